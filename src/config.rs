@@ -1,0 +1,329 @@
+//! Typed configuration, loaded from TOML (`config/smbvault.toml` documents every key).
+//! No side effects here: loading and validating only.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Whole-server configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listener, names and data directory.
+    pub server: ServerConfig,
+    /// Transport security policy.
+    pub security: SecurityConfig,
+    /// Master key location and unlock method.
+    pub keys: KeysConfig,
+    /// Account policy: passwords and lockout.
+    pub accounts: AccountsConfig,
+    /// Audit log policy.
+    pub audit: AuditConfig,
+    /// Storage engine tuning.
+    pub storage: StorageConfig,
+    /// Backups.
+    pub backup: BackupConfig,
+    /// Shares created on first start (the default organization's).
+    pub bootstrap: BootstrapConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. SMB clients (Windows) only use port 445.
+    pub listen: SocketAddr,
+    /// Where keys, databases, blobs and logs live.
+    pub data_dir: PathBuf,
+    /// NetBIOS-style server name announced in NTLM and srvsvc.
+    pub name: String,
+    /// Upper bound on concurrent connections.
+    pub max_connections: usize,
+    /// Idle time after which an unauthenticated connection is dropped (seconds).
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 445)),
+            data_dir: PathBuf::from("data"),
+            name: "SMBVAULT".into(),
+            max_connections: 4096,
+            idle_timeout_secs: 900,
+        }
+    }
+}
+
+/// Encryption policy (global and per share).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EncryptionPolicy {
+    /// Refuse clients and requests that are not encrypted (SMB 3.x only).
+    #[default]
+    Required,
+    /// Encrypt when the client can; allow signed-only otherwise.
+    Desired,
+    /// Never require encryption (signing still required).
+    Off,
+}
+
+/// `[security]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Default encryption policy for shares that do not set one.
+    pub encryption: EncryptionPolicy,
+    /// Lowest dialect accepted: "2.0.2", "2.1", "3.0", "3.0.2" or "3.1.1".
+    pub min_dialect: String,
+    /// Highest dialect offered.
+    pub max_dialect: String,
+    /// Require signed requests (always true in production; NTLMv2 only regardless).
+    pub signing_required: bool,
+    /// Delay before answering a failed logon (milliseconds).
+    pub logon_failure_delay_ms: u64,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            encryption: EncryptionPolicy::Required,
+            min_dialect: "2.0.2".into(),
+            max_dialect: "3.1.1".into(),
+            signing_required: true,
+            logon_failure_delay_ms: 1500,
+        }
+    }
+}
+
+/// `[keys]`
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Key file that unlocks the master key (default `<data_dir>/keys/master.key`).
+    pub key_file: Option<PathBuf>,
+    /// Name of an environment variable holding a passphrase that unlocks the
+    /// master key instead of the key file.
+    pub passphrase_env: Option<String>,
+}
+
+/// `[accounts]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// Minimum password length.
+    pub password_min_length: usize,
+    /// Minimum number of character classes (lower, upper, digit, other).
+    pub password_min_classes: usize,
+    /// Failed logons within `lockout_window_secs` that lock an account.
+    pub lockout_threshold: u32,
+    /// Window for counting failures (seconds).
+    pub lockout_window_secs: u64,
+    /// How long a lockout lasts before it lifts by itself (seconds).
+    pub lockout_duration_secs: u64,
+    /// Name of the organization created on first start.
+    pub default_org: String,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            password_min_length: 10,
+            password_min_classes: 3,
+            lockout_threshold: 5,
+            lockout_window_secs: 600,
+            lockout_duration_secs: 900,
+            default_org: "DEFAULT".into(),
+        }
+    }
+}
+
+/// Audit retention: whole months, or unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Retention {
+    /// 1 month.
+    #[serde(rename = "1m")]
+    M1,
+    /// 3 months.
+    #[serde(rename = "3m")]
+    M3,
+    /// 6 months.
+    #[serde(rename = "6m")]
+    M6,
+    /// 12 months.
+    #[default]
+    #[serde(rename = "12m")]
+    M12,
+    /// Never purge.
+    #[serde(rename = "unlimited")]
+    Unlimited,
+}
+
+impl Retention {
+    /// Months kept, or `None` for unlimited.
+    pub fn months(self) -> Option<u32> {
+        match self {
+            Retention::M1 => Some(1),
+            Retention::M3 => Some(3),
+            Retention::M6 => Some(6),
+            Retention::M12 => Some(12),
+            Retention::Unlimited => None,
+        }
+    }
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Record access and operation events.
+    pub enabled: bool,
+    /// Retention for organizations that do not set their own.
+    pub default_retention: Retention,
+    /// Longest time an event may wait in memory before it is durable (milliseconds).
+    pub flush_interval_ms: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { enabled: true, default_retention: Retention::M12, flush_interval_ms: 500 }
+    }
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Compact a blob when more than this fraction of it is dead records.
+    pub compact_dead_ratio: f64,
+    /// Seconds between background commits of unflushed metadata.
+    pub commit_interval_secs: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { compact_dead_ratio: 0.5, commit_interval_secs: 2 }
+    }
+}
+
+/// `[backup]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Daily database backups kept.
+    pub db_generations: u32,
+    /// Second location for data backups (none: disabled).
+    pub data_target: Option<PathBuf>,
+    /// Data backup generations kept.
+    pub data_generations: u32,
+    /// Days between a contract's end and the erasure of the organization's data.
+    pub erase_after_days: u32,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self { db_generations: 7, data_target: None, data_generations: 7, erase_after_days: 30 }
+    }
+}
+
+/// `[bootstrap]`: what the first start creates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BootstrapConfig {
+    /// Name of the first administrator.
+    pub admin_user: String,
+    /// Name of the default share.
+    pub share: String,
+}
+
+impl Default for BootstrapConfig {
+    fn default() -> Self {
+        Self { admin_user: "admin".into(), share: "share".into() }
+    }
+}
+
+/// A config problem, phrased so the operator knows what to change.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Reads and validates a TOML file. Relative `data_dir` is resolved
+    /// against the config file's directory's parent when it starts with `./`
+    /// is not special-cased: it is relative to the working directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "cannot read config file {}: {e}; pass --config with the path of smbvault.toml",
+                path.display()
+            ))
+        })?;
+        let cfg: Config = toml::from_str(&text)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values that the types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let d = |s: &str| parse_dialect(s).is_some();
+        if !d(&self.security.min_dialect) || !d(&self.security.max_dialect) {
+            return Err(ConfigError(format!(
+                "security.min_dialect/max_dialect must be one of 2.0.2, 2.1, 3.0, 3.0.2, 3.1.1 (got {:?}/{:?})",
+                self.security.min_dialect, self.security.max_dialect
+            )));
+        }
+        if parse_dialect(&self.security.min_dialect) > parse_dialect(&self.security.max_dialect) {
+            return Err(ConfigError("security.min_dialect is above security.max_dialect".into()));
+        }
+        if self.accounts.lockout_threshold == 0 {
+            return Err(ConfigError("accounts.lockout_threshold must be at least 1".into()));
+        }
+        if !(1..=4).contains(&self.accounts.password_min_classes) {
+            return Err(ConfigError("accounts.password_min_classes must be 1 to 4".into()));
+        }
+        if self.server.name.is_empty() || self.server.name.len() > 15 {
+            return Err(ConfigError("server.name must be 1 to 15 characters".into()));
+        }
+        Ok(())
+    }
+
+    /// `<data_dir>/keys/master.key` unless `keys.key_file` says otherwise.
+    pub fn key_file(&self) -> PathBuf {
+        self.keys
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("keys").join("master.key"))
+    }
+}
+
+/// Dialect number (0x0202 … 0x0311) from its dotted name.
+pub fn parse_dialect(s: &str) -> Option<u16> {
+    match s {
+        "2.0.2" | "2.02" => Some(0x0202),
+        "2.1" | "2.10" => Some(0x0210),
+        "3.0" | "3.00" => Some(0x0300),
+        "3.0.2" | "3.02" => Some(0x0302),
+        "3.1.1" | "3.11" => Some(0x0311),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_config_parses() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/smbvault.toml");
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.security.encryption, EncryptionPolicy::Required);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let e = toml::from_str::<Config>("[server]\nlisen = \"1.2.3.4:445\"").unwrap_err();
+        assert!(e.to_string().contains("lisen"));
+    }
+}

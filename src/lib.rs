@@ -1,0 +1,25 @@
+//! smbvault: an SMB2/SMB3 file server for hosted, multi-tenant shared drives, with
+//! every file, stream and name encrypted at rest and tamper-evident audit logs.
+//!
+//! Layers (dependencies point downwards only):
+//! - [`net`]: the tokio shell that moves bytes (framing, tasks, shutdown).
+//! - [`engine`]: sans-IO protocol state machine and command handlers.
+//! - [`wire`]: sans-IO codecs for MS-SMB2 messages and MS-FSCC structures.
+//! - [`crypto`] / [`auth`]: SMB transport crypto, SPNEGO/NTLMv2 server.
+//! - [`storage`], [`accounts`], [`audit`], [`backup`]: one concern each.
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod backup;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod engine;
+pub mod keys;
+pub mod net;
+pub mod rpc;
+pub mod storage;
+pub mod types;
+pub mod wire;

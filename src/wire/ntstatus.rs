@@ -1,0 +1,155 @@
+//! NTSTATUS values (MS-ERREF 2.3.1) as a newtype with named constants, so an
+//! unknown status still decodes and prints in hex.
+
+/// A 32-bit NTSTATUS code.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct NtStatus(pub u32);
+
+macro_rules! statuses {
+    ($($name:ident = $val:expr;)*) => {
+        #[allow(missing_docs)]
+        impl NtStatus {
+            $(pub const $name: NtStatus = NtStatus($val);)*
+
+            /// The MS-ERREF name, e.g. "STATUS_ACCESS_DENIED".
+            pub fn name(self) -> Option<&'static str> {
+                match self.0 {
+                    $($val => Some(concat!("STATUS_", stringify!($name))),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+statuses! {
+    SUCCESS = 0x0000_0000;
+    PENDING = 0x0000_0103;
+    NOTIFY_ENUM_DIR = 0x0000_010C;
+    BUFFER_OVERFLOW = 0x8000_0005;
+    NO_MORE_FILES = 0x8000_0006;
+    STOPPED_ON_SYMLINK = 0x8000_002D;
+    UNSUCCESSFUL = 0xC000_0001;
+    NOT_IMPLEMENTED = 0xC000_0002;
+    INVALID_INFO_CLASS = 0xC000_0003;
+    INFO_LENGTH_MISMATCH = 0xC000_0004;
+    INVALID_HANDLE = 0xC000_0008;
+    INVALID_PARAMETER = 0xC000_000D;
+    NO_SUCH_FILE = 0xC000_000F;
+    INVALID_DEVICE_REQUEST = 0xC000_0010;
+    END_OF_FILE = 0xC000_0011;
+    MORE_PROCESSING_REQUIRED = 0xC000_0016;
+    NO_MEMORY = 0xC000_0017;
+    ACCESS_DENIED = 0xC000_0022;
+    BUFFER_TOO_SMALL = 0xC000_0023;
+    OBJECT_NAME_INVALID = 0xC000_0033;
+    OBJECT_NAME_NOT_FOUND = 0xC000_0034;
+    OBJECT_NAME_COLLISION = 0xC000_0035;
+    OBJECT_PATH_INVALID = 0xC000_0039;
+    OBJECT_PATH_NOT_FOUND = 0xC000_003A;
+    OBJECT_PATH_SYNTAX_BAD = 0xC000_003B;
+    DATA_ERROR = 0xC000_003E;
+    SHARING_VIOLATION = 0xC000_0043;
+    EAS_NOT_SUPPORTED = 0xC000_004F;
+    EA_TOO_LARGE = 0xC000_0050;
+    NONEXISTENT_EA_ENTRY = 0xC000_0051;
+    NO_EAS_ON_FILE = 0xC000_0052;
+    DELETE_PENDING = 0xC000_0056;
+    PRIVILEGE_NOT_HELD = 0xC000_0061;
+    WRONG_PASSWORD = 0xC000_006A;
+    LOGON_FAILURE = 0xC000_006D;
+    ACCOUNT_RESTRICTION = 0xC000_006E;
+    PASSWORD_EXPIRED = 0xC000_0071;
+    ACCOUNT_DISABLED = 0xC000_0072;
+    NONE_MAPPED = 0xC000_0073;
+    RANGE_NOT_LOCKED = 0xC000_007E;
+    DISK_FULL = 0xC000_007F;
+    FILE_LOCK_CONFLICT = 0xC000_0054;
+    LOCK_NOT_GRANTED = 0xC000_0055;
+    INVALID_SID = 0xC000_0078;
+    INVALID_ACL = 0xC000_0077;
+    INVALID_SECURITY_DESCR = 0xC000_0079;
+    INSUFFICIENT_RESOURCES = 0xC000_009A;
+    MEDIA_WRITE_PROTECTED = 0xC000_00A2;
+    FILE_INVALID = 0xC000_0098;
+    INSTANCE_NOT_AVAILABLE = 0xC000_00AB;
+    PIPE_NOT_AVAILABLE = 0xC000_00AC;
+    INVALID_PIPE_STATE = 0xC000_00AD;
+    PIPE_BUSY = 0xC000_00AE;
+    PIPE_DISCONNECTED = 0xC000_00B0;
+    PIPE_CLOSING = 0xC000_00B1;
+    IO_TIMEOUT = 0xC000_00B5;
+    FILE_IS_A_DIRECTORY = 0xC000_00BA;
+    NOT_SUPPORTED = 0xC000_00BB;
+    NETWORK_NAME_DELETED = 0xC000_00C9;
+    NETWORK_ACCESS_DENIED = 0xC000_00CA;
+    BAD_NETWORK_NAME = 0xC000_00CC;
+    REQUEST_NOT_ACCEPTED = 0xC000_00D0;
+    INTERNAL_ERROR = 0xC000_00E5;
+    IO_DEVICE_ERROR = 0xC000_0185;
+    DIRECTORY_NOT_EMPTY = 0xC000_0101;
+    NOT_A_DIRECTORY = 0xC000_0103;
+    CANCELLED = 0xC000_0120;
+    FILE_CLOSED = 0xC000_0128;
+    FILE_DELETED = 0xC000_0123;
+    CANNOT_DELETE = 0xC000_0121;
+    INVALID_LEVEL = 0xC000_0148;
+    PIPE_BROKEN = 0xC000_014B;
+    INVALID_DEVICE_STATE = 0xC000_0184;
+    ACCOUNT_LOCKED_OUT = 0xC000_0234;
+    USER_SESSION_DELETED = 0xC000_0203;
+    NOT_FOUND = 0xC000_0225;
+    DUPLICATE_OBJECTID = 0xC000_022A;
+    OBJECTID_EXISTS = 0xC000_022B;
+    FILE_NOT_AVAILABLE = 0xC000_0467;
+    NOT_A_REPARSE_POINT = 0xC000_0275;
+    NETWORK_SESSION_EXPIRED = 0xC000_035C;
+    SMB_TOO_MANY_UIDS = 0xC000_205A;
+    INVALID_VIEW_SIZE = 0xC000_001F;
+    FILE_SYSTEM_LIMITATION = 0xC000_0427;
+    OPLOCK_NOT_GRANTED = 0xC000_00E2;
+    HASH_NOT_PRESENT = 0xC000_A100;
+    BAD_IMPERSONATION_LEVEL = 0xC000_00A5;
+    USER_MAPPED_FILE = 0xC000_0243;
+    INVALID_OPLOCK_PROTOCOL = 0xC000_00E3;
+    NOTIFY_CLEANUP = 0x0000_010B;
+    OBJECT_NAME_EXISTS = 0x4000_0000;
+    ENCRYPTION_FAILED = 0xC000_028A;
+    DECRYPTION_FAILED = 0xC000_028B;
+    CONNECTION_DISCONNECTED = 0xC000_020C;
+    QUOTA_EXCEEDED = 0xC000_0044;
+    BAD_NETWORK_PATH = 0xC000_00BE;
+    INVALID_NETWORK_RESPONSE = 0xC000_00C3;
+    FS_DRIVER_REQUIRED = 0xC000_019C;
+    NO_SUCH_USER = 0xC000_0064;
+    TOO_MANY_OPENED_FILES = 0xC000_011F;
+    BAD_DEVICE_TYPE = 0xC000_00CB;
+    ILLEGAL_CHARACTER = 0xC000_0161;
+    INVALID_LOCK_RANGE = 0xC000_01A1;
+    FILE_RENAMED = 0xC000_00D5;
+    NOT_SAME_DEVICE = 0xC000_00D4;
+    NO_SUCH_DEVICE = 0xC000_000E;
+    INVALID_DEVICE_OBJECT_PARAMETER = 0xC000_0369;
+}
+
+impl NtStatus {
+    /// Severity "error" (0xC…): the response carries an ERROR body.
+    pub fn is_error(self) -> bool {
+        self.0 >> 30 == 3
+    }
+}
+
+impl std::fmt::Debug for NtStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.name() {
+            Some(n) => write!(f, "{n}"),
+            None => write!(f, "NTSTATUS(0x{:08x})", self.0),
+        }
+    }
+}
+
+impl std::fmt::Display for NtStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
