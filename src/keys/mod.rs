@@ -218,3 +218,12 @@ mod tests {
         );
     }
 }
+
+/// Access to keys derived from an organization's key. Implemented by the
+/// storage engine (which keeps the wrapped organization keys); used by the
+/// audit log so that shredding an organization also shreds its log's names.
+pub trait OrgKeys: Send + Sync {
+    /// HKDF sub-key of `org`'s key for `label` (e.g. "smbvault/org/audit-names").
+    /// Fails with `KeyError::Unlock` if the organization has no key (unknown or shredded).
+    fn org_subkey(&self, org: crate::types::OrgId, label: &str) -> Result<Key32, KeyError>;
+}
