@@ -16,7 +16,9 @@
 
 pub mod framing;
 pub mod header;
+pub mod negotiate;
 pub mod ntstatus;
+pub mod session_setup;
 
 pub use ntstatus::NtStatus;
 
