@@ -1,1 +1,2 @@
-//! placeholder: see docs/architecture.md
+//! Command-line interface (temporary: the accounts branch brings the full CLI).
+pub mod serve;

@@ -103,7 +103,13 @@ impl MasterKey {
         }
         let mk = Key32::random();
         let slot = make_slot(&mk, unlock)?;
-        write_slots(slots_path, &SlotsFile { version: 1, slots: vec![slot] })?;
+        write_slots(
+            slots_path,
+            &SlotsFile {
+                version: 1,
+                slots: vec![slot],
+            },
+        )?;
         Ok((Self(mk), true))
     }
 
@@ -116,7 +122,10 @@ impl MasterKey {
             ))
         })?;
         let file: SlotsFile = serde_json::from_str(&text).map_err(|e| {
-            KeyError::Unlock(format!("{} is not a valid slot file: {e}", slots_path.display()))
+            KeyError::Unlock(format!(
+                "{} is not a valid slot file: {e}",
+                slots_path.display()
+            ))
         })?;
         for slot in &file.slots {
             if let Some(mk) = try_slot(slot, unlock)? {
@@ -178,7 +187,16 @@ fn try_slot(slot: &Slot, unlock: &Unlock) -> Result<Option<Key32>, KeyError> {
             let w = hex::decode(wrapped).map_err(bad)?;
             Ok(SealKey::new(&kek).unwrap_key(SLOT_AD_KEYFILE, &w).ok())
         }
-        (Slot::Passphrase { salt, m_kib, t, p, wrapped }, Unlock::Passphrase(pass)) => {
+        (
+            Slot::Passphrase {
+                salt,
+                m_kib,
+                t,
+                p,
+                wrapped,
+            },
+            Unlock::Passphrase(pass),
+        ) => {
             let salt = hex::decode(salt).map_err(bad)?;
             let kek = argon_kek(pass, &salt, *m_kib, *t, *p)?;
             let w = hex::decode(wrapped).map_err(bad)?;
@@ -251,7 +269,9 @@ fn write_slots(path: &Path, file: &SlotsFile) -> Result<(), KeyError> {
             .mode(0o600)
             .open(&tmp)
             .map_err(err)?;
-        f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(err)?;
+        f.write_all(text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(err)?;
     }
     fs::rename(&tmp, path).map_err(err)?;
     if let Some(dir) = path.parent() {
@@ -273,7 +293,10 @@ mod tests {
         let kf = Unlock::KeyFile(d.path().join("keys/master.key"));
         let (mk, created) = MasterKey::open_or_create(&slots, &kf).unwrap();
         assert!(created);
-        let mode = fs::metadata(d.path().join("keys/master.key")).unwrap().permissions().mode();
+        let mode = fs::metadata(d.path().join("keys/master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let (again, created) = MasterKey::open_or_create(&slots, &kf).unwrap();
         assert!(!created);
@@ -288,7 +311,10 @@ mod tests {
         let (mk, _) = MasterKey::open_or_create(&slots, &kf).unwrap();
         let pp = Unlock::Passphrase(Zeroizing::new("correct horse".into()));
         mk.add_slot(&slots, &pp).unwrap();
-        assert_eq!(MasterKey::open(&slots, &pp).unwrap().key().expose(), mk.key().expose());
+        assert_eq!(
+            MasterKey::open(&slots, &pp).unwrap().key().expose(),
+            mk.key().expose()
+        );
         let wrong = Unlock::Passphrase(Zeroizing::new("wrong".into()));
         assert!(MasterKey::open(&slots, &wrong).is_err());
     }

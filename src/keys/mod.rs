@@ -127,7 +127,10 @@ impl SealKey {
         out.extend_from_slice(plaintext);
         let mut c = Aes256Ctr::new(self.enc.expose().into(), &iv.into());
         c.apply_keystream(&mut out[SEAL_IV_LEN..]);
-        let tag = self.tag(ad, &iv, &out[SEAL_IV_LEN..]).finalize().into_bytes();
+        let tag = self
+            .tag(ad, &iv, &out[SEAL_IV_LEN..])
+            .finalize()
+            .into_bytes();
         out.extend_from_slice(&tag);
         out
     }

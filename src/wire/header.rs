@@ -43,9 +43,25 @@ impl Command {
     /// The spec name, for logs.
     pub fn name(self) -> &'static str {
         const NAMES: [&str; 19] = [
-            "NEGOTIATE", "SESSION_SETUP", "LOGOFF", "TREE_CONNECT", "TREE_DISCONNECT", "CREATE",
-            "CLOSE", "FLUSH", "READ", "WRITE", "LOCK", "IOCTL", "CANCEL", "ECHO",
-            "QUERY_DIRECTORY", "CHANGE_NOTIFY", "QUERY_INFO", "SET_INFO", "OPLOCK_BREAK",
+            "NEGOTIATE",
+            "SESSION_SETUP",
+            "LOGOFF",
+            "TREE_CONNECT",
+            "TREE_DISCONNECT",
+            "CREATE",
+            "CLOSE",
+            "FLUSH",
+            "READ",
+            "WRITE",
+            "LOCK",
+            "IOCTL",
+            "CANCEL",
+            "ECHO",
+            "QUERY_DIRECTORY",
+            "CHANGE_NOTIFY",
+            "QUERY_INFO",
+            "SET_INFO",
+            "OPLOCK_BREAK",
         ];
         NAMES.get(usize::from(self.0)).copied().unwrap_or("UNKNOWN")
     }

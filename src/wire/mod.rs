@@ -93,7 +93,9 @@ pub fn buffer(msg: &[u8], offset: u32, length: u32) -> DResult<&[u8]> {
     if start < HEADER_LEN {
         return Err(DecodeError::BadOffset);
     }
-    let end = start.checked_add(length as usize).ok_or(DecodeError::BadLength)?;
+    let end = start
+        .checked_add(length as usize)
+        .ok_or(DecodeError::BadLength)?;
     msg.get(start..end).ok_or(DecodeError::BadOffset)
 }
 
@@ -103,7 +105,9 @@ pub fn utf16le(bytes: &[u8]) -> DResult<String> {
     if bytes.len() % 2 != 0 {
         return Err(DecodeError::BadValue);
     }
-    let units = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
+    let units = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]));
     char::decode_utf16(units)
         .collect::<Result<String, _>>()
         .map_err(|_| DecodeError::BadValue)
@@ -203,7 +207,10 @@ mod tests {
         assert_eq!(buffer(&msg, 10, 4), Err(DecodeError::BadOffset));
         assert_eq!(buffer(&msg, 96, 4).unwrap().len(), 4);
         assert_eq!(buffer(&msg, 97, 4), Err(DecodeError::BadOffset));
-        assert_eq!(buffer(&msg, u32::MAX, u32::MAX), Err(DecodeError::BadOffset));
+        assert_eq!(
+            buffer(&msg, u32::MAX, u32::MAX),
+            Err(DecodeError::BadOffset)
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! NEGOTIATE (MS-SMB2 2.2.3, 2.2.4) with negotiate contexts (2.2.3.1, 2.2.4.1),
 //! and the SMB1 multi-protocol NEGOTIATE that older clients send first (MS-SMB2 3.3.5.3.1).
 
-use nom::number::complete::{le_u16, le_u32, le_u64, le_u8};
+use nom::number::complete::{le_u8, le_u16, le_u32, le_u64};
 
 use super::{DResult, DecodeError, Guid, HEADER_LEN, PutLe, buffer, check_structure_size, guid};
 
@@ -132,7 +132,13 @@ impl NegotiateRequest {
         } else {
             Vec::new()
         };
-        Ok(Self { security_mode, capabilities, client_guid, dialects, contexts })
+        Ok(Self {
+            security_mode,
+            capabilities,
+            client_guid,
+            dialects,
+            contexts,
+        })
     }
 
     /// Encodes the request body (client side; used by the load generator).
@@ -162,7 +168,9 @@ impl NegotiateRequest {
 
     /// The first context of `context_type`, if any.
     pub fn context(&self, context_type: u16) -> Option<&NegContext> {
-        self.contexts.iter().find(|c| c.context_type == context_type)
+        self.contexts
+            .iter()
+            .find(|c| c.context_type == context_type)
     }
 }
 
@@ -184,8 +192,13 @@ pub fn decode_contexts(msg: &[u8], offset: u32, count: u16) -> DResult<Vec<NegCo
         let hdr = msg.get(pos..pos + 8).ok_or(DecodeError::Truncated)?;
         let (h, context_type) = le_u16(hdr)?;
         let (_, len) = le_u16(h)?;
-        let data = msg.get(pos + 8..pos + 8 + usize::from(len)).ok_or(DecodeError::Truncated)?;
-        out.push(NegContext { context_type, data: data.to_vec() });
+        let data = msg
+            .get(pos + 8..pos + 8 + usize::from(len))
+            .ok_or(DecodeError::Truncated)?;
+        out.push(NegContext {
+            context_type,
+            data: data.to_vec(),
+        });
         pos += 8 + usize::from(len);
     }
     Ok(out)
@@ -231,7 +244,9 @@ pub fn decode_preauth(data: &[u8]) -> DResult<(Vec<u16>, Vec<u8>)> {
         algs.push(a);
         i = rest;
     }
-    let salt = i.get(..usize::from(salt_len)).ok_or(DecodeError::Truncated)?;
+    let salt = i
+        .get(..usize::from(salt_len))
+        .ok_or(DecodeError::Truncated)?;
     Ok((algs, salt.to_vec()))
 }
 
@@ -374,10 +389,15 @@ pub fn parse_smb1_negotiate(msg: &[u8]) -> DResult<Smb1Offer> {
     let (i, word_count) = le_u8(rest)?;
     let (i, _) = nom::bytes::complete::take(usize::from(word_count) * 2)(i)?;
     let (i, byte_count) = le_u16(i)?;
-    let mut bytes = i.get(..usize::from(byte_count)).ok_or(DecodeError::Truncated)?;
+    let mut bytes = i
+        .get(..usize::from(byte_count))
+        .ok_or(DecodeError::Truncated)?;
     let mut offer = Smb1Offer::None;
     while let Some((&0x02, tail)) = bytes.split_first() {
-        let end = tail.iter().position(|&b| b == 0).ok_or(DecodeError::BadValue)?;
+        let end = tail
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or(DecodeError::BadValue)?;
         match &tail[..end] {
             b"SMB 2.???" => offer = Smb1Offer::Wildcard,
             b"SMB 2.002" if offer == Smb1Offer::None => offer = Smb1Offer::Smb202,
@@ -401,16 +421,37 @@ mod tests {
         let r = NegotiateRequest::decode(REQ).unwrap();
         assert_eq!(
             r.dialects,
-            vec![Dialect::SMB202, Dialect::SMB21, Dialect::SMB30, Dialect::SMB302, Dialect::SMB311]
+            vec![
+                Dialect::SMB202,
+                Dialect::SMB21,
+                Dialect::SMB30,
+                Dialect::SMB302,
+                Dialect::SMB311
+            ]
         );
         assert_eq!(r.security_mode, security_mode::SIGNING_ENABLED);
         assert_eq!(r.capabilities, 0x7f);
         let types: Vec<u16> = r.contexts.iter().map(|c| c.context_type).collect();
-        assert_eq!(types, vec![ctx::PREAUTH_INTEGRITY, ctx::ENCRYPTION, ctx::SIGNING, ctx::NETNAME]);
-        let (algs, salt) = decode_preauth(&r.context(ctx::PREAUTH_INTEGRITY).unwrap().data).unwrap();
+        assert_eq!(
+            types,
+            vec![
+                ctx::PREAUTH_INTEGRITY,
+                ctx::ENCRYPTION,
+                ctx::SIGNING,
+                ctx::NETNAME
+            ]
+        );
+        let (algs, salt) =
+            decode_preauth(&r.context(ctx::PREAUTH_INTEGRITY).unwrap().data).unwrap();
         assert_eq!((algs, salt.len()), (vec![HASH_SHA512], 32));
-        assert_eq!(u16_list(&r.context(ctx::ENCRYPTION).unwrap().data).unwrap(), vec![2, 1, 4, 3]);
-        assert_eq!(u16_list(&r.context(ctx::SIGNING).unwrap().data).unwrap(), vec![2, 1, 0]);
+        assert_eq!(
+            u16_list(&r.context(ctx::ENCRYPTION).unwrap().data).unwrap(),
+            vec![2, 1, 4, 3]
+        );
+        assert_eq!(
+            u16_list(&r.context(ctx::SIGNING).unwrap().data).unwrap(),
+            vec![2, 1, 0]
+        );
         // Re-encoding gives back smbclient's exact bytes.
         let mut out = REQ[..HEADER_LEN].to_vec();
         r.encode(&mut out);

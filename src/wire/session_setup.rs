@@ -1,6 +1,6 @@
 //! SESSION_SETUP (MS-SMB2 2.2.5, 2.2.6) and LOGOFF's session flags.
 
-use nom::number::complete::{le_u16, le_u32, le_u64, le_u8};
+use nom::number::complete::{le_u8, le_u16, le_u32, le_u64};
 
 use super::{DResult, HEADER_LEN, PutLe, buffer, check_structure_size};
 
@@ -44,7 +44,13 @@ impl SessionSetupRequest {
         let (i, sec_len) = le_u16(i)?;
         let (_, previous_session_id) = le_u64(i)?;
         let security_buffer = buffer(msg, u32::from(sec_off), u32::from(sec_len))?.to_vec();
-        Ok(Self { flags, security_mode, capabilities, previous_session_id, security_buffer })
+        Ok(Self {
+            flags,
+            security_mode,
+            capabilities,
+            previous_session_id,
+            security_buffer,
+        })
     }
 
     /// Encodes the body (client side).
@@ -89,7 +95,10 @@ impl SessionSetupResponse {
         let (i, off) = le_u16(i)?;
         let (_, len) = le_u16(i)?;
         let security_buffer = buffer(msg, u32::from(off), u32::from(len))?.to_vec();
-        Ok(Self { session_flags, security_buffer })
+        Ok(Self {
+            session_flags,
+            security_buffer,
+        })
     }
 }
 

@@ -1,0 +1,58 @@
+//! Per-command handlers (MS-SMB2 3.3.5.x). Each takes the request context and
+//! returns a [`Reply`] or an [`Error`] that `engine::status` maps to NTSTATUS.
+
+pub mod logoff;
+pub mod negotiate;
+
+use crate::engine::connection::{Ctx, Reply};
+use crate::engine::status::Result;
+use crate::wire::header::{Command, Header};
+use crate::wire::{HEADER_LEN, NtStatus};
+
+/// Routes a validated request to its handler.
+pub fn dispatch(ctx: &mut Ctx<'_>) -> Result<Reply> {
+    match ctx.hdr.command {
+        Command::NEGOTIATE => negotiate::negotiate(ctx),
+        Command::ECHO => Ok(Reply::ok(vec![4, 0, 0, 0])),
+        _ => Err(NtStatus::NOT_SUPPORTED.into()),
+    }
+}
+
+/// The ERROR response body (MS-SMB2 2.2.2): StructureSize 9, no error
+/// contexts, ByteCount 0, and the one byte of ErrorData the size requires.
+pub fn error_body() -> Vec<u8> {
+    vec![9, 0, 0, 0, 0, 0, 0, 0, 0]
+}
+
+fn le32(msg: &[u8], body_off: usize) -> usize {
+    msg.get(HEADER_LEN + body_off..HEADER_LEN + body_off + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .unwrap_or(0)
+}
+
+/// The payload size that CreditCharge must cover (MS-SMB2 3.3.5.2.5): the
+/// larger of what the request carries and what the response may carry.
+pub fn payload_size(hdr: &Header, msg: &[u8]) -> usize {
+    let sent = msg.len().saturating_sub(HEADER_LEN);
+    match hdr.command {
+        Command::READ | Command::WRITE => le32(msg, 4),
+        Command::IOCTL => le32(msg, 28).max(le32(msg, 44)),
+        Command::QUERY_DIRECTORY => le32(msg, 28),
+        Command::QUERY_INFO => le32(msg, 4).max(le32(msg, 12)),
+        Command::CHANGE_NOTIFY => le32(msg, 4),
+        Command::SET_INFO => le32(msg, 4),
+        _ => sent,
+    }
+}
+
+/// The FileId in a successful CREATE response body (MS-SMB2 2.2.14, offset 64),
+/// remembered for related compounds.
+pub fn created_file_id(hdr: &Header, status: NtStatus, body: Option<&[u8]>) -> Option<(u64, u64)> {
+    if hdr.command != Command::CREATE || status.is_error() {
+        return None;
+    }
+    let b = body?.get(64..80)?;
+    let p = u64::from_le_bytes(b[..8].try_into().ok()?);
+    let v = u64::from_le_bytes(b[8..].try_into().ok()?);
+    Some((p, v))
+}

@@ -1,0 +1,69 @@
+//! State shared by every connection: configuration, services, server identity.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::config::Config;
+use crate::engine::services::Directory;
+use crate::types::FileTime;
+use crate::wire::Guid;
+use crate::wire::negotiate::Dialect;
+
+/// Limits we announce in NEGOTIATE (MS-SMB2 2.2.4): 8 MiB like Samba and
+/// Windows Server, so large-MTU clients move data in big requests.
+pub const MAX_IO: u32 = 8 * 1024 * 1024;
+
+/// The server-wide state shared by all connections.
+pub struct Server {
+    /// Configuration (read-only after start).
+    pub config: Config,
+    /// ServerGuid (MS-SMB2 3.3.1.5), random per data directory start.
+    pub guid: Guid,
+    /// When the server started (FILETIME).
+    pub start_time: FileTime,
+    /// Accounts, shares and permissions.
+    pub directory: Arc<dyn Directory>,
+    /// Lowest and highest dialects we accept.
+    pub min_dialect: Dialect,
+    /// See `min_dialect`.
+    pub max_dialect: Dialect,
+    next_session: AtomicU64,
+}
+
+impl Server {
+    /// Builds the shared state. `guid` and `session_seed` come from the caller's RNG.
+    pub fn new(
+        config: Config,
+        directory: Arc<dyn Directory>,
+        guid: [u8; 16],
+        session_seed: u64,
+        start_time: FileTime,
+    ) -> Self {
+        let d = |s: &str| Dialect(crate::config::parse_dialect(s).unwrap_or(0x0202));
+        let min_dialect = d(&config.security.min_dialect);
+        let max_dialect = d(&config.security.max_dialect);
+        Self {
+            config,
+            guid: Guid(guid),
+            start_time,
+            directory,
+            min_dialect,
+            max_dialect,
+            // Session ids are unique server-wide and not guessable from one
+            // another's neighbours: a random start, odd step, never 0 or -1.
+            next_session: AtomicU64::new(session_seed | 1),
+        }
+    }
+
+    /// A fresh session id (MS-SMB2 3.3.5.5.1): never 0 or all ones.
+    pub fn new_session_id(&self) -> u64 {
+        loop {
+            let id = self
+                .next_session
+                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+            if id != 0 && id != u64::MAX {
+                return id;
+            }
+        }
+    }
+}
