@@ -5,6 +5,7 @@
 pub mod connection;
 pub mod credits;
 pub mod handlers;
+pub mod names;
 pub mod open;
 pub mod security;
 pub mod server;
