@@ -164,9 +164,12 @@ pub(crate) fn enum_req(level: u32, resume: Option<u32>) -> Vec<u8> {
     server_unc(&mut w);
     w.u32(level);
     w.u32(level);
-    w.pointer(true);
-    w.u32(0);
-    w.pointer(false);
+    // An empty container, for levels whose union arm is a pointer.
+    if super::share_info::is_pointer_arm(level) {
+        w.pointer(true);
+        w.u32(0);
+        w.pointer(false);
+    }
     w.u32(u32::MAX);
     w.pointer(resume.is_some());
     if let Some(r) = resume {

@@ -502,3 +502,27 @@ mod prop {
         }
     }
 }
+
+/// Windows may append a verification trailer (MS-RPCE 2.2.2.13) after the
+/// [in] parameters, and any client may send an object UUID; neither changes
+/// the answer.
+#[test]
+fn verification_trailer_and_object_uuid_are_ignored() {
+    let dir = samba_dir();
+    let stub = get_info_req("data", 1);
+    let mut p = bound("srvsvc", srvsvc::SYNTAX, &dir);
+    let expect = call(p.as_mut(), &dir, 2, 16, &stub).unwrap();
+
+    let mut with_vt = stub.clone();
+    with_vt.resize(stub.len().div_ceil(4) * 4, 0);
+    with_vt.extend_from_slice(&[0x8a, 0xe3, 0x13, 0x71, 0x02, 0xf4, 0x36, 0x71]);
+    with_vt.extend_from_slice(&[0x01, 0x40, 0x04, 0x00, 0x01, 0x00, 0x00, 0x00]); // BITMASK_1, last
+    assert_eq!(call(p.as_mut(), &dir, 3, 16, &with_vt), Ok(expect.clone()));
+
+    let mut obj = vec![0x42; 16];
+    obj.extend_from_slice(&stub);
+    let flags = 3 | pdu::PFC_OBJECT_UUID;
+    p.write(&request_pdu(4, 0, 16, flags, 0, &obj), &dir)
+        .unwrap();
+    assert_eq!(response_stub(&read_pdus(p.as_mut()), 4), Ok(expect));
+}
