@@ -35,12 +35,19 @@ impl std::fmt::Debug for GeneratedAdmin {
 /// no organization has ever existed. Returns `None` when there is nothing
 /// to do. A bootstrap interrupted before the administrator was created
 /// (the default organization is the only one and has no users) is resumed.
-pub fn bootstrap(acc: &Accounts, prov: &dyn Provisioner, cfg: &Config) -> Result<Option<GeneratedAdmin>, AccountsError> {
+pub fn bootstrap(
+    acc: &Accounts,
+    prov: &dyn Provisioner,
+    cfg: &Config,
+) -> Result<Option<GeneratedAdmin>, AccountsError> {
     let default = &cfg.accounts.default_org;
     let orgs = acc.list_orgs()?;
     let org = match orgs.as_slice() {
         [] if !acc.any_org_ever()? => acc.create_org(default, prov)?,
-        [only] if names::fold_org(&only.name) == names::fold_org(default) && acc.list_users(Some(only.id))?.is_empty() => {
+        [only]
+            if names::fold_org(&only.name) == names::fold_org(default)
+                && acc.list_users(Some(only.id))?.is_empty() =>
+        {
             only.clone()
         }
         _ => return Ok(None),
@@ -48,7 +55,10 @@ pub fn bootstrap(acc: &Accounts, prov: &dyn Provisioner, cfg: &Config) -> Result
     let share = match acc.find_share(&cfg.bootstrap.share)? {
         Some(s) if s.org_id == org.id => s,
         Some(_) => {
-            return Err(AccountsError::Exists { what: "share", name: cfg.bootstrap.share.clone() });
+            return Err(AccountsError::Exists {
+                what: "share",
+                name: cfg.bootstrap.share.clone(),
+            });
         }
         None => acc.add_share(
             &NewShare {
@@ -63,5 +73,10 @@ pub fn bootstrap(acc: &Accounts, prov: &dyn Provisioner, cfg: &Config) -> Result
     };
     let pw = password::generate();
     let user = acc.add_user(org.id, &cfg.bootstrap.admin_user, Role::OrgAdmin, &pw)?;
-    Ok(Some(GeneratedAdmin { org: org.name, user: user.name, password: pw, share: share.name }))
+    Ok(Some(GeneratedAdmin {
+        org: org.name,
+        user: user.name,
+        password: pw,
+        share: share.name,
+    }))
 }

@@ -10,17 +10,32 @@ fn members(c: &Connection, id: GroupId) -> Result<Vec<String>, AccountsError> {
         "SELECT u.name FROM group_members m JOIN users u ON u.id = m.user_id \
          WHERE m.group_id = ?1 ORDER BY u.name_key",
     )?;
-    Ok(st.query_map([id.0], |r| r.get(0))?.collect::<Result<_, _>>()?)
+    Ok(st
+        .query_map([id.0], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
 }
 
-pub(super) fn group_by_name(c: &Connection, org: OrgId, name: &str) -> Result<Option<GroupRecord>, AccountsError> {
+pub(super) fn group_by_name(
+    c: &Connection,
+    org: OrgId,
+    name: &str,
+) -> Result<Option<GroupRecord>, AccountsError> {
     let row: Option<(u64, String)> = c
         .prepare_cached("SELECT id, name FROM groups WHERE org_id = ?1 AND name_key = ?2")?
-        .query_row(params![org.0, names::fold(name)], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![org.0, names::fold(name)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
-    let Some((id, name)) = row else { return Ok(None) };
+    let Some((id, name)) = row else {
+        return Ok(None);
+    };
     let id = GroupId(id);
-    Ok(Some(GroupRecord { id, org_id: org, name, members: members(c, id)? }))
+    Ok(Some(GroupRecord {
+        id,
+        org_id: org,
+        name,
+        members: members(c, id)?,
+    }))
 }
 
 fn group_org(c: &Connection, id: GroupId) -> Result<OrgId, AccountsError> {
@@ -28,7 +43,10 @@ fn group_org(c: &Connection, id: GroupId) -> Result<OrgId, AccountsError> {
         .query_row([id.0], |r| r.get(0))
         .optional()?
         .map(OrgId)
-        .ok_or_else(|| AccountsError::NotFound { what: "group", name: format!("#{}", id.0) })
+        .ok_or_else(|| AccountsError::NotFound {
+            what: "group",
+            name: format!("#{}", id.0),
+        })
 }
 
 fn user_org(c: &Connection, id: UserId) -> Result<OrgId, AccountsError> {
@@ -36,7 +54,10 @@ fn user_org(c: &Connection, id: UserId) -> Result<OrgId, AccountsError> {
         .query_row([id.0], |r| r.get(0))
         .optional()?
         .map(OrgId)
-        .ok_or_else(|| AccountsError::NotFound { what: "user", name: format!("#{}", id.0) })
+        .ok_or_else(|| AccountsError::NotFound {
+            what: "user",
+            name: format!("#{}", id.0),
+        })
 }
 
 impl Accounts {
@@ -45,23 +66,36 @@ impl Accounts {
         let name = names::group_name(name)?;
         self.write(|tx| {
             if group_by_name(tx, org, &name)?.is_some() {
-                return Err(AccountsError::Exists { what: "group", name: name.clone() });
+                return Err(AccountsError::Exists {
+                    what: "group",
+                    name: name.clone(),
+                });
             }
             tx.execute(
                 "INSERT INTO groups (org_id, name, name_key) VALUES (?1, ?2, ?3)",
                 params![org.0, name, names::fold(&name)],
             )?;
             let id = GroupId(u64::try_from(tx.last_insert_rowid()).unwrap_or(0));
-            Ok(GroupRecord { id, org_id: org, name, members: Vec::new() })
+            Ok(GroupRecord {
+                id,
+                org_id: org,
+                name,
+                members: Vec::new(),
+            })
         })
     }
 
     /// Deletes a group; its share entries go with it.
     pub fn delete_group(&self, id: GroupId) -> Result<(), AccountsError> {
-        self.write(|tx| match tx.execute("DELETE FROM groups WHERE id = ?1", [id.0])? {
-            0 => Err(AccountsError::NotFound { what: "group", name: format!("#{}", id.0) }),
-            _ => Ok(()),
-        })
+        self.write(
+            |tx| match tx.execute("DELETE FROM groups WHERE id = ?1", [id.0])? {
+                0 => Err(AccountsError::NotFound {
+                    what: "group",
+                    name: format!("#{}", id.0),
+                }),
+                _ => Ok(()),
+            },
+        )
     }
 
     /// The group `name` of `org`, with its members.
@@ -79,7 +113,12 @@ impl Accounts {
             rows.into_iter()
                 .map(|(id, name)| {
                     let id = GroupId(id);
-                    Ok(GroupRecord { id, org_id: org, name, members: members(c, id)? })
+                    Ok(GroupRecord {
+                        id,
+                        org_id: org,
+                        name,
+                        members: members(c, id)?,
+                    })
                 })
                 .collect()
         })

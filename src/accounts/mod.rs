@@ -37,15 +37,16 @@ use crate::config::AccountsConfig;
 use crate::keys::{KeyError, MasterKey, SealKey};
 
 pub use admin::{
-    Actor, Admin, AdminAction, AdminAudit, AdminEvent, NoAudit, PrincipalName, RecordingAudit, ShareChange,
-    ShareOptions,
+    Actor, Admin, AdminAction, AdminAudit, AdminEvent, NoAudit, PrincipalName, RecordingAudit,
+    ShareChange, ShareOptions,
 };
 pub use bootstrap::{GeneratedAdmin, bootstrap};
 pub use password::HashCost;
 pub use provision::{ProvisionError, Provisioner, TestProvisioner};
 pub use records::{
-    Access, AccessEntry, GroupId, GroupRecord, LockoutState, LogonCandidate, OrgRecord, Principal, Role,
-    ShareRecord, UserRecord, encryption_str, parse_encryption, parse_retention, retention_str,
+    Access, AccessEntry, GroupId, GroupRecord, LockoutState, LogonCandidate, OrgRecord, Principal,
+    Role, ShareRecord, UserRecord, encryption_str, parse_encryption, parse_retention,
+    retention_str,
 };
 pub use shares::NewShare;
 
@@ -161,7 +162,10 @@ impl Accounts {
     }
 
     /// Runs `f` on the connection without a write transaction.
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, AccountsError>) -> Result<T, AccountsError> {
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, AccountsError>,
+    ) -> Result<T, AccountsError> {
         let conn = self.conn.lock();
         f(&conn)
     }
@@ -169,7 +173,10 @@ impl Accounts {
     /// Runs `f` in an IMMEDIATE transaction (so concurrent writers from
     /// another process queue on the busy timeout instead of failing on
     /// upgrade) and bumps the revision before committing.
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, AccountsError>) -> Result<T, AccountsError> {
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, AccountsError>,
+    ) -> Result<T, AccountsError> {
         self.write_inner(true, f)
     }
 
@@ -191,7 +198,10 @@ impl Accounts {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         if bump {
-            tx.execute("UPDATE meta SET value = value + 1 WHERE key = 'revision'", [])?;
+            tx.execute(
+                "UPDATE meta SET value = value + 1 WHERE key = 'revision'",
+                [],
+            )?;
         }
         tx.commit()?;
         Ok(out)
@@ -206,7 +216,9 @@ impl Accounts {
 
 fn check_key(conn: &Connection, key: &SealKey, path: &Path) -> Result<(), AccountsError> {
     let sealed: Option<Vec<u8>> = conn
-        .query_row("SELECT sealed FROM key_check WHERE id = 1", [], |r| r.get(0))
+        .query_row("SELECT sealed FROM key_check WHERE id = 1", [], |r| {
+            r.get(0)
+        })
         .optional()?;
     match sealed {
         None => {

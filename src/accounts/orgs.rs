@@ -34,17 +34,24 @@ fn org_from_row(r: &Row<'_>) -> rusqlite::Result<OrgRecord> {
 
 pub(super) fn org_by_id(c: &Connection, id: OrgId) -> Result<Option<OrgRecord>, AccountsError> {
     let sql = format!("SELECT {ORG_COLS} WHERE id = ?1 AND erased = 0");
-    Ok(c.prepare_cached(&sql)?.query_row([id.0], org_from_row).optional()?)
+    Ok(c.prepare_cached(&sql)?
+        .query_row([id.0], org_from_row)
+        .optional()?)
 }
 
 pub(super) fn org_by_name(c: &Connection, name: &str) -> Result<Option<OrgRecord>, AccountsError> {
     let sql = format!("SELECT {ORG_COLS} WHERE name_key = ?1");
-    Ok(c.prepare_cached(&sql)?.query_row([names::fold_org(name)], org_from_row).optional()?)
+    Ok(c.prepare_cached(&sql)?
+        .query_row([names::fold_org(name)], org_from_row)
+        .optional()?)
 }
 
 fn changed(n: usize, id: OrgId) -> Result<(), AccountsError> {
     if n == 0 {
-        return Err(AccountsError::NotFound { what: "organization", name: format!("#{}", id.0) });
+        return Err(AccountsError::NotFound {
+            what: "organization",
+            name: format!("#{}", id.0),
+        });
     }
     Ok(())
 }
@@ -53,11 +60,18 @@ impl Accounts {
     /// Creates an organization and its storage. The row and the storage are
     /// made in one transaction: if the storage fails, no row remains (the
     /// id is still consumed, ids are never reused).
-    pub fn create_org(&self, name: &str, prov: &dyn Provisioner) -> Result<OrgRecord, AccountsError> {
+    pub fn create_org(
+        &self,
+        name: &str,
+        prov: &dyn Provisioner,
+    ) -> Result<OrgRecord, AccountsError> {
         let name = names::org_name(name)?;
         self.write(|tx| {
             if org_by_name(tx, &name)?.is_some() {
-                return Err(AccountsError::Exists { what: "organization", name: name.clone() });
+                return Err(AccountsError::Exists {
+                    what: "organization",
+                    name: name.clone(),
+                });
             }
             tx.execute(
                 "INSERT INTO orgs (name, name_key, created) VALUES (?1, ?2, ?3)",
@@ -65,7 +79,10 @@ impl Accounts {
             )?;
             let id = OrgId(u64::try_from(tx.last_insert_rowid()).unwrap_or(0));
             prov.create_org_storage(id)?;
-            org_by_id(tx, id)?.ok_or_else(|| AccountsError::NotFound { what: "organization", name })
+            org_by_id(tx, id)?.ok_or_else(|| AccountsError::NotFound {
+                what: "organization",
+                name,
+            })
         })
     }
 
@@ -73,7 +90,10 @@ impl Accounts {
     pub fn list_orgs(&self) -> Result<Vec<OrgRecord>, AccountsError> {
         self.read(|c| {
             let sql = format!("SELECT {ORG_COLS} WHERE erased = 0 ORDER BY name_key");
-            let rows = c.prepare_cached(&sql)?.query_map([], org_from_row)?.collect::<Result<_, _>>()?;
+            let rows = c
+                .prepare_cached(&sql)?
+                .query_map([], org_from_row)?
+                .collect::<Result<_, _>>()?;
             Ok(rows)
         })
     }
@@ -97,10 +117,13 @@ impl Accounts {
     pub fn rename_org(&self, id: OrgId, new_name: &str) -> Result<(), AccountsError> {
         let name = names::org_name(new_name)?;
         self.write(|tx| {
-            if let Some(o) = org_by_name(tx, &name)? {
-                if o.id != id {
-                    return Err(AccountsError::Exists { what: "organization", name: name.clone() });
-                }
+            if let Some(o) = org_by_name(tx, &name)?
+                && o.id != id
+            {
+                return Err(AccountsError::Exists {
+                    what: "organization",
+                    name: name.clone(),
+                });
             }
             let n = tx.execute(
                 "UPDATE orgs SET name = ?2, name_key = ?3 WHERE id = ?1 AND erased = 0",
@@ -118,9 +141,10 @@ impl Accounts {
     /// Sets the storage quota in bytes (`None`: unlimited).
     pub fn set_org_quota(&self, id: OrgId, bytes: Option<u64>) -> Result<(), AccountsError> {
         let v = match bytes {
-            Some(b) => rusqlite::types::Value::Integer(i64::try_from(b).map_err(|_| {
-                AccountsError::Invalid(format!("quota {b} is too large"))
-            })?),
+            Some(b) => rusqlite::types::Value::Integer(
+                i64::try_from(b)
+                    .map_err(|_| AccountsError::Invalid(format!("quota {b} is too large")))?,
+            ),
             None => rusqlite::types::Value::Null,
         };
         self.update_org(id, "quota_bytes", v)
@@ -129,17 +153,34 @@ impl Accounts {
     /// Sets the audit retention (`None`: the server default).
     pub fn set_org_retention(&self, id: OrgId, r: Option<Retention>) -> Result<(), AccountsError> {
         let v = r.map(|r| retention_str(r).to_string());
-        self.update_org(id, "retention", v.map_or(rusqlite::types::Value::Null, Into::into))
+        self.update_org(
+            id,
+            "retention",
+            v.map_or(rusqlite::types::Value::Null, Into::into),
+        )
     }
 
     /// Records the last day of the contract (`None` cancels an earlier end).
     /// The data is erased `erase_after_days` later: see [`Accounts::orgs_due_for_erasure`].
-    pub fn end_contract(&self, id: OrgId, last_day: Option<NaiveDate>) -> Result<(), AccountsError> {
+    pub fn end_contract(
+        &self,
+        id: OrgId,
+        last_day: Option<NaiveDate>,
+    ) -> Result<(), AccountsError> {
         let v = last_day.map(|d| d.to_string());
-        self.update_org(id, "contract_end", v.map_or(rusqlite::types::Value::Null, Into::into))
+        self.update_org(
+            id,
+            "contract_end",
+            v.map_or(rusqlite::types::Value::Null, Into::into),
+        )
     }
 
-    fn update_org(&self, id: OrgId, col: &'static str, v: rusqlite::types::Value) -> Result<(), AccountsError> {
+    fn update_org(
+        &self,
+        id: OrgId,
+        col: &'static str,
+        v: rusqlite::types::Value,
+    ) -> Result<(), AccountsError> {
         // `col` is one of the literals above, never input.
         let sql = format!("UPDATE orgs SET {col} = ?2 WHERE id = ?1 AND erased = 0");
         self.write(|tx| changed(tx.execute(&sql, params![id.0, v])?, id))

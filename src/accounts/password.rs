@@ -34,10 +34,16 @@ impl HashCost {
     fn argon2(self) -> Result<argon2::Argon2<'static>, AccountsError> {
         let params = match self {
             HashCost::Standard => argon2::Params::default(),
-            HashCost::InsecureFast => argon2::Params::new(argon2::Params::MIN_M_COST, 1, 1, None)
-                .map_err(|e| AccountsError::Invalid(format!("argon2 parameters: {e}")))?,
+            HashCost::InsecureFast => {
+                argon2::Params::new(argon2::Params::MIN_M_COST, 1, 1, None)
+                    .map_err(|e| AccountsError::Invalid(format!("argon2 parameters: {e}")))?
+            }
         };
-        Ok(argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params))
+        Ok(argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            params,
+        ))
     }
 }
 
@@ -47,7 +53,10 @@ pub fn check_policy(cfg: &AccountsConfig, user: &str, password: &str) -> Result<
     let weak = |m: String| Err(AccountsError::WeakPassword(m));
     let len = password.chars().count();
     if len < cfg.password_min_length {
-        return weak(format!("it must have at least {} characters", cfg.password_min_length));
+        return weak(format!(
+            "it must have at least {} characters",
+            cfg.password_min_length
+        ));
     }
     if len > PASSWORD_MAX {
         return weak(format!("it must have at most {PASSWORD_MAX} characters"));
@@ -75,8 +84,13 @@ fn char_classes(p: &str) -> usize {
     let lower = p.chars().any(char::is_lowercase);
     let upper = p.chars().any(char::is_uppercase);
     let digit = p.chars().any(char::is_numeric);
-    let other = p.chars().any(|c| !c.is_lowercase() && !c.is_uppercase() && !c.is_numeric());
-    [lower, upper, digit, other].into_iter().filter(|b| *b).count()
+    let other = p
+        .chars()
+        .any(|c| !c.is_lowercase() && !c.is_uppercase() && !c.is_numeric());
+    [lower, upper, digit, other]
+        .into_iter()
+        .filter(|b| *b)
+        .count()
 }
 
 /// A random password from the OS CSPRNG that passes any policy this
@@ -107,7 +121,9 @@ pub fn hash_admin(cost: HashCost, password: &str) -> Result<String, AccountsErro
 /// Verifies `password` against a PHC string made by [`hash_admin`]; the
 /// parameters come from the string, so old hashes keep verifying.
 pub fn verify_admin(phc: &str, password: &str) -> bool {
-    let Ok(a) = HashCost::Standard.argon2() else { return false };
+    let Ok(a) = HashCost::Standard.argon2() else {
+        return false;
+    };
     a.verify_password(password.as_bytes(), phc).is_ok()
 }
 
@@ -136,12 +152,24 @@ mod tests {
         assert!(check_policy(&c, "alice", "Short1!").is_err());
         assert!(check_policy(&c, "alice", "alllowercaseletters").is_err());
         assert!(check_policy(&c, "alice", "lowerUPPER12").is_ok());
-        assert!(check_policy(&c, "alice", "xxAlice2024!!").is_err(), "contains user name");
-        assert!(check_policy(&c, "al", "xxal2024!!Q").is_ok(), "2-char names are not checked");
-        assert!(check_policy(&c, "alice", &"aA1!".repeat(65)).is_err(), "too long");
+        assert!(
+            check_policy(&c, "alice", "xxAlice2024!!").is_err(),
+            "contains user name"
+        );
+        assert!(
+            check_policy(&c, "al", "xxal2024!!Q").is_ok(),
+            "2-char names are not checked"
+        );
+        assert!(
+            check_policy(&c, "alice", &"aA1!".repeat(65)).is_err(),
+            "too long"
+        );
         assert!(check_policy(&c, "alice", "tab\tTab123!").is_err());
         // Kana count as "other", so a Japanese passphrase can qualify.
-        assert!(check_policy(&c, "alice", "さくらさくら2024").is_err(), "2 classes");
+        assert!(
+            check_policy(&c, "alice", "さくらさくら2024").is_err(),
+            "2 classes"
+        );
         assert!(check_policy(&c, "alice", "さくらSakura2024").is_ok());
         let mut strict = cfg();
         strict.password_min_classes = 4;
@@ -151,7 +179,9 @@ mod tests {
 
     #[test]
     fn errors_never_echo_the_password() {
-        let e = check_policy(&cfg(), "alice", "zzSecretzz").unwrap_err().to_string();
+        let e = check_policy(&cfg(), "alice", "zzSecretzz")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("zzSecretzz"), "{e}");
     }
 
@@ -170,7 +200,10 @@ mod tests {
     /// MS-NLMP 4.2.1 test vector: Password "Password" -> NTOWFv1.
     #[test]
     fn nt_hash_matches_ms_nlmp_vector() {
-        assert_eq!(hex::encode(*nt_hash("Password")), "a4f49c406510bdcab6824ee7c30fd852");
+        assert_eq!(
+            hex::encode(*nt_hash("Password")),
+            "a4f49c406510bdcab6824ee7c30fd852"
+        );
     }
 
     #[test]

@@ -294,7 +294,10 @@ pub fn encryption_str(p: EncryptionPolicy) -> &'static str {
 
 /// Seconds since the Unix epoch, as stored (0 for earlier times).
 pub(crate) fn to_unix(t: SystemTime) -> i64 {
-    let s = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let s = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     i64::try_from(s).unwrap_or(i64::MAX)
 }
 

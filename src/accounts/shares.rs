@@ -10,7 +10,9 @@ use std::time::SystemTime;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::records::{encryption_str, parse_encryption, to_unix};
-use super::{Access, AccessEntry, Accounts, AccountsError, Principal, Provisioner, ShareRecord, names};
+use super::{
+    Access, AccessEntry, Accounts, AccountsError, Principal, Provisioner, ShareRecord, names,
+};
 use crate::config::EncryptionPolicy;
 use crate::types::{NodeId, OrgId, ShareId, UserId};
 
@@ -50,16 +52,23 @@ fn share_from_row(r: &Row<'_>) -> rusqlite::Result<ShareRecord> {
 
 fn share_by_id(c: &Connection, id: ShareId) -> Result<Option<ShareRecord>, AccountsError> {
     let sql = format!("SELECT {SHARE_COLS} WHERE s.id = ?1");
-    Ok(c.prepare_cached(&sql)?.query_row([id.0], share_from_row).optional()?)
+    Ok(c.prepare_cached(&sql)?
+        .query_row([id.0], share_from_row)
+        .optional()?)
 }
 
 fn share_by_name(c: &Connection, name: &str) -> Result<Option<ShareRecord>, AccountsError> {
     let sql = format!("SELECT {SHARE_COLS} WHERE s.name_key = ?1");
-    Ok(c.prepare_cached(&sql)?.query_row([names::fold(name)], share_from_row).optional()?)
+    Ok(c.prepare_cached(&sql)?
+        .query_row([names::fold(name)], share_from_row)
+        .optional()?)
 }
 
 fn not_found(id: ShareId) -> AccountsError {
-    AccountsError::NotFound { what: "share", name: format!("#{}", id.0) }
+    AccountsError::NotFound {
+        what: "share",
+        name: format!("#{}", id.0),
+    }
 }
 
 /// The organization a principal belongs to.
@@ -72,15 +81,25 @@ fn principal_org(c: &Connection, p: Principal) -> Result<OrgId, AccountsError> {
         .query_row([id], |r| r.get(0))
         .optional()?
         .map(OrgId)
-        .ok_or_else(|| AccountsError::NotFound { what, name: format!("#{id}") })
+        .ok_or_else(|| AccountsError::NotFound {
+            what,
+            name: format!("#{id}"),
+        })
 }
 
 impl Accounts {
     /// Creates a share with a fresh root directory from `prov`.
-    pub fn add_share(&self, new: &NewShare, prov: &dyn Provisioner) -> Result<ShareRecord, AccountsError> {
+    pub fn add_share(
+        &self,
+        new: &NewShare,
+        prov: &dyn Provisioner,
+    ) -> Result<ShareRecord, AccountsError> {
         let name = names::share_name(&new.name)?;
         if self.find_share(&name)?.is_some() {
-            return Err(AccountsError::Exists { what: "share", name });
+            return Err(AccountsError::Exists {
+                what: "share",
+                name,
+            });
         }
         let root = prov.create_share_root(new.org)?;
         let res = self.write(|tx| {
@@ -123,21 +142,31 @@ impl Accounts {
     /// Shares of `org`, or of every organization, by name.
     pub fn list_shares(&self, org: Option<OrgId>) -> Result<Vec<ShareRecord>, AccountsError> {
         self.read(|c| {
-            let sql = format!("SELECT {SHARE_COLS} WHERE (?1 IS NULL OR s.org_id = ?1) ORDER BY s.name_key");
+            let sql = format!(
+                "SELECT {SHARE_COLS} WHERE (?1 IS NULL OR s.org_id = ?1) ORDER BY s.name_key"
+            );
             let mut st = c.prepare_cached(&sql)?;
-            let rows = st.query_map([org.map(|o| o.0)], share_from_row)?.collect::<Result<_, _>>()?;
+            let rows = st
+                .query_map([org.map(|o| o.0)], share_from_row)?
+                .collect::<Result<_, _>>()?;
             Ok(rows)
         })
     }
 
     /// Removes a share and its access entries; with `delete_data`, also its
     /// directory tree (otherwise the data stays in the organization's storage).
-    pub fn remove_share(&self, id: ShareId, delete_data: Option<&dyn Provisioner>) -> Result<(), AccountsError> {
+    pub fn remove_share(
+        &self,
+        id: ShareId,
+        delete_data: Option<&dyn Provisioner>,
+    ) -> Result<(), AccountsError> {
         let share = self.share(id)?.ok_or_else(|| not_found(id))?;
-        self.write(|tx| match tx.execute("DELETE FROM shares WHERE id = ?1", [id.0])? {
-            0 => Err(not_found(id)),
-            _ => Ok(()),
-        })?;
+        self.write(
+            |tx| match tx.execute("DELETE FROM shares WHERE id = ?1", [id.0])? {
+                0 => Err(not_found(id)),
+                _ => Ok(()),
+            },
+        )?;
         if let Some(p) = delete_data {
             p.remove_share_root(share.org_id, share.root)?;
         }
@@ -145,7 +174,11 @@ impl Accounts {
     }
 
     /// Sets the share's encryption policy (`None`: inherit the server's).
-    pub fn set_share_encryption(&self, id: ShareId, p: Option<EncryptionPolicy>) -> Result<(), AccountsError> {
+    pub fn set_share_encryption(
+        &self,
+        id: ShareId,
+        p: Option<EncryptionPolicy>,
+    ) -> Result<(), AccountsError> {
         self.update_share(id, "encryption", p.map(|p| encryption_str(p).to_string()))
     }
 
@@ -159,7 +192,12 @@ impl Accounts {
         self.update_share(id, "default_access", Some(a.as_str().to_string()))
     }
 
-    fn update_share(&self, id: ShareId, col: &'static str, v: Option<String>) -> Result<(), AccountsError> {
+    fn update_share(
+        &self,
+        id: ShareId,
+        col: &'static str,
+        v: Option<String>,
+    ) -> Result<(), AccountsError> {
         // `col` is one of the literals above, never input.
         let sql = format!("UPDATE shares SET {col} = ?2 WHERE id = ?1");
         self.write(|tx| match tx.execute(&sql, params![id.0, v])? {
@@ -170,7 +208,12 @@ impl Accounts {
 
     /// Sets (replaces) the access entry of a user or group of the share's
     /// own organization.
-    pub fn set_access(&self, share: ShareId, who: Principal, access: Access) -> Result<(), AccountsError> {
+    pub fn set_access(
+        &self,
+        share: ShareId,
+        who: Principal,
+        access: Access,
+    ) -> Result<(), AccountsError> {
         self.write(|tx| {
             let s = share_by_id(tx, share)?.ok_or_else(|| not_found(share))?;
             if principal_org(tx, who)? != s.org_id {

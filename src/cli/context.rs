@@ -46,10 +46,10 @@ pub fn accounts_path(cfg: &Config) -> PathBuf {
 /// The passphrase from `keys.passphrase_env` when that variable is set,
 /// else the key file.
 pub fn unlock_method(cfg: &Config) -> Unlock {
-    if let Some(var) = &cfg.keys.passphrase_env {
-        if let Ok(p) = std::env::var(var) {
-            return Unlock::Passphrase(Zeroizing::new(p));
-        }
+    if let Some(var) = &cfg.keys.passphrase_env
+        && let Ok(p) = std::env::var(var)
+    {
+        return Unlock::Passphrase(Zeroizing::new(p));
     }
     Unlock::KeyFile(cfg.key_file())
 }
@@ -60,7 +60,9 @@ pub fn open_master_key(cfg: &Config, create: bool) -> Result<MasterKey, CliError
     let slots = slots_path(cfg);
     let unlock = unlock_method(cfg);
     if create {
-        return MasterKey::open_or_create(&slots, &unlock).map(|(mk, _)| mk).map_err(|e| CliError::new(e.to_string()));
+        return MasterKey::open_or_create(&slots, &unlock)
+            .map(|(mk, _)| mk)
+            .map_err(|e| CliError::new(e.to_string()));
     }
     if !slots.exists() {
         return Err(CliError::new(format!(
@@ -80,7 +82,8 @@ pub fn open_master_key(cfg: &Config, create: bool) -> Result<MasterKey, CliError
 
 /// Opens the accounts store of the configured data directory.
 pub fn open_accounts(cfg: &Config, mk: &MasterKey) -> Result<Accounts, CliError> {
-    Ok(Accounts::open(&accounts_path(cfg), mk, &cfg.accounts)?.with_erase_after_days(cfg.backup.erase_after_days))
+    Ok(Accounts::open(&accounts_path(cfg), mk, &cfg.accounts)?
+        .with_erase_after_days(cfg.backup.erase_after_days))
 }
 
 /// What an administrative command runs with.
@@ -102,16 +105,32 @@ impl Context {
         let config = load_config(g)?;
         let mk = open_master_key(&config, false)?;
         let accounts = open_accounts(&config, &mk)?;
-        Ok(Self { config, accounts, out: Output { json: g.json }, audit: Box::new(NoAudit), as_user: g.as_user.clone() })
+        Ok(Self {
+            config,
+            accounts,
+            out: Output { json: g.json },
+            audit: Box::new(NoAudit),
+            as_user: g.as_user.clone(),
+        })
     }
 
     /// The administrator this invocation acts as (`--as`, else the operator).
     pub fn admin(&self) -> Result<Admin<'_>, CliError> {
         let Some(spec) = &self.as_user else {
-            return Ok(Admin::new(&self.accounts, Actor::operator(), self.audit.as_ref()));
+            return Ok(Admin::new(
+                &self.accounts,
+                Actor::operator(),
+                self.audit.as_ref(),
+            ));
         };
         let pw = admin_password(spec)?;
-        Ok(Admin::login(&self.accounts, spec, &pw, SystemTime::now(), self.audit.as_ref())?)
+        Ok(Admin::login(
+            &self.accounts,
+            spec,
+            &pw,
+            SystemTime::now(),
+            self.audit.as_ref(),
+        )?)
     }
 
     /// Creates organization storage and share roots.
@@ -164,10 +183,17 @@ fn admin_password(spec: &str) -> Result<Zeroizing<String>, CliError> {
 /// Reads a line from the controlling terminal with echo off (via stty,
 /// which keeps this crate free of unsafe terminal calls).
 pub fn prompt_tty(prompt: &str) -> std::io::Result<Zeroizing<String>> {
-    let mut tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty")?;
+    let mut tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
     let stty = |arg: &str| -> std::io::Result<()> {
         let input = std::fs::File::open("/dev/tty")?;
-        std::process::Command::new("stty").arg(arg).stdin(input).status().map(|_| ())
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(input)
+            .status()
+            .map(|_| ())
     };
     tty.write_all(prompt.as_bytes())?;
     tty.flush()?;

@@ -37,7 +37,12 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Configuration file.
-    #[arg(long, global = true, value_name = "PATH", default_value = "config/smbvault.toml")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        default_value = "config/smbvault.toml"
+    )]
     pub config: PathBuf,
     /// Use this data directory instead of `server.data_dir`.
     #[arg(long, global = true, value_name = "DIR")]
@@ -89,24 +94,41 @@ pub struct CliError {
 impl CliError {
     /// A general failure (exit code 1).
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), code: 1 }
+        Self {
+            message: message.into(),
+            code: 1,
+        }
     }
 }
 
 impl From<AccountsError> for CliError {
     fn from(e: AccountsError) -> Self {
         let hint = match &e {
-            AccountsError::NotFound { what: "organization", .. } => " (see `smbvault org list`)",
+            AccountsError::NotFound {
+                what: "organization",
+                ..
+            } => " (see `smbvault org list`)",
             AccountsError::NotFound { what: "user", .. } => " (see `smbvault user list --org ORG`)",
             AccountsError::NotFound { what: "share", .. } => " (see `smbvault share list`)",
-            AccountsError::NotFound { what: "group", .. } => " (see `smbvault group list --org ORG`)",
+            AccountsError::NotFound { what: "group", .. } => {
+                " (see `smbvault group list --org ORG`)"
+            }
             AccountsError::Exists { .. } => "; choose another name",
             AccountsError::WeakPassword(_) => "; or use --generate",
-            AccountsError::Db(_) => "; check that the data directory exists, is writable and is on a local disk",
+            AccountsError::Db(_) => {
+                "; check that the data directory exists, is writable and is on a local disk"
+            }
             _ => "",
         };
-        let code = if matches!(e, AccountsError::Denied(_)) { 3 } else { 1 };
-        Self { message: format!("{e}{hint}"), code }
+        let code = if matches!(e, AccountsError::Denied(_)) {
+            3
+        } else {
+            1
+        };
+        Self {
+            message: format!("{e}{hint}"),
+            code,
+        }
     }
 }
 
@@ -150,7 +172,10 @@ fn init(g: &Global) -> Result<(), CliError> {
     let text = if existed {
         format!("data directory {dir} was already initialized")
     } else {
-        format!("initialized data directory {dir}; key file {} (keep it safe)", cfg.key_file().display())
+        format!(
+            "initialized data directory {dir}; key file {} (keep it safe)",
+            cfg.key_file().display()
+        )
     };
     output::Output { json: g.json }.done(
         &text,

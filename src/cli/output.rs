@@ -7,7 +7,8 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
 
 use crate::accounts::{
-    AccessEntry, GroupRecord, OrgRecord, Principal, ShareRecord, UserRecord, encryption_str, retention_str,
+    AccessEntry, GroupRecord, OrgRecord, Principal, ShareRecord, UserRecord, encryption_str,
+    retention_str,
 };
 
 /// Where command results go.
@@ -31,7 +32,11 @@ impl Output {
             }
         }
         let line = |cells: Vec<&str>| {
-            let s: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            let s: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
             println!("{}", s.join("  ").trim_end());
         };
         line(headers.to_vec());
@@ -51,7 +56,8 @@ impl Output {
 }
 
 fn jst(t: SystemTime) -> DateTime<FixedOffset> {
-    let east9 = FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"));
+    let east9 =
+        FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"));
     DateTime::<Utc>::from(t).with_timezone(&east9)
 }
 
@@ -68,14 +74,20 @@ pub fn time_text(t: SystemTime) -> String {
 /// Bytes as "12.5 GiB" (or "unlimited").
 pub fn bytes_text(b: Option<u64>) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let Some(b) = b else { return "unlimited".into() };
+    let Some(b) = b else {
+        return "unlimited".into();
+    };
     let mut v = b as f64;
     let mut u = 0;
     while v >= 1024.0 && u + 1 < UNITS.len() {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 /// JSON of an organization.

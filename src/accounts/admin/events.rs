@@ -28,33 +28,97 @@ pub struct AdminEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)] // field names say it all
 pub enum AdminAction {
-    OrgCreated { name: String },
-    OrgRenamed { from: String, to: String },
-    OrgSuspended { name: String },
-    OrgResumed { name: String },
-    OrgQuotaSet { name: String, bytes: Option<u64> },
-    OrgRetentionSet { name: String, retention: Option<Retention> },
-    OrgContractEnd { name: String, last_day: Option<NaiveDate> },
-    UserAdded { user: String, role: Role },
-    UserDeleted { user: String },
-    UserEnabled { user: String },
-    UserDisabled { user: String },
-    PasswordReset { user: String },
-    RoleChanged { user: String, role: Role },
-    UserUnlocked { user: String },
-    GroupAdded { group: String },
-    GroupDeleted { group: String },
-    GroupMemberAdded { group: String, user: String },
-    GroupMemberRemoved { group: String, user: String },
-    ShareAdded { share: String },
-    ShareRemoved { share: String, data_deleted: bool },
-    ShareChanged { share: String, setting: String },
-    AccessSet { share: String, principal: String, access: Access },
-    AccessRevoked { share: String, principal: String },
+    OrgCreated {
+        name: String,
+    },
+    OrgRenamed {
+        from: String,
+        to: String,
+    },
+    OrgSuspended {
+        name: String,
+    },
+    OrgResumed {
+        name: String,
+    },
+    OrgQuotaSet {
+        name: String,
+        bytes: Option<u64>,
+    },
+    OrgRetentionSet {
+        name: String,
+        retention: Option<Retention>,
+    },
+    OrgContractEnd {
+        name: String,
+        last_day: Option<NaiveDate>,
+    },
+    UserAdded {
+        user: String,
+        role: Role,
+    },
+    UserDeleted {
+        user: String,
+    },
+    UserEnabled {
+        user: String,
+    },
+    UserDisabled {
+        user: String,
+    },
+    PasswordReset {
+        user: String,
+    },
+    RoleChanged {
+        user: String,
+        role: Role,
+    },
+    UserUnlocked {
+        user: String,
+    },
+    GroupAdded {
+        group: String,
+    },
+    GroupDeleted {
+        group: String,
+    },
+    GroupMemberAdded {
+        group: String,
+        user: String,
+    },
+    GroupMemberRemoved {
+        group: String,
+        user: String,
+    },
+    ShareAdded {
+        share: String,
+    },
+    ShareRemoved {
+        share: String,
+        data_deleted: bool,
+    },
+    ShareChanged {
+        share: String,
+        setting: String,
+    },
+    AccessSet {
+        share: String,
+        principal: String,
+        access: Access,
+    },
+    AccessRevoked {
+        share: String,
+        principal: String,
+    },
     /// An administrator tried something outside their scope.
-    Denied { attempted: String },
+    Denied {
+        attempted: String,
+    },
     /// `--as` administrative login (success or failure).
-    AdminLogin { user: String, ok: bool },
+    AdminLogin {
+        user: String,
+        ok: bool,
+    },
 }
 
 impl AdminAction {
@@ -72,8 +136,14 @@ impl AdminAction {
                 "set audit retention of {name} to {}",
                 retention.map_or("default", retention_str)
             ),
-            A::OrgContractEnd { name, last_day: Some(d) } => format!("contract of {name} ends {d}"),
-            A::OrgContractEnd { name, last_day: None } => format!("cancelled contract end of {name}"),
+            A::OrgContractEnd {
+                name,
+                last_day: Some(d),
+            } => format!("contract of {name} ends {d}"),
+            A::OrgContractEnd {
+                name,
+                last_day: None,
+            } => format!("cancelled contract end of {name}"),
             A::UserAdded { user, role } => format!("added user {user} ({})", role.as_str()),
             A::UserDeleted { user } => format!("deleted user {user}"),
             A::UserEnabled { user } => format!("enabled user {user}"),
@@ -86,17 +156,35 @@ impl AdminAction {
             A::GroupMemberAdded { group, user } => format!("added {user} to group {group}"),
             A::GroupMemberRemoved { group, user } => format!("removed {user} from group {group}"),
             A::ShareAdded { share } => format!("added share {share}"),
-            A::ShareRemoved { share, data_deleted } => {
-                format!("removed share {share}{}", if *data_deleted { " and its data" } else { "" })
+            A::ShareRemoved {
+                share,
+                data_deleted,
+            } => {
+                format!(
+                    "removed share {share}{}",
+                    if *data_deleted { " and its data" } else { "" }
+                )
             }
             A::ShareChanged { share, setting } => format!("changed share {share}: {setting}"),
-            A::AccessSet { share, principal, access } => {
-                format!("set access of {principal} on {share} to {}", access.as_str())
+            A::AccessSet {
+                share,
+                principal,
+                access,
+            } => {
+                format!(
+                    "set access of {principal} on {share} to {}",
+                    access.as_str()
+                )
             }
-            A::AccessRevoked { share, principal } => format!("removed access entry of {principal} on {share}"),
+            A::AccessRevoked { share, principal } => {
+                format!("removed access entry of {principal} on {share}")
+            }
             A::Denied { attempted } => format!("denied: {attempted}"),
             A::AdminLogin { user, ok } => {
-                format!("administrative login as {user} {}", if *ok { "succeeded" } else { "failed" })
+                format!(
+                    "administrative login as {user} {}",
+                    if *ok { "succeeded" } else { "failed" }
+                )
             }
         }
     }
