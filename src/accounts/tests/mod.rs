@@ -64,3 +64,11 @@ pub(super) const PW: &str = "Correct-Horse-42";
 pub(super) fn t(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
 }
+
+/// The server shares one store between tasks.
+#[test]
+fn accounts_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Accounts>();
+    check::<TestProvisioner>();
+}
