@@ -1,10 +1,10 @@
 //! `smbvault serve`: start the server on the configured data directory.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::{CliError, Global};
 use crate::config::Config;
 use crate::engine::Server;
 use crate::engine::services::{Access, Directory, FailureOutcome, ShareRecord};
@@ -16,15 +16,18 @@ pub struct ServeArgs {
     /// Address to listen on, overriding `server.listen` (e.g. 127.0.0.1:4450).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// Data directory, overriding `server.data_dir`.
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
 }
 
 /// A problem starting the server, phrased for the operator.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ServeError(pub String);
+
+impl From<ServeError> for CliError {
+    fn from(e: ServeError) -> Self {
+        CliError::new(e.0)
+    }
+}
 
 struct NoAccounts;
 impl crate::auth::CredentialSource for NoAccounts {
@@ -62,18 +65,16 @@ impl Directory for NoAccounts {
 }
 
 /// Runs the server until SIGINT or SIGTERM.
-pub fn run(mut config: Config, args: &ServeArgs) -> Result<(), ServeError> {
+pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
+    let mut config = super::context::load_config(g)?;
     if let Some(l) = args.listen {
         config.server.listen = l;
-    }
-    if let Some(d) = &args.data_dir {
-        config.server.data_dir = d.clone();
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| ServeError(format!("cannot start the async runtime: {e}")))?;
-    rt.block_on(serve(config))
+    Ok(rt.block_on(serve(config))?)
 }
 
 async fn serve(config: Config) -> Result<(), ServeError> {
