@@ -124,7 +124,13 @@ impl DirWriter {
     /// is not a supported directory class (STATUS_INVALID_INFO_CLASS).
     pub fn new(class: InfoClass, max_len: usize) -> Option<Self> {
         fixed_len(class)?;
-        Some(Self { class, max_len, buf: Vec::new(), last: None, count: 0 })
+        Some(Self {
+            class,
+            max_len,
+            buf: Vec::new(),
+            last: None,
+            count: 0,
+        })
     }
 
     /// Appends `e` and returns true, or returns false and writes nothing if
@@ -136,7 +142,11 @@ impl DirWriter {
         let Some(fixed) = fixed_len(self.class) else {
             return false;
         };
-        let start = if self.last.is_some() { align_up(self.buf.len(), 8) } else { 0 };
+        let start = if self.last.is_some() {
+            align_up(self.buf.len(), 8)
+        } else {
+            0
+        };
         if start + fixed + utf16_len(&e.name) > self.max_len {
             return false;
         }
@@ -206,7 +216,9 @@ fn decode_entry(class: InfoClass, b: &[u8]) -> DResult<DirEntry> {
         InfoClass::BOTH_DIRECTORY | InfoClass::ID_BOTH_DIRECTORY => {
             let (rest, short_len) = le_u8(i)?;
             let field = rest.get(1..25).ok_or(DecodeError::Truncated)?;
-            let short = field.get(..usize::from(short_len)).ok_or(DecodeError::BadLength)?;
+            let short = field
+                .get(..usize::from(short_len))
+                .ok_or(DecodeError::BadLength)?;
             e.short_name = utf16le(short)?;
             i = rest.get(25..).ok_or(DecodeError::Truncated)?;
             if class == InfoClass::ID_BOTH_DIRECTORY {
@@ -273,7 +285,10 @@ mod tests {
 
     #[test]
     fn writer_stops_at_the_limit() {
-        let e = DirEntry { name: "a.txt".into(), ..Default::default() };
+        let e = DirEntry {
+            name: "a.txt".into(),
+            ..Default::default()
+        };
         // One IdBoth entry is 104 + 10 = 114 bytes; the second starts at 120.
         let mut w = DirWriter::new(InfoClass::ID_BOTH_DIRECTORY, 233).unwrap();
         assert!(w.push(&e));
@@ -289,17 +304,26 @@ mod tests {
     /// Clears what `class` does not carry, so round trips compare equal.
     fn carried(class: InfoClass, mut e: DirEntry) -> DirEntry {
         if class == InfoClass::NAMES {
-            return DirEntry { file_index: e.file_index, name: e.name, ..Default::default() };
+            return DirEntry {
+                file_index: e.file_index,
+                name: e.name,
+                ..Default::default()
+            };
         }
         if class == InfoClass::DIRECTORY {
             e.ea_size = 0;
         }
-        if !matches!(class, InfoClass::BOTH_DIRECTORY | InfoClass::ID_BOTH_DIRECTORY) {
+        if !matches!(
+            class,
+            InfoClass::BOTH_DIRECTORY | InfoClass::ID_BOTH_DIRECTORY
+        ) {
             e.short_name.clear();
         }
         if !matches!(
             class,
-            InfoClass::ID_BOTH_DIRECTORY | InfoClass::ID_FULL_DIRECTORY | InfoClass::ID_EXTD_DIRECTORY
+            InfoClass::ID_BOTH_DIRECTORY
+                | InfoClass::ID_FULL_DIRECTORY
+                | InfoClass::ID_EXTD_DIRECTORY
         ) {
             e.file_id = 0;
         }
@@ -310,10 +334,19 @@ mod tests {
     }
 
     fn entry() -> impl Strategy<Value = DirEntry> {
-        (any::<(u32, [u64; 4], u64, u64, u32, u32, u32, u64)>(), "[A-Z0-9~.]{0,12}", "[a-zA-Z0-9 ._\u{3041}-\u{30ff}]{1,40}")
+        (
+            any::<(u32, [u64; 4], u64, u64, u32, u32, u32, u64)>(),
+            "[A-Z0-9~.]{0,12}",
+            "[a-zA-Z0-9 ._\u{3041}-\u{30ff}]{1,40}",
+        )
             .prop_map(|(n, short_name, name)| DirEntry {
                 file_index: n.0,
-                times: FileTimes { creation: n.1[0], last_access: n.1[1], last_write: n.1[2], change: n.1[3] },
+                times: FileTimes {
+                    creation: n.1[0],
+                    last_access: n.1[1],
+                    last_write: n.1[2],
+                    change: n.1[3],
+                },
                 end_of_file: n.2,
                 allocation_size: n.3,
                 file_attributes: n.4,

@@ -80,7 +80,11 @@ impl FileFullEaInformation {
             let value = i
                 .get(v_start..v_start + usize::from(value_len))
                 .ok_or(DecodeError::BadLength)?;
-            entries.push(FullEa { flags, name: name.to_vec(), value: value.to_vec() });
+            entries.push(FullEa {
+                flags,
+                name: name.to_vec(),
+                value: value.to_vec(),
+            });
         }
         Ok(Self { entries })
     }
@@ -131,8 +135,16 @@ mod tests {
     fn known_layout() {
         let l = FileFullEaInformation {
             entries: vec![
-                FullEa { flags: 0, name: b"A".to_vec(), value: b"xy".to_vec() },
-                FullEa { flags: FILE_NEED_EA, name: b"BC".to_vec(), value: vec![] },
+                FullEa {
+                    flags: 0,
+                    name: b"A".to_vec(),
+                    value: b"xy".to_vec(),
+                },
+                FullEa {
+                    flags: FILE_NEED_EA,
+                    name: b"BC".to_vec(),
+                    value: vec![],
+                },
             ],
         };
         let mut out = Vec::new();
@@ -143,7 +155,10 @@ mod tests {
         assert_eq!(FileFullEaInformation::decode(&out).unwrap(), l);
         // Missing terminator.
         out[9] = b'!';
-        assert_eq!(FileFullEaInformation::decode(&out), Err(DecodeError::BadValue));
+        assert_eq!(
+            FileFullEaInformation::decode(&out),
+            Err(DecodeError::BadValue)
+        );
     }
 
     proptest! {

@@ -35,7 +35,10 @@ impl FileBasicInformation {
         let (i, times) = FileTimes::parse(b)?;
         let (_, file_attributes) = le_u32(i)?;
         // The trailing Reserved u32 is optional on input (Windows sends 36).
-        Ok(Self { times, file_attributes })
+        Ok(Self {
+            times,
+            file_attributes,
+        })
     }
 }
 
@@ -164,7 +167,9 @@ impl FileNameInformation {
     pub fn decode(b: &[u8]) -> DResult<Self> {
         let (i, len) = le_u32(b)?;
         let name = i.get(..len as usize).ok_or(DecodeError::BadLength)?;
-        Ok(Self { file_name: utf16le(name)? })
+        Ok(Self {
+            file_name: utf16le(name)?,
+        })
     }
 }
 
@@ -275,7 +280,11 @@ impl FileStreamInformation {
             let (i, size) = le_u64(i)?;
             let (i, allocation_size) = le_u64(i)?;
             let name = i.get(..len as usize).ok_or(DecodeError::BadLength)?;
-            entries.push(StreamEntry { name: utf16le(name)?, size, allocation_size });
+            entries.push(StreamEntry {
+                name: utf16le(name)?,
+                size,
+                allocation_size,
+            });
         }
         Ok(Self { entries })
     }
@@ -311,7 +320,12 @@ impl FileNetworkOpenInformation {
         let (i, end_of_file) = le_u64(i)?;
         let (i, file_attributes) = le_u32(i)?;
         let (_, _reserved) = le_u32(i)?;
-        Ok(Self { times, allocation_size, end_of_file, file_attributes })
+        Ok(Self {
+            times,
+            allocation_size,
+            end_of_file,
+            file_attributes,
+        })
     }
 }
 
@@ -335,7 +349,10 @@ impl FileAttributeTagInformation {
     pub fn decode(b: &[u8]) -> DResult<Self> {
         let (i, file_attributes) = le_u32(b)?;
         let (_, reparse_tag) = le_u32(i)?;
-        Ok(Self { file_attributes, reparse_tag })
+        Ok(Self {
+            file_attributes,
+            reparse_tag,
+        })
     }
 }
 
@@ -407,7 +424,10 @@ impl FileIdInformation {
         let id = i.get(..16).ok_or(DecodeError::Truncated)?;
         let mut file_id = [0u8; 16];
         file_id.copy_from_slice(id);
-        Ok(Self { volume_serial_number, file_id })
+        Ok(Self {
+            volume_serial_number,
+            file_id,
+        })
     }
 }
 
@@ -431,7 +451,10 @@ impl FilePipeInformation {
     pub fn decode(b: &[u8]) -> DResult<Self> {
         let (i, read_mode) = le_u32(b)?;
         let (_, completion_mode) = le_u32(i)?;
-        Ok(Self { read_mode, completion_mode })
+        Ok(Self {
+            read_mode,
+            completion_mode,
+        })
     }
 }
 
@@ -523,7 +546,11 @@ mod tests {
         let s = FileStreamInformation::decode(&msg[72..]).unwrap();
         assert_eq!(
             s.entries,
-            vec![StreamEntry { name: "::$DATA".into(), size: 14, allocation_size: 4096 }]
+            vec![StreamEntry {
+                name: "::$DATA".into(),
+                size: 14,
+                allocation_size: 4096
+            }]
         );
         let mut out = Vec::new();
         s.encode(&mut out);

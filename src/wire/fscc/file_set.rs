@@ -47,7 +47,11 @@ impl FileRenameInformation {
             return Err(DecodeError::BadLength);
         }
         let name = i.get(..len as usize).ok_or(DecodeError::BadLength)?;
-        Ok(Self { replace_if_exists: replace != 0, root_directory, file_name: utf16le(name)? })
+        Ok(Self {
+            replace_if_exists: replace != 0,
+            root_directory,
+            file_name: utf16le(name)?,
+        })
     }
 }
 
@@ -67,7 +71,9 @@ impl FileDispositionInformation {
     /// Decodes (at least 1 byte).
     pub fn decode(b: &[u8]) -> DResult<Self> {
         let (_, v) = le_u8(b)?;
-        Ok(Self { delete_pending: v != 0 })
+        Ok(Self {
+            delete_pending: v != 0,
+        })
     }
 }
 
@@ -160,16 +166,29 @@ mod tests {
         let msg = include_bytes!(
             "../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/96-set_info-req.bin"
         );
-        assert!(FileDispositionInformation::decode(&msg[96..]).unwrap().delete_pending);
+        assert!(
+            FileDispositionInformation::decode(&msg[96..])
+                .unwrap()
+                .delete_pending
+        );
     }
 
     #[test]
     fn rejects_short_rename() {
-        let r = FileRenameInformation { file_name: "x".into(), ..Default::default() };
+        let r = FileRenameInformation {
+            file_name: "x".into(),
+            ..Default::default()
+        };
         let mut out = Vec::new();
         r.encode(&mut out);
-        assert_eq!(FileRenameInformation::decode(&out[..out.len() - 1]), Err(DecodeError::BadLength));
-        assert_eq!(FileRenameInformation::decode(&out[..10]), Err(DecodeError::Truncated));
+        assert_eq!(
+            FileRenameInformation::decode(&out[..out.len() - 1]),
+            Err(DecodeError::BadLength)
+        );
+        assert_eq!(
+            FileRenameInformation::decode(&out[..10]),
+            Err(DecodeError::Truncated)
+        );
     }
 
     proptest! {

@@ -216,7 +216,10 @@ impl FileFsDeviceInformation {
     pub fn decode(b: &[u8]) -> DResult<Self> {
         let (i, device_type) = le_u32(b)?;
         let (_, characteristics) = le_u32(i)?;
-        Ok(Self { device_type, characteristics })
+        Ok(Self {
+            device_type,
+            characteristics,
+        })
     }
 }
 
@@ -290,7 +293,10 @@ pub struct FileFsObjectIdInformation {
 
 impl Default for FileFsObjectIdInformation {
     fn default() -> Self {
-        Self { object_id: [0; 16], extended_info: [0; 48] }
+        Self {
+            object_id: [0; 16],
+            extended_info: [0; 48],
+        }
     }
 }
 
@@ -341,7 +347,10 @@ impl FileFsControlInformation {
         }
         let (i, file_system_control_flags) = le_u32(i)?;
         let (_, _padding) = le_u32(i)?;
-        Ok(Self { values, file_system_control_flags })
+        Ok(Self {
+            values,
+            file_system_control_flags,
+        })
     }
 }
 

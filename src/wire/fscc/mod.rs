@@ -122,7 +122,15 @@ impl FileTimes {
         let (i, last_access) = le_u64(i)?;
         let (i, last_write) = le_u64(i)?;
         let (i, change) = le_u64(i)?;
-        Ok((i, Self { creation, last_access, last_write, change }))
+        Ok((
+            i,
+            Self {
+                creation,
+                last_access,
+                last_write,
+                change,
+            },
+        ))
     }
 
     /// Appends 32 bytes.
@@ -139,10 +147,7 @@ impl FileTimes {
 /// entry and ends at the next one (or the end of `buf`). Every offset must
 /// be a multiple of `align`, non-zero and inside the buffer, so a hostile
 /// chain can neither loop nor point outside.
-pub(crate) fn chain_entries(
-    buf: &[u8],
-    align: usize,
-) -> super::DResult<Vec<&[u8]>> {
+pub(crate) fn chain_entries(buf: &[u8], align: usize) -> super::DResult<Vec<&[u8]>> {
     use super::DecodeError;
     let mut entries = Vec::new();
     let mut pos = 0usize;
@@ -159,7 +164,7 @@ pub(crate) fn chain_entries(
             entries.push(rest);
             return Ok(entries);
         }
-        if next % align != 0 || next > rest.len() {
+        if !next.is_multiple_of(align) || next > rest.len() {
             return Err(DecodeError::BadOffset);
         }
         entries.push(&rest[..next]);
