@@ -2,6 +2,12 @@
 //! typed payloads for the contexts we act on. A context's data is decoded
 //! from `CreateContext::data` with the matching type's `decode`, and typed
 //! payloads are encoded into a `Vec` that a `CreateContext` then borrows.
+//!
+//! Two contexts reuse other modules' codecs: "ExtA" data is a
+//! FILE_FULL_EA_INFORMATION chain (`fscc::ea::FileFullEaInformation`), and
+//! "SecD" data is a self-relative security descriptor
+//! (`dtyp::validate_self_relative`). "QFid" and "MxAc" requests may carry no
+//! data at all.
 
 use nom::number::complete::{le_u16, le_u32, le_u64};
 
