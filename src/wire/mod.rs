@@ -20,6 +20,29 @@ pub mod negotiate;
 pub mod ntstatus;
 pub mod session_setup;
 
+// Commands other than NEGOTIATE / SESSION_SETUP, and the structures they carry.
+pub mod cancel;
+pub mod change_notify;
+pub mod close;
+pub mod create;
+pub mod create_context;
+pub mod dtyp;
+pub mod echo;
+pub mod error;
+pub mod flush;
+pub mod fscc;
+pub mod ioctl;
+pub mod lock;
+pub mod logoff;
+pub mod oplock_break;
+pub mod query_directory;
+pub mod query_info;
+pub mod read;
+pub mod set_info;
+pub mod tree_connect;
+pub mod tree_disconnect;
+pub mod write;
+
 pub use ntstatus::NtStatus;
 
 /// Size of the SMB2 header (MS-SMB2 2.2.1).
