@@ -127,12 +127,13 @@ async fn wait_for_signal() {
 /// Explains a bind failure, with the usual fix for port 445.
 fn bind_error(addr: SocketAddr, e: &std::io::Error) -> ServeError {
     let hint = match e.kind() {
-        std::io::ErrorKind::PermissionDenied => format!(
+        std::io::ErrorKind::PermissionDenied => {
             "ports below 1024 need root or CAP_NET_BIND_SERVICE \
              (`sudo setcap cap_net_bind_service=+ep $(which smbvault)`), \
              or listen on a high port: `smbvault serve --listen 127.0.0.1:4450` \
              (Windows clients only use 445; smbclient takes `-p 4450`)"
-        ),
+                .to_string()
+        }
         std::io::ErrorKind::AddrInUse => format!(
             "another program already listens on {addr} (Samba's smbd?). Stop it \
              (`systemctl stop smbd`) or choose another port with --listen"

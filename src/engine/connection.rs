@@ -118,6 +118,10 @@ pub struct Connection {
     state: ConnState,
 }
 
+/// One message's answer: response header, body (None: no response) and the
+/// session whose key signs it.
+type Answer = (Header, Option<Vec<u8>>, Option<u64>);
+
 /// What we remember about the previous message of a compound.
 #[derive(Clone, Copy, Default)]
 struct Related {
@@ -278,7 +282,7 @@ impl Connection {
         msg: &[u8],
         prev: &mut Option<Related>,
         encrypted: Option<u64>,
-    ) -> Result<(Header, Option<Vec<u8>>, Option<u64>), Error> {
+    ) -> Result<Answer, Error> {
         let charge = self.check_credits(&hdr, msg)?;
         // Related compound (3.3.5.2.7.2): ids come from the previous message.
         let mut related_file_id = None;
@@ -372,7 +376,7 @@ impl Connection {
         charge: u16,
         status: NtStatus,
         session: Option<u64>,
-    ) -> (Header, Option<Vec<u8>>, Option<u64>) {
+    ) -> Answer {
         let granted = self.state.credits.grant(hdr.credits, charge);
         let resp = response_header(hdr, status, granted, session.unwrap_or(hdr.session_id));
         let sign = security::should_sign(&self.state, &resp, status);

@@ -112,10 +112,10 @@ pub fn check_request(
         .sessions
         .get(&hdr.session_id)
         .ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
-    if let Some(sid) = encrypted {
-        if sid != hdr.session_id {
-            return Err(Error::Disconnect("transform session id mismatch"));
-        }
+    if let Some(sid) = encrypted
+        && sid != hdr.session_id
+    {
+        return Err(Error::Disconnect("transform session id mismatch"));
     }
     match session.state {
         SessionState::Expired => return Err(NtStatus::NETWORK_SESSION_EXPIRED.into()),

@@ -90,16 +90,16 @@ impl MasterKey {
         if slots_path.exists() {
             return Ok((Self::open(slots_path, unlock)?, false));
         }
-        if let Unlock::KeyFile(kf) = unlock {
-            if kf.exists() {
-                return Err(KeyError::Unlock(format!(
-                    "key file {} exists but the slot file {} is missing; restore {} from backup \
+        if let Unlock::KeyFile(kf) = unlock
+            && kf.exists()
+        {
+            return Err(KeyError::Unlock(format!(
+                "key file {} exists but the slot file {} is missing; restore {} from backup \
                      or point `keys.key_file` at a fresh path to start an empty server",
-                    kf.display(),
-                    slots_path.display(),
-                    slots_path.display()
-                )));
-            }
+                kf.display(),
+                slots_path.display(),
+                slots_path.display()
+            )));
         }
         let mk = Key32::random();
         let slot = make_slot(&mk, unlock)?;

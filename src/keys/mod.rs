@@ -166,6 +166,15 @@ impl SealKey {
     }
 }
 
+/// Access to keys derived from an organization's key. Implemented by the
+/// storage engine (which keeps the wrapped organization keys); used by the
+/// audit log so that shredding an organization also shreds its log's names.
+pub trait OrgKeys: Send + Sync {
+    /// HKDF sub-key of `org`'s key for `label` (e.g. "smbvault/org/audit-names").
+    /// Fails with `KeyError::Unlock` if the organization has no key (unknown or shredded).
+    fn org_subkey(&self, org: crate::types::OrgId, label: &str) -> Result<Key32, KeyError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,13 +229,4 @@ mod tests {
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
         );
     }
-}
-
-/// Access to keys derived from an organization's key. Implemented by the
-/// storage engine (which keeps the wrapped organization keys); used by the
-/// audit log so that shredding an organization also shreds its log's names.
-pub trait OrgKeys: Send + Sync {
-    /// HKDF sub-key of `org`'s key for `label` (e.g. "smbvault/org/audit-names").
-    /// Fails with `KeyError::Unlock` if the organization has no key (unknown or shredded).
-    fn org_subkey(&self, org: crate::types::OrgId, label: &str) -> Result<Key32, KeyError>;
 }

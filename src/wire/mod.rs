@@ -125,7 +125,7 @@ pub fn buffer(msg: &[u8], offset: u32, length: u32) -> DResult<&[u8]> {
 /// Decodes UTF-16LE (MS-DTYP 2.2.62) into a String. Odd lengths are an error;
 /// unpaired surrogates are an error too (names must round-trip exactly).
 pub fn utf16le(bytes: &[u8]) -> DResult<String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(DecodeError::BadValue);
     }
     let units = bytes
@@ -153,7 +153,7 @@ pub fn utf16_len(s: &str) -> usize {
 /// Pads `out` with zeros to a multiple of `align` bytes (relative to its start,
 /// which is the header start for message buffers).
 pub fn pad_to(out: &mut Vec<u8>, align: usize) {
-    while out.len() % align != 0 {
+    while !out.len().is_multiple_of(align) {
         out.push(0);
     }
 }

@@ -181,7 +181,7 @@ pub fn decode_contexts(msg: &[u8], offset: u32, count: u16) -> DResult<Vec<NegCo
         return Err(DecodeError::BadLength);
     }
     let mut pos = offset as usize;
-    if pos < HEADER_LEN || pos % 8 != 0 {
+    if pos < HEADER_LEN || !pos.is_multiple_of(8) {
         return Err(DecodeError::BadOffset);
     }
     let mut out = Vec::with_capacity(usize::from(count));
