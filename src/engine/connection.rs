@@ -55,6 +55,20 @@ pub struct Negotiated {
     pub large_mtu: bool,
 }
 
+/// A new response message: 64 zero bytes where the connection writes the
+/// header, then the handler appends the body (so that offsets computed by
+/// the wire encoders, relative to the header, come out right).
+pub fn new_message() -> Vec<u8> {
+    vec![0u8; HEADER_LEN]
+}
+
+/// Writes `hdr` over the first 64 bytes of `msg`.
+fn put_header(hdr: &Header, msg: &mut [u8]) {
+    let mut h = Vec::with_capacity(HEADER_LEN);
+    hdr.encode(&mut h);
+    msg[..HEADER_LEN].copy_from_slice(&h);
+}
+
 /// Per-request context for handlers.
 pub struct Ctx<'a> {
     /// Shared server state.
@@ -77,7 +91,8 @@ pub struct Ctx<'a> {
 
 /// A handler's answer.
 pub enum Reply {
-    /// Success or warning status with a response body (after the header).
+    /// Success or warning status with a response message made by
+    /// [`new_message`] (64 placeholder header bytes, then the body).
     Body(NtStatus, Vec<u8>),
     /// The response must not be sent (e.g. CANCEL, or an async op went pending
     /// and already produced its interim response).
@@ -109,6 +124,80 @@ pub struct ConnState {
     pub extra: Vec<Outgoing>,
     /// Delay to apply to the response being built (failed logon).
     pub delay: Option<Duration>,
+    /// TreeId for the TREE_CONNECT response header being built.
+    pub reply_tree_id: Option<u32>,
+    /// Sessions to drop once the current response is signed (LOGOFF).
+    pub retire: Vec<u64>,
+}
+
+impl ConnState {
+    /// A fresh FileId: volatile ids count up per connection; persistent ids
+    /// are the same value (durable handles will need server-wide ones).
+    pub fn new_file_id(&mut self) -> crate::wire::create::FileId {
+        let v = self.next_volatile;
+        self.next_volatile += 1;
+        crate::wire::create::FileId {
+            persistent: v,
+            volatile: v,
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// The request's session (validated by `security::check_request`).
+    pub fn session(&self) -> Result<&Session, Error> {
+        self.conn
+            .sessions
+            .get(&self.hdr.session_id)
+            .ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))
+    }
+
+    /// The request's session, mutably.
+    pub fn session_mut(&mut self) -> Result<&mut Session, Error> {
+        self.conn
+            .sessions
+            .get_mut(&self.hdr.session_id)
+            .ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))
+    }
+
+    /// The request's tree connect.
+    pub fn tree(&self) -> Result<&crate::engine::session::Tree, Error> {
+        self.session()?
+            .trees
+            .get(&self.hdr.tree_id)
+            .ok_or(Error::Status(NtStatus::NETWORK_NAME_DELETED))
+    }
+
+    /// Maps a request FileId to the volatile id of an open of this session
+    /// and tree; all-ones means the previous CREATE of a related compound
+    /// (MS-SMB2 3.3.5.2.7.2). Unknown ids are STATUS_FILE_CLOSED.
+    pub fn resolve_file_id(&self, id: crate::wire::create::FileId) -> Result<u64, Error> {
+        let id = if id == crate::wire::create::FileId::ANY {
+            let (p, v) = self
+                .related_file_id
+                .ok_or(Error::Status(NtStatus::FILE_CLOSED))?;
+            crate::wire::create::FileId {
+                persistent: p,
+                volatile: v,
+            }
+        } else {
+            id
+        };
+        match self.conn.opens.get(&id.volatile) {
+            Some(o) if o.file_id == id && o.owned_by(self.hdr.session_id, self.hdr.tree_id) => {
+                Ok(id.volatile)
+            }
+            _ => Err(Error::Status(NtStatus::FILE_CLOSED)),
+        }
+    }
+
+    /// The open for a resolved volatile id.
+    pub fn open_mut(&mut self, volatile: u64) -> Result<&mut Open, Error> {
+        self.conn
+            .opens
+            .get_mut(&volatile)
+            .ok_or(Error::Status(NtStatus::FILE_CLOSED))
+    }
 }
 
 /// One client connection.
@@ -146,6 +235,8 @@ impl Connection {
                 next_volatile: 1,
                 extra: Vec::new(),
                 delay: None,
+                reply_tree_id: None,
+                retire: Vec::new(),
             },
         }
     }
@@ -230,8 +321,14 @@ impl Connection {
                 offset += len;
                 continue;
             };
-            resp_hdr.encode(&mut out);
-            out.extend_from_slice(&body);
+            let mut body = body;
+            put_header(&resp_hdr, &mut body);
+            if out.is_empty() {
+                // The common single-message case: no copy of a large READ body.
+                out = body;
+            } else {
+                out.extend_from_slice(&body);
+            }
             if let Some(target) = self.state.crypto.hash_response.take() {
                 security::hash_response(&mut self.state, target, &out[start..]);
             }
@@ -258,10 +355,17 @@ impl Connection {
         // If the last response in a chain was skipped, the previous one must not point on.
         fix_last_next_command(&mut out);
         if let Some(sid) = encrypt_session {
-            return security::encrypt_response(&self.state, sid, out).map(Some);
+            let sealed = security::encrypt_response(&self.state, sid, out);
+            for sid in std::mem::take(&mut self.state.retire) {
+                self.state.sessions.remove(&sid);
+            }
+            return sealed.map(Some);
         }
         for (s, e, sid) in sign_ranges {
             security::sign_response(&self.state, sid, &mut out[s..e]);
+        }
+        for sid in std::mem::take(&mut self.state.retire) {
+            self.state.sessions.remove(&sid);
         }
         Ok(Some(out))
     }

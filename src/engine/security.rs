@@ -51,6 +51,13 @@ pub fn hash_response(conn: &mut ConnState, target: PreauthTarget, msg: &[u8]) {
 /// A valid session's keys.
 pub struct SessionCrypto {}
 
+impl SessionCrypto {
+    /// True if the session has encryption keys (SMB 3.x with a cipher).
+    pub fn can_encrypt(&self) -> bool {
+        false
+    }
+}
+
 /// Decrypts a transform message (3.3.5.2.1.1). Returns the session id and plaintext.
 pub fn decrypt_request(_conn: &ConnState, _frame: &[u8]) -> Result<(u64, Vec<u8>), Error> {
     Err(Error::Disconnect("encryption not available"))

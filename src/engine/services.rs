@@ -3,38 +3,9 @@
 
 use std::time::SystemTime;
 
-use crate::config::EncryptionPolicy;
-use crate::types::{NodeId, OrgId, ShareId, UserId};
+use crate::types::{OrgId, UserId};
 
-/// A share as the engine sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShareRecord {
-    /// Share id.
-    pub id: ShareId,
-    /// Owning organization: only its users may connect.
-    pub org: OrgId,
-    /// Name as configured (case preserved).
-    pub name: String,
-    /// Root directory in the organization's namespace.
-    pub root: NodeId,
-    /// Per-share encryption policy (already resolved against the global default).
-    pub encryption: EncryptionPolicy,
-    /// Comment shown by `net view` / `smbclient -L`.
-    pub comment: String,
-}
-
-/// A user's access level on a share.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Access {
-    /// No access: tree connect is refused.
-    None,
-    /// Read and list only.
-    Read,
-    /// Read, write, create, delete.
-    ReadWrite,
-    /// Read-write plus changing security descriptors of anything in the share.
-    Admin,
-}
+pub use crate::accounts::{Access, ShareRecord};
 
 /// The authenticated identity of a session.
 #[derive(Debug, Clone, PartialEq, Eq)]

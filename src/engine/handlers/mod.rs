@@ -1,8 +1,14 @@
 //! Per-command handlers (MS-SMB2 3.3.5.x). Each takes the request context and
 //! returns a [`Reply`] or an [`Error`] that `engine::status` maps to NTSTATUS.
 
+pub mod close;
+pub mod create;
+pub mod ioctl;
 pub mod logoff;
 pub mod negotiate;
+pub mod pipe;
+pub mod rw;
+pub mod tree;
 
 use crate::engine::connection::{Ctx, Reply};
 use crate::engine::status::Result;
@@ -13,7 +19,19 @@ use crate::wire::{HEADER_LEN, NtStatus};
 pub fn dispatch(ctx: &mut Ctx<'_>) -> Result<Reply> {
     match ctx.hdr.command {
         Command::NEGOTIATE => negotiate::negotiate(ctx),
-        Command::ECHO => Ok(Reply::ok(vec![4, 0, 0, 0])),
+        Command::LOGOFF => logoff::logoff(ctx),
+        Command::TREE_CONNECT => tree::connect(ctx),
+        Command::TREE_DISCONNECT => tree::disconnect(ctx),
+        Command::CREATE => create::create(ctx),
+        Command::CLOSE => close::close(ctx),
+        Command::READ => rw::read(ctx),
+        Command::WRITE => rw::write(ctx),
+        Command::IOCTL => ioctl::ioctl(ctx),
+        Command::ECHO => {
+            let mut out = crate::engine::connection::new_message();
+            crate::wire::echo::EchoResponse.encode(&mut out);
+            Ok(Reply::ok(out))
+        }
         _ => Err(NtStatus::NOT_SUPPORTED.into()),
     }
 }
@@ -21,7 +39,9 @@ pub fn dispatch(ctx: &mut Ctx<'_>) -> Result<Reply> {
 /// The ERROR response body (MS-SMB2 2.2.2): StructureSize 9, no error
 /// contexts, ByteCount 0, and the one byte of ErrorData the size requires.
 pub fn error_body() -> Vec<u8> {
-    vec![9, 0, 0, 0, 0, 0, 0, 0, 0]
+    let mut m = crate::engine::connection::new_message();
+    m.extend_from_slice(&[9, 0, 0, 0, 0, 0, 0, 0, 0]);
+    m
 }
 
 fn le32(msg: &[u8], body_off: usize) -> usize {
@@ -51,7 +71,7 @@ pub fn created_file_id(hdr: &Header, status: NtStatus, body: Option<&[u8]>) -> O
     if hdr.command != Command::CREATE || status.is_error() {
         return None;
     }
-    let b = body?.get(64..80)?;
+    let b = body?.get(HEADER_LEN + 64..HEADER_LEN + 80)?;
     let p = u64::from_le_bytes(b[..8].try_into().ok()?);
     let v = u64::from_le_bytes(b[8..].try_into().ok()?);
     Some((p, v))

@@ -50,8 +50,8 @@ pub fn negotiate(ctx: &mut Ctx<'_>) -> Result<Reply> {
         contexts = negotiate_contexts(ctx.conn, &req)?;
     }
     let resp = build_response(server, ctx.conn, ctx.now, dialect, &req, contexts);
-    let mut body = Vec::new();
-    resp.encode_body_into(&mut body);
+    let mut body = crate::engine::connection::new_message();
+    resp.encode(&mut body);
     let conn = &mut ctx.conn;
     conn.neg.dialect = Some(dialect);
     conn.neg.client_guid = req.client_guid;
@@ -70,33 +70,18 @@ pub fn negotiate(ctx: &mut Ctx<'_>) -> Result<Reply> {
     Ok(Reply::ok(body))
 }
 
-trait EncodeBody {
-    fn encode_body_into(&self, out: &mut Vec<u8>);
-}
-
-impl EncodeBody for NegotiateResponse {
-    /// Encodes the body standalone: offsets are computed as if the header precedes it.
-    fn encode_body_into(&self, out: &mut Vec<u8>) {
-        let mut full = vec![0u8; crate::wire::HEADER_LEN];
-        self.encode(&mut full);
-        out.extend_from_slice(&full[crate::wire::HEADER_LEN..]);
-    }
-}
-
-/// The exact response bytes the client will hash: our header + body as sent.
-/// NEGOTIATE responses are never signed or compounded, so this is what goes out.
-fn response_message(req: &Header, body: &[u8]) -> Vec<u8> {
+/// The SMB2 NEGOTIATE response to an SMB1 negotiate: header and body.
+fn smb1_response(body: Vec<u8>) -> Vec<u8> {
     let h = Header {
-        credit_charge: req.credit_charge,
         command: Command::NEGOTIATE,
-        credits: req.credits.max(1),
+        credits: 1,
         flags: flags::SERVER_TO_REDIR,
-        message_id: req.message_id,
         ..Default::default()
     };
-    let mut m = Vec::with_capacity(64 + body.len());
-    h.encode(&mut m);
-    m.extend_from_slice(body);
+    let mut m = body;
+    let mut hb = Vec::with_capacity(64);
+    h.encode(&mut hb);
+    m[..64].copy_from_slice(&hb);
     m
 }
 
@@ -229,11 +214,7 @@ pub fn smb1(
     } else {
         conn.neg.smb1_upgraded = true;
     }
-    let hdr = Header {
-        credits: 1,
-        ..Default::default()
-    };
-    let mut body = Vec::new();
-    resp.encode_body_into(&mut body);
-    Ok(response_message(&hdr, &body))
+    let mut body = crate::engine::connection::new_message();
+    resp.encode(&mut body);
+    Ok(smb1_response(body))
 }
