@@ -1,0 +1,123 @@
+//! Compaction: reclaims the space of dead records (overwritten, truncated,
+//! deleted) by copying a segment's live records to the active segment and
+//! deleting the old file once a durable commit no longer references it.
+//!
+//! Records are copied verbatim (same IV, same ciphertext, same tag): no
+//! key is needed, nothing new is encrypted and nothing new is revealed. A
+//! row is moved only if it still points at the copied record (same
+//! segment, offset and sequence number), so a write racing with compaction
+//! simply wins and the copy becomes dead.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use rusqlite::params;
+
+use super::error::Result;
+use super::org::{Deltas, OrgCore};
+use super::record::OVERHEAD;
+use super::segment::{SEG_HEADER_LEN, Segment};
+
+/// Records moved per batch (≤ 8 MiB of 64 KiB chunks).
+const BATCH: usize = 128;
+
+struct LiveRow {
+    content: i64,
+    idx: i64,
+    off: u64,
+    len: usize,
+    seq: i64,
+}
+
+impl OrgCore {
+    /// The non-active segment with the most dead bytes, if it passes the
+    /// thresholds (`compact_dead_ratio` and `compact_min_dead`) or holds
+    /// nothing live at all.
+    fn compaction_candidate(&self) -> Option<Arc<Segment>> {
+        let active = self.active_id();
+        self.segments()
+            .into_iter()
+            .filter(|s| s.id != active && !s.retired.load(Ordering::Acquire))
+            .filter_map(|s| {
+                let used = s.end().saturating_sub(SEG_HEADER_LEN);
+                let live = s.live.load(Ordering::Acquire);
+                let dead = used.saturating_sub(live);
+                let worth = live == 0
+                    || (dead as f64 > used as f64 * self.opts.compact_dead_ratio && dead >= self.opts.compact_min_dead);
+                worth.then_some((dead, s))
+            })
+            .max_by_key(|(dead, _)| *dead)
+            .map(|(_, s)| s)
+    }
+
+    /// Compacts one segment. Returns whether there was anything to do; the
+    /// caller commits afterwards so the emptied segment can be deleted.
+    pub fn compact_step(&self) -> Result<bool> {
+        let Some(seg) = self.compaction_candidate() else { return Ok(false) };
+        let rows = self.read(|db| {
+            let mut st =
+                db.conn.prepare_cached("SELECT content, idx, off, plen, seq FROM chunks WHERE seg=?1 ORDER BY off")?;
+            let rows = st.query_map([seg.id], |r| {
+                Ok(LiveRow {
+                    content: r.get(0)?,
+                    idx: r.get(1)?,
+                    off: r.get::<_, i64>(2)? as u64,
+                    len: r.get::<_, i64>(3)? as usize + OVERHEAD,
+                    seq: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        let mut stuck = false;
+        for batch in rows.chunks(BATCH) {
+            stuck |= self.move_batch(&seg, batch)?;
+        }
+        // Never picked again. The commit deletes it once no row points into
+        // it; unreadable records stay where they are (reads of them report
+        // Integrity) and keep it alive.
+        seg.retired.store(true, Ordering::Release);
+        if stuck {
+            tracing::warn!(segment = seg.id, "segment keeps unreadable records after compaction");
+        }
+        Ok(true)
+    }
+
+    /// Copies one batch of records and repoints their rows. Returns true if
+    /// some record could not be read.
+    fn move_batch(&self, seg: &Segment, batch: &[LiveRow]) -> Result<bool> {
+        let mut buf = Vec::new();
+        let mut moved = Vec::with_capacity(batch.len());
+        let mut stuck = false;
+        for r in batch {
+            let start = buf.len();
+            buf.resize(start + r.len, 0);
+            if seg.read_at(&mut buf[start..], r.off).is_ok() {
+                moved.push((r, start as u64));
+            } else {
+                buf.truncate(start);
+                stuck = true;
+            }
+        }
+        if moved.is_empty() {
+            return Ok(stuck);
+        }
+        let (dst, base) = self.append(buf.len() as u64)?;
+        dst.write_at(&buf, base)?;
+        dst.mark_dirty();
+        self.mutate(|db| {
+            let mut d = Deltas::default();
+            let mut st = db.conn.prepare_cached(
+                "UPDATE chunks SET seg=?1, off=?2 WHERE content=?3 AND idx=?4 AND seg=?5 AND off=?6 AND seq=?7",
+            )?;
+            for (r, at) in &moved {
+                let n = st.execute(params![dst.id, (base + at) as i64, r.content, r.idx, seg.id, r.off as i64, r.seq])?;
+                if n == 1 {
+                    d.live.push((seg.id, -(r.len as i64)));
+                    d.live.push((dst.id, r.len as i64));
+                }
+            }
+            Ok(((), d))
+        })?;
+        Ok(stuck)
+    }
+}

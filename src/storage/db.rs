@@ -1,0 +1,164 @@
+//! The per-organization metadata database (`meta.db`, SQLite in WAL mode).
+//!
+//! Group commit: the connection always has one write transaction open.
+//! Operations run inside it (each in a savepoint, so it is all-or-nothing)
+//! and are visible to every later operation at once; nothing is fsynced per
+//! operation. `commit` ends the transaction with `synchronous=FULL` (the
+//! WAL is fsynced) and opens the next one. It runs on `Content::flush`,
+//! `Store::flush_all` and from the background thread every
+//! `commit_interval`, always after the segments were fdatasynced, so a
+//! committed row never points at bytes that are not durable. After a crash
+//! SQLite discards the open transaction: the store is exactly as of the
+//! last commit.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::error::Result;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nodes(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    parent INTEGER,
+    kind INTEGER NOT NULL,
+    name_key BLOB,
+    name_ct BLOB,
+    attrs INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    accessed INTEGER NOT NULL,
+    written INTEGER NOT NULL,
+    changed INTEGER NOT NULL,
+    content INTEGER,
+    sd BLOB,
+    eas BLOB);
+CREATE UNIQUE INDEX IF NOT EXISTS nodes_dirent ON nodes(parent, name_key);
+CREATE TABLE IF NOT EXISTS streams(
+    node INTEGER NOT NULL,
+    name_key BLOB NOT NULL,
+    name_ct BLOB NOT NULL,
+    content INTEGER NOT NULL,
+    PRIMARY KEY(node, name_key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS contents(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    wrapped_key BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    alloc INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks(
+    content INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    seg INTEGER NOT NULL,
+    off INTEGER NOT NULL,
+    plen INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY(content, idx)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chunks_by_seg ON chunks(seg, off);
+CREATE TABLE IF NOT EXISTS segments(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name BLOB NOT NULL,
+    len INTEGER NOT NULL,
+    live INTEGER NOT NULL);
+";
+
+/// Format version stored in `meta` (docs/storage-format.md §7).
+pub const FORMAT_VERSION: i64 = 1;
+
+/// The connection plus id counters. Always used under the org's db mutex.
+pub struct Db {
+    pub conn: Connection,
+    next_node: i64,
+    next_content: i64,
+}
+
+impl Db {
+    /// Opens (creating if needed) and checks the format version.
+    pub fn open(path: &Path) -> Result<Db> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.pragma_update(None, "cache_size", -32_000)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        conn.execute_batch(SCHEMA)?;
+        let version: Option<i64> =
+            conn.query_row("SELECT v FROM meta WHERE k='format'", [], |r| r.get(0)).optional()?;
+        match version {
+            None => {
+                conn.execute("INSERT INTO meta(k, v) VALUES('format', ?1)", [FORMAT_VERSION])?;
+            }
+            Some(FORMAT_VERSION) => {}
+            Some(v) => {
+                tracing::error!(version = v, "meta.db has an unsupported format version");
+                return Err(super::StorageError::Database);
+            }
+        }
+        let seq = |t: &str| -> Result<i64> {
+            let v: Option<i64> = conn
+                .query_row("SELECT seq FROM sqlite_sequence WHERE name=?1", [t], |r| r.get(0))
+                .optional()?;
+            Ok(v.unwrap_or(0) + 1)
+        };
+        let (next_node, next_content) = (seq("nodes")?, seq("contents")?);
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(Db { conn, next_node, next_content })
+    }
+
+    /// Runs `f` in a savepoint: either all its changes stay or none.
+    pub fn atomic<T>(&mut self, f: impl FnOnce(&mut Db) -> Result<T>) -> Result<T> {
+        self.conn.prepare_cached("SAVEPOINT op")?.execute([])?;
+        match f(self) {
+            Ok(v) => {
+                self.conn.prepare_cached("RELEASE op")?.execute([])?;
+                Ok(v)
+            }
+            Err(e) => {
+                self.conn.prepare_cached("ROLLBACK TO op")?.execute([])?;
+                self.conn.prepare_cached("RELEASE op")?.execute([])?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends the open transaction durably and starts the next one.
+    pub fn commit(&mut self) -> Result<()> {
+        let r = self.conn.prepare_cached("COMMIT")?.execute([]);
+        // A failed COMMIT (disk full) may or may not have ended the
+        // transaction; make sure the next operation runs inside one again.
+        if self.conn.is_autocommit() {
+            self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        }
+        r?;
+        Ok(())
+    }
+
+    /// Allocates a node id. Ids come from `sqlite_sequence` so they are not
+    /// reused after deletion (the name seal binds the id).
+    pub fn alloc_node_id(&mut self) -> i64 {
+        let id = self.next_node;
+        self.next_node += 1;
+        id
+    }
+
+    /// Allocates a content id (the chunk MAC and the key wrap bind it).
+    pub fn alloc_content_id(&mut self) -> i64 {
+        let id = self.next_content;
+        self.next_content += 1;
+        id
+    }
+
+    pub fn meta_get(&self, k: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT v FROM meta WHERE k=?1")?
+            .query_row([k], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn meta_set(&self, k: &str, v: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO meta(k, v) VALUES(?1, ?2)")?
+            .execute(params![k, v])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,371 @@
+//! One organization's open store: its metadata database, segment files,
+//! keys, accounting and group commit.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use rusqlite::params;
+
+use super::content::Content;
+use super::db::Db;
+use super::error::{Result, StorageError};
+use super::keyring::OrgKeyring;
+use super::segment::{self, SEG_HEADER_LEN, Segment};
+use super::StoreOptions;
+use crate::keys::Key32;
+use crate::types::OrgId;
+
+/// Bits of a sequence number taken by the per-open counter; the rest is
+/// the open epoch, bumped durably at every open so that sequence numbers
+/// never repeat, even after a crash lost the counter (format doc §4.3).
+const SEQ_COUNTER_BITS: u32 = 40;
+
+/// In-memory effects of a committed savepoint, applied only on success.
+#[derive(Default)]
+pub(crate) struct Deltas {
+    /// (segment id, change of live bytes)
+    pub live: Vec<(i64, i64)>,
+    /// Change of the organization's allocated bytes.
+    pub usage: i64,
+    /// Content streams that no longer exist (open handles must fail).
+    pub deleted: Vec<i64>,
+}
+
+pub(crate) struct OrgCore {
+    pub org: OrgId,
+    pub keys: OrgKeyring,
+    pub opts: StoreOptions,
+    db: Mutex<Db>,
+    segs: RwLock<HashMap<i64, Arc<Segment>>>,
+    active: Mutex<Arc<Segment>>,
+    seg_dir: PathBuf,
+    epoch: u64,
+    counter: AtomicU64,
+    usage: AtomicU64,
+    quota: AtomicU64,
+    pub open: Mutex<HashMap<i64, Weak<Content>>>,
+    commit_lock: Mutex<Instant>,
+    op_gen: AtomicU64,
+    committed_gen: AtomicU64,
+    shredded: AtomicBool,
+}
+
+impl OrgCore {
+    /// Opens an organization's directory and runs crash recovery: segments
+    /// are cut back to their committed length, files no committed row knows
+    /// are deleted, and the sequence epoch is bumped durably.
+    pub fn open(dir: &Path, org: OrgId, org_key: Key32, opts: StoreOptions) -> Result<Arc<OrgCore>> {
+        let seg_dir = dir.join("seg");
+        create_private_dir(&seg_dir)?;
+        let mut db = Db::open(&dir.join("meta.db"))?;
+        let segs = recover_segments(&db, &seg_dir)?;
+        let newest = segs.values().max_by_key(|s| s.id).cloned();
+        let active = match newest {
+            Some(s) if s.end() < opts.segment_size => s,
+            _ => new_segment(&mut db, &seg_dir)?,
+        };
+        let mut segs = segs;
+        segs.insert(active.id, active.clone());
+        let usage: i64 = db.conn.query_row("SELECT COALESCE(SUM(alloc), 0) FROM contents", [], |r| r.get(0))?;
+        let epoch = db.meta_get("epoch")?.unwrap_or(0) + 1;
+        db.meta_set("epoch", epoch)?;
+        persist_segments(&db, segs.values())?;
+        db.commit()?;
+        Ok(Arc::new(OrgCore {
+            org,
+            keys: OrgKeyring::new(org.0, org_key),
+            opts,
+            db: Mutex::new(db),
+            segs: RwLock::new(segs),
+            active: Mutex::new(active),
+            seg_dir,
+            epoch: epoch as u64,
+            counter: AtomicU64::new(0),
+            usage: AtomicU64::new(usage as u64),
+            quota: AtomicU64::new(u64::MAX),
+            open: Mutex::new(HashMap::new()),
+            commit_lock: Mutex::new(Instant::now()),
+            op_gen: AtomicU64::new(0),
+            committed_gen: AtomicU64::new(0),
+            shredded: AtomicBool::new(false),
+        }))
+    }
+
+    fn check_live(&self) -> Result<()> {
+        if self.shredded.load(Ordering::Acquire) {
+            return Err(StorageError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Runs a read-only query under the db lock.
+    pub fn read<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        self.check_live()?;
+        let db = self.db.lock();
+        f(&db)
+    }
+
+    /// Runs a change atomically (savepoint) and applies its in-memory
+    /// effects once it succeeded. It becomes durable at the next commit.
+    pub fn mutate<T>(&self, f: impl FnOnce(&mut Db) -> Result<(T, Deltas)>) -> Result<T> {
+        self.check_live()?;
+        let mut db = self.db.lock();
+        let (v, d) = db.atomic(f)?;
+        self.apply(d);
+        self.op_gen.fetch_add(1, Ordering::AcqRel);
+        drop(db);
+        Ok(v)
+    }
+
+    fn apply(&self, d: Deltas) {
+        let segs = self.segs.read();
+        for (id, delta) in d.live {
+            if let Some(s) = segs.get(&id) {
+                add_signed(&s.live, delta);
+            }
+        }
+        add_signed(&self.usage, d.usage);
+        if !d.deleted.is_empty() {
+            let open = self.open.lock();
+            for id in d.deleted {
+                if let Some(c) = open.get(&id).and_then(Weak::upgrade) {
+                    c.mark_deleted();
+                }
+            }
+        }
+    }
+
+    /// The segment with row id `id`, if it exists.
+    pub fn segment(&self, id: i64) -> Option<Arc<Segment>> {
+        self.segs.read().get(&id).cloned()
+    }
+
+    /// Reserves `n` bytes in the active segment, rotating to a new segment
+    /// once the active one reached `segment_size`.
+    pub fn append(&self, n: u64) -> Result<(Arc<Segment>, u64)> {
+        let mut active = self.active.lock();
+        if active.end() + n > self.opts.segment_size && active.end() > SEG_HEADER_LEN {
+            self.check_live()?;
+            let seg = {
+                let mut db = self.db.lock();
+                let seg = db.atomic(|db| Ok(new_segment(db, &self.seg_dir)?))?;
+                self.segs.write().insert(seg.id, seg.clone());
+                self.op_gen.fetch_add(1, Ordering::AcqRel);
+                seg
+            };
+            *active = seg;
+        }
+        let off = active.reserve(n);
+        Ok((active.clone(), off))
+    }
+
+    /// Id of the segment new records go to (compaction leaves it alone).
+    pub fn active_id(&self) -> i64 {
+        self.active.lock().id
+    }
+
+    /// All segments (for compaction's choice).
+    pub fn segments(&self) -> Vec<Arc<Segment>> {
+        self.segs.read().values().cloned().collect()
+    }
+
+    /// A sequence number never used before in this organization.
+    pub fn next_seq(&self) -> Result<u64> {
+        let c = self.counter.fetch_add(1, Ordering::Relaxed);
+        if c >= 1 << SEQ_COUNTER_BITS {
+            // 2^40 chunk writes without a restart: refuse rather than wrap.
+            return Err(StorageError::Io(std::io::ErrorKind::Other));
+        }
+        Ok((self.epoch << SEQ_COUNTER_BITS) | c)
+    }
+
+    pub fn usage(&self) -> u64 {
+        self.usage.load(Ordering::Acquire)
+    }
+
+    pub fn set_quota(&self, q: Option<u64>) {
+        self.quota.store(q.unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    /// Fails with `QuotaExceeded` if growing allocation by `grow` bytes
+    /// would pass the quota.
+    pub fn check_quota(&self, grow: i64) -> Result<()> {
+        if grow <= 0 {
+            return Ok(());
+        }
+        let q = self.quota.load(Ordering::Acquire);
+        if q != u64::MAX && self.usage().saturating_add(grow as u64) > q {
+            return Err(StorageError::QuotaExceeded);
+        }
+        Ok(())
+    }
+
+    /// True if changes are waiting for a commit.
+    pub fn dirty(&self) -> bool {
+        self.op_gen.load(Ordering::Acquire) > self.committed_gen.load(Ordering::Acquire)
+    }
+
+    pub fn since_commit(&self) -> Duration {
+        self.commit_lock.lock().elapsed()
+    }
+
+    /// Makes every change made before the call durable (group commit:
+    /// concurrent callers share one fdatasync + WAL fsync).
+    pub fn commit(&self) -> Result<()> {
+        self.check_live()?;
+        let target = self.op_gen.load(Ordering::Acquire);
+        let mut last = self.commit_lock.lock();
+        if self.committed_gen.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        self.check_live()?;
+        // Phase 0 syncs the bulk of the data without blocking operations;
+        // phase 1, under the db lock, catches records written meanwhile.
+        self.sync_segments()?;
+        let mut db = self.db.lock();
+        let upto = self.op_gen.load(Ordering::Acquire);
+        self.sync_segments()?;
+        let all = self.segments();
+        let mut retired = Vec::new();
+        for s in all.iter().filter(|s| s.retired.load(Ordering::Acquire)) {
+            // Belt and braces: the live counter says empty, the index agrees.
+            if s.live.load(Ordering::Acquire) == 0 && !segment_referenced(&db, s.id)? {
+                retired.push(s.clone());
+            }
+        }
+        persist_segments(&db, all.iter())?;
+        for s in &retired {
+            db.conn.prepare_cached("DELETE FROM segments WHERE id=?1")?.execute([s.id])?;
+        }
+        db.commit()?;
+        {
+            let mut segs = self.segs.write();
+            for s in &retired {
+                segs.remove(&s.id);
+            }
+        }
+        drop(db);
+        self.committed_gen.store(upto, Ordering::Release);
+        *last = Instant::now();
+        // The commit that forgot these segments is durable: delete them.
+        for s in &retired {
+            if let Err(e) = s.unlink() {
+                tracing::warn!(segment = s.id, error = %e, "cannot delete compacted segment");
+            }
+        }
+        if !retired.is_empty() {
+            segment::sync_dir(&self.seg_dir)?;
+        }
+        Ok(())
+    }
+
+    fn sync_segments(&self) -> Result<()> {
+        for s in self.segments() {
+            s.sync_if_dirty()?;
+        }
+        Ok(())
+    }
+
+    /// Marks the organization shredded: every later call fails NotFound.
+    /// Waits for a running commit so that none touches the files after.
+    pub fn mark_shredded(&self) {
+        let _c = self.commit_lock.lock();
+        let _db = self.db.lock();
+        self.shredded.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for OrgCore {
+    fn drop(&mut self) {
+        if !self.shredded.load(Ordering::Acquire) && self.dirty() {
+            if let Err(e) = self.commit() {
+                tracing::error!(org = self.org.0, error = %e, "final storage commit failed");
+            }
+        }
+    }
+}
+
+fn add_signed(a: &AtomicU64, d: i64) {
+    if d >= 0 {
+        a.fetch_add(d as u64, Ordering::AcqRel);
+    } else {
+        let sub = d.unsigned_abs();
+        let _ = a.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_sub(sub)));
+    }
+}
+
+fn segment_referenced(db: &Db, id: i64) -> Result<bool> {
+    let mut st = db.conn.prepare_cached("SELECT 1 FROM chunks WHERE seg=?1 LIMIT 1")?;
+    Ok(st.exists([id])?)
+}
+
+fn persist_segments<'a>(db: &Db, segs: impl Iterator<Item = &'a Arc<Segment>>) -> Result<()> {
+    let mut st = db.conn.prepare_cached("UPDATE segments SET len=?2, live=?3 WHERE id=?1")?;
+    for s in segs {
+        st.execute(params![s.id, s.end() as i64, s.live.load(Ordering::Acquire) as i64])?;
+    }
+    Ok(())
+}
+
+/// Creates a segment file and its row (in the open transaction).
+fn new_segment(db: &mut Db, seg_dir: &Path) -> Result<Arc<Segment>> {
+    let mut name = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut name);
+    db.conn
+        .prepare_cached("INSERT INTO segments(name, len, live) VALUES(?1, ?2, 0)")?
+        .execute(params![name.as_slice(), SEG_HEADER_LEN as i64])?;
+    let id = db.conn.last_insert_rowid();
+    Ok(Arc::new(Segment::create(seg_dir, id, name)?))
+}
+
+/// Opens every segment the committed database knows, cutting each back to
+/// its committed length, and deletes segment files it does not know
+/// (created, or compacted away, by a transaction that never committed).
+fn recover_segments(db: &Db, seg_dir: &Path) -> Result<HashMap<i64, Arc<Segment>>> {
+    let mut st = db.conn.prepare("SELECT id, name, len, live FROM segments")?;
+    let rows = st.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+    })?;
+    let mut segs = HashMap::new();
+    let mut known = HashSet::new();
+    for row in rows {
+        let (id, name, len, live) = row?;
+        let name: [u8; 16] = name.try_into().map_err(|_| StorageError::Database)?;
+        known.insert(name);
+        match Segment::open(seg_dir, id, name, len as u64, live as u64) {
+            Ok(s) => {
+                segs.insert(id, Arc::new(s));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Reads of its chunks report Integrity; nothing else to do.
+                tracing::error!(segment = id, "segment file is missing");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut removed = false;
+    for entry in std::fs::read_dir(seg_dir)? {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        let orphan = file_name.to_str().and_then(segment::name_of).is_some_and(|n| !known.contains(&n));
+        if orphan {
+            std::fs::remove_file(entry.path())?;
+            removed = true;
+        }
+    }
+    if removed {
+        segment::sync_dir(seg_dir)?;
+    }
+    Ok(segs)
+}
+
+/// `mkdir -p` with mode 0700 for the directories we create.
+pub(crate) fn create_private_dir(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! Segment files: append-only logs of chunk records shared by all content
+//! streams of one organization (docs/storage-format.md §5).
+//!
+//! A segment is named by 128 random bits and starts with a 64-byte header
+//! that holds nothing but magic and version. Records are appended at
+//! reserved offsets (several writers may `pwrite` disjoint ranges at once)
+//! and never modified; a record becomes dead when the index stops pointing
+//! at it, and compaction later copies the live ones out.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Segment header length; the first record starts here.
+pub const SEG_HEADER_LEN: u64 = 64;
+const SEG_MAGIC: [u8; 8] = [0x89, b'S', b'V', b'S', b'E', b'G', 0x0d, 0x0a];
+const SEG_VERSION: u16 = 1;
+
+/// One open segment file.
+pub struct Segment {
+    /// Row id in `segments` (what chunk rows reference).
+    pub id: i64,
+    file: File,
+    path: PathBuf,
+    /// Next free offset (reserved space, written or in flight).
+    end: AtomicU64,
+    /// Bytes of records the index points at (maintained under the db lock).
+    pub live: AtomicU64,
+    /// Written since the last fdatasync.
+    dirty: AtomicBool,
+    /// Compaction moved everything out; delete once a commit made that durable.
+    pub retired: AtomicBool,
+}
+
+impl Segment {
+    /// Creates a new, empty segment file (durably: file and directory entry).
+    pub fn create(dir: &Path, id: i64, name: [u8; 16]) -> io::Result<Segment> {
+        let path = path_for(dir, &name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        let mut header = [0u8; SEG_HEADER_LEN as usize];
+        header[..8].copy_from_slice(&SEG_MAGIC);
+        header[8..10].copy_from_slice(&SEG_VERSION.to_be_bytes());
+        header[10..12].copy_from_slice(&(SEG_HEADER_LEN as u16).to_be_bytes());
+        file.write_all_at(&header, 0)?;
+        file.sync_all()?;
+        sync_dir(dir)?;
+        Ok(Self::from_parts(id, file, path, SEG_HEADER_LEN, 0))
+    }
+
+    /// Opens an existing segment during recovery. Bytes past `committed`
+    /// (the length recorded by the last durable commit) were never
+    /// referenced by a committed index row, so they are cut off.
+    pub fn open(dir: &Path, id: i64, name: [u8; 16], committed: u64, live: u64) -> io::Result<Segment> {
+        let path = path_for(dir, &name);
+        let file = OpenOptions::new().read(true).write(true).open(&path)?;
+        if file.metadata()?.len() > committed {
+            file.set_len(committed)?;
+            file.sync_all()?;
+        }
+        let end = committed.max(SEG_HEADER_LEN);
+        Ok(Self::from_parts(id, file, path, end, live))
+    }
+
+    fn from_parts(id: i64, file: File, path: PathBuf, end: u64, live: u64) -> Self {
+        Segment {
+            id,
+            file,
+            path,
+            end: AtomicU64::new(end),
+            live: AtomicU64::new(live),
+            dirty: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
+        }
+    }
+
+    /// Reserves `n` bytes at the end; returns their offset.
+    pub fn reserve(&self, n: u64) -> u64 {
+        self.end.fetch_add(n, Ordering::AcqRel)
+    }
+
+    /// Current end (including reservations still being written).
+    pub fn end(&self) -> u64 {
+        self.end.load(Ordering::Acquire)
+    }
+
+    pub fn write_at(&self, buf: &[u8], off: u64) -> io::Result<()> {
+        self.file.write_all_at(buf, off)
+    }
+
+    /// Marks the segment as holding unsynced records. Call after the
+    /// `write_at`s complete and before publishing index rows.
+    pub fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    /// Reads exactly `buf.len()` bytes at `off` (a short file is an error).
+    pub fn read_at(&self, buf: &mut [u8], off: u64) -> io::Result<()> {
+        self.file.read_exact_at(buf, off)
+    }
+
+    /// fdatasync if anything was written since the last sync. The flag is
+    /// cleared before syncing so that a write finishing meanwhile is synced
+    /// by the next call instead of being forgotten.
+    pub fn sync_if_dirty(&self) -> io::Result<()> {
+        if self.dirty.swap(false, Ordering::AcqRel) {
+            if let Err(e) = self.file.sync_data() {
+                self.dirty.store(true, Ordering::Release);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Deletes the file (open readers keep their descriptor).
+    pub fn unlink(&self) -> io::Result<()> {
+        fs::remove_file(&self.path)
+    }
+}
+
+/// `seg/<32 hex>.seg`
+pub fn path_for(dir: &Path, name: &[u8; 16]) -> PathBuf {
+    dir.join(format!("{}.seg", hex::encode(name)))
+}
+
+/// Parses a segment file name back into its random id.
+pub fn name_of(file_name: &str) -> Option<[u8; 16]> {
+    let hex_part = file_name.strip_suffix(".seg")?;
+    hex::decode(hex_part).ok()?.try_into().ok()
+}
+
+/// Makes directory entries (created or removed files) durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}

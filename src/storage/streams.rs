@@ -1,0 +1,299 @@
+//! Per-node data of `OrgStore`: content streams (main and named, each with
+//! its own random file key), security descriptors, extended attributes and
+//! usage.
+
+use std::sync::{Arc, Weak};
+
+use rusqlite::{OptionalExtension, params};
+
+use super::content::Content;
+use super::db::Db;
+use super::error::{Result, StorageError, is_unique_violation};
+use super::keyring::{NAME_KEY_LEN, Scope};
+use super::names::{fold, normalize};
+use super::namespace::{node_info, purge_contents};
+use super::org::Deltas;
+use super::{NodeKind, OrgStore, StreamInfo};
+use crate::types::NodeId;
+
+type StreamKey = (String, [u8; NAME_KEY_LEN]);
+
+impl OrgStore {
+    fn stream_key(&self, node: NodeId, name: &str) -> Result<StreamKey> {
+        let nfc = normalize(name)?;
+        let key = self.core.keys.name_key(Scope::Stream, node.0, &fold(&nfc));
+        Ok((nfc, key))
+    }
+
+    /// Opens a content stream: `None` is a file's main data (always
+    /// exists; directories have none), `Some(name)` a named stream
+    /// (case-insensitive; created if missing and `create`). Every opener of
+    /// a stream shares one `Content`.
+    pub fn open_content(&self, node: NodeId, stream: Option<&str>, create: bool) -> Result<Arc<Content>> {
+        let skey = stream.map(|s| self.stream_key(node, s)).transpose()?;
+        let found = self.core.read(|db| content_of(db, node, skey.as_ref()))?;
+        let id = match found {
+            Some(id) => id,
+            None if skey.is_some() && !create => return Err(StorageError::NotFound),
+            None => self.core.mutate(|db| {
+                // Re-check: another opener may have created it meanwhile.
+                if let Some(id) = content_of(db, node, skey.as_ref())? {
+                    return Ok((id, Deltas::default()));
+                }
+                Ok((self.new_content(db, node, skey.as_ref())?, Deltas::default()))
+            })?,
+        };
+        self.content_handle(id)
+    }
+
+    fn new_content(&self, db: &mut Db, node: NodeId, skey: Option<&StreamKey>) -> Result<i64> {
+        let id = db.alloc_content_id();
+        let (_, wrapped) = self.core.keys.new_content_key(id as u64);
+        db.conn
+            .prepare_cached("INSERT INTO contents(id, wrapped_key, size, alloc) VALUES(?1, ?2, 0, 0)")?
+            .execute(params![id, wrapped])?;
+        match skey {
+            None => {
+                db.conn
+                    .prepare_cached("UPDATE nodes SET content=?2 WHERE id=?1")?
+                    .execute(params![node.0 as i64, id])?;
+            }
+            Some((nfc, key)) => {
+                let ct = self.core.keys.seal_name(Scope::Stream, node.0, key, nfc);
+                db.conn
+                    .prepare_cached("INSERT INTO streams(node, name_key, name_ct, content) VALUES(?1, ?2, ?3, ?4)")?
+                    .execute(params![node.0 as i64, key.as_slice(), ct, id])?;
+            }
+        }
+        Ok(id)
+    }
+
+    /// The shared handle of content `id`, loading it if nobody has it open.
+    fn content_handle(&self, id: i64) -> Result<Arc<Content>> {
+        if let Some(c) = self.core.open.lock().get(&id).and_then(Weak::upgrade) {
+            return Ok(c);
+        }
+        let (wrapped, size, alloc): (Vec<u8>, i64, i64) = self.core.read(|db| {
+            db.conn
+                .prepare_cached("SELECT wrapped_key, size, alloc FROM contents WHERE id=?1")?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?
+                .ok_or(StorageError::NotFound)
+        })?;
+        let keys = self.core.keys.content_keys(id as u64, &wrapped)?;
+        let fresh = Arc::new(Content::new(self.core.clone(), id, keys, size as u64, alloc as u64));
+        let mut open = self.core.open.lock();
+        if let Some(c) = open.get(&id).and_then(Weak::upgrade) {
+            return Ok(c);
+        }
+        if open.len() >= 1024 && open.len().is_power_of_two() {
+            open.retain(|_, w| w.strong_count() > 0);
+        }
+        open.insert(id, Arc::downgrade(&fresh));
+        Ok(fresh)
+    }
+
+    /// The node's streams: for a file first its main data (name ""), then
+    /// its named streams in a stable order.
+    pub fn list_streams(&self, node: NodeId) -> Result<Vec<StreamInfo>> {
+        let (main, named) = self.core.read(|db| {
+            let (_, kind) = node_info(db, node.0 as i64)?;
+            let main: Option<(i64, i64)> = if kind == NodeKind::File {
+                Some(
+                    db.conn
+                        .prepare_cached(
+                            "SELECT COALESCE(c.size, 0), COALESCE(c.alloc, 0) FROM nodes n \
+                             LEFT JOIN contents c ON c.id = n.content WHERE n.id=?1",
+                        )?
+                        .query_row([node.0 as i64], |r| Ok((r.get(0)?, r.get(1)?)))?,
+                )
+            } else {
+                None
+            };
+            let mut st = db.conn.prepare_cached(
+                "SELECT s.name_key, s.name_ct, c.size, c.alloc FROM streams s \
+                 JOIN contents c ON c.id = s.content WHERE s.node=?1 ORDER BY s.name_key",
+            )?;
+            let rows = st.query_map([node.0 as i64], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+            })?;
+            Ok((main, rows.collect::<rusqlite::Result<Vec<_>>>()?))
+        })?;
+        let mut out = Vec::with_capacity(named.len() + 1);
+        if let Some((size, alloc)) = main {
+            out.push(StreamInfo { name: String::new(), size: size as u64, alloc_size: alloc as u64 });
+        }
+        for (key, ct, size, alloc) in named {
+            let name = self.core.keys.open_name(Scope::Stream, node.0, &key, &ct)?;
+            out.push(StreamInfo { name, size: size as u64, alloc_size: alloc as u64 });
+        }
+        Ok(out)
+    }
+
+    /// Deletes a named stream and its content.
+    pub fn remove_stream(&self, node: NodeId, name: &str) -> Result<()> {
+        let (_, key) = self.stream_key(node, name)?;
+        self.core.mutate(|db| {
+            let id = stream_content(db, node, &key)?.ok_or(StorageError::NotFound)?;
+            let mut d = Deltas::default();
+            purge_contents(db, &[id], &mut d)?;
+            delete_stream_row(db, node, &key)?;
+            Ok(((), d))
+        })
+    }
+
+    /// Renames a named stream (MS-FSCC 2.4.42: a stream rename stays on its
+    /// file). With `replace` an existing target stream is deleted first.
+    pub fn rename_stream(&self, node: NodeId, old: &str, new: &str, replace: bool) -> Result<()> {
+        let (_, old_key) = self.stream_key(node, old)?;
+        let (nfc, new_key) = self.stream_key(node, new)?;
+        self.core.mutate(|db| {
+            let src = stream_content(db, node, &old_key)?.ok_or(StorageError::NotFound)?;
+            let mut d = Deltas::default();
+            if let Some(dst) = stream_content(db, node, &new_key)?.filter(|&dst| dst != src) {
+                if !replace {
+                    return Err(StorageError::Exists);
+                }
+                purge_contents(db, &[dst], &mut d)?;
+                delete_stream_row(db, node, &new_key)?;
+            }
+            delete_stream_row(db, node, &old_key)?;
+            let ct = self.core.keys.seal_name(Scope::Stream, node.0, &new_key, &nfc);
+            let r = db
+                .conn
+                .prepare_cached("INSERT INTO streams(node, name_key, name_ct, content) VALUES(?1, ?2, ?3, ?4)")?
+                .execute(params![node.0 as i64, new_key.as_slice(), ct, src]);
+            match r {
+                Ok(_) => Ok(((), d)),
+                Err(e) if is_unique_violation(&e) => Err(StorageError::Exists),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    /// The node's security descriptor (opaque bytes), if one was set.
+    pub fn get_security(&self, node: NodeId) -> Result<Option<Vec<u8>>> {
+        let ct = self.sealed_column(node, "sd")?;
+        ct.map(|c| Ok(self.core.keys.open_meta(b"sd", node.0, &c)?.to_vec())).transpose()
+    }
+
+    pub fn set_security(&self, node: NodeId, sd: &[u8]) -> Result<()> {
+        let ct = self.core.keys.seal_meta(b"sd", node.0, sd);
+        self.set_sealed_column(node, "sd", Some(ct))
+    }
+
+    /// The node's extended attributes (MS-FSCC 2.4.16), in stored order.
+    pub fn get_eas(&self, node: NodeId) -> Result<Vec<(String, Vec<u8>)>> {
+        match self.sealed_column(node, "eas")? {
+            None => Ok(Vec::new()),
+            Some(c) => decode_eas(&self.core.keys.open_meta(b"ea", node.0, &c)?),
+        }
+    }
+
+    /// Replaces the whole EA list (the engine merges; empty removes all).
+    pub fn set_eas(&self, node: NodeId, eas: &[(String, Vec<u8>)]) -> Result<()> {
+        let ct = if eas.is_empty() {
+            None
+        } else {
+            Some(self.core.keys.seal_meta(b"ea", node.0, &encode_eas(eas)?))
+        };
+        self.set_sealed_column(node, "eas", ct)
+    }
+
+    /// Bytes allocated by all content of the organization (for quotas).
+    pub fn usage(&self) -> Result<u64> {
+        self.core.read(|_| Ok(()))?;
+        Ok(self.core.usage())
+    }
+
+    /// Limits allocation (`None`: unlimited). Writes that would pass it
+    /// fail with `QuotaExceeded`. Not persisted: the engine sets it from
+    /// the organization's account settings.
+    pub fn set_quota(&self, bytes: Option<u64>) {
+        self.core.set_quota(bytes);
+    }
+
+    fn sealed_column(&self, node: NodeId, col: &'static str) -> Result<Option<Vec<u8>>> {
+        let sql = format!("SELECT {col} FROM nodes WHERE id=?1");
+        self.core.read(|db| {
+            db.conn
+                .prepare_cached(&sql)?
+                .query_row([node.0 as i64], |r| r.get::<_, Option<Vec<u8>>>(0))
+                .optional()?
+                .ok_or(StorageError::NotFound)
+        })
+    }
+
+    fn set_sealed_column(&self, node: NodeId, col: &'static str, v: Option<Vec<u8>>) -> Result<()> {
+        let sql = format!("UPDATE nodes SET {col}=?2 WHERE id=?1");
+        self.core.mutate(|db| {
+            if db.conn.prepare_cached(&sql)?.execute(params![node.0 as i64, v])? == 0 {
+                return Err(StorageError::NotFound);
+            }
+            Ok(((), Deltas::default()))
+        })
+    }
+}
+
+fn content_of(db: &Db, node: NodeId, skey: Option<&StreamKey>) -> Result<Option<i64>> {
+    let (_, kind) = node_info(db, node.0 as i64)?;
+    match skey {
+        None if kind == NodeKind::Directory => Err(StorageError::IsADirectory),
+        None => Ok(db
+            .conn
+            .prepare_cached("SELECT content FROM nodes WHERE id=?1")?
+            .query_row([node.0 as i64], |r| r.get(0))?),
+        Some((_, key)) => stream_content(db, node, key),
+    }
+}
+
+fn stream_content(db: &Db, node: NodeId, key: &[u8]) -> Result<Option<i64>> {
+    Ok(db
+        .conn
+        .prepare_cached("SELECT content FROM streams WHERE node=?1 AND name_key=?2")?
+        .query_row(params![node.0 as i64, key], |r| r.get(0))
+        .optional()?)
+}
+
+fn delete_stream_row(db: &Db, node: NodeId, key: &[u8]) -> Result<()> {
+    db.conn
+        .prepare_cached("DELETE FROM streams WHERE node=?1 AND name_key=?2")?
+        .execute(params![node.0 as i64, key])?;
+    Ok(())
+}
+
+/// EA list encoding inside the seal: u32 count, then per EA u16 name
+/// length, name (UTF-8), u32 value length, value. Big-endian.
+fn encode_eas(eas: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let count = u32::try_from(eas.len()).map_err(|_| StorageError::InvalidArgument)?;
+    out.extend_from_slice(&count.to_be_bytes());
+    for (name, value) in eas {
+        let nl = u16::try_from(name.len()).map_err(|_| StorageError::InvalidArgument)?;
+        let vl = u32::try_from(value.len()).map_err(|_| StorageError::InvalidArgument)?;
+        out.extend_from_slice(&nl.to_be_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&vl.to_be_bytes());
+        out.extend_from_slice(value);
+    }
+    Ok(out)
+}
+
+fn decode_eas(b: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
+    let bad = || StorageError::Integrity;
+    let mut pos = 0usize;
+    let mut take = |n: usize| -> Result<&[u8]> {
+        let s = b.get(pos..pos.checked_add(n).ok_or_else(bad)?).ok_or_else(bad)?;
+        pos += n;
+        Ok(s)
+    };
+    let count = u32::from_be_bytes(take(4)?.try_into().map_err(|_| bad())?);
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let nl = u16::from_be_bytes(take(2)?.try_into().map_err(|_| bad())?) as usize;
+        let name = String::from_utf8(take(nl)?.to_vec()).map_err(|_| bad())?;
+        let vl = u32::from_be_bytes(take(4)?.try_into().map_err(|_| bad())?) as usize;
+        out.push((name, take(vl)?.to_vec()));
+    }
+    Ok(out)
+}

@@ -1,0 +1,199 @@
+//! Content streams: offsets, holes, truncation, zeroing, copies,
+//! compaction and concurrent writers.
+
+use super::*;
+use crate::storage::{CHUNK_SIZE, StorageError};
+
+fn read_all(c: &crate::storage::Content) -> Vec<u8> {
+    let mut v = vec![0xEE; c.len() as usize + 10];
+    let n = c.read(0, &mut v).unwrap();
+    v.truncate(n);
+    v
+}
+
+#[test]
+fn writes_at_any_offset_and_sparse_holes() {
+    let d = tempfile::tempdir().unwrap();
+    let (_s, o, root) = setup(d.path());
+    let c = o.open_content(file(&o, root, "f"), None, false).unwrap();
+    let mut model = Vec::new();
+    let put = |model: &mut Vec<u8>, off: usize, data: &[u8]| {
+        c.write(off as u64, data).unwrap();
+        if model.len() < off + data.len() {
+            model.resize(off + data.len(), 0);
+        }
+        model[off..off + data.len()].copy_from_slice(data);
+    };
+    put(&mut model, 0, b"x");
+    put(&mut model, 100_000, &pattern(1, 70_000)); // spans chunks 1..2
+    put(&mut model, 65_530, &pattern(2, 12)); // across a boundary, RMW
+    put(&mut model, 1_000_000, b"tail"); // far: chunks between are holes
+    assert_eq!(read_all(&c), model);
+    assert_eq!(c.len(), 1_000_004);
+    // Holes are not allocated: chunks 0,1,2 and 15.
+    let chunk = CHUNK_SIZE;
+    assert_eq!(c.allocated_ranges(0, u64::MAX).unwrap(), vec![(0, 3 * chunk), (15 * chunk, 1_000_004 - 15 * chunk)]);
+    assert_eq!(c.alloc_size(), 65536 + 65536 + 40960 + 20480);
+    // Unaligned reads, short read at EOF, nothing past it.
+    let mut buf = vec![0; 100];
+    assert_eq!(c.read(999_950, &mut buf).unwrap(), 54);
+    assert_eq!(&buf[..54], &model[999_950..]);
+    assert_eq!(c.read(1_000_004, &mut buf).unwrap(), 0);
+    assert_eq!(c.write(crate::storage::MAX_FILE_SIZE, b"x"), Err(StorageError::InvalidArgument));
+}
+
+#[test]
+fn truncate_then_extend_reads_zeros() {
+    let d = tempfile::tempdir().unwrap();
+    let (_s, o, root) = setup(d.path());
+    let c = o.open_content(file(&o, root, "f"), None, false).unwrap();
+    c.write(0, &pattern(3, 200_000)).unwrap();
+    c.set_len(70_000).unwrap();
+    assert_eq!(c.len(), 70_000);
+    c.set_len(300_000).unwrap();
+    let all = read_all(&c);
+    assert_eq!(&all[..70_000], &pattern(3, 200_000)[..70_000]);
+    assert!(all[70_000..].iter().all(|&b| b == 0), "stale bytes after truncate+extend");
+    assert_eq!(c.alloc_size(), 65536 + 8192);
+    c.set_len(0).unwrap();
+    assert_eq!((c.len(), c.alloc_size()), (0, 0));
+    assert_eq!(o.usage().unwrap(), 0);
+}
+
+#[test]
+fn zero_range_makes_holes_and_zeros_edges() {
+    let d = tempfile::tempdir().unwrap();
+    let (_s, o, root) = setup(d.path());
+    let c = o.open_content(file(&o, root, "f"), None, false).unwrap();
+    let mut model = pattern(4, 300_000);
+    c.write(0, &model).unwrap();
+    c.zero_range(1000, 200_000).unwrap();
+    model[1000..201_000].fill(0);
+    assert_eq!(read_all(&c), model);
+    // Chunks 1 and 2 became holes; 0 and 3 are still stored.
+    let chunk = CHUNK_SIZE;
+    assert_eq!(c.allocated_ranges(0, 1 << 20).unwrap(), vec![(0, chunk), (3 * chunk, 300_000 - 3 * chunk)]);
+    c.zero_range(250_000, 1 << 30).unwrap(); // past EOF: clipped, size kept
+    model[250_000..].fill(0);
+    assert_eq!(read_all(&c), model);
+    assert_eq!(c.len(), 300_000);
+}
+
+#[test]
+fn copy_to_reencrypts_and_handles_overlap() {
+    let d = tempfile::tempdir().unwrap();
+    let (_s, o, root) = setup(d.path());
+    let src = o.open_content(file(&o, root, "src"), None, false).unwrap();
+    let dst = o.open_content(file(&o, root, "dst"), None, false).unwrap();
+    let data = pattern(5, 3 << 20);
+    src.write(0, &data).unwrap();
+    assert_eq!(src.copy_to(0, &dst, 10, 5 << 20).unwrap(), 3 << 20);
+    let got = read_all(&dst);
+    assert_eq!(&got[10..], &data[..]);
+    // The copy has its own records (own key, fresh IVs).
+    let (_, _, _, seq_src) = src.debug_location(0).unwrap().unwrap();
+    let (_, _, _, seq_dst) = dst.debug_location(0).unwrap().unwrap();
+    assert_ne!(seq_src, seq_dst);
+    // Overlapping copy inside one file behaves like memmove.
+    src.copy_to(0, &src, 100_000, 2 << 20).unwrap();
+    let mut model = data.clone();
+    model.copy_within(0..2 << 20, 100_000);
+    assert_eq!(read_all(&src), model);
+}
+
+#[test]
+fn concurrent_writers_on_one_content() {
+    let d = tempfile::tempdir().unwrap();
+    let (_s, o, root) = setup(d.path());
+    let c = o.open_content(file(&o, root, "f"), None, false).unwrap();
+    std::thread::scope(|sc| {
+        for t in 0..4u8 {
+            let c = c.clone();
+            sc.spawn(move || {
+                for i in 0..40u64 {
+                    // Interleaved 1000-byte slots: every byte has one writer.
+                    let off = (i * 4 + u64::from(t)) * 1000;
+                    c.write(off, &[t + 1; 1000]).unwrap();
+                }
+            });
+        }
+    });
+    let all = read_all(&c);
+    assert_eq!(all.len(), 160_000);
+    for (slot, bytes) in all.chunks(1000).enumerate() {
+        assert!(bytes.iter().all(|&b| b == (slot % 4) as u8 + 1), "slot {slot}");
+    }
+}
+
+#[test]
+fn compaction_reclaims_overwritten_chunks() {
+    let d = tempfile::tempdir().unwrap();
+    let s = Store::open(
+        d.path(),
+        &master(),
+        StoreOptions { segment_size: 1 << 20, compact_min_dead: 0, ..quiet() },
+    )
+    .unwrap();
+    s.create_org(OrgId(1)).unwrap();
+    let o = s.org(OrgId(1)).unwrap();
+    let root = o.create_root(FileTime(1)).unwrap();
+    let c = o.open_content(file(&o, root, "f"), None, false).unwrap();
+    let keep = o.open_content(file(&o, root, "keep"), None, false).unwrap();
+    keep.write(0, &pattern(9, 300_000)).unwrap();
+    for round in 0..20u8 {
+        c.write(0, &pattern(round, 256 * 1024)).unwrap();
+    }
+    o.flush().unwrap();
+    let seg_dir = d.path().join("orgs").join(format!("{:016x}", 1)).join("seg");
+    let disk = |dir: &std::path::Path| -> u64 {
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
+    };
+    let before = disk(&seg_dir);
+    s.compact_now().unwrap();
+    let after = disk(&seg_dir);
+    assert!(after < before / 3, "segments {before} -> {after} bytes");
+    assert_eq!(read_all(&c), pattern(19, 256 * 1024));
+    assert_eq!(read_all(&keep), pattern(9, 300_000));
+    // And everything survives a reopen after compaction.
+    drop((c, keep, o));
+    s.close().unwrap();
+    drop(s);
+    let s = open(d.path());
+    let o = s.org(OrgId(1)).unwrap();
+    let f = o.lookup(root, "f").unwrap().unwrap();
+    assert_eq!(read_all(&o.open_content(f, None, false).unwrap()), pattern(19, 256 * 1024));
+}
+
+#[test]
+fn unflushed_changes_vanish_and_flushed_stay_after_crash() {
+    let d = tempfile::tempdir().unwrap();
+    let (s, o, root) = setup(d.path());
+    let f = file(&o, root, "f");
+    let c = o.open_content(f, None, false).unwrap();
+    c.write(0, b"flushed").unwrap();
+    c.flush().unwrap();
+    c.write(0, b"NOT-YET").unwrap();
+    file(&o, root, "unflushed-name");
+    // A crash keeps exactly what is in the files now: copy them while the
+    // store is still open (the connection holds its write lock).
+    let crashed = tempfile::tempdir().unwrap();
+    copy_tree(d.path(), crashed.path());
+    drop((c, o, s));
+    let s = open(crashed.path());
+    let o = s.org(OrgId(1)).unwrap();
+    assert_eq!(o.lookup(root, "unflushed-name").unwrap(), None);
+    assert_eq!(read_all(&o.open_content(f, None, false).unwrap()), b"flushed");
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}

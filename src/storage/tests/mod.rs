@@ -1,0 +1,44 @@
+//! Unit tests that need the module's internals (record locations, keys).
+
+mod content;
+mod iv;
+mod namespace;
+mod tamper;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{NodeKind, OrgStore, Store, StoreOptions};
+use crate::keys::{Key32, MasterKey};
+use crate::types::{FileTime, NodeId, OrgId};
+
+pub(super) fn master() -> MasterKey {
+    MasterKey::from_key(Key32::from_bytes([7; 32]))
+}
+
+/// Options for tests: no background thread, so nothing changes behind the
+/// test's back.
+pub(super) fn quiet() -> StoreOptions {
+    StoreOptions { background: false, ..StoreOptions::default() }
+}
+
+pub(super) fn open(dir: &Path) -> Arc<Store> {
+    Store::open(dir, &master(), quiet()).unwrap()
+}
+
+/// A store with organization 1 and a share root.
+pub(super) fn setup(dir: &Path) -> (Arc<Store>, Arc<OrgStore>, NodeId) {
+    let s = open(dir);
+    s.create_org(OrgId(1)).unwrap();
+    let o = s.org(OrgId(1)).unwrap();
+    let root = o.create_root(FileTime(1)).unwrap();
+    (s, o, root)
+}
+
+pub(super) fn file(o: &OrgStore, dir: NodeId, name: &str) -> NodeId {
+    o.create(dir, name, NodeKind::File, 0x20, FileTime(2)).unwrap()
+}
+
+pub(super) fn pattern(seed: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8).collect()
+}
