@@ -21,5 +21,7 @@ pub mod keys;
 pub mod net;
 pub mod rpc;
 pub mod storage;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod types;
 pub mod wire;

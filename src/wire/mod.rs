@@ -17,6 +17,7 @@
 pub mod framing;
 pub mod header;
 pub mod ntstatus;
+pub mod transform;
 
 pub use ntstatus::NtStatus;
 

@@ -1,0 +1,3 @@
+//! Helpers shared by unit tests across modules (compiled only for tests).
+
+pub(crate) mod pcap;
