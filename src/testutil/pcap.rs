@@ -128,7 +128,9 @@ pub(crate) fn segments(file: &[u8], server_port: u16) -> Vec<Segment> {
 /// Reassembles every direction of every connection and splits it into
 /// Direct-TCP frames, returned in the order in which each frame's last byte
 /// arrived (which interleaves requests and responses as on the wire).
-/// Retransmitted bytes are dropped; a gap in a stream panics.
+/// Retransmitted bytes are dropped. Where the capture itself lost bytes,
+/// the frames around the gap are skipped and reading resumes at the next
+/// segment that starts with a Direct-TCP prefix and an SMB2 protocol id.
 pub(crate) fn frames(file: &[u8], server_port: u16) -> Vec<Frame> {
     #[derive(Default)]
     struct Stream {
@@ -146,9 +148,22 @@ pub(crate) fn frames(file: &[u8], server_port: u16) -> Vec<Frame> {
         if s.payload.is_empty() {
             continue;
         }
+        if st.next_seq.is_none() && !starts_frame(&s.payload) {
+            continue; // still looking for a frame start after a gap
+        }
         let next = *st.next_seq.get_or_insert(s.seq);
-        let skip = next.wrapping_sub(s.seq) as usize;
-        assert!(skip < 1 << 31, "gap in TCP stream at record {}", s.record);
+        let mut skip = next.wrapping_sub(s.seq) as usize;
+        if skip >= 1 << 31 {
+            // Bytes missing from the capture (tcpdump dropped them): the
+            // frame in progress is lost. Resynchronise at a segment that
+            // starts a new frame.
+            st.buf.clear();
+            if !starts_frame(&s.payload) {
+                st.next_seq = None;
+                continue;
+            }
+            skip = 0;
+        }
         if skip >= s.payload.len() {
             continue; // pure retransmission
         }
@@ -168,6 +183,10 @@ pub(crate) fn frames(file: &[u8], server_port: u16) -> Vec<Frame> {
         }
     }
     out
+}
+
+fn starts_frame(p: &[u8]) -> bool {
+    p.len() >= 8 && p[0] == 0 && (p[4..8] == *b"\xfeSMB" || p[4..8] == *b"\xfdSMB")
 }
 
 /// Splits a compound frame into its messages using NextCommand (MS-SMB2
