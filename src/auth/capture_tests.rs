@@ -40,19 +40,34 @@ pub(crate) fn logon(capture: &str) -> Logon {
     let mut msgs = Vec::new();
     for f in frames.iter().filter(|f| f.client_port == port) {
         if smb::is_smb2(&f.bytes) {
-            msgs.extend(pcap::split_compound(&f.bytes).into_iter().map(|m| (f.dir, m.to_vec())));
+            msgs.extend(
+                pcap::split_compound(&f.bytes)
+                    .into_iter()
+                    .map(|m| (f.dir, m.to_vec())),
+            );
         } else {
             msgs.push((f.dir, f.bytes.clone()));
         }
     }
     let is = |m: &[u8], cmd| smb::is_smb2(m) && smb::command(m) == cmd;
-    let neg_req = msgs.iter().position(|(d, m)| *d == Dir::ToServer && is(m, 0)).unwrap();
+    let neg_req = msgs
+        .iter()
+        .position(|(d, m)| *d == Dir::ToServer && is(m, 0))
+        .unwrap();
     let negotiate = (msgs[neg_req].1.clone(), msgs[neg_req + 1].1.clone());
     let mut setups = Vec::new();
     let mut rest = Vec::new();
     let mut pending: Option<Vec<u8>> = None;
     for (d, m) in msgs.into_iter().skip(neg_req + 2) {
-        if is(&m, 1) && (setups.is_empty() || smb::status(&setups.last().map(|(_, r): &(Vec<u8>, Vec<u8>)| r.clone()).unwrap()) != 0) {
+        if is(&m, 1)
+            && (setups.is_empty()
+                || smb::status(
+                    &setups
+                        .last()
+                        .map(|(_, r): &(Vec<u8>, Vec<u8>)| r.clone())
+                        .unwrap(),
+                ) != 0)
+        {
             match d {
                 Dir::ToServer => pending = Some(m),
                 Dir::ToClient => setups.push((pending.take().unwrap(), m)),
@@ -61,7 +76,11 @@ pub(crate) fn logon(capture: &str) -> Logon {
             rest.push((d, m));
         }
     }
-    Logon { negotiate, setups, rest }
+    Logon {
+        negotiate,
+        setups,
+        rest,
+    }
 }
 
 /// Samba's challenge, clock and names, read back from its CHALLENGE message.
@@ -121,13 +140,24 @@ fn samba_answers_are_reproduced_byte_for_byte() {
         assert_eq!(l.setups.len(), 2, "{cap}");
         let (first, second) = replay(&l, &OneUser(PASSWORD));
         match first {
-            Step::Continue(t) => assert_eq!(t, smb::session_setup_token(&l.setups[0].1), "{cap}: CHALLENGE"),
+            Step::Continue(t) => assert_eq!(
+                t,
+                smb::session_setup_token(&l.setups[0].1),
+                "{cap}: CHALLENGE"
+            ),
             other => panic!("{cap}: {other:?}"),
         }
         match second {
             Step::Done(a) => {
-                assert_eq!(a.token, smb::session_setup_token(&l.setups[1].1), "{cap}: final token");
-                assert_eq!((a.client_user.as_str(), a.client_domain.as_str()), ("alice", "WORKGROUP"));
+                assert_eq!(
+                    a.token,
+                    smb::session_setup_token(&l.setups[1].1),
+                    "{cap}: final token"
+                );
+                assert_eq!(
+                    (a.client_user.as_str(), a.client_domain.as_str()),
+                    ("alice", "WORKGROUP")
+                );
                 assert_eq!(a.credential.user_id, UserId(1));
             }
             other => panic!("{cap}: {other:?}"),
@@ -163,7 +193,11 @@ fn wrong_password_fails() {
 #[test]
 fn wrong_password_capture_is_refused() {
     let l = logon("smbclient-wrong-password.pcap");
-    assert_eq!(smb::status(&l.setups[1].1), 0xc000_006d, "STATUS_LOGON_FAILURE");
+    assert_eq!(
+        smb::status(&l.setups[1].1),
+        0xc000_006d,
+        "STATUS_LOGON_FAILURE"
+    );
     let (first, second) = replay(&l, &OneUser(PASSWORD));
     assert!(matches!(first, Step::Continue(_)));
     match second {
@@ -189,7 +223,10 @@ impl CredentialSource for Locked {
 #[test]
 fn unknown_and_locked_users_fail() {
     let l = logon("smbclient-SMB3_11-signed.pcap");
-    for (src, want) in [(&Nobody as &dyn CredentialSource, FailReason::UnknownUser), (&Locked, FailReason::LockedOut)] {
+    for (src, want) in [
+        (&Nobody as &dyn CredentialSource, FailReason::UnknownUser),
+        (&Locked, FailReason::LockedOut),
+    ] {
         match replay(&l, src).1 {
             Step::Fail(f) => assert_eq!(f.reason, want),
             other => panic!("{other:?}"),
@@ -260,14 +297,26 @@ fn out_of_order_tokens_are_refused() {
     let (challenge, now, names) = samba_params(smb::session_setup_token(&l.setups[0].1));
     let c2 = smb::session_setup_token(&l.setups[1].0);
     let mut s = NtlmServer::new(challenge, now, names.clone());
-    assert!(matches!(s.step(c2, &OneUser(PASSWORD)), Step::Fail(AuthFailure { reason: FailReason::UnexpectedToken, .. })));
+    assert!(matches!(
+        s.step(c2, &OneUser(PASSWORD)),
+        Step::Fail(AuthFailure {
+            reason: FailReason::UnexpectedToken,
+            ..
+        })
+    ));
     let (_, second) = replay(&l, &OneUser(PASSWORD));
     assert!(matches!(second, Step::Done(_)));
     let mut s = NtlmServer::new(challenge, now, names);
     let c1 = smb::session_setup_token(&l.setups[0].0);
     assert!(matches!(s.step(c1, &OneUser(PASSWORD)), Step::Continue(_)));
     assert!(matches!(s.step(c2, &OneUser(PASSWORD)), Step::Done(_)));
-    assert!(matches!(s.step(c2, &OneUser(PASSWORD)), Step::Fail(AuthFailure { reason: FailReason::UnexpectedToken, .. })));
+    assert!(matches!(
+        s.step(c2, &OneUser(PASSWORD)),
+        Step::Fail(AuthFailure {
+            reason: FailReason::UnexpectedToken,
+            ..
+        })
+    ));
 }
 
 /// MS-NLMP 4.2.4.3: the specification's AUTHENTICATE message (no MIC,
@@ -317,3 +366,168 @@ fn ms_nlmp_4_2_4_authenticate_message() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A client preferring another mechanism (Kerberos, with an optimistic
+/// token) gets NTLMSSP selected, must then send a mechListMIC over its own
+/// mechanism list (RFC 4178 5), and gets ours back.
+#[test]
+fn ntlm_selected_over_client_preference_requires_mech_list_mic() {
+    let l = logon("smbclient-SMB3_11-signed.pcap");
+    let Step::Done(done) = replay(&l, &OneUser(PASSWORD)).1 else {
+        panic!()
+    };
+    let exported = *done.session_key;
+    let neg = inner_ntlm(smb::session_setup_token(&l.setups[0].0));
+    let auth = inner_ntlm(smb::session_setup_token(&l.setups[1].0));
+    let auth_flags = smb::u32_at(&auth, 60);
+
+    let krb5: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
+    let oids = [der::tlv(0x06, krb5), der::tlv(0x06, spnego::NTLMSSP_OID)].concat();
+    let mech_types = der::tlv(0x30, &oids);
+    let init_body = [
+        der::tlv(0xa0, &mech_types),
+        der::tlv(0xa2, &der::tlv(0x04, b"kerberos AP-REQ")),
+    ]
+    .concat();
+    let mut gss = der::tlv(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x02]);
+    gss.extend_from_slice(&der::tlv(0xa0, &der::tlv(0x30, &init_body)));
+    let init = der::tlv(0x60, &gss);
+
+    let (challenge, now, names) = samba_params(smb::session_setup_token(&l.setups[0].1));
+    let client_mic = ntlm_crypto::gss_mic(
+        &exported,
+        auth_flags,
+        ntlm_crypto::Side::Client,
+        0,
+        &mech_types,
+    );
+    for with_mic in [true, false] {
+        let mut s = NtlmServer::new(challenge, now, names.clone());
+        let Step::Continue(t) = s.step(&init, &OneUser(PASSWORD)) else {
+            panic!()
+        };
+        assert_eq!(
+            t,
+            spnego::resp(spnego::NegState::AcceptIncomplete, true, None, None)
+        );
+        let t = spnego::resp(spnego::NegState::AcceptIncomplete, false, Some(&neg), None);
+        let Step::Continue(t) = s.step(&t, &OneUser(PASSWORD)) else {
+            panic!()
+        };
+        assert_eq!(
+            inner_ntlm(&t),
+            inner_ntlm(smb::session_setup_token(&l.setups[0].1))
+        );
+        let mic = with_mic.then_some(&client_mic[..]);
+        let t = spnego::resp(spnego::NegState::AcceptIncomplete, false, Some(&auth), mic);
+        match (with_mic, s.step(&t, &OneUser(PASSWORD))) {
+            (true, Step::Done(a)) => {
+                let ours = ntlm_crypto::gss_mic(
+                    &exported,
+                    auth_flags,
+                    ntlm_crypto::Side::Server,
+                    0,
+                    &mech_types,
+                );
+                assert_eq!(
+                    a.token,
+                    spnego::resp(spnego::NegState::AcceptCompleted, false, None, Some(&ours))
+                );
+            }
+            (false, Step::Fail(f)) => assert_eq!(f.reason, FailReason::MicMismatch),
+            (_, other) => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn no_common_mechanism_and_refused_flavours() {
+    let names = ServerNames {
+        netbios_computer: "S".into(),
+        netbios_domain: "S".into(),
+        dns_computer: "s".into(),
+        dns_domain: String::new(),
+    };
+    let krb_only = {
+        let mt = der::tlv(
+            0x30,
+            &der::tlv(
+                0x06,
+                &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02],
+            ),
+        );
+        der::tlv(0xa0, &der::tlv(0x30, &der::tlv(0xa0, &mt)))
+    };
+    let mut s = NtlmServer::new([1; 8], FileTimeT(0), names.clone());
+    assert!(matches!(
+        s.step(&krb_only, &Nobody),
+        Step::Fail(AuthFailure {
+            reason: FailReason::NoCommonMechanism,
+            ..
+        })
+    ));
+
+    // OEM-only NEGOTIATE.
+    let mut oem = b"NTLMSSP\0\x01\0\0\0".to_vec();
+    oem.extend_from_slice(&0x0008_0002u32.to_le_bytes());
+    let mut s = NtlmServer::new([1; 8], FileTimeT(0), names.clone());
+    assert!(matches!(
+        s.step(&oem, &Nobody),
+        Step::Fail(AuthFailure {
+            reason: FailReason::Unsupported,
+            ..
+        })
+    ));
+
+    // AUTHENTICATE messages: anonymous, NTLMv1 (24-byte NT response), LM only.
+    let mut neg = b"NTLMSSP\0\x01\0\0\0".to_vec();
+    neg.extend_from_slice(&0x6208_8215u32.to_le_bytes());
+    let auth_msg = |user: &str, nt: &[u8], lm: &[u8], extra_flags: u32| {
+        let user16: Vec<u8> = user.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let mut m = b"NTLMSSP\0\x03\0\0\0".to_vec();
+        let mut payload = Vec::new();
+        for buf in [lm, nt, b"", &user16[..], b"", b""] {
+            let off = 88 + payload.len();
+            m.extend_from_slice(&(buf.len() as u16).to_le_bytes());
+            m.extend_from_slice(&(buf.len() as u16).to_le_bytes());
+            m.extend_from_slice(&(off as u32).to_le_bytes());
+            payload.extend_from_slice(buf);
+        }
+        m.extend_from_slice(&(0x6208_8215u32 | extra_flags).to_le_bytes());
+        m.extend_from_slice(&[0; 24]);
+        m.extend_from_slice(&payload);
+        m
+    };
+    for (msg, want) in [
+        (
+            auth_msg("", b"", &[0], flags_anonymous()),
+            FailReason::Anonymous,
+        ),
+        (
+            auth_msg("alice", &[7; 24], &[7; 24], 0),
+            FailReason::NtlmV1Refused,
+        ),
+        (
+            auth_msg("alice", b"", &[7; 24], 0),
+            FailReason::NtlmV1Refused,
+        ),
+        (auth_msg("alice", &[7; 40], b"", 0), FailReason::Malformed),
+    ] {
+        let mut s = NtlmServer::new([1; 8], FileTimeT(0), names.clone());
+        assert!(matches!(
+            s.step(&neg, &OneUser(PASSWORD)),
+            Step::Continue(_)
+        ));
+        match s.step(&msg, &OneUser(PASSWORD)) {
+            Step::Fail(f) => assert_eq!(f.reason, want),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn flags_anonymous() -> u32 {
+    ntlm::flags::ANONYMOUS
+}
+
+use super::der;
+use super::ntlm_crypto;

@@ -18,7 +18,9 @@ mod server;
 mod spnego;
 
 #[cfg(test)]
-mod capture_tests;
+pub(crate) mod capture_tests;
+#[cfg(test)]
+mod fuzz_tests;
 
 use zeroize::Zeroizing;
 

@@ -7,8 +7,14 @@ use super::der::Malformed;
 use super::ntlm::{self, flags};
 use super::ntlm_crypto::{self, Side};
 use super::spnego::{self, ClientToken, NTLMSSP_OID, NegState};
-use super::{AuthError, AuthFailure, Authenticated, CredentialSource, FailReason, ServerNames, Step};
+use super::{
+    AuthError, AuthFailure, Authenticated, CredentialSource, FailReason, ServerNames, Step,
+};
 use crate::types::FileTime;
+
+/// What a successful check yields: the account, ExportedSessionKey and
+/// the final token.
+type Success = (super::Credential, Zeroizing<[u8; 16]>, Vec<u8>);
 
 /// SPNEGO context kept between legs.
 struct Spnego {
@@ -26,7 +32,11 @@ enum State {
     /// for its NTLM NEGOTIATE in a NegTokenResp.
     AwaitNegotiate(Spnego),
     /// CHALLENGE sent; waiting for AUTHENTICATE.
-    AwaitAuthenticate { spnego: Option<Spnego>, negotiate: Vec<u8>, challenge: Vec<u8> },
+    AwaitAuthenticate {
+        spnego: Option<Spnego>,
+        negotiate: Vec<u8>,
+        challenge: Vec<u8>,
+    },
     /// Done or failed: no further tokens are accepted.
     Finished,
 }
@@ -40,14 +50,23 @@ pub struct NtlmServer {
 }
 
 fn fail(reason: FailReason) -> Step {
-    Step::Fail(AuthFailure { reason, user: String::new(), domain: String::new() })
+    Step::Fail(AuthFailure {
+        reason,
+        user: String::new(),
+        domain: String::new(),
+    })
 }
 
 impl NtlmServer {
     /// Starts an exchange. `challenge` must be 8 fresh random bytes;
     /// `now` goes into the CHALLENGE's MsvAvTimestamp.
     pub fn new(challenge: [u8; 8], now: FileTime, names: ServerNames) -> Self {
-        Self { challenge, now, names, state: State::Start }
+        Self {
+            challenge,
+            now,
+            names,
+            state: State::Start,
+        }
     }
 
     /// Consumes the client's next SecurityBuffer.
@@ -58,12 +77,22 @@ impl NtlmServer {
         };
         match (state, parsed) {
             (State::Start, ClientToken::RawNtlm(neg)) => self.on_negotiate(neg, None, false),
-            (State::Start, ClientToken::Init { mech_types_raw, mechs, mech_token }) => {
+            (
+                State::Start,
+                ClientToken::Init {
+                    mech_types_raw,
+                    mechs,
+                    mech_token,
+                },
+            ) => {
                 if !mechs.contains(&NTLMSSP_OID) {
                     return fail(FailReason::NoCommonMechanism);
                 }
                 let first = mechs.first() == Some(&NTLMSSP_OID);
-                let ctx = Spnego { mech_types: mech_types_raw.to_vec(), mic_required: !first };
+                let ctx = Spnego {
+                    mech_types: mech_types_raw.to_vec(),
+                    mic_required: !first,
+                };
                 match mech_token.filter(|_| first) {
                     Some(neg) => self.on_negotiate(neg, Some(ctx), true),
                     None => {
@@ -73,16 +102,38 @@ impl NtlmServer {
                     }
                 }
             }
-            (State::AwaitNegotiate(ctx), ClientToken::Resp { response_token: Some(neg), .. }) => {
-                self.on_negotiate(neg, Some(ctx), false)
-            }
             (
-                State::AwaitAuthenticate { spnego: Some(ctx), negotiate, challenge },
-                ClientToken::Resp { response_token: Some(auth), mech_list_mic },
-            ) => self.on_authenticate(auth, &negotiate, &challenge, Some((ctx, mech_list_mic)), creds),
-            (State::AwaitAuthenticate { spnego: None, negotiate, challenge }, ClientToken::RawNtlm(auth)) => {
-                self.on_authenticate(auth, &negotiate, &challenge, None, creds)
-            }
+                State::AwaitNegotiate(ctx),
+                ClientToken::Resp {
+                    response_token: Some(neg),
+                    ..
+                },
+            ) => self.on_negotiate(neg, Some(ctx), false),
+            (
+                State::AwaitAuthenticate {
+                    spnego: Some(ctx),
+                    negotiate,
+                    challenge,
+                },
+                ClientToken::Resp {
+                    response_token: Some(auth),
+                    mech_list_mic,
+                },
+            ) => self.on_authenticate(
+                auth,
+                &negotiate,
+                &challenge,
+                Some((ctx, mech_list_mic)),
+                creds,
+            ),
+            (
+                State::AwaitAuthenticate {
+                    spnego: None,
+                    negotiate,
+                    challenge,
+                },
+                ClientToken::RawNtlm(auth),
+            ) => self.on_authenticate(auth, &negotiate, &challenge, None, creds),
             _ => fail(FailReason::UnexpectedToken),
         }
     }
@@ -93,16 +144,26 @@ impl NtlmServer {
         };
         // We speak Unicode only, and sign mechListMIC with extended session
         // security only (every client of the last twenty years offers both).
-        if client_flags & flags::UNICODE == 0 || client_flags & flags::EXTENDED_SESSIONSECURITY == 0 {
+        if client_flags & flags::UNICODE == 0 || client_flags & flags::EXTENDED_SESSIONSECURITY == 0
+        {
             return fail(FailReason::Unsupported);
         }
         let cflags = ntlm::challenge_flags(client_flags);
         let challenge = ntlm::build_challenge(cflags, &self.challenge, &self.names, self.now);
         let token = match &spnego {
-            Some(_) => spnego::resp(NegState::AcceptIncomplete, first_reply, Some(&challenge), None),
+            Some(_) => spnego::resp(
+                NegState::AcceptIncomplete,
+                first_reply,
+                Some(&challenge),
+                None,
+            ),
             None => challenge.clone(),
         };
-        self.state = State::AwaitAuthenticate { spnego, negotiate: neg.to_vec(), challenge };
+        self.state = State::AwaitAuthenticate {
+            spnego,
+            negotiate: neg.to_vec(),
+            challenge,
+        };
         Step::Continue(token)
     }
 
@@ -118,7 +179,11 @@ impl NtlmServer {
             return fail(FailReason::Malformed);
         };
         let failure = |reason| {
-            Step::Fail(AuthFailure { reason, user: auth.user.clone(), domain: auth.domain.clone() })
+            Step::Fail(AuthFailure {
+                reason,
+                user: auth.user.clone(),
+                domain: auth.domain.clone(),
+            })
         };
         match self.check(msg, &auth, negotiate, challenge, spnego, creds) {
             Ok((credential, session_key, token)) => Step::Done(Box::new(Authenticated {
@@ -143,11 +208,13 @@ impl NtlmServer {
         challenge: &[u8],
         spnego: Option<(Spnego, Option<&[u8]>)>,
         creds: &dyn CredentialSource,
-    ) -> Result<(super::Credential, Zeroizing<[u8; 16]>, Vec<u8>), FailReason> {
+    ) -> Result<Success, FailReason> {
         if auth.flags & flags::UNICODE == 0 {
             return Err(FailReason::Unsupported);
         }
-        if auth.flags & flags::ANONYMOUS != 0 || (auth.user.is_empty() && auth.nt_response.is_empty()) {
+        if auth.flags & flags::ANONYMOUS != 0
+            || (auth.user.is_empty() && auth.nt_response.is_empty())
+        {
             return Err(FailReason::Anonymous);
         }
         // NTLMv1 responses are exactly 24 bytes; an empty NT response means LM only.
@@ -156,7 +223,8 @@ impl NtlmServer {
         }
         let temp = auth.nt_response.get(16..).ok_or(FailReason::Malformed)?;
         let blob = ntlm::parse_blob(temp).map_err(|Malformed| FailReason::Malformed)?;
-        let mic_present = ntlm::mic_present(blob.av_pairs).map_err(|Malformed| FailReason::Malformed)?;
+        let mic_present =
+            ntlm::mic_present(blob.av_pairs).map_err(|Malformed| FailReason::Malformed)?;
 
         let credential = match creds.lookup(&auth.domain, &auth.user) {
             Ok(Some(c)) => c,
@@ -165,24 +233,35 @@ impl NtlmServer {
             Err(AuthError::Disabled) => return Err(FailReason::Disabled),
             Err(AuthError::Store(_)) => return Err(FailReason::StoreError),
         };
-        let keys = self.verify_response(&credential.nt_hash, auth).ok_or(FailReason::BadPassword)?;
-        let exported =
-            ntlm_crypto::exported_session_key(auth.flags, &keys.session_base_key, auth.encrypted_session_key)
-                .ok_or(FailReason::Malformed)?;
+        let keys = self
+            .verify_response(&credential.nt_hash, auth)
+            .ok_or(FailReason::BadPassword)?;
+        let exported = ntlm_crypto::exported_session_key(
+            auth.flags,
+            &keys.session_base_key,
+            auth.encrypted_session_key,
+        )
+        .ok_or(FailReason::Malformed)?;
 
         if mic_present {
             check_message_mic(msg, auth, &exported, negotiate, challenge)?;
         }
         let token = match spnego {
             None => Vec::new(),
-            Some((ctx, client_mic)) => final_token(&ctx, client_mic, mic_present, &exported, auth.flags)?,
+            Some((ctx, client_mic)) => {
+                final_token(&ctx, client_mic, mic_present, &exported, auth.flags)?
+            }
         };
         Ok((credential, exported, token))
     }
 
     /// NTLMv2 with the domain exactly as sent; then, like Samba, the
     /// uppercased domain and no domain, which some clients hash instead.
-    fn verify_response(&self, nt_hash: &[u8; 16], auth: &ntlm::Authenticate<'_>) -> Option<ntlm_crypto::V2Keys> {
+    fn verify_response(
+        &self,
+        nt_hash: &[u8; 16],
+        auth: &ntlm::Authenticate<'_>,
+    ) -> Option<ntlm_crypto::V2Keys> {
         let upper = auth.domain.to_uppercase();
         let mut domains = vec![auth.domain.as_str()];
         if upper != auth.domain {
@@ -213,7 +292,11 @@ fn check_message_mic(
     let mut zeroed = msg.to_vec();
     zeroed[range.clone()].fill(0);
     let want = ntlm_crypto::message_mic(exported, negotiate, challenge, &zeroed);
-    if bool::from(want.ct_eq(&msg[range])) { Ok(()) } else { Err(FailReason::MicMismatch) }
+    if bool::from(want.ct_eq(&msg[range])) {
+        Ok(())
+    } else {
+        Err(FailReason::MicMismatch)
+    }
 }
 
 /// Verifies the client's mechListMIC (MS-SPNG 3.2.5.1) when sent or due and
@@ -231,11 +314,22 @@ fn final_token(
             if !bool::from(want.ct_eq(got)) {
                 return Err(FailReason::MicMismatch);
             }
-            Some(ntlm_crypto::gss_mic(exported, negotiated, Side::Server, 0, &ctx.mech_types))
+            Some(ntlm_crypto::gss_mic(
+                exported,
+                negotiated,
+                Side::Server,
+                0,
+                &ctx.mech_types,
+            ))
         }
         // A client whose NTLM carried a MIC must protect the mechanism list too.
         None if ctx.mic_required || ntlm_mic => return Err(FailReason::MicMismatch),
         None => None,
     };
-    Ok(spnego::resp(NegState::AcceptCompleted, false, None, ours.as_ref().map(|m| &m[..])))
+    Ok(spnego::resp(
+        NegState::AcceptCompleted,
+        false,
+        None,
+        ours.as_ref().map(|m| &m[..]),
+    ))
 }

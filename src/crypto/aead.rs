@@ -33,7 +33,7 @@ type Aes128Ccm = Ccm<Aes128, U16, U11>;
 type Aes256Ccm = Ccm<Aes256, U16, U11>;
 
 enum Aead {
-    Gcm(LessSafeKey),
+    Gcm(Box<LessSafeKey>),
     Ccm128(Box<Aes128Ccm>),
     Ccm256(Box<Aes256Ccm>),
 }
@@ -43,15 +43,19 @@ impl Aead {
         use ccm::aead::KeyInit;
         let k = key.bytes();
         let gcm = |alg| {
-            LessSafeKey::new(
+            Box::new(LessSafeKey::new(
                 UnboundKey::new(alg, k).unwrap_or_else(|_| unreachable!("key length fits cipher")),
-            )
+            ))
         };
         match key.cipher() {
             CipherId::Aes128Gcm => Aead::Gcm(gcm(&AES_128_GCM)),
             CipherId::Aes256Gcm => Aead::Gcm(gcm(&AES_256_GCM)),
-            CipherId::Aes128Ccm => Aead::Ccm128(Box::new(Aes128Ccm::new(GenericArray::from_slice(k)))),
-            CipherId::Aes256Ccm => Aead::Ccm256(Box::new(Aes256Ccm::new(GenericArray::from_slice(k)))),
+            CipherId::Aes128Ccm => {
+                Aead::Ccm128(Box::new(Aes128Ccm::new(GenericArray::from_slice(k))))
+            }
+            CipherId::Aes256Ccm => {
+                Aead::Ccm256(Box::new(Aes256Ccm::new(GenericArray::from_slice(k))))
+            }
         }
     }
 
@@ -72,10 +76,22 @@ impl Aead {
     }
 
     /// Decrypts `body` in place if `tag` verifies; on failure `body` holds garbage.
-    fn open(&self, nonce: &[u8; 16], aad: &[u8], body: &mut [u8], tag: &[u8; 16]) -> Result<(), CryptoError> {
+    fn open(
+        &self,
+        nonce: &[u8; 16],
+        aad: &[u8],
+        body: &mut [u8],
+        tag: &[u8; 16],
+    ) -> Result<(), CryptoError> {
         match self {
             Aead::Gcm(k) => k
-                .open_in_place_separate_tag(gcm_nonce(nonce), Aad::from(aad), Tag::from(*tag), body, 0..)
+                .open_in_place_separate_tag(
+                    gcm_nonce(nonce),
+                    Aad::from(aad),
+                    Tag::from(*tag),
+                    body,
+                    0..,
+                )
                 .map(|_| ())
                 .map_err(|_| ()),
             Aead::Ccm128(c) => ccm_open(&**c, nonce, aad, body, tag),
@@ -108,8 +124,13 @@ fn ccm_open<C: AeadInPlace<NonceSize = U11, TagSize = U16>>(
     body: &mut [u8],
     tag: &[u8; 16],
 ) -> Result<(), ()> {
-    c.decrypt_in_place_detached(GenericArray::from_slice(&n[..11]), aad, body, GenericArray::from_slice(tag))
-        .map_err(|_| ())
+    c.decrypt_in_place_detached(
+        GenericArray::from_slice(&n[..11]),
+        aad,
+        body,
+        GenericArray::from_slice(tag),
+    )
+    .map_err(|_| ())
 }
 
 /// Encrypts server→client messages of one session (Session.EncryptionKey).
@@ -173,8 +194,16 @@ impl Encryptor {
         self.seal_with_nonce(self.next_nonce()?, session_id, frame)
     }
 
-    fn seal_with_nonce(&self, nonce: [u8; 16], session_id: u64, frame: &mut [u8]) -> Result<(), CryptoError> {
-        let len = frame.len().checked_sub(TRANSFORM_HEADER_LEN).ok_or(CryptoError::Malformed)?;
+    pub(super) fn seal_with_nonce(
+        &self,
+        nonce: [u8; 16],
+        session_id: u64,
+        frame: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        let len = frame
+            .len()
+            .checked_sub(TRANSFORM_HEADER_LEN)
+            .ok_or(CryptoError::Malformed)?;
         let size = u32::try_from(len).map_err(|_| CryptoError::Malformed)?;
         let header = TransformHeader {
             signature: [0; 16],
@@ -184,8 +213,9 @@ impl Encryptor {
             session_id,
         };
         let (head, body) = frame.split_at_mut(TRANSFORM_HEADER_LEN);
-        let head: &mut [u8; TRANSFORM_HEADER_LEN] =
-            head.try_into().unwrap_or_else(|_| unreachable!("split at header length"));
+        let head: &mut [u8; TRANSFORM_HEADER_LEN] = head
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("split at header length"));
         header.write(head);
         let tag = self.aead.seal(&header.nonce, &head[AAD_RANGE], body)?;
         head[SIGNATURE_OFFSET..NONCE_OFFSET].copy_from_slice(&tag);
@@ -218,7 +248,10 @@ impl std::fmt::Debug for Decryptor {
 impl Decryptor {
     /// Keys a decryptor.
     pub fn new(key: &CipherKey) -> Self {
-        Self { cipher: key.cipher(), aead: Aead::new(key) }
+        Self {
+            cipher: key.cipher(),
+            aead: Aead::new(key),
+        }
     }
 
     /// The cipher.
@@ -238,7 +271,8 @@ impl Decryptor {
             return Err(CryptoError::Malformed);
         }
         let (head, body) = frame.split_at_mut(TRANSFORM_HEADER_LEN);
-        self.aead.open(&h.nonce, &head[AAD_RANGE], body, &h.signature)?;
+        self.aead
+            .open(&h.nonce, &head[AAD_RANGE], body, &h.signature)?;
         Ok(body)
     }
 

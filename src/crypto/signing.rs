@@ -18,9 +18,9 @@ use crate::wire::header::{Command, flags, offsets::SIGNATURE};
 const SIG: std::ops::Range<usize> = SIGNATURE..SIGNATURE + 16;
 
 enum Mac16 {
-    Hmac(Hmac<Sha256>),
+    Hmac(Box<Hmac<Sha256>>),
     Cmac(Box<Cmac<Aes128>>),
-    Gmac(LessSafeKey),
+    Gmac(Box<LessSafeKey>),
 }
 
 /// A keyed signer for one signing key (Session.SigningKey, Channel.SigningKey,
@@ -40,18 +40,18 @@ impl Signer {
     /// Keys a signer. All SMB signing keys are 128 bits.
     pub fn new(alg: SigningAlg, key: &[u8; 16]) -> Self {
         let mac = match alg {
-            SigningAlg::HmacSha256 => Mac16::Hmac(
+            SigningAlg::HmacSha256 => Mac16::Hmac(Box::new(
                 <Hmac<Sha256> as Mac>::new_from_slice(key)
                     .unwrap_or_else(|_| unreachable!("HMAC takes any key length")),
-            ),
+            )),
             SigningAlg::AesCmac => Mac16::Cmac(Box::new(
                 <Cmac<Aes128> as Mac>::new_from_slice(key)
                     .unwrap_or_else(|_| unreachable!("key is 16 bytes")),
             )),
-            SigningAlg::AesGmac => Mac16::Gmac(LessSafeKey::new(
+            SigningAlg::AesGmac => Mac16::Gmac(Box::new(LessSafeKey::new(
                 UnboundKey::new(&AES_128_GCM, key)
                     .unwrap_or_else(|_| unreachable!("key is 16 bytes")),
-            )),
+            ))),
         };
         Self { alg, mac }
     }
@@ -86,14 +86,18 @@ impl Signer {
         msg[SIG].fill(0);
         let want = self.compute(msg);
         msg[SIG].copy_from_slice(&got);
-        if bool::from(want?.ct_eq(&got)) { Ok(()) } else { Err(CryptoError::Integrity) }
+        if bool::from(want?.ct_eq(&got)) {
+            Ok(())
+        } else {
+            Err(CryptoError::Integrity)
+        }
     }
 
     fn compute(&self, msg: &[u8]) -> Result<[u8; 16], CryptoError> {
         let mut out = [0u8; 16];
         match &self.mac {
             Mac16::Hmac(m) => {
-                let mut m = m.clone();
+                let mut m = (**m).clone();
                 m.update(msg);
                 out.copy_from_slice(&m.finalize().into_bytes()[..16]);
             }
@@ -145,7 +149,11 @@ mod tests {
 
     #[test]
     fn sign_then_verify_and_tamper_detection() {
-        for alg in [SigningAlg::HmacSha256, SigningAlg::AesCmac, SigningAlg::AesGmac] {
+        for alg in [
+            SigningAlg::HmacSha256,
+            SigningAlg::AesCmac,
+            SigningAlg::AesGmac,
+        ] {
             let s = Signer::new(alg, &[9; 16]);
             let mut m = msg(200);
             s.sign(&mut m).unwrap();
@@ -180,7 +188,9 @@ mod tests {
     fn hmac_is_truncated_sha256() {
         let key = [0x0b; 16];
         let mut m = msg(64);
-        Signer::new(SigningAlg::HmacSha256, &key).sign(&mut m).unwrap();
+        Signer::new(SigningAlg::HmacSha256, &key)
+            .sign(&mut m)
+            .unwrap();
         let mut z = m.clone();
         z[48..64].fill(0);
         let mut h = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
@@ -191,9 +201,14 @@ mod tests {
     /// RFC 4493 example 2 (16-byte message) checks our CMAC wiring.
     #[test]
     fn cmac_rfc4493_example() {
-        let key: [u8; 16] = hex::decode("2b7e151628aed2a6abf7158809cf4f3c").unwrap().try_into().unwrap();
+        let key: [u8; 16] = hex::decode("2b7e151628aed2a6abf7158809cf4f3c")
+            .unwrap()
+            .try_into()
+            .unwrap();
         let s = Signer::new(SigningAlg::AesCmac, &key);
-        let tag = s.compute(&hex::decode("6bc1bee22e409f96e93d7e117393172a").unwrap()).unwrap();
+        let tag = s
+            .compute(&hex::decode("6bc1bee22e409f96e93d7e117393172a").unwrap())
+            .unwrap();
         assert_eq!(hex::encode(tag), "070a16b46b4d4144f79bdd9dd04a287c");
     }
 }

@@ -38,6 +38,8 @@ pub(crate) struct Segment {
 /// transform (encrypted) message.
 #[derive(Debug, Clone)]
 pub(crate) struct Frame {
+    /// Index of the pcap record that completed the frame.
+    pub record: usize,
     /// The client's port, which names the connection.
     pub client_port: u16,
     /// Direction.
@@ -65,7 +67,11 @@ fn records(file: &[u8]) -> Vec<Vec<u8>> {
     };
     let rd = |at: usize| {
         let b = [file[at], file[at + 1], file[at + 2], file[at + 3]];
-        if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) }
+        if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }
     };
     assert_eq!(rd(20), 1, "only Ethernet link type is supported");
     let mut out = Vec::new();
@@ -112,7 +118,9 @@ fn tcp(frame: &[u8]) -> Option<(u16, u16, u32, u8, &[u8])> {
 pub(crate) fn segments(file: &[u8], server_port: u16) -> Vec<Segment> {
     let mut out = Vec::new();
     for (record, f) in records(file).iter().enumerate() {
-        let Some((sp, dp, seq, flags, payload)) = tcp(f) else { continue };
+        let Some((sp, dp, seq, flags, payload)) = tcp(f) else {
+            continue;
+        };
         let (client_port, dir) = if dp == server_port {
             (sp, Dir::ToServer)
         } else if sp == server_port {
@@ -120,7 +128,14 @@ pub(crate) fn segments(file: &[u8], server_port: u16) -> Vec<Segment> {
         } else {
             continue;
         };
-        out.push(Segment { record, client_port, dir, seq, flags, payload: payload.to_vec() });
+        out.push(Segment {
+            record,
+            client_port,
+            dir,
+            seq,
+            flags,
+            payload: payload.to_vec(),
+        });
     }
     out
 }
@@ -179,7 +194,12 @@ pub(crate) fn frames(file: &[u8], server_port: u16) -> Vec<Frame> {
             }
             let bytes = st.buf[4..4 + len].to_vec();
             st.buf.drain(..4 + len);
-            out.push(Frame { client_port: s.client_port, dir: s.dir, bytes });
+            out.push(Frame {
+                record: s.record,
+                client_port: s.client_port,
+                dir: s.dir,
+                bytes,
+            });
         }
     }
     out
@@ -241,7 +261,7 @@ mod tests {
     fn reads_smb3_11_capture_frames() {
         let f = frames(&capture("smbclient-SMB3_11-signed.pcap"), CAPTURE_PORT);
         // NEGOTIATE request, then its response; both plain SMB2 messages.
-        assert_eq!(f[0].dir, Dir::ToServer);
+        assert_eq!((f[0].dir, f[0].record), (Dir::ToServer, 3));
         assert_eq!(&f[0].bytes[..4], b"\xfeSMB");
         assert_eq!(f[1].dir, Dir::ToClient);
         assert_eq!(u16::from_le_bytes([f[1].bytes[12], f[1].bytes[13]]), 0);

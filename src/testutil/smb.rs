@@ -80,7 +80,7 @@ pub(crate) fn negotiated_dialect(m: &[u8]) -> u16 {
 /// Negotiate contexts of a 3.1.1 NEGOTIATE response (2.2.3.1): (type, data).
 pub(crate) fn negotiate_contexts(m: &[u8]) -> Vec<(u16, &[u8])> {
     let count = usize::from(u16_at(m, 64 + 6));
-    let mut at = u32_at(m, 64 + 56) as usize;
+    let mut at = u32_at(m, 64 + 60) as usize;
     let mut out = Vec::new();
     for _ in 0..count {
         at = at.next_multiple_of(8);
