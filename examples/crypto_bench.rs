@@ -14,18 +14,24 @@ use smbvault::crypto::{
 };
 
 const SIZE: usize = 1 << 20;
-const MIN_TIME: Duration = Duration::from_millis(1500);
+const ROUND: Duration = Duration::from_millis(300);
+const ROUNDS: usize = 5;
 
-/// Runs `f` repeatedly for at least MIN_TIME; returns MB/s (10^6 bytes/s).
+/// Best of ROUNDS timed rounds of `f` (the machine is shared: the best round
+/// is the least disturbed one). Returns MB/s (10^6 bytes/s) of SIZE-byte messages.
 fn rate(mut f: impl FnMut()) -> f64 {
     f(); // warm up
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < MIN_TIME {
-        f();
-        n += 1;
+    let mut best = 0f64;
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        let mut n = 0u64;
+        while start.elapsed() < ROUND {
+            f();
+            n += 1;
+        }
+        best = best.max((n as f64 * SIZE as f64) / start.elapsed().as_secs_f64() / 1e6);
     }
-    (n as f64 * SIZE as f64) / start.elapsed().as_secs_f64() / 1e6
+    best
 }
 
 fn main() {
@@ -68,7 +74,7 @@ fn main() {
         let mut msg = plain.clone();
         msg[..4].copy_from_slice(b"\xfeSMB");
         let sign = rate(|| s.sign(&mut msg).expect("sign"));
-        let verify = rate(|| s.verify(&mut msg).expect("verify"));
+        let verify = rate(|| s.verify(&msg).expect("verify"));
         println!("{:<34} {:>10.0}", format!("{alg:?} sign"), sign);
         println!("{:<34} {:>10.0}", format!("{alg:?} verify"), verify);
     }
@@ -89,30 +95,15 @@ fn main() {
             .expect("gmac");
     });
     println!("{:<34} {:>10.0}", "(alt) RustCrypto aes-gcm GMAC", r);
-    let mut sink = 0u8;
-    let r = rate(|| sink ^= ghash_gmac(&[3; 16], &plain)[0]);
-    println!("{:<34} {:>10.0}  ({sink})", "(alt) ghash crate GMAC", r);
-}
-
-/// Streaming GMAC from `ghash` + `aes` (kept here only to compare).
-fn ghash_gmac(key: &[u8; 16], msg: &[u8]) -> [u8; 16] {
-    use aes::cipher::{BlockEncrypt, KeyInit as _};
-    use ghash::universal_hash::UniversalHash;
-    let aes = aes::Aes128::new(key.into());
-    let mut h = aes::Block::default();
-    aes.encrypt_block(&mut h);
-    let mut g = ghash::GHash::new(&h);
-    g.update_padded(msg);
-    let mut lens = [0u8; 16];
-    lens[..8].copy_from_slice(&((msg.len() as u64) * 8).to_be_bytes());
-    g.update(&[lens.into()]);
-    let s = g.finalize();
-    let mut j0 = aes::Block::default();
-    j0[15] = 1;
-    aes.encrypt_block(&mut j0);
-    let mut out = [0u8; 16];
-    for i in 0..16 {
-        out[i] = s[i] ^ j0[i];
-    }
-    out
+    let ring_gmac = ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::AES_128_GCM, &[3; 16]).expect("key"),
+    );
+    let r = rate(|| {
+        let n = ring::aead::Nonce::assume_unique_for_key([0; 12]);
+        let aad = ring::aead::Aad::from(&plain[..]);
+        let _tag = ring_gmac
+            .seal_in_place_separate_tag(n, aad, &mut [])
+            .expect("gmac");
+    });
+    println!("{:<34} {:>10.0}", "(alt) ring GMAC (AAD only)", r);
 }

@@ -55,25 +55,21 @@ pub(crate) fn logon(capture: &str) -> Logon {
         .position(|(d, m)| *d == Dir::ToServer && is(m, 0))
         .unwrap();
     let negotiate = (msgs[neg_req].1.clone(), msgs[neg_req + 1].1.clone());
+    // The first session's SESSION_SETUP legs run until a response other
+    // than STATUS_MORE_PROCESSING_REQUIRED; everything else goes to `rest`.
+    const MORE_PROCESSING_REQUIRED: u32 = 0xc000_0016;
     let mut setups = Vec::new();
     let mut rest = Vec::new();
     let mut pending: Option<Vec<u8>> = None;
+    let mut logon_done = false;
     for (d, m) in msgs.into_iter().skip(neg_req + 2) {
-        if is(&m, 1)
-            && (setups.is_empty()
-                || smb::status(
-                    &setups
-                        .last()
-                        .map(|(_, r): &(Vec<u8>, Vec<u8>)| r.clone())
-                        .unwrap(),
-                ) != 0)
-        {
-            match d {
-                Dir::ToServer => pending = Some(m),
-                Dir::ToClient => setups.push((pending.take().unwrap(), m)),
-            }
-        } else {
+        if logon_done || !is(&m, 1) {
             rest.push((d, m));
+        } else if d == Dir::ToServer {
+            pending = Some(m);
+        } else {
+            logon_done = smb::status(&m) != MORE_PROCESSING_REQUIRED;
+            setups.push((pending.take().expect("request before response"), m));
         }
     }
     Logon {

@@ -73,9 +73,8 @@ proptest! {
         prop_assert!(k.decryptor().unwrap().open(&m).is_err());
         prop_assert!(k.decryptor().unwrap().open(&with_magic).is_err());
         let _ = crate::wire::transform::TransformHeader::decode(&with_magic);
-        let mut mm = m.clone();
         for alg in [SigningAlg::HmacSha256, SigningAlg::AesCmac, SigningAlg::AesGmac] {
-            let _ = Signer::new(alg, &[2; 16]).verify(&mut mm);
+            prop_assert!(Signer::new(alg, &[2; 16]).verify(&m).is_err());
         }
     }
 }

@@ -73,18 +73,14 @@ fn establish(cap: &str) -> (Session, crate::auth::capture_tests::Logon) {
 fn check_signed(s: &Session, m: &[u8], what: &str) {
     let mut m = m.to_vec();
     s.signer
-        .verify(&mut m)
+        .verify(&m)
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     let mut again = m.clone();
     s.signer.sign(&mut again).unwrap();
     assert_eq!(again, m, "{what}: re-signing differs");
     let last = m.len() - 1;
     m[last] ^= 1;
-    assert_eq!(
-        s.signer.verify(&mut m),
-        Err(CryptoError::Integrity),
-        "{what}"
-    );
+    assert_eq!(s.signer.verify(&m), Err(CryptoError::Integrity), "{what}");
 }
 
 #[test]
