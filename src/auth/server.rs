@@ -12,10 +12,6 @@ use super::{
 };
 use crate::types::FileTime;
 
-/// What a successful check yields: the account, ExportedSessionKey and
-/// the final token.
-type Success = (super::Credential, Zeroizing<[u8; 16]>, Vec<u8>);
-
 /// SPNEGO context kept between legs.
 struct Spnego {
     /// The client's MechTypeList, which both mechListMICs cover.
@@ -25,6 +21,15 @@ struct Spnego {
     mic_required: bool,
 }
 
+/// What the AUTHENTICATE leg needs from the earlier ones.
+struct Pending {
+    /// `None` for a raw NTLMSSP client.
+    spnego: Option<Spnego>,
+    /// NEGOTIATE and CHALLENGE exactly as exchanged: the MIC covers them.
+    negotiate: Vec<u8>,
+    challenge: Vec<u8>,
+}
+
 enum State {
     /// Nothing received yet.
     Start,
@@ -32,11 +37,7 @@ enum State {
     /// for its NTLM NEGOTIATE in a NegTokenResp.
     AwaitNegotiate(Spnego),
     /// CHALLENGE sent; waiting for AUTHENTICATE.
-    AwaitAuthenticate {
-        spnego: Option<Spnego>,
-        negotiate: Vec<u8>,
-        challenge: Vec<u8>,
-    },
+    AwaitAuthenticate(Pending),
     /// Done or failed: no further tokens are accepted.
     Finished,
 }
@@ -69,7 +70,8 @@ impl NtlmServer {
         }
     }
 
-    /// Consumes the client's next SecurityBuffer.
+    /// Consumes the client's next SecurityBuffer. Any failure ends the
+    /// exchange: later calls return `UnexpectedToken`.
     pub fn step(&mut self, token: &[u8], creds: &dyn CredentialSource) -> Step {
         let state = std::mem::replace(&mut self.state, State::Finished);
         let Ok(parsed) = spnego::parse_client(token) else {
@@ -84,24 +86,7 @@ impl NtlmServer {
                     mechs,
                     mech_token,
                 },
-            ) => {
-                if !mechs.contains(&NTLMSSP_OID) {
-                    return fail(FailReason::NoCommonMechanism);
-                }
-                let first = mechs.first() == Some(&NTLMSSP_OID);
-                let ctx = Spnego {
-                    mech_types: mech_types_raw.to_vec(),
-                    mic_required: !first,
-                };
-                match mech_token.filter(|_| first) {
-                    Some(neg) => self.on_negotiate(neg, Some(ctx), true),
-                    None => {
-                        // Ask for NTLMSSP (RFC 4178 3.2 step 3).
-                        self.state = State::AwaitNegotiate(ctx);
-                        Step::Continue(spnego::resp(NegState::AcceptIncomplete, true, None, None))
-                    }
-                }
-            }
+            ) => self.on_init(mech_types_raw, &mechs, mech_token),
             (
                 State::AwaitNegotiate(ctx),
                 ClientToken::Resp {
@@ -109,35 +94,44 @@ impl NtlmServer {
                     ..
                 },
             ) => self.on_negotiate(neg, Some(ctx), false),
+            (State::AwaitAuthenticate(p), ClientToken::RawNtlm(auth)) if p.spnego.is_none() => {
+                on_authenticate(&self.challenge, auth, None, p, creds)
+            }
             (
-                State::AwaitAuthenticate {
-                    spnego: Some(ctx),
-                    negotiate,
-                    challenge,
-                },
+                State::AwaitAuthenticate(p),
                 ClientToken::Resp {
                     response_token: Some(auth),
                     mech_list_mic,
                 },
-            ) => self.on_authenticate(
-                auth,
-                &negotiate,
-                &challenge,
-                Some((ctx, mech_list_mic)),
-                creds,
-            ),
-            (
-                State::AwaitAuthenticate {
-                    spnego: None,
-                    negotiate,
-                    challenge,
-                },
-                ClientToken::RawNtlm(auth),
-            ) => self.on_authenticate(auth, &negotiate, &challenge, None, creds),
+            ) if p.spnego.is_some() => {
+                on_authenticate(&self.challenge, auth, mech_list_mic, p, creds)
+            }
             _ => fail(FailReason::UnexpectedToken),
         }
     }
 
+    /// The client's NegTokenInit (RFC 4178 3.2).
+    fn on_init(&mut self, mech_types: &[u8], mechs: &[&[u8]], mech_token: Option<&[u8]>) -> Step {
+        if !mechs.contains(&NTLMSSP_OID) {
+            return fail(FailReason::NoCommonMechanism);
+        }
+        let first = mechs.first() == Some(&NTLMSSP_OID);
+        let ctx = Spnego {
+            mech_types: mech_types.to_vec(),
+            mic_required: !first,
+        };
+        match mech_token.filter(|_| first) {
+            Some(neg) => self.on_negotiate(neg, Some(ctx), true),
+            None => {
+                // Select NTLMSSP and ask for its first token.
+                self.state = State::AwaitNegotiate(ctx);
+                Step::Continue(spnego::resp(NegState::AcceptIncomplete, true, None, None))
+            }
+        }
+    }
+
+    /// NTLM NEGOTIATE → CHALLENGE (MS-NLMP 3.2.5.1.1). `first_reply` adds
+    /// supportedMech, which only the target's first reply carries.
     fn on_negotiate(&mut self, neg: &[u8], spnego: Option<Spnego>, first_reply: bool) -> Step {
         let Ok(client_flags) = ntlm::parse_negotiate(neg) else {
             return fail(FailReason::Malformed);
@@ -159,122 +153,116 @@ impl NtlmServer {
             ),
             None => challenge.clone(),
         };
-        self.state = State::AwaitAuthenticate {
+        self.state = State::AwaitAuthenticate(Pending {
             spnego,
             negotiate: neg.to_vec(),
             challenge,
-        };
+        });
         Step::Continue(token)
     }
+}
 
-    fn on_authenticate(
-        &mut self,
-        msg: &[u8],
-        negotiate: &[u8],
-        challenge: &[u8],
-        spnego: Option<(Spnego, Option<&[u8]>)>,
-        creds: &dyn CredentialSource,
-    ) -> Step {
-        let Ok(auth) = ntlm::parse_authenticate(msg) else {
-            return fail(FailReason::Malformed);
-        };
-        let failure = |reason| {
-            Step::Fail(AuthFailure {
-                reason,
-                user: auth.user.clone(),
-                domain: auth.domain.clone(),
-            })
-        };
-        match self.check(msg, &auth, negotiate, challenge, spnego, creds) {
-            Ok((credential, session_key, token)) => Step::Done(Box::new(Authenticated {
-                token,
-                credential,
-                session_key,
-                client_user: auth.user.clone(),
-                client_domain: auth.domain.clone(),
-                workstation: auth.workstation.clone(),
-            })),
-            Err(reason) => failure(reason),
-        }
+/// AUTHENTICATE → Done or Fail.
+fn on_authenticate(
+    server_challenge: &[u8; 8],
+    msg: &[u8],
+    mech_list_mic: Option<&[u8]>,
+    p: Pending,
+    creds: &dyn CredentialSource,
+) -> Step {
+    let Ok(auth) = ntlm::parse_authenticate(msg) else {
+        return fail(FailReason::Malformed);
+    };
+    match check(server_challenge, msg, &auth, mech_list_mic, &p, creds) {
+        Ok((credential, session_key, token)) => Step::Done(Box::new(Authenticated {
+            token,
+            credential,
+            session_key,
+            client_user: auth.user,
+            client_domain: auth.domain,
+            workstation: auth.workstation,
+        })),
+        Err(reason) => Step::Fail(AuthFailure {
+            reason,
+            user: auth.user,
+            domain: auth.domain,
+        }),
     }
+}
 
-    /// Every check of MS-NLMP 3.3.5.2 we apply, in order; returns the
-    /// credential, ExportedSessionKey and the final token.
-    fn check(
-        &self,
-        msg: &[u8],
-        auth: &ntlm::Authenticate<'_>,
-        negotiate: &[u8],
-        challenge: &[u8],
-        spnego: Option<(Spnego, Option<&[u8]>)>,
-        creds: &dyn CredentialSource,
-    ) -> Result<Success, FailReason> {
-        if auth.flags & flags::UNICODE == 0 {
-            return Err(FailReason::Unsupported);
-        }
-        if auth.flags & flags::ANONYMOUS != 0
-            || (auth.user.is_empty() && auth.nt_response.is_empty())
-        {
-            return Err(FailReason::Anonymous);
-        }
-        // NTLMv1 responses are exactly 24 bytes; an empty NT response means LM only.
-        if auth.nt_response.len() <= 24 {
-            return Err(FailReason::NtlmV1Refused);
-        }
-        let temp = auth.nt_response.get(16..).ok_or(FailReason::Malformed)?;
-        let blob = ntlm::parse_blob(temp).map_err(|Malformed| FailReason::Malformed)?;
-        let mic_present =
-            ntlm::mic_present(blob.av_pairs).map_err(|Malformed| FailReason::Malformed)?;
+/// What a successful check yields: the account, ExportedSessionKey and
+/// the final token.
+type Success = (super::Credential, Zeroizing<[u8; 16]>, Vec<u8>);
 
-        let credential = match creds.lookup(&auth.domain, &auth.user) {
-            Ok(Some(c)) => c,
-            Ok(None) => return Err(FailReason::UnknownUser),
-            Err(AuthError::LockedOut) => return Err(FailReason::LockedOut),
-            Err(AuthError::Disabled) => return Err(FailReason::Disabled),
-            Err(AuthError::Store(_)) => return Err(FailReason::StoreError),
-        };
-        let keys = self
-            .verify_response(&credential.nt_hash, auth)
-            .ok_or(FailReason::BadPassword)?;
-        let exported = ntlm_crypto::exported_session_key(
-            auth.flags,
-            &keys.session_base_key,
-            auth.encrypted_session_key,
-        )
-        .ok_or(FailReason::Malformed)?;
-
-        if mic_present {
-            check_message_mic(msg, auth, &exported, negotiate, challenge)?;
-        }
-        let token = match spnego {
-            None => Vec::new(),
-            Some((ctx, client_mic)) => {
-                final_token(&ctx, client_mic, mic_present, &exported, auth.flags)?
-            }
-        };
-        Ok((credential, exported, token))
+/// Every check of MS-NLMP 3.3.5.2 we apply, in order.
+fn check(
+    server_challenge: &[u8; 8],
+    msg: &[u8],
+    auth: &ntlm::Authenticate<'_>,
+    mech_list_mic: Option<&[u8]>,
+    p: &Pending,
+    creds: &dyn CredentialSource,
+) -> Result<Success, FailReason> {
+    if auth.flags & flags::UNICODE == 0 {
+        return Err(FailReason::Unsupported);
     }
-
-    /// NTLMv2 with the domain exactly as sent; then, like Samba, the
-    /// uppercased domain and no domain, which some clients hash instead.
-    fn verify_response(
-        &self,
-        nt_hash: &[u8; 16],
-        auth: &ntlm::Authenticate<'_>,
-    ) -> Option<ntlm_crypto::V2Keys> {
-        let upper = auth.domain.to_uppercase();
-        let mut domains = vec![auth.domain.as_str()];
-        if upper != auth.domain {
-            domains.push(&upper);
-        }
-        if !auth.domain.is_empty() {
-            domains.push("");
-        }
-        domains.into_iter().find_map(|d| {
-            let key = ntlm_crypto::ntowfv2(nt_hash, &auth.user, d);
-            ntlm_crypto::verify_v2(&key, &self.challenge, auth.nt_response)
-        })
+    if auth.flags & flags::ANONYMOUS != 0 || (auth.user.is_empty() && auth.nt_response.is_empty()) {
+        return Err(FailReason::Anonymous);
     }
+    // NTLMv1 responses are exactly 24 bytes; an empty NT response means LM only.
+    if auth.nt_response.len() <= 24 {
+        return Err(FailReason::NtlmV1Refused);
+    }
+    let temp = auth.nt_response.get(16..).ok_or(FailReason::Malformed)?;
+    let blob = ntlm::parse_blob(temp).map_err(|Malformed| FailReason::Malformed)?;
+    let mic_present =
+        ntlm::mic_present(blob.av_pairs).map_err(|Malformed| FailReason::Malformed)?;
+
+    let credential = match creds.lookup(&auth.domain, &auth.user) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(FailReason::UnknownUser),
+        Err(AuthError::LockedOut) => return Err(FailReason::LockedOut),
+        Err(AuthError::Disabled) => return Err(FailReason::Disabled),
+        Err(AuthError::Store(_)) => return Err(FailReason::StoreError),
+    };
+    let keys = verify_response(server_challenge, &credential.nt_hash, auth)
+        .ok_or(FailReason::BadPassword)?;
+    let exported = ntlm_crypto::exported_session_key(
+        auth.flags,
+        &keys.session_base_key,
+        auth.encrypted_session_key,
+    )
+    .ok_or(FailReason::Malformed)?;
+
+    if mic_present {
+        check_message_mic(msg, auth, &exported, &p.negotiate, &p.challenge)?;
+    }
+    let token = match &p.spnego {
+        None => Vec::new(),
+        Some(ctx) => final_token(ctx, mech_list_mic, mic_present, &exported, auth.flags)?,
+    };
+    Ok((credential, exported, token))
+}
+
+/// NTLMv2 with the domain exactly as sent; then, like Samba, the
+/// uppercased domain and no domain, which some clients hash instead.
+fn verify_response(
+    server_challenge: &[u8; 8],
+    nt_hash: &[u8; 16],
+    auth: &ntlm::Authenticate<'_>,
+) -> Option<ntlm_crypto::V2Keys> {
+    let upper = auth.domain.to_uppercase();
+    let mut domains = vec![auth.domain.as_str()];
+    if upper != auth.domain {
+        domains.push(&upper);
+    }
+    if !auth.domain.is_empty() {
+        domains.push("");
+    }
+    domains.into_iter().find_map(|d| {
+        let key = ntlm_crypto::ntowfv2(nt_hash, &auth.user, d);
+        ntlm_crypto::verify_v2(&key, server_challenge, auth.nt_response)
+    })
 }
 
 /// MS-NLMP 3.3.5.2: the MIC over NEGOTIATE ‖ CHALLENGE ‖ AUTHENTICATE (MIC zeroed).

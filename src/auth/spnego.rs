@@ -177,6 +177,12 @@ mod tests {
     #[test]
     fn initial_token_parses_as_init_listing_ntlm() {
         let t = initial_token();
+        let hint = hex::encode(NEG_HINT_NAME);
+        let want = format!(
+            "6048 0606 2b0601050502 a03e 303c a00e 300c 060a 2b06010401823702020a
+             a32a 3028 a026 1b24 {hint}"
+        );
+        assert_eq!(t, hex_bytes(&want));
         match parse_client(&t).unwrap() {
             ClientToken::Init {
                 mechs, mech_token, ..
