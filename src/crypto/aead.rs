@@ -173,10 +173,12 @@ impl Encryptor {
     }
 
     fn next_nonce(&self) -> Result<[u8; 16], CryptoError> {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        if n == u64::MAX {
-            return Err(CryptoError::NonceExhausted);
-        }
+        // Never wraps: once the counter reaches u64::MAX it stays there and
+        // every further seal fails, so no nonce can come round again.
+        let n = self
+            .counter
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
+            .map_err(|_| CryptoError::NonceExhausted)?;
         let mut nonce = [0u8; 16];
         nonce[..8].copy_from_slice(&n.to_le_bytes());
         nonce[8..12].copy_from_slice(&self.salt);
