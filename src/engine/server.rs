@@ -23,6 +23,8 @@ pub struct Server {
     pub start_time: FileTime,
     /// Accounts, shares and permissions.
     pub directory: Arc<dyn Directory>,
+    /// The encrypted storage engine.
+    pub store: Arc<crate::storage::Store>,
     /// Lowest and highest dialects we accept.
     pub min_dialect: Dialect,
     /// See `min_dialect`.
@@ -35,6 +37,7 @@ impl Server {
     pub fn new(
         config: Config,
         directory: Arc<dyn Directory>,
+        store: Arc<crate::storage::Store>,
         guid: [u8; 16],
         session_seed: u64,
         start_time: FileTime,
@@ -47,6 +50,7 @@ impl Server {
             guid: Guid(guid),
             start_time,
             directory,
+            store,
             min_dialect,
             max_dialect,
             // Session ids are unique server-wide and not guessable from one

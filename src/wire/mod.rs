@@ -42,6 +42,7 @@ pub mod set_info;
 pub mod tree_connect;
 pub mod tree_disconnect;
 pub mod write;
+pub mod transform;
 
 pub use ntstatus::NtStatus;
 

@@ -26,6 +26,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>) -> Result<Reply> {
         Command::CLOSE => close::close(ctx),
         Command::READ => rw::read(ctx),
         Command::WRITE => rw::write(ctx),
+        Command::FLUSH => rw::flush(ctx),
         Command::IOCTL => ioctl::ioctl(ctx),
         Command::ECHO => {
             let mut out = crate::engine::connection::new_message();

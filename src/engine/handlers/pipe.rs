@@ -94,14 +94,18 @@ pub fn create(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
 /// WRITE to a pipe: the whole buffer is one RPC input.
 pub fn write(ctx: &mut Ctx<'_>, volatile: u64, data: &[u8]) -> Result<u32> {
     let dir = directory(ctx)?;
-    let OpenKind::Pipe(p) = &mut ctx.open_mut(volatile)?.kind;
+    let OpenKind::Pipe(p) = &mut ctx.open_mut(volatile)?.kind else {
+        return Err(NtStatus::INVALID_DEVICE_REQUEST.into());
+    };
     p.write(data, &dir).map_err(rpc_status)?;
     Ok(data.len() as u32)
 }
 
 /// READ from a pipe. STATUS_BUFFER_OVERFLOW when a message was cut short.
 pub fn read(ctx: &mut Ctx<'_>, volatile: u64, max: usize) -> Result<(NtStatus, Vec<u8>)> {
-    let OpenKind::Pipe(p) = &mut ctx.open_mut(volatile)?.kind;
+    let OpenKind::Pipe(p) = &mut ctx.open_mut(volatile)?.kind else {
+        return Err(NtStatus::INVALID_DEVICE_REQUEST.into());
+    };
     let data = p.read(max).map_err(rpc_status)?;
     let status = if p.partial_message_pending() {
         NtStatus::BUFFER_OVERFLOW
@@ -119,7 +123,9 @@ pub fn transceive(
     max_out: usize,
 ) -> Result<(NtStatus, Vec<u8>)> {
     let dir = directory(ctx)?;
-    let OpenKind::Pipe(p) = &mut ctx.open_mut(volatile)?.kind;
+    let OpenKind::Pipe(p) = &mut ctx.open_mut(volatile)?.kind else {
+        return Err(NtStatus::INVALID_DEVICE_REQUEST.into());
+    };
     let out = p.transact(input, max_out, &dir).map_err(rpc_status)?;
     let status = if p.has_pending() {
         NtStatus::BUFFER_OVERFLOW
