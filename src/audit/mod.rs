@@ -23,6 +23,7 @@ mod keys;
 mod logfile;
 mod query;
 mod record;
+pub mod render;
 mod retention;
 mod segment;
 mod signed;

@@ -1,1 +1,3 @@
-//! placeholder: see docs/architecture.md
+//! Command-line subcommands.
+
+pub mod logs;
