@@ -14,12 +14,15 @@ enum Sync {
     Unknown,
 }
 
+/// A named probe.
+type Probe = (&'static str, fn() -> Sync);
+
 /// `None` when the clock is known to be synchronized; otherwise a warning
 /// for the operator. Probes, in order: `timedatectl show -p NTPSynchronized`,
 /// the systemd-timesyncd marker `/run/systemd/timesync/synchronized`,
 /// `chronyc -n tracking` (Leap status) and `ntpstat` (exit status).
 pub fn clock_sync_warning() -> Option<String> {
-    let probes: [(&str, fn() -> Sync); 4] = [
+    let probes: [Probe; 4] = [
         ("timedatectl", probe_timedatectl),
         ("systemd-timesyncd", probe_timesyncd),
         ("chronyc", probe_chrony),
@@ -86,14 +89,14 @@ fn probe_chrony() -> Sync {
 
 fn parse_chrony(out: &str) -> Sync {
     for line in out.lines() {
-        if let Some((k, v)) = line.split_once(':') {
-            if k.trim() == "Leap status" {
-                return if v.trim() == "Not synchronised" {
-                    Sync::No
-                } else {
-                    Sync::Yes
-                };
-            }
+        if let Some((k, v)) = line.split_once(':')
+            && k.trim() == "Leap status"
+        {
+            return if v.trim() == "Not synchronised" {
+                Sync::No
+            } else {
+                Sync::Yes
+            };
         }
     }
     Sync::Unknown

@@ -163,11 +163,10 @@ impl LogWriter {
             .ok_or_else(|| std::io::Error::other("no segment"))?;
         file.write_all_at(&bytes, st.end)?;
         let end = st.end + bytes.len() as u64;
-        if let Some(e) = st.region.add(end, last_seq, min, max) {
-            if let Err(err) = index::append(&self.keys, &self.dir.join(idx_name(month)), month, &e)
-            {
-                tracing::warn!(log = %self.log, %err, "audit index entry not written; queries will scan more");
-            }
+        if let Some(e) = st.region.add(end, last_seq, min, max)
+            && let Err(err) = index::append(&self.keys, &self.dir.join(idx_name(month)), month, &e)
+        {
+            tracing::warn!(log = %self.log, %err, "audit index entry not written; queries will scan more");
         }
         st.end = end;
         st.next_seq = last_seq + 1;

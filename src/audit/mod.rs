@@ -264,7 +264,7 @@ impl AuditLog {
 impl AuditSink for AuditLog {
     fn record(&self, ev: Event) {
         self.counters.recorded.fetch_add(1, Ordering::Relaxed);
-        if self.tx.send(Msg::Event(Box::new(ev))).is_err() {
+        if self.tx.send(Msg::Event(ev)).is_err() {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -272,10 +272,10 @@ impl AuditSink for AuditLog {
 
 impl Drop for AuditLog {
     fn drop(&mut self) {
-        if let Err(e) = self.shutdown() {
-            if !matches!(e, AuditError::Stopped) {
-                tracing::error!(error = %e, "audit log shutdown failed");
-            }
+        if let Err(e) = self.shutdown()
+            && !matches!(e, AuditError::Stopped)
+        {
+            tracing::error!(error = %e, "audit log shutdown failed");
         }
     }
 }

@@ -131,7 +131,8 @@ impl Filter {
                 .is_none_or(|u| p.user.is_some_and(|pu| pu.eq_ignore_ascii_case(u)))
     }
 
-    /// Whether a record's names (plaintext) match the path prefix.
+    /// Whether a record's names (plaintext) match the path prefix: the
+    /// admin target, the share, or any path with or without its share.
     fn names_ok(&self, kind: u8, names: &[u8]) -> bool {
         let Some(prefix) = &self.path else {
             return true;
@@ -139,27 +140,39 @@ impl Filter {
         let mut d = Dec::new(names);
         let Ok(first) = d.str() else { return false };
         if kind == 40 {
-            return starts_with(&[first], prefix); // admin: the target
-        }
-        let mut rest = Vec::new();
-        while let Ok(s) = d.str() {
-            rest.push(s);
-        }
-        if rest.is_empty() {
             return starts_with(&[first], prefix);
         }
-        rest.iter().any(|p| {
-            starts_with(&[first, "/", p.trim_start_matches(['/', '\\'])], prefix)
-                || starts_with(&[p.trim_start_matches(['/', '\\'])], prefix)
-        })
+        let mut any_path = false;
+        while let Ok(p) = d.str() {
+            any_path = true;
+            let p = p.trim_start_matches(['/', '\\']);
+            if starts_with(&[first, "/", p], prefix) || starts_with(&[p], prefix) {
+                return true;
+            }
+        }
+        !any_path && starts_with(&[first], prefix)
     }
 }
 
-/// Lower-cased characters with `\` turned into `/`.
+/// A character folded for path comparison: `\` is `/`, letters lower-case
+/// (single-character folding; CJK and kana have no case and skip the tables).
+fn fold(c: char) -> char {
+    if c.is_ascii() {
+        if c == '\\' {
+            '/'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    } else if ('\u{3000}'..='\u{9fff}').contains(&c) {
+        c
+    } else {
+        c.to_lowercase().next().unwrap_or(c)
+    }
+}
+
+/// Folded characters of `s`.
 fn norm(s: &str) -> impl Iterator<Item = char> + '_ {
-    s.chars()
-        .flat_map(char::to_lowercase)
-        .map(|c| if c == '\\' { '/' } else { c })
+    s.chars().map(fold)
 }
 
 /// Whether the concatenation of `parts`, normalized, starts with `prefix`.

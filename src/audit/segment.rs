@@ -247,6 +247,12 @@ pub(crate) fn parse_header(b: &[u8]) -> Result<BlockHeader, Corrupt> {
     Ok(h)
 }
 
+/// Decrypted names of a block and each record's byte range in them.
+pub(crate) type Names = (Vec<u8>, Vec<(usize, usize)>);
+
+/// The next block of a segment: offset and bytes, or why it is unreadable.
+pub(crate) type NextBlock<'a> = Option<Result<(u64, &'a [u8]), ReadErr>>;
+
 /// A whole block in memory, structurally checked.
 pub(crate) struct BlockRef<'a> {
     pub(crate) hdr: BlockHeader,
@@ -306,7 +312,7 @@ impl<'a> BlockRef<'a> {
     /// Decrypts the names section; returns the plaintext and each record's
     /// byte range in it. The plaintext is unauthenticated until the
     /// records' chain hashes have been checked.
-    pub(crate) fn names(&self, keys: &LogKeys) -> Result<(Vec<u8>, Vec<(usize, usize)>), Corrupt> {
+    pub(crate) fn names(&self, keys: &LogKeys) -> Result<Names, Corrupt> {
         let mut plain = self.names_ct.to_vec();
         keys.names_xor(&self.hdr.iv, &mut plain);
         let mut ranges = Vec::with_capacity(self.hdr.count as usize);
@@ -421,7 +427,7 @@ impl SegReader {
     }
 
     /// The next whole block: `Ok(None)` at the end of the file.
-    pub(crate) fn next_block(&mut self) -> std::io::Result<Option<Result<(u64, &[u8]), ReadErr>>> {
+    pub(crate) fn next_block(&mut self) -> std::io::Result<NextBlock<'_>> {
         let off = self.pos;
         let hdr = match self.next_header()? {
             None => return Ok(None),

@@ -246,7 +246,7 @@ fn show(
         }
     }
     if logs.len() > 1 {
-        events.sort_by(|x, y| (x.event.time, x.log, x.seq).cmp(&(y.event.time, y.log, y.seq)));
+        events.sort_by_key(|e| (e.event.time, e.log, e.seq));
         events.truncate(a.limit.unwrap_or(usize::MAX));
     }
     match a.format {
