@@ -162,6 +162,9 @@ impl BlockBuilder {
 
     /// Chains and appends one encoded record (clear part below 64 KiB).
     pub(crate) fn push(&mut self, keys: &LogKeys, time_ms: i64, clear: &[u8], names: &[u8]) {
+        // Clear fields are clipped at encoding (record.rs), so a clear record
+        // is a few KiB at most and its length fits the u16 prefix.
+        debug_assert!(clear.len() <= usize::from(u16::MAX));
         let seq = self.next_seq();
         let h = record_hash(keys, &self.last_hash, seq, clear, names);
         self.clear.put_u16(clear.len() as u16);
