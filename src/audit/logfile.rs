@@ -234,17 +234,26 @@ impl LogWriter {
         Ok(())
     }
 
-    /// Keeps the cached chain end if nobody else wrote since; reloads otherwise.
+    /// Keeps the cached chain end if nobody else wrote since; reloads
+    /// otherwise. Another writer shows as a newer head generation (it
+    /// synced), a different size or inode of our segment (it appended, or a
+    /// purge removed it), or a newer segment (it started a month).
     fn validate(&mut self) -> Io<()> {
         let head = signed::read_head(&self.keys, &self.dir.join("head"))?;
         let fresh = match (&self.state, &head) {
             (Some(st), HeadState::Valid(h)) if h.generation == self.known_gen => {
+                let latest = list_segments(&self.dir)?
+                    .into_iter()
+                    .rfind(|m| *m >= st.floor);
                 match (st.month, &st.seg) {
-                    (Some(m), Some((_, ino))) => match fs::metadata(self.dir.join(seg_name(m))) {
-                        Ok(md) => md.len() == st.end && md.ino() == *ino,
-                        Err(_) => false,
-                    },
-                    _ => true,
+                    (Some(m), Some((_, ino))) if latest == Some(m) => {
+                        match fs::metadata(self.dir.join(seg_name(m))) {
+                            Ok(md) => md.len() == st.end && md.ino() == *ino,
+                            Err(_) => false,
+                        }
+                    }
+                    (None, _) => latest.is_none(),
+                    _ => false,
                 }
             }
             _ => false,

@@ -506,3 +506,36 @@ fn purge_of_every_month_then_new_events_chain_on() {
         .collect();
     assert_eq!(seqs, vec![2, 3]); // purge event, then "new"
 }
+
+/// Another process starts a new month (written, not yet synced) while this
+/// one still has the old month cached: it must notice and chain after it.
+#[test]
+fn writer_notices_a_month_started_by_another_process() {
+    let mut f = Fixture::new();
+    f.cfg.flush_interval_ms = 1000;
+    let a = f.open();
+    let b = f.open();
+    a.record(open_ev(t("2026-11-30T10:00"), "nov"));
+    a.flush().unwrap();
+    b.record(open_ev(t("2026-11-30T11:00"), "nov-b"));
+    b.flush().unwrap();
+    a.record(open_ev(t("2026-11-30T12:00"), "nov-a")); // a now holds the newest head
+    a.flush().unwrap();
+    // 1024 pending events make b's writer write a December block at once,
+    // without a sync (its deadline is a second away).
+    for i in 0..1024 {
+        b.record(open_ev(
+            t("2026-12-01T00:00") + Duration::from_millis(i),
+            "dec-b",
+        ));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    a.record(open_ev(t("2026-12-01T01:00"), "dec-a"));
+    a.flush().unwrap();
+    b.flush().unwrap();
+    let got = all(&a, LogId::Org(ORG), &Query::default());
+    assert_eq!(got.len(), 1028);
+    assert_eq!(a.stats().lost + b.stats().lost, 0);
+    let rep = a.verify(None).unwrap();
+    assert!(rep.ok(), "{rep:?}");
+}
