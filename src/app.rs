@@ -49,10 +49,19 @@ pub fn open_master_key(cfg: &Config, create: bool) -> Result<(MasterKey, bool), 
     })
 }
 
-/// Opens the storage engine of the data directory.
-pub fn open_store(cfg: &Config, mk: &MasterKey) -> Result<Arc<Store>, String> {
-    Store::open(&cfg.server.data_dir.join("store"), mk, StoreOptions::from_config(&cfg.storage))
-        .map_err(|e| format!("cannot open the storage engine in {}: {e}", cfg.server.data_dir.display()))
+/// Opens the storage engine of the data directory. Only the server opens it
+/// with `background` (compaction, periodic commits); the CLI opens it just
+/// to derive organization keys for reading audit logs.
+pub fn open_store(cfg: &Config, mk: &MasterKey, background: bool) -> Result<Arc<Store>, String> {
+    let mut opts = StoreOptions::from_config(&cfg.storage);
+    opts.background = background;
+    opts.background_compaction = background;
+    Store::open(&cfg.server.data_dir.join("store"), mk, opts).map_err(|e| {
+        format!(
+            "cannot open the storage engine in {}: {e}",
+            cfg.server.data_dir.display()
+        )
+    })
 }
 
 /// Storage side effects of administrative changes.
@@ -79,7 +88,9 @@ impl Provisioner for StoreProvisioner {
 
     fn create_share_root(&self, org: OrgId) -> Result<NodeId, ProvisionError> {
         let o = self.store.org(org).map_err(perr)?;
-        let root = o.create_root(FileTime::from_system(self.now)).map_err(perr)?;
+        let root = o
+            .create_root(FileTime::from_system(self.now))
+            .map_err(perr)?;
         o.flush().map_err(perr)?;
         Ok(root)
     }
@@ -95,8 +106,41 @@ impl Provisioner for StoreProvisioner {
     }
 }
 
+/// Provisioning as the CLI does it: organizations and shares are recorded in
+/// the accounts store only, and the server creates their keys and root
+/// directories when they are first used (`engine::Server::share_root`).
+/// Root `NodeId(0)` means "not created yet".
+pub struct DeferredProvisioner;
+
+impl Provisioner for DeferredProvisioner {
+    fn create_org_storage(&self, _org: OrgId) -> Result<(), ProvisionError> {
+        Ok(())
+    }
+
+    fn create_share_root(&self, _org: OrgId) -> Result<NodeId, ProvisionError> {
+        Ok(NodeId(0))
+    }
+
+    fn remove_share_root(&self, _org: OrgId, _root: NodeId) -> Result<(), ProvisionError> {
+        // The share's directory tree stays encrypted under the organization
+        // key; it is erased with the organization (crypto-shredding).
+        Ok(())
+    }
+
+    fn shred_org(&self, _org: OrgId) -> Result<(), ProvisionError> {
+        Err(ProvisionError(
+            "organization data is erased by the running server when its contract ends \
+             (`org end-contract`); it cannot be shredded from the CLI"
+                .into(),
+        ))
+    }
+}
+
 /// Deletes a directory and everything below it, depth first.
-fn remove_tree(org: &crate::storage::OrgStore, dir: NodeId) -> Result<(), crate::storage::StorageError> {
+fn remove_tree(
+    org: &crate::storage::OrgStore,
+    dir: NodeId,
+) -> Result<(), crate::storage::StorageError> {
     for e in org.list(dir)? {
         if e.meta.kind == crate::storage::NodeKind::Directory {
             remove_tree(org, e.meta.id)?;
@@ -116,7 +160,10 @@ pub struct AccountsDirectory {
 impl AccountsDirectory {
     /// Wraps the accounts store; `cfg` gives server-wide defaults.
     pub fn new(accounts: Arc<Accounts>, cfg: &Config) -> Self {
-        Self { accounts, default_encryption: cfg.security.encryption }
+        Self {
+            accounts,
+            default_encryption: cfg.security.encryption,
+        }
     }
 
     fn resolve(&self, mut s: ShareRecord) -> ShareRecord {
@@ -127,8 +174,17 @@ impl AccountsDirectory {
 
 impl CredentialSource for AccountsDirectory {
     fn lookup(&self, domain: &str, user: &str) -> Result<Option<Credential>, AuthError> {
-        let c = self.accounts.resolve_logon(domain, user).map_err(|e| AuthError::Store(e.to_string()))?;
-        Ok(c.map(|c| Credential { user_id: c.user_id, org_id: c.org_id, user: c.user, org: c.org, nt_hash: c.nt_hash }))
+        let c = self
+            .accounts
+            .resolve_logon(domain, user)
+            .map_err(|e| AuthError::Store(e.to_string()))?;
+        Ok(c.map(|c| Credential {
+            user_id: c.user_id,
+            org_id: c.org_id,
+            user: c.user,
+            org: c.org,
+            nt_hash: c.nt_hash,
+        }))
     }
 }
 
@@ -138,27 +194,40 @@ impl Directory for AccountsDirectory {
     }
 
     fn find_share(&self, name: &str) -> Option<ShareRecord> {
-        self.accounts.find_share(name).ok().flatten().map(|s| self.resolve(s))
+        self.accounts
+            .find_share(name)
+            .ok()
+            .flatten()
+            .map(|s| self.resolve(s))
     }
 
     fn access(&self, share: &ShareRecord, user: UserId) -> Access {
-        self.accounts.effective_access(share.id, user).unwrap_or(Access::None)
+        self.accounts
+            .effective_access(share.id, user)
+            .unwrap_or(Access::None)
     }
 
     fn visible_shares(&self, org: OrgId, user: UserId) -> Vec<ShareRecord> {
         let all = self.accounts.list_shares(Some(org)).unwrap_or_default();
-        all.into_iter().filter(|s| self.access(s, user) != Access::None).map(|s| self.resolve(s)).collect()
+        all.into_iter()
+            .filter(|s| self.access(s, user) != Access::None)
+            .map(|s| self.resolve(s))
+            .collect()
     }
 
     fn may_log_on(&self, user: UserId, now: SystemTime) -> bool {
-        let Ok(Some(u)) = self.accounts.user(user) else { return false };
+        let Ok(Some(u)) = self.accounts.user(user) else {
+            return false;
+        };
         let org_active = matches!(self.accounts.org(u.org_id), Ok(Some(o)) if !o.suspended);
         let locked = self.accounts.is_locked(user, now).unwrap_or(true);
         u.enabled && org_active && !locked
     }
 
     fn logon_failed(&self, user: Option<UserId>, now: SystemTime) -> FailureOutcome {
-        let Some(u) = user else { return FailureOutcome::Counted };
+        let Some(u) = user else {
+            return FailureOutcome::Counted;
+        };
         match self.accounts.record_logon_failure(u, now) {
             Ok(LockoutState::LockedNow { .. }) => FailureOutcome::LockedOut,
             _ => FailureOutcome::Counted,
@@ -171,5 +240,26 @@ impl Directory for AccountsDirectory {
 
     fn revision(&self) -> u64 {
         self.accounts.revision().unwrap_or(0)
+    }
+
+    fn set_share_root(&self, share: crate::types::ShareId, root: NodeId) -> bool {
+        self.accounts.set_share_root(share, root).is_ok()
+    }
+}
+
+/// Organization names and retention for the audit log CLI.
+pub struct AccountsOrgs<'a>(pub &'a Accounts);
+
+impl crate::cli::logs::OrgDirectory for AccountsOrgs<'_> {
+    fn org_id(&self, name: &str) -> Option<OrgId> {
+        self.0.find_org(name).ok().flatten().map(|o| o.id)
+    }
+
+    fn org_name(&self, id: OrgId) -> Option<String> {
+        self.0.org(id).ok().flatten().map(|o| o.name)
+    }
+
+    fn retention(&self, id: OrgId) -> Option<crate::config::Retention> {
+        self.0.org(id).ok().flatten().and_then(|o| o.retention)
     }
 }

@@ -46,7 +46,9 @@ fn name(f: usize) -> String {
 }
 
 fn data(seed: u64, len: usize) -> Vec<u8> {
-    (0..len).map(|i| (seed as u8).wrapping_add((i as u8).wrapping_mul(13)) ^ (i >> 10) as u8).collect()
+    (0..len)
+        .map(|i| (seed as u8).wrapping_add((i as u8).wrapping_mul(13)) ^ (i >> 10) as u8)
+        .collect()
 }
 
 fn file(o: &OrgStore, root: NodeId, f: usize) -> NodeId {
@@ -57,7 +59,9 @@ fn file(o: &OrgStore, root: NodeId, f: usize) -> NodeId {
 #[test]
 #[ignore = "run by sigkill_at_random_points_keeps_flushed_data"]
 fn crash_child() {
-    let Ok(dir) = std::env::var(ENV_DIR) else { return };
+    let Ok(dir) = std::env::var(ENV_DIR) else {
+        return;
+    };
     let seed: u64 = std::env::var(ENV_SEED).unwrap().parse().unwrap();
     let dir = Path::new(&dir);
     let mut journal = std::fs::File::create(dir.join("journal")).unwrap();
@@ -74,20 +78,31 @@ fn crash_child() {
         match rng.gen_range(0..20) {
             0..=12 => {
                 let off = rng.gen_range(0..600_000u64);
-                let len = if rng.gen_bool(0.5) { rng.gen_range(1..5000) } else { rng.gen_range(1..200_000) };
+                let len = if rng.gen_bool(0.5) {
+                    rng.gen_range(1..5000)
+                } else {
+                    rng.gen_range(1..200_000)
+                };
                 let s = seed * 1_000_000 + j;
                 log(format!("W {f} {off} {len} {s}\n"));
-                o.open_content(file(&o, root, f), None, false).unwrap().write(off, &data(s, len)).unwrap();
+                o.open_content(file(&o, root, f), None, false)
+                    .unwrap()
+                    .write(off, &data(s, len))
+                    .unwrap();
             }
             13..=15 => {
                 let len = rng.gen_range(0..700_000u64);
                 log(format!("T {f} {len}\n"));
-                o.open_content(file(&o, root, f), None, false).unwrap().set_len(len).unwrap();
+                o.open_content(file(&o, root, f), None, false)
+                    .unwrap()
+                    .set_len(len)
+                    .unwrap();
             }
             16 => {
                 log(format!("R {f}\n"));
                 o.remove(file(&o, root, f)).unwrap();
-                o.create(root, &name(f), NodeKind::File, 0x20, FileTime(j)).unwrap();
+                o.create(root, &name(f), NodeKind::File, 0x20, FileTime(j))
+                    .unwrap();
             }
             _ => {
                 o.flush().unwrap();
@@ -146,7 +161,8 @@ fn sigkill_at_random_points_keeps_flushed_data() {
         let root = o.create_root(FileTime(1)).unwrap();
         assert_eq!(root, NodeId(1));
         for f in 0..FILES {
-            o.create(root, &name(f), NodeKind::File, 0x20, FileTime(1)).unwrap();
+            o.create(root, &name(f), NodeKind::File, 0x20, FileTime(1))
+                .unwrap();
         }
         s.close().unwrap();
     }
@@ -155,7 +171,13 @@ fn sigkill_at_random_points_keeps_flushed_data() {
     let (mut total_ops, mut total_flushes) = (0, 0);
     for iter in 0..ITERATIONS {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "crash_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(ENV_DIR, tmp.path())
             .env(ENV_SEED, (iter + 1).to_string())
             .stdout(std::process::Stdio::null())
@@ -195,7 +217,11 @@ fn sigkill_at_random_points_keeps_flushed_data() {
             }
             let got = read_all(&o, NodeId(1), f);
             let k = candidates.iter().position(|c| *c == got);
-            assert!(k.is_some(), "iteration {iter}: file {f} ({} bytes) matches no state since the last flush", got.len());
+            assert!(
+                k.is_some(),
+                "iteration {iter}: file {f} ({} bytes) matches no state since the last flush",
+                got.len()
+            );
             baseline[f] = got;
         }
         s.close().unwrap();

@@ -182,6 +182,20 @@ impl Accounts {
         self.update_share(id, "encryption", p.map(|p| encryption_str(p).to_string()))
     }
 
+    /// Records the share's root directory once the server has created it
+    /// (shares added while the server runs get their storage lazily).
+    pub fn set_share_root(&self, id: ShareId, root: NodeId) -> Result<(), AccountsError> {
+        self.write(|tx| {
+            match tx.execute(
+                "UPDATE shares SET root_node = ?2 WHERE id = ?1",
+                params![id.0, root.0],
+            )? {
+                0 => Err(not_found(id)),
+                _ => Ok(()),
+            }
+        })
+    }
+
     /// Sets the comment shown to clients.
     pub fn set_share_comment(&self, id: ShareId, comment: &str) -> Result<(), AccountsError> {
         self.update_share(id, "comment", Some(comment.to_string()))

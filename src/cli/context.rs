@@ -12,10 +12,9 @@ use std::time::SystemTime;
 use zeroize::Zeroizing;
 
 use super::{CliError, Global, output::Output};
-use crate::accounts::{Accounts, Actor, Admin, AdminAudit, NoAudit, ProvisionError, Provisioner};
+use crate::accounts::{Accounts, Actor, Admin, AdminAudit, NoAudit, Provisioner};
 use crate::config::Config;
 use crate::keys::{MasterKey, Unlock};
-use crate::types::{NodeId, OrgId};
 
 pub use crate::accounts::{GeneratedAdmin, bootstrap};
 
@@ -133,39 +132,11 @@ impl Context {
         )?)
     }
 
-    /// Creates organization storage and share roots.
+    /// Storage side of administrative changes: recorded now, created by
+    /// the server on first use (the CLI never opens the storage engine,
+    /// which the running server owns).
     pub fn provisioner(&self) -> Box<dyn Provisioner> {
-        // LEAD: replace with the storage::Store-backed provisioner at merge.
-        Box::new(StorageNotWired)
-    }
-}
-
-/// Placeholder until the storage engine is connected: refuses loudly
-/// rather than record organizations or shares that have no storage.
-struct StorageNotWired;
-
-impl StorageNotWired {
-    fn err<T>() -> Result<T, ProvisionError> {
-        Err(ProvisionError(
-            "this build of the CLI cannot reach the storage engine yet (not wired in); \
-             create organizations and shares through the server"
-                .into(),
-        ))
-    }
-}
-
-impl Provisioner for StorageNotWired {
-    fn create_org_storage(&self, _org: OrgId) -> Result<(), ProvisionError> {
-        Self::err()
-    }
-    fn create_share_root(&self, _org: OrgId) -> Result<NodeId, ProvisionError> {
-        Self::err()
-    }
-    fn remove_share_root(&self, _org: OrgId, _root: NodeId) -> Result<(), ProvisionError> {
-        Self::err()
-    }
-    fn shred_org(&self, _org: OrgId) -> Result<(), ProvisionError> {
-        Self::err()
+        Box::new(crate::app::DeferredProvisioner)
     }
 }
 

@@ -78,8 +78,9 @@ pub enum Command {
     Share(share::ShareCmd),
     /// Run the SMB server.
     Serve(serve::ServeArgs),
-    /// Read the audit logs.
-    Logs(logs::LogsArgs),
+    /// Read, verify and purge the audit logs.
+    #[command(subcommand)]
+    Logs(logs::LogsCmd),
 }
 
 /// A failed command: message for stderr and exit code.
@@ -135,6 +136,19 @@ impl From<AccountsError> for CliError {
 /// Entry point of the `smbvault` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Diagnostics go to stderr; RUST_LOG selects (default: warnings, and
+    // info for the server). File names and keys never reach this channel.
+    let default = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let json = cli.global.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -159,8 +173,35 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Group(c) => group::run(g, c),
         Command::Share(c) => share::run(g, c),
         Command::Serve(a) => serve::run(g, a),
-        Command::Logs(a) => logs::run(g, a),
+        Command::Logs(c) => run_logs(g, c.clone()),
     }
+}
+
+/// `smbvault logs …`: the operator sees every log, an organization
+/// administrator (`--as`) only their organization's.
+fn run_logs(g: &Global, cmd: logs::LogsCmd) -> Result<(), CliError> {
+    let ctx = context::Context::open(g)?;
+    let allowed_org = match ctx.admin()?.actor() {
+        crate::accounts::Actor::OrgAdmin { org, .. } => Some(*org),
+        crate::accounts::Actor::Operator { .. } => None,
+    };
+    let (mk, _) = crate::app::open_master_key(&ctx.config, false).map_err(CliError::new)?;
+    let store = crate::app::open_store(&ctx.config, &mk, false).map_err(CliError::new)?;
+    let orgs = crate::app::AccountsOrgs(&ctx.accounts);
+    let lctx = logs::LogsContext {
+        config: &ctx.config,
+        master: &mk,
+        org_keys: store,
+        orgs: &orgs,
+        allowed_org,
+    };
+    logs::run(&lctx, cmd).map_err(|e| match e {
+        logs::LogsError::Forbidden(m) => CliError {
+            message: m,
+            code: 3,
+        },
+        other => CliError::new(other.to_string()),
+    })
 }
 
 fn init(g: &Global) -> Result<(), CliError> {

@@ -436,12 +436,19 @@ impl Connection {
             return Ok((hdr, None, None));
         };
         let granted = self.state.credits.grant(hdr.credits, charge);
-        let resp = response_header(
+        let mut resp = response_header(
             &hdr,
             status,
             granted,
             self.response_session_id(&hdr, status),
         );
+        if let Some(t) = self.state.reply_tree_id.take() {
+            // TREE_CONNECT answers with the new TreeId in its header (2.2.10).
+            resp.tree_id = t;
+            if let Some(p) = prev.as_mut() {
+                p.tree_id = t;
+            }
+        }
         let sign = security::should_sign(&self.state, &resp, status);
         Ok((resp, Some(body), sign))
     }

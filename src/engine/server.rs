@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::Config;
-use crate::engine::services::Directory;
+use crate::engine::services::{Directory, ShareRecord};
+use crate::storage::{OrgStore, StorageError};
 use crate::types::FileTime;
+use crate::types::{NodeId, OrgId};
 use crate::wire::Guid;
 use crate::wire::negotiate::Dialect;
 
@@ -25,11 +27,15 @@ pub struct Server {
     pub directory: Arc<dyn Directory>,
     /// The encrypted storage engine.
     pub store: Arc<crate::storage::Store>,
+    /// Access and operation log.
+    pub audit: Arc<dyn crate::audit::AuditSink>,
     /// Lowest and highest dialects we accept.
     pub min_dialect: Dialect,
     /// See `min_dialect`.
     pub max_dialect: Dialect,
     next_session: AtomicU64,
+    /// Serializes lazy creation of organization keys and share roots.
+    provisioning: parking_lot::Mutex<()>,
 }
 
 impl Server {
@@ -38,6 +44,7 @@ impl Server {
         config: Config,
         directory: Arc<dyn Directory>,
         store: Arc<crate::storage::Store>,
+        audit: Arc<dyn crate::audit::AuditSink>,
         guid: [u8; 16],
         session_seed: u64,
         start_time: FileTime,
@@ -51,12 +58,54 @@ impl Server {
             start_time,
             directory,
             store,
+            audit,
             min_dialect,
             max_dialect,
             // Session ids are unique server-wide and not guessable from one
             // another's neighbours: a random start, odd step, never 0 or -1.
             next_session: AtomicU64::new(session_seed | 1),
+            provisioning: parking_lot::Mutex::new(()),
         }
+    }
+
+    /// The organization's store, creating its key on first use
+    /// (organizations added by the CLI get their storage lazily).
+    pub fn org_store(&self, org: OrgId) -> Result<Arc<OrgStore>, StorageError> {
+        match self.store.org(org) {
+            Err(StorageError::NotFound) => {
+                let _g = self.provisioning.lock();
+                match self.store.create_org(org) {
+                    Ok(()) | Err(StorageError::Exists) => {}
+                    Err(e) => return Err(e),
+                }
+                self.store.org(org)
+            }
+            other => other,
+        }
+    }
+
+    /// The share's root directory, created on first use (root 0 means the
+    /// CLI recorded the share but the server has not created it yet).
+    pub fn share_root(&self, share: &mut ShareRecord) -> Result<NodeId, StorageError> {
+        if share.root != NodeId(0) {
+            return Ok(share.root);
+        }
+        let org = self.org_store(share.org_id)?;
+        let _g = self.provisioning.lock();
+        // Another connection may have won the race.
+        if let Some(s) = self.directory.find_share(&share.name) {
+            if s.root != NodeId(0) {
+                share.root = s.root;
+                return Ok(s.root);
+            }
+        }
+        let root = org.create_root(self.start_time)?;
+        org.flush()?;
+        if !self.directory.set_share_root(share.id, root) {
+            return Err(StorageError::Database);
+        }
+        share.root = root;
+        Ok(root)
     }
 
     /// A fresh session id (MS-SMB2 3.3.5.5.1): never 0 or all ones.

@@ -47,4 +47,6 @@ pub trait Directory: Send + Sync {
     fn logon_succeeded(&self, user: UserId, now: SystemTime);
     /// Changes whenever users, shares or permissions change (also by the CLI).
     fn revision(&self) -> u64;
+    /// Records the root directory the server created for a share.
+    fn set_share_root(&self, share: crate::types::ShareId, root: crate::types::NodeId) -> bool;
 }

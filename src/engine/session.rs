@@ -29,7 +29,7 @@ pub struct Session {
     /// Keys, signing and encryption policy (set when Valid).
     pub crypto: Option<Arc<SessionCrypto>>,
     /// Preauth integrity hash of this session's setup (3.1.1 only).
-    pub preauth: Option<[u8; 64]>,
+    pub preauth: Option<crate::crypto::PreauthHash>,
     /// Requests must be signed (MS-SMB2 3.3.1.8 Session.SigningRequired).
     pub signing_required: bool,
     /// Every request and response on this session is encrypted (Session.EncryptData).

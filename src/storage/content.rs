@@ -77,7 +77,9 @@ pub struct Content {
 
 impl std::fmt::Debug for Content {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Content").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Content")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -87,7 +89,13 @@ fn alloc_of(plen: u64) -> i64 {
 
 impl Content {
     pub(crate) fn new(core: Arc<OrgCore>, id: i64, keys: ChunkKeys, size: u64, alloc: u64) -> Self {
-        Content { core, id, keys, state: RwLock::new(State { size, alloc }), deleted: AtomicBool::new(false) }
+        Content {
+            core,
+            id,
+            keys,
+            state: RwLock::new(State { size, alloc }),
+            deleted: AtomicBool::new(false),
+        }
     }
 
     pub(crate) fn mark_deleted(&self) {
@@ -158,7 +166,9 @@ impl Content {
 
     /// Writes `data` at `off`, extending the size if it ends past it.
     pub fn write(&self, off: u64, data: &[u8]) -> Result<()> {
-        let end = off.checked_add(data.len() as u64).filter(|e| *e <= MAX_FILE_SIZE);
+        let end = off
+            .checked_add(data.len() as u64)
+            .filter(|e| *e <= MAX_FILE_SIZE);
         if end.is_none() {
             return Err(StorageError::InvalidArgument);
         }
@@ -189,7 +199,10 @@ impl Content {
             let old = rows.get(&idx);
             let old_plen = old.map_or(0, |l| l.plen as usize);
             if lo == 0 && hi >= old_plen {
-                puts.push(Put { idx, plain: Plain::Borrowed(src) });
+                puts.push(Put {
+                    idx,
+                    plain: Plain::Borrowed(src),
+                });
                 continue;
             }
             let mut buf = match old {
@@ -198,7 +211,10 @@ impl Content {
             };
             buf.resize(old_plen.max(hi), 0);
             buf[lo..hi].copy_from_slice(src);
-            puts.push(Put { idx, plain: Plain::Owned(buf) });
+            puts.push(Put {
+                idx,
+                plain: Plain::Owned(buf),
+            });
         }
         self.apply(st, &rows, puts, &[], end.max(st.size))
     }
@@ -213,7 +229,11 @@ impl Content {
         let mut st = self.state.write();
         self.check()?;
         if n >= st.size {
-            return if n > st.size { self.apply(&mut st, &BTreeMap::new(), Vec::new(), &[], n) } else { Ok(()) };
+            return if n > st.size {
+                self.apply(&mut st, &BTreeMap::new(), Vec::new(), &[], n)
+            } else {
+                Ok(())
+            };
         }
         let keep = n.div_ceil(CHUNK);
         let mut puts = Vec::new();
@@ -225,7 +245,10 @@ impl Content {
             if let Some(loc) = rows.get(&b).filter(|l| l.plen as usize > tail) {
                 let mut buf = self.chunk_plain(b, loc)?;
                 buf.truncate(tail);
-                puts.push(Put { idx: b, plain: Plain::Owned(buf) });
+                puts.push(Put {
+                    idx: b,
+                    plain: Plain::Owned(buf),
+                });
             }
         }
         self.apply(&mut st, &rows, puts, &[(keep, MAX_IDX)], n)
@@ -262,7 +285,10 @@ impl Content {
             } else {
                 buf[lo..hi].fill(0);
             }
-            puts.push(Put { idx, plain: Plain::Owned(buf) });
+            puts.push(Put {
+                idx,
+                plain: Plain::Owned(buf),
+            });
         }
         let size = st.size;
         self.apply(&mut st, &rows, puts, &dels, size)
@@ -342,21 +368,36 @@ impl Content {
     }
 
     fn integrity(&self, idx: u64) -> StorageError {
-        tracing::error!(org = self.core.org.0, content = self.id, chunk = idx, "stored chunk failed its integrity check");
+        tracing::error!(
+            org = self.core.org.0,
+            content = self.id,
+            chunk = idx,
+            "stored chunk failed its integrity check"
+        );
         StorageError::Integrity
     }
 
     /// Verifies the record of chunk `idx` and decrypts `from..from+out.len()`.
     fn read_chunk(&self, idx: u64, loc: &Loc, from: usize, out: &mut [u8]) -> Result<()> {
-        let Some(seg) = &loc.seg else { return Err(self.integrity(idx)) };
+        let Some(seg) = &loc.seg else {
+            return Err(self.integrity(idx));
+        };
         let mut rec = vec![0u8; ChunkKeys::record_len(loc.plen as usize)];
         match seg.read_at(&mut rec, loc.off) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(self.integrity(idx)),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(self.integrity(idx));
+            }
             Err(e) => return Err(e.into()),
         }
-        let expect = Expect { idx, seq: loc.seq, plen: loc.plen };
-        self.keys.open_into(&rec, expect, from, out).map_err(|()| self.integrity(idx))
+        let expect = Expect {
+            idx,
+            seq: loc.seq,
+            plen: loc.plen,
+        };
+        self.keys
+            .open_into(&rec, expect, from, out)
+            .map_err(|()| self.integrity(idx))
     }
 
     /// The whole verified plaintext of a stored chunk (for read-modify-write).
@@ -369,10 +410,20 @@ impl Content {
 
     /// Encrypts and appends `puts`, then publishes them, the deletions in
     /// `dels` (inclusive index ranges) and the new size in one savepoint.
-    fn apply(&self, st: &mut State, old: &BTreeMap<u64, Loc>, puts: Vec<Put<'_>>, dels: &[(u64, u64)], size: u64) -> Result<()> {
+    fn apply(
+        &self,
+        st: &mut State,
+        old: &BTreeMap<u64, Loc>,
+        puts: Vec<Put<'_>>,
+        dels: &[(u64, u64)],
+        size: u64,
+    ) -> Result<()> {
         let grow: i64 = puts
             .iter()
-            .map(|p| alloc_of(p.bytes().len() as u64) - old.get(&p.idx).map_or(0, |l| alloc_of(l.plen.into())))
+            .map(|p| {
+                alloc_of(p.bytes().len() as u64)
+                    - old.get(&p.idx).map_or(0, |l| alloc_of(l.plen.into()))
+            })
             .sum();
         self.core.check_quota(grow)?;
         let placed = self.seal_and_append(&puts)?;
@@ -388,12 +439,15 @@ impl Content {
                 )?;
                 let mut rows = q.query(params![self.id, a as i64, b as i64])?;
                 while let Some(r) = rows.next()? {
-                    let (seg, bytes, n, al): (i64, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                    let (seg, bytes, n, al): (i64, i64, i64, i64) =
+                        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
                     d.live.push((seg, -(bytes + n * OVERHEAD as i64)));
                     alloc -= al;
                 }
                 db.conn
-                    .prepare_cached("DELETE FROM chunks WHERE content=?1 AND idx BETWEEN ?2 AND ?3")?
+                    .prepare_cached(
+                        "DELETE FROM chunks WHERE content=?1 AND idx BETWEEN ?2 AND ?3",
+                    )?
                     .execute(params![self.id, a as i64, b as i64])?;
             }
             for p in &placed {
@@ -425,7 +479,13 @@ impl Content {
         let mut rel = 0u64;
         for p in puts {
             let plen = p.bytes().len();
-            placed.push(Placed { idx: p.idx, seg: 0, off: rel, plen, seq: self.core.next_seq()? });
+            placed.push(Placed {
+                idx: p.idx,
+                seg: 0,
+                off: rel,
+                plen,
+                seq: self.core.next_seq()?,
+            });
             rel += ChunkKeys::record_len(plen) as u64;
         }
         let (seg, base) = self.core.append(rel)?;
@@ -451,7 +511,9 @@ impl Content {
     #[doc(hidden)]
     pub fn debug_location(&self, idx: u64) -> Result<Option<(std::path::PathBuf, u64, u32, u64)>> {
         let rows = self.locate(idx, idx)?;
-        Ok(rows.get(&idx).and_then(|l| Some((l.seg.as_ref()?.path().to_path_buf(), l.off, l.plen, l.seq))))
+        Ok(rows
+            .get(&idx)
+            .and_then(|l| Some((l.seg.as_ref()?.path().to_path_buf(), l.off, l.plen, l.seq))))
     }
 
     /// Content id (bound into every record's MAC).
@@ -475,7 +537,9 @@ struct Placed {
 fn publish_chunk(db: &super::db::Db, content: i64, p: &Placed, d: &mut Deltas) -> Result<i64> {
     let mut delta = 0;
     let old: Option<(i64, i64)> = {
-        let mut q = db.conn.prepare_cached("SELECT seg, plen FROM chunks WHERE content=?1 AND idx=?2")?;
+        let mut q = db
+            .conn
+            .prepare_cached("SELECT seg, plen FROM chunks WHERE content=?1 AND idx=?2")?;
         let mut rows = q.query(params![content, p.idx as i64])?;
         match rows.next()? {
             Some(r) => Some((r.get(0)?, r.get(1)?)),

@@ -57,7 +57,13 @@ impl Segment {
     /// Opens an existing segment during recovery. Bytes past `committed`
     /// (the length recorded by the last durable commit) were never
     /// referenced by a committed index row, so they are cut off.
-    pub fn open(dir: &Path, id: i64, name: [u8; 16], committed: u64, live: u64) -> io::Result<Segment> {
+    pub fn open(
+        dir: &Path,
+        id: i64,
+        name: [u8; 16],
+        committed: u64,
+        live: u64,
+    ) -> io::Result<Segment> {
         let path = path_for(dir, &name);
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
         if file.metadata()?.len() > committed {

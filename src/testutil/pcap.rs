@@ -232,8 +232,10 @@ pub(crate) fn split_compound(frame: &[u8]) -> Vec<&[u8]> {
 /// under `protocol-tests/fixtures/captures/` (copied from the team's shared
 /// captures: real smbclient-to-Samba traffic with a known password).
 pub(crate) fn capture(name: &str) -> Vec<u8> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/fixtures/captures");
-    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("capture {name} in {}: {e}", dir.display()))
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/fixtures/captures");
+    std::fs::read(dir.join(name))
+        .unwrap_or_else(|e| panic!("capture {name} in {}: {e}", dir.display()))
 }
 
 /// TCP port the captures' Samba server listened on (captures/README.md).

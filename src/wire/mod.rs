@@ -39,10 +39,10 @@ pub mod query_directory;
 pub mod query_info;
 pub mod read;
 pub mod set_info;
+pub mod transform;
 pub mod tree_connect;
 pub mod tree_disconnect;
 pub mod write;
-pub mod transform;
 
 pub use ntstatus::NtStatus;
 

@@ -40,9 +40,20 @@ fn finish(_server: &Server, open: Open, now: SystemTime, flags: u16) -> CloseRes
 
 /// Applies deferred updates of a disk open: LastWriteTime after writes
 /// (MS-FSA 2.1.5.4: updated at close unless the client fixed it), delete on close.
-fn close_file(f: &FileOpen, now: FileTime, flags: u16) -> crate::engine::status::Result<CloseResponse> {
+fn close_file(
+    f: &FileOpen,
+    now: FileTime,
+    flags: u16,
+) -> crate::engine::status::Result<CloseResponse> {
     if f.written && !f.sticky_write_time {
-        f.org.set_meta(f.node, &MetaUpdate { written: Some(now), changed: Some(now), ..Default::default() })?;
+        f.org.set_meta(
+            f.node,
+            &MetaUpdate {
+                written: Some(now),
+                changed: Some(now),
+                ..Default::default()
+            },
+        )?;
     }
     if f.delete_on_close {
         let parent = f.org.stat(f.node)?.parent;
@@ -80,8 +91,19 @@ fn close_file(f: &FileOpen, now: FileTime, flags: u16) -> crate::engine::status:
 }
 
 /// Closes the opens of one tree (TREE_DISCONNECT).
-pub fn close_tree_opens(server: &Server, conn: &mut ConnState, session_id: u64, tree_id: u32, now: SystemTime) {
-    let ids: Vec<u64> = conn.opens.iter().filter(|(_, o)| o.owned_by(session_id, tree_id)).map(|(k, _)| *k).collect();
+pub fn close_tree_opens(
+    server: &Server,
+    conn: &mut ConnState,
+    session_id: u64,
+    tree_id: u32,
+    now: SystemTime,
+) {
+    let ids: Vec<u64> = conn
+        .opens
+        .iter()
+        .filter(|(_, o)| o.owned_by(session_id, tree_id))
+        .map(|(k, _)| *k)
+        .collect();
     for id in ids {
         if let Some(o) = conn.opens.remove(&id) {
             finish(server, o, now, 0);
@@ -90,8 +112,18 @@ pub fn close_tree_opens(server: &Server, conn: &mut ConnState, session_id: u64, 
 }
 
 /// Closes the opens of one session (LOGOFF, revocation).
-pub fn close_session_opens(server: &Server, conn: &mut ConnState, session_id: u64, now: SystemTime) {
-    let ids: Vec<u64> = conn.opens.iter().filter(|(_, o)| o.session_id == session_id).map(|(k, _)| *k).collect();
+pub fn close_session_opens(
+    server: &Server,
+    conn: &mut ConnState,
+    session_id: u64,
+    now: SystemTime,
+) {
+    let ids: Vec<u64> = conn
+        .opens
+        .iter()
+        .filter(|(_, o)| o.session_id == session_id)
+        .map(|(k, _)| *k)
+        .collect();
     for id in ids {
         if let Some(o) = conn.opens.remove(&id) {
             finish(server, o, now, 0);

@@ -13,7 +13,9 @@ use crate::types::{FileTime, NodeId};
 use crate::wire::NtStatus;
 use crate::wire::create::{CreateRequest, CreateResponse};
 use crate::wire::create_context::{self as cc, CreateContext, MxAcResponse, QFidResponse};
-use crate::wire::fscc::consts::{access, create_action, create_disposition as disp, create_options as opt, file_attributes};
+use crate::wire::fscc::consts::{
+    access, create_action, create_disposition as disp, create_options as opt, file_attributes,
+};
 
 /// CREATE.
 pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
@@ -25,16 +27,23 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
         TreeKind::Disk(share) => (share.clone(), tree.access),
     };
     let name = names::parse(&req.name).map_err(Error::Status)?;
-    let org = ctx.server.store.org(share.org_id)?;
+    let org = ctx.server.org_store(share.org_id)?;
     let now = FileTime::from_system(ctx.now);
     let opened = open_node(&org, &share, level, &req, &name, now)?;
     let meta = org.stat(opened.node)?;
     let content = if meta.kind == NodeKind::File || name.stream.is_some() {
-        Some(org.open_content(opened.node, name.stream.as_deref(), opened.action == create_action::CREATED)?)
+        Some(org.open_content(
+            opened.node,
+            name.stream.as_deref(),
+            opened.action == create_action::CREATED,
+        )?)
     } else {
         None
     };
-    if matches!(opened.action, create_action::OVERWRITTEN | create_action::SUPERSEDED) {
+    if matches!(
+        opened.action,
+        create_action::OVERWRITTEN | create_action::SUPERSEDED
+    ) {
         if let Some(c) = &content {
             c.set_len(0)?;
         }
@@ -48,12 +57,20 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let mut resp_ctx_data: Vec<(&'static [u8], Vec<u8>)> = Vec::new();
     if cc::find(&req.contexts, cc::names::MXAC).is_some() {
         let mut d = Vec::new();
-        MxAcResponse { query_status: NtStatus::SUCCESS, maximal_access: maximal }.encode(&mut d);
+        MxAcResponse {
+            query_status: NtStatus::SUCCESS,
+            maximal_access: maximal,
+        }
+        .encode(&mut d);
         resp_ctx_data.push((cc::names::MXAC, d));
     }
     if cc::find(&req.contexts, cc::names::QFID).is_some() {
         let mut d = Vec::new();
-        QFidResponse { disk_file_id: meta.id.0, volume_id: share.root.0 }.encode(&mut d);
+        QFidResponse {
+            disk_file_id: meta.id.0,
+            volume_id: share.root.0,
+        }
+        .encode(&mut d);
         resp_ctx_data.push((cc::names::QFID, d));
     }
     let path = display_path(&name);
@@ -79,19 +96,34 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
             written: false,
             sticky_write_time: false,
             position: 0,
-            mode: req.create_options & (opt::WRITE_THROUGH | opt::SEQUENTIAL_ONLY | opt::NO_INTERMEDIATE_BUFFERING | opt::SYNCHRONOUS_IO_ALERT | opt::SYNCHRONOUS_IO_NONALERT),
+            mode: req.create_options
+                & (opt::WRITE_THROUGH
+                    | opt::SEQUENTIAL_ONLY
+                    | opt::NO_INTERMEDIATE_BUFFERING
+                    | opt::SYNCHRONOUS_IO_ALERT
+                    | opt::SYNCHRONOUS_IO_NONALERT),
         })),
     };
     ctx.conn.opens.insert(file_id.volatile, open);
-    let contexts: Vec<CreateContext<'_>> =
-        resp_ctx_data.iter().map(|(n, d)| CreateContext { name: n, data: d }).collect();
+    let contexts: Vec<CreateContext<'_>> = resp_ctx_data
+        .iter()
+        .map(|(n, d)| CreateContext { name: n, data: d })
+        .collect();
     let resp = CreateResponse {
         oplock_level: 0,
         flags: 0,
         create_action: opened.action,
         times: times(&meta),
-        allocation_size: if meta.kind == NodeKind::Directory && name.stream.is_none() { 0 } else { alloc_size },
-        end_of_file: if meta.kind == NodeKind::Directory && name.stream.is_none() { 0 } else { size },
+        allocation_size: if meta.kind == NodeKind::Directory && name.stream.is_none() {
+            0
+        } else {
+            alloc_size
+        },
+        end_of_file: if meta.kind == NodeKind::Directory && name.stream.is_none() {
+            0
+        } else {
+            size
+        },
         file_attributes: attributes(&meta),
         file_id,
         contexts,
@@ -109,7 +141,9 @@ fn validate(req: &CreateRequest<'_>) -> Result<()> {
     if req.create_disposition > disp::OVERWRITE_IF {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
-    if req.create_options & opt::DIRECTORY_FILE != 0 && req.create_options & opt::NON_DIRECTORY_FILE != 0 {
+    if req.create_options & opt::DIRECTORY_FILE != 0
+        && req.create_options & opt::NON_DIRECTORY_FILE != 0
+    {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
     // Reserved option bits the server must refuse (3.3.5.9).
@@ -156,7 +190,11 @@ fn open_node(
             return Err(NtStatus::FILE_IS_A_DIRECTORY.into());
         }
         let granted = fileops::grant(req.desired_access, level, false)?;
-        return Ok(Opened { node: share.root, action: create_action::OPENED, granted });
+        return Ok(Opened {
+            node: share.root,
+            action: create_action::OPENED,
+            granted,
+        });
     };
     let parent = fileops::walk(org, share.root, dirs)?;
     let existing = org.lookup(parent, leaf)?;
@@ -173,11 +211,19 @@ fn open_node(
         }
         let granted = fileops::grant(req.desired_access, level, false)?;
         // A stream of a missing file creates the file too (NTFS behaviour).
-        let kind = if want_dir && name.stream.is_none() { NodeKind::Directory } else { NodeKind::File };
+        let kind = if want_dir && name.stream.is_none() {
+            NodeKind::Directory
+        } else {
+            NodeKind::File
+        };
         let attrs = new_attributes(req.file_attributes, kind == NodeKind::Directory);
         let node = org.create(parent, leaf, kind, attrs, now)?;
         touch_dir(org, parent, now)?;
-        return Ok(Opened { node, action: create_action::CREATED, granted });
+        return Ok(Opened {
+            node,
+            action: create_action::CREATED,
+            granted,
+        });
     };
     let meta = org.stat(node)?;
     let is_dir = meta.kind == NodeKind::Directory;
@@ -216,7 +262,12 @@ fn open_node(
         let attrs = new_attributes(req.file_attributes, false) | (meta.attrs & !0x0000_0027);
         org.set_meta(
             node,
-            &MetaUpdate { attrs: Some(attrs & !file_attributes::NORMAL), written: Some(now), changed: Some(now), ..Default::default() },
+            &MetaUpdate {
+                attrs: Some(attrs & !file_attributes::NORMAL),
+                written: Some(now),
+                changed: Some(now),
+                ..Default::default()
+            },
         )?;
     }
     let action = match d {
@@ -225,17 +276,33 @@ fn open_node(
         disp::CREATE => create_action::CREATED,
         _ => create_action::OPENED,
     };
-    Ok(Opened { node, action, granted })
+    Ok(Opened {
+        node,
+        action,
+        granted,
+    })
 }
 
 fn stream_exists(org: &OrgStore, node: NodeId, name: &ParsedName) -> Result<bool> {
-    let Some(s) = &name.stream else { return Ok(true) };
-    Ok(org.list_streams(node)?.iter().any(|i| i.name.eq_ignore_ascii_case(s) || i.name.to_uppercase() == s.to_uppercase()))
+    let Some(s) = &name.stream else {
+        return Ok(true);
+    };
+    Ok(org
+        .list_streams(node)?
+        .iter()
+        .any(|i| i.name.eq_ignore_ascii_case(s) || i.name.to_uppercase() == s.to_uppercase()))
 }
 
 /// A directory's LastWriteTime and ChangeTime move when an entry is added or removed.
 pub fn touch_dir(org: &OrgStore, dir: NodeId, now: FileTime) -> Result<()> {
-    org.set_meta(dir, &MetaUpdate { written: Some(now), changed: Some(now), ..Default::default() })?;
+    org.set_meta(
+        dir,
+        &MetaUpdate {
+            written: Some(now),
+            changed: Some(now),
+            ..Default::default()
+        },
+    )?;
     Ok(())
 }
 
@@ -251,5 +318,12 @@ fn display_path(name: &ParsedName) -> String {
 
 /// Sizes as a CREATE or CLOSE response reports them.
 pub fn sizes(meta: &Meta) -> (u64, u64) {
-    (alloc(meta), if meta.kind == NodeKind::Directory { 0 } else { meta.size })
+    (
+        alloc(meta),
+        if meta.kind == NodeKind::Directory {
+            0
+        } else {
+            meta.size
+        },
+    )
 }

@@ -8,6 +8,7 @@ pub mod logoff;
 pub mod negotiate;
 pub mod pipe;
 pub mod rw;
+pub mod session_setup;
 pub mod tree;
 
 use crate::engine::connection::{Ctx, Reply};
@@ -19,6 +20,7 @@ use crate::wire::{HEADER_LEN, NtStatus};
 pub fn dispatch(ctx: &mut Ctx<'_>) -> Result<Reply> {
     match ctx.hdr.command {
         Command::NEGOTIATE => negotiate::negotiate(ctx),
+        Command::SESSION_SETUP => session_setup::session_setup(ctx),
         Command::LOGOFF => logoff::logoff(ctx),
         Command::TREE_CONNECT => tree::connect(ctx),
         Command::TREE_DISCONNECT => tree::disconnect(ctx),

@@ -64,7 +64,9 @@ pub fn negotiate(ctx: &mut Ctx<'_>) -> Result<Reply> {
     if dialect == Dialect::SMB311 {
         // Preauth integrity (3.3.5.4): H(0^64 ‖ request), then the connection
         // layer chains in the response bytes exactly as they are sent.
-        conn.crypto.preauth = Some(security::preauth_update(&[0u8; 64], ctx.msg));
+        let mut h = crate::crypto::PreauthHash::new();
+        h.update(ctx.msg);
+        conn.crypto.preauth = Some(h);
         conn.crypto.hash_response = Some(security::PreauthTarget::Connection);
     }
     Ok(Reply::ok(body))

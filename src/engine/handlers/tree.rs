@@ -43,7 +43,7 @@ pub fn connect(ctx: &mut Ctx<'_>) -> Result<Reply> {
     } else {
         let dir = &ctx.server.directory;
         // Another organization's share is reported exactly like a missing one.
-        let share = dir
+        let mut share = dir
             .find_share(share_name)
             .filter(|s| s.org_id == principal.org_id)
             .ok_or(Error::Status(NtStatus::BAD_NETWORK_NAME))?;
@@ -51,6 +51,7 @@ pub fn connect(ctx: &mut Ctx<'_>) -> Result<Reply> {
         if level == Access::None {
             return Err(NtStatus::ACCESS_DENIED.into());
         }
+        ctx.server.share_root(&mut share)?;
         let policy = share
             .encryption
             .unwrap_or(ctx.server.config.security.encryption);
