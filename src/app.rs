@@ -242,6 +242,14 @@ impl Directory for AccountsDirectory {
         self.accounts.revision().unwrap_or(0)
     }
 
+    fn org_quota(&self, org: OrgId) -> Option<u64> {
+        self.accounts
+            .org(org)
+            .ok()
+            .flatten()
+            .and_then(|o| o.quota_bytes)
+    }
+
     fn set_share_root(&self, share: crate::types::ShareId, root: NodeId) -> bool {
         self.accounts.set_share_root(share, root).is_ok()
     }

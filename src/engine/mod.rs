@@ -6,6 +6,7 @@ pub mod connection;
 pub mod credits;
 pub mod fileops;
 pub mod handlers;
+pub mod identity;
 pub mod names;
 pub mod open;
 pub mod security;

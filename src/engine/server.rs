@@ -108,6 +108,21 @@ impl Server {
         Ok(root)
     }
 
+    /// The organization's quota (for FileFsSizeInformation), if any.
+    pub fn quota_of(&self, org: Option<OrgId>) -> Option<u64> {
+        self.directory.org_quota(org?)
+    }
+
+    /// (total, free) bytes of the file system holding the data directory.
+    pub fn disk_space(&self) -> Option<(u64, u64)> {
+        let st = rustix::fs::statvfs(&self.config.server.data_dir).ok()?;
+        let unit = st.f_frsize.max(1);
+        Some((
+            st.f_blocks.saturating_mul(unit),
+            st.f_bavail.saturating_mul(unit),
+        ))
+    }
+
     /// A fresh session id (MS-SMB2 3.3.5.5.1): never 0 or all ones.
     pub fn new_session_id(&self) -> u64 {
         loop {

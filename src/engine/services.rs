@@ -47,6 +47,8 @@ pub trait Directory: Send + Sync {
     fn logon_succeeded(&self, user: UserId, now: SystemTime);
     /// Changes whenever users, shares or permissions change (also by the CLI).
     fn revision(&self) -> u64;
+    /// The organization's storage quota in bytes, if it has one.
+    fn org_quota(&self, org: OrgId) -> Option<u64>;
     /// Records the root directory the server created for a share.
     fn set_share_root(&self, share: crate::types::ShareId, root: crate::types::NodeId) -> bool;
 }

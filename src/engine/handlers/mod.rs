@@ -7,8 +7,11 @@ pub mod ioctl;
 pub mod logoff;
 pub mod negotiate;
 pub mod pipe;
+pub mod query_dir;
+pub mod query_info;
 pub mod rw;
 pub mod session_setup;
+pub mod set_info;
 pub mod tree;
 
 use crate::engine::connection::{Ctx, Reply};
@@ -30,6 +33,9 @@ pub fn dispatch(ctx: &mut Ctx<'_>) -> Result<Reply> {
         Command::WRITE => rw::write(ctx),
         Command::FLUSH => rw::flush(ctx),
         Command::IOCTL => ioctl::ioctl(ctx),
+        Command::QUERY_DIRECTORY => query_dir::query_directory(ctx),
+        Command::QUERY_INFO => query_info::query_info(ctx),
+        Command::SET_INFO => set_info::set_info(ctx),
         Command::ECHO => {
             let mut out = crate::engine::connection::new_message();
             crate::wire::echo::EchoResponse.encode(&mut out);
