@@ -271,3 +271,35 @@ pub fn grep_tree(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
 pub fn utf16(s: &str) -> Vec<u8> {
     s.encode_utf16().flat_map(u16::to_le_bytes).collect()
 }
+
+/// A password that satisfies the default policy.
+pub const PASS: &str = "Passw0rd!-test";
+
+impl TestServer {
+    /// Adds `ORG\user` (member) with `password` through the admin CLI.
+    pub fn add_user(&self, user: &str, password: &str) {
+        let o = self.cli(&["user", "add", user, "--password-stdin"], Some(&format!("{password}\n")), &[]);
+        assert!(o.status.success(), "user add {user}: {}", text(&o));
+    }
+
+    /// Runs an admin CLI command and asserts it succeeded; returns stdout.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let o = self.cli(args, None, &[]);
+        assert!(o.status.success(), "smbvault {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+/// Options for a server whose policy lets SMB 2.x clients in (encryption
+/// desired instead of required), as the dialect tests need.
+pub fn encryption_desired() -> Options {
+    Options { security: vec!["encryption = \"desired\"".into()], ..Options::default() }
+}
+
+/// Runs `python3 protocol-tests/python/<script>` with arguments.
+pub fn python(script: &str, args: &[&str]) -> Output {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/python").join(script);
+    let mut cmd = Command::new("python3");
+    cmd.arg(path).args(args);
+    timed_output(cmd, Duration::from_secs(600))
+}

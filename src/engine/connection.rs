@@ -435,7 +435,7 @@ impl Connection {
         let Some(body) = body else {
             return Ok((hdr, None, None));
         };
-        let granted = self.state.credits.grant(hdr.credits, charge);
+        let granted = self.state.credits.grant(hdr.credits, charge, boost(hdr.command));
         let mut resp = response_header(
             &hdr,
             status,
@@ -488,11 +488,17 @@ impl Connection {
         status: NtStatus,
         session: Option<u64>,
     ) -> Answer {
-        let granted = self.state.credits.grant(hdr.credits, charge);
+        let granted = self.state.credits.grant(hdr.credits, charge, boost(hdr.command));
         let resp = response_header(hdr, status, granted, session.unwrap_or(hdr.session_id));
         let sign = security::should_sign(&self.state, &resp, status);
         (resp, Some(handlers::error_body()), sign)
     }
+}
+
+/// Top up credits only once the client is past negotiation and logon, so
+/// that those exchanges grant exactly what was asked (smbtorture checks it).
+fn boost(cmd: Command) -> bool {
+    cmd != Command::NEGOTIATE && cmd != Command::SESSION_SETUP
 }
 
 /// Builds a response header mirroring the request (3.3.4.1).

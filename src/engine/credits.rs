@@ -9,6 +9,8 @@ use std::collections::VecDeque;
 
 /// Most credits a client may hold at once (Windows Server's default is 8192).
 pub const MAX_CREDITS: u32 = 8192;
+/// Credits a client is topped up to once it sends requests (see [`Credits::grant`]).
+const FLOOR: u32 = 512;
 
 /// The sequence window of one connection.
 #[derive(Debug)]
@@ -67,10 +69,18 @@ impl Credits {
     /// Grants up to `requested` credits (at least one if the client holds
     /// none, so it can never starve) without exceeding [`MAX_CREDITS`].
     /// Returns the number granted, for the response's CreditResponse field.
-    pub fn grant(&mut self, requested: u16, charge: u16) -> u16 {
-        // A client asking for 0 still gets 1 so it can never run dry.
-        let _ = charge;
-        let want = u32::from(requested.max(1));
+    pub fn grant(&mut self, requested: u16, charge: u16, boost: bool) -> u16 {
+        // Replace what the request consumed and add what the client asks for
+        // on top, as Samba does: a client asking for 0 still gets 1, and one
+        // that charges 128 credits for an 8 MiB write gets them back.
+        let mut want = u32::from(requested.max(charge).max(1));
+        // Keep at least FLOOR credits in the client's hands so that clients
+        // that only ask to replace what they use (Python smbprotocol) can
+        // still send an 8 MiB request (128 credits) or pipeline a few.
+        let held = self.outstanding();
+        if boost && held + want < FLOOR {
+            want = FLOOR - held;
+        }
         let room = MAX_CREDITS.saturating_sub(self.used.len() as u32);
         let mut g = want.min(room);
         if g == 0 && self.outstanding() == 0 {
@@ -98,7 +108,7 @@ mod tests {
         assert!(c.consume(0, 0));
         assert!(!c.consume(0, 0), "replayed id");
         assert!(!c.consume(1, 0), "no credit yet");
-        assert_eq!(c.grant(10, 1), 10);
+        assert_eq!(c.grant(10, 1, false), 10);
         assert!(c.consume(5, 1));
         assert!(c.consume(1, 4));
         assert!(!c.consume(4, 2), "overlaps a used id");
@@ -110,10 +120,10 @@ mod tests {
     fn window_is_bounded() {
         let mut c = Credits::new();
         assert!(c.consume(0, 1));
-        assert_eq!(u32::from(c.grant(u16::MAX, 1)), MAX_CREDITS);
-        assert_eq!(c.grant(100, 1), 0);
+        assert_eq!(u32::from(c.grant(u16::MAX, 1, false)), MAX_CREDITS);
+        assert_eq!(c.grant(100, 1, false), 0);
         assert!(c.consume(1, 100));
-        assert_eq!(c.grant(100, 100), 100);
+        assert_eq!(c.grant(100, 100, false), 100);
         assert!(!c.consume(u64::MAX, 2));
     }
 

@@ -203,7 +203,7 @@ pub fn smb1(
     };
     // The SMB1 request used message id 0; grant one credit for the SMB2 NEGOTIATE.
     conn.credits.consume(0, 1);
-    conn.credits.grant(1, 1);
+    conn.credits.grant(1, 1, false);
     let req = NegotiateRequest {
         dialects: vec![dialect],
         ..Default::default()
