@@ -4,6 +4,7 @@
 
 pub mod connection;
 pub mod credits;
+pub mod fsa;
 pub mod handlers;
 pub mod names;
 pub mod open;
