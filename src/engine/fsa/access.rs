@@ -408,6 +408,10 @@ pub fn check_set_info(granted: u32, kind: InfoType, info: u32) -> Result<(), NtS
 /// FILE_ADD_SUBDIRECTORY for a directory) there (MS-FSA 2.1.5.14.11), and
 /// replacing an existing target needs DELETE on it (checked by the engine
 /// when it opens the target).
-pub fn check_rename_into(target_parent_acl: u32, share: u32, directory: bool) -> Result<(), NtStatus> {
+pub fn check_rename_into(
+    target_parent_acl: u32,
+    share: u32,
+    directory: bool,
+) -> Result<(), NtStatus> {
     check_create_in(target_parent_acl, share, directory)
 }

@@ -213,7 +213,12 @@ impl ByteRangeLocks {
     /// STATUS_LOCK_NOT_GRANTED on conflict. SMB2 never answers
     /// FILE_LOCK_CONFLICT to a lock request, however often it is repeated
     /// (smbtorture `smb2.lock.errorcode`).
-    pub fn lock(&mut self, owner: OpenId, range: ByteRange, kind: LockKind) -> Result<(), NtStatus> {
+    pub fn lock(
+        &mut self,
+        owner: OpenId,
+        range: ByteRange,
+        kind: LockKind,
+    ) -> Result<(), NtStatus> {
         let want = Held { owner, range, kind };
         if self.grantable(&want) {
             self.held.push(want);
@@ -301,8 +306,7 @@ impl ByteRangeLocks {
                 status = NtStatus::INVALID_PARAMETER;
                 break;
             }
-            let res = ByteRange::new(el.offset, el.length)
-                .and_then(|r| self.remove_one(owner, r));
+            let res = ByteRange::new(el.offset, el.length).and_then(|r| self.remove_one(owner, r));
             if let Err(s) = res {
                 status = s;
                 break;

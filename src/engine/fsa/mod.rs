@@ -95,9 +95,6 @@ pub mod sharing;
 pub mod sid;
 pub mod stream;
 
-#[cfg(test)]
-mod tests;
-
 use crate::types::{NodeId, OrgId};
 
 /// Server-wide identity of an open: the engine's persistent FileId (it
@@ -129,7 +126,11 @@ impl FileKey {
         } else {
             strip_suffix_ci(s, ":$DATA")
         };
-        let stream = if s.is_empty() { None } else { Some(s.to_uppercase()) };
+        let stream = if s.is_empty() {
+            None
+        } else {
+            Some(s.to_uppercase())
+        };
         Self { org, node, stream }
     }
 }
@@ -144,3 +145,6 @@ fn strip_suffix_ci<'a>(s: &'a str, suffix: &str) -> &'a str {
     }
     s
 }
+
+#[cfg(test)]
+mod tests;

@@ -85,7 +85,10 @@ struct Pending {
 #[derive(Debug, Clone, Copy)]
 enum Holder {
     Plain,
-    Oplock { level: Caching, breaking: Option<Pending> },
+    Oplock {
+        level: Caching,
+        breaking: Option<Pending>,
+    },
     Lease(LeaseId),
 }
 
@@ -162,11 +165,17 @@ impl CacheState {
         let mut scan = Scan::default();
         let stat = is_oplock_stat_open(req.access);
         let lease_stat = is_lease_stat_open(req.access);
-        let delay_mask = if req.sharing_violation { Caching::H } else { Caching::W };
+        let delay_mask = if req.sharing_violation {
+            Caching::H
+        } else {
+            Caching::W
+        };
         let wipe = req.overwrite && !req.sharing_violation;
         let mut seen: Vec<LeaseId> = Vec::new();
         for i in 0..self.entries.len() {
-            let Some(e) = self.entries.get(i).copied() else { break };
+            let Some(e) = self.entries.get(i).copied() else {
+                break;
+            };
             let (state, breaking, is_lease) = match e.holder {
                 Holder::Plain => (Caching::NONE, false, false),
                 Holder::Oplock { level, breaking } => (level, breaking.is_some(), false),
@@ -204,7 +213,8 @@ impl CacheState {
             if !is_lease {
                 to = to.and(Caching::R);
             }
-            scan.delay |= state.intersects(delay_mask) || (is_lease && breaking && !req.first_attempt);
+            scan.delay |=
+                state.intersects(delay_mask) || (is_lease && breaking && !req.first_attempt);
             breaks.extend(self.request_break(i, to, now));
         }
         scan
@@ -214,7 +224,9 @@ impl CacheState {
     fn grant(&mut self, req: &OpenCacheRequest<'_>, scan: &Scan) -> CacheGrant {
         let requested = match req.request {
             CacheRequest::None => Caching::NONE,
-            CacheRequest::Oplock(_) if !req.created && is_oplock_stat_open(req.access) => Caching::NONE,
+            CacheRequest::Oplock(_) if !req.created && is_oplock_stat_open(req.access) => {
+                Caching::NONE
+            }
             CacheRequest::Oplock(l) => Caching::from_oplock(*l),
             CacheRequest::Lease(l) => l.state,
         };
@@ -223,7 +235,11 @@ impl CacheState {
         if req.is_directory {
             // No oplocks on directories; directory leases are R or RH
             // (Windows ignores a W request, as Samba notes).
-            g = if is_lease { g.minus(Caching::W) } else { Caching::NONE };
+            g = if is_lease {
+                g.minus(Caching::W)
+            } else {
+                Caching::NONE
+            };
         }
         if req.has_brlocks {
             g = g.minus(Caching::RH);
@@ -313,7 +329,9 @@ impl CacheState {
     pub fn close(&mut self, open: OpenId) -> Option<LeaseId> {
         let pos = self.entries.iter().position(|e| e.open == open)?;
         let e = self.entries.remove(pos);
-        let Holder::Lease(id) = e.holder else { return None };
+        let Holder::Lease(id) = e.holder else {
+            return None;
+        };
         let still_used = self
             .entries
             .iter()
@@ -327,13 +345,35 @@ impl CacheState {
 
     /// The current grant of an open (for a durable reconnect or a query).
     pub fn grant_of(&self, open: OpenId) -> CacheGrant {
-        match self.entries.iter().find(|e| e.open == open).map(|e| e.holder) {
-            Some(Holder::Oplock { level, .. }) if !level.is_none() => CacheGrant::Oplock(level.to_oplock()),
+        match self
+            .entries
+            .iter()
+            .find(|e| e.open == open)
+            .map(|e| e.holder)
+        {
+            Some(Holder::Oplock { level, .. }) if !level.is_none() => {
+                CacheGrant::Oplock(level.to_oplock())
+            }
             Some(Holder::Lease(id)) => match self.lease(&id) {
                 Some(l) => CacheGrant::Lease(lease_grant(l)),
                 None => CacheGrant::None,
             },
             _ => CacheGrant::None,
+        }
+    }
+
+    /// True if a break sent to this open's oplock or lease awaits an
+    /// acknowledgment.
+    pub fn is_breaking(&self, open: OpenId) -> bool {
+        match self
+            .entries
+            .iter()
+            .find(|e| e.open == open)
+            .map(|e| e.holder)
+        {
+            Some(Holder::Oplock { breaking, .. }) => breaking.is_some(),
+            Some(Holder::Lease(id)) => self.lease(&id).is_some_and(|l| l.breaking.is_some()),
+            _ => false,
         }
     }
 
@@ -380,7 +420,12 @@ impl CacheState {
     /// state for the response, plus a further break when the client kept
     /// more than the latest required state (it then breaks in steps:
     /// smbtorture `smb2.lease.breaking3`).
-    pub fn lease_ack(&mut self, id: &LeaseId, state: Caching, now: Instant) -> Result<(Caching, Vec<Break>), NtStatus> {
+    pub fn lease_ack(
+        &mut self,
+        id: &LeaseId,
+        state: Caching,
+        now: Instant,
+    ) -> Result<(Caching, Vec<Break>), NtStatus> {
         let opens = self.lease_opens(id);
         let l = self
             .leases
@@ -398,7 +443,11 @@ impl CacheState {
             return Ok((state, Vec::new()));
         }
         let ack_required = state.intersects(Caching::W.or(Caching::H));
-        let to = if ack_required { required.or(Caching::R) } else { required };
+        let to = if ack_required {
+            required.or(Caching::R)
+        } else {
+            required
+        };
         if ack_required {
             l.breaking = Some((
                 to,
@@ -421,10 +470,18 @@ impl CacheState {
     /// own lease (`smb2.lease.nobreakself`). Nothing to do if the writer
     /// caches writes itself.
     pub fn contend_level2(&mut self, writer: OpenId, now: Instant) -> Vec<Break> {
-        let own = match self.entries.iter().find(|e| e.open == writer).map(|e| e.holder) {
+        let own = match self
+            .entries
+            .iter()
+            .find(|e| e.open == writer)
+            .map(|e| e.holder)
+        {
             Some(Holder::Oplock { level, .. }) if level.contains(Caching::W) => return Vec::new(),
             Some(Holder::Lease(id)) => {
-                if self.lease_state(&id).is_some_and(|s| s.contains(Caching::W)) {
+                if self
+                    .lease_state(&id)
+                    .is_some_and(|s| s.contains(Caching::W))
+                {
                     return Vec::new();
                 }
                 Some(id)
@@ -432,7 +489,8 @@ impl CacheState {
             _ => None,
         };
         self.break_matching(now, |state, lease| {
-            (state.contains(Caching::R) && (lease.is_none() || lease != own)).then_some(Caching::NONE)
+            (state.contains(Caching::R) && (lease.is_none() || lease != own))
+                .then_some(Caching::NONE)
         })
     }
 
@@ -440,11 +498,24 @@ impl CacheState {
     /// (MS-FSA 2.1.4.12 OPEN_BREAK_H semantics for other clients' handle
     /// caching): other leases lose H. `true`: the operation must wait for
     /// the acknowledgments.
-    pub fn break_handle_caching(&mut self, except: Option<LeaseId>, now: Instant) -> (Vec<Break>, bool) {
+    pub fn break_handle_caching(
+        &mut self,
+        except: Option<LeaseId>,
+        now: Instant,
+    ) -> (Vec<Break>, bool) {
         let breaks = self.break_matching(now, |state, lease| {
-            (lease.is_some() && lease != except && state.contains(Caching::H)).then(|| state.minus(Caching::H))
+            (lease.is_some() && lease != except && state.contains(Caching::H))
+                .then(|| state.minus(Caching::H))
         });
-        let wait = breaks.iter().any(|b| matches!(b, Break::Lease { ack_required: true, .. }));
+        let wait = breaks.iter().any(|b| {
+            matches!(
+                b,
+                Break::Lease {
+                    ack_required: true,
+                    ..
+                }
+            )
+        });
         (breaks, wait)
     }
 
@@ -461,24 +532,31 @@ impl CacheState {
     /// The earliest break deadline, for the engine's timer.
     pub fn next_deadline(&self) -> Option<Instant> {
         let oplocks = self.entries.iter().filter_map(|e| match e.holder {
-            Holder::Oplock { breaking: Some(p), .. } => Some(p.deadline),
+            Holder::Oplock {
+                breaking: Some(p), ..
+            } => Some(p.deadline),
             _ => None,
         });
-        let leases = self.leases.iter().filter_map(|l| l.breaking.map(|(_, p)| p.deadline));
+        let leases = self
+            .leases
+            .iter()
+            .filter_map(|l| l.breaking.map(|(_, p)| p.deadline));
         oplocks.chain(leases).min()
     }
 
     /// Expire breaks whose deadline passed as if acknowledged to none
-    /// (MS-SMB2 3.3.6.? Oplock/Lease Break Acknowledgment Timer, Samba
+    /// (MS-SMB2 3.3.2.1 Oplock/Lease Break Acknowledgment Timer, Samba
     /// `lease_timeout_handler()`). True if anything changed.
     pub fn expire(&mut self, now: Instant) -> bool {
         let mut changed = false;
         for e in &mut self.entries {
-            if let Holder::Oplock { breaking: Some(p), .. } = e.holder {
-                if p.deadline <= now {
-                    e.holder = Holder::Plain;
-                    changed = true;
-                }
+            if let Holder::Oplock {
+                breaking: Some(p), ..
+            } = e.holder
+                && p.deadline <= now
+            {
+                e.holder = Holder::Plain;
+                changed = true;
             }
         }
         for l in &mut self.leases {
@@ -501,7 +579,9 @@ impl CacheState {
         let mut out = Vec::new();
         let mut seen: Vec<LeaseId> = Vec::new();
         for i in 0..self.entries.len() {
-            let Some(e) = self.entries.get(i).copied() else { break };
+            let Some(e) = self.entries.get(i).copied() else {
+                break;
+            };
             let (state, lease) = match e.holder {
                 Holder::Plain => continue,
                 Holder::Oplock { level, .. } => (level, None),
@@ -531,7 +611,10 @@ impl CacheState {
         let open = e.open;
         match e.holder {
             Holder::Plain => None,
-            Holder::Oplock { level: lvl, breaking } => {
+            Holder::Oplock {
+                level: lvl,
+                breaking,
+            } => {
                 let to = to.and(lvl).and(Caching::R);
                 if breaking.is_some() || to == lvl {
                     return None;
@@ -616,7 +699,13 @@ fn lease_grant(l: &Lease) -> LeaseGrant {
     }
 }
 
-fn lease_break(l: &Lease, opens: Vec<OpenId>, from: Caching, to: Caching, ack_required: bool) -> Break {
+fn lease_break(
+    l: &Lease,
+    opens: Vec<OpenId>,
+    from: Caching,
+    to: Caching,
+    ack_required: bool,
+) -> Break {
     Break::Lease {
         id: l.id,
         opens,

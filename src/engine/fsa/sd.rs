@@ -3,12 +3,12 @@
 //! no conditional or object ACEs) and the descriptors smbvault gives new
 //! files and share roots (MS-DTYP 2.5.3.4 inheritance, simplified).
 
-use super::access::{FILE_ALL_ACCESS, map_generic};
-use super::access::{READ_CONTROL, WRITE_DAC};
 use super::access::{
     DACL_SECURITY_INFORMATION, GROUP_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION,
     SACL_SECURITY_INFORMATION,
 };
+use super::access::{FILE_ALL_ACCESS, map_generic};
+use super::access::{READ_CONTROL, WRITE_DAC};
 use super::sid::{RID_ORG_ADMINS, RID_ORG_USERS, Sid, Token};
 use crate::types::OrgId;
 use crate::wire::NtStatus;
@@ -149,7 +149,10 @@ impl Acl {
             let ace_type = *acl.get(at).ok_or(bad)?;
             let flags = *acl.get(at + 1).ok_or(bad)?;
             let ace_size = usize::from(u16_at(acl, at + 2).map_err(|_| bad)?);
-            let body = acl.get(at + 4..at + ace_size).filter(|_| ace_size >= 4).ok_or(bad)?;
+            let body = acl
+                .get(at + 4..at + ace_size)
+                .filter(|_| ace_size >= 4)
+                .ok_or(bad)?;
             aces.push(match ace_type {
                 ACCESS_ALLOWED | ACCESS_DENIED => {
                     let mask = u32_at(body, 0).map_err(|_| bad)?;
@@ -265,7 +268,8 @@ impl SecurityDescriptor {
             ctl &= !control::SACL_PRESENT;
         }
         if secinfo & DACL_SECURITY_INFORMATION == 0 {
-            ctl &= !(control::DACL_PRESENT | control::DACL_AUTO_INHERITED | control::DACL_PROTECTED);
+            ctl &=
+                !(control::DACL_PRESENT | control::DACL_AUTO_INHERITED | control::DACL_PROTECTED);
         }
         let mut out = vec![1, 0];
         out.extend_from_slice(&ctl.to_le_bytes());
@@ -297,7 +301,12 @@ impl SecurityDescriptor {
     /// SET_INFO of a descriptor: replace the parts named by `secinfo`
     /// with those of `new`. An owner may only be set to the caller or one
     /// of its groups (no SeRestorePrivilege): INVALID_OWNER otherwise.
-    pub fn apply(&mut self, new: &SecurityDescriptor, secinfo: u32, token: &Token) -> Result<(), NtStatus> {
+    pub fn apply(
+        &mut self,
+        new: &SecurityDescriptor,
+        secinfo: u32,
+        token: &Token,
+    ) -> Result<(), NtStatus> {
         if secinfo & OWNER_SECURITY_INFORMATION != 0 {
             let owner = new.owner.clone().ok_or(NtStatus::INVALID_SECURITY_DESCR)?;
             if !token.has(&owner) {
@@ -309,12 +318,14 @@ impl SecurityDescriptor {
             self.group = new.group.clone();
         }
         if secinfo & DACL_SECURITY_INFORMATION != 0 {
-            let keep = control::DACL_PRESENT | control::DACL_AUTO_INHERITED | control::DACL_PROTECTED;
+            let keep =
+                control::DACL_PRESENT | control::DACL_AUTO_INHERITED | control::DACL_PROTECTED;
             self.control = (self.control & !keep) | (new.control & keep);
             self.dacl = new.dacl.clone();
         }
         if secinfo & SACL_SECURITY_INFORMATION != 0 {
-            self.control = (self.control & !control::SACL_PRESENT) | (new.control & control::SACL_PRESENT);
+            self.control =
+                (self.control & !control::SACL_PRESENT) | (new.control & control::SACL_PRESENT);
             self.sacl = new.sacl.clone();
         }
         Ok(())
@@ -400,10 +411,20 @@ pub fn share_root(org: OrgId) -> SecurityDescriptor {
 /// files take OBJECT_INHERIT ACEs, directories CONTAINER_INHERIT ones (and
 /// keep OBJECT_INHERIT-only ones as inherit-only so files below get them).
 /// Without anything inheritable the owner and SYSTEM get full control.
-pub fn inherit(parent: Option<&SecurityDescriptor>, owner: &Sid, group: &Sid, is_dir: bool) -> SecurityDescriptor {
+pub fn inherit(
+    parent: Option<&SecurityDescriptor>,
+    owner: &Sid,
+    group: &Sid,
+    is_dir: bool,
+) -> SecurityDescriptor {
     let aces: Vec<Ace> = parent
         .and_then(|p| p.dacl.as_ref())
-        .map(|d| d.aces.iter().flat_map(|a| inherit_ace(a, owner, group, is_dir)).collect())
+        .map(|d| {
+            d.aces
+                .iter()
+                .flat_map(|a| inherit_ace(a, owner, group, is_dir))
+                .collect()
+        })
         .unwrap_or_default();
     let (control, aces) = if aces.is_empty() {
         (

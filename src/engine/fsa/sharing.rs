@@ -186,7 +186,7 @@ pub fn check_create_delete_on_close(t: &DeleteTarget) -> Result<bool, NtStatus> 
     if !t.share_writable || t.is_share_root {
         return Err(NtStatus::ACCESS_DENIED);
     }
-    Ok(!(t.is_directory && !t.dir_empty))
+    Ok(!t.is_directory || t.dir_empty)
 }
 
 /// FileDispositionInformation with DeletePending (MS-FSA 2.1.5.14.3).

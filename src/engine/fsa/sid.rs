@@ -107,7 +107,9 @@ impl Sid {
 
     /// A user's SID; `None` if the id does not fit the RID range.
     pub fn user(org: OrgId, user: UserId) -> Option<Self> {
-        let id = u32::try_from(user.0).ok().filter(|&i| i < RID_GROUP_BASE - RID_USER_BASE)?;
+        let id = u32::try_from(user.0)
+            .ok()
+            .filter(|&i| i < RID_GROUP_BASE - RID_USER_BASE)?;
         Some(Self::org_member(org, RID_USER_BASE + id))
     }
 

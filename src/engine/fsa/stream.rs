@@ -113,7 +113,10 @@ impl StreamState {
 
     /// No opens, locks or parked CREATEs: the table entry can be dropped.
     pub fn is_idle(&self) -> bool {
-        self.shares.is_empty() && self.cache.is_empty() && self.locks.is_idle() && self.parked.is_empty()
+        self.shares.is_empty()
+            && self.cache.is_empty()
+            && self.locks.is_idle()
+            && self.parked.is_empty()
     }
 
     /// CREATE: DELETE_PENDING, then oplock breaks (which may park the
@@ -187,7 +190,13 @@ impl StreamState {
     }
 
     /// WRITE: lock check, then the breaks a write causes.
-    pub fn before_write(&mut self, open: OpenId, offset: u64, length: u64, now: Instant) -> Result<Vec<Break>, NtStatus> {
+    pub fn before_write(
+        &mut self,
+        open: OpenId,
+        offset: u64,
+        length: u64,
+        now: Instant,
+    ) -> Result<Vec<Break>, NtStatus> {
         self.locks.check_io(open, offset, length, true)?;
         Ok(self.cache.contend_level2(open, now))
     }
@@ -199,10 +208,19 @@ impl StreamState {
 
     /// LOCK: run the request; a granted lock below the allocation size
     /// breaks read caching (smbtorture `smb2.oplock.brl1`, `smb2.lease.lock1`).
-    pub fn lock(&mut self, open: OpenId, req: &LockRequest<'_>, allocation_size: u64, now: Instant) -> (LockReply, Vec<Break>) {
+    pub fn lock(
+        &mut self,
+        open: OpenId,
+        req: &LockRequest<'_>,
+        allocation_size: u64,
+        now: Instant,
+    ) -> (LockReply, Vec<Break>) {
         let reply = self.locks.smb2_lock(open, req);
         let locked = reply.status == Some(NtStatus::SUCCESS)
-            && req.elements.first().is_some_and(|e| e.flags & super::locks::LOCKFLAG_UNLOCK == 0)
+            && req
+                .elements
+                .first()
+                .is_some_and(|e| e.flags & super::locks::LOCKFLAG_UNLOCK == 0)
             && req.elements.iter().any(|e| e.offset < allocation_size);
         let breaks = if locked {
             self.cache.contend_level2(open, now)
@@ -220,7 +238,12 @@ impl StreamState {
     }
 
     /// LEASE_BREAK acknowledgment.
-    pub fn lease_ack(&mut self, id: &LeaseId, state: Caching, now: Instant) -> Result<LeaseAck, NtStatus> {
+    pub fn lease_ack(
+        &mut self,
+        id: &LeaseId,
+        state: Caching,
+        now: Instant,
+    ) -> Result<LeaseAck, NtStatus> {
         let (state, breaks) = self.cache.lease_ack(id, state, now)?;
         Ok(LeaseAck {
             state,

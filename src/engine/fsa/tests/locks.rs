@@ -19,7 +19,11 @@ const INVALID: Option<NtStatus> = Some(NtStatus::INVALID_PARAMETER);
 const BAD_RANGE: Option<NtStatus> = Some(NtStatus::INVALID_LOCK_RANGE);
 
 fn el(offset: u64, length: u64, flags: u32) -> LockElement {
-    LockElement { offset, length, flags }
+    LockElement {
+        offset,
+        length,
+        flags,
+    }
 }
 
 /// One LOCK request; returns the immediate status (None: pending).
@@ -37,7 +41,13 @@ fn lock_tok(t: &mut ByteRangeLocks, owner: OpenId, els: &[LockElement], token: u
     t.smb2_lock(owner, &req)
 }
 
-fn lk(t: &mut ByteRangeLocks, owner: OpenId, offset: u64, length: u64, flags: u32) -> Option<NtStatus> {
+fn lk(
+    t: &mut ByteRangeLocks,
+    owner: OpenId,
+    offset: u64,
+    length: u64,
+    flags: u32,
+) -> Option<NtStatus> {
     lock_els(t, owner, &[el(offset, length, flags)])
 }
 
@@ -96,7 +106,14 @@ fn read_write_against_locks() {
         assert_eq!(io(&t, H1, false), r1);
         assert_eq!(io(&t, H2, true), w2);
         assert_eq!(io(&t, H2, false), r2);
-        assert_eq!(t.check_io(H2, 100, 100, true), if w2 { Ok(()) } else { Err(NtStatus::FILE_LOCK_CONFLICT) });
+        assert_eq!(
+            t.check_io(H2, 100, 100, true),
+            if w2 {
+                Ok(())
+            } else {
+                Err(NtStatus::FILE_LOCK_CONFLICT)
+            }
+        );
         assert_eq!(lk(&mut t, H1, 100, 100, UN), OK);
         assert!(io(&t, H2, true) && io(&t, H2, false));
     }
@@ -193,7 +210,10 @@ fn cancel_unlock_pending_and_close() {
     assert_eq!(lock_tok(&mut t, H2, &[el(100, 10, EX)], 7).status, None);
     let done = t.close_open(H2);
     assert_eq!(done.len(), 1);
-    assert_eq!((done[0].token, done[0].status), (7, NtStatus::RANGE_NOT_LOCKED));
+    assert_eq!(
+        (done[0].token, done[0].status),
+        (7, NtStatus::RANGE_NOT_LOCKED)
+    );
     assert_eq!(lk(&mut t, H1, 100, 10, UN), OK);
 }
 
@@ -227,7 +247,8 @@ fn errorcode_always_lock_not_granted() {
 /// smb2.lock.zerobytelength: the table, on one handle and on two.
 #[test]
 fn zero_byte_length_table() {
-    let table: [((u64, u64), (u64, u64), bool); 15] = [
+    type Range = (u64, u64);
+    let table: [(Range, Range, bool); 15] = [
         ((10, 0), (10, 0), true),
         ((10, 0), (9, 1), true),
         ((10, 0), (10, 1), true),
@@ -249,7 +270,11 @@ fn zero_byte_length_table() {
         for ((o1, l1), (o2, l2), ok) in table {
             assert_eq!(lk(&mut t, H1, o1, l1, EX | FI), OK);
             let want = if ok { OK } else { NOT_GRANTED };
-            assert_eq!(lk(&mut t, second, o2, l2, EX | FI), want, "{o1}/{l1} + {o2}/{l2}");
+            assert_eq!(
+                lk(&mut t, second, o2, l2, EX | FI),
+                want,
+                "{o1}/{l1} + {o2}/{l2}"
+            );
             if ok {
                 assert_eq!(lk(&mut t, second, o2, l2, UN), OK);
             }
@@ -401,15 +426,30 @@ fn overlap() {
     let both = |_: &mut ByteRangeLocks, a, b| a == OK && b == OK;
     let (x, y) = (lk(&mut t, H1, 0, 4, EX | FI), lk(&mut t, H1, 2, 4, EX | FI));
     assert!(!both(&mut t, x, y));
-    let (x, y) = (lk(&mut t, H1, 10, 4, SH | FI), lk(&mut t, H1, 12, 4, SH | FI));
+    let (x, y) = (
+        lk(&mut t, H1, 10, 4, SH | FI),
+        lk(&mut t, H1, 12, 4, SH | FI),
+    );
     assert!(both(&mut t, x, y));
-    let (x, y) = (lk(&mut t, H1, 20, 4, EX | FI), lk(&mut t, h3, 22, 4, EX | FI));
+    let (x, y) = (
+        lk(&mut t, H1, 20, 4, EX | FI),
+        lk(&mut t, h3, 22, 4, EX | FI),
+    );
     assert!(!both(&mut t, x, y));
-    let (x, y) = (lk(&mut t, H1, 30, 4, SH | FI), lk(&mut t, h3, 32, 4, SH | FI));
+    let (x, y) = (
+        lk(&mut t, H1, 30, 4, SH | FI),
+        lk(&mut t, h3, 32, 4, SH | FI),
+    );
     assert!(both(&mut t, x, y));
-    let (x, y) = (lk(&mut t, H1, 40, 4, EX | FI), lk(&mut t, H2, 42, 4, EX | FI));
+    let (x, y) = (
+        lk(&mut t, H1, 40, 4, EX | FI),
+        lk(&mut t, H2, 42, 4, EX | FI),
+    );
     assert!(!both(&mut t, x, y));
-    let (x, y) = (lk(&mut t, H1, 50, 4, SH | FI), lk(&mut t, H2, 52, 4, SH | FI));
+    let (x, y) = (
+        lk(&mut t, H1, 50, 4, SH | FI),
+        lk(&mut t, H2, 52, 4, SH | FI),
+    );
     assert!(both(&mut t, x, y));
     // the same handle cannot coalesce read locks
     assert_eq!(lk(&mut t, H1, 110, 4, SH | FI), OK);
@@ -498,8 +538,15 @@ fn pending_lock_records_sequence_when_granted() {
     };
     assert_eq!(t.smb2_lock(H1, &req).status, None);
     let done = t.close_open(H2);
-    assert_eq!(done.iter().map(|c| (c.token, c.status)).collect::<Vec<_>>(), vec![(42, NtStatus::SUCCESS)]);
-    assert_eq!(t.smb2_lock(H1, &req).status, OK, "replay of the granted request");
+    assert_eq!(
+        done.iter().map(|c| (c.token, c.status)).collect::<Vec<_>>(),
+        vec![(42, NtStatus::SUCCESS)]
+    );
+    assert_eq!(
+        t.smb2_lock(H1, &req).status,
+        OK,
+        "replay of the granted request"
+    );
     assert_eq!(t.count_held_by(H1), 1);
 }
 
@@ -621,4 +668,24 @@ proptest! {
         prop_assert_eq!(finished, want);
         prop_assert!(t.is_idle());
     }
+}
+
+/// A blocking lock that conflicts with the same open's own lock waits (no
+/// FILE_LOCK_CONFLICT in SMB2) and is granted when that lock goes.
+#[test]
+fn blocking_lock_against_own_lock_waits() {
+    let mut t = ByteRangeLocks::new();
+    assert_eq!(lk(&mut t, H1, 0, 10, EX | FI), OK);
+    assert_eq!(lock_tok(&mut t, H1, &[el(0, 10, EX)], 3).status, None);
+    let r = lock_tok(&mut t, H1, &[el(0, 10, UN)], 4);
+    assert_eq!(r.status, OK);
+    assert_eq!(
+        r.completed
+            .iter()
+            .map(|c| (c.token, c.status))
+            .collect::<Vec<_>>(),
+        vec![(3, NtStatus::SUCCESS)]
+    );
+    // A blocking request with a bad range fails at once.
+    assert_eq!(lk(&mut t, H2, u64::MAX, 2, EX), BAD_RANGE);
 }
