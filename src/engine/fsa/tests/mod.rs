@@ -2,7 +2,7 @@
 //! smbtorture test it follows.
 
 mod access;
+mod cache;
 mod locks;
-mod oplock;
 mod sd;
 mod sharing;
