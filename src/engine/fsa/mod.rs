@@ -85,6 +85,23 @@
 //!
 //! **Timers**: keep `stream.next_deadline()` in a timer index; when it
 //! passes call `stream.on_timer(now)` and rerun the returned tokens.
+//!
+//! **Identities**: [`sid`] documents the SID scheme (organization domain
+//! `S-1-5-21-1397572182-H-L`, user RID 1000 + id, group RID 2^30 + id);
+//! build a session's [`sid::Token`] once at SESSION_SETUP. Share roots get
+//! [`sd::share_root`], new objects [`sd::inherit`] from their parent.
+//!
+//! # Conventions and gaps
+//!
+//! - Pass `CacheRequest::None` for directories unless the client sent a V2
+//!   lease context and directory leasing was negotiated.
+//! - Share modes, locks and caching are per stream. Deleting or renaming a
+//!   file whose other streams are open (MS-FSA: SHARING_VIOLATION unless
+//!   those opens share delete) is the engine's check over the file's keys.
+//! - MAXIMUM_ALLOWED | GENERIC_EXECUTE on a file whose DACL grants only
+//!   read is ACCESS_DENIED here and on Samba, OK on Windows.
+//! - No privileges (backup, restore, take ownership, security) are ever
+//!   granted; ACCESS_SYSTEM_SECURITY is PRIVILEGE_NOT_HELD.
 
 pub mod access;
 pub mod lease;

@@ -689,3 +689,23 @@ fn blocking_lock_against_own_lock_waits() {
     // A blocking request with a bad range fails at once.
     assert_eq!(lk(&mut t, H2, u64::MAX, 2, EX), BAD_RANGE);
 }
+
+/// Rough cost of the linear lock list (run with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn timing() {
+    let mut t = ByteRangeLocks::new();
+    for i in 0..1000u64 {
+        assert_eq!(lk(&mut t, OpenId(i % 7), i * 10, 5, EX | FI), OK);
+    }
+    let start = std::time::Instant::now();
+    let n = 100_000u64;
+    for i in 0..n {
+        let o = (i % 1000) * 10 + 6;
+        assert_eq!(lk(&mut t, H1, o, 2, SH | FI), OK);
+        assert_eq!(lk(&mut t, H1, o, 2, UN), OK);
+        assert!(t.check_io(H2, o, 2, true).is_ok());
+    }
+    let per = start.elapsed() / (n as u32);
+    println!("1000 held locks: lock+unlock+io check {per:?} per round");
+}

@@ -149,3 +149,25 @@ proptest! {
         prop_assert!(t.s.is_idle());
     }
 }
+
+/// Rough cost of an open decision on a busy stream (run with `--ignored
+/// --nocapture`).
+#[test]
+#[ignore]
+fn timing() {
+    let mut t = T::new();
+    for i in 0..100u8 {
+        t.open(req(lease(i, "R")));
+    }
+    let start = std::time::Instant::now();
+    let n = 10_000u32;
+    for _ in 0..n {
+        let (id, o) = t.open(req(CacheRequest::None));
+        assert!(matches!(o.result, OpenResult::Granted(_)));
+        t.s.close(id);
+    }
+    println!(
+        "100 leases held: open+close {:?} per round",
+        start.elapsed() / n
+    );
+}
