@@ -584,3 +584,69 @@ fn unpark() {
     assert!(t.s.unpark(h2.0));
     assert!(!t.s.unpark(h2.0));
 }
+
+/// smb2.lease.break_twice: a sharing violation breaks only H (and then
+/// fails), a later compatible open breaks W.
+#[test]
+fn break_twice() {
+    let mut t = T::new();
+    let (_, o) = t.open(req(lease_v2(1, "RWH", 0x11)));
+    assert_eq!(lease_of(&o.result).epoch, 0x12);
+    let r = Req {
+        share: crate::engine::fsa::sharing::FILE_SHARE_READ,
+        ..req(lease_v2(2, "RWH", 0x22))
+    };
+    let (_, res, b) = t.open_acked(r);
+    assert_eq!(res, OpenResult::Failed(NtStatus::SHARING_VIOLATION));
+    match &b[..] {
+        [
+            Break::Lease {
+                from, to, epoch, ..
+            },
+        ] => assert_eq!((*from, *to, *epoch), (st("RWH"), st("RW"), 0x13)),
+        other => panic!("{other:?}"),
+    }
+    let (_, res, b) = t.open_acked(req(lease_v2(2, "RWH", 0x22)));
+    let g = lease_of(&res);
+    assert_eq!((g.state, g.epoch), (st("RH"), 0x23));
+    match &b[..] {
+        [
+            Break::Lease {
+                from, to, epoch, ..
+            },
+        ] => assert_eq!((*from, *to, *epoch), (st("RW"), st("R"), 0x14)),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// smb2.lease.timeout: the waiting open proceeds after the timeout, a late
+/// ack is UNSUCCESSFUL, and the timed-out lease is NONE but usable.
+#[test]
+fn lease_timeout_sequence() {
+    let mut t = T::new();
+    let (h1, _) = t.open(req(lease(1, "RWH")));
+    let (h2, o) = t.open(req(lease(2, "RWH")));
+    assert_eq!(o.result, OpenResult::Wait);
+    assert_eq!(lease_breaks(&o.breaks), vec![(1, st("RWH"), st("RH"))]);
+    t.now += BREAK_TIMEOUT;
+    assert_eq!(t.s.on_timer(t.now), vec![h2.0]);
+    let o = t.attempt(h2, &req(lease(2, "RWH")), false);
+    assert_eq!(lease_of(&o.result).state, st("RH"));
+    assert_eq!(
+        t.s.lease_ack(&lid(1), st("RH"), t.now),
+        Err(NtStatus::UNSUCCESSFUL)
+    );
+    assert_eq!(t.lease_state(1), Some(st("")));
+    let b = t.s.before_write(h1, 0, 1, t.now).expect("no locks");
+    assert_eq!(lease_breaks(&b), vec![(2, st("RH"), st(""))]);
+    for x in &b {
+        t.ack(x);
+    }
+    assert!(
+        t.s.before_write(h2, 0, 1, t.now)
+            .expect("no locks")
+            .is_empty()
+    );
+    let (_, o) = t.open(req(lease(1, "R")));
+    assert_eq!(lease_of(&o.result).state, st("R"));
+}

@@ -290,3 +290,25 @@ fn statopen1_table() {
         assert_eq!(o.breaks.is_empty(), stat, "access {access:#x}");
     }
 }
+
+/// smb2.oplock.exclusive9: overwriting dispositions break an exclusive
+/// oplock to none, the others to Level II; the new open gets Level II.
+#[test]
+fn exclusive9() {
+    for (overwrite, want) in [
+        (true, level::NONE),
+        (false, level::II),
+        (true, level::NONE),
+        (false, level::II),
+    ] {
+        let mut t = T::new();
+        let (h1, o) = t.open(req(oplock(level::EXCLUSIVE)));
+        assert_eq!(granted(&o.result), CacheGrant::Oplock(level::EXCLUSIVE));
+        let (_, res, b) = t.open_acked(Req {
+            overwrite,
+            ..req(oplock(level::EXCLUSIVE))
+        });
+        assert_eq!(granted(&res), CacheGrant::Oplock(level::II));
+        assert_eq!(oplock_breaks(&b), vec![(h1, want)]);
+    }
+}
