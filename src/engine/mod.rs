@@ -5,6 +5,7 @@
 pub mod connection;
 pub mod credits;
 pub mod fileops;
+pub mod fsa;
 pub mod handlers;
 pub mod identity;
 pub mod names;
