@@ -435,7 +435,10 @@ impl Connection {
         let Some(body) = body else {
             return Ok((hdr, None, None));
         };
-        let granted = self.state.credits.grant(hdr.credits, charge, boost(hdr.command));
+        let granted = self
+            .state
+            .credits
+            .grant(hdr.credits, charge, boost(hdr.command));
         let mut resp = response_header(
             &hdr,
             status,
@@ -488,7 +491,10 @@ impl Connection {
         status: NtStatus,
         session: Option<u64>,
     ) -> Answer {
-        let granted = self.state.credits.grant(hdr.credits, charge, boost(hdr.command));
+        let granted = self
+            .state
+            .credits
+            .grant(hdr.credits, charge, boost(hdr.command));
         let resp = response_header(hdr, status, granted, session.unwrap_or(hdr.session_id));
         let sign = security::should_sign(&self.state, &resp, status);
         (resp, Some(handlers::error_body()), sign)

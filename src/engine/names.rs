@@ -192,3 +192,84 @@ mod tests {
         assert!(parse("d::$INDEX_ALLOCATION").unwrap().dir_stream_type);
     }
 }
+
+/// Characters allowed in an 8.3 name besides letters and digits (MS-FSCC 2.1.5.2.1).
+const SHORT_EXTRA: &str = "!#$%&'()-@^_`{}~";
+
+fn short_char_ok(c: char) -> bool {
+    c.is_ascii_alphanumeric() || SHORT_EXTRA.contains(c)
+}
+
+/// True if `name` is already a valid 8.3 name (so it needs no alternate name).
+pub fn is_8_3(name: &str) -> bool {
+    if name == "." || name == ".." {
+        return true;
+    }
+    let (base, ext) = match name.rsplit_once('.') {
+        Some((b, e)) => (b, e),
+        None => (name, ""),
+    };
+    !base.is_empty()
+        && base.len() <= 8
+        && ext.len() <= 3
+        && base.chars().all(short_char_ok)
+        && ext.chars().all(short_char_ok)
+}
+
+/// The 8.3 alternate name of a long name (MS-FSCC 2.1.5.2.1), or `None` when
+/// the name is already 8.3. Deterministic, so no per-directory state is
+/// needed: up to five characters of the name, `~`, two characters of a hash
+/// of the whole name, and up to three of the extension, upper-cased.
+pub fn short_name(name: &str) -> Option<String> {
+    if is_8_3(name) {
+        return None;
+    }
+    let (base, ext) = match name.rsplit_once('.') {
+        Some((b, e)) if !b.is_empty() => (b, e),
+        _ => (name, ""),
+    };
+    let clean = |s: &str, n: usize| -> String {
+        s.chars()
+            .filter(|c| short_char_ok(*c))
+            .take(n)
+            .collect::<String>()
+            .to_ascii_uppercase()
+    };
+    let mut prefix = clean(base, 5);
+    if prefix.is_empty() {
+        prefix.push('_');
+    }
+    // FNV-1a over the UTF-16 name: stable across restarts and platforms.
+    let mut h: u32 = 0x811C_9DC5;
+    for u in name.encode_utf16() {
+        h = (h ^ u32::from(u)).wrapping_mul(0x0100_0193);
+    }
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let d1 = DIGITS[(h % 36) as usize] as char;
+    let d2 = DIGITS[((h / 36) % 36) as usize] as char;
+    let e = clean(ext, 3);
+    Some(if e.is_empty() {
+        format!("{prefix}~{d1}{d2}")
+    } else {
+        format!("{prefix}~{d1}{d2}.{e}")
+    })
+}
+
+#[cfg(test)]
+mod short_tests {
+    use super::*;
+
+    #[test]
+    fn short_names() {
+        assert!(is_8_3("BIG.BIN") && is_8_3("big.bin") && is_8_3("README"));
+        assert_eq!(short_name("big.bin"), None);
+        let s = short_name("Quarterly report 2026.xlsx").unwrap();
+        assert!(
+            s.starts_with("QUART~") && s.ends_with(".XLS") && is_8_3(&s),
+            "{s}"
+        );
+        let j = short_name("報告書.docx").unwrap();
+        assert!(j.starts_with("_~") && j.ends_with(".DOC"), "{j}");
+        assert_eq!(short_name("a long name"), short_name("a long name"));
+    }
+}

@@ -145,7 +145,7 @@ fn wire_entry(e: &DirEntry) -> dir_info::DirEntry {
         ea_size: 0,
         reparse_tag: 0,
         file_id: e.meta.id.0,
-        short_name: String::new(),
+        short_name: crate::engine::names::short_name(&e.name).unwrap_or_default(),
         name: e.name.clone(),
     }
 }

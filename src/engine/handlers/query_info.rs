@@ -181,8 +181,13 @@ fn file_class(
             }
             .encode(&mut out);
         }
-        // No 8.3 names are generated (MS-FSCC 2.4.5: none → not found).
-        InfoClass::ALTERNATE_NAME => return Err(NtStatus::OBJECT_NAME_NOT_FOUND.into()),
+        InfoClass::ALTERNATE_NAME => {
+            // The 8.3 name; a name that is already 8.3 is its own alternate (as Samba).
+            variable = true;
+            let leaf = m.name.clone();
+            let file_name = crate::engine::names::short_name(&leaf).unwrap_or(leaf);
+            FileNameInformation { file_name }.encode(&mut out);
+        }
         InfoClass::NORMALIZED_NAME => {
             variable = true;
             FileNameInformation {
