@@ -21,33 +21,21 @@ const LOOKUPS: usize = 5_000;
 const PW: &str = "Bench-Passw0rd-1";
 
 fn build(orgs: usize) -> (tempfile::TempDir, Accounts) {
-    let base = if std::path::Path::new("/dev/shm").is_dir() {
-        "/dev/shm"
-    } else {
-        "/tmp"
-    };
+    let base = if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
     let dir = tempfile::tempdir_in(base).expect("temp dir");
     let mk = MasterKey::from_key(Key32::random());
-    let acc = Accounts::open(
-        &dir.path().join("accounts.db"),
-        &mk,
-        &AccountsConfig::default(),
-    )
-    .expect("open")
-    .with_hash_cost(HashCost::InsecureFast);
+    let acc = Accounts::open(&dir.path().join("accounts.db"), &mk, &AccountsConfig::default())
+        .expect("open")
+        .with_hash_cost(HashCost::InsecureFast);
     let prov = TestProvisioner::new();
     let t = Instant::now();
     for o in 0..orgs {
         let org = acc.create_org(&format!("ORG{o}"), &prov).expect("org");
         for u in 0..USERS_PER_ORG {
-            acc.add_user(org.id, &format!("u{o}x{u}"), Role::Member, PW)
-                .expect("user");
+            acc.add_user(org.id, &format!("u{o}x{u}"), Role::Member, PW).expect("user");
         }
     }
-    eprintln!(
-        "  built {orgs} org(s) x {USERS_PER_ORG} users in {:.1?}",
-        t.elapsed()
-    );
+    eprintln!("  built {orgs} org(s) x {USERS_PER_ORG} users in {:.1?}", t.elapsed());
     (dir, acc)
 }
 
@@ -75,21 +63,12 @@ fn measure(orgs: usize, mut f: impl FnMut(usize, usize)) -> (Duration, Duration)
 }
 
 fn report(orgs: usize) {
-    println!(
-        "{orgs} org(s) x {USERS_PER_ORG} users = {} users",
-        orgs * USERS_PER_ORG
-    );
+    println!("{orgs} org(s) x {USERS_PER_ORG} users = {} users", orgs * USERS_PER_ORG);
     let (_dir, acc) = build(orgs);
     let forms: [(&str, &NameForm); 4] = [
-        ("ORG\\user", &|o, u| {
-            (format!("org{o}"), format!("U{o}X{u}"))
-        }),
-        ("user@org (domain \"\")", &|o, u| {
-            (String::new(), format!("u{o}x{u}@ORG{o}"))
-        }),
-        ("WORKGROUP\\user fallback", &|o, u| {
-            ("WORKGROUP".into(), format!("u{o}x{u}"))
-        }),
+        ("ORG\\user", &|o, u| (format!("org{o}"), format!("U{o}X{u}"))),
+        ("user@org (domain \"\")", &|o, u| (String::new(), format!("u{o}x{u}@ORG{o}"))),
+        ("WORKGROUP\\user fallback", &|o, u| ("WORKGROUP".into(), format!("u{o}x{u}"))),
         ("unknown user", &|o, _| (format!("ORG{o}"), "nobody".into())),
     ];
     for (name, form) in forms {

@@ -15,9 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use smbvault::audit::testing::MemOrgKeys;
-use smbvault::audit::{
-    AuditLog, AuditSink, Event, EventKind, EventResult, LogId, Month, Query, ResultClass,
-};
+use smbvault::audit::{AuditLog, AuditSink, Event, EventKind, EventResult, LogId, Month, Query, ResultClass};
 use smbvault::config::AuditConfig;
 use smbvault::keys::{Key32, MasterKey};
 use smbvault::types::OrgId;
@@ -39,19 +37,10 @@ fn event(i: u64, time: SystemTime) -> Event {
             disposition: "open".into(),
             created: false,
         },
-        9..=16 => EventKind::Close {
-            share,
-            path,
-            bytes_read: 65536 * (i % 7),
-            reads: i % 7,
-            bytes_written: 0,
-            writes: 0,
-        },
-        17 => EventKind::Rename {
-            share,
-            from: path.clone(),
-            to: format!("{path}.bak"),
-        },
+        9..=16 => {
+            EventKind::Close { share, path, bytes_read: 65536 * (i % 7), reads: i % 7, bytes_written: 0, writes: 0 }
+        }
+        17 => EventKind::Rename { share, from: path.clone(), to: format!("{path}.bak") },
         18 => EventKind::Delete { share, path },
         _ => EventKind::LogonSuccess {
             dialect: 0x0311,
@@ -59,11 +48,7 @@ fn event(i: u64, time: SystemTime) -> Event {
             encryption: Some("AES-128-GCM".into()),
         },
     };
-    let result = if i % 50 == 7 {
-        EventResult::Denied("STATUS_ACCESS_DENIED".into())
-    } else {
-        EventResult::Ok
-    };
+    let result = if i % 50 == 7 { EventResult::Denied("STATUS_ACCESS_DENIED".into()) } else { EventResult::Ok };
     Event::new(time, kind)
         .org(ORG)
         .user(format!("user{:02}", i % 50))
@@ -79,13 +64,7 @@ fn event(i: u64, time: SystemTime) -> Event {
 fn dir_size(p: &std::path::Path) -> u64 {
     let mut n = 0;
     for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
-        let md = e.metadata().map(|m| {
-            if m.is_dir() {
-                dir_size(&e.path())
-            } else {
-                m.len()
-            }
-        });
+        let md = e.metadata().map(|m| if m.is_dir() { dir_size(&e.path()) } else { m.len() });
         n += md.unwrap_or(0);
     }
     n
@@ -93,15 +72,9 @@ fn dir_size(p: &std::path::Path) -> u64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let n: u64 = args
-        .next()
-        .and_then(|a| a.replace('_', "").parse().ok())
-        .unwrap_or(1_000_000);
+    let n: u64 = args.next().and_then(|a| a.replace('_', "").parse().ok()).unwrap_or(1_000_000);
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let dir = args
-        .next()
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let dir = args.next().map(std::path::PathBuf::from).unwrap_or_else(|| tmp.path().to_path_buf());
     let keys = Arc::new(MemOrgKeys::new(Key32::random()));
     let mk = MasterKey::from_key(Key32::random());
     let cfg = AuditConfig::default();
@@ -111,23 +84,15 @@ fn main() {
     let month = Month::new(2026, 11);
     let start = month.start_ms();
     let span = month.next().start_ms() - start;
-    let at = |i: u64| {
-        SystemTime::UNIX_EPOCH
-            + Duration::from_millis((start + (i as i64 * span) / n as i64) as u64)
-    };
+    let at = |i: u64| SystemTime::UNIX_EPOCH + Duration::from_millis((start + (i as i64 * span) / n as i64) as u64);
 
-    println!(
-        "audit_bench: {n} records, one organization, {month} (JST), dir {}",
-        dir.display()
-    );
+    println!("audit_bench: {n} records, one organization, {month} (JST), dir {}", dir.display());
     // 1. Cost of record() on the calling thread (events built beforehand).
     let chunk = 100_000.min(n);
     let (mut spent, mut sent) = (Duration::ZERO, 0u64);
     let t_all = Instant::now();
     while sent < n {
-        let evs: Vec<Event> = (sent..(sent + chunk).min(n))
-            .map(|i| event(i, at(i)))
-            .collect();
+        let evs: Vec<Event> = (sent..(sent + chunk).min(n)).map(|i| event(i, at(i))).collect();
         let k = evs.len() as u64;
         let t = Instant::now();
         for ev in evs {
@@ -162,54 +127,20 @@ fn main() {
     // 2. Queries over the month.
     let l = LogId::Org(ORG);
     let day = |d: u32, h: u32| {
-        smbvault::audit::parse_time(&format!("2026-11-{d:02}T{h:02}:00"))
-            .unwrap_or_else(|e| panic!("{e}"))
+        smbvault::audit::parse_time(&format!("2026-11-{d:02}T{h:02}:00")).unwrap_or_else(|e| panic!("{e}"))
     };
     let queries: Vec<(&str, Query)> = vec![
-        (
-            "one hour (index)",
-            Query {
-                since: Some(day(18, 14)),
-                until: Some(day(18, 15)),
-                ..Query::default()
-            },
-        ),
+        ("one hour (index)", Query { since: Some(day(18, 14)), until: Some(day(18, 15)), ..Query::default() }),
         (
             "one day, one user",
-            Query {
-                since: Some(day(18, 0)),
-                until: Some(day(19, 0)),
-                user: Some("user07".into()),
-                ..Query::default()
-            },
+            Query { since: Some(day(18, 0)), until: Some(day(19, 0)), user: Some("user07".into()), ..Query::default() },
         ),
-        (
-            "month, one user",
-            Query {
-                user: Some("user07".into()),
-                ..Query::default()
-            },
-        ),
-        (
-            "month, denied",
-            Query {
-                result: Some(ResultClass::Denied),
-                ..Query::default()
-            },
-        ),
-        (
-            "month, type=rename,delete",
-            Query {
-                kinds: vec!["rename".into(), "delete".into()],
-                ..Query::default()
-            },
-        ),
+        ("month, one user", Query { user: Some("user07".into()), ..Query::default() }),
+        ("month, denied", Query { result: Some(ResultClass::Denied), ..Query::default() }),
+        ("month, type=rename,delete", Query { kinds: vec!["rename".into(), "delete".into()], ..Query::default() }),
         (
             "month, path prefix 共有/人事/給与/ファイル0001",
-            Query {
-                path_prefix: Some("共有/人事/給与/ファイル0001".into()),
-                ..Query::default()
-            },
+            Query { path_prefix: Some("共有/人事/給与/ファイル0001".into()), ..Query::default() },
         ),
         (
             "month, user + path + denied",
@@ -220,13 +151,7 @@ fn main() {
                 ..Query::default()
             },
         ),
-        (
-            "month, first 100 of all",
-            Query {
-                limit: Some(100),
-                ..Query::default()
-            },
-        ),
+        ("month, first 100 of all", Query { limit: Some(100), ..Query::default() }),
     ];
     for (name, q) in queries {
         let t = Instant::now();

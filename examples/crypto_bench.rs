@@ -9,9 +9,7 @@
 use std::time::{Duration, Instant};
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
-use smbvault::crypto::{
-    CipherId, Decryptor, KeyDerivation, PreauthHash, SessionKeys, Signer, SigningAlg,
-};
+use smbvault::crypto::{CipherId, Decryptor, KeyDerivation, PreauthHash, SessionKeys, Signer, SigningAlg};
 
 const SIZE: usize = 1 << 20;
 const ROUND: Duration = Duration::from_millis(300);
@@ -40,12 +38,7 @@ fn main() {
     let plain: Vec<u8> = (0..SIZE).map(|i| (i * 31) as u8).collect();
 
     println!("{:<34} {:>10}", "operation (1 MiB messages)", "MB/s");
-    for c in [
-        CipherId::Aes128Ccm,
-        CipherId::Aes128Gcm,
-        CipherId::Aes256Ccm,
-        CipherId::Aes256Gcm,
-    ] {
+    for c in [CipherId::Aes128Ccm, CipherId::Aes128Gcm, CipherId::Aes256Ccm, CipherId::Aes256Gcm] {
         let keys = SessionKeys::derive(&[7; 16], KeyDerivation::Smb311(&preauth), Some(c));
         let key = keys.encrypt.clone().expect("cipher negotiated");
         let enc = keys.encryptor([1; 16]).expect("cipher negotiated");
@@ -65,11 +58,7 @@ fn main() {
         println!("{:<34} {:>10.0}", format!("{c:?} open_in_place"), open);
     }
 
-    for alg in [
-        SigningAlg::HmacSha256,
-        SigningAlg::AesCmac,
-        SigningAlg::AesGmac,
-    ] {
+    for alg in [SigningAlg::HmacSha256, SigningAlg::AesCmac, SigningAlg::AesGmac] {
         let s = Signer::new(alg, &[9; 16]);
         let mut msg = plain.clone();
         msg[..4].copy_from_slice(b"\xfeSMB");
@@ -84,26 +73,19 @@ fn main() {
     let nonce = aes_gcm::Nonce::from_slice(&[0; 12]);
     let mut buf = plain.clone();
     let r = rate(|| {
-        rc_gcm
-            .encrypt_in_place_detached(nonce, &[0; 32], &mut buf)
-            .expect("seal");
+        rc_gcm.encrypt_in_place_detached(nonce, &[0; 32], &mut buf).expect("seal");
     });
     println!("{:<34} {:>10.0}", "(alt) RustCrypto aes-gcm AES-128-GCM", r);
     let r = rate(|| {
-        rc_gcm
-            .encrypt_in_place_detached(nonce, &plain, &mut [])
-            .expect("gmac");
+        rc_gcm.encrypt_in_place_detached(nonce, &plain, &mut []).expect("gmac");
     });
     println!("{:<34} {:>10.0}", "(alt) RustCrypto aes-gcm GMAC", r);
-    let ring_gmac = ring::aead::LessSafeKey::new(
-        ring::aead::UnboundKey::new(&ring::aead::AES_128_GCM, &[3; 16]).expect("key"),
-    );
+    let ring_gmac =
+        ring::aead::LessSafeKey::new(ring::aead::UnboundKey::new(&ring::aead::AES_128_GCM, &[3; 16]).expect("key"));
     let r = rate(|| {
         let n = ring::aead::Nonce::assume_unique_for_key([0; 12]);
         let aad = ring::aead::Aad::from(&plain[..]);
-        let _tag = ring_gmac
-            .seal_in_place_separate_tag(n, aad, &mut [])
-            .expect("gmac");
+        let _tag = ring_gmac.seal_in_place_separate_tag(n, aad, &mut []).expect("gmac");
     });
     println!("{:<34} {:>10.0}", "(alt) ring GMAC (AAD only)", r);
 }

@@ -25,18 +25,12 @@ fn every_dialect_moves_100_mib_intact() {
         let o = s.smbclient("share", "DEFAULT\\alice", PASS, &["-m", m], &cmds);
         let out = text(&o);
         assert!(o.status.success(), "{m}: {out}");
-        assert!(
-            !out.contains("NT_STATUS_") || out.contains("getting alt name"),
-            "{m}: {out}"
-        );
+        assert!(!out.contains("NT_STATUS_") || out.contains("getting alt name"), "{m}: {out}");
         assert!(out.contains("renamed.bin"), "{m}: rename not listed: {out}");
         assert!(out.contains("create_time:"), "{m}: allinfo: {out}");
         assert_eq!(sha256_file(&back), want, "{m}: content differs");
         let after = s.smbclient("share", "DEFAULT\\alice", PASS, &["-m", m], "ls");
-        assert!(
-            !text(&after).contains(&format!("d{i}")),
-            "{m}: rmdir left the directory"
-        );
+        assert!(!text(&after).contains(&format!("d{i}")), "{m}: rmdir left the directory");
     }
 }
 
@@ -47,32 +41,13 @@ fn failures_and_share_list() {
     let s = TestServer::start();
     s.add_user("DEFAULT\\alice", PASS);
     let wrong = s.smbclient("share", "DEFAULT\\alice", "not-the-password", &[], "ls");
-    assert!(
-        text(&wrong).contains("NT_STATUS_LOGON_FAILURE"),
-        "{}",
-        text(&wrong)
-    );
+    assert!(text(&wrong).contains("NT_STATUS_LOGON_FAILURE"), "{}", text(&wrong));
     let unknown = s.smbclient("share", "DEFAULT\\nobody", PASS, &[], "ls");
-    assert!(
-        text(&unknown).contains("NT_STATUS_LOGON_FAILURE"),
-        "{}",
-        text(&unknown)
-    );
+    assert!(text(&unknown).contains("NT_STATUS_LOGON_FAILURE"), "{}", text(&unknown));
     let noshare = s.smbclient("nosuchshare", "DEFAULT\\alice", PASS, &[], "ls");
-    assert!(
-        text(&noshare).contains("NT_STATUS_BAD_NETWORK_NAME"),
-        "{}",
-        text(&noshare)
-    );
+    assert!(text(&noshare).contains("NT_STATUS_BAD_NETWORK_NAME"), "{}", text(&noshare));
     let mut cmd = std::process::Command::new("smbclient");
-    cmd.args([
-        "-L",
-        "//127.0.0.1",
-        "-p",
-        &s.port.to_string(),
-        "-U",
-        &format!("DEFAULT\\alice%{PASS}"),
-    ]);
+    cmd.args(["-L", "//127.0.0.1", "-p", &s.port.to_string(), "-U", &format!("DEFAULT\\alice%{PASS}")]);
     let list = text(&timed_output(cmd, std::time::Duration::from_secs(60)));
     assert!(list.contains("share") && list.contains("Disk"), "{list}");
     assert!(list.contains("IPC$"), "{list}");
@@ -92,11 +67,7 @@ fn eight_parallel_clients() {
                 let src = dir.join(format!("p{i}.bin"));
                 let back = dir.join(format!("p{i}.back"));
                 let want = random_file(&src, (4 << 20) + i * 4099, 100 + i as u64);
-                let cmds = format!(
-                    "put {} p{i}.bin; get p{i}.bin {}",
-                    src.display(),
-                    back.display()
-                );
+                let cmds = format!("put {} p{i}.bin; get p{i}.bin {}", src.display(), back.display());
                 let o = smbclient(port, "share", "DEFAULT\\alice", PASS, &[], &cmds);
                 assert!(o.status.success(), "client {i}: {}", text(&o));
                 assert_eq!(sha256_file(&back), want, "client {i}");
@@ -113,17 +84,7 @@ fn eight_parallel_clients() {
 fn python_smbprotocol_round_trip() {
     let s = TestServer::start();
     s.add_user("DEFAULT\\alice", PASS);
-    let o = python(
-        "roundtrip.py",
-        &[
-            "127.0.0.1",
-            &s.port.to_string(),
-            "share",
-            "DEFAULT\\alice",
-            PASS,
-            "10485760",
-        ],
-    );
+    let o = python("roundtrip.py", &["127.0.0.1", &s.port.to_string(), "share", "DEFAULT\\alice", PASS, "10485760"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("OK"), "{}", text(&o));
 }

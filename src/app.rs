@@ -21,11 +21,10 @@ pub fn slots_path(cfg: &Config) -> PathBuf {
 
 /// The passphrase from `keys.passphrase_env` when that variable is set, else the key file.
 pub fn unlock_method(cfg: &Config) -> Unlock {
-    if let Some(var) = &cfg.keys.passphrase_env {
-        if let Ok(p) = std::env::var(var) {
+    if let Some(var) = &cfg.keys.passphrase_env
+        && let Ok(p) = std::env::var(var) {
             return Unlock::Passphrase(zeroize::Zeroizing::new(p));
         }
-    }
     Unlock::KeyFile(cfg.key_file())
 }
 
@@ -56,12 +55,8 @@ pub fn open_store(cfg: &Config, mk: &MasterKey, background: bool) -> Result<Arc<
     let mut opts = StoreOptions::from_config(&cfg.storage);
     opts.background = background;
     opts.background_compaction = background;
-    Store::open(&cfg.server.data_dir.join("store"), mk, opts).map_err(|e| {
-        format!(
-            "cannot open the storage engine in {}: {e}",
-            cfg.server.data_dir.display()
-        )
-    })
+    Store::open(&cfg.server.data_dir.join("store"), mk, opts)
+        .map_err(|e| format!("cannot open the storage engine in {}: {e}", cfg.server.data_dir.display()))
 }
 
 /// Storage side effects of administrative changes.
@@ -88,9 +83,7 @@ impl Provisioner for StoreProvisioner {
 
     fn create_share_root(&self, org: OrgId) -> Result<NodeId, ProvisionError> {
         let o = self.store.org(org).map_err(perr)?;
-        let root = o
-            .create_root(FileTime::from_system(self.now))
-            .map_err(perr)?;
+        let root = o.create_root(FileTime::from_system(self.now)).map_err(perr)?;
         o.flush().map_err(perr)?;
         Ok(root)
     }
@@ -137,10 +130,7 @@ impl Provisioner for DeferredProvisioner {
 }
 
 /// Deletes a directory and everything below it, depth first.
-fn remove_tree(
-    org: &crate::storage::OrgStore,
-    dir: NodeId,
-) -> Result<(), crate::storage::StorageError> {
+fn remove_tree(org: &crate::storage::OrgStore, dir: NodeId) -> Result<(), crate::storage::StorageError> {
     for e in org.list(dir)? {
         if e.meta.kind == crate::storage::NodeKind::Directory {
             remove_tree(org, e.meta.id)?;
@@ -160,10 +150,7 @@ pub struct AccountsDirectory {
 impl AccountsDirectory {
     /// Wraps the accounts store; `cfg` gives server-wide defaults.
     pub fn new(accounts: Arc<Accounts>, cfg: &Config) -> Self {
-        Self {
-            accounts,
-            default_encryption: cfg.security.encryption,
-        }
+        Self { accounts, default_encryption: cfg.security.encryption }
     }
 
     fn resolve(&self, mut s: ShareRecord) -> ShareRecord {
@@ -174,17 +161,8 @@ impl AccountsDirectory {
 
 impl CredentialSource for AccountsDirectory {
     fn lookup(&self, domain: &str, user: &str) -> Result<Option<Credential>, AuthError> {
-        let c = self
-            .accounts
-            .resolve_logon(domain, user)
-            .map_err(|e| AuthError::Store(e.to_string()))?;
-        Ok(c.map(|c| Credential {
-            user_id: c.user_id,
-            org_id: c.org_id,
-            user: c.user,
-            org: c.org,
-            nt_hash: c.nt_hash,
-        }))
+        let c = self.accounts.resolve_logon(domain, user).map_err(|e| AuthError::Store(e.to_string()))?;
+        Ok(c.map(|c| Credential { user_id: c.user_id, org_id: c.org_id, user: c.user, org: c.org, nt_hash: c.nt_hash }))
     }
 }
 
@@ -194,25 +172,16 @@ impl Directory for AccountsDirectory {
     }
 
     fn find_share(&self, name: &str) -> Option<ShareRecord> {
-        self.accounts
-            .find_share(name)
-            .ok()
-            .flatten()
-            .map(|s| self.resolve(s))
+        self.accounts.find_share(name).ok().flatten().map(|s| self.resolve(s))
     }
 
     fn access(&self, share: &ShareRecord, user: UserId) -> Access {
-        self.accounts
-            .effective_access(share.id, user)
-            .unwrap_or(Access::None)
+        self.accounts.effective_access(share.id, user).unwrap_or(Access::None)
     }
 
     fn visible_shares(&self, org: OrgId, user: UserId) -> Vec<ShareRecord> {
         let all = self.accounts.list_shares(Some(org)).unwrap_or_default();
-        all.into_iter()
-            .filter(|s| self.access(s, user) != Access::None)
-            .map(|s| self.resolve(s))
-            .collect()
+        all.into_iter().filter(|s| self.access(s, user) != Access::None).map(|s| self.resolve(s)).collect()
     }
 
     fn may_log_on(&self, user: UserId, now: SystemTime) -> bool {
@@ -243,11 +212,7 @@ impl Directory for AccountsDirectory {
     }
 
     fn org_quota(&self, org: OrgId) -> Option<u64> {
-        self.accounts
-            .org(org)
-            .ok()
-            .flatten()
-            .and_then(|o| o.quota_bytes)
+        self.accounts.org(org).ok().flatten().and_then(|o| o.quota_bytes)
     }
 
     fn set_share_root(&self, share: crate::types::ShareId, root: NodeId) -> bool {
@@ -269,5 +234,51 @@ impl crate::cli::logs::OrgDirectory for AccountsOrgs<'_> {
 
     fn retention(&self, id: OrgId) -> Option<crate::config::Retention> {
         self.0.org(id).ok().flatten().and_then(|o| o.retention)
+    }
+}
+
+/// Administrative changes made with the CLI, recorded in the audit log
+/// (the log takes a file lock per append, so the running server and the
+/// CLI can write at once). Everything is durable when this is dropped.
+pub struct CliAudit {
+    log: Arc<crate::audit::AuditLog>,
+}
+
+impl CliAudit {
+    /// Opens the audit log of the data directory for the CLI.
+    pub fn open(cfg: &Config, mk: &MasterKey) -> Result<Self, String> {
+        let store = open_store(cfg, mk, false)?;
+        let log = crate::audit::AuditLog::open(&crate::audit::audit_dir(&cfg.server.data_dir), store, mk, &cfg.audit)
+            .map_err(|e| format!("cannot open the audit log: {e}"))?;
+        Ok(Self { log })
+    }
+}
+
+impl crate::accounts::AdminAudit for CliAudit {
+    fn admin_event(&self, ev: crate::accounts::AdminEvent) {
+        use crate::audit::{AuditSink, Event, EventKind, EventResult};
+        let action = format!("{:?}", ev.action);
+        let action = action.split([' ', '{', '(']).next().unwrap_or("admin").to_string();
+        let detail = ev.action.describe();
+        let mut e = Event::new(ev.at, EventKind::Admin { action, target: String::new(), detail }).user(ev.actor);
+        if let Some(o) = ev.org {
+            e = e.org(o);
+        }
+        if detail_denied(&ev.action) {
+            e = e.result(EventResult::Denied("refused".into()));
+        }
+        self.log.record(e);
+    }
+}
+
+fn detail_denied(a: &crate::accounts::AdminAction) -> bool {
+    matches!(a, crate::accounts::AdminAction::Denied { .. })
+}
+
+impl Drop for CliAudit {
+    fn drop(&mut self) {
+        if let Err(e) = self.log.shutdown() {
+            eprintln!("warning: audit log not flushed: {e}");
+        }
     }
 }

@@ -187,11 +187,7 @@ pub struct AuditConfig {
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            default_retention: Retention::M12,
-            flush_interval_ms: 500,
-        }
+        Self { enabled: true, default_retention: Retention::M12, flush_interval_ms: 500 }
     }
 }
 
@@ -207,10 +203,7 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self {
-            compact_dead_ratio: 0.5,
-            commit_interval_secs: 2,
-        }
+        Self { compact_dead_ratio: 0.5, commit_interval_secs: 2 }
     }
 }
 
@@ -230,12 +223,7 @@ pub struct BackupConfig {
 
 impl Default for BackupConfig {
     fn default() -> Self {
-        Self {
-            db_generations: 7,
-            data_target: None,
-            data_generations: 7,
-            erase_after_days: 30,
-        }
+        Self { db_generations: 7, data_target: None, data_generations: 7, erase_after_days: 30 }
     }
 }
 
@@ -251,10 +239,7 @@ pub struct BootstrapConfig {
 
 impl Default for BootstrapConfig {
     fn default() -> Self {
-        Self {
-            admin_user: "admin".into(),
-            share: "share".into(),
-        }
+        Self { admin_user: "admin".into(), share: "share".into() }
     }
 }
 
@@ -274,8 +259,7 @@ impl Config {
                 path.display()
             ))
         })?;
-        let cfg: Config =
-            toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let cfg: Config = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -290,19 +274,13 @@ impl Config {
             )));
         }
         if parse_dialect(&self.security.min_dialect) > parse_dialect(&self.security.max_dialect) {
-            return Err(ConfigError(
-                "security.min_dialect is above security.max_dialect".into(),
-            ));
+            return Err(ConfigError("security.min_dialect is above security.max_dialect".into()));
         }
         if self.accounts.lockout_threshold == 0 {
-            return Err(ConfigError(
-                "accounts.lockout_threshold must be at least 1".into(),
-            ));
+            return Err(ConfigError("accounts.lockout_threshold must be at least 1".into()));
         }
         if !(1..=4).contains(&self.accounts.password_min_classes) {
-            return Err(ConfigError(
-                "accounts.password_min_classes must be 1 to 4".into(),
-            ));
+            return Err(ConfigError("accounts.password_min_classes must be 1 to 4".into()));
         }
         if self.server.name.is_empty() || self.server.name.len() > 15 {
             return Err(ConfigError("server.name must be 1 to 15 characters".into()));
@@ -312,10 +290,7 @@ impl Config {
 
     /// `<data_dir>/keys/master.key` unless `keys.key_file` says otherwise.
     pub fn key_file(&self) -> PathBuf {
-        self.keys
-            .key_file
-            .clone()
-            .unwrap_or_else(|| self.server.data_dir.join("keys").join("master.key"))
+        self.keys.key_file.clone().unwrap_or_else(|| self.server.data_dir.join("keys").join("master.key"))
     }
 }
 

@@ -57,60 +57,30 @@ fn env() -> Env {
         mk: MasterKey::from_key(Key32::from_bytes([1; 32])),
         keys: Arc::new(MemOrgKeys::new(Key32::from_bytes([2; 32]))),
     };
-    let log = AuditLog::open(
-        &audit_dir(&env.config.server.data_dir),
-        env.keys.clone(),
-        &env.mk,
-        &env.config.audit,
-    )
-    .unwrap();
+    let log =
+        AuditLog::open(&audit_dir(&env.config.server.data_dir), env.keys.clone(), &env.mk, &env.config.audit).unwrap();
     let t0 = parse_time("2026-11-25T17:00:00.123").unwrap();
     let c = "203.0.113.5:49152".parse().unwrap();
-    let logon = EventKind::LogonSuccess {
-        dialect: 0x0311,
-        signing: Some("AES-128-GMAC".into()),
-        encryption: None,
-    };
-    log.record(
-        Event::new(t0, logon)
-            .org(OrgId(1))
-            .user("alice")
-            .client(c)
-            .session(5),
-    );
+    let logon = EventKind::LogonSuccess { dialect: 0x0311, signing: Some("AES-128-GMAC".into()), encryption: None };
+    log.record(Event::new(t0, logon).org(OrgId(1)).user("alice").client(c).session(5));
     log.record(
         Event::new(
             t0 + Duration::from_secs(1),
-            EventKind::Rename {
-                share: "営業".into(),
-                from: "a,b.txt".into(),
-                to: "=cmd.txt".into(),
-            },
+            EventKind::Rename { share: "営業".into(), from: "a,b.txt".into(), to: "=cmd.txt".into() },
         )
         .org(OrgId(1))
         .user("alice"),
     );
     log.record(
-        Event::new(
-            t0 + Duration::from_secs(2),
-            EventKind::Delete {
-                share: "hr".into(),
-                path: "pay.xlsx".into(),
-            },
-        )
-        .org(OrgId(2))
-        .user("bob")
-        .result(EventResult::Denied("STATUS_ACCESS_DENIED".into())),
+        Event::new(t0 + Duration::from_secs(2), EventKind::Delete { share: "hr".into(), path: "pay.xlsx".into() })
+            .org(OrgId(2))
+            .user("bob")
+            .result(EventResult::Denied("STATUS_ACCESS_DENIED".into())),
     );
     log.record(
-        Event::new(
-            t0 + Duration::from_secs(3),
-            EventKind::LogonFailure {
-                reason: "unknown user".into(),
-            },
-        )
-        .user("eve")
-        .client(c),
+        Event::new(t0 + Duration::from_secs(3), EventKind::LogonFailure { reason: "unknown user".into() })
+            .user("eve")
+            .client(c),
     );
     log.shutdown().unwrap();
     env
@@ -136,14 +106,8 @@ fn table_shows_jst_and_names() {
     let (r, out) = run(&e, None, &["access"]);
     r.unwrap();
     assert!(out.contains("2026-11-25T17:00:00.123+09:00"), "{out}");
-    assert!(
-        out.contains("acme") && out.contains("dialect=3.1.1") && out.contains("encryption=none"),
-        "{out}"
-    );
-    assert!(
-        out.contains("eve") && out.contains("logon-failure"),
-        "{out}"
-    );
+    assert!(out.contains("acme") && out.contains("dialect=3.1.1") && out.contains("encryption=none"), "{out}");
+    assert!(out.contains("eve") && out.contains("logon-failure"), "{out}");
     assert!(out.ends_with("(2 events)\n"), "{out}");
     let (_, ops) = run(&e, None, &["operations"]);
     assert!(ops.contains("営業\\a,b.txt -> =cmd.txt"), "{ops}");
@@ -153,20 +117,12 @@ fn table_shows_jst_and_names() {
 #[test]
 fn csv_and_jsonl() {
     let e = env();
-    let (r, out) = run(
-        &e,
-        None,
-        &["operations", "--org", "acme", "--format", "csv"],
-    );
+    let (r, out) = run(&e, None, &["operations", "--org", "acme", "--format", "csv"]);
     r.unwrap();
     let lines: Vec<&str> = out.split("\r\n").collect();
     assert!(lines[0].starts_with("time,log,seq,org,user"));
     assert!(lines[1].contains(",\"a,b.txt\",'=cmd.txt,"), "{out}");
-    let (r, out) = run(
-        &e,
-        None,
-        &["operations", "--format", "jsonl", "--result", "denied"],
-    );
+    let (r, out) = run(&e, None, &["operations", "--format", "jsonl", "--result", "denied"]);
     r.unwrap();
     let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(v["org"], "globex");
@@ -222,10 +178,7 @@ fn verify_fails_and_says_where() {
     std::fs::write(&seg, data).unwrap();
     let (r, out) = run(&e, None, &["verify", "--org", "acme"]);
     assert!(matches!(r, Err(LogsError::Tampered(1))), "{r:?}");
-    assert!(
-        out.contains("acme (org-1): FAILED") && out.contains("segment 2026-11: record #1:"),
-        "{out}"
-    );
+    assert!(out.contains("acme (org-1): FAILED") && out.contains("segment 2026-11: record #1:"), "{out}");
 }
 
 #[test]
@@ -235,8 +188,5 @@ fn purge_runs_now() {
     r.unwrap();
     // Everything is from 2026-11-25; nothing is older than a month yet
     // unless this test runs after 2027-01.
-    assert!(
-        out.contains("nothing to purge") || out.contains("removed"),
-        "{out}"
-    );
+    assert!(out.contains("nothing to purge") || out.contains("removed"), "{out}");
 }

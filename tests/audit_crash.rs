@@ -35,10 +35,7 @@ fn event(n: u64) -> Event {
         bytes_written: 0,
         writes: 0,
     };
-    Event::new(SystemTime::now(), kind)
-        .org(ORG)
-        .user("alice")
-        .session(n)
+    Event::new(SystemTime::now(), kind).org(ORG).user("alice").session(n)
 }
 
 /// Child side: record until killed (`kill`) or `count` events then shut down.
@@ -48,10 +45,7 @@ fn child() {
         return;
     };
     let log = open(Path::new(&dir));
-    let count: u64 = std::env::var("AUDIT_CHILD_COUNT")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(u64::MAX);
+    let count: u64 = std::env::var("AUDIT_CHILD_COUNT").ok().and_then(|c| c.parse().ok()).unwrap_or(u64::MAX);
     // About 100k events/s in release builds (a busy server, without filling
     // the disk). Unoptimized HMAC and AES make a debug writer ~50x slower,
     // so debug builds record 5k/s: the test measures the flush policy, not
@@ -70,9 +64,7 @@ fn child() {
 
 fn spawn(dir: &Path, count: Option<u64>) -> std::process::Child {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", "child", "--nocapture", "--test-threads=1"])
-        .env("AUDIT_CHILD_DIR", dir)
-        .stdout(Stdio::null());
+    c.args(["--exact", "child", "--nocapture", "--test-threads=1"]).env("AUDIT_CHILD_DIR", dir).stdout(Stdio::null());
     if let Some(n) = count {
         c.env("AUDIT_CHILD_COUNT", n.to_string());
     }
@@ -107,10 +99,7 @@ fn sigkill_loses_at_most_the_last_second() {
         let n = got.len() as u64;
         assert!(n > 0, "nothing durable after {run_ms} ms");
         // No hole: exactly events 0..n, in order.
-        assert!(
-            got.iter().enumerate().all(|(i, (id, _))| *id == i as u64),
-            "gap in the recovered events"
-        );
+        assert!(got.iter().enumerate().all(|(i, (id, _))| *id == i as u64), "gap in the recovered events");
         let last = got[got.len() - 1].1;
         let lost = killed_at.duration_since(last).unwrap_or_default();
         eprintln!(
@@ -118,25 +107,16 @@ fn sigkill_loses_at_most_the_last_second() {
             format_jst(last),
             format_jst(killed_at),
             lost.as_millis(),
-            rep.logs
-                .iter()
-                .flat_map(|l| l.notes.clone())
-                .collect::<Vec<_>>()
+            rep.logs.iter().flat_map(|l| l.notes.clone()).collect::<Vec<_>>()
         );
         // flush_interval_ms = 500 plus scheduling slack on a loaded 2-core machine.
-        assert!(
-            lost < Duration::from_millis(1500),
-            "lost {lost:?} of events"
-        );
+        assert!(lost < Duration::from_millis(1500), "lost {lost:?} of events");
         // The writer repairs the tail and chains on.
         log.record(event(n));
         log.flush().unwrap();
         assert_eq!(contents(&log).len() as u64, n + 1);
         let rep = log.verify(None).unwrap();
-        assert!(
-            rep.ok() && rep.logs.iter().all(|l| l.notes.is_empty()),
-            "{rep:#?}"
-        );
+        assert!(rep.ok() && rep.logs.iter().all(|l| l.notes.is_empty()), "{rep:#?}");
         log.shutdown().unwrap();
     }
 }
@@ -144,11 +124,7 @@ fn sigkill_loses_at_most_the_last_second() {
 #[test]
 fn graceful_shutdown_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let count = if cfg!(debug_assertions) {
-        10_000
-    } else {
-        50_000
-    };
+    let count = if cfg!(debug_assertions) { 10_000 } else { 50_000 };
     let started = Instant::now();
     let status = spawn(dir.path(), Some(count)).wait().unwrap();
     assert!(status.success());
@@ -157,8 +133,5 @@ fn graceful_shutdown_loses_nothing() {
     assert_eq!(got.len() as u64, count);
     assert!(got.iter().enumerate().all(|(i, (id, _))| *id == i as u64));
     assert!(log.verify(None).unwrap().ok());
-    eprintln!(
-        "graceful: {count} events in {:?}, all durable",
-        started.elapsed()
-    );
+    eprintln!("graceful: {count} events in {:?}, all durable", started.elapsed());
 }

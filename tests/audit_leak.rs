@@ -23,20 +23,14 @@ fn encodings(s: &str) -> Vec<Vec<u8>> {
 fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
-        if p.is_dir() {
-            files(&p, out)
-        } else {
-            out.push(p)
-        }
+        if p.is_dir() { files(&p, out) } else { out.push(p) }
     }
 }
 
 fn events(t: std::time::SystemTime, org: Option<OrgId>) -> Vec<Event> {
     let n = |tag: &str| format!("{tag}/{ASCII}/{JAPANESE}.docx");
     let kinds = vec![
-        EventKind::TreeConnect {
-            share: format!("{ASCII}{JAPANESE}"),
-        },
+        EventKind::TreeConnect { share: format!("{ASCII}{JAPANESE}") },
         EventKind::Open {
             share: JAPANESE.into(),
             path: n("open"),
@@ -53,24 +47,10 @@ fn events(t: std::time::SystemTime, org: Option<OrgId>) -> Vec<Event> {
             bytes_written: 0,
             writes: 0,
         },
-        EventKind::Rename {
-            share: ASCII.into(),
-            from: n("from"),
-            to: n("to"),
-        },
-        EventKind::Delete {
-            share: ASCII.into(),
-            path: n("del"),
-        },
-        EventKind::Mkdir {
-            share: ASCII.into(),
-            path: n("mkdir"),
-        },
-        EventKind::SetAttributes {
-            share: ASCII.into(),
-            path: n("attr"),
-            attributes: 2,
-        },
+        EventKind::Rename { share: ASCII.into(), from: n("from"), to: n("to") },
+        EventKind::Delete { share: ASCII.into(), path: n("del") },
+        EventKind::Mkdir { share: ASCII.into(), path: n("mkdir") },
+        EventKind::SetAttributes { share: ASCII.into(), path: n("attr"), attributes: 2 },
         EventKind::SetTimes {
             share: ASCII.into(),
             path: n("t"),
@@ -79,22 +59,9 @@ fn events(t: std::time::SystemTime, org: Option<OrgId>) -> Vec<Event> {
             last_write: None,
             change: None,
         },
-        EventKind::SetSecurity {
-            share: ASCII.into(),
-            path: n("sd"),
-            security_info: 4,
-        },
-        EventKind::Copy {
-            share: ASCII.into(),
-            from: n("c1"),
-            to: n("c2"),
-            bytes: 5,
-        },
-        EventKind::Admin {
-            action: "share.create".into(),
-            target: JAPANESE.into(),
-            detail: n("admin"),
-        },
+        EventKind::SetSecurity { share: ASCII.into(), path: n("sd"), security_info: 4 },
+        EventKind::Copy { share: ASCII.into(), from: n("c1"), to: n("c2"), bytes: 5 },
+        EventKind::Admin { action: "share.create".into(), target: JAPANESE.into(), detail: n("admin") },
     ];
     kinds
         .into_iter()
@@ -133,16 +100,12 @@ fn names_are_never_stored_in_clear() {
         }
         log.flush().unwrap();
     }
-    log.purge(parse_time("2026-11-20").unwrap(), &|_| Retention::Unlimited)
-        .unwrap();
+    log.purge(parse_time("2026-11-20").unwrap(), &|_| Retention::Unlimited).unwrap();
     // The names are really there, readable with the keys.
     let mut found = 0;
     log.query(
         LogId::Org(OrgId(1)),
-        &Query {
-            path_prefix: Some(format!("{ASCII}/open/{ASCII}")),
-            ..Query::default()
-        },
+        &Query { path_prefix: Some(format!("{ASCII}/open/{ASCII}")), ..Query::default() },
         &mut |_| {
             found += 1;
             true
@@ -152,10 +115,7 @@ fn names_are_never_stored_in_clear() {
     assert_eq!(found, 0); // share-qualified: the share of Open is the Japanese one
     log.query(
         LogId::Org(OrgId(1)),
-        &Query {
-            path_prefix: Some(format!("{JAPANESE}/open/{ASCII}/{JAPANESE}")),
-            ..Query::default()
-        },
+        &Query { path_prefix: Some(format!("{JAPANESE}/open/{ASCII}/{JAPANESE}")), ..Query::default() },
         &mut |_| {
             found += 1;
             true
@@ -168,11 +128,7 @@ fn names_are_never_stored_in_clear() {
 
     let mut all = Vec::new();
     files(dir.path(), &mut all);
-    assert!(
-        all.iter()
-            .any(|p| p.extension().is_some_and(|e| e == "idx")),
-        "no index written: {all:?}"
-    );
+    assert!(all.iter().any(|p| p.extension().is_some_and(|e| e == "idx")), "no index written: {all:?}");
     let mut bytes_checked = 0;
     for p in &all {
         let data = std::fs::read(p).unwrap();

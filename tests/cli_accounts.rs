@@ -26,21 +26,15 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("smbvault.toml");
         let data = dir.path().join("data");
-        std::fs::write(
-            &config,
-            format!("[server]\ndata_dir = {:?}\n", data.to_str().unwrap()),
-        )
-        .unwrap();
+        std::fs::write(&config, format!("[server]\ndata_dir = {:?}\n", data.to_str().unwrap())).unwrap();
         let env = Self { dir, config };
         env.ok(&["init"], None);
         let acc = env.accounts();
         let prov = TestProvisioner::new();
         let acme = acc.create_org("ACME", &prov).unwrap();
         let beta = acc.create_org("BETA", &prov).unwrap();
-        acc.add_user(acme.id, "boss", Role::OrgAdmin, BOSS_PW)
-            .unwrap();
-        acc.add_user(beta.id, "bob", Role::Member, "Builder-Passw0rd-22")
-            .unwrap();
+        acc.add_user(acme.id, "boss", Role::OrgAdmin, BOSS_PW).unwrap();
+        acc.add_user(beta.id, "bob", Role::Member, "Builder-Passw0rd-22").unwrap();
         env
     }
 
@@ -56,12 +50,9 @@ impl Env {
     fn run(&self, args: &[&str], stdin: Option<&str>, envs: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_smbvault"));
         cmd.arg("--config").arg(&self.config).args(args);
-        cmd.env_remove("SMBVAULT_NEW_PASSWORD")
-            .env_remove("SMBVAULT_ADMIN_PASSWORD");
+        cmd.env_remove("SMBVAULT_NEW_PASSWORD").env_remove("SMBVAULT_ADMIN_PASSWORD");
         cmd.envs(envs.iter().copied());
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let mut pipe = child.stdin.take().unwrap();
         if let Some(s) = stdin {
@@ -73,11 +64,7 @@ impl Env {
 
     fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
         let o = self.run(args, stdin, &[]);
-        assert!(
-            o.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(o.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8(o.stdout).unwrap()
     }
 
@@ -85,11 +72,7 @@ impl Env {
         let mut a = vec!["--json"];
         a.extend_from_slice(args);
         let o = self.run(&a, None, envs);
-        assert!(
-            o.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(o.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
         serde_json::from_slice(&o.stdout).unwrap()
     }
 
@@ -106,25 +89,14 @@ fn stderr(o: &Output) -> String {
 }
 
 fn names(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["qualified"].as_str().unwrap().to_string())
-        .collect()
+    v.as_array().unwrap().iter().map(|u| u["qualified"].as_str().unwrap().to_string()).collect()
 }
 
 #[test]
 fn user_add_list_disable_passwd() {
     let env = Env::new();
-    env.ok(
-        &["user", "add", "--org", "ACME", "alice", "--password-stdin"],
-        Some("Wonder-Start-Pw1\n"),
-    );
-    let o = env.run(
-        &["user", "add", "ACME\\carol"],
-        None,
-        &[("SMBVAULT_NEW_PASSWORD", "Singer-Start-Pw2")],
-    );
+    env.ok(&["user", "add", "--org", "ACME", "alice", "--password-stdin"], Some("Wonder-Start-Pw1\n"));
+    let o = env.run(&["user", "add", "ACME\\carol"], None, &[("SMBVAULT_NEW_PASSWORD", "Singer-Start-Pw2")]);
     assert!(o.status.success(), "{}", stderr(&o));
     let made = env.json(&["user", "add", "dave@ACME", "--generate"], &[]);
     let generated = made["generated_password"].as_str().unwrap().to_string();
@@ -138,71 +110,29 @@ fn user_add_list_disable_passwd() {
     assert_eq!(nt("dave"), *password::nt_hash(&generated));
 
     // Policy and missing-password errors explain the fix.
-    let o = env.run(
-        &["user", "add", "ACME\\weak", "--password-stdin"],
-        Some("weak\n"),
-        &[],
-    );
+    let o = env.run(&["user", "add", "ACME\\weak", "--password-stdin"], Some("weak\n"), &[]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("password rejected") && stderr(&o).contains("--generate"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("password rejected") && stderr(&o).contains("--generate"), "{}", stderr(&o));
     let o = env.run(&["user", "add", "ACME\\nopw"], None, &[]);
-    assert!(
-        !o.status.success() && stderr(&o).contains("SMBVAULT_NEW_PASSWORD"),
-        "{}",
-        stderr(&o)
-    );
-    let o = env.run(
-        &["user", "add", "nobody"],
-        None,
-        &[("SMBVAULT_NEW_PASSWORD", "Singer-Start-Pw2")],
-    );
-    assert!(
-        stderr(&o).contains("--org"),
-        "two orgs: must say which: {}",
-        stderr(&o)
-    );
+    assert!(!o.status.success() && stderr(&o).contains("SMBVAULT_NEW_PASSWORD"), "{}", stderr(&o));
+    let o = env.run(&["user", "add", "nobody"], None, &[("SMBVAULT_NEW_PASSWORD", "Singer-Start-Pw2")]);
+    assert!(stderr(&o).contains("--org"), "two orgs: must say which: {}", stderr(&o));
 
     // list --json: all users, never a secret.
     let list = env.json(&["user", "list"], &[]);
     let mut got = names(&list);
     got.sort();
-    assert_eq!(
-        got,
-        [
-            "ACME\\alice",
-            "ACME\\boss",
-            "ACME\\carol",
-            "ACME\\dave",
-            "BETA\\bob"
-        ]
-    );
+    assert_eq!(got, ["ACME\\alice", "ACME\\boss", "ACME\\carol", "ACME\\dave", "BETA\\bob"]);
     let text = list.to_string();
-    for secret in [
-        "Wonder-Start-Pw1",
-        "argon2",
-        &hex::encode(nt("alice")),
-        generated.as_str(),
-    ] {
+    for secret in ["Wonder-Start-Pw1", "argon2", &hex::encode(nt("alice")), generated.as_str()] {
         assert!(!text.contains(secret), "list leaks {secret}");
     }
-    assert_eq!(
-        names(&env.json(&["user", "list", "--org", "BETA"], &[])),
-        ["BETA\\bob"]
-    );
+    assert_eq!(names(&env.json(&["user", "list", "--org", "BETA"], &[])), ["BETA\\bob"]);
 
     // disable / enable.
     env.ok(&["user", "disable", "ACME\\alice"], None);
     let list = env.json(&["user", "list", "--org", "acme"], &[]);
-    let alice = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["name"] == "alice")
-        .unwrap();
+    let alice = list.as_array().unwrap().iter().find(|u| u["name"] == "alice").unwrap();
     assert_eq!(alice["enabled"], false);
     assert!(!acc.resolve_logon("ACME", "alice").unwrap().unwrap().enabled);
     env.ok(&["user", "enable", "alice", "--org", "ACME"], None);
@@ -210,27 +140,17 @@ fn user_add_list_disable_passwd() {
 
     // passwd.
     let rev = acc.revision().unwrap();
-    env.ok(
-        &["user", "passwd", "ACME\\alice", "--password-stdin"],
-        Some("Wonder-Second-Pw3\r\n"),
-    );
+    env.ok(&["user", "passwd", "ACME\\alice", "--password-stdin"], Some("Wonder-Second-Pw3\r\n"));
     assert_eq!(nt("alice"), *password::nt_hash("Wonder-Second-Pw3"));
     assert!(acc.revision().unwrap() > rev, "the server sees CLI changes");
     let o = env.run(&["user", "passwd", "ACME\\ghost", "--generate"], None, &[]);
-    assert!(
-        stderr(&o).contains("does not exist") && stderr(&o).contains("user list"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("does not exist") && stderr(&o).contains("user list"), "{}", stderr(&o));
 }
 
 #[test]
 fn org_admin_is_confined_to_own_org() {
     let env = Env::new();
-    env.ok(
-        &["user", "add", "ACME\\alice", "--password-stdin"],
-        Some("Wonder-Start-Pw1\n"),
-    );
+    env.ok(&["user", "add", "ACME\\alice", "--password-stdin"], Some("Wonder-Start-Pw1\n"));
 
     // Sees only ACME.
     let o = env.boss(&["--json", "user", "list"]);
@@ -255,10 +175,7 @@ fn org_admin_is_confined_to_own_org() {
         assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
         let e = stderr(&o);
         assert!(e.contains("permission denied"), "{args:?}: {e}");
-        assert!(
-            e.contains("ACME only") || e.contains("only the server operator"),
-            "{args:?}: {e}"
-        );
+        assert!(e.contains("ACME only") || e.contains("only the server operator"), "{args:?}: {e}");
     }
     let o = env.boss(&["user", "disable", "boss"]);
     assert_eq!(o.status.code(), Some(3), "no self-lockout: {}", stderr(&o));
@@ -267,50 +184,26 @@ fn org_admin_is_confined_to_own_org() {
     let o = env.boss(&["user", "add", "dave", "--generate"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("ACME\\dave"));
-    assert!(
-        env.accounts()
-            .resolve_logon("ACME", "dave")
-            .unwrap()
-            .is_some()
-    );
+    assert!(env.accounts().resolve_logon("ACME", "dave").unwrap().is_some());
 
     // Wrong password, members, missing password.
     let mut a = vec!["--as", "ACME\\boss", "user", "list"];
     let o = env.run(&a, None, &[("SMBVAULT_ADMIN_PASSWORD", "Not-The-Pw-9")]);
     assert_eq!(o.status.code(), Some(3));
-    assert!(
-        stderr(&o).contains("wrong user name or password"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("wrong user name or password"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("Not-The-Pw-9"));
     a[1] = "ACME\\alice";
     let o = env.run(&a, None, &[("SMBVAULT_ADMIN_PASSWORD", "Wonder-Start-Pw1")]);
-    assert!(
-        stderr(&o).contains("not an administrator"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("not an administrator"), "{}", stderr(&o));
     let o = env.run(&["--as", "ACME\\boss", "user", "list"], None, &[]);
-    assert!(
-        !o.status.success() && stderr(&o).contains("SMBVAULT_ADMIN_PASSWORD"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(!o.status.success() && stderr(&o).contains("SMBVAULT_ADMIN_PASSWORD"), "{}", stderr(&o));
 }
 
 #[test]
 fn uninitialized_data_dir_says_how_to_fix() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("c.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\ndata_dir = {:?}\n",
-            dir.path().join("d").to_str().unwrap()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, format!("[server]\ndata_dir = {:?}\n", dir.path().join("d").to_str().unwrap())).unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_smbvault"))
         .arg("--config")
         .arg(&config)
@@ -320,13 +213,7 @@ fn uninitialized_data_dir_says_how_to_fix() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("smbvault init"), "{}", stderr(&o));
     let o = Command::new(env!("CARGO_BIN_EXE_smbvault"))
-        .args([
-            "--config",
-            "/nonexistent/smbvault.toml",
-            "--json",
-            "user",
-            "list",
-        ])
+        .args(["--config", "/nonexistent/smbvault.toml", "--json", "user", "list"])
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&o.stderr).unwrap();

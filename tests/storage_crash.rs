@@ -46,9 +46,7 @@ fn name(f: usize) -> String {
 }
 
 fn data(seed: u64, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (seed as u8).wrapping_add((i as u8).wrapping_mul(13)) ^ (i >> 10) as u8)
-        .collect()
+    (0..len).map(|i| (seed as u8).wrapping_add((i as u8).wrapping_mul(13)) ^ (i >> 10) as u8).collect()
 }
 
 fn file(o: &OrgStore, root: NodeId, f: usize) -> NodeId {
@@ -78,31 +76,20 @@ fn crash_child() {
         match rng.gen_range(0..20) {
             0..=12 => {
                 let off = rng.gen_range(0..600_000u64);
-                let len = if rng.gen_bool(0.5) {
-                    rng.gen_range(1..5000)
-                } else {
-                    rng.gen_range(1..200_000)
-                };
+                let len = if rng.gen_bool(0.5) { rng.gen_range(1..5000) } else { rng.gen_range(1..200_000) };
                 let s = seed * 1_000_000 + j;
                 log(format!("W {f} {off} {len} {s}\n"));
-                o.open_content(file(&o, root, f), None, false)
-                    .unwrap()
-                    .write(off, &data(s, len))
-                    .unwrap();
+                o.open_content(file(&o, root, f), None, false).unwrap().write(off, &data(s, len)).unwrap();
             }
             13..=15 => {
                 let len = rng.gen_range(0..700_000u64);
                 log(format!("T {f} {len}\n"));
-                o.open_content(file(&o, root, f), None, false)
-                    .unwrap()
-                    .set_len(len)
-                    .unwrap();
+                o.open_content(file(&o, root, f), None, false).unwrap().set_len(len).unwrap();
             }
             16 => {
                 log(format!("R {f}\n"));
                 o.remove(file(&o, root, f)).unwrap();
-                o.create(root, &name(f), NodeKind::File, 0x20, FileTime(j))
-                    .unwrap();
+                o.create(root, &name(f), NodeKind::File, 0x20, FileTime(j)).unwrap();
             }
             _ => {
                 o.flush().unwrap();
@@ -161,8 +148,7 @@ fn sigkill_at_random_points_keeps_flushed_data() {
         let root = o.create_root(FileTime(1)).unwrap();
         assert_eq!(root, NodeId(1));
         for f in 0..FILES {
-            o.create(root, &name(f), NodeKind::File, 0x20, FileTime(1))
-                .unwrap();
+            o.create(root, &name(f), NodeKind::File, 0x20, FileTime(1)).unwrap();
         }
         s.close().unwrap();
     }
@@ -171,13 +157,7 @@ fn sigkill_at_random_points_keeps_flushed_data() {
     let (mut total_ops, mut total_flushes) = (0, 0);
     for iter in 0..ITERATIONS {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "crash_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
             .env(ENV_DIR, tmp.path())
             .env(ENV_SEED, (iter + 1).to_string())
             .stdout(std::process::Stdio::null())

@@ -52,34 +52,12 @@ impl TestServer {
         let data = dir.path().join("data");
         let config = dir.path().join("smbvault.toml");
         let mut f = std::fs::File::create(&config).expect("config");
-        writeln!(
-            f,
-            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n",
-            data
-        )
-        .unwrap();
-        writeln!(
-            f,
-            "[security]\nlogon_failure_delay_ms = 200\n{}\n",
-            opts.security.join("\n")
-        )
-        .unwrap();
+        writeln!(f, "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n", data).unwrap();
+        writeln!(f, "[security]\nlogon_failure_delay_ms = 200\n{}\n", opts.security.join("\n")).unwrap();
         writeln!(f, "[accounts]\n{}\n", opts.accounts.join("\n")).unwrap();
-        writeln!(
-            f,
-            "[audit]\nflush_interval_ms = 200\n{}\n",
-            opts.audit.join("\n")
-        )
-        .unwrap();
+        writeln!(f, "[audit]\nflush_interval_ms = 200\n{}\n", opts.audit.join("\n")).unwrap();
         drop(f);
-        let mut s = Self {
-            dir,
-            config,
-            port: 0,
-            admin_password: None,
-            log: PathBuf::new(),
-            child: None,
-        };
+        let mut s = Self { dir, config, port: 0, admin_password: None, log: PathBuf::new(), child: None };
         s.log = s.dir.path().join("server.log");
         s.spawn();
         s
@@ -87,17 +65,10 @@ impl TestServer {
 
     /// (Re)starts the process on the same data directory; waits until it listens.
     pub fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let mut child = Command::new(bin())
             .args(["--config", self.config.to_str().unwrap(), "serve"])
-            .env(
-                "RUST_LOG",
-                std::env::var("SMBVAULT_TEST_LOG").unwrap_or_else(|_| "info".into()),
-            )
+            .env("RUST_LOG", std::env::var("SMBVAULT_TEST_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -106,11 +77,7 @@ impl TestServer {
         let (tx, rx) = mpsc::channel();
         let log_path = self.log.clone();
         std::thread::spawn(move || {
-            let mut logf = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log_path)
-                .unwrap();
+            let mut logf = std::fs::OpenOptions::new().create(true).append(true).open(log_path).unwrap();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let _ = writeln!(logf, "{line}");
                 let _ = tx.send(line);
@@ -120,10 +87,7 @@ impl TestServer {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                panic!(
-                    "server did not start; log:\n{}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                )
+                panic!("server did not start; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default())
             });
             if let Some(p) = line.split("password: ").nth(1) {
                 self.admin_password = Some(p.trim().to_string());
@@ -141,9 +105,7 @@ impl TestServer {
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(st)) = child.try_wait() {
@@ -180,9 +142,7 @@ impl TestServer {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn cli");
         if let Some(s) = stdin {
             child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
@@ -192,14 +152,7 @@ impl TestServer {
     }
 
     /// Runs smbclient against `//127.0.0.1/<share>` with `-c CMDS`.
-    pub fn smbclient(
-        &self,
-        share: &str,
-        user: &str,
-        pass: &str,
-        extra: &[&str],
-        cmds: &str,
-    ) -> Output {
+    pub fn smbclient(&self, share: &str, user: &str, pass: &str, extra: &[&str], cmds: &str) -> Output {
         smbclient(self.port, share, user, pass, extra, cmds)
     }
 
@@ -216,14 +169,7 @@ impl Drop for TestServer {
 }
 
 /// Runs smbclient against a port on 127.0.0.1.
-pub fn smbclient(
-    port: u16,
-    share: &str,
-    user: &str,
-    pass: &str,
-    extra: &[&str],
-    cmds: &str,
-) -> Output {
+pub fn smbclient(port: u16, share: &str, user: &str, pass: &str, extra: &[&str], cmds: &str) -> Output {
     let mut cmd = Command::new("smbclient");
     cmd.arg(format!("//127.0.0.1/{share}"))
         .args(["-p", &port.to_string(), "-U", &format!("{user}%{pass}")])
@@ -235,11 +181,7 @@ pub fn smbclient(
 
 /// Runs a command with a timeout; panics with its output if it hangs.
 pub fn timed_output(mut cmd: Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
     let start = Instant::now();
     loop {
         if let Ok(Some(_)) = child.try_wait() {
@@ -260,11 +202,7 @@ pub fn timed_output(mut cmd: Command, limit: Duration) -> Output {
 
 /// stdout+stderr as one string.
 pub fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// Writes `len` pseudo-random bytes (seeded) to `path` and returns their SHA-256.
@@ -314,11 +252,10 @@ pub fn grep_tree(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p) {
-                if bytes.windows(needle.len()).any(|w| w == needle) {
+            } else if let Ok(bytes) = std::fs::read(&p)
+                && bytes.windows(needle.len()).any(|w| w == needle) {
                     hits.push(p);
                 }
-            }
         }
     }
     hits
@@ -335,11 +272,7 @@ pub const PASS: &str = "Passw0rd!-test";
 impl TestServer {
     /// Adds `ORG\user` (member) with `password` through the admin CLI.
     pub fn add_user(&self, user: &str, password: &str) {
-        let o = self.cli(
-            &["user", "add", user, "--password-stdin"],
-            Some(&format!("{password}\n")),
-            &[],
-        );
+        let o = self.cli(&["user", "add", user, "--password-stdin"], Some(&format!("{password}\n")), &[]);
         assert!(o.status.success(), "user add {user}: {}", text(&o));
     }
 
@@ -354,17 +287,12 @@ impl TestServer {
 /// Options for a server whose policy lets SMB 2.x clients in (encryption
 /// desired instead of required), as the dialect tests need.
 pub fn encryption_desired() -> Options {
-    Options {
-        security: vec!["encryption = \"desired\"".into()],
-        ..Options::default()
-    }
+    Options { security: vec!["encryption = \"desired\"".into()], ..Options::default() }
 }
 
 /// Runs `python3 protocol-tests/python/<script>` with arguments.
 pub fn python(script: &str, args: &[&str]) -> Output {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("protocol-tests/python")
-        .join(script);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/python").join(script);
     let mut cmd = Command::new("python3");
     cmd.arg(path).args(args);
     timed_output(cmd, Duration::from_secs(600))

@@ -45,8 +45,7 @@ pub fn bootstrap(
     let org = match orgs.as_slice() {
         [] if !acc.any_org_ever()? => acc.create_org(default, prov)?,
         [only]
-            if names::fold_org(&only.name) == names::fold_org(default)
-                && acc.list_users(Some(only.id))?.is_empty() =>
+            if names::fold_org(&only.name) == names::fold_org(default) && acc.list_users(Some(only.id))?.is_empty() =>
         {
             only.clone()
         }
@@ -55,10 +54,7 @@ pub fn bootstrap(
     let share = match acc.find_share(&cfg.bootstrap.share)? {
         Some(s) if s.org_id == org.id => s,
         Some(_) => {
-            return Err(AccountsError::Exists {
-                what: "share",
-                name: cfg.bootstrap.share.clone(),
-            });
+            return Err(AccountsError::Exists { what: "share", name: cfg.bootstrap.share.clone() });
         }
         None => acc.add_share(
             &NewShare {
@@ -73,10 +69,5 @@ pub fn bootstrap(
     };
     let pw = password::generate();
     let user = acc.add_user(org.id, &cfg.bootstrap.admin_user, Role::OrgAdmin, &pw)?;
-    Ok(Some(GeneratedAdmin {
-        org: org.name,
-        user: user.name,
-        password: pw,
-        share: share.name,
-    }))
+    Ok(Some(GeneratedAdmin { org: org.name, user: user.name, password: pw, share: share.name }))
 }

@@ -49,9 +49,7 @@ fn row8(r: &Row<'_>) -> rusqlite::Result<Row8> {
 
 fn in_org(c: &Connection, org: &str, user: &str) -> Result<Option<Row8>, AccountsError> {
     let sql = format!("SELECT {CANDIDATE_COLS} WHERE o.name_key = ?1 AND u.name_key = ?2");
-    Ok(c.prepare_cached(&sql)?
-        .query_row(params![names::fold_org(org), names::fold(user)], row8)
-        .optional()?)
+    Ok(c.prepare_cached(&sql)?.query_row(params![names::fold_org(org), names::fold(user)], row8).optional()?)
 }
 
 fn org_exists(c: &Connection, name: &str) -> Result<bool, AccountsError> {
@@ -62,10 +60,8 @@ fn org_exists(c: &Connection, name: &str) -> Result<bool, AccountsError> {
 /// The only user with this name in any organization, or none if zero or several.
 fn unique_anywhere(c: &Connection, user: &str) -> Result<Option<Row8>, AccountsError> {
     let sql = format!("SELECT {CANDIDATE_COLS} WHERE u.name_key = ?1 LIMIT 2");
-    let mut rows: Vec<Row8> = c
-        .prepare_cached(&sql)?
-        .query_map([names::fold(user)], row8)?
-        .collect::<Result<_, _>>()?;
+    let mut rows: Vec<Row8> =
+        c.prepare_cached(&sql)?.query_map([names::fold(user)], row8)?.collect::<Result<_, _>>()?;
     Ok(if rows.len() == 1 { rows.pop() } else { None })
 }
 
@@ -73,11 +69,7 @@ impl Accounts {
     /// Finds the account an NTLM logon names (see the module docs for the
     /// rules). `Ok(None)` for unknown or ambiguous names: the caller must
     /// then fail the logon exactly as for a wrong password.
-    pub fn resolve_logon(
-        &self,
-        domain: &str,
-        user: &str,
-    ) -> Result<Option<LogonCandidate>, AccountsError> {
+    pub fn resolve_logon(&self, domain: &str, user: &str) -> Result<Option<LogonCandidate>, AccountsError> {
         let row = self.read(|c| match names::split_qualified(user) {
             (Some(org), name) => in_org(c, org, name),
             (None, name) if org_exists(c, domain)? => in_org(c, domain, name),
@@ -105,59 +97,32 @@ impl Accounts {
     /// Counts a failed logon at `now`. `lockout_threshold` failures within
     /// `lockout_window_secs` lock the account for `lockout_duration_secs`.
     /// Returns what happened so the caller can audit it.
-    pub fn record_logon_failure(
-        &self,
-        user: UserId,
-        now: SystemTime,
-    ) -> Result<LockoutState, AccountsError> {
+    pub fn record_logon_failure(&self, user: UserId, now: SystemTime) -> Result<LockoutState, AccountsError> {
         let cfg = &self.cfg;
         let now_s = to_unix(now);
         let window = i64::try_from(cfg.lockout_window_secs).unwrap_or(i64::MAX);
         self.write_quiet(|tx| {
-            let locked: Option<Option<i64>> = tx
-                .query_row(
-                    "SELECT locked_until FROM users WHERE id = ?1",
-                    [user.0],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let locked = locked.ok_or_else(|| AccountsError::NotFound {
-                what: "user",
-                name: format!("#{}", user.0),
-            })?;
+            let locked: Option<Option<i64>> =
+                tx.query_row("SELECT locked_until FROM users WHERE id = ?1", [user.0], |r| r.get(0)).optional()?;
+            let locked =
+                locked.ok_or_else(|| AccountsError::NotFound { what: "user", name: format!("#{}", user.0) })?;
             if let Some(until) = locked.filter(|u| *u > now_s) {
-                return Ok(LockoutState::AlreadyLocked {
-                    until: from_unix(until),
-                });
+                return Ok(LockoutState::AlreadyLocked { until: from_unix(until) });
             }
             tx.execute(
                 "DELETE FROM logon_failures WHERE user_id = ?1 AND at <= ?2",
                 params![user.0, now_s.saturating_sub(window)],
             )?;
-            tx.execute(
-                "INSERT INTO logon_failures (user_id, at) VALUES (?1, ?2)",
-                params![user.0, now_s],
-            )?;
-            let failures: u32 = tx.query_row(
-                "SELECT count(*) FROM logon_failures WHERE user_id = ?1",
-                [user.0],
-                |r| r.get(0),
-            )?;
+            tx.execute("INSERT INTO logon_failures (user_id, at) VALUES (?1, ?2)", params![user.0, now_s])?;
+            let failures: u32 =
+                tx.query_row("SELECT count(*) FROM logon_failures WHERE user_id = ?1", [user.0], |r| r.get(0))?;
             if failures < cfg.lockout_threshold {
-                return Ok(LockoutState::Counting {
-                    failures,
-                    threshold: cfg.lockout_threshold,
-                });
+                return Ok(LockoutState::Counting { failures, threshold: cfg.lockout_threshold });
             }
             let until = now + Duration::from_secs(cfg.lockout_duration_secs);
-            tx.execute(
-                "UPDATE users SET locked_until = ?2 WHERE id = ?1",
-                params![user.0, to_unix(until)],
-            )?;
+            tx.execute("UPDATE users SET locked_until = ?2 WHERE id = ?1", params![user.0, to_unix(until)])?;
             tx.execute("DELETE FROM logon_failures WHERE user_id = ?1", [user.0])?;
-            Ok(LockoutState::LockedNow {
-                until: from_unix(to_unix(until)),
-            })
+            Ok(LockoutState::LockedNow { until: from_unix(to_unix(until)) })
         })
     }
 
@@ -197,15 +162,9 @@ impl Accounts {
     /// Lifts a lockout at once (administrator action) and forgets failures.
     pub fn unlock(&self, user: UserId) -> Result<(), AccountsError> {
         self.write(|tx| {
-            let n = tx.execute(
-                "UPDATE users SET locked_until = NULL WHERE id = ?1",
-                [user.0],
-            )?;
+            let n = tx.execute("UPDATE users SET locked_until = NULL WHERE id = ?1", [user.0])?;
             if n == 0 {
-                return Err(AccountsError::NotFound {
-                    what: "user",
-                    name: format!("#{}", user.0),
-                });
+                return Err(AccountsError::NotFound { what: "user", name: format!("#{}", user.0) });
             }
             tx.execute("DELETE FROM logon_failures WHERE user_id = ?1", [user.0])?;
             Ok(())

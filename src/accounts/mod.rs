@@ -37,16 +37,15 @@ use crate::config::AccountsConfig;
 use crate::keys::{KeyError, MasterKey, SealKey};
 
 pub use admin::{
-    Actor, Admin, AdminAction, AdminAudit, AdminEvent, NoAudit, PrincipalName, RecordingAudit,
-    ShareChange, ShareOptions,
+    Actor, Admin, AdminAction, AdminAudit, AdminEvent, NoAudit, PrincipalName, RecordingAudit, ShareChange,
+    ShareOptions,
 };
 pub use bootstrap::{GeneratedAdmin, bootstrap};
 pub use password::HashCost;
 pub use provision::{ProvisionError, Provisioner, TestProvisioner};
 pub use records::{
-    Access, AccessEntry, GroupId, GroupRecord, LockoutState, LogonCandidate, OrgRecord, Principal,
-    Role, ShareRecord, UserRecord, encryption_str, parse_encryption, parse_retention,
-    retention_str,
+    Access, AccessEntry, GroupId, GroupRecord, LockoutState, LogonCandidate, OrgRecord, Principal, Role, ShareRecord,
+    UserRecord, encryption_str, parse_encryption, parse_retention, retention_str,
 };
 pub use shares::NewShare;
 
@@ -108,9 +107,8 @@ impl Accounts {
     /// created with another master key or by a newer version.
     pub fn open(path: &Path, mk: &MasterKey, cfg: &AccountsConfig) -> Result<Self, AccountsError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                AccountsError::Invalid(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| AccountsError::Invalid(format!("cannot create {}: {e}", dir.display())))?;
         }
         let conn = Connection::open(path)?;
         schema::init(&conn)?;
@@ -124,13 +122,7 @@ impl Accounts {
         }
         let nt_key = SealKey::new(&mk.derive(NT_HASH_LABEL));
         check_key(&conn, &nt_key, path)?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-            nt_key,
-            cfg: cfg.clone(),
-            cost: HashCost::Standard,
-            erase_after_days: 30,
-        })
+        Ok(Self { conn: Mutex::new(conn), nt_key, cfg: cfg.clone(), cost: HashCost::Standard, erase_after_days: 30 })
     }
 
     /// Sets the Argon2 cost of new password hashes (tests and benchmarks).
@@ -162,10 +154,7 @@ impl Accounts {
     }
 
     /// Runs `f` on the connection without a write transaction.
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, AccountsError>,
-    ) -> Result<T, AccountsError> {
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, AccountsError>) -> Result<T, AccountsError> {
         let conn = self.conn.lock();
         f(&conn)
     }
@@ -173,19 +162,13 @@ impl Accounts {
     /// Runs `f` in an IMMEDIATE transaction (so concurrent writers from
     /// another process queue on the busy timeout instead of failing on
     /// upgrade) and bumps the revision before committing.
-    fn write<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, AccountsError>,
-    ) -> Result<T, AccountsError> {
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, AccountsError>) -> Result<T, AccountsError> {
         self.write_inner(true, f)
     }
 
     /// Like [`Accounts::write`] but leaves the revision alone: logon
     /// bookkeeping must not make the server re-validate every session.
-    fn write_quiet<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, AccountsError>,
-    ) -> Result<T, AccountsError> {
+    fn write_quiet<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, AccountsError>) -> Result<T, AccountsError> {
         self.write_inner(false, f)
     }
 
@@ -198,10 +181,7 @@ impl Accounts {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         if bump {
-            tx.execute(
-                "UPDATE meta SET value = value + 1 WHERE key = 'revision'",
-                [],
-            )?;
+            tx.execute("UPDATE meta SET value = value + 1 WHERE key = 'revision'", [])?;
         }
         tx.commit()?;
         Ok(out)
@@ -215,11 +195,8 @@ impl Accounts {
 }
 
 fn check_key(conn: &Connection, key: &SealKey, path: &Path) -> Result<(), AccountsError> {
-    let sealed: Option<Vec<u8>> = conn
-        .query_row("SELECT sealed FROM key_check WHERE id = 1", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
+    let sealed: Option<Vec<u8>> =
+        conn.query_row("SELECT sealed FROM key_check WHERE id = 1", [], |r| r.get(0)).optional()?;
     match sealed {
         None => {
             let s = key.seal(KEY_CHECK_AD, b"ok");

@@ -26,13 +26,10 @@ const RESERVED_SHARE: &[&str] = &["ipc$", "admin$", "print$"];
 
 /// Characters Windows refuses in account names ("User Account Names" in the
 /// Windows SAM rules) plus `@`, which we use for `user@org`.
-const USER_FORBIDDEN: &[char] = &[
-    '"', '/', '\\', '[', ']', ':', ';', '|', '=', ',', '+', '*', '?', '<', '>', '@', '%',
-];
+const USER_FORBIDDEN: &[char] = &['"', '/', '\\', '[', ']', ':', ';', '|', '=', ',', '+', '*', '?', '<', '>', '@', '%'];
 /// Characters Windows refuses in share names.
-const SHARE_FORBIDDEN: &[char] = &[
-    '"', '/', '\\', '[', ']', ':', '|', '<', '>', '+', '=', ';', ',', '*', '?', '$', '%',
-];
+const SHARE_FORBIDDEN: &[char] =
+    &['"', '/', '\\', '[', ']', ':', '|', '<', '>', '+', '=', ';', ',', '*', '?', '$', '%'];
 
 /// The comparison key of a user, group or share name.
 pub fn fold(name: &str) -> String {
@@ -75,23 +72,16 @@ fn common(kind: &str, name: &str, max: usize, forbidden: &[char]) -> Result<Stri
     let name: String = name.nfc().collect();
     let len = name.chars().count();
     if len == 0 || len > max {
-        return Err(invalid(format!(
-            "{kind} name {name:?} must be 1 to {max} characters"
-        )));
+        return Err(invalid(format!("{kind} name {name:?} must be 1 to {max} characters")));
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| c.is_control() || forbidden.contains(c))
-    {
+    if let Some(c) = name.chars().find(|c| c.is_control() || forbidden.contains(c)) {
         return Err(invalid(format!(
             "{kind} name {name:?} contains {c:?}, which is not allowed (forbidden: {})",
             forbidden.iter().collect::<String>()
         )));
     }
     if name.starts_with(' ') || name.ends_with(' ') || name.ends_with('.') || name == "." {
-        return Err(invalid(format!(
-            "{kind} name {name:?} must not start or end with a space or end with a dot"
-        )));
+        return Err(invalid(format!("{kind} name {name:?} must not start or end with a space or end with a dot")));
     }
     Ok(name)
 }
@@ -111,9 +101,7 @@ pub fn group_name(name: &str) -> Result<String, AccountsError> {
 pub fn share_name(name: &str) -> Result<String, AccountsError> {
     let name = common("share", name, SHARE_NAME_MAX, SHARE_FORBIDDEN)?;
     if RESERVED_SHARE.contains(&fold(&name).as_str()) {
-        return Err(invalid(format!(
-            "share name {name:?} is reserved by the server"
-        )));
+        return Err(invalid(format!("share name {name:?} is reserved by the server")));
     }
     Ok(name)
 }

@@ -10,8 +10,7 @@ use super::{Accounts, AccountsError, OrgRecord, Provisioner, names};
 use crate::config::Retention;
 use crate::types::OrgId;
 
-const ORG_COLS: &str =
-    "id, name, suspended, quota_bytes, retention, contract_end, created FROM orgs";
+const ORG_COLS: &str = "id, name, suspended, quota_bytes, retention, contract_end, created FROM orgs";
 
 /// Japan Standard Time is UTC+9 all year (no daylight saving): contract
 /// dates are Japanese calendar days.
@@ -34,24 +33,17 @@ fn org_from_row(r: &Row<'_>) -> rusqlite::Result<OrgRecord> {
 
 pub(super) fn org_by_id(c: &Connection, id: OrgId) -> Result<Option<OrgRecord>, AccountsError> {
     let sql = format!("SELECT {ORG_COLS} WHERE id = ?1 AND erased = 0");
-    Ok(c.prepare_cached(&sql)?
-        .query_row([id.0], org_from_row)
-        .optional()?)
+    Ok(c.prepare_cached(&sql)?.query_row([id.0], org_from_row).optional()?)
 }
 
 pub(super) fn org_by_name(c: &Connection, name: &str) -> Result<Option<OrgRecord>, AccountsError> {
     let sql = format!("SELECT {ORG_COLS} WHERE name_key = ?1");
-    Ok(c.prepare_cached(&sql)?
-        .query_row([names::fold_org(name)], org_from_row)
-        .optional()?)
+    Ok(c.prepare_cached(&sql)?.query_row([names::fold_org(name)], org_from_row).optional()?)
 }
 
 fn changed(n: usize, id: OrgId) -> Result<(), AccountsError> {
     if n == 0 {
-        return Err(AccountsError::NotFound {
-            what: "organization",
-            name: format!("#{}", id.0),
-        });
+        return Err(AccountsError::NotFound { what: "organization", name: format!("#{}", id.0) });
     }
     Ok(())
 }
@@ -60,18 +52,11 @@ impl Accounts {
     /// Creates an organization and its storage. The row and the storage are
     /// made in one transaction: if the storage fails, no row remains (the
     /// id is still consumed, ids are never reused).
-    pub fn create_org(
-        &self,
-        name: &str,
-        prov: &dyn Provisioner,
-    ) -> Result<OrgRecord, AccountsError> {
+    pub fn create_org(&self, name: &str, prov: &dyn Provisioner) -> Result<OrgRecord, AccountsError> {
         let name = names::org_name(name)?;
         self.write(|tx| {
             if org_by_name(tx, &name)?.is_some() {
-                return Err(AccountsError::Exists {
-                    what: "organization",
-                    name: name.clone(),
-                });
+                return Err(AccountsError::Exists { what: "organization", name: name.clone() });
             }
             tx.execute(
                 "INSERT INTO orgs (name, name_key, created) VALUES (?1, ?2, ?3)",
@@ -79,10 +64,7 @@ impl Accounts {
             )?;
             let id = OrgId(u64::try_from(tx.last_insert_rowid()).unwrap_or(0));
             prov.create_org_storage(id)?;
-            org_by_id(tx, id)?.ok_or_else(|| AccountsError::NotFound {
-                what: "organization",
-                name,
-            })
+            org_by_id(tx, id)?.ok_or_else(|| AccountsError::NotFound { what: "organization", name })
         })
     }
 
@@ -90,10 +72,7 @@ impl Accounts {
     pub fn list_orgs(&self) -> Result<Vec<OrgRecord>, AccountsError> {
         self.read(|c| {
             let sql = format!("SELECT {ORG_COLS} WHERE erased = 0 ORDER BY name_key");
-            let rows = c
-                .prepare_cached(&sql)?
-                .query_map([], org_from_row)?
-                .collect::<Result<_, _>>()?;
+            let rows = c.prepare_cached(&sql)?.query_map([], org_from_row)?.collect::<Result<_, _>>()?;
             Ok(rows)
         })
     }
@@ -120,10 +99,7 @@ impl Accounts {
             if let Some(o) = org_by_name(tx, &name)?
                 && o.id != id
             {
-                return Err(AccountsError::Exists {
-                    what: "organization",
-                    name: name.clone(),
-                });
+                return Err(AccountsError::Exists { what: "organization", name: name.clone() });
             }
             let n = tx.execute(
                 "UPDATE orgs SET name = ?2, name_key = ?3 WHERE id = ?1 AND erased = 0",
@@ -142,8 +118,7 @@ impl Accounts {
     pub fn set_org_quota(&self, id: OrgId, bytes: Option<u64>) -> Result<(), AccountsError> {
         let v = match bytes {
             Some(b) => rusqlite::types::Value::Integer(
-                i64::try_from(b)
-                    .map_err(|_| AccountsError::Invalid(format!("quota {b} is too large")))?,
+                i64::try_from(b).map_err(|_| AccountsError::Invalid(format!("quota {b} is too large")))?,
             ),
             None => rusqlite::types::Value::Null,
         };
@@ -153,34 +128,17 @@ impl Accounts {
     /// Sets the audit retention (`None`: the server default).
     pub fn set_org_retention(&self, id: OrgId, r: Option<Retention>) -> Result<(), AccountsError> {
         let v = r.map(|r| retention_str(r).to_string());
-        self.update_org(
-            id,
-            "retention",
-            v.map_or(rusqlite::types::Value::Null, Into::into),
-        )
+        self.update_org(id, "retention", v.map_or(rusqlite::types::Value::Null, Into::into))
     }
 
     /// Records the last day of the contract (`None` cancels an earlier end).
     /// The data is erased `erase_after_days` later: see [`Accounts::orgs_due_for_erasure`].
-    pub fn end_contract(
-        &self,
-        id: OrgId,
-        last_day: Option<NaiveDate>,
-    ) -> Result<(), AccountsError> {
+    pub fn end_contract(&self, id: OrgId, last_day: Option<NaiveDate>) -> Result<(), AccountsError> {
         let v = last_day.map(|d| d.to_string());
-        self.update_org(
-            id,
-            "contract_end",
-            v.map_or(rusqlite::types::Value::Null, Into::into),
-        )
+        self.update_org(id, "contract_end", v.map_or(rusqlite::types::Value::Null, Into::into))
     }
 
-    fn update_org(
-        &self,
-        id: OrgId,
-        col: &'static str,
-        v: rusqlite::types::Value,
-    ) -> Result<(), AccountsError> {
+    fn update_org(&self, id: OrgId, col: &'static str, v: rusqlite::types::Value) -> Result<(), AccountsError> {
         // `col` is one of the literals above, never input.
         let sql = format!("UPDATE orgs SET {col} = ?2 WHERE id = ?1 AND erased = 0");
         self.write(|tx| changed(tx.execute(&sql, params![id.0, v])?, id))
@@ -198,11 +156,7 @@ impl Accounts {
 
     /// Organizations whose contract ended more than `erase_after_days` ago.
     pub fn orgs_due_for_erasure(&self, now: SystemTime) -> Result<Vec<OrgRecord>, AccountsError> {
-        Ok(self
-            .list_orgs()?
-            .into_iter()
-            .filter(|o| self.erasure_time(o).is_some_and(|t| t <= now))
-            .collect())
+        Ok(self.list_orgs()?.into_iter().filter(|o| self.erasure_time(o).is_some_and(|t| t <= now)).collect())
     }
 
     /// After the storage engine shredded the organization: removes its

@@ -34,16 +34,10 @@ impl HashCost {
     fn argon2(self) -> Result<argon2::Argon2<'static>, AccountsError> {
         let params = match self {
             HashCost::Standard => argon2::Params::default(),
-            HashCost::InsecureFast => {
-                argon2::Params::new(argon2::Params::MIN_M_COST, 1, 1, None)
-                    .map_err(|e| AccountsError::Invalid(format!("argon2 parameters: {e}")))?
-            }
+            HashCost::InsecureFast => argon2::Params::new(argon2::Params::MIN_M_COST, 1, 1, None)
+                .map_err(|e| AccountsError::Invalid(format!("argon2 parameters: {e}")))?,
         };
-        Ok(argon2::Argon2::new(
-            argon2::Algorithm::Argon2id,
-            argon2::Version::V0x13,
-            params,
-        ))
+        Ok(argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params))
     }
 }
 
@@ -53,10 +47,7 @@ pub fn check_policy(cfg: &AccountsConfig, user: &str, password: &str) -> Result<
     let weak = |m: String| Err(AccountsError::WeakPassword(m));
     let len = password.chars().count();
     if len < cfg.password_min_length {
-        return weak(format!(
-            "it must have at least {} characters",
-            cfg.password_min_length
-        ));
+        return weak(format!("it must have at least {} characters", cfg.password_min_length));
     }
     if len > PASSWORD_MAX {
         return weak(format!("it must have at most {PASSWORD_MAX} characters"));
@@ -84,13 +75,8 @@ fn char_classes(p: &str) -> usize {
     let lower = p.chars().any(char::is_lowercase);
     let upper = p.chars().any(char::is_uppercase);
     let digit = p.chars().any(char::is_numeric);
-    let other = p
-        .chars()
-        .any(|c| !c.is_lowercase() && !c.is_uppercase() && !c.is_numeric());
-    [lower, upper, digit, other]
-        .into_iter()
-        .filter(|b| *b)
-        .count()
+    let other = p.chars().any(|c| !c.is_lowercase() && !c.is_uppercase() && !c.is_numeric());
+    [lower, upper, digit, other].into_iter().filter(|b| *b).count()
 }
 
 /// A random password from the OS CSPRNG that passes any policy this
@@ -99,9 +85,7 @@ pub fn generate() -> Zeroizing<String> {
     let mut rng = rand::rngs::OsRng;
     loop {
         let p: Zeroizing<String> = Zeroizing::new(
-            (0..GENERATED_LEN)
-                .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-                .collect(),
+            (0..GENERATED_LEN).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect(),
         );
         if char_classes(&p) == 4 {
             return p;
@@ -152,24 +136,12 @@ mod tests {
         assert!(check_policy(&c, "alice", "Short1!").is_err());
         assert!(check_policy(&c, "alice", "alllowercaseletters").is_err());
         assert!(check_policy(&c, "alice", "lowerUPPER12").is_ok());
-        assert!(
-            check_policy(&c, "alice", "xxAlice2024!!").is_err(),
-            "contains user name"
-        );
-        assert!(
-            check_policy(&c, "al", "xxal2024!!Q").is_ok(),
-            "2-char names are not checked"
-        );
-        assert!(
-            check_policy(&c, "alice", &"aA1!".repeat(65)).is_err(),
-            "too long"
-        );
+        assert!(check_policy(&c, "alice", "xxAlice2024!!").is_err(), "contains user name");
+        assert!(check_policy(&c, "al", "xxal2024!!Q").is_ok(), "2-char names are not checked");
+        assert!(check_policy(&c, "alice", &"aA1!".repeat(65)).is_err(), "too long");
         assert!(check_policy(&c, "alice", "tab\tTab123!").is_err());
         // Kana count as "other", so a Japanese passphrase can qualify.
-        assert!(
-            check_policy(&c, "alice", "さくらさくら2024").is_err(),
-            "2 classes"
-        );
+        assert!(check_policy(&c, "alice", "さくらさくら2024").is_err(), "2 classes");
         assert!(check_policy(&c, "alice", "さくらSakura2024").is_ok());
         let mut strict = cfg();
         strict.password_min_classes = 4;
@@ -179,9 +151,7 @@ mod tests {
 
     #[test]
     fn errors_never_echo_the_password() {
-        let e = check_policy(&cfg(), "alice", "zzSecretzz")
-            .unwrap_err()
-            .to_string();
+        let e = check_policy(&cfg(), "alice", "zzSecretzz").unwrap_err().to_string();
         assert!(!e.contains("zzSecretzz"), "{e}");
     }
 
@@ -200,10 +170,7 @@ mod tests {
     /// MS-NLMP 4.2.1 test vector: Password "Password" -> NTOWFv1.
     #[test]
     fn nt_hash_matches_ms_nlmp_vector() {
-        assert_eq!(
-            hex::encode(*nt_hash("Password")),
-            "a4f49c406510bdcab6824ee7c30fd852"
-        );
+        assert_eq!(hex::encode(*nt_hash("Password")), "a4f49c406510bdcab6824ee7c30fd852");
     }
 
     #[test]

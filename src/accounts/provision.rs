@@ -57,12 +57,7 @@ impl TestProvisioner {
 
     /// Live share roots and their organizations.
     pub fn roots(&self) -> Vec<(NodeId, OrgId)> {
-        self.state
-            .lock()
-            .roots
-            .iter()
-            .map(|(n, o)| (*n, *o))
-            .collect()
+        self.state.lock().roots.iter().map(|(n, o)| (*n, *o)).collect()
     }
 
     fn guard(&self) -> Result<parking_lot::MutexGuard<'_, State>, ProvisionError> {
@@ -83,10 +78,7 @@ impl Provisioner for TestProvisioner {
     fn create_share_root(&self, org: OrgId) -> Result<NodeId, ProvisionError> {
         let mut s = self.guard()?;
         if !s.orgs.contains(&org) {
-            return Err(ProvisionError(format!(
-                "organization #{} has no storage",
-                org.0
-            )));
+            return Err(ProvisionError(format!("organization #{} has no storage", org.0)));
         }
         s.next_node += 1;
         let n = NodeId(s.next_node);
@@ -101,10 +93,7 @@ impl Provisioner for TestProvisioner {
                 s.roots.remove(&root);
                 Ok(())
             }
-            _ => Err(ProvisionError(format!(
-                "no root {} in organization #{}",
-                root.0, org.0
-            ))),
+            _ => Err(ProvisionError(format!("no root {} in organization #{}", root.0, org.0))),
         }
     }
 

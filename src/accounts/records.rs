@@ -56,9 +56,7 @@ impl Role {
             "member" => Ok(Role::Member),
             "org_admin" | "admin" => Ok(Role::OrgAdmin),
             "operator" => Ok(Role::Operator),
-            _ => Err(AccountsError::Invalid(format!(
-                "unknown role {s:?}; use member, org_admin or operator"
-            ))),
+            _ => Err(AccountsError::Invalid(format!("unknown role {s:?}; use member, org_admin or operator"))),
         }
     }
 }
@@ -198,9 +196,9 @@ impl Access {
             "read" | "r" => Ok(Access::Read),
             "read_write" | "read-write" | "rw" => Ok(Access::ReadWrite),
             "admin" => Ok(Access::Admin),
-            _ => Err(AccountsError::Invalid(format!(
-                "unknown access level {s:?}; use none, read, read_write or admin"
-            ))),
+            _ => {
+                Err(AccountsError::Invalid(format!("unknown access level {s:?}; use none, read, read_write or admin")))
+            }
         }
     }
 }
@@ -254,9 +252,7 @@ pub fn parse_retention(s: &str) -> Result<Retention, AccountsError> {
         "6m" => Ok(Retention::M6),
         "12m" => Ok(Retention::M12),
         "unlimited" => Ok(Retention::Unlimited),
-        _ => Err(AccountsError::Invalid(format!(
-            "unknown retention {s:?}; use 1m, 3m, 6m, 12m or unlimited"
-        ))),
+        _ => Err(AccountsError::Invalid(format!("unknown retention {s:?}; use 1m, 3m, 6m, 12m or unlimited"))),
     }
 }
 
@@ -294,10 +290,7 @@ pub fn encryption_str(p: EncryptionPolicy) -> &'static str {
 
 /// Seconds since the Unix epoch, as stored (0 for earlier times).
 pub(crate) fn to_unix(t: SystemTime) -> i64 {
-    let s = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let s = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     i64::try_from(s).unwrap_or(i64::MAX)
 }
 

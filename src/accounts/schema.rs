@@ -116,7 +116,5 @@ pub fn init(conn: &Connection) -> rusqlite::Result<()> {
 
 /// The schema version recorded in the database.
 pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
-        r.get(0)
-    })
+    conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
 }

@@ -10,9 +10,7 @@ use std::time::SystemTime;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::records::{encryption_str, parse_encryption, to_unix};
-use super::{
-    Access, AccessEntry, Accounts, AccountsError, Principal, Provisioner, ShareRecord, names,
-};
+use super::{Access, AccessEntry, Accounts, AccountsError, Principal, Provisioner, ShareRecord, names};
 use crate::config::EncryptionPolicy;
 use crate::types::{NodeId, OrgId, ShareId, UserId};
 
@@ -52,23 +50,16 @@ fn share_from_row(r: &Row<'_>) -> rusqlite::Result<ShareRecord> {
 
 fn share_by_id(c: &Connection, id: ShareId) -> Result<Option<ShareRecord>, AccountsError> {
     let sql = format!("SELECT {SHARE_COLS} WHERE s.id = ?1");
-    Ok(c.prepare_cached(&sql)?
-        .query_row([id.0], share_from_row)
-        .optional()?)
+    Ok(c.prepare_cached(&sql)?.query_row([id.0], share_from_row).optional()?)
 }
 
 fn share_by_name(c: &Connection, name: &str) -> Result<Option<ShareRecord>, AccountsError> {
     let sql = format!("SELECT {SHARE_COLS} WHERE s.name_key = ?1");
-    Ok(c.prepare_cached(&sql)?
-        .query_row([names::fold(name)], share_from_row)
-        .optional()?)
+    Ok(c.prepare_cached(&sql)?.query_row([names::fold(name)], share_from_row).optional()?)
 }
 
 fn not_found(id: ShareId) -> AccountsError {
-    AccountsError::NotFound {
-        what: "share",
-        name: format!("#{}", id.0),
-    }
+    AccountsError::NotFound { what: "share", name: format!("#{}", id.0) }
 }
 
 /// The organization a principal belongs to.
@@ -81,25 +72,15 @@ fn principal_org(c: &Connection, p: Principal) -> Result<OrgId, AccountsError> {
         .query_row([id], |r| r.get(0))
         .optional()?
         .map(OrgId)
-        .ok_or_else(|| AccountsError::NotFound {
-            what,
-            name: format!("#{id}"),
-        })
+        .ok_or_else(|| AccountsError::NotFound { what, name: format!("#{id}") })
 }
 
 impl Accounts {
     /// Creates a share with a fresh root directory from `prov`.
-    pub fn add_share(
-        &self,
-        new: &NewShare,
-        prov: &dyn Provisioner,
-    ) -> Result<ShareRecord, AccountsError> {
+    pub fn add_share(&self, new: &NewShare, prov: &dyn Provisioner) -> Result<ShareRecord, AccountsError> {
         let name = names::share_name(&new.name)?;
         if self.find_share(&name)?.is_some() {
-            return Err(AccountsError::Exists {
-                what: "share",
-                name,
-            });
+            return Err(AccountsError::Exists { what: "share", name });
         }
         let root = prov.create_share_root(new.org)?;
         let res = self.write(|tx| {
@@ -142,31 +123,21 @@ impl Accounts {
     /// Shares of `org`, or of every organization, by name.
     pub fn list_shares(&self, org: Option<OrgId>) -> Result<Vec<ShareRecord>, AccountsError> {
         self.read(|c| {
-            let sql = format!(
-                "SELECT {SHARE_COLS} WHERE (?1 IS NULL OR s.org_id = ?1) ORDER BY s.name_key"
-            );
+            let sql = format!("SELECT {SHARE_COLS} WHERE (?1 IS NULL OR s.org_id = ?1) ORDER BY s.name_key");
             let mut st = c.prepare_cached(&sql)?;
-            let rows = st
-                .query_map([org.map(|o| o.0)], share_from_row)?
-                .collect::<Result<_, _>>()?;
+            let rows = st.query_map([org.map(|o| o.0)], share_from_row)?.collect::<Result<_, _>>()?;
             Ok(rows)
         })
     }
 
     /// Removes a share and its access entries; with `delete_data`, also its
     /// directory tree (otherwise the data stays in the organization's storage).
-    pub fn remove_share(
-        &self,
-        id: ShareId,
-        delete_data: Option<&dyn Provisioner>,
-    ) -> Result<(), AccountsError> {
+    pub fn remove_share(&self, id: ShareId, delete_data: Option<&dyn Provisioner>) -> Result<(), AccountsError> {
         let share = self.share(id)?.ok_or_else(|| not_found(id))?;
-        self.write(
-            |tx| match tx.execute("DELETE FROM shares WHERE id = ?1", [id.0])? {
-                0 => Err(not_found(id)),
-                _ => Ok(()),
-            },
-        )?;
+        self.write(|tx| match tx.execute("DELETE FROM shares WHERE id = ?1", [id.0])? {
+            0 => Err(not_found(id)),
+            _ => Ok(()),
+        })?;
         if let Some(p) = delete_data {
             p.remove_share_root(share.org_id, share.root)?;
         }
@@ -174,25 +145,16 @@ impl Accounts {
     }
 
     /// Sets the share's encryption policy (`None`: inherit the server's).
-    pub fn set_share_encryption(
-        &self,
-        id: ShareId,
-        p: Option<EncryptionPolicy>,
-    ) -> Result<(), AccountsError> {
+    pub fn set_share_encryption(&self, id: ShareId, p: Option<EncryptionPolicy>) -> Result<(), AccountsError> {
         self.update_share(id, "encryption", p.map(|p| encryption_str(p).to_string()))
     }
 
     /// Records the share's root directory once the server has created it
     /// (shares added while the server runs get their storage lazily).
     pub fn set_share_root(&self, id: ShareId, root: NodeId) -> Result<(), AccountsError> {
-        self.write(|tx| {
-            match tx.execute(
-                "UPDATE shares SET root_node = ?2 WHERE id = ?1",
-                params![id.0, root.0],
-            )? {
-                0 => Err(not_found(id)),
-                _ => Ok(()),
-            }
+        self.write(|tx| match tx.execute("UPDATE shares SET root_node = ?2 WHERE id = ?1", params![id.0, root.0])? {
+            0 => Err(not_found(id)),
+            _ => Ok(()),
         })
     }
 
@@ -206,12 +168,7 @@ impl Accounts {
         self.update_share(id, "default_access", Some(a.as_str().to_string()))
     }
 
-    fn update_share(
-        &self,
-        id: ShareId,
-        col: &'static str,
-        v: Option<String>,
-    ) -> Result<(), AccountsError> {
+    fn update_share(&self, id: ShareId, col: &'static str, v: Option<String>) -> Result<(), AccountsError> {
         // `col` is one of the literals above, never input.
         let sql = format!("UPDATE shares SET {col} = ?2 WHERE id = ?1");
         self.write(|tx| match tx.execute(&sql, params![id.0, v])? {
@@ -222,12 +179,7 @@ impl Accounts {
 
     /// Sets (replaces) the access entry of a user or group of the share's
     /// own organization.
-    pub fn set_access(
-        &self,
-        share: ShareId,
-        who: Principal,
-        access: Access,
-    ) -> Result<(), AccountsError> {
+    pub fn set_access(&self, share: ShareId, who: Principal, access: Access) -> Result<(), AccountsError> {
         self.write(|tx| {
             let s = share_by_id(tx, share)?.ok_or_else(|| not_found(share))?;
             if principal_org(tx, who)? != s.org_id {
@@ -238,10 +190,10 @@ impl Accounts {
             }
             let (u, g) = split(who);
             let col = if u.is_some() { "user_id" } else { "group_id" };
-            tx.execute(&format!("DELETE FROM share_access WHERE share_id = ?1 AND {col} = ?2"), params![
-                share.0,
-                u.or(g)
-            ])?;
+            tx.execute(
+                &format!("DELETE FROM share_access WHERE share_id = ?1 AND {col} = ?2"),
+                params![share.0, u.or(g)],
+            )?;
             tx.execute(
                 "INSERT INTO share_access (share_id, user_id, group_id, access) VALUES (?1, ?2, ?3, ?4)",
                 params![share.0, u, g, access.as_str()],
@@ -296,9 +248,7 @@ impl Accounts {
                     "SELECT s.org_id, s.default_access, u.org_id, u.enabled, o.suspended \
                      FROM shares s, users u JOIN orgs o ON o.id = u.org_id WHERE s.id = ?1 AND u.id = ?2",
                 )?
-                .query_row(params![share.0, user.0], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                })
+                .query_row(params![share.0, user.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
                 .optional()?;
             let Some((share_org, default, user_org, enabled, suspended)) = row else {
                 return Ok(Access::None);

@@ -31,27 +31,16 @@ pub(super) fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
 
 pub(super) fn user_by_id(c: &Connection, id: UserId) -> Result<Option<UserRecord>, AccountsError> {
     let sql = format!("SELECT {USER_COLS} WHERE u.id = ?1");
-    Ok(c.prepare_cached(&sql)?
-        .query_row([id.0], user_from_row)
-        .optional()?)
+    Ok(c.prepare_cached(&sql)?.query_row([id.0], user_from_row).optional()?)
 }
 
-pub(super) fn user_by_name(
-    c: &Connection,
-    org: OrgId,
-    name: &str,
-) -> Result<Option<UserRecord>, AccountsError> {
+pub(super) fn user_by_name(c: &Connection, org: OrgId, name: &str) -> Result<Option<UserRecord>, AccountsError> {
     let sql = format!("SELECT {USER_COLS} WHERE u.org_id = ?1 AND u.name_key = ?2");
-    Ok(c.prepare_cached(&sql)?
-        .query_row(params![org.0, names::fold(name)], user_from_row)
-        .optional()?)
+    Ok(c.prepare_cached(&sql)?.query_row(params![org.0, names::fold(name)], user_from_row).optional()?)
 }
 
 fn not_found(id: UserId) -> AccountsError {
-    AccountsError::NotFound {
-        what: "user",
-        name: format!("#{}", id.0),
-    }
+    AccountsError::NotFound { what: "user", name: format!("#{}", id.0) }
 }
 
 /// Hashes computed before taking the database lock: Argon2 takes tens of
@@ -64,29 +53,17 @@ struct Hashes {
 impl Accounts {
     fn hashes(&self, user: &str, password: &str) -> Result<Hashes, AccountsError> {
         password::check_policy(&self.cfg, user, password)?;
-        Ok(Hashes {
-            phc: password::hash_admin(self.cost, password)?,
-            nt: password::nt_hash(password),
-        })
+        Ok(Hashes { phc: password::hash_admin(self.cost, password)?, nt: password::nt_hash(password) })
     }
 
     fn store_nt(&self, c: &Connection, id: UserId, nt: &[u8; 16]) -> Result<(), AccountsError> {
         let sealed = self.nt_key.seal(&Self::nt_ad(id.0), nt);
-        c.execute(
-            "UPDATE users SET nt_sealed = ?2 WHERE id = ?1",
-            params![id.0, sealed],
-        )?;
+        c.execute("UPDATE users SET nt_sealed = ?2 WHERE id = ?1", params![id.0, sealed])?;
         Ok(())
     }
 
     /// Adds a user to `org` after checking the name and the password policy.
-    pub fn add_user(
-        &self,
-        org: OrgId,
-        name: &str,
-        role: Role,
-        password: &str,
-    ) -> Result<UserRecord, AccountsError> {
+    pub fn add_user(&self, org: OrgId, name: &str, role: Role, password: &str) -> Result<UserRecord, AccountsError> {
         let name = names::user_name(name)?;
         let h = self.hashes(&name, password)?;
         self.write(|tx| {
@@ -120,9 +97,7 @@ impl Accounts {
     /// Users of one organization, or of all when `org` is `None`, by org then name.
     pub fn list_users(&self, org: Option<OrgId>) -> Result<Vec<UserRecord>, AccountsError> {
         self.read(|c| {
-            let sql = format!(
-                "SELECT {USER_COLS} WHERE (?1 IS NULL OR u.org_id = ?1) ORDER BY o.name_key, u.name_key"
-            );
+            let sql = format!("SELECT {USER_COLS} WHERE (?1 IS NULL OR u.org_id = ?1) ORDER BY o.name_key, u.name_key");
             let rows =
                 c.prepare_cached(&sql)?.query_map([org.map(|o| o.0)], user_from_row)?.collect::<Result<_, _>>()?;
             Ok(rows)
@@ -132,37 +107,25 @@ impl Accounts {
     /// Deletes a user, their group memberships and share entries. The id
     /// is never given to another user.
     pub fn delete_user(&self, id: UserId) -> Result<(), AccountsError> {
-        self.write(
-            |tx| match tx.execute("DELETE FROM users WHERE id = ?1", [id.0])? {
-                0 => Err(not_found(id)),
-                _ => Ok(()),
-            },
-        )
+        self.write(|tx| match tx.execute("DELETE FROM users WHERE id = ?1", [id.0])? {
+            0 => Err(not_found(id)),
+            _ => Ok(()),
+        })
     }
 
     /// Enables or disables logons (existing sessions end at the next revision check).
     pub fn set_user_enabled(&self, id: UserId, enabled: bool) -> Result<(), AccountsError> {
-        self.write(|tx| {
-            match tx.execute(
-                "UPDATE users SET enabled = ?2 WHERE id = ?1",
-                params![id.0, enabled],
-            )? {
-                0 => Err(not_found(id)),
-                _ => Ok(()),
-            }
+        self.write(|tx| match tx.execute("UPDATE users SET enabled = ?2 WHERE id = ?1", params![id.0, enabled])? {
+            0 => Err(not_found(id)),
+            _ => Ok(()),
         })
     }
 
     /// Changes the role (member, org_admin, operator).
     pub fn set_role(&self, id: UserId, role: Role) -> Result<(), AccountsError> {
-        self.write(|tx| {
-            match tx.execute(
-                "UPDATE users SET role = ?2 WHERE id = ?1",
-                params![id.0, role.as_str()],
-            )? {
-                0 => Err(not_found(id)),
-                _ => Ok(()),
-            }
+        self.write(|tx| match tx.execute("UPDATE users SET role = ?2 WHERE id = ?1", params![id.0, role.as_str()])? {
+            0 => Err(not_found(id)),
+            _ => Ok(()),
         })
     }
 
@@ -186,14 +149,8 @@ impl Accounts {
     /// Checks a password against the Argon2id hash (administrative logins).
     /// Does not look at enabled/locked state; see `Accounts::admin_login`.
     pub fn verify_password(&self, id: UserId, password: &str) -> Result<bool, AccountsError> {
-        let phc: Option<String> = self.read(|c| {
-            Ok(
-                c.query_row("SELECT pw_hash FROM users WHERE id = ?1", [id.0], |r| {
-                    r.get(0)
-                })
-                .optional()?,
-            )
-        })?;
+        let phc: Option<String> = self
+            .read(|c| Ok(c.query_row("SELECT pw_hash FROM users WHERE id = ?1", [id.0], |r| r.get(0)).optional()?))?;
         Ok(phc.is_some_and(|p| password::verify_admin(&p, password)))
     }
 }

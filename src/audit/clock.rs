@@ -49,10 +49,7 @@ pub fn clock_sync_warning() -> Option<String> {
 
 fn run(cmd: &str, args: &[&str]) -> Option<(i32, String)> {
     let out = Command::new(cmd).args(args).output().ok()?;
-    Some((
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    ))
+    Some((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
 fn probe_timedatectl() -> Sync {
@@ -73,11 +70,7 @@ fn parse_timedatectl(out: &str) -> Sync {
 fn probe_timesyncd() -> Sync {
     // timesyncd touches this file each time it synchronizes; its absence
     // proves nothing (another daemon may be in charge).
-    if Path::new("/run/systemd/timesync/synchronized").exists() {
-        Sync::Yes
-    } else {
-        Sync::Unknown
-    }
+    if Path::new("/run/systemd/timesync/synchronized").exists() { Sync::Yes } else { Sync::Unknown }
 }
 
 fn probe_chrony() -> Sync {
@@ -92,11 +85,7 @@ fn parse_chrony(out: &str) -> Sync {
         if let Some((k, v)) = line.split_once(':')
             && k.trim() == "Leap status"
         {
-            return if v.trim() == "Not synchronised" {
-                Sync::No
-            } else {
-                Sync::Yes
-            };
+            return if v.trim() == "Not synchronised" { Sync::No } else { Sync::Yes };
         }
     }
     Sync::Unknown
@@ -120,14 +109,8 @@ mod tests {
         assert_eq!(parse_timedatectl("yes\n"), Sync::Yes);
         assert_eq!(parse_timedatectl("NTPSynchronized=no\n"), Sync::No);
         assert_eq!(parse_timedatectl(""), Sync::Unknown);
-        assert_eq!(
-            parse_chrony("Reference ID : 0A\nLeap status     : Normal\n"),
-            Sync::Yes
-        );
-        assert_eq!(
-            parse_chrony("Leap status     : Not synchronised\n"),
-            Sync::No
-        );
+        assert_eq!(parse_chrony("Reference ID : 0A\nLeap status     : Normal\n"), Sync::Yes);
+        assert_eq!(parse_chrony("Leap status     : Not synchronised\n"), Sync::No);
         assert_eq!(parse_chrony("506 Cannot talk to daemon"), Sync::Unknown);
     }
 

@@ -35,15 +35,7 @@ pub struct Event {
 impl Event {
     /// An event with outcome `Ok` and no org, user, client or session.
     pub fn new(time: SystemTime, kind: EventKind) -> Self {
-        Self {
-            time,
-            org: None,
-            user: None,
-            client: None,
-            session_id: None,
-            kind,
-            result: EventResult::Ok,
-        }
+        Self { time, org: None, user: None, client: None, session_id: None, kind, result: EventResult::Ok }
     }
     /// Sets the organization.
     pub fn org(mut self, org: OrgId) -> Self {
@@ -174,39 +166,17 @@ pub enum EventKind {
     /// TREE_DISCONNECT (or implicit at logoff).
     TreeDisconnect { share: String },
     /// CREATE (MS-SMB2 2.2.13): access asked for and granted, disposition.
-    Open {
-        share: String,
-        path: String,
-        desired_access: u32,
-        granted_access: u32,
-        disposition: String,
-        created: bool,
-    },
+    Open { share: String, path: String, desired_access: u32, granted_access: u32, disposition: String, created: bool },
     /// CLOSE with the reads and writes made through the open.
-    Close {
-        share: String,
-        path: String,
-        bytes_read: u64,
-        reads: u64,
-        bytes_written: u64,
-        writes: u64,
-    },
+    Close { share: String, path: String, bytes_read: u64, reads: u64, bytes_written: u64, writes: u64 },
     /// Rename or move.
-    Rename {
-        share: String,
-        from: String,
-        to: String,
-    },
+    Rename { share: String, from: String, to: String },
     /// Delete (delete-on-close or disposition).
     Delete { share: String, path: String },
     /// Directory created.
     Mkdir { share: String, path: String },
     /// FileAttributes changed (MS-FSCC 2.6).
-    SetAttributes {
-        share: String,
-        path: String,
-        attributes: u32,
-    },
+    SetAttributes { share: String, path: String, attributes: u32 },
     /// Timestamps changed (MS-FSCC 2.4.7 FileBasicInformation).
     SetTimes {
         share: String,
@@ -217,25 +187,12 @@ pub enum EventKind {
         change: Option<FileTime>,
     },
     /// Security descriptor changed (MS-SMB2 2.2.39, AdditionalInformation flags).
-    SetSecurity {
-        share: String,
-        path: String,
-        security_info: u32,
-    },
+    SetSecurity { share: String, path: String, security_info: u32 },
     /// Server-side copy (FSCTL_SRV_COPYCHUNK).
-    Copy {
-        share: String,
-        from: String,
-        to: String,
-        bytes: u64,
-    },
+    Copy { share: String, from: String, to: String, bytes: u64 },
     /// An administrative change: `action` ("user.create", "share.grant",
     /// "audit.retention", "keys.rotate") is clear; `target` and `detail` are names.
-    Admin {
-        action: String,
-        target: String,
-        detail: String,
-    },
+    Admin { action: String, target: String, detail: String },
 }
 
 /// Stable on-disk code, name and category of every kind. The codes are part

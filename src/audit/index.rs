@@ -61,36 +61,18 @@ pub(crate) struct Region {
 
 impl Region {
     pub(crate) fn new(start: u64, first_seq: u64) -> Self {
-        Self {
-            start,
-            first_seq,
-            min_ms: i64::MAX,
-            max_ms: i64::MIN,
-            blocks: 0,
-        }
+        Self { start, first_seq, min_ms: i64::MAX, max_ms: i64::MIN, blocks: 0 }
     }
 
     /// Adds a block; returns the entry to append when the region is full.
-    pub(crate) fn add(
-        &mut self,
-        end: u64,
-        last_seq: u64,
-        min_ms: i64,
-        max_ms: i64,
-    ) -> Option<Entry> {
+    pub(crate) fn add(&mut self, end: u64, last_seq: u64, min_ms: i64, max_ms: i64) -> Option<Entry> {
         self.min_ms = self.min_ms.min(min_ms);
         self.max_ms = self.max_ms.max(max_ms);
         self.blocks += 1;
         if end - self.start < REGION {
             return None;
         }
-        let e = Entry {
-            start: self.start,
-            end,
-            first_seq: self.first_seq,
-            min_ms: self.min_ms,
-            max_ms: self.max_ms,
-        };
+        let e = Entry { start: self.start, end, first_seq: self.first_seq, min_ms: self.min_ms, max_ms: self.max_ms };
         *self = Region::new(end, last_seq + 1);
         Some(e)
     }
@@ -135,12 +117,7 @@ pub(crate) fn last_end(keys: &LogKeys, path: &Path, month: Month, seg_len: u64) 
 }
 
 /// Drops the entries that reach past `end` (after a torn tail was cut off).
-pub(crate) fn truncate_after(
-    keys: &LogKeys,
-    path: &Path,
-    month: Month,
-    end: u64,
-) -> std::io::Result<()> {
+pub(crate) fn truncate_after(keys: &LogKeys, path: &Path, month: Month, end: u64) -> std::io::Result<()> {
     let keep = load(keys, path, month, end);
     if !path.exists() {
         return Ok(());

@@ -62,10 +62,7 @@ pub fn parse_time(s: &str) -> Result<SystemTime, String> {
 }
 
 fn jst_local(ndt: NaiveDateTime) -> Result<SystemTime, String> {
-    let dt = jst()
-        .from_local_datetime(&ndt)
-        .single()
-        .ok_or("time out of range")?;
+    let dt = jst().from_local_datetime(&ndt).single().ok_or("time out of range")?;
     to_system(dt.timestamp_millis())
 }
 
@@ -123,11 +120,8 @@ impl Month {
 
     /// Unix milliseconds of the month's first instant (00:00 JST on day 1).
     pub fn start_ms(self) -> i64 {
-        let d = NaiveDate::from_ymd_opt(self.year() as i32, self.month(), 1)
-            .and_then(|d| d.and_hms_opt(0, 0, 0));
-        d.and_then(|d| jst().from_local_datetime(&d).single())
-            .map(|dt| dt.timestamp_millis())
-            .unwrap_or(0)
+        let d = NaiveDate::from_ymd_opt(self.year() as i32, self.month(), 1).and_then(|d| d.and_hms_opt(0, 0, 0));
+        d.and_then(|d| jst().from_local_datetime(&d).single()).map(|dt| dt.timestamp_millis()).unwrap_or(0)
     }
 
     /// Parses `YYYY-MM`.
@@ -156,10 +150,7 @@ mod tests {
         // 2026-11-25T08:00:00.123Z is 17:00:00.123 in Tokyo.
         let t = UNIX_EPOCH + Duration::from_millis(1_795_593_600_123);
         assert_eq!(format_jst(t), "2026-11-25T17:00:00.123+09:00");
-        assert_eq!(
-            format_jst(t + Duration::from_micros(999)),
-            "2026-11-25T17:00:00.123+09:00"
-        );
+        assert_eq!(format_jst(t + Duration::from_micros(999)), "2026-11-25T17:00:00.123+09:00");
         assert_eq!(format_jst(UNIX_EPOCH), "1970-01-01T09:00:00.000+09:00");
     }
 
@@ -170,14 +161,8 @@ mod tests {
         assert_eq!(parse_time("2026-11-25 17:00:00"), Ok(want));
         assert_eq!(parse_time("2026-11-25T08:00:00Z"), Ok(want));
         assert_eq!(parse_time("2026-11-25T17:00:00+09:00"), Ok(want));
-        assert_eq!(
-            parse_time("2026-11-25T17:00:00.5"),
-            Ok(want + Duration::from_millis(500))
-        );
-        assert_eq!(
-            parse_time("2026-11-25"),
-            Ok(want - Duration::from_secs(17 * 3600))
-        );
+        assert_eq!(parse_time("2026-11-25T17:00:00.5"), Ok(want + Duration::from_millis(500)));
+        assert_eq!(parse_time("2026-11-25"), Ok(want - Duration::from_secs(17 * 3600)));
         assert!(parse_time("yesterday").is_err());
     }
 
@@ -186,10 +171,7 @@ mod tests {
         // 2026-11-30T15:00Z is already December 1st in Tokyo.
         let dec1 = parse_time("2026-11-30T15:00:00Z").unwrap();
         assert_eq!(Month::of(dec1).to_string(), "2026-12");
-        assert_eq!(
-            Month::of(dec1 - Duration::from_millis(1)).to_string(),
-            "2026-11"
-        );
+        assert_eq!(Month::of(dec1 - Duration::from_millis(1)).to_string(), "2026-11");
         assert_eq!(Month::new(2026, 12).start_ms(), unix_ms(dec1));
         assert_eq!(Month::new(2027, 1).minus(1), Month::new(2026, 12));
         assert_eq!(Month::parse("2026-03"), Some(Month::new(2026, 3)));

@@ -88,8 +88,7 @@ pub(crate) struct LogKeys {
 }
 
 fn hmac(k: &Key32) -> HmacSha256 {
-    <HmacSha256 as Mac>::new_from_slice(k.expose())
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+    <HmacSha256 as Mac>::new_from_slice(k.expose()).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
 }
 
 impl LogKeys {
@@ -107,11 +106,7 @@ impl LogKeys {
 
     /// Keys of the server log.
     pub(crate) fn server(mk: &MasterKey) -> Self {
-        Self::from_roots(
-            LogId::Server,
-            mk.derive("smbvault/mk/audit-chain"),
-            mk.derive("smbvault/mk/audit-names"),
-        )
+        Self::from_roots(LogId::Server, mk.derive("smbvault/mk/audit-chain"), mk.derive("smbvault/mk/audit-names"))
     }
 
     /// Keys of `org`'s log; fails if the organization has no key.

@@ -19,8 +19,7 @@ use super::index::{self, Region};
 use super::jst::Month;
 use super::keys::{LogId, LogKeys};
 use super::segment::{
-    ANCHOR_LEN, Anchor, BlockBuilder, Hash, SegReader, ZERO_HASH, anchor_matches, idx_name,
-    list_segments, seg_name,
+    ANCHOR_LEN, Anchor, BlockBuilder, Hash, SegReader, ZERO_HASH, anchor_matches, idx_name, list_segments, seg_name,
 };
 use super::signed::{self, Head, HeadState};
 use super::tail::{self, Start};
@@ -68,12 +67,7 @@ impl LogWriter {
     pub(crate) fn open(dir: &Path, keys: Arc<LogKeys>) -> Io<Self> {
         let fresh = !dir.exists();
         fs::create_dir_all(dir)?;
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.join("lock"))?;
+        let lock = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(dir.join("lock"))?;
         let head_file = signed::open_head(&dir.join("head"))?;
         if fresh {
             // The head exists from the start, so a missing head always means tampering.
@@ -133,20 +127,14 @@ impl LogWriter {
 
     /// Writes one block starting at `recs[i]`; returns the index after it.
     fn append_block(&mut self, recs: &[Encoded], mut i: usize) -> Io<usize> {
-        let st = self
-            .state
-            .as_ref()
-            .ok_or_else(|| std::io::Error::other("no state"))?;
+        let st = self.state.as_ref().ok_or_else(|| std::io::Error::other("no state"))?;
         let cur = st.month.unwrap_or(st.floor).max(st.floor);
         let target = |r: &Encoded| Month::of_ms(r.time_ms).max(cur);
         let month = target(&recs[i]);
         if st.month != Some(month) {
             self.roll(month)?;
         }
-        let st = self
-            .state
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("no state"))?;
+        let st = self.state.as_mut().ok_or_else(|| std::io::Error::other("no state"))?;
         let mut b = BlockBuilder::new(st.next_seq, st.last_hash);
         while i < recs.len() && b.count() < BLOCK_RECORDS && b.bytes() < BLOCK_BYTES {
             if target(&recs[i]) != month {
@@ -157,10 +145,7 @@ impl LogWriter {
         }
         let (min, max) = b.time_range();
         let (bytes, last_seq, last_hash) = b.finish(&self.keys);
-        let (file, _) = st
-            .seg
-            .as_ref()
-            .ok_or_else(|| std::io::Error::other("no segment"))?;
+        let (file, _) = st.seg.as_ref().ok_or_else(|| std::io::Error::other("no segment"))?;
         file.write_all_at(&bytes, st.end)?;
         let end = st.end + bytes.len() as u64;
         if let Some(e) = st.region.add(end, last_seq, min, max)
@@ -176,19 +161,12 @@ impl LogWriter {
 
     /// Starts the segment of `month`, anchored to the current chain end.
     fn roll(&mut self, month: Month) -> Io<()> {
-        let st = self
-            .state
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("no state"))?;
+        let st = self.state.as_mut().ok_or_else(|| std::io::Error::other("no state"))?;
         if let Some((f, _)) = &st.seg {
             f.sync_data()?; // torn blocks may only ever be in the newest segment
         }
         let path = self.dir.join(seg_name(month));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
         let anchor = Anchor::new(&self.keys, month, st.next_seq, st.last_hash);
         file.write_all_at(&anchor.encode(), 0)?;
         let ino = file.metadata()?.ino();
@@ -208,10 +186,7 @@ impl LogWriter {
         }
         self.locked(|w| {
             w.validate()?;
-            let st = w
-                .state
-                .as_ref()
-                .ok_or_else(|| std::io::Error::other("no state"))?;
+            let st = w.state.as_ref().ok_or_else(|| std::io::Error::other("no state"))?;
             if let Some((f, _)) = &st.seg {
                 f.sync_data()?;
             }
@@ -242,16 +217,12 @@ impl LogWriter {
         let head = signed::read_head(&self.keys, &self.dir.join("head"))?;
         let fresh = match (&self.state, &head) {
             (Some(st), HeadState::Valid(h)) if h.generation == self.known_gen => {
-                let latest = list_segments(&self.dir)?
-                    .into_iter()
-                    .rfind(|m| *m >= st.floor);
+                let latest = list_segments(&self.dir)?.into_iter().rfind(|m| *m >= st.floor);
                 match (st.month, &st.seg) {
-                    (Some(m), Some((_, ino))) if latest == Some(m) => {
-                        match fs::metadata(self.dir.join(seg_name(m))) {
-                            Ok(md) => md.len() == st.end && md.ino() == *ino,
-                            Err(_) => false,
-                        }
-                    }
+                    (Some(m), Some((_, ino))) if latest == Some(m) => match fs::metadata(self.dir.join(seg_name(m))) {
+                        Ok(md) => md.len() == st.end && md.ino() == *ino,
+                        Err(_) => false,
+                    },
                     (None, _) => latest.is_none(),
                     _ => false,
                 }
@@ -288,10 +259,7 @@ impl LogWriter {
         let floor = ck.map_or(Month(0), |c| c.purged_through.next());
         let (start_seq, start_hash) = ck.map_or((1, ZERO_HASH), |c| (c.last_seq + 1, c.last_hash));
         loop {
-            let segs: Vec<Month> = list_segments(&self.dir)?
-                .into_iter()
-                .filter(|m| *m >= floor)
-                .collect();
+            let segs: Vec<Month> = list_segments(&self.dir)?.into_iter().filter(|m| *m >= floor).collect();
             let Some(&last) = segs.last() else {
                 self.state = Some(State {
                     month: None,
@@ -333,8 +301,7 @@ impl LogWriter {
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
         let md = file.metadata()?;
         let idx_path = self.dir.join(idx_name(month));
-        let region_start =
-            index::last_end(&self.keys, &idx_path, month, md.len()).unwrap_or(ANCHOR_LEN);
+        let region_start = index::last_end(&self.keys, &idx_path, month, md.len()).unwrap_or(ANCHOR_LEN);
         let head_hint = (hd.month == month && hd.end >= ANCHOR_LEN).then_some(Start {
             offset: hd.end,
             next_seq: hd.last_seq + 1,

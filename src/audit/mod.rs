@@ -101,10 +101,7 @@ pub enum AuditError {
 
 impl AuditError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        AuditError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        AuditError::Io { path: path.to_path_buf(), source }
     }
 }
 
@@ -132,9 +129,7 @@ pub struct AuditLog {
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog")
-            .field("dir", &self.store.dir)
-            .finish_non_exhaustive()
+        f.debug_struct("AuditLog").field("dir", &self.store.dir).finish_non_exhaustive()
     }
 }
 
@@ -155,12 +150,7 @@ impl AuditLog {
         cfg: &AuditConfig,
     ) -> Result<Arc<Self>, AuditError> {
         std::fs::create_dir_all(dir).map_err(|e| AuditError::io(dir, e))?;
-        let store = Arc::new(store::Store::new(
-            dir,
-            org_keys,
-            master,
-            cfg.default_retention,
-        ));
+        let store = Arc::new(store::Store::new(dir, org_keys, master, cfg.default_retention));
         let (tx, rx) = crossbeam_channel::unbounded();
         let counters = Arc::new(Counters::default());
         let retention = Arc::new(Mutex::new(None));
@@ -170,21 +160,13 @@ impl AuditLog {
             .name("audit-writer".into())
             .spawn(move || w.run(rx))
             .map_err(|e| AuditError::io(dir, e))?;
-        Ok(Arc::new(Self {
-            store,
-            tx,
-            thread: Mutex::new(Some(thread)),
-            counters,
-            retention,
-        }))
+        Ok(Arc::new(Self { store, tx, thread: Mutex::new(Some(thread)), counters, retention }))
     }
 
     /// Blocks until every event recorded before this call is durable.
     pub fn flush(&self) -> Result<(), AuditError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        self.tx
-            .send(Msg::Flush(tx))
-            .map_err(|_| AuditError::Stopped)?;
+        self.tx.send(Msg::Flush(tx)).map_err(|_| AuditError::Stopped)?;
         rx.recv().map_err(|_| AuditError::Stopped)?
     }
 
@@ -206,11 +188,7 @@ impl AuditLog {
     /// Deletes expired months now (see [`first_kept_month`] for the rule):
     /// the server log uses `audit.default_retention`, each organization
     /// `retention(org)`. Records an "audit.purge" admin event per log purged.
-    pub fn purge(
-        &self,
-        now: SystemTime,
-        retention: &dyn Fn(OrgId) -> Retention,
-    ) -> Result<PurgeReport, AuditError> {
+    pub fn purge(&self, now: SystemTime, retention: &dyn Fn(OrgId) -> Retention) -> Result<PurgeReport, AuditError> {
         let report = self.store.purge(now, retention)?;
         for ev in report.events(now) {
             self.record(ev);

@@ -17,8 +17,7 @@ use super::jst::{Month, unix_ms};
 use super::keys::{LogId, LogKeys, mac_eq};
 use super::record;
 use super::segment::{
-    ANCHOR_LEN, BlockHeader, SegReader, anchor_matches, idx_name, list_segments, parse_block,
-    record_hash, seg_name,
+    ANCHOR_LEN, BlockHeader, SegReader, anchor_matches, idx_name, list_segments, parse_block, record_hash, seg_name,
 };
 use super::store::Store;
 
@@ -89,16 +88,10 @@ impl Filter {
         for k in &q.kinds {
             kinds.push(kind_code(k).ok_or_else(|| {
                 let all: Vec<&str> = super::event::kind_names().collect();
-                AuditError::Query(format!(
-                    "unknown event type {k:?}; one of: {}",
-                    all.join(", ")
-                ))
+                AuditError::Query(format!("unknown event type {k:?}; one of: {}", all.join(", ")))
             })?);
         }
-        let path = q
-            .path_prefix
-            .as_ref()
-            .map(|p| norm(p.trim_start_matches(['/', '\\'])).collect());
+        let path = q.path_prefix.as_ref().map(|p| norm(p.trim_start_matches(['/', '\\'])).collect());
         Ok(Self {
             since: q.since.map_or(i64::MIN, unix_ms),
             until: q.until.map_or(i64::MAX, unix_ms),
@@ -121,14 +114,9 @@ impl Filter {
     fn clear_ok(&self, p: &record::Peek<'_>) -> bool {
         (self.since..self.until).contains(&p.time_ms)
             && (self.kinds.is_empty() || self.kinds.contains(&p.kind))
-            && self
-                .category
-                .is_none_or(|c| kind_category(p.kind) == Some(c))
+            && self.category.is_none_or(|c| kind_category(p.kind) == Some(c))
             && self.result.is_none_or(|r| r == p.result)
-            && self
-                .user
-                .as_ref()
-                .is_none_or(|u| p.user.is_some_and(|pu| pu.eq_ignore_ascii_case(u)))
+            && self.user.as_ref().is_none_or(|u| p.user.is_some_and(|pu| pu.eq_ignore_ascii_case(u)))
     }
 
     /// Whether a record's names (plaintext) match the path prefix: the
@@ -158,11 +146,7 @@ impl Filter {
 /// (single-character folding; CJK and kana have no case and skip the tables).
 fn fold(c: char) -> char {
     if c.is_ascii() {
-        if c == '\\' {
-            '/'
-        } else {
-            c.to_ascii_lowercase()
-        }
+        if c == '\\' { '/' } else { c.to_ascii_lowercase() }
     } else if ('\u{3000}'..='\u{9fff}').contains(&c) {
         c
     } else {
@@ -201,14 +185,7 @@ impl Store {
             if month.next().start_ms() <= f.since || st.matched >= limit {
                 continue;
             }
-            let mut run = Run {
-                keys: &keys,
-                f: &f,
-                st: &mut st,
-                out,
-                limit,
-                log,
-            };
+            let mut run = Run { keys: &keys, f: &f, st: &mut st, out, limit, log };
             if !run.segment(&dir, month)? {
                 break;
             }
@@ -235,10 +212,7 @@ impl Run<'_, '_> {
         match anchor {
             Ok(a) if anchor_matches(&a, self.log, month) && a.authentic(self.keys) => {}
             _ => {
-                self.st.warnings.push(format!(
-                    "{}: segment {month} has no valid anchor; skipped",
-                    self.log
-                ));
+                self.st.warnings.push(format!("{}: segment {month} has no valid anchor; skipped", self.log));
                 return Ok(true);
             }
         }
@@ -269,10 +243,9 @@ impl Run<'_, '_> {
                     Some(Err(_)) => {
                         let pos = r.pos();
                         if pos < r.len() {
-                            self.st.warnings.push(format!(
-                                "{}: segment {month} unreadable from offset {pos}",
-                                self.log
-                            ));
+                            self.st
+                                .warnings
+                                .push(format!("{}: segment {month} unreadable from offset {pos}", self.log));
                         }
                         return Ok(true);
                     }
@@ -295,17 +268,11 @@ impl Run<'_, '_> {
     fn block(&mut self, hdr: &BlockHeader, bytes: &[u8], month: Month) -> bool {
         self.st.blocks_read += 1;
         let Ok(b) = parse_block(bytes) else {
-            self.st.warnings.push(format!(
-                "{}: malformed block in {month} at seq {}",
-                self.log, hdr.first_seq
-            ));
+            self.st.warnings.push(format!("{}: malformed block in {month} at seq {}", self.log, hdr.first_seq));
             return true;
         };
         let Ok(recs) = b.records() else {
-            self.st.warnings.push(format!(
-                "{}: malformed block in {month} at seq {}",
-                self.log, hdr.first_seq
-            ));
+            self.st.warnings.push(format!("{}: malformed block in {month} at seq {}", self.log, hdr.first_seq));
             return true;
         };
         let mut names = None;
@@ -338,14 +305,7 @@ impl Run<'_, '_> {
     }
 
     /// Authenticates and decodes one matching record, then hands it out.
-    fn emit(
-        &mut self,
-        prev: &[u8; 32],
-        seq: u64,
-        clear: &[u8],
-        names: &[u8],
-        hash: &[u8; 32],
-    ) -> bool {
+    fn emit(&mut self, prev: &[u8; 32], seq: u64, clear: &[u8], names: &[u8], hash: &[u8; 32]) -> bool {
         if !mac_eq(&record_hash(self.keys, prev, seq, clear, names), hash) {
             self.st.rejected += 1;
             return true;
@@ -355,11 +315,7 @@ impl Run<'_, '_> {
             return true;
         };
         self.st.matched += 1;
-        let go = (self.out)(StoredEvent {
-            log: self.log,
-            seq,
-            event,
-        });
+        let go = (self.out)(StoredEvent { log: self.log, seq, event });
         go && self.st.matched < self.limit
     }
 }

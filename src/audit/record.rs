@@ -105,11 +105,7 @@ fn names(n: &mut Vec<u8>, list: &[&str]) {
 fn encode_kind(k: &EventKind, c: &mut Vec<u8>, n: &mut Vec<u8>) {
     use EventKind as K;
     match k {
-        K::LogonSuccess {
-            dialect,
-            signing,
-            encryption,
-        } => {
+        K::LogonSuccess { dialect, signing, encryption } => {
             c.put_u16(*dialect);
             c.put_str(clip(signing.as_deref().unwrap_or(""), MAX_TEXT));
             c.put_str(clip(encryption.as_deref().unwrap_or(""), MAX_TEXT));
@@ -117,28 +113,14 @@ fn encode_kind(k: &EventKind, c: &mut Vec<u8>, n: &mut Vec<u8>) {
         K::LogonFailure { reason } => c.put_str(clip(reason, MAX_TEXT)),
         K::Lockout | K::Logoff | K::SessionExpired | K::Disconnect => {}
         K::TreeConnect { share } | K::TreeDisconnect { share } => names(n, &[share]),
-        K::Open {
-            share,
-            path,
-            desired_access,
-            granted_access,
-            disposition,
-            created,
-        } => {
+        K::Open { share, path, desired_access, granted_access, disposition, created } => {
             c.put_var(u64::from(*desired_access));
             c.put_var(u64::from(*granted_access));
             c.put_str(clip(disposition, MAX_TEXT));
             c.put_u8(u8::from(*created));
             names(n, &[share, path]);
         }
-        K::Close {
-            share,
-            path,
-            bytes_read,
-            reads,
-            bytes_written,
-            writes,
-        } => {
+        K::Close { share, path, bytes_read, reads, bytes_written, writes } => {
             for v in [bytes_read, reads, bytes_written, writes] {
                 c.put_var(*v);
             }
@@ -146,49 +128,25 @@ fn encode_kind(k: &EventKind, c: &mut Vec<u8>, n: &mut Vec<u8>) {
         }
         K::Rename { share, from, to } => names(n, &[share, from, to]),
         K::Delete { share, path } | K::Mkdir { share, path } => names(n, &[share, path]),
-        K::SetAttributes {
-            share,
-            path,
-            attributes,
-        } => {
+        K::SetAttributes { share, path, attributes } => {
             c.put_var(u64::from(*attributes));
             names(n, &[share, path]);
         }
-        K::SetTimes {
-            share,
-            path,
-            creation,
-            last_access,
-            last_write,
-            change,
-        } => {
+        K::SetTimes { share, path, creation, last_access, last_write, change } => {
             for t in [creation, last_access, last_write, change] {
                 put_ft(c, *t);
             }
             names(n, &[share, path]);
         }
-        K::SetSecurity {
-            share,
-            path,
-            security_info,
-        } => {
+        K::SetSecurity { share, path, security_info } => {
             c.put_var(u64::from(*security_info));
             names(n, &[share, path]);
         }
-        K::Copy {
-            share,
-            from,
-            to,
-            bytes,
-        } => {
+        K::Copy { share, from, to, bytes } => {
             c.put_var(*bytes);
             names(n, &[share, from, to]);
         }
-        K::Admin {
-            action,
-            target,
-            detail,
-        } => {
+        K::Admin { action, target, detail } => {
             c.put_str(clip(action, MAX_TEXT));
             names(n, &[target, detail]);
         }
@@ -210,17 +168,8 @@ pub(crate) fn peek(clear: &[u8]) -> Result<Peek<'_>, Corrupt> {
     let kind = d.u8()?;
     let result = d.u8()?;
     let flags = d.u8()?;
-    let user = if flags & F_USER != 0 {
-        Some(d.str()?)
-    } else {
-        None
-    };
-    Ok(Peek {
-        time_ms,
-        kind,
-        result,
-        user,
-    })
+    let user = if flags & F_USER != 0 { Some(d.str()?) } else { None };
+    Ok(Peek { time_ms, kind, result, user })
 }
 
 /// Decodes a record. `log_org` is the organization whose log it came from.
@@ -231,26 +180,10 @@ pub(crate) fn decode(clear: &[u8], names: &[u8], log_org: Option<OrgId>) -> Resu
     let kind = d.u8()?;
     let result = d.u8()?;
     let flags = d.u8()?;
-    let user = if flags & F_USER != 0 {
-        Some(d.str()?.to_owned())
-    } else {
-        None
-    };
-    let client = if flags & F_CLIENT != 0 {
-        Some(get_addr(&mut d)?)
-    } else {
-        None
-    };
-    let session_id = if flags & F_SESSION != 0 {
-        Some(d.var()?)
-    } else {
-        None
-    };
-    let org = if flags & F_ORG != 0 {
-        Some(OrgId(d.var()?))
-    } else {
-        log_org
-    };
+    let user = if flags & F_USER != 0 { Some(d.str()?.to_owned()) } else { None };
+    let client = if flags & F_CLIENT != 0 { Some(get_addr(&mut d)?) } else { None };
+    let session_id = if flags & F_SESSION != 0 { Some(d.var()?) } else { None };
+    let org = if flags & F_ORG != 0 { Some(OrgId(d.var()?)) } else { log_org };
     let result = match result {
         0 => EventResult::Ok,
         1 => EventResult::Denied(d.str()?.to_owned()),
@@ -258,23 +191,12 @@ pub(crate) fn decode(clear: &[u8], names: &[u8], log_org: Option<OrgId>) -> Resu
         _ => return Err(Corrupt),
     };
     let withheld = flags & F_NAMES_WITHHELD != 0;
-    let mut n = Names {
-        d: Dec::new(names),
-        withheld,
-    };
+    let mut n = Names { d: Dec::new(names), withheld };
     let kind = decode_kind(kind, &mut d, &mut n)?;
     if !d.is_empty() || !n.d.is_empty() {
         return Err(Corrupt);
     }
-    Ok(Event {
-        time,
-        org,
-        user,
-        client,
-        session_id,
-        kind,
-        result,
-    })
+    Ok(Event { time, org, user, client, session_id, kind, result })
 }
 
 struct Names<'a> {
@@ -284,11 +206,7 @@ struct Names<'a> {
 
 impl Names<'_> {
     fn next(&mut self) -> Result<String, Corrupt> {
-        if self.withheld {
-            Ok(String::new())
-        } else {
-            Ok(self.d.str()?.to_owned())
-        }
+        if self.withheld { Ok(String::new()) } else { Ok(self.d.str()?.to_owned()) }
     }
 }
 
@@ -316,14 +234,8 @@ fn opt(s: &str) -> Option<String> {
 fn decode_kind(code: u8, d: &mut Dec<'_>, n: &mut Names<'_>) -> Result<EventKind, Corrupt> {
     use EventKind as K;
     Ok(match code {
-        1 => K::LogonSuccess {
-            dialect: d.u16()?,
-            signing: opt(d.str()?),
-            encryption: opt(d.str()?),
-        },
-        2 => K::LogonFailure {
-            reason: d.str()?.to_owned(),
-        },
+        1 => K::LogonSuccess { dialect: d.u16()?, signing: opt(d.str()?), encryption: opt(d.str()?) },
+        2 => K::LogonFailure { reason: d.str()?.to_owned() },
         3 => K::Lockout,
         4 => K::Logoff,
         5 => K::SessionExpired,
@@ -346,24 +258,10 @@ fn decode_kind(code: u8, d: &mut Dec<'_>, n: &mut Names<'_>) -> Result<EventKind
             share: n.next()?,
             path: n.next()?,
         },
-        22 => K::Rename {
-            share: n.next()?,
-            from: n.next()?,
-            to: n.next()?,
-        },
-        23 => K::Delete {
-            share: n.next()?,
-            path: n.next()?,
-        },
-        24 => K::Mkdir {
-            share: n.next()?,
-            path: n.next()?,
-        },
-        25 => K::SetAttributes {
-            attributes: d.var_u32()?,
-            share: n.next()?,
-            path: n.next()?,
-        },
+        22 => K::Rename { share: n.next()?, from: n.next()?, to: n.next()? },
+        23 => K::Delete { share: n.next()?, path: n.next()? },
+        24 => K::Mkdir { share: n.next()?, path: n.next()? },
+        25 => K::SetAttributes { attributes: d.var_u32()?, share: n.next()?, path: n.next()? },
         26 => K::SetTimes {
             creation: get_ft(d)?,
             last_access: get_ft(d)?,
@@ -372,22 +270,9 @@ fn decode_kind(code: u8, d: &mut Dec<'_>, n: &mut Names<'_>) -> Result<EventKind
             share: n.next()?,
             path: n.next()?,
         },
-        27 => K::SetSecurity {
-            security_info: d.var_u32()?,
-            share: n.next()?,
-            path: n.next()?,
-        },
-        28 => K::Copy {
-            bytes: d.var()?,
-            share: n.next()?,
-            from: n.next()?,
-            to: n.next()?,
-        },
-        40 => K::Admin {
-            action: d.str()?.to_owned(),
-            target: n.next()?,
-            detail: n.next()?,
-        },
+        27 => K::SetSecurity { security_info: d.var_u32()?, share: n.next()?, path: n.next()? },
+        28 => K::Copy { bytes: d.var()?, share: n.next()?, from: n.next()?, to: n.next()? },
+        40 => K::Admin { action: d.str()?.to_owned(), target: n.next()?, detail: n.next()? },
         _ => return Err(Corrupt),
     })
 }

@@ -78,20 +78,10 @@ pub fn json(e: &StoredEvent, org: &str) -> Value {
     m.insert("time".into(), json!(format_jst(ev.time)));
     m.insert("log".into(), json!(e.log.to_string()));
     m.insert("seq".into(), json!(e.seq));
-    m.insert(
-        "org".into(),
-        if org.is_empty() {
-            Value::Null
-        } else {
-            json!(org)
-        },
-    );
+    m.insert("org".into(), if org.is_empty() { Value::Null } else { json!(org) });
     m.insert("user".into(), json!(ev.user));
     m.insert("client".into(), json!(ev.client.map(|c| c.to_string())));
-    m.insert(
-        "session".into(),
-        json!(ev.session_id.map(|s| format!("{s:#x}"))),
-    );
+    m.insert("session".into(), json!(ev.session_id.map(|s| format!("{s:#x}"))));
     m.insert("event".into(), json!(ev.kind.name()));
     m.insert("result".into(), json!(ev.result.class().name()));
     if !matches!(ev.result, EventResult::Ok) {
@@ -99,17 +89,9 @@ pub fn json(e: &StoredEvent, org: &str) -> Value {
     }
     let (share, path, new_path) = names(&ev.kind);
     let key = |admin: &'static str, other: &'static str| {
-        if matches!(ev.kind, EventKind::Admin { .. }) {
-            admin
-        } else {
-            other
-        }
+        if matches!(ev.kind, EventKind::Admin { .. }) { admin } else { other }
     };
-    for (k, v) in [
-        (key("target", "share"), share),
-        (key("detail", "path"), path),
-        ("new_path", new_path),
-    ] {
+    for (k, v) in [(key("target", "share"), share), (key("detail", "path"), path), ("new_path", new_path)] {
         if !v.is_empty() {
             m.insert(k.into(), json!(v));
         }
@@ -133,10 +115,7 @@ fn names(k: &EventKind) -> (String, String, String) {
         | K::SetAttributes { share, path, .. }
         | K::SetTimes { share, path, .. }
         | K::SetSecurity { share, path, .. } => s(share, path, ""),
-        K::Rename { share, from, to }
-        | K::Copy {
-            share, from, to, ..
-        } => s(share, from, to),
+        K::Rename { share, from, to } | K::Copy { share, from, to, .. } => s(share, from, to),
         K::Admin { target, detail, .. } => s(target, detail, ""),
         _ => s("", "", ""),
     }
@@ -151,48 +130,26 @@ fn fields(k: &EventKind) -> Vec<(&'static str, Value)> {
     use EventKind as K;
     let hex = |v: u32| json!(format!("{v:#010x}"));
     match k {
-        K::LogonSuccess {
-            dialect,
-            signing,
-            encryption,
-        } => vec![
+        K::LogonSuccess { dialect, signing, encryption } => vec![
             ("dialect", json!(dialect_name(*dialect))),
             ("signing", json!(signing.as_deref().unwrap_or("none"))),
             ("encryption", json!(encryption.as_deref().unwrap_or("none"))),
         ],
         K::LogonFailure { reason } => vec![("reason", json!(reason))],
-        K::Open {
-            desired_access,
-            granted_access,
-            disposition,
-            created,
-            ..
-        } => vec![
+        K::Open { desired_access, granted_access, disposition, created, .. } => vec![
             ("desired_access", hex(*desired_access)),
             ("granted_access", hex(*granted_access)),
             ("disposition", json!(disposition)),
             ("created", json!(created)),
         ],
-        K::Close {
-            bytes_read,
-            reads,
-            bytes_written,
-            writes,
-            ..
-        } => vec![
+        K::Close { bytes_read, reads, bytes_written, writes, .. } => vec![
             ("bytes_read", json!(bytes_read)),
             ("reads", json!(reads)),
             ("bytes_written", json!(bytes_written)),
             ("writes", json!(writes)),
         ],
         K::SetAttributes { attributes, .. } => vec![("attributes", hex(*attributes))],
-        K::SetTimes {
-            creation,
-            last_access,
-            last_write,
-            change,
-            ..
-        } => vec![
+        K::SetTimes { creation, last_access, last_write, change, .. } => vec![
             ("creation", ft(creation)),
             ("last_access", ft(last_access)),
             ("last_write", ft(last_write)),

@@ -98,16 +98,8 @@ impl Store {
             if !segs.iter().any(|m| *m < keep_from) {
                 continue;
             }
-            let mut entry = PurgedLog {
-                log,
-                retention: r,
-                months: Vec::new(),
-                bytes: 0,
-                error: None,
-            };
-            let res = self
-                .keys(log)
-                .and_then(|k| self.purge_log(&k, keep_from, now, &mut entry));
+            let mut entry = PurgedLog { log, retention: r, months: Vec::new(), bytes: 0, error: None };
+            let res = self.keys(log).and_then(|k| self.purge_log(&k, keep_from, now, &mut entry));
             if let Err(e) = res {
                 tracing::error!(%log, error = %e, "audit purge failed");
                 entry.error = Some(e.to_string());
@@ -135,11 +127,7 @@ impl Store {
             .map_err(io)?;
         lock.lock().map_err(io)?;
         let res = (|| {
-            let expired: Vec<Month> = list_segments(&dir)
-                .map_err(io)?
-                .into_iter()
-                .filter(|m| *m < keep_from)
-                .collect();
+            let expired: Vec<Month> = list_segments(&dir).map_err(io)?.into_iter().filter(|m| *m < keep_from).collect();
             let Some(&newest) = expired.last() else {
                 return Ok(());
             };
@@ -166,12 +154,7 @@ impl Store {
 }
 
 /// The checkpoint that ends with segment `month`: its last good record.
-fn end_of(
-    keys: &LogKeys,
-    dir: &std::path::Path,
-    month: Month,
-    now: SystemTime,
-) -> Result<Checkpoint, AuditError> {
+fn end_of(keys: &LogKeys, dir: &std::path::Path, month: Month, now: SystemTime) -> Result<Checkpoint, AuditError> {
     let path = dir.join(seg_name(month));
     let io = |e| AuditError::io(&path, e);
     let (r, anchor) = SegReader::open(&path).map_err(io)?;
@@ -184,8 +167,7 @@ fn end_of(
             )));
         }
     };
-    let region =
-        index::last_end(keys, &dir.join(idx_name(month)), month, r.len()).unwrap_or(ANCHOR_LEN);
+    let region = index::last_end(keys, &dir.join(idx_name(month)), month, r.len()).unwrap_or(ANCHOR_LEN);
     let s = tail::scan(keys, &path, &anchor, None, region).map_err(io)?;
     Ok(Checkpoint {
         purged_through: month,

@@ -46,13 +46,7 @@ impl Anchor {
     pub(crate) fn new(keys: &LogKeys, month: Month, first_seq: u64, prev_hash: Hash) -> Self {
         let log_tag = keys.log.tag();
         let hash = anchor_hash(keys, &log_tag, month, first_seq, &prev_hash);
-        Self {
-            log_tag,
-            month,
-            first_seq,
-            prev_hash,
-            hash,
-        }
+        Self { log_tag, month, first_seq, prev_hash, hash }
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -82,13 +76,7 @@ impl Anchor {
 
     /// Whether the stored hash is the keyed hash of the fields.
     pub(crate) fn authentic(&self, keys: &LogKeys) -> bool {
-        let h = anchor_hash(
-            keys,
-            &self.log_tag,
-            self.month,
-            self.first_seq,
-            &self.prev_hash,
-        );
+        let h = anchor_hash(keys, &self.log_tag, self.month, self.first_seq, &self.prev_hash);
         super::keys::mac_eq(&h, &self.hash)
     }
 }
@@ -104,13 +92,7 @@ fn anchor_hash(keys: &LogKeys, tag: &[u8; 9], month: Month, seq: u64, prev: &Has
 }
 
 /// The chain hash of one record.
-pub(crate) fn record_hash(
-    keys: &LogKeys,
-    prev: &Hash,
-    seq: u64,
-    clear: &[u8],
-    names: &[u8],
-) -> Hash {
+pub(crate) fn record_hash(keys: &LogKeys, prev: &Hash, seq: u64, clear: &[u8], names: &[u8]) -> Hash {
     let mut m = keys.chain();
     m.update(b"smbvault-audit-rec");
     m.update(prev);
@@ -285,13 +267,7 @@ pub(crate) fn parse_block(b: &[u8]) -> Result<BlockRef<'_>, Corrupt> {
     if d.u32()? != hdr.total_len || d.u32()? != END_MAGIC {
         return Err(Corrupt);
     }
-    Ok(BlockRef {
-        hdr,
-        clear,
-        names_ct,
-        last_seq,
-        last_hash,
-    })
+    Ok(BlockRef { hdr, clear, names_ct, last_seq, last_hash })
 }
 
 impl<'a> BlockRef<'a> {
@@ -356,12 +332,7 @@ impl SegReader {
     pub(crate) fn open(path: &Path) -> Result<(Self, Result<Anchor, ReadErr>), std::io::Error> {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
-        let mut r = Self {
-            file: BufReader::with_capacity(1 << 20, file),
-            pos: 0,
-            len,
-            buf: Vec::new(),
-        };
+        let mut r = Self { file: BufReader::with_capacity(1 << 20, file), pos: 0, len, buf: Vec::new() };
         if len < ANCHOR_LEN {
             return Ok((r, Err(ReadErr::Truncated)));
         }

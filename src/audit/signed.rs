@@ -40,13 +40,7 @@ pub(crate) struct Head {
 
 impl Head {
     pub(crate) fn empty() -> Self {
-        Self {
-            generation: 0,
-            month: Month(0),
-            last_seq: 0,
-            end: 0,
-            last_hash: [0; 32],
-        }
+        Self { generation: 0, month: Month(0), last_seq: 0, end: 0, last_hash: [0; 32] }
     }
 
     fn encode(&self, keys: &LogKeys) -> Vec<u8> {
@@ -99,11 +93,7 @@ pub(crate) fn read_head(keys: &LogKeys, path: &Path) -> std::io::Result<HeadStat
         Err(e) => return Err(e),
     };
     let slots = [b.get(..HEAD_SLOT), b.get(HEAD_SLOT..2 * HEAD_SLOT)];
-    let best = slots
-        .iter()
-        .flatten()
-        .filter_map(|s| Head::decode(keys, s))
-        .max_by_key(|h| h.generation);
+    let best = slots.iter().flatten().filter_map(|s| Head::decode(keys, s)).max_by_key(|h| h.generation);
     Ok(best.map_or(HeadState::Invalid, HeadState::Valid))
 }
 
@@ -116,12 +106,7 @@ pub(crate) fn write_head(keys: &LogKeys, file: &File, head: &Head) -> std::io::R
 
 /// Opens (creating if needed) the head file for writing.
 pub(crate) fn open_head(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
 }
 
 /// The record of a purge.
@@ -152,10 +137,7 @@ impl Checkpoint {
 
     fn decode(keys: &LogKeys, b: &[u8]) -> Option<Self> {
         let body = b.get(..b.len().checked_sub(32)?)?;
-        if !mac_eq(
-            &keys.file_mac(FileMac::Checkpoint, body),
-            b.get(body.len()..)?,
-        ) {
+        if !mac_eq(&keys.file_mac(FileMac::Checkpoint, body), b.get(body.len()..)?) {
             return None;
         }
         let mut d = Dec::new(body);
@@ -174,10 +156,7 @@ impl Checkpoint {
 
 /// `Ok(None)`: no checkpoint; `Err(None)`-like states are `Some(Err(()))`:
 /// a file that does not authenticate.
-pub(crate) fn read_checkpoint(
-    keys: &LogKeys,
-    path: &Path,
-) -> std::io::Result<Option<Result<Checkpoint, ()>>> {
+pub(crate) fn read_checkpoint(keys: &LogKeys, path: &Path) -> std::io::Result<Option<Result<Checkpoint, ()>>> {
     match fs::read(path) {
         Ok(b) => Ok(Some(Checkpoint::decode(keys, &b).ok_or(()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

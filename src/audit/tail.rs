@@ -71,15 +71,9 @@ pub(crate) fn scan(
     head_hint: Option<Start>,
     region_start: u64,
 ) -> std::io::Result<Scan> {
-    let from_anchor = Start {
-        offset: ANCHOR_LEN,
-        next_seq: anchor.first_seq,
-        last_hash: anchor.hash,
-    };
+    let from_anchor = Start { offset: ANCHOR_LEN, next_seq: anchor.first_seq, last_hash: anchor.hash };
     let mut starts = Vec::new();
-    let region_hint = (region_start > ANCHOR_LEN)
-        .then(|| trailer_before(path, region_start))
-        .flatten();
+    let region_hint = (region_start > ANCHOR_LEN).then(|| trailer_before(path, region_start)).flatten();
     let hint = match (head_hint, region_hint) {
         (Some(h), Some(r)) => Some(if h.offset <= r.offset { h } else { r }),
         (h, r) => h.or(r),
@@ -141,12 +135,7 @@ fn scan_from(keys: &LogKeys, path: &Path, st: Start, region_start: u64) -> std::
 
 /// Checks one block against the chain; returns its last seq and hash and its
 /// time range when it is good.
-fn good_block(
-    keys: &LogKeys,
-    bytes: &[u8],
-    next_seq: u64,
-    prev: &Hash,
-) -> Option<(u64, Hash, i64, i64)> {
+fn good_block(keys: &LogKeys, bytes: &[u8], next_seq: u64, prev: &Hash) -> Option<(u64, Hash, i64, i64)> {
     let b = parse_block(bytes).ok()?;
     if b.hdr.first_seq != next_seq || !mac_eq(&b.hdr.prev_hash, prev) {
         return None;

@@ -20,10 +20,7 @@ pub struct MemOrgKeys {
 impl MemOrgKeys {
     /// Keys derived from `root` (use a fixed root to reopen a log).
     pub fn new(root: Key32) -> Self {
-        Self {
-            root,
-            shredded: Mutex::new(HashSet::new()),
-        }
+        Self { root, shredded: Mutex::new(HashSet::new()) }
     }
 
     /// Makes `org`'s key unavailable, as after crypto-shredding.
@@ -35,14 +32,8 @@ impl MemOrgKeys {
 impl OrgKeys for MemOrgKeys {
     fn org_subkey(&self, org: OrgId, label: &str) -> Result<Key32, KeyError> {
         if self.shredded.lock().contains(&org) {
-            return Err(KeyError::Unlock(format!(
-                "organization {} has no key",
-                org.0
-            )));
+            return Err(KeyError::Unlock(format!("organization {} has no key", org.0)));
         }
-        Ok(self
-            .root
-            .derive("test/org-key", &org.0.to_le_bytes())
-            .derive(label, b""))
+        Ok(self.root.derive("test/org-key", &org.0.to_le_bytes()).derive(label, b""))
     }
 }

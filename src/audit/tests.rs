@@ -27,10 +27,7 @@ impl Fixture {
             dir: tempfile::tempdir().unwrap(),
             keys: Arc::new(MemOrgKeys::new(Key32::from_bytes([3; 32]))),
             mk: MasterKey::from_key(Key32::from_bytes([9; 32])),
-            cfg: AuditConfig {
-                flush_interval_ms: 50,
-                ..AuditConfig::default()
-            },
+            cfg: AuditConfig { flush_interval_ms: 50, ..AuditConfig::default() },
         }
     }
     pub(super) fn path(&self) -> &Path {
@@ -88,9 +85,7 @@ fn every_kind(time: SystemTime) -> Vec<Event> {
             signing: Some(s("AES-128-GMAC")),
             encryption: Some(s("AES-128-GCM")),
         },
-        EventKind::LogonFailure {
-            reason: s("bad password"),
-        },
+        EventKind::LogonFailure { reason: s("bad password") },
         EventKind::Lockout,
         EventKind::Logoff,
         EventKind::SessionExpired,
@@ -113,24 +108,10 @@ fn every_kind(time: SystemTime) -> Vec<Event> {
             bytes_written: 0,
             writes: 0,
         },
-        EventKind::Rename {
-            share: s("経理"),
-            from: s("a.txt"),
-            to: s("アーカイブ/a.txt"),
-        },
-        EventKind::Delete {
-            share: s("経理"),
-            path: s("b.txt"),
-        },
-        EventKind::Mkdir {
-            share: s("経理"),
-            path: s("新しいフォルダー"),
-        },
-        EventKind::SetAttributes {
-            share: s("経理"),
-            path: s("c"),
-            attributes: 0x20,
-        },
+        EventKind::Rename { share: s("経理"), from: s("a.txt"), to: s("アーカイブ/a.txt") },
+        EventKind::Delete { share: s("経理"), path: s("b.txt") },
+        EventKind::Mkdir { share: s("経理"), path: s("新しいフォルダー") },
+        EventKind::SetAttributes { share: s("経理"), path: s("c"), attributes: 0x20 },
         EventKind::SetTimes {
             share: s("経理"),
             path: s("c"),
@@ -139,22 +120,9 @@ fn every_kind(time: SystemTime) -> Vec<Event> {
             last_write: Some(FileTime(1)),
             change: None,
         },
-        EventKind::SetSecurity {
-            share: s("経理"),
-            path: s("c"),
-            security_info: 4,
-        },
-        EventKind::Copy {
-            share: s("経理"),
-            from: s("x"),
-            to: s("y"),
-            bytes: 99,
-        },
-        EventKind::Admin {
-            action: s("user.create"),
-            target: s("bob"),
-            detail: s("role=member"),
-        },
+        EventKind::SetSecurity { share: s("経理"), path: s("c"), security_info: 4 },
+        EventKind::Copy { share: s("経理"), from: s("x"), to: s("y"), bytes: 99 },
+        EventKind::Admin { action: s("user.create"), target: s("bob"), detail: s("role=member") },
     ];
     kinds
         .into_iter()
@@ -207,104 +175,25 @@ fn filters_select_exactly() {
     log.flush().unwrap();
     let l = LogId::Org(ORG);
     let n = |q: Query| all(&log, l, &q).len();
-    assert_eq!(
-        n(Query {
-            category: Some(Category::Access),
-            ..Query::default()
-        }),
-        8
-    );
-    assert_eq!(
-        n(Query {
-            user: Some("BOB".into()),
-            ..Query::default()
-        }),
-        1
-    );
-    assert_eq!(
-        n(Query {
-            kinds: vec!["open".into()],
-            ..Query::default()
-        }),
-        3
-    );
-    assert_eq!(
-        n(Query {
-            result: Some(ResultClass::Denied),
-            ..Query::default()
-        }),
-        6
-    );
-    assert_eq!(
-        n(Query {
-            since: Some(base + Duration::from_secs(3600)),
-            ..Query::default()
-        }),
-        2
-    );
-    assert_eq!(
-        n(Query {
-            until: Some(base + Duration::from_secs(3600)),
-            ..Query::default()
-        }),
-        18
-    );
+    assert_eq!(n(Query { category: Some(Category::Access), ..Query::default() }), 8);
+    assert_eq!(n(Query { user: Some("BOB".into()), ..Query::default() }), 1);
+    assert_eq!(n(Query { kinds: vec!["open".into()], ..Query::default() }), 3);
+    assert_eq!(n(Query { result: Some(ResultClass::Denied), ..Query::default() }), 6);
+    assert_eq!(n(Query { since: Some(base + Duration::from_secs(3600)), ..Query::default() }), 2);
+    assert_eq!(n(Query { until: Some(base + Duration::from_secs(3600)), ..Query::default() }), 18);
     // Share-relative and share-qualified prefixes, either slash, any case.
-    assert_eq!(
-        n(Query {
-            path_prefix: Some("見積/".into()),
-            ..Query::default()
-        }),
-        2
-    );
-    assert_eq!(
-        n(Query {
-            path_prefix: Some("\\経理\\見積".into()),
-            ..Query::default()
-        }),
-        2
-    );
-    assert_eq!(
-        n(Query {
-            path_prefix: Some("アーカイブ".into()),
-            ..Query::default()
-        }),
-        1
-    );
-    assert_eq!(
-        n(Query {
-            path_prefix: Some("bob".into()),
-            ..Query::default()
-        }),
-        1
-    ); // admin target
-    assert_eq!(
-        n(Query {
-            limit: Some(5),
-            ..Query::default()
-        }),
-        5
-    );
-    assert!(
-        log.query(
-            l,
-            &Query {
-                kinds: vec!["nope".into()],
-                ..Query::default()
-            },
-            &mut |_| true
-        )
-        .is_err()
-    );
+    assert_eq!(n(Query { path_prefix: Some("見積/".into()), ..Query::default() }), 2);
+    assert_eq!(n(Query { path_prefix: Some("\\経理\\見積".into()), ..Query::default() }), 2);
+    assert_eq!(n(Query { path_prefix: Some("アーカイブ".into()), ..Query::default() }), 1);
+    assert_eq!(n(Query { path_prefix: Some("bob".into()), ..Query::default() }), 1); // admin target
+    assert_eq!(n(Query { limit: Some(5), ..Query::default() }), 5);
+    assert!(log.query(l, &Query { kinds: vec!["nope".into()], ..Query::default() }, &mut |_| true).is_err());
 }
 
 #[test]
 fn reopen_continues_the_chain_across_months() {
     let f = Fixture::new();
-    for (i, m) in ["2026-09-10", "2026-10-10", "2026-11-10"]
-        .iter()
-        .enumerate()
-    {
+    for (i, m) in ["2026-09-10", "2026-10-10", "2026-11-10"].iter().enumerate() {
         let log = f.open();
         for j in 0..10 {
             log.record(open_ev(t(m) + Duration::from_secs(j), &format!("f{i}-{j}")));
@@ -313,10 +202,7 @@ fn reopen_continues_the_chain_across_months() {
     }
     let log = f.open();
     let got = all(&log, LogId::Org(ORG), &Query::default());
-    assert_eq!(
-        got.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        (1..=30).collect::<Vec<_>>()
-    );
+    assert_eq!(got.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=30).collect::<Vec<_>>());
     let rep = log.verify(None).unwrap();
     assert!(rep.ok(), "{rep:?}");
     assert_eq!(rep.logs[0].segments, 3);
@@ -349,35 +235,17 @@ fn shredded_org_goes_to_server_log_without_names() {
     let f = Fixture::new();
     f.keys.shred(OrgId(99));
     let log = f.open();
-    let ev = Event::new(
-        t("2026-11-25T10:00"),
-        EventKind::Delete {
-            share: "s".into(),
-            path: "secret".into(),
-        },
-    )
-    .org(OrgId(99));
+    let ev = Event::new(t("2026-11-25T10:00"), EventKind::Delete { share: "s".into(), path: "secret".into() })
+        .org(OrgId(99));
     log.record(ev);
     log.record(
-        Event::new(
-            t("2026-11-25T10:01"),
-            EventKind::LogonFailure {
-                reason: "unknown user".into(),
-            },
-        )
-        .user("mallory"),
+        Event::new(t("2026-11-25T10:01"), EventKind::LogonFailure { reason: "unknown user".into() }).user("mallory"),
     );
     log.flush().unwrap();
     let got = all(&log, LogId::Server, &Query::default());
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].event.org, Some(OrgId(99)));
-    assert_eq!(
-        got[0].event.kind,
-        EventKind::Delete {
-            share: String::new(),
-            path: String::new()
-        }
-    );
+    assert_eq!(got[0].event.kind, EventKind::Delete { share: String::new(), path: String::new() });
     assert_eq!(got[1].event.user.as_deref(), Some("mallory"));
     assert!(log.logs().unwrap() == vec![LogId::Server]);
 }
@@ -396,11 +264,7 @@ fn events_become_durable_without_flush() {
 }
 
 fn months_left(f: &Fixture) -> Vec<String> {
-    segment::list_segments(&f.org_dir())
-        .unwrap()
-        .iter()
-        .map(|m| m.to_string())
-        .collect()
+    segment::list_segments(&f.org_dir()).unwrap().iter().map(|m| m.to_string()).collect()
 }
 
 /// One event per month from 2025-01 to 2026-11, purge at 2026-11-25 17:00 JST.
@@ -429,27 +293,16 @@ fn retention_purges_exactly_the_expired_months() {
         log.flush().unwrap();
         let rep = log.purge(now, &|_| r).unwrap();
         log.flush().unwrap();
-        let want: Vec<String> = all_months
-            .iter()
-            .filter(|m| first_kept.is_none_or(|k| m.as_str() >= k))
-            .cloned()
-            .collect();
+        let want: Vec<String> =
+            all_months.iter().filter(|m| first_kept.is_none_or(|k| m.as_str() >= k)).cloned().collect();
         assert_eq!(months_left(&f), want, "{r:?}");
-        let purged = rep
-            .logs
-            .iter()
-            .find(|p| p.log == LogId::Org(ORG))
-            .map_or(0, |p| p.months.len());
+        let purged = rep.logs.iter().find(|p| p.log == LogId::Org(ORG)).map_or(0, |p| p.months.len());
         assert_eq!(purged, all_months.len() - want.len(), "{r:?}");
         let v = log.verify(None).unwrap();
         assert!(v.ok(), "{r:?}: {v:?}");
         // The remaining records and the purge event are all readable.
         let got = all(&log, LogId::Org(ORG), &Query::default());
-        assert_eq!(
-            got.len(),
-            want.len() + usize::from(!rep.logs.is_empty()),
-            "{r:?}"
-        );
+        assert_eq!(got.len(), want.len() + usize::from(!rep.logs.is_empty()), "{r:?}");
         // Purging again removes nothing; writing after a purge still verifies.
         let again = log.purge(now, &|_| r).unwrap();
         assert!(again.logs.iter().all(|p| p.months.is_empty()), "{r:?}");
@@ -463,27 +316,12 @@ fn retention_purges_exactly_the_expired_months() {
 #[test]
 fn retention_boundary_is_the_jst_month_start() {
     let r = Retention::M1;
-    assert_eq!(
-        first_kept_month(t("2026-11-01T00:00:00.000"), r),
-        Some(Month::new(2026, 10))
-    );
-    assert_eq!(
-        first_kept_month(t("2026-10-31T23:59:59.999"), r),
-        Some(Month::new(2026, 9))
-    );
+    assert_eq!(first_kept_month(t("2026-11-01T00:00:00.000"), r), Some(Month::new(2026, 10)));
+    assert_eq!(first_kept_month(t("2026-10-31T23:59:59.999"), r), Some(Month::new(2026, 9)));
     // 2026-10-31T15:00Z is already November in Tokyo.
-    assert_eq!(
-        first_kept_month(t("2026-10-31T15:00:00Z"), r),
-        Some(Month::new(2026, 10))
-    );
-    assert_eq!(
-        first_kept_month(t("2027-01-15"), Retention::M12),
-        Some(Month::new(2026, 1))
-    );
-    assert_eq!(
-        first_kept_month(t("2027-01-15"), Retention::Unlimited),
-        None
-    );
+    assert_eq!(first_kept_month(t("2026-10-31T15:00:00Z"), r), Some(Month::new(2026, 10)));
+    assert_eq!(first_kept_month(t("2027-01-15"), Retention::M12), Some(Month::new(2026, 1)));
+    assert_eq!(first_kept_month(t("2027-01-15"), Retention::Unlimited), None);
 }
 
 #[test]
@@ -500,10 +338,7 @@ fn purge_of_every_month_then_new_events_chain_on() {
     log.flush().unwrap();
     let v = log.verify(None).unwrap();
     assert!(v.ok(), "{v:?}");
-    let seqs: Vec<u64> = all(&log, LogId::Org(ORG), &Query::default())
-        .iter()
-        .map(|e| e.seq)
-        .collect();
+    let seqs: Vec<u64> = all(&log, LogId::Org(ORG), &Query::default()).iter().map(|e| e.seq).collect();
     assert_eq!(seqs, vec![2, 3]); // purge event, then "new"
 }
 
@@ -524,10 +359,7 @@ fn writer_notices_a_month_started_by_another_process() {
     // 1024 pending events make b's writer write a December block at once,
     // without a sync (its deadline is a second away).
     for i in 0..1024 {
-        b.record(open_ev(
-            t("2026-12-01T00:00") + Duration::from_millis(i),
-            "dec-b",
-        ));
+        b.record(open_ev(t("2026-12-01T00:00") + Duration::from_millis(i), "dec-b"));
     }
     std::thread::sleep(Duration::from_millis(300));
     a.record(open_ev(t("2026-12-01T01:00"), "dec-a"));

@@ -16,10 +16,7 @@ fn build() -> Fixture {
     for m in ["2026-09-10", "2026-10-10", "2026-11-10"] {
         for b in 0..4u64 {
             for r in 0..5u64 {
-                log.record(open_ev(
-                    t(m) + Duration::from_secs(b * 60 + r),
-                    &format!("{m}/b{b}r{r}"),
-                ));
+                log.record(open_ev(t(m) + Duration::from_secs(b * 60 + r), &format!("{m}/b{b}r{r}")));
             }
             log.flush().unwrap();
         }
@@ -139,12 +136,7 @@ fn deleted_record_is_found() {
     let f = build();
     delete_record(&f, "2026-10", 2, 1);
     // Block 2 of October starts at record #31.
-    expect_problem(
-        &f,
-        "2026-10",
-        Some(31),
-        "block with malformed records starting at record #31",
-    );
+    expect_problem(&f, "2026-10", Some(31), "block with malformed records starting at record #31");
 }
 
 #[test]
@@ -155,10 +147,7 @@ fn swapped_records_are_found() {
     let (off, len) = blocks(&p)[3];
     let recs = records(&data[off..off + len]);
     let ((a, al), (b, bl)) = (recs[1], recs[2]);
-    let (ra, rb) = (
-        data[off + a..off + a + al].to_vec(),
-        data[off + b..off + b + bl].to_vec(),
-    );
+    let (ra, rb) = (data[off + a..off + a + al].to_vec(), data[off + b..off + b + bl].to_vec());
     let mut mid = rb.clone();
     mid.extend_from_slice(&ra);
     data.splice(off + a..off + b + bl, mid);
@@ -199,12 +188,7 @@ fn truncated_tail_of_newest_segment_is_found() {
     let f = build();
     let p = seg(&f, "2026-11");
     let (off, _) = blocks(&p)[3];
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&p)
-        .unwrap()
-        .set_len(off as u64)
-        .unwrap();
+    fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(off as u64).unwrap();
     expect_problem(&f, "2026-11", Some(60), "log truncated");
 }
 
@@ -213,19 +197,11 @@ fn truncated_tail_inside_a_block_is_found() {
     let f = build();
     let p = seg(&f, "2026-11");
     let (off, len) = blocks(&p)[2];
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&p)
-        .unwrap()
-        .set_len((off + len / 2) as u64)
-        .unwrap();
+    fs::OpenOptions::new().write(true).open(&p).unwrap().set_len((off + len / 2) as u64).unwrap();
     let rep = verify(&f);
     assert!(!rep.ok());
     assert!(
-        rep.logs[0]
-            .problems
-            .iter()
-            .any(|p| p.message.contains("truncated block starting at record #51")),
+        rep.logs[0].problems.iter().any(|p| p.message.contains("truncated block starting at record #51")),
         "{rep:?}"
     );
 }
@@ -235,12 +211,7 @@ fn truncated_older_segment_is_found() {
     let f = build();
     let p = seg(&f, "2026-09");
     let (off, _) = blocks(&p)[3];
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&p)
-        .unwrap()
-        .set_len(off as u64)
-        .unwrap();
+    fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(off as u64).unwrap();
     expect_problem(&f, "2026-10", None, "does not continue segment 2026-09");
 }
 
@@ -267,12 +238,7 @@ fn deleted_newest_segment_is_found() {
 fn deleted_oldest_segment_is_found() {
     let f = build();
     fs::remove_file(seg(&f, "2026-09")).unwrap();
-    expect_problem(
-        &f,
-        "2026-10",
-        None,
-        "does not continue the start of the log",
-    );
+    expect_problem(&f, "2026-10", None, "does not continue the start of the log");
 }
 
 #[test]
@@ -285,39 +251,21 @@ fn forged_head_and_checkpoint_are_found() {
     }
     fs::write(&h, data).unwrap();
     let rep = verify(&f);
-    assert!(
-        rep.logs[0]
-            .problems
-            .iter()
-            .any(|p| p.message.contains("head file fails")),
-        "{rep:?}"
-    );
+    assert!(rep.logs[0].problems.iter().any(|p| p.message.contains("head file fails")), "{rep:?}");
     fs::remove_file(&h).unwrap();
     let rep = verify(&f);
-    assert!(
-        rep.logs[0]
-            .problems
-            .iter()
-            .any(|p| p.message.contains("head file missing")),
-        "{rep:?}"
-    );
+    assert!(rep.logs[0].problems.iter().any(|p| p.message.contains("head file missing")), "{rep:?}");
 }
 
 #[test]
 fn removed_checkpoint_is_found() {
     let f = build();
     let log = f.open();
-    log.purge(t("2026-11-20"), &|_| crate::config::Retention::M1)
-        .unwrap();
+    log.purge(t("2026-11-20"), &|_| crate::config::Retention::M1).unwrap();
     log.shutdown().unwrap();
     assert!(verify(&f).ok());
     fs::remove_file(f.org_dir().join("checkpoint")).unwrap();
-    expect_problem(
-        &f,
-        "2026-10",
-        None,
-        "does not continue the start of the log",
-    );
+    expect_problem(&f, "2026-10", None, "does not continue the start of the log");
 }
 
 #[test]
@@ -333,10 +281,7 @@ fn torn_tail_is_tolerated_and_repaired() {
     fs::write(&p, &torn).unwrap();
     let rep = verify(&f);
     assert!(rep.ok(), "{rep:?}");
-    assert!(
-        rep.logs[0].notes.iter().any(|n| n.contains("torn tail")),
-        "{rep:?}"
-    );
+    assert!(rep.logs[0].notes.iter().any(|n| n.contains("torn tail")), "{rep:?}");
     // Also a complete but garbage block (zeros: unwritten pages after a crash).
     let mut zeros = data.clone();
     zeros.extend_from_slice(&vec![0u8; 4096]);
@@ -359,21 +304,11 @@ fn damage_before_the_head_is_not_a_torn_tail() {
     let (off, _) = blocks(&p)[3];
     data[off] ^= 0xff; // magic of the last durable block
     fs::write(&p, &data).unwrap();
-    expect_problem(
-        &f,
-        "2026-11",
-        Some(56),
-        "records were cut, inserted or overwritten",
-    );
+    expect_problem(&f, "2026-11", Some(56), "records were cut, inserted or overwritten");
     // The writer appends after the head without rewriting the damaged
     // block: the evidence stays where it is and verification still fails.
     let log = f.open();
     log.record(open_ev(t("2026-11-20"), "x"));
     log.shutdown().unwrap();
-    expect_problem(
-        &f,
-        "2026-11",
-        Some(56),
-        "records were cut, inserted or overwritten",
-    );
+    expect_problem(&f, "2026-11", Some(56), "records were cut, inserted or overwritten");
 }

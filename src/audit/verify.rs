@@ -17,8 +17,7 @@ use super::jst::Month;
 use super::keys::{LogId, LogKeys, mac_eq};
 use super::record;
 use super::segment::{
-    ANCHOR_LEN, Hash, ReadErr, SegReader, ZERO_HASH, anchor_matches, check_block, list_segments,
-    parse_block, seg_name,
+    ANCHOR_LEN, Hash, ReadErr, SegReader, ZERO_HASH, anchor_matches, check_block, list_segments, parse_block, seg_name,
 };
 use super::signed::{self, Head, HeadState};
 use super::store::Store;
@@ -106,13 +105,7 @@ impl Store {
     }
 
     fn verify_log(&self, log: LogId) -> Result<LogReport, AuditError> {
-        let rep = LogReport {
-            log,
-            segments: 0,
-            records: 0,
-            problems: Vec::new(),
-            notes: Vec::new(),
-        };
+        let rep = LogReport { log, segments: 0, records: 0, problems: Vec::new(), notes: Vec::new() };
         let keys = match self.keys(log) {
             Ok(k) => k,
             Err(e) => {
@@ -124,47 +117,28 @@ impl Store {
         let dir = self.log_dir(log);
         let io = |e| AuditError::io(&dir, e);
         let segs = list_segments(&dir).map_err(io)?;
-        let mut w = Walk {
-            keys: &keys,
-            rep,
-            head: None,
-            head_seen: false,
-            purged_seq: 0,
-            next_seq: 1,
-            prev: ZERO_HASH,
-        };
+        let mut w =
+            Walk { keys: &keys, rep, head: None, head_seen: false, purged_seq: 0, next_seq: 1, prev: ZERO_HASH };
         match signed::read_head(&keys, &dir.join("head")).map_err(io)? {
             HeadState::Valid(h) => w.head = Some(h),
             HeadState::Missing if segs.is_empty() => {}
-            HeadState::Missing => {
-                w.problem(None, None, None, "head file missing (deleted?)".into())
-            }
-            HeadState::Invalid => {
-                w.problem(None, None, None, "head file fails authentication".into())
-            }
+            HeadState::Missing => w.problem(None, None, None, "head file missing (deleted?)".into()),
+            HeadState::Invalid => w.problem(None, None, None, "head file fails authentication".into()),
         }
         let mut floor = Month(0);
         let mut from = "the start of the log".to_string();
         match signed::read_checkpoint(&keys, &dir.join("checkpoint")).map_err(io)? {
             Some(Ok(c)) => {
-                (w.next_seq, w.prev, floor) =
-                    (c.last_seq + 1, c.last_hash, c.purged_through.next());
+                (w.next_seq, w.prev, floor) = (c.last_seq + 1, c.last_hash, c.purged_through.next());
                 w.purged_seq = c.last_seq;
                 from = format!("the purge checkpoint (through {})", c.purged_through);
             }
-            Some(Err(())) => w.problem(
-                None,
-                None,
-                None,
-                "purge checkpoint fails authentication".into(),
-            ),
+            Some(Err(())) => w.problem(None, None, None, "purge checkpoint fails authentication".into()),
             None => {}
         }
         let live: Vec<Month> = segs.iter().copied().filter(|m| *m >= floor).collect();
         for m in segs.iter().filter(|m| **m < floor) {
-            w.rep.notes.push(format!(
-                "segment {m} is left over from an interrupted purge"
-            ));
+            w.rep.notes.push(format!("segment {m} is left over from an interrupted purge"));
         }
         for (i, &month) in live.iter().enumerate() {
             let newest = i + 1 == live.len();
@@ -177,19 +151,8 @@ impl Store {
 }
 
 impl Walk<'_> {
-    fn problem(
-        &mut self,
-        segment: Option<Month>,
-        offset: Option<u64>,
-        seq: Option<u64>,
-        message: String,
-    ) {
-        self.rep.problems.push(Problem {
-            segment,
-            offset,
-            seq,
-            message,
-        });
+    fn problem(&mut self, segment: Option<Month>, offset: Option<u64>, seq: Option<u64>, message: String) {
+        self.rep.problems.push(Problem { segment, offset, seq, message });
     }
 
     /// Offset from which damage in `month` may be a torn tail (newest segment only).
@@ -217,13 +180,7 @@ impl Walk<'_> {
         }
     }
 
-    fn segment(
-        &mut self,
-        dir: &Path,
-        month: Month,
-        newest: bool,
-        from: &str,
-    ) -> Result<(), AuditError> {
+    fn segment(&mut self, dir: &Path, month: Month, newest: bool, from: &str) -> Result<(), AuditError> {
         let path = dir.join(seg_name(month));
         let io = |e| AuditError::io(&path, e);
         let durable = self.durable_end(month, newest);
@@ -232,18 +189,13 @@ impl Walk<'_> {
         let a = match anchor {
             Ok(a) => a,
             Err(_) if durable == 0 => {
-                self.rep.notes.push(format!(
-                    "segment {month}: incomplete anchor from a crash while starting the month"
-                ));
+                self.rep
+                    .notes
+                    .push(format!("segment {month}: incomplete anchor from a crash while starting the month"));
                 return Ok(());
             }
             Err(_) => {
-                self.problem(
-                    Some(month),
-                    Some(0),
-                    None,
-                    "anchor unreadable (file truncated or overwritten)".into(),
-                );
+                self.problem(Some(month), Some(0), None, "anchor unreadable (file truncated or overwritten)".into());
                 return Ok(());
             }
         };
@@ -255,12 +207,7 @@ impl Walk<'_> {
                 "anchor names another log or month (file renamed or copied)".into(),
             );
         } else if !a.authentic(self.keys) {
-            self.problem(
-                Some(month),
-                Some(0),
-                None,
-                "anchor fails authentication (edited)".into(),
-            );
+            self.problem(Some(month), Some(0), None, "anchor fails authentication (edited)".into());
         }
         if a.first_seq != self.next_seq || !mac_eq(&a.prev_hash, &self.prev) {
             let msg = format!(
@@ -277,11 +224,7 @@ impl Walk<'_> {
                 Ok(x) => x,
                 Err(e) => {
                     let off = r.pos();
-                    let what = if e == ReadErr::Truncated {
-                        "truncated block"
-                    } else {
-                        "malformed block"
-                    };
+                    let what = if e == ReadErr::Truncated { "truncated block" } else { "malformed block" };
                     self.damage(month, off, durable, len - off, what);
                     return Ok(());
                 }
@@ -303,10 +246,8 @@ impl Walk<'_> {
                 self.next_seq - 1
             ));
         } else {
-            let msg = format!(
-                "{what} starting at record #{}: records were cut, inserted or overwritten here",
-                self.next_seq
-            );
+            let msg =
+                format!("{what} starting at record #{}: records were cut, inserted or overwritten here", self.next_seq);
             self.problem(Some(month), Some(off), Some(self.next_seq), msg);
         }
     }
@@ -328,20 +269,13 @@ impl Walk<'_> {
             self.damage(month, off, durable, left, "damaged block");
             return false;
         }
-        let (first, last) = (
-            b.hdr.first_seq,
-            b.hdr.first_seq + u64::from(b.hdr.count) - 1,
-        );
+        let (first, last) = (b.hdr.first_seq, b.hdr.first_seq + u64::from(b.hdr.count) - 1);
         if first > self.next_seq {
             self.problem(
                 Some(month),
                 Some(off),
                 Some(self.next_seq),
-                format!(
-                    "records #{}..#{} are missing (deleted)",
-                    self.next_seq,
-                    first - 1
-                ),
+                format!("records #{}..#{} are missing (deleted)", self.next_seq, first - 1),
             );
         } else if first < self.next_seq {
             self.problem(
@@ -355,8 +289,7 @@ impl Walk<'_> {
                 Some(month),
                 Some(off),
                 Some(first),
-                "does not chain to the record before it (records deleted, reordered or replaced)"
-                    .into(),
+                "does not chain to the record before it (records deleted, reordered or replaced)".into(),
             );
         }
         for seq in bad {
@@ -388,32 +321,15 @@ impl Walk<'_> {
                     let t = super::jst::unix_ms(ev.time);
                     (min, max) = (min.min(t), max.max(t));
                 }
-                Err(_) => self.problem(
-                    Some(month),
-                    Some(off),
-                    Some(seq),
-                    "record is malformed".into(),
-                ),
+                Err(_) => self.problem(Some(month), Some(off), Some(seq), "record is malformed".into()),
             }
         }
         if (min, max) != (b.hdr.min_ms, b.hdr.max_ms) {
-            self.problem(
-                Some(month),
-                Some(off),
-                Some(b.hdr.first_seq),
-                "block time range altered".into(),
-            );
+            self.problem(Some(month), Some(off), Some(b.hdr.first_seq), "block time range altered".into());
         }
         let last = recs.last().map(|r| r.hash).unwrap_or(ZERO_HASH);
-        if b.last_seq != b.hdr.first_seq + u64::from(b.hdr.count) - 1
-            || !mac_eq(&b.last_hash, &last)
-        {
-            self.problem(
-                Some(month),
-                Some(off),
-                Some(b.last_seq),
-                "block trailer altered".into(),
-            );
+        if b.last_seq != b.hdr.first_seq + u64::from(b.hdr.count) - 1 || !mac_eq(&b.last_hash, &last) {
+            self.problem(Some(month), Some(off), Some(b.last_seq), "block trailer altered".into());
         }
     }
 

@@ -114,11 +114,7 @@ impl Writer {
         let withhold = log == LogId::Server && ev.org.is_some();
         let (clear, names) = record::encode(&ev, log == LogId::Server, withhold);
         let q = self.pending.entry(log).or_default();
-        q.push(Encoded {
-            time_ms: jst::unix_ms(ev.time),
-            clear,
-            names,
-        });
+        q.push(Encoded { time_ms: jst::unix_ms(ev.time), clear, names });
         if q.len() >= WRITE_BATCH {
             self.write(log);
         }
@@ -143,9 +139,7 @@ impl Writer {
         let recs = self.pending.remove(&log)?;
         let n = recs.len() as u64;
         let dir = self.store.log_dir(log);
-        let r = self
-            .writer(log)
-            .and_then(|w| w.append(&recs).map_err(|e| AuditError::io(&dir, e)));
+        let r = self.writer(log).and_then(|w| w.append(&recs).map_err(|e| AuditError::io(&dir, e)));
         match r {
             Ok(()) => {
                 self.counters.written.fetch_add(n, Ordering::Relaxed);
@@ -202,11 +196,7 @@ impl Writer {
 
 /// An `Admin` event describing a purge of one log.
 pub(crate) fn purge_event(now: SystemTime, log: LogId, detail: String) -> Event {
-    let kind = EventKind::Admin {
-        action: "audit.purge".into(),
-        target: log.to_string(),
-        detail,
-    };
+    let kind = EventKind::Admin { action: "audit.purge".into(), target: log.to_string(), detail };
     let mut ev = Event::new(now, kind);
     ev.org = log.org();
     ev

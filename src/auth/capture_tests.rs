@@ -40,20 +40,13 @@ pub(crate) fn logon(capture: &str) -> Logon {
     let mut msgs = Vec::new();
     for f in frames.iter().filter(|f| f.client_port == port) {
         if smb::is_smb2(&f.bytes) {
-            msgs.extend(
-                pcap::split_compound(&f.bytes)
-                    .into_iter()
-                    .map(|m| (f.dir, m.to_vec())),
-            );
+            msgs.extend(pcap::split_compound(&f.bytes).into_iter().map(|m| (f.dir, m.to_vec())));
         } else {
             msgs.push((f.dir, f.bytes.clone()));
         }
     }
     let is = |m: &[u8], cmd| smb::is_smb2(m) && smb::command(m) == cmd;
-    let neg_req = msgs
-        .iter()
-        .position(|(d, m)| *d == Dir::ToServer && is(m, 0))
-        .unwrap();
+    let neg_req = msgs.iter().position(|(d, m)| *d == Dir::ToServer && is(m, 0)).unwrap();
     let negotiate = (msgs[neg_req].1.clone(), msgs[neg_req + 1].1.clone());
     // The first session's SESSION_SETUP legs run until a response other
     // than STATUS_MORE_PROCESSING_REQUIRED; everything else goes to `rest`.
@@ -72,11 +65,7 @@ pub(crate) fn logon(capture: &str) -> Logon {
             setups.push((pending.take().expect("request before response"), m));
         }
     }
-    Logon {
-        negotiate,
-        setups,
-        rest,
-    }
+    Logon { negotiate, setups, rest }
 }
 
 /// Samba's challenge, clock and names, read back from its CHALLENGE message.
@@ -136,24 +125,13 @@ fn samba_answers_are_reproduced_byte_for_byte() {
         assert_eq!(l.setups.len(), 2, "{cap}");
         let (first, second) = replay(&l, &OneUser(PASSWORD));
         match first {
-            Step::Continue(t) => assert_eq!(
-                t,
-                smb::session_setup_token(&l.setups[0].1),
-                "{cap}: CHALLENGE"
-            ),
+            Step::Continue(t) => assert_eq!(t, smb::session_setup_token(&l.setups[0].1), "{cap}: CHALLENGE"),
             other => panic!("{cap}: {other:?}"),
         }
         match second {
             Step::Done(a) => {
-                assert_eq!(
-                    a.token,
-                    smb::session_setup_token(&l.setups[1].1),
-                    "{cap}: final token"
-                );
-                assert_eq!(
-                    (a.client_user.as_str(), a.client_domain.as_str()),
-                    ("alice", "WORKGROUP")
-                );
+                assert_eq!(a.token, smb::session_setup_token(&l.setups[1].1), "{cap}: final token");
+                assert_eq!((a.client_user.as_str(), a.client_domain.as_str()), ("alice", "WORKGROUP"));
                 assert_eq!(a.credential.user_id, UserId(1));
             }
             other => panic!("{cap}: {other:?}"),
@@ -189,11 +167,7 @@ fn wrong_password_fails() {
 #[test]
 fn wrong_password_capture_is_refused() {
     let l = logon("smbclient-wrong-password.pcap");
-    assert_eq!(
-        smb::status(&l.setups[1].1),
-        0xc000_006d,
-        "STATUS_LOGON_FAILURE"
-    );
+    assert_eq!(smb::status(&l.setups[1].1), 0xc000_006d, "STATUS_LOGON_FAILURE");
     let (first, second) = replay(&l, &OneUser(PASSWORD));
     assert!(matches!(first, Step::Continue(_)));
     match second {
@@ -219,10 +193,7 @@ impl CredentialSource for Locked {
 #[test]
 fn unknown_and_locked_users_fail() {
     let l = logon("smbclient-SMB3_11-signed.pcap");
-    for (src, want) in [
-        (&Nobody as &dyn CredentialSource, FailReason::UnknownUser),
-        (&Locked, FailReason::LockedOut),
-    ] {
+    for (src, want) in [(&Nobody as &dyn CredentialSource, FailReason::UnknownUser), (&Locked, FailReason::LockedOut)] {
         match replay(&l, src).1 {
             Step::Fail(f) => assert_eq!(f.reason, want),
             other => panic!("{other:?}"),
@@ -295,10 +266,7 @@ fn out_of_order_tokens_are_refused() {
     let mut s = NtlmServer::new(challenge, now, names.clone());
     assert!(matches!(
         s.step(c2, &OneUser(PASSWORD)),
-        Step::Fail(AuthFailure {
-            reason: FailReason::UnexpectedToken,
-            ..
-        })
+        Step::Fail(AuthFailure { reason: FailReason::UnexpectedToken, .. })
     ));
     let (_, second) = replay(&l, &OneUser(PASSWORD));
     assert!(matches!(second, Step::Done(_)));
@@ -308,10 +276,7 @@ fn out_of_order_tokens_are_refused() {
     assert!(matches!(s.step(c2, &OneUser(PASSWORD)), Step::Done(_)));
     assert!(matches!(
         s.step(c2, &OneUser(PASSWORD)),
-        Step::Fail(AuthFailure {
-            reason: FailReason::UnexpectedToken,
-            ..
-        })
+        Step::Fail(AuthFailure { reason: FailReason::UnexpectedToken, .. })
     ));
 }
 
@@ -369,9 +334,7 @@ fn ms_nlmp_4_2_4_authenticate_message() {
 #[test]
 fn ntlm_selected_over_client_preference_requires_mech_list_mic() {
     let l = logon("smbclient-SMB3_11-signed.pcap");
-    let Step::Done(done) = replay(&l, &OneUser(PASSWORD)).1 else {
-        panic!()
-    };
+    let Step::Done(done) = replay(&l, &OneUser(PASSWORD)).1 else { panic!() };
     let exported = *done.session_key;
     let neg = inner_ntlm(smb::session_setup_token(&l.setups[0].0));
     let auth = inner_ntlm(smb::session_setup_token(&l.setups[1].0));
@@ -380,55 +343,26 @@ fn ntlm_selected_over_client_preference_requires_mech_list_mic() {
     let krb5: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
     let oids = [der::tlv(0x06, krb5), der::tlv(0x06, spnego::NTLMSSP_OID)].concat();
     let mech_types = der::tlv(0x30, &oids);
-    let init_body = [
-        der::tlv(0xa0, &mech_types),
-        der::tlv(0xa2, &der::tlv(0x04, b"kerberos AP-REQ")),
-    ]
-    .concat();
+    let init_body = [der::tlv(0xa0, &mech_types), der::tlv(0xa2, &der::tlv(0x04, b"kerberos AP-REQ"))].concat();
     let mut gss = der::tlv(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x02]);
     gss.extend_from_slice(&der::tlv(0xa0, &der::tlv(0x30, &init_body)));
     let init = der::tlv(0x60, &gss);
 
     let (challenge, now, names) = samba_params(smb::session_setup_token(&l.setups[0].1));
-    let client_mic = ntlm_crypto::gss_mic(
-        &exported,
-        auth_flags,
-        ntlm_crypto::Side::Client,
-        0,
-        &mech_types,
-    );
+    let client_mic = ntlm_crypto::gss_mic(&exported, auth_flags, ntlm_crypto::Side::Client, 0, &mech_types);
     for with_mic in [true, false] {
         let mut s = NtlmServer::new(challenge, now, names.clone());
-        let Step::Continue(t) = s.step(&init, &OneUser(PASSWORD)) else {
-            panic!()
-        };
-        assert_eq!(
-            t,
-            spnego::resp(spnego::NegState::AcceptIncomplete, true, None, None)
-        );
+        let Step::Continue(t) = s.step(&init, &OneUser(PASSWORD)) else { panic!() };
+        assert_eq!(t, spnego::resp(spnego::NegState::AcceptIncomplete, true, None, None));
         let t = spnego::resp(spnego::NegState::AcceptIncomplete, false, Some(&neg), None);
-        let Step::Continue(t) = s.step(&t, &OneUser(PASSWORD)) else {
-            panic!()
-        };
-        assert_eq!(
-            inner_ntlm(&t),
-            inner_ntlm(smb::session_setup_token(&l.setups[0].1))
-        );
+        let Step::Continue(t) = s.step(&t, &OneUser(PASSWORD)) else { panic!() };
+        assert_eq!(inner_ntlm(&t), inner_ntlm(smb::session_setup_token(&l.setups[0].1)));
         let mic = with_mic.then_some(&client_mic[..]);
         let t = spnego::resp(spnego::NegState::AcceptIncomplete, false, Some(&auth), mic);
         match (with_mic, s.step(&t, &OneUser(PASSWORD))) {
             (true, Step::Done(a)) => {
-                let ours = ntlm_crypto::gss_mic(
-                    &exported,
-                    auth_flags,
-                    ntlm_crypto::Side::Server,
-                    0,
-                    &mech_types,
-                );
-                assert_eq!(
-                    a.token,
-                    spnego::resp(spnego::NegState::AcceptCompleted, false, None, Some(&ours))
-                );
+                let ours = ntlm_crypto::gss_mic(&exported, auth_flags, ntlm_crypto::Side::Server, 0, &mech_types);
+                assert_eq!(a.token, spnego::resp(spnego::NegState::AcceptCompleted, false, None, Some(&ours)));
             }
             (false, Step::Fail(f)) => assert_eq!(f.reason, FailReason::MicMismatch),
             (_, other) => panic!("{other:?}"),
@@ -445,35 +379,20 @@ fn no_common_mechanism_and_refused_flavours() {
         dns_domain: String::new(),
     };
     let krb_only = {
-        let mt = der::tlv(
-            0x30,
-            &der::tlv(
-                0x06,
-                &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02],
-            ),
-        );
+        let mt = der::tlv(0x30, &der::tlv(0x06, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02]));
         der::tlv(0xa0, &der::tlv(0x30, &der::tlv(0xa0, &mt)))
     };
     let mut s = NtlmServer::new([1; 8], FileTimeT(0), names.clone());
     assert!(matches!(
         s.step(&krb_only, &Nobody),
-        Step::Fail(AuthFailure {
-            reason: FailReason::NoCommonMechanism,
-            ..
-        })
+        Step::Fail(AuthFailure { reason: FailReason::NoCommonMechanism, .. })
     ));
 
     // OEM-only NEGOTIATE.
     let mut oem = b"NTLMSSP\0\x01\0\0\0".to_vec();
     oem.extend_from_slice(&0x0008_0002u32.to_le_bytes());
     let mut s = NtlmServer::new([1; 8], FileTimeT(0), names.clone());
-    assert!(matches!(
-        s.step(&oem, &Nobody),
-        Step::Fail(AuthFailure {
-            reason: FailReason::Unsupported,
-            ..
-        })
-    ));
+    assert!(matches!(s.step(&oem, &Nobody), Step::Fail(AuthFailure { reason: FailReason::Unsupported, .. })));
 
     // AUTHENTICATE messages: anonymous, NTLMv1 (24-byte NT response), LM only.
     let mut neg = b"NTLMSSP\0\x01\0\0\0".to_vec();
@@ -495,25 +414,13 @@ fn no_common_mechanism_and_refused_flavours() {
         m
     };
     for (msg, want) in [
-        (
-            auth_msg("", b"", &[0], flags_anonymous()),
-            FailReason::Anonymous,
-        ),
-        (
-            auth_msg("alice", &[7; 24], &[7; 24], 0),
-            FailReason::NtlmV1Refused,
-        ),
-        (
-            auth_msg("alice", b"", &[7; 24], 0),
-            FailReason::NtlmV1Refused,
-        ),
+        (auth_msg("", b"", &[0], flags_anonymous()), FailReason::Anonymous),
+        (auth_msg("alice", &[7; 24], &[7; 24], 0), FailReason::NtlmV1Refused),
+        (auth_msg("alice", b"", &[7; 24], 0), FailReason::NtlmV1Refused),
         (auth_msg("alice", &[7; 40], b"", 0), FailReason::Malformed),
     ] {
         let mut s = NtlmServer::new([1; 8], FileTimeT(0), names.clone());
-        assert!(matches!(
-            s.step(&neg, &OneUser(PASSWORD)),
-            Step::Continue(_)
-        ));
+        assert!(matches!(s.step(&neg, &OneUser(PASSWORD)), Step::Continue(_)));
         match s.step(&msg, &OneUser(PASSWORD)) {
             Step::Fail(f) => assert_eq!(f.reason, want),
             other => panic!("{other:?}"),

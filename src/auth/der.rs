@@ -32,48 +32,27 @@ pub(crate) fn read(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), Malformed> {
         }
         let (bytes, r) = split(rest, n)?;
         rest = r;
-        bytes
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
+        bytes.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
     };
     let (value, tail) = split(rest, len)?;
     let raw_len = input.len() - tail.len();
-    Ok((
-        Tlv {
-            tag,
-            value,
-            raw: &input[..raw_len],
-        },
-        tail,
-    ))
+    Ok((Tlv { tag, value, raw: &input[..raw_len] }, tail))
 }
 
 fn split(b: &[u8], n: usize) -> Result<(&[u8], &[u8]), Malformed> {
-    if b.len() < n {
-        Err(Malformed)
-    } else {
-        Ok(b.split_at(n))
-    }
+    if b.len() < n { Err(Malformed) } else { Ok(b.split_at(n)) }
 }
 
 /// Reads one element that must carry `tag`.
 pub(crate) fn expect(input: &[u8], tag: u8) -> Result<(Tlv<'_>, &[u8]), Malformed> {
     let (t, rest) = read(input)?;
-    if t.tag == tag {
-        Ok((t, rest))
-    } else {
-        Err(Malformed)
-    }
+    if t.tag == tag { Ok((t, rest)) } else { Err(Malformed) }
 }
 
 /// Reads a whole element that must carry `tag` and be all of `input`.
 pub(crate) fn exactly(input: &[u8], tag: u8) -> Result<Tlv<'_>, Malformed> {
     let (t, rest) = expect(input, tag)?;
-    if rest.is_empty() {
-        Ok(t)
-    } else {
-        Err(Malformed)
-    }
+    if rest.is_empty() { Ok(t) } else { Err(Malformed) }
 }
 
 /// Splits a constructed value into its elements.
@@ -114,10 +93,7 @@ mod tests {
             let c = vec![7u8; n];
             let e = tlv(0x04, &c);
             let (t, rest) = read(&e).unwrap();
-            assert_eq!(
-                (t.tag, t.value.len(), t.raw.len(), rest.len()),
-                (4, n, e.len(), 0)
-            );
+            assert_eq!((t.tag, t.value.len(), t.raw.len(), rest.len()), (4, n, e.len(), 0));
         }
     }
 

@@ -31,10 +31,7 @@ fn every_truncation_fails_cleanly() {
         assert!(!run(&t1[..n], &t2, &p));
     }
     for n in 0..t2.len() {
-        assert!(
-            !run(&t1, &t2[..n], &p),
-            "truncated AUTHENTICATE at {n} accepted"
-        );
+        assert!(!run(&t1, &t2[..n], &p), "truncated AUTHENTICATE at {n} accepted");
     }
     assert!(run(&t1, &t2, &p));
 }

@@ -95,11 +95,7 @@ pub(crate) fn parse_negotiate(msg: &[u8]) -> Result<u32, Malformed> {
 
 /// Flags for our CHALLENGE given the client's NEGOTIATE flags.
 pub(crate) fn challenge_flags(client: u32) -> u32 {
-    (client & ECHOED)
-        | flags::NTLM
-        | flags::TARGET_INFO
-        | flags::TARGET_TYPE_SERVER
-        | (client & flags::REQUEST_TARGET)
+    (client & ECHOED) | flags::NTLM | flags::TARGET_INFO | flags::TARGET_TYPE_SERVER | (client & flags::REQUEST_TARGET)
 }
 
 fn push_av(out: &mut Vec<u8>, id: u16, value: &[u8]) {
@@ -117,11 +113,7 @@ fn utf16(s: &str) -> Vec<u8> {
 fn target_info(names: &ServerNames, now: FileTime) -> Vec<u8> {
     let mut ti = Vec::new();
     push_av(&mut ti, av::NB_DOMAIN_NAME, &utf16(&names.netbios_domain));
-    push_av(
-        &mut ti,
-        av::NB_COMPUTER_NAME,
-        &utf16(&names.netbios_computer),
-    );
+    push_av(&mut ti, av::NB_COMPUTER_NAME, &utf16(&names.netbios_computer));
     push_av(&mut ti, av::DNS_DOMAIN_NAME, &utf16(&names.dns_domain));
     push_av(&mut ti, av::DNS_COMPUTER_NAME, &utf16(&names.dns_computer));
     push_av(&mut ti, av::TIMESTAMP, &now.0.to_le_bytes());
@@ -132,17 +124,8 @@ fn target_info(names: &ServerNames, now: FileTime) -> Vec<u8> {
 /// Builds the CHALLENGE_MESSAGE (2.2.1.2). The 8-byte Version slot is
 /// always present (zero unless VERSION was negotiated), so the payload
 /// starts at 56 as in Windows' and Samba's messages.
-pub(crate) fn build_challenge(
-    flags_: u32,
-    challenge: &[u8; 8],
-    names: &ServerNames,
-    now: FileTime,
-) -> Vec<u8> {
-    let target_name = if flags_ & flags::REQUEST_TARGET != 0 {
-        utf16(&names.netbios_computer)
-    } else {
-        Vec::new()
-    };
+pub(crate) fn build_challenge(flags_: u32, challenge: &[u8; 8], names: &ServerNames, now: FileTime) -> Vec<u8> {
+    let target_name = if flags_ & flags::REQUEST_TARGET != 0 { utf16(&names.netbios_computer) } else { Vec::new() };
     let ti = target_info(names, now);
     let name_off = 56u32;
     let ti_off = name_off + target_name.len() as u32;
@@ -160,11 +143,7 @@ pub(crate) fn build_challenge(
         m.extend_from_slice(&v.to_le_bytes());
     }
     m.extend_from_slice(&ti_off.to_le_bytes());
-    m.extend_from_slice(if flags_ & flags::VERSION != 0 {
-        &VERSION
-    } else {
-        &[0; 8]
-    });
+    m.extend_from_slice(if flags_ & flags::VERSION != 0 { &VERSION } else { &[0; 8] });
     m.extend_from_slice(&target_name);
     m.extend_from_slice(&ti);
     m
@@ -189,11 +168,7 @@ fn text(b: &[u8], unicode: bool) -> Result<String, Malformed> {
         crate::wire::utf16le(b).map_err(|_| Malformed)
     } else {
         // OEM strings: ASCII only; anything else is refused rather than guessed.
-        if b.is_ascii() {
-            Ok(String::from_utf8_lossy(b).into_owned())
-        } else {
-            Err(Malformed)
-        }
+        if b.is_ascii() { Ok(String::from_utf8_lossy(b).into_owned()) } else { Err(Malformed) }
     }
 }
 
@@ -242,9 +217,7 @@ pub(crate) fn parse_blob(temp: &[u8]) -> Result<ClientBlob<'_>, Malformed> {
     if fixed[0] != 1 || fixed[1] != 1 {
         return Err(Malformed); // RespType and HiRespType are 1
     }
-    Ok(ClientBlob {
-        av_pairs: &temp[BLOB_FIXED..],
-    })
+    Ok(ClientBlob { av_pairs: &temp[BLOB_FIXED..] })
 }
 
 /// Finds AV pair `id` in a list that must end with MsvAvEOL (trailing

@@ -14,8 +14,7 @@ use super::ntlm::flags;
 type HmacMd5 = Hmac<Md5>;
 
 fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
-    let mut m = <HmacMd5 as Mac>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut m = <HmacMd5 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     for p in parts {
         m.update(p);
     }
@@ -64,19 +63,13 @@ pub(crate) struct V2Keys {
 
 /// Checks an NTLMv2 NtChallengeResponse (`proof ‖ temp`) against the
 /// response key; constant-time comparison of NTProofStr.
-pub(crate) fn verify_v2(
-    response_key: &[u8; 16],
-    server_challenge: &[u8; 8],
-    nt_response: &[u8],
-) -> Option<V2Keys> {
+pub(crate) fn verify_v2(response_key: &[u8; 16], server_challenge: &[u8; 8], nt_response: &[u8]) -> Option<V2Keys> {
     let (proof, temp) = nt_response.split_at_checked(16)?;
     let want = hmac_md5(response_key, &[server_challenge, temp]);
     if !bool::from(want.ct_eq(proof)) {
         return None;
     }
-    Some(V2Keys {
-        session_base_key: Zeroizing::new(hmac_md5(response_key, &[proof])),
-    })
+    Some(V2Keys { session_base_key: Zeroizing::new(hmac_md5(response_key, &[proof])) })
 }
 
 fn rc4_16(key: &[u8; 16], data: &mut [u8]) {
@@ -103,12 +96,7 @@ pub(crate) fn exported_session_key(
 
 /// The AUTHENTICATE MIC (MS-NLMP 3.1.5.1.2): HMAC_MD5 over the three
 /// messages, the AUTHENTICATE one with its MIC field zeroed.
-pub(crate) fn message_mic(
-    exported: &[u8; 16],
-    negotiate: &[u8],
-    challenge: &[u8],
-    auth_zeroed: &[u8],
-) -> [u8; 16] {
+pub(crate) fn message_mic(exported: &[u8; 16], negotiate: &[u8], challenge: &[u8], auth_zeroed: &[u8]) -> [u8; 16] {
     hmac_md5(exported, &[negotiate, challenge, auth_zeroed])
 }
 
@@ -165,13 +153,7 @@ pub(crate) fn seal_key(exported: &[u8; 16], negotiated: u32, side: Side) -> Zero
 /// GSS_GetMIC with extended session security (MS-NLMP 3.4.4.2) for the
 /// first message of a fresh sealing handle — which both mechListMICs are:
 /// `01000000 ‖ checksum ‖ seq`, the checksum RC4-encrypted under KEY_EXCH.
-pub(crate) fn gss_mic(
-    exported: &[u8; 16],
-    negotiated: u32,
-    side: Side,
-    seq: u32,
-    msg: &[u8],
-) -> [u8; 16] {
+pub(crate) fn gss_mic(exported: &[u8; 16], negotiated: u32, side: Side, seq: u32, msg: &[u8]) -> [u8; 16] {
     let sk = sign_key(exported, side);
     let mut checksum = [0u8; 8];
     checksum.copy_from_slice(&hmac_md5(&*sk, &[&seq.to_le_bytes(), msg])[..8]);
@@ -196,14 +178,8 @@ mod tests {
 
     #[test]
     fn nt_hash_known_values() {
-        assert_eq!(
-            hex::encode(*nt_hash("password")),
-            "8846f7eaee8fb117ad06bdd830b7586c"
-        );
-        assert_eq!(
-            hex::encode(*nt_hash("Password")),
-            "a4f49c406510bdcab6824ee7c30fd852"
-        );
+        assert_eq!(hex::encode(*nt_hash("password")), "8846f7eaee8fb117ad06bdd830b7586c");
+        assert_eq!(hex::encode(*nt_hash("Password")), "a4f49c406510bdcab6824ee7c30fd852");
     }
 
     /// MS-NLMP 4.2.4.1.1 and 4.2.4.2.2: User/Domain/Password, server
@@ -219,10 +195,7 @@ mod tests {
         );
         let chal = hex_bytes("0123456789abcdef").try_into().unwrap();
         let keys = verify_v2(&key, &chal, &nt).expect("proof verifies");
-        assert_eq!(
-            hex::encode(*keys.session_base_key),
-            "8de40ccadbc14a82f15cb0ad0de95ca3"
-        );
+        assert_eq!(hex::encode(*keys.session_base_key), "8de40ccadbc14a82f15cb0ad0de95ca3");
         let mut bad = nt.clone();
         bad[40] ^= 1;
         assert!(verify_v2(&key, &chal, &bad).is_none());
@@ -242,14 +215,8 @@ mod tests {
     fn ms_nlmp_session_security_keys() {
         let k = [0x55; 16];
         let f = flags::N128 | flags::KEY_EXCH;
-        assert_eq!(
-            *sign_key(&k, Side::Client),
-            h16("4788dc861b4782f35d43fd98fe1a2d39")
-        );
-        assert_eq!(
-            *seal_key(&k, f, Side::Client),
-            h16("59f600973cc4960a25480a7c196e4c58")
-        );
+        assert_eq!(*sign_key(&k, Side::Client), h16("4788dc861b4782f35d43fd98fe1a2d39"));
+        assert_eq!(*seal_key(&k, f, Side::Client), h16("59f600973cc4960a25480a7c196e4c58"));
     }
 
     #[test]

@@ -7,9 +7,7 @@ use super::der::Malformed;
 use super::ntlm::{self, flags};
 use super::ntlm_crypto::{self, Side};
 use super::spnego::{self, ClientToken, NTLMSSP_OID, NegState};
-use super::{
-    AuthError, AuthFailure, Authenticated, CredentialSource, FailReason, ServerNames, Step,
-};
+use super::{AuthError, AuthFailure, Authenticated, CredentialSource, FailReason, ServerNames, Step};
 use crate::types::FileTime;
 
 /// SPNEGO context kept between legs.
@@ -51,23 +49,14 @@ pub struct NtlmServer {
 }
 
 fn fail(reason: FailReason) -> Step {
-    Step::Fail(AuthFailure {
-        reason,
-        user: String::new(),
-        domain: String::new(),
-    })
+    Step::Fail(AuthFailure { reason, user: String::new(), domain: String::new() })
 }
 
 impl NtlmServer {
     /// Starts an exchange. `challenge` must be 8 fresh random bytes;
     /// `now` goes into the CHALLENGE's MsvAvTimestamp.
     pub fn new(challenge: [u8; 8], now: FileTime, names: ServerNames) -> Self {
-        Self {
-            challenge,
-            now,
-            names,
-            state: State::Start,
-        }
+        Self { challenge, now, names, state: State::Start }
     }
 
     /// Consumes the client's next SecurityBuffer. Any failure ends the
@@ -79,31 +68,18 @@ impl NtlmServer {
         };
         match (state, parsed) {
             (State::Start, ClientToken::RawNtlm(neg)) => self.on_negotiate(neg, None, false),
-            (
-                State::Start,
-                ClientToken::Init {
-                    mech_types_raw,
-                    mechs,
-                    mech_token,
-                },
-            ) => self.on_init(mech_types_raw, &mechs, mech_token),
-            (
-                State::AwaitNegotiate(ctx),
-                ClientToken::Resp {
-                    response_token: Some(neg),
-                    ..
-                },
-            ) => self.on_negotiate(neg, Some(ctx), false),
+            (State::Start, ClientToken::Init { mech_types_raw, mechs, mech_token }) => {
+                self.on_init(mech_types_raw, &mechs, mech_token)
+            }
+            (State::AwaitNegotiate(ctx), ClientToken::Resp { response_token: Some(neg), .. }) => {
+                self.on_negotiate(neg, Some(ctx), false)
+            }
             (State::AwaitAuthenticate(p), ClientToken::RawNtlm(auth)) if p.spnego.is_none() => {
                 on_authenticate(&self.challenge, auth, None, p, creds)
             }
-            (
-                State::AwaitAuthenticate(p),
-                ClientToken::Resp {
-                    response_token: Some(auth),
-                    mech_list_mic,
-                },
-            ) if p.spnego.is_some() => {
+            (State::AwaitAuthenticate(p), ClientToken::Resp { response_token: Some(auth), mech_list_mic })
+                if p.spnego.is_some() =>
+            {
                 on_authenticate(&self.challenge, auth, mech_list_mic, p, creds)
             }
             _ => fail(FailReason::UnexpectedToken),
@@ -116,10 +92,7 @@ impl NtlmServer {
             return fail(FailReason::NoCommonMechanism);
         }
         let first = mechs.first() == Some(&NTLMSSP_OID);
-        let ctx = Spnego {
-            mech_types: mech_types.to_vec(),
-            mic_required: !first,
-        };
+        let ctx = Spnego { mech_types: mech_types.to_vec(), mic_required: !first };
         match mech_token.filter(|_| first) {
             Some(neg) => self.on_negotiate(neg, Some(ctx), true),
             None => {
@@ -138,26 +111,16 @@ impl NtlmServer {
         };
         // We speak Unicode only, and sign mechListMIC with extended session
         // security only (every client of the last twenty years offers both).
-        if client_flags & flags::UNICODE == 0 || client_flags & flags::EXTENDED_SESSIONSECURITY == 0
-        {
+        if client_flags & flags::UNICODE == 0 || client_flags & flags::EXTENDED_SESSIONSECURITY == 0 {
             return fail(FailReason::Unsupported);
         }
         let cflags = ntlm::challenge_flags(client_flags);
         let challenge = ntlm::build_challenge(cflags, &self.challenge, &self.names, self.now);
         let token = match &spnego {
-            Some(_) => spnego::resp(
-                NegState::AcceptIncomplete,
-                first_reply,
-                Some(&challenge),
-                None,
-            ),
+            Some(_) => spnego::resp(NegState::AcceptIncomplete, first_reply, Some(&challenge), None),
             None => challenge.clone(),
         };
-        self.state = State::AwaitAuthenticate(Pending {
-            spnego,
-            negotiate: neg.to_vec(),
-            challenge,
-        });
+        self.state = State::AwaitAuthenticate(Pending { spnego, negotiate: neg.to_vec(), challenge });
         Step::Continue(token)
     }
 }
@@ -182,11 +145,7 @@ fn on_authenticate(
             client_domain: auth.domain,
             workstation: auth.workstation,
         })),
-        Err(reason) => Step::Fail(AuthFailure {
-            reason,
-            user: auth.user,
-            domain: auth.domain,
-        }),
+        Err(reason) => Step::Fail(AuthFailure { reason, user: auth.user, domain: auth.domain }),
     }
 }
 
@@ -215,8 +174,7 @@ fn check(
     }
     let temp = auth.nt_response.get(16..).ok_or(FailReason::Malformed)?;
     let blob = ntlm::parse_blob(temp).map_err(|Malformed| FailReason::Malformed)?;
-    let mic_present =
-        ntlm::mic_present(blob.av_pairs).map_err(|Malformed| FailReason::Malformed)?;
+    let mic_present = ntlm::mic_present(blob.av_pairs).map_err(|Malformed| FailReason::Malformed)?;
 
     let credential = match creds.lookup(&auth.domain, &auth.user) {
         Ok(Some(c)) => c,
@@ -225,14 +183,9 @@ fn check(
         Err(AuthError::Disabled) => return Err(FailReason::Disabled),
         Err(AuthError::Store(_)) => return Err(FailReason::StoreError),
     };
-    let keys = verify_response(server_challenge, &credential.nt_hash, auth)
-        .ok_or(FailReason::BadPassword)?;
-    let exported = ntlm_crypto::exported_session_key(
-        auth.flags,
-        &keys.session_base_key,
-        auth.encrypted_session_key,
-    )
-    .ok_or(FailReason::Malformed)?;
+    let keys = verify_response(server_challenge, &credential.nt_hash, auth).ok_or(FailReason::BadPassword)?;
+    let exported = ntlm_crypto::exported_session_key(auth.flags, &keys.session_base_key, auth.encrypted_session_key)
+        .ok_or(FailReason::Malformed)?;
 
     if mic_present {
         check_message_mic(msg, auth, &exported, &p.negotiate, &p.challenge)?;
@@ -280,11 +233,7 @@ fn check_message_mic(
     let mut zeroed = msg.to_vec();
     zeroed[range.clone()].fill(0);
     let want = ntlm_crypto::message_mic(exported, negotiate, challenge, &zeroed);
-    if bool::from(want.ct_eq(&msg[range])) {
-        Ok(())
-    } else {
-        Err(FailReason::MicMismatch)
-    }
+    if bool::from(want.ct_eq(&msg[range])) { Ok(()) } else { Err(FailReason::MicMismatch) }
 }
 
 /// Verifies the client's mechListMIC (MS-SPNG 3.2.5.1) when sent or due and
@@ -302,22 +251,11 @@ fn final_token(
             if !bool::from(want.ct_eq(got)) {
                 return Err(FailReason::MicMismatch);
             }
-            Some(ntlm_crypto::gss_mic(
-                exported,
-                negotiated,
-                Side::Server,
-                0,
-                &ctx.mech_types,
-            ))
+            Some(ntlm_crypto::gss_mic(exported, negotiated, Side::Server, 0, &ctx.mech_types))
         }
         // A client whose NTLM carried a MIC must protect the mechanism list too.
         None if ctx.mic_required || ntlm_mic => return Err(FailReason::MicMismatch),
         None => None,
     };
-    Ok(spnego::resp(
-        NegState::AcceptCompleted,
-        false,
-        None,
-        ours.as_ref().map(|m| &m[..]),
-    ))
+    Ok(spnego::resp(NegState::AcceptCompleted, false, None, ours.as_ref().map(|m| &m[..])))
 }

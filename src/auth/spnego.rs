@@ -82,9 +82,7 @@ fn parse_init(wrapper: Tlv<'_>) -> Result<ClientToken<'_>, Malformed> {
     for field in der::elements(seq.value)? {
         match field.tag {
             t if t == ctx(0) => mech_types = Some(der::exactly(field.value, TAG_SEQUENCE)?),
-            t if t == ctx(2) => {
-                mech_token = Some(der::exactly(field.value, TAG_OCTET_STRING)?.value)
-            }
+            t if t == ctx(2) => mech_token = Some(der::exactly(field.value, TAG_OCTET_STRING)?.value),
             // reqFlags [1] and the initiator's mechListMIC [3] carry nothing we use.
             _ => {}
         }
@@ -92,19 +90,9 @@ fn parse_init(wrapper: Tlv<'_>) -> Result<ClientToken<'_>, Malformed> {
     let list = mech_types.ok_or(Malformed)?;
     let mechs = der::elements(list.value)?
         .into_iter()
-        .map(|m| {
-            if m.tag == TAG_OID {
-                Ok(m.value)
-            } else {
-                Err(Malformed)
-            }
-        })
+        .map(|m| if m.tag == TAG_OID { Ok(m.value) } else { Err(Malformed) })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(ClientToken::Init {
-        mech_types_raw: list.raw,
-        mechs,
-        mech_token,
-    })
+    Ok(ClientToken::Init { mech_types_raw: list.raw, mechs, mech_token })
 }
 
 fn parse_resp(wrapper: Tlv<'_>) -> Result<ClientToken<'_>, Malformed> {
@@ -119,28 +107,18 @@ fn parse_resp(wrapper: Tlv<'_>) -> Result<ClientToken<'_>, Malformed> {
             t if t == ctx(1) => {
                 der::exactly(field.value, TAG_OID)?;
             }
-            t if t == ctx(2) => {
-                response_token = Some(der::exactly(field.value, TAG_OCTET_STRING)?.value)
-            }
-            t if t == ctx(3) => {
-                mech_list_mic = Some(der::exactly(field.value, TAG_OCTET_STRING)?.value)
-            }
+            t if t == ctx(2) => response_token = Some(der::exactly(field.value, TAG_OCTET_STRING)?.value),
+            t if t == ctx(3) => mech_list_mic = Some(der::exactly(field.value, TAG_OCTET_STRING)?.value),
             _ => return Err(Malformed),
         }
     }
-    Ok(ClientToken::Resp {
-        response_token,
-        mech_list_mic,
-    })
+    Ok(ClientToken::Resp { response_token, mech_list_mic })
 }
 
 /// The NegTokenInit2 (MS-SPNG 2.2.1) for the SMB2 NEGOTIATE response's
 /// SecurityBuffer: NTLMSSP as the only mechanism, plus the customary negHints.
 pub fn initial_token() -> Vec<u8> {
-    let mech_types = der::tlv(
-        ctx(0),
-        &der::tlv(TAG_SEQUENCE, &der::tlv(TAG_OID, NTLMSSP_OID)),
-    );
+    let mech_types = der::tlv(ctx(0), &der::tlv(TAG_SEQUENCE, &der::tlv(TAG_OID, NTLMSSP_OID)));
     let hint = der::tlv(ctx(0), &der::tlv(TAG_GENERAL_STRING, NEG_HINT_NAME));
     let neg_hints = der::tlv(ctx(3), &der::tlv(TAG_SEQUENCE, &hint));
     let init = der::tlv(TAG_SEQUENCE, &[mech_types, neg_hints].concat());
@@ -184,9 +162,7 @@ mod tests {
         );
         assert_eq!(t, hex_bytes(&want));
         match parse_client(&t).unwrap() {
-            ClientToken::Init {
-                mechs, mech_token, ..
-            } => {
+            ClientToken::Init { mechs, mech_token, .. } => {
                 assert_eq!(mechs, vec![NTLMSSP_OID]);
                 assert!(mech_token.is_none());
             }
@@ -203,15 +179,8 @@ mod tests {
              5000010000001582086200000000280000000000000028000000060100000000000f",
         );
         match parse_client(&init).unwrap() {
-            ClientToken::Init {
-                mech_types_raw,
-                mechs,
-                mech_token,
-            } => {
-                assert_eq!(
-                    mech_types_raw,
-                    &hex_bytes("300c060a2b06010401823702020a")[..]
-                );
+            ClientToken::Init { mech_types_raw, mechs, mech_token } => {
+                assert_eq!(mech_types_raw, &hex_bytes("300c060a2b06010401823702020a")[..]);
                 assert_eq!(mechs, vec![NTLMSSP_OID]);
                 assert!(mech_token.unwrap().starts_with(NTLMSSP_SIGNATURE));
             }

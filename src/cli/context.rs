@@ -59,9 +59,7 @@ pub fn open_master_key(cfg: &Config, create: bool) -> Result<MasterKey, CliError
     let slots = slots_path(cfg);
     let unlock = unlock_method(cfg);
     if create {
-        return MasterKey::open_or_create(&slots, &unlock)
-            .map(|(mk, _)| mk)
-            .map_err(|e| CliError::new(e.to_string()));
+        return MasterKey::open_or_create(&slots, &unlock).map(|(mk, _)| mk).map_err(|e| CliError::new(e.to_string()));
     }
     if !slots.exists() {
         return Err(CliError::new(format!(
@@ -81,8 +79,7 @@ pub fn open_master_key(cfg: &Config, create: bool) -> Result<MasterKey, CliError
 
 /// Opens the accounts store of the configured data directory.
 pub fn open_accounts(cfg: &Config, mk: &MasterKey) -> Result<Accounts, CliError> {
-    Ok(Accounts::open(&accounts_path(cfg), mk, &cfg.accounts)?
-        .with_erase_after_days(cfg.backup.erase_after_days))
+    Ok(Accounts::open(&accounts_path(cfg), mk, &cfg.accounts)?.with_erase_after_days(cfg.backup.erase_after_days))
 }
 
 /// What an administrative command runs with.
@@ -104,32 +101,21 @@ impl Context {
         let config = load_config(g)?;
         let mk = open_master_key(&config, false)?;
         let accounts = open_accounts(&config, &mk)?;
-        Ok(Self {
-            config,
-            accounts,
-            out: Output { json: g.json },
-            audit: Box::new(NoAudit),
-            as_user: g.as_user.clone(),
-        })
+        let audit: Box<dyn AdminAudit> = if config.audit.enabled {
+            Box::new(crate::app::CliAudit::open(&config, &mk).map_err(CliError::new)?)
+        } else {
+            Box::new(NoAudit)
+        };
+        Ok(Self { config, accounts, out: Output { json: g.json }, audit, as_user: g.as_user.clone() })
     }
 
     /// The administrator this invocation acts as (`--as`, else the operator).
     pub fn admin(&self) -> Result<Admin<'_>, CliError> {
         let Some(spec) = &self.as_user else {
-            return Ok(Admin::new(
-                &self.accounts,
-                Actor::operator(),
-                self.audit.as_ref(),
-            ));
+            return Ok(Admin::new(&self.accounts, Actor::operator(), self.audit.as_ref()));
         };
         let pw = admin_password(spec)?;
-        Ok(Admin::login(
-            &self.accounts,
-            spec,
-            &pw,
-            SystemTime::now(),
-            self.audit.as_ref(),
-        )?)
+        Ok(Admin::login(&self.accounts, spec, &pw, SystemTime::now(), self.audit.as_ref())?)
     }
 
     /// Storage side of administrative changes: recorded now, created by
@@ -145,26 +131,17 @@ fn admin_password(spec: &str) -> Result<Zeroizing<String>, CliError> {
         return Ok(Zeroizing::new(p));
     }
     prompt_tty(&format!("password for {spec}: ")).map_err(|e| {
-        CliError::new(format!(
-            "--as {spec} needs a password: set {ADMIN_PASSWORD_ENV} or run on a terminal ({e})"
-        ))
+        CliError::new(format!("--as {spec} needs a password: set {ADMIN_PASSWORD_ENV} or run on a terminal ({e})"))
     })
 }
 
 /// Reads a line from the controlling terminal with echo off (via stty,
 /// which keeps this crate free of unsafe terminal calls).
 pub fn prompt_tty(prompt: &str) -> std::io::Result<Zeroizing<String>> {
-    let mut tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")?;
+    let mut tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty")?;
     let stty = |arg: &str| -> std::io::Result<()> {
         let input = std::fs::File::open("/dev/tty")?;
-        std::process::Command::new("stty")
-            .arg(arg)
-            .stdin(input)
-            .status()
-            .map(|_| ())
+        std::process::Command::new("stty").arg(arg).stdin(input).status().map(|_| ())
     };
     tty.write_all(prompt.as_bytes())?;
     tty.flush()?;

@@ -46,39 +46,24 @@ pub fn run(g: &Global, cmd: &GroupCmd) -> Result<(), CliError> {
     match cmd {
         GroupCmd::Add { name } => {
             let gr = admin.group_add(org, name)?;
-            ctx.out
-                .done(&format!("added group {}", gr.name), group_json(&gr));
+            ctx.out.done(&format!("added group {}", gr.name), group_json(&gr));
         }
         GroupCmd::Delete { name } => {
             let gr = admin.group_delete(org, name)?;
-            ctx.out
-                .done(&format!("deleted group {}", gr.name), group_json(&gr));
+            ctx.out.done(&format!("deleted group {}", gr.name), group_json(&gr));
         }
         GroupCmd::List => {
             let groups = admin.group_list(org)?;
-            let rows: Vec<Vec<String>> = groups
-                .iter()
-                .map(|g| vec![g.id.0.to_string(), g.name.clone(), g.members.join(", ")])
-                .collect();
+            let rows: Vec<Vec<String>> =
+                groups.iter().map(|g| vec![g.id.0.to_string(), g.name.clone(), g.members.join(", ")]).collect();
             let json = groups.iter().map(group_json).collect();
-            ctx.out.table(
-                &["ID", "GROUP", "MEMBERS"],
-                &rows,
-                serde_json::Value::Array(json),
-            );
+            ctx.out.table(&["ID", "GROUP", "MEMBERS"], &rows, serde_json::Value::Array(json));
         }
         GroupCmd::AddMember { group, user } | GroupCmd::RemoveMember { group, user } => {
             let add = matches!(cmd, GroupCmd::AddMember { .. });
             admin.group_member(org, group, user, add)?;
-            let text = if add {
-                format!("added {user} to {group}")
-            } else {
-                format!("removed {user} from {group}")
-            };
-            ctx.out.done(
-                &text,
-                json!({ "group": group, "user": user, "member": add }),
-            );
+            let text = if add { format!("added {user} to {group}") } else { format!("removed {user} from {group}") };
+            ctx.out.done(&text, json!({ "group": group, "user": user, "member": add }));
         }
     }
     Ok(())

@@ -12,9 +12,7 @@ use std::time::SystemTime;
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::audit::render::{self, Row};
-use crate::audit::{
-    AuditError, AuditLog, Category, LogId, Query, ResultClass, StoredEvent, audit_dir, parse_time,
-};
+use crate::audit::{AuditError, AuditLog, Category, LogId, Query, ResultClass, StoredEvent, audit_dir, parse_time};
 use crate::config::{Config, Retention};
 use crate::keys::{MasterKey, OrgKeys};
 use crate::types::OrgId;
@@ -159,20 +157,16 @@ pub fn run_to(ctx: &LogsContext<'_>, cmd: LogsCmd, out: &mut dyn Write) -> Resul
 }
 
 /// The logs `--org` selects, within what the caller may see.
-fn scope(
-    ctx: &LogsContext<'_>,
-    log: &AuditLog,
-    org: Option<&str>,
-) -> Result<Vec<LogId>, LogsError> {
+fn scope(ctx: &LogsContext<'_>, log: &AuditLog, org: Option<&str>) -> Result<Vec<LogId>, LogsError> {
     let wanted = match org {
         None => None,
         Some("server") => Some(LogId::Server),
         Some(name) => Some(LogId::Org(resolve(ctx, name)?)),
     };
     match (ctx.allowed_org, wanted) {
-        (Some(a), Some(w)) if w != LogId::Org(a) => Err(LogsError::Forbidden(
-            "you may only see your own organization's logs".into(),
-        )),
+        (Some(a), Some(w)) if w != LogId::Org(a) => {
+            Err(LogsError::Forbidden("you may only see your own organization's logs".into()))
+        }
         (Some(a), _) => Ok(vec![LogId::Org(a)]),
         (None, Some(w)) => Ok(vec![w]),
         (None, None) => Ok(log.logs()?),
@@ -193,18 +187,12 @@ fn resolve(ctx: &LogsContext<'_>, name: &str) -> Result<OrgId, LogsError> {
 fn org_label(ctx: &LogsContext<'_>, org: Option<OrgId>) -> String {
     match org {
         None => String::new(),
-        Some(o) => ctx
-            .orgs
-            .org_name(o)
-            .unwrap_or_else(|| format!("org-{}", o.0)),
+        Some(o) => ctx.orgs.org_name(o).unwrap_or_else(|| format!("org-{}", o.0)),
     }
 }
 
 fn time_arg(s: &Option<String>) -> Result<Option<SystemTime>, LogsError> {
-    s.as_deref()
-        .map(parse_time)
-        .transpose()
-        .map_err(LogsError::Usage)
+    s.as_deref().map(parse_time).transpose().map_err(LogsError::Usage)
 }
 
 fn show(
@@ -242,7 +230,10 @@ fn show(
         };
         warnings.extend(st.warnings);
         if st.rejected > 0 {
-            warnings.push(format!("{l}: {} matching records failed authentication and were not shown; run `smbvault logs verify`", st.rejected));
+            warnings.push(format!(
+                "{l}: {} matching records failed authentication and were not shown; run `smbvault logs verify`",
+                st.rejected
+            ));
         }
     }
     if logs.len() > 1 {
@@ -267,11 +258,7 @@ fn show(
 fn target(r: &Row) -> String {
     let mut t = r.share.clone();
     if !r.path.is_empty() {
-        t = if t.is_empty() {
-            r.path.clone()
-        } else {
-            format!("{t}\\{}", r.path)
-        };
+        t = if t.is_empty() { r.path.clone() } else { format!("{t}\\{}", r.path) };
     }
     if !r.new_path.is_empty() {
         t = format!("{t} -> {}", r.new_path);
@@ -279,30 +266,13 @@ fn target(r: &Row) -> String {
     t
 }
 
-fn table(
-    ctx: &LogsContext<'_>,
-    events: &[StoredEvent],
-    out: &mut dyn Write,
-) -> std::io::Result<()> {
-    let head = [
-        "TIME (JST)",
-        "ORG",
-        "USER",
-        "CLIENT",
-        "EVENT",
-        "RESULT",
-        "TARGET",
-        "DETAIL",
-    ];
+fn table(ctx: &LogsContext<'_>, events: &[StoredEvent], out: &mut dyn Write) -> std::io::Result<()> {
+    let head = ["TIME (JST)", "ORG", "USER", "CLIENT", "EVENT", "RESULT", "TARGET", "DETAIL"];
     let rows: Vec<[String; 8]> = events
         .iter()
         .map(|e| {
             let r = render::row(e, &org_label(ctx, e.event.org));
-            let result = if r.status.is_empty() {
-                r.result.clone()
-            } else {
-                format!("{} ({})", r.result, r.status)
-            };
+            let result = if r.status.is_empty() { r.result.clone() } else { format!("{} ({})", r.result, r.status) };
             let dash = |s: String| if s.is_empty() { "-".to_string() } else { s };
             [
                 r.time.clone(),
@@ -343,23 +313,12 @@ fn table(
 /// RFC 4180 quoting, plus a leading `'` on cells that a spreadsheet would
 /// run as a formula (`=`, `+`, `-`, `@`): file names come from clients.
 fn csv_cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() };
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
 }
 
 fn csv(ctx: &LogsContext<'_>, events: &[StoredEvent], out: &mut dyn Write) -> std::io::Result<()> {
-    write!(
-        out,
-        "time,log,seq,org,user,client,session,event,result,status,share,path,new_path,detail\r\n"
-    )?;
+    write!(out, "time,log,seq,org,user,client,session,event,result,status,share,path,new_path,detail\r\n")?;
     for e in events {
         let r = render::row(e, &org_label(ctx, e.event.org));
         let seq = r.seq.to_string();
@@ -385,12 +344,7 @@ fn csv(ctx: &LogsContext<'_>, events: &[StoredEvent], out: &mut dyn Write) -> st
     Ok(())
 }
 
-fn verify(
-    ctx: &LogsContext<'_>,
-    log: &AuditLog,
-    org: Option<&str>,
-    out: &mut dyn Write,
-) -> Result<(), LogsError> {
+fn verify(ctx: &LogsContext<'_>, log: &AuditLog, org: Option<&str>, out: &mut dyn Write) -> Result<(), LogsError> {
     let logs = scope(ctx, log, org)?;
     let mut problems = 0;
     for l in logs {
@@ -400,16 +354,8 @@ fn verify(
                 LogId::Server => "server".to_string(),
                 LogId::Org(o) => format!("{} ({})", org_label(ctx, Some(o)), r.log),
             };
-            let status = if r.problems.is_empty() {
-                "OK"
-            } else {
-                "FAILED"
-            };
-            writeln!(
-                out,
-                "{name}: {status}: {} segments, {} records",
-                r.segments, r.records
-            )?;
+            let status = if r.problems.is_empty() { "OK" } else { "FAILED" };
+            writeln!(out, "{name}: {status}: {} segments, {} records", r.segments, r.records)?;
             for p in &r.problems {
                 writeln!(out, "  PROBLEM: {p}")?;
             }
@@ -419,23 +365,15 @@ fn verify(
             problems += r.problems.len();
         }
     }
-    if problems > 0 {
-        Err(LogsError::Tampered(problems))
-    } else {
-        Ok(())
-    }
+    if problems > 0 { Err(LogsError::Tampered(problems)) } else { Ok(()) }
 }
 
 fn purge(ctx: &LogsContext<'_>, log: &AuditLog, out: &mut dyn Write) -> Result<(), LogsError> {
     if ctx.allowed_org.is_some() {
-        return Err(LogsError::Forbidden(
-            "only the operator can purge audit logs".into(),
-        ));
+        return Err(LogsError::Forbidden("only the operator can purge audit logs".into()));
     }
     let default = ctx.config.audit.default_retention;
-    let report = log.purge(SystemTime::now(), &|o| {
-        ctx.orgs.retention(o).unwrap_or(default)
-    })?;
+    let report = log.purge(SystemTime::now(), &|o| ctx.orgs.retention(o).unwrap_or(default))?;
     if report.logs.is_empty() {
         writeln!(out, "nothing to purge")?;
     }

@@ -37,12 +37,7 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Configuration file.
-    #[arg(
-        long,
-        global = true,
-        value_name = "PATH",
-        default_value = "config/smbvault.toml"
-    )]
+    #[arg(long, global = true, value_name = "PATH", default_value = "config/smbvault.toml")]
     pub config: PathBuf,
     /// Use this data directory instead of `server.data_dir`.
     #[arg(long, global = true, value_name = "DIR")]
@@ -95,41 +90,24 @@ pub struct CliError {
 impl CliError {
     /// A general failure (exit code 1).
     pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            code: 1,
-        }
+        Self { message: message.into(), code: 1 }
     }
 }
 
 impl From<AccountsError> for CliError {
     fn from(e: AccountsError) -> Self {
         let hint = match &e {
-            AccountsError::NotFound {
-                what: "organization",
-                ..
-            } => " (see `smbvault org list`)",
+            AccountsError::NotFound { what: "organization", .. } => " (see `smbvault org list`)",
             AccountsError::NotFound { what: "user", .. } => " (see `smbvault user list --org ORG`)",
             AccountsError::NotFound { what: "share", .. } => " (see `smbvault share list`)",
-            AccountsError::NotFound { what: "group", .. } => {
-                " (see `smbvault group list --org ORG`)"
-            }
+            AccountsError::NotFound { what: "group", .. } => " (see `smbvault group list --org ORG`)",
             AccountsError::Exists { .. } => "; choose another name",
             AccountsError::WeakPassword(_) => "; or use --generate",
-            AccountsError::Db(_) => {
-                "; check that the data directory exists, is writable and is on a local disk"
-            }
+            AccountsError::Db(_) => "; check that the data directory exists, is writable and is on a local disk",
             _ => "",
         };
-        let code = if matches!(e, AccountsError::Denied(_)) {
-            3
-        } else {
-            1
-        };
-        Self {
-            message: format!("{e}{hint}"),
-            code,
-        }
+        let code = if matches!(e, AccountsError::Denied(_)) { 3 } else { 1 };
+        Self { message: format!("{e}{hint}"), code }
     }
 }
 
@@ -138,17 +116,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // Diagnostics go to stderr; RUST_LOG selects (default: warnings, and
     // info for the server). File names and keys never reach this channel.
-    let default = if matches!(cli.command, Command::Serve(_)) {
-        "info"
-    } else {
-        "warn"
-    };
+    let default = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let json = cli.global.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -188,18 +159,9 @@ fn run_logs(g: &Global, cmd: logs::LogsCmd) -> Result<(), CliError> {
     let (mk, _) = crate::app::open_master_key(&ctx.config, false).map_err(CliError::new)?;
     let store = crate::app::open_store(&ctx.config, &mk, false).map_err(CliError::new)?;
     let orgs = crate::app::AccountsOrgs(&ctx.accounts);
-    let lctx = logs::LogsContext {
-        config: &ctx.config,
-        master: &mk,
-        org_keys: store,
-        orgs: &orgs,
-        allowed_org,
-    };
+    let lctx = logs::LogsContext { config: &ctx.config, master: &mk, org_keys: store, orgs: &orgs, allowed_org };
     logs::run(&lctx, cmd).map_err(|e| match e {
-        logs::LogsError::Forbidden(m) => CliError {
-            message: m,
-            code: 3,
-        },
+        logs::LogsError::Forbidden(m) => CliError { message: m, code: 3 },
         other => CliError::new(other.to_string()),
     })
 }
@@ -213,14 +175,9 @@ fn init(g: &Global) -> Result<(), CliError> {
     let text = if existed {
         format!("data directory {dir} was already initialized")
     } else {
-        format!(
-            "initialized data directory {dir}; key file {} (keep it safe)",
-            cfg.key_file().display()
-        )
+        format!("initialized data directory {dir}; key file {} (keep it safe)", cfg.key_file().display())
     };
-    output::Output { json: g.json }.done(
-        &text,
-        serde_json::json!({ "data_dir": dir, "created": !existed, "key_file": cfg.key_file() }),
-    );
+    output::Output { json: g.json }
+        .done(&text, serde_json::json!({ "data_dir": dir, "created": !existed, "key_file": cfg.key_file() }));
     Ok(())
 }

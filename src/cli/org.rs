@@ -79,9 +79,7 @@ pub fn parse_size(s: &str) -> Result<Option<u64>, CliError> {
     let (num, mul) = [('K', 10), ('M', 20), ('G', 30), ('T', 40)]
         .iter()
         .find_map(|&(c, shift)| {
-            let n = t
-                .strip_suffix(c)
-                .or_else(|| t.strip_suffix(c.to_ascii_lowercase()))?;
+            let n = t.strip_suffix(c).or_else(|| t.strip_suffix(c.to_ascii_lowercase()))?;
             Some((n, 1u64 << shift))
         })
         .unwrap_or((t, 1));
@@ -90,11 +88,7 @@ pub fn parse_size(s: &str) -> Result<Option<u64>, CliError> {
         .ok()
         .and_then(|n| n.checked_mul(mul))
         .map(Some)
-        .ok_or_else(|| {
-            CliError::new(format!(
-                "bad size {s:?}: use bytes or a number with K, M, G or T, or unlimited"
-            ))
-        })
+        .ok_or_else(|| CliError::new(format!("bad size {s:?}: use bytes or a number with K, M, G or T, or unlimited")))
 }
 
 fn retention_arg(s: &str) -> Result<Option<Retention>, CliError> {
@@ -110,11 +104,7 @@ pub fn run(g: &Global, cmd: &OrgCmd) -> Result<(), CliError> {
     let admin = ctx.admin()?;
     let out = ctx.out;
     match cmd {
-        OrgCmd::Add {
-            name,
-            quota,
-            retention,
-        } => {
+        OrgCmd::Add { name, quota, retention } => {
             let quota = quota.as_deref().map(parse_size).transpose()?;
             let retention = retention.as_deref().map(retention_arg).transpose()?;
             let prov = ctx.provisioner();
@@ -127,10 +117,7 @@ pub fn run(g: &Global, cmd: &OrgCmd) -> Result<(), CliError> {
             }
             let o = admin.org(Some(&o.name), "show")?;
             out.done(
-                &format!(
-                    "created organization {} (users log on as {}\\user)",
-                    o.name, o.name
-                ),
+                &format!("created organization {} (users log on as {}\\user)", o.name, o.name),
                 org_json(&o, None),
             );
         }
@@ -150,10 +137,7 @@ pub fn run(g: &Global, cmd: &OrgCmd) -> Result<(), CliError> {
                     ]
                 })
                 .collect();
-            let json = orgs
-                .iter()
-                .map(|o| org_json(o, acc.erasure_time(o)))
-                .collect();
+            let json = orgs.iter().map(|o| org_json(o, acc.erasure_time(o))).collect();
             out.table(
                 &["ID", "NAME", "STATE", "QUOTA", "RETENTION", "ERASE AT"],
                 &rows,
@@ -162,45 +146,32 @@ pub fn run(g: &Global, cmd: &OrgCmd) -> Result<(), CliError> {
         }
         OrgCmd::Rename { name, new_name } => {
             let o = admin.org_rename(name, new_name)?;
-            out.done(
-                &format!("renamed organization {name} to {}", o.name),
-                org_json(&o, None),
-            );
+            out.done(&format!("renamed organization {name} to {}", o.name), org_json(&o, None));
         }
         OrgCmd::Suspend { name } | OrgCmd::Resume { name } => {
             let suspend = matches!(cmd, OrgCmd::Suspend { .. });
             admin.org_suspend(name, suspend)?;
             let word = if suspend { "suspended" } else { "resumed" };
-            out.done(
-                &format!("{word} organization {name}"),
-                json!({ "org": name, "suspended": suspend }),
-            );
+            out.done(&format!("{word} organization {name}"), json!({ "org": name, "suspended": suspend }));
         }
         OrgCmd::SetQuota { name, size } => {
             let q = parse_size(size)?;
             admin.org_set_quota(name, q)?;
-            out.done(
-                &format!("quota of {name} is now {}", bytes_text(q)),
-                json!({ "org": name, "quota_bytes": q }),
-            );
+            out.done(&format!("quota of {name} is now {}", bytes_text(q)), json!({ "org": name, "quota_bytes": q }));
         }
         OrgCmd::SetRetention { name, retention } => {
             let r = retention_arg(retention)?;
             admin.org_set_retention(name, r)?;
             let shown = r.map_or("default", retention_str);
-            out.done(
-                &format!("audit retention of {name} is now {shown}"),
-                json!({ "org": name, "retention": shown }),
-            );
+            out.done(&format!("audit retention of {name} is now {shown}"), json!({ "org": name, "retention": shown }));
         }
         OrgCmd::EndContract { name, date, cancel } => {
             let day = match (date, cancel) {
                 (_, true) | (None, _) => None,
-                (Some(d), false) => Some(d.parse::<NaiveDate>().map_err(|e| {
-                    CliError::new(format!(
-                        "bad date {d:?} ({e}): use YYYY-MM-DD, e.g. 2025-03-31"
-                    ))
-                })?),
+                (Some(d), false) => Some(
+                    d.parse::<NaiveDate>()
+                        .map_err(|e| CliError::new(format!("bad date {d:?} ({e}): use YYYY-MM-DD, e.g. 2025-03-31")))?,
+                ),
             };
             let at = admin.org_end_contract(name, day)?;
             let text = match at {
@@ -211,7 +182,10 @@ pub fn run(g: &Global, cmd: &OrgCmd) -> Result<(), CliError> {
                 ),
                 None => format!("contract end of {name} cancelled"),
             };
-            out.done(&text, json!({ "org": name, "contract_end": day.map(|d| d.to_string()), "erase_at": at.map(time_json) }));
+            out.done(
+                &text,
+                json!({ "org": name, "contract_end": day.map(|d| d.to_string()), "erase_at": at.map(time_json) }),
+            );
         }
     }
     Ok(())

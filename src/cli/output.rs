@@ -7,8 +7,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
 
 use crate::accounts::{
-    AccessEntry, GroupRecord, OrgRecord, Principal, ShareRecord, UserRecord, encryption_str,
-    retention_str,
+    AccessEntry, GroupRecord, OrgRecord, Principal, ShareRecord, UserRecord, encryption_str, retention_str,
 };
 
 /// Where command results go.
@@ -32,11 +31,7 @@ impl Output {
             }
         }
         let line = |cells: Vec<&str>| {
-            let s: Vec<String> = cells
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
+            let s: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
             println!("{}", s.join("  ").trim_end());
         };
         line(headers.to_vec());
@@ -56,8 +51,7 @@ impl Output {
 }
 
 fn jst(t: SystemTime) -> DateTime<FixedOffset> {
-    let east9 =
-        FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"));
+    let east9 = FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"));
     DateTime::<Utc>::from(t).with_timezone(&east9)
 }
 
@@ -83,11 +77,7 @@ pub fn bytes_text(b: Option<u64>) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
 /// JSON of an organization.

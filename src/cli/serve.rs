@@ -53,27 +53,15 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
             share = admin.share
         );
         println!("administrator password: {}", admin.password.as_str());
-        println!(
-            "(shown only once; change it with `smbvault user passwd {}`)",
-            admin.user
-        );
+        println!("(shown only once; change it with `smbvault user passwd {}`)", admin.user);
     }
     let log: Option<Arc<AuditLog>> = if config.audit.enabled {
-        let log = AuditLog::open(
-            &crate::audit::audit_dir(&data),
-            store.clone(),
-            &mk,
-            &config.audit,
-        )
-        .map_err(|e| CliError::new(format!("cannot open the audit log: {e}")))?;
+        let log = AuditLog::open(&crate::audit::audit_dir(&data), store.clone(), &mk, &config.audit)
+            .map_err(|e| CliError::new(format!("cannot open the audit log: {e}")))?;
         let acc = accounts.clone();
         let default = config.audit.default_retention;
         log.set_retention(Arc::new(move |org| {
-            acc.org(org)
-                .ok()
-                .flatten()
-                .and_then(|o| o.retention)
-                .unwrap_or(default)
+            acc.org(org).ok().flatten().and_then(|o| o.retention).unwrap_or(default)
         }));
         Some(log)
     } else {
@@ -97,11 +85,10 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
     // Graceful shutdown: every acknowledged write and every event durable.
     let flushed = store.flush_all();
     drop(audit);
-    if let Some(log) = log {
-        if let Err(e) = log.shutdown() {
+    if let Some(log) = log
+        && let Err(e) = log.shutdown() {
             tracing::error!(error = %e, "audit log shutdown failed");
         }
-    }
     flushed.map_err(|e| CliError::new(format!("could not flush the store at shutdown: {e}")))?;
     result
 }
@@ -113,24 +100,13 @@ async fn serve(
     audit: Arc<dyn AuditSink>,
 ) -> Result<(), CliError> {
     let listen = config.server.listen;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| bind_error(listen, &e))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| bind_error(listen, &e))?;
     let mut guid = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut guid);
     let seed = rand::RngCore::next_u64(&mut rand::rngs::OsRng);
-    let server = Arc::new(Server::new(
-        config,
-        directory,
-        store,
-        audit,
-        guid,
-        seed,
-        FileTime::from_system(SystemTime::now()),
-    ));
-    let actual = listener
-        .local_addr()
-        .map_err(|e| CliError::new(e.to_string()))?;
+    let server =
+        Arc::new(Server::new(config, directory, store, audit, guid, seed, FileTime::from_system(SystemTime::now())));
+    let actual = listener.local_addr().map_err(|e| CliError::new(e.to_string()))?;
     println!("smbvault listening on {actual}");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -138,9 +114,7 @@ async fn serve(
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    crate::net::serve(server, listener, stop_rx)
-        .await
-        .map_err(|e| CliError::new(format!("server failed: {e}")))
+    crate::net::serve(server, listener, stop_rx).await.map_err(|e| CliError::new(format!("server failed: {e}")))
 }
 
 fn create_private_dir(dir: &std::path::Path) -> Result<(), CliError> {
@@ -194,22 +168,17 @@ async fn wait_for_signal() {
 /// Explains a bind failure, with the usual fix for port 445.
 fn bind_error(addr: SocketAddr, e: &std::io::Error) -> CliError {
     let hint = match e.kind() {
-        std::io::ErrorKind::PermissionDenied => {
-            "ports below 1024 need root or CAP_NET_BIND_SERVICE \
+        std::io::ErrorKind::PermissionDenied => "ports below 1024 need root or CAP_NET_BIND_SERVICE \
              (`sudo setcap cap_net_bind_service=+ep $(which smbvault)`), \
              or listen on a high port: `smbvault serve --listen 127.0.0.1:4450` \
              (Windows clients only use 445; smbclient takes `-p 4450`)"
-                .to_string()
-        }
+            .to_string(),
         std::io::ErrorKind::AddrInUse => format!(
             "another program already listens on {addr} (Samba's smbd?). Stop it \
              (`systemctl stop smbd`) or choose another port with --listen"
         ),
         std::io::ErrorKind::AddrNotAvailable => {
-            format!(
-                "{} is not an address of this machine; use 0.0.0.0 or a local address",
-                addr.ip()
-            )
+            format!("{} is not an address of this machine; use 0.0.0.0 or a local address", addr.ip())
         }
         _ => "check the `server.listen` setting".to_string(),
     };

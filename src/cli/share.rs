@@ -6,9 +6,7 @@ use serde_json::json;
 use super::context::Context;
 use super::output::{access_json, share_json};
 use super::{CliError, Global};
-use crate::accounts::{
-    Access, PrincipalName, ShareChange, ShareOptions, encryption_str, parse_encryption,
-};
+use crate::accounts::{Access, PrincipalName, ShareChange, ShareOptions, encryption_str, parse_encryption};
 use crate::config::EncryptionPolicy;
 
 /// A user or a group (exactly one).
@@ -114,12 +112,7 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
     let admin = ctx.admin()?;
     let out = ctx.out;
     match cmd {
-        ShareCmd::Add {
-            name,
-            comment,
-            encryption,
-            default_access,
-        } => {
+        ShareCmd::Add { name, comment, encryption, default_access } => {
             let opts = ShareOptions {
                 comment: comment.clone(),
                 encryption: encryption_arg(encryption)?,
@@ -127,13 +120,7 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
             };
             let prov = ctx.provisioner();
             let s = admin.share_add(g.org.as_deref(), name, &opts, prov.as_ref())?;
-            out.done(
-                &format!(
-                    "added share \\\\{}\\{} for {}",
-                    ctx.config.server.name, s.name, s.org
-                ),
-                share_json(&s),
-            );
+            out.done(&format!("added share \\\\{}\\{} for {}", ctx.config.server.name, s.name, s.org), share_json(&s));
         }
         ShareCmd::List => {
             let shares = admin.share_list(g.org.as_deref())?;
@@ -150,28 +137,15 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
                 })
                 .collect();
             let json = shares.iter().map(share_json).collect();
-            out.table(
-                &["SHARE", "ORG", "ENCRYPTION", "DEFAULT", "COMMENT"],
-                &rows,
-                serde_json::Value::Array(json),
-            );
+            out.table(&["SHARE", "ORG", "ENCRYPTION", "DEFAULT", "COMMENT"], &rows, serde_json::Value::Array(json));
         }
         ShareCmd::Remove { name, delete_data } => {
             let prov = ctx.provisioner();
             let s = admin.share_remove(name, delete_data.then_some(prov.as_ref()))?;
-            let tail = if *delete_data {
-                " and its files"
-            } else {
-                " (files kept in storage)"
-            };
+            let tail = if *delete_data { " and its files" } else { " (files kept in storage)" };
             out.done(&format!("removed share {}{tail}", s.name), share_json(&s));
         }
-        ShareCmd::Set {
-            name,
-            comment,
-            encryption,
-            default_access,
-        } => {
+        ShareCmd::Set { name, comment, encryption, default_access } => {
             let ch = ShareChange {
                 comment: comment.clone(),
                 encryption: encryption.as_deref().map(encryption_arg).transpose()?,
@@ -197,15 +171,9 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
             } else {
                 format!("{whom} had no entry on {share}; nothing changed")
             };
-            out.done(
-                &text,
-                json!({ "share": share, "user": who.user, "group": who.group, "removed": removed }),
-            );
+            out.done(&text, json!({ "share": share, "user": who.user, "group": who.group, "removed": removed }));
         }
-        ShareCmd::Access {
-            share,
-            user: Some(user),
-        } => {
+        ShareCmd::Access { share, user: Some(user) } => {
             let a = admin.share_effective(share, user)?;
             out.done(
                 &format!("{user} has {} access to {share}", a.as_str()),
@@ -217,19 +185,12 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
             let mut rows: Vec<Vec<String>> = entries
                 .iter()
                 .map(|e| {
-                    let kind = if matches!(e.principal, crate::accounts::Principal::User(_)) {
-                        "user"
-                    } else {
-                        "group"
-                    };
+                    let kind =
+                        if matches!(e.principal, crate::accounts::Principal::User(_)) { "user" } else { "group" };
                     vec![kind.into(), e.name.clone(), e.access.as_str().into()]
                 })
                 .collect();
-            rows.push(vec![
-                "default".into(),
-                format!("(other {} users)", s.org),
-                s.default_access.as_str().into(),
-            ]);
+            rows.push(vec!["default".into(), format!("(other {} users)", s.org), s.default_access.as_str().into()]);
             let json = json!({
                 "share": share_json(&s),
                 "entries": entries.iter().map(access_json).collect::<Vec<_>>(),

@@ -92,9 +92,10 @@ pub enum UserCmd {
 fn new_password(pw: &PasswordArgs) -> Result<(Zeroizing<String>, bool), CliError> {
     if pw.password_stdin {
         let mut line = Zeroizing::new(String::new());
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-            CliError::new(format!("cannot read the password from standard input: {e}"))
-        })?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| CliError::new(format!("cannot read the password from standard input: {e}")))?;
         trim_newline(&mut line);
         return Ok((line, false));
     }
@@ -126,17 +127,8 @@ pub fn run(g: &Global, cmd: &UserCmd) -> Result<(), CliError> {
     let org = g.org.as_deref();
     let acc = admin.accounts();
     match cmd {
-        UserCmd::Add {
-            user,
-            role,
-            admin: as_admin,
-            pw,
-        } => {
-            let role = if *as_admin {
-                Role::OrgAdmin
-            } else {
-                Role::parse(role)?
-            };
+        UserCmd::Add { user, role, admin: as_admin, pw } => {
+            let role = if *as_admin { Role::OrgAdmin } else { Role::parse(role)? };
             let (p, generated) = new_password(pw)?;
             let u = admin.user_add(org, user, role, &p)?;
             let text = format!("added user {} ({})", u.qualified(), role.as_str());
@@ -145,27 +137,13 @@ pub fn run(g: &Global, cmd: &UserCmd) -> Result<(), CliError> {
         UserCmd::Passwd { user, pw } => {
             let (p, generated) = new_password(pw)?;
             let u = admin.user_passwd(org, user, &p)?;
-            said(
-                &ctx,
-                &u,
-                format!("password of {} changed", u.qualified()),
-                generated.then_some(p.as_str()),
-            );
+            said(&ctx, &u, format!("password of {} changed", u.qualified()), generated.then_some(p.as_str()));
         }
         UserCmd::Disable { user } | UserCmd::Enable { user } => {
             let enable = matches!(cmd, UserCmd::Enable { .. });
             let u = admin.user_set_enabled(org, user, enable)?;
             let u = acc.user(u.id)?.unwrap_or(u);
-            said(
-                &ctx,
-                &u,
-                format!(
-                    "{} {}",
-                    if enable { "enabled" } else { "disabled" },
-                    u.qualified()
-                ),
-                None,
-            );
+            said(&ctx, &u, format!("{} {}", if enable { "enabled" } else { "disabled" }, u.qualified()), None);
         }
         UserCmd::Delete { user } => {
             let u = admin.user_delete(org, user)?;
@@ -182,35 +160,17 @@ pub fn run(g: &Global, cmd: &UserCmd) -> Result<(), CliError> {
                         (true, Some(t)) => format!("locked until {}", time_text(t)),
                         (true, None) => "enabled".to_string(),
                     };
-                    vec![
-                        u.id.0.to_string(),
-                        u.qualified(),
-                        u.role.as_str().into(),
-                        state,
-                    ]
+                    vec![u.id.0.to_string(), u.qualified(), u.role.as_str().into(), state]
                 })
                 .collect();
             let json = users.iter().map(|u| user_json(u, now)).collect();
-            ctx.out.table(
-                &["ID", "USER", "ROLE", "STATE"],
-                &rows,
-                serde_json::Value::Array(json),
-            );
+            ctx.out.table(&["ID", "USER", "ROLE", "STATE"], &rows, serde_json::Value::Array(json));
         }
         UserCmd::GrantAdmin { user, operator } => {
-            let role = if *operator {
-                Role::Operator
-            } else {
-                Role::OrgAdmin
-            };
+            let role = if *operator { Role::Operator } else { Role::OrgAdmin };
             let u = admin.user_set_role(org, user, role)?;
             let u = acc.user(u.id)?.unwrap_or(u);
-            said(
-                &ctx,
-                &u,
-                format!("{} is now {}", u.qualified(), role.as_str()),
-                None,
-            );
+            said(&ctx, &u, format!("{} is now {}", u.qualified(), role.as_str()), None);
         }
         UserCmd::RevokeAdmin { user } => {
             let u = admin.user_set_role(org, user, Role::Member)?;

@@ -25,8 +25,7 @@ use ring::aead::{AES_128_GCM, AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, Unbound
 
 use super::{CipherId, CipherKey, CryptoError};
 use crate::wire::transform::{
-    AAD_RANGE, FLAG_ENCRYPTED, NONCE_OFFSET, SIGNATURE_OFFSET, TRANSFORM_HEADER_LEN,
-    TransformHeader,
+    AAD_RANGE, FLAG_ENCRYPTED, NONCE_OFFSET, SIGNATURE_OFFSET, TRANSFORM_HEADER_LEN, TransformHeader,
 };
 
 type Aes128Ccm = Ccm<Aes128, U16, U11>;
@@ -50,12 +49,8 @@ impl Aead {
         match key.cipher() {
             CipherId::Aes128Gcm => Aead::Gcm(gcm(&AES_128_GCM)),
             CipherId::Aes256Gcm => Aead::Gcm(gcm(&AES_256_GCM)),
-            CipherId::Aes128Ccm => {
-                Aead::Ccm128(Box::new(Aes128Ccm::new(GenericArray::from_slice(k))))
-            }
-            CipherId::Aes256Ccm => {
-                Aead::Ccm256(Box::new(Aes256Ccm::new(GenericArray::from_slice(k))))
-            }
+            CipherId::Aes128Ccm => Aead::Ccm128(Box::new(Aes128Ccm::new(GenericArray::from_slice(k)))),
+            CipherId::Aes256Ccm => Aead::Ccm256(Box::new(Aes256Ccm::new(GenericArray::from_slice(k)))),
         }
     }
 
@@ -76,22 +71,10 @@ impl Aead {
     }
 
     /// Decrypts `body` in place if `tag` verifies; on failure `body` holds garbage.
-    fn open(
-        &self,
-        nonce: &[u8; 16],
-        aad: &[u8],
-        body: &mut [u8],
-        tag: &[u8; 16],
-    ) -> Result<(), CryptoError> {
+    fn open(&self, nonce: &[u8; 16], aad: &[u8], body: &mut [u8], tag: &[u8; 16]) -> Result<(), CryptoError> {
         match self {
             Aead::Gcm(k) => k
-                .open_in_place_separate_tag(
-                    gcm_nonce(nonce),
-                    Aad::from(aad),
-                    Tag::from(*tag),
-                    body,
-                    0..,
-                )
+                .open_in_place_separate_tag(gcm_nonce(nonce), Aad::from(aad), Tag::from(*tag), body, 0..)
                 .map(|_| ())
                 .map_err(|_| ()),
             Aead::Ccm128(c) => ccm_open(&**c, nonce, aad, body, tag),
@@ -113,8 +96,7 @@ fn ccm_seal<C: AeadInPlace<NonceSize = U11, TagSize = U16>>(
     aad: &[u8],
     body: &mut [u8],
 ) -> Result<GenericArray<u8, U16>, CryptoError> {
-    c.encrypt_in_place_detached(GenericArray::from_slice(&n[..11]), aad, body)
-        .map_err(|_| CryptoError::Malformed)
+    c.encrypt_in_place_detached(GenericArray::from_slice(&n[..11]), aad, body).map_err(|_| CryptoError::Malformed)
 }
 
 fn ccm_open<C: AeadInPlace<NonceSize = U11, TagSize = U16>>(
@@ -124,13 +106,8 @@ fn ccm_open<C: AeadInPlace<NonceSize = U11, TagSize = U16>>(
     body: &mut [u8],
     tag: &[u8; 16],
 ) -> Result<(), ()> {
-    c.decrypt_in_place_detached(
-        GenericArray::from_slice(&n[..11]),
-        aad,
-        body,
-        GenericArray::from_slice(tag),
-    )
-    .map_err(|_| ())
+    c.decrypt_in_place_detached(GenericArray::from_slice(&n[..11]), aad, body, GenericArray::from_slice(tag))
+        .map_err(|_| ())
 }
 
 /// Encrypts server→client messages of one session (Session.EncryptionKey).
@@ -159,12 +136,7 @@ impl Encryptor {
         if key.cipher().nonce_len() == 11 {
             salt[3] = 0; // CCM uses only 11 nonce bytes; the rest must be zero
         }
-        Self {
-            cipher: key.cipher(),
-            aead: Aead::new(key),
-            salt,
-            counter: AtomicU64::new(u64::from_le_bytes(c) >> 1),
-        }
+        Self { cipher: key.cipher(), aead: Aead::new(key), salt, counter: AtomicU64::new(u64::from_le_bytes(c) >> 1) }
     }
 
     /// The cipher.
@@ -202,10 +174,7 @@ impl Encryptor {
         session_id: u64,
         frame: &mut [u8],
     ) -> Result<(), CryptoError> {
-        let len = frame
-            .len()
-            .checked_sub(TRANSFORM_HEADER_LEN)
-            .ok_or(CryptoError::Malformed)?;
+        let len = frame.len().checked_sub(TRANSFORM_HEADER_LEN).ok_or(CryptoError::Malformed)?;
         let size = u32::try_from(len).map_err(|_| CryptoError::Malformed)?;
         let header = TransformHeader {
             signature: [0; 16],
@@ -215,9 +184,8 @@ impl Encryptor {
             session_id,
         };
         let (head, body) = frame.split_at_mut(TRANSFORM_HEADER_LEN);
-        let head: &mut [u8; TRANSFORM_HEADER_LEN] = head
-            .try_into()
-            .unwrap_or_else(|_| unreachable!("split at header length"));
+        let head: &mut [u8; TRANSFORM_HEADER_LEN] =
+            head.try_into().unwrap_or_else(|_| unreachable!("split at header length"));
         header.write(head);
         let tag = self.aead.seal(&header.nonce, &head[AAD_RANGE], body)?;
         head[SIGNATURE_OFFSET..NONCE_OFFSET].copy_from_slice(&tag);
@@ -250,10 +218,7 @@ impl std::fmt::Debug for Decryptor {
 impl Decryptor {
     /// Keys a decryptor.
     pub fn new(key: &CipherKey) -> Self {
-        Self {
-            cipher: key.cipher(),
-            aead: Aead::new(key),
-        }
+        Self { cipher: key.cipher(), aead: Aead::new(key) }
     }
 
     /// The cipher.
@@ -273,8 +238,7 @@ impl Decryptor {
             return Err(CryptoError::Malformed);
         }
         let (head, body) = frame.split_at_mut(TRANSFORM_HEADER_LEN);
-        self.aead
-            .open(&h.nonce, &head[AAD_RANGE], body, &h.signature)?;
+        self.aead.open(&h.nonce, &head[AAD_RANGE], body, &h.signature)?;
         Ok(body)
     }
 

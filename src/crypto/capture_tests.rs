@@ -20,9 +20,7 @@ fn establish(cap: &str) -> (Session, crate::auth::capture_tests::Logon) {
     let l = logon(cap);
     let (neg_req, neg_resp) = &l.negotiate;
     let dialect = smb::negotiated_dialect(neg_resp);
-    let Step::Done(auth) = replay(&l, &OneUser(PASSWORD)).1 else {
-        panic!("{cap}: logon failed")
-    };
+    let Step::Done(auth) = replay(&l, &OneUser(PASSWORD)).1 else { panic!("{cap}: logon failed") };
 
     let mut cipher = None;
     let mut alg = match dialect {
@@ -58,23 +56,14 @@ fn establish(cap: &str) -> (Session, crate::auth::capture_tests::Logon) {
     let keys = SessionKeys::derive(&*auth.session_key, kd, cipher);
     let signer = keys.signer(alg);
     let session_id = smb::session_id(&l.setups[1].1);
-    (
-        Session {
-            keys,
-            signer,
-            session_id,
-        },
-        l,
-    )
+    (Session { keys, signer, session_id }, l)
 }
 
 /// Verifies a signed message, then checks that signing it again yields
 /// the same bytes.
 fn check_signed(s: &Session, m: &[u8], what: &str) {
     let mut m = m.to_vec();
-    s.signer
-        .verify(&m)
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    s.signer.verify(&m).unwrap_or_else(|e| panic!("{what}: {e}"));
     let mut again = m.clone();
     s.signer.sign(&mut again).unwrap();
     assert_eq!(again, m, "{what}: re-signing differs");
@@ -125,11 +114,7 @@ fn encrypted_capture_decrypts_and_re_encrypts() {
             continue;
         }
         assert_eq!(crate::wire::transform::session_id(m).unwrap(), s.session_id);
-        let dec = if *dir == Dir::ToServer {
-            &from_client
-        } else {
-            &from_server
-        };
+        let dec = if *dir == Dir::ToServer { &from_client } else { &from_server };
         let plain = dec.open(m).unwrap_or_else(|e| panic!("{cap} {dir:?}: {e}"));
         assert!(smb::is_smb2(&plain));
         assert_eq!(smb::session_id(&plain), s.session_id);
@@ -138,8 +123,7 @@ fn encrypted_capture_decrypts_and_re_encrypts() {
             let mut frame = vec![0u8; 52];
             frame.extend_from_slice(&plain);
             let nonce: [u8; 16] = m[20..36].try_into().unwrap();
-            enc.seal_with_nonce(nonce, s.session_id, &mut frame)
-                .unwrap();
+            enc.seal_with_nonce(nonce, s.session_id, &mut frame).unwrap();
             assert_eq!(&frame, m);
         }
         let mut t = m.clone();

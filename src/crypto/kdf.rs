@@ -15,8 +15,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub fn smb3_kdf(key: &[u8], label: &[u8], context: &[u8], out: &mut [u8]) {
     let l_bits = (out.len() as u32).wrapping_mul(8);
     for (i, chunk) in out.chunks_mut(32).enumerate() {
-        let mut m = <HmacSha256 as Mac>::new_from_slice(key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut m =
+            <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         m.update(&(i as u32 + 1).to_be_bytes());
         m.update(label);
         m.update(&[0]);

@@ -57,9 +57,7 @@ pub struct SessionKeys {
 
 impl std::fmt::Debug for SessionKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionKeys")
-            .field("encrypt", &self.encrypt)
-            .finish_non_exhaustive()
+        f.debug_struct("SessionKeys").field("encrypt", &self.encrypt).finish_non_exhaustive()
     }
 }
 
@@ -89,12 +87,7 @@ impl SessionKeys {
         let n = session_key.len().min(16);
         sk[..n].copy_from_slice(&session_key[..n]);
         match kd {
-            KeyDerivation::Smb2 => Self {
-                signing: sk.clone(),
-                application: sk,
-                encrypt: None,
-                decrypt: None,
-            },
+            KeyDerivation::Smb2 => Self { signing: sk.clone(), application: sk, encrypt: None, decrypt: None },
             KeyDerivation::Smb30 => Self {
                 signing: kdf16(&sk, b"SMB2AESCMAC\0", b"SmbSign\0"),
                 application: kdf16(&sk, b"SMB2APP\0", b"SmbRpc\0"),
@@ -104,11 +97,7 @@ impl SessionKeys {
             KeyDerivation::Smb311(h) => {
                 let ctx = h.value();
                 let full = |c: CipherId| -> &[u8] {
-                    if c.key_len() == 32 && session_key.len() > 16 {
-                        session_key
-                    } else {
-                        &*sk
-                    }
+                    if c.key_len() == 32 && session_key.len() > 16 { session_key } else { &*sk }
                 };
                 Self {
                     signing: kdf16(&sk, b"SMBSigningKey\0", ctx),
@@ -157,15 +146,9 @@ mod tests {
         let sk = hex_bytes("B4546771B515F766A86735532DD6C4F0");
         let k = SessionKeys::derive(&sk, KeyDerivation::Smb30, Some(CipherId::Aes128Ccm));
         let dec = k.decrypt.as_ref().unwrap();
-        assert_eq!(
-            dec.bytes(),
-            &hex_bytes("261B72350558F2E9DCF613070383EDBF")[..]
-        );
+        assert_eq!(dec.bytes(), &hex_bytes("261B72350558F2E9DCF613070383EDBF")[..]);
         let enc = k.encrypt.as_ref().unwrap();
-        assert_eq!(
-            enc.bytes(),
-            &hex_bytes("8FE2B57EC34D2DB5B1A9727F526BBDB5")[..]
-        );
+        assert_eq!(enc.bytes(), &hex_bytes("8FE2B57EC34D2DB5B1A9727F526BBDB5")[..]);
     }
 
     /// "SMB 3.1.1 encryption in Windows 10": C2S = A2F5…, S2C = 748C….
@@ -178,19 +161,10 @@ mod tests {
         );
         let k = SessionKeys::derive(&sk, KeyDerivation::Smb311(&h), Some(CipherId::Aes128Gcm));
         let dec = k.decrypt.as_ref().unwrap();
-        assert_eq!(
-            dec.bytes(),
-            &hex_bytes("A2F5E80E5D59103034F32E52F698E5EC")[..]
-        );
+        assert_eq!(dec.bytes(), &hex_bytes("A2F5E80E5D59103034F32E52F698E5EC")[..]);
         let enc = k.encrypt.as_ref().unwrap();
-        assert_eq!(
-            enc.bytes(),
-            &hex_bytes("748C50868C90F302962A5C35F5F9A8BF")[..]
-        );
-        assert_eq!(
-            format!("{k:?}"),
-            "SessionKeys { encrypt: Some(CipherKey(Aes128Gcm, ..)), .. }"
-        );
+        assert_eq!(enc.bytes(), &hex_bytes("748C50868C90F302962A5C35F5F9A8BF")[..]);
+        assert_eq!(format!("{k:?}"), "SessionKeys { encrypt: Some(CipherKey(Aes128Gcm, ..)), .. }");
     }
 
     #[test]

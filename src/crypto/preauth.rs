@@ -137,11 +137,7 @@ mod tests {
             assert_eq!(h.value().to_vec(), hex_bytes(want));
         }
         let sk = hex_bytes("270E1BA896585EEB7AF3472D3B4C75A7");
-        let keys =
-            crate::crypto::SessionKeys::derive(&sk, crate::crypto::KeyDerivation::Smb311(&h), None);
-        assert_eq!(
-            keys.signing.to_vec(),
-            hex_bytes("73FE7A9A77BEF0BDE49C650D8CCB5F76")
-        );
+        let keys = crate::crypto::SessionKeys::derive(&sk, crate::crypto::KeyDerivation::Smb311(&h), None);
+        assert_eq!(keys.signing.to_vec(), hex_bytes("73FE7A9A77BEF0BDE49C650D8CCB5F76"));
     }
 }

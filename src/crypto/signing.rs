@@ -57,17 +57,13 @@ impl Signer {
                     .unwrap_or_else(|_| unreachable!("HMAC takes any key length")),
             )),
             SigningAlg::AesCmac => Mac16::Cmac(Box::new(
-                <Cmac<Aes128> as Mac>::new_from_slice(key)
-                    .unwrap_or_else(|_| unreachable!("key is 16 bytes")),
+                <Cmac<Aes128> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("key is 16 bytes")),
             )),
             SigningAlg::AesGmac => {
                 let aes = Aes128::new(key.into());
                 let mut h = aes::Block::default();
                 aes.encrypt_block(&mut h);
-                Mac16::Gmac(Box::new(Gmac {
-                    aes,
-                    ghash: GHash::new(&h),
-                }))
+                Mac16::Gmac(Box::new(Gmac { aes, ghash: GHash::new(&h) }))
             }
         };
         Self { alg, mac }
@@ -90,11 +86,7 @@ impl Signer {
     /// Verifies one received message (constant-time comparison).
     pub fn verify(&self, msg: &[u8]) -> Result<(), CryptoError> {
         let want = self.compute(msg)?;
-        if bool::from(want.ct_eq(&msg[SIG])) {
-            Ok(())
-        } else {
-            Err(CryptoError::Integrity)
-        }
+        if bool::from(want.ct_eq(&msg[SIG])) { Ok(()) } else { Err(CryptoError::Integrity) }
     }
 
     /// The MAC of `msg` with its Signature field read as zeros: the three
@@ -168,11 +160,7 @@ mod tests {
 
     #[test]
     fn sign_then_verify_and_tamper_detection() {
-        for alg in [
-            SigningAlg::HmacSha256,
-            SigningAlg::AesCmac,
-            SigningAlg::AesGmac,
-        ] {
+        for alg in [SigningAlg::HmacSha256, SigningAlg::AesCmac, SigningAlg::AesGmac] {
             let s = Signer::new(alg, &[9; 16]);
             let mut m = msg(200);
             s.sign(&mut m).unwrap();
@@ -210,9 +198,7 @@ mod tests {
     fn hmac_is_truncated_sha256() {
         let key = [0x0b; 16];
         let mut m = msg(64);
-        Signer::new(SigningAlg::HmacSha256, &key)
-            .sign(&mut m)
-            .unwrap();
+        Signer::new(SigningAlg::HmacSha256, &key).sign(&mut m).unwrap();
         let mut z = m.clone();
         z[48..64].fill(0);
         let mut h = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
@@ -236,20 +222,14 @@ mod tests {
 
             let gcm = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &key).unwrap());
             let nonce = Nonce::assume_unique_for_key(gmac_nonce(&m));
-            let want = gcm
-                .seal_in_place_separate_tag(nonce, Aad::from(&z), &mut [])
-                .unwrap();
+            let want = gcm.seal_in_place_separate_tag(nonce, Aad::from(&z), &mut []).unwrap();
             Signer::new(SigningAlg::AesGmac, &key).sign(&mut m).unwrap();
             assert_eq!(&m[48..64], want.as_ref(), "GMAC, {len} bytes");
 
             let mut c = <Cmac<Aes128> as Mac>::new_from_slice(&key).unwrap();
             c.update(&z);
             Signer::new(SigningAlg::AesCmac, &key).sign(&mut m).unwrap();
-            assert_eq!(
-                &m[48..64],
-                &c.finalize().into_bytes()[..],
-                "CMAC, {len} bytes"
-            );
+            assert_eq!(&m[48..64], &c.finalize().into_bytes()[..], "CMAC, {len} bytes");
         }
         assert_eq!(gmac_nonce(&msg(64))[8..], [0, 0, 0, 0]);
     }

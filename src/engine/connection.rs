@@ -128,6 +128,8 @@ pub struct ConnState {
     pub reply_tree_id: Option<u32>,
     /// Sessions to drop once the current response is signed (LOGOFF).
     pub retire: Vec<u64>,
+    /// Accounts revision this connection's sessions were last checked against.
+    pub seen_revision: Option<u64>,
 }
 
 impl ConnState {
@@ -136,36 +138,24 @@ impl ConnState {
     pub fn new_file_id(&mut self) -> crate::wire::create::FileId {
         let v = self.next_volatile;
         self.next_volatile += 1;
-        crate::wire::create::FileId {
-            persistent: v,
-            volatile: v,
-        }
+        crate::wire::create::FileId { persistent: v, volatile: v }
     }
 }
 
 impl Ctx<'_> {
     /// The request's session (validated by `security::check_request`).
     pub fn session(&self) -> Result<&Session, Error> {
-        self.conn
-            .sessions
-            .get(&self.hdr.session_id)
-            .ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))
+        self.conn.sessions.get(&self.hdr.session_id).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))
     }
 
     /// The request's session, mutably.
     pub fn session_mut(&mut self) -> Result<&mut Session, Error> {
-        self.conn
-            .sessions
-            .get_mut(&self.hdr.session_id)
-            .ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))
+        self.conn.sessions.get_mut(&self.hdr.session_id).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))
     }
 
     /// The request's tree connect.
     pub fn tree(&self) -> Result<&crate::engine::session::Tree, Error> {
-        self.session()?
-            .trees
-            .get(&self.hdr.tree_id)
-            .ok_or(Error::Status(NtStatus::NETWORK_NAME_DELETED))
+        self.session()?.trees.get(&self.hdr.tree_id).ok_or(Error::Status(NtStatus::NETWORK_NAME_DELETED))
     }
 
     /// Maps a request FileId to the volatile id of an open of this session
@@ -173,30 +163,20 @@ impl Ctx<'_> {
     /// (MS-SMB2 3.3.5.2.7.2). Unknown ids are STATUS_FILE_CLOSED.
     pub fn resolve_file_id(&self, id: crate::wire::create::FileId) -> Result<u64, Error> {
         let id = if id == crate::wire::create::FileId::ANY {
-            let (p, v) = self
-                .related_file_id
-                .ok_or(Error::Status(NtStatus::FILE_CLOSED))?;
-            crate::wire::create::FileId {
-                persistent: p,
-                volatile: v,
-            }
+            let (p, v) = self.related_file_id.ok_or(Error::Status(NtStatus::FILE_CLOSED))?;
+            crate::wire::create::FileId { persistent: p, volatile: v }
         } else {
             id
         };
         match self.conn.opens.get(&id.volatile) {
-            Some(o) if o.file_id == id && o.owned_by(self.hdr.session_id, self.hdr.tree_id) => {
-                Ok(id.volatile)
-            }
+            Some(o) if o.file_id == id && o.owned_by(self.hdr.session_id, self.hdr.tree_id) => Ok(id.volatile),
             _ => Err(Error::Status(NtStatus::FILE_CLOSED)),
         }
     }
 
     /// The open for a resolved volatile id.
     pub fn open_mut(&mut self, volatile: u64) -> Result<&mut Open, Error> {
-        self.conn
-            .opens
-            .get_mut(&volatile)
-            .ok_or(Error::Status(NtStatus::FILE_CLOSED))
+        self.conn.opens.get_mut(&volatile).ok_or(Error::Status(NtStatus::FILE_CLOSED))
     }
 }
 
@@ -237,6 +217,7 @@ impl Connection {
                 delay: None,
                 reply_tree_id: None,
                 retire: Vec::new(),
+                seen_revision: None,
             },
         }
     }
@@ -264,8 +245,15 @@ impl Connection {
         v
     }
 
-    /// Periodic work (about once a second): session revalidation and timeouts.
-    pub fn tick(&mut self, _now: SystemTime) -> Vec<Outgoing> {
+    /// Periodic work (about once a second): when users, shares or
+    /// permissions changed (also by the CLI in another process), re-check
+    /// every session and tree of this connection at once.
+    pub fn tick(&mut self, now: SystemTime) -> Vec<Outgoing> {
+        let rev = self.server.revision(now);
+        if self.state.seen_revision != Some(rev) {
+            self.state.seen_revision = Some(rev);
+            crate::engine::revalidate::connection(&self.server, &mut self.state, now, self.peer);
+        }
         std::mem::take(&mut self.state.extra)
     }
 
@@ -289,21 +277,14 @@ impl Connection {
     }
 
     /// Processes a (possibly compound) SMB2 message chain (3.3.5.2.7).
-    fn messages(
-        &mut self,
-        now: SystemTime,
-        buf: &[u8],
-        encrypted: Option<u64>,
-    ) -> Result<Option<Vec<u8>>, Error> {
+    fn messages(&mut self, now: SystemTime, buf: &[u8], encrypted: Option<u64>) -> Result<Option<Vec<u8>>, Error> {
         let mut out: Vec<u8> = Vec::new();
         let mut sign_ranges: Vec<(usize, usize, u64)> = Vec::new();
         let mut offset = 0usize;
         let mut prev: Option<Related> = None;
         let mut encrypt_session = encrypted;
         loop {
-            let rest = buf
-                .get(offset..)
-                .ok_or(Error::Disconnect("compound offset"))?;
+            let rest = buf.get(offset..).ok_or(Error::Disconnect("compound offset"))?;
             let hdr = Header::decode(rest).map_err(|_| Error::Disconnect("bad SMB2 header"))?;
             let len = match hdr.next_command as usize {
                 0 => rest.len(),
@@ -402,20 +383,19 @@ impl Connection {
                 return Ok(r);
             }
         }
-        let result = security::check_request(&self.state, &self.server, &hdr, msg, encrypted)
-            .and_then(|()| {
-                let mut ctx = Ctx {
-                    server: &self.server,
-                    now,
-                    hdr: &hdr,
-                    msg,
-                    peer: self.peer,
-                    conn: &mut self.state,
-                    related_file_id,
-                    encrypted: encrypted.is_some(),
-                };
-                handlers::dispatch(&mut ctx)
-            });
+        let result = security::check_request(&self.state, &self.server, &hdr, msg, encrypted).and_then(|()| {
+            let mut ctx = Ctx {
+                server: &self.server,
+                now,
+                hdr: &hdr,
+                msg,
+                peer: self.peer,
+                conn: &mut self.state,
+                related_file_id,
+                encrypted: encrypted.is_some(),
+            };
+            handlers::dispatch(&mut ctx)
+        });
         let (status, body) = match result {
             Ok(Reply::Body(s, b)) => (s, Some(b)),
             Ok(Reply::None) => (NtStatus::SUCCESS, None),
@@ -435,16 +415,8 @@ impl Connection {
         let Some(body) = body else {
             return Ok((hdr, None, None));
         };
-        let granted = self
-            .state
-            .credits
-            .grant(hdr.credits, charge, boost(hdr.command));
-        let mut resp = response_header(
-            &hdr,
-            status,
-            granted,
-            self.response_session_id(&hdr, status),
-        );
+        let granted = self.state.credits.grant(hdr.credits, charge, boost(hdr.command));
+        let mut resp = response_header(&hdr, status, granted, self.response_session_id(&hdr, status));
         if let Some(t) = self.state.reply_tree_id.take() {
             // TREE_CONNECT answers with the new TreeId in its header (2.2.10).
             resp.tree_id = t;
@@ -484,17 +456,8 @@ impl Connection {
         Ok(charge)
     }
 
-    fn error_reply(
-        &mut self,
-        hdr: &Header,
-        charge: u16,
-        status: NtStatus,
-        session: Option<u64>,
-    ) -> Answer {
-        let granted = self
-            .state
-            .credits
-            .grant(hdr.credits, charge, boost(hdr.command));
+    fn error_reply(&mut self, hdr: &Header, charge: u16, status: NtStatus, session: Option<u64>) -> Answer {
+        let granted = self.state.credits.grant(hdr.credits, charge, boost(hdr.command));
         let resp = response_header(hdr, status, granted, session.unwrap_or(hdr.session_id));
         let sign = security::should_sign(&self.state, &resp, status);
         (resp, Some(handlers::error_body()), sign)
@@ -515,8 +478,7 @@ fn response_header(req: &Header, status: NtStatus, credits: u16, session_id: u64
         command: req.command,
         credits,
         flags: flags::SERVER_TO_REDIR
-            | (req.flags
-                & (flags::RELATED_OPERATIONS | flags::PRIORITY_MASK | flags::ASYNC_COMMAND)),
+            | (req.flags & (flags::RELATED_OPERATIONS | flags::PRIORITY_MASK | flags::ASYNC_COMMAND)),
         next_command: 0,
         message_id: req.message_id,
         async_id: req.async_id,

@@ -30,10 +30,7 @@ impl Default for Credits {
 impl Credits {
     /// A new connection may send message id 0 only (one credit).
     pub fn new() -> Self {
-        Self {
-            low: 0,
-            used: VecDeque::from([false]),
-        }
+        Self { low: 0, used: VecDeque::from([false]) }
     }
 
     /// Credits the client holds now (unused ids in the window).

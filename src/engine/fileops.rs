@@ -16,9 +16,7 @@ use crate::wire::fscc::consts::{access, file_attributes};
 pub fn walk(org: &OrgStore, root: NodeId, components: &[String]) -> Result<NodeId> {
     let mut cur = root;
     for c in components {
-        let next = org
-            .lookup(cur, c)?
-            .ok_or(Error::Status(NtStatus::OBJECT_PATH_NOT_FOUND))?;
+        let next = org.lookup(cur, c)?.ok_or(Error::Status(NtStatus::OBJECT_PATH_NOT_FOUND))?;
         if org.stat(next)?.kind != NodeKind::Directory {
             return Err(NtStatus::OBJECT_PATH_NOT_FOUND.into());
         }
@@ -29,12 +27,7 @@ pub fn walk(org: &OrgStore, root: NodeId, components: &[String]) -> Result<NodeI
 
 /// The four timestamps of a node.
 pub fn times(m: &Meta) -> FileTimes {
-    FileTimes {
-        creation: m.created.0,
-        last_access: m.accessed.0,
-        last_write: m.written.0,
-        change: m.changed.0,
-    }
+    FileTimes { creation: m.created.0, last_access: m.accessed.0, last_write: m.written.0, change: m.changed.0 }
 }
 
 /// FileAttributes as reported: DIRECTORY for directories, NORMAL when no
@@ -93,11 +86,7 @@ pub fn grant(desired: u32, level: Access, readonly_file: bool) -> Result<u32> {
     if wanted & !(max | access::SYNCHRONIZE) != 0 {
         return Err(NtStatus::ACCESS_DENIED.into());
     }
-    Ok(if desired & access::MAXIMUM_ALLOWED != 0 {
-        max | wanted
-    } else {
-        wanted
-    })
+    Ok(if desired & access::MAXIMUM_ALLOWED != 0 { max | wanted } else { wanted })
 }
 
 /// The share permission's maximum, minus data writes on read-only files.
@@ -111,9 +100,5 @@ pub fn effective_max(level: Access, readonly_file: bool) -> u32 {
 
 /// Allocation size as reported: directories have none.
 pub fn alloc(m: &Meta) -> u64 {
-    if m.kind == NodeKind::Directory {
-        0
-    } else {
-        m.alloc_size
-    }
+    if m.kind == NodeKind::Directory { 0 } else { m.alloc_size }
 }

@@ -15,10 +15,7 @@ const SMBV: u32 = 0x534D_4256;
 
 /// The organization's domain SID.
 pub fn org_sid(org: OrgId) -> Sid {
-    Sid {
-        authority: 5,
-        sub_authorities: vec![21, SMBV, (org.0 >> 32) as u32, org.0 as u32],
-    }
+    Sid { authority: 5, sub_authorities: vec![21, SMBV, (org.0 >> 32) as u32, org.0 as u32] }
 }
 
 fn with_rid(mut s: Sid, rid: u32) -> Sid {
@@ -46,8 +43,7 @@ pub fn admins_group_sid(org: OrgId) -> Sid {
 /// Administrators (access is enforced by share permissions until a
 /// descriptor is set).
 pub fn default_sd(org: OrgId, directory: bool, security_info: u32) -> Vec<u8> {
-    SecurityDescriptor::default_for(admins_group_sid(org), users_group_sid(org), directory)
-        .encode(security_info)
+    SecurityDescriptor::default_for(admins_group_sid(org), users_group_sid(org), directory).encode(security_info)
 }
 
 /// A stored descriptor as returned to a query for `security_info` parts.

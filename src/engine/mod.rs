@@ -2,6 +2,7 @@
 //! command handlers. Time comes in as arguments; storage, accounts and audit
 //! are reached through the services in [`server::Server`].
 
+pub mod audit;
 pub mod connection;
 pub mod credits;
 pub mod fileops;
@@ -10,6 +11,7 @@ pub mod handlers;
 pub mod identity;
 pub mod names;
 pub mod open;
+pub mod revalidate;
 pub mod security;
 pub mod server;
 pub mod services;

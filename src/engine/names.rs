@@ -79,11 +79,7 @@ pub fn parse(name: &str) -> Result<ParsedName, NtStatus> {
         check_component(base)?;
         components.push(base.to_string());
     }
-    Ok(ParsedName {
-        components,
-        stream,
-        dir_stream_type,
-    })
+    Ok(ParsedName { components, stream, dir_stream_type })
 }
 
 fn dir_stream_type_of(part: &str) -> bool {
@@ -110,15 +106,9 @@ fn split_stream(part: &str) -> Result<(&str, Option<String>), NtStatus> {
     }
     if sname.is_empty() {
         // "file::$DATA" names the default stream; "file:" alone is invalid.
-        return if stype.is_some() {
-            Ok((base, None))
-        } else {
-            Err(NtStatus::OBJECT_NAME_INVALID)
-        };
+        return if stype.is_some() { Ok((base, None)) } else { Err(NtStatus::OBJECT_NAME_INVALID) };
     }
-    if sname.chars().any(|c| is_forbidden(c) || c == '\\')
-        || sname.encode_utf16().count() > MAX_COMPONENT
-    {
+    if sname.chars().any(|c| is_forbidden(c) || c == '\\') || sname.encode_utf16().count() > MAX_COMPONENT {
         return Err(NtStatus::OBJECT_NAME_INVALID);
     }
     Ok((base, Some(sname.to_string())))
@@ -160,9 +150,7 @@ mod tests {
 
     #[test]
     fn forbidden_characters_are_refused() {
-        for bad in [
-            "a*b", "a?b", "a<b", "a>b", "a|b", "a\"b", "a/b", "a\u{1}b", "x\\\\y",
-        ] {
+        for bad in ["a*b", "a?b", "a<b", "a>b", "a|b", "a\"b", "a/b", "a\u{1}b", "x\\\\y"] {
             assert_eq!(parse(bad), Err(NtStatus::OBJECT_NAME_INVALID), "{bad:?}");
         }
         assert_eq!(parse("\\lead"), Err(NtStatus::INVALID_PARAMETER));
@@ -179,10 +167,7 @@ mod tests {
     #[test]
     fn stream_syntax() {
         let p = parse("f.txt:AFP_AfpInfo").unwrap();
-        assert_eq!(
-            (p.leaf(), p.stream.as_deref()),
-            (Some("f.txt"), Some("AFP_AfpInfo"))
-        );
+        assert_eq!((p.leaf(), p.stream.as_deref()), (Some("f.txt"), Some("AFP_AfpInfo")));
         let p = parse("f.txt:s1:$DATA").unwrap();
         assert_eq!(p.stream.as_deref(), Some("s1"));
         assert_eq!(parse("f.txt::$DATA").unwrap().stream, None);
@@ -229,11 +214,7 @@ pub fn short_name(name: &str) -> Option<String> {
         _ => (name, ""),
     };
     let clean = |s: &str, n: usize| -> String {
-        s.chars()
-            .filter(|c| short_char_ok(*c))
-            .take(n)
-            .collect::<String>()
-            .to_ascii_uppercase()
+        s.chars().filter(|c| short_char_ok(*c)).take(n).collect::<String>().to_ascii_uppercase()
     };
     let mut prefix = clean(base, 5);
     if prefix.is_empty() {
@@ -248,11 +229,7 @@ pub fn short_name(name: &str) -> Option<String> {
     let d1 = DIGITS[(h % 36) as usize] as char;
     let d2 = DIGITS[((h / 36) % 36) as usize] as char;
     let e = clean(ext, 3);
-    Some(if e.is_empty() {
-        format!("{prefix}~{d1}{d2}")
-    } else {
-        format!("{prefix}~{d1}{d2}.{e}")
-    })
+    Some(if e.is_empty() { format!("{prefix}~{d1}{d2}") } else { format!("{prefix}~{d1}{d2}.{e}") })
 }
 
 #[cfg(test)]
@@ -264,10 +241,7 @@ mod short_tests {
         assert!(is_8_3("BIG.BIN") && is_8_3("big.bin") && is_8_3("README"));
         assert_eq!(short_name("big.bin"), None);
         let s = short_name("Quarterly report 2026.xlsx").unwrap();
-        assert!(
-            s.starts_with("QUART~") && s.ends_with(".XLS") && is_8_3(&s),
-            "{s}"
-        );
+        assert!(s.starts_with("QUART~") && s.ends_with(".XLS") && is_8_3(&s), "{s}");
         let j = short_name("報告書.docx").unwrap();
         assert!(j.starts_with("_~") && j.ends_with(".DOC"), "{j}");
         assert_eq!(short_name("a long name"), short_name("a long name"));

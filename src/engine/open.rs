@@ -84,6 +84,8 @@ pub struct FileOpen {
     pub org_id: OrgId,
     /// Root directory of the share.
     pub root: NodeId,
+    /// Share name (audit log).
+    pub share: String,
     /// The node.
     pub node: NodeId,
     /// True for directories.

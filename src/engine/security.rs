@@ -3,9 +3,7 @@
 //! encryption enforcement (3.3.5.2.9, 3.3.5.2.11), signing and sealing of
 //! responses (3.3.4.1.1, 3.3.4.1.4). The cryptography lives in `crate::crypto`.
 
-use crate::crypto::{
-    CipherId, Decryptor, Encryptor, KeyDerivation, PreauthHash, SessionKeys, Signer, SigningAlg,
-};
+use crate::crypto::{CipherId, Decryptor, Encryptor, KeyDerivation, PreauthHash, SessionKeys, Signer, SigningAlg};
 use crate::engine::connection::ConnState;
 use crate::engine::server::Server;
 use crate::engine::session::SessionState;
@@ -77,11 +75,7 @@ impl SessionCrypto {
         let keys = SessionKeys::derive(session_key, kd, cipher);
         let mut seed = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-        Self {
-            signer: keys.signer(signing),
-            encryptor: keys.encryptor(seed),
-            decryptor: keys.decryptor(),
-        }
+        Self { signer: keys.signer(signing), encryptor: keys.encryptor(seed), decryptor: keys.decryptor() }
     }
 
     /// True if the session has encryption keys (SMB 3.x with a cipher).
@@ -106,17 +100,14 @@ pub fn decrypt_request(conn: &ConnState, frame: &[u8]) -> Result<(u64, Vec<u8>),
     if conn.neg.dialect.is_none_or(|d| !d.is_smb3()) {
         return Err(Error::Disconnect("transform header before SMB 3.x"));
     }
-    let sid = crate::wire::transform::session_id(frame)
-        .map_err(|_| Error::Disconnect("bad transform header"))?;
+    let sid = crate::wire::transform::session_id(frame).map_err(|_| Error::Disconnect("bad transform header"))?;
     let dec = conn
         .sessions
         .get(&sid)
         .and_then(|s| s.crypto.as_ref())
         .and_then(|c| c.decryptor.as_ref())
         .ok_or(Error::Disconnect("transform for a session without keys"))?;
-    let plain = dec
-        .open(frame)
-        .map_err(|_| Error::Disconnect("decryption failed"))?;
+    let plain = dec.open(frame).map_err(|_| Error::Disconnect("decryption failed"))?;
     if plain.get(..4) != Some(&header::PROTOCOL_ID[..]) {
         return Err(Error::Disconnect("decrypted message is not SMB2"));
     }
@@ -124,28 +115,19 @@ pub fn decrypt_request(conn: &ConnState, frame: &[u8]) -> Result<(u64, Vec<u8>),
 }
 
 /// Encrypts a whole response chain for `session_id` (3.3.4.1.4).
-pub fn encrypt_response(
-    conn: &ConnState,
-    session_id: u64,
-    plain: Vec<u8>,
-) -> Result<Vec<u8>, Error> {
+pub fn encrypt_response(conn: &ConnState, session_id: u64, plain: Vec<u8>) -> Result<Vec<u8>, Error> {
     let enc = conn
         .sessions
         .get(&session_id)
         .and_then(|s| s.crypto.as_ref())
         .and_then(|c| c.encryptor.as_ref())
         .ok_or(Error::Disconnect("no encryption key for response"))?;
-    enc.seal(session_id, &plain)
-        .map_err(|_| Error::Disconnect("encryption failed"))
+    enc.seal(session_id, &plain).map_err(|_| Error::Disconnect("encryption failed"))
 }
 
 /// Signs one response message in place (SIGNED flag, then the signature).
 pub fn sign_response(conn: &ConnState, session_id: u64, msg: &mut [u8]) {
-    let Some(c) = conn
-        .sessions
-        .get(&session_id)
-        .and_then(|s| s.crypto.as_ref())
-    else {
+    let Some(c) = conn.sessions.get(&session_id).and_then(|s| s.crypto.as_ref()) else {
         return;
     };
     let f = u32::from_le_bytes([msg[16], msg[17], msg[18], msg[19]]) | flags::SIGNED;
@@ -206,15 +188,11 @@ pub fn check_request(
         Command::ECHO | Command::CANCEL if hdr.session_id == 0 => return Ok(()),
         _ => {}
     }
-    let session = conn
-        .sessions
-        .get(&hdr.session_id)
-        .ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
-    if let Some(sid) = encrypted {
-        if sid != hdr.session_id {
+    let session = conn.sessions.get(&hdr.session_id).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
+    if let Some(sid) = encrypted
+        && sid != hdr.session_id {
             return Err(Error::Disconnect("transform session id mismatch"));
         }
-    }
     match session.state {
         SessionState::Expired => return Err(NtStatus::NETWORK_SESSION_EXPIRED.into()),
         SessionState::InProgress(_) => {
@@ -234,10 +212,7 @@ pub fn check_request(
         }
     }
     if needs_tree(hdr.command) {
-        let tree = session
-            .trees
-            .get(&hdr.tree_id)
-            .ok_or(Error::Status(NtStatus::NETWORK_NAME_DELETED))?;
+        let tree = session.trees.get(&hdr.tree_id).ok_or(Error::Status(NtStatus::NETWORK_NAME_DELETED))?;
         if tree.encrypt_data && encrypted.is_none() {
             return Err(NtStatus::ACCESS_DENIED.into());
         }

@@ -36,6 +36,8 @@ pub struct Server {
     next_session: AtomicU64,
     /// Serializes lazy creation of organization keys and share roots.
     provisioning: parking_lot::Mutex<()>,
+    /// Last accounts revision read, and when (read at most every 500 ms).
+    revision: parking_lot::Mutex<(u64, Option<std::time::SystemTime>)>,
 }
 
 impl Server {
@@ -65,6 +67,7 @@ impl Server {
             // another's neighbours: a random start, odd step, never 0 or -1.
             next_session: AtomicU64::new(session_seed | 1),
             provisioning: parking_lot::Mutex::new(()),
+            revision: parking_lot::Mutex::new((0, None)),
         }
     }
 
@@ -93,12 +96,11 @@ impl Server {
         let org = self.org_store(share.org_id)?;
         let _g = self.provisioning.lock();
         // Another connection may have won the race.
-        if let Some(s) = self.directory.find_share(&share.name) {
-            if s.root != NodeId(0) {
+        if let Some(s) = self.directory.find_share(&share.name)
+            && s.root != NodeId(0) {
                 share.root = s.root;
                 return Ok(s.root);
             }
-        }
         let root = org.create_root(self.start_time)?;
         org.flush()?;
         if !self.directory.set_share_root(share.id, root) {
@@ -106,6 +108,17 @@ impl Server {
         }
         share.root = root;
         Ok(root)
+    }
+
+    /// The accounts revision, read from the store at most twice a second
+    /// however many connections ask.
+    pub fn revision(&self, now: std::time::SystemTime) -> u64 {
+        let mut r = self.revision.lock();
+        let fresh = r.1.and_then(|t| now.duration_since(t).ok()).is_some_and(|d| d.as_millis() < 500);
+        if !fresh {
+            *r = (self.directory.revision(), Some(now));
+        }
+        r.0
     }
 
     /// The organization's quota (for FileFsSizeInformation), if any.
@@ -117,18 +130,13 @@ impl Server {
     pub fn disk_space(&self) -> Option<(u64, u64)> {
         let st = rustix::fs::statvfs(&self.config.server.data_dir).ok()?;
         let unit = st.f_frsize.max(1);
-        Some((
-            st.f_blocks.saturating_mul(unit),
-            st.f_bavail.saturating_mul(unit),
-        ))
+        Some((st.f_blocks.saturating_mul(unit), st.f_bavail.saturating_mul(unit)))
     }
 
     /// A fresh session id (MS-SMB2 3.3.5.5.1): never 0 or all ones.
     pub fn new_session_id(&self) -> u64 {
         loop {
-            let id = self
-                .next_session
-                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+            let id = self.next_session.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
             if id != 0 && id != u64::MAX {
                 return id;
             }

@@ -63,9 +63,7 @@ fn storage_status(e: StorageError) -> NtStatus {
         StorageError::InvalidArgument => NtStatus::INVALID_PARAMETER,
         StorageError::QuotaExceeded => NtStatus::DISK_FULL,
         StorageError::Io(std::io::ErrorKind::StorageFull) => NtStatus::DISK_FULL,
-        StorageError::Integrity | StorageError::Io(_) | StorageError::Database => {
-            NtStatus::IO_DEVICE_ERROR
-        }
+        StorageError::Integrity | StorageError::Io(_) | StorageError::Database => NtStatus::IO_DEVICE_ERROR,
     }
 }
 

@@ -74,8 +74,7 @@ impl Key32 {
         let hk = hkdf::Hkdf::<Sha256>::new(Some(context), self.expose());
         let mut out = [0u8; 32];
         // 32 bytes is far below HKDF's 255*32 limit, so expand cannot fail.
-        hk.expand(label.as_bytes(), &mut out)
-            .unwrap_or_else(|_| unreachable!("HKDF output length is fixed at 32"));
+        hk.expand(label.as_bytes(), &mut out).unwrap_or_else(|_| unreachable!("HKDF output length is fixed at 32"));
         Key32::from_bytes(out)
     }
 }
@@ -99,10 +98,7 @@ pub struct SealKey {
 impl SealKey {
     /// Derives the encryption and MAC halves from `key`.
     pub fn new(key: &Key32) -> Self {
-        Self {
-            enc: key.derive("smbvault/seal/aes-256-ctr", b""),
-            mac: key.derive("smbvault/seal/hmac-sha256", b""),
-        }
+        Self { enc: key.derive("smbvault/seal/aes-256-ctr", b""), mac: key.derive("smbvault/seal/hmac-sha256", b"") }
     }
 
     fn tag(&self, ad: &[u8], iv: &[u8], ct: &[u8]) -> HmacSha256 {
@@ -127,10 +123,7 @@ impl SealKey {
         out.extend_from_slice(plaintext);
         let mut c = Aes256Ctr::new(self.enc.expose().into(), &iv.into());
         c.apply_keystream(&mut out[SEAL_IV_LEN..]);
-        let tag = self
-            .tag(ad, &iv, &out[SEAL_IV_LEN..])
-            .finalize()
-            .into_bytes();
+        let tag = self.tag(ad, &iv, &out[SEAL_IV_LEN..]).finalize().into_bytes();
         out.extend_from_slice(&tag);
         out
     }
@@ -144,9 +137,7 @@ impl SealKey {
         }
         let (iv, rest) = sealed.split_at(SEAL_IV_LEN);
         let (ct, tag) = rest.split_at(rest.len() - SEAL_TAG_LEN);
-        self.tag(ad, iv, ct)
-            .verify_slice(tag)
-            .map_err(|_| KeyError::Integrity)?;
+        self.tag(ad, iv, ct).verify_slice(tag).map_err(|_| KeyError::Integrity)?;
         let mut pt = Zeroizing::new(ct.to_vec());
         let iv: [u8; SEAL_IV_LEN] = iv.try_into().map_err(|_| KeyError::Integrity)?;
         let mut c = Aes256Ctr::new(self.enc.expose().into(), &iv.into());

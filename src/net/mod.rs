@@ -138,10 +138,7 @@ async fn read_frame(rd: &mut tokio::net::tcp::OwnedReadHalf) -> std::io::Result<
     let len = match framing::parse_prefix(prefix) {
         Prefix::Frame(n) => n,
         Prefix::Invalid => {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "bad frame prefix",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "bad frame prefix"));
         }
     };
     let mut buf = vec![0u8; len];

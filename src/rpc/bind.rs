@@ -37,34 +37,17 @@ pub(crate) const fn uuid(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> [u8; 16] {
     let a = d1.to_le_bytes();
     let b = d2.to_le_bytes();
     let c = d3.to_le_bytes();
-    [
-        a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4], d4[5],
-        d4[6], d4[7],
-    ]
+    [a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4], d4[5], d4[6], d4[7]]
 }
 
 /// NDR 2.0 transfer syntax 8a885d04-1ceb-11c9-9fe8-08002b104860 v2 (C706 Appendix I).
-pub(crate) const NDR20: SyntaxId = SyntaxId {
-    uuid: uuid(
-        0x8a88_5d04,
-        0x1ceb,
-        0x11c9,
-        [0x9f, 0xe8, 0x08, 0x00, 0x2b, 0x10, 0x48, 0x60],
-    ),
-    version: 2,
-};
+pub(crate) const NDR20: SyntaxId =
+    SyntaxId { uuid: uuid(0x8a88_5d04, 0x1ceb, 0x11c9, [0x9f, 0xe8, 0x08, 0x00, 0x2b, 0x10, 0x48, 0x60]), version: 2 };
 
 /// NDR64 transfer syntax 71710533-beba-4937-8319-b5dbef9ccc36 v1 (MS-RPCE 2.2.5).
 #[cfg(test)]
-pub(crate) const NDR64: SyntaxId = SyntaxId {
-    uuid: uuid(
-        0x7171_0533,
-        0xbeba,
-        0x4937,
-        [0x83, 0x19, 0xb5, 0xdb, 0xef, 0x9c, 0xcc, 0x36],
-    ),
-    version: 1,
-};
+pub(crate) const NDR64: SyntaxId =
+    SyntaxId { uuid: uuid(0x7171_0533, 0xbeba, 0x4937, [0x83, 0x19, 0xb5, 0xdb, 0xef, 0x9c, 0xcc, 0x36]), version: 1 };
 
 /// Bind time feature negotiation syntax 6cb71c2c-9812-4540-xxxx-xxxxxxxxxxxx
 /// v1: the last 8 UUID bytes carry the feature bitmask (MS-RPCE 3.3.1.5.3).
@@ -169,47 +152,28 @@ mod tests {
     use super::*;
 
     const SRVSVC: SyntaxId = SyntaxId {
-        uuid: uuid(
-            0x4b32_4fc8,
-            0x1670,
-            0x01d3,
-            [0x12, 0x78, 0x5a, 0x47, 0xbf, 0x6e, 0xe1, 0x88],
-        ),
+        uuid: uuid(0x4b32_4fc8, 0x1670, 0x01d3, [0x12, 0x78, 0x5a, 0x47, 0xbf, 0x6e, 0xe1, 0x88]),
         version: 3,
     };
 
     fn btfn(bits: u8) -> SyntaxId {
         let mut u = uuid(0x6cb7_1c2c, 0x9812, 0x4540, [0; 8]);
         u[8] = bits;
-        SyntaxId {
-            uuid: u,
-            version: 1,
-        }
+        SyntaxId { uuid: u, version: 1 }
     }
 
     fn ctx(id: u16, abs: SyntaxId, ts: &[SyntaxId]) -> ContextElem {
-        ContextElem {
-            context_id: id,
-            abstract_syntax: abs,
-            transfer_syntaxes: ts.to_vec(),
-        }
+        ContextElem { context_id: id, abstract_syntax: abs, transfer_syntaxes: ts.to_vec() }
     }
 
     /// What Windows 10/11 offers: NDR, NDR64 and bind time features 0x3.
     #[test]
     fn windows_three_context_bind() {
-        let offered = [
-            ctx(0, SRVSVC, &[NDR20]),
-            ctx(1, SRVSVC, &[NDR64]),
-            ctx(2, SRVSVC, &[btfn(3)]),
-        ];
+        let offered = [ctx(0, SRVSVC, &[NDR20]), ctx(1, SRVSVC, &[NDR64]), ctx(2, SRVSVC, &[btfn(3)])];
         let mut accepted = vec![];
         let r = negotiate(&offered, &SRVSVC, &mut accepted, true).unwrap();
         assert_eq!(accepted, [0]);
-        assert_eq!(
-            (r[0].result, r[0].reason, r[0].transfer_syntax),
-            (0, 0, NDR20)
-        );
+        assert_eq!((r[0].result, r[0].reason, r[0].transfer_syntax), (0, 0, NDR20));
         assert_eq!((r[1].result, r[1].reason), (2, 2));
         assert_eq!(r[1].transfer_syntax, SyntaxId::default());
         assert_eq!((r[2].result, r[2].reason), (3, 3));
@@ -242,15 +206,9 @@ mod tests {
     fn protocol_errors() {
         let mut accepted = vec![];
         let empty = [ctx(0, SRVSVC, &[])];
-        assert_eq!(
-            negotiate(&empty, &SRVSVC, &mut accepted, true),
-            Err(ProtocolError)
-        );
+        assert_eq!(negotiate(&empty, &SRVSVC, &mut accepted, true), Err(ProtocolError));
         let two = [ctx(0, SRVSVC, &[btfn(1)]), ctx(1, SRVSVC, &[btfn(2)])];
-        assert_eq!(
-            negotiate(&two, &SRVSVC, &mut accepted, true),
-            Err(ProtocolError)
-        );
+        assert_eq!(negotiate(&two, &SRVSVC, &mut accepted, true), Err(ProtocolError));
         // ALTER_CONTEXT: a feature syntax is just an unknown transfer syntax.
         let r = negotiate(&two, &SRVSVC, &mut accepted, false).unwrap();
         assert_eq!((r[0].result, r[0].reason), (2, 2));

@@ -268,12 +268,8 @@ impl NamedPipe {
             }
             let mut stub = Vec::with_capacity(hint.max(req.stub.len()));
             stub.extend_from_slice(req.stub);
-            self.fragmented = Some(Fragmented {
-                call_id: h.call_id,
-                context_id: req.context_id,
-                opnum: req.opnum,
-                stub,
-            });
+            self.fragmented =
+                Some(Fragmented { call_id: h.call_id, context_id: req.context_id, opnum: req.opnum, stub });
             return;
         }
         let Some(mut f) = self.fragmented.take().filter(|f| f.call_id == h.call_id) else {
@@ -294,22 +290,11 @@ impl NamedPipe {
     }
 
     /// Runs a complete call and queues its RESPONSE fragments or FAULT.
-    fn dispatch(
-        &mut self,
-        call_id: u32,
-        ctx: u16,
-        opnum: u16,
-        stub: &[u8],
-        dir: &dyn ShareDirectory,
-    ) {
+    fn dispatch(&mut self, call_id: u32, ctx: u16, opnum: u16, stub: &[u8], dir: &dyn ShareDirectory) {
         match self.service.call(opnum, stub, dir) {
             Ok(out) => self.queue_response(call_id, ctx, &out),
             Err(f) => {
-                let flags = if f.did_not_execute {
-                    pdu::PFC_DID_NOT_EXECUTE
-                } else {
-                    0
-                };
+                let flags = if f.did_not_execute { pdu::PFC_DID_NOT_EXECUTE } else { 0 };
                 self.fault(call_id, ctx, f.status, flags);
             }
         }
@@ -408,12 +393,7 @@ impl super::Pipe for NamedPipe {
         Ok(part)
     }
 
-    fn transact(
-        &mut self,
-        data: &[u8],
-        max_out: usize,
-        dir: &dyn ShareDirectory,
-    ) -> Result<Vec<u8>, RpcError> {
+    fn transact(&mut self, data: &[u8], max_out: usize, dir: &dyn ShareDirectory) -> Result<Vec<u8>, RpcError> {
         if self.has_pending() {
             return Err(RpcError::Busy);
         }

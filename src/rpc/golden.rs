@@ -10,11 +10,9 @@ use super::pdu::{self, client};
 use super::test_support::{Entry, decode_enum, response_stub, samba_dir};
 
 const BIND_REQ: &[u8] = include_bytes!("../../protocol-tests/fixtures/rpc/bind-req.bin");
-const BIND_ACK_SAMBA: &[u8] =
-    include_bytes!("../../protocol-tests/fixtures/rpc/bind-ack-samba.bin");
+const BIND_ACK_SAMBA: &[u8] = include_bytes!("../../protocol-tests/fixtures/rpc/bind-ack-samba.bin");
 const ENUM_REQ: &[u8] = include_bytes!("../../protocol-tests/fixtures/rpc/netshareenumall-req.bin");
-const ENUM_RESP_SAMBA: &[u8] =
-    include_bytes!("../../protocol-tests/fixtures/rpc/netshareenumall-resp-samba.bin");
+const ENUM_RESP_SAMBA: &[u8] = include_bytes!("../../protocol-tests/fixtures/rpc/netshareenumall-resp-samba.bin");
 
 /// Max Ioctl Out Size smbclient sent with both TRANSCEIVEs.
 const MAX_OUT: usize = 4280;
@@ -25,10 +23,7 @@ fn captured_bind_decodes() {
     assert_eq!((h.ptype, h.pfc_flags, h.call_id), (pdu::PTYPE_BIND, 3, 1));
     assert_eq!(usize::from(h.frag_length), BIND_REQ.len());
     let b = pdu::parse_bind(BIND_REQ, &h).unwrap();
-    assert_eq!(
-        (b.max_xmit_frag, b.max_recv_frag, b.assoc_group_id),
-        (4280, 4280, 0)
-    );
+    assert_eq!((b.max_xmit_frag, b.max_recv_frag, b.assoc_group_id), (4280, 4280, 0));
     assert_eq!(b.contexts.len(), 1);
     assert_eq!(b.contexts[0].abstract_syntax, super::srvsvc::SYNTAX);
     assert_eq!(b.contexts[0].transfer_syntaxes, [NDR20]);
@@ -38,10 +33,7 @@ fn captured_bind_decodes() {
 fn captured_request_decodes() {
     let h = pdu::header(ENUM_REQ).unwrap().unwrap();
     let r = pdu::parse_request(ENUM_REQ, &h).unwrap();
-    assert_eq!(
-        (h.call_id, r.context_id, r.opnum, r.alloc_hint),
-        (2, 0, 15, 68)
-    );
+    assert_eq!((h.call_id, r.context_id, r.opnum, r.alloc_hint), (2, 0, 15, 68));
     let mut n = NdrReader::new(r.stub);
     assert_eq!(n.unique_string().unwrap().as_deref(), Some("127.0.0.1"));
     assert_eq!((n.u32().unwrap(), n.u32().unwrap()), (1, 1)); // level, union arm
@@ -67,10 +59,7 @@ fn smbclient_list_shares_exchange() {
     // Server-specific: the association group id and the spelling of the
     // secondary address (Samba "\pipe\srvsvc", Windows "\PIPE\srvsvc").
     assert_ne!(ours.assoc_group_id, 0);
-    assert!(
-        ours.secondary_address
-            .eq_ignore_ascii_case(&samba.secondary_address)
-    );
+    assert!(ours.secondary_address.eq_ignore_ascii_case(&samba.secondary_address));
     assert_eq!(
         (ours.max_xmit_frag, ours.max_recv_frag, &ours.results),
         (samba.max_xmit_frag, samba.max_recv_frag, &samba.results)
@@ -88,12 +77,7 @@ fn smbclient_list_shares_exchange() {
 }
 
 fn entry(name: &str, share_type: u32, comment: &str) -> Entry {
-    Entry {
-        name: Some(name.into()),
-        share_type: Some(share_type),
-        comment: Some(comment.into()),
-        ..Entry::default()
-    }
+    Entry { name: Some(name.into()), share_type: Some(share_type), comment: Some(comment.into()), ..Entry::default() }
 }
 
 /// The decoded structure of Samba's answer, and ours, is what smbclient
@@ -138,12 +122,7 @@ fn write_and_small_reads() {
         reads += 1;
         got.extend_from_slice(&chunk);
         let at_boundary = got.len() == 68 || got.len() == 68 + ENUM_RESP_SAMBA.len();
-        assert_eq!(
-            p.partial_message_pending(),
-            !at_boundary,
-            "after {} bytes",
-            got.len()
-        );
+        assert_eq!(p.partial_message_pending(), !at_boundary, "after {} bytes", got.len());
     }
     assert_eq!(reads, 1 + 4);
     assert_eq!(&got[68..], ENUM_RESP_SAMBA);

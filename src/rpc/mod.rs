@@ -138,12 +138,7 @@ pub trait Pipe: Send {
     /// FSCTL_PIPE_TRANSCEIVE (MS-FSCC 2.3.49): write `data`, then read up to
     /// `max_out` bytes. Fails with [`RpcError::Busy`] while unread data is
     /// queued, as Windows does.
-    fn transact(
-        &mut self,
-        data: &[u8],
-        max_out: usize,
-        dir: &dyn ShareDirectory,
-    ) -> Result<Vec<u8>, RpcError>;
+    fn transact(&mut self, data: &[u8], max_out: usize, dir: &dyn ShareDirectory) -> Result<Vec<u8>, RpcError>;
     /// Whether response bytes are waiting to be read.
     fn has_pending(&self) -> bool;
     /// Whether the last read stopped inside a PDU (message not complete).
@@ -184,15 +179,9 @@ pub(crate) struct Fault {
 
 impl Fault {
     /// nca_s_op_rng_error: the opnum is not in the interface (C706 Appendix E).
-    pub(crate) const OP_RNG_ERROR: Fault = Fault {
-        status: 0x1c01_0002,
-        did_not_execute: true,
-    };
+    pub(crate) const OP_RNG_ERROR: Fault = Fault { status: 0x1c01_0002, did_not_execute: true };
     /// RPC_X_BAD_STUB_DATA: the stub could not be unmarshalled (MS-RPCE 3.1.1.5.5.1).
-    pub(crate) const BAD_STUB_DATA: Fault = Fault {
-        status: 0x0000_06f7,
-        did_not_execute: false,
-    };
+    pub(crate) const BAD_STUB_DATA: Fault = Fault { status: 0x0000_06f7, did_not_execute: false };
 }
 
 impl From<ndr::NdrError> for Fault {

@@ -36,11 +36,7 @@ pub(crate) struct NdrReader<'a> {
 
 impl<'a> NdrReader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        NdrReader {
-            buf,
-            pos: 0,
-            referents: 0,
-        }
+        NdrReader { buf, pos: 0, referents: 0 }
     }
 
     /// Number of non-null pointers decoded so far.
@@ -113,11 +109,7 @@ impl<'a> NdrReader<'a> {
 
     /// A `[unique, string] wchar_t*` parameter: pointer then pointee.
     pub(crate) fn unique_string(&mut self) -> Result<Option<String>, NdrError> {
-        if self.pointer()? {
-            Ok(Some(self.string()?))
-        } else {
-            Ok(None)
-        }
+        if self.pointer()? { Ok(Some(self.string()?)) } else { Ok(None) }
     }
 }
 
@@ -132,10 +124,7 @@ impl NdrWriter {
     /// spent by the request (what Samba does; byte-identical answers make
     /// golden tests exact).
     pub(crate) fn new(referents_used: u32) -> Self {
-        NdrWriter {
-            buf: Vec::new(),
-            next_referent: REFERENT_BASE.wrapping_add(referents_used.wrapping_mul(4)),
-        }
+        NdrWriter { buf: Vec::new(), next_referent: REFERENT_BASE.wrapping_add(referents_used.wrapping_mul(4)) }
     }
 
     pub(crate) fn finish(self) -> Vec<u8> {
@@ -219,12 +208,12 @@ mod tests {
     fn bad_strings_are_rejected() {
         // max, offset, actual, units
         let cases: [&[u8]; 6] = [
-            &[2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0], // offset != 0
-            &[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0], // actual > max
+            &[2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0],             // offset != 0
+            &[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0],       // actual > max
             &[2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, b'a', 0, b'b', 0], // no NUL
-            &[2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, b'a', 0], // truncated
-            &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],       // actual 0
-            &[2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0xd8, 0, 0], // lone surrogate
+            &[2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, b'a', 0],          // truncated
+            &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],                   // actual 0
+            &[2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0xd8, 0, 0],    // lone surrogate
         ];
         for c in cases {
             assert!(NdrReader::new(c).string().is_err(), "{c:?}");

@@ -79,13 +79,7 @@ pub(crate) fn header(buf: &[u8]) -> Result<Option<Header>, PduError> {
     if usize::from(frag_length) < HEADER_LEN {
         return Err(PduError::Framing);
     }
-    Ok(Some(Header {
-        ptype: h[2],
-        pfc_flags: h[3],
-        frag_length,
-        auth_length: le16(h, 10)?,
-        call_id: le32(h, 12)?,
-    }))
+    Ok(Some(Header { ptype: h[2], pfc_flags: h[3], frag_length, auth_length: le16(h, 10)?, call_id: le32(h, 12)? }))
 }
 
 /// The body of a fragment: between the common header and the optional
@@ -112,10 +106,7 @@ impl SyntaxId {
         let s = b.get(at..at + 16).ok_or(PduError::Truncated)?;
         let mut uuid = [0u8; 16];
         uuid.copy_from_slice(s);
-        Ok(SyntaxId {
-            uuid,
-            version: le32(b, at + 16)?,
-        })
+        Ok(SyntaxId { uuid, version: le32(b, at + 16)? })
     }
 
     fn put(&self, out: &mut Vec<u8>) {
@@ -158,18 +149,9 @@ pub(crate) fn parse_bind(pdu: &[u8], hdr: &Header) -> Result<Bind, PduError> {
             transfer_syntaxes.push(SyntaxId::parse(b, at)?);
             at += 20;
         }
-        contexts.push(ContextElem {
-            context_id,
-            abstract_syntax,
-            transfer_syntaxes,
-        });
+        contexts.push(ContextElem { context_id, abstract_syntax, transfer_syntaxes });
     }
-    Ok(Bind {
-        max_xmit_frag: le16(b, 0)?,
-        max_recv_frag: le16(b, 2)?,
-        assoc_group_id: le32(b, 4)?,
-        contexts,
-    })
+    Ok(Bind { max_xmit_frag: le16(b, 0)?, max_recv_frag: le16(b, 2)?, assoc_group_id: le32(b, 4)?, contexts })
 }
 
 /// rpc_request body (C706 12.6.4.9).
@@ -184,11 +166,7 @@ pub(crate) struct Request<'a> {
 /// Decodes a REQUEST fragment; the optional object UUID is skipped.
 pub(crate) fn parse_request<'a>(pdu: &'a [u8], hdr: &Header) -> Result<Request<'a>, PduError> {
     let b = body(pdu, hdr)?;
-    let stub_at = if hdr.pfc_flags & PFC_OBJECT_UUID != 0 {
-        24
-    } else {
-        8
-    };
+    let stub_at = if hdr.pfc_flags & PFC_OBJECT_UUID != 0 { 24 } else { 8 };
     Ok(Request {
         alloc_hint: le32(b, 0)?,
         context_id: le16(b, 4)?,
@@ -273,13 +251,7 @@ pub(crate) fn encode_bind_nak(call_id: u32, reason: u16) -> Vec<u8> {
 
 /// Encodes one RESPONSE fragment (C706 12.6.4.10). `alloc_hint` is the stub
 /// length still to come, this fragment included (MS-RPCE 3.3.1.5.2.2).
-pub(crate) fn encode_response(
-    call_id: u32,
-    context_id: u16,
-    pfc_flags: u8,
-    alloc_hint: u32,
-    stub: &[u8],
-) -> Vec<u8> {
+pub(crate) fn encode_response(call_id: u32, context_id: u16, pfc_flags: u8, alloc_hint: u32, stub: &[u8]) -> Vec<u8> {
     let mut out = start(PTYPE_RESPONSE, pfc_flags, call_id);
     out.put_u32(alloc_hint);
     out.put_u16(context_id);
@@ -292,11 +264,7 @@ pub(crate) fn encode_response(
 /// Encodes a FAULT (C706 12.6.4.7, MS-RPCE 2.2.2.12) without extended error
 /// information: alloc_hint, p_cont_id, cancel_count, flags, status, reserved.
 pub(crate) fn encode_fault(call_id: u32, context_id: u16, status: u32, extra_flags: u8) -> Vec<u8> {
-    let mut out = start(
-        PTYPE_FAULT,
-        PFC_FIRST_FRAG | PFC_LAST_FRAG | extra_flags,
-        call_id,
-    );
+    let mut out = start(PTYPE_FAULT, PFC_FIRST_FRAG | PFC_LAST_FRAG | extra_flags, call_id);
     out.put_u32(0);
     out.put_u16(context_id);
     out.put_u8(0);
@@ -327,8 +295,7 @@ pub(crate) mod client {
         let b = body(pdu, &hdr).unwrap();
         let sec_len = usize::from(le16(b, 8).unwrap());
         let sec = &b[10..10 + sec_len];
-        let secondary_address =
-            String::from_utf8(sec.split_last().map_or(vec![], |(_, s)| s.to_vec())).unwrap();
+        let secondary_address = String::from_utf8(sec.split_last().map_or(vec![], |(_, s)| s.to_vec())).unwrap();
         // Results start 4-aligned relative to the PDU (body starts at 16).
         let at = (10 + sec_len).div_ceil(4) * 4;
         let n = usize::from(b[at]);
@@ -364,11 +331,7 @@ pub(crate) mod client {
         assert_eq!(usize::from(hdr.frag_length), pdu.len());
         let b = body(pdu, &hdr).unwrap();
         match hdr.ptype {
-            PTYPE_RESPONSE => Ok(Resp {
-                hdr,
-                alloc_hint: le32(b, 0).unwrap(),
-                stub: b[8..].to_vec(),
-            }),
+            PTYPE_RESPONSE => Ok(Resp { hdr, alloc_hint: le32(b, 0).unwrap(), stub: b[8..].to_vec() }),
             PTYPE_FAULT => Err((hdr, le32(b, 8).unwrap())),
             t => panic!("unexpected ptype {t}"),
         }
@@ -407,12 +370,7 @@ mod tests {
     #[test]
     fn bind_nak_layout() {
         let nak = encode_bind_nak(7, 4);
-        assert_eq!(
-            nak,
-            [
-                5, 0, 13, 3, 0x10, 0, 0, 0, 24, 0, 0, 0, 7, 0, 0, 0, 4, 0, 1, 5, 0, 0, 0, 0
-            ]
-        );
+        assert_eq!(nak, [5, 0, 13, 3, 0x10, 0, 0, 0, 24, 0, 0, 0, 7, 0, 0, 0, 4, 0, 1, 5, 0, 0, 0, 0]);
     }
 
     #[test]

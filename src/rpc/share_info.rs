@@ -46,10 +46,7 @@ impl Level {
 /// MS-SRVS 2.2.3.x plus Samba's extras; any other level is the empty
 /// default arm Samba's IDL has, so nothing follows the discriminant.
 pub(crate) fn is_pointer_arm(level: u32) -> bool {
-    matches!(
-        level,
-        0 | 1 | 2 | 501 | 502 | 503 | 1004 | 1005 | 1006 | 1007 | 1501
-    )
+    matches!(level, 0 | 1 | 2 | 501 | 502 | 503 | 1004 | 1005 | 1006 | 1007 | 1501)
 }
 
 /// shi2/shi502_max_uses: no limit (MS-SRVS 2.2.4.24: 0xFFFFFFFF = unlimited).

@@ -13,15 +13,8 @@ use super::share_info::{self, Level};
 use super::{Fault, ShareDirectory, ShareInfo};
 
 /// Abstract syntax of srvsvc (MS-SRVS 2.1).
-pub(crate) const SYNTAX: SyntaxId = SyntaxId {
-    uuid: uuid(
-        0x4b32_4fc8,
-        0x1670,
-        0x01d3,
-        [0x12, 0x78, 0x5a, 0x47, 0xbf, 0x6e, 0xe1, 0x88],
-    ),
-    version: 3,
-};
+pub(crate) const SYNTAX: SyntaxId =
+    SyntaxId { uuid: uuid(0x4b32_4fc8, 0x1670, 0x01d3, [0x12, 0x78, 0x5a, 0x47, 0xbf, 0x6e, 0xe1, 0x88]), version: 3 };
 
 /// Win32 / NERR codes returned as NET_API_STATUS (MS-ERREF 2.2).
 pub(crate) const ERROR_SUCCESS: u32 = 0;
@@ -88,11 +81,7 @@ fn share_enum(stub: &[u8], dir: &dyn ShareDirectory) -> Result<Vec<u8>, Fault> {
             ERROR_INVALID_LEVEL
         }
     };
-    let total = if status == ERROR_SUCCESS {
-        shares.len()
-    } else {
-        0
-    };
+    let total = if status == ERROR_SUCCESS { shares.len() } else { 0 };
     w.u32(u32::try_from(total).unwrap_or(u32::MAX));
     // Everything was returned, so the resume handle goes back to 0.
     w.pointer(resume.is_some());

@@ -23,12 +23,7 @@ impl ShareDirectory for Dir {
 }
 
 pub(crate) fn share(name: &str, share_type: u32, comment: &str) -> ShareInfo {
-    ShareInfo {
-        name: name.to_string(),
-        share_type,
-        comment: comment.to_string(),
-        path: "C:\\".to_string(),
-    }
+    ShareInfo { name: name.to_string(), share_type, comment: comment.to_string(), path: "C:\\".to_string() }
 }
 
 /// The shares the Samba server in `smbclient-list-shares.pcap` returned.
@@ -58,11 +53,7 @@ fn finish(mut out: Vec<u8>) -> Vec<u8> {
 }
 
 /// A BIND (or ALTER_CONTEXT with `ptype` 14) offering `(id, abstract, transfers)`.
-pub(crate) fn bind_pdu(
-    ptype: u8,
-    call_id: u32,
-    ctxs: &[(u16, SyntaxId, Vec<SyntaxId>)],
-) -> Vec<u8> {
+pub(crate) fn bind_pdu(ptype: u8, call_id: u32, ctxs: &[(u16, SyntaxId, Vec<SyntaxId>)]) -> Vec<u8> {
     let mut out = header(ptype, 3, call_id);
     out.put_u16(4280);
     out.put_u16(4280);
@@ -88,14 +79,7 @@ pub(crate) fn simple_bind(syntax: SyntaxId) -> Vec<u8> {
 }
 
 /// One REQUEST fragment.
-pub(crate) fn request_pdu(
-    call_id: u32,
-    ctx: u16,
-    opnum: u16,
-    flags: u8,
-    hint: u32,
-    stub: &[u8],
-) -> Vec<u8> {
+pub(crate) fn request_pdu(call_id: u32, ctx: u16, opnum: u16, flags: u8, hint: u32, stub: &[u8]) -> Vec<u8> {
     let mut out = header(pdu::PTYPE_REQUEST, flags, call_id);
     out.put_u32(hint);
     out.put_u16(ctx);
@@ -140,16 +124,9 @@ pub(crate) fn response_stub(pdus: &[Vec<u8>], call_id: u32) -> Result<Vec<u8>, u
 }
 
 /// Writes one single-fragment call and returns the response stub.
-pub(crate) fn call(
-    p: &mut dyn Pipe,
-    dir: &Dir,
-    call_id: u32,
-    opnum: u16,
-    stub: &[u8],
-) -> Result<Vec<u8>, u32> {
+pub(crate) fn call(p: &mut dyn Pipe, dir: &Dir, call_id: u32, opnum: u16, stub: &[u8]) -> Result<Vec<u8>, u32> {
     let hint = u32::try_from(stub.len()).unwrap();
-    p.write(&request_pdu(call_id, 0, opnum, 3, hint, stub), dir)
-        .unwrap();
+    p.write(&request_pdu(call_id, 0, opnum, 3, hint, stub), dir).unwrap();
     response_stub(&read_pdus(p), call_id)
 }
 

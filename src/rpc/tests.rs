@@ -16,20 +16,10 @@ fn bound(name: &str, syntax: SyntaxId, dir: &Dir) -> Box<dyn Pipe> {
 }
 
 fn many_shares(n: usize) -> Dir {
-    let mut shares: Vec<_> = (0..n)
-        .map(|i| {
-            share(
-                &format!("共有フォルダ{i:04}"),
-                0,
-                &format!("部署 {i} の共有"),
-            )
-        })
-        .collect();
+    let mut shares: Vec<_> =
+        (0..n).map(|i| share(&format!("共有フォルダ{i:04}"), 0, &format!("部署 {i} の共有"))).collect();
     shares.push(share("IPC$", 0x8000_0003, "IPC Service"));
-    Dir {
-        shares,
-        name: "VAULT".into(),
-    }
+    Dir { shares, name: "VAULT".into() }
 }
 
 #[test]
@@ -50,16 +40,9 @@ fn windows_style_bind() {
     let dir = samba_dir();
     let mut btfn = uuid(0x6cb7_1c2c, 0x9812, 0x4540, [0; 8]);
     btfn[8] = 3;
-    let btfn = SyntaxId {
-        uuid: btfn,
-        version: 1,
-    };
+    let btfn = SyntaxId { uuid: btfn, version: 1 };
     let s = srvsvc::SYNTAX;
-    let b = bind_pdu(
-        pdu::PTYPE_BIND,
-        2,
-        &[(0, s, vec![NDR20]), (1, s, vec![NDR64]), (2, s, vec![btfn])],
-    );
+    let b = bind_pdu(pdu::PTYPE_BIND, 2, &[(0, s, vec![NDR20]), (1, s, vec![NDR64]), (2, s, vec![btfn])]);
     let mut p = open_pipe("srvsvc").unwrap();
     p.write(&b, &dir).unwrap();
     let ack = client::parse_bind_ack(&p.read(65536).unwrap());
@@ -69,32 +52,21 @@ fn windows_style_bind() {
     // Calls on the rejected NDR64 context fault with nca_s_unknown_if.
     let stub = enum_req(1, None);
     let hint = stub.len() as u32;
-    p.write(&request_pdu(5, 1, 15, 3, hint, &stub), &dir)
-        .unwrap();
+    p.write(&request_pdu(5, 1, 15, 3, hint, &stub), &dir).unwrap();
     assert_eq!(response_stub(&read_pdus(p.as_mut()), 5), Err(0x1c01_0003));
-    assert_eq!(
-        call(p.as_mut(), &dir, 6, 15, &stub).map(|s| decode_enum(&s).4),
-        Ok(0)
-    );
+    assert_eq!(call(p.as_mut(), &dir, 6, 15, &stub).map(|s| decode_enum(&s).4), Ok(0));
 }
 
 #[test]
 fn alter_context_adds_a_context() {
     let dir = samba_dir();
     let mut p = bound("srvsvc", srvsvc::SYNTAX, &dir);
-    let alter = bind_pdu(
-        pdu::PTYPE_ALTER_CONTEXT,
-        3,
-        &[(7, srvsvc::SYNTAX, vec![NDR64, NDR20])],
-    );
+    let alter = bind_pdu(pdu::PTYPE_ALTER_CONTEXT, 3, &[(7, srvsvc::SYNTAX, vec![NDR64, NDR20])]);
     p.write(&alter, &dir).unwrap();
     let resp = p.read(65536).unwrap();
     assert_eq!(resp[2], pdu::PTYPE_ALTER_CONTEXT_RESP);
     let ack = client::parse_bind_ack(&resp);
-    assert_eq!(
-        (ack.secondary_address.as_str(), ack.results[0].result),
-        ("", 0)
-    );
+    assert_eq!((ack.secondary_address.as_str(), ack.results[0].result), ("", 0));
     assert_eq!(ack.results[0].transfer_syntax, NDR20);
     let stub = level_req(100);
     p.write(&request_pdu(4, 7, 21, 3, 0, &stub), &dir).unwrap();
@@ -109,10 +81,7 @@ fn bind_errors_close_the_pipe() {
     p.write(&request_pdu(1, 0, 15, 3, 0, &[]), &dir).unwrap();
     let nak = p.read(100).unwrap();
     assert_eq!((nak[2], nak[16]), (pdu::PTYPE_BIND_NAK, 4));
-    assert_eq!(
-        p.write(&simple_bind(srvsvc::SYNTAX), &dir),
-        Err(RpcError::Disconnected)
-    );
+    assert_eq!(p.write(&simple_bind(srvsvc::SYNTAX), &dir), Err(RpcError::Disconnected));
     assert_eq!(p.read(100), Err(RpcError::Disconnected));
     // A second BIND.
     let mut p = bound("srvsvc", srvsvc::SYNTAX, &dir);
@@ -128,14 +97,8 @@ fn bind_errors_close_the_pipe() {
     assert_eq!(p.read(100).unwrap()[16], 8);
     // Garbage that cannot be framed.
     let mut p = open_pipe("srvsvc").unwrap();
-    assert_eq!(
-        p.write(b"GET / HTTP/1.1\r\n", &dir),
-        Err(RpcError::Protocol)
-    );
-    assert_eq!(
-        p.write(&simple_bind(srvsvc::SYNTAX), &dir),
-        Err(RpcError::Disconnected)
-    );
+    assert_eq!(p.write(b"GET / HTTP/1.1\r\n", &dir), Err(RpcError::Protocol));
+    assert_eq!(p.write(&simple_bind(srvsvc::SYNTAX), &dir), Err(RpcError::Disconnected));
 }
 
 #[test]
@@ -146,8 +109,7 @@ fn wrong_interface_is_rejected_in_bind_ack() {
     let ack = client::parse_bind_ack(&p.read(65536).unwrap());
     assert_eq!((ack.results[0].result, ack.results[0].reason), (2, 1));
     // No context is bound, so a request faults but the pipe stays open.
-    p.write(&request_pdu(2, 0, 15, 3, 0, &enum_req(1, None)), &dir)
-        .unwrap();
+    p.write(&request_pdu(2, 0, 15, 3, 0, &enum_req(1, None)), &dir).unwrap();
     assert_eq!(response_stub(&read_pdus(p.as_mut()), 2), Err(0x1c01_0003));
 }
 
@@ -160,10 +122,7 @@ fn unknown_opnum_and_bad_stub_fault() {
     assert_eq!(f[3] & pdu::PFC_DID_NOT_EXECUTE, pdu::PFC_DID_NOT_EXECUTE);
     assert_eq!(response_stub(&[f], 9), Err(0x1c01_0002));
     let stub = enum_req(1, Some(0));
-    assert_eq!(
-        call(p.as_mut(), &dir, 10, 15, &stub[..stub.len() - 3]),
-        Err(0x6f7)
-    );
+    assert_eq!(call(p.as_mut(), &dir, 10, 15, &stub[..stub.len() - 3]), Err(0x6f7));
     assert_eq!(call(p.as_mut(), &dir, 11, 16, &[1, 2, 3]), Err(0x6f7));
     // The pipe still works.
     assert!(call(p.as_mut(), &dir, 12, 15, &stub).is_ok());
@@ -185,11 +144,9 @@ fn multi_fragment_request_is_reassembled() {
     let (a, rest) = stub.split_at(8);
     let (b, c) = rest.split_at(20);
     p.write(&request_pdu(2, 0, 15, 1, hint, a), &dir).unwrap();
-    p.write(&request_pdu(2, 0, 15, 0, hint - 8, b), &dir)
-        .unwrap();
+    p.write(&request_pdu(2, 0, 15, 0, hint - 8, b), &dir).unwrap();
     assert!(!p.has_pending());
-    p.write(&request_pdu(2, 0, 15, 2, hint - 28, c), &dir)
-        .unwrap();
+    p.write(&request_pdu(2, 0, 15, 2, hint - 28, c), &dir).unwrap();
     // Referent ids depend on what the request carried, not on fragmentation.
     assert_eq!(response_stub(&read_pdus(p.as_mut()), 2), Ok(expect));
 }
@@ -199,21 +156,17 @@ fn fragment_sequence_errors() {
     let dir = samba_dir();
     // A middle fragment without a first one.
     let mut p = bound("srvsvc", srvsvc::SYNTAX, &dir);
-    p.write(&request_pdu(2, 0, 15, 0, 0, &[0; 8]), &dir)
-        .unwrap();
+    p.write(&request_pdu(2, 0, 15, 0, 0, &[0; 8]), &dir).unwrap();
     assert_eq!(response_stub(&read_pdus(p.as_mut()), 2), Err(0x1c01_000b));
     assert_eq!(p.write(&[], &dir), Err(RpcError::Disconnected));
     // A different opnum in a continuation.
     let mut p = bound("srvsvc", srvsvc::SYNTAX, &dir);
-    p.write(&request_pdu(2, 0, 15, 1, 16, &[0; 8]), &dir)
-        .unwrap();
-    p.write(&request_pdu(2, 0, 16, 2, 8, &[0; 8]), &dir)
-        .unwrap();
+    p.write(&request_pdu(2, 0, 15, 1, 16, &[0; 8]), &dir).unwrap();
+    p.write(&request_pdu(2, 0, 16, 2, 8, &[0; 8]), &dir).unwrap();
     assert_eq!(response_stub(&read_pdus(p.as_mut()), 2), Err(0x1c01_000b));
     // An absurd alloc_hint.
     let mut p = bound("srvsvc", srvsvc::SYNTAX, &dir);
-    p.write(&request_pdu(2, 0, 15, 1, u32::MAX, &[0; 8]), &dir)
-        .unwrap();
+    p.write(&request_pdu(2, 0, 15, 1, u32::MAX, &[0; 8]), &dir).unwrap();
     assert_eq!(response_stub(&read_pdus(p.as_mut()), 2), Err(5));
 }
 
@@ -225,9 +178,7 @@ fn large_response_is_fragmented() {
     let stub = enum_req(1, None);
     let hint = stub.len() as u32;
     // TRANSCEIVE returns the first fragment; the rest is READ.
-    let first = p
-        .transact(&request_pdu(3, 0, 15, 3, hint, &stub), 4280, &dir)
-        .unwrap();
+    let first = p.transact(&request_pdu(3, 0, 15, 3, hint, &stub), 4280, &dir).unwrap();
     assert!(p.has_pending() && !p.partial_message_pending());
     let mut pdus = vec![first];
     pdus.extend(read_pdus(p.as_mut()));
@@ -269,26 +220,13 @@ fn share_enum_levels() {
     let dir = samba_dir();
     let mut p = bound("srvsvc", srvsvc::SYNTAX, &dir);
     for (i, level) in [0u32, 1, 2, 501, 502].into_iter().enumerate() {
-        let stub = call(
-            p.as_mut(),
-            &dir,
-            10 + i as u32,
-            15,
-            &enum_req(level, Some(0)),
-        )
-        .unwrap();
+        let stub = call(p.as_mut(), &dir, 10 + i as u32, 15, &enum_req(level, Some(0))).unwrap();
         let (l, entries, total, resume, status) = decode_enum(&stub);
-        assert_eq!(
-            (l, entries.len(), total, resume, status),
-            (level, 5, 5, Some(0), 0)
-        );
+        assert_eq!((l, entries.len(), total, resume, status), (level, 5, 5, Some(0), 0));
         let ipc = &entries[4];
         assert_eq!(ipc.name.as_deref(), Some("IPC$"));
         assert_eq!(ipc.share_type.is_some(), level != 0);
-        assert_eq!(
-            ipc.path.as_deref(),
-            matches!(level, 2 | 502).then_some("C:\\")
-        );
+        assert_eq!(ipc.path.as_deref(), matches!(level, 2 | 502).then_some("C:\\"));
         assert_eq!(ipc.flags, (level == 501).then_some(0));
         assert_eq!(ipc.max_uses, matches!(level, 2 | 502).then_some(u32::MAX));
     }
@@ -302,10 +240,7 @@ fn share_enum_levels() {
         assert_eq!(decode_enum(&stub), (level, vec![], 0, None, 124));
     }
     // An empty directory: no array at all.
-    let empty = Dir {
-        shares: vec![],
-        name: "X".into(),
-    };
+    let empty = Dir { shares: vec![], name: "X".into() };
     let stub = call(p.as_mut(), &empty, 22, 15, &enum_req(1, None)).unwrap();
     assert_eq!(decode_enum(&stub), (1, vec![], 0, None, 0));
 }
@@ -315,14 +250,7 @@ fn share_get_info_levels() {
     let dir = many_shares(3);
     let mut p = bound("srvsvc", srvsvc::SYNTAX, &dir);
     for level in [0u32, 1, 2, 501, 502, 1005] {
-        let stub = call(
-            p.as_mut(),
-            &dir,
-            2,
-            16,
-            &get_info_req("共有フォルダ0001", level),
-        )
-        .unwrap();
+        let stub = call(p.as_mut(), &dir, 2, 16, &get_info_req("共有フォルダ0001", level)).unwrap();
         let (e, status) = decode_get_info(&stub, level);
         let e = e.unwrap();
         assert_eq!(status, 0);
@@ -332,10 +260,7 @@ fn share_get_info_levels() {
     // Case-insensitive lookup.
     let stub = call(p.as_mut(), &dir, 3, 16, &get_info_req("ipc$", 1)).unwrap();
     let e = decode_get_info(&stub, 1).0.unwrap();
-    assert_eq!(
-        (e.name.as_deref(), e.comment.as_deref()),
-        (Some("IPC$"), Some("IPC Service"))
-    );
+    assert_eq!((e.name.as_deref(), e.comment.as_deref()), (Some("IPC$"), Some("IPC Service")));
     // A share of another organization is simply not there.
     let stub = call(p.as_mut(), &dir, 4, 16, &get_info_req("other-org", 1)).unwrap();
     assert_eq!(decode_get_info(&stub, 1), (None, 2310));
@@ -376,14 +301,7 @@ fn server_get_info_levels() {
     assert_eq!(server_info(&s), (100, vec![500], vec!["SAMBA".into()], 0));
     let s = call(p.as_mut(), &dir, 3, 21, &level_req(101)).unwrap();
     let (_, scalars, strings, st) = server_info(&s);
-    assert_eq!(
-        (scalars, strings, st),
-        (
-            vec![500, 6, 1, 0x8003],
-            vec!["SAMBA".into(), String::new()],
-            0
-        )
-    );
+    assert_eq!((scalars, strings, st), (vec![500, 6, 1, 0x8003], vec!["SAMBA".into(), String::new()], 0));
     let s = call(p.as_mut(), &dir, 4, 21, &level_req(102)).unwrap();
     let (_, scalars, strings, st) = server_info(&s);
     assert_eq!((scalars.len(), strings.len(), st), (10, 3, 0));
@@ -522,7 +440,6 @@ fn verification_trailer_and_object_uuid_are_ignored() {
     let mut obj = vec![0x42; 16];
     obj.extend_from_slice(&stub);
     let flags = 3 | pdu::PFC_OBJECT_UUID;
-    p.write(&request_pdu(4, 0, 16, flags, 0, &obj), &dir)
-        .unwrap();
+    p.write(&request_pdu(4, 0, 16, flags, 0, &obj), &dir).unwrap();
     assert_eq!(response_stub(&read_pdus(p.as_mut()), 4), Ok(expect));
 }

@@ -5,21 +5,12 @@
 use super::bind::uuid;
 use super::ndr::{NdrReader, NdrWriter};
 use super::pdu::SyntaxId;
-use super::srvsvc::{
-    ERROR_INVALID_LEVEL, ERROR_SUCCESS, PLATFORM_ID_NT, VERSION_MAJOR, VERSION_MINOR,
-};
+use super::srvsvc::{ERROR_INVALID_LEVEL, ERROR_SUCCESS, PLATFORM_ID_NT, VERSION_MAJOR, VERSION_MINOR};
 use super::{Fault, ShareDirectory};
 
 /// Abstract syntax of wkssvc (MS-WKST 2.1).
-pub(crate) const SYNTAX: SyntaxId = SyntaxId {
-    uuid: uuid(
-        0x6bff_d098,
-        0xa112,
-        0x3610,
-        [0x98, 0x33, 0x46, 0xc3, 0xf8, 0x7e, 0x34, 0x5a],
-    ),
-    version: 1,
-};
+pub(crate) const SYNTAX: SyntaxId =
+    SyntaxId { uuid: uuid(0x6bff_d098, 0xa112, 0x3610, [0x98, 0x33, 0x46, 0xc3, 0xf8, 0x7e, 0x34, 0x5a]), version: 1 };
 
 /// Dispatches one wkssvc call.
 pub(crate) fn call(opnum: u16, stub: &[u8], dir: &dyn ShareDirectory) -> Result<Vec<u8>, Fault> {

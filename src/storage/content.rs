@@ -77,9 +77,7 @@ pub struct Content {
 
 impl std::fmt::Debug for Content {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Content")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("Content").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
@@ -89,13 +87,7 @@ fn alloc_of(plen: u64) -> i64 {
 
 impl Content {
     pub(crate) fn new(core: Arc<OrgCore>, id: i64, keys: ChunkKeys, size: u64, alloc: u64) -> Self {
-        Content {
-            core,
-            id,
-            keys,
-            state: RwLock::new(State { size, alloc }),
-            deleted: AtomicBool::new(false),
-        }
+        Content { core, id, keys, state: RwLock::new(State { size, alloc }), deleted: AtomicBool::new(false) }
     }
 
     pub(crate) fn mark_deleted(&self) {
@@ -166,9 +158,7 @@ impl Content {
 
     /// Writes `data` at `off`, extending the size if it ends past it.
     pub fn write(&self, off: u64, data: &[u8]) -> Result<()> {
-        let end = off
-            .checked_add(data.len() as u64)
-            .filter(|e| *e <= MAX_FILE_SIZE);
+        let end = off.checked_add(data.len() as u64).filter(|e| *e <= MAX_FILE_SIZE);
         if end.is_none() {
             return Err(StorageError::InvalidArgument);
         }
@@ -199,10 +189,7 @@ impl Content {
             let old = rows.get(&idx);
             let old_plen = old.map_or(0, |l| l.plen as usize);
             if lo == 0 && hi >= old_plen {
-                puts.push(Put {
-                    idx,
-                    plain: Plain::Borrowed(src),
-                });
+                puts.push(Put { idx, plain: Plain::Borrowed(src) });
                 continue;
             }
             let mut buf = match old {
@@ -211,10 +198,7 @@ impl Content {
             };
             buf.resize(old_plen.max(hi), 0);
             buf[lo..hi].copy_from_slice(src);
-            puts.push(Put {
-                idx,
-                plain: Plain::Owned(buf),
-            });
+            puts.push(Put { idx, plain: Plain::Owned(buf) });
         }
         self.apply(st, &rows, puts, &[], end.max(st.size))
     }
@@ -229,26 +213,19 @@ impl Content {
         let mut st = self.state.write();
         self.check()?;
         if n >= st.size {
-            return if n > st.size {
-                self.apply(&mut st, &BTreeMap::new(), Vec::new(), &[], n)
-            } else {
-                Ok(())
-            };
+            return if n > st.size { self.apply(&mut st, &BTreeMap::new(), Vec::new(), &[], n) } else { Ok(()) };
         }
         let keep = n.div_ceil(CHUNK);
         let mut puts = Vec::new();
         let mut rows = BTreeMap::new();
-        if n % CHUNK != 0 {
+        if !n.is_multiple_of(CHUNK) {
             let b = n / CHUNK;
             rows = self.locate(b, b)?;
             let tail = (n % CHUNK) as usize;
             if let Some(loc) = rows.get(&b).filter(|l| l.plen as usize > tail) {
                 let mut buf = self.chunk_plain(b, loc)?;
                 buf.truncate(tail);
-                puts.push(Put {
-                    idx: b,
-                    plain: Plain::Owned(buf),
-                });
+                puts.push(Put { idx: b, plain: Plain::Owned(buf) });
             }
         }
         self.apply(&mut st, &rows, puts, &[(keep, MAX_IDX)], n)
@@ -285,10 +262,7 @@ impl Content {
             } else {
                 buf[lo..hi].fill(0);
             }
-            puts.push(Put {
-                idx,
-                plain: Plain::Owned(buf),
-            });
+            puts.push(Put { idx, plain: Plain::Owned(buf) });
         }
         let size = st.size;
         self.apply(&mut st, &rows, puts, &dels, size)
@@ -390,14 +364,8 @@ impl Content {
             }
             Err(e) => return Err(e.into()),
         }
-        let expect = Expect {
-            idx,
-            seq: loc.seq,
-            plen: loc.plen,
-        };
-        self.keys
-            .open_into(&rec, expect, from, out)
-            .map_err(|()| self.integrity(idx))
+        let expect = Expect { idx, seq: loc.seq, plen: loc.plen };
+        self.keys.open_into(&rec, expect, from, out).map_err(|()| self.integrity(idx))
     }
 
     /// The whole verified plaintext of a stored chunk (for read-modify-write).
@@ -420,10 +388,7 @@ impl Content {
     ) -> Result<()> {
         let grow: i64 = puts
             .iter()
-            .map(|p| {
-                alloc_of(p.bytes().len() as u64)
-                    - old.get(&p.idx).map_or(0, |l| alloc_of(l.plen.into()))
-            })
+            .map(|p| alloc_of(p.bytes().len() as u64) - old.get(&p.idx).map_or(0, |l| alloc_of(l.plen.into())))
             .sum();
         self.core.check_quota(grow)?;
         let placed = self.seal_and_append(&puts)?;
@@ -439,24 +404,22 @@ impl Content {
                 )?;
                 let mut rows = q.query(params![self.id, a as i64, b as i64])?;
                 while let Some(r) = rows.next()? {
-                    let (seg, bytes, n, al): (i64, i64, i64, i64) =
-                        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                    let (seg, bytes, n, al): (i64, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
                     d.live.push((seg, -(bytes + n * OVERHEAD as i64)));
                     alloc -= al;
                 }
                 db.conn
-                    .prepare_cached(
-                        "DELETE FROM chunks WHERE content=?1 AND idx BETWEEN ?2 AND ?3",
-                    )?
+                    .prepare_cached("DELETE FROM chunks WHERE content=?1 AND idx BETWEEN ?2 AND ?3")?
                     .execute(params![self.id, a as i64, b as i64])?;
             }
             for p in &placed {
                 alloc += publish_chunk(db, self.id, p, &mut d)?;
             }
-            let n = db
-                .conn
-                .prepare_cached("UPDATE contents SET size=?2, alloc=?3 WHERE id=?1")?
-                .execute(params![self.id, size as i64, alloc])?;
+            let n = db.conn.prepare_cached("UPDATE contents SET size=?2, alloc=?3 WHERE id=?1")?.execute(params![
+                self.id,
+                size as i64,
+                alloc
+            ])?;
             if n == 0 {
                 return Err(StorageError::NotFound); // deleted before this handle was registered
             }
@@ -479,13 +442,7 @@ impl Content {
         let mut rel = 0u64;
         for p in puts {
             let plen = p.bytes().len();
-            placed.push(Placed {
-                idx: p.idx,
-                seg: 0,
-                off: rel,
-                plen,
-                seq: self.core.next_seq()?,
-            });
+            placed.push(Placed { idx: p.idx, seg: 0, off: rel, plen, seq: self.core.next_seq()? });
             rel += ChunkKeys::record_len(plen) as u64;
         }
         let (seg, base) = self.core.append(rel)?;
@@ -511,9 +468,7 @@ impl Content {
     #[doc(hidden)]
     pub fn debug_location(&self, idx: u64) -> Result<Option<(std::path::PathBuf, u64, u32, u64)>> {
         let rows = self.locate(idx, idx)?;
-        Ok(rows
-            .get(&idx)
-            .and_then(|l| Some((l.seg.as_ref()?.path().to_path_buf(), l.off, l.plen, l.seq))))
+        Ok(rows.get(&idx).and_then(|l| Some((l.seg.as_ref()?.path().to_path_buf(), l.off, l.plen, l.seq))))
     }
 
     /// Content id (bound into every record's MAC).
@@ -537,9 +492,7 @@ struct Placed {
 fn publish_chunk(db: &super::db::Db, content: i64, p: &Placed, d: &mut Deltas) -> Result<i64> {
     let mut delta = 0;
     let old: Option<(i64, i64)> = {
-        let mut q = db
-            .conn
-            .prepare_cached("SELECT seg, plen FROM chunks WHERE content=?1 AND idx=?2")?;
+        let mut q = db.conn.prepare_cached("SELECT seg, plen FROM chunks WHERE content=?1 AND idx=?2")?;
         let mut rows = q.query(params![content, p.idx as i64])?;
         match rows.next()? {
             Some(r) => Some((r.get(0)?, r.get(1)?)),
@@ -551,7 +504,9 @@ fn publish_chunk(db: &super::db::Db, content: i64, p: &Placed, d: &mut Deltas) -
         delta -= alloc_of(plen as u64);
     }
     db.conn
-        .prepare_cached("INSERT OR REPLACE INTO chunks(content, idx, seg, off, plen, seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6)")?
+        .prepare_cached(
+            "INSERT OR REPLACE INTO chunks(content, idx, seg, off, plen, seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
         .execute(params![content, p.idx as i64, p.seg, p.off as i64, p.plen as i64, p.seq as i64])?;
     d.live.push((p.seg, (p.plen + OVERHEAD) as i64));
     Ok(delta + alloc_of(p.plen as u64))

@@ -38,12 +38,7 @@ impl Segment {
     /// Creates a new, empty segment file (durably: file and directory entry).
     pub fn create(dir: &Path, id: i64, name: [u8; 16]) -> io::Result<Segment> {
         let path = path_for(dir, &name);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
+        let file = OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&path)?;
         let mut header = [0u8; SEG_HEADER_LEN as usize];
         header[..8].copy_from_slice(&SEG_MAGIC);
         header[8..10].copy_from_slice(&SEG_VERSION.to_be_bytes());
@@ -57,13 +52,7 @@ impl Segment {
     /// Opens an existing segment during recovery. Bytes past `committed`
     /// (the length recorded by the last durable commit) were never
     /// referenced by a committed index row, so they are cut off.
-    pub fn open(
-        dir: &Path,
-        id: i64,
-        name: [u8; 16],
-        committed: u64,
-        live: u64,
-    ) -> io::Result<Segment> {
+    pub fn open(dir: &Path, id: i64, name: [u8; 16], committed: u64, live: u64) -> io::Result<Segment> {
         let path = path_for(dir, &name);
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
         if file.metadata()?.len() > committed {
@@ -115,12 +104,11 @@ impl Segment {
     /// cleared before syncing so that a write finishing meanwhile is synced
     /// by the next call instead of being forgotten.
     pub fn sync_if_dirty(&self) -> io::Result<()> {
-        if self.dirty.swap(false, Ordering::AcqRel) {
-            if let Err(e) = self.file.sync_data() {
+        if self.dirty.swap(false, Ordering::AcqRel)
+            && let Err(e) = self.file.sync_data() {
                 self.dirty.store(true, Ordering::Release);
                 return Err(e);
             }
-        }
         Ok(())
     }
 

@@ -29,12 +29,7 @@ impl OrgStore {
     /// exists; directories have none), `Some(name)` a named stream
     /// (case-insensitive; created if missing and `create`). Every opener of
     /// a stream shares one `Content`.
-    pub fn open_content(
-        &self,
-        node: NodeId,
-        stream: Option<&str>,
-        create: bool,
-    ) -> Result<Arc<Content>> {
+    pub fn open_content(&self, node: NodeId, stream: Option<&str>, create: bool) -> Result<Arc<Content>> {
         let skey = stream.map(|s| self.stream_key(node, s)).transpose()?;
         let found = self.core.read(|db| content_of(db, node, skey.as_ref()))?;
         let id = match found {
@@ -45,10 +40,7 @@ impl OrgStore {
                 if let Some(id) = content_of(db, node, skey.as_ref())? {
                     return Ok((id, Deltas::default()));
                 }
-                Ok((
-                    self.new_content(db, node, skey.as_ref())?,
-                    Deltas::default(),
-                ))
+                Ok((self.new_content(db, node, skey.as_ref())?, Deltas::default()))
             })?,
         };
         self.content_handle(id)
@@ -58,9 +50,7 @@ impl OrgStore {
         let id = db.alloc_content_id();
         let (_, wrapped) = self.core.keys.new_content_key(id as u64);
         db.conn
-            .prepare_cached(
-                "INSERT INTO contents(id, wrapped_key, size, alloc) VALUES(?1, ?2, 0, 0)",
-            )?
+            .prepare_cached("INSERT INTO contents(id, wrapped_key, size, alloc) VALUES(?1, ?2, 0, 0)")?
             .execute(params![id, wrapped])?;
         match skey {
             None => {
@@ -91,13 +81,7 @@ impl OrgStore {
                 .ok_or(StorageError::NotFound)
         })?;
         let keys = self.core.keys.content_keys(id as u64, &wrapped)?;
-        let fresh = Arc::new(Content::new(
-            self.core.clone(),
-            id,
-            keys,
-            size as u64,
-            alloc as u64,
-        ));
+        let fresh = Arc::new(Content::new(self.core.clone(), id, keys, size as u64, alloc as u64));
         let mut open = self.core.open.lock();
         if let Some(c) = open.get(&id).and_then(Weak::upgrade) {
             return Ok(c);
@@ -131,30 +115,17 @@ impl OrgStore {
                  JOIN contents c ON c.id = s.content WHERE s.node=?1 ORDER BY s.name_key",
             )?;
             let rows = st.query_map([node.0 as i64], |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
             })?;
             Ok((main, rows.collect::<rusqlite::Result<Vec<_>>>()?))
         })?;
         let mut out = Vec::with_capacity(named.len() + 1);
         if let Some((size, alloc)) = main {
-            out.push(StreamInfo {
-                name: String::new(),
-                size: size as u64,
-                alloc_size: alloc as u64,
-            });
+            out.push(StreamInfo { name: String::new(), size: size as u64, alloc_size: alloc as u64 });
         }
         for (key, ct, size, alloc) in named {
             let name = self.core.keys.open_name(Scope::Stream, node.0, &key, &ct)?;
-            out.push(StreamInfo {
-                name,
-                size: size as u64,
-                alloc_size: alloc as u64,
-            });
+            out.push(StreamInfo { name, size: size as u64, alloc_size: alloc as u64 });
         }
         Ok(out)
     }
@@ -187,15 +158,10 @@ impl OrgStore {
                 delete_stream_row(db, node, &new_key)?;
             }
             delete_stream_row(db, node, &old_key)?;
-            let ct = self
-                .core
-                .keys
-                .seal_name(Scope::Stream, node.0, &new_key, &nfc);
+            let ct = self.core.keys.seal_name(Scope::Stream, node.0, &new_key, &nfc);
             let r = db
                 .conn
-                .prepare_cached(
-                    "INSERT INTO streams(node, name_key, name_ct, content) VALUES(?1, ?2, ?3, ?4)",
-                )?
+                .prepare_cached("INSERT INTO streams(node, name_key, name_ct, content) VALUES(?1, ?2, ?3, ?4)")?
                 .execute(params![node.0 as i64, new_key.as_slice(), ct, src]);
             match r {
                 Ok(_) => Ok(((), d)),
@@ -208,8 +174,7 @@ impl OrgStore {
     /// The node's security descriptor (opaque bytes), if one was set.
     pub fn get_security(&self, node: NodeId) -> Result<Option<Vec<u8>>> {
         let ct = self.sealed_column(node, "sd")?;
-        ct.map(|c| Ok(self.core.keys.open_meta(b"sd", node.0, &c)?.to_vec()))
-            .transpose()
+        ct.map(|c| Ok(self.core.keys.open_meta(b"sd", node.0, &c)?.to_vec())).transpose()
     }
 
     pub fn set_security(&self, node: NodeId, sd: &[u8]) -> Result<()> {
@@ -227,11 +192,7 @@ impl OrgStore {
 
     /// Replaces the whole EA list (the engine merges; empty removes all).
     pub fn set_eas(&self, node: NodeId, eas: &[(String, Vec<u8>)]) -> Result<()> {
-        let ct = if eas.is_empty() {
-            None
-        } else {
-            Some(self.core.keys.seal_meta(b"ea", node.0, &encode_eas(eas)?))
-        };
+        let ct = if eas.is_empty() { None } else { Some(self.core.keys.seal_meta(b"ea", node.0, &encode_eas(eas)?)) };
         self.set_sealed_column(node, "eas", ct)
     }
 
@@ -262,12 +223,7 @@ impl OrgStore {
     fn set_sealed_column(&self, node: NodeId, col: &'static str, v: Option<Vec<u8>>) -> Result<()> {
         let sql = format!("UPDATE nodes SET {col}=?2 WHERE id=?1");
         self.core.mutate(|db| {
-            if db
-                .conn
-                .prepare_cached(&sql)?
-                .execute(params![node.0 as i64, v])?
-                == 0
-            {
+            if db.conn.prepare_cached(&sql)?.execute(params![node.0 as i64, v])? == 0 {
                 return Err(StorageError::NotFound);
             }
             Ok(((), Deltas::default()))
@@ -323,9 +279,7 @@ fn decode_eas(b: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
     let bad = || StorageError::Integrity;
     let mut pos = 0usize;
     let mut take = |n: usize| -> Result<&[u8]> {
-        let s = b
-            .get(pos..pos.checked_add(n).ok_or_else(bad)?)
-            .ok_or_else(bad)?;
+        let s = b.get(pos..pos.checked_add(n).ok_or_else(bad)?).ok_or_else(bad)?;
         pos += n;
         Ok(s)
     };

@@ -67,11 +67,7 @@ fn records(file: &[u8]) -> Vec<Vec<u8>> {
     };
     let rd = |at: usize| {
         let b = [file[at], file[at + 1], file[at + 2], file[at + 3]];
-        if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        }
+        if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) }
     };
     assert_eq!(rd(20), 1, "only Ethernet link type is supported");
     let mut out = Vec::new();
@@ -128,14 +124,7 @@ pub(crate) fn segments(file: &[u8], server_port: u16) -> Vec<Segment> {
         } else {
             continue;
         };
-        out.push(Segment {
-            record,
-            client_port,
-            dir,
-            seq,
-            flags,
-            payload: payload.to_vec(),
-        });
+        out.push(Segment { record, client_port, dir, seq, flags, payload: payload.to_vec() });
     }
     out
 }
@@ -186,20 +175,13 @@ pub(crate) fn frames(file: &[u8], server_port: u16) -> Vec<Frame> {
         st.next_seq = Some(s.seq.wrapping_add(s.payload.len() as u32));
         while st.buf.len() >= 4 {
             assert_eq!(st.buf[0], 0, "not a Direct-TCP session message");
-            let len = (usize::from(st.buf[1]) << 16)
-                | (usize::from(st.buf[2]) << 8)
-                | usize::from(st.buf[3]);
+            let len = (usize::from(st.buf[1]) << 16) | (usize::from(st.buf[2]) << 8) | usize::from(st.buf[3]);
             if st.buf.len() < 4 + len {
                 break;
             }
             let bytes = st.buf[4..4 + len].to_vec();
             st.buf.drain(..4 + len);
-            out.push(Frame {
-                record: s.record,
-                client_port: s.client_port,
-                dir: s.dir,
-                bytes,
-            });
+            out.push(Frame { record: s.record, client_port: s.client_port, dir: s.dir, bytes });
         }
     }
     out
@@ -232,10 +214,8 @@ pub(crate) fn split_compound(frame: &[u8]) -> Vec<&[u8]> {
 /// under `protocol-tests/fixtures/captures/` (copied from the team's shared
 /// captures: real smbclient-to-Samba traffic with a known password).
 pub(crate) fn capture(name: &str) -> Vec<u8> {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/fixtures/captures");
-    std::fs::read(dir.join(name))
-        .unwrap_or_else(|e| panic!("capture {name} in {}: {e}", dir.display()))
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/fixtures/captures");
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("capture {name} in {}: {e}", dir.display()))
 }
 
 /// TCP port the captures' Samba server listened on (captures/README.md).

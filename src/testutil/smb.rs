@@ -58,11 +58,8 @@ pub(crate) fn is_signed(m: &[u8]) -> bool {
 
 /// The SecurityBuffer of a SESSION_SETUP request (2.2.5) or response (2.2.6).
 pub(crate) fn session_setup_token(m: &[u8]) -> &[u8] {
-    let (off, len) = if is_response(m) {
-        (u16_at(m, 64 + 4), u16_at(m, 64 + 6))
-    } else {
-        (u16_at(m, 64 + 12), u16_at(m, 64 + 14))
-    };
+    let (off, len) =
+        if is_response(m) { (u16_at(m, 64 + 4), u16_at(m, 64 + 6)) } else { (u16_at(m, 64 + 12), u16_at(m, 64 + 14)) };
     &m[usize::from(off)..usize::from(off) + usize::from(len)]
 }
 

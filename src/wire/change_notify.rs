@@ -6,9 +6,7 @@ use nom::number::complete::{le_u16, le_u32};
 use super::create::FileId;
 use super::fscc::{align_up, chain_entries};
 use super::query_directory::{decode_output_buffer, encode_output_buffer};
-use super::{
-    DResult, DecodeError, PutLe, body, check_structure_size, put_utf16le, utf16_len, utf16le,
-};
+use super::{DResult, DecodeError, PutLe, body, check_structure_size, put_utf16le, utf16_len, utf16le};
 
 /// SMB2_WATCH_TREE: also report changes in subdirectories.
 pub const WATCH_TREE: u16 = 0x0001;
@@ -40,12 +38,7 @@ impl ChangeNotifyRequest {
         let (i, file_id) = FileId::parse(i)?;
         let (i, completion_filter) = le_u32(i)?;
         let (_, _reserved) = le_u32(i)?;
-        Ok(Self {
-            flags,
-            output_buffer_length,
-            file_id,
-            completion_filter,
-        })
+        Ok(Self { flags, output_buffer_length, file_id, completion_filter })
     }
 
     /// Appends the 32-byte request body.
@@ -74,9 +67,7 @@ impl<'a> ChangeNotifyResponse<'a> {
 
     /// Decodes the response in `msg` (client side).
     pub fn decode(msg: &'a [u8]) -> DResult<Self> {
-        Ok(Self {
-            data: decode_output_buffer(msg)?,
-        })
+        Ok(Self { data: decode_output_buffer(msg)? })
     }
 }
 
@@ -97,11 +88,7 @@ pub fn encode_notify(entries: &[NotifyEntry], max_len: usize, out: &mut Vec<u8>)
     let mut total = 0usize;
     for (k, e) in entries.iter().enumerate() {
         let len = 12 + utf16_len(&e.name);
-        total += if k + 1 == entries.len() {
-            len
-        } else {
-            align_up(len, 4)
-        };
+        total += if k + 1 == entries.len() { len } else { align_up(len, 4) };
     }
     if total > max_len {
         return false;
@@ -132,10 +119,7 @@ pub fn decode_notify(b: &[u8]) -> DResult<Vec<NotifyEntry>> {
             let (i, action) = le_u32(i)?;
             let (i, len) = le_u32(i)?;
             let name = i.get(..len as usize).ok_or(DecodeError::BadLength)?;
-            Ok(NotifyEntry {
-                action,
-                name: utf16le(name)?,
-            })
+            Ok(NotifyEntry { action, name: utf16le(name)? })
         })
         .collect()
 }
@@ -149,14 +133,8 @@ mod tests {
     #[test]
     fn rename_pair_layout() {
         let entries = [
-            NotifyEntry {
-                action: notify_action::RENAMED_OLD_NAME,
-                name: "a.txt".into(),
-            },
-            NotifyEntry {
-                action: notify_action::RENAMED_NEW_NAME,
-                name: "新.txt".into(),
-            },
+            NotifyEntry { action: notify_action::RENAMED_OLD_NAME, name: "a.txt".into() },
+            NotifyEntry { action: notify_action::RENAMED_NEW_NAME, name: "新.txt".into() },
         ];
         let mut out = Vec::new();
         assert!(encode_notify(&entries, 1000, &mut out));

@@ -82,13 +82,7 @@ impl CloseResponse {
         let (i, allocation_size) = le_u64(i)?;
         let (i, end_of_file) = le_u64(i)?;
         let (_, file_attributes) = le_u32(i)?;
-        Ok(Self {
-            flags,
-            times,
-            allocation_size,
-            end_of_file,
-            file_attributes,
-        })
+        Ok(Self { flags, times, allocation_size, end_of_file, file_attributes })
     }
 }
 
@@ -101,26 +95,13 @@ mod tests {
     /// Frames 26/27 of captures/smbclient-SMB3_11-signed.pcap.
     #[test]
     fn captured_close() {
-        let req = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/26-close-req.bin"
-        );
+        let req = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/26-close-req.bin");
         let r = CloseRequest::decode(req).unwrap();
-        assert_eq!(
-            r,
-            CloseRequest {
-                flags: 0,
-                file_id: FileId {
-                    persistent: 0x17eb_51ff,
-                    volatile: 0xa18b_1446
-                }
-            }
-        );
+        assert_eq!(r, CloseRequest { flags: 0, file_id: FileId { persistent: 0x17eb_51ff, volatile: 0xa18b_1446 } });
         let mut out = vec![0u8; 64];
         r.encode(&mut out);
         assert_eq!(&out[64..], &req[64..]);
-        let msg = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/27-close-resp.bin"
-        );
+        let msg = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/27-close-resp.bin");
         let resp = CloseResponse::decode(msg).unwrap();
         assert_eq!(resp, CloseResponse::default());
         let mut out = Vec::new();

@@ -5,10 +5,7 @@ use nom::number::complete::{le_u8, le_u16, le_u32, le_u64};
 
 use super::create_context::{CreateContext, decode_chain, encode_chain};
 use super::fscc::FileTimes;
-use super::{
-    DResult, PResult, PutLe, body, buffer, check_structure_size, pad_to, put_utf16le, utf16_len,
-    utf16le,
-};
+use super::{DResult, PResult, PutLe, body, buffer, check_structure_size, pad_to, put_utf16le, utf16_len, utf16le};
 
 /// SMB2_FILEID (MS-SMB2 2.2.14.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -23,22 +20,13 @@ impl FileId {
     /// All ones: "the file opened by the previous request in this related
     /// compound" (MS-SMB2 3.2.4.1.4), and the FileId of IOCTLs that target
     /// no file (FSCTL_VALIDATE_NEGOTIATE_INFO, DFS referrals).
-    pub const ANY: Self = Self {
-        persistent: u64::MAX,
-        volatile: u64::MAX,
-    };
+    pub const ANY: Self = Self { persistent: u64::MAX, volatile: u64::MAX };
 
     /// Parses 16 bytes.
     pub fn parse(i: &[u8]) -> PResult<'_, Self> {
         let (i, persistent) = le_u64(i)?;
         let (i, volatile) = le_u64(i)?;
-        Ok((
-            i,
-            Self {
-                persistent,
-                volatile,
-            },
-        ))
+        Ok((i, Self { persistent, volatile }))
     }
 
     /// Appends 16 bytes.
@@ -239,10 +227,7 @@ mod tests {
 
     macro_rules! fixture {
         ($f:literal) => {
-            include_bytes!(concat!(
-                "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/",
-                $f
-            ))
+            include_bytes!(concat!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/", $f))
         };
     }
 
@@ -272,13 +257,7 @@ mod tests {
         let resp = CreateResponse::decode(msg).unwrap();
         assert_eq!(resp.create_action, 2);
         assert_eq!(resp.file_attributes, file_attributes::ARCHIVE);
-        assert_eq!(
-            resp.file_id,
-            FileId {
-                persistent: 0x245b_8753,
-                volatile: 0x6c8c_d2b7
-            }
-        );
+        assert_eq!(resp.file_id, FileId { persistent: 0x245b_8753, volatile: 0x6c8c_d2b7 });
         assert_eq!(reencode(msg, |o| resp.encode(o)), msg);
     }
 
@@ -287,10 +266,7 @@ mod tests {
     fn captured_create_of_the_root() {
         let req = CreateRequest::decode(fixture!("20-create-req.bin")).unwrap();
         assert_eq!(req.name, "");
-        assert_eq!(
-            req.desired_access,
-            access::FILE_READ_DATA | access::FILE_READ_ATTRIBUTES
-        );
+        assert_eq!(req.desired_access, access::FILE_READ_DATA | access::FILE_READ_ATTRIBUTES);
         let mut out = vec![0u8; 64];
         req.encode(&mut out);
         assert_eq!(&out[64..], &fixture!("20-create-req.bin")[64..]);
@@ -303,22 +279,11 @@ mod tests {
     #[test]
     fn response_with_mxac_and_qfid_contexts() {
         let mut mx = Vec::new();
-        MxAcResponse {
-            query_status: NtStatus::SUCCESS,
-            maximal_access: 0x001f_01ff,
-        }
-        .encode(&mut mx);
+        MxAcResponse { query_status: NtStatus::SUCCESS, maximal_access: 0x001f_01ff }.encode(&mut mx);
         let mut qf = Vec::new();
-        QFidResponse {
-            disk_file_id: 0x99449c,
-            volume_id: 0xfd00,
-        }
-        .encode(&mut qf);
+        QFidResponse { disk_file_id: 0x99449c, volume_id: 0xfd00 }.encode(&mut qf);
         let resp = CreateResponse {
-            contexts: vec![
-                CreateContext::new(names::MXAC, &mx),
-                CreateContext::new(names::QFID, &qf),
-            ],
+            contexts: vec![CreateContext::new(names::MXAC, &mx), CreateContext::new(names::QFID, &qf)],
             ..Default::default()
         };
         let mut out = vec![0u8; 64];
@@ -333,10 +298,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_name_buffer() {
-        let req = CreateRequest {
-            name: "ab".into(),
-            ..Default::default()
-        };
+        let req = CreateRequest { name: "ab".into(), ..Default::default() };
         let mut out = vec![0u8; 64];
         req.encode(&mut out);
         let mut bad = out.clone();
@@ -345,18 +307,12 @@ mod tests {
         let mut bad = out.clone();
         bad[64 + 46] = 3; // odd NameLength.
         assert_eq!(CreateRequest::decode(&bad), Err(DecodeError::BadValue));
-        assert_eq!(
-            CreateRequest::decode(&out[..out.len() - 1]),
-            Err(DecodeError::BadOffset)
-        );
+        assert_eq!(CreateRequest::decode(&out[..out.len() - 1]), Err(DecodeError::BadOffset));
     }
 
     fn arb_ctx() -> impl Strategy<Value = Vec<(Vec<u8>, Vec<u8>)>> {
         proptest::collection::vec(
-            (
-                proptest::collection::vec(any::<u8>(), 4..5),
-                proptest::collection::vec(any::<u8>(), 0..40),
-            ),
+            (proptest::collection::vec(any::<u8>(), 4..5), proptest::collection::vec(any::<u8>(), 0..40)),
             0..4,
         )
     }

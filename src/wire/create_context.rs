@@ -13,9 +13,7 @@ use nom::number::complete::{le_u16, le_u32, le_u64};
 
 use super::create::FileId;
 use super::fscc::chain_entries;
-use super::{
-    DResult, DecodeError, Guid, NtStatus, PutLe, guid, pad_to, put_utf16le, utf16_len, utf16le,
-};
+use super::{DResult, DecodeError, Guid, NtStatus, PutLe, guid, pad_to, put_utf16le, utf16_len, utf16le};
 
 /// Context names (MS-SMB2 2.2.13.2 table; AAPL from Apple's smb client).
 pub mod names {
@@ -138,9 +136,7 @@ impl MxAcRequest {
         if d.is_empty() {
             return Ok(Self { timestamp: None });
         }
-        Ok(Self {
-            timestamp: Some(le_u64(d)?.1),
-        })
+        Ok(Self { timestamp: Some(le_u64(d)?.1) })
     }
 
     /// Appends the data.
@@ -165,10 +161,7 @@ impl MxAcResponse {
     pub fn decode(d: &[u8]) -> DResult<Self> {
         let (i, status) = le_u32(d)?;
         let (_, maximal_access) = le_u32(i)?;
-        Ok(Self {
-            query_status: NtStatus(status),
-            maximal_access,
-        })
+        Ok(Self { query_status: NtStatus(status), maximal_access })
     }
 
     /// Appends 8 bytes.
@@ -194,10 +187,7 @@ impl QFidResponse {
         let (i, disk_file_id) = le_u64(d)?;
         let (i, volume_id) = le_u64(i)?;
         array::<16>(i)?;
-        Ok(Self {
-            disk_file_id,
-            volume_id,
-        })
+        Ok(Self { disk_file_id, volume_id })
     }
 
     /// Appends 32 bytes.
@@ -243,9 +233,7 @@ pub struct DurableReconnectV1 {
 impl DurableReconnectV1 {
     /// Decodes 16 bytes.
     pub fn decode(d: &[u8]) -> DResult<Self> {
-        Ok(Self {
-            file_id: FileId::parse(d)?.1,
-        })
+        Ok(Self { file_id: FileId::parse(d)?.1 })
     }
 
     /// Appends 16 bytes.
@@ -275,11 +263,7 @@ impl DurableRequestV2 {
         let (i, flags) = le_u32(i)?;
         let (i, _reserved) = le_u64(i)?;
         let (_, create_guid) = guid(i)?;
-        Ok(Self {
-            timeout,
-            flags,
-            create_guid,
-        })
+        Ok(Self { timeout, flags, create_guid })
     }
 
     /// Appends 32 bytes.
@@ -332,11 +316,7 @@ impl DurableReconnectV2 {
         let (i, file_id) = FileId::parse(d)?;
         let (i, create_guid) = guid(i)?;
         let (_, flags) = le_u32(i)?;
-        Ok(Self {
-            file_id,
-            create_guid,
-            flags,
-        })
+        Ok(Self { file_id, create_guid, flags })
     }
 
     /// Appends 36 bytes.
@@ -388,13 +368,7 @@ impl Lease {
         } else {
             return Err(DecodeError::BadLength);
         };
-        Ok(Self {
-            key,
-            state,
-            flags,
-            duration,
-            v2,
-        })
+        Ok(Self { key, state, flags, duration, v2 })
     }
 
     /// Appends 32 or 52 bytes.
@@ -485,10 +459,7 @@ impl AaplServerQuery {
         if cmd != aapl::SERVER_QUERY {
             return Err(DecodeError::BadValue);
         }
-        Ok(Self {
-            request_bitmap,
-            client_caps,
-        })
+        Ok(Self { request_bitmap, client_caps })
     }
 
     /// Appends 24 bytes.
@@ -517,21 +488,9 @@ impl AaplServerQueryResponse {
     /// Appends the response; ReplyBitmap says which parts are present.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut bitmap = 0;
-        bitmap |= if self.server_caps.is_some() {
-            aapl::SERVER_CAPS
-        } else {
-            0
-        };
-        bitmap |= if self.volume_caps.is_some() {
-            aapl::VOLUME_CAPS
-        } else {
-            0
-        };
-        bitmap |= if self.model.is_some() {
-            aapl::MODEL_INFO
-        } else {
-            0
-        };
+        bitmap |= if self.server_caps.is_some() { aapl::SERVER_CAPS } else { 0 };
+        bitmap |= if self.volume_caps.is_some() { aapl::VOLUME_CAPS } else { 0 };
+        bitmap |= if self.model.is_some() { aapl::MODEL_INFO } else { 0 };
         out.put_u32(aapl::SERVER_QUERY);
         out.put_u32(0);
         out.put_u64(bitmap);
@@ -606,13 +565,7 @@ mod tests {
     #[test]
     fn empty_data_contexts_chain() {
         let mut out = Vec::new();
-        encode_chain(
-            &mut out,
-            &[
-                CreateContext::new(names::MXAC, &[]),
-                CreateContext::new(names::QFID, &[]),
-            ],
-        );
+        encode_chain(&mut out, &[CreateContext::new(names::MXAC, &[]), CreateContext::new(names::QFID, &[])]);
         assert_eq!(
             out,
             crate::wire::hex_bytes(
@@ -628,10 +581,7 @@ mod tests {
     #[test]
     fn rejects_escaping_offsets() {
         let mut out = Vec::new();
-        encode_chain(
-            &mut out,
-            &[CreateContext::new(names::ALSI, &[1, 2, 3, 4, 5, 6, 7, 8])],
-        );
+        encode_chain(&mut out, &[CreateContext::new(names::ALSI, &[1, 2, 3, 4, 5, 6, 7, 8])]);
         let mut bad = out.clone();
         bad[10] = 0x20; // DataOffset past the end.
         assert_eq!(decode_chain(&bad), Err(DecodeError::BadOffset));
@@ -645,17 +595,13 @@ mod tests {
     }
 
     fn arb_lease() -> impl Strategy<Value = Lease> {
-        (
-            any::<([u8; 16], u32, u32, u64)>(),
-            proptest::option::of(any::<([u8; 16], u16)>()),
-        )
-            .prop_map(|(a, v2)| Lease {
-                key: a.0,
-                state: a.1,
-                flags: a.2,
-                duration: a.3,
-                v2: v2.map(|(parent_key, epoch)| LeaseV2 { parent_key, epoch }),
-            })
+        (any::<([u8; 16], u32, u32, u64)>(), proptest::option::of(any::<([u8; 16], u16)>())).prop_map(|(a, v2)| Lease {
+            key: a.0,
+            state: a.1,
+            flags: a.2,
+            duration: a.3,
+            v2: v2.map(|(parent_key, epoch)| LeaseV2 { parent_key, epoch }),
+        })
     }
 
     proptest! {

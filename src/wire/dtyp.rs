@@ -22,10 +22,7 @@ impl Sid {
 
     /// A SID from its authority and sub-authorities.
     pub fn new(authority: u64, sub_authorities: &[u32]) -> Self {
-        Self {
-            authority,
-            sub_authorities: sub_authorities.to_vec(),
-        }
+        Self { authority, sub_authorities: sub_authorities.to_vec() }
     }
 
     /// S-1-1-0, Everyone.
@@ -50,8 +47,7 @@ impl Sid {
 
     /// Appends the binary SID (sub-authorities beyond 15 are dropped).
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let subs =
-            &self.sub_authorities[..self.sub_authorities.len().min(Self::MAX_SUB_AUTHORITIES)];
+        let subs = &self.sub_authorities[..self.sub_authorities.len().min(Self::MAX_SUB_AUTHORITIES)];
         out.put_u8(1);
         out.put_u8(subs.len() as u8);
         out.extend_from_slice(&self.authority.to_be_bytes()[2..]);
@@ -77,10 +73,7 @@ impl Sid {
             sub_authorities.push(s);
             i = rest;
         }
-        let sid = Self {
-            authority: u64::from_be_bytes(a),
-            sub_authorities,
-        };
+        let sid = Self { authority: u64::from_be_bytes(a), sub_authorities };
         let len = sid.encoded_len();
         Ok((sid, len))
     }
@@ -191,28 +184,10 @@ impl SecurityDescriptor {
     /// given; a DACL granting FILE_ALL_ACCESS to the owner, SYSTEM and
     /// Administrators. Directory ACEs are inheritable (OI|CI).
     pub fn default_for(owner: Sid, group: Sid, directory: bool) -> Self {
-        let flags = if directory {
-            ace::OBJECT_INHERIT | ace::CONTAINER_INHERIT
-        } else {
-            0
-        };
-        let allow = |sid: Sid| Ace {
-            ace_type: ace::ACCESS_ALLOWED,
-            flags,
-            mask: 0x001F_01FF,
-            sid,
-        };
-        let dacl = vec![
-            allow(owner.clone()),
-            allow(Sid::local_system()),
-            allow(Sid::builtin_administrators()),
-        ];
-        Self {
-            control: 0,
-            owner: Some(owner),
-            group: Some(group),
-            dacl: Some(dacl),
-        }
+        let flags = if directory { ace::OBJECT_INHERIT | ace::CONTAINER_INHERIT } else { 0 };
+        let allow = |sid: Sid| Ace { ace_type: ace::ACCESS_ALLOWED, flags, mask: 0x001F_01FF, sid };
+        let dacl = vec![allow(owner.clone()), allow(Sid::local_system()), allow(Sid::builtin_administrators())];
+        Self { control: 0, owner: Some(owner), group: Some(group), dacl: Some(dacl) }
     }
 
     /// Encodes the parts selected by `security_info` (the
@@ -220,14 +195,8 @@ impl SecurityDescriptor {
     /// in self-relative form: header, owner, group, DACL.
     pub fn encode(&self, security_info: u32) -> Vec<u8> {
         use super::fscc::consts::security_info as si;
-        let owner = self
-            .owner
-            .as_ref()
-            .filter(|_| security_info & si::OWNER != 0);
-        let group = self
-            .group
-            .as_ref()
-            .filter(|_| security_info & si::GROUP != 0);
+        let owner = self.owner.as_ref().filter(|_| security_info & si::OWNER != 0);
+        let group = self.group.as_ref().filter(|_| security_info & si::GROUP != 0);
         let dacl = self.dacl.as_ref().filter(|_| security_info & si::DACL != 0);
         let mut control = (self.control & !control::DACL_PRESENT) | control::SELF_RELATIVE;
         if dacl.is_some() {
@@ -308,9 +277,7 @@ fn part(b: &[u8], off: u32) -> DResult<&[u8]> {
     if off < SD_HEADER_LEN {
         return Err(DecodeError::BadOffset);
     }
-    b.get(off..)
-        .filter(|p| !p.is_empty())
-        .ok_or(DecodeError::BadOffset)
+    b.get(off..).filter(|p| !p.is_empty()).ok_or(DecodeError::BadOffset)
 }
 
 /// Checks an ACL header and walks its ACEs (MS-DTYP 2.4.5, 2.4.4.1).
@@ -334,10 +301,7 @@ fn check_acl(b: &[u8]) -> DResult<()> {
         }
         let ace = rest.get(..n).ok_or(DecodeError::BadLength)?;
         // The simple ACE types carry Mask then a SID that must fit the ACE.
-        if matches!(
-            ace_type,
-            ace::ACCESS_ALLOWED | ace::ACCESS_DENIED | ace::SYSTEM_AUDIT
-        ) {
+        if matches!(ace_type, ace::ACCESS_ALLOWED | ace::ACCESS_DENIED | ace::SYSTEM_AUDIT) {
             let sid = ace.get(8..).ok_or(DecodeError::BadLength)?;
             let (_, len) = Sid::decode(sid).map_err(|_| DecodeError::BadLength)?;
             if 8 + len > n {
@@ -362,10 +326,7 @@ mod tests {
     #[test]
     fn sid_display_and_round_trip() {
         let s = alice();
-        assert_eq!(
-            s.to_string(),
-            "S-1-5-21-1000000001-2000000002-3000000003-1001"
-        );
+        assert_eq!(s.to_string(), "S-1-5-21-1000000001-2000000002-3000000003-1001");
         let mut b = Vec::new();
         s.encode(&mut b);
         assert_eq!(b.len(), s.encoded_len());

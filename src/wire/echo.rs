@@ -62,9 +62,6 @@ mod tests {
         assert_eq!(EchoResponse::decode(&out), Ok(EchoResponse));
         assert_eq!(EchoRequest::decode(&out[..66]), Err(DecodeError::Truncated));
         out[64] = 5;
-        assert_eq!(
-            EchoRequest::decode(&out),
-            Err(DecodeError::BadStructureSize)
-        );
+        assert_eq!(EchoRequest::decode(&out), Err(DecodeError::BadStructureSize));
     }
 }

@@ -51,9 +51,7 @@ impl<'a> ErrorResponse<'a> {
     pub const STRUCTURE_SIZE: u16 = 9;
 
     /// The usual error body: ByteCount 0 and the one mandatory zero byte.
-    pub const EMPTY: ErrorResponse<'static> = ErrorResponse {
-        data: ErrorData::Bytes(&[]),
-    };
+    pub const EMPTY: ErrorResponse<'static> = ErrorResponse { data: ErrorData::Bytes(&[]) };
 
     /// Appends the body. ErrorData is never empty on the wire: a zero
     /// ByteCount is followed by one zero byte (2.2.2).
@@ -92,10 +90,7 @@ impl<'a> ErrorResponse<'a> {
     /// Appends the STATUS_BUFFER_TOO_SMALL body: ErrorData is the u32 size
     /// the client's buffer needs (MS-SMB2 3.3.5.20.1).
     pub fn encode_buffer_too_small(required: u32, out: &mut Vec<u8>) {
-        ErrorResponse {
-            data: ErrorData::Bytes(&required.to_le_bytes()),
-        }
-        .encode(out);
+        ErrorResponse { data: ErrorData::Bytes(&required.to_le_bytes()) }.encode(out);
     }
 
     /// Decodes the error body of `msg` (client side). The single padding
@@ -108,9 +103,7 @@ impl<'a> ErrorResponse<'a> {
         let (i, byte_count) = le_u32(i)?;
         let data = i.get(..byte_count as usize).ok_or(DecodeError::BadLength)?;
         if count == 0 {
-            return Ok(Self {
-                data: ErrorData::Bytes(data),
-            });
+            return Ok(Self { data: ErrorData::Bytes(data) });
         }
         let mut contexts = Vec::with_capacity(usize::from(count));
         let mut pos = 0usize;
@@ -122,9 +115,7 @@ impl<'a> ErrorResponse<'a> {
             contexts.push(ErrorContext { error_id, data: d });
             pos = super::fscc::align_up(pos + 8 + d.len(), 8);
         }
-        Ok(Self {
-            data: ErrorData::Contexts(contexts),
-        })
+        Ok(Self { data: ErrorData::Contexts(contexts) })
     }
 }
 
@@ -141,9 +132,7 @@ mod tests {
     /// byte Samba sets to 0x21).
     #[test]
     fn captured_errors() {
-        let msg = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/15-ioctl-resp.bin"
-        );
+        let msg = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/15-ioctl-resp.bin");
         let h = Header::decode(msg).unwrap();
         assert_eq!(h.status, NtStatus::NOT_FOUND);
         let e = ErrorResponse::decode(msg).unwrap();
@@ -153,16 +142,13 @@ mod tests {
         e.encode(&mut out);
         assert_eq!(out, msg);
 
-        let msg =
-            include_bytes!("../../protocol-tests/fixtures/smbclient-list-shares/19-ioctl-resp.bin");
+        let msg = include_bytes!("../../protocol-tests/fixtures/smbclient-list-shares/19-ioctl-resp.bin");
         let h = Header::decode(msg).unwrap();
         assert_eq!(h.status, NtStatus::PENDING);
         assert!(h.is_async());
         assert_eq!(ErrorResponse::decode(msg).unwrap(), ErrorResponse::EMPTY);
 
-        let msg = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/25-query_directory-resp.bin"
-        );
+        let msg = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/25-query_directory-resp.bin");
         assert_eq!(Header::decode(msg).unwrap().status, NtStatus::NO_MORE_FILES);
         assert_eq!(ErrorResponse::decode(msg).unwrap(), ErrorResponse::EMPTY);
     }

@@ -146,8 +146,7 @@ impl Header {
         if msg.len() < HEADER_LEN {
             return Err(DecodeError::Truncated);
         }
-        let (i, _) = tag::<_, _, nom::error::Error<&[u8]>>(&PROTOCOL_ID[..])(msg)
-            .map_err(|_| DecodeError::BadValue)?;
+        let (i, _) = tag::<_, _, nom::error::Error<&[u8]>>(&PROTOCOL_ID[..])(msg).map_err(|_| DecodeError::BadValue)?;
         let (i, structure_size) = le_u16(i)?;
         if structure_size != 64 {
             return Err(DecodeError::BadStructureSize);

@@ -6,10 +6,7 @@
 use nom::number::complete::{le_u16, le_u32, le_u64};
 
 use super::create::FileId;
-use super::{
-    DResult, DecodeError, Guid, PutLe, body, buffer, check_structure_size, guid, pad_to,
-    put_utf16le,
-};
+use super::{DResult, DecodeError, Guid, PutLe, body, buffer, check_structure_size, guid, pad_to, put_utf16le};
 
 /// An FSCTL/IOCTL code (MS-SMB2 2.2.31 CtlCode, MS-FSCC 2.3).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -62,10 +59,7 @@ impl CtlCode {
             (CtlCode::SRV_REQUEST_RESUME_KEY, "SRV_REQUEST_RESUME_KEY"),
             (CtlCode::SRV_READ_HASH, "SRV_READ_HASH"),
             (CtlCode::LMR_REQUEST_RESILIENCY, "LMR_REQUEST_RESILIENCY"),
-            (
-                CtlCode::QUERY_NETWORK_INTERFACE_INFO,
-                "QUERY_NETWORK_INTERFACE_INFO",
-            ),
+            (CtlCode::QUERY_NETWORK_INTERFACE_INFO, "QUERY_NETWORK_INTERFACE_INFO"),
             (CtlCode::VALIDATE_NEGOTIATE_INFO, "VALIDATE_NEGOTIATE_INFO"),
             (CtlCode::SET_SPARSE, "SET_SPARSE"),
             (CtlCode::SET_ZERO_DATA, "SET_ZERO_DATA"),
@@ -78,19 +72,10 @@ impl CtlCode {
             (CtlCode::CREATE_OR_GET_OBJECT_ID, "CREATE_OR_GET_OBJECT_ID"),
             (CtlCode::GET_OBJECT_ID, "GET_OBJECT_ID"),
             (CtlCode::FILE_LEVEL_TRIM, "FILE_LEVEL_TRIM"),
-            (
-                CtlCode::GET_INTEGRITY_INFORMATION,
-                "GET_INTEGRITY_INFORMATION",
-            ),
-            (
-                CtlCode::SET_INTEGRITY_INFORMATION,
-                "SET_INTEGRITY_INFORMATION",
-            ),
+            (CtlCode::GET_INTEGRITY_INFORMATION, "GET_INTEGRITY_INFORMATION"),
+            (CtlCode::SET_INTEGRITY_INFORMATION, "SET_INTEGRITY_INFORMATION"),
             (CtlCode::QUERY_FILE_REGIONS, "QUERY_FILE_REGIONS"),
-            (
-                CtlCode::DUPLICATE_EXTENTS_TO_FILE,
-                "DUPLICATE_EXTENTS_TO_FILE",
-            ),
+            (CtlCode::DUPLICATE_EXTENTS_TO_FILE, "DUPLICATE_EXTENTS_TO_FILE"),
             (CtlCode::OFFLOAD_READ, "OFFLOAD_READ"),
             (CtlCode::OFFLOAD_WRITE, "OFFLOAD_WRITE"),
         ];
@@ -180,19 +165,12 @@ impl<'a> IoctlRequest<'a> {
             out.put_u8(0);
             return;
         }
-        out.set_u32(
-            start + 24,
-            if self.input.is_empty() { 0 } else { buf as u32 },
-        );
+        out.set_u32(start + 24, if self.input.is_empty() { 0 } else { buf as u32 });
         out.extend_from_slice(self.input);
         if !self.output.is_empty() {
             pad_to(out, 8);
         }
-        let output_offset = if self.output.is_empty() {
-            buf
-        } else {
-            out.len()
-        };
+        let output_offset = if self.output.is_empty() { buf } else { out.len() };
         out.set_u32(start + 36, output_offset as u32);
         out.extend_from_slice(self.output);
     }
@@ -299,11 +277,7 @@ impl CopyChunkCopy {
             let (rest, target_offset) = le_u64(rest)?;
             let (rest, length) = le_u32(rest)?;
             let (rest, _reserved) = le_u32(rest)?;
-            chunks.push(CopyChunk {
-                source_offset,
-                target_offset,
-                length,
-            });
+            chunks.push(CopyChunk { source_offset, target_offset, length });
             i = rest;
         }
         Ok(Self { source_key, chunks })
@@ -348,11 +322,7 @@ impl CopyChunkResponse {
         let (i, chunks_written) = le_u32(b)?;
         let (i, chunk_bytes_written) = le_u32(i)?;
         let (_, total_bytes_written) = le_u32(i)?;
-        Ok(Self {
-            chunks_written,
-            chunk_bytes_written,
-            total_bytes_written,
-        })
+        Ok(Self { chunks_written, chunk_bytes_written, total_bytes_written })
     }
 }
 
@@ -405,16 +375,8 @@ impl ValidateNegotiateInfoRequest {
         if i.len() < n * 2 {
             return Err(DecodeError::BadLength);
         }
-        let dialects = i[..n * 2]
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect();
-        Ok(Self {
-            capabilities,
-            guid,
-            security_mode,
-            dialects,
-        })
+        let dialects = i[..n * 2].chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        Ok(Self { capabilities, guid, security_mode, dialects })
     }
 
     /// Appends the input.
@@ -458,12 +420,7 @@ impl ValidateNegotiateInfoResponse {
         let (i, guid) = guid(i)?;
         let (i, security_mode) = le_u16(i)?;
         let (_, dialect) = le_u16(i)?;
-        Ok(Self {
-            capabilities,
-            guid,
-            security_mode,
-            dialect,
-        })
+        Ok(Self { capabilities, guid, security_mode, dialect })
     }
 }
 
@@ -504,11 +461,7 @@ impl SnapshotArray {
         let mut snapshots = Vec::new();
         if returned > 0 {
             let array = i.get(..size as usize).ok_or(DecodeError::BadLength)?;
-            for s in array
-                .chunks_exact(2)
-                .collect::<Vec<_>>()
-                .split(|c| *c == [0, 0])
-            {
+            for s in array.chunks_exact(2).collect::<Vec<_>>().split(|c| *c == [0, 0]) {
                 if !s.is_empty() {
                     snapshots.push(super::utf16le(&s.concat())?);
                 }
@@ -534,9 +487,7 @@ mod tests {
     /// FSCTL_VALIDATE_NEGOTIATE_INFO, captures/smbclient-SMB3_00-signed.pcap frames 14/15.
     #[test]
     fn captured_validate_negotiate() {
-        let req = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_00-signed/14-ioctl-req.bin"
-        );
+        let req = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_00-signed/14-ioctl-req.bin");
         let r = IoctlRequest::decode(req).unwrap();
         assert_eq!(r.ctl_code, CtlCode::VALIDATE_NEGOTIATE_INFO);
         assert_eq!(r.file_id, FileId::ANY);
@@ -549,9 +500,7 @@ mod tests {
         r.encode(&mut out);
         assert_eq!(&out[64..], &req[64..]);
 
-        let msg = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_00-signed/15-ioctl-resp.bin"
-        );
+        let msg = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_00-signed/15-ioctl-resp.bin");
         let resp = IoctlResponse::decode(msg).unwrap();
         let vr = ValidateNegotiateInfoResponse::decode(resp.output).unwrap();
         assert_eq!(vr.dialect, 0x0300);
@@ -565,8 +514,7 @@ mod tests {
     /// frames 17 and 21, and FSCTL_SRV_ENUMERATE_SNAPSHOTS (SMB3_11 frame 72).
     #[test]
     fn captured_pipe_transceive_and_snapshots() {
-        let req =
-            include_bytes!("../../protocol-tests/fixtures/smbclient-list-shares/17-ioctl-req.bin");
+        let req = include_bytes!("../../protocol-tests/fixtures/smbclient-list-shares/17-ioctl-req.bin");
         let r = IoctlRequest::decode(req).unwrap();
         assert_eq!(r.ctl_code, CtlCode::PIPE_TRANSCEIVE);
         assert_eq!(r.input.len(), 0x48);
@@ -574,15 +522,12 @@ mod tests {
         let mut out = vec![0u8; 64];
         r.encode(&mut out);
         assert_eq!(&out[64..], &req[64..]);
-        let msg =
-            include_bytes!("../../protocol-tests/fixtures/smbclient-list-shares/21-ioctl-resp.bin");
+        let msg = include_bytes!("../../protocol-tests/fixtures/smbclient-list-shares/21-ioctl-resp.bin");
         let resp = IoctlResponse::decode(msg).unwrap();
         assert_eq!(resp.output.len(), 0x44);
         assert_eq!(reencode(msg, |o| resp.encode(o)), msg);
 
-        let req = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/72-ioctl-req.bin"
-        );
+        let req = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/72-ioctl-req.bin");
         let r = IoctlRequest::decode(req).unwrap();
         assert_eq!(r.ctl_code, CtlCode::SRV_ENUMERATE_SNAPSHOTS);
         assert!(r.input.is_empty());
@@ -595,12 +540,7 @@ mod tests {
 
     #[test]
     fn snapshot_array_fits_or_reports_size() {
-        let a = SnapshotArray {
-            snapshots: vec![
-                "@GMT-2024.01.02-03.04.05".into(),
-                "@GMT-2024.01.01-00.00.00".into(),
-            ],
-        };
+        let a = SnapshotArray { snapshots: vec!["@GMT-2024.01.02-03.04.05".into(), "@GMT-2024.01.01-00.00.00".into()] };
         let mut out = Vec::new();
         a.encode(16, &mut out);
         assert_eq!(out.len(), 16);

@@ -64,19 +64,10 @@ impl LockRequest {
             let (rest, length) = le_u64(rest)?;
             let (rest, flags) = le_u32(rest)?;
             let (rest, _reserved) = le_u32(rest)?;
-            locks.push(LockElement {
-                offset,
-                length,
-                flags,
-            });
+            locks.push(LockElement { offset, length, flags });
             i = rest;
         }
-        Ok(Self {
-            lock_sequence_number: (seq & 0xF) as u8,
-            lock_sequence_index: seq >> 4,
-            file_id,
-            locks,
-        })
+        Ok(Self { lock_sequence_number: (seq & 0xF) as u8, lock_sequence_index: seq >> 4, file_id, locks })
     }
 
     /// Appends the request body.
@@ -108,23 +99,13 @@ mod tests {
     #[test]
     fn count_and_bounds() {
         let r = LockRequest {
-            locks: vec![
-                LockElement {
-                    offset: 0,
-                    length: 10,
-                    flags: flags::EXCLUSIVE_LOCK
-                };
-                2
-            ],
+            locks: vec![LockElement { offset: 0, length: 10, flags: flags::EXCLUSIVE_LOCK }; 2],
             ..Default::default()
         };
         let mut out = vec![0u8; 64];
         r.encode(&mut out);
         assert_eq!(out.len(), 64 + 24 + 48);
-        assert_eq!(
-            LockRequest::decode(&out[..out.len() - 1]),
-            Err(DecodeError::BadLength)
-        );
+        assert_eq!(LockRequest::decode(&out[..out.len() - 1]), Err(DecodeError::BadLength));
         out[66] = 0;
         assert_eq!(LockRequest::decode(&out), Err(DecodeError::BadValue));
         out[66] = 3;

@@ -94,15 +94,8 @@ pub fn body(msg: &[u8]) -> DResult<&[u8]> {
 /// Checks the StructureSize that starts every body against `expected`.
 pub fn check_structure_size(msg: &[u8], expected: u16) -> DResult<()> {
     let b = body(msg)?;
-    let got = b
-        .get(..2)
-        .map(|s| u16::from_le_bytes([s[0], s[1]]))
-        .ok_or(DecodeError::Truncated)?;
-    if got == expected {
-        Ok(())
-    } else {
-        Err(DecodeError::BadStructureSize)
-    }
+    let got = b.get(..2).map(|s| u16::from_le_bytes([s[0], s[1]])).ok_or(DecodeError::Truncated)?;
+    if got == expected { Ok(()) } else { Err(DecodeError::BadStructureSize) }
 }
 
 /// Resolves a variable-length buffer at `offset` (from the start of the SMB2
@@ -117,9 +110,7 @@ pub fn buffer(msg: &[u8], offset: u32, length: u32) -> DResult<&[u8]> {
     if start < HEADER_LEN {
         return Err(DecodeError::BadOffset);
     }
-    let end = start
-        .checked_add(length as usize)
-        .ok_or(DecodeError::BadLength)?;
+    let end = start.checked_add(length as usize).ok_or(DecodeError::BadLength)?;
     msg.get(start..end).ok_or(DecodeError::BadOffset)
 }
 
@@ -129,12 +120,8 @@ pub fn utf16le(bytes: &[u8]) -> DResult<String> {
     if !bytes.len().is_multiple_of(2) {
         return Err(DecodeError::BadValue);
     }
-    let units = bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]));
-    char::decode_utf16(units)
-        .collect::<Result<String, _>>()
-        .map_err(|_| DecodeError::BadValue)
+    let units = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
+    char::decode_utf16(units).collect::<Result<String, _>>().map_err(|_| DecodeError::BadValue)
 }
 
 /// Appends `s` as UTF-16LE without a terminator; returns the byte length written.
@@ -231,10 +218,7 @@ mod tests {
         assert_eq!(buffer(&msg, 10, 4), Err(DecodeError::BadOffset));
         assert_eq!(buffer(&msg, 96, 4).unwrap().len(), 4);
         assert_eq!(buffer(&msg, 97, 4), Err(DecodeError::BadOffset));
-        assert_eq!(
-            buffer(&msg, u32::MAX, u32::MAX),
-            Err(DecodeError::BadOffset)
-        );
+        assert_eq!(buffer(&msg, u32::MAX, u32::MAX), Err(DecodeError::BadOffset));
     }
 
     #[test]

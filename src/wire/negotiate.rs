@@ -132,13 +132,7 @@ impl NegotiateRequest {
         } else {
             Vec::new()
         };
-        Ok(Self {
-            security_mode,
-            capabilities,
-            client_guid,
-            dialects,
-            contexts,
-        })
+        Ok(Self { security_mode, capabilities, client_guid, dialects, contexts })
     }
 
     /// Encodes the request body (client side; used by the load generator).
@@ -168,9 +162,7 @@ impl NegotiateRequest {
 
     /// The first context of `context_type`, if any.
     pub fn context(&self, context_type: u16) -> Option<&NegContext> {
-        self.contexts
-            .iter()
-            .find(|c| c.context_type == context_type)
+        self.contexts.iter().find(|c| c.context_type == context_type)
     }
 }
 
@@ -192,13 +184,8 @@ pub fn decode_contexts(msg: &[u8], offset: u32, count: u16) -> DResult<Vec<NegCo
         let hdr = msg.get(pos..pos + 8).ok_or(DecodeError::Truncated)?;
         let (h, context_type) = le_u16(hdr)?;
         let (_, len) = le_u16(h)?;
-        let data = msg
-            .get(pos + 8..pos + 8 + usize::from(len))
-            .ok_or(DecodeError::Truncated)?;
-        out.push(NegContext {
-            context_type,
-            data: data.to_vec(),
-        });
+        let data = msg.get(pos + 8..pos + 8 + usize::from(len)).ok_or(DecodeError::Truncated)?;
+        out.push(NegContext { context_type, data: data.to_vec() });
         pos += 8 + usize::from(len);
     }
     Ok(out)
@@ -244,9 +231,7 @@ pub fn decode_preauth(data: &[u8]) -> DResult<(Vec<u16>, Vec<u8>)> {
         algs.push(a);
         i = rest;
     }
-    let salt = i
-        .get(..usize::from(salt_len))
-        .ok_or(DecodeError::Truncated)?;
+    let salt = i.get(..usize::from(salt_len)).ok_or(DecodeError::Truncated)?;
     Ok((algs, salt.to_vec()))
 }
 
@@ -389,15 +374,10 @@ pub fn parse_smb1_negotiate(msg: &[u8]) -> DResult<Smb1Offer> {
     let (i, word_count) = le_u8(rest)?;
     let (i, _) = nom::bytes::complete::take(usize::from(word_count) * 2)(i)?;
     let (i, byte_count) = le_u16(i)?;
-    let mut bytes = i
-        .get(..usize::from(byte_count))
-        .ok_or(DecodeError::Truncated)?;
+    let mut bytes = i.get(..usize::from(byte_count)).ok_or(DecodeError::Truncated)?;
     let mut offer = Smb1Offer::None;
     while let Some((&0x02, tail)) = bytes.split_first() {
-        let end = tail
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or(DecodeError::BadValue)?;
+        let end = tail.iter().position(|&b| b == 0).ok_or(DecodeError::BadValue)?;
         match &tail[..end] {
             b"SMB 2.???" => offer = Smb1Offer::Wildcard,
             b"SMB 2.002" if offer == Smb1Offer::None => offer = Smb1Offer::Smb202,
@@ -419,39 +399,15 @@ mod tests {
     #[test]
     fn decodes_smbclient_negotiate() {
         let r = NegotiateRequest::decode(REQ).unwrap();
-        assert_eq!(
-            r.dialects,
-            vec![
-                Dialect::SMB202,
-                Dialect::SMB21,
-                Dialect::SMB30,
-                Dialect::SMB302,
-                Dialect::SMB311
-            ]
-        );
+        assert_eq!(r.dialects, vec![Dialect::SMB202, Dialect::SMB21, Dialect::SMB30, Dialect::SMB302, Dialect::SMB311]);
         assert_eq!(r.security_mode, security_mode::SIGNING_ENABLED);
         assert_eq!(r.capabilities, 0x7f);
         let types: Vec<u16> = r.contexts.iter().map(|c| c.context_type).collect();
-        assert_eq!(
-            types,
-            vec![
-                ctx::PREAUTH_INTEGRITY,
-                ctx::ENCRYPTION,
-                ctx::SIGNING,
-                ctx::NETNAME
-            ]
-        );
-        let (algs, salt) =
-            decode_preauth(&r.context(ctx::PREAUTH_INTEGRITY).unwrap().data).unwrap();
+        assert_eq!(types, vec![ctx::PREAUTH_INTEGRITY, ctx::ENCRYPTION, ctx::SIGNING, ctx::NETNAME]);
+        let (algs, salt) = decode_preauth(&r.context(ctx::PREAUTH_INTEGRITY).unwrap().data).unwrap();
         assert_eq!((algs, salt.len()), (vec![HASH_SHA512], 32));
-        assert_eq!(
-            u16_list(&r.context(ctx::ENCRYPTION).unwrap().data).unwrap(),
-            vec![2, 1, 4, 3]
-        );
-        assert_eq!(
-            u16_list(&r.context(ctx::SIGNING).unwrap().data).unwrap(),
-            vec![2, 1, 0]
-        );
+        assert_eq!(u16_list(&r.context(ctx::ENCRYPTION).unwrap().data).unwrap(), vec![2, 1, 4, 3]);
+        assert_eq!(u16_list(&r.context(ctx::SIGNING).unwrap().data).unwrap(), vec![2, 1, 0]);
         // Re-encoding gives back smbclient's exact bytes.
         let mut out = REQ[..HEADER_LEN].to_vec();
         r.encode(&mut out);

@@ -72,10 +72,7 @@ impl OplockBreak {
                 let (i, _reserved) = le_u8(i)?;
                 let (i, _reserved2) = le_u32(i)?;
                 let (_, file_id) = FileId::parse(i)?;
-                Ok(Self::Oplock(OplockBreakBody {
-                    oplock_level,
-                    file_id,
-                }))
+                Ok(Self::Oplock(OplockBreakBody { oplock_level, file_id }))
             }
             44 => {
                 let (i, new_epoch) = le_u16(i)?;
@@ -100,12 +97,7 @@ impl OplockBreak {
                 let (i, lease_key) = key(i)?;
                 let (i, lease_state) = le_u32(i)?;
                 let (_, lease_duration) = le_u64(i)?;
-                Ok(Self::LeaseAck(LeaseBreakAck {
-                    flags,
-                    lease_key,
-                    lease_state,
-                    lease_duration,
-                }))
+                Ok(Self::LeaseAck(LeaseBreakAck { flags, lease_key, lease_state, lease_duration }))
             }
             _ => Err(DecodeError::BadStructureSize),
         }
@@ -157,10 +149,7 @@ mod tests {
         prop_oneof![
             any::<(u8, u64, u64)>().prop_map(|(l, p, v)| OplockBreak::Oplock(OplockBreakBody {
                 oplock_level: l,
-                file_id: FileId {
-                    persistent: p,
-                    volatile: v
-                }
+                file_id: FileId { persistent: p, volatile: v }
             })),
             any::<(u16, u32, [u8; 16], u32, u32)>().prop_map(|x| OplockBreak::LeaseNotification(
                 LeaseBreakNotification {
@@ -184,19 +173,13 @@ mod tests {
     fn sizes_match_structure_sizes() {
         for (b, len) in [
             (OplockBreak::Oplock(OplockBreakBody::default()), 24),
-            (
-                OplockBreak::LeaseNotification(LeaseBreakNotification::default()),
-                44,
-            ),
+            (OplockBreak::LeaseNotification(LeaseBreakNotification::default()), 44),
             (OplockBreak::LeaseAck(LeaseBreakAck::default()), 36),
         ] {
             let mut out = vec![0u8; 64];
             b.encode(&mut out);
             assert_eq!(out.len(), 64 + len);
-            assert_eq!(
-                OplockBreak::decode(&out[..out.len() - 1]),
-                Err(DecodeError::Truncated)
-            );
+            assert_eq!(OplockBreak::decode(&out[..out.len() - 1]), Err(DecodeError::Truncated));
         }
     }
 

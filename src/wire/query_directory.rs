@@ -50,14 +50,7 @@ impl QueryDirectoryRequest {
         let (i, name_length) = le_u16(i)?;
         let (_, output_buffer_length) = le_u32(i)?;
         let pattern = utf16le(buffer(msg, name_offset.into(), name_length.into())?)?;
-        Ok(Self {
-            file_information_class: InfoClass(class),
-            flags,
-            file_index,
-            file_id,
-            pattern,
-            output_buffer_length,
-        })
+        Ok(Self { file_information_class: InfoClass(class), flags, file_index, file_id, pattern, output_buffer_length })
     }
 
     /// Appends the request body with the pattern at `out.len() + 32` (0x60).
@@ -116,9 +109,7 @@ impl<'a> QueryDirectoryResponse<'a> {
 
     /// Decodes the response in `msg` (client side).
     pub fn decode(msg: &'a [u8]) -> DResult<Self> {
-        Ok(Self {
-            data: decode_output_buffer(msg)?,
-        })
+        Ok(Self { data: decode_output_buffer(msg)? })
     }
 }
 
@@ -133,9 +124,7 @@ mod tests {
     /// "b.txt" with FileIdBothDirectoryInformation.
     #[test]
     fn captured_query_directory() {
-        let req = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/84-query_directory-req.bin"
-        );
+        let req = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/84-query_directory-req.bin");
         let q = QueryDirectoryRequest::decode(req).unwrap();
         assert_eq!(q.file_information_class, InfoClass::ID_BOTH_DIRECTORY);
         assert_eq!(q.pattern, "b.txt");
@@ -145,9 +134,7 @@ mod tests {
         q.encode(&mut out);
         assert_eq!(&out[64..], &req[64..]);
 
-        let msg = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/85-query_directory-resp.bin"
-        );
+        let msg = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/85-query_directory-resp.bin");
         let resp = QueryDirectoryResponse::decode(msg).unwrap();
         let e = decode_entries(InfoClass::ID_BOTH_DIRECTORY, resp.data).unwrap();
         assert_eq!(e.len(), 1);

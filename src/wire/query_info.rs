@@ -72,11 +72,7 @@ impl<'a> QueryInfoRequest<'a> {
         out.put_u8(self.info_type);
         out.put_u8(self.file_info_class);
         out.put_u32(self.output_buffer_length);
-        out.put_u16(if self.input.is_empty() {
-            0
-        } else {
-            (start + 40) as u16
-        });
+        out.put_u16(if self.input.is_empty() { 0 } else { (start + 40) as u16 });
         out.put_u16(0);
         out.put_u32(self.input.len() as u32);
         out.put_u32(self.additional_information);
@@ -104,9 +100,7 @@ impl<'a> QueryInfoResponse<'a> {
 
     /// Decodes the response in `msg` (client side).
     pub fn decode(msg: &'a [u8]) -> DResult<Self> {
-        Ok(Self {
-            data: decode_output_buffer(msg)?,
-        })
+        Ok(Self { data: decode_output_buffer(msg)? })
     }
 }
 
@@ -135,23 +129,14 @@ impl<'a> QueryQuotaInfo<'a> {
         let (i, sid_list_length) = le_u32(i)?;
         let (i, start_sid_length) = le_u32(i)?;
         let (sid_buffer, start_sid_offset) = le_u32(i)?;
-        let sid_list = sid_buffer
-            .get(..sid_list_length as usize)
-            .ok_or(DecodeError::BadLength)?;
+        let sid_list = sid_buffer.get(..sid_list_length as usize).ok_or(DecodeError::BadLength)?;
         let start = start_sid_offset as usize;
         let start_sid = if start_sid_length == 0 {
             &[][..]
         } else {
-            sid_buffer
-                .get(start..start + start_sid_length as usize)
-                .ok_or(DecodeError::BadOffset)?
+            sid_buffer.get(start..start + start_sid_length as usize).ok_or(DecodeError::BadOffset)?
         };
-        Ok(Self {
-            return_single: return_single != 0,
-            restart_scan: restart_scan != 0,
-            sid_list,
-            start_sid,
-        })
+        Ok(Self { return_single: return_single != 0, restart_scan: restart_scan != 0, sid_list, start_sid })
     }
 
     /// Appends the structure (SID list first, then the start SID).
@@ -161,11 +146,7 @@ impl<'a> QueryQuotaInfo<'a> {
         out.put_u16(0);
         out.put_u32(self.sid_list.len() as u32);
         out.put_u32(self.start_sid.len() as u32);
-        out.put_u32(if self.start_sid.is_empty() {
-            0
-        } else {
-            self.sid_list.len() as u32
-        });
+        out.put_u32(if self.start_sid.is_empty() { 0 } else { self.sid_list.len() as u32 });
         out.extend_from_slice(self.sid_list);
         out.extend_from_slice(self.start_sid);
     }
@@ -190,36 +171,22 @@ mod tests {
     /// of captures/smbclient-SMB3_11-signed.pcap.
     #[test]
     fn captured_query_info() {
-        let req = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/30-query_info-req.bin"
-        );
+        let req = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/30-query_info-req.bin");
         let q = QueryInfoRequest::decode(req).unwrap();
-        assert_eq!(
-            (q.info_type, FsInfoClass(q.file_info_class)),
-            (info_type::FILESYSTEM, FsInfoClass::SIZE)
-        );
+        assert_eq!((q.info_type, FsInfoClass(q.file_info_class)), (info_type::FILESYSTEM, FsInfoClass::SIZE));
         assert_eq!(q.output_buffer_length, 0xffff);
         let mut out = vec![0u8; 64];
         q.encode(&mut out);
         assert_eq!(&out[64..], &req[64..]);
-        let msg = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/31-query_info-resp.bin"
-        );
+        let msg = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/31-query_info-resp.bin");
         let r = QueryInfoResponse::decode(msg).unwrap();
         assert_eq!(r.data.len(), 24);
         assert_eq!(reencode(msg, |o| r.encode(o)), msg);
 
-        let req = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/46-query_info-req.bin"
-        );
+        let req = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/46-query_info-req.bin");
         let q = QueryInfoRequest::decode(req).unwrap();
-        assert_eq!(
-            (q.info_type, InfoClass(q.file_info_class)),
-            (info_type::FILE, InfoClass::ALL)
-        );
-        let msg = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/47-query_info-resp.bin"
-        );
+        assert_eq!((q.info_type, InfoClass(q.file_info_class)), (info_type::FILE, InfoClass::ALL));
+        let msg = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/47-query_info-resp.bin");
         let r = QueryInfoResponse::decode(msg).unwrap();
         assert_eq!(reencode(msg, |o| r.encode(o)), msg);
     }

@@ -55,16 +55,7 @@ impl ReadRequest {
         let (i, info_offset) = le_u16(i)?;
         let (_, info_length) = le_u16(i)?;
         buffer(msg, info_offset.into(), info_length.into())?;
-        Ok(Self {
-            padding,
-            flags,
-            length,
-            offset,
-            file_id,
-            minimum_count,
-            channel,
-            remaining_bytes,
-        })
+        Ok(Self { padding, flags, length, offset, file_id, minimum_count, channel, remaining_bytes })
     }
 
     /// Appends the request body: 48 fixed bytes and the 1-byte Buffer.
@@ -128,11 +119,7 @@ impl<'a> ReadResponse<'a> {
         let (i, data_remaining) = le_u32(i)?;
         let (_, flags) = le_u32(i)?;
         let data = buffer(msg, data_offset.into(), data_length)?;
-        Ok(Self {
-            data,
-            data_remaining,
-            flags,
-        })
+        Ok(Self { data, data_remaining, flags })
     }
 }
 
@@ -146,18 +133,14 @@ mod tests {
     /// Frames 48/49 of captures/smbclient-SMB3_11-signed.pcap: read 14 bytes.
     #[test]
     fn captured_read() {
-        let req = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/48-read-req.bin"
-        );
+        let req = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/48-read-req.bin");
         let r = ReadRequest::decode(req).unwrap();
         assert_eq!((r.length, r.offset, r.minimum_count), (14, 0, 0));
         let mut out = vec![0u8; 64];
         r.encode(&mut out);
         assert_eq!(&out[64..], &req[64..]);
 
-        let msg = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/49-read-resp.bin"
-        );
+        let msg = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/49-read-resp.bin");
         let resp = ReadResponse::decode(msg).unwrap();
         assert_eq!(resp.data, b"hello capture\n");
         let mut out = Vec::new();
@@ -169,11 +152,7 @@ mod tests {
     #[test]
     fn rejects_data_past_the_end_and_bad_channel_info() {
         let mut out = vec![0u8; 64];
-        ReadResponse {
-            data: b"abc",
-            ..Default::default()
-        }
-        .encode(&mut out);
+        ReadResponse { data: b"abc", ..Default::default() }.encode(&mut out);
         out.pop();
         assert_eq!(ReadResponse::decode(&out), Err(DecodeError::BadOffset));
         let mut out = vec![0u8; 64];

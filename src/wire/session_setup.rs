@@ -44,13 +44,7 @@ impl SessionSetupRequest {
         let (i, sec_len) = le_u16(i)?;
         let (_, previous_session_id) = le_u64(i)?;
         let security_buffer = buffer(msg, u32::from(sec_off), u32::from(sec_len))?.to_vec();
-        Ok(Self {
-            flags,
-            security_mode,
-            capabilities,
-            previous_session_id,
-            security_buffer,
-        })
+        Ok(Self { flags, security_mode, capabilities, previous_session_id, security_buffer })
     }
 
     /// Encodes the body (client side).
@@ -95,10 +89,7 @@ impl SessionSetupResponse {
         let (i, off) = le_u16(i)?;
         let (_, len) = le_u16(i)?;
         let security_buffer = buffer(msg, u32::from(off), u32::from(len))?.to_vec();
-        Ok(Self {
-            session_flags,
-            security_buffer,
-        })
+        Ok(Self { session_flags, security_buffer })
     }
 }
 

@@ -97,24 +97,14 @@ mod tests {
     /// d1\a.txt to d1\b.txt.
     #[test]
     fn captured_rename() {
-        let req = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/78-set_info-req.bin"
-        );
+        let req = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/78-set_info-req.bin");
         let s = SetInfoRequest::decode(req).unwrap();
-        assert_eq!(
-            (s.info_type, InfoClass(s.file_info_class)),
-            (info_type::FILE, InfoClass::RENAME)
-        );
-        assert_eq!(
-            FileRenameInformation::decode(s.data).unwrap().file_name,
-            "d1\\b.txt"
-        );
+        assert_eq!((s.info_type, InfoClass(s.file_info_class)), (info_type::FILE, InfoClass::RENAME));
+        assert_eq!(FileRenameInformation::decode(s.data).unwrap().file_name, "d1\\b.txt");
         let mut out = vec![0u8; 64];
         s.encode(&mut out);
         assert_eq!(&out[64..], &req[64..]);
-        let msg = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/79-set_info-resp.bin"
-        );
+        let msg = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/79-set_info-resp.bin");
         let r = SetInfoResponse::decode(msg).unwrap();
         let mut out = Vec::new();
         Header::decode(msg).unwrap().encode(&mut out);

@@ -55,9 +55,7 @@ impl TransformHeader {
     /// OriginalMessageSize bytes follow (a transform message is never
     /// compounded or padded, MS-SMB2 3.3.5.2.1).
     pub fn decode(msg: &[u8]) -> DResult<Self> {
-        let h = msg
-            .get(..TRANSFORM_HEADER_LEN)
-            .ok_or(DecodeError::Truncated)?;
+        let h = msg.get(..TRANSFORM_HEADER_LEN).ok_or(DecodeError::Truncated)?;
         if h[..4] != TRANSFORM_ID {
             return Err(DecodeError::BadValue);
         }
@@ -134,10 +132,7 @@ mod tests {
         assert_eq!(TransformHeader::decode(&m), Err(DecodeError::BadLength));
         m[0] = 0xfe;
         assert_eq!(TransformHeader::decode(&m), Err(DecodeError::BadValue));
-        assert_eq!(
-            TransformHeader::decode(&m[..51]),
-            Err(DecodeError::Truncated)
-        );
+        assert_eq!(TransformHeader::decode(&m[..51]), Err(DecodeError::Truncated));
         assert_eq!(session_id(&m[..50]), Err(DecodeError::Truncated));
     }
 }

@@ -140,12 +140,7 @@ impl TreeConnectResponse {
         let (i, share_flags) = le_u32(i)?;
         let (i, capabilities) = le_u32(i)?;
         let (_, maximal_access) = le_u32(i)?;
-        Ok(Self {
-            share_type,
-            share_flags,
-            capabilities,
-            maximal_access,
-        })
+        Ok(Self { share_type, share_flags, capabilities, maximal_access })
     }
 }
 
@@ -159,9 +154,7 @@ mod tests {
     /// Frames 18/19 of captures/smbclient-SMB3_11-signed.pcap.
     #[test]
     fn captured_tree_connect() {
-        let req = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/18-tree_connect-req.bin"
-        );
+        let req = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/18-tree_connect-req.bin");
         let r = TreeConnectRequest::decode(req).unwrap();
         assert_eq!(r.path, "\\\\127.0.0.1\\data");
         assert_eq!(r.server_and_share(), Some(("127.0.0.1", "data")));
@@ -169,9 +162,7 @@ mod tests {
         r.encode(&mut out);
         assert_eq!(&out[64..], &req[64..]);
 
-        let msg = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/19-tree_connect-resp.bin"
-        );
+        let msg = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/19-tree_connect-resp.bin");
         let resp = TreeConnectResponse::decode(msg).unwrap();
         assert_eq!(
             resp,
@@ -190,10 +181,7 @@ mod tests {
 
     #[test]
     fn unc_forms() {
-        let p = |s: &str| TreeConnectRequest {
-            flags: 0,
-            path: s.into(),
-        };
+        let p = |s: &str| TreeConnectRequest { flags: 0, path: s.into() };
         assert_eq!(p("\\\\srv\\共有").server_and_share(), Some(("srv", "共有")));
         assert_eq!(p("\\srv\\x").server_and_share(), None);
         assert_eq!(p("\\\\srv\\").server_and_share(), None);
@@ -203,16 +191,9 @@ mod tests {
     #[test]
     fn rejects_path_outside_message() {
         let mut out = vec![0u8; 64];
-        TreeConnectRequest {
-            flags: 0,
-            path: "\\\\h\\s".into(),
-        }
-        .encode(&mut out);
+        TreeConnectRequest { flags: 0, path: "\\\\h\\s".into() }.encode(&mut out);
         out.truncate(out.len() - 2);
-        assert_eq!(
-            TreeConnectRequest::decode(&out),
-            Err(DecodeError::BadOffset)
-        );
+        assert_eq!(TreeConnectRequest::decode(&out), Err(DecodeError::BadOffset));
     }
 
     proptest! {

@@ -20,21 +20,12 @@ mod tests {
     /// Frames 16/17 of captures/smbclient-SMB3_11-signed.pcap.
     #[test]
     fn captured_tree_disconnect() {
-        let req = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/16-tree_disconnect-req.bin"
-        );
-        assert_eq!(
-            TreeDisconnectRequest::decode(req),
-            Ok(TreeDisconnectRequest)
-        );
-        let msg = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/17-tree_disconnect-resp.bin"
-        );
+        let req = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/16-tree_disconnect-req.bin");
+        assert_eq!(TreeDisconnectRequest::decode(req), Ok(TreeDisconnectRequest));
+        let msg = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/17-tree_disconnect-resp.bin");
         let mut out = Vec::new();
         Header::decode(msg).unwrap().encode(&mut out);
-        TreeDisconnectResponse::decode(msg)
-            .unwrap()
-            .encode(&mut out);
+        TreeDisconnectResponse::decode(msg).unwrap().encode(&mut out);
         assert_eq!(out, msg);
     }
 }

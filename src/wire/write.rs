@@ -49,14 +49,7 @@ impl<'a> WriteRequest<'a> {
         let (_, flags) = le_u32(i)?;
         buffer(msg, info_offset.into(), info_length.into())?;
         let data = buffer(msg, data_offset.into(), length)?;
-        Ok(Self {
-            offset,
-            file_id,
-            channel,
-            remaining_bytes,
-            flags,
-            data,
-        })
+        Ok(Self { offset, file_id, channel, remaining_bytes, flags, data })
     }
 
     /// Appends the request body with the data at `out.len() + 48` (0x70).
@@ -123,18 +116,14 @@ mod tests {
     /// Frames 40/41 of captures/smbclient-SMB3_11-signed.pcap: a 14-byte write.
     #[test]
     fn captured_write() {
-        let req = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/40-write-req.bin"
-        );
+        let req = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/40-write-req.bin");
         let w = WriteRequest::decode(req).unwrap();
         assert_eq!(w.data, b"hello capture\n");
         assert_eq!(w.offset, 0);
         let mut out = vec![0u8; 64];
         w.encode(&mut out);
         assert_eq!(&out[64..], &req[64..]);
-        let msg = include_bytes!(
-            "../../protocol-tests/fixtures/smbclient-SMB3_11-signed/41-write-resp.bin"
-        );
+        let msg = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/41-write-resp.bin");
         let resp = WriteResponse::decode(msg).unwrap();
         assert_eq!(resp.count, 14);
         let mut out = Vec::new();
@@ -146,11 +135,7 @@ mod tests {
     #[test]
     fn rejects_length_past_the_end() {
         let mut out = vec![0u8; 64];
-        WriteRequest {
-            data: b"abcd",
-            ..Default::default()
-        }
-        .encode(&mut out);
+        WriteRequest { data: b"abcd", ..Default::default() }.encode(&mut out);
         out[64 + 4] = 5;
         assert_eq!(WriteRequest::decode(&out), Err(DecodeError::BadOffset));
         out[64 + 4] = 4;

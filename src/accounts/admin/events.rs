@@ -132,18 +132,11 @@ impl AdminAction {
             A::OrgSuspended { name } => format!("suspended organization {name}"),
             A::OrgResumed { name } => format!("resumed organization {name}"),
             A::OrgQuotaSet { name, bytes } => format!("set quota of {name} to {}", opt(bytes)),
-            A::OrgRetentionSet { name, retention } => format!(
-                "set audit retention of {name} to {}",
-                retention.map_or("default", retention_str)
-            ),
-            A::OrgContractEnd {
-                name,
-                last_day: Some(d),
-            } => format!("contract of {name} ends {d}"),
-            A::OrgContractEnd {
-                name,
-                last_day: None,
-            } => format!("cancelled contract end of {name}"),
+            A::OrgRetentionSet { name, retention } => {
+                format!("set audit retention of {name} to {}", retention.map_or("default", retention_str))
+            }
+            A::OrgContractEnd { name, last_day: Some(d) } => format!("contract of {name} ends {d}"),
+            A::OrgContractEnd { name, last_day: None } => format!("cancelled contract end of {name}"),
             A::UserAdded { user, role } => format!("added user {user} ({})", role.as_str()),
             A::UserDeleted { user } => format!("deleted user {user}"),
             A::UserEnabled { user } => format!("enabled user {user}"),
@@ -156,35 +149,19 @@ impl AdminAction {
             A::GroupMemberAdded { group, user } => format!("added {user} to group {group}"),
             A::GroupMemberRemoved { group, user } => format!("removed {user} from group {group}"),
             A::ShareAdded { share } => format!("added share {share}"),
-            A::ShareRemoved {
-                share,
-                data_deleted,
-            } => {
-                format!(
-                    "removed share {share}{}",
-                    if *data_deleted { " and its data" } else { "" }
-                )
+            A::ShareRemoved { share, data_deleted } => {
+                format!("removed share {share}{}", if *data_deleted { " and its data" } else { "" })
             }
             A::ShareChanged { share, setting } => format!("changed share {share}: {setting}"),
-            A::AccessSet {
-                share,
-                principal,
-                access,
-            } => {
-                format!(
-                    "set access of {principal} on {share} to {}",
-                    access.as_str()
-                )
+            A::AccessSet { share, principal, access } => {
+                format!("set access of {principal} on {share} to {}", access.as_str())
             }
             A::AccessRevoked { share, principal } => {
                 format!("removed access entry of {principal} on {share}")
             }
             A::Denied { attempted } => format!("denied: {attempted}"),
             A::AdminLogin { user, ok } => {
-                format!(
-                    "administrative login as {user} {}",
-                    if *ok { "succeeded" } else { "failed" }
-                )
+                format!("administrative login as {user} {}", if *ok { "succeeded" } else { "failed" })
             }
         }
     }

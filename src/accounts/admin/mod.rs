@@ -44,9 +44,7 @@ pub enum Actor {
 impl Actor {
     /// The key-file holder.
     pub fn operator() -> Self {
-        Actor::Operator {
-            name: "operator".into(),
-        }
+        Actor::Operator { name: "operator".into() }
     }
 
     /// Name recorded in events.
@@ -62,12 +60,7 @@ const BAD_LOGIN: &str = "wrong user name or password for --as";
 impl Accounts {
     /// Checks an administrative login (`ORG\user` or `user@ORG`) with the
     /// Argon2id hash. Failures count towards lockout like SMB logons.
-    pub fn admin_login(
-        &self,
-        spec: &str,
-        password: &str,
-        now: SystemTime,
-    ) -> Result<Actor, AccountsError> {
+    pub fn admin_login(&self, spec: &str, password: &str, now: SystemTime) -> Result<Actor, AccountsError> {
         let (Some(org), user) = names::split_qualified(spec) else {
             return Err(AccountsError::Invalid(format!(
                 "--as {spec:?}: name the organization too, as ORG\\user or user@ORG"
@@ -89,20 +82,11 @@ impl Accounts {
         }
         self.record_logon_success(rec.id, now)?;
         if !rec.enabled || org.suspended {
-            return Err(AccountsError::Denied(format!(
-                "{} is disabled or suspended",
-                rec.qualified()
-            )));
+            return Err(AccountsError::Denied(format!("{} is disabled or suspended", rec.qualified())));
         }
         match rec.role {
-            Role::Operator => Ok(Actor::Operator {
-                name: rec.qualified(),
-            }),
-            Role::OrgAdmin => Ok(Actor::OrgAdmin {
-                user: rec.id,
-                org: org.id,
-                name: rec.qualified(),
-            }),
+            Role::Operator => Ok(Actor::Operator { name: rec.qualified() }),
+            Role::OrgAdmin => Ok(Actor::OrgAdmin { user: rec.id, org: org.id, name: rec.qualified() }),
             Role::Member => Err(AccountsError::Denied(format!(
                 "{} is not an administrator; ask the operator to run `smbvault user grant-admin {}`",
                 rec.qualified(),
@@ -143,10 +127,7 @@ impl<'a> Admin<'a> {
             at: now,
             actor: spec.to_string(),
             org,
-            action: AdminAction::AdminLogin {
-                user: spec.to_string(),
-                ok,
-            },
+            action: AdminAction::AdminLogin { user: spec.to_string(), ok },
         });
         Ok(Self::new(acc, res?, audit))
     }
@@ -162,12 +143,7 @@ impl<'a> Admin<'a> {
     }
 
     fn emit(&self, org: Option<OrgId>, action: AdminAction) {
-        self.audit.admin_event(AdminEvent {
-            at: SystemTime::now(),
-            actor: self.actor.name().to_string(),
-            org,
-            action,
-        });
+        self.audit.admin_event(AdminEvent { at: SystemTime::now(), actor: self.actor.name().to_string(), org, action });
     }
 
     /// Refuses (and audits) unless the actor is the operator.
@@ -175,12 +151,7 @@ impl<'a> Admin<'a> {
         match &self.actor {
             Actor::Operator { .. } => Ok(()),
             Actor::OrgAdmin { org, .. } => {
-                self.emit(
-                    Some(*org),
-                    AdminAction::Denied {
-                        attempted: attempted.into(),
-                    },
-                );
+                self.emit(Some(*org), AdminAction::Denied { attempted: attempted.into() });
                 Err(AccountsError::Denied(format!(
                     "only the server operator can {attempted}; run the command on the server without --as"
                 )))
@@ -189,18 +160,8 @@ impl<'a> Admin<'a> {
     }
 
     fn deny_other_org(&self, own: OrgId, attempted: &str) -> AccountsError {
-        self.emit(
-            Some(own),
-            AdminAction::Denied {
-                attempted: attempted.into(),
-            },
-        );
-        let own_name = self
-            .acc
-            .org(own)
-            .ok()
-            .flatten()
-            .map_or_else(|| format!("#{}", own.0), |o| o.name);
+        self.emit(Some(own), AdminAction::Denied { attempted: attempted.into() });
+        let own_name = self.acc.org(own).ok().flatten().map_or_else(|| format!("#{}", own.0), |o| o.name);
         AccountsError::Denied(format!(
             "{} administers organization {own_name} only and cannot {attempted}",
             self.actor.name()
@@ -215,19 +176,12 @@ impl<'a> Admin<'a> {
                 Some(o) if o.id == *org => Ok(o),
                 _ => Err(self.deny_other_org(*org, &format!("{attempted} in organization {n}"))),
             },
-            (Actor::OrgAdmin { org, .. }, None) => {
-                self.acc.org(*org)?.ok_or_else(|| AccountsError::NotFound {
-                    what: "organization",
-                    name: format!("#{}", org.0),
-                })
-            }
+            (Actor::OrgAdmin { org, .. }, None) => self
+                .acc
+                .org(*org)?
+                .ok_or_else(|| AccountsError::NotFound { what: "organization", name: format!("#{}", org.0) }),
             (Actor::Operator { .. }, Some(n)) => {
-                self.acc
-                    .find_org(n)?
-                    .ok_or_else(|| AccountsError::NotFound {
-                        what: "organization",
-                        name: n.into(),
-                    })
+                self.acc.find_org(n)?.ok_or_else(|| AccountsError::NotFound { what: "organization", name: n.into() })
             }
             (Actor::Operator { .. }, None) => {
                 let mut all = self.acc.list_orgs()?;

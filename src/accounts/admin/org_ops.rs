@@ -11,12 +11,7 @@ impl Admin<'_> {
     pub fn org_add(&self, name: &str, prov: &dyn Provisioner) -> Result<OrgRecord, AccountsError> {
         self.require_operator("create organizations")?;
         let o = self.acc.create_org(name, prov)?;
-        self.emit(
-            Some(o.id),
-            AdminAction::OrgCreated {
-                name: o.name.clone(),
-            },
-        );
+        self.emit(Some(o.id), AdminAction::OrgCreated { name: o.name.clone() });
         Ok(o)
     }
 
@@ -34,13 +29,7 @@ impl Admin<'_> {
         let o = self.org(Some(name), "rename")?;
         self.acc.rename_org(o.id, new_name)?;
         let to = self.org(Some(new_name), "rename")?;
-        self.emit(
-            Some(o.id),
-            AdminAction::OrgRenamed {
-                from: o.name,
-                to: to.name.clone(),
-            },
-        );
+        self.emit(Some(o.id), AdminAction::OrgRenamed { from: o.name, to: to.name.clone() });
         Ok(to)
     }
 
@@ -63,13 +52,7 @@ impl Admin<'_> {
         self.require_operator("set quotas")?;
         let o = self.org(Some(name), "set quota")?;
         self.acc.set_org_quota(o.id, bytes)?;
-        self.emit(
-            Some(o.id),
-            AdminAction::OrgQuotaSet {
-                name: o.name,
-                bytes,
-            },
-        );
+        self.emit(Some(o.id), AdminAction::OrgQuotaSet { name: o.name, bytes });
         Ok(())
     }
 
@@ -78,13 +61,7 @@ impl Admin<'_> {
         self.require_operator("set audit retention")?;
         let o = self.org(Some(name), "set retention")?;
         self.acc.set_org_retention(o.id, r)?;
-        self.emit(
-            Some(o.id),
-            AdminAction::OrgRetentionSet {
-                name: o.name,
-                retention: r,
-            },
-        );
+        self.emit(Some(o.id), AdminAction::OrgRetentionSet { name: o.name, retention: r });
         Ok(())
     }
 
@@ -98,13 +75,7 @@ impl Admin<'_> {
         self.require_operator("end contracts")?;
         let o = self.org(Some(name), "end contract")?;
         self.acc.end_contract(o.id, last_day)?;
-        self.emit(
-            Some(o.id),
-            AdminAction::OrgContractEnd {
-                name: o.name.clone(),
-                last_day,
-            },
-        );
+        self.emit(Some(o.id), AdminAction::OrgContractEnd { name: o.name.clone(), last_day });
         let o = self.org(Some(&o.name), "end contract")?;
         Ok(self.acc.erasure_time(&o))
     }

@@ -4,8 +4,7 @@
 
 use super::{Actor, Admin, AdminAction};
 use crate::accounts::{
-    Access, AccessEntry, AccountsError, GroupRecord, NewShare, Principal, Provisioner, ShareRecord,
-    encryption_str,
+    Access, AccessEntry, AccountsError, GroupRecord, NewShare, Principal, Provisioner, ShareRecord, encryption_str,
 };
 use crate::config::EncryptionPolicy;
 
@@ -31,11 +30,7 @@ pub struct ShareOptions {
 
 impl Default for ShareOptions {
     fn default() -> Self {
-        Self {
-            comment: String::new(),
-            encryption: None,
-            default_access: Access::ReadWrite,
-        }
+        Self { comment: String::new(), encryption: None, default_access: Access::ReadWrite }
     }
 }
 
@@ -51,48 +46,26 @@ pub struct ShareChange {
 }
 
 impl Admin<'_> {
-    fn group_in(
-        &self,
-        org: Option<&str>,
-        name: &str,
-        attempted: &str,
-    ) -> Result<GroupRecord, AccountsError> {
+    fn group_in(&self, org: Option<&str>, name: &str, attempted: &str) -> Result<GroupRecord, AccountsError> {
         let o = self.org(org, attempted)?;
         self.acc
             .find_group(o.id, name)?
-            .ok_or_else(|| AccountsError::NotFound {
-                what: "group",
-                name: format!("{}\\{name}", o.name),
-            })
+            .ok_or_else(|| AccountsError::NotFound { what: "group", name: format!("{}\\{name}", o.name) })
     }
 
     /// Creates a group.
     pub fn group_add(&self, org: Option<&str>, name: &str) -> Result<GroupRecord, AccountsError> {
         let o = self.org(org, "add groups")?;
         let g = self.acc.add_group(o.id, name)?;
-        self.emit(
-            Some(o.id),
-            AdminAction::GroupAdded {
-                group: format!("{}\\{}", o.name, g.name),
-            },
-        );
+        self.emit(Some(o.id), AdminAction::GroupAdded { group: format!("{}\\{}", o.name, g.name) });
         Ok(g)
     }
 
     /// Deletes a group.
-    pub fn group_delete(
-        &self,
-        org: Option<&str>,
-        name: &str,
-    ) -> Result<GroupRecord, AccountsError> {
+    pub fn group_delete(&self, org: Option<&str>, name: &str) -> Result<GroupRecord, AccountsError> {
         let g = self.group_in(org, name, "delete groups")?;
         self.acc.delete_group(g.id)?;
-        self.emit(
-            Some(g.org_id),
-            AdminAction::GroupDeleted {
-                group: g.name.clone(),
-            },
-        );
+        self.emit(Some(g.org_id), AdminAction::GroupDeleted { group: g.name.clone() });
         Ok(g)
     }
 
@@ -103,42 +76,25 @@ impl Admin<'_> {
     }
 
     /// Adds (`true`) or removes a member.
-    pub fn group_member(
-        &self,
-        org: Option<&str>,
-        group: &str,
-        user: &str,
-        add: bool,
-    ) -> Result<(), AccountsError> {
+    pub fn group_member(&self, org: Option<&str>, group: &str, user: &str, add: bool) -> Result<(), AccountsError> {
         let g = self.group_in(org, group, "change groups")?;
         let o = self.acc.org(g.org_id)?.map(|o| o.name);
         let u = self.user(user, o.as_deref(), "change groups")?;
         let (group, user) = (g.name.clone(), u.qualified());
         if add {
             self.acc.add_group_member(g.id, u.id)?;
-            self.emit(
-                Some(g.org_id),
-                AdminAction::GroupMemberAdded { group, user },
-            );
+            self.emit(Some(g.org_id), AdminAction::GroupMemberAdded { group, user });
         } else {
             self.acc.remove_group_member(g.id, u.id)?;
-            self.emit(
-                Some(g.org_id),
-                AdminAction::GroupMemberRemoved { group, user },
-            );
+            self.emit(Some(g.org_id), AdminAction::GroupMemberRemoved { group, user });
         }
         Ok(())
     }
 
     /// A share this actor may administer.
     pub fn share(&self, name: &str, attempted: &str) -> Result<ShareRecord, AccountsError> {
-        let s = self
-            .acc
-            .find_share(name)?
-            .ok_or_else(|| AccountsError::NotFound {
-                what: "share",
-                name: name.into(),
-            })?;
+        let s =
+            self.acc.find_share(name)?.ok_or_else(|| AccountsError::NotFound { what: "share", name: name.into() })?;
         match &self.actor {
             Actor::OrgAdmin { org, .. } if *org != s.org_id => {
                 Err(self.deny_other_org(*org, &format!("{attempted} share {name}")))
@@ -164,12 +120,7 @@ impl Admin<'_> {
             default_access: opts.default_access,
         };
         let s = self.acc.add_share(&new, prov)?;
-        self.emit(
-            Some(o.id),
-            AdminAction::ShareAdded {
-                share: s.name.clone(),
-            },
-        );
+        self.emit(Some(o.id), AdminAction::ShareAdded { share: s.name.clone() });
         Ok(s)
     }
 
@@ -188,13 +139,7 @@ impl Admin<'_> {
         let s = self.share(name, "remove")?;
         self.acc.remove_share(s.id, delete_data)?;
         let data_deleted = delete_data.is_some();
-        self.emit(
-            Some(s.org_id),
-            AdminAction::ShareRemoved {
-                share: s.name.clone(),
-                data_deleted,
-            },
-        );
+        self.emit(Some(s.org_id), AdminAction::ShareRemoved { share: s.name.clone(), data_deleted });
         Ok(s)
     }
 
@@ -208,30 +153,17 @@ impl Admin<'_> {
         }
         if let Some(e) = ch.encryption {
             self.acc.set_share_encryption(s.id, e)?;
-            said.push(format!(
-                "encryption={}",
-                e.map_or("inherit", encryption_str)
-            ));
+            said.push(format!("encryption={}", e.map_or("inherit", encryption_str)));
         }
         if let Some(a) = ch.default_access {
             self.acc.set_share_default_access(s.id, a)?;
             said.push(format!("default_access={}", a.as_str()));
         }
-        self.emit(
-            Some(s.org_id),
-            AdminAction::ShareChanged {
-                share: s.name.clone(),
-                setting: said.join(", "),
-            },
-        );
+        self.emit(Some(s.org_id), AdminAction::ShareChanged { share: s.name.clone(), setting: said.join(", ") });
         self.share(name, "change")
     }
 
-    fn principal(
-        &self,
-        s: &ShareRecord,
-        who: PrincipalName<'_>,
-    ) -> Result<(Principal, String), AccountsError> {
+    fn principal(&self, s: &ShareRecord, who: PrincipalName<'_>) -> Result<(Principal, String), AccountsError> {
         match who {
             PrincipalName::User(spec) => {
                 let u = self.user(spec, Some(&s.org), "grant access to")?;
@@ -245,23 +177,11 @@ impl Admin<'_> {
     }
 
     /// Sets a user's or group's access level on a share.
-    pub fn share_grant(
-        &self,
-        share: &str,
-        who: PrincipalName<'_>,
-        access: Access,
-    ) -> Result<(), AccountsError> {
+    pub fn share_grant(&self, share: &str, who: PrincipalName<'_>, access: Access) -> Result<(), AccountsError> {
         let s = self.share(share, "grant access on")?;
         let (p, principal) = self.principal(&s, who)?;
         self.acc.set_access(s.id, p, access)?;
-        self.emit(
-            Some(s.org_id),
-            AdminAction::AccessSet {
-                share: s.name,
-                principal,
-                access,
-            },
-        );
+        self.emit(Some(s.org_id), AdminAction::AccessSet { share: s.name, principal, access });
         Ok(())
     }
 
@@ -271,22 +191,13 @@ impl Admin<'_> {
         let (p, principal) = self.principal(&s, who)?;
         let removed = self.acc.revoke_access(s.id, p)?;
         if removed {
-            self.emit(
-                Some(s.org_id),
-                AdminAction::AccessRevoked {
-                    share: s.name,
-                    principal,
-                },
-            );
+            self.emit(Some(s.org_id), AdminAction::AccessRevoked { share: s.name, principal });
         }
         Ok(removed)
     }
 
     /// The share and its explicit entries.
-    pub fn share_access(
-        &self,
-        share: &str,
-    ) -> Result<(ShareRecord, Vec<AccessEntry>), AccountsError> {
+    pub fn share_access(&self, share: &str) -> Result<(ShareRecord, Vec<AccessEntry>), AccountsError> {
         let s = self.share(share, "view access of")?;
         let entries = self.acc.access_list(s.id)?;
         Ok((s, entries))

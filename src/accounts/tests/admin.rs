@@ -2,8 +2,7 @@
 
 use super::{Fixture, PW, t};
 use crate::accounts::{
-    Access, AccountsError, Actor, Admin, AdminAction, PrincipalName, RecordingAudit, Role,
-    ShareOptions,
+    Access, AccountsError, Actor, Admin, AdminAction, PrincipalName, RecordingAudit, Role, ShareOptions,
 };
 
 /// ACME (admin boss, member alice, share acme-docs) and BETA (member bob, share beta-docs).
@@ -11,14 +10,11 @@ fn two_orgs(f: &Fixture, audit: &RecordingAudit) {
     let op = Admin::new(&f.acc, Actor::operator(), audit);
     op.org_add("ACME", &f.prov).unwrap();
     op.org_add("BETA", &f.prov).unwrap();
-    op.user_add(Some("ACME"), "boss", Role::OrgAdmin, PW)
-        .unwrap();
+    op.user_add(Some("ACME"), "boss", Role::OrgAdmin, PW).unwrap();
     op.user_add(None, "alice@ACME", Role::Member, PW).unwrap();
     op.user_add(None, "BETA\\bob", Role::Member, PW).unwrap();
-    op.share_add(Some("ACME"), "acme-docs", &ShareOptions::default(), &f.prov)
-        .unwrap();
-    op.share_add(Some("BETA"), "beta-docs", &ShareOptions::default(), &f.prov)
-        .unwrap();
+    op.share_add(Some("ACME"), "acme-docs", &ShareOptions::default(), &f.prov).unwrap();
+    op.share_add(Some("BETA"), "beta-docs", &ShareOptions::default(), &f.prov).unwrap();
     audit.take();
 }
 
@@ -38,14 +34,7 @@ fn org_admin_sees_and_changes_only_own_org() {
     assert!(matches!(adm.actor(), Actor::OrgAdmin { .. }));
 
     // Listings are limited to ACME.
-    assert_eq!(
-        adm.org_list()
-            .unwrap()
-            .iter()
-            .map(|o| o.name.as_str())
-            .collect::<Vec<_>>(),
-        ["ACME"]
-    );
+    assert_eq!(adm.org_list().unwrap().iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["ACME"]);
     assert_eq!(adm.user_list(None).unwrap().len(), 2);
     assert!(adm.user_list(None).unwrap().iter().all(|u| u.org == "ACME"));
     assert_eq!(adm.share_list(None).unwrap().len(), 1);
@@ -77,26 +66,17 @@ fn org_admin_sees_and_changes_only_own_org() {
     adm.user_set_enabled(None, "alice", false).unwrap();
     adm.group_add(None, "staff").unwrap();
     adm.group_member(None, "staff", "dave", true).unwrap();
-    adm.share_grant("acme-docs", PrincipalName::Group("staff"), Access::Read)
-        .unwrap();
-    assert_eq!(
-        adm.share_effective("acme-docs", "dave").unwrap(),
-        Access::Read
-    );
+    adm.share_grant("acme-docs", PrincipalName::Group("staff"), Access::Read).unwrap();
+    assert_eq!(adm.share_effective("acme-docs", "dave").unwrap(), Access::Read);
 
     let ev = audit.take();
-    let denials = ev
-        .iter()
-        .filter(|e| matches!(e.action, AdminAction::Denied { .. }))
-        .count();
+    let denials = ev.iter().filter(|e| matches!(e.action, AdminAction::Denied { .. })).count();
     assert!(denials >= 10, "every refusal is audited ({denials})");
     assert!(ev.iter().all(|e| e.actor == "ACME\\boss"));
-    assert!(ev.iter().any(|e| e.action
-        == AdminAction::UserAdded {
-            user: "ACME\\dave".into(),
-            role: Role::Member
-        }));
-    assert!(ev.iter().any(|e| matches!(&e.action, AdminAction::AccessSet { principal, .. } if principal == "group staff")));
+    assert!(ev.iter().any(|e| e.action == AdminAction::UserAdded { user: "ACME\\dave".into(), role: Role::Member }));
+    assert!(
+        ev.iter().any(|e| matches!(&e.action, AdminAction::AccessSet { principal, .. } if principal == "group staff"))
+    );
 }
 
 #[test]
@@ -105,8 +85,7 @@ fn org_admin_cannot_touch_operator_accounts() {
     let audit = RecordingAudit::default();
     two_orgs(&f, &audit);
     let op = Admin::new(&f.acc, Actor::operator(), &audit);
-    op.user_add(Some("ACME"), "root", Role::Operator, PW)
-        .unwrap();
+    op.user_add(Some("ACME"), "root", Role::Operator, PW).unwrap();
     let adm = Admin::login(&f.acc, "boss@acme", PW, t(0), &audit).unwrap();
     denied(adm.user_passwd(None, "root", "Other-Pass-123"));
     denied(adm.user_delete(None, "root"));
@@ -122,25 +101,17 @@ fn admin_login_refuses_members_wrong_passwords_and_counts_failures() {
     let audit = RecordingAudit::default();
     two_orgs(&f, &audit);
     denied(Admin::login(&f.acc, "ACME\\alice", PW, t(0), &audit).map(|_| ()));
-    let m =
-        denied(Admin::login(&f.acc, "ACME\\boss", "wrong-Password-1", t(0), &audit).map(|_| ()));
+    let m = denied(Admin::login(&f.acc, "ACME\\boss", "wrong-Password-1", t(0), &audit).map(|_| ()));
     assert!(!m.contains("wrong-Password-1"));
     denied(Admin::login(&f.acc, "ACME\\nobody", PW, t(0), &audit).map(|_| ()));
-    assert!(matches!(
-        f.acc.admin_login("boss", PW, t(0)),
-        Err(AccountsError::Invalid(_))
-    ));
+    assert!(matches!(f.acc.admin_login("boss", PW, t(0)), Err(AccountsError::Invalid(_))));
     for i in 1..5 {
         let _ = f.acc.admin_login("ACME\\boss", "wrong-Password-1", t(i));
     }
     let m = denied(f.acc.admin_login("ACME\\boss", PW, t(10)).map(|_| ()));
     assert!(m.contains("locked"), "{m}");
     let logins = audit.take();
-    assert!(logins.iter().any(|e| e.action
-        == AdminAction::AdminLogin {
-            user: "ACME\\boss".into(),
-            ok: false
-        }));
+    assert!(logins.iter().any(|e| e.action == AdminAction::AdminLogin { user: "ACME\\boss".into(), ok: false }));
 }
 
 #[test]
@@ -154,13 +125,8 @@ fn operator_needs_org_when_ambiguous() {
     op.org_add("BETA", &f.prov).unwrap();
     let e = op.user_add(None, "bob", Role::Member, PW).unwrap_err();
     assert!(e.to_string().contains("--org"), "{e}");
-    assert!(matches!(
-        op.user_add(Some("ACME"), "BETA\\bob", Role::Member, PW),
-        Err(AccountsError::Invalid(_))
-    ));
+    assert!(matches!(op.user_add(Some("ACME"), "BETA\\bob", Role::Member, PW), Err(AccountsError::Invalid(_))));
     assert_eq!(op.user_list(None).unwrap().len(), 1);
-    let when = op
-        .org_end_contract("BETA", chrono::NaiveDate::from_ymd_opt(2030, 1, 31))
-        .unwrap();
+    let when = op.org_end_contract("BETA", chrono::NaiveDate::from_ymd_opt(2030, 1, 31)).unwrap();
     assert!(when.is_some());
 }

@@ -25,18 +25,11 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let mk = MasterKey::from_key(Key32::random());
         let acc = Self::open_at(&dir.path().join("accounts.db"), &mk);
-        Self {
-            dir,
-            mk,
-            acc,
-            prov: TestProvisioner::new(),
-        }
+        Self { dir, mk, acc, prov: TestProvisioner::new() }
     }
 
     pub fn open_at(path: &std::path::Path, mk: &MasterKey) -> Accounts {
-        Accounts::open(path, mk, &AccountsConfig::default())
-            .unwrap()
-            .with_hash_cost(HashCost::InsecureFast)
+        Accounts::open(path, mk, &AccountsConfig::default()).unwrap().with_hash_cost(HashCost::InsecureFast)
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -15,23 +15,13 @@ fn utf16(s: &str) -> Vec<u8> {
 fn database_files_hold_no_password_or_unsealed_nt_hash() {
     let f = Fixture::new();
     let a = f.org("ACME");
-    let pws = [
-        "Sekrit-Passw0rd-One",
-        "Zweites-Geheimnis-22",
-        "パスワードSecret9",
-    ];
+    let pws = ["Sekrit-Passw0rd-One", "Zweites-Geheimnis-22", "パスワードSecret9"];
     let mut users = Vec::new();
     for (i, pw) in pws.iter().enumerate() {
-        users.push(
-            f.acc
-                .add_user(a.id, &format!("user{i}"), Role::Member, pw)
-                .unwrap(),
-        );
+        users.push(f.acc.add_user(a.id, &format!("user{i}"), Role::Member, pw).unwrap());
     }
     // A reset leaves the old hash in freed pages unless secure_delete works.
-    f.acc
-        .set_password(users[0].id, "Replaced-Passw0rd-X")
-        .unwrap();
+    f.acc.set_password(users[0].id, "Replaced-Passw0rd-X").unwrap();
     let all = [pws[0], pws[1], pws[2], "Replaced-Passw0rd-X", PW];
 
     let mut files = Vec::new();
@@ -41,12 +31,7 @@ fn database_files_hold_no_password_or_unsealed_nt_hash() {
             files.push((p, b));
         }
     }
-    assert!(
-        files
-            .iter()
-            .any(|(p, _)| p.to_string_lossy().ends_with("-wal")),
-        "WAL mode"
-    );
+    assert!(files.iter().any(|(p, _)| p.to_string_lossy().ends_with("-wal")), "WAL mode");
     for (path, bytes) in &files {
         for pw in all {
             let nt = password::nt_hash(pw);

@@ -3,21 +3,14 @@
 use chrono::NaiveDate;
 
 use super::{Fixture, PW, t};
-use crate::accounts::{
-    Access, Accounts, AccountsError, NewShare, Principal, Role, ShareRecord, bootstrap, password,
-};
+use crate::accounts::{Access, Accounts, AccountsError, NewShare, Principal, Role, ShareRecord, bootstrap, password};
 use crate::config::{AccountsConfig, Config, EncryptionPolicy, Retention};
 use crate::keys::{Key32, MasterKey};
 use crate::types::OrgId;
 
 fn share(f: &Fixture, org: OrgId, name: &str) -> ShareRecord {
-    let new = NewShare {
-        org,
-        name: name.into(),
-        comment: "c".into(),
-        encryption: None,
-        default_access: Access::ReadWrite,
-    };
+    let new =
+        NewShare { org, name: name.into(), comment: "c".into(), encryption: None, default_access: Access::ReadWrite };
     f.acc.add_share(&new, &f.prov).unwrap()
 }
 
@@ -25,15 +18,9 @@ fn share(f: &Fixture, org: OrgId, name: &str) -> ShareRecord {
 fn weak_passwords_are_refused_on_add_and_reset() {
     let f = Fixture::new();
     let a = f.org("ACME");
-    let e = f
-        .acc
-        .add_user(a.id, "alice", Role::Member, "short")
-        .unwrap_err();
+    let e = f.acc.add_user(a.id, "alice", Role::Member, "short").unwrap_err();
     assert!(matches!(e, AccountsError::WeakPassword(_)), "{e}");
-    let e = f
-        .acc
-        .add_user(a.id, "alice", Role::Member, "Alice-2024-xyz")
-        .unwrap_err();
+    let e = f.acc.add_user(a.id, "alice", Role::Member, "Alice-2024-xyz").unwrap_err();
     assert!(e.to_string().contains("user name"), "{e}");
     let u = f.user(&a, "alice");
     assert!(f.acc.set_password(u.id, "nouppercase1").is_err());
@@ -48,24 +35,15 @@ fn weak_passwords_are_refused_on_add_and_reset() {
 fn names_are_unique_case_insensitively_and_ids_never_reused() {
     let f = Fixture::new();
     let a = f.org("ACME");
-    assert!(matches!(
-        f.acc.create_org("acme", &f.prov),
-        Err(AccountsError::Exists { .. })
-    ));
+    assert!(matches!(f.acc.create_org("acme", &f.prov), Err(AccountsError::Exists { .. })));
     let u1 = f.user(&a, "alice");
-    assert!(matches!(
-        f.acc.add_user(a.id, "ALICE", Role::Member, PW),
-        Err(AccountsError::Exists { .. })
-    ));
+    assert!(matches!(f.acc.add_user(a.id, "ALICE", Role::Member, PW), Err(AccountsError::Exists { .. })));
     f.acc.delete_user(u1.id).unwrap();
     let u2 = f.user(&a, "alice");
     assert!(u2.id > u1.id, "user id reused");
     // Provisioning failure: no org row, and the id is not reused.
     f.prov.fail_from_now();
-    assert!(matches!(
-        f.acc.create_org("BETA", &f.prov),
-        Err(AccountsError::Provision(_))
-    ));
+    assert!(matches!(f.acc.create_org("BETA", &f.prov), Err(AccountsError::Provision(_))));
     assert!(f.acc.find_org("BETA").unwrap().is_none());
     let p2 = crate::accounts::TestProvisioner::new();
     let b = f.acc.create_org("BETA", &p2).unwrap();
@@ -101,12 +79,7 @@ fn contract_end_schedules_erasure_30_days_later() {
     let due = crate::accounts::records::from_unix(1_746_025_200);
     let o = f.acc.org(a.id).unwrap().unwrap();
     assert_eq!(f.acc.erasure_time(&o), Some(due));
-    assert!(
-        f.acc
-            .orgs_due_for_erasure(due - std::time::Duration::from_secs(1))
-            .unwrap()
-            .is_empty()
-    );
+    assert!(f.acc.orgs_due_for_erasure(due - std::time::Duration::from_secs(1)).unwrap().is_empty());
     let list = f.acc.orgs_due_for_erasure(due).unwrap();
     assert_eq!(list.iter().map(|o| o.id).collect::<Vec<_>>(), vec![a.id]);
     f.acc.end_contract(a.id, None).unwrap();
@@ -133,23 +106,12 @@ fn share_names_are_unique_server_wide() {
         encryption: None,
         default_access: Access::Read,
     };
-    assert!(matches!(
-        f.acc.add_share(&new, &f.prov),
-        Err(AccountsError::Exists { .. })
-    ));
+    assert!(matches!(f.acc.add_share(&new, &f.prov), Err(AccountsError::Exists { .. })));
     assert_eq!(f.prov.roots().len(), 1, "no orphan root left behind");
     let found = f.acc.find_share("docs").unwrap().unwrap();
-    assert_eq!(
-        (found.id, found.org_id, found.org.as_str()),
-        (s.id, a.id, "ACME")
-    );
-    f.acc
-        .set_share_encryption(s.id, Some(EncryptionPolicy::Desired))
-        .unwrap();
-    assert_eq!(
-        f.acc.share(s.id).unwrap().unwrap().encryption,
-        Some(EncryptionPolicy::Desired)
-    );
+    assert_eq!((found.id, found.org_id, found.org.as_str()), (s.id, a.id, "ACME"));
+    f.acc.set_share_encryption(s.id, Some(EncryptionPolicy::Desired)).unwrap();
+    assert_eq!(f.acc.share(s.id).unwrap().unwrap().encryption, Some(EncryptionPolicy::Desired));
     assert_eq!(f.acc.list_shares(Some(b.id)).unwrap().len(), 0);
     f.acc.remove_share(s.id, Some(&f.prov)).unwrap();
     assert!(f.prov.roots().is_empty());
@@ -166,93 +128,37 @@ fn effective_access_is_max_of_user_and_groups_and_isolated_per_org() {
     let carol = f.user(&a, "carol");
     let mallory = f.user(&b, "mallory");
     // Default for members of the owning org; nothing for other orgs.
-    assert_eq!(
-        f.acc.effective_access(s.id, alice.id).unwrap(),
-        Access::ReadWrite
-    );
-    assert_eq!(
-        f.acc.effective_access(s.id, mallory.id).unwrap(),
-        Access::None
-    );
+    assert_eq!(f.acc.effective_access(s.id, alice.id).unwrap(), Access::ReadWrite);
+    assert_eq!(f.acc.effective_access(s.id, mallory.id).unwrap(), Access::None);
     // Other orgs' users and groups cannot even be granted.
-    let e = f
-        .acc
-        .set_access(s.id, Principal::User(mallory.id), Access::Admin)
-        .unwrap_err();
+    let e = f.acc.set_access(s.id, Principal::User(mallory.id), Access::Admin).unwrap_err();
     assert!(matches!(e, AccountsError::Denied(_)));
     let bg = f.acc.add_group(b.id, "staff").unwrap();
     f.acc.add_group_member(bg.id, mallory.id).unwrap();
-    assert!(
-        f.acc
-            .set_access(s.id, Principal::Group(bg.id), Access::Admin)
-            .is_err()
-    );
-    assert!(
-        f.acc.add_group_member(bg.id, alice.id).is_err(),
-        "cross-org membership"
-    );
-    assert_eq!(
-        f.acc.effective_access(s.id, mallory.id).unwrap(),
-        Access::None
-    );
+    assert!(f.acc.set_access(s.id, Principal::Group(bg.id), Access::Admin).is_err());
+    assert!(f.acc.add_group_member(bg.id, alice.id).is_err(), "cross-org membership");
+    assert_eq!(f.acc.effective_access(s.id, mallory.id).unwrap(), Access::None);
     // Explicit entries replace the default; the highest wins.
-    f.acc
-        .set_access(s.id, Principal::User(alice.id), Access::Read)
-        .unwrap();
-    assert_eq!(
-        f.acc.effective_access(s.id, alice.id).unwrap(),
-        Access::Read
-    );
-    assert_eq!(
-        f.acc.effective_access(s.id, carol.id).unwrap(),
-        Access::ReadWrite
-    );
+    f.acc.set_access(s.id, Principal::User(alice.id), Access::Read).unwrap();
+    assert_eq!(f.acc.effective_access(s.id, alice.id).unwrap(), Access::Read);
+    assert_eq!(f.acc.effective_access(s.id, carol.id).unwrap(), Access::ReadWrite);
     let g = f.acc.add_group(a.id, "admins").unwrap();
     f.acc.add_group_member(g.id, alice.id).unwrap();
-    f.acc
-        .set_access(s.id, Principal::Group(g.id), Access::Admin)
-        .unwrap();
-    assert_eq!(
-        f.acc.effective_access(s.id, alice.id).unwrap(),
-        Access::Admin
-    );
+    f.acc.set_access(s.id, Principal::Group(g.id), Access::Admin).unwrap();
+    assert_eq!(f.acc.effective_access(s.id, alice.id).unwrap(), Access::Admin);
     f.acc.remove_group_member(g.id, alice.id).unwrap();
-    assert_eq!(
-        f.acc.effective_access(s.id, alice.id).unwrap(),
-        Access::Read
-    );
-    f.acc
-        .set_access(s.id, Principal::User(carol.id), Access::None)
-        .unwrap();
-    assert_eq!(
-        f.acc.effective_access(s.id, carol.id).unwrap(),
-        Access::None
-    );
-    assert!(
-        f.acc
-            .revoke_access(s.id, Principal::User(carol.id))
-            .unwrap()
-    );
-    assert_eq!(
-        f.acc.effective_access(s.id, carol.id).unwrap(),
-        Access::ReadWrite
-    );
+    assert_eq!(f.acc.effective_access(s.id, alice.id).unwrap(), Access::Read);
+    f.acc.set_access(s.id, Principal::User(carol.id), Access::None).unwrap();
+    assert_eq!(f.acc.effective_access(s.id, carol.id).unwrap(), Access::None);
+    assert!(f.acc.revoke_access(s.id, Principal::User(carol.id)).unwrap());
+    assert_eq!(f.acc.effective_access(s.id, carol.id).unwrap(), Access::ReadWrite);
     f.acc.set_share_default_access(s.id, Access::Read).unwrap();
-    assert_eq!(
-        f.acc.effective_access(s.id, carol.id).unwrap(),
-        Access::Read
-    );
+    assert_eq!(f.acc.effective_access(s.id, carol.id).unwrap(), Access::Read);
     // Disabled users and suspended orgs get nothing.
     f.acc.set_user_enabled(carol.id, false).unwrap();
-    assert_eq!(
-        f.acc.effective_access(s.id, carol.id).unwrap(),
-        Access::None
-    );
+    assert_eq!(f.acc.effective_access(s.id, carol.id).unwrap(), Access::None);
     f.acc.set_org_suspended(a.id, true).unwrap();
-    assert_eq!(
-        f.acc.effective_access(s.id, alice.id).unwrap(),
-        Access::None
-    );
+    assert_eq!(f.acc.effective_access(s.id, alice.id).unwrap(), Access::None);
     assert_eq!(f.acc.access_list(s.id).unwrap().len(), 2);
 }
 
@@ -295,9 +201,7 @@ fn revision_changes_on_every_mutation_even_from_another_connection() {
         )
         .unwrap();
     check("add_share");
-    other
-        .set_access(s.id, Principal::Group(g.id), Access::Read)
-        .unwrap();
+    other.set_access(s.id, Principal::Group(g.id), Access::Read).unwrap();
     check("set_access");
     other.revoke_access(s.id, Principal::Group(g.id)).unwrap();
     check("revoke_access");
@@ -311,17 +215,13 @@ fn revision_changes_on_every_mutation_even_from_another_connection() {
     check("remove_share");
     other.set_org_quota(a.id, Some(1)).unwrap();
     check("set_org_quota");
-    other
-        .set_org_retention(a.id, Some(Retention::Unlimited))
-        .unwrap();
+    other.set_org_retention(a.id, Some(Retention::Unlimited)).unwrap();
     check("set_org_retention");
     other.set_org_suspended(a.id, true).unwrap();
     check("suspend");
     other.rename_org(a.id, "ACME2").unwrap();
     check("rename_org");
-    other
-        .end_contract(a.id, NaiveDate::from_ymd_opt(2030, 1, 1))
-        .unwrap();
+    other.end_contract(a.id, NaiveDate::from_ymd_opt(2030, 1, 1)).unwrap();
     check("end_contract");
     other.delete_user(u.id).unwrap();
     check("delete_user");
@@ -333,9 +233,7 @@ fn revision_changes_on_every_mutation_even_from_another_connection() {
 fn wrong_master_key_is_refused_at_open() {
     let f = Fixture::new();
     let other = MasterKey::from_key(Key32::random());
-    let e = Accounts::open(&f.db_path(), &other, &AccountsConfig::default())
-        .err()
-        .unwrap();
+    let e = Accounts::open(&f.db_path(), &other, &AccountsConfig::default()).err().unwrap();
     assert!(e.to_string().contains("different master key"), "{e}");
 }
 
@@ -344,22 +242,13 @@ fn bootstrap_creates_org_admin_and_share_once() {
     let f = Fixture::new();
     let cfg = Config::default();
     let g = bootstrap(&f.acc, &f.prov, &cfg).unwrap().unwrap();
-    assert_eq!(
-        (g.org.as_str(), g.user.as_str(), g.share.as_str()),
-        ("DEFAULT", "admin", "share")
-    );
+    assert_eq!((g.org.as_str(), g.user.as_str(), g.share.as_str()), ("DEFAULT", "admin", "share"));
     assert!(!format!("{g:?}").contains(g.password.as_str()));
-    let actor = f
-        .acc
-        .admin_login("DEFAULT\\admin", &g.password, t(0))
-        .unwrap();
+    let actor = f.acc.admin_login("DEFAULT\\admin", &g.password, t(0)).unwrap();
     assert!(matches!(actor, crate::accounts::Actor::OrgAdmin { .. }));
     let s = f.acc.find_share("share").unwrap().unwrap();
     let admin = f.acc.resolve_logon("DEFAULT", "admin").unwrap().unwrap();
-    assert_eq!(
-        f.acc.effective_access(s.id, admin.user_id).unwrap(),
-        Access::ReadWrite
-    );
+    assert_eq!(f.acc.effective_access(s.id, admin.user_id).unwrap(), Access::ReadWrite);
     assert!(bootstrap(&f.acc, &f.prov, &cfg).unwrap().is_none());
 }
 

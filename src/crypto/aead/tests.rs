@@ -62,12 +62,7 @@ fn smb30_server_vector_encrypts() {
     let enc = keys30().encryptor([0; 16]).unwrap();
     let mut frame = vec![0u8; TRANSFORM_HEADER_LEN];
     frame.extend_from_slice(&plain);
-    enc.seal_with_nonce(
-        nonce16("86000000000000001100001400E40800"),
-        0x8_e400_1400_0011,
-        &mut frame,
-    )
-    .unwrap();
+    enc.seal_with_nonce(nonce16("86000000000000001100001400E40800"), 0x8_e400_1400_0011, &mut frame).unwrap();
     assert_eq!(frame, want);
 }
 
@@ -88,10 +83,7 @@ fn smb311_gcm_vectors() {
          0600000004000000010000000400000000000000000000007000000000000000536D623320656E63
          72797074696F6E2074657374696E67",
     );
-    assert_eq!(
-        k.decryptor().unwrap().open(&client_msg).unwrap(),
-        client_plain
-    );
+    assert_eq!(k.decryptor().unwrap().open(&client_msg).unwrap(), client_plain);
 
     let server_plain = hex_bytes(
         "FE534D4240000100000000000900010001000000000000000500000000000000FFFE000001000000
@@ -106,12 +98,7 @@ fn smb311_gcm_vectors() {
     let enc = k.encryptor([0; 16]).unwrap();
     let mut frame = vec![0u8; TRANSFORM_HEADER_LEN];
     frame.extend_from_slice(&server_plain);
-    enc.seal_with_nonce(
-        nonce16("E06831DD2E8EB7B40000000000000000"),
-        0x1000_0000_0025,
-        &mut frame,
-    )
-    .unwrap();
+    enc.seal_with_nonce(nonce16("E06831DD2E8EB7B40000000000000000"), 0x1000_0000_0025, &mut frame).unwrap();
     assert_eq!(frame, server_msg);
 }
 
@@ -123,12 +110,7 @@ fn key(c: CipherId, b: u8) -> CipherKey {
 
 #[test]
 fn every_cipher_round_trips_and_detects_tampering() {
-    for c in [
-        CipherId::Aes128Ccm,
-        CipherId::Aes128Gcm,
-        CipherId::Aes256Ccm,
-        CipherId::Aes256Gcm,
-    ] {
+    for c in [CipherId::Aes128Ccm, CipherId::Aes128Gcm, CipherId::Aes256Ccm, CipherId::Aes256Gcm] {
         let k = key(c, 3);
         let enc = Encryptor::new(&k, [7; 16]);
         let dec = Decryptor::new(&k);
@@ -141,10 +123,7 @@ fn every_cipher_round_trips_and_detects_tampering() {
         for i in 4..TRANSFORM_HEADER_LEN {
             let mut t = sealed.clone();
             t[i] ^= 0x10;
-            assert!(
-                dec.open(&t).is_err(),
-                "{c:?}: header byte {i} not authenticated"
-            );
+            assert!(dec.open(&t).is_err(), "{c:?}: header byte {i} not authenticated");
         }
         let mut t = sealed.clone();
         t[500] ^= 1;
@@ -190,10 +169,7 @@ fn empty_and_zero_flag_messages_are_rejected_or_handled() {
     let mut bad = enc.seal(5, b"abc").unwrap();
     bad[42] = 0;
     assert_eq!(dec.open(&bad), Err(CryptoError::Malformed));
-    assert_eq!(
-        enc.seal_in_place(1, &mut [0u8; 10]),
-        Err(CryptoError::Malformed)
-    );
+    assert_eq!(enc.seal_in_place(1, &mut [0u8; 10]), Err(CryptoError::Malformed));
 }
 
 /// Cross-implementation vectors made with Python `cryptography` (OpenSSL):
@@ -243,21 +219,12 @@ fn aes256_and_ccm_match_openssl() {
     ];
     for (c, s2c, c2s, nonce, want) in cases {
         let k = SessionKeys::derive(&sk, KeyDerivation::Smb311(&h), Some(c));
-        assert_eq!(
-            k.encrypt.as_ref().unwrap().bytes(),
-            &hex_bytes(s2c)[..],
-            "{c:?} S2C"
-        );
-        assert_eq!(
-            k.decrypt.as_ref().unwrap().bytes(),
-            &hex_bytes(c2s)[..],
-            "{c:?} C2S"
-        );
+        assert_eq!(k.encrypt.as_ref().unwrap().bytes(), &hex_bytes(s2c)[..], "{c:?} S2C");
+        assert_eq!(k.decrypt.as_ref().unwrap().bytes(), &hex_bytes(c2s)[..], "{c:?} C2S");
         let mut frame = vec![0u8; TRANSFORM_HEADER_LEN];
         frame.extend_from_slice(&plain);
         let enc = k.encryptor([0; 16]).unwrap();
-        enc.seal_with_nonce(nonce16(nonce), 0x1122_3344_5566_7788, &mut frame)
-            .unwrap();
+        enc.seal_with_nonce(nonce16(nonce), 0x1122_3344_5566_7788, &mut frame).unwrap();
         assert_eq!(frame, hex_bytes(want), "{c:?}");
         // And the client side of the same key opens it.
         let dec = Decryptor::new(k.encrypt.as_ref().unwrap());

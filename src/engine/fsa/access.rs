@@ -60,18 +60,12 @@ pub const GENERIC_READ: u32 = 0x8000_0000;
 /// FILE_ALL_ACCESS: every standard and file-specific right.
 pub const FILE_ALL_ACCESS: u32 = 0x001F_01FF;
 /// FILE_GENERIC_READ.
-pub const FILE_GENERIC_READ: u32 =
-    READ_CONTROL | FILE_READ_DATA | FILE_READ_ATTRIBUTES | FILE_READ_EA | SYNCHRONIZE;
+pub const FILE_GENERIC_READ: u32 = READ_CONTROL | FILE_READ_DATA | FILE_READ_ATTRIBUTES | FILE_READ_EA | SYNCHRONIZE;
 /// FILE_GENERIC_WRITE.
-pub const FILE_GENERIC_WRITE: u32 = READ_CONTROL
-    | FILE_WRITE_DATA
-    | FILE_WRITE_ATTRIBUTES
-    | FILE_WRITE_EA
-    | FILE_APPEND_DATA
-    | SYNCHRONIZE;
+pub const FILE_GENERIC_WRITE: u32 =
+    READ_CONTROL | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES | FILE_WRITE_EA | FILE_APPEND_DATA | SYNCHRONIZE;
 /// FILE_GENERIC_EXECUTE.
-pub const FILE_GENERIC_EXECUTE: u32 =
-    READ_CONTROL | FILE_READ_ATTRIBUTES | FILE_EXECUTE | SYNCHRONIZE;
+pub const FILE_GENERIC_EXECUTE: u32 = READ_CONTROL | FILE_READ_ATTRIBUTES | FILE_EXECUTE | SYNCHRONIZE;
 
 /// Bits no access mask may carry (bits 9-15, 21-23, 26-27): requests
 /// with them are ACCESS_DENIED (smbtorture `smb2.maximum_allowed`).
@@ -79,8 +73,7 @@ pub const INVALID_ACCESS_BITS: u32 = 0x0CE0_FE00;
 
 /// Bits a read-only file never grants (MS-FSA 2.1.5.1.2.1; the
 /// directory bits share values with the file ones).
-pub const READONLY_DENIED: u32 =
-    FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_ADD_SUBDIRECTORY | FILE_DELETE_CHILD;
+pub const READONLY_DENIED: u32 = FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_ADD_SUBDIRECTORY | FILE_DELETE_CHILD;
 
 /// Replace GENERIC_* bits with the file-specific rights (MS-DTYP 2.4.3,
 /// file object generic mapping).
@@ -156,11 +149,7 @@ impl ExistingObject {
     /// read-only file never grants.
     pub fn max_allowed(&self) -> u32 {
         let m = self.maximal_access();
-        if self.read_only_file {
-            m & !READONLY_DENIED
-        } else {
-            m
-        }
+        if self.read_only_file { m & !READONLY_DENIED } else { m }
     }
 }
 
@@ -182,11 +171,7 @@ pub fn open_existing(desired: u32, obj: &ExistingObject) -> Result<u32, NtStatus
     if explicit & !allowed != 0 {
         return Err(NtStatus::ACCESS_DENIED);
     }
-    if want & MAXIMUM_ALLOWED != 0 {
-        Ok(allowed | explicit)
-    } else {
-        Ok(explicit)
-    }
+    if want & MAXIMUM_ALLOWED != 0 { Ok(allowed | explicit) } else { Ok(explicit) }
 }
 
 /// The access granted on a newly created object (MS-FSA 2.1.5.1.1: the
@@ -198,26 +183,14 @@ pub fn open_new(desired: u32, share: u32) -> Result<u32, NtStatus> {
     if explicit & !share != 0 {
         return Err(NtStatus::ACCESS_DENIED);
     }
-    if want & MAXIMUM_ALLOWED != 0 {
-        Ok(share | explicit)
-    } else {
-        Ok(explicit)
-    }
+    if want & MAXIMUM_ALLOWED != 0 { Ok(share | explicit) } else { Ok(explicit) }
 }
 
 /// Creating a child needs FILE_ADD_FILE or FILE_ADD_SUBDIRECTORY on the
 /// parent (`parent_acl`: what the parent's SD grants; `share`: share mask).
 pub fn check_create_in(parent_acl: u32, share: u32, directory: bool) -> Result<(), NtStatus> {
-    let need = if directory {
-        FILE_ADD_SUBDIRECTORY
-    } else {
-        FILE_ADD_FILE
-    };
-    if parent_acl & share & need == need {
-        Ok(())
-    } else {
-        Err(NtStatus::ACCESS_DENIED)
-    }
+    let need = if directory { FILE_ADD_SUBDIRECTORY } else { FILE_ADD_FILE };
+    if parent_acl & share & need == need { Ok(()) } else { Err(NtStatus::ACCESS_DENIED) }
 }
 
 fn check_bits(desired: u32) -> Result<u32, NtStatus> {
@@ -231,11 +204,7 @@ fn check_bits(desired: u32) -> Result<u32, NtStatus> {
 }
 
 fn require(granted: u32, any_of: u32) -> Result<(), NtStatus> {
-    if granted & any_of != 0 {
-        Ok(())
-    } else {
-        Err(NtStatus::ACCESS_DENIED)
-    }
+    if granted & any_of != 0 { Ok(()) } else { Err(NtStatus::ACCESS_DENIED) }
 }
 
 /// READ (MS-SMB2 3.3.5.12): FILE_READ_DATA, or FILE_EXECUTE as Windows
@@ -356,11 +325,7 @@ pub fn check_query_info(granted: u32, kind: InfoType, info: u32) -> Result<(), N
                 | GROUP_SECURITY_INFORMATION
                 | DACL_SECURITY_INFORMATION
                 | LABEL_SECURITY_INFORMATION;
-            if info & normal != 0 {
-                require(granted, READ_CONTROL)
-            } else {
-                Ok(())
-            }
+            if info & normal != 0 { require(granted, READ_CONTROL) } else { Ok(()) }
         }
     }
 }
@@ -374,14 +339,10 @@ pub fn check_set_info(granted: u32, kind: InfoType, info: u32) -> Result<(), NtS
     match kind {
         InfoType::File => match u8::try_from(info).unwrap_or(0) {
             class::BASIC => require(granted, FILE_WRITE_ATTRIBUTES),
-            class::END_OF_FILE | class::ALLOCATION | class::VALID_DATA_LENGTH => {
-                require(granted, FILE_WRITE_DATA)
+            class::END_OF_FILE | class::ALLOCATION | class::VALID_DATA_LENGTH => require(granted, FILE_WRITE_DATA),
+            class::RENAME | class::RENAME_EX | class::DISPOSITION | class::DISPOSITION_EX | class::SHORT_NAME => {
+                require(granted, DELETE)
             }
-            class::RENAME
-            | class::RENAME_EX
-            | class::DISPOSITION
-            | class::DISPOSITION_EX
-            | class::SHORT_NAME => require(granted, DELETE),
             class::FULL_EA => require(granted, FILE_WRITE_EA),
             _ => Ok(()),
         },
@@ -390,9 +351,7 @@ pub fn check_set_info(granted: u32, kind: InfoType, info: u32) -> Result<(), NtS
             if info & SACL_SECURITY_INFORMATION != 0 {
                 require(granted, ACCESS_SYSTEM_SECURITY)?;
             }
-            let owner = OWNER_SECURITY_INFORMATION
-                | GROUP_SECURITY_INFORMATION
-                | LABEL_SECURITY_INFORMATION;
+            let owner = OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | LABEL_SECURITY_INFORMATION;
             if info & owner != 0 {
                 require(granted, WRITE_OWNER)?;
             }
@@ -408,10 +367,6 @@ pub fn check_set_info(granted: u32, kind: InfoType, info: u32) -> Result<(), NtS
 /// FILE_ADD_SUBDIRECTORY for a directory) there (MS-FSA 2.1.5.14.11), and
 /// replacing an existing target needs DELETE on it (checked by the engine
 /// when it opens the target).
-pub fn check_rename_into(
-    target_parent_acl: u32,
-    share: u32,
-    directory: bool,
-) -> Result<(), NtStatus> {
+pub fn check_rename_into(target_parent_acl: u32, share: u32, directory: bool) -> Result<(), NtStatus> {
     check_create_in(target_parent_acl, share, directory)
 }

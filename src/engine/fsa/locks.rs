@@ -188,37 +188,21 @@ impl ByteRangeLocks {
     /// LockIntent FALSE): STATUS_FILE_LOCK_CONFLICT if another open's lock
     /// covers the range, or a shared lock (even our own) covers a write.
     /// Zero-length I/O never conflicts (smbtorture `smb2.lock.zerobyteread`).
-    pub fn check_io(
-        &self,
-        owner: OpenId,
-        offset: u64,
-        length: u64,
-        write: bool,
-    ) -> Result<(), NtStatus> {
+    pub fn check_io(&self, owner: OpenId, offset: u64, length: u64, write: bool) -> Result<(), NtStatus> {
         if length == 0 {
             return Ok(());
         }
         let hit = self.held.iter().any(|h| {
-            span_overlap(h.range.offset, h.range.length, offset, length)
-                && kind_conflicts(h, owner, write, false)
+            span_overlap(h.range.offset, h.range.length, offset, length) && kind_conflicts(h, owner, write, false)
         });
-        if hit {
-            Err(NtStatus::FILE_LOCK_CONFLICT)
-        } else {
-            Ok(())
-        }
+        if hit { Err(NtStatus::FILE_LOCK_CONFLICT) } else { Ok(()) }
     }
 
     /// Lock without waiting (MS-FSA 2.1.5.8 with FailImmediately):
     /// STATUS_LOCK_NOT_GRANTED on conflict. SMB2 never answers
     /// FILE_LOCK_CONFLICT to a lock request, however often it is repeated
     /// (smbtorture `smb2.lock.errorcode`).
-    pub fn lock(
-        &mut self,
-        owner: OpenId,
-        range: ByteRange,
-        kind: LockKind,
-    ) -> Result<(), NtStatus> {
+    pub fn lock(&mut self, owner: OpenId, range: ByteRange, kind: LockKind) -> Result<(), NtStatus> {
         let want = Held { owner, range, kind };
         if self.grantable(&want) {
             self.held.push(want);
@@ -241,11 +225,7 @@ impl ByteRangeLocks {
     pub fn cancel(&mut self, token: u64) -> Option<Completion> {
         let pos = self.waiters.iter().position(|w| w.token == token)?;
         let w = self.waiters.remove(pos)?;
-        Some(Completion {
-            token,
-            owner: w.held.owner,
-            status: NtStatus::CANCELLED,
-        })
+        Some(Completion { token, owner: w.held.owner, status: NtStatus::CANCELLED })
     }
 
     /// The open is closing (CLOSE, tree disconnect, logoff, disconnect):
@@ -257,11 +237,7 @@ impl ByteRangeLocks {
         let mut done = Vec::new();
         self.waiters.retain(|w| {
             if w.held.owner == owner {
-                done.push(Completion {
-                    token: w.token,
-                    owner,
-                    status: NtStatus::RANGE_NOT_LOCKED,
-                });
+                done.push(Completion { token: w.token, owner, status: NtStatus::RANGE_NOT_LOCKED });
                 false
             } else {
                 true
@@ -314,22 +290,13 @@ impl ByteRangeLocks {
             any = true;
         }
         let completed = if any { self.wake() } else { Vec::new() };
-        LockReply {
-            status: Some(status),
-            completed,
-        }
+        LockReply { status: Some(status), completed }
     }
 
     /// Lock elements in order; on failure undo the ones granted by this
     /// request (MS-SMB2 3.3.5.14.2, smbtorture `smb2.lock.multiple-unlock`
     /// Test3). A single blocking element that conflicts waits.
-    fn lock_all(
-        &mut self,
-        owner: OpenId,
-        req: &LockRequest<'_>,
-        blocking: bool,
-        seq: Option<SeqSlot>,
-    ) -> LockReply {
+    fn lock_all(&mut self, owner: OpenId, req: &LockRequest<'_>, blocking: bool, seq: Option<SeqSlot>) -> LockReply {
         let mut granted = 0usize;
         let mut status = NtStatus::SUCCESS;
         for el in req.elements {
@@ -345,15 +312,8 @@ impl ByteRangeLocks {
                 self.held.push(want);
                 granted += 1;
             } else if blocking {
-                self.waiters.push_back(Waiter {
-                    token: req.token,
-                    held: want,
-                    seq,
-                });
-                return LockReply {
-                    status: None,
-                    completed: Vec::new(),
-                };
+                self.waiters.push_back(Waiter { token: req.token, held: want, seq });
+                return LockReply { status: None, completed: Vec::new() };
             } else {
                 status = NtStatus::LOCK_NOT_GRANTED;
                 break;
@@ -370,8 +330,7 @@ impl ByteRangeLocks {
     /// MS-FSA 2.1.4.10 with LockIntent TRUE against every held lock.
     fn grantable(&self, want: &Held) -> bool {
         !self.held.iter().any(|h| {
-            h.range.overlaps(want.range)
-                && kind_conflicts(h, want.owner, want.kind == LockKind::Exclusive, true)
+            h.range.overlaps(want.range) && kind_conflicts(h, want.owner, want.kind == LockKind::Exclusive, true)
         })
     }
 
@@ -396,11 +355,7 @@ impl ByteRangeLocks {
             if self.grantable(&w.held) {
                 self.held.push(w.held);
                 self.record_sequence(w.held.owner, w.seq);
-                done.push(Completion {
-                    token: w.token,
-                    owner: w.held.owner,
-                    status: NtStatus::SUCCESS,
-                });
+                done.push(Completion { token: w.token, owner: w.held.owner, status: NtStatus::SUCCESS });
             } else {
                 still.push_back(w);
             }
@@ -426,19 +381,12 @@ impl ByteRangeLocks {
             return SeqCheck::Replay;
         }
         *entry = SEQ_INVALID;
-        SeqCheck::Proceed(Some(SeqSlot {
-            index: index - 1,
-            value,
-        }))
+        SeqCheck::Proceed(Some(SeqSlot { index: index - 1, value }))
     }
 
     fn record_sequence(&mut self, owner: OpenId, slot: Option<SeqSlot>) {
         let Some(slot) = slot else { return };
-        if let Some(entry) = self
-            .sequences
-            .get_mut(&owner)
-            .and_then(|a| a.get_mut(slot.index))
-        {
+        if let Some(entry) = self.sequences.get_mut(&owner).and_then(|a| a.get_mut(slot.index)) {
             *entry = slot.value;
         }
     }
@@ -450,10 +398,7 @@ enum SeqCheck {
 }
 
 fn done(status: NtStatus) -> LockReply {
-    LockReply {
-        status: Some(status),
-        completed: Vec::new(),
-    }
+    LockReply { status: Some(status), completed: Vec::new() }
 }
 
 /// MS-FSA 2.1.4.10 for an overlapping held lock: an exclusive lock blocks
@@ -488,11 +433,7 @@ fn classify(elements: &[LockElement]) -> Result<Mode, NtStatus> {
         f if lock_flags_kind(f).is_some() => Mode::Lock { blocking: false },
         _ => return Err(NtStatus::INVALID_PARAMETER),
     };
-    if many
-        && elements
-            .iter()
-            .any(|e| e.flags & LOCKFLAG_FAIL_IMMEDIATELY == 0 || lock_flags_kind(e.flags).is_none())
-    {
+    if many && elements.iter().any(|e| e.flags & LOCKFLAG_FAIL_IMMEDIATELY == 0 || lock_flags_kind(e.flags).is_none()) {
         return Err(NtStatus::INVALID_PARAMETER);
     }
     Ok(mode)

@@ -138,16 +138,8 @@ impl FileKey {
     /// rest upper-cased (stream names compare case-insensitively).
     pub fn new(org: OrgId, node: NodeId, stream: &str) -> Self {
         let s = stream.strip_prefix(':').unwrap_or(stream);
-        let s = if s.eq_ignore_ascii_case("$DATA") {
-            ""
-        } else {
-            strip_suffix_ci(s, ":$DATA")
-        };
-        let stream = if s.is_empty() {
-            None
-        } else {
-            Some(s.to_uppercase())
-        };
+        let s = if s.eq_ignore_ascii_case("$DATA") { "" } else { strip_suffix_ci(s, ":$DATA") };
+        let stream = if s.is_empty() { None } else { Some(s.to_uppercase()) };
         Self { org, node, stream }
     }
 }

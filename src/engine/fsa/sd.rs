@@ -4,8 +4,7 @@
 //! files and share roots (MS-DTYP 2.5.3.4 inheritance, simplified).
 
 use super::access::{
-    DACL_SECURITY_INFORMATION, GROUP_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION,
-    SACL_SECURITY_INFORMATION,
+    DACL_SECURITY_INFORMATION, GROUP_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION, SACL_SECURITY_INFORMATION,
 };
 use super::access::{FILE_ALL_ACCESS, map_generic};
 use super::access::{READ_CONTROL, WRITE_DAC};
@@ -75,22 +74,12 @@ pub enum Ace {
 impl Ace {
     /// An allow ACE.
     pub fn allow(sid: Sid, mask: u32, flags: u8) -> Self {
-        Ace::Basic {
-            ace_type: ACCESS_ALLOWED,
-            flags,
-            mask,
-            sid,
-        }
+        Ace::Basic { ace_type: ACCESS_ALLOWED, flags, mask, sid }
     }
 
     /// A deny ACE.
     pub fn deny(sid: Sid, mask: u32, flags: u8) -> Self {
-        Ace::Basic {
-            ace_type: ACCESS_DENIED,
-            flags,
-            mask,
-            sid,
-        }
+        Ace::Basic { ace_type: ACCESS_DENIED, flags, mask, sid }
     }
 
     /// The ACE flags.
@@ -149,26 +138,14 @@ impl Acl {
             let ace_type = *acl.get(at).ok_or(bad)?;
             let flags = *acl.get(at + 1).ok_or(bad)?;
             let ace_size = usize::from(u16_at(acl, at + 2).map_err(|_| bad)?);
-            let body = acl
-                .get(at + 4..at + ace_size)
-                .filter(|_| ace_size >= 4)
-                .ok_or(bad)?;
+            let body = acl.get(at + 4..at + ace_size).filter(|_| ace_size >= 4).ok_or(bad)?;
             aces.push(match ace_type {
                 ACCESS_ALLOWED | ACCESS_DENIED => {
                     let mask = u32_at(body, 0).map_err(|_| bad)?;
                     let (sid, _) = Sid::parse(body.get(4..).ok_or(bad)?)?;
-                    Ace::Basic {
-                        ace_type,
-                        flags,
-                        mask,
-                        sid,
-                    }
+                    Ace::Basic { ace_type, flags, mask, sid }
                 }
-                _ => Ace::Other {
-                    ace_type,
-                    flags,
-                    body: body.to_vec(),
-                },
+                _ => Ace::Other { ace_type, flags, body: body.to_vec() },
             });
             at += ace_size;
         }
@@ -184,21 +161,12 @@ impl Acl {
         for ace in &self.aces {
             let at = out.len();
             match ace {
-                Ace::Basic {
-                    ace_type,
-                    flags,
-                    mask,
-                    sid,
-                } => {
+                Ace::Basic { ace_type, flags, mask, sid } => {
                     out.extend_from_slice(&[*ace_type, *flags, 0, 0]);
                     out.extend_from_slice(&mask.to_le_bytes());
                     sid.encode(out);
                 }
-                Ace::Other {
-                    ace_type,
-                    flags,
-                    body,
-                } => {
+                Ace::Other { ace_type, flags, body } => {
                     out.extend_from_slice(&[*ace_type, *flags, 0, 0]);
                     out.extend_from_slice(body);
                 }
@@ -251,13 +219,7 @@ impl SecurityDescriptor {
             Some(b) if control & control::DACL_PRESENT != 0 => Some(Acl::parse(b)?),
             _ => None,
         };
-        Ok(Self {
-            control,
-            owner,
-            group,
-            dacl,
-            sacl,
-        })
+        Ok(Self { control, owner, group, dacl, sacl })
     }
 
     /// Encode the parts selected by `secinfo` (MS-DTYP 2.4.7) in
@@ -268,8 +230,7 @@ impl SecurityDescriptor {
             ctl &= !control::SACL_PRESENT;
         }
         if secinfo & DACL_SECURITY_INFORMATION == 0 {
-            ctl &=
-                !(control::DACL_PRESENT | control::DACL_AUTO_INHERITED | control::DACL_PROTECTED);
+            ctl &= !(control::DACL_PRESENT | control::DACL_AUTO_INHERITED | control::DACL_PROTECTED);
         }
         let mut out = vec![1, 0];
         out.extend_from_slice(&ctl.to_le_bytes());
@@ -301,12 +262,7 @@ impl SecurityDescriptor {
     /// SET_INFO of a descriptor: replace the parts named by `secinfo`
     /// with those of `new`. An owner may only be set to the caller or one
     /// of its groups (no SeRestorePrivilege): INVALID_OWNER otherwise.
-    pub fn apply(
-        &mut self,
-        new: &SecurityDescriptor,
-        secinfo: u32,
-        token: &Token,
-    ) -> Result<(), NtStatus> {
+    pub fn apply(&mut self, new: &SecurityDescriptor, secinfo: u32, token: &Token) -> Result<(), NtStatus> {
         if secinfo & OWNER_SECURITY_INFORMATION != 0 {
             let owner = new.owner.clone().ok_or(NtStatus::INVALID_SECURITY_DESCR)?;
             if !token.has(&owner) {
@@ -318,14 +274,12 @@ impl SecurityDescriptor {
             self.group = new.group.clone();
         }
         if secinfo & DACL_SECURITY_INFORMATION != 0 {
-            let keep =
-                control::DACL_PRESENT | control::DACL_AUTO_INHERITED | control::DACL_PROTECTED;
+            let keep = control::DACL_PRESENT | control::DACL_AUTO_INHERITED | control::DACL_PROTECTED;
             self.control = (self.control & !keep) | (new.control & keep);
             self.dacl = new.dacl.clone();
         }
         if secinfo & SACL_SECURITY_INFORMATION != 0 {
-            self.control =
-                (self.control & !control::SACL_PRESENT) | (new.control & control::SACL_PRESENT);
+            self.control = (self.control & !control::SACL_PRESENT) | (new.control & control::SACL_PRESENT);
             self.sacl = new.sacl.clone();
         }
         Ok(())
@@ -345,13 +299,7 @@ impl SecurityDescriptor {
         let (mut granted, mut denied) = (0u32, 0u32);
         let mut has_owner_rights_ace = false;
         for ace in &dacl.aces {
-            let Ace::Basic {
-                ace_type,
-                flags,
-                mask,
-                sid,
-            } = ace
-            else {
+            let Ace::Basic { ace_type, flags, mask, sid } = ace else {
                 continue;
             };
             if flags & ace_flags::INHERIT_ONLY != 0 {
@@ -411,28 +359,15 @@ pub fn share_root(org: OrgId) -> SecurityDescriptor {
 /// files take OBJECT_INHERIT ACEs, directories CONTAINER_INHERIT ones (and
 /// keep OBJECT_INHERIT-only ones as inherit-only so files below get them).
 /// Without anything inheritable the owner and SYSTEM get full control.
-pub fn inherit(
-    parent: Option<&SecurityDescriptor>,
-    owner: &Sid,
-    group: &Sid,
-    is_dir: bool,
-) -> SecurityDescriptor {
+pub fn inherit(parent: Option<&SecurityDescriptor>, owner: &Sid, group: &Sid, is_dir: bool) -> SecurityDescriptor {
     let aces: Vec<Ace> = parent
         .and_then(|p| p.dacl.as_ref())
-        .map(|d| {
-            d.aces
-                .iter()
-                .flat_map(|a| inherit_ace(a, owner, group, is_dir))
-                .collect()
-        })
+        .map(|d| d.aces.iter().flat_map(|a| inherit_ace(a, owner, group, is_dir)).collect())
         .unwrap_or_default();
     let (control, aces) = if aces.is_empty() {
         (
             control::DACL_PRESENT,
-            vec![
-                Ace::allow(owner.clone(), FILE_ALL_ACCESS, 0),
-                Ace::allow(Sid::local_system(), FILE_ALL_ACCESS, 0),
-            ],
+            vec![Ace::allow(owner.clone(), FILE_ALL_ACCESS, 0), Ace::allow(Sid::local_system(), FILE_ALL_ACCESS, 0)],
         )
     } else {
         (control::DACL_PRESENT | control::DACL_AUTO_INHERITED, aces)
@@ -448,13 +383,7 @@ pub fn inherit(
 
 fn inherit_ace(ace: &Ace, owner: &Sid, group: &Sid, is_dir: bool) -> Vec<Ace> {
     use ace_flags::*;
-    let Ace::Basic {
-        ace_type,
-        flags,
-        mask,
-        sid,
-    } = ace
-    else {
+    let Ace::Basic { ace_type, flags, mask, sid } = ace else {
         return Vec::new();
     };
     let oi = flags & OBJECT_INHERIT != 0;
@@ -468,29 +397,19 @@ fn inherit_ace(ace: &Ace, owner: &Sid, group: &Sid, is_dir: bool) -> Vec<Ace> {
     } else {
         sid.clone()
     };
-    let make = |sid: Sid, flags: u8| Ace::Basic {
-        ace_type: *ace_type,
-        flags,
-        mask: map_generic(*mask),
-        sid,
-    };
+    let make = |sid: Sid, flags: u8| Ace::Basic { ace_type: *ace_type, flags, mask: map_generic(*mask), sid };
     let propagate = flags & (OBJECT_INHERIT | CONTAINER_INHERIT);
     if !is_dir {
-        return if oi {
-            vec![make(effective_sid, INHERITED)]
-        } else {
-            Vec::new()
-        };
+        return if oi { vec![make(effective_sid, INHERITED)] } else { Vec::new() };
     }
     match (ci, oi, np) {
         // Effective on this directory only.
         (true, _, true) => vec![make(effective_sid, INHERITED)],
         // Effective here and passed on; a CREATOR ACE is split into the
         // effective owner ACE and an inherit-only template (MS-DTYP 2.5.3.4).
-        (true, _, false) if creator => vec![
-            make(effective_sid, INHERITED),
-            make(sid.clone(), INHERITED | INHERIT_ONLY | propagate),
-        ],
+        (true, _, false) if creator => {
+            vec![make(effective_sid, INHERITED), make(sid.clone(), INHERITED | INHERIT_ONLY | propagate)]
+        }
         (true, _, false) => vec![make(effective_sid, INHERITED | propagate)],
         // Only for files below: inherit-only on this directory.
         (false, true, false) => vec![make(sid.clone(), INHERITED | INHERIT_ONLY | OBJECT_INHERIT)],

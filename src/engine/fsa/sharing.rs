@@ -19,8 +19,7 @@ pub const FILE_SHARE_WRITE: u32 = 0x2;
 pub const FILE_SHARE_DELETE: u32 = 0x4;
 
 /// The access bits that take part in share-mode checks.
-pub const SHARING_ACCESS: u32 =
-    FILE_READ_DATA | FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_EXECUTE | DELETE;
+pub const SHARING_ACCESS: u32 = FILE_READ_DATA | FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_EXECUTE | DELETE;
 
 /// True if an open with `access`/`share` cannot coexist with an existing
 /// open holding `e_access`/`e_share`: either side wants an access the other
@@ -35,8 +34,7 @@ pub fn share_conflict(e_access: u32, e_share: u32, access: u32, share: u32) -> b
         (DELETE, FILE_SHARE_DELETE),
     ];
     pairs.iter().any(|&(bits, share_bit)| {
-        (access & bits != 0 && e_share & share_bit == 0)
-            || (e_access & bits != 0 && share & share_bit == 0)
+        (access & bits != 0 && e_share & share_bit == 0) || (e_access & bits != 0 && share & share_bit == 0)
     })
 }
 
@@ -88,9 +86,7 @@ impl ShareModes {
 
     /// True if an open with `access`/`share` conflicts with an existing open.
     pub fn sharing_violation(&self, access: u32, share: u32) -> bool {
-        self.entries
-            .iter()
-            .any(|e| share_conflict(e.access, e.share, access, share))
+        self.entries.iter().any(|e| share_conflict(e.access, e.share, access, share))
     }
 
     /// DELETE_PENDING, then SHARING_VIOLATION (for callers that don't go

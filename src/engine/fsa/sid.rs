@@ -46,17 +46,11 @@ impl Sid {
         if subs.len() > 15 || authority >> 48 != 0 {
             return None;
         }
-        Some(Self {
-            authority,
-            subs: subs.to_vec(),
-        })
+        Some(Self { authority, subs: subs.to_vec() })
     }
 
     fn known(authority: u64, subs: &[u32]) -> Self {
-        Self {
-            authority,
-            subs: subs.to_vec(),
-        }
+        Self { authority, subs: subs.to_vec() }
     }
 
     /// S-1-1-0 Everyone.
@@ -107,9 +101,7 @@ impl Sid {
 
     /// A user's SID; `None` if the id does not fit the RID range.
     pub fn user(org: OrgId, user: UserId) -> Option<Self> {
-        let id = u32::try_from(user.0)
-            .ok()
-            .filter(|&i| i < RID_GROUP_BASE - RID_USER_BASE)?;
+        let id = u32::try_from(user.0).ok().filter(|&i| i < RID_GROUP_BASE - RID_USER_BASE)?;
         Some(Self::org_member(org, RID_USER_BASE + id))
     }
 
@@ -136,10 +128,7 @@ impl Sid {
         }
         let len = 8 + 4 * count;
         let body = buf.get(8..len).ok_or(bad)?;
-        let subs = body
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let subs = body.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         Ok((Self { authority, subs }, len))
     }
 
@@ -246,10 +235,7 @@ impl Token {
         for &id in groups {
             g.push(Sid::group(org, id)?);
         }
-        Some(Self {
-            user: Sid::user(org, user)?,
-            groups: g,
-        })
+        Some(Self { user: Sid::user(org, user)?, groups: g })
     }
 
     /// True if the token holds `sid` as user or group.

@@ -113,10 +113,7 @@ impl StreamState {
 
     /// No opens, locks or parked CREATEs: the table entry can be dropped.
     pub fn is_idle(&self) -> bool {
-        self.shares.is_empty()
-            && self.cache.is_empty()
-            && self.locks.is_idle()
-            && self.parked.is_empty()
+        self.shares.is_empty() && self.cache.is_empty() && self.locks.is_idle() && self.parked.is_empty()
     }
 
     /// CREATE: DELETE_PENDING, then oplock breaks (which may park the
@@ -125,11 +122,7 @@ impl StreamState {
         if self.shares.delete_pending() {
             return failed(NtStatus::DELETE_PENDING);
         }
-        let open_access = if req.overwrite {
-            req.access | FILE_WRITE_DATA
-        } else {
-            req.access
-        };
+        let open_access = if req.overwrite { req.access | FILE_WRITE_DATA } else { req.access };
         let creq = OpenCacheRequest {
             open: req.open,
             access: open_access,
@@ -217,16 +210,9 @@ impl StreamState {
     ) -> (LockReply, Vec<Break>) {
         let reply = self.locks.smb2_lock(open, req);
         let locked = reply.status == Some(NtStatus::SUCCESS)
-            && req
-                .elements
-                .first()
-                .is_some_and(|e| e.flags & super::locks::LOCKFLAG_UNLOCK == 0)
+            && req.elements.first().is_some_and(|e| e.flags & super::locks::LOCKFLAG_UNLOCK == 0)
             && req.elements.iter().any(|e| e.offset < allocation_size);
-        let breaks = if locked {
-            self.cache.contend_level2(open, now)
-        } else {
-            Vec::new()
-        };
+        let breaks = if locked { self.cache.contend_level2(open, now) } else { Vec::new() };
         (reply, breaks)
     }
 
@@ -238,28 +224,15 @@ impl StreamState {
     }
 
     /// LEASE_BREAK acknowledgment.
-    pub fn lease_ack(
-        &mut self,
-        id: &LeaseId,
-        state: Caching,
-        now: Instant,
-    ) -> Result<LeaseAck, NtStatus> {
+    pub fn lease_ack(&mut self, id: &LeaseId, state: Caching, now: Instant) -> Result<LeaseAck, NtStatus> {
         let (state, breaks) = self.cache.lease_ack(id, state, now)?;
-        Ok(LeaseAck {
-            state,
-            breaks,
-            retry: self.take_parked(),
-        })
+        Ok(LeaseAck { state, breaks, retry: self.take_parked() })
     }
 
     /// When [`StreamState::next_deadline`] passes: unacknowledged breaks
     /// count as acknowledged to none; parked CREATEs to rerun.
     pub fn on_timer(&mut self, now: Instant) -> Vec<u64> {
-        if self.cache.expire(now) {
-            self.take_parked()
-        } else {
-            Vec::new()
-        }
+        if self.cache.expire(now) { self.take_parked() } else { Vec::new() }
     }
 
     /// Earliest break deadline on this stream.
@@ -273,8 +246,5 @@ impl StreamState {
 }
 
 fn failed(status: NtStatus) -> OpenOutcome {
-    OpenOutcome {
-        breaks: Vec::new(),
-        result: OpenResult::Failed(status),
-    }
+    OpenOutcome { breaks: Vec::new(), result: OpenResult::Failed(status) }
 }

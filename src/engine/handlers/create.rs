@@ -1,6 +1,7 @@
 //! CREATE (MS-SMB2 3.3.5.9, MS-FSA 2.1.5.1): pipes on IPC$, files,
 //! directories and named streams on disk shares.
 
+use crate::audit::{EventKind, EventResult};
 use crate::engine::connection::{Ctx, Reply, new_message};
 use crate::engine::fileops::{self, alloc, attributes, new_attributes, times};
 use crate::engine::names::{self, ParsedName};
@@ -20,6 +21,39 @@ use crate::wire::fscc::consts::{
 /// CREATE.
 pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let req = CreateRequest::decode(ctx.msg)?;
+    let result = create_inner(ctx, &req);
+    if let Err(e) = &result {
+        // Failed and denied opens are part of the operation log.
+        if let Ok(crate::engine::session::TreeKind::Disk(share)) = ctx.tree().map(|t| t.kind.clone()) {
+            let kind = EventKind::Open {
+                share: share.name,
+                path: req.name.clone(),
+                desired_access: req.desired_access,
+                granted_access: 0,
+                disposition: disposition_name(req.create_disposition).into(),
+                created: false,
+            };
+            ctx.audit(kind, crate::engine::audit::result_of(e.status()));
+        }
+    }
+    result
+}
+
+/// The spec name of a CreateDisposition, for the log.
+fn disposition_name(d: u32) -> &'static str {
+    match d {
+        disp::SUPERSEDE => "supersede",
+        disp::OPEN => "open",
+        disp::CREATE => "create",
+        disp::OPEN_IF => "open_if",
+        disp::OVERWRITE => "overwrite",
+        disp::OVERWRITE_IF => "overwrite_if",
+        _ => "invalid",
+    }
+}
+
+fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
+    let req = req.clone();
     validate(&req)?;
     let tree = ctx.tree()?;
     let (share, level) = match &tree.kind {
@@ -32,22 +66,14 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let opened = open_node(&org, &share, level, &req, &name, now)?;
     let meta = org.stat(opened.node)?;
     let content = if meta.kind == NodeKind::File || name.stream.is_some() {
-        Some(org.open_content(
-            opened.node,
-            name.stream.as_deref(),
-            opened.action == create_action::CREATED,
-        )?)
+        Some(org.open_content(opened.node, name.stream.as_deref(), opened.action == create_action::CREATED)?)
     } else {
         None
     };
-    if matches!(
-        opened.action,
-        create_action::OVERWRITTEN | create_action::SUPERSEDED
-    ) {
-        if let Some(c) = &content {
+    if matches!(opened.action, create_action::OVERWRITTEN | create_action::SUPERSEDED)
+        && let Some(c) = &content {
             c.set_len(0)?;
         }
-    }
     let (size, alloc_size) = match &content {
         Some(c) => (c.len(), c.alloc_size()),
         None => (0, 0),
@@ -57,23 +83,31 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let mut resp_ctx_data: Vec<(&'static [u8], Vec<u8>)> = Vec::new();
     if cc::find(&req.contexts, cc::names::MXAC).is_some() {
         let mut d = Vec::new();
-        MxAcResponse {
-            query_status: NtStatus::SUCCESS,
-            maximal_access: maximal,
-        }
-        .encode(&mut d);
+        MxAcResponse { query_status: NtStatus::SUCCESS, maximal_access: maximal }.encode(&mut d);
         resp_ctx_data.push((cc::names::MXAC, d));
     }
     if cc::find(&req.contexts, cc::names::QFID).is_some() {
         let mut d = Vec::new();
-        QFidResponse {
-            disk_file_id: meta.id.0,
-            volume_id: share.root.0,
-        }
-        .encode(&mut d);
+        QFidResponse { disk_file_id: meta.id.0, volume_id: share.root.0 }.encode(&mut d);
         resp_ctx_data.push((cc::names::QFID, d));
     }
     let path = display_path(&name);
+    let created = opened.action == create_action::CREATED;
+    let is_dir = meta.kind == NodeKind::Directory && name.stream.is_none();
+    ctx.audit(
+        EventKind::Open {
+            share: share.name.clone(),
+            path: path.clone(),
+            desired_access: req.desired_access,
+            granted_access: opened.granted,
+            disposition: disposition_name(req.create_disposition).into(),
+            created,
+        },
+        EventResult::Ok,
+    );
+    if created && is_dir {
+        ctx.audit(EventKind::Mkdir { share: share.name.clone(), path: path.clone() }, EventResult::Ok);
+    }
     let open = Open {
         file_id,
         session_id: ctx.hdr.session_id,
@@ -83,6 +117,7 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
             org,
             org_id: share.org_id,
             root: share.root,
+            share: share.name.clone(),
             node: meta.id,
             is_dir: meta.kind == NodeKind::Directory && name.stream.is_none(),
             stream: name.stream.clone(),
@@ -105,25 +140,15 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
         })),
     };
     ctx.conn.opens.insert(file_id.volatile, open);
-    let contexts: Vec<CreateContext<'_>> = resp_ctx_data
-        .iter()
-        .map(|(n, d)| CreateContext { name: n, data: d })
-        .collect();
+    let contexts: Vec<CreateContext<'_>> =
+        resp_ctx_data.iter().map(|(n, d)| CreateContext { name: n, data: d }).collect();
     let resp = CreateResponse {
         oplock_level: 0,
         flags: 0,
         create_action: opened.action,
         times: times(&meta),
-        allocation_size: if meta.kind == NodeKind::Directory && name.stream.is_none() {
-            0
-        } else {
-            alloc_size
-        },
-        end_of_file: if meta.kind == NodeKind::Directory && name.stream.is_none() {
-            0
-        } else {
-            size
-        },
+        allocation_size: if meta.kind == NodeKind::Directory && name.stream.is_none() { 0 } else { alloc_size },
+        end_of_file: if meta.kind == NodeKind::Directory && name.stream.is_none() { 0 } else { size },
         file_attributes: attributes(&meta),
         file_id,
         contexts,
@@ -141,9 +166,7 @@ fn validate(req: &CreateRequest<'_>) -> Result<()> {
     if req.create_disposition > disp::OVERWRITE_IF {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
-    if req.create_options & opt::DIRECTORY_FILE != 0
-        && req.create_options & opt::NON_DIRECTORY_FILE != 0
-    {
+    if req.create_options & opt::DIRECTORY_FILE != 0 && req.create_options & opt::NON_DIRECTORY_FILE != 0 {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
     // Reserved option bits the server must refuse (3.3.5.9).
@@ -190,11 +213,7 @@ fn open_node(
             return Err(NtStatus::FILE_IS_A_DIRECTORY.into());
         }
         let granted = fileops::grant(req.desired_access, level, false)?;
-        return Ok(Opened {
-            node: share.root,
-            action: create_action::OPENED,
-            granted,
-        });
+        return Ok(Opened { node: share.root, action: create_action::OPENED, granted });
     };
     let parent = fileops::walk(org, share.root, dirs)?;
     let existing = org.lookup(parent, leaf)?;
@@ -211,19 +230,11 @@ fn open_node(
         }
         let granted = fileops::grant(req.desired_access, level, false)?;
         // A stream of a missing file creates the file too (NTFS behaviour).
-        let kind = if want_dir && name.stream.is_none() {
-            NodeKind::Directory
-        } else {
-            NodeKind::File
-        };
+        let kind = if want_dir && name.stream.is_none() { NodeKind::Directory } else { NodeKind::File };
         let attrs = new_attributes(req.file_attributes, kind == NodeKind::Directory);
         let node = org.create(parent, leaf, kind, attrs, now)?;
         touch_dir(org, parent, now)?;
-        return Ok(Opened {
-            node,
-            action: create_action::CREATED,
-            granted,
-        });
+        return Ok(Opened { node, action: create_action::CREATED, granted });
     };
     let meta = org.stat(node)?;
     let is_dir = meta.kind == NodeKind::Directory;
@@ -276,11 +287,7 @@ fn open_node(
         disp::CREATE => create_action::CREATED,
         _ => create_action::OPENED,
     };
-    Ok(Opened {
-        node,
-        action,
-        granted,
-    })
+    Ok(Opened { node, action, granted })
 }
 
 fn stream_exists(org: &OrgStore, node: NodeId, name: &ParsedName) -> Result<bool> {
@@ -295,14 +302,7 @@ fn stream_exists(org: &OrgStore, node: NodeId, name: &ParsedName) -> Result<bool
 
 /// A directory's LastWriteTime and ChangeTime move when an entry is added or removed.
 pub fn touch_dir(org: &OrgStore, dir: NodeId, now: FileTime) -> Result<()> {
-    org.set_meta(
-        dir,
-        &MetaUpdate {
-            written: Some(now),
-            changed: Some(now),
-            ..Default::default()
-        },
-    )?;
+    org.set_meta(dir, &MetaUpdate { written: Some(now), changed: Some(now), ..Default::default() })?;
     Ok(())
 }
 
@@ -318,12 +318,5 @@ fn display_path(name: &ParsedName) -> String {
 
 /// Sizes as a CREATE or CLOSE response reports them.
 pub fn sizes(meta: &Meta) -> (u64, u64) {
-    (
-        alloc(meta),
-        if meta.kind == NodeKind::Directory {
-            0
-        } else {
-            meta.size
-        },
-    )
+    (alloc(meta), if meta.kind == NodeKind::Directory { 0 } else { meta.size })
 }

@@ -5,8 +5,7 @@ use crate::engine::connection::{Ctx, Reply, new_message};
 use crate::engine::status::{Error, Result};
 use crate::wire::NtStatus;
 use crate::wire::ioctl::{
-    CtlCode, IoctlRequest, IoctlResponse, ValidateNegotiateInfoRequest,
-    ValidateNegotiateInfoResponse,
+    CtlCode, IoctlRequest, IoctlResponse, ValidateNegotiateInfoRequest, ValidateNegotiateInfoResponse,
 };
 
 /// SMB2_0_IOCTL_IS_FSCTL: the only valid Flags value (3.3.5.15).
@@ -20,10 +19,7 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> Result<Reply> {
     }
     let max_out = req.max_output_response as usize;
     let (status, output) = match req.ctl_code {
-        CtlCode::VALIDATE_NEGOTIATE_INFO => (
-            NtStatus::SUCCESS,
-            validate_negotiate(ctx, req.input, max_out)?,
-        ),
+        CtlCode::VALIDATE_NEGOTIATE_INFO => (NtStatus::SUCCESS, validate_negotiate(ctx, req.input, max_out)?),
         // We are not a DFS server (3.3.5.15.2).
         CtlCode::DFS_GET_REFERRALS | CtlCode::DFS_GET_REFERRALS_EX => {
             return Err(NtStatus::NOT_FOUND.into());
@@ -38,14 +34,8 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> Result<Reply> {
         return Err(NtStatus::BUFFER_TOO_SMALL.into());
     }
     let mut out = new_message();
-    IoctlResponse {
-        ctl_code: req.ctl_code,
-        file_id: req.file_id,
-        input: &[],
-        output: &output,
-        flags: 0,
-    }
-    .encode(&mut out);
+    IoctlResponse { ctl_code: req.ctl_code, file_id: req.file_id, input: &[], output: &output, flags: 0 }
+        .encode(&mut out);
     Ok(Reply::Body(status, out))
 }
 
@@ -59,8 +49,7 @@ fn validate_negotiate(ctx: &mut Ctx<'_>, input: &[u8], max_out: usize) -> Result
         // 3.1.1 protects the negotiation with the preauth hash instead.
         return Err(Error::Disconnect("VALIDATE_NEGOTIATE_INFO on 3.1.1"));
     }
-    let req = ValidateNegotiateInfoRequest::decode(input)
-        .map_err(|_| Error::Disconnect("bad validate negotiate"))?;
+    let req = ValidateNegotiateInfoRequest::decode(input).map_err(|_| Error::Disconnect("bad validate negotiate"))?;
     let dialects: Vec<u16> = neg.client_dialects.iter().map(|d| d.0).collect();
     if req.capabilities != neg.client_capabilities
         || req.guid != neg.client_guid

@@ -10,18 +10,11 @@ use crate::types::FileTime;
 use crate::wire::NtStatus;
 use crate::wire::header::{Command, Header, flags};
 use crate::wire::negotiate::{
-    self as neg, Dialect, NegContext, NegotiateRequest, NegotiateResponse, Smb1Offer, caps, ctx,
-    security_mode,
+    self as neg, Dialect, NegContext, NegotiateRequest, NegotiateResponse, Smb1Offer, caps, ctx, security_mode,
 };
 
 /// Dialects we implement, highest first.
-const SUPPORTED: [Dialect; 5] = [
-    Dialect::SMB311,
-    Dialect::SMB302,
-    Dialect::SMB30,
-    Dialect::SMB21,
-    Dialect::SMB202,
-];
+const SUPPORTED: [Dialect; 5] = [Dialect::SMB311, Dialect::SMB302, Dialect::SMB30, Dialect::SMB21, Dialect::SMB202];
 
 /// Ciphers we implement (MS-SMB2 2.2.3.1.2): AES-128-CCM 1, AES-128-GCM 2,
 /// AES-256-CCM 3, AES-256-GCM 4.
@@ -74,12 +67,7 @@ pub fn negotiate(ctx: &mut Ctx<'_>) -> Result<Reply> {
 
 /// The SMB2 NEGOTIATE response to an SMB1 negotiate: header and body.
 fn smb1_response(body: Vec<u8>) -> Vec<u8> {
-    let h = Header {
-        command: Command::NEGOTIATE,
-        credits: 1,
-        flags: flags::SERVER_TO_REDIR,
-        ..Default::default()
-    };
+    let h = Header { command: Command::NEGOTIATE, credits: 1, flags: flags::SERVER_TO_REDIR, ..Default::default() };
     let mut m = body;
     let mut hb = Vec::with_capacity(64);
     h.encode(&mut hb);
@@ -93,32 +81,20 @@ fn negotiate_contexts(conn: &mut ConnState, req: &NegotiateRequest) -> Result<Ve
     if count(ctx::PREAUTH_INTEGRITY) != 1 || count(ctx::ENCRYPTION) > 1 || count(ctx::SIGNING) > 1 {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
-    let pre = req
-        .context(ctx::PREAUTH_INTEGRITY)
-        .ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
+    let pre = req.context(ctx::PREAUTH_INTEGRITY).ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
     let (algs, _salt) = neg::decode_preauth(&pre.data)?;
     if !algs.contains(&neg::HASH_SHA512) {
         return Err(NO_PREAUTH_OVERLAP.into());
     }
     let mut salt = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
-    let mut out = vec![NegContext {
-        context_type: ctx::PREAUTH_INTEGRITY,
-        data: neg::encode_preauth(&salt),
-    }];
+    let mut out = vec![NegContext { context_type: ctx::PREAUTH_INTEGRITY, data: neg::encode_preauth(&salt) }];
     if let Some(c) = req.context(ctx::ENCRYPTION) {
         // The client lists ciphers in its order of preference (3.3.5.4).
         let offered = neg::u16_list(&c.data)?;
-        let chosen = offered
-            .iter()
-            .copied()
-            .find(|id| CIPHERS.contains(id))
-            .unwrap_or(0);
+        let chosen = offered.iter().copied().find(|id| CIPHERS.contains(id)).unwrap_or(0);
         conn.crypto.cipher = chosen;
-        out.push(NegContext {
-            context_type: ctx::ENCRYPTION,
-            data: neg::encode_u16_list(&[chosen]),
-        });
+        out.push(NegContext { context_type: ctx::ENCRYPTION, data: neg::encode_u16_list(&[chosen]) });
     }
     if let Some(c) = req.context(ctx::SIGNING) {
         let offered = neg::u16_list(&c.data)?;
@@ -126,16 +102,9 @@ fn negotiate_contexts(conn: &mut ConnState, req: &NegotiateRequest) -> Result<Ve
             return Err(NtStatus::INVALID_PARAMETER.into());
         }
         // No overlap: fall back to AES-CMAC as if the context were absent.
-        let chosen = offered
-            .iter()
-            .copied()
-            .find(|id| SIGNING_ALGS.contains(id))
-            .unwrap_or(1);
+        let chosen = offered.iter().copied().find(|id| SIGNING_ALGS.contains(id)).unwrap_or(1);
         conn.crypto.signing_alg = Some(chosen);
-        out.push(NegContext {
-            context_type: ctx::SIGNING,
-            data: neg::encode_u16_list(&[chosen]),
-        });
+        out.push(NegContext { context_type: ctx::SIGNING, data: neg::encode_u16_list(&[chosen]) });
     }
     Ok(out)
 }
@@ -152,17 +121,11 @@ fn build_response(
     if dialect >= Dialect::SMB21 {
         capabilities |= caps::LARGE_MTU;
     }
-    if (dialect == Dialect::SMB30 || dialect == Dialect::SMB302)
-        && req.capabilities & caps::ENCRYPTION != 0
-    {
+    if (dialect == Dialect::SMB30 || dialect == Dialect::SMB302) && req.capabilities & caps::ENCRYPTION != 0 {
         capabilities |= caps::ENCRYPTION;
     }
     let _ = conn;
-    let max = if dialect >= Dialect::SMB21 {
-        MAX_IO
-    } else {
-        65536
-    };
+    let max = if dialect >= Dialect::SMB21 { MAX_IO } else { 65536 };
     NegotiateResponse {
         security_mode: server_security_mode(server),
         dialect,
@@ -188,14 +151,8 @@ fn server_security_mode(server: &Server) -> u16 {
 
 /// SMB1 NEGOTIATE offering SMB2: answer with an SMB2 NEGOTIATE response
 /// carrying the wildcard dialect 0x02FF, or 2.0.2 if that is all it offers.
-pub fn smb1(
-    server: &Server,
-    conn: &mut ConnState,
-    now: SystemTime,
-    frame: &[u8],
-) -> Result<Vec<u8>> {
-    let offer =
-        neg::parse_smb1_negotiate(frame).map_err(|_| Error::Disconnect("bad SMB1 negotiate"))?;
+pub fn smb1(server: &Server, conn: &mut ConnState, now: SystemTime, frame: &[u8]) -> Result<Vec<u8>> {
+    let offer = neg::parse_smb1_negotiate(frame).map_err(|_| Error::Disconnect("bad SMB1 negotiate"))?;
     let dialect = match offer {
         Smb1Offer::Wildcard => Dialect::WILDCARD,
         Smb1Offer::Smb202 if server.min_dialect <= Dialect::SMB202 => Dialect::SMB202,
@@ -204,10 +161,7 @@ pub fn smb1(
     // The SMB1 request used message id 0; grant one credit for the SMB2 NEGOTIATE.
     conn.credits.consume(0, 1);
     conn.credits.grant(1, 1, false);
-    let req = NegotiateRequest {
-        dialects: vec![dialect],
-        ..Default::default()
-    };
+    let req = NegotiateRequest { dialects: vec![dialect], ..Default::default() };
     let resp = build_response(server, conn, now, dialect, &req, Vec::new());
     if dialect == Dialect::SMB202 {
         conn.neg.dialect = Some(dialect);

@@ -29,22 +29,13 @@ impl ShareDirectory for SessionShares {
 }
 
 fn directory(ctx: &Ctx<'_>) -> Result<SessionShares> {
-    let p = ctx
-        .session()?
-        .principal
-        .clone()
-        .ok_or(Error::Status(NtStatus::ACCESS_DENIED))?;
+    let p = ctx.session()?.principal.clone().ok_or(Error::Status(NtStatus::ACCESS_DENIED))?;
     let mut shares: Vec<ShareInfo> = ctx
         .server
         .directory
         .visible_shares(p.org_id, p.user_id)
         .into_iter()
-        .map(|s| ShareInfo {
-            name: s.name,
-            share_type: rpc::STYPE_DISKTREE,
-            comment: s.comment,
-            path: "C:\\".into(),
-        })
+        .map(|s| ShareInfo { name: s.name, share_type: rpc::STYPE_DISKTREE, comment: s.comment, path: "C:\\".into() })
         .collect();
     shares.push(ShareInfo {
         name: "IPC$".into(),
@@ -52,11 +43,7 @@ fn directory(ctx: &Ctx<'_>) -> Result<SessionShares> {
         comment: "IPC Service".into(),
         path: String::new(),
     });
-    Ok(SessionShares {
-        shares,
-        server: ctx.server.config.server.name.clone(),
-        domain: p.org,
-    })
+    Ok(SessionShares { shares, server: ctx.server.config.server.name.clone(), domain: p.org })
 }
 
 fn rpc_status(e: RpcError) -> Error {
@@ -107,30 +94,17 @@ pub fn read(ctx: &mut Ctx<'_>, volatile: u64, max: usize) -> Result<(NtStatus, V
         return Err(NtStatus::INVALID_DEVICE_REQUEST.into());
     };
     let data = p.read(max).map_err(rpc_status)?;
-    let status = if p.partial_message_pending() {
-        NtStatus::BUFFER_OVERFLOW
-    } else {
-        NtStatus::SUCCESS
-    };
+    let status = if p.partial_message_pending() { NtStatus::BUFFER_OVERFLOW } else { NtStatus::SUCCESS };
     Ok((status, data))
 }
 
 /// FSCTL_PIPE_TRANSCEIVE: write then read in one round trip.
-pub fn transceive(
-    ctx: &mut Ctx<'_>,
-    volatile: u64,
-    input: &[u8],
-    max_out: usize,
-) -> Result<(NtStatus, Vec<u8>)> {
+pub fn transceive(ctx: &mut Ctx<'_>, volatile: u64, input: &[u8], max_out: usize) -> Result<(NtStatus, Vec<u8>)> {
     let dir = directory(ctx)?;
     let OpenKind::Pipe(p) = &mut ctx.open_mut(volatile)?.kind else {
         return Err(NtStatus::INVALID_DEVICE_REQUEST.into());
     };
     let out = p.transact(input, max_out, &dir).map_err(rpc_status)?;
-    let status = if p.has_pending() {
-        NtStatus::BUFFER_OVERFLOW
-    } else {
-        NtStatus::SUCCESS
-    };
+    let status = if p.has_pending() { NtStatus::BUFFER_OVERFLOW } else { NtStatus::SUCCESS };
     Ok((status, out))
 }

@@ -23,9 +23,7 @@ pub fn query_directory(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let id = ctx.resolve_file_id(req.file_id)?;
     let open = ctx.open_mut(id)?;
     let granted = open.granted_access;
-    let f = open
-        .file_mut()
-        .ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
+    let f = open.file_mut().ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
     if !f.is_dir {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
@@ -38,29 +36,15 @@ pub fn query_directory(ctx: &mut Ctx<'_>) -> Result<Reply> {
     if req.output_buffer_length == 0 || req.output_buffer_length > MAX_OUTPUT {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
-    let pattern = if req.pattern.is_empty() {
-        "*".to_string()
-    } else {
-        req.pattern.nfc().collect()
-    };
+    let pattern = if req.pattern.is_empty() { "*".to_string() } else { req.pattern.nfc().collect() };
     let restart = req.flags & (flags::RESTART_SCANS | flags::REOPEN) != 0;
     let first = f.dir_enum.is_none() || restart;
     if first {
-        f.dir_enum = Some(DirEnum {
-            entries: matching(f, &pattern)?,
-            pattern,
-            pos: 0,
-        });
+        f.dir_enum = Some(DirEnum { entries: matching(f, &pattern)?, pattern, pos: 0 });
     }
-    let e = f
-        .dir_enum
-        .as_mut()
-        .ok_or(Error::Status(NtStatus::INTERNAL_ERROR))?;
-    let mut w = DirWriter::new(
-        req.file_information_class,
-        req.output_buffer_length as usize,
-    )
-    .ok_or(Error::Status(NtStatus::INVALID_INFO_CLASS))?;
+    let e = f.dir_enum.as_mut().ok_or(Error::Status(NtStatus::INTERNAL_ERROR))?;
+    let mut w = DirWriter::new(req.file_information_class, req.output_buffer_length as usize)
+        .ok_or(Error::Status(NtStatus::INVALID_INFO_CLASS))?;
     while let Some(entry) = e.entries.get(e.pos) {
         if !w.push(&wire_entry(entry)) {
             break;
@@ -97,26 +81,14 @@ fn matching(f: &FileOpen, pattern: &str) -> Result<Vec<DirEntry>> {
     if !wild {
         if let Some(n) = f.org.lookup(f.node, pattern)? {
             let meta = f.org.stat(n)?;
-            out.push(DirEntry {
-                name: meta.name.clone(),
-                meta,
-                cursor: crate::storage::Cursor::from_bytes([0; 16]),
-            });
+            out.push(DirEntry { name: meta.name.clone(), meta, cursor: crate::storage::Cursor::from_bytes([0; 16]) });
         }
         return Ok(out);
     }
     for dot in [".", ".."] {
         if name_matches(pattern, dot) {
-            let meta = if dot == ".." {
-                parent_meta(f, &me)?
-            } else {
-                me.clone()
-            };
-            out.push(DirEntry {
-                name: dot.to_string(),
-                meta,
-                cursor: crate::storage::Cursor::from_bytes([0; 16]),
-            });
+            let meta = if dot == ".." { parent_meta(f, &me)? } else { me.clone() };
+            out.push(DirEntry { name: dot.to_string(), meta, cursor: crate::storage::Cursor::from_bytes([0; 16]) });
         }
     }
     for e in f.org.list(f.node)? {

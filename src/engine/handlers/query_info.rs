@@ -22,23 +22,14 @@ const CLUSTER: u64 = 4096;
 pub fn query_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let req = QueryInfoRequest::decode(ctx.msg)?;
     let id = ctx.resolve_file_id(req.file_id)?;
-    let quota = ctx
-        .server
-        .quota_of(ctx.session()?.principal.as_ref().map(|p| p.org_id));
-    let open = ctx
-        .conn
-        .opens
-        .get(&id)
-        .ok_or(Error::Status(NtStatus::FILE_CLOSED))?;
+    let quota = ctx.server.quota_of(ctx.session()?.principal.as_ref().map(|p| p.org_id));
+    let open = ctx.conn.opens.get(&id).ok_or(Error::Status(NtStatus::FILE_CLOSED))?;
     let Some(f) = open.file() else {
         return Err(NtStatus::NOT_SUPPORTED.into());
     };
     let (data, variable) = match req.info_type {
         info_type::FILE => file_class(open, f, InfoClass(req.file_info_class), &req)?,
-        info_type::FILESYSTEM => (
-            fs_class(f, FsInfoClass(req.file_info_class), quota, ctx.server)?,
-            false,
-        ),
+        info_type::FILESYSTEM => (fs_class(f, FsInfoClass(req.file_info_class), quota, ctx.server)?, false),
         info_type::SECURITY => {
             if open.granted_access & access::READ_CONTROL == 0 {
                 return Err(NtStatus::ACCESS_DENIED.into());
@@ -72,22 +63,12 @@ pub fn query_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
 fn sizes(f: &FileOpen, m: &Meta) -> (u64, u64) {
     match &f.content {
         Some(c) => (c.alloc_size(), c.len()),
-        None => (
-            alloc(m),
-            if m.kind == NodeKind::Directory {
-                0
-            } else {
-                m.size
-            },
-        ),
+        None => (alloc(m), if m.kind == NodeKind::Directory { 0 } else { m.size }),
     }
 }
 
 fn basic(m: &Meta) -> FileBasicInformation {
-    FileBasicInformation {
-        times: times(m),
-        file_attributes: attributes(m),
-    }
+    FileBasicInformation { times: times(m), file_attributes: attributes(m) }
 }
 
 fn standard(f: &FileOpen, m: &Meta) -> FileStandardInformation {
@@ -108,12 +89,7 @@ fn name_of(f: &FileOpen) -> String {
 
 /// A FILE class. Returns the bytes and whether the class is variable-length
 /// (a short buffer then gets STATUS_BUFFER_OVERFLOW and a truncated answer).
-fn file_class(
-    open: &Open,
-    f: &FileOpen,
-    class: InfoClass,
-    req: &QueryInfoRequest<'_>,
-) -> Result<(Vec<u8>, bool)> {
+fn file_class(open: &Open, f: &FileOpen, class: InfoClass, req: &QueryInfoRequest<'_>) -> Result<(Vec<u8>, bool)> {
     let m = f.org.stat(f.node)?;
     let read_attrs = open.granted_access & access::FILE_READ_ATTRIBUTES != 0;
     let needs_attrs = !matches!(
@@ -133,51 +109,24 @@ fn file_class(
     match class {
         InfoClass::BASIC => basic(&m).encode(&mut out),
         InfoClass::STANDARD => standard(f, &m).encode(&mut out),
-        InfoClass::INTERNAL => FileInternalInformation {
-            index_number: m.id.0,
-        }
-        .encode(&mut out),
-        InfoClass::EA => FileEaInformation {
-            ea_size: ea_size(f)?,
-        }
-        .encode(&mut out),
-        InfoClass::ACCESS => FileAccessInformation {
-            access_flags: open.granted_access,
-        }
-        .encode(&mut out),
-        InfoClass::POSITION => FilePositionInformation {
-            current_byte_offset: f.position,
-        }
-        .encode(&mut out),
+        InfoClass::INTERNAL => FileInternalInformation { index_number: m.id.0 }.encode(&mut out),
+        InfoClass::EA => FileEaInformation { ea_size: ea_size(f)? }.encode(&mut out),
+        InfoClass::ACCESS => FileAccessInformation { access_flags: open.granted_access }.encode(&mut out),
+        InfoClass::POSITION => FilePositionInformation { current_byte_offset: f.position }.encode(&mut out),
         InfoClass::MODE => FileModeInformation { mode: f.mode }.encode(&mut out),
-        InfoClass::ALIGNMENT => FileAlignmentInformation {
-            alignment_requirement: 0,
-        }
-        .encode(&mut out),
+        InfoClass::ALIGNMENT => FileAlignmentInformation { alignment_requirement: 0 }.encode(&mut out),
         InfoClass::ALL => {
             variable = true;
             FileAllInformation {
                 basic: basic(&m),
                 standard: standard(f, &m),
-                internal: FileInternalInformation {
-                    index_number: m.id.0,
-                },
-                ea: FileEaInformation {
-                    ea_size: ea_size(f)?,
-                },
-                access: FileAccessInformation {
-                    access_flags: open.granted_access,
-                },
-                position: FilePositionInformation {
-                    current_byte_offset: f.position,
-                },
+                internal: FileInternalInformation { index_number: m.id.0 },
+                ea: FileEaInformation { ea_size: ea_size(f)? },
+                access: FileAccessInformation { access_flags: open.granted_access },
+                position: FilePositionInformation { current_byte_offset: f.position },
                 mode: FileModeInformation { mode: f.mode },
-                alignment: FileAlignmentInformation {
-                    alignment_requirement: 0,
-                },
-                name: FileNameInformation {
-                    file_name: name_of(f),
-                },
+                alignment: FileAlignmentInformation { alignment_requirement: 0 },
+                name: FileNameInformation { file_name: name_of(f) },
             }
             .encode(&mut out);
         }
@@ -190,10 +139,7 @@ fn file_class(
         }
         InfoClass::NORMALIZED_NAME => {
             variable = true;
-            FileNameInformation {
-                file_name: f.path.clone(),
-            }
-            .encode(&mut out);
+            FileNameInformation { file_name: f.path.clone() }.encode(&mut out);
         }
         InfoClass::STREAM => {
             variable = true;
@@ -210,28 +156,16 @@ fn file_class(
             .encode(&mut out);
         }
         InfoClass::ATTRIBUTE_TAG => {
-            FileAttributeTagInformation {
-                file_attributes: attributes(&m),
-                reparse_tag: 0,
-            }
-            .encode(&mut out);
+            FileAttributeTagInformation { file_attributes: attributes(&m), reparse_tag: 0 }.encode(&mut out);
         }
         InfoClass::COMPRESSION => {
             let (_, end_of_file) = sizes(f, &m);
-            FileCompressionInformation {
-                compressed_file_size: end_of_file,
-                ..Default::default()
-            }
-            .encode(&mut out);
+            FileCompressionInformation { compressed_file_size: end_of_file, ..Default::default() }.encode(&mut out);
         }
         InfoClass::ID => {
             let mut file_id = [0u8; 16];
             file_id[..8].copy_from_slice(&m.id.0.to_le_bytes());
-            FileIdInformation {
-                volume_serial_number: u64::from(volume_serial(f)),
-                file_id,
-            }
-            .encode(&mut out);
+            FileIdInformation { volume_serial_number: u64::from(volume_serial(f)), file_id }.encode(&mut out);
         }
         InfoClass::FULL_EA => {
             if open.granted_access & access::FILE_READ_EA == 0 {
@@ -243,14 +177,7 @@ fn file_class(
                 return Err(NtStatus::NO_EAS_ON_FILE.into());
             }
             let _ = req;
-            let entries = eas
-                .into_iter()
-                .map(|(n, v)| FullEa {
-                    flags: 0,
-                    name: n.into_bytes(),
-                    value: v,
-                })
-                .collect();
+            let entries = eas.into_iter().map(|(n, v)| FullEa { flags: 0, name: n.into_bytes(), value: v }).collect();
             FileFullEaInformation { entries }.encode(&mut out);
         }
         _ => return Err(NtStatus::INVALID_INFO_CLASS.into()),
@@ -264,14 +191,8 @@ fn ea_size(f: &FileOpen) -> Result<u32> {
     if eas.is_empty() {
         return Ok(0);
     }
-    let entries: Vec<FullEa> = eas
-        .into_iter()
-        .map(|(n, v)| FullEa {
-            flags: 0,
-            name: n.into_bytes(),
-            value: v,
-        })
-        .collect();
+    let entries: Vec<FullEa> =
+        eas.into_iter().map(|(n, v)| FullEa { flags: 0, name: n.into_bytes(), value: v }).collect();
     Ok(FileFullEaInformation { entries }.encoded_len() as u32)
 }
 
@@ -283,11 +204,7 @@ fn streams(f: &FileOpen, m: &Meta) -> Result<FileStreamInformation> {
             if m.kind == NodeKind::Directory {
                 continue;
             }
-            entries.push(StreamEntry {
-                name: "::$DATA".into(),
-                size: s.size,
-                allocation_size: s.alloc_size,
-            });
+            entries.push(StreamEntry { name: "::$DATA".into(), size: s.size, allocation_size: s.alloc_size });
         } else {
             entries.push(StreamEntry {
                 name: format!(":{}:$DATA", s.name),
@@ -297,14 +214,7 @@ fn streams(f: &FileOpen, m: &Meta) -> Result<FileStreamInformation> {
         }
     }
     if m.kind == NodeKind::File && !entries.iter().any(|e| e.name == "::$DATA") {
-        entries.insert(
-            0,
-            StreamEntry {
-                name: "::$DATA".into(),
-                size: m.size,
-                allocation_size: m.alloc_size,
-            },
-        );
+        entries.insert(0, StreamEntry { name: "::$DATA".into(), size: m.size, allocation_size: m.alloc_size });
     }
     Ok(FileStreamInformation { entries })
 }
@@ -315,12 +225,7 @@ fn volume_serial(f: &FileOpen) -> u32 {
 }
 
 /// A FILESYSTEM class (MS-FSCC 2.5).
-fn fs_class(
-    f: &FileOpen,
-    class: FsInfoClass,
-    quota: Option<u64>,
-    server: &crate::engine::Server,
-) -> Result<Vec<u8>> {
+fn fs_class(f: &FileOpen, class: FsInfoClass, quota: Option<u64>, server: &crate::engine::Server) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let (total, free) = capacity(f, quota, server)?;
     match class {
@@ -377,11 +282,7 @@ fn fs_class(
             let mut object_id = [0u8; 16];
             object_id[..8].copy_from_slice(&f.root.0.to_le_bytes());
             object_id[8..].copy_from_slice(&f.org_id.0.to_le_bytes());
-            FileFsObjectIdInformation {
-                object_id,
-                extended_info: [0; 48],
-            }
-            .encode(&mut out);
+            FileFsObjectIdInformation { object_id, extended_info: [0; 48] }.encode(&mut out);
         }
         _ => return Err(NtStatus::INVALID_INFO_CLASS.into()),
     }
@@ -390,18 +291,12 @@ fn fs_class(
 
 /// (total, free) bytes: the organization's quota when it has one, else the
 /// file system holding the data directory.
-fn capacity(
-    f: &FileOpen,
-    quota: Option<u64>,
-    server: &crate::engine::Server,
-) -> Result<(u64, u64)> {
+fn capacity(f: &FileOpen, quota: Option<u64>, server: &crate::engine::Server) -> Result<(u64, u64)> {
     let used = f.org.usage()?;
     if let Some(q) = quota {
         return Ok((q, q.saturating_sub(used)));
     }
-    Ok(server
-        .disk_space()
-        .unwrap_or((1 << 40, (1u64 << 40).saturating_sub(used))))
+    Ok(server.disk_space().unwrap_or((1 << 40, (1u64 << 40).saturating_sub(used))))
 }
 
 /// The security descriptor, filtered by the requested parts (MS-SMB2 3.3.5.20.3).

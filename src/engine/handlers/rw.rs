@@ -27,12 +27,7 @@ pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
         OpenKind::Pipe(_) => {
             let (status, data) = super::pipe::read(ctx, id, req.length as usize)?;
             let mut out = new_message();
-            ReadResponse {
-                data: &data,
-                data_remaining: 0,
-                flags: 0,
-            }
-            .encode(&mut out);
+            ReadResponse { data: &data, data_remaining: 0, flags: 0 }.encode(&mut out);
             return Ok(Reply::Body(status, out));
         }
         OpenKind::File(f) => f,
@@ -40,10 +35,7 @@ pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
     if granted & (access::FILE_READ_DATA | access::FILE_EXECUTE) == 0 {
         return Err(NtStatus::ACCESS_DENIED.into());
     }
-    let content = f
-        .content
-        .clone()
-        .ok_or(Error::Status(NtStatus::INVALID_DEVICE_REQUEST))?;
+    let content = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_DEVICE_REQUEST))?;
     let size = content.len();
     if req.offset >= size && req.length > 0 || req.offset > size {
         return Err(NtStatus::END_OF_FILE.into());
@@ -60,8 +52,7 @@ pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
         return Err(NtStatus::END_OF_FILE.into());
     }
     // DataLength sits 4 bytes into the body (2.2.20).
-    out[crate::wire::HEADER_LEN + 4..crate::wire::HEADER_LEN + 8]
-        .copy_from_slice(&(n as u32).to_le_bytes());
+    out[crate::wire::HEADER_LEN + 4..crate::wire::HEADER_LEN + 8].copy_from_slice(&(n as u32).to_le_bytes());
     f.stats.bytes_read += n as u64;
     f.stats.reads += 1;
     f.position = req.offset + n as u64;
@@ -77,10 +68,7 @@ pub fn write(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let count = match &mut open.kind {
         OpenKind::Pipe(_) => super::pipe::write(ctx, id, req.data)?,
         OpenKind::File(f) => {
-            let content = f
-                .content
-                .clone()
-                .ok_or(Error::Status(NtStatus::INVALID_DEVICE_REQUEST))?;
+            let content = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_DEVICE_REQUEST))?;
             let offset = if req.offset == APPEND_OFFSET {
                 if granted & access::FILE_APPEND_DATA == 0 {
                     return Err(NtStatus::ACCESS_DENIED.into());
@@ -114,11 +102,7 @@ pub fn write(ctx: &mut Ctx<'_>) -> Result<Reply> {
         }
     };
     let mut out = new_message();
-    WriteResponse {
-        count,
-        remaining: 0,
-    }
-    .encode(&mut out);
+    WriteResponse { count, remaining: 0 }.encode(&mut out);
     Ok(Reply::ok(out))
 }
 
@@ -128,9 +112,7 @@ pub fn flush(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let id = ctx.resolve_file_id(req.file_id)?;
     let open = ctx.open_mut(id)?;
     if let OpenKind::File(f) = &open.kind {
-        if open.granted_access & (access::FILE_WRITE_DATA | access::FILE_APPEND_DATA) == 0
-            && !f.is_dir
-        {
+        if open.granted_access & (access::FILE_WRITE_DATA | access::FILE_APPEND_DATA) == 0 && !f.is_dir {
             return Err(NtStatus::ACCESS_DENIED.into());
         }
         match &f.content {

@@ -4,6 +4,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+use crate::audit::{EventKind, EventResult};
 use crate::engine::connection::{Ctx, Reply, new_message};
 use crate::engine::fileops;
 use crate::engine::names;
@@ -15,12 +16,10 @@ use crate::wire::NtStatus;
 use crate::wire::fscc::InfoClass;
 use crate::wire::fscc::consts::{access, file_attributes, info_type};
 use crate::wire::fscc::ea::FileFullEaInformation;
-use crate::wire::fscc::file_info::{
-    FileBasicInformation, FileModeInformation, FilePositionInformation,
-};
+use crate::wire::fscc::file_info::{FileBasicInformation, FileModeInformation, FilePositionInformation};
 use crate::wire::fscc::file_set::{
-    FileAllocationInformation, FileDispositionInformation, FileDispositionInformationEx,
-    FileEndOfFileInformation, FileRenameInformation,
+    FileAllocationInformation, FileDispositionInformation, FileDispositionInformationEx, FileEndOfFileInformation,
+    FileRenameInformation,
 };
 use crate::wire::set_info::{SetInfoRequest, SetInfoResponse};
 
@@ -31,15 +30,24 @@ pub fn set_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let now = FileTime::from_system(ctx.now);
     let open = ctx.open_mut(id)?;
     let granted = open.granted_access;
-    let f = open
-        .file_mut()
-        .ok_or(Error::Status(NtStatus::NOT_SUPPORTED))?;
-    match req.info_type {
+    let f = open.file_mut().ok_or(Error::Status(NtStatus::NOT_SUPPORTED))?;
+    let (share, before) = (f.share.clone(), f.path.clone());
+    let event = match req.info_type {
         info_type::FILE => file_class(f, granted, InfoClass(req.file_info_class), req.data, now)?,
-        info_type::SECURITY => set_security(f, granted, req.additional_information, req.data)?,
+        info_type::SECURITY => {
+            set_security(f, granted, req.additional_information, req.data)?;
+            Some(EventKind::SetSecurity {
+                share: share.clone(),
+                path: before.clone(),
+                security_info: req.additional_information,
+            })
+        }
         info_type::FILESYSTEM => return Err(NtStatus::NOT_SUPPORTED.into()),
         info_type::QUOTA => return Err(NtStatus::NOT_SUPPORTED.into()),
         _ => return Err(NtStatus::INVALID_PARAMETER.into()),
+    };
+    if let Some(ev) = event {
+        ctx.audit(ev, EventResult::Ok);
     }
     let mut out = new_message();
     SetInfoResponse.encode(&mut out);
@@ -47,33 +55,52 @@ pub fn set_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
 }
 
 fn need(granted: u32, bits: u32) -> Result<()> {
-    if granted & bits == 0 {
-        Err(NtStatus::ACCESS_DENIED.into())
-    } else {
-        Ok(())
-    }
+    if granted & bits == 0 { Err(NtStatus::ACCESS_DENIED.into()) } else { Ok(()) }
 }
 
+/// A FILE class; returns the audit event it produced, if any.
 fn file_class(
     f: &mut FileOpen,
     granted: u32,
     class: InfoClass,
     data: &[u8],
     now: FileTime,
-) -> Result<()> {
-    let short = |e| -> Error {
-        let _ = e;
-        NtStatus::INFO_LENGTH_MISMATCH.into()
-    };
+) -> Result<Option<EventKind>> {
+    let short = |_| -> Error { NtStatus::INFO_LENGTH_MISMATCH.into() };
     match class {
         InfoClass::BASIC => {
             need(granted, access::FILE_WRITE_ATTRIBUTES)?;
-            set_basic(f, FileBasicInformation::decode(data).map_err(short)?, now)
+            let b = FileBasicInformation::decode(data).map_err(short)?;
+            set_basic(f, b, now)?;
+            let t = |v: u64| if v == 0 || v >= u64::MAX - 1 { None } else { Some(FileTime(v)) };
+            let (share, path) = (f.share.clone(), f.path.clone());
+            return Ok(Some(if b.file_attributes != 0 {
+                EventKind::SetAttributes { share, path, attributes: b.file_attributes }
+            } else {
+                EventKind::SetTimes {
+                    share,
+                    path,
+                    creation: t(b.times.creation),
+                    last_access: t(b.times.last_access),
+                    last_write: t(b.times.last_write),
+                    change: t(b.times.change),
+                }
+            }));
         }
         InfoClass::RENAME => {
             need(granted, access::DELETE)?;
-            rename(f, FileRenameInformation::decode(data)?, now)
+            let from = f.path.clone();
+            rename(f, FileRenameInformation::decode(data)?, now)?;
+            return Ok(Some(EventKind::Rename { share: f.share.clone(), from, to: f.path.clone() }));
         }
+        _ => {}
+    }
+    other_class(f, granted, class, data).map(|()| None)
+}
+
+fn other_class(f: &mut FileOpen, granted: u32, class: InfoClass, data: &[u8]) -> Result<()> {
+    let short = |_| -> Error { NtStatus::INFO_LENGTH_MISMATCH.into() };
+    match class {
         InfoClass::DISPOSITION => {
             need(granted, access::DELETE)?;
             let d = FileDispositionInformation::decode(data).map_err(short)?;
@@ -88,10 +115,7 @@ fn file_class(
         InfoClass::END_OF_FILE => {
             need(granted, access::FILE_WRITE_DATA)?;
             let e = FileEndOfFileInformation::decode(data).map_err(short)?;
-            let c = f
-                .content
-                .clone()
-                .ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
+            let c = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
             c.set_len(e.end_of_file)?;
             f.written = true;
             Ok(())
@@ -99,10 +123,7 @@ fn file_class(
         InfoClass::ALLOCATION => {
             need(granted, access::FILE_WRITE_DATA)?;
             let a = FileAllocationInformation::decode(data).map_err(short)?;
-            let c = f
-                .content
-                .clone()
-                .ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
+            let c = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
             // Allocation below the size truncates (MS-FSA 2.1.5.14.1); above it
             // nothing is reserved: chunks are allocated when written.
             if a.allocation_size < c.len() {
@@ -112,9 +133,7 @@ fn file_class(
             Ok(())
         }
         InfoClass::POSITION => {
-            f.position = FilePositionInformation::decode(data)
-                .map_err(short)?
-                .current_byte_offset;
+            f.position = FilePositionInformation::decode(data).map_err(short)?.current_byte_offset;
             Ok(())
         }
         InfoClass::MODE => {
@@ -139,11 +158,7 @@ fn file_class(
 /// updates of that time for this handle (MS-FSCC 2.4.7).
 fn set_basic(f: &mut FileOpen, b: FileBasicInformation, _now: FileTime) -> Result<()> {
     let t = |v: u64| {
-        if v == 0 || v == u64::MAX || v == u64::MAX - 1 {
-            None
-        } else {
-            Some(FileTime(v))
-        }
+        if v == 0 || v == u64::MAX || v == u64::MAX - 1 { None } else { Some(FileTime(v)) }
     };
     let mut upd = MetaUpdate {
         created: t(b.times.creation),
@@ -163,10 +178,8 @@ fn set_basic(f: &mut FileOpen, b: FileBasicInformation, _now: FileTime) -> Resul
         if a & file_attributes::TEMPORARY != 0 && f.is_dir {
             return Err(NtStatus::INVALID_PARAMETER.into());
         }
-        upd.attrs = Some(
-            fileops::new_attributes(a, f.is_dir) & !file_attributes::ARCHIVE
-                | (a & file_attributes::ARCHIVE),
-        );
+        upd.attrs =
+            Some(fileops::new_attributes(a, f.is_dir) & !file_attributes::ARCHIVE | (a & file_attributes::ARCHIVE));
     }
     f.org.set_meta(f.node, &upd)?;
     Ok(())
@@ -202,21 +215,17 @@ fn rename(f: &mut FileOpen, r: FileRenameInformation, now: FileTime) -> Result<(
     if let Some(stream) = target.strip_prefix(':') {
         let from = f.stream.clone().unwrap_or_default();
         let to = stream.split(':').next().unwrap_or("").to_string();
-        f.org
-            .rename_stream(f.node, &from, &to, r.replace_if_exists)?;
+        f.org.rename_stream(f.node, &from, &to, r.replace_if_exists)?;
         f.stream = if to.is_empty() { None } else { Some(to) };
         return Ok(());
     }
     let parsed = names::parse_target(&target).map_err(Error::Status)?;
-    let (leaf, dirs) = parsed
-        .components
-        .split_last()
-        .ok_or(Error::Status(NtStatus::OBJECT_NAME_INVALID))?;
+    let (leaf, dirs) = parsed.components.split_last().ok_or(Error::Status(NtStatus::OBJECT_NAME_INVALID))?;
     let new_parent = fileops::walk(&f.org, f.root, dirs)?;
     let me = f.org.stat(f.node)?;
     let old_parent = me.parent.ok_or(Error::Status(NtStatus::ACCESS_DENIED))?;
-    if let Some(existing) = f.org.lookup(new_parent, leaf)? {
-        if existing != f.node {
+    if let Some(existing) = f.org.lookup(new_parent, leaf)?
+        && existing != f.node {
             if !r.replace_if_exists {
                 return Err(NtStatus::OBJECT_NAME_COLLISION.into());
             }
@@ -225,16 +234,8 @@ fn rename(f: &mut FileOpen, r: FileRenameInformation, now: FileTime) -> Result<(
                 return Err(NtStatus::ACCESS_DENIED.into());
             }
         }
-    }
-    f.org
-        .rename(f.node, new_parent, leaf, r.replace_if_exists)?;
-    f.org.set_meta(
-        f.node,
-        &MetaUpdate {
-            changed: Some(now),
-            ..Default::default()
-        },
-    )?;
+    f.org.rename(f.node, new_parent, leaf, r.replace_if_exists)?;
+    f.org.set_meta(f.node, &MetaUpdate { changed: Some(now), ..Default::default() })?;
     super::create::touch_dir(&f.org, old_parent, now)?;
     if new_parent != old_parent {
         super::create::touch_dir(&f.org, new_parent, now)?;
@@ -247,8 +248,7 @@ fn rename(f: &mut FileOpen, r: FileRenameInformation, now: FileTime) -> Result<(
 fn set_eas(f: &FileOpen, eas: FileFullEaInformation) -> Result<()> {
     let mut cur = f.org.get_eas(f.node)?;
     for e in eas.entries {
-        let name =
-            String::from_utf8(e.name).map_err(|_| Error::Status(NtStatus::INVALID_PARAMETER))?;
+        let name = String::from_utf8(e.name).map_err(|_| Error::Status(NtStatus::INVALID_PARAMETER))?;
         cur.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
         if !e.value.is_empty() {
             cur.push((name.to_ascii_uppercase(), e.value));
@@ -270,8 +270,7 @@ fn set_security(f: &FileOpen, granted: u32, info: u32, data: &[u8]) -> Result<()
     if info & si::SACL != 0 {
         return Err(NtStatus::PRIVILEGE_NOT_HELD.into());
     }
-    crate::wire::dtyp::validate_self_relative(data)
-        .map_err(|_| Error::Status(NtStatus::INVALID_SECURITY_DESCR))?;
+    crate::wire::dtyp::validate_self_relative(data).map_err(|_| Error::Status(NtStatus::INVALID_SECURITY_DESCR))?;
     f.org.set_security(f.node, data)?;
     Ok(())
 }

@@ -39,12 +39,7 @@ fn rewrite_one_chunk(n: usize) {
     c.set_len(10).unwrap();
     c.flush().unwrap();
     drop((c, o, s));
-    let ivs = scan_ivs(
-        &d.path()
-            .join("orgs")
-            .join(format!("{:016x}", 1))
-            .join("seg"),
-    );
+    let ivs = scan_ivs(&d.path().join("orgs").join(format!("{:016x}", 1)).join("seg"));
     assert_eq!(ivs.len(), n + 2);
     let unique: HashSet<_> = ivs.iter().collect();
     assert_eq!(unique.len(), ivs.len(), "an IV repeated");

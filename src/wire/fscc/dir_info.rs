@@ -124,13 +124,7 @@ impl DirWriter {
     /// is not a supported directory class (STATUS_INVALID_INFO_CLASS).
     pub fn new(class: InfoClass, max_len: usize) -> Option<Self> {
         fixed_len(class)?;
-        Some(Self {
-            class,
-            max_len,
-            buf: Vec::new(),
-            last: None,
-            count: 0,
-        })
+        Some(Self { class, max_len, buf: Vec::new(), last: None, count: 0 })
     }
 
     /// Appends `e` and returns true, or returns false and writes nothing if
@@ -142,11 +136,7 @@ impl DirWriter {
         let Some(fixed) = fixed_len(self.class) else {
             return false;
         };
-        let start = if self.last.is_some() {
-            align_up(self.buf.len(), 8)
-        } else {
-            0
-        };
+        let start = if self.last.is_some() { align_up(self.buf.len(), 8) } else { 0 };
         if start + fixed + utf16_len(&e.name) > self.max_len {
             return false;
         }
@@ -186,10 +176,7 @@ pub fn decode_entries(class: InfoClass, b: &[u8]) -> DResult<Vec<DirEntry>> {
     if !is_directory_class(class) {
         return Err(DecodeError::BadValue);
     }
-    chain_entries(b, 8)?
-        .into_iter()
-        .map(|e| decode_entry(class, e))
-        .collect()
+    chain_entries(b, 8)?.into_iter().map(|e| decode_entry(class, e)).collect()
 }
 
 fn decode_entry(class: InfoClass, b: &[u8]) -> DResult<DirEntry> {
@@ -216,9 +203,7 @@ fn decode_entry(class: InfoClass, b: &[u8]) -> DResult<DirEntry> {
         InfoClass::BOTH_DIRECTORY | InfoClass::ID_BOTH_DIRECTORY => {
             let (rest, short_len) = le_u8(i)?;
             let field = rest.get(1..25).ok_or(DecodeError::Truncated)?;
-            let short = field
-                .get(..usize::from(short_len))
-                .ok_or(DecodeError::BadLength)?;
+            let short = field.get(..usize::from(short_len)).ok_or(DecodeError::BadLength)?;
             e.short_name = utf16le(short)?;
             i = rest.get(25..).ok_or(DecodeError::Truncated)?;
             if class == InfoClass::ID_BOTH_DIRECTORY {
@@ -266,9 +251,8 @@ mod tests {
     /// share root): decode, then re-encode with DirWriter to Samba's bytes.
     #[test]
     fn id_both_matches_samba() {
-        let msg = include_bytes!(
-            "../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/23-query_directory-resp.bin"
-        );
+        let msg =
+            include_bytes!("../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/23-query_directory-resp.bin");
         let buf = &msg[72..];
         let entries = decode_entries(InfoClass::ID_BOTH_DIRECTORY, buf).unwrap();
         assert_eq!(entries.len(), 2);
@@ -285,10 +269,7 @@ mod tests {
 
     #[test]
     fn writer_stops_at_the_limit() {
-        let e = DirEntry {
-            name: "a.txt".into(),
-            ..Default::default()
-        };
+        let e = DirEntry { name: "a.txt".into(), ..Default::default() };
         // One IdBoth entry is 104 + 10 = 114 bytes; the second starts at 120.
         let mut w = DirWriter::new(InfoClass::ID_BOTH_DIRECTORY, 233).unwrap();
         assert!(w.push(&e));
@@ -304,27 +285,16 @@ mod tests {
     /// Clears what `class` does not carry, so round trips compare equal.
     fn carried(class: InfoClass, mut e: DirEntry) -> DirEntry {
         if class == InfoClass::NAMES {
-            return DirEntry {
-                file_index: e.file_index,
-                name: e.name,
-                ..Default::default()
-            };
+            return DirEntry { file_index: e.file_index, name: e.name, ..Default::default() };
         }
         if class == InfoClass::DIRECTORY {
             e.ea_size = 0;
         }
-        if !matches!(
-            class,
-            InfoClass::BOTH_DIRECTORY | InfoClass::ID_BOTH_DIRECTORY
-        ) {
+        if !matches!(class, InfoClass::BOTH_DIRECTORY | InfoClass::ID_BOTH_DIRECTORY) {
             e.short_name.clear();
         }
-        if !matches!(
-            class,
-            InfoClass::ID_BOTH_DIRECTORY
-                | InfoClass::ID_FULL_DIRECTORY
-                | InfoClass::ID_EXTD_DIRECTORY
-        ) {
+        if !matches!(class, InfoClass::ID_BOTH_DIRECTORY | InfoClass::ID_FULL_DIRECTORY | InfoClass::ID_EXTD_DIRECTORY)
+        {
             e.file_id = 0;
         }
         if class != InfoClass::ID_EXTD_DIRECTORY {
@@ -341,12 +311,7 @@ mod tests {
         )
             .prop_map(|(n, short_name, name)| DirEntry {
                 file_index: n.0,
-                times: FileTimes {
-                    creation: n.1[0],
-                    last_access: n.1[1],
-                    last_write: n.1[2],
-                    change: n.1[3],
-                },
+                times: FileTimes { creation: n.1[0], last_access: n.1[1], last_write: n.1[2], change: n.1[3] },
                 end_of_file: n.2,
                 allocation_size: n.3,
                 file_attributes: n.4,

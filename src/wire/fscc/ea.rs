@@ -77,14 +77,8 @@ impl FileFullEaInformation {
                 return Err(DecodeError::BadValue);
             }
             let v_start = n + 1;
-            let value = i
-                .get(v_start..v_start + usize::from(value_len))
-                .ok_or(DecodeError::BadLength)?;
-            entries.push(FullEa {
-                flags,
-                name: name.to_vec(),
-                value: value.to_vec(),
-            });
+            let value = i.get(v_start..v_start + usize::from(value_len)).ok_or(DecodeError::BadLength)?;
+            entries.push(FullEa { flags, name: name.to_vec(), value: value.to_vec() });
         }
         Ok(Self { entries })
     }
@@ -135,16 +129,8 @@ mod tests {
     fn known_layout() {
         let l = FileFullEaInformation {
             entries: vec![
-                FullEa {
-                    flags: 0,
-                    name: b"A".to_vec(),
-                    value: b"xy".to_vec(),
-                },
-                FullEa {
-                    flags: FILE_NEED_EA,
-                    name: b"BC".to_vec(),
-                    value: vec![],
-                },
+                FullEa { flags: 0, name: b"A".to_vec(), value: b"xy".to_vec() },
+                FullEa { flags: FILE_NEED_EA, name: b"BC".to_vec(), value: vec![] },
             ],
         };
         let mut out = Vec::new();
@@ -155,10 +141,7 @@ mod tests {
         assert_eq!(FileFullEaInformation::decode(&out).unwrap(), l);
         // Missing terminator.
         out[9] = b'!';
-        assert_eq!(
-            FileFullEaInformation::decode(&out),
-            Err(DecodeError::BadValue)
-        );
+        assert_eq!(FileFullEaInformation::decode(&out), Err(DecodeError::BadValue));
     }
 
     proptest! {

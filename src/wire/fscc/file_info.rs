@@ -35,10 +35,7 @@ impl FileBasicInformation {
         let (i, times) = FileTimes::parse(b)?;
         let (_, file_attributes) = le_u32(i)?;
         // The trailing Reserved u32 is optional on input (Windows sends 36).
-        Ok(Self {
-            times,
-            file_attributes,
-        })
+        Ok(Self { times, file_attributes })
     }
 }
 
@@ -167,9 +164,7 @@ impl FileNameInformation {
     pub fn decode(b: &[u8]) -> DResult<Self> {
         let (i, len) = le_u32(b)?;
         let name = i.get(..len as usize).ok_or(DecodeError::BadLength)?;
-        Ok(Self {
-            file_name: utf16le(name)?,
-        })
+        Ok(Self { file_name: utf16le(name)? })
     }
 }
 
@@ -280,11 +275,7 @@ impl FileStreamInformation {
             let (i, size) = le_u64(i)?;
             let (i, allocation_size) = le_u64(i)?;
             let name = i.get(..len as usize).ok_or(DecodeError::BadLength)?;
-            entries.push(StreamEntry {
-                name: utf16le(name)?,
-                size,
-                allocation_size,
-            });
+            entries.push(StreamEntry { name: utf16le(name)?, size, allocation_size });
         }
         Ok(Self { entries })
     }
@@ -320,12 +311,7 @@ impl FileNetworkOpenInformation {
         let (i, end_of_file) = le_u64(i)?;
         let (i, file_attributes) = le_u32(i)?;
         let (_, _reserved) = le_u32(i)?;
-        Ok(Self {
-            times,
-            allocation_size,
-            end_of_file,
-            file_attributes,
-        })
+        Ok(Self { times, allocation_size, end_of_file, file_attributes })
     }
 }
 
@@ -349,10 +335,7 @@ impl FileAttributeTagInformation {
     pub fn decode(b: &[u8]) -> DResult<Self> {
         let (i, file_attributes) = le_u32(b)?;
         let (_, reparse_tag) = le_u32(i)?;
-        Ok(Self {
-            file_attributes,
-            reparse_tag,
-        })
+        Ok(Self { file_attributes, reparse_tag })
     }
 }
 
@@ -392,13 +375,7 @@ impl FileCompressionInformation {
         if i.len() < 3 {
             return Err(DecodeError::Truncated);
         }
-        Ok(Self {
-            compressed_file_size,
-            compression_format,
-            compression_unit_shift,
-            chunk_shift,
-            cluster_shift,
-        })
+        Ok(Self { compressed_file_size, compression_format, compression_unit_shift, chunk_shift, cluster_shift })
     }
 }
 
@@ -424,10 +401,7 @@ impl FileIdInformation {
         let id = i.get(..16).ok_or(DecodeError::Truncated)?;
         let mut file_id = [0u8; 16];
         file_id.copy_from_slice(id);
-        Ok(Self {
-            volume_serial_number,
-            file_id,
-        })
+        Ok(Self { volume_serial_number, file_id })
     }
 }
 
@@ -451,10 +425,7 @@ impl FilePipeInformation {
     pub fn decode(b: &[u8]) -> DResult<Self> {
         let (i, read_mode) = le_u32(b)?;
         let (_, completion_mode) = le_u32(i)?;
-        Ok(Self {
-            read_mode,
-            completion_mode,
-        })
+        Ok(Self { read_mode, completion_mode })
     }
 }
 
@@ -494,12 +465,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn times() -> impl Strategy<Value = FileTimes> {
-        any::<[u64; 4]>().prop_map(|t| FileTimes {
-            creation: t[0],
-            last_access: t[1],
-            last_write: t[2],
-            change: t[3],
-        })
+        any::<[u64; 4]>().prop_map(|t| FileTimes { creation: t[0], last_access: t[1], last_write: t[2], change: t[3] })
     }
 
     fn name() -> impl Strategy<Value = String> {
@@ -511,9 +477,7 @@ mod tests {
     /// response fixed part): Samba's bytes for \d1\a.txt, 14 bytes long.
     #[test]
     fn all_information_matches_samba() {
-        let msg = include_bytes!(
-            "../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/47-query_info-resp.bin"
-        );
+        let msg = include_bytes!("../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/47-query_info-resp.bin");
         let buf = &msg[72..];
         let all = FileAllInformation::decode(buf).unwrap();
         assert_eq!(all.basic.file_attributes, 0x20);
@@ -531,27 +495,16 @@ mod tests {
     /// (frame 67) from the same capture.
     #[test]
     fn alternate_name_and_streams_match_samba() {
-        let msg = include_bytes!(
-            "../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/55-query_info-resp.bin"
-        );
+        let msg = include_bytes!("../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/55-query_info-resp.bin");
         let alt = FileAlternateNameInformation::decode(&msg[72..]).unwrap();
         assert_eq!(alt.file_name, "a.txt");
         let mut out = Vec::new();
         alt.encode(&mut out);
         assert_eq!(out, &msg[72..]);
 
-        let msg = include_bytes!(
-            "../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/67-query_info-resp.bin"
-        );
+        let msg = include_bytes!("../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/67-query_info-resp.bin");
         let s = FileStreamInformation::decode(&msg[72..]).unwrap();
-        assert_eq!(
-            s.entries,
-            vec![StreamEntry {
-                name: "::$DATA".into(),
-                size: 14,
-                allocation_size: 4096
-            }]
-        );
+        assert_eq!(s.entries, vec![StreamEntry { name: "::$DATA".into(), size: 14, allocation_size: 4096 }]);
         let mut out = Vec::new();
         s.encode(&mut out);
         assert_eq!(out, &msg[72..]);

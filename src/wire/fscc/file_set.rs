@@ -47,11 +47,7 @@ impl FileRenameInformation {
             return Err(DecodeError::BadLength);
         }
         let name = i.get(..len as usize).ok_or(DecodeError::BadLength)?;
-        Ok(Self {
-            replace_if_exists: replace != 0,
-            root_directory,
-            file_name: utf16le(name)?,
-        })
+        Ok(Self { replace_if_exists: replace != 0, root_directory, file_name: utf16le(name)? })
     }
 }
 
@@ -71,9 +67,7 @@ impl FileDispositionInformation {
     /// Decodes (at least 1 byte).
     pub fn decode(b: &[u8]) -> DResult<Self> {
         let (_, v) = le_u8(b)?;
-        Ok(Self {
-            delete_pending: v != 0,
-        })
+        Ok(Self { delete_pending: v != 0 })
     }
 }
 
@@ -152,9 +146,7 @@ mod tests {
     /// frame 78 (d1\a.txt → d1\b.txt) and FileDispositionInformation from frame 96.
     #[test]
     fn decodes_captured_rename_and_disposition() {
-        let msg = include_bytes!(
-            "../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/78-set_info-req.bin"
-        );
+        let msg = include_bytes!("../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/78-set_info-req.bin");
         let r = FileRenameInformation::decode(&msg[96..]).unwrap();
         assert!(!r.replace_if_exists);
         assert_eq!(r.root_directory, 0);
@@ -163,32 +155,17 @@ mod tests {
         r.encode(&mut out);
         assert_eq!(out, &msg[96..]);
 
-        let msg = include_bytes!(
-            "../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/96-set_info-req.bin"
-        );
-        assert!(
-            FileDispositionInformation::decode(&msg[96..])
-                .unwrap()
-                .delete_pending
-        );
+        let msg = include_bytes!("../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/96-set_info-req.bin");
+        assert!(FileDispositionInformation::decode(&msg[96..]).unwrap().delete_pending);
     }
 
     #[test]
     fn rejects_short_rename() {
-        let r = FileRenameInformation {
-            file_name: "x".into(),
-            ..Default::default()
-        };
+        let r = FileRenameInformation { file_name: "x".into(), ..Default::default() };
         let mut out = Vec::new();
         r.encode(&mut out);
-        assert_eq!(
-            FileRenameInformation::decode(&out[..out.len() - 1]),
-            Err(DecodeError::BadLength)
-        );
-        assert_eq!(
-            FileRenameInformation::decode(&out[..10]),
-            Err(DecodeError::Truncated)
-        );
+        assert_eq!(FileRenameInformation::decode(&out[..out.len() - 1]), Err(DecodeError::BadLength));
+        assert_eq!(FileRenameInformation::decode(&out[..10]), Err(DecodeError::Truncated));
     }
 
     proptest! {

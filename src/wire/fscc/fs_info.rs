@@ -111,12 +111,7 @@ impl FileFsSizeInformation {
         let (i, available_allocation_units) = le_u64(i)?;
         let (i, sectors_per_allocation_unit) = le_u32(i)?;
         let (_, bytes_per_sector) = le_u32(i)?;
-        Ok(Self {
-            total_allocation_units,
-            available_allocation_units,
-            sectors_per_allocation_unit,
-            bytes_per_sector,
-        })
+        Ok(Self { total_allocation_units, available_allocation_units, sectors_per_allocation_unit, bytes_per_sector })
     }
 }
 
@@ -188,11 +183,7 @@ impl FileFsAttributeInformation {
         let (i, maximum_component_name_length) = le_u32(i)?;
         let (i, len) = le_u32(i)?;
         let name = i.get(..len as usize).ok_or(DecodeError::BadLength)?;
-        Ok(Self {
-            file_system_attributes,
-            maximum_component_name_length,
-            file_system_name: utf16le(name)?,
-        })
+        Ok(Self { file_system_attributes, maximum_component_name_length, file_system_name: utf16le(name)? })
     }
 }
 
@@ -216,10 +207,7 @@ impl FileFsDeviceInformation {
     pub fn decode(b: &[u8]) -> DResult<Self> {
         let (i, device_type) = le_u32(b)?;
         let (_, characteristics) = le_u32(i)?;
-        Ok(Self {
-            device_type,
-            characteristics,
-        })
+        Ok(Self { device_type, characteristics })
     }
 }
 
@@ -293,10 +281,7 @@ pub struct FileFsObjectIdInformation {
 
 impl Default for FileFsObjectIdInformation {
     fn default() -> Self {
-        Self {
-            object_id: [0; 16],
-            extended_info: [0; 48],
-        }
+        Self { object_id: [0; 16], extended_info: [0; 48] }
     }
 }
 
@@ -347,10 +332,7 @@ impl FileFsControlInformation {
         }
         let (i, file_system_control_flags) = le_u32(i)?;
         let (_, _padding) = le_u32(i)?;
-        Ok(Self {
-            values,
-            file_system_control_flags,
-        })
+        Ok(Self { values, file_system_control_flags })
     }
 }
 
@@ -362,9 +344,7 @@ mod tests {
     /// FileFsSizeInformation from captures/smbclient-SMB3_11-signed.pcap frame 31.
     #[test]
     fn size_information_matches_samba() {
-        let msg = include_bytes!(
-            "../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/31-query_info-resp.bin"
-        );
+        let msg = include_bytes!("../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/31-query_info-resp.bin");
         let s = FileFsSizeInformation::decode(&msg[72..]).unwrap();
         assert_eq!(s.sectors_per_allocation_unit, 2);
         assert_eq!(s.bytes_per_sector, 512);

@@ -30,16 +30,10 @@ impl FileZeroDataInformation {
     pub fn decode(b: &[u8]) -> DResult<Self> {
         let (i, file_offset) = le_u64(b)?;
         let (_, beyond_final_zero) = le_u64(i)?;
-        if file_offset > i64::MAX as u64
-            || beyond_final_zero > i64::MAX as u64
-            || file_offset > beyond_final_zero
-        {
+        if file_offset > i64::MAX as u64 || beyond_final_zero > i64::MAX as u64 || file_offset > beyond_final_zero {
             return Err(DecodeError::BadValue);
         }
-        Ok(Self {
-            file_offset,
-            beyond_final_zero,
-        })
+        Ok(Self { file_offset, beyond_final_zero })
     }
 }
 
@@ -65,16 +59,11 @@ impl AllocatedRange {
     pub fn decode(b: &[u8]) -> DResult<Self> {
         let (i, file_offset) = le_u64(b)?;
         let (_, length) = le_u64(i)?;
-        let end = file_offset
-            .checked_add(length)
-            .ok_or(DecodeError::BadValue)?;
+        let end = file_offset.checked_add(length).ok_or(DecodeError::BadValue)?;
         if end > i64::MAX as u64 {
             return Err(DecodeError::BadValue);
         }
-        Ok(Self {
-            file_offset,
-            length,
-        })
+        Ok(Self { file_offset, length })
     }
 
     /// Encodes the output array, as many whole ranges as fit in `max_len`;
@@ -97,10 +86,7 @@ impl AllocatedRange {
             .map(|c| {
                 let (i, file_offset) = le_u64(c)?;
                 let (_, length) = le_u64(i)?;
-                Ok(Self {
-                    file_offset,
-                    length,
-                })
+                Ok(Self { file_offset, length })
             })
             .collect()
     }
@@ -132,10 +118,7 @@ impl PipeWaitRequest {
         let (i, specified) = le_u8(i)?;
         let (i, _padding) = le_u8(i)?;
         let name = i.get(..len as usize).ok_or(DecodeError::BadLength)?;
-        Ok(Self {
-            timeout: (specified != 0).then_some(timeout),
-            name: utf16le(name)?,
-        })
+        Ok(Self { timeout: (specified != 0).then_some(timeout), name: utf16le(name)? })
     }
 }
 
@@ -169,12 +152,7 @@ pub struct FileObjectIdBuffer {
 impl FileObjectIdBuffer {
     /// Appends 64 bytes.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        for g in [
-            &self.object_id,
-            &self.birth_volume_id,
-            &self.birth_object_id,
-            &self.domain_id,
-        ] {
+        for g in [&self.object_id, &self.birth_volume_id, &self.birth_object_id, &self.domain_id] {
             out.extend_from_slice(g);
         }
     }
@@ -221,12 +199,7 @@ impl IntegrityInformation {
         let (i, flags) = le_u32(i)?;
         let (i, checksum_chunk_size) = le_u32(i)?;
         let (_, cluster_size) = le_u32(i)?;
-        Ok(Self {
-            checksum_algorithm,
-            flags,
-            checksum_chunk_size,
-            cluster_size,
-        })
+        Ok(Self { checksum_algorithm, flags, checksum_chunk_size, cluster_size })
     }
 }
 
@@ -259,12 +232,7 @@ impl DuplicateExtentsData {
         let (i, source_file_offset) = le_u64(i)?;
         let (i, target_file_offset) = le_u64(i)?;
         let (_, byte_count) = le_u64(i)?;
-        Ok(Self {
-            source_file_id,
-            source_file_offset,
-            target_file_offset,
-            byte_count,
-        })
+        Ok(Self { source_file_id, source_file_offset, target_file_offset, byte_count })
     }
 }
 
@@ -298,10 +266,7 @@ impl ReparseDataBuffer {
         let (i, len) = le_u16(i)?;
         let (i, _reserved) = le_u16(i)?;
         let data = i.get(..usize::from(len)).ok_or(DecodeError::BadLength)?;
-        Ok(Self {
-            tag,
-            data: data.to_vec(),
-        })
+        Ok(Self { tag, data: data.to_vec() })
     }
 }
 
@@ -327,14 +292,8 @@ impl DfsReferralRequest {
     /// Decodes the request; the name runs to the first NUL unit.
     pub fn decode(b: &[u8]) -> DResult<Self> {
         let (i, max_referral_level) = le_u16(b)?;
-        let end = i
-            .chunks_exact(2)
-            .position(|c| c == [0, 0])
-            .ok_or(DecodeError::BadValue)?;
-        Ok(Self {
-            max_referral_level,
-            request_file_name: utf16le(&i[..end * 2])?,
-        })
+        let end = i.chunks_exact(2).position(|c| c == [0, 0]).ok_or(DecodeError::BadValue)?;
+        Ok(Self { max_referral_level, request_file_name: utf16le(&i[..end * 2])? })
     }
 }
 
@@ -346,9 +305,7 @@ mod tests {
     /// FSCTL_DFS_GET_REFERRALS input from captures/smbclient-SMB3_11-signed.pcap frame 14.
     #[test]
     fn decodes_captured_dfs_referral_request() {
-        let msg = include_bytes!(
-            "../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/14-ioctl-req.bin"
-        );
+        let msg = include_bytes!("../../../protocol-tests/fixtures/smbclient-SMB3_11-signed/14-ioctl-req.bin");
         let r = DfsReferralRequest::decode(&msg[0x78..0x78 + 0x22]).unwrap();
         assert_eq!(r.max_referral_level, 3);
         assert_eq!(r.request_file_name, "\\127.0.0.1\\data");
@@ -360,26 +317,12 @@ mod tests {
     #[test]
     fn zero_data_and_ranges_validate() {
         let mut b = Vec::new();
-        FileZeroDataInformation {
-            file_offset: 10,
-            beyond_final_zero: 5,
-        }
-        .encode(&mut b);
-        assert_eq!(
-            FileZeroDataInformation::decode(&b),
-            Err(DecodeError::BadValue)
-        );
+        FileZeroDataInformation { file_offset: 10, beyond_final_zero: 5 }.encode(&mut b);
+        assert_eq!(FileZeroDataInformation::decode(&b), Err(DecodeError::BadValue));
         b.clear();
-        AllocatedRange {
-            file_offset: u64::MAX,
-            length: 2,
-        }
-        .encode(&mut b);
+        AllocatedRange { file_offset: u64::MAX, length: 2 }.encode(&mut b);
         assert_eq!(AllocatedRange::decode(&b), Err(DecodeError::BadValue));
-        let ranges = [AllocatedRange {
-            file_offset: 0,
-            length: 4096,
-        }; 3];
+        let ranges = [AllocatedRange { file_offset: 0, length: 4096 }; 3];
         let mut out = Vec::new();
         assert!(!AllocatedRange::encode_list(&ranges, 40, &mut out));
         assert_eq!(AllocatedRange::decode_list(&out).unwrap().len(), 2);

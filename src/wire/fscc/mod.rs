@@ -122,15 +122,7 @@ impl FileTimes {
         let (i, last_access) = le_u64(i)?;
         let (i, last_write) = le_u64(i)?;
         let (i, change) = le_u64(i)?;
-        Ok((
-            i,
-            Self {
-                creation,
-                last_access,
-                last_write,
-                change,
-            },
-        ))
+        Ok((i, Self { creation, last_access, last_write, change }))
     }
 
     /// Appends 32 bytes.

@@ -16,16 +16,8 @@ impl CacheState {
     /// is expected (e.g. after Level II to none) is
     /// INVALID_OPLOCK_PROTOCOL (smbtorture `smb2.oplock.levelii500`).
     pub fn oplock_ack(&mut self, open: OpenId, ack_level: u8) -> Result<u8, NtStatus> {
-        let e = self
-            .entries
-            .iter_mut()
-            .find(|e| e.open == open)
-            .ok_or(NtStatus::INVALID_OPLOCK_PROTOCOL)?;
-        let Holder::Oplock {
-            level: ref mut lvl,
-            breaking: ref mut b,
-        } = e.holder
-        else {
+        let e = self.entries.iter_mut().find(|e| e.open == open).ok_or(NtStatus::INVALID_OPLOCK_PROTOCOL)?;
+        let Holder::Oplock { level: ref mut lvl, breaking: ref mut b } = e.holder else {
             return Err(NtStatus::INVALID_OPLOCK_PROTOCOL);
         };
         let pending = b.ok_or(NtStatus::INVALID_OPLOCK_PROTOCOL)?;
@@ -33,11 +25,7 @@ impl CacheState {
             return Err(NtStatus::INVALID_PARAMETER);
         }
         *b = None;
-        *lvl = if pending.to.is_none() || ack_level == level::NONE {
-            Caching::NONE
-        } else {
-            Caching::R
-        };
+        *lvl = if pending.to.is_none() || ack_level == level::NONE { Caching::NONE } else { Caching::R };
         if lvl.is_none() {
             e.holder = Holder::Plain;
             return Ok(level::NONE);
@@ -49,18 +37,9 @@ impl CacheState {
     /// state for the response, plus a further break when the client kept
     /// more than the latest required state (it then breaks in steps:
     /// smbtorture `smb2.lease.breaking3`).
-    pub fn lease_ack(
-        &mut self,
-        id: &LeaseId,
-        state: Caching,
-        now: Instant,
-    ) -> Result<(Caching, Vec<Break>), NtStatus> {
+    pub fn lease_ack(&mut self, id: &LeaseId, state: Caching, now: Instant) -> Result<(Caching, Vec<Break>), NtStatus> {
         let opens = self.lease_opens(id);
-        let l = self
-            .leases
-            .iter_mut()
-            .find(|l| l.id == *id)
-            .ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)?;
+        let l = self.leases.iter_mut().find(|l| l.id == *id).ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)?;
         let (requested, pending) = l.breaking.ok_or(NtStatus::UNSUCCESSFUL)?;
         if !requested.contains(state) {
             return Err(NtStatus::REQUEST_NOT_ACCEPTED);
@@ -72,19 +51,9 @@ impl CacheState {
             return Ok((state, Vec::new()));
         }
         let ack_required = state.intersects(Caching::W.or(Caching::H));
-        let to = if ack_required {
-            required.or(Caching::R)
-        } else {
-            required
-        };
+        let to = if ack_required { required.or(Caching::R) } else { required };
         if ack_required {
-            l.breaking = Some((
-                to,
-                Pending {
-                    to: required,
-                    deadline: now + BREAK_TIMEOUT,
-                },
-            ));
+            l.breaking = Some((to, Pending { to: required, deadline: now + BREAK_TIMEOUT }));
         } else {
             l.state = Caching::NONE;
         }
@@ -99,18 +68,10 @@ impl CacheState {
     /// own lease (`smb2.lease.nobreakself`). Nothing to do if the writer
     /// caches writes itself.
     pub fn contend_level2(&mut self, writer: OpenId, now: Instant) -> Vec<Break> {
-        let own = match self
-            .entries
-            .iter()
-            .find(|e| e.open == writer)
-            .map(|e| e.holder)
-        {
+        let own = match self.entries.iter().find(|e| e.open == writer).map(|e| e.holder) {
             Some(Holder::Oplock { level, .. }) if level.contains(Caching::W) => return Vec::new(),
             Some(Holder::Lease(id)) => {
-                if self
-                    .lease_state(&id)
-                    .is_some_and(|s| s.contains(Caching::W))
-                {
+                if self.lease_state(&id).is_some_and(|s| s.contains(Caching::W)) {
                     return Vec::new();
                 }
                 Some(id)
@@ -118,8 +79,7 @@ impl CacheState {
             _ => None,
         };
         self.break_matching(now, |state, lease| {
-            (state.contains(Caching::R) && (lease.is_none() || lease != own))
-                .then_some(Caching::NONE)
+            (state.contains(Caching::R) && (lease.is_none() || lease != own)).then_some(Caching::NONE)
         })
     }
 
@@ -127,24 +87,11 @@ impl CacheState {
     /// (MS-FSA 2.1.4.12 OPEN_BREAK_H semantics for other clients' handle
     /// caching): other leases lose H. `true`: the operation must wait for
     /// the acknowledgments.
-    pub fn break_handle_caching(
-        &mut self,
-        except: Option<LeaseId>,
-        now: Instant,
-    ) -> (Vec<Break>, bool) {
+    pub fn break_handle_caching(&mut self, except: Option<LeaseId>, now: Instant) -> (Vec<Break>, bool) {
         let breaks = self.break_matching(now, |state, lease| {
-            (lease.is_some() && lease != except && state.contains(Caching::H))
-                .then(|| state.minus(Caching::H))
+            (lease.is_some() && lease != except && state.contains(Caching::H)).then(|| state.minus(Caching::H))
         });
-        let wait = breaks.iter().any(|b| {
-            matches!(
-                b,
-                Break::Lease {
-                    ack_required: true,
-                    ..
-                }
-            )
-        });
+        let wait = breaks.iter().any(|b| matches!(b, Break::Lease { ack_required: true, .. }));
         (breaks, wait)
     }
 
@@ -161,15 +108,10 @@ impl CacheState {
     /// The earliest break deadline, for the engine's timer.
     pub fn next_deadline(&self) -> Option<Instant> {
         let oplocks = self.entries.iter().filter_map(|e| match e.holder {
-            Holder::Oplock {
-                breaking: Some(p), ..
-            } => Some(p.deadline),
+            Holder::Oplock { breaking: Some(p), .. } => Some(p.deadline),
             _ => None,
         });
-        let leases = self
-            .leases
-            .iter()
-            .filter_map(|l| l.breaking.map(|(_, p)| p.deadline));
+        let leases = self.leases.iter().filter_map(|l| l.breaking.map(|(_, p)| p.deadline));
         oplocks.chain(leases).min()
     }
 
@@ -179,9 +121,7 @@ impl CacheState {
     pub fn expire(&mut self, now: Instant) -> bool {
         let mut changed = false;
         for e in &mut self.entries {
-            if let Holder::Oplock {
-                breaking: Some(p), ..
-            } = e.holder
+            if let Holder::Oplock { breaking: Some(p), .. } = e.holder
                 && p.deadline <= now
             {
                 e.holder = Holder::Plain;
@@ -240,31 +180,18 @@ impl CacheState {
         let open = e.open;
         match e.holder {
             Holder::Plain => None,
-            Holder::Oplock {
-                level: lvl,
-                breaking,
-            } => {
+            Holder::Oplock { level: lvl, breaking } => {
                 let to = to.and(lvl).and(Caching::R);
                 if breaking.is_some() || to == lvl {
                     return None;
                 }
                 let ack_required = lvl != Caching::R;
                 e.holder = if ack_required {
-                    Holder::Oplock {
-                        level: lvl,
-                        breaking: Some(Pending {
-                            to,
-                            deadline: now + BREAK_TIMEOUT,
-                        }),
-                    }
+                    Holder::Oplock { level: lvl, breaking: Some(Pending { to, deadline: now + BREAK_TIMEOUT }) }
                 } else {
                     Holder::Plain
                 };
-                Some(Break::Oplock {
-                    open,
-                    level: to.to_oplock(),
-                    ack_required,
-                })
+                Some(Break::Oplock { open, level: to.to_oplock(), ack_required })
             }
             Holder::Lease(id) => self.request_lease_break(&id, to, now),
         }
@@ -287,30 +214,11 @@ impl CacheState {
             l.state = Caching::NONE;
             return Some(lease_break(l, opens, from, to, false));
         }
-        l.breaking = Some((
-            to,
-            Pending {
-                to,
-                deadline: now + BREAK_TIMEOUT,
-            },
-        ));
+        l.breaking = Some((to, Pending { to, deadline: now + BREAK_TIMEOUT }));
         Some(lease_break(l, opens, from, to, true))
     }
 }
 
-fn lease_break(
-    l: &Lease,
-    opens: Vec<OpenId>,
-    from: Caching,
-    to: Caching,
-    ack_required: bool,
-) -> Break {
-    Break::Lease {
-        id: l.id,
-        opens,
-        from,
-        to,
-        epoch: if l.v2 { l.epoch } else { 0 },
-        ack_required,
-    }
+fn lease_break(l: &Lease, opens: Vec<OpenId>, from: Caching, to: Caching, ack_required: bool) -> Break {
+    Break::Lease { id: l.id, opens, from, to, epoch: if l.v2 { l.epoch } else { 0 }, ack_required }
 }

@@ -22,8 +22,8 @@ mod breaks;
 use super::OpenId;
 use super::access::{FILE_READ_ATTRIBUTES, FILE_WRITE_ATTRIBUTES, READ_CONTROL, SYNCHRONIZE};
 use super::lease::{
-    Break, CacheGrant, CacheRequest, Caching, LEASE_FLAG_BREAK_IN_PROGRESS,
-    LEASE_FLAG_PARENT_LEASE_KEY_SET, LeaseGrant, LeaseId, LeaseKey, LeaseRequest, level,
+    Break, CacheGrant, CacheRequest, Caching, LEASE_FLAG_BREAK_IN_PROGRESS, LEASE_FLAG_PARENT_LEASE_KEY_SET,
+    LeaseGrant, LeaseId, LeaseKey, LeaseRequest, level,
 };
 
 /// An open that neither takes part in oplock breaks nor gets an oplock on
@@ -86,10 +86,7 @@ struct Pending {
 #[derive(Debug, Clone, Copy)]
 enum Holder {
     Plain,
-    Oplock {
-        level: Caching,
-        breaking: Option<Pending>,
-    },
+    Oplock { level: Caching, breaking: Option<Pending> },
     Lease(LeaseId),
 }
 
@@ -166,11 +163,7 @@ impl CacheState {
         let mut scan = Scan::default();
         let stat = is_oplock_stat_open(req.access);
         let lease_stat = is_lease_stat_open(req.access);
-        let delay_mask = if req.sharing_violation {
-            Caching::H
-        } else {
-            Caching::W
-        };
+        let delay_mask = if req.sharing_violation { Caching::H } else { Caching::W };
         let wipe = req.overwrite && !req.sharing_violation;
         let mut seen: Vec<LeaseId> = Vec::new();
         for i in 0..self.entries.len() {
@@ -214,8 +207,7 @@ impl CacheState {
             if !is_lease {
                 to = to.and(Caching::R);
             }
-            scan.delay |=
-                state.intersects(delay_mask) || (is_lease && breaking && !req.first_attempt);
+            scan.delay |= state.intersects(delay_mask) || (is_lease && breaking && !req.first_attempt);
             breaks.extend(self.request_break(i, to, now));
         }
         scan
@@ -225,9 +217,7 @@ impl CacheState {
     fn grant(&mut self, req: &OpenCacheRequest<'_>, scan: &Scan) -> CacheGrant {
         let requested = match req.request {
             CacheRequest::None => Caching::NONE,
-            CacheRequest::Oplock(_) if !req.created && is_oplock_stat_open(req.access) => {
-                Caching::NONE
-            }
+            CacheRequest::Oplock(_) if !req.created && is_oplock_stat_open(req.access) => Caching::NONE,
             CacheRequest::Oplock(l) => Caching::from_oplock(*l),
             CacheRequest::Lease(l) => l.state,
         };
@@ -236,11 +226,7 @@ impl CacheState {
         if req.is_directory {
             // No oplocks on directories; directory leases are R or RH
             // (Windows ignores a W request, as Samba notes).
-            g = if is_lease {
-                g.minus(Caching::W)
-            } else {
-                Caching::NONE
-            };
+            g = if is_lease { g.minus(Caching::W) } else { Caching::NONE };
         }
         if req.has_brlocks {
             g = g.minus(Caching::RH);
@@ -261,11 +247,7 @@ impl CacheState {
         match req.request {
             CacheRequest::Lease(l) => {
                 let grant = self.grant_lease(l, g);
-                self.entries.push(Entry {
-                    open: req.open,
-                    access: req.access,
-                    holder: Holder::Lease(l.id),
-                });
+                self.entries.push(Entry { open: req.open, access: req.access, holder: Holder::Lease(l.id) });
                 CacheGrant::Lease(grant)
             }
             _ => {
@@ -273,21 +255,10 @@ impl CacheState {
                 let holder = if lvl == level::NONE {
                     Holder::Plain
                 } else {
-                    Holder::Oplock {
-                        level: Caching::from_oplock(lvl),
-                        breaking: None,
-                    }
+                    Holder::Oplock { level: Caching::from_oplock(lvl), breaking: None }
                 };
-                self.entries.push(Entry {
-                    open: req.open,
-                    access: req.access,
-                    holder,
-                });
-                if lvl == level::NONE {
-                    CacheGrant::None
-                } else {
-                    CacheGrant::Oplock(lvl)
-                }
+                self.entries.push(Entry { open: req.open, access: req.access, holder });
+                if lvl == level::NONE { CacheGrant::None } else { CacheGrant::Oplock(lvl) }
             }
         }
     }
@@ -301,10 +272,8 @@ impl CacheState {
             None => (None, 0),
         };
         if let Some(l) = self.leases.iter_mut().find(|l| l.id == req.id) {
-            let upgrade = req.state.contains(l.state)
-                && granted != l.state
-                && granted == req.state
-                && l.breaking.is_none();
+            let upgrade =
+                req.state.contains(l.state) && granted != l.state && granted == req.state && l.breaking.is_none();
             if upgrade {
                 l.state = granted;
                 l.epoch = l.epoch.wrapping_add(1);
@@ -333,10 +302,7 @@ impl CacheState {
         let Holder::Lease(id) = e.holder else {
             return None;
         };
-        let still_used = self
-            .entries
-            .iter()
-            .any(|x| matches!(x.holder, Holder::Lease(i) if i == id));
+        let still_used = self.entries.iter().any(|x| matches!(x.holder, Holder::Lease(i) if i == id));
         if still_used {
             return None;
         }
@@ -346,15 +312,8 @@ impl CacheState {
 
     /// The current grant of an open (for a durable reconnect or a query).
     pub fn grant_of(&self, open: OpenId) -> CacheGrant {
-        match self
-            .entries
-            .iter()
-            .find(|e| e.open == open)
-            .map(|e| e.holder)
-        {
-            Some(Holder::Oplock { level, .. }) if !level.is_none() => {
-                CacheGrant::Oplock(level.to_oplock())
-            }
+        match self.entries.iter().find(|e| e.open == open).map(|e| e.holder) {
+            Some(Holder::Oplock { level, .. }) if !level.is_none() => CacheGrant::Oplock(level.to_oplock()),
             Some(Holder::Lease(id)) => match self.lease(&id) {
                 Some(l) => CacheGrant::Lease(lease_grant(l)),
                 None => CacheGrant::None,
@@ -366,12 +325,7 @@ impl CacheState {
     /// True if a break sent to this open's oplock or lease awaits an
     /// acknowledgment.
     pub fn is_breaking(&self, open: OpenId) -> bool {
-        match self
-            .entries
-            .iter()
-            .find(|e| e.open == open)
-            .map(|e| e.holder)
-        {
+        match self.entries.iter().find(|e| e.open == open).map(|e| e.holder) {
             Some(Holder::Oplock { breaking, .. }) => breaking.is_some(),
             Some(Holder::Lease(id)) => self.lease(&id).is_some_and(|l| l.breaking.is_some()),
             _ => false,
@@ -388,11 +342,7 @@ impl CacheState {
     }
 
     fn lease_opens(&self, id: &LeaseId) -> Vec<OpenId> {
-        self.entries
-            .iter()
-            .filter(|e| matches!(e.holder, Holder::Lease(i) if i == *id))
-            .map(|e| e.open)
-            .collect()
+        self.entries.iter().filter(|e| matches!(e.holder, Holder::Lease(i) if i == *id)).map(|e| e.open).collect()
     }
 }
 

@@ -42,10 +42,7 @@ fn maximum_allowed_bits() {
         assert_eq!(got.map(|_| ()), want, "bit {i}");
     }
     // MAXIMUM_ALLOWED alone gets everything allowed.
-    assert_eq!(
-        open_existing(MAXIMUM_ALLOWED, &obj),
-        Ok(FILE_GENERIC_READ | READ_CONTROL | WRITE_DAC | DELETE)
-    );
+    assert_eq!(open_existing(MAXIMUM_ALLOWED, &obj), Ok(FILE_GENERIC_READ | READ_CONTROL | WRITE_DAC | DELETE));
 }
 
 /// smb2.maximum_allowed.read_only_file: MxAc ignores the attribute, the
@@ -62,14 +59,10 @@ fn read_only_file() {
     let granted = open_existing(MAXIMUM_ALLOWED, &obj).expect("opens");
     assert_eq!(
         granted,
-        FILE_ALL_ACCESS
-            & !(FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_ADD_SUBDIRECTORY | FILE_DELETE_CHILD)
+        FILE_ALL_ACCESS & !(FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_ADD_SUBDIRECTORY | FILE_DELETE_CHILD)
     );
     assert_eq!(check_write(granted), Err(NtStatus::ACCESS_DENIED));
-    assert_eq!(
-        open_existing(FILE_WRITE_DATA, &obj),
-        Err(NtStatus::ACCESS_DENIED)
-    );
+    assert_eq!(open_existing(FILE_WRITE_DATA, &obj), Err(NtStatus::ACCESS_DENIED));
     // DELETE is allowed at open; deleting is refused later (CANNOT_DELETE).
     assert!(open_existing(FILE_GENERIC_READ | DELETE, &obj).is_ok());
 }
@@ -84,30 +77,17 @@ fn read_only_dir() {
         read_only_file: false,
     };
     assert_eq!(open_existing(MAXIMUM_ALLOWED, &obj), Ok(FILE_ALL_ACCESS));
-    assert_eq!(
-        check_create_in(FILE_ALL_ACCESS, FILE_ALL_ACCESS, false),
-        Ok(())
-    );
-    assert_eq!(
-        check_create_in(FILE_ALL_ACCESS, FILE_ALL_ACCESS, true),
-        Ok(())
-    );
+    assert_eq!(check_create_in(FILE_ALL_ACCESS, FILE_ALL_ACCESS, false), Ok(()));
+    assert_eq!(check_create_in(FILE_ALL_ACCESS, FILE_ALL_ACCESS, true), Ok(()));
 }
 
 /// smb2.delete-on-close-perms "CREATE_IF Existing": the inherited ACE
 /// 0x1e01bf has no DELETE and the parent no DELETE_CHILD.
 #[test]
 fn delete_needs_acl_or_parent() {
-    let mut obj = ExistingObject {
-        share: FILE_ALL_ACCESS,
-        acl: 0x001E_01BF,
-        parent_delete_child: false,
-        read_only_file: false,
-    };
-    assert_eq!(
-        open_existing(0x0013_0196, &obj),
-        Err(NtStatus::ACCESS_DENIED)
-    );
+    let mut obj =
+        ExistingObject { share: FILE_ALL_ACCESS, acl: 0x001E_01BF, parent_delete_child: false, read_only_file: false };
+    assert_eq!(open_existing(0x0013_0196, &obj), Err(NtStatus::ACCESS_DENIED));
     obj.parent_delete_child = true;
     assert_eq!(open_existing(0x0013_0196, &obj), Ok(0x0013_0196));
 }
@@ -132,46 +112,22 @@ fn share_permissions() {
         read_only_file: false,
     };
     assert_eq!(share_mask(Access::None), 0);
-    assert_eq!(
-        open_existing(FILE_READ_DATA, &obj(Access::None)),
-        Err(NtStatus::ACCESS_DENIED)
-    );
+    assert_eq!(open_existing(FILE_READ_DATA, &obj(Access::None)), Err(NtStatus::ACCESS_DENIED));
     let read = obj(Access::Read);
     assert!(open_existing(GENERIC_READ | GENERIC_EXECUTE, &read).is_ok());
-    assert_eq!(
-        open_existing(FILE_WRITE_DATA, &read),
-        Err(NtStatus::ACCESS_DENIED)
-    );
+    assert_eq!(open_existing(FILE_WRITE_DATA, &read), Err(NtStatus::ACCESS_DENIED));
     assert_eq!(open_existing(DELETE, &read), Err(NtStatus::ACCESS_DENIED));
-    assert_eq!(
-        open_existing(MAXIMUM_ALLOWED, &read),
-        Ok(share_mask(Access::Read))
-    );
+    assert_eq!(open_existing(MAXIMUM_ALLOWED, &read), Ok(share_mask(Access::Read)));
     let rw = obj(Access::ReadWrite);
     assert!(open_existing(GENERIC_READ | GENERIC_WRITE | DELETE, &rw).is_ok());
     assert_eq!(open_existing(WRITE_DAC, &rw), Err(NtStatus::ACCESS_DENIED));
-    assert_eq!(
-        open_existing(GENERIC_ALL, &rw),
-        Err(NtStatus::ACCESS_DENIED)
-    );
-    assert_eq!(
-        open_existing(GENERIC_ALL, &obj(Access::Admin)),
-        Ok(FILE_ALL_ACCESS)
-    );
+    assert_eq!(open_existing(GENERIC_ALL, &rw), Err(NtStatus::ACCESS_DENIED));
+    assert_eq!(open_existing(GENERIC_ALL, &obj(Access::Admin)), Ok(FILE_ALL_ACCESS));
     assert!(!share_writable(Access::Read) && share_writable(Access::ReadWrite));
     // New files: the creator gets what it asks for within the share.
-    assert_eq!(
-        open_new(GENERIC_ALL, share_mask(Access::ReadWrite)),
-        Err(NtStatus::ACCESS_DENIED)
-    );
-    assert_eq!(
-        open_new(MAXIMUM_ALLOWED, share_mask(Access::ReadWrite)),
-        Ok(share_mask(Access::ReadWrite))
-    );
-    assert_eq!(
-        check_create_in(FILE_GENERIC_READ, FILE_ALL_ACCESS, false),
-        Err(NtStatus::ACCESS_DENIED)
-    );
+    assert_eq!(open_new(GENERIC_ALL, share_mask(Access::ReadWrite)), Err(NtStatus::ACCESS_DENIED));
+    assert_eq!(open_new(MAXIMUM_ALLOWED, share_mask(Access::ReadWrite)), Ok(share_mask(Access::ReadWrite)));
+    assert_eq!(check_create_in(FILE_GENERIC_READ, FILE_ALL_ACCESS, false), Err(NtStatus::ACCESS_DENIED));
 }
 
 /// READ/WRITE/FLUSH/QUERY_DIRECTORY (MS-SMB2 3.3.5.11-3.3.5.18).
@@ -186,10 +142,7 @@ fn command_checks() {
     assert_eq!(check_flush(FILE_APPEND_DATA), Ok(()));
     assert_eq!(check_flush(FILE_READ_DATA), Err(NtStatus::ACCESS_DENIED));
     assert_eq!(check_list_directory(FILE_LIST_DIRECTORY), Ok(()));
-    assert_eq!(
-        check_list_directory(FILE_READ_ATTRIBUTES),
-        Err(NtStatus::ACCESS_DENIED)
-    );
+    assert_eq!(check_list_directory(FILE_READ_ATTRIBUTES), Err(NtStatus::ACCESS_DENIED));
 }
 
 /// SET_INFO / QUERY_INFO classes (MS-SMB2 3.3.5.20/3.3.5.21, MS-FSA
@@ -198,104 +151,29 @@ fn command_checks() {
 fn info_checks() {
     let f = |c: u8| u32::from(c);
     let denied = Err(NtStatus::ACCESS_DENIED);
-    assert_eq!(
-        check_set_info(FILE_WRITE_ATTRIBUTES, InfoType::File, f(class::BASIC)),
-        Ok(())
-    );
-    assert_eq!(
-        check_set_info(FILE_WRITE_DATA, InfoType::File, f(class::BASIC)),
-        denied
-    );
-    assert_eq!(
-        check_set_info(FILE_WRITE_DATA, InfoType::File, f(class::END_OF_FILE)),
-        Ok(())
-    );
-    assert_eq!(
-        check_set_info(FILE_APPEND_DATA, InfoType::File, f(class::END_OF_FILE)),
-        denied
-    );
-    assert_eq!(
-        check_set_info(FILE_WRITE_DATA, InfoType::File, f(class::ALLOCATION)),
-        Ok(())
-    );
-    for c in [
-        class::RENAME,
-        class::DISPOSITION,
-        class::RENAME_EX,
-        class::DISPOSITION_EX,
-    ] {
+    assert_eq!(check_set_info(FILE_WRITE_ATTRIBUTES, InfoType::File, f(class::BASIC)), Ok(()));
+    assert_eq!(check_set_info(FILE_WRITE_DATA, InfoType::File, f(class::BASIC)), denied);
+    assert_eq!(check_set_info(FILE_WRITE_DATA, InfoType::File, f(class::END_OF_FILE)), Ok(()));
+    assert_eq!(check_set_info(FILE_APPEND_DATA, InfoType::File, f(class::END_OF_FILE)), denied);
+    assert_eq!(check_set_info(FILE_WRITE_DATA, InfoType::File, f(class::ALLOCATION)), Ok(()));
+    for c in [class::RENAME, class::DISPOSITION, class::RENAME_EX, class::DISPOSITION_EX] {
         assert_eq!(check_set_info(DELETE, InfoType::File, f(c)), Ok(()));
-        assert_eq!(
-            check_set_info(FILE_ALL_ACCESS & !DELETE, InfoType::File, f(c)),
-            denied
-        );
+        assert_eq!(check_set_info(FILE_ALL_ACCESS & !DELETE, InfoType::File, f(c)), denied);
     }
-    assert_eq!(
-        check_set_info(FILE_WRITE_EA, InfoType::File, f(class::FULL_EA)),
-        Ok(())
-    );
-    assert_eq!(
-        check_set_info(0, InfoType::File, 14),
-        Ok(()),
-        "position needs nothing"
-    );
+    assert_eq!(check_set_info(FILE_WRITE_EA, InfoType::File, f(class::FULL_EA)), Ok(()));
+    assert_eq!(check_set_info(0, InfoType::File, 14), Ok(()), "position needs nothing");
     let sec = InfoType::Security;
-    assert_eq!(
-        check_set_info(WRITE_DAC, sec, DACL_SECURITY_INFORMATION),
-        Ok(())
-    );
-    assert_eq!(
-        check_set_info(WRITE_OWNER, sec, DACL_SECURITY_INFORMATION),
-        denied
-    );
-    assert_eq!(
-        check_set_info(
-            WRITE_OWNER,
-            sec,
-            OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION
-        ),
-        Ok(())
-    );
-    assert_eq!(
-        check_set_info(
-            WRITE_DAC,
-            sec,
-            OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION
-        ),
-        denied
-    );
-    assert_eq!(
-        check_set_info(FILE_ALL_ACCESS, sec, SACL_SECURITY_INFORMATION),
-        denied
-    );
-    assert_eq!(
-        check_query_info(FILE_READ_ATTRIBUTES, InfoType::File, f(class::BASIC)),
-        Ok(())
-    );
-    assert_eq!(
-        check_query_info(FILE_READ_DATA, InfoType::File, f(class::ALL)),
-        denied
-    );
-    assert_eq!(
-        check_query_info(0, InfoType::File, f(class::STANDARD)),
-        Ok(())
-    );
-    assert_eq!(
-        check_query_info(FILE_READ_EA, InfoType::File, f(class::EA)),
-        Ok(())
-    );
-    assert_eq!(
-        check_query_info(
-            READ_CONTROL,
-            sec,
-            OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION
-        ),
-        Ok(())
-    );
-    assert_eq!(
-        check_query_info(FILE_READ_DATA, sec, DACL_SECURITY_INFORMATION),
-        denied
-    );
+    assert_eq!(check_set_info(WRITE_DAC, sec, DACL_SECURITY_INFORMATION), Ok(()));
+    assert_eq!(check_set_info(WRITE_OWNER, sec, DACL_SECURITY_INFORMATION), denied);
+    assert_eq!(check_set_info(WRITE_OWNER, sec, OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION), Ok(()));
+    assert_eq!(check_set_info(WRITE_DAC, sec, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION), denied);
+    assert_eq!(check_set_info(FILE_ALL_ACCESS, sec, SACL_SECURITY_INFORMATION), denied);
+    assert_eq!(check_query_info(FILE_READ_ATTRIBUTES, InfoType::File, f(class::BASIC)), Ok(()));
+    assert_eq!(check_query_info(FILE_READ_DATA, InfoType::File, f(class::ALL)), denied);
+    assert_eq!(check_query_info(0, InfoType::File, f(class::STANDARD)), Ok(()));
+    assert_eq!(check_query_info(FILE_READ_EA, InfoType::File, f(class::EA)), Ok(()));
+    assert_eq!(check_query_info(READ_CONTROL, sec, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION), Ok(()));
+    assert_eq!(check_query_info(FILE_READ_DATA, sec, DACL_SECURITY_INFORMATION), denied);
     assert_eq!(check_query_info(0, InfoType::FileSystem, 1), Ok(()));
 }
 
@@ -304,14 +182,7 @@ fn info_checks() {
 fn invalid_bits() {
     let obj = torture_file();
     for bit in [9, 12, 15, 21, 23, 26, 27] {
-        assert_eq!(
-            open_existing(1 << bit, &obj),
-            Err(NtStatus::ACCESS_DENIED),
-            "bit {bit}"
-        );
+        assert_eq!(open_existing(1 << bit, &obj), Err(NtStatus::ACCESS_DENIED), "bit {bit}");
     }
-    assert_eq!(
-        open_new(ACCESS_SYSTEM_SECURITY, FILE_ALL_ACCESS),
-        Err(NtStatus::PRIVILEGE_NOT_HELD)
-    );
+    assert_eq!(open_new(ACCESS_SYSTEM_SECURITY, FILE_ALL_ACCESS), Err(NtStatus::PRIVILEGE_NOT_HELD));
 }

@@ -19,11 +19,7 @@ const INVALID: Option<NtStatus> = Some(NtStatus::INVALID_PARAMETER);
 const BAD_RANGE: Option<NtStatus> = Some(NtStatus::INVALID_LOCK_RANGE);
 
 fn el(offset: u64, length: u64, flags: u32) -> LockElement {
-    LockElement {
-        offset,
-        length,
-        flags,
-    }
+    LockElement { offset, length, flags }
 }
 
 /// One LOCK request; returns the immediate status (None: pending).
@@ -32,22 +28,11 @@ fn lock_els(t: &mut ByteRangeLocks, owner: OpenId, els: &[LockElement]) -> Optio
 }
 
 fn lock_tok(t: &mut ByteRangeLocks, owner: OpenId, els: &[LockElement], token: u64) -> LockReply {
-    let req = LockRequest {
-        elements: els,
-        lock_sequence: 0,
-        check_sequence: false,
-        token,
-    };
+    let req = LockRequest { elements: els, lock_sequence: 0, check_sequence: false, token };
     t.smb2_lock(owner, &req)
 }
 
-fn lk(
-    t: &mut ByteRangeLocks,
-    owner: OpenId,
-    offset: u64,
-    length: u64,
-    flags: u32,
-) -> Option<NtStatus> {
+fn lk(t: &mut ByteRangeLocks, owner: OpenId, offset: u64, length: u64, flags: u32) -> Option<NtStatus> {
     lock_els(t, owner, &[el(offset, length, flags)])
 }
 
@@ -94,10 +79,7 @@ fn valid_request() {
 /// [0,100) and [100,200) held by h1.
 #[test]
 fn read_write_against_locks() {
-    for (flags, w1, r1, w2, r2) in [
-        (SH, false, true, false, true),
-        (EX, true, true, false, false),
-    ] {
+    for (flags, w1, r1, w2, r2) in [(SH, false, true, false, true), (EX, true, true, false, false)] {
         let mut t = ByteRangeLocks::new();
         assert_eq!(lk(&mut t, H1, 0, 100, flags), OK);
         assert_eq!(lk(&mut t, H1, 100, 100, flags), OK);
@@ -106,14 +88,7 @@ fn read_write_against_locks() {
         assert_eq!(io(&t, H1, false), r1);
         assert_eq!(io(&t, H2, true), w2);
         assert_eq!(io(&t, H2, false), r2);
-        assert_eq!(
-            t.check_io(H2, 100, 100, true),
-            if w2 {
-                Ok(())
-            } else {
-                Err(NtStatus::FILE_LOCK_CONFLICT)
-            }
-        );
+        assert_eq!(t.check_io(H2, 100, 100, true), if w2 { Ok(()) } else { Err(NtStatus::FILE_LOCK_CONFLICT) });
         assert_eq!(lk(&mut t, H1, 100, 100, UN), OK);
         assert!(io(&t, H2, true) && io(&t, H2, false));
     }
@@ -138,14 +113,8 @@ fn lock_ranges() {
     assert_eq!(lk(&mut t, H1, 0, 0, EX | FI), OK);
     assert_eq!(lk(&mut t, H2, 0, 0, EX | FI), OK);
     assert_eq!(lk(&mut t, H1, 0, 0, UN), OK);
-    let cases: [(u64, u64); 6] = [
-        (0, 1),
-        (0xEEFF_FFFF, 4000),
-        (0xEF00_0000, 4000),
-        ((1 << 63) - 1, 1),
-        (1 << 63, 1),
-        (u64::MAX, 1),
-    ];
+    let cases: [(u64, u64); 6] =
+        [(0, 1), (0xEEFF_FFFF, 4000), (0xEF00_0000, 4000), ((1 << 63) - 1, 1), (1 << 63, 1), (u64::MAX, 1)];
     for (o, l) in cases {
         assert_eq!(lk(&mut t, H1, o, l, EX | FI), OK, "{o:#x}/{l}");
         assert_eq!(lk(&mut t, H2, o, l, EX | FI), NOT_GRANTED, "{o:#x}/{l}");
@@ -175,14 +144,7 @@ fn blocking_lock_granted_on_unlock() {
     assert_eq!(r.status, None, "second lock pends");
     let r = lock_tok(&mut t, H1, &[el(100, 50, UN)], 1);
     assert_eq!(r.status, OK);
-    assert_eq!(
-        r.completed,
-        vec![Completion {
-            token: 77,
-            owner: H2,
-            status: NtStatus::SUCCESS
-        }]
-    );
+    assert_eq!(r.completed, vec![Completion { token: 77, owner: H2, status: NtStatus::SUCCESS }]);
     assert_eq!(t.count_held_by(H2), 1);
 }
 
@@ -210,10 +172,7 @@ fn cancel_unlock_pending_and_close() {
     assert_eq!(lock_tok(&mut t, H2, &[el(100, 10, EX)], 7).status, None);
     let done = t.close_open(H2);
     assert_eq!(done.len(), 1);
-    assert_eq!(
-        (done[0].token, done[0].status),
-        (7, NtStatus::RANGE_NOT_LOCKED)
-    );
+    assert_eq!((done[0].token, done[0].status), (7, NtStatus::RANGE_NOT_LOCKED));
     assert_eq!(lk(&mut t, H1, 100, 10, UN), OK);
 }
 
@@ -270,11 +229,7 @@ fn zero_byte_length_table() {
         for ((o1, l1), (o2, l2), ok) in table {
             assert_eq!(lk(&mut t, H1, o1, l1, EX | FI), OK);
             let want = if ok { OK } else { NOT_GRANTED };
-            assert_eq!(
-                lk(&mut t, second, o2, l2, EX | FI),
-                want,
-                "{o1}/{l1} + {o2}/{l2}"
-            );
+            assert_eq!(lk(&mut t, second, o2, l2, EX | FI), want, "{o1}/{l1} + {o2}/{l2}");
             if ok {
                 assert_eq!(lk(&mut t, second, o2, l2, UN), OK);
             }
@@ -426,30 +381,15 @@ fn overlap() {
     let both = |_: &mut ByteRangeLocks, a, b| a == OK && b == OK;
     let (x, y) = (lk(&mut t, H1, 0, 4, EX | FI), lk(&mut t, H1, 2, 4, EX | FI));
     assert!(!both(&mut t, x, y));
-    let (x, y) = (
-        lk(&mut t, H1, 10, 4, SH | FI),
-        lk(&mut t, H1, 12, 4, SH | FI),
-    );
+    let (x, y) = (lk(&mut t, H1, 10, 4, SH | FI), lk(&mut t, H1, 12, 4, SH | FI));
     assert!(both(&mut t, x, y));
-    let (x, y) = (
-        lk(&mut t, H1, 20, 4, EX | FI),
-        lk(&mut t, h3, 22, 4, EX | FI),
-    );
+    let (x, y) = (lk(&mut t, H1, 20, 4, EX | FI), lk(&mut t, h3, 22, 4, EX | FI));
     assert!(!both(&mut t, x, y));
-    let (x, y) = (
-        lk(&mut t, H1, 30, 4, SH | FI),
-        lk(&mut t, h3, 32, 4, SH | FI),
-    );
+    let (x, y) = (lk(&mut t, H1, 30, 4, SH | FI), lk(&mut t, h3, 32, 4, SH | FI));
     assert!(both(&mut t, x, y));
-    let (x, y) = (
-        lk(&mut t, H1, 40, 4, EX | FI),
-        lk(&mut t, H2, 42, 4, EX | FI),
-    );
+    let (x, y) = (lk(&mut t, H1, 40, 4, EX | FI), lk(&mut t, H2, 42, 4, EX | FI));
     assert!(!both(&mut t, x, y));
-    let (x, y) = (
-        lk(&mut t, H1, 50, 4, SH | FI),
-        lk(&mut t, H2, 52, 4, SH | FI),
-    );
+    let (x, y) = (lk(&mut t, H1, 50, 4, SH | FI), lk(&mut t, H2, 52, 4, SH | FI));
     assert!(both(&mut t, x, y));
     // the same handle cannot coalesce read locks
     assert_eq!(lk(&mut t, H1, 110, 4, SH | FI), OK);
@@ -467,12 +407,7 @@ fn overlap() {
 
 fn seq_lock(t: &mut ByteRangeLocks, seq: u32, flags: u32) -> Option<NtStatus> {
     let els = [el(100, 100, flags)];
-    let req = LockRequest {
-        elements: &els,
-        lock_sequence: seq,
-        check_sequence: true,
-        token: 0,
-    };
+    let req = LockRequest { elements: &els, lock_sequence: seq, check_sequence: true, token: 0 };
     t.smb2_lock(H1, &req).status
 }
 
@@ -530,23 +465,11 @@ fn pending_lock_records_sequence_when_granted() {
     let mut t = ByteRangeLocks::new();
     assert_eq!(lk(&mut t, H2, 100, 100, EX), OK);
     let els = [el(100, 100, EX)];
-    let req = LockRequest {
-        elements: &els,
-        lock_sequence: 0x013,
-        check_sequence: true,
-        token: 42,
-    };
+    let req = LockRequest { elements: &els, lock_sequence: 0x013, check_sequence: true, token: 42 };
     assert_eq!(t.smb2_lock(H1, &req).status, None);
     let done = t.close_open(H2);
-    assert_eq!(
-        done.iter().map(|c| (c.token, c.status)).collect::<Vec<_>>(),
-        vec![(42, NtStatus::SUCCESS)]
-    );
-    assert_eq!(
-        t.smb2_lock(H1, &req).status,
-        OK,
-        "replay of the granted request"
-    );
+    assert_eq!(done.iter().map(|c| (c.token, c.status)).collect::<Vec<_>>(), vec![(42, NtStatus::SUCCESS)]);
+    assert_eq!(t.smb2_lock(H1, &req).status, OK, "replay of the granted request");
     assert_eq!(t.count_held_by(H1), 1);
 }
 
@@ -571,9 +494,8 @@ fn touches(o1: u64, l1: u64, o2: u64, l2: u64) -> bool {
 
 impl Model {
     fn lock(&mut self, owner: u64, o: u64, l: u64, ex: bool) -> bool {
-        let blocked = self.locks.iter().any(|&(h, lo, ll, lex)| {
-            touches(lo, ll, o, l) && if lex { h != owner || ex } else { ex }
-        });
+        let blocked =
+            self.locks.iter().any(|&(h, lo, ll, lex)| touches(lo, ll, o, l) && if lex { h != owner || ex } else { ex });
         if !blocked {
             self.locks.push((owner, o, l, ex));
         }
@@ -581,18 +503,12 @@ impl Model {
     }
     fn unlock(&mut self, owner: u64, o: u64, l: u64) -> bool {
         let m = |x: &(u64, u64, u64, bool)| x.0 == owner && x.1 == o && x.2 == l;
-        let pos = self
-            .locks
-            .iter()
-            .position(|x| m(x) && x.3)
-            .or_else(|| self.locks.iter().position(m));
+        let pos = self.locks.iter().position(|x| m(x) && x.3).or_else(|| self.locks.iter().position(m));
         pos.map(|p| self.locks.remove(p)).is_some()
     }
     fn io_ok(&self, owner: u64, o: u64, l: u64, write: bool) -> bool {
         l == 0
-            || !self.locks.iter().any(|&(h, lo, ll, lex)| {
-                touches(lo, ll, o, l) && if lex { h != owner } else { write }
-            })
+            || !self.locks.iter().any(|&(h, lo, ll, lex)| touches(lo, ll, o, l) && if lex { h != owner } else { write })
     }
 }
 
@@ -679,13 +595,7 @@ fn blocking_lock_against_own_lock_waits() {
     assert_eq!(lock_tok(&mut t, H1, &[el(0, 10, EX)], 3).status, None);
     let r = lock_tok(&mut t, H1, &[el(0, 10, UN)], 4);
     assert_eq!(r.status, OK);
-    assert_eq!(
-        r.completed
-            .iter()
-            .map(|c| (c.token, c.status))
-            .collect::<Vec<_>>(),
-        vec![(3, NtStatus::SUCCESS)]
-    );
+    assert_eq!(r.completed.iter().map(|c| (c.token, c.status)).collect::<Vec<_>>(), vec![(3, NtStatus::SUCCESS)]);
     // A blocking request with a bad range fails at once.
     assert_eq!(lk(&mut t, H2, u64::MAX, 2, EX), BAD_RANGE);
 }

@@ -34,24 +34,15 @@ fn sid_text_and_binary() {
     assert_eq!(b.len(), s.encoded_len());
     assert_eq!(&b[..8], &[1, 5, 0, 0, 0, 0, 0, 5]);
     assert_eq!(Sid::parse(&b), Ok((s.clone(), 28)));
-    assert_eq!(
-        Principal::from_sid(&s),
-        Some(Principal::User(ORG, UserId(5)))
-    );
+    assert_eq!(Principal::from_sid(&s), Some(Principal::User(ORG, UserId(5))));
     let g = Sid::group(ORG, 3).expect("fits");
     assert_eq!(Principal::from_sid(&g), Some(Principal::Group(ORG, 3)));
-    assert_eq!(
-        Principal::from_sid(&Sid::org_member(ORG, RID_ORG_USERS)),
-        Some(Principal::OrgUsers(ORG))
-    );
+    assert_eq!(Principal::from_sid(&Sid::org_member(ORG, RID_ORG_USERS)), Some(Principal::OrgUsers(ORG)));
     assert_eq!(Principal::from_sid(&Sid::everyone()), None);
     assert_eq!(Sid::everyone().to_string(), "S-1-1-0");
     assert!(Sid::user(ORG, UserId(u64::from(RID_GROUP_BASE))).is_none());
     assert_eq!(Sid::parse(&b[..20]), Err(NtStatus::INVALID_SID));
-    assert_eq!(
-        Sid::parse(&[2, 0, 0, 0, 0, 0, 0, 0]),
-        Err(NtStatus::INVALID_SID)
-    );
+    assert_eq!(Sid::parse(&[2, 0, 0, 0, 0, 0, 0, 0]), Err(NtStatus::INVALID_SID));
 }
 
 #[test]
@@ -79,10 +70,7 @@ fn parse_hand_built_descriptor() {
     let sd = SecurityDescriptor::parse(&bytes).expect("valid");
     assert_eq!(sd.owner, None);
     let acl = sd.dacl.as_ref().expect("dacl");
-    assert_eq!(
-        acl.aces,
-        vec![Ace::allow(Sid::authenticated_users(), FILE_GENERIC_READ, 0)]
-    );
+    assert_eq!(acl.aces, vec![Ace::allow(Sid::authenticated_users(), FILE_GENERIC_READ, 0)]);
     assert_eq!(sd.max_allowed(&alice()), FILE_GENERIC_READ);
     assert_eq!(sd.encode(DACL_SECURITY_INFORMATION), bytes);
 }
@@ -91,52 +79,30 @@ fn parse_hand_built_descriptor() {
 fn access_check_order_and_owner() {
     let me = Sid::user(ORG, UserId(5)).expect("fits");
     // Deny before allow wins, allow before deny wins.
-    let sd = dacl(vec![
-        Ace::deny(me.clone(), FILE_WRITE_DATA, 0),
-        Ace::allow(Sid::everyone(), FILE_ALL_ACCESS, 0),
-    ]);
+    let sd = dacl(vec![Ace::deny(me.clone(), FILE_WRITE_DATA, 0), Ace::allow(Sid::everyone(), FILE_ALL_ACCESS, 0)]);
     assert_eq!(sd.max_allowed(&alice()), FILE_ALL_ACCESS & !FILE_WRITE_DATA);
-    let sd = dacl(vec![
-        Ace::allow(Sid::everyone(), FILE_ALL_ACCESS, 0),
-        Ace::deny(me.clone(), FILE_WRITE_DATA, 0),
-    ]);
+    let sd = dacl(vec![Ace::allow(Sid::everyone(), FILE_ALL_ACCESS, 0), Ace::deny(me.clone(), FILE_WRITE_DATA, 0)]);
     assert_eq!(sd.max_allowed(&alice()), FILE_ALL_ACCESS);
     // Inherit-only ACEs do not apply; generic masks are mapped.
     let sd = dacl(vec![
-        Ace::allow(
-            me.clone(),
-            FILE_ALL_ACCESS,
-            ace_flags::INHERIT_ONLY | ace_flags::OBJECT_INHERIT,
-        ),
+        Ace::allow(me.clone(), FILE_ALL_ACCESS, ace_flags::INHERIT_ONLY | ace_flags::OBJECT_INHERIT),
         Ace::allow(me.clone(), GENERIC_READ, 0),
     ]);
     assert_eq!(sd.max_allowed(&alice()), FILE_GENERIC_READ);
     // Someone else's ACE does nothing; an empty DACL grants nothing.
     let other = Sid::user(ORG, UserId(6)).expect("fits");
-    assert_eq!(
-        dacl(vec![Ace::allow(other, FILE_ALL_ACCESS, 0)]).max_allowed(&alice()),
-        0
-    );
+    assert_eq!(dacl(vec![Ace::allow(other, FILE_ALL_ACCESS, 0)]).max_allowed(&alice()), 0);
     // The owner may always read and change the DACL ...
     let mut owned = dacl(vec![]);
     owned.owner = Some(me.clone());
     assert_eq!(owned.max_allowed(&alice()), READ_CONTROL | WRITE_DAC);
     // ... unless an OWNER RIGHTS ACE says otherwise, or a deny comes first.
-    owned.dacl = Some(Acl {
-        revision: 2,
-        aces: vec![Ace::allow(Sid::owner_rights(), READ_CONTROL, 0)],
-    });
+    owned.dacl = Some(Acl { revision: 2, aces: vec![Ace::allow(Sid::owner_rights(), READ_CONTROL, 0)] });
     assert_eq!(owned.max_allowed(&alice()), READ_CONTROL);
-    owned.dacl = Some(Acl {
-        revision: 2,
-        aces: vec![Ace::deny(me, WRITE_DAC, 0)],
-    });
+    owned.dacl = Some(Acl { revision: 2, aces: vec![Ace::deny(me, WRITE_DAC, 0)] });
     assert_eq!(owned.max_allowed(&alice()), READ_CONTROL);
     // A NULL DACL grants everything.
-    let null = SecurityDescriptor {
-        control: control::DACL_PRESENT,
-        ..Default::default()
-    };
+    let null = SecurityDescriptor { control: control::DACL_PRESENT, ..Default::default() };
     assert_eq!(null.max_allowed(&alice()), FILE_ALL_ACCESS);
 }
 
@@ -149,32 +115,17 @@ fn inheritance_from_share_root() {
     let file = inherit(Some(&root), &me, &grp, false);
     assert_eq!(file.owner.as_ref(), Some(&me));
     let aces = &file.dacl.as_ref().expect("dacl").aces;
-    assert_eq!(
-        aces.len(),
-        4,
-        "three OI|CI ACEs and CREATOR OWNER as the owner"
-    );
+    assert_eq!(aces.len(), 4, "three OI|CI ACEs and CREATOR OWNER as the owner");
     assert!(aces.iter().all(|a| a.flags() == ace_flags::INHERITED));
-    assert!(aces.contains(&Ace::allow(
-        me.clone(),
-        FILE_ALL_ACCESS,
-        ace_flags::INHERITED
-    )));
+    assert!(aces.contains(&Ace::allow(me.clone(), FILE_ALL_ACCESS, ace_flags::INHERITED)));
     assert_eq!(file.max_allowed(&alice()), FILE_ALL_ACCESS);
     let dir = inherit(Some(&root), &me, &grp, true);
     let daces = &dir.dacl.as_ref().expect("dacl").aces;
-    assert_eq!(
-        daces.len(),
-        5,
-        "CREATOR OWNER splits into effective + template"
-    );
+    assert_eq!(daces.len(), 5, "CREATOR OWNER splits into effective + template");
     assert!(daces.contains(&Ace::allow(
         Sid::creator_owner(),
         FILE_ALL_ACCESS,
-        ace_flags::INHERITED
-            | ace_flags::INHERIT_ONLY
-            | ace_flags::OBJECT_INHERIT
-            | ace_flags::CONTAINER_INHERIT
+        ace_flags::INHERITED | ace_flags::INHERIT_ONLY | ace_flags::OBJECT_INHERIT | ace_flags::CONTAINER_INHERIT
     )));
     // A grandchild file still gets everything.
     let child = inherit(Some(&dir), &me, &grp, false);
@@ -191,26 +142,15 @@ fn set_security_rules() {
     let me = Sid::user(ORG, UserId(5)).expect("fits");
     let mut sd = inherit(None, &me, &Sid::org_member(ORG, RID_ORG_USERS), false);
     let new = dacl(vec![Ace::allow(Sid::everyone(), FILE_GENERIC_READ, 0)]);
-    sd.apply(&new, DACL_SECURITY_INFORMATION, &alice())
-        .expect("dacl");
+    sd.apply(&new, DACL_SECURITY_INFORMATION, &alice()).expect("dacl");
     assert_eq!(sd.dacl, new.dacl);
     assert_eq!(sd.owner.as_ref(), Some(&me), "owner untouched");
     // Taking ownership for someone else needs a privilege we never grant.
-    assert_eq!(
-        sd.apply(&new, OWNER_SECURITY_INFORMATION, &alice()),
-        Err(INVALID_OWNER)
-    );
-    let to_group = SecurityDescriptor {
-        owner: Some(Sid::group(ORG, 3).expect("fits")),
-        ..Default::default()
-    };
-    assert_eq!(
-        sd.apply(&to_group, OWNER_SECURITY_INFORMATION, &alice()),
-        Ok(())
-    );
+    assert_eq!(sd.apply(&new, OWNER_SECURITY_INFORMATION, &alice()), Err(INVALID_OWNER));
+    let to_group = SecurityDescriptor { owner: Some(Sid::group(ORG, 3).expect("fits")), ..Default::default() };
+    assert_eq!(sd.apply(&to_group, OWNER_SECURITY_INFORMATION, &alice()), Ok(()));
     // QUERY_INFO returns only the requested parts.
-    let owner_only =
-        SecurityDescriptor::parse(&sd.encode(OWNER_SECURITY_INFORMATION)).expect("valid");
+    let owner_only = SecurityDescriptor::parse(&sd.encode(OWNER_SECURITY_INFORMATION)).expect("valid");
     assert_eq!(owner_only.dacl, None);
     assert_eq!(owner_only.owner, to_group.owner);
 }
@@ -220,10 +160,7 @@ fn rejects_bad_offsets() {
     let good = share_root(ORG).encode(0x0F);
     assert!(SecurityDescriptor::parse(&good).is_ok());
     for cut in [0, 10, 19, 30, good.len() - 1] {
-        assert!(
-            SecurityDescriptor::parse(&good[..cut]).is_err(),
-            "cut at {cut}"
-        );
+        assert!(SecurityDescriptor::parse(&good[..cut]).is_err(), "cut at {cut}");
     }
     let mut bad = good.clone();
     bad[16] = 0xF0; // DACL offset beyond the end
@@ -235,29 +172,18 @@ fn rejects_bad_offsets() {
 }
 
 fn sid_strategy() -> impl Strategy<Value = Sid> {
-    (0u64..6, proptest::collection::vec(any::<u32>(), 0..6))
-        .prop_map(|(a, s)| Sid::new(a, &s).expect("small"))
+    (0u64..6, proptest::collection::vec(any::<u32>(), 0..6)).prop_map(|(a, s)| Sid::new(a, &s).expect("small"))
 }
 
 fn ace_strategy() -> impl Strategy<Value = Ace> {
     prop_oneof![
-        (any::<bool>(), any::<u8>(), any::<u32>(), sid_strategy()).prop_map(|(allow, f, m, s)| {
-            if allow {
-                Ace::allow(s, m, f)
-            } else {
-                Ace::deny(s, m, f)
-            }
+        (any::<bool>(), any::<u8>(), any::<u32>(), sid_strategy())
+            .prop_map(|(allow, f, m, s)| { if allow { Ace::allow(s, m, f) } else { Ace::deny(s, m, f) } }),
+        (5u8..20, any::<u8>(), proptest::collection::vec(any::<u8>(), 0..24)).prop_map(|(t, f, body)| Ace::Other {
+            ace_type: t,
+            flags: f,
+            body
         }),
-        (
-            5u8..20,
-            any::<u8>(),
-            proptest::collection::vec(any::<u8>(), 0..24)
-        )
-            .prop_map(|(t, f, body)| Ace::Other {
-                ace_type: t,
-                flags: f,
-                body
-            }),
     ]
 }
 

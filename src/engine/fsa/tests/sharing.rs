@@ -20,12 +20,7 @@ fn share(s: &str) -> u32 {
 const ALL: u32 = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
 
 fn entry(open: u64, access: u32, share: u32) -> ShareEntry {
-    ShareEntry {
-        open: OpenId(open),
-        access,
-        share,
-        delete_on_close: false,
-    }
+    ShareEntry { open: OpenId(open), access, share, delete_on_close: false }
 }
 
 /// smbtorture `sharemode_table` (source4/torture/smb2/sharemode.c):
@@ -209,11 +204,7 @@ fn sharemode_access() {
     for &(sm, access, ok) in SHAREMODE_TABLE {
         let mut s = ShareModes::new();
         s.insert(entry(1, FILE_ALL_ACCESS, share(sm)));
-        let want = if ok {
-            Ok(())
-        } else {
-            Err(NtStatus::SHARING_VIOLATION)
-        };
+        let want = if ok { Ok(()) } else { Err(NtStatus::SHARING_VIOLATION) };
         assert_eq!(s.check(access, ALL), want, "share {sm} access {access:#x}");
     }
 }
@@ -224,16 +215,8 @@ fn access_sharemode() {
     for &(sm, access, ok) in SHAREMODE_TABLE {
         let mut s = ShareModes::new();
         s.insert(entry(1, access, ALL));
-        let want = if ok {
-            Ok(())
-        } else {
-            Err(NtStatus::SHARING_VIOLATION)
-        };
-        assert_eq!(
-            s.check(FILE_ALL_ACCESS, share(sm)),
-            want,
-            "access {access:#x} share {sm}"
-        );
+        let want = if ok { Ok(()) } else { Err(NtStatus::SHARING_VIOLATION) };
+        assert_eq!(s.check(FILE_ALL_ACCESS, share(sm)), want, "access {access:#x} share {sm}");
     }
 }
 
@@ -321,13 +304,7 @@ fn delete_pending() {
     s.set_delete_pending(true);
     assert_eq!(s.check(FILE_READ_DATA, ALL), Err(NtStatus::DELETE_PENDING));
     let e = s.remove(OpenId(1));
-    assert_eq!(
-        e,
-        CloseEffect {
-            delete: true,
-            remaining: 0
-        }
-    );
+    assert_eq!(e, CloseEffect { delete: true, remaining: 0 });
     assert!(!s.delete_pending());
 }
 
@@ -336,31 +313,12 @@ fn delete_pending() {
 #[test]
 fn delete_on_close_at_last_close() {
     let mut s = ShareModes::new();
-    s.insert(ShareEntry {
-        delete_on_close: true,
-        ..entry(1, DELETE | FILE_READ_DATA, ALL)
-    });
+    s.insert(ShareEntry { delete_on_close: true, ..entry(1, DELETE | FILE_READ_DATA, ALL) });
     s.insert(entry(2, FILE_READ_DATA, ALL));
-    assert_eq!(
-        s.check(FILE_READ_DATA, ALL),
-        Ok(()),
-        "not pending before the close"
-    );
-    assert_eq!(
-        s.remove(OpenId(1)),
-        CloseEffect {
-            delete: false,
-            remaining: 1
-        }
-    );
+    assert_eq!(s.check(FILE_READ_DATA, ALL), Ok(()), "not pending before the close");
+    assert_eq!(s.remove(OpenId(1)), CloseEffect { delete: false, remaining: 1 });
     assert_eq!(s.check(FILE_READ_DATA, ALL), Err(NtStatus::DELETE_PENDING));
-    assert_eq!(
-        s.remove(OpenId(2)),
-        CloseEffect {
-            delete: true,
-            remaining: 0
-        }
-    );
+    assert_eq!(s.remove(OpenId(2)), CloseEffect { delete: true, remaining: 0 });
 }
 
 /// Clearing the disposition before the last close keeps the file.
@@ -390,60 +348,22 @@ fn delete_on_close_rules() {
     let t = target();
     assert_eq!(check_create_delete_on_close(&t), Ok(true));
     assert_eq!(
-        check_create_delete_on_close(&DeleteTarget {
-            granted: FILE_READ_DATA,
-            ..t
-        }),
+        check_create_delete_on_close(&DeleteTarget { granted: FILE_READ_DATA, ..t }),
         Err(NtStatus::INVALID_PARAMETER)
     );
-    let ro = DeleteTarget {
-        read_only: true,
-        ..t
-    };
-    assert_eq!(
-        check_create_delete_on_close(&ro),
-        Err(NtStatus::CANNOT_DELETE)
-    );
-    assert_eq!(
-        check_set_disposition(&ro, true),
-        Err(NtStatus::CANNOT_DELETE)
-    );
+    let ro = DeleteTarget { read_only: true, ..t };
+    assert_eq!(check_create_delete_on_close(&ro), Err(NtStatus::CANNOT_DELETE));
+    assert_eq!(check_set_disposition(&ro, true), Err(NtStatus::CANNOT_DELETE));
     assert_eq!(check_set_disposition(&ro, false), Ok(()));
-    let full_dir = DeleteTarget {
-        is_directory: true,
-        dir_empty: false,
-        ..t
-    };
+    let full_dir = DeleteTarget { is_directory: true, dir_empty: false, ..t };
     assert_eq!(check_create_delete_on_close(&full_dir), Ok(false));
+    assert_eq!(check_set_disposition(&full_dir, true), Err(NtStatus::DIRECTORY_NOT_EMPTY));
+    let root = DeleteTarget { is_directory: true, is_share_root: true, ..t };
+    assert_eq!(check_set_disposition(&root, true), Err(NtStatus::ACCESS_DENIED));
+    let ro_share = DeleteTarget { share_writable: false, ..t };
+    assert_eq!(check_create_delete_on_close(&ro_share), Err(NtStatus::ACCESS_DENIED));
     assert_eq!(
-        check_set_disposition(&full_dir, true),
-        Err(NtStatus::DIRECTORY_NOT_EMPTY)
-    );
-    let root = DeleteTarget {
-        is_directory: true,
-        is_share_root: true,
-        ..t
-    };
-    assert_eq!(
-        check_set_disposition(&root, true),
-        Err(NtStatus::ACCESS_DENIED)
-    );
-    let ro_share = DeleteTarget {
-        share_writable: false,
-        ..t
-    };
-    assert_eq!(
-        check_create_delete_on_close(&ro_share),
-        Err(NtStatus::ACCESS_DENIED)
-    );
-    assert_eq!(
-        check_set_disposition(
-            &DeleteTarget {
-                granted: FILE_READ_DATA,
-                ..t
-            },
-            true
-        ),
+        check_set_disposition(&DeleteTarget { granted: FILE_READ_DATA, ..t }, true),
         Err(NtStatus::ACCESS_DENIED)
     );
 }
@@ -452,22 +372,10 @@ fn delete_on_close_rules() {
 #[test]
 fn overwrite_attributes() {
     assert_eq!(check_overwrite(0, 0), Ok(()));
-    assert_eq!(
-        check_overwrite(FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_READONLY),
-        Err(NtStatus::ACCESS_DENIED)
-    );
-    assert_eq!(
-        check_overwrite(FILE_ATTRIBUTE_HIDDEN, 0),
-        Err(NtStatus::ACCESS_DENIED)
-    );
-    assert_eq!(
-        check_overwrite(FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_HIDDEN),
-        Ok(())
-    );
-    assert_eq!(
-        check_overwrite(FILE_ATTRIBUTE_SYSTEM, FILE_ATTRIBUTE_HIDDEN),
-        Err(NtStatus::ACCESS_DENIED)
-    );
+    assert_eq!(check_overwrite(FILE_ATTRIBUTE_READONLY, FILE_ATTRIBUTE_READONLY), Err(NtStatus::ACCESS_DENIED));
+    assert_eq!(check_overwrite(FILE_ATTRIBUTE_HIDDEN, 0), Err(NtStatus::ACCESS_DENIED));
+    assert_eq!(check_overwrite(FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_HIDDEN), Ok(()));
+    assert_eq!(check_overwrite(FILE_ATTRIBUTE_SYSTEM, FILE_ATTRIBUTE_HIDDEN), Err(NtStatus::ACCESS_DENIED));
 }
 
 /// The CREATE order through StreamState: delete pending first, then
@@ -493,19 +401,9 @@ fn stream_create_order() {
     };
     let granted = OpenResult::Granted(CacheGrant::None);
     assert_eq!(s.begin_open(&base, now).result, granted);
-    let reader = OpenRequest {
-        open: OpenId(2),
-        access: FILE_READ_DATA,
-        share: ALL,
-        delete_on_close: false,
-        ..base
-    };
+    let reader = OpenRequest { open: OpenId(2), access: FILE_READ_DATA, share: ALL, delete_on_close: false, ..base };
     assert_eq!(s.begin_open(&reader, now).result, granted);
-    let overwriter = OpenRequest {
-        open: OpenId(3),
-        overwrite: true,
-        ..reader
-    };
+    let overwriter = OpenRequest { open: OpenId(3), overwrite: true, ..reader };
     assert_eq!(
         s.begin_open(&overwriter, now).result,
         OpenResult::Failed(NtStatus::SHARING_VIOLATION),
@@ -513,13 +411,7 @@ fn stream_create_order() {
     );
     let c = s.close(OpenId(1));
     assert_eq!((c.delete, c.remaining), (false, 1));
-    let o = s.begin_open(
-        &OpenRequest {
-            open: OpenId(4),
-            ..reader
-        },
-        now,
-    );
+    let o = s.begin_open(&OpenRequest { open: OpenId(4), ..reader }, now);
     assert_eq!(o.result, OpenResult::Failed(NtStatus::DELETE_PENDING));
     let c = s.close(OpenId(2));
     assert!(c.delete);

@@ -8,9 +8,7 @@ use std::time::Instant;
 use crate::engine::fsa::OpenId;
 use crate::engine::fsa::access::*;
 use crate::engine::fsa::lease::*;
-use crate::engine::fsa::locks::{
-    LOCKFLAG_EXCLUSIVE, LOCKFLAG_FAIL_IMMEDIATELY, LockElement, LockRequest,
-};
+use crate::engine::fsa::locks::{LOCKFLAG_EXCLUSIVE, LOCKFLAG_FAIL_IMMEDIATELY, LockElement, LockRequest};
 use crate::engine::fsa::sharing::{FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE};
 use crate::engine::fsa::stream::*;
 use crate::wire::{Guid, NtStatus};
@@ -30,14 +28,7 @@ pub(super) struct Req {
 }
 
 pub(super) fn req(request: CacheRequest) -> Req {
-    Req {
-        access: FILE_ALL_ACCESS,
-        share: SHARE_ALL,
-        overwrite: false,
-        created: false,
-        dir: false,
-        request,
-    }
+    Req { access: FILE_ALL_ACCESS, share: SHARE_ALL, overwrite: false, created: false, dir: false, request }
 }
 
 pub(super) fn oplock(level: u8) -> CacheRequest {
@@ -54,26 +45,15 @@ pub(super) fn st(s: &str) -> Caching {
 }
 
 pub(super) fn lid(key: u8) -> LeaseId {
-    LeaseId {
-        client: CLIENT,
-        key: LeaseKey([key; 16]),
-    }
+    LeaseId { client: CLIENT, key: LeaseKey([key; 16]) }
 }
 
 pub(super) fn lease(key: u8, state: &str) -> CacheRequest {
-    CacheRequest::Lease(LeaseRequest {
-        id: lid(key),
-        state: st(state),
-        v2: None,
-    })
+    CacheRequest::Lease(LeaseRequest { id: lid(key), state: st(state), v2: None })
 }
 
 pub(super) fn lease_v2(key: u8, state: &str, epoch: u16) -> CacheRequest {
-    CacheRequest::Lease(LeaseRequest {
-        id: lid(key),
-        state: st(state),
-        v2: Some((None, epoch)),
-    })
+    CacheRequest::Lease(LeaseRequest { id: lid(key), state: st(state), v2: Some((None, epoch)) })
 }
 
 pub(super) struct T {
@@ -84,11 +64,7 @@ pub(super) struct T {
 
 impl T {
     pub(super) fn new() -> Self {
-        Self {
-            s: StreamState::new(),
-            now: Instant::now(),
-            next: 1,
-        }
+        Self { s: StreamState::new(), now: Instant::now(), next: 1 }
     }
 
     pub(super) fn attempt(&mut self, open: OpenId, r: &Req, first: bool) -> OpenOutcome {
@@ -129,27 +105,15 @@ impl T {
             if out.result != OpenResult::Wait {
                 return (id, out.result, all);
             }
-            assert!(
-                retry.contains(&id.0),
-                "parked open must be retried after acks"
-            );
+            assert!(retry.contains(&id.0), "parked open must be retried after acks");
             out = self.attempt(id, &r, false);
         }
     }
 
     pub(super) fn ack(&mut self, b: &Break) -> Vec<u64> {
         match b {
-            Break::Oplock {
-                open,
-                level,
-                ack_required: true,
-            } => self.s.oplock_ack(*open, *level).expect("ack").1,
-            Break::Lease {
-                id,
-                to,
-                ack_required: true,
-                ..
-            } => self.s.lease_ack(id, *to, self.now).expect("ack").retry,
+            Break::Oplock { open, level, ack_required: true } => self.s.oplock_ack(*open, *level).expect("ack").1,
+            Break::Lease { id, to, ack_required: true, .. } => self.s.lease_ack(id, *to, self.now).expect("ack").retry,
             _ => Vec::new(),
         }
     }
@@ -198,17 +162,8 @@ impl Req {
 }
 
 pub(super) fn lock_one(t: &mut T, open: OpenId, offset: u64) -> Vec<Break> {
-    let els = [LockElement {
-        offset,
-        length: 1,
-        flags: LOCKFLAG_EXCLUSIVE | LOCKFLAG_FAIL_IMMEDIATELY,
-    }];
-    let r = LockRequest {
-        elements: &els,
-        lock_sequence: 0,
-        check_sequence: false,
-        token: 0,
-    };
+    let els = [LockElement { offset, length: 1, flags: LOCKFLAG_EXCLUSIVE | LOCKFLAG_FAIL_IMMEDIATELY }];
+    let r = LockRequest { elements: &els, lock_sequence: 0, check_sequence: false, token: 0 };
     let (reply, breaks) = t.s.lock(open, &r, 4096, t.now);
     assert_eq!(reply.status, Some(NtStatus::SUCCESS));
     breaks

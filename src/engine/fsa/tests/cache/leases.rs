@@ -3,9 +3,7 @@
 use super::harness::*;
 use crate::engine::fsa::access::*;
 use crate::engine::fsa::lease::*;
-use crate::engine::fsa::locks::{
-    LOCKFLAG_EXCLUSIVE, LOCKFLAG_FAIL_IMMEDIATELY, LockElement, LockRequest,
-};
+use crate::engine::fsa::locks::{LOCKFLAG_EXCLUSIVE, LOCKFLAG_FAIL_IMMEDIATELY, LockElement, LockRequest};
 use crate::engine::fsa::stream::*;
 use crate::engine::fsa::{FileKey, OpenId};
 use crate::types::{NodeId, OrgId};
@@ -16,16 +14,9 @@ use crate::wire::NtStatus;
 /// smb2.lease.request: which requested states are granted.
 #[test]
 fn lease_request_table() {
-    for (asked, want) in [
-        ("", ""),
-        ("R", "R"),
-        ("H", ""),
-        ("W", ""),
-        ("RH", "RH"),
-        ("RW", "RW"),
-        ("HW", ""),
-        ("RHW", "RHW"),
-    ] {
+    for (asked, want) in
+        [("", ""), ("R", "R"), ("H", ""), ("W", ""), ("RH", "RH"), ("RW", "RW"), ("HW", ""), ("RHW", "RHW")]
+    {
         let mut t = T::new();
         let (_, o) = t.open(req(lease(1, asked)));
         let g = lease_of(&o.result);
@@ -40,16 +31,10 @@ fn lease_request_table() {
 #[test]
 fn lease_request_directory_and_key_reuse() {
     let mut t = T::new();
-    let (_, o) = t.open(Req {
-        dir: true,
-        ..req(lease(1, "RWH"))
-    });
+    let (_, o) = t.open(Req { dir: true, ..req(lease(1, "RWH")) });
     assert_eq!(lease_of(&o.result).state, st("RH"));
     let mut t = T::new();
-    let (_, o) = t.open(Req {
-        dir: true,
-        ..req(oplock(level::BATCH))
-    });
+    let (_, o) = t.open(Req { dir: true, ..req(oplock(level::BATCH)) });
     assert_eq!(granted(&o.result), CacheGrant::None);
     let mut dir = LeaseDirectory::new();
     let f1 = FileKey::new(OrgId(1), NodeId(10), "");
@@ -114,11 +99,7 @@ fn lease_break_table() {
         t.open(req(lease(1, f[0])));
         let (_, res, breaks) = t.open_acked(req(lease(2, f[1])));
         assert_eq!(lease_of(&res).state, st(f[3]), "{row}");
-        let want: Vec<_> = if f[0] == f[2] {
-            vec![]
-        } else {
-            vec![(1, st(f[0]), st(f[2]))]
-        };
+        let want: Vec<_> = if f[0] == f[2] { vec![] } else { vec![(1, st(f[0]), st(f[2]))] };
         assert_eq!(lease_breaks(&breaks), want, "{row}");
         // Asking for RHW again leaves the broken state, without a break.
         let (_, o) = t.open(req(lease(1, "RHW")));
@@ -145,11 +126,7 @@ fn lease_oplock_tables() {
         t.open(req(lease(1, f[0])));
         let (_, res, b) = t.open_acked(req(oplock(ol(f[1]))));
         assert_eq!(granted(&res).oplock_level(), ol(f[3]), "{row}");
-        let want: Vec<_> = if f[0] == f[2] {
-            vec![]
-        } else {
-            vec![(1, st(f[0]), st(f[2]))]
-        };
+        let want: Vec<_> = if f[0] == f[2] { vec![] } else { vec![(1, st(f[0]), st(f[2]))] };
         assert_eq!(lease_breaks(&b), want, "{row}");
     }
     for held in ["s", "x", "b"] {
@@ -158,11 +135,7 @@ fn lease_oplock_tables() {
             let (h1, _) = t.open(req(oplock(ol(held))));
             let (_, res, b) = t.open_acked(req(lease(1, asked)));
             assert_eq!(lease_of(&res).state, Caching::R, "{held}/{asked}");
-            let want: Vec<_> = if held == "s" {
-                vec![]
-            } else {
-                vec![(h1, level::II)]
-            };
+            let want: Vec<_> = if held == "s" { vec![] } else { vec![(h1, level::II)] };
             assert_eq!(oplock_breaks(&b), want, "{held}/{asked}");
         }
     }
@@ -178,13 +151,7 @@ fn nobreakself() {
     assert_eq!(lease_of(&o.result).state, st("R"));
     let b = t.s.before_write(h1, 0, 1, t.now).expect("no locks");
     assert_eq!(lease_breaks(&b), vec![(2, st("R"), st(""))]);
-    assert!(matches!(
-        b[0],
-        Break::Lease {
-            ack_required: false,
-            ..
-        }
-    ));
+    assert!(matches!(b[0], Break::Lease { ack_required: false, .. }));
     t.open(req(lease(2, "R")));
     let b = t.s.before_write(h2, 0, 1, t.now).expect("no locks");
     assert_eq!(lease_breaks(&b), vec![(1, st("R"), st(""))]);
@@ -195,10 +162,7 @@ fn nobreakself() {
 #[test]
 fn lease_statopen() {
     let mut t = T::new();
-    t.open(Req {
-        access: STAT,
-        ..req(lease(1, "RWH"))
-    });
+    t.open(Req { access: STAT, ..req(lease(1, "RWH")) });
     let (_, o) = t.open(req(lease(1, "")));
     assert_eq!(lease_of(&o.result).state, st("RWH"));
     assert!(o.breaks.is_empty());
@@ -207,14 +171,8 @@ fn lease_statopen() {
     assert_eq!(lease_breaks(&b), vec![(1, st("RWH"), st("RH"))]);
     // statopen3: a plain stat open does not stop an RWH lease.
     let mut t = T::new();
-    t.open(Req {
-        access: FILE_READ_ATTRIBUTES,
-        ..req(CacheRequest::None)
-    });
-    let (_, o) = t.open(Req {
-        access: FILE_WRITE_DATA,
-        ..req(lease(1, "RWH"))
-    });
+    t.open(Req { access: FILE_READ_ATTRIBUTES, ..req(CacheRequest::None) });
+    let (_, o) = t.open(Req { access: FILE_WRITE_DATA, ..req(lease(1, "RWH")) });
     assert_eq!(lease_of(&o.result).state, st("RWH"));
 }
 
@@ -244,16 +202,10 @@ fn breaking1() {
     assert_eq!(lease_breaks(&o.breaks), vec![(1, st("RWH"), st("RH"))]);
     let (_, o) = t.open(req(lease(1, "RWH")));
     let g = lease_of(&o.result);
-    assert_eq!(
-        (g.state, g.flags),
-        (st("RWH"), LEASE_FLAG_BREAK_IN_PROGRESS)
-    );
+    assert_eq!((g.state, g.flags), (st("RWH"), LEASE_FLAG_BREAK_IN_PROGRESS));
     assert!(o.breaks.is_empty());
     let ack = t.s.lease_ack(&lid(1), st("RH"), t.now).expect("ack");
-    assert_eq!(
-        (ack.state, ack.breaks.len(), ack.retry),
-        (st("RH"), 0, vec![h2.0])
-    );
+    assert_eq!((ack.state, ack.breaks.len(), ack.retry), (st("RH"), 0, vec![h2.0]));
     let o = t.attempt(h2, &req(CacheRequest::None), false);
     assert_eq!(granted(&o.result), CacheGrant::None);
 }
@@ -264,33 +216,16 @@ fn breaking1() {
 fn breaking2() {
     let mut t = T::new();
     t.open(req(lease(1, "RWH")));
-    let (h2, o) = t.open(Req {
-        overwrite: true,
-        ..req(CacheRequest::None)
-    });
+    let (h2, o) = t.open(Req { overwrite: true, ..req(CacheRequest::None) });
     assert_eq!(o.result, OpenResult::Wait);
     assert_eq!(lease_breaks(&o.breaks), vec![(1, st("RWH"), st(""))]);
     for bad in ["RWH", "RW", "WH", "RH", "W", "H", "R"] {
-        assert_eq!(
-            t.s.lease_ack(&lid(1), st(bad), t.now),
-            Err(NtStatus::REQUEST_NOT_ACCEPTED),
-            "{bad}"
-        );
+        assert_eq!(t.s.lease_ack(&lid(1), st(bad), t.now), Err(NtStatus::REQUEST_NOT_ACCEPTED), "{bad}");
     }
     let ack = t.s.lease_ack(&lid(1), st(""), t.now).expect("ack");
     assert_eq!(ack.retry, vec![h2.0]);
-    assert_eq!(
-        t.s.lease_ack(&lid(1), st(""), t.now),
-        Err(NtStatus::UNSUCCESSFUL)
-    );
-    let o = t.attempt(
-        h2,
-        &Req {
-            overwrite: true,
-            ..req(CacheRequest::None)
-        },
-        false,
-    );
+    assert_eq!(t.s.lease_ack(&lid(1), st(""), t.now), Err(NtStatus::UNSUCCESSFUL));
+    let o = t.attempt(h2, &Req { overwrite: true, ..req(CacheRequest::None) }, false);
     assert_eq!(granted(&o.result), CacheGrant::None);
     assert_eq!(t.lease_state(1), Some(st("")));
 }
@@ -304,10 +239,7 @@ fn breaking3() {
     t.open(req(lease(1, "RWH")));
     let (h2, o) = t.open(req(CacheRequest::None));
     assert_eq!(lease_breaks(&o.breaks), vec![(1, st("RWH"), st("RH"))]);
-    let (h3, o) = t.open(Req {
-        overwrite: true,
-        ..req(CacheRequest::None)
-    });
+    let (h3, o) = t.open(Req { overwrite: true, ..req(CacheRequest::None) });
     assert_eq!(o.result, OpenResult::Wait);
     assert!(o.breaks.is_empty());
     let ack = t.s.lease_ack(&lid(1), st("RH"), t.now).expect("ack");
@@ -315,31 +247,16 @@ fn breaking3() {
     let mut retry = ack.retry;
     retry.sort_unstable();
     assert_eq!(retry, vec![h2.0, h3.0]);
-    assert_eq!(
-        t.attempt(h2, &req(CacheRequest::None), false).result,
-        OpenResult::Wait
-    );
-    let r3 = Req {
-        overwrite: true,
-        ..req(CacheRequest::None)
-    };
+    assert_eq!(t.attempt(h2, &req(CacheRequest::None), false).result, OpenResult::Wait);
+    let r3 = Req { overwrite: true, ..req(CacheRequest::None) };
     assert_eq!(t.attempt(h3, &r3, false).result, OpenResult::Wait);
     let (_, o) = t.open(req(lease(1, "RWH")));
     let g = lease_of(&o.result);
     assert_eq!((g.state, g.flags), (st("RH"), LEASE_FLAG_BREAK_IN_PROGRESS));
     let ack = t.s.lease_ack(&lid(1), st("R"), t.now).expect("ack");
     assert_eq!(lease_breaks(&ack.breaks), vec![(1, st("R"), st(""))]);
-    assert!(matches!(
-        ack.breaks[0],
-        Break::Lease {
-            ack_required: false,
-            ..
-        }
-    ));
-    assert_eq!(
-        granted(&t.attempt(h2, &req(CacheRequest::None), false).result),
-        CacheGrant::None
-    );
+    assert!(matches!(ack.breaks[0], Break::Lease { ack_required: false, .. }));
+    assert_eq!(granted(&t.attempt(h2, &req(CacheRequest::None), false).result), CacheGrant::None);
     assert_eq!(granted(&t.attempt(h3, &r3, false).result), CacheGrant::None);
 }
 
@@ -348,27 +265,17 @@ fn breaking3() {
 fn breaking4_and_5() {
     let mut t = T::new();
     t.open(req(lease(1, "RH")));
-    let ow = Req {
-        overwrite: true,
-        ..req(CacheRequest::None)
-    };
+    let ow = Req { overwrite: true, ..req(CacheRequest::None) };
     let (_, o) = t.open(ow);
     assert_eq!(granted(&o.result), CacheGrant::None);
     assert_eq!(lease_breaks(&o.breaks), vec![(1, st("RH"), st(""))]);
     let (_, o) = t.open(ow);
-    assert_eq!(
-        granted(&o.result),
-        CacheGrant::None,
-        "not blocked while breaking"
-    );
+    assert_eq!(granted(&o.result), CacheGrant::None, "not blocked while breaking");
     assert!(o.breaks.is_empty());
     let (_, o) = t.open(req(lease(1, "")));
     let g = lease_of(&o.result);
     assert_eq!((g.state, g.flags), (st("RH"), LEASE_FLAG_BREAK_IN_PROGRESS));
-    assert_eq!(
-        t.s.lease_ack(&lid(1), st(""), t.now).map(|a| a.state),
-        Ok(st(""))
-    );
+    assert_eq!(t.s.lease_ack(&lid(1), st(""), t.now).map(|a| a.state), Ok(st("")));
 
     let mut t = T::new();
     t.open(req(lease(1, "R")));
@@ -377,10 +284,7 @@ fn breaking4_and_5() {
     assert_eq!(lease_breaks(&o.breaks), vec![(1, st("R"), st(""))]);
     let (_, o) = t.open(req(lease(1, "")));
     assert_eq!(lease_of(&o.result).flags, 0);
-    assert_eq!(
-        t.s.lease_ack(&lid(1), st(""), t.now),
-        Err(NtStatus::UNSUCCESSFUL)
-    );
+    assert_eq!(t.s.lease_ack(&lid(1), st(""), t.now), Err(NtStatus::UNSUCCESSFUL));
 }
 
 /// smb2.lease.breaking6: asked to go to RH, the client may go to none.
@@ -403,11 +307,7 @@ fn v2_epochs() {
     assert_eq!((g.state, g.epoch, g.v2), (st("RWH"), 0x4712, true));
     t.s.close(h);
     let (_, o) = t.open(req(lease_v2(1, "RHW", 0x11)));
-    assert_eq!(
-        lease_of(&o.result).epoch,
-        0x12,
-        "a new lease after the last close"
-    );
+    assert_eq!(lease_of(&o.result).epoch, 0x12, "a new lease after the last close");
 
     let mut t = T::new();
     let (_, o) = t.open(req(lease_v2(1, "R", 0x4711)));
@@ -419,11 +319,7 @@ fn v2_epochs() {
     assert_eq!(lease_of(&o.result).epoch, 0x4714);
     let (_, o) = t.open(req(CacheRequest::None));
     match &o.breaks[..] {
-        [
-            Break::Lease {
-                from, to, epoch, ..
-            },
-        ] => assert_eq!((*from, *to, *epoch), (st("RWH"), st("RH"), 0x4715)),
+        [Break::Lease { from, to, epoch, .. }] => assert_eq!((*from, *to, *epoch), (st("RWH"), st("RH"), 0x4715)),
         other => panic!("{other:?}"),
     }
 
@@ -447,17 +343,11 @@ fn lease_lock1() {
     assert_eq!(lease_of(&o.result).state, st("RH"));
     assert!(o.breaks.is_empty());
     let b = lock_one(&mut t, h1, 0);
-    assert_eq!(
-        lease_breaks(&b),
-        vec![(2, st("RH"), st("")), (3, st("RH"), st(""))]
-    );
+    assert_eq!(lease_breaks(&b), vec![(2, st("RH"), st("")), (3, st("RH"), st(""))]);
     for x in &b {
         t.ack(x);
     }
-    assert_eq!(
-        (t.lease_state(1), t.lease_state(2), t.lease_state(3)),
-        (Some(st("RH")), Some(st("")), Some(st("")))
-    );
+    assert_eq!((t.lease_state(1), t.lease_state(2), t.lease_state(3)), (Some(st("RH")), Some(st("")), Some(st(""))));
     let b = lock_one(&mut t, h3, 100);
     assert_eq!(lease_breaks(&b), vec![(1, st("RH"), st(""))]);
 }
@@ -467,17 +357,8 @@ fn lease_lock1() {
 fn locks_beyond_allocation() {
     let mut t = T::new();
     let (h1, _) = t.open(req(lease(1, "RWH")));
-    let els = [LockElement {
-        offset: 0,
-        length: 1,
-        flags: LOCKFLAG_EXCLUSIVE | LOCKFLAG_FAIL_IMMEDIATELY,
-    }];
-    let r = LockRequest {
-        elements: &els,
-        lock_sequence: 0,
-        check_sequence: false,
-        token: 0,
-    };
+    let els = [LockElement { offset: 0, length: 1, flags: LOCKFLAG_EXCLUSIVE | LOCKFLAG_FAIL_IMMEDIATELY }];
+    let r = LockRequest { elements: &els, lock_sequence: 0, check_sequence: false, token: 0 };
     let (reply, b) = t.s.lock(h1, &r, 0, t.now);
     assert_eq!((reply.status, b.len()), (Some(NtStatus::SUCCESS), 0));
     let or = OpenRequest {
@@ -496,24 +377,11 @@ fn locks_beyond_allocation() {
     let o = t.s.begin_open(&or, t.now);
     assert_eq!(o.result, OpenResult::Wait);
     t.ack(&o.breaks[0]);
-    let o = t.s.begin_open(
-        &OpenRequest {
-            first_attempt: false,
-            ..or
-        },
-        t.now,
-    );
+    let o = t.s.begin_open(&OpenRequest { first_attempt: false, ..or }, t.now);
     assert_eq!(lease_of(&o.result).state, st("RH"));
     // With the lock inside the allocation, no read caching is granted.
-    let o = t.s.begin_open(
-        &OpenRequest {
-            open: OpenId(51),
-            allocation_size: 4096,
-            request: lease(3, "RH"),
-            ..or
-        },
-        t.now,
-    );
+    let o =
+        t.s.begin_open(&OpenRequest { open: OpenId(51), allocation_size: 4096, request: lease(3, "RH"), ..or }, t.now);
     assert_eq!(lease_of(&o.result).state, st(""));
 }
 
@@ -526,10 +394,7 @@ fn lease_timeout() {
     assert_eq!(o.result, OpenResult::Wait);
     assert_eq!(t.s.on_timer(t.now + BREAK_TIMEOUT), vec![h2.0]);
     assert_eq!(t.lease_state(1), Some(st("")));
-    assert_eq!(
-        granted(&t.attempt(h2, &req(CacheRequest::None), false).result),
-        CacheGrant::None
-    );
+    assert_eq!(granted(&t.attempt(h2, &req(CacheRequest::None), false).result), CacheGrant::None);
 }
 
 /// Closing the last open of a lease releases it for the LeaseDirectory.
@@ -548,17 +413,9 @@ fn close_releases_lease() {
 #[test]
 fn parent_directory_leases() {
     let mut t = T::new();
-    t.open(Req {
-        dir: true,
-        ..req(lease(1, "RH"))
-    });
-    t.open(Req {
-        dir: true,
-        ..req(lease(2, "RH"))
-    });
-    let b =
-        t.s.cache
-            .break_parent_leases(Some(LeaseKey([1; 16])), t.now);
+    t.open(Req { dir: true, ..req(lease(1, "RH")) });
+    t.open(Req { dir: true, ..req(lease(2, "RH")) });
+    let b = t.s.cache.break_parent_leases(Some(LeaseKey([1; 16])), t.now);
     assert_eq!(lease_breaks(&b), vec![(2, st("RH"), st(""))]);
 }
 
@@ -592,29 +449,18 @@ fn break_twice() {
     let mut t = T::new();
     let (_, o) = t.open(req(lease_v2(1, "RWH", 0x11)));
     assert_eq!(lease_of(&o.result).epoch, 0x12);
-    let r = Req {
-        share: crate::engine::fsa::sharing::FILE_SHARE_READ,
-        ..req(lease_v2(2, "RWH", 0x22))
-    };
+    let r = Req { share: crate::engine::fsa::sharing::FILE_SHARE_READ, ..req(lease_v2(2, "RWH", 0x22)) };
     let (_, res, b) = t.open_acked(r);
     assert_eq!(res, OpenResult::Failed(NtStatus::SHARING_VIOLATION));
     match &b[..] {
-        [
-            Break::Lease {
-                from, to, epoch, ..
-            },
-        ] => assert_eq!((*from, *to, *epoch), (st("RWH"), st("RW"), 0x13)),
+        [Break::Lease { from, to, epoch, .. }] => assert_eq!((*from, *to, *epoch), (st("RWH"), st("RW"), 0x13)),
         other => panic!("{other:?}"),
     }
     let (_, res, b) = t.open_acked(req(lease_v2(2, "RWH", 0x22)));
     let g = lease_of(&res);
     assert_eq!((g.state, g.epoch), (st("RH"), 0x23));
     match &b[..] {
-        [
-            Break::Lease {
-                from, to, epoch, ..
-            },
-        ] => assert_eq!((*from, *to, *epoch), (st("RW"), st("R"), 0x14)),
+        [Break::Lease { from, to, epoch, .. }] => assert_eq!((*from, *to, *epoch), (st("RW"), st("R"), 0x14)),
         other => panic!("{other:?}"),
     }
 }
@@ -632,21 +478,14 @@ fn lease_timeout_sequence() {
     assert_eq!(t.s.on_timer(t.now), vec![h2.0]);
     let o = t.attempt(h2, &req(lease(2, "RWH")), false);
     assert_eq!(lease_of(&o.result).state, st("RH"));
-    assert_eq!(
-        t.s.lease_ack(&lid(1), st("RH"), t.now),
-        Err(NtStatus::UNSUCCESSFUL)
-    );
+    assert_eq!(t.s.lease_ack(&lid(1), st("RH"), t.now), Err(NtStatus::UNSUCCESSFUL));
     assert_eq!(t.lease_state(1), Some(st("")));
     let b = t.s.before_write(h1, 0, 1, t.now).expect("no locks");
     assert_eq!(lease_breaks(&b), vec![(2, st("RH"), st(""))]);
     for x in &b {
         t.ack(x);
     }
-    assert!(
-        t.s.before_write(h2, 0, 1, t.now)
-            .expect("no locks")
-            .is_empty()
-    );
+    assert!(t.s.before_write(h2, 0, 1, t.now).expect("no locks").is_empty());
     let (_, o) = t.open(req(lease(1, "R")));
     assert_eq!(lease_of(&o.result).state, st("R"));
 }

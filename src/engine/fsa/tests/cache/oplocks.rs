@@ -14,10 +14,7 @@ use std::time::Duration;
 #[test]
 fn exclusive1() {
     let mut t = T::new();
-    let r = Req {
-        share: 0,
-        ..req(oplock(level::EXCLUSIVE))
-    };
+    let r = Req { share: 0, ..req(oplock(level::EXCLUSIVE)) };
     let (_, o) = t.open(r);
     assert_eq!(granted(&o.result), CacheGrant::Oplock(level::EXCLUSIVE));
     let (_, o) = t.open(r);
@@ -43,15 +40,8 @@ fn exclusive2() {
 fn stat_open_no_break() {
     for held in [level::EXCLUSIVE, level::BATCH] {
         let mut t = T::new();
-        t.open(Req {
-            share: 0,
-            ..req(oplock(held))
-        });
-        let (_, o) = t.open(Req {
-            access: STAT,
-            share: 0,
-            ..req(oplock(level::EXCLUSIVE))
-        });
+        t.open(Req { share: 0, ..req(oplock(held)) });
+        let (_, o) = t.open(Req { access: STAT, share: 0, ..req(oplock(level::EXCLUSIVE)) });
         assert_eq!(granted(&o.result), CacheGrant::None);
         assert!(o.breaks.is_empty());
     }
@@ -63,11 +53,7 @@ fn stat_open_no_break() {
 fn exclusive5() {
     let mut t = T::new();
     let (h1, _) = t.open(req(oplock(level::EXCLUSIVE)));
-    let r = Req {
-        access: STAT,
-        overwrite: true,
-        ..req(oplock(level::II))
-    };
+    let r = Req { access: STAT, overwrite: true, ..req(oplock(level::II)) };
     let (_, res, breaks) = t.open_acked(r);
     assert_eq!(granted(&res), CacheGrant::Oplock(level::II));
     assert_eq!(oplock_breaks(&breaks), vec![(h1, level::NONE)]);
@@ -78,10 +64,7 @@ fn exclusive5() {
 #[test]
 fn batch5() {
     let mut t = T::new();
-    let r = Req {
-        share: 0,
-        ..req(oplock(level::BATCH))
-    };
+    let r = Req { share: 0, ..req(oplock(level::BATCH)) };
     let (h1, o) = t.open(r);
     assert_eq!(granted(&o.result), CacheGrant::Oplock(level::BATCH));
     let (h2, o) = t.open(req(oplock(level::NONE)).with_share(0));
@@ -98,10 +81,7 @@ fn batch5() {
 #[test]
 fn close_on_break() {
     let mut t = T::new();
-    let r = Req {
-        share: 0,
-        ..req(oplock(level::BATCH))
-    };
+    let r = Req { share: 0, ..req(oplock(level::BATCH)) };
     let (h1, _) = t.open(r);
     let (h2, o) = t.open(r);
     assert_eq!(o.result, OpenResult::Wait);
@@ -121,29 +101,12 @@ fn write_breaks_all_level_two() {
     assert_eq!(granted(&res), CacheGrant::Oplock(level::II));
     assert_eq!(oplock_breaks(&b), vec![(h1, level::II)]);
     let (h3, o) = t.open(req(oplock(level::BATCH)));
-    assert_eq!(
-        granted(&o.result),
-        CacheGrant::Oplock(level::II),
-        "third open: no break"
-    );
+    assert_eq!(granted(&o.result), CacheGrant::Oplock(level::II), "third open: no break");
     assert!(o.breaks.is_empty());
     let b = t.s.before_write(h1, 0, 1, t.now).expect("no locks");
-    assert_eq!(
-        oplock_breaks(&b),
-        vec![(h1, level::NONE), (h2, level::NONE), (h3, level::NONE)]
-    );
-    assert!(b.iter().all(|b| matches!(
-        b,
-        Break::Oplock {
-            ack_required: false,
-            ..
-        }
-    )));
-    assert!(
-        t.s.before_write(h1, 0, 1, t.now)
-            .expect("no locks")
-            .is_empty()
-    );
+    assert_eq!(oplock_breaks(&b), vec![(h1, level::NONE), (h2, level::NONE), (h3, level::NONE)]);
+    assert!(b.iter().all(|b| matches!(b, Break::Oplock { ack_required: false, .. })));
+    assert!(t.s.before_write(h1, 0, 1, t.now).expect("no locks").is_empty());
 }
 
 /// smb2.oplock.batch9: an attribute-only CREATE that creates the file may
@@ -151,22 +114,10 @@ fn write_breaks_all_level_two() {
 #[test]
 fn batch9_stat_create() {
     let mut t = T::new();
-    let (_, o) = t.open(Req {
-        access: STAT,
-        created: true,
-        share: 0,
-        ..req(oplock(level::BATCH))
-    });
+    let (_, o) = t.open(Req { access: STAT, created: true, share: 0, ..req(oplock(level::BATCH)) });
     assert_eq!(granted(&o.result), CacheGrant::Oplock(level::BATCH));
-    let (_, o) = t.open(Req {
-        access: STAT,
-        ..req(oplock(level::BATCH))
-    });
-    assert_eq!(
-        granted(&o.result),
-        CacheGrant::None,
-        "batch9a: attribute open, no break"
-    );
+    let (_, o) = t.open(Req { access: STAT, ..req(oplock(level::BATCH)) });
+    assert_eq!(granted(&o.result), CacheGrant::None, "batch9a: attribute open, no break");
     assert!(o.breaks.is_empty());
 }
 
@@ -189,11 +140,7 @@ fn batch10() {
 fn batch13_overwrite() {
     let mut t = T::new();
     let (h1, _) = t.open(req(oplock(level::BATCH)));
-    let (_, res, b) = t.open_acked(Req {
-        access: STAT,
-        overwrite: true,
-        ..req(oplock(level::BATCH))
-    });
+    let (_, res, b) = t.open_acked(Req { access: STAT, overwrite: true, ..req(oplock(level::BATCH)) });
     assert_eq!(granted(&res), CacheGrant::Oplock(level::II));
     assert_eq!(oplock_breaks(&b), vec![(h1, level::NONE)]);
 }
@@ -222,10 +169,7 @@ fn doc_no_break() {
     let mut t = T::new();
     t.open(req(oplock(level::BATCH)));
     t.s.shares.set_delete_pending(true);
-    let (_, o) = t.open(Req {
-        access: FILE_READ_DATA,
-        ..req(CacheRequest::None)
-    });
+    let (_, o) = t.open(Req { access: FILE_READ_DATA, ..req(CacheRequest::None) });
     assert_eq!(o.result, OpenResult::Failed(NtStatus::DELETE_PENDING));
     assert!(o.breaks.is_empty());
 }
@@ -235,18 +179,12 @@ fn doc_no_break() {
 #[test]
 fn byte_range_lock_breaks_level_two() {
     let mut t = T::new();
-    let (h1, _) = t.open(Req {
-        share: FILE_SHARE_READ | FILE_SHARE_WRITE,
-        ..req(oplock(level::BATCH))
-    });
+    let (h1, _) = t.open(Req { share: FILE_SHARE_READ | FILE_SHARE_WRITE, ..req(oplock(level::BATCH)) });
     assert!(lock_one(&mut t, h1, 0).is_empty(), "brl2");
     let mut t = T::new();
     let (h1, _) = t.open(req(oplock(level::BATCH)));
     t.open_acked(req(CacheRequest::None));
-    assert_eq!(
-        oplock_breaks(&lock_one(&mut t, h1, 0)),
-        vec![(h1, level::NONE)]
-    );
+    assert_eq!(oplock_breaks(&lock_one(&mut t, h1, 0)), vec![(h1, level::NONE)]);
 }
 
 /// smb2.oplock.levelii500: acknowledging a Level II to none break is a
@@ -257,10 +195,7 @@ fn levelii500() {
     let (h1, _) = t.open(req(oplock(level::II)));
     let b = t.s.before_write(h1, 0, 1, t.now).expect("no locks");
     assert_eq!(oplock_breaks(&b), vec![(h1, level::NONE)]);
-    assert_eq!(
-        t.s.oplock_ack(h1, level::NONE),
-        Err(NtStatus::INVALID_OPLOCK_PROTOCOL)
-    );
+    assert_eq!(t.s.oplock_ack(h1, level::NONE), Err(NtStatus::INVALID_OPLOCK_PROTOCOL));
 }
 
 /// smb2.oplock.statopen1: which access masks count as stat opens.
@@ -283,10 +218,7 @@ fn statopen1_table() {
     for (access, stat) in table {
         let mut t = T::new();
         t.open(req(oplock(level::BATCH)));
-        let (_, o) = t.open(Req {
-            access,
-            ..req(CacheRequest::None)
-        });
+        let (_, o) = t.open(Req { access, ..req(CacheRequest::None) });
         assert_eq!(o.breaks.is_empty(), stat, "access {access:#x}");
     }
 }
@@ -295,19 +227,11 @@ fn statopen1_table() {
 /// oplock to none, the others to Level II; the new open gets Level II.
 #[test]
 fn exclusive9() {
-    for (overwrite, want) in [
-        (true, level::NONE),
-        (false, level::II),
-        (true, level::NONE),
-        (false, level::II),
-    ] {
+    for (overwrite, want) in [(true, level::NONE), (false, level::II), (true, level::NONE), (false, level::II)] {
         let mut t = T::new();
         let (h1, o) = t.open(req(oplock(level::EXCLUSIVE)));
         assert_eq!(granted(&o.result), CacheGrant::Oplock(level::EXCLUSIVE));
-        let (_, res, b) = t.open_acked(Req {
-            overwrite,
-            ..req(oplock(level::EXCLUSIVE))
-        });
+        let (_, res, b) = t.open_acked(Req { overwrite, ..req(oplock(level::EXCLUSIVE)) });
         assert_eq!(granted(&res), CacheGrant::Oplock(level::II));
         assert_eq!(oplock_breaks(&b), vec![(h1, want)]);
     }

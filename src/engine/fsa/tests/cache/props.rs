@@ -13,12 +13,7 @@ use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Open {
-        access: u8,
-        request: u8,
-        overwrite: bool,
-        share_all: bool,
-    },
+    Open { access: u8, request: u8, overwrite: bool, share_all: bool },
     Close(usize),
     AckAll,
     Write(usize),
@@ -166,8 +161,5 @@ fn timing() {
         assert!(matches!(o.result, OpenResult::Granted(_)));
         t.s.close(id);
     }
-    println!(
-        "100 leases held: open+close {:?} per round",
-        start.elapsed() / n
-    );
+    println!("100 leases held: open+close {:?} per round", start.elapsed() / n);
 }
