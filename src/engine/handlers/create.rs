@@ -71,9 +71,10 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
         None
     };
     if matches!(opened.action, create_action::OVERWRITTEN | create_action::SUPERSEDED)
-        && let Some(c) = &content {
-            c.set_len(0)?;
-        }
+        && let Some(c) = &content
+    {
+        c.set_len(0)?;
+    }
     let (size, alloc_size) = match &content {
         Some(c) => (c.len(), c.alloc_size()),
         None => (0, 0),

@@ -225,15 +225,16 @@ fn rename(f: &mut FileOpen, r: FileRenameInformation, now: FileTime) -> Result<(
     let me = f.org.stat(f.node)?;
     let old_parent = me.parent.ok_or(Error::Status(NtStatus::ACCESS_DENIED))?;
     if let Some(existing) = f.org.lookup(new_parent, leaf)?
-        && existing != f.node {
-            if !r.replace_if_exists {
-                return Err(NtStatus::OBJECT_NAME_COLLISION.into());
-            }
-            if f.org.stat(existing)?.kind == NodeKind::Directory {
-                // Replacing a directory is never allowed (MS-FSA 2.1.5.14.11).
-                return Err(NtStatus::ACCESS_DENIED.into());
-            }
+        && existing != f.node
+    {
+        if !r.replace_if_exists {
+            return Err(NtStatus::OBJECT_NAME_COLLISION.into());
         }
+        if f.org.stat(existing)?.kind == NodeKind::Directory {
+            // Replacing a directory is never allowed (MS-FSA 2.1.5.14.11).
+            return Err(NtStatus::ACCESS_DENIED.into());
+        }
+    }
     f.org.rename(f.node, new_parent, leaf, r.replace_if_exists)?;
     f.org.set_meta(f.node, &MetaUpdate { changed: Some(now), ..Default::default() })?;
     super::create::touch_dir(&f.org, old_parent, now)?;
