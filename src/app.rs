@@ -185,12 +185,14 @@ impl Directory for AccountsDirectory {
     }
 
     fn may_log_on(&self, user: UserId, now: SystemTime) -> bool {
+        self.account_active(user, now) && !self.accounts.is_locked(user, now).unwrap_or(true)
+    }
+
+    fn account_active(&self, user: UserId, _now: SystemTime) -> bool {
         let Ok(Some(u)) = self.accounts.user(user) else {
             return false;
         };
-        let org_active = matches!(self.accounts.org(u.org_id), Ok(Some(o)) if !o.suspended);
-        let locked = self.accounts.is_locked(user, now).unwrap_or(true);
-        u.enabled && org_active && !locked
+        u.enabled && matches!(self.accounts.org(u.org_id), Ok(Some(o)) if !o.suspended)
     }
 
     fn logon_failed(&self, user: Option<UserId>, now: SystemTime) -> FailureOutcome {
@@ -271,8 +273,11 @@ impl crate::accounts::AdminAudit for CliAudit {
     }
 }
 
+/// Refused attempts, failed `--as` logins and the lockouts they cause are
+/// recorded as denied.
 fn detail_denied(a: &crate::accounts::AdminAction) -> bool {
-    matches!(a, crate::accounts::AdminAction::Denied { .. })
+    use crate::accounts::AdminAction as A;
+    matches!(a, A::Denied { .. } | A::AdminLogin { ok: false, .. } | A::LockedOut { .. })
 }
 
 impl Drop for CliAudit {

@@ -1,7 +1,9 @@
 //! Immediate effect of account changes (issue: organizations and accounts):
-//! a disabled, deleted or locked user, a suspended organization, a removed
-//! share or revoked permission takes effect on live sessions within about
-//! a second, not at the next logon.
+//! a disabled or deleted user, a suspended organization, a removed share or
+//! a revoked permission takes effect on live sessions within about a
+//! second, not at the next logon. A lockout does not end sessions: it only
+//! refuses new logons (Windows behaves the same), so a password guesser
+//! cannot disconnect the account's owner.
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
@@ -19,7 +21,7 @@ pub fn connection(server: &Server, conn: &mut ConnState, now: SystemTime, peer: 
     let ids: Vec<u64> = conn.sessions.iter().filter(|(_, s)| s.is_valid()).map(|(id, _)| *id).collect();
     for sid in ids {
         let Some(p) = conn.sessions.get(&sid).and_then(|s| s.principal.clone()) else { continue };
-        if !server.directory.may_log_on(p.user_id, now) {
+        if !server.directory.account_active(p.user_id, now) {
             expire(server, conn, sid, now, peer);
             continue;
         }
