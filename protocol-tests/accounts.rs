@@ -71,6 +71,11 @@ fn tenants_are_isolated_and_the_domain_selects_the_organization() {
     // Without a domain the name is ambiguous: refused like a wrong password.
     let ambiguous = s.smbclient("acme-docs", "alice", PASS, &["-W", "WORKGROUP"], "ls");
     assert_has(&ambiguous, "NT_STATUS_LOGON_FAILURE", "ambiguous alice");
+    // A name unique on the server logs on without a domain, but never
+    // through another organization's domain.
+    s.add_user("BETA\\bea", PASS);
+    assert_clean(&s.smbclient("beta-docs", "bea", PASS, &["-W", "WORKGROUP"], "ls"), "unique bea");
+    assert_has(&s.smbclient("beta-docs", "ACME\\bea", PASS, &[], "ls"), "NT_STATUS_LOGON_FAILURE", "ACME\\bea");
 
     // Share lists (srvsvc) show only the caller's organization.
     let mut cmd = Command::new("smbclient");
@@ -157,8 +162,7 @@ struct Interactive {
 
 impl Interactive {
     fn spawn(mut cmd: Command) -> Self {
-        let mut child =
-            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
         let (tx, lines) = mpsc::channel();
         let out = child.stdout.take().unwrap();
         let err = child.stderr.take().unwrap();
@@ -260,7 +264,12 @@ fn disable_delete_and_revoke_cut_running_sessions() {
     let cases: [(&str, &str, &[&str], &str); 3] = [
         ("ACME\\alice", "docs", &["user", "disable", "ACME\\alice"], "NT_STATUS_NETWORK_SESSION_EXPIRED"),
         ("ACME\\bob", "docs", &["user", "delete", "ACME\\bob"], "NT_STATUS_NETWORK_SESSION_EXPIRED"),
-        ("ACME\\carol", "private", &["share", "revoke", "private", "--user", "ACME\\carol"], "NT_STATUS_NETWORK_NAME_DELETED"),
+        (
+            "ACME\\carol",
+            "private",
+            &["share", "revoke", "private", "--user", "ACME\\carol"],
+            "NT_STATUS_NETWORK_NAME_DELETED",
+        ),
     ];
     for (user, share, change, status) in cases {
         let mut c = Interactive::smbclient(&s, share, user);
@@ -361,7 +370,12 @@ fn user_json(s: &TestServer, org: &str, name: &str) -> serde_json::Value {
 
 /// Audit events of one organization (`logs access|operations --format jsonl`),
 /// waiting until `want` shows up (the server flushes every 200 ms).
-fn audit_events(s: &TestServer, log: &str, org: &str, want: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+fn audit_events(
+    s: &TestServer,
+    log: &str,
+    org: &str,
+    want: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
     let end = Instant::now() + Duration::from_secs(10);
     loop {
         let out = s.admin(&["logs", log, "--org", org, "--format", "jsonl"]);
@@ -459,10 +473,13 @@ fn quota_is_what_du_reports() {
     assert_eq!(blocks("acme-docs", "ACME\\alice"), (64 << 20, 64 << 20));
     let src = s.dir.path().join("four.bin");
     random_file(&src, 4 << 20, 1);
-    assert_clean(&s.smbclient("acme-docs", "ACME\\alice", PASS, &[], &format!("put {} four.bin", src.display())), "put");
+    assert_clean(
+        &s.smbclient("acme-docs", "ACME\\alice", PASS, &[], &format!("put {} four.bin", src.display())),
+        "put",
+    );
     let (total, free) = blocks("acme-docs", "ACME\\alice");
     assert_eq!(total, 64 << 20);
-    assert!(free <= (60 << 20) && free >= (59 << 20), "4 MiB used of 64 MiB, free {free}");
+    assert!(((59 << 20)..=(60 << 20)).contains(&free), "4 MiB used of 64 MiB, free {free}");
     // Changed while the server runs: the next query sees it.
     s.admin(&["org", "set-quota", "ACME", "1G"]);
     assert_eq!(blocks("acme-docs", "ACME\\alice").0, 1 << 30);
@@ -479,7 +496,11 @@ fn quota_is_what_du_reports() {
 fn org_admins_are_scoped_to_their_organization() {
     let s = TestServer::start();
     two_tenants(&s);
-    let o = s.cli(&["user", "add", "ACME\\boss", "--role", "org_admin", "--password-stdin"], Some(&format!("{PASS}\n")), &[]);
+    let o = s.cli(
+        &["user", "add", "ACME\\boss", "--role", "org_admin", "--password-stdin"],
+        Some(&format!("{PASS}\n")),
+        &[],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let env = [("SMBVAULT_ADMIN_PASSWORD", PASS)];
     let boss = |args: &[&str], stdin: Option<&str>| {
@@ -527,7 +548,12 @@ fn org_admins_are_scoped_to_their_organization() {
     // A member's or a wrong password's --as is refused.
     let env_bad = [("SMBVAULT_ADMIN_PASSWORD", "Wrong-Passw0rd")];
     assert_eq!(s.cli(&["--as", "ACME\\boss", "user", "list"], None, &env_bad).status.code(), Some(3));
-    assert_eq!(s.cli(&["--as", "ACME\\carl", "user", "list"], None, &[("SMBVAULT_ADMIN_PASSWORD", "Fresh-Passw0rd-9")]).status.code(), Some(3));
+    assert_eq!(
+        s.cli(&["--as", "ACME\\carl", "user", "list"], None, &[("SMBVAULT_ADMIN_PASSWORD", "Fresh-Passw0rd-9")])
+            .status
+            .code(),
+        Some(3)
+    );
 
     // Password policy, for the operator too.
     let weak = s.cli(&["user", "add", "ACME\\weak", "--password-stdin", "--json"], Some("password\n"), &[]);
@@ -542,6 +568,11 @@ fn org_admins_are_scoped_to_their_organization() {
         assert!(by_boss, "{action} by ACME\\boss not audited: {ops:#?}");
     }
     assert!(ops.iter().any(|x| x["action"] == "AdminLogin" && x["result"] == "denied"), "failed --as audited");
+    // The organization's own log has its history from the start (its key
+    // exists from `org add` on, before the server first used it).
+    for action in ["OrgCreated", "ShareAdded"] {
+        assert!(ops.iter().any(|x| x["action"] == action && x["user"] == "operator"), "{action} in ACME's log");
+    }
     let all = serde_json::to_string(&ops).unwrap();
     assert!(!all.contains("Fresh-Passw0rd-9") && !all.contains(PASS), "a password in the audit log");
 }
@@ -558,7 +589,11 @@ fn data_directory_holds_no_password_or_nt_hash() {
     let pws = ["Sekrit-Passw0rd-One", "Zweites-Geheimnis-22", "パスワードSecret9", "Replaced-Passw0rd-X"];
     let mut printed = String::new();
     for (i, pw) in pws[..3].iter().enumerate() {
-        let o = s.cli(&["user", "add", &format!("ACME\\user{i}"), "--password-stdin", "--json"], Some(&format!("{pw}\n")), &[]);
+        let o = s.cli(
+            &["user", "add", &format!("ACME\\user{i}"), "--password-stdin", "--json"],
+            Some(&format!("{pw}\n")),
+            &[],
+        );
         assert!(o.status.success(), "{}", text(&o));
         printed.push_str(&text(&o));
     }
@@ -567,7 +602,8 @@ fn data_directory_holds_no_password_or_nt_hash() {
         assert_clean(&s.smbclient("docs", &format!("ACME\\user{i}"), pw, &[], "ls"), "logon");
     }
     // A reset must not leave the old secrets in freed pages or the WAL.
-    let o = s.cli(&["user", "passwd", "ACME\\user0", "--password-stdin", "--json"], Some(&format!("{}\n", pws[3])), &[]);
+    let o =
+        s.cli(&["user", "passwd", "ACME\\user0", "--password-stdin", "--json"], Some(&format!("{}\n", pws[3])), &[]);
     printed.push_str(&text(&o));
     assert_clean(&s.smbclient("docs", "ACME\\user0", pws[3], &[], "ls"), "logon after reset");
     let _ = s.smbclient("docs", "ACME\\user1", "Wrong-Passw0rd-1", &[], "ls");
