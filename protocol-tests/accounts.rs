@@ -416,9 +416,16 @@ fn lockout_after_n_failures_lifts_after_the_period_and_by_unlock() {
         assert_eq!(user_json(&s, "ACME", "alice")["locked"], true);
     };
 
+    // A session opened before the lockout survives it, even when another
+    // change makes the server re-check every session: guessing passwords
+    // must not disconnect the account's owner.
+    let mut owner = Interactive::smbclient(&s, "docs", "ACME\\alice");
+    owner.ls().expect("owner's session");
     lock();
     let locked_at = Instant::now();
+    s.admin(&["share", "set", "docs", "--comment", "revision bump"]);
     std::thread::sleep(Duration::from_millis(1500));
+    owner.ls().expect("the owner's session outlives a lockout");
     let early = s.smbclient("docs", "ACME\\alice", PASS, &[], "ls");
     assert_has(&early, "NT_STATUS_LOGON_FAILURE", "1.5 s into a 3 s lockout");
     std::thread::sleep(Duration::from_millis(3000).saturating_sub(locked_at.elapsed()));
