@@ -291,7 +291,7 @@ fn disable_delete_and_revoke_cut_running_sessions() {
     assert_clean(&s.smbclient("docs", "ACME\\alice", PASS, &[], "ls"), "alice enabled again");
 }
 
-/// Open handles do not outlive a permission change: a downgrade from
+/// Open handles do not outlive a permission cut: a downgrade from
 /// read_write to read closes the opens granted under the old level, and
 /// disabling the user expires the session (Python smbprotocol holds them).
 #[test]
@@ -304,6 +304,11 @@ fn held_opens_close_when_access_changes_or_the_user_is_disabled() {
     assert_eq!(p.cmd("write"), "ok");
     assert_eq!(p.cmd("read"), "ok");
     assert_eq!(p.cmd("ls"), "ok");
+
+    // More access keeps the handles.
+    s.admin(&["share", "grant", "docs", "--user", "ACME\\dave", "admin"]);
+    std::thread::sleep(Duration::from_millis(1600));
+    assert_eq!(p.cmd("write"), "ok", "an upgrade must not close opens");
 
     s.admin(&["share", "grant", "docs", "--user", "ACME\\dave", "read"]);
     let t0 = Instant::now();

@@ -42,7 +42,9 @@ fn expire(server: &Server, conn: &mut ConnState, sid: u64, now: SystemTime, peer
 }
 
 /// Drops trees whose share is gone or no longer accessible, and closes the
-/// opens of trees whose access level changed (they were granted under the old one).
+/// opens of trees whose access level went down (they were granted under
+/// the old one). A raised level keeps the opens: they ask for less than
+/// the tree now allows.
 fn trees(
     server: &Server,
     conn: &mut ConnState,
@@ -60,11 +62,13 @@ fn trees(
             _ => Access::None,
         };
         if level != t.access {
-            changed.push((*tid, level));
+            changed.push((*tid, level, level < t.access));
         }
     }
-    for (tid, level) in changed {
-        close::close_tree_opens(server, conn, sid, tid, now, peer);
+    for (tid, level, lowered) in changed {
+        if lowered {
+            close::close_tree_opens(server, conn, sid, tid, now, peer);
+        }
         let Some(s) = conn.sessions.get_mut(&sid) else { return };
         if level == Access::None {
             if let Some(t) = s.trees.remove(&tid) {
