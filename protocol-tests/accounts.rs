@@ -557,6 +557,19 @@ fn org_admins_are_scoped_to_their_organization() {
     denied(boss(&["user", "add", "root", "--role", "operator", "--password-stdin"], Some(&pw)), "operator");
     assert_clean(&s.smbclient("beta-docs", "BETA\\alice", PASS, &[], "ls"), "BETA untouched");
 
+    // An operator account (server-wide role) is above organizations.
+    let o = s.cli(&["user", "add", "ACME\\root", "--role", "operator", "--password-stdin"], Some(&pw), &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let root = |args: &[&str]| {
+        let mut a = vec!["--as", "root@ACME", "--json"];
+        a.extend_from_slice(args);
+        s.cli(&a, None, &env)
+    };
+    assert_eq!(ok(root(&["org", "add", "DELTA"]))["name"], "DELTA");
+    ok(root(&["share", "set", "beta-docs", "--comment", "set by an operator account"]));
+    assert_eq!(ok(root(&["user", "list"])).as_array().unwrap().len(), 6, "every organization's users");
+    denied(boss(&["user", "disable", "root"], None), "org admin vs operator account");
+
     // A member's or a wrong password's --as is refused.
     let env_bad = [("SMBVAULT_ADMIN_PASSWORD", "Wrong-Passw0rd")];
     assert_eq!(s.cli(&["--as", "ACME\\boss", "user", "list"], None, &env_bad).status.code(), Some(3));
