@@ -492,9 +492,17 @@ fn quota_is_what_du_reports() {
     let (total, free) = blocks("acme-docs", "ACME\\alice");
     assert_eq!(total, 64 << 20);
     assert!(((59 << 20)..=(60 << 20)).contains(&free), "4 MiB used of 64 MiB, free {free}");
+    // The quota is enforced: 64 MiB more does not fit (STATUS_DISK_FULL).
+    let big = s.dir.path().join("sixtyfour.bin");
+    random_file(&big, 64 << 20, 2);
+    let over = s.smbclient("acme-docs", "ACME\\alice", PASS, &[], &format!("put {} big.bin", big.display()));
+    assert!(text(&over).contains("NT_STATUS_DISK_FULL"), "write past quota: {}", text(&over));
     // Changed while the server runs: the next query sees it.
     s.admin(&["org", "set-quota", "ACME", "1G"]);
     assert_eq!(blocks("acme-docs", "ACME\\alice").0, 1 << 30);
+    // …and a raised quota takes effect for writes at once.
+    let ok = s.smbclient("acme-docs", "ACME\\alice", PASS, &[], &format!("put {} big.bin", big.display()));
+    assert_clean(&ok, "put under the raised quota");
     // BETA has no quota: it gets the disk's size, not ACME's numbers.
     assert_ne!(blocks("beta-docs", "BETA\\alice").0, 1 << 30);
     let v: serde_json::Value = serde_json::from_str(&s.admin(&["org", "list", "--json"])).unwrap();

@@ -36,6 +36,8 @@ pub struct Server {
     next_session: AtomicU64,
     /// Serializes lazy creation of organization keys and share roots.
     provisioning: parking_lot::Mutex<()>,
+    /// Accounts revision at which each organization's quota was last applied.
+    quota_applied: parking_lot::Mutex<std::collections::HashMap<OrgId, u64>>,
     /// Last accounts revision read, and when (read at most every 500 ms).
     revision: parking_lot::Mutex<(u64, Option<std::time::SystemTime>)>,
 }
@@ -68,12 +70,26 @@ impl Server {
             next_session: AtomicU64::new(session_seed | 1),
             provisioning: parking_lot::Mutex::new(()),
             revision: parking_lot::Mutex::new((0, None)),
+            quota_applied: parking_lot::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
     /// The organization's store, creating its key on first use
     /// (organizations added by the CLI get their storage lazily).
     pub fn org_store(&self, org: OrgId) -> Result<Arc<OrgStore>, StorageError> {
+        let o = self.org_store_inner(org)?;
+        // Enforce the organization's quota on writes; re-read it whenever
+        // the accounts revision moved (quotas change through the CLI).
+        let rev = self.revision.lock().0;
+        let mut applied = self.quota_applied.lock();
+        if applied.get(&org) != Some(&rev) {
+            o.set_quota(self.directory.org_quota(org));
+            applied.insert(org, rev);
+        }
+        Ok(o)
+    }
+
+    fn org_store_inner(&self, org: OrgId) -> Result<Arc<OrgStore>, StorageError> {
         match self.store.org(org) {
             Err(StorageError::NotFound) => {
                 let _g = self.provisioning.lock();
