@@ -381,10 +381,14 @@ struct Client {
 }
 
 fn start_client(s: &TestServer, prefix: &str) -> Client {
+    start_client_as(s, "DEFAULT\\alice", prefix)
+}
+
+fn start_client_as(s: &TestServer, user: &str, prefix: &str) -> Client {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/python/smallfiles.py");
     let mut child = Command::new("python3")
         .arg(script)
-        .args(["127.0.0.1", &s.port.to_string(), "share", "DEFAULT\\alice", PASS, prefix, "0"])
+        .args(["127.0.0.1", &s.port.to_string(), "share", user, PASS, prefix, "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -528,6 +532,125 @@ fn sigterm_loses_nothing() {
     assert_eq!(missing, 0);
     let ends = jsonl(&s, "access", &["--org", "DEFAULT", "--since", &start, "--type", "disconnect,logoff"]);
     assert_eq!(ends.len(), 4, "{ends:#?}");
+    let (ok, out) = verify(&s);
+    assert!(ok, "{out}");
+}
+
+/// (event, result, path or share) of each record.
+fn summary(v: &[Value]) -> Vec<(String, String, String)> {
+    let s = |x: &Value| x.as_str().unwrap_or("").to_string();
+    v.iter()
+        .map(|r| {
+            let place =
+                if r["path"].is_null() { s(&r["share"]) } else { format!("{}\\{}", s(&r["share"]), s(&r["path"])) };
+            (s(&r["event"]), s(&r["result"]), place)
+        })
+        .collect()
+}
+
+fn has(v: &[(String, String, String)], event: &str, result: &str, place: &str) -> bool {
+    v.iter().any(|(e, r, p)| e == event && r == result && p == place)
+}
+
+/// Everything else the issue lists: attribute, time and security changes,
+/// directory create and delete, read summaries, denied opens and tree
+/// connects, lockout, session expiry when an account is disabled, and the
+/// administrative changes behind them.
+#[test]
+fn changes_denials_lockout_and_expiry_are_logged() {
+    let mut opts = Options::default();
+    opts.accounts.push("lockout_threshold = 3".into());
+    let s = TestServer::start_with(opts);
+    for u in ["alice", "carol", "dave"] {
+        s.add_user(&format!("DEFAULT\\{u}"), PASS);
+    }
+    s.admin(&["share", "add", "docs", "--default-access", "read"]);
+    s.admin(&["share", "add", "secret", "--default-access", "none"]);
+    s.admin(&["share", "add", "team"]);
+    s.admin(&["share", "grant", "team", "admin", "--user", "alice"]);
+    s.admin(&["org", "set-retention", "DEFAULT", "3m"]);
+    let src = s.dir.path().join("a.txt");
+    std::fs::write(&src, b"data").unwrap();
+    let cmds = format!(
+        "put {} t.txt; setmode t.txt +r; utimes t.txt 2020:01:02-03:04:05 -1 -1 -1; mkdir d; rmdir d",
+        src.display()
+    );
+    let o = s.smbclient("share", "DEFAULT\\alice", PASS, &[], &cmds);
+    assert!(o.status.success(), "{}", text(&o));
+    let denied = s.smbclient("docs", "DEFAULT\\alice", PASS, &[], &format!("put {} x.txt", src.display()));
+    assert!(text(&denied).contains("NT_STATUS_ACCESS_DENIED"), "{}", text(&denied));
+    let secret = s.smbclient("secret", "DEFAULT\\alice", PASS, &[], "ls");
+    assert!(text(&secret).contains("NT_STATUS_"), "{}", text(&secret));
+    let port = s.port.to_string();
+    let py = python("audit_ops.py", &["127.0.0.1", &port, "team", "DEFAULT\\alice", PASS, "sd.txt"]);
+    assert!(py.status.success(), "{}", text(&py));
+    for _ in 0..3 {
+        let o = s.smbclient("share", "DEFAULT\\carol", "wrong-password", &[], "ls");
+        assert!(text(&o).contains("NT_STATUS_LOGON_FAILURE"), "{}", text(&o));
+    }
+    let locked = s.smbclient("share", "DEFAULT\\carol", PASS, &[], "ls");
+    assert!(text(&locked).contains("NT_STATUS_LOGON_FAILURE"), "{}", text(&locked));
+    // Disabling an account ends its open session within about a second.
+    let mut dave = start_client_as(&s, "DEFAULT\\dave", "dave");
+    let limit = Instant::now() + Duration::from_secs(60);
+    while !*dave.ready.lock().unwrap() {
+        assert!(Instant::now() < limit, "dave did not log on");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s.admin(&["user", "disable", "DEFAULT\\dave"]);
+    let limit = Instant::now() + Duration::from_secs(20);
+    while dave.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < limit, "dave's session was not cut");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = dave.reader.join();
+    std::thread::sleep(Duration::from_millis(1000));
+
+    let ops = summary(&jsonl(&s, "operations", &["--org", "DEFAULT", "--user", "DEFAULT\\alice"]));
+    for (event, result, place) in [
+        ("set-attributes", "ok", "share\\t.txt"),
+        ("set-times", "ok", "share\\t.txt"),
+        ("open", "ok", "share\\d"),
+        ("mkdir", "ok", "share\\d"),
+        ("delete", "ok", "share\\d"),
+        ("open", "denied", "docs\\x.txt"),
+        ("set-security", "ok", "team\\sd.txt"),
+    ] {
+        assert!(has(&ops, event, result, place), "no {event} {result} {place} in {ops:#?}");
+    }
+    let reads = jsonl(&s, "operations", &["--org", "DEFAULT", "--type", "close", "--path", "team/sd.txt"]);
+    let io: Vec<(u64, u64, u64, u64)> = reads
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_u64().unwrap();
+            (n("bytes_read"), n("reads"), n("bytes_written"), n("writes"))
+        })
+        .collect();
+    assert_eq!(io, [(0, 0, 4, 1), (4, 1, 0, 0)]);
+    let times = jsonl(&s, "operations", &["--org", "DEFAULT", "--type", "set-times"]);
+    assert_eq!(times[0]["creation"], "2020-01-02T12:04:05.000+09:00", "{times:#?}");
+    let security = jsonl(&s, "operations", &["--org", "DEFAULT", "--type", "set-security"]);
+    assert_eq!(security[0]["security_info"], "0x00000004");
+
+    let denied = summary(&jsonl(&s, "access", &["--org", "DEFAULT", "--result", "denied", "--user", "DEFAULT\\alice"]));
+    assert_eq!(denied, [("tree-connect".to_string(), "denied".to_string(), "secret".to_string())]);
+    let carol = jsonl(&s, "access", &["--org", "DEFAULT", "--user", "DEFAULT\\carol"]);
+    let kinds: Vec<&str> = carol.iter().map(|r| r["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["logon-failure", "logon-failure", "logon-failure", "lockout", "logon-failure"], "{carol:#?}");
+    assert_eq!(carol[0]["reason"], "BadPassword");
+    assert!(carol[4]["reason"].as_str().unwrap().contains("locked"), "{carol:#?}");
+    let dave_ev = jsonl(&s, "access", &["--org", "DEFAULT", "--user", "DEFAULT\\dave"]);
+    let kinds: Vec<&str> = dave_ev.iter().map(|r| r["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["logon", "tree-connect", "session-expired"], "{dave_ev:#?}");
+
+    let admin = jsonl(&s, "operations", &["--org", "DEFAULT", "--type", "admin"]);
+    let actions: Vec<&str> = admin.iter().map(|r| r["action"].as_str().unwrap()).collect();
+    for a in ["UserAdded", "ShareAdded", "AccessSet", "OrgRetentionSet", "UserDisabled"] {
+        assert!(actions.contains(&a), "no admin action {a}: {actions:?}");
+    }
+    assert!(admin.iter().all(|r| r["user"] == "operator"), "{admin:#?}");
+    let purge = logs(&s, &["purge"], &[]);
+    assert!(purge.status.success(), "{}", text(&purge));
     let (ok, out) = verify(&s);
     assert!(ok, "{out}");
 }
