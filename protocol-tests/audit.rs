@@ -572,11 +572,12 @@ fn changes_denials_lockout_and_expiry_are_logged() {
     let src = s.dir.path().join("a.txt");
     std::fs::write(&src, b"data").unwrap();
     let cmds = format!(
-        "put {} t.txt; setmode t.txt +r; utimes t.txt 2020:01:02-03:04:05 -1 -1 -1; mkdir d; rmdir d",
-        src.display()
+        "put {s} t.txt; setmode t.txt +r; utimes t.txt 2020:01:02-03:04:05 -1 -1 -1; mkdir d; rmdir d; \
+         put {s} u.txt; rename t.txt u.txt",
+        s = src.display()
     );
     let o = s.smbclient("share", "DEFAULT\\alice", PASS, &[], &cmds);
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("NT_STATUS_OBJECT_NAME_COLLISION"), "{}", text(&o));
     let denied = s.smbclient("docs", "DEFAULT\\alice", PASS, &[], &format!("put {} x.txt", src.display()));
     assert!(text(&denied).contains("NT_STATUS_ACCESS_DENIED"), "{}", text(&denied));
     let secret = s.smbclient("secret", "DEFAULT\\alice", PASS, &[], "ls");
@@ -615,6 +616,8 @@ fn changes_denials_lockout_and_expiry_are_logged() {
         ("delete", "ok", "share\\d"),
         ("open", "denied", "docs\\x.txt"),
         ("set-security", "ok", "team\\sd.txt"),
+        ("set-security", "denied", "team\\sd.txt"),
+        ("rename", "failed", "share\\t.txt"),
     ] {
         assert!(has(&ops, event, result, place), "no {event} {result} {place} in {ops:#?}");
     }

@@ -1,5 +1,6 @@
 """Operations smbclient cannot do, for the audit tests: write NAME, set its
-DACL (SET_INFO SMB2_0_INFO_SECURITY, MS-SMB2 2.2.39), read it back.
+DACL (SET_INFO SMB2_0_INFO_SECURITY, MS-SMB2 2.2.39), read it back, and try
+to set the DACL through a handle opened without WRITE_DAC (refused).
 
 usage: audit_ops.py HOST PORT SHARE DOMAIN\\USER PASSWORD NAME
 """
@@ -53,6 +54,14 @@ def main():
     g.create(ImpersonationLevel.Impersonation, FilePipePrinterAccessMask.GENERIC_READ, 0,
              ShareAccess.FILE_SHARE_READ, CreateDisposition.FILE_OPEN, CreateOptions.FILE_NON_DIRECTORY_FILE)
     assert g.read(0, 4) == b"abcd"
+    # The same change through a handle without WRITE_DAC is refused.
+    req["file_id"] = g.file_id
+    try:
+        conn.receive(conn.send(req, sid=sess.session_id, tid=tree.tree_connect_id))
+        raise SystemExit("SET_INFO security without WRITE_DAC succeeded")
+    except Exception as e:  # smbprotocol raises SMBResponseException subclasses
+        if "STATUS_ACCESS_DENIED" not in str(e):
+            raise
     g.close()
     tree.disconnect()
     sess.disconnect()
