@@ -147,6 +147,7 @@ impl Writer {
         if log != LogId::Server && self.store.keys(log).is_err() {
             log = LogId::Server;
         }
+        let time = ev.time;
         let withhold = log == LogId::Server && ev.org.is_some();
         let (clear, names) = record::encode(&ev, log == LogId::Server, withhold);
         let q = self.pending.entry(log).or_default();
@@ -155,7 +156,14 @@ impl Writer {
             self.write(log);
         }
         if self.deadline.is_none() {
-            self.deadline = Some(Instant::now() + self.interval);
+            // Counted from when the event happened, not from when this
+            // thread got to it (it may have been syncing meanwhile), so that
+            // the interval bounds what a crash can lose; but at least half
+            // an interval from now, so that a burst of old-dated events (a
+            // clock step, a slow CLI) is still written as one block.
+            let age = SystemTime::now().duration_since(time).unwrap_or_default();
+            let wait = self.interval.saturating_sub(age).max(self.interval / 2);
+            self.deadline = Some(Instant::now() + wait);
         }
     }
 
