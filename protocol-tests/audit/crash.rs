@@ -12,6 +12,10 @@ use super::*;
 
 /// One Python smbprotocol client of the busy run: it prints "ready <ms>",
 /// then "<n> <ms>" after the close of each file `<prefix>-<n>.bin`.
+/// A client's file prefix and the (file number, completion time in ms) of
+/// each file it wrote.
+type Run = (String, Vec<(u64, i64)>);
+
 pub(crate) struct Client {
     pub(crate) prefix: String,
     pub(crate) child: std::process::Child,
@@ -59,7 +63,7 @@ fn busy_run(
     clients: usize,
     secs: u64,
     stop: impl FnOnce(&mut TestServer),
-) -> (i64, Vec<(String, Vec<(u64, i64)>)>) {
+) -> (i64, Vec<Run>) {
     let cs: Vec<Client> = (0..clients).map(|i| start_client(s, &format!("c{i}"))).collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !cs.iter().all(|c| *c.ready.lock().unwrap()) {
@@ -97,7 +101,7 @@ fn logged_closes(s: &TestServer) -> std::collections::HashSet<String> {
 /// relative to the signal).
 fn compare(
     signal_at: i64,
-    runs: &[(String, Vec<(u64, i64)>)],
+    runs: &[Run],
     logged: &std::collections::HashSet<String>,
 ) -> (usize, usize, i64) {
     let (mut total, mut missing, mut oldest) = (0, 0, 0);
