@@ -97,21 +97,23 @@ impl Server {
         stat_ticks(&format!("/proc/{}/stat", self.child.id()))
     }
 
-    /// CPU time of the audit writer thread so far, in clock ticks.
-    fn writer_ticks(&self) -> u64 {
+    /// CPU time of the audit writer thread so far, in nanoseconds (first
+    /// field of /proc/PID/task/TID/schedstat: finer than clock ticks).
+    fn writer_ns(&self) -> u64 {
         let dir = format!("/proc/{}/task", self.child.id());
         let tasks = std::fs::read_dir(dir).into_iter().flatten().flatten();
         tasks
             .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "audit-writer"))
-            .map(|t| stat_ticks(&t.path().join("stat").to_string_lossy()))
+            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next().and_then(|x| x.parse::<u64>().ok()))
             .sum()
     }
 
     /// CLIENTS parallel sessions of FILES puts each; returns (files per
-    /// second, server and audit writer CPU ticks per 1000 files, including
-    /// the settling time).
+    /// second, server CPU ticks per 1000 files and audit writer CPU µs per
+    /// file, both including the settling time).
     fn run(&self, tag: &str, clients: usize, files: usize, src: &Path) -> (f64, f64, f64) {
-        let (cpu0, w0) = (self.cpu_ticks(), self.writer_ticks());
+        let (cpu0, w0) = (self.cpu_ticks(), self.writer_ns());
         let start = Instant::now();
         let procs: Vec<Child> = (0..clients)
             .map(|c| {
@@ -138,8 +140,8 @@ impl Server {
         // Let deferred work finish (audit flush after 0.5 s, storage commit
         // every 2 s) before the other server runs, and charge it to this run.
         std::thread::sleep(SETTLE);
-        let per_k = |t: u64| t as f64 * 1000.0 / n;
-        (rate, per_k(self.cpu_ticks() - cpu0), per_k(self.writer_ticks() - w0))
+        let cpu = (self.cpu_ticks() - cpu0) as f64 * 1000.0 / n;
+        (rate, cpu, (self.writer_ns() - w0) as f64 / 1000.0 / n)
     }
 
     /// SIGTERM and wait: the audit log is complete afterwards.
@@ -205,10 +207,10 @@ fn main() {
         let order = if r % 2 == 0 { [&on, &off] } else { [&off, &on] };
         let mut pair = [0.0; 2];
         for s in order {
-            let (ops, cpu, writer) = s.run(&format!("r{r}"), clients, files, &src);
-            let (cpu_us, writer_us) = (cpu * tick_us / 1000.0, writer * tick_us / 1000.0);
+            let (ops, cpu, writer_us) = s.run(&format!("r{r}"), clients, files, &src);
+            let cpu_us = cpu * tick_us / 1000.0;
             println!(
-                "run {r} {:>3}: {ops:6.0} files/s, server CPU {cpu_us:4.0} us/file (audit writer {writer_us:4.1})",
+                "run {r} {:>3}: {ops:6.0} files/s, server CPU {cpu_us:4.0} us/file (audit writer {writer_us:4.2})",
                 s.name
             );
             let (i, rs, cs) = if s.name == "on" { (0, &mut r_on, &mut c_on) } else { (1, &mut r_off, &mut c_off) };
@@ -230,7 +232,7 @@ fn main() {
     );
     let (cu_on, cu_off) = (median(&mut c_on), median(&mut c_off));
     println!(
-        "median server CPU per file: on {cu_on:.0} us, off {cu_off:.0} us ({:+.1}%); audit writer thread {:.1} us",
+        "median server CPU per file: on {cu_on:.0} us, off {cu_off:.0} us ({:+.1}%); audit writer thread {:.2} us",
         (cu_on / cu_off - 1.0) * 100.0,
         median(&mut w_on)
     );
