@@ -25,6 +25,14 @@ use crate::wire::set_info::{SetInfoRequest, SetInfoResponse};
 
 /// SET_INFO.
 pub fn set_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
+    let r = set_info_inner(ctx);
+    if let Err(e) = &r {
+        crate::engine::audit::set_info_failed(ctx, e.status());
+    }
+    r
+}
+
+fn set_info_inner(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let req = SetInfoRequest::decode(ctx.msg)?;
     let id = ctx.resolve_file_id(req.file_id)?;
     let now = FileTime::from_system(ctx.now);
