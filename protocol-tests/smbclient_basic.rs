@@ -88,3 +88,15 @@ fn python_smbprotocol_round_trip() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("OK"), "{}", text(&o));
 }
+
+/// A client that starts with the SMB1 multi-protocol NEGOTIATE (as older
+/// clients and smbclient with `client min protocol = NT1` do) is answered
+/// with the SMB2 wildcard dialect and then negotiates SMB2/3 normally.
+#[test]
+fn smb1_negotiate_upgrades_to_smb2() {
+    let s = TestServer::start();
+    s.add_user("DEFAULT\\alice", PASS);
+    let o = s.smbclient("share", "DEFAULT\\alice", PASS, &["--option=client min protocol=NT1", "-d", "3"], "ls");
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("blocks available"), "{t}");
+}
