@@ -112,7 +112,11 @@ pub fn decrypt_request<'a>(conn: &ConnState, frame: &'a mut [u8]) -> Result<(u64
         .and_then(|s| s.crypto.as_ref())
         .and_then(|c| c.decryptor.as_ref())
         .ok_or(Error::Disconnect("transform for a session without keys"))?;
-    let plain = dec.open_in_place(frame).map_err(|_| Error::Disconnect("decryption failed"))?;
+    let plain = dec.open_in_place(frame).map_err(|e| {
+        // A forged, corrupted or replayed message, or a key mix-up: worth a warning.
+        tracing::warn!(session = sid, error = %e, "encrypted request does not decrypt: closing the connection");
+        Error::Disconnect("decryption failed")
+    })?;
     if plain.len() < crate::wire::HEADER_LEN || plain[..4] != header::PROTOCOL_ID {
         return Err(Error::Disconnect("decrypted message is not SMB2"));
     }

@@ -160,6 +160,16 @@ fn establish(
     // A re-authentication keeps the session's keys and EncryptData: the
     // client does not derive new ones (MS-SMB2 3.2.5.3.2), so neither do we.
     let encrypt = session.encrypt_data;
+    if let Some(c) = &session.crypto {
+        tracing::info!(
+            session = sid,
+            dialect = %format!("{:x}", dialect.0),
+            signing = ?c.signing_alg(),
+            cipher = ?c.cipher(),
+            encrypt_data = encrypt,
+            "session established"
+        );
+    }
     session.state = SessionState::Valid;
     session.principal = Some(principal);
     session.signing_required = true;
