@@ -16,7 +16,8 @@ anything else is a failure):
   tamper-signed
         A signed (not encrypted) session; one signed WRITE goes out with one
         bit flipped: the server must answer STATUS_ACCESS_DENIED, signed
-        (3.3.5.2.4), and keep serving the connection.
+        (3.3.5.2.4), and keep serving the connection; an unsigned READ on the
+        same session is refused alike.
   unencrypted-on-encrypted
         A session the server encrypts (Session.EncryptData); a signed but
         unencrypted request must be refused with STATUS_ACCESS_DENIED (3.3.5.2.9).
@@ -152,8 +153,17 @@ def tamper_signed(host, port, share, user, password):
             sys.exit(f"FAIL: expected STATUS_ACCESS_DENIED, got {e}")
     # The (signed) refusal verified, and the connection goes on.
     assert f.read(0, 6) == b"before"
+    # An unsigned request on a session that requires signing is refused too.
+    sess.signing_required = False
+    try:
+        f.read(0, 6)
+        sys.exit("FAIL: an unsigned read on a signing session succeeded")
+    except SMBResponseException as e:
+        if status_of(e) != ACCESS_DENIED:
+            sys.exit(f"FAIL: expected STATUS_ACCESS_DENIED for an unsigned request, got {e}")
+    sess.signing_required = True
     f.close()
-    print("OK tampered signed request refused with STATUS_ACCESS_DENIED; connection still serves")
+    print("OK tampered and unsigned requests refused with STATUS_ACCESS_DENIED; connection still serves")
     conn.disconnect()
 
 
