@@ -26,10 +26,25 @@ use crate::wire::{Guid, HEADER_LEN, NtStatus, PutLe};
 pub enum Outgoing {
     /// Send this frame (without the 4-byte Direct TCP prefix).
     Frame(Vec<u8>),
+    /// Send an encrypted message: its 52-byte SMB2 TRANSFORM_HEADER, then
+    /// the ciphertext, sealed in place (so a large READ response is never
+    /// copied); one Direct-TCP frame holds both.
+    Sealed([u8; crate::wire::transform::TRANSFORM_HEADER_LEN], Vec<u8>),
     /// Send this frame after a delay (failed logons), without holding up reads.
     Delayed(Duration, Vec<u8>),
     /// Close the connection after sending what came before.
     Close,
+}
+
+impl Outgoing {
+    /// The whole frame as one buffer (a copy for `Sealed`).
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Outgoing::Frame(f) | Outgoing::Delayed(_, f) => f,
+            Outgoing::Sealed(head, body) => [&head[..], &body].concat(),
+            Outgoing::Close => Vec::new(),
+        }
+    }
 }
 
 /// Negotiated connection parameters (MS-SMB2 3.3.1.7).
@@ -222,8 +237,9 @@ impl Connection {
         }
     }
 
-    /// Handles one Direct-TCP frame.
-    pub fn handle_frame(&mut self, now: SystemTime, frame: &[u8]) -> Vec<Outgoing> {
+    /// Handles one Direct-TCP frame. The frame is mutable so that an
+    /// encrypted request can be decrypted where it lies.
+    pub fn handle_frame(&mut self, now: SystemTime, frame: &mut [u8]) -> Vec<Outgoing> {
         let out = match frame.get(..4) {
             Some(id) if id == header::SMB1_ID => self.smb1(now, frame),
             Some(id) if id == header::TRANSFORM_ID => self.encrypted(now, frame),
@@ -233,8 +249,8 @@ impl Connection {
         let mut v = std::mem::take(&mut self.state.extra);
         match out {
             Ok(Some(frame)) => match self.state.delay.take() {
-                Some(d) => v.push(Outgoing::Delayed(d, frame)),
-                None => v.push(Outgoing::Frame(frame)),
+                Some(d) => v.push(Outgoing::Delayed(d, frame.into_bytes())),
+                None => v.push(frame),
             },
             Ok(None) => {}
             Err(e) => {
@@ -263,21 +279,21 @@ impl Connection {
     }
 
     /// SMB1 NEGOTIATE: the only SMB1 message we accept, and only first (3.3.5.3).
-    fn smb1(&mut self, now: SystemTime, frame: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+    fn smb1(&mut self, now: SystemTime, frame: &[u8]) -> Result<Option<Outgoing>, Error> {
         if self.state.neg.dialect.is_some() || self.state.neg.smb1_upgraded {
             return Err(Error::Disconnect("SMB1 after negotiate"));
         }
-        handlers::negotiate::smb1(&self.server, &mut self.state, now, frame).map(Some)
+        handlers::negotiate::smb1(&self.server, &mut self.state, now, frame).map(|f| Some(Outgoing::Frame(f)))
     }
 
-    /// A transform header: decrypt, then process the plaintext (3.3.5.2.1.1).
-    fn encrypted(&mut self, now: SystemTime, frame: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+    /// A transform header: decrypt in place, then process the plaintext (3.3.5.2.1.1).
+    fn encrypted(&mut self, now: SystemTime, frame: &mut [u8]) -> Result<Option<Outgoing>, Error> {
         let (session_id, plain) = security::decrypt_request(&self.state, frame)?;
-        self.messages(now, &plain, Some(session_id))
+        self.messages(now, plain, Some(session_id))
     }
 
     /// Processes a (possibly compound) SMB2 message chain (3.3.5.2.7).
-    fn messages(&mut self, now: SystemTime, buf: &[u8], encrypted: Option<u64>) -> Result<Option<Vec<u8>>, Error> {
+    fn messages(&mut self, now: SystemTime, buf: &[u8], encrypted: Option<u64>) -> Result<Option<Outgoing>, Error> {
         let mut out: Vec<u8> = Vec::new();
         let mut sign_ranges: Vec<(usize, usize, u64)> = Vec::new();
         let mut offset = 0usize;
@@ -323,7 +339,7 @@ impl Connection {
                 sign_ranges.push((start, out.len(), sid));
             }
             if encrypt_session.is_none() {
-                encrypt_session = self.must_encrypt(resp_hdr.session_id, resp_hdr.command);
+                encrypt_session = security::response_encryption(&self.state, &resp_hdr);
             }
             if is_last {
                 break;
@@ -335,27 +351,21 @@ impl Connection {
         }
         // If the last response in a chain was skipped, the previous one must not point on.
         fix_last_next_command(&mut out);
-        if let Some(sid) = encrypt_session {
-            let sealed = security::encrypt_response(&self.state, sid, out);
-            for sid in std::mem::take(&mut self.state.retire) {
-                self.state.sessions.remove(&sid);
+        // Sealed responses are not signed (3.3.4.1.1); the chain is
+        // encrypted in place, its transform header sent in front.
+        let frame = match encrypt_session {
+            Some(sid) => security::seal_response(&self.state, sid, &mut out).map(|head| Outgoing::Sealed(head, out)),
+            None => {
+                for (s, e, sid) in sign_ranges {
+                    security::sign_response(&self.state, sid, &mut out[s..e]);
+                }
+                Ok(Outgoing::Frame(out))
             }
-            return sealed.map(Some);
-        }
-        for (s, e, sid) in sign_ranges {
-            security::sign_response(&self.state, sid, &mut out[s..e]);
-        }
+        };
         for sid in std::mem::take(&mut self.state.retire) {
             self.state.sessions.remove(&sid);
         }
-        Ok(Some(out))
-    }
-
-    /// Whether responses for `session_id` must be encrypted although the
-    /// request was not (never: an unencrypted request on an encrypting
-    /// session was already refused). Kept for the NEGOTIATE/SESSION_SETUP path.
-    fn must_encrypt(&self, _session_id: u64, _cmd: Command) -> Option<u64> {
-        None
+        frame.map(Some)
     }
 
     /// Validates and dispatches one message; returns the response header,

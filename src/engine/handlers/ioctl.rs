@@ -10,6 +10,8 @@ use crate::wire::ioctl::{
 
 /// SMB2_0_IOCTL_IS_FSCTL: the only valid Flags value (3.3.5.15).
 const IOCTL_IS_FSCTL: u32 = 1;
+/// Size of a VALIDATE_NEGOTIATE_INFO response (MS-SMB2 2.2.32.6).
+const VALIDATE_NEGOTIATE_RESPONSE_LEN: usize = 24;
 
 /// IOCTL.
 pub fn ioctl(ctx: &mut Ctx<'_>) -> Result<Reply> {
@@ -40,26 +42,38 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> Result<Reply> {
 }
 
 /// FSCTL_VALIDATE_NEGOTIATE_INFO (3.3.5.15.12): the client checks that
-/// nobody tampered with the NEGOTIATE exchange. Any mismatch drops the
-/// connection; the response is signed like every 3.x response.
+/// nobody tampered with the NEGOTIATE exchange (3.0 and 3.0.2; 2.x clients
+/// may ask too). Every mismatch drops the connection, as the spec says; the
+/// answer is signed (or sealed) like every response of the session, which
+/// the client insists on (3.2.5.14.12).
 fn validate_negotiate(ctx: &mut Ctx<'_>, input: &[u8], max_out: usize) -> Result<Vec<u8>> {
+    use crate::wire::negotiate::Dialect;
     let neg = &ctx.conn.neg;
     let dialect = neg.dialect.ok_or(Error::Disconnect("no dialect"))?;
-    if dialect == crate::wire::negotiate::Dialect::SMB311 {
+    if dialect == Dialect::SMB311 {
         // 3.1.1 protects the negotiation with the preauth hash instead.
         return Err(Error::Disconnect("VALIDATE_NEGOTIATE_INFO on 3.1.1"));
     }
+    if max_out < VALIDATE_NEGOTIATE_RESPONSE_LEN {
+        return Err(Error::Disconnect("VALIDATE_NEGOTIATE_INFO: MaxOutputResponse too small"));
+    }
     let req = ValidateNegotiateInfoRequest::decode(input).map_err(|_| Error::Disconnect("bad validate negotiate"))?;
     let dialects: Vec<u16> = neg.client_dialects.iter().map(|d| d.0).collect();
-    if req.capabilities != neg.client_capabilities
+    // We implement 3.1.1, so the list must be exactly Connection.ClientDialects,
+    // and the greatest dialect we would pick from it must be the one we did.
+    let server = ctx.server;
+    let best = crate::engine::handlers::negotiate::SUPPORTED
+        .into_iter()
+        .filter(|d| *d >= server.min_dialect && *d <= server.max_dialect)
+        .find(|d| req.dialects.contains(&d.0));
+    if req.dialects != dialects
+        || best != Some(dialect)
         || req.guid != neg.client_guid
         || req.security_mode != neg.client_security_mode
-        || req.dialects != dialects
+        || req.capabilities != neg.client_capabilities
     {
+        tracing::warn!(peer = %ctx.peer, "VALIDATE_NEGOTIATE_INFO does not match the negotiation: disconnecting");
         return Err(Error::Disconnect("VALIDATE_NEGOTIATE_INFO mismatch"));
-    }
-    if max_out < 24 {
-        return Err(NtStatus::INVALID_PARAMETER.into());
     }
     let resp = ValidateNegotiateInfoResponse {
         capabilities: neg.server_capabilities,
