@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::engine::credits::{self, Credits};
+use crate::engine::files::{Mailbox, Notice, Waker};
 use crate::engine::handlers;
 use crate::engine::open::Open;
 use crate::engine::security::{self, ConnCrypto};
@@ -94,9 +95,29 @@ pub enum Reply {
     /// Success or warning status with a response message made by
     /// [`new_message`] (64 placeholder header bytes, then the body).
     Body(NtStatus, Vec<u8>),
-    /// The response must not be sent (e.g. CANCEL, or an async op went pending
-    /// and already produced its interim response).
+    /// The response must not be sent (e.g. CANCEL).
     None,
+    /// The request went asynchronous under this AsyncId (MS-SMB2 3.3.4.2):
+    /// answer with an interim STATUS_PENDING now; the handler registered a
+    /// [`PendingOp`] and the final response comes from [`Connection::poll`].
+    Pending(u64),
+}
+
+/// A request answered with an interim response, waiting for its final one
+/// (MS-SMB2 3.3.1.13 Request with a nonzero AsyncId).
+pub struct PendingOp {
+    /// The request header (MessageId, SessionId, TreeId, command, …).
+    pub hdr: Header,
+    /// The request came encrypted: so must the final response.
+    pub encrypted: bool,
+    /// What it waits for.
+    pub kind: PendingKind,
+}
+
+/// What a pending request waits for.
+pub enum PendingKind {
+    /// A blocking byte-range lock on this stream (token = AsyncId).
+    Lock(crate::engine::fsa::FileKey),
 }
 
 impl Reply {
@@ -118,8 +139,10 @@ pub struct ConnState {
     pub sessions: HashMap<u64, Session>,
     /// Opens by volatile FileId.
     pub opens: HashMap<u64, Open>,
-    /// Next volatile FileId.
-    pub next_volatile: u64,
+    /// Requests that went asynchronous, by AsyncId.
+    pub pending: HashMap<u64, PendingOp>,
+    /// Where other connections post completions of our pending requests.
+    pub mailbox: Arc<Mailbox>,
     /// Frames to send ahead of the current response (interim responses, breaks).
     pub extra: Vec<Outgoing>,
     /// Delay to apply to the response being built (failed logon).
@@ -132,17 +155,14 @@ pub struct ConnState {
     pub seen_revision: Option<u64>,
 }
 
-impl ConnState {
-    /// A fresh FileId: volatile ids count up per connection; persistent ids
-    /// are the same value (durable handles will need server-wide ones).
-    pub fn new_file_id(&mut self) -> crate::wire::create::FileId {
-        let v = self.next_volatile;
-        self.next_volatile += 1;
+impl Ctx<'_> {
+    /// A fresh FileId. Both halves are one server-wide number: the
+    /// persistent id names the open in the shared open table (fsa `OpenId`).
+    pub fn new_file_id(&self) -> crate::wire::create::FileId {
+        let v = self.server.files.new_id();
         crate::wire::create::FileId { persistent: v, volatile: v }
     }
-}
 
-impl Ctx<'_> {
     /// The request's session (validated by `security::check_request`).
     pub fn session(&self) -> Result<&Session, Error> {
         self.conn.sessions.get(&self.hdr.session_id).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))
@@ -212,7 +232,8 @@ impl Connection {
                 crypto: ConnCrypto::default(),
                 sessions: HashMap::new(),
                 opens: HashMap::new(),
-                next_volatile: 1,
+                pending: HashMap::new(),
+                mailbox: Arc::new(Mailbox::default()),
                 extra: Vec::new(),
                 delay: None,
                 reply_tree_id: None,
@@ -240,9 +261,56 @@ impl Connection {
             Err(e) => {
                 tracing::debug!(peer = %self.peer, reason = ?e, "closing connection");
                 v.push(Outgoing::Close);
+                return v;
             }
         }
+        // Completions this request caused for our own pending requests
+        // (an unlock, a close, a CANCEL), then sessions a LOGOFF retired:
+        // their final responses are signed while the session still exists.
+        v.extend(self.poll(now));
         v
+    }
+
+    /// Lets `net` wake this connection when another connection completes
+    /// one of its pending requests; `net` then calls [`Connection::poll`].
+    pub fn set_waker(&mut self, w: Waker) {
+        self.state.mailbox.set_waker(w);
+    }
+
+    /// Final responses of pending requests that completed (MS-SMB2 3.3.4.3:
+    /// async header, CreditResponse 0), and sessions retired by LOGOFF.
+    pub fn poll(&mut self, _now: SystemTime) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        for n in self.state.mailbox.take() {
+            let Notice::Completed { async_id, status } = n;
+            let Some(op) = self.state.pending.remove(&async_id) else { continue };
+            match self.final_response(op, async_id, status) {
+                Ok(frame) => out.push(Outgoing::Frame(frame)),
+                Err(e) => tracing::debug!(reason = ?e, "dropping a final async response"),
+            }
+        }
+        for sid in std::mem::take(&mut self.state.retire) {
+            self.state.sessions.remove(&sid);
+        }
+        out
+    }
+
+    /// Builds, signs or seals the final response of a pending request.
+    fn final_response(&self, op: PendingOp, async_id: u64, status: NtStatus) -> Result<Vec<u8>, Error> {
+        let mut hdr = response_header(&op.hdr, status, 0, op.hdr.session_id);
+        hdr.flags |= flags::ASYNC_COMMAND;
+        hdr.async_id = async_id;
+        let mut msg = if status.is_error() { handlers::error_body() } else { handlers::pending_body(&op.kind) };
+        put_header(&hdr, &mut msg);
+        let sid = op.hdr.session_id;
+        let encrypt = op.encrypted || self.state.sessions.get(&sid).is_some_and(|s| s.encrypt_data);
+        if encrypt {
+            return security::encrypt_response(&self.state, sid, msg);
+        }
+        if security::should_sign(&self.state, &hdr, status).is_some() {
+            security::sign_response(&self.state, sid, &mut msg);
+        }
+        Ok(msg)
     }
 
     /// Periodic work (about once a second): when users, shares or
@@ -254,7 +322,9 @@ impl Connection {
             self.state.seen_revision = Some(rev);
             crate::engine::revalidate::connection(&self.server, &mut self.state, now, self.peer);
         }
-        std::mem::take(&mut self.state.extra)
+        let mut v = std::mem::take(&mut self.state.extra);
+        v.extend(self.poll(now));
+        v
     }
 
     /// Called when the connection ends: closes opens and sessions.
@@ -336,17 +406,10 @@ impl Connection {
         // If the last response in a chain was skipped, the previous one must not point on.
         fix_last_next_command(&mut out);
         if let Some(sid) = encrypt_session {
-            let sealed = security::encrypt_response(&self.state, sid, out);
-            for sid in std::mem::take(&mut self.state.retire) {
-                self.state.sessions.remove(&sid);
-            }
-            return sealed.map(Some);
+            return security::encrypt_response(&self.state, sid, out).map(Some);
         }
         for (s, e, sid) in sign_ranges {
             security::sign_response(&self.state, sid, &mut out[s..e]);
-        }
-        for sid in std::mem::take(&mut self.state.retire) {
-            self.state.sessions.remove(&sid);
         }
         Ok(Some(out))
     }
@@ -396,9 +459,14 @@ impl Connection {
             };
             handlers::dispatch(&mut ctx)
         });
+        let mut async_id = None;
         let (status, body) = match result {
             Ok(Reply::Body(s, b)) => (s, Some(b)),
             Ok(Reply::None) => (NtStatus::SUCCESS, None),
+            Ok(Reply::Pending(id)) => {
+                async_id = Some(id);
+                (NtStatus::PENDING, Some(handlers::error_body()))
+            }
             Err(Error::Disconnect(why)) => return Err(Error::Disconnect(why)),
             Err(e) => {
                 tracing::debug!(cmd = ?hdr.command, error = ?e, "request failed");
@@ -417,6 +485,11 @@ impl Connection {
         };
         let granted = self.state.credits.grant(hdr.credits, charge, boost(hdr.command));
         let mut resp = response_header(&hdr, status, granted, self.response_session_id(&hdr, status));
+        if let Some(id) = async_id {
+            // Interim response (MS-SMB2 3.3.4.2): async header, credits granted now.
+            resp.flags |= flags::ASYNC_COMMAND;
+            resp.async_id = id;
+        }
         if let Some(t) = self.state.reply_tree_id.take() {
             // TREE_CONNECT answers with the new TreeId in its header (2.2.10).
             resp.tree_id = t;

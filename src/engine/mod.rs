@@ -2,10 +2,12 @@
 //! command handlers. Time comes in as arguments; storage, accounts and audit
 //! are reached through the services in [`server::Server`].
 
+pub mod acl;
 pub mod audit;
 pub mod connection;
 pub mod credits;
 pub mod fileops;
+pub mod files;
 pub mod fsa;
 pub mod handlers;
 pub mod identity;

@@ -29,6 +29,9 @@ pub struct Server {
     pub store: Arc<crate::storage::Store>,
     /// Access and operation log.
     pub audit: Arc<dyn crate::audit::AuditSink>,
+    /// The open-file table shared by all connections (share modes, locks,
+    /// delete-pending state) and the mailboxes of pending requests.
+    pub files: crate::engine::files::Files,
     /// Lowest and highest dialects we accept.
     pub min_dialect: Dialect,
     /// See `min_dialect`.
@@ -61,6 +64,7 @@ impl Server {
             directory,
             store,
             audit,
+            files: crate::engine::files::Files::new(start_time),
             min_dialect,
             max_dialect,
             // Session ids are unique server-wide and not guessable from one
@@ -97,10 +101,11 @@ impl Server {
         let _g = self.provisioning.lock();
         // Another connection may have won the race.
         if let Some(s) = self.directory.find_share(&share.name)
-            && s.root != NodeId(0) {
-                share.root = s.root;
-                return Ok(s.root);
-            }
+            && s.root != NodeId(0)
+        {
+            share.root = s.root;
+            return Ok(s.root);
+        }
         let root = org.create_root(self.start_time)?;
         org.flush()?;
         if !self.directory.set_share_root(share.id, root) {

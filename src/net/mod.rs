@@ -75,6 +75,11 @@ async fn connection(
     let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let writer = tokio::spawn(write_loop(wr, rx));
     let mut conn = Connection::new(server, peer);
+    // Another connection may finish one of ours pending requests (a LOCK
+    // released elsewhere): it wakes us and we collect the final responses.
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let w = wake.clone();
+    conn.set_waker(Arc::new(move || w.notify_one()));
     let mut tick = tokio::time::interval(TICK);
     let result = loop {
         tokio::select! {
@@ -85,6 +90,12 @@ async fn connection(
                     Err(e) => break Err(e),
                 };
                 let out = tokio::task::block_in_place(|| conn.handle_frame(SystemTime::now(), &frame));
+                if !send_all(&tx, out) {
+                    break Ok(());
+                }
+            }
+            _ = wake.notified() => {
+                let out = tokio::task::block_in_place(|| conn.poll(SystemTime::now()));
                 if !send_all(&tx, out) {
                     break Ok(());
                 }

@@ -1,17 +1,22 @@
 //! Per-command handlers (MS-SMB2 3.3.5.x). Each takes the request context and
 //! returns a [`Reply`] or an [`Error`] that `engine::status` maps to NTSTATUS.
 
+pub mod cancel;
 pub mod close;
 pub mod create;
+pub mod create_disk;
 pub mod ioctl;
+pub mod lock;
 pub mod logoff;
 pub mod negotiate;
 pub mod pipe;
 pub mod query_dir;
 pub mod query_info;
+pub mod rename;
 pub mod rw;
 pub mod session_setup;
 pub mod set_info;
+pub mod times;
 pub mod tree;
 
 use crate::engine::connection::{Ctx, Reply};
@@ -33,6 +38,8 @@ pub fn dispatch(ctx: &mut Ctx<'_>) -> Result<Reply> {
         Command::WRITE => rw::write(ctx),
         Command::FLUSH => rw::flush(ctx),
         Command::IOCTL => ioctl::ioctl(ctx),
+        Command::LOCK => lock::lock(ctx),
+        Command::CANCEL => cancel::cancel(ctx),
         Command::QUERY_DIRECTORY => query_dir::query_directory(ctx),
         Command::QUERY_INFO => query_info::query_info(ctx),
         Command::SET_INFO => set_info::set_info(ctx),
@@ -43,6 +50,15 @@ pub fn dispatch(ctx: &mut Ctx<'_>) -> Result<Reply> {
         }
         _ => Err(NtStatus::NOT_SUPPORTED.into()),
     }
+}
+
+/// The success body of a request that completed asynchronously.
+pub fn pending_body(kind: &crate::engine::connection::PendingKind) -> Vec<u8> {
+    let mut m = crate::engine::connection::new_message();
+    match kind {
+        crate::engine::connection::PendingKind::Lock(_) => crate::wire::lock::LockResponse.encode(&mut m),
+    }
+    m
 }
 
 /// The ERROR response body (MS-SMB2 2.2.2): StructureSize 9, no error

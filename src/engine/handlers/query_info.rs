@@ -3,7 +3,7 @@
 
 use crate::engine::connection::{Ctx, Reply, new_message};
 use crate::engine::fileops::{alloc, attributes, times};
-use crate::engine::identity;
+use crate::engine::fsa::access as fa;
 use crate::engine::open::{FileOpen, Open};
 use crate::engine::status::{Error, Result};
 use crate::storage::{Meta, NodeKind};
@@ -23,17 +23,27 @@ pub fn query_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let req = QueryInfoRequest::decode(ctx.msg)?;
     let id = ctx.resolve_file_id(req.file_id)?;
     let quota = ctx.server.quota_of(ctx.session()?.principal.as_ref().map(|p| p.org_id));
+    let smb311 = ctx.conn.neg.dialect == Some(crate::wire::negotiate::Dialect::SMB311);
     let open = ctx.conn.opens.get(&id).ok_or(Error::Status(NtStatus::FILE_CLOSED))?;
     let Some(f) = open.file() else {
         return Err(NtStatus::NOT_SUPPORTED.into());
     };
+    let now = crate::types::FileTime::from_system(ctx.now);
+    super::times::settle_due(&ctx.server.files, f, now)?;
     let (data, variable) = match req.info_type {
-        info_type::FILE => file_class(open, f, InfoClass(req.file_info_class), &req)?,
+        info_type::FILE => {
+            let class = InfoClass(req.file_info_class);
+            if class == InfoClass::NORMALIZED_NAME && !smb311 {
+                // MS-SMB2 3.3.5.20.1: only for the 3.1.1 dialect.
+                return Err(NtStatus::NOT_SUPPORTED.into());
+            }
+            fa::check_query_info(open.granted_access, fa::InfoType::File, u32::from(class.0))?;
+            let pending = ctx.server.files.with(|t| t.get(&f.key).is_some_and(|s| s.shares.delete_pending()));
+            file_class(open, f, class, pending)?
+        }
         info_type::FILESYSTEM => (fs_class(f, FsInfoClass(req.file_info_class), quota, ctx.server)?, false),
         info_type::SECURITY => {
-            if open.granted_access & access::READ_CONTROL == 0 {
-                return Err(NtStatus::ACCESS_DENIED.into());
-            }
+            fa::check_query_info(open.granted_access, fa::InfoType::Security, req.additional_information)?;
             (security(f, req.additional_information)?, false)
         }
         info_type::QUOTA => return Err(NtStatus::NOT_SUPPORTED.into()),
@@ -71,44 +81,32 @@ fn basic(m: &Meta) -> FileBasicInformation {
     FileBasicInformation { times: times(m), file_attributes: attributes(m) }
 }
 
-fn standard(f: &FileOpen, m: &Meta) -> FileStandardInformation {
+fn standard(f: &FileOpen, m: &Meta, delete_pending: bool) -> FileStandardInformation {
     let (allocation_size, end_of_file) = sizes(f, m);
-    FileStandardInformation {
-        allocation_size,
-        end_of_file,
-        number_of_links: 1,
-        delete_pending: f.delete_on_close,
-        directory: f.is_dir,
-    }
+    FileStandardInformation { allocation_size, end_of_file, number_of_links: 1, delete_pending, directory: f.is_dir }
 }
 
-/// The name as FileAllInformation and FileNormalizedNameInformation show it.
-fn name_of(f: &FileOpen) -> String {
-    format!("\\{}", f.path)
+/// The open's current path below the share root, `\`-separated, without a
+/// leading separator (renames by other handles included), with `:stream`.
+fn current_path(f: &FileOpen) -> String {
+    let mut p =
+        f.org.path_of(f.node).map(|p| p.trim_start_matches('\\').to_string()).unwrap_or_else(|_| f.path.clone());
+    if let Some(s) = &f.stream {
+        p.push(':');
+        p.push_str(s);
+    }
+    p
 }
 
 /// A FILE class. Returns the bytes and whether the class is variable-length
 /// (a short buffer then gets STATUS_BUFFER_OVERFLOW and a truncated answer).
-fn file_class(open: &Open, f: &FileOpen, class: InfoClass, req: &QueryInfoRequest<'_>) -> Result<(Vec<u8>, bool)> {
+fn file_class(open: &Open, f: &FileOpen, class: InfoClass, pending: bool) -> Result<(Vec<u8>, bool)> {
     let m = f.org.stat(f.node)?;
-    let read_attrs = open.granted_access & access::FILE_READ_ATTRIBUTES != 0;
-    let needs_attrs = !matches!(
-        class,
-        InfoClass::ACCESS
-            | InfoClass::POSITION
-            | InfoClass::MODE
-            | InfoClass::ALIGNMENT
-            | InfoClass::FULL_EA
-            | InfoClass::EA
-    );
-    if needs_attrs && !read_attrs {
-        return Err(NtStatus::ACCESS_DENIED.into());
-    }
     let mut out = Vec::new();
     let mut variable = false;
     match class {
         InfoClass::BASIC => basic(&m).encode(&mut out),
-        InfoClass::STANDARD => standard(f, &m).encode(&mut out),
+        InfoClass::STANDARD => standard(f, &m, pending).encode(&mut out),
         InfoClass::INTERNAL => FileInternalInformation { index_number: m.id.0 }.encode(&mut out),
         InfoClass::EA => FileEaInformation { ea_size: ea_size(f)? }.encode(&mut out),
         InfoClass::ACCESS => FileAccessInformation { access_flags: open.granted_access }.encode(&mut out),
@@ -119,14 +117,14 @@ fn file_class(open: &Open, f: &FileOpen, class: InfoClass, req: &QueryInfoReques
             variable = true;
             FileAllInformation {
                 basic: basic(&m),
-                standard: standard(f, &m),
+                standard: standard(f, &m, pending),
                 internal: FileInternalInformation { index_number: m.id.0 },
                 ea: FileEaInformation { ea_size: ea_size(f)? },
                 access: FileAccessInformation { access_flags: open.granted_access },
                 position: FilePositionInformation { current_byte_offset: f.position },
                 mode: FileModeInformation { mode: f.mode },
                 alignment: FileAlignmentInformation { alignment_requirement: 0 },
-                name: FileNameInformation { file_name: name_of(f) },
+                name: FileNameInformation { file_name: format!("\\{}", current_path(f)) },
             }
             .encode(&mut out);
         }
@@ -139,7 +137,7 @@ fn file_class(open: &Open, f: &FileOpen, class: InfoClass, req: &QueryInfoReques
         }
         InfoClass::NORMALIZED_NAME => {
             variable = true;
-            FileNameInformation { file_name: f.path.clone() }.encode(&mut out);
+            FileNameInformation { file_name: current_path(f) }.encode(&mut out);
         }
         InfoClass::STREAM => {
             variable = true;
@@ -176,7 +174,6 @@ fn file_class(open: &Open, f: &FileOpen, class: InfoClass, req: &QueryInfoReques
             if eas.is_empty() {
                 return Err(NtStatus::NO_EAS_ON_FILE.into());
             }
-            let _ = req;
             let entries = eas.into_iter().map(|(n, v)| FullEa { flags: 0, name: n.into_bytes(), value: v }).collect();
             FileFullEaInformation { entries }.encode(&mut out);
         }
@@ -299,11 +296,7 @@ fn capacity(f: &FileOpen, quota: Option<u64>, server: &crate::engine::Server) ->
     Ok(server.disk_space().unwrap_or((1 << 40, (1u64 << 40).saturating_sub(used))))
 }
 
-/// The security descriptor, filtered by the requested parts (MS-SMB2 3.3.5.20.3).
+/// The security descriptor with only the requested parts (MS-SMB2 3.3.5.20.3).
 fn security(f: &FileOpen, additional: u32) -> Result<Vec<u8>> {
-    let sd = match f.org.get_security(f.node)? {
-        Some(sd) => identity::filter_sd(&sd, additional),
-        None => identity::default_sd(f.org_id, f.is_dir, additional),
-    };
-    Ok(sd)
+    Ok(crate::engine::acl::load(&f.org, f.org_id, f.node, f.is_dir, f.is_root())?.encode(additional))
 }

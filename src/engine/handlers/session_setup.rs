@@ -35,9 +35,10 @@ pub fn session_setup(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let dialect = ctx.conn.neg.dialect.unwrap_or(Dialect::SMB202);
     let session = ctx.conn.sessions.get_mut(&sid).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
     if dialect == Dialect::SMB311
-        && let Some(h) = session.preauth.as_mut() {
-            h.update(ctx.msg);
-        }
+        && let Some(h) = session.preauth.as_mut()
+    {
+        h.update(ctx.msg);
+    }
     let SessionState::InProgress(ntlm) = &mut session.state else {
         return Err(NtStatus::REQUEST_NOT_ACCEPTED.into());
     };
@@ -144,6 +145,7 @@ fn establish(
         _ => SigningAlg::HmacSha256,
     };
     let policy = ctx.server.config.security.encryption;
+    let signing_required = ctx.server.config.security.signing_required || ctx.conn.neg.client_security_mode & 0x2 != 0;
     let session = ctx.conn.sessions.get_mut(&sid).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
     let crypto = SessionCrypto::derive(dialect, session_key, session.preauth.as_ref(), cipher, signing);
     let encrypt = match policy {
@@ -154,7 +156,9 @@ fn establish(
     session.crypto = Some(Arc::new(crypto));
     session.state = SessionState::Valid;
     session.principal = Some(principal);
-    session.signing_required = true;
+    // MS-SMB2 3.3.5.5.3: signing is required if the server requires it
+    // (the default) or the client asked for it in NEGOTIATE.
+    session.signing_required = signing_required;
     session.encrypt_data = encrypt;
     let mut out = new_message();
     let flags = if encrypt { session_flags::ENCRYPT_DATA } else { 0 };
