@@ -53,3 +53,18 @@ pub fn granted(org: &OrgStore, org_id: OrgId, node: NodeId, is_dir: bool, is_roo
 pub fn for_new(parent: &SecurityDescriptor, token: &Token, org: OrgId, is_dir: bool) -> SecurityDescriptor {
     fsa::sd::inherit(Some(parent), &token.user, &Sid::org_member(org, RID_ORG_USERS), is_dir)
 }
+
+/// Generic rights in the ACEs of a descriptor being set are stored mapped
+/// to file rights (MS-DTYP 2.5.3.2.3; smbtorture `smb2.acls.GENERIC`),
+/// except in inherit-only ACEs, which are mapped when they are inherited.
+pub fn map_generic_aces(sd: &mut SecurityDescriptor) {
+    use crate::engine::fsa::sd::{Ace, ace_flags};
+    let Some(dacl) = sd.dacl.as_mut() else { return };
+    for ace in &mut dacl.aces {
+        if let Ace::Basic { flags, mask, .. } = ace
+            && *flags & ace_flags::INHERIT_ONLY == 0
+        {
+            *mask = crate::engine::fsa::access::map_generic(*mask);
+        }
+    }
+}

@@ -183,7 +183,9 @@ impl Ctx<'_> {
     /// (MS-SMB2 3.3.5.2.7.2). Unknown ids are STATUS_FILE_CLOSED.
     pub fn resolve_file_id(&self, id: crate::wire::create::FileId) -> Result<u64, Error> {
         let id = if id == crate::wire::create::FileId::ANY {
-            let (p, v) = self.related_file_id.ok_or(Error::Status(NtStatus::FILE_CLOSED))?;
+            // A related request with nothing to inherit is invalid (3.3.5.2.7.2).
+            let missing = if self.hdr.is_related() { NtStatus::INVALID_PARAMETER } else { NtStatus::FILE_CLOSED };
+            let (p, v) = self.related_file_id.ok_or(Error::Status(missing))?;
             crate::wire::create::FileId { persistent: p, volatile: v }
         } else {
             id
@@ -217,7 +219,9 @@ struct Related {
     session_id: u64,
     tree_id: u32,
     file_id: Option<(u64, u64)>,
-    status: NtStatus,
+    /// A failed CREATE fails the related requests after it with its status
+    /// (3.3.5.2.7.2; other failures do not propagate, smbtorture `smb2.compound.related6`).
+    create_error: Option<NtStatus>,
 }
 
 impl Connection {
@@ -383,9 +387,12 @@ impl Connection {
             if let Some(target) = self.state.crypto.hash_response.take() {
                 security::hash_response(&mut self.state, target, &out[start..]);
             }
-            if !is_last {
-                // Responses in a compound are 8-byte aligned (3.3.4.1.3).
+            if !is_last || start > 0 {
+                // Responses in a compound are 8-byte aligned (3.3.4.1.3), the
+                // last one too (smbtorture `smb2.compound.compound-padding`).
                 crate::wire::pad_to(&mut out, 8);
+            }
+            if !is_last {
                 let next = (out.len() - start) as u32;
                 out.set_u32(start + header::offsets::NEXT_COMMAND, next);
             }
@@ -441,12 +448,14 @@ impl Connection {
             hdr.session_id = p.session_id;
             hdr.tree_id = p.tree_id;
             related_file_id = p.file_id;
-            if p.status.is_error() {
-                let r = self.error_reply(&hdr, charge, p.status, Some(p.session_id));
+            if let Some(status) = p.create_error {
+                let r = self.error_reply(&hdr, charge, status, Some(p.session_id));
                 return Ok(r);
             }
         }
-        let result = security::check_request(&self.state, &self.server, &hdr, msg, encrypted).and_then(|()| {
+        let checked = security::check_request(&self.state, &self.server, &hdr, msg, encrypted);
+        let valid_ids = checked.is_ok();
+        let result = checked.and_then(|()| {
             let mut ctx = Ctx {
                 server: &self.server,
                 now,
@@ -473,12 +482,18 @@ impl Connection {
                 (e.status(), Some(handlers::error_body()))
             }
         };
-        let file_id = handlers::created_file_id(&hdr, status, body.as_deref());
+        let file_id = handlers::created_file_id(&hdr, status, body.as_deref())
+            .or_else(|| handlers::request_file_id(&hdr, msg));
+        // Ids carry over only from requests whose session and tree checked out.
+        let (session_id, tree_id) = match (*prev, valid_ids) {
+            (Some(p), false) => (p.session_id, p.tree_id),
+            _ => (self.response_session_id(&hdr, status), hdr.tree_id),
+        };
         *prev = Some(Related {
-            session_id: self.response_session_id(&hdr, status),
-            tree_id: hdr.tree_id,
-            file_id: file_id.or(related_file_id),
-            status,
+            session_id,
+            tree_id,
+            file_id: if hdr.is_related() { file_id.or(related_file_id) } else { file_id },
+            create_error: (hdr.command == Command::CREATE && status.is_error()).then_some(status),
         });
         let Some(body) = body else {
             return Ok((hdr, None, None));

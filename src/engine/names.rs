@@ -18,6 +18,9 @@ pub struct ParsedName {
     pub stream: Option<String>,
     /// The name asked explicitly for the `$INDEX_ALLOCATION` (directory) stream type.
     pub dir_stream_type: bool,
+    /// The name asked explicitly for the default data stream (`file::$DATA`):
+    /// it cannot be a directory.
+    pub data_stream_type: bool,
 }
 
 impl ParsedName {
@@ -47,6 +50,7 @@ pub fn parse(name: &str) -> Result<ParsedName, NtStatus> {
     let mut components = Vec::new();
     let mut stream = None;
     let mut dir_stream_type = false;
+    let mut data_stream_type = false;
     let parts: Vec<&str> = name.split('\\').collect();
     let last = parts.len().saturating_sub(1);
     for (i, part) in parts.iter().enumerate() {
@@ -60,6 +64,15 @@ pub fn parse(name: &str) -> Result<ParsedName, NtStatus> {
             }
             return Err(NtStatus::OBJECT_NAME_INVALID);
         }
+        if *part == "." {
+            continue;
+        }
+        if *part == ".." {
+            // Resolved lexically like Samba; climbing above the share
+            // root is a syntax error (smbtorture `smb2.mkdir`).
+            components.pop().ok_or(NtStatus::OBJECT_PATH_SYNTAX_BAD)?;
+            continue;
+        }
         let (base, s) = split_stream(part)?;
         if s.is_some() || dir_stream_type_of(part) {
             if i != last {
@@ -68,6 +81,9 @@ pub fn parse(name: &str) -> Result<ParsedName, NtStatus> {
             }
             stream = s;
             dir_stream_type = dir_stream_type_of(part);
+        }
+        if i == last && stream.is_none() && part.to_ascii_uppercase().ends_with("::$DATA") {
+            data_stream_type = true;
         }
         if base.is_empty() {
             // "::$DATA" on the share root, or ":stream" with no file.
@@ -79,7 +95,7 @@ pub fn parse(name: &str) -> Result<ParsedName, NtStatus> {
         check_component(base)?;
         components.push(base.to_string());
     }
-    Ok(ParsedName { components, stream, dir_stream_type })
+    Ok(ParsedName { components, stream, dir_stream_type, data_stream_type })
 }
 
 fn dir_stream_type_of(part: &str) -> bool {
@@ -108,7 +124,9 @@ fn split_stream(part: &str) -> Result<(&str, Option<String>), NtStatus> {
         // "file::$DATA" names the default stream; "file:" alone is invalid.
         return if stype.is_some() { Ok((base, None)) } else { Err(NtStatus::OBJECT_NAME_INVALID) };
     }
-    if sname.chars().any(|c| is_forbidden(c) || c == '\\') || sname.encode_utf16().count() > MAX_COMPONENT {
+    // Stream names may hold any character but separators and NUL
+    // (smbtorture `smb2.streams.names`, `names2`).
+    if sname.chars().any(|c| matches!(c, '\\' | '/' | '\0')) || sname.encode_utf16().count() > MAX_COMPONENT {
         return Err(NtStatus::OBJECT_NAME_INVALID);
     }
     Ok((base, Some(sname.to_string())))
@@ -154,7 +172,9 @@ mod tests {
             assert_eq!(parse(bad), Err(NtStatus::OBJECT_NAME_INVALID), "{bad:?}");
         }
         assert_eq!(parse("\\lead"), Err(NtStatus::INVALID_PARAMETER));
-        assert_eq!(parse(".."), Err(NtStatus::OBJECT_NAME_INVALID));
+        assert_eq!(parse(".."), Err(NtStatus::OBJECT_PATH_SYNTAX_BAD));
+        assert_eq!(parse("..\\..\\.."), Err(NtStatus::OBJECT_PATH_SYNTAX_BAD));
+        assert_eq!(parse("a\\..\\b").unwrap().components, vec!["b"]);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::engine::fsa::FileKey;
 use crate::engine::services::Access;
-use crate::storage::{Content, DirEntry, OrgStore};
+use crate::storage::{Content, Cursor, OrgStore};
 use crate::types::{NodeId, OrgId};
 use crate::wire::create::FileId;
 
@@ -72,10 +72,21 @@ pub struct IoStats {
 pub struct DirEnum {
     /// The search pattern this enumeration was started with.
     pub pattern: String,
-    /// Matching entries ("." and ".." first), snapshotted at the first QUERY_DIRECTORY.
-    pub entries: Vec<DirEntry>,
-    /// Next entry to return.
-    pub pos: usize,
+    /// How many of "." and ".." were handled.
+    pub dots: u8,
+    /// Storage cursor of the last directory entry returned.
+    pub cursor: Option<Cursor>,
+    /// Nothing more to return.
+    pub done: bool,
+    /// Some entry matched (NO_SUCH_FILE vs NO_MORE_FILES).
+    pub found_any: bool,
+}
+
+impl DirEnum {
+    /// A fresh enumeration for `pattern`.
+    pub fn new(pattern: String) -> Self {
+        Self { pattern, dots: 0, cursor: None, done: false, found_any: false }
+    }
 }
 
 /// Per-handle timestamp state (MS-FSCC 2.4.7: -1 in FileBasicInformation

@@ -138,11 +138,13 @@ impl Server {
         Some((st.f_blocks.saturating_mul(unit), st.f_bavail.saturating_mul(unit)))
     }
 
-    /// A fresh session id (MS-SMB2 3.3.5.5.1): never 0 or all ones.
+    /// A fresh session id (MS-SMB2 3.3.5.5.1): never 0 or all ones. Ids
+    /// stay below 2^32 like Samba's (an odd step walks all 2^32 values
+    /// before repeating): smbtorture and some clients keep them in 32 bits.
     pub fn new_session_id(&self) -> u64 {
         loop {
-            let id = self.next_session.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-            if id != 0 && id != u64::MAX {
+            let id = self.next_session.fetch_add(0x9E37_79B9, Ordering::Relaxed) & 0xFFFF_FFFF;
+            if id != 0 && id != 0xFFFF_FFFF {
                 return id;
             }
         }

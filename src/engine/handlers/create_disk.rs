@@ -125,7 +125,7 @@ fn plan(i: &Input<'_>) -> Result<Plan> {
         return plan_root(i);
     };
     let parent = fileops::walk(i.org, i.share.root, dirs)?;
-    match i.org.lookup(parent, leaf)? {
+    match fileops::lookup(i.org, parent, leaf)? {
         Some(node) => plan_existing(i, parent, node),
         None => plan_new(i, parent, leaf),
     }
@@ -169,6 +169,24 @@ fn plan_existing(i: &Input<'_>, parent: NodeId, node: NodeId) -> Result<Plan> {
     let meta = i.org.stat(node)?;
     let node_is_dir = meta.kind == NodeKind::Directory;
     let stream = i.name.stream.as_deref();
+    let exists = match stream {
+        None => true,
+        Some(s) => stream_exists(i.org, node, s)?,
+    };
+    let d = i.req.create_disposition;
+    if exists && d == disp::CREATE {
+        // A name collision wins over the file/directory type checks (smbtorture `smb2.mkdir`).
+        return Err(NtStatus::OBJECT_NAME_COLLISION.into());
+    }
+    if i.name.data_stream_type {
+        // `name::$DATA` is a data stream: never a directory (smbtorture `smb2.streams.dir`).
+        if wants(i, opt::DIRECTORY_FILE) {
+            return Err(NtStatus::NOT_A_DIRECTORY.into());
+        }
+        if node_is_dir {
+            return Err(NtStatus::FILE_IS_A_DIRECTORY.into());
+        }
+    }
     match stream {
         None if wants(i, opt::DIRECTORY_FILE) && !node_is_dir => return Err(NtStatus::NOT_A_DIRECTORY.into()),
         None if wants(i, opt::NON_DIRECTORY_FILE) && node_is_dir => {
@@ -189,14 +207,8 @@ fn plan_existing(i: &Input<'_>, parent: NodeId, node: NodeId) -> Result<Plan> {
         parent_delete_child: parent_acl & fa::FILE_DELETE_CHILD != 0,
         read_only_file: read_only && !node_is_dir,
     };
-    let exists = match stream {
-        None => true,
-        Some(s) => stream_exists(i.org, node, s)?,
-    };
-    let d = i.req.create_disposition;
     let (action, overwrite) = if exists {
         match d {
-            disp::CREATE => return Err(NtStatus::OBJECT_NAME_COLLISION.into()),
             disp::SUPERSEDE => (create_action::SUPERSEDED, true),
             disp::OVERWRITE | disp::OVERWRITE_IF => (create_action::OVERWRITTEN, true),
             _ => (create_action::OPENED, false),
@@ -254,7 +266,10 @@ fn plan_new(i: &Input<'_>, parent: NodeId, leaf: &str) -> Result<Plan> {
     if d == disp::OPEN || d == disp::OVERWRITE {
         return Err(NtStatus::OBJECT_NAME_NOT_FOUND.into());
     }
-    let is_dir = wants(i, opt::DIRECTORY_FILE) && i.name.stream.is_none();
+    if wants(i, opt::DIRECTORY_FILE) && (i.name.stream.is_some() || i.name.data_stream_type) {
+        return Err(NtStatus::NOT_A_DIRECTORY.into());
+    }
+    let is_dir = wants(i, opt::DIRECTORY_FILE);
     if is_dir && d != disp::CREATE && d != disp::OPEN_IF {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
@@ -308,7 +323,8 @@ pub const ALL_PARTS: u32 =
 fn new_descriptor(i: &Input<'_>, parent: &SecurityDescriptor, is_dir: bool) -> Result<SecurityDescriptor> {
     let mut sd = acl::for_new(parent, &i.token, i.share.org_id, is_dir);
     if let Some(c) = cc::find(&i.req.contexts, cc::names::SECD) {
-        let given = SecurityDescriptor::parse(c.data).map_err(Error::Status)?;
+        let mut given = SecurityDescriptor::parse(c.data).map_err(Error::Status)?;
+        acl::map_generic_aces(&mut given);
         let mut parts = 0;
         if given.owner.is_some() {
             parts |= fa::OWNER_SECURITY_INFORMATION;
@@ -348,6 +364,9 @@ fn register(i: &Input<'_>, plan: &Plan, key: &FileKey) -> Result<()> {
         if main_pending || t.is_doomed(key.org, key.node) {
             return OpenResult::Failed(NtStatus::DELETE_PENDING);
         }
+        if cross_stream_conflict(t, key, plan.granted, i.req.share_access) {
+            return OpenResult::Failed(NtStatus::SHARING_VIOLATION);
+        }
         let out = t.stream(key).begin_open(&req, now);
         if out.result == OpenResult::Wait {
             // No oplocks are granted yet, so nothing should make us wait.
@@ -363,6 +382,22 @@ fn register(i: &Input<'_>, plan: &Plan, key: &FileKey) -> Result<()> {
         OpenResult::Failed(s) => Err(s.into()),
         OpenResult::Wait => Err(NtStatus::SHARING_VIOLATION.into()),
     }
+}
+
+/// Streams of one file share one delete (MS-FSA 2.1.5.1.2, smbtorture
+/// `smb2.streams.delete`): an open of the default stream asking for DELETE
+/// conflicts with an open of another stream that does not share delete, and
+/// an open of a named stream that does not share delete conflicts with an
+/// open of the default stream holding DELETE.
+fn cross_stream_conflict(t: &crate::engine::files::Table, key: &FileKey, access: u32, share: u32) -> bool {
+    use crate::engine::fsa::sharing::FILE_SHARE_DELETE;
+    if key.stream.is_none() {
+        return access & fa::DELETE != 0
+            && t.other_streams(key).any(|(_, s)| s.shares.entries().iter().any(|e| e.share & FILE_SHARE_DELETE == 0));
+    }
+    let main = FileKey::new(key.org, key.node, "");
+    share & FILE_SHARE_DELETE == 0
+        && t.get(&main).is_some_and(|s| s.shares.entries().iter().any(|e| e.access & fa::DELETE != 0))
 }
 
 /// Steps that change the file once the open is registered: overwrite,
@@ -386,7 +421,29 @@ fn finish(i: &Input<'_>, plan: &Plan) -> Result<(Meta, Option<Arc<Content>>)> {
         }
         i.org.set_meta(plan.node, &upd)?;
     }
+    if plan.overwrite || plan.new_node {
+        apply_eas(i, plan.node)?;
+    }
     Ok((i.org.stat(plan.node)?, content))
+}
+
+/// The ExtA create context (MS-SMB2 2.2.13.2.1): the EAs of a created or
+/// overwritten file.
+fn apply_eas(i: &Input<'_>, node: NodeId) -> Result<()> {
+    let Some(c) = cc::find(&i.req.contexts, cc::names::EXTA) else {
+        return Ok(());
+    };
+    let eas = crate::wire::fscc::ea::FileFullEaInformation::decode(c.data)?;
+    let mut list: Vec<(String, Vec<u8>)> = Vec::new();
+    for e in eas.entries {
+        let name = String::from_utf8(e.name).map_err(|_| Error::Status(NtStatus::INVALID_PARAMETER))?;
+        list.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        if !e.value.is_empty() {
+            list.push((name.to_ascii_uppercase(), e.value));
+        }
+    }
+    i.org.set_eas(node, &list)?;
+    Ok(())
 }
 
 fn stream_exists(org: &OrgStore, node: NodeId, name: &str) -> Result<bool> {

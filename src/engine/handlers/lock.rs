@@ -23,18 +23,21 @@ pub fn lock(ctx: &mut Ctx<'_>) -> Result<Reply> {
         OpenKind::Pipe(_) => return Err(NtStatus::INVALID_DEVICE_REQUEST.into()),
     };
     if f.is_dir {
-        return Err(NtStatus::INVALID_PARAMETER.into());
+        return Err(NtStatus::INVALID_DEVICE_REQUEST.into());
     }
     let key = f.key.clone();
     let allocation = f.content.as_ref().map_or(0, |c| c.alloc_size());
     let elements: Vec<LockElement> =
         req.locks.iter().map(|l| LockElement { offset: l.offset, length: l.length, flags: l.flags }).collect();
     let token = ctx.server.files.new_id();
+    let check_sequence = ctx.conn.neg.dialect.is_some_and(|d| d.is_smb3());
     let lreq = FsaLock {
         elements: &elements,
         lock_sequence: u32::from(req.lock_sequence_number & 0xF) | (req.lock_sequence_index << 4),
-        // No resilient, durable or persistent handles and no multichannel (3.3.5.14).
-        check_sequence: false,
+        // MS-SMB2 3.3.5.14 checks lock sequences for resilient, durable and
+        // persistent handles; like Samba we check them on every 3.x open
+        // (smbtorture `smb2.lock.replay_broken_windows` then skips).
+        check_sequence,
         token,
     };
     let now = ctx.server.files.instant(ctx.now);

@@ -30,21 +30,31 @@ pub fn query_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
     };
     let now = crate::types::FileTime::from_system(ctx.now);
     super::times::settle_due(&ctx.server.files, f, now)?;
-    let (data, variable) = match req.info_type {
+    let (data, fixed) = match req.info_type {
         info_type::FILE => {
             let class = InfoClass(req.file_info_class);
             if class == InfoClass::NORMALIZED_NAME && !smb311 {
                 // MS-SMB2 3.3.5.20.1: only for the 3.1.1 dialect.
                 return Err(NtStatus::NOT_SUPPORTED.into());
             }
-            fa::check_query_info(open.granted_access, fa::InfoType::File, u32::from(class.0))?;
+            if class != InfoClass::EA {
+                // FileEaInformation needs no access (smbtorture `smb2.getinfo.getinfo_access`).
+                fa::check_query_info(open.granted_access, fa::InfoType::File, u32::from(class.0))?;
+            }
             let pending = ctx.server.files.with(|t| t.get(&f.key).is_some_and(|s| s.shares.delete_pending()));
             file_class(open, f, class, pending)?
         }
-        info_type::FILESYSTEM => (fs_class(f, FsInfoClass(req.file_info_class), quota, ctx.server)?, false),
+        info_type::FILESYSTEM => {
+            let class = FsInfoClass(req.file_info_class);
+            let data = fs_class(f, class, quota, ctx.server)?;
+            let fixed = fs_fixed_len(class).unwrap_or(data.len());
+            (data, fixed)
+        }
         info_type::SECURITY => {
             fa::check_query_info(open.granted_access, fa::InfoType::Security, req.additional_information)?;
-            (security(f, req.additional_information)?, false)
+            let data = security(f, req.additional_information)?;
+            let fixed = data.len();
+            (data, fixed)
         }
         info_type::QUOTA => return Err(NtStatus::NOT_SUPPORTED.into()),
         _ => return Err(NtStatus::INVALID_PARAMETER.into()),
@@ -57,7 +67,8 @@ pub fn query_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
             crate::wire::error::ErrorResponse::encode_buffer_too_small(data.len() as u32, &mut out);
             return Ok(Reply::Body(NtStatus::BUFFER_TOO_SMALL, out));
         }
-        if !variable {
+        if max < fixed.min(data.len()) {
+            // Not even the fixed part fits (smbtorture `smb2.getinfo.*_buffercheck`).
             return Err(NtStatus::INFO_LENGTH_MISMATCH.into());
         }
         (NtStatus::BUFFER_OVERFLOW, &data[..max])
@@ -83,7 +94,9 @@ fn basic(m: &Meta) -> FileBasicInformation {
 
 fn standard(f: &FileOpen, m: &Meta, delete_pending: bool) -> FileStandardInformation {
     let (allocation_size, end_of_file) = sizes(f, m);
-    FileStandardInformation { allocation_size, end_of_file, number_of_links: 1, delete_pending, directory: f.is_dir }
+    // A delete-pending file has no links left (as Samba reports it; smbtorture `smb2.setinfo`).
+    let number_of_links = if delete_pending { 0 } else { 1 };
+    FileStandardInformation { allocation_size, end_of_file, number_of_links, delete_pending, directory: f.is_dir }
 }
 
 /// The open's current path below the share root, `\`-separated, without a
@@ -92,18 +105,41 @@ fn current_path(f: &FileOpen) -> String {
     let mut p =
         f.org.path_of(f.node).map(|p| p.trim_start_matches('\\').to_string()).unwrap_or_else(|_| f.path.clone());
     if let Some(s) = &f.stream {
+        // The stream's name as it was created, not as this open spelt it.
+        let want = s.to_uppercase();
+        let stored = f.org.list_streams(f.node).ok().and_then(|l| l.into_iter().find(|i| i.name.to_uppercase() == want));
         p.push(':');
-        p.push_str(s);
+        p.push_str(stored.as_ref().map_or(s.as_str(), |i| i.name.as_str()));
     }
     p
 }
 
-/// A FILE class. Returns the bytes and whether the class is variable-length
-/// (a short buffer then gets STATUS_BUFFER_OVERFLOW and a truncated answer).
-fn file_class(open: &Open, f: &FileOpen, class: InfoClass, pending: bool) -> Result<(Vec<u8>, bool)> {
+/// The fixed part of a variable-length FILE class: a buffer at least this
+/// long gets STATUS_BUFFER_OVERFLOW and a truncated answer, a shorter one
+/// STATUS_INFO_LENGTH_MISMATCH (MS-SMB2 3.3.5.20.1).
+fn file_fixed_len(class: InfoClass) -> Option<usize> {
+    Some(match class {
+        InfoClass::ALL => 104,
+        InfoClass::ALTERNATE_NAME | InfoClass::NORMALIZED_NAME | InfoClass::NAME => 8,
+        InfoClass::STREAM => 32,
+        InfoClass::FULL_EA => 8,
+        _ => return None,
+    })
+}
+
+/// The same for FILESYSTEM classes (MS-SMB2 3.3.5.20.2).
+fn fs_fixed_len(class: FsInfoClass) -> Option<usize> {
+    Some(match class {
+        FsInfoClass::VOLUME => 24,
+        FsInfoClass::ATTRIBUTE => 16,
+        _ => return None,
+    })
+}
+
+/// A FILE class: the bytes and the length of their fixed part.
+fn file_class(open: &Open, f: &FileOpen, class: InfoClass, pending: bool) -> Result<(Vec<u8>, usize)> {
     let m = f.org.stat(f.node)?;
     let mut out = Vec::new();
-    let mut variable = false;
     match class {
         InfoClass::BASIC => basic(&m).encode(&mut out),
         InfoClass::STANDARD => standard(f, &m, pending).encode(&mut out),
@@ -114,7 +150,6 @@ fn file_class(open: &Open, f: &FileOpen, class: InfoClass, pending: bool) -> Res
         InfoClass::MODE => FileModeInformation { mode: f.mode }.encode(&mut out),
         InfoClass::ALIGNMENT => FileAlignmentInformation { alignment_requirement: 0 }.encode(&mut out),
         InfoClass::ALL => {
-            variable = true;
             FileAllInformation {
                 basic: basic(&m),
                 standard: standard(f, &m, pending),
@@ -130,17 +165,14 @@ fn file_class(open: &Open, f: &FileOpen, class: InfoClass, pending: bool) -> Res
         }
         InfoClass::ALTERNATE_NAME => {
             // The 8.3 name; a name that is already 8.3 is its own alternate (as Samba).
-            variable = true;
             let leaf = m.name.clone();
             let file_name = crate::engine::names::short_name(&leaf).unwrap_or(leaf);
             FileNameInformation { file_name }.encode(&mut out);
         }
         InfoClass::NORMALIZED_NAME => {
-            variable = true;
             FileNameInformation { file_name: current_path(f) }.encode(&mut out);
         }
         InfoClass::STREAM => {
-            variable = true;
             streams(f, &m)?.encode(&mut out);
         }
         InfoClass::NETWORK_OPEN => {
@@ -169,7 +201,6 @@ fn file_class(open: &Open, f: &FileOpen, class: InfoClass, pending: bool) -> Res
             if open.granted_access & access::FILE_READ_EA == 0 {
                 return Err(NtStatus::ACCESS_DENIED.into());
             }
-            variable = true;
             let eas = f.org.get_eas(f.node)?;
             if eas.is_empty() {
                 return Err(NtStatus::NO_EAS_ON_FILE.into());
@@ -179,7 +210,8 @@ fn file_class(open: &Open, f: &FileOpen, class: InfoClass, pending: bool) -> Res
         }
         _ => return Err(NtStatus::INVALID_INFO_CLASS.into()),
     }
-    Ok((out, variable))
+    let fixed = file_fixed_len(class).unwrap_or(out.len());
+    Ok((out, fixed))
 }
 
 /// Size of the EA list as FileEaInformation reports it.
@@ -230,7 +262,9 @@ fn fs_class(f: &FileOpen, class: FsInfoClass, quota: Option<u64>, server: &crate
             volume_creation_time: server.start_time.0,
             volume_serial_number: volume_serial(f),
             supports_objects: false,
-            volume_label: String::new(),
+            // The share name, as Samba labels its volumes (and a label keeps
+            // the answer at least as long as smbtorture's fixed part).
+            volume_label: f.share.chars().take(32).collect(),
         }
         .encode(&mut out),
         FsInfoClass::SIZE => FileFsSizeInformation {

@@ -29,8 +29,9 @@ pub fn rename(env: &Env<'_>, f: &mut FileOpen, r: FileRenameInformation) -> Resu
         return rename_stream(env, f, stream, r.replace_if_exists);
     }
     if f.stream.is_some() {
-        // A stream open can only rename the stream (MS-FSA 2.1.5.14.11).
-        return Err(NtStatus::INVALID_PARAMETER.into());
+        // A stream open can only rename the stream; Windows answers a
+        // `base:stream` target with SHARING_VIOLATION (smbtorture `smb2.streams.rename2`).
+        return Err(NtStatus::SHARING_VIOLATION.into());
     }
     let parsed = names::parse_target(&target).map_err(Error::Status)?;
     let (leaf, dirs) = parsed.components.split_last().ok_or(Error::Status(NtStatus::OBJECT_NAME_INVALID))?;

@@ -16,8 +16,6 @@ use crate::wire::write::{WriteRequest, WriteResponse};
 
 /// SMB2_WRITEFLAG_WRITE_THROUGH (2.2.21).
 const WRITEFLAG_WRITE_THROUGH: u32 = 0x0000_0001;
-/// Offset meaning "append at end of file" (MS-FSA 2.1.5.3).
-const APPEND_OFFSET: u64 = u64::MAX;
 /// Largest end of file a write may reach (MS-FSA 2.1.5.3: 0xFFFFFFF0000).
 const MAX_FILE_END: u64 = 0xFFFF_FFF0_000;
 
@@ -46,8 +44,20 @@ pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let open_id = OpenId(open_persistent);
     let key = f.key.clone();
     server.files.with(|t| t.get(&key).map_or(Ok(()), |s| s.check_read(open_id, req.offset, u64::from(req.length))))?;
+    // Offsets are signed 64-bit in the object store (MS-FSA 2.1.5.2).
+    if req.offset.checked_add(u64::from(req.length)).is_none_or(|end| end > i64::MAX as u64) {
+        return Err(NtStatus::INVALID_PARAMETER.into());
+    }
     let size = content.len();
-    if req.offset >= size && req.length > 0 || req.offset > size {
+    if req.length == 0 {
+        if req.minimum_count > 0 {
+            return Err(NtStatus::END_OF_FILE.into());
+        }
+        let mut out = new_message();
+        ReadResponse { data: &[], data_remaining: 0, flags: 0 }.encode(&mut out);
+        return Ok(Reply::ok(out));
+    }
+    if req.offset >= size {
         return Err(NtStatus::END_OF_FILE.into());
     }
     // Read straight into the response buffer: no intermediate copy of up to 8 MiB.
@@ -98,11 +108,15 @@ fn write_file(
 ) -> Result<u32> {
     let content = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_DEVICE_REQUEST))?;
     let mode = fa::check_write(granted)?;
-    // Append-only handles write at the end whatever the offset (MS-FSA 2.1.5.3).
-    let offset =
-        if req.offset == APPEND_OFFSET || mode == fa::WriteMode::AppendOnly { content.len() } else { req.offset };
     let len = req.data.len() as u64;
-    if offset.checked_add(len).is_none_or(|end| end > MAX_FILE_END) {
+    // Offsets are signed 64-bit, and nothing may reach past the largest
+    // file NTFS allows (MS-FSA 2.1.5.3); -1 is not "append" in SMB2.
+    if req.offset.checked_add(len).is_none_or(|end| end > i64::MAX as u64) {
+        return Err(NtStatus::INVALID_PARAMETER.into());
+    }
+    // Append-only handles write at the end whatever the offset.
+    let offset = if mode == fa::WriteMode::AppendOnly { content.len() } else { req.offset };
+    if len > 0 && offset.checked_add(len).is_none_or(|end| end > MAX_FILE_END) {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
     let key = f.key.clone();

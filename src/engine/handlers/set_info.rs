@@ -206,10 +206,6 @@ fn set_basic(env: &Env<'_>, f: &mut FileOpen, b: FileBasicInformation) -> Result
         let keep = f.org.stat(f.node)?.attrs & file_attributes::SPARSE_FILE;
         let dir = if f.is_dir { file_attributes::DIRECTORY } else { 0 };
         upd.attrs = Some((a & SETTABLE) | keep | dir);
-        if upd.changed.is_none() && f.times.frozen & frozen::CHANGE == 0 {
-            // NTFS: an attribute change is a change (MS-FSA 2.1.5.14.2).
-            upd.changed = Some(env.now);
-        }
     }
     f.org.set_meta(f.node, &upd)?;
     Ok(())
@@ -254,7 +250,8 @@ fn set_security(env: &Env<'_>, f: &FileOpen, info: u32, data: &[u8]) -> Result<(
     if parts == 0 {
         return Ok(());
     }
-    let given = SecurityDescriptor::parse(data).map_err(Error::Status)?;
+    let mut given = SecurityDescriptor::parse(data).map_err(Error::Status)?;
+    acl::map_generic_aces(&mut given);
     let mut sd = acl::load(&f.org, f.org_id, f.node, f.is_dir, f.is_root())?;
     sd.apply(&given, parts, &env.token).map_err(Error::Status)?;
     f.org.set_security(f.node, &sd.encode(super::create_disk::ALL_PARTS))?;
