@@ -50,15 +50,40 @@ pub fn granted(org: &OrgStore, org_id: OrgId, node: NodeId, is_dir: bool, is_roo
 }
 
 /// The descriptor of a new object created by `token`'s user in `parent`.
+/// Inherited ACEs carry INHERITED_ACE, and the child SE_DACL_AUTO_INHERITED,
+/// only when the parent's DACL is auto-inherited itself (MS-DTYP 2.5.3.4.1
+/// AutoInheritFlags; a DACL set over SMB without that flag passes plain
+/// ACEs down, smbtorture `smb2.acls.INHERITANCE`).
 pub fn for_new(parent: &SecurityDescriptor, token: &Token, org: OrgId, is_dir: bool) -> SecurityDescriptor {
-    fsa::sd::inherit(Some(parent), &token.user, &Sid::org_member(org, RID_ORG_USERS), is_dir)
+    use crate::engine::fsa::sd::{Ace, ace_flags, control};
+    let mut sd = fsa::sd::inherit(Some(parent), &token.user, &Sid::org_member(org, RID_ORG_USERS), is_dir);
+    if parent.control & control::DACL_AUTO_INHERITED == 0 {
+        sd.control &= !control::DACL_AUTO_INHERITED;
+        if let Some(dacl) = sd.dacl.as_mut() {
+            for ace in &mut dacl.aces {
+                match ace {
+                    Ace::Basic { flags, .. } | Ace::Other { flags, .. } => *flags &= !ace_flags::INHERITED,
+                }
+            }
+        }
+    }
+    sd
 }
 
 /// Generic rights in the ACEs of a descriptor being set are stored mapped
 /// to file rights (MS-DTYP 2.5.3.2.3; smbtorture `smb2.acls.GENERIC`),
 /// except in inherit-only ACEs, which are mapped when they are inherited.
-pub fn map_generic_aces(sd: &mut SecurityDescriptor) {
-    use crate::engine::fsa::sd::{Ace, ace_flags};
+///
+/// SE_DACL_AUTO_INHERITED is kept only when the client also set
+/// SE_DACL_AUTO_INHERIT_REQ, which is itself never stored (as Windows;
+/// smbtorture `smb2.acls.INHERITFLAGS`).
+pub fn prepare_for_set(sd: &mut SecurityDescriptor) {
+    use crate::engine::fsa::sd::{Ace, ace_flags, control};
+    const DACL_AUTO_INHERIT_REQ: u16 = 0x0100;
+    if sd.control & DACL_AUTO_INHERIT_REQ == 0 {
+        sd.control &= !control::DACL_AUTO_INHERITED;
+    }
+    sd.control &= !DACL_AUTO_INHERIT_REQ;
     let Some(dacl) = sd.dacl.as_mut() else { return };
     for ace in &mut dacl.aces {
         if let Ace::Basic { flags, mask, .. } = ace

@@ -183,9 +183,7 @@ impl Ctx<'_> {
     /// (MS-SMB2 3.3.5.2.7.2). Unknown ids are STATUS_FILE_CLOSED.
     pub fn resolve_file_id(&self, id: crate::wire::create::FileId) -> Result<u64, Error> {
         let id = if id == crate::wire::create::FileId::ANY {
-            // A related request with nothing to inherit is invalid (3.3.5.2.7.2).
-            let missing = if self.hdr.is_related() { NtStatus::INVALID_PARAMETER } else { NtStatus::FILE_CLOSED };
-            let (p, v) = self.related_file_id.ok_or(Error::Status(missing))?;
+            let (p, v) = self.related_file_id.ok_or(Error::Status(NtStatus::FILE_CLOSED))?;
             crate::wire::create::FileId { persistent: p, volatile: v }
         } else {
             id
@@ -453,8 +451,14 @@ impl Connection {
                 return Ok(r);
             }
         }
-        let checked = security::check_request(&self.state, &self.server, &hdr, msg, encrypted);
-        let valid_ids = checked.is_ok();
+        let mut checked = security::check_request(&self.state, &self.server, &hdr, msg, encrypted);
+        if hdr.is_related()
+            && matches!(&checked, Err(Error::Status(s)) if *s == NtStatus::USER_SESSION_DELETED || *s == NtStatus::NETWORK_SESSION_EXPIRED)
+        {
+            // A related request inherits a session that does not exist (as
+            // Samba answers it; smbtorture `smb2.compound.invalid2`).
+            checked = Err(NtStatus::INVALID_PARAMETER.into());
+        }
         let result = checked.and_then(|()| {
             let mut ctx = Ctx {
                 server: &self.server,
@@ -484,14 +488,9 @@ impl Connection {
         };
         let file_id = handlers::created_file_id(&hdr, status, body.as_deref())
             .or_else(|| handlers::request_file_id(&hdr, msg));
-        // Ids carry over only from requests whose session and tree checked out.
-        let (session_id, tree_id) = match (*prev, valid_ids) {
-            (Some(p), false) => (p.session_id, p.tree_id),
-            _ => (self.response_session_id(&hdr, status), hdr.tree_id),
-        };
         *prev = Some(Related {
-            session_id,
-            tree_id,
+            session_id: self.response_session_id(&hdr, status),
+            tree_id: hdr.tree_id,
             file_id: if hdr.is_related() { file_id.or(related_file_id) } else { file_id },
             create_error: (hdr.command == Command::CREATE && status.is_error()).then_some(status),
         });

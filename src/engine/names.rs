@@ -132,6 +132,31 @@ fn split_stream(part: &str) -> Result<(&str, Option<String>), NtStatus> {
     Ok((base, Some(sname.to_string())))
 }
 
+/// Private-use base of the stream-name escape (the block macOS uses for
+/// the same characters in file names).
+const ESCAPE_BASE: u32 = 0xF000;
+
+fn escaped(c: char) -> bool {
+    (c as u32) < 0x20 || matches!(c, '"' | '*' | '<' | '>' | '?' | '|')
+}
+
+/// A stream name as the store keeps it: NTFS allows controls and
+/// wildcards in stream names (smbtorture `smb2.streams.names`), the store
+/// does not, so they travel as U+F000 + the character.
+pub fn stream_to_store(name: &str) -> String {
+    name.chars().map(|c| if escaped(c) { char::from_u32(ESCAPE_BASE + c as u32).unwrap_or(c) } else { c }).collect()
+}
+
+/// The reverse of [`stream_to_store`].
+pub fn stream_from_store(name: &str) -> String {
+    name.chars()
+        .map(|c| match (c as u32).checked_sub(ESCAPE_BASE).and_then(char::from_u32) {
+            Some(orig) if escaped(orig) => orig,
+            _ => c,
+        })
+        .collect()
+}
+
 /// Validates one path component.
 pub fn check_component(c: &str) -> Result<(), NtStatus> {
     if c == "." || c == ".." {
@@ -195,6 +220,10 @@ mod tests {
         assert!(parse("d:s\\f").is_err());
         assert!(parse("f.txt:").is_err());
         assert!(parse("d::$INDEX_ALLOCATION").unwrap().dir_stream_type);
+        let odd = "\u{5}Stream\n One?*";
+        assert_eq!(parse(&format!("f:{odd}")).unwrap().stream.as_deref(), Some(odd));
+        assert_eq!(stream_from_store(&stream_to_store(odd)), odd);
+        assert!(!stream_to_store(odd).contains(['?', '*', '\n']));
     }
 }
 

@@ -149,6 +149,10 @@ pub struct FileOpen {
     pub position: u64,
     /// FileModeInformation.
     pub mode: u32,
+    /// Allocation asked for with FileAllocationInformation beyond what is
+    /// stored (nothing is reserved in an encrypted chunk store, but the
+    /// handle reports it, as NTFS does).
+    pub alloc_hint: u64,
 }
 
 impl FileOpen {

@@ -145,18 +145,17 @@ fn last_close(t: &mut crate::engine::files::Table, f: &FileOpen, delete: bool) -
         }
         return remove_file(t);
     }
-    if delete {
-        if let Some(s) = &f.stream {
-            return match f.org.remove_stream(node, s) {
-                Ok(()) => Removal::Stream,
-                Err(_) => Removal::Nothing,
-            };
-        }
+    let mut removal = Removal::Nothing;
+    if delete
+        && let Some(s) = &f.stream
+        && f.org.remove_stream(node, &crate::engine::names::stream_to_store(s)).is_ok()
+    {
+        removal = Removal::Stream;
     }
     if t.is_doomed(org, node) && !t.node_open(org, node) {
         return remove_file(t);
     }
-    Removal::Nothing
+    removal
 }
 
 /// Closes the opens of one tree (TREE_DISCONNECT).

@@ -124,6 +124,7 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
             stats: IoStats::default(),
             times: HandleTimes::default(),
             position: 0,
+            alloc_hint: 0,
             mode: req.create_options
                 & (opt::WRITE_THROUGH
                     | opt::SEQUENTIAL_ONLY

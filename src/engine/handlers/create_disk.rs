@@ -20,7 +20,7 @@ use crate::engine::fsa::sharing::{self, DeleteTarget};
 use crate::engine::fsa::sid::Token;
 use crate::engine::fsa::stream::{OpenRequest, OpenResult};
 use crate::engine::fsa::{FileKey, OpenId};
-use crate::engine::names::ParsedName;
+use crate::engine::names::{self, ParsedName};
 use crate::engine::server::Server;
 use crate::engine::services::{Access, ShareRecord};
 use crate::engine::status::{Error, Result};
@@ -324,7 +324,7 @@ fn new_descriptor(i: &Input<'_>, parent: &SecurityDescriptor, is_dir: bool) -> R
     let mut sd = acl::for_new(parent, &i.token, i.share.org_id, is_dir);
     if let Some(c) = cc::find(&i.req.contexts, cc::names::SECD) {
         let mut given = SecurityDescriptor::parse(c.data).map_err(Error::Status)?;
-        acl::map_generic_aces(&mut given);
+        acl::prepare_for_set(&mut given);
         let mut parts = 0;
         if given.owner.is_some() {
             parts |= fa::OWNER_SECURITY_INFORMATION;
@@ -408,7 +408,8 @@ fn finish(i: &Input<'_>, plan: &Plan) -> Result<(Meta, Option<Arc<Content>>)> {
     let content = if plan.is_dir {
         None
     } else {
-        Some(i.org.open_content(plan.node, stream, plan.new_stream || plan.new_node)?)
+        let stored = stream.map(names::stream_to_store);
+        Some(i.org.open_content(plan.node, stored.as_deref(), plan.new_stream || plan.new_node)?)
     };
     if plan.overwrite
         && let Some(c) = &content
@@ -448,5 +449,8 @@ fn apply_eas(i: &Input<'_>, node: NodeId) -> Result<()> {
 
 fn stream_exists(org: &OrgStore, node: NodeId, name: &str) -> Result<bool> {
     let want = name.to_uppercase();
-    Ok(org.list_streams(node)?.iter().any(|s| !s.name.is_empty() && s.name.to_uppercase() == want))
+    Ok(org
+        .list_streams(node)?
+        .iter()
+        .any(|s| !s.name.is_empty() && names::stream_from_store(&s.name).to_uppercase() == want))
 }

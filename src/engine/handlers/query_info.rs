@@ -4,6 +4,7 @@
 use crate::engine::connection::{Ctx, Reply, new_message};
 use crate::engine::fileops::{alloc, attributes, times};
 use crate::engine::fsa::access as fa;
+use crate::engine::names;
 use crate::engine::open::{FileOpen, Open};
 use crate::engine::status::{Error, Result};
 use crate::storage::{Meta, NodeKind};
@@ -83,7 +84,7 @@ pub fn query_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
 /// Sizes of the open's data (the stream's, for a stream open).
 fn sizes(f: &FileOpen, m: &Meta) -> (u64, u64) {
     match &f.content {
-        Some(c) => (c.alloc_size(), c.len()),
+        Some(c) => (c.alloc_size().max(f.alloc_hint), c.len()),
         None => (alloc(m), if m.kind == NodeKind::Directory { 0 } else { m.size }),
     }
 }
@@ -107,9 +108,11 @@ fn current_path(f: &FileOpen) -> String {
     if let Some(s) = &f.stream {
         // The stream's name as it was created, not as this open spelt it.
         let want = s.to_uppercase();
-        let stored = f.org.list_streams(f.node).ok().and_then(|l| l.into_iter().find(|i| i.name.to_uppercase() == want));
+        let stored = f.org.list_streams(f.node).ok().and_then(|l| {
+            l.into_iter().map(|i| names::stream_from_store(&i.name)).find(|n| n.to_uppercase() == want)
+        });
         p.push(':');
-        p.push_str(stored.as_ref().map_or(s.as_str(), |i| i.name.as_str()));
+        p.push_str(stored.as_deref().unwrap_or(s.as_str()));
     }
     p
 }
@@ -228,7 +231,8 @@ fn ea_size(f: &FileOpen) -> Result<u32> {
 /// FileStreamInformation: `::$DATA` for a file, then each named stream.
 fn streams(f: &FileOpen, m: &Meta) -> Result<FileStreamInformation> {
     let mut entries = Vec::new();
-    for s in f.org.list_streams(f.node)? {
+    for mut s in f.org.list_streams(f.node)? {
+        s.name = names::stream_from_store(&s.name);
         if s.name.is_empty() {
             if m.kind == NodeKind::Directory {
                 continue;

@@ -134,7 +134,7 @@ fn rename_stream(env: &Env<'_>, f: &mut FileOpen, spec: &str, replace: bool) -> 
         if others || t.get(&new_key).is_some_and(|s| !s.shares.is_empty()) {
             return Err(NtStatus::SHARING_VIOLATION.into());
         }
-        f.org.rename_stream(f.node, &from, &to, replace)?;
+        f.org.rename_stream(f.node, &names::stream_to_store(&from), &names::stream_to_store(&to), replace)?;
         t.move_stream(&old_key, &new_key);
         Ok(())
     })?;

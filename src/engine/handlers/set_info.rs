@@ -153,8 +153,11 @@ fn other_class(env: &Env<'_>, f: &mut FileOpen, class: InfoClass, data: &[u8]) -
 fn set_size(env: &Env<'_>, f: &mut FileOpen, size: u64, allocation: bool) -> Result<()> {
     let c = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
     super::times::settle(&env.server.files, &f.org, f.org_id, f.node, env.now, true)?;
-    if allocation && size >= c.len() {
-        return Ok(());
+    if allocation {
+        f.alloc_hint = size.div_ceil(4096) * 4096;
+        if size >= c.len() {
+            return Ok(());
+        }
     }
     c.set_len(size)?;
     super::times::on_write(&env.server.files, f, env.now);
@@ -251,7 +254,7 @@ fn set_security(env: &Env<'_>, f: &FileOpen, info: u32, data: &[u8]) -> Result<(
         return Ok(());
     }
     let mut given = SecurityDescriptor::parse(data).map_err(Error::Status)?;
-    acl::map_generic_aces(&mut given);
+    acl::prepare_for_set(&mut given);
     let mut sd = acl::load(&f.org, f.org_id, f.node, f.is_dir, f.is_root())?;
     sd.apply(&given, parts, &env.token).map_err(Error::Status)?;
     f.org.set_security(f.node, &sd.encode(super::create_disk::ALL_PARTS))?;
