@@ -92,6 +92,9 @@ fn resume_key(open: &Open, f: &FileOpen, session: u64, max_out: usize) -> Result
     }
     let mut out = Vec::new();
     ResumeKey(resume_key_of(open, session)).encode(&mut out);
+    // Windows sends four zero bytes of Context although ContextLength is 0
+    // (MS-SMB2 <56>); Samba's client parses them.
+    out.extend_from_slice(&[0; 4]);
     Ok(Output::ok(out))
 }
 
