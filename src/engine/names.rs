@@ -40,6 +40,15 @@ fn is_forbidden(c: char) -> bool {
 /// for `:*?"<>|` (U+F001…U+F029, as `fruit:encoding = private` uses them) are
 /// ordinary characters here and are kept as they come.
 pub fn parse(name: &str) -> Result<ParsedName, NtStatus> {
+    // Samba and smbtorture treat '/' as a separator too; it can never be
+    // part of a name either way.
+    let slashed;
+    let name = if name.contains('/') {
+        slashed = name.replace('/', "\\");
+        slashed.as_str()
+    } else {
+        name
+    };
     if name.encode_utf16().count() > MAX_PATH {
         return Err(NtStatus::OBJECT_NAME_INVALID);
     }
@@ -193,7 +202,8 @@ mod tests {
 
     #[test]
     fn forbidden_characters_are_refused() {
-        for bad in ["a*b", "a?b", "a<b", "a>b", "a|b", "a\"b", "a/b", "a\u{1}b", "x\\\\y"] {
+        assert_eq!(parse("a/b").unwrap().components, vec!["a", "b"]);
+        for bad in ["a*b", "a?b", "a<b", "a>b", "a|b", "a\"b", "a\u{1}b", "x\\\\y"] {
             assert_eq!(parse(bad), Err(NtStatus::OBJECT_NAME_INVALID), "{bad:?}");
         }
         assert_eq!(parse("\\lead"), Err(NtStatus::INVALID_PARAMETER));

@@ -255,6 +255,14 @@ fn set_security(env: &Env<'_>, f: &FileOpen, info: u32, data: &[u8]) -> Result<(
     }
     let mut given = SecurityDescriptor::parse(data).map_err(Error::Status)?;
     acl::prepare_for_set(&mut given);
+    if parts & fa::DACL_SECURITY_INFORMATION != 0
+        && given.control & crate::engine::fsa::sd::control::DACL_PRESENT == 0
+    {
+        // Setting "no DACL" stores a NULL DACL: present, granting everyone
+        // everything (MS-DTYP 2.4.6; smbtorture `smb2.create.nulldacl`).
+        given.control |= crate::engine::fsa::sd::control::DACL_PRESENT;
+        given.dacl = None;
+    }
     let mut sd = acl::load(&f.org, f.org_id, f.node, f.is_dir, f.is_root())?;
     sd.apply(&given, parts, &env.token).map_err(Error::Status)?;
     f.org.set_security(f.node, &sd.encode(super::create_disk::ALL_PARTS))?;
