@@ -15,7 +15,7 @@ use crate::types::{FileTime, NodeId};
 use crate::wire::NtStatus;
 use crate::wire::create::{CreateRequest, CreateResponse};
 use crate::wire::create_context::{self as cc, CreateContext, MxAcResponse, QFidResponse};
-use crate::wire::fscc::consts::{access, create_disposition as disp, create_options as opt};
+use crate::wire::fscc::consts::{access, create_action, create_disposition as disp, create_options as opt};
 
 use super::create_disk::{self, Opened};
 
@@ -60,6 +60,10 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
         TreeKind::Ipc => return super::pipe::create(ctx, &req.clone()),
         TreeKind::Disk(share) => (share.clone(), tree.access),
     };
+    if cc::find(&req.contexts, cc::names::TWRP).is_some() {
+        // No previous versions exist (MS-SMB2 2.2.13.2.7; FSCTL_SRV_ENUMERATE_SNAPSHOTS is empty).
+        return Err(NtStatus::OBJECT_NAME_NOT_FOUND.into());
+    }
     if req.create_options & opt::OPEN_BY_FILE_ID != 0 {
         // File ids are not names we resolve (MS-SMB2 3.3.5.9: optional).
         return Err(NtStatus::NOT_SUPPORTED.into());
@@ -97,8 +101,17 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
     }
     let contexts = response_contexts(req, &opened, share.root);
     let resp_meta = opened.meta.clone();
+    // AlSi (MS-SMB2 2.2.13.2.4): the allocation a created or overwritten
+    // file asks for; nothing is reserved, but the open reports it.
+    let alloc_hint = match cc::find(&req.contexts, cc::names::ALSI) {
+        Some(c) if opened.created || matches!(opened.action, create_action::OVERWRITTEN | create_action::SUPERSEDED) => {
+            let b: [u8; 8] = c.data.get(..8).and_then(|b| b.try_into().ok()).ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
+            u64::from_le_bytes(b).div_ceil(4096) * 4096
+        }
+        _ => 0,
+    };
     let (alloc_size, size) = match &opened.content {
-        Some(c) => (c.alloc_size(), c.len()),
+        Some(c) => (c.alloc_size().max(alloc_hint), c.len()),
         None => (0, 0),
     };
     let open = Open {
@@ -124,7 +137,7 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
             stats: IoStats::default(),
             times: HandleTimes::default(),
             position: 0,
-            alloc_hint: 0,
+            alloc_hint,
             mode: req.create_options
                 & (opt::WRITE_THROUGH
                     | opt::SEQUENTIAL_ONLY
@@ -187,13 +200,23 @@ fn validate(req: &CreateRequest<'_>) -> Result<()> {
         // FILE_RESERVE_OPFILTER and FILE_OPEN_FOR_RECOVERY: Windows answers NOT_SUPPORTED.
         return Err(NtStatus::NOT_SUPPORTED.into());
     }
-    if req.file_attributes & !0x0007_FFB7 != 0 {
-        return Err(NtStatus::INVALID_PARAMETER.into());
-    }
+    // Invalid access bits are refused before invalid attributes (smbtorture
+    // `smb2.create.gentest` against Windows).
     if req.desired_access & crate::engine::fsa::access::INVALID_ACCESS_BITS != 0 {
         return Err(NtStatus::ACCESS_DENIED.into());
     }
-    if req.desired_access == 0 {
+    // Settable attribute bits only: VOLUME, DEVICE, INTEGRITY_STREAM and
+    // everything above 0x8000 are invalid (smbtorture `smb2.create.gentest`).
+    if req.file_attributes & !0x0000_7FB7 != 0 {
+        return Err(NtStatus::INVALID_PARAMETER.into());
+    }
+    // Create context names are at least four bytes (smbtorture `smb2.create.blob`).
+    if req.contexts.iter().any(|c| c.name.len() < 4) {
+        return Err(NtStatus::INVALID_PARAMETER.into());
+    }
+    // No access at all, or SYNCHRONIZE alone, opens nothing (Windows since
+    // 2008 R2 as smbtorture `smb2.create.gentest` expects).
+    if req.desired_access == 0 || req.desired_access == access::SYNCHRONIZE {
         return Err(NtStatus::ACCESS_DENIED.into());
     }
     if req.create_options & opt::DELETE_ON_CLOSE != 0

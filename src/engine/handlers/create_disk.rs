@@ -273,6 +273,11 @@ fn plan_new(i: &Input<'_>, parent: NodeId, leaf: &str) -> Result<Plan> {
     if is_dir && d != disp::CREATE && d != disp::OPEN_IF {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
+    if i.req.file_attributes & file_attributes::ENCRYPTED != 0 {
+        // No EFS (FILE_SUPPORTS_ENCRYPTION is not announced): refused as a
+        // standalone Windows server refuses it.
+        return Err(NtStatus::ACCESS_DENIED.into());
+    }
     let share = fa::share_mask(i.level);
     let parent_sd = acl::load(i.org, i.share.org_id, parent, true, parent == i.share.root)?;
     fa::check_create_in(parent_sd.max_allowed(&i.token), share, is_dir)?;

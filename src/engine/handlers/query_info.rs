@@ -293,7 +293,10 @@ fn fs_class(f: &FileOpen, class: FsInfoClass, quota: Option<u64>, server: &crate
                 | fs_info::fs_attributes::SUPPORTS_SPARSE_FILES
                 | fs_info::fs_attributes::NAMED_STREAMS
                 | fs_info::fs_attributes::SUPPORTS_EXTENDED_ATTRIBUTES
-                | fs_info::fs_attributes::SUPPORTS_ENCRYPTION,
+                | fs_info::fs_attributes::SUPPORTS_OBJECT_IDS,
+            // Not FILE_SUPPORTS_ENCRYPTION: that announces EFS, which we do
+            // not offer (the store encrypts everything anyway), nor
+            // compression, reparse points, hard links or open-by-id.
             maximum_component_name_length: 255,
             file_system_name: "NTFS".into(),
         }
@@ -313,6 +316,12 @@ fn fs_class(f: &FileOpen, class: FsInfoClass, quota: Option<u64>, server: &crate
             byte_offset_for_partition_alignment: 0,
         }
         .encode(&mut out),
+        FsInfoClass::CONTROL => {
+            // No per-user quotas (the organization's quota shows in the
+            // sizes): default threshold and limit "none" (MS-FSCC 2.5.2).
+            FileFsControlInformation { values: [0, 0, 0, u64::MAX, u64::MAX], file_system_control_flags: 0 }
+                .encode(&mut out);
+        }
         FsInfoClass::OBJECT_ID => {
             let mut object_id = [0u8; 16];
             object_id[..8].copy_from_slice(&f.root.0.to_le_bytes());
