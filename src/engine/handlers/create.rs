@@ -214,9 +214,7 @@ fn validate(req: &CreateRequest<'_>) -> Result<()> {
     if req.contexts.iter().any(|c| c.name.len() < 4) {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
-    // No access at all, or SYNCHRONIZE alone, opens nothing (Windows since
-    // 2008 R2 as smbtorture `smb2.create.gentest` expects).
-    if req.desired_access == 0 || req.desired_access == access::SYNCHRONIZE {
+    if req.desired_access == 0 {
         return Err(NtStatus::ACCESS_DENIED.into());
     }
     if req.create_options & opt::DELETE_ON_CLOSE != 0
