@@ -131,10 +131,7 @@ fn duplicated_run(files: &[(PathBuf, Vec<u8>)], min: usize) -> Option<(String, S
             let a = &files[fi].1;
             let n = a[oi..].iter().zip(&b[off..]).take_while(|(x, y)| x == y).count();
             if n >= min {
-                return Some((
-                    format!("{}@{oi}", files[fi].0.display()),
-                    format!("{}@{off}", pj.display()),
-                ));
+                return Some((format!("{}@{oi}", files[fi].0.display()), format!("{}@{off}", pj.display())));
             }
         }
     }

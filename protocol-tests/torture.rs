@@ -90,8 +90,7 @@ fn smbtorture_quick_list() {
     eprintln!("{report}");
     let summary = std::fs::read_to_string(out_dir.join("summary.tsv")).expect("summary.tsv");
     let known = known_failures();
-    let is_known =
-        |l: &str, t: &str| known.iter().any(|k| k.label == l && (k.subtest == "*" || k.subtest == t));
+    let is_known = |l: &str, t: &str| known.iter().any(|k| k.label == l && (k.subtest == "*" || k.subtest == t));
     let failed = failures(&summary);
     let unexpected: Vec<String> =
         failed.iter().filter(|(l, t)| !is_known(l, t)).map(|(l, t)| format!("{l}: {t}")).collect();

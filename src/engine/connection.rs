@@ -486,8 +486,8 @@ impl Connection {
                 (e.status(), Some(handlers::error_body()))
             }
         };
-        let file_id = handlers::created_file_id(&hdr, status, body.as_deref())
-            .or_else(|| handlers::request_file_id(&hdr, msg));
+        let file_id =
+            handlers::created_file_id(&hdr, status, body.as_deref()).or_else(|| handlers::request_file_id(&hdr, msg));
         *prev = Some(Related {
             session_id: self.response_session_id(&hdr, status),
             tree_id: hdr.tree_id,

@@ -82,7 +82,32 @@ pub struct Table {
     doomed: HashSet<(OrgId, NodeId)>,
     /// Delayed write-time updates and forced write times of open files.
     times: HashMap<(OrgId, NodeId), WriteTimes>,
+    /// Names that recently left a directory (see [`Tunnel`]).
+    tunnels: Vec<Tunnel>,
 }
+
+/// NTFS file name tunneling: a name deleted or renamed away from a
+/// directory is remembered for 15 seconds; a file created (or renamed in)
+/// under that name, or under its 8.3 name, gets the old long name and
+/// creation time back. Programs that save by delete-and-create or
+/// rename-over-temp keep the file's identity that way (and smbtorture
+/// `smb2.mangle` recreates files by their short names).
+#[derive(Debug, Clone)]
+pub struct Tunnel {
+    /// Organization and directory.
+    pub dir: (OrgId, NodeId),
+    /// The long name that left.
+    pub name: String,
+    /// Its 8.3 name, if it had one.
+    pub short: Option<String>,
+    /// Its creation time.
+    pub created: FileTime,
+    /// Forgotten after this.
+    pub expires: FileTime,
+}
+
+/// How long tunneling remembers a name (NTFS default: 15 s).
+const TUNNEL_TTL: u64 = 15 * 10_000_000;
 
 /// LastWriteTime bookkeeping of an open file, the way Windows (and Samba)
 /// update it: the first write through a handle moves LastWriteTime about
@@ -170,6 +195,34 @@ impl Table {
         if !self.node_open(org, node) {
             self.times.remove(&(org, node));
         }
+    }
+
+    /// Remembers a name that left `dir` at `now`.
+    pub fn tunnel_leave(&mut self, dir: (OrgId, NodeId), name: &str, created: FileTime, now: FileTime) {
+        self.tunnels.retain(|t| t.expires > now && !(t.dir == dir && t.name.eq_ignore_ascii_case(name)));
+        if self.tunnels.len() >= 4096 {
+            self.tunnels.remove(0);
+        }
+        let short = crate::engine::names::short_name(name);
+        self.tunnels.push(Tunnel {
+            dir,
+            name: name.to_string(),
+            short,
+            created,
+            expires: FileTime(now.0.saturating_add(TUNNEL_TTL)),
+        });
+    }
+
+    /// A name arriving in `dir`: the tunneled long name and creation time
+    /// if it matches a recent one by long or 8.3 name (consumed).
+    pub fn tunnel_arrive(&mut self, dir: (OrgId, NodeId), name: &str, now: FileTime) -> Option<(String, FileTime)> {
+        self.tunnels.retain(|t| t.expires > now);
+        let up = name.to_uppercase();
+        let pos = self.tunnels.iter().rposition(|t| {
+            t.dir == dir && (t.name.to_uppercase() == up || t.short.as_deref().is_some_and(|s| s == up))
+        })?;
+        let t = self.tunnels.remove(pos);
+        Some((t.name, t.created))
     }
 
     /// Remembers who waits for a blocked LOCK.

@@ -86,7 +86,7 @@ fn close_file(
         let out = t.stream(&f.key).close(open_id);
         t.complete(out.lock_completions);
         t.drop_if_idle(&f.key);
-        let removal = last_close(t, f, out.delete);
+        let removal = last_close(t, f, out.delete, now);
         t.forget_times_if_closed(f.org_id, f.node);
         removal
     });
@@ -124,14 +124,20 @@ fn close_file(
 /// so that no open slips in between (MS-FSA 2.1.5.4). A file whose default
 /// stream is deleted while named streams are still open goes when the last
 /// of them closes; a non-empty directory stays (Windows ignores that failure).
-fn last_close(t: &mut crate::engine::files::Table, f: &FileOpen, delete: bool) -> Removal {
+fn last_close(t: &mut crate::engine::files::Table, f: &FileOpen, delete: bool, now: FileTime) -> Removal {
     let (org, node) = (f.org_id, f.node);
     let main = f.stream.is_none();
     let remove_file = |t: &mut crate::engine::files::Table| {
         t.set_doomed(org, node, false);
-        let parent = f.org.stat(node).ok().and_then(|m| m.parent);
+        let meta = f.org.stat(node).ok();
+        let parent = meta.as_ref().and_then(|m| m.parent);
         match f.org.remove(node) {
-            Ok(()) => Removal::File(parent),
+            Ok(()) => {
+                if let (Some(m), Some(p)) = (&meta, parent) {
+                    t.tunnel_leave((org, p), &m.name, m.created, now);
+                }
+                Removal::File(parent)
+            }
             Err(e) => {
                 tracing::debug!(error = ?e, "delete on close failed");
                 Removal::Nothing

@@ -42,8 +42,11 @@ pub fn copychunk(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Reply> {
         || total > u64::from(MAX_TOTAL)
     {
         // 3.3.5.15.6: the limits go back in the response.
-        let limits =
-            CopyChunkResponse { chunks_written: MAX_CHUNKS, chunk_bytes_written: MAX_CHUNK_SIZE, total_bytes_written: MAX_TOTAL };
+        let limits = CopyChunkResponse {
+            chunks_written: MAX_CHUNKS,
+            chunk_bytes_written: MAX_CHUNK_SIZE,
+            total_bytes_written: MAX_TOTAL,
+        };
         return with_status(req, NtStatus::INVALID_PARAMETER, limits);
     }
     let session = ctx.hdr.session_id;
@@ -55,7 +58,11 @@ pub fn copychunk(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Reply> {
     let (src, src_granted) = find_source(ctx, &copy.source_key, session)?;
     // 3.3.5.15.6: the target needs write access, and read access too for
     // FSCTL_SRV_COPYCHUNK; the source needs read access.
-    let need_dst = if req.ctl_code == CtlCode::SRV_COPYCHUNK { fa::FILE_WRITE_DATA | fa::FILE_READ_DATA } else { fa::FILE_WRITE_DATA };
+    let need_dst = if req.ctl_code == CtlCode::SRV_COPYCHUNK {
+        fa::FILE_WRITE_DATA | fa::FILE_READ_DATA
+    } else {
+        fa::FILE_WRITE_DATA
+    };
     // The source may be read through an execute handle (smbtorture `copy_chunk_bad_access`).
     if dst_granted & need_dst != need_dst || src_granted & (fa::FILE_READ_DATA | fa::FILE_EXECUTE) == 0 {
         return Err(NtStatus::ACCESS_DENIED.into());
@@ -106,7 +113,8 @@ fn side(persistent: u64, f: &FileOpen) -> Result<Side> {
 
 /// The open a resume key names: one of this session's file opens, on any tree.
 fn find_source(ctx: &Ctx<'_>, key: &[u8; 24], session: u64) -> Result<(Side, u32)> {
-    let volatile = u64::from_le_bytes(key[8..16].try_into().map_err(|_| Error::Status(NtStatus::OBJECT_NAME_NOT_FOUND))?);
+    let volatile =
+        u64::from_le_bytes(key[8..16].try_into().map_err(|_| Error::Status(NtStatus::OBJECT_NAME_NOT_FOUND))?);
     let open = ctx
         .conn
         .opens

@@ -104,8 +104,11 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
     // AlSi (MS-SMB2 2.2.13.2.4): the allocation a created or overwritten
     // file asks for; nothing is reserved, but the open reports it.
     let alloc_hint = match cc::find(&req.contexts, cc::names::ALSI) {
-        Some(c) if opened.created || matches!(opened.action, create_action::OVERWRITTEN | create_action::SUPERSEDED) => {
-            let b: [u8; 8] = c.data.get(..8).and_then(|b| b.try_into().ok()).ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
+        Some(c)
+            if opened.created || matches!(opened.action, create_action::OVERWRITTEN | create_action::SUPERSEDED) =>
+        {
+            let b: [u8; 8] =
+                c.data.get(..8).and_then(|b| b.try_into().ok()).ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
             u64::from_le_bytes(b).div_ceil(4096) * 4096
         }
         _ => 0,

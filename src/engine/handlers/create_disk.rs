@@ -298,13 +298,20 @@ fn plan_new(i: &Input<'_>, parent: NodeId, leaf: &str) -> Result<Plan> {
     let sd = new_descriptor(i, &parent_sd, is_dir)?;
     let kind = if is_dir { NodeKind::Directory } else { NodeKind::File };
     let now = FileTime::from_system(i.now);
-    let node = match i.org.create(parent, leaf, kind, new_attributes(i.req.file_attributes, is_dir), now) {
+    // Name tunneling: a name that just left comes back with its long form
+    // and creation time (see `files::Tunnel`).
+    let tunneled = i.server.files.with(|t| t.tunnel_arrive((i.share.org_id, parent), leaf, now));
+    let name = tunneled.as_ref().map_or(leaf, |(n, _)| n.as_str());
+    let node = match i.org.create(parent, name, kind, new_attributes(i.req.file_attributes, is_dir), now) {
         Ok(n) => n,
         // Created by someone else in between.
         Err(StorageError::Exists) => return Err(NtStatus::OBJECT_NAME_COLLISION.into()),
         Err(e) => return Err(e.into()),
     };
     i.org.set_security(node, &sd.encode(ALL_PARTS))?;
+    if let Some((_, created)) = tunneled {
+        i.org.set_meta(node, &MetaUpdate { created: Some(created), ..Default::default() })?;
+    }
     super::create::touch_dir(i.org, parent, now)?;
     Ok(Plan {
         node,

@@ -58,9 +58,14 @@ pub fn file_fsctl(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Output> {
             Ok(Output::ok(COMPRESSION_FORMAT_NONE.to_le_bytes().to_vec()))
         }
         CtlCode::SET_COMPRESSION => {
-            let state = fsctl::decode_compression_state(req.input).map_err(|_| Error::Status(NtStatus::INVALID_PARAMETER))?;
+            let state =
+                fsctl::decode_compression_state(req.input).map_err(|_| Error::Status(NtStatus::INVALID_PARAMETER))?;
             // The volume does not compress; turning it off is always fine (as ReFS).
-            if state == COMPRESSION_FORMAT_NONE { Ok(Output::ok(Vec::new())) } else { Err(NtStatus::NOT_SUPPORTED.into()) }
+            if state == COMPRESSION_FORMAT_NONE {
+                Ok(Output::ok(Vec::new()))
+            } else {
+                Err(NtStatus::NOT_SUPPORTED.into())
+            }
         }
         CtlCode::CREATE_OR_GET_OBJECT_ID | CtlCode::GET_OBJECT_ID => object_id(f, max_out),
         CtlCode::FILE_LEVEL_TRIM => {
@@ -118,13 +123,7 @@ fn set_sparse(open: &Open, f: &FileOpen, input: &[u8], now: FileTime) -> Result<
 
 /// FSCTL_SET_ZERO_DATA (MS-FSA 2.1.5.10.36): zeros a range; whole chunks
 /// become holes. Byte-range locks of other opens refuse it.
-fn zero_data(
-    server: &crate::engine::Server,
-    open: &Open,
-    f: &FileOpen,
-    input: &[u8],
-    now: FileTime,
-) -> Result<()> {
+fn zero_data(server: &crate::engine::Server, open: &Open, f: &FileOpen, input: &[u8], now: FileTime) -> Result<()> {
     if f.is_dir {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
@@ -173,7 +172,11 @@ fn allocated_ranges(open: &Open, f: &FileOpen, input: &[u8], max_out: usize) -> 
             .collect()
     } else {
         let end = q.file_offset.saturating_add(q.length).min(content.len());
-        if end > q.file_offset { vec![AllocatedRange { file_offset: q.file_offset, length: end - q.file_offset }] } else { Vec::new() }
+        if end > q.file_offset {
+            vec![AllocatedRange { file_offset: q.file_offset, length: end - q.file_offset }]
+        } else {
+            Vec::new()
+        }
     };
     if !ranges.is_empty() && max_out < 16 {
         return Err(NtStatus::BUFFER_TOO_SMALL.into());

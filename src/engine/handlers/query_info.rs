@@ -108,9 +108,10 @@ fn current_path(f: &FileOpen) -> String {
     if let Some(s) = &f.stream {
         // The stream's name as it was created, not as this open spelt it.
         let want = s.to_uppercase();
-        let stored = f.org.list_streams(f.node).ok().and_then(|l| {
-            l.into_iter().map(|i| names::stream_from_store(&i.name)).find(|n| n.to_uppercase() == want)
-        });
+        let stored =
+            f.org.list_streams(f.node).ok().and_then(|l| {
+                l.into_iter().map(|i| names::stream_from_store(&i.name)).find(|n| n.to_uppercase() == want)
+            });
         p.push(':');
         p.push_str(stored.as_deref().unwrap_or(s.as_str()));
     }

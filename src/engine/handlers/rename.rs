@@ -57,7 +57,15 @@ pub fn rename(env: &Env<'_>, f: &mut FileOpen, r: FileRenameInformation) -> Resu
     }
     env.server.files.with(|t| check_opens(t, f, &[old_parent, new_parent], existing, is_dir))?;
     f.org.rename(f.node, new_parent, leaf, r.replace_if_exists)?;
-    f.org.set_meta(f.node, &MetaUpdate { changed: Some(env.now), ..Default::default() })?;
+    // Name tunneling (`files::Tunnel`): the old name is remembered in its
+    // directory; a name that just left the target directory lends this
+    // file its creation time (save-to-temp-then-rename keeps it).
+    let tunneled = env.server.files.with(|t| {
+        t.tunnel_leave((f.org_id, old_parent), &me.name, me.created, env.now);
+        t.tunnel_arrive((f.org_id, new_parent), leaf, env.now)
+    });
+    let created = tunneled.map(|(_, c)| c).filter(|_| existing.is_none());
+    f.org.set_meta(f.node, &MetaUpdate { changed: Some(env.now), created, ..Default::default() })?;
     super::create::touch_dir(&f.org, old_parent, env.now)?;
     if new_parent != old_parent {
         super::create::touch_dir(&f.org, new_parent, env.now)?;

@@ -255,8 +255,7 @@ fn set_security(env: &Env<'_>, f: &FileOpen, info: u32, data: &[u8]) -> Result<(
     }
     let mut given = SecurityDescriptor::parse(data).map_err(Error::Status)?;
     acl::prepare_for_set(&mut given);
-    if parts & fa::DACL_SECURITY_INFORMATION != 0
-        && given.control & crate::engine::fsa::sd::control::DACL_PRESENT == 0
+    if parts & fa::DACL_SECURITY_INFORMATION != 0 && given.control & crate::engine::fsa::sd::control::DACL_PRESENT == 0
     {
         // Setting "no DACL" stores a NULL DACL: present, granting everyone
         // everything (MS-DTYP 2.4.6; smbtorture `smb2.create.nulldacl`).
