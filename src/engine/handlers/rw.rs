@@ -17,7 +17,7 @@ use crate::wire::write::{WriteRequest, WriteResponse};
 /// SMB2_WRITEFLAG_WRITE_THROUGH (2.2.21).
 const WRITEFLAG_WRITE_THROUGH: u32 = 0x0000_0001;
 /// Largest end of file a write may reach (MS-FSA 2.1.5.3: 0xFFFFFFF0000).
-const MAX_FILE_END: u64 = 0xFFFF_FFF0_000;
+const MAX_FILE_END: u64 = 0x0FFF_FFFF_0000;
 
 /// READ.
 pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
