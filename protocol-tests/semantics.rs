@@ -17,10 +17,14 @@ fn server() -> TestServer {
     s
 }
 
-/// Runs one check of semantics.py and returns its stdout.
+/// Runs one check of semantics.py as alice and returns its stdout.
 fn check(s: &TestServer, name: &str, extra: &[&str]) -> String {
+    check_as(s, "DEFAULT\\alice", name, extra)
+}
+
+fn check_as(s: &TestServer, user: &str, name: &str, extra: &[&str]) -> String {
     let port = s.port.to_string();
-    let mut args = vec!["127.0.0.1", &port, "share", "DEFAULT\\alice", PASS, name];
+    let mut args = vec!["127.0.0.1", &port, "share", user, PASS, name];
     args.extend_from_slice(extra);
     let o = python("semantics.py", &args);
     let out = text(&o);
@@ -46,6 +50,17 @@ fn forbidden_characters_are_refused() {
 #[test]
 fn private_use_characters_are_kept() {
     check(&server(), "private", &[]);
+}
+
+/// The share permission is the ceiling: a user with read access to the
+/// share reads, and every write, create, overwrite or delete is ACCESS_DENIED.
+#[test]
+fn read_only_share_user_cannot_modify() {
+    let s = server();
+    s.add_user("DEFAULT\\carol", PASS);
+    s.admin(&["share", "grant", "--user", "carol", "share", "read"]);
+    check(&s, "seed", &["seeded.txt"]);
+    check_as(&s, "DEFAULT\\carol", "readonly", &["seeded.txt"]);
 }
 
 /// Delete-on-close from one connection waits for another connection's

@@ -13,6 +13,9 @@ CHECK is one of:
               last handle, and new opens get STATUS_DELETE_PENDING meanwhile
   lock        a blocking lock on one connection completes when another
               connection unlocks
+  seed NAME   creates NAME with some content (for readonly)
+  readonly NAME  as a user with read-only share access: NAME opens for
+              reading; writing, creating, deleting and renaming are denied
 Prints "ok" on success; exits non-zero with a message otherwise.
 """
 import hashlib
@@ -181,6 +184,25 @@ def check_lock(a, b):
     fb.close()
 
 
+def check_readonly(c, name):
+    f = c.open(name, FilePipePrinterAccessMask.GENERIC_READ, CreateDisposition.FILE_OPEN)
+    assert f.read(0, 4) == b"seed"
+    f.close()
+    denied = "0xc0000022"
+    for what, fn in [
+        ("open for write", lambda: c.open(name, RW, CreateDisposition.FILE_OPEN).close()),
+        ("create", lambda: c.open("ro-" + uuid.uuid4().hex[:6], RW, CreateDisposition.FILE_CREATE).close()),
+        ("create for read", lambda: c.open("ro-" + uuid.uuid4().hex[:6], FilePipePrinterAccessMask.GENERIC_READ,
+                                            CreateDisposition.FILE_CREATE).close()),
+        ("overwrite", lambda: c.open(name, FilePipePrinterAccessMask.GENERIC_READ,
+                                     CreateDisposition.FILE_OVERWRITE).close()),
+        ("delete", lambda: c.open(name, FilePipePrinterAccessMask.DELETE, CreateDisposition.FILE_OPEN,
+                                  CreateOptions.FILE_DELETE_ON_CLOSE).close()),
+    ]:
+        st = status_of(fn)
+        assert st == denied, f"read-only share, {what}: {st} (want ACCESS_DENIED)"
+
+
 def main():
     host, port, share, user, password, check = sys.argv[1:7]
     port = int(port)
@@ -193,6 +215,12 @@ def main():
         check_private(c)
     elif check == "copy":
         check_copy(c, host, port, share, user, password, int(sys.argv[7]))
+    elif check == "seed":
+        f = c.open(sys.argv[7], disp=CreateDisposition.FILE_CREATE)
+        f.write(b"seed", 0)
+        f.close()
+    elif check == "readonly":
+        check_readonly(c, sys.argv[7])
     elif check in ("doc", "lock"):
         b = Client(host, port, share, user, password)
         (check_doc if check == "doc" else check_lock)(c, b)
