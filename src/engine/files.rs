@@ -303,3 +303,57 @@ impl Files {
 pub fn open_id(persistent: u64) -> OpenId {
     OpenId(persistent)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORG: OrgId = OrgId(1);
+    const DIR: NodeId = NodeId(7);
+
+    #[test]
+    fn tunnel_restores_long_name_and_creation_time_for_15_seconds() {
+        let mut t = Table::default();
+        let created = FileTime(1_000);
+        t.tunnel_leave((ORG, DIR), "Quarterly report.xlsx", created, FileTime(50_000_000));
+        let short = crate::engine::names::short_name("Quarterly report.xlsx").unwrap();
+        // Another directory, or after 15 s: nothing.
+        assert_eq!(t.tunnel_arrive((ORG, NodeId(8)), &short, FileTime(50_000_001)), None);
+        let got = t.tunnel_arrive((ORG, DIR), &short.to_lowercase(), FileTime(60_000_000));
+        assert_eq!(got, Some(("Quarterly report.xlsx".to_string(), created)));
+        // Consumed.
+        assert_eq!(t.tunnel_arrive((ORG, DIR), &short, FileTime(60_000_000)), None);
+        t.tunnel_leave((ORG, DIR), "a.txt", created, FileTime(0));
+        assert_eq!(t.tunnel_arrive((ORG, DIR), "A.TXT", FileTime(15 * 10_000_000 + 1)), None);
+    }
+
+    #[test]
+    fn completions_reach_the_waiting_mailbox_once() {
+        let mut t = Table::default();
+        let mb = Arc::new(Mailbox::default());
+        let woken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let w = woken.clone();
+        mb.set_waker(Arc::new(move || {
+            w.fetch_add(1, Ordering::Relaxed);
+        }));
+        t.park(42, mb.clone());
+        let done = Completion { token: 42, owner: OpenId(1), status: NtStatus::SUCCESS };
+        t.complete(vec![done, done]);
+        assert_eq!(mb.take(), vec![Notice::Completed { async_id: 42, status: NtStatus::SUCCESS }]);
+        assert_eq!(woken.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn idle_streams_are_dropped_and_node_state_tracked() {
+        let mut t = Table::default();
+        let key = FileKey::new(ORG, DIR, "");
+        t.stream(&key);
+        assert!(!t.node_open(ORG, DIR));
+        t.drop_if_idle(&key);
+        assert!(t.is_empty());
+        t.set_doomed(ORG, DIR, true);
+        assert!(t.is_doomed(ORG, DIR));
+        t.set_doomed(ORG, DIR, false);
+        assert!(!t.is_doomed(ORG, DIR));
+    }
+}
