@@ -14,6 +14,7 @@ use crate::engine::credits::{self, Credits};
 use crate::engine::files::{Mailbox, Notice, Waker};
 use crate::engine::handlers;
 use crate::engine::open::Open;
+pub use crate::engine::pending::{PendingKind, PendingOp};
 use crate::engine::security::{self, ConnCrypto};
 use crate::engine::server::Server;
 use crate::engine::session::Session;
@@ -64,7 +65,7 @@ pub fn new_message() -> Vec<u8> {
 }
 
 /// Writes `hdr` over the first 64 bytes of `msg`.
-fn put_header(hdr: &Header, msg: &mut [u8]) {
+pub(crate) fn put_header(hdr: &Header, msg: &mut [u8]) {
     let mut h = Vec::with_capacity(HEADER_LEN);
     hdr.encode(&mut h);
     msg[..HEADER_LEN].copy_from_slice(&h);
@@ -101,23 +102,6 @@ pub enum Reply {
     /// answer with an interim STATUS_PENDING now; the handler registered a
     /// [`PendingOp`] and the final response comes from [`Connection::poll`].
     Pending(u64),
-}
-
-/// A request answered with an interim response, waiting for its final one
-/// (MS-SMB2 3.3.1.13 Request with a nonzero AsyncId).
-pub struct PendingOp {
-    /// The request header (MessageId, SessionId, TreeId, command, …).
-    pub hdr: Header,
-    /// The request came encrypted: so must the final response.
-    pub encrypted: bool,
-    /// What it waits for.
-    pub kind: PendingKind,
-}
-
-/// What a pending request waits for.
-pub enum PendingKind {
-    /// A blocking byte-range lock on this stream (token = AsyncId).
-    Lock(crate::engine::fsa::FileKey),
 }
 
 impl Reply {
@@ -286,7 +270,7 @@ impl Connection {
         for n in self.state.mailbox.take() {
             let Notice::Completed { async_id, status } = n;
             let Some(op) = self.state.pending.remove(&async_id) else { continue };
-            match self.final_response(op, async_id, status) {
+            match crate::engine::pending::final_response(&self.state, op, async_id, status) {
                 Ok(frame) => out.push(Outgoing::Frame(frame)),
                 Err(e) => tracing::debug!(reason = ?e, "dropping a final async response"),
             }
@@ -295,24 +279,6 @@ impl Connection {
             self.state.sessions.remove(&sid);
         }
         out
-    }
-
-    /// Builds, signs or seals the final response of a pending request.
-    fn final_response(&self, op: PendingOp, async_id: u64, status: NtStatus) -> Result<Vec<u8>, Error> {
-        let mut hdr = response_header(&op.hdr, status, 0, op.hdr.session_id);
-        hdr.flags |= flags::ASYNC_COMMAND;
-        hdr.async_id = async_id;
-        let mut msg = if status.is_error() { handlers::error_body() } else { handlers::pending_body(&op.kind) };
-        put_header(&hdr, &mut msg);
-        let sid = op.hdr.session_id;
-        let encrypt = op.encrypted || self.state.sessions.get(&sid).is_some_and(|s| s.encrypt_data);
-        if encrypt {
-            return security::encrypt_response(&self.state, sid, msg);
-        }
-        if security::should_sign(&self.state, &hdr, status).is_some() {
-            security::sign_response(&self.state, sid, &mut msg);
-        }
-        Ok(msg)
     }
 
     /// Periodic work (about once a second): when users, shares or
@@ -558,7 +524,7 @@ fn boost(cmd: Command) -> bool {
 }
 
 /// Builds a response header mirroring the request (3.3.4.1).
-fn response_header(req: &Header, status: NtStatus, credits: u16, session_id: u64) -> Header {
+pub(crate) fn response_header(req: &Header, status: NtStatus, credits: u16, session_id: u64) -> Header {
     Header {
         credit_charge: req.credit_charge,
         status,

@@ -13,6 +13,7 @@ pub mod handlers;
 pub mod identity;
 pub mod names;
 pub mod open;
+pub mod pending;
 pub mod revalidate;
 pub mod security;
 pub mod server;
