@@ -253,10 +253,9 @@ pub fn grep_tree(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
             if p.is_dir() {
                 stack.push(p);
             } else if let Ok(bytes) = std::fs::read(&p)
-                && bytes.windows(needle.len()).any(|w| w == needle)
-            {
-                hits.push(p);
-            }
+                && bytes.windows(needle.len()).any(|w| w == needle) {
+                    hits.push(p);
+                }
         }
     }
     hits

@@ -190,10 +190,9 @@ pub fn check_request(
     }
     let session = conn.sessions.get(&hdr.session_id).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
     if let Some(sid) = encrypted
-        && sid != hdr.session_id
-    {
-        return Err(Error::Disconnect("transform session id mismatch"));
-    }
+        && sid != hdr.session_id {
+            return Err(Error::Disconnect("transform session id mismatch"));
+        }
     match session.state {
         SessionState::Expired => return Err(NtStatus::NETWORK_SESSION_EXPIRED.into()),
         SessionState::InProgress(_) => {

@@ -101,11 +101,10 @@ impl Server {
         let _g = self.provisioning.lock();
         // Another connection may have won the race.
         if let Some(s) = self.directory.find_share(&share.name)
-            && s.root != NodeId(0)
-        {
-            share.root = s.root;
-            return Ok(s.root);
-        }
+            && s.root != NodeId(0) {
+                share.root = s.root;
+                return Ok(s.root);
+            }
         let root = org.create_root(self.start_time)?;
         org.flush()?;
         if !self.directory.set_share_root(share.id, root) {

@@ -35,10 +35,9 @@ pub fn session_setup(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let dialect = ctx.conn.neg.dialect.unwrap_or(Dialect::SMB202);
     let session = ctx.conn.sessions.get_mut(&sid).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
     if dialect == Dialect::SMB311
-        && let Some(h) = session.preauth.as_mut()
-    {
-        h.update(ctx.msg);
-    }
+        && let Some(h) = session.preauth.as_mut() {
+            h.update(ctx.msg);
+        }
     let SessionState::InProgress(ntlm) = &mut session.state else {
         return Err(NtStatus::REQUEST_NOT_ACCEPTED.into());
     };
