@@ -115,8 +115,10 @@ fn other_class(env: &Env<'_>, f: &mut FileOpen, class: InfoClass, data: &[u8]) -
         }
         InfoClass::DISPOSITION_EX => {
             let d = FileDispositionInformationEx::decode(data).map_err(short)?;
-            // FILE_DISPOSITION_DELETE is bit 0 (MS-FSCC 2.4.12).
-            set_delete(env, f, d.flags & 1 != 0)
+            // FILE_DISPOSITION_DELETE is bit 0; FILE_DISPOSITION_IGNORE_READONLY_ATTRIBUTE
+            // (0x10) deletes a read-only file too (MS-FSCC 2.4.12). POSIX
+            // semantics are served as a classic delete-on-last-close.
+            set_delete_ex(env, f, d.flags & 1 != 0, d.flags & 0x10 != 0)
         }
         InfoClass::END_OF_FILE => {
             let e = FileEndOfFileInformation::decode(data).map_err(short)?;
@@ -217,10 +219,14 @@ fn set_basic(env: &Env<'_>, f: &mut FileOpen, b: FileBasicInformation) -> Result
 /// FileDispositionInformation (MS-FSA 2.1.5.14.3): the delete happens at
 /// the last close of the stream (or file), on whichever connection.
 fn set_delete(env: &Env<'_>, f: &mut FileOpen, delete: bool) -> Result<()> {
+    set_delete_ex(env, f, delete, false)
+}
+
+fn set_delete_ex(env: &Env<'_>, f: &mut FileOpen, delete: bool, ignore_read_only: bool) -> Result<()> {
     let m = f.org.stat(f.node)?;
     let target = DeleteTarget {
         granted: env.granted,
-        read_only: m.attrs & file_attributes::READONLY != 0 && f.stream.is_none(),
+        read_only: m.attrs & file_attributes::READONLY != 0 && f.stream.is_none() && !ignore_read_only,
         is_directory: f.is_dir,
         dir_empty: !f.is_dir || f.org.list_after(f.node, None, 1)?.is_empty(),
         is_share_root: f.is_root(),
