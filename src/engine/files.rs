@@ -192,7 +192,7 @@ impl Table {
 
     /// Forgets the write-time state of a file nobody has open any more.
     pub fn forget_times_if_closed(&mut self, org: OrgId, node: NodeId) {
-        if !self.node_open(org, node) {
+        if self.times.contains_key(&(org, node)) && !self.node_open(org, node) {
             self.times.remove(&(org, node));
         }
     }

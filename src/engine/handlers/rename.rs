@@ -55,7 +55,11 @@ pub fn rename(env: &Env<'_>, f: &mut FileOpen, r: FileRenameInformation) -> Resu
             return Err(NtStatus::ACCESS_DENIED.into());
         }
     }
-    env.server.files.with(|t| check_opens(t, f, &[old_parent, new_parent], existing, is_dir))?;
+    if is_dir && open_below(&env.server.files, &f.org, f.org_id, f.node) {
+        // Windows refuses to move a directory with open files below it.
+        return Err(NtStatus::ACCESS_DENIED.into());
+    }
+    env.server.files.with(|t| check_opens(t, f, &[old_parent, new_parent], existing))?;
     f.org.rename(f.node, new_parent, leaf, r.replace_if_exists)?;
     // Name tunneling (`files::Tunnel`): the old name is remembered in its
     // directory; a name that just left the target directory lends this
@@ -77,9 +81,8 @@ pub fn rename(env: &Env<'_>, f: &mut FileOpen, r: FileRenameInformation) -> Resu
 /// What other opens forbid a rename (Windows as smbtorture `smb2.rename`
 /// sees it): an open of the source's or target's directory that holds
 /// DELETE access or does not share delete (the rename opens the directory
-/// for DELETE, sharing read and write); an open target that would be
-/// replaced; for a directory, any open below it (ACCESS_DENIED).
-fn check_opens(t: &Table, f: &FileOpen, dirs: &[NodeId], target: Option<NodeId>, is_dir: bool) -> Result<()> {
+/// for DELETE, sharing read and write); an open target that would be replaced.
+fn check_opens(t: &Table, f: &FileOpen, dirs: &[NodeId], target: Option<NodeId>) -> Result<()> {
     for &d in dirs {
         let key = FileKey::new(f.org_id, d, "");
         if let Some(s) = t.get(&key)
@@ -96,15 +99,14 @@ fn check_opens(t: &Table, f: &FileOpen, dirs: &[NodeId], target: Option<NodeId>,
     {
         return Err(NtStatus::ACCESS_DENIED.into());
     }
-    if is_dir && open_below(t, &f.org, f.org_id, f.node) {
-        return Err(NtStatus::ACCESS_DENIED.into());
-    }
     Ok(())
 }
 
-/// True if any node below `dir` is open.
-fn open_below(t: &Table, org: &OrgStore, org_id: OrgId, dir: NodeId) -> bool {
-    t.open_nodes(org_id).into_iter().filter(|&n| n != dir).any(|n| is_below(org, n, dir))
+/// True if any node below `dir` is open. The open nodes are collected under
+/// the table lock; their ancestry is read from storage outside it.
+fn open_below(files: &crate::engine::files::Files, org: &OrgStore, org_id: OrgId, dir: NodeId) -> bool {
+    let open = files.with(|t| t.open_nodes(org_id));
+    open.into_iter().filter(|&n| n != dir).any(|n| is_below(org, n, dir))
 }
 
 fn is_below(org: &OrgStore, mut node: NodeId, dir: NodeId) -> bool {
