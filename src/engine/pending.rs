@@ -31,7 +31,8 @@ pub enum PendingKind {
 /// Builds, signs or seals the final response of a pending request.
 pub fn final_response(state: &ConnState, op: PendingOp, async_id: u64, status: NtStatus) -> Result<Vec<u8>, Error> {
     let mut hdr = response_header(&op.hdr, status, 0, op.hdr.session_id);
-    hdr.flags |= flags::ASYNC_COMMAND;
+    // A final response travels alone, even if its request came in a compound.
+    hdr.flags = (hdr.flags | flags::ASYNC_COMMAND) & !flags::RELATED_OPERATIONS;
     hdr.async_id = async_id;
     let mut msg = if status.is_error() { handlers::error_body() } else { handlers::pending_body(&op.kind) };
     put_header(&hdr, &mut msg);
