@@ -29,6 +29,9 @@ pub struct Server {
     pub store: Arc<crate::storage::Store>,
     /// Access and operation log.
     pub audit: Arc<dyn crate::audit::AuditSink>,
+    /// The open-file table shared by all connections (share modes, locks,
+    /// delete-pending state) and the mailboxes of pending requests.
+    pub files: crate::engine::files::Files,
     /// Lowest and highest dialects we accept.
     pub min_dialect: Dialect,
     /// See `min_dialect`.
@@ -63,6 +66,7 @@ impl Server {
             directory,
             store,
             audit,
+            files: crate::engine::files::Files::new(start_time),
             min_dialect,
             max_dialect,
             // Session ids are unique server-wide and not guessable from one
@@ -150,11 +154,13 @@ impl Server {
         Some((st.f_blocks.saturating_mul(unit), st.f_bavail.saturating_mul(unit)))
     }
 
-    /// A fresh session id (MS-SMB2 3.3.5.5.1): never 0 or all ones.
+    /// A fresh session id (MS-SMB2 3.3.5.5.1): never 0 or all ones. Ids
+    /// stay below 2^32 like Samba's (an odd step walks all 2^32 values
+    /// before repeating): smbtorture and some clients keep them in 32 bits.
     pub fn new_session_id(&self) -> u64 {
         loop {
-            let id = self.next_session.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-            if id != 0 && id != u64::MAX {
+            let id = self.next_session.fetch_add(0x9E37_79B9, Ordering::Relaxed) & 0xFFFF_FFFF;
+            if id != 0 && id != 0xFFFF_FFFF {
                 return id;
             }
         }

@@ -82,6 +82,11 @@ async fn connection(
     let (frames_tx, mut frames) = mpsc::channel(1);
     let reader = tokio::spawn(read_loop(rd, frames_tx));
     let mut conn = Connection::new(server, peer);
+    // Another connection may finish one of ours pending requests (a LOCK
+    // released elsewhere): it wakes us and we collect the final responses.
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let w = wake.clone();
+    conn.set_waker(Arc::new(move || w.notify_one()));
     let mut tick = tokio::time::interval(TICK);
     let result = loop {
         tokio::select! {
@@ -92,6 +97,12 @@ async fn connection(
                     Some(Err(e)) => break Err(e),
                 };
                 let out = tokio::task::block_in_place(|| conn.handle_frame(SystemTime::now(), &mut frame));
+                if !send_all(&tx, out) {
+                    break Ok(());
+                }
+            }
+            _ = wake.notified() => {
+                let out = tokio::task::block_in_place(|| conn.poll(SystemTime::now()));
                 if !send_all(&tx, out) {
                     break Ok(());
                 }

@@ -145,6 +145,7 @@ fn establish(
         _ => SigningAlg::HmacSha256,
     };
     let policy = ctx.server.config.security.encryption;
+    let signing_required = ctx.server.config.security.signing_required || ctx.conn.neg.client_security_mode & 0x2 != 0;
     let session = ctx.conn.sessions.get_mut(&sid).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
     if session.crypto.is_none() {
         let crypto = SessionCrypto::derive(dialect, session_key, session.preauth.as_ref(), cipher, signing);
@@ -172,7 +173,10 @@ fn establish(
     }
     session.state = SessionState::Valid;
     session.principal = Some(principal);
-    session.signing_required = true;
+    // MS-SMB2 3.3.5.5.3: signing is required if the server requires it
+    // (the default) or the client asked for it in NEGOTIATE.
+    session.signing_required = signing_required;
+    session.encrypt_data = encrypt;
     let mut out = new_message();
     let flags = if encrypt { session_flags::ENCRYPT_DATA } else { 0 };
     SessionSetupResponse { session_flags: flags, security_buffer: token }.encode(&mut out);
