@@ -104,6 +104,9 @@ pub struct Ctx<'a> {
     pub related_file_id: Option<(u64, u64)>,
     /// The request arrived encrypted.
     pub encrypted: bool,
+    /// A parked request running again (its AsyncId): see
+    /// [`crate::engine::pending::Rerun`].
+    pub resume: Option<u64>,
 }
 
 /// A handler's answer.
@@ -247,13 +250,17 @@ impl Connection {
     /// Handles one Direct-TCP frame. The frame is mutable so that an
     /// encrypted request can be decrypted where it lies.
     pub fn handle_frame(&mut self, now: SystemTime, frame: &mut [u8]) -> Vec<Outgoing> {
+        // Notices that arrived meanwhile come first: a session another
+        // connection ended must not serve this request.
+        let early = self.poll(now);
         let out = match frame.get(..4) {
             Some(id) if id == header::SMB1_ID => self.smb1(now, frame),
             Some(id) if id == header::TRANSFORM_ID => self.encrypted(now, frame),
             Some(id) if id == header::PROTOCOL_ID => self.messages(now, frame, None),
             _ => Err(Error::Disconnect("unknown protocol id")),
         };
-        let mut v = std::mem::take(&mut self.state.extra);
+        let mut v = early;
+        v.append(&mut self.state.extra);
         match out {
             Ok(Some(frame)) => match self.state.delay.take() {
                 Some(d) => v.push(Outgoing::Delayed(d, frame.into_bytes())),
@@ -280,19 +287,128 @@ impl Connection {
     }
 
     /// Final responses of pending requests that completed (MS-SMB2 3.3.4.3:
-    /// async header, CreditResponse 0), and sessions retired by LOGOFF.
-    pub fn poll(&mut self, _now: SystemTime) -> Vec<Outgoing> {
+    /// async header, CreditResponse 0), break notifications for our opens,
+    /// parked requests run again, and sessions retired by LOGOFF.
+    pub fn poll(&mut self, now: SystemTime) -> Vec<Outgoing> {
         let mut out = Vec::new();
-        for n in self.state.mailbox.take() {
-            let Notice::Completed { async_id, status } = n;
-            let Some(op) = self.state.pending.remove(&async_id) else { continue };
-            match crate::engine::pending::final_response(&self.state, op, async_id, status) {
-                Ok(frame) => out.push(frame),
-                Err(e) => tracing::debug!(reason = ?e, "dropping a final async response"),
+        // A rerun may post more notices (a CREATE that breaks our own
+        // oplock): loop until the mailbox stays empty.
+        for _ in 0..64 {
+            let notices = self.state.mailbox.take();
+            if notices.is_empty() {
+                break;
+            }
+            for n in notices {
+                out.extend(self.notice(now, n));
             }
         }
-        for sid in std::mem::take(&mut self.state.retire) {
+        self.retire_sessions();
+        out
+    }
+
+    /// Drops the sessions LOGOFF (or a reconnect) ended, once their last
+    /// responses are signed.
+    fn retire_sessions(&mut self) {
+        let gone = std::mem::take(&mut self.state.retire);
+        if gone.is_empty() {
+            return;
+        }
+        self.server.files.with(|t| {
+            for sid in &gone {
+                t.sessions.remove(sid);
+            }
+        });
+        for sid in gone {
             self.state.sessions.remove(&sid);
+        }
+    }
+
+    fn notice(&mut self, now: SystemTime, n: Notice) -> Vec<Outgoing> {
+        let (async_id, status, body) = match n {
+            Notice::Break(b) => return crate::engine::caching::notification(&self.state, &b).into_iter().collect(),
+            Notice::Retry(token) => return self.rerun(now, token),
+            Notice::EndSession(sid) => {
+                self.end_session(now, sid);
+                return Vec::new();
+            }
+            Notice::Completed { async_id, status } => (async_id, status, None),
+            Notice::Notify { async_id, status, data } => {
+                let body = (!status.is_error()).then(|| {
+                    let mut m = new_message();
+                    crate::wire::change_notify::ChangeNotifyResponse { data: &data }.encode(&mut m);
+                    m
+                });
+                (async_id, status, body)
+            }
+        };
+        let Some(op) = self.state.pending.remove(&async_id) else {
+            return Vec::new();
+        };
+        match crate::engine::pending::final_response(&self.state, &op, async_id, status, body) {
+            Ok(frame) => vec![frame],
+            Err(e) => {
+                tracing::debug!(reason = ?e, "dropping a final async response");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Runs a parked CREATE or SET_INFO again; answers it unless it has to
+    /// keep waiting, then runs the rest of its compound, if any.
+    fn rerun(&mut self, now: SystemTime, async_id: u64) -> Vec<Outgoing> {
+        let Some(mut op) = self.state.pending.remove(&async_id) else {
+            return Vec::new();
+        };
+        let PendingKind::Rerun(r) = &mut op.kind else {
+            self.state.pending.insert(async_id, op);
+            return Vec::new();
+        };
+        let rest = r.rest.take();
+        let result = {
+            let mut ctx = Ctx {
+                server: &self.server,
+                now,
+                hdr: &op.hdr,
+                msg: &r.msg,
+                peer: self.peer,
+                conn: &mut self.state,
+                related_file_id: r.related_file_id,
+                encrypted: op.encrypted,
+                resume: Some(async_id),
+            };
+            handlers::dispatch(&mut ctx)
+        };
+        let (status, body) = match result {
+            Ok(Reply::Pending(_)) => {
+                if let PendingKind::Rerun(r) = &mut op.kind {
+                    r.rest = rest;
+                }
+                self.state.pending.insert(async_id, op);
+                return Vec::new();
+            }
+            Ok(Reply::Body(status, body)) => (status, Some(body)),
+            Ok(Reply::None) => return Vec::new(),
+            Err(e) => (e.status(), None),
+        };
+        self.server.files.with(|t| t.unpark(async_id));
+        let file_id = handlers::created_file_id(&op.hdr, status, body.as_deref());
+        let mut out = Vec::new();
+        match crate::engine::pending::final_response(&self.state, &op, async_id, status, body) {
+            Ok(frame) => out.push(frame),
+            Err(e) => tracing::debug!(reason = ?e, "dropping a final async response"),
+        }
+        if let Some((rest, encrypted)) = rest {
+            let prev = Related {
+                session_id: op.hdr.session_id,
+                tree_id: op.hdr.tree_id,
+                file_id,
+                create_error: (op.hdr.command == Command::CREATE && status.is_error()).then_some(status),
+            };
+            match self.chain(now, &rest, encrypted, Some(prev)) {
+                Ok(Some(frame)) => out.push(frame),
+                Ok(None) => {}
+                Err(e) => tracing::debug!(reason = ?e, "rest of a compound failed"),
+            }
         }
         out
     }
@@ -301,6 +417,9 @@ impl Connection {
     /// permissions changed (also by the CLI in another process), re-check
     /// every session and tree of this connection at once.
     pub fn tick(&mut self, now: SystemTime) -> Vec<Outgoing> {
+        // Break acknowledgment timers and durable handle timeouts are
+        // server-wide; whichever connection ticks first runs them.
+        crate::engine::durable::tick(&self.server, now);
         let rev = self.server.revision(now);
         if self.state.seen_revision != Some(rev) {
             self.state.seen_revision = Some(rev);
@@ -311,8 +430,20 @@ impl Connection {
         v
     }
 
-    /// Called when the connection ends: closes opens and sessions.
+    /// Called when the connection ends: durable opens are kept for a
+    /// reconnect (MS-SMB2 3.3.7.1), parked requests forgotten, everything
+    /// else closed.
     pub fn close(&mut self, now: SystemTime) {
+        let sids: Vec<u64> = self.state.sessions.keys().copied().collect();
+        self.server.files.with(|t| {
+            for sid in sids {
+                t.sessions.remove(&sid);
+            }
+        });
+        crate::engine::durable::detach(&self.server, &mut self.state, now);
+        for (id, op) in std::mem::take(&mut self.state.pending) {
+            crate::engine::pending::forget(&self.server, id, &op);
+        }
         handlers::logoff::close_all(&self.server, &mut self.state, now, self.peer);
     }
 
@@ -332,10 +463,22 @@ impl Connection {
 
     /// Processes a (possibly compound) SMB2 message chain (3.3.5.2.7).
     fn messages(&mut self, now: SystemTime, buf: &[u8], encrypted: Option<u64>) -> Result<Option<Outgoing>, Error> {
+        self.chain(now, buf, encrypted, None)
+    }
+
+    /// The requests of a compound from `buf` on; `prev` is what the
+    /// request before them left (when a chain resumes after a CREATE that
+    /// went asynchronous).
+    fn chain(
+        &mut self,
+        now: SystemTime,
+        buf: &[u8],
+        encrypted: Option<u64>,
+        mut prev: Option<Related>,
+    ) -> Result<Option<Outgoing>, Error> {
         let mut out: Vec<u8> = Vec::new();
         let mut sign_ranges: Vec<(usize, usize, u64)> = Vec::new();
         let mut offset = 0usize;
-        let mut prev: Option<Related> = None;
         let mut encrypt_session = encrypted;
         loop {
             let rest = buf.get(offset..).ok_or(Error::Disconnect("compound offset"))?;
@@ -385,6 +528,17 @@ impl Connection {
             if is_last {
                 break;
             }
+            if resp_hdr.command == Command::CREATE && resp_hdr.status == NtStatus::PENDING && resp_hdr.is_async() {
+                // A CREATE waiting for an oplock break holds up the rest of
+                // its compound, which runs when it completes (as Samba does;
+                // smbtorture `smb2.compound.compound-break`).
+                if let Some(op) = self.state.pending.get_mut(&resp_hdr.async_id)
+                    && let PendingKind::Rerun(r) = &mut op.kind
+                {
+                    r.rest = buf.get(offset + len..).map(|b| (b.to_vec(), encrypted));
+                }
+                break;
+            }
             offset += len;
         }
         if out.is_empty() {
@@ -403,9 +557,7 @@ impl Connection {
                 Ok(Outgoing::Frame(out))
             }
         };
-        for sid in std::mem::take(&mut self.state.retire) {
-            self.state.sessions.remove(&sid);
-        }
+        self.retire_sessions();
         frame.map(Some)
     }
 
@@ -452,6 +604,7 @@ impl Connection {
                 conn: &mut self.state,
                 related_file_id,
                 encrypted: encrypted.is_some(),
+                resume: None,
             };
             handlers::dispatch(&mut ctx)
         });
@@ -469,6 +622,9 @@ impl Connection {
                 (e.status(), Some(handlers::error_body()))
             }
         };
+        if hdr.command == Command::SESSION_SETUP && status == NtStatus::SUCCESS {
+            self.logged_on(&hdr, msg);
+        }
         let file_id =
             handlers::created_file_id(&hdr, status, body.as_deref()).or_else(|| handlers::request_file_id(&hdr, msg));
         *prev = Some(Related {
@@ -496,6 +652,40 @@ impl Connection {
         }
         let sign = security::should_sign(&self.state, &resp, status);
         Ok((resp, Some(body), sign))
+    }
+
+    /// A session was established: it joins the server-wide session list,
+    /// and the session named by PreviousSessionId, if it belongs to the
+    /// same user, ends wherever it is (MS-SMB2 3.3.5.5.3: its opens close,
+    /// durable ones stay for a reconnect).
+    fn logged_on(&mut self, hdr: &Header, msg: &[u8]) {
+        let sid = self.response_session_id(hdr, NtStatus::SUCCESS);
+        let Some(p) = self.state.sessions.get(&sid).and_then(|s| s.principal.clone()) else {
+            return;
+        };
+        let previous =
+            crate::wire::session_setup::SessionSetupRequest::decode(msg).map(|r| r.previous_session_id).unwrap_or(0);
+        let mailbox = self.state.mailbox.clone();
+        self.server.files.with(|t| {
+            t.sessions.insert(sid, (mailbox, p.org_id, p.user_id));
+            if previous != 0
+                && previous != sid
+                && t.sessions.get(&previous).is_some_and(|o| o.1 == p.org_id && o.2 == p.user_id)
+            {
+                if let Some((mb, _, _)) = t.sessions.remove(&previous) {
+                    mb.post(Notice::EndSession(previous));
+                }
+            }
+        });
+    }
+
+    /// Ends one of this connection's sessions on behalf of a reconnect.
+    fn end_session(&mut self, now: SystemTime, sid: u64) {
+        if !self.state.sessions.contains_key(&sid) {
+            return;
+        }
+        handlers::close::close_session_opens(&self.server, &mut self.state, sid, now, self.peer);
+        self.state.retire.push(sid);
     }
 
     /// The session id in a response: SESSION_SETUP may have created one.

@@ -18,6 +18,7 @@ use std::time::{Instant, SystemTime};
 
 use parking_lot::Mutex;
 
+use crate::engine::fsa::lease::{Break, LeaseDirectory};
 use crate::engine::fsa::locks::Completion;
 use crate::engine::fsa::stream::StreamState;
 use crate::engine::fsa::{FileKey, OpenId};
@@ -28,7 +29,7 @@ use crate::wire::NtStatus;
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
 /// Something another connection (or a timer) wants a connection to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     /// The pending request with this AsyncId finished with `status`
     /// (MS-SMB2 3.3.4.3 final response of an asynchronous operation).
@@ -37,6 +38,25 @@ pub enum Notice {
         async_id: u64,
         /// Final status.
         status: NtStatus,
+    },
+    /// Send this oplock or lease break notification (MS-SMB2 3.3.4.6,
+    /// 3.3.4.7) for one of the connection's opens.
+    Break(Break),
+    /// The state a parked request waits on changed (a break was
+    /// acknowledged or timed out, an open closed): run it again.
+    Retry(u64),
+    /// A session of this connection ended because its user reconnected
+    /// with it as PreviousSessionId (MS-SMB2 3.3.5.5.3).
+    EndSession(u64),
+    /// A pending CHANGE_NOTIFY finished with `status` and these
+    /// FILE_NOTIFY_INFORMATION records (MS-SMB2 3.3.4.3, 3.3.5.19).
+    Notify {
+        /// AsyncId of the interim response.
+        async_id: u64,
+        /// Final status (SUCCESS, NOTIFY_ENUM_DIR, NOTIFY_CLEANUP, CANCELLED).
+        status: NtStatus,
+        /// The response's output buffer.
+        data: Vec<u8>,
     },
 }
 
@@ -73,9 +93,28 @@ impl Mailbox {
 #[derive(Default)]
 pub struct Table {
     streams: HashMap<FileKey, StreamState>,
-    /// Blocked LOCK requests: token (= AsyncId) → the mailbox of the
-    /// connection that waits.
+    /// Blocked LOCK requests and parked CREATEs: token (= AsyncId) → the
+    /// mailbox of the connection that waits.
     waiters: HashMap<u64, Arc<Mailbox>>,
+    /// The connection of every open (where its breaks go). Durable opens
+    /// whose connection went away have none.
+    owners: HashMap<OpenId, Arc<Mailbox>>,
+    /// Lease keys and the stream each belongs to (MS-SMB2 3.3.1.4).
+    pub leases: LeaseDirectory,
+    /// Streams with a break awaiting acknowledgment, by deadline.
+    timers: Vec<(Instant, FileKey)>,
+    /// Requests other than CREATE waiting for breaks on a stream to be
+    /// acknowledged (a rename held up by handle leases): rerun when the
+    /// stream's caching state changes.
+    stream_waiters: HashMap<FileKey, Vec<u64>>,
+    /// Change notify watches and their buffered changes.
+    pub watches: crate::engine::notify::Watches,
+    /// Established sessions of every connection: where to tell one it
+    /// ended (a reconnect naming it as PreviousSessionId), and its user.
+    pub sessions: HashMap<u64, (Arc<Mailbox>, OrgId, crate::types::UserId)>,
+    /// Durable opens whose connection went away (MS-SMB2 3.3.1.10
+    /// Open.Connection is NULL), waiting to be reconnected.
+    pub durable: crate::engine::durable::Preserved,
     /// Files whose default stream became delete-pending at its last close
     /// while named streams of the file were still open: removed when the
     /// last of those closes (MS-FSA 2.1.5.4: the file goes with its last handle).
@@ -242,6 +281,112 @@ impl Table {
     /// Forgets a waiter whose request was answered otherwise.
     pub fn unpark(&mut self, token: u64) {
         self.waiters.remove(&token);
+        for v in self.stream_waiters.values_mut() {
+            v.retain(|&t| t != token);
+        }
+        self.stream_waiters.retain(|_, v| !v.is_empty());
+    }
+
+    /// Records the connection an open belongs to (its breaks go there).
+    pub fn set_owner(&mut self, open: OpenId, mailbox: Arc<Mailbox>) {
+        self.owners.insert(open, mailbox);
+    }
+
+    /// The open closed or lost its connection.
+    pub fn clear_owner(&mut self, open: OpenId) {
+        self.owners.remove(&open);
+    }
+
+    /// True if the open is attached to a connection.
+    pub fn has_owner(&self, open: OpenId) -> bool {
+        self.owners.contains_key(&open)
+    }
+
+    /// Sends break notifications to the connections of the opens they
+    /// name (a lease break once, to the first open still connected), and
+    /// arms the stream's acknowledgment timer (MS-SMB2 3.3.4.6, 3.3.4.7,
+    /// 3.3.2.1). A break aimed at a durable open whose connection went
+    /// away closes that open instead (as Windows and Samba do: it moves to
+    /// [`crate::engine::durable::Preserved::take_reaped`] for its closing);
+    /// returns true if that happened, so that the caller can look again.
+    pub fn send_breaks(&mut self, key: &FileKey, breaks: Vec<Break>) -> bool {
+        if breaks.is_empty() {
+            return false;
+        }
+        let mut purged = false;
+        for b in breaks {
+            tracing::debug!(break_ = ?b, "sending break");
+            let opens: Vec<OpenId> = match &b {
+                Break::Oplock { open, .. } => vec![*open],
+                Break::Lease { opens, .. } => opens.clone(),
+            };
+            if let Some(mb) = opens.iter().find_map(|o| self.owners.get(o)) {
+                mb.post(Notice::Break(b));
+                continue;
+            }
+            for o in opens {
+                purged |= self.durable.purge(o);
+            }
+        }
+        self.arm_timer(key);
+        purged
+    }
+
+    fn arm_timer(&mut self, key: &FileKey) {
+        if let Some(d) = self.streams.get(key).and_then(StreamState::next_deadline)
+            && !self.timers.iter().any(|(t, k)| *t == d && k == key)
+        {
+            self.timers.push((d, key.clone()));
+        }
+    }
+
+    /// Wakes parked requests: each token's connection reruns it.
+    pub fn retry(&mut self, tokens: Vec<u64>) {
+        for t in tokens {
+            if let Some(mb) = self.waiters.get(&t) {
+                mb.post(Notice::Retry(t));
+            }
+        }
+    }
+
+    /// Parks a request (other than a CREATE, which the stream parks
+    /// itself) until the caching state of `key` changes.
+    pub fn wait_on(&mut self, key: &FileKey, token: u64, mailbox: Arc<Mailbox>) {
+        self.waiters.insert(token, mailbox);
+        let v = self.stream_waiters.entry(key.clone()).or_default();
+        if !v.contains(&token) {
+            v.push(token);
+        }
+    }
+
+    /// The caching state of `key` changed (acknowledgment, close, timeout):
+    /// rerun the requests of [`Table::wait_on`] and the CREATEs in `retry`.
+    pub fn state_changed(&mut self, key: &FileKey, retry: Vec<u64>) {
+        let mut all = retry;
+        if let Some(v) = self.stream_waiters.remove(key) {
+            all.extend(v);
+        }
+        self.retry(all);
+    }
+
+    /// Break acknowledgment timers that are due (MS-SMB2 3.3.2.1): the
+    /// holder loses its caching as if it had acknowledged to none, and the
+    /// requests waiting on the stream run again.
+    pub fn run_timers(&mut self, now: Instant) {
+        if !self.timers.iter().any(|(d, _)| *d <= now) {
+            return;
+        }
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.timers).into_iter().partition(|(d, _)| *d <= now);
+        self.timers = later;
+        for (_, key) in due {
+            let retry = match self.streams.get_mut(&key) {
+                Some(s) => s.on_timer(now),
+                None => continue,
+            };
+            self.state_changed(&key, retry);
+            self.arm_timer(&key);
+            self.drop_if_idle(&key);
+        }
     }
 
     /// Number of streams with state (tests, diagnostics).

@@ -4,14 +4,17 @@
 
 pub mod acl;
 pub mod audit;
+pub mod caching;
 pub mod connection;
 pub mod credits;
+pub mod durable;
 pub mod fileops;
 pub mod files;
 pub mod fsa;
 pub mod handlers;
 pub mod identity;
 pub mod names;
+pub mod notify;
 pub mod open;
 pub mod pending;
 pub mod revalidate;

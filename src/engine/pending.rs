@@ -6,6 +6,7 @@
 
 use crate::engine::connection::Outgoing;
 use crate::engine::connection::{ConnState, put_header, response_header};
+use crate::engine::fsa::FileKey;
 use crate::engine::handlers;
 use crate::engine::security;
 use crate::engine::status::Error;
@@ -26,19 +27,72 @@ pub struct PendingOp {
 /// What a pending request waits for.
 pub enum PendingKind {
     /// A blocking byte-range lock on this stream (token = AsyncId).
-    Lock(crate::engine::fsa::FileKey),
+    Lock(FileKey),
+    /// A CREATE or SET_INFO held up by oplock or lease breaks on this
+    /// stream: it runs again, from the start, when the stream's caching
+    /// state changes (an acknowledgment, a close, the break timeout).
+    Rerun(Box<Rerun>),
+    /// A CHANGE_NOTIFY on a directory handle (completed by a change, a
+    /// CANCEL or the handle's close).
+    Notify,
 }
 
-/// Builds, signs or seals the final response of a pending request.
-pub fn final_response(state: &ConnState, op: PendingOp, async_id: u64, status: NtStatus) -> Result<Outgoing, Error> {
+/// A request kept to run again.
+pub struct Rerun {
+    /// The stream whose breaks it waits for.
+    pub key: FileKey,
+    /// The whole request message (header at offset 0).
+    pub msg: Vec<u8>,
+    /// FileId of the previous CREATE of its related compound, if any.
+    pub related_file_id: Option<(u64, u64)>,
+    /// The requests of its compound after it (and the session they came
+    /// encrypted with), held until it completes.
+    pub rest: Option<(Vec<u8>, Option<u64>)>,
+}
+
+/// Builds, signs or seals the final response of a pending request: the
+/// error body for an error status, `body` (or the command's fixed success
+/// body) otherwise.
+pub fn final_response(
+    state: &ConnState,
+    op: &PendingOp,
+    async_id: u64,
+    status: NtStatus,
+    body: Option<Vec<u8>>,
+) -> Result<Outgoing, Error> {
     let mut hdr = response_header(&op.hdr, status, 0, op.hdr.session_id);
     // A final response travels alone, even if its request came in a compound.
     hdr.flags = (hdr.flags | flags::ASYNC_COMMAND) & !flags::RELATED_OPERATIONS;
     hdr.async_id = async_id;
-    let mut msg = if status.is_error() { handlers::error_body() } else { handlers::pending_body(&op.kind) };
+    let mut msg = match body {
+        Some(b) => b,
+        None if status.is_error() => handlers::error_body(),
+        None => handlers::pending_body(&op.kind),
+    };
     put_header(&hdr, &mut msg);
     let sid = op.hdr.session_id;
     let encrypt = op.encrypted || state.sessions.get(&sid).is_some_and(|s| s.encrypt_data);
     let sign = security::should_sign(state, &hdr, status);
     security::protect(state, msg, encrypt.then_some(sid), sign)
+}
+
+/// The connection of a pending request went away: it stops waiting
+/// (a parked CREATE leaves its stream, a CHANGE_NOTIFY its watch).
+pub fn forget(server: &crate::engine::server::Server, async_id: u64, op: &PendingOp) {
+    server.files.with(|t| {
+        match &op.kind {
+            PendingKind::Lock(key) => {
+                let _ = t.stream(key).locks.cancel(async_id);
+                t.drop_if_idle(key);
+            }
+            PendingKind::Rerun(r) => {
+                t.stream(&r.key).unpark(async_id);
+                t.drop_if_idle(&r.key);
+            }
+            PendingKind::Notify => {
+                t.watches.cancel(async_id);
+            }
+        }
+        t.unpark(async_id);
+    });
 }

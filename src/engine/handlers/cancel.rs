@@ -2,7 +2,9 @@
 //! STATUS_CANCELLED. CANCEL itself is never answered.
 
 use crate::engine::connection::{Ctx, PendingKind, Reply};
+use crate::engine::files::Notice;
 use crate::engine::status::Result;
+use crate::wire::NtStatus;
 use crate::wire::header::flags;
 
 /// CANCEL.
@@ -27,6 +29,20 @@ pub fn cancel(ctx: &mut Ctx<'_>) -> Result<Reply> {
                 }
                 t.drop_if_idle(&key);
             });
+        }
+        PendingKind::Notify => {
+            ctx.server.files.with(|t| t.watches.cancel(async_id));
+        }
+        PendingKind::Rerun(r) => {
+            // A CREATE or SET_INFO waiting for a break: it stops waiting
+            // and ends with STATUS_CANCELLED.
+            let key = r.key.clone();
+            ctx.server.files.with(|t| {
+                t.stream(&key).unpark(async_id);
+                t.unpark(async_id);
+                t.drop_if_idle(&key);
+            });
+            ctx.conn.mailbox.post(Notice::Completed { async_id, status: NtStatus::CANCELLED });
         }
     }
     Ok(Reply::None)

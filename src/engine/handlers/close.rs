@@ -85,6 +85,17 @@ fn close_file(
     let removal = server.files.with(|t| {
         let out = t.stream(&f.key).close(open_id);
         t.complete(out.lock_completions);
+        if let Some(id) = out.released_lease {
+            t.leases.remove(&id);
+        }
+        t.clear_owner(open_id);
+        t.durable.forget(open_id);
+        t.watches.close(open_id);
+        if f.is_dir && !out.delete && out.remaining > 0 && t.get(&f.key).is_some_and(|s| s.shares.delete_pending()) {
+            // A delete-on-close handle of a watched directory closed.
+            t.watches.delete_pending(f.org_id, f.node);
+        }
+        t.state_changed(&f.key, out.retry);
         t.drop_if_idle(&f.key);
         let removal = last_close(t, f, out.delete, now);
         t.forget_times_if_closed(f.org_id, f.node);
@@ -94,12 +105,16 @@ fn close_file(
     match removal {
         Removal::File(parent) => {
             events.push(EventKind::Delete { share: f.share.clone(), path: f.path.clone() });
+            crate::engine::notify::removed(server, f, f.is_dir);
             if let Some(p) = parent {
                 super::create::touch_dir(&f.org, p, now)?;
             }
             return Ok(CloseResponse::default());
         }
-        Removal::Stream => return Ok(CloseResponse::default()),
+        Removal::Stream => {
+            crate::engine::notify::stream_removed(server, f);
+            return Ok(CloseResponse::default());
+        }
         Removal::Nothing => {}
     }
     if flags & POSTQUERY_ATTRIB == 0 {
@@ -164,6 +179,12 @@ fn last_close(t: &mut crate::engine::files::Table, f: &FileOpen, delete: bool, n
     removal
 }
 
+/// Closes a durable open whose connection went away and which was not
+/// reconnected in time (MS-SMB2 3.3.2.x durable open scavenger timer).
+pub fn close_detached(server: &Server, open: Open, now: SystemTime) {
+    let _ = finish(server, open, now, 0);
+}
+
 /// Closes the opens of one tree (TREE_DISCONNECT).
 pub fn close_tree_opens(
     server: &Server,
@@ -173,12 +194,14 @@ pub fn close_tree_opens(
     now: SystemTime,
     peer: SocketAddr,
 ) {
-    close_matching(server, conn, now, peer, |o| o.owned_by(session_id, tree_id));
+    // TREE_DISCONNECT closes durable opens too (smbtorture `smb2.durable-open.reopen3`).
+    close_matching(server, conn, now, peer, false, |o| o.owned_by(session_id, tree_id));
 }
 
 /// Closes the opens of one session (LOGOFF, revocation, disconnect).
 pub fn close_session_opens(server: &Server, conn: &mut ConnState, session_id: u64, now: SystemTime, peer: SocketAddr) {
-    close_matching(server, conn, now, peer, |o| o.session_id == session_id);
+    // LOGOFF keeps durable opens for a reconnect (`smb2.durable-open.reopen4`).
+    close_matching(server, conn, now, peer, true, |o| o.session_id == session_id);
 }
 
 fn close_matching(
@@ -186,11 +209,17 @@ fn close_matching(
     conn: &mut ConnState,
     now: SystemTime,
     peer: SocketAddr,
+    keep_durable: bool,
     pick: impl Fn(&Open) -> bool,
 ) {
     let ids: Vec<u64> = conn.opens.iter().filter(|(_, o)| pick(o)).map(|(k, _)| *k).collect();
     for id in ids {
-        if let Some(o) = conn.opens.remove(&id) {
+        // Durable opens outlive their session and connection.
+        let kept = match conn.opens.remove(&id) {
+            Some(o) if keep_durable => crate::engine::durable::try_detach(server, o, now),
+            other => other,
+        };
+        if let Some(o) = kept {
             let sid = o.session_id;
             let (_, events) = finish(server, o, now, 0);
             if let Some(s) = conn.sessions.get(&sid) {

@@ -4,10 +4,11 @@
 //! request, registers the open and builds the response.
 
 use crate::audit::{EventKind, EventResult};
-use crate::engine::connection::{Ctx, Reply, new_message};
+use crate::engine::connection::{Ctx, PendingKind, PendingOp, Reply, new_message};
 use crate::engine::fileops::{attributes, times};
 use crate::engine::names;
 use crate::engine::open::{FileOpen, HandleTimes, IoStats, Open, OpenKind};
+use crate::engine::pending::Rerun;
 use crate::engine::session::TreeKind;
 use crate::engine::status::{Error, Result};
 use crate::storage::{Meta, MetaUpdate, NodeKind, OrgStore};
@@ -54,6 +55,11 @@ fn disposition_name(d: u32) -> &'static str {
 }
 
 fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
+    let durable = super::create_durable::parse(req)?;
+    if durable.reconnect.is_some() {
+        // A durable reconnect ignores every other field (3.3.5.9.7).
+        return super::create_durable::reconnect(ctx, req, &durable);
+    }
     validate(req)?;
     let tree = ctx.tree()?;
     let (share, level) = match &tree.kind {
@@ -72,6 +78,9 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
     let principal = ctx.session()?.principal.clone().ok_or(Error::Status(NtStatus::ACCESS_DENIED))?;
     let org = ctx.server.org_store(share.org_id)?;
     let file_id = ctx.new_file_id();
+    let cache = crate::engine::caching::request(ctx.conn, req)?;
+    let token = ctx.resume.unwrap_or_else(|| ctx.server.files.new_id());
+    let mailbox = ctx.conn.mailbox.clone();
     let input = create_disk::Input {
         server: ctx.server,
         org: &org,
@@ -82,8 +91,28 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
         token: crate::engine::acl::token(&principal),
         open_id: crate::engine::fsa::OpenId(file_id.persistent),
         now: ctx.now,
+        cache,
+        park_token: token,
+        first_attempt: ctx.resume.is_none(),
+        mailbox: &mailbox,
     };
-    let opened = create_disk::open(&input)?;
+    let opened = match create_disk::open(&input)? {
+        create_disk::Step::Opened(o) => o,
+        create_disk::Step::Parked(key) => {
+            // Interim STATUS_PENDING; the CREATE runs again when the
+            // breaks it caused are acknowledged or time out (3.3.4.2).
+            if ctx.resume.is_none() {
+                let rerun = Rerun { key, msg: ctx.msg.to_vec(), related_file_id: ctx.related_file_id, rest: None };
+                let op = PendingOp {
+                    hdr: ctx.hdr.clone(),
+                    encrypted: ctx.encrypted,
+                    kind: PendingKind::Rerun(Box::new(rerun)),
+                };
+                ctx.conn.pending.insert(token, op);
+            }
+            return Ok(Reply::Pending(token));
+        }
+    };
     let path = display_path(&name);
     ctx.audit(
         EventKind::Open {
@@ -99,7 +128,14 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
     if opened.created && opened.is_dir {
         ctx.audit(EventKind::Mkdir { share: share.name.clone(), path: path.clone() }, EventResult::Ok);
     }
-    let contexts = response_contexts(req, &opened, share.root);
+    let mut contexts = response_contexts(req, &opened, share.root);
+    if let crate::engine::fsa::lease::CacheGrant::Lease(l) = &opened.grant {
+        contexts.push((cc::names::RQLS, crate::engine::caching::lease_context(l)));
+    }
+    let open_id = crate::engine::fsa::OpenId(file_id.persistent);
+    if let Some(c) = super::create_durable::grant(ctx, &durable, open_id, &opened.grant, &cache) {
+        contexts.push(c);
+    }
     let resp_meta = opened.meta.clone();
     // AlSi (MS-SMB2 2.2.13.2.4): the allocation a created or overwritten
     // file asks for; nothing is reserved, but the open reports it.
@@ -149,10 +185,19 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
                     | opt::SYNCHRONOUS_IO_NONALERT),
         })),
     };
+    if opened.created
+        && let Some(f) = open.file()
+    {
+        if f.stream.is_some() {
+            crate::engine::notify::stream_added(ctx.server, f);
+        } else {
+            crate::engine::notify::added(ctx.server, f, f.is_dir);
+        }
+    }
     ctx.conn.opens.insert(file_id.volatile, open);
     let contexts: Vec<CreateContext<'_>> = contexts.iter().map(|(n, d)| CreateContext { name: n, data: d }).collect();
     let resp = CreateResponse {
-        oplock_level: 0,
+        oplock_level: opened.grant.oplock_level(),
         flags: 0,
         create_action: opened.action,
         times: times(&resp_meta),

@@ -13,8 +13,9 @@ use std::time::SystemTime;
 
 use crate::engine::acl;
 use crate::engine::fileops::{self, new_attributes};
+use crate::engine::files::Mailbox;
 use crate::engine::fsa::access::{self as fa, ExistingObject};
-use crate::engine::fsa::lease::CacheRequest;
+use crate::engine::fsa::lease::{CacheGrant, CacheRequest};
 use crate::engine::fsa::sd::SecurityDescriptor;
 use crate::engine::fsa::sharing::{self, DeleteTarget};
 use crate::engine::fsa::sid::Token;
@@ -51,6 +52,23 @@ pub struct Input<'a> {
     pub open_id: OpenId,
     /// Now.
     pub now: SystemTime,
+    /// The oplock or lease asked for.
+    pub cache: CacheRequest,
+    /// The id this CREATE is parked under if it must wait for breaks (its AsyncId).
+    pub park_token: u64,
+    /// False when a parked CREATE runs again.
+    pub first_attempt: bool,
+    /// The requesting connection's mailbox (breaks of the new open go there).
+    pub mailbox: &'a Arc<Mailbox>,
+}
+
+/// Where the disk CREATE ended.
+pub enum Step {
+    /// The object is open.
+    Opened(Box<Opened>),
+    /// Oplock or lease breaks must be acknowledged first: the CREATE is
+    /// parked on this stream under [`Input::token`].
+    Parked(FileKey),
 }
 
 /// The result of a successful CREATE.
@@ -71,6 +89,8 @@ pub struct Opened {
     pub created: bool,
     /// The open is of a directory (not of one of its streams).
     pub is_dir: bool,
+    /// The oplock or lease granted.
+    pub grant: CacheGrant,
 }
 
 /// Decided, not yet registered: what the table and the final steps need.
@@ -89,12 +109,29 @@ struct Plan {
 }
 
 /// Runs the disk CREATE.
-pub fn open(i: &Input<'_>) -> Result<Opened> {
-    let plan = plan(i)?;
-    let key = FileKey::new(i.share.org_id, plan.node, i.name.stream.as_deref().unwrap_or(""));
-    register(i, &plan, &key)?;
+pub fn open(i: &Input<'_>) -> Result<Step> {
+    check_lease_key(i)?;
+    // A disconnected durable open in the way is closed (maybe deleting
+    // the file): then the CREATE starts over. Each round closes one.
+    let mut rounds = 0;
+    let (plan, key, grant) = loop {
+        let plan = plan(i)?;
+        let key = FileKey::new(i.share.org_id, plan.node, i.name.stream.as_deref().unwrap_or(""));
+        match register(i, &plan, &key)? {
+            Registered::Granted(g) => break (plan, key, g),
+            Registered::Parked => return Ok(Step::Parked(key)),
+            Registered::Restart if rounds < 8 => {
+                rounds += 1;
+                let reaped = i.server.files.with(|t| t.durable.take_reaped());
+                for d in reaped {
+                    super::close::close_detached(i.server, d.open, i.now);
+                }
+            }
+            Registered::Restart => return Err(NtStatus::SHARING_VIOLATION.into()),
+        }
+    };
     match finish(i, &plan) {
-        Ok((meta, content)) => Ok(Opened {
+        Ok((meta, content)) => Ok(Step::Opened(Box::new(Opened {
             meta,
             key,
             content,
@@ -103,7 +140,8 @@ pub fn open(i: &Input<'_>) -> Result<Opened> {
             maximal: plan.maximal,
             created: plan.new_node || plan.new_stream,
             is_dir: plan.is_dir,
-        }),
+            grant,
+        }))),
         Err(e) => {
             abandon(i.server, &key, i.open_id);
             Err(e)
@@ -116,8 +154,35 @@ pub fn abandon(server: &Server, key: &FileKey, open: OpenId) {
     server.files.with(|t| {
         let out = t.stream(key).close(open);
         t.complete(out.lock_completions);
+        if let Some(id) = out.released_lease {
+            t.leases.remove(&id);
+        }
+        t.clear_owner(open);
+        t.state_changed(key, out.retry);
         t.drop_if_idle(key);
     });
+}
+
+/// A lease key already in use names one stream: asking for it on another
+/// name is INVALID_PARAMETER, before anything is created (MS-SMB2
+/// 3.3.5.9.8; smbtorture `smb2.lease.request`, also for directories).
+fn check_lease_key(i: &Input<'_>) -> Result<()> {
+    let CacheRequest::Lease(l) = &i.cache else { return Ok(()) };
+    let Some(in_use) = i.server.files.with(|t| t.leases.lookup(&l.id).cloned()) else {
+        return Ok(());
+    };
+    let node = match i.name.components.split_last() {
+        None => Some(i.share.root),
+        Some((leaf, dirs)) => match fileops::walk(i.org, i.share.root, dirs) {
+            Ok(parent) => fileops::lookup(i.org, parent, leaf)?,
+            Err(_) => None,
+        },
+    };
+    let target = node.map(|n| FileKey::new(i.share.org_id, n, i.name.stream.as_deref().unwrap_or("")));
+    if target.as_ref() != Some(&in_use) {
+        return Err(NtStatus::INVALID_PARAMETER.into());
+    }
+    Ok(())
 }
 
 fn plan(i: &Input<'_>) -> Result<Plan> {
@@ -352,11 +417,17 @@ fn new_descriptor(i: &Input<'_>, parent: &SecurityDescriptor, is_dir: bool) -> R
     Ok(sd)
 }
 
-/// Share modes and delete-pending state (MS-FSA 2.1.5.1.2, "Check Sharing
-/// Access"); a named stream of a delete-pending file cannot be opened either.
-fn register(i: &Input<'_>, plan: &Plan, key: &FileKey) -> Result<()> {
+/// Share modes, delete-pending state and oplocks/leases (MS-FSA
+/// 2.1.5.1.2 "Check Sharing Access", MS-SMB2 3.3.5.9.8): the grant, or
+/// parked until the breaks the CREATE caused are acknowledged.
+fn register(i: &Input<'_>, plan: &Plan, key: &FileKey) -> Result<Registered> {
     let main = FileKey::new(key.org, key.node, "");
-    let allocation = if plan.is_dir { 0 } else { i.org.stat(plan.node).map(|m| m.alloc_size).unwrap_or(0) };
+    // Any byte-range lock on the stream rules out read caching (Samba
+    // `file_has_brlocks()`), wherever it lies.
+    let allocation = u64::MAX;
+    // No directory leasing (SMB2_GLOBAL_CAP_DIRECTORY_LEASING is not
+    // announced): a lease asked for on a directory is ignored.
+    let request = if plan.is_dir { CacheRequest::None } else { i.cache };
     let req = OpenRequest {
         open: i.open_id,
         access: plan.granted,
@@ -366,34 +437,68 @@ fn register(i: &Input<'_>, plan: &Plan, key: &FileKey) -> Result<()> {
         is_directory: plan.is_dir,
         delete_on_close: plan.delete_on_close,
         allocation_size: allocation,
-        request: CacheRequest::None,
-        token: i.open_id.0,
-        first_attempt: true,
+        request,
+        token: i.park_token,
+        first_attempt: i.first_attempt,
     };
     let now = i.server.files.instant(i.now);
     let result = i.server.files.with(|t| {
         let main_pending = *key != main && t.get(&main).is_some_and(|s| s.shares.delete_pending());
         if main_pending || t.is_doomed(key.org, key.node) {
-            return OpenResult::Failed(NtStatus::DELETE_PENDING);
+            return Ok(OpenResult::Failed(NtStatus::DELETE_PENDING));
         }
         if cross_stream_conflict(t, key, plan.granted, i.req.share_access) {
-            return OpenResult::Failed(NtStatus::SHARING_VIOLATION);
+            return Ok(OpenResult::Failed(NtStatus::SHARING_VIOLATION));
+        }
+        if let CacheRequest::Lease(l) = &request
+            && let Err(s) = t.leases.check(&l.id, key)
+        {
+            return Ok(OpenResult::Failed(s));
         }
         let out = t.stream(key).begin_open(&req, now);
-        if out.result == OpenResult::Wait {
-            // No oplocks are granted yet, so nothing should make us wait.
-            t.stream(key).unpark(req.token);
-        }
-        if !matches!(out.result, OpenResult::Granted(_)) {
+        // A break aimed at a disconnected durable open closes it instead:
+        // the CREATE then starts over without it.
+        if t.send_breaks(key, out.breaks) {
+            match out.result {
+                OpenResult::Granted(_) => {
+                    let undo = t.stream(key).close(i.open_id);
+                    t.complete(undo.lock_completions);
+                    t.state_changed(key, undo.retry);
+                }
+                OpenResult::Wait => {
+                    t.stream(key).unpark(req.token);
+                }
+                OpenResult::Failed(_) => {}
+            }
             t.drop_if_idle(key);
+            return Err(());
         }
-        out.result
+        match out.result {
+            OpenResult::Wait => t.park(req.token, i.mailbox.clone()),
+            OpenResult::Granted(_) => {
+                if let CacheRequest::Lease(l) = &request {
+                    t.leases.insert(l.id, key.clone());
+                }
+                t.set_owner(i.open_id, i.mailbox.clone());
+            }
+            OpenResult::Failed(_) => t.drop_if_idle(key),
+        }
+        Ok(out.result)
     });
     match result {
-        OpenResult::Granted(_) => Ok(()),
-        OpenResult::Failed(s) => Err(s.into()),
-        OpenResult::Wait => Err(NtStatus::SHARING_VIOLATION.into()),
+        Err(()) => Ok(Registered::Restart),
+        Ok(OpenResult::Granted(g)) => Ok(Registered::Granted(g)),
+        Ok(OpenResult::Failed(s)) => Err(s.into()),
+        Ok(OpenResult::Wait) => Ok(Registered::Parked),
     }
+}
+
+/// What registering a new open in the table came to.
+enum Registered {
+    Granted(CacheGrant),
+    Parked,
+    /// Disconnected durable opens were purged: close them, plan again.
+    Restart,
 }
 
 /// Streams of one file share one delete (MS-FSA 2.1.5.1.2, smbtorture

@@ -26,7 +26,9 @@ pub fn lock(ctx: &mut Ctx<'_>) -> Result<Reply> {
         return Err(NtStatus::INVALID_DEVICE_REQUEST.into());
     }
     let key = f.key.clone();
-    let allocation = f.content.as_ref().map_or(0, |c| c.alloc_size());
+    // Any granted lock breaks read caching, wherever it lies (Samba
+    // `brl_lock()`; smbtorture `smb2.lease.lock1` locks an empty file).
+    let allocation = u64::MAX;
     let elements: Vec<LockElement> =
         req.locks.iter().map(|l| LockElement { offset: l.offset, length: l.length, flags: l.flags }).collect();
     let token = ctx.server.files.new_id();
@@ -43,8 +45,10 @@ pub fn lock(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let now = ctx.server.files.instant(ctx.now);
     let mailbox = ctx.conn.mailbox.clone();
     let status = ctx.server.files.with(|t| {
-        let (reply, _breaks) = t.stream(&key).lock(open_id, &lreq, allocation, now);
+        let (reply, breaks) = t.stream(&key).lock(open_id, &lreq, allocation, now);
         t.complete(reply.completed);
+        // A lock breaks read caching (smbtorture `smb2.oplock.brl1`).
+        t.send_breaks(&key, breaks);
         if reply.status.is_none() {
             t.park(token, mailbox);
         }

@@ -2,15 +2,18 @@
 //! returns a [`Reply`] or an [`Error`] that `engine::status` maps to NTSTATUS.
 
 pub mod cancel;
+pub mod change_notify;
 pub mod close;
 pub mod copychunk;
 pub mod create;
 pub mod create_disk;
+pub mod create_durable;
 pub mod fsctl;
 pub mod ioctl;
 pub mod lock;
 pub mod logoff;
 pub mod negotiate;
+pub mod oplock_break;
 pub mod pipe;
 pub mod query_dir;
 pub mod query_info;
@@ -45,6 +48,8 @@ pub fn dispatch(ctx: &mut Ctx<'_>) -> Result<Reply> {
         Command::QUERY_DIRECTORY => query_dir::query_directory(ctx),
         Command::QUERY_INFO => query_info::query_info(ctx),
         Command::SET_INFO => set_info::set_info(ctx),
+        Command::OPLOCK_BREAK => oplock_break::oplock_break(ctx),
+        Command::CHANGE_NOTIFY => change_notify::change_notify(ctx),
         Command::ECHO => {
             let mut out = crate::engine::connection::new_message();
             crate::wire::echo::EchoResponse.encode(&mut out);
@@ -61,6 +66,11 @@ pub fn pending_body(kind: &crate::engine::connection::PendingKind) -> Vec<u8> {
     let mut m = crate::engine::connection::new_message();
     match kind {
         crate::engine::connection::PendingKind::Lock(_) => crate::wire::lock::LockResponse.encode(&mut m),
+        crate::engine::connection::PendingKind::Notify => {
+            crate::wire::change_notify::ChangeNotifyResponse { data: &[] }.encode(&mut m)
+        }
+        // A rerun request always finishes with its own response body.
+        crate::engine::connection::PendingKind::Rerun(_) => return error_body(),
     }
     m
 }

@@ -120,7 +120,8 @@ fn build_response(
 ) -> NegotiateResponse {
     let mut capabilities = 0;
     if dialect >= Dialect::SMB21 {
-        capabilities |= caps::LARGE_MTU;
+        // Leases (MS-SMB2 3.3.5.4); no directory leasing.
+        capabilities |= caps::LARGE_MTU | caps::LEASING;
     }
     if (dialect == Dialect::SMB30 || dialect == Dialect::SMB302) && req.capabilities & caps::ENCRYPTION != 0 {
         capabilities |= caps::ENCRYPTION;

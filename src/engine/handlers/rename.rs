@@ -39,6 +39,7 @@ pub fn rename(env: &Env<'_>, f: &mut FileOpen, r: FileRenameInformation) -> Resu
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
     let new_parent = fileops::walk(&f.org, f.root, dirs)?;
+    hold_for_handle_leases(env, f)?;
     let me = f.org.stat(f.node)?;
     let old_parent = me.parent.ok_or(Error::Status(NtStatus::ACCESS_DENIED))?;
     let existing = f.org.lookup(new_parent, leaf)?.filter(|&n| n != f.node);
@@ -74,14 +75,53 @@ pub fn rename(env: &Env<'_>, f: &mut FileOpen, r: FileRenameInformation) -> Resu
     if new_parent != old_parent {
         super::create::touch_dir(&f.org, new_parent, env.now)?;
     }
-    f.path = parsed.components.join("\\");
+    let new_path = parsed.components.join("\\");
+    crate::engine::notify::renamed(env.server, f, &f.path, &new_path);
+    f.path = new_path;
+    Ok(())
+}
+
+/// Other clients' handle leases on the file are broken before it moves
+/// (MS-FSA 2.1.4.12, Samba `delay_rename_for_lease_break()`); the rename
+/// waits until they let go of handle caching (acknowledgment, close or
+/// timeout). Signals the wait through `env.wait` and STATUS_PENDING.
+fn hold_for_handle_leases(env: &Env<'_>, f: &FileOpen) -> Result<()> {
+    use crate::engine::fsa::lease::{CacheGrant, Caching, LeaseId};
+    let now = env.server.files.instant(env.now.to_system());
+    let me = env.open_id;
+    let wait = env.server.files.with(|t| {
+        let Some(s) = t.get(&f.key) else { return false };
+        let own = match s.cache.grant_of(me) {
+            CacheGrant::Lease(l) => Some(LeaseId { client: env.client, key: l.key }),
+            _ => None,
+        };
+        let others: Vec<OpenId> = s.shares.entries().iter().map(|e| e.open).filter(|&o| o != me).collect();
+        let holds_h = |t: &Table| {
+            let Some(s) = t.get(&f.key) else { return false };
+            others.iter().any(|&o| match s.cache.grant_of(o) {
+                CacheGrant::Lease(l) => l.state.contains(Caching::H) && Some(l.key) != own.map(|i| i.key),
+                _ => false,
+            })
+        };
+        if !holds_h(t) {
+            return false;
+        }
+        let (breaks, _) = t.stream(&f.key).cache.break_handle_caching(own, now);
+        t.send_breaks(&f.key, breaks);
+        holds_h(t)
+    });
+    if wait {
+        *env.wait.borrow_mut() = Some(f.key.clone());
+        return Err(NtStatus::PENDING.into());
+    }
     Ok(())
 }
 
 /// What other opens forbid a rename (Windows as smbtorture `smb2.rename`
-/// sees it): an open of the source's or target's directory that holds
-/// DELETE access or does not share delete (the rename opens the directory
-/// for DELETE, sharing read and write); an open target that would be replaced.
+/// and `smb2.notify.mask-change` see it): an open of the source's or
+/// target's directory that holds DELETE access or does not share write
+/// (the rename opens the directory to add an entry, sharing read and
+/// write); an open target that would be replaced.
 fn check_opens(t: &Table, f: &FileOpen, dirs: &[NodeId], target: Option<NodeId>) -> Result<()> {
     for &d in dirs {
         let key = FileKey::new(f.org_id, d, "");
@@ -89,7 +129,7 @@ fn check_opens(t: &Table, f: &FileOpen, dirs: &[NodeId], target: Option<NodeId>)
             && s.shares
                 .entries()
                 .iter()
-                .any(|e| share_conflict(e.access, e.share, fa::DELETE, FILE_SHARE_READ | FILE_SHARE_WRITE))
+                .any(|e| share_conflict(e.access, e.share, fa::FILE_WRITE_DATA, FILE_SHARE_READ | FILE_SHARE_WRITE))
         {
             return Err(NtStatus::SHARING_VIOLATION.into());
         }

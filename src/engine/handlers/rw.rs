@@ -11,6 +11,7 @@ use crate::wire::NtStatus;
 use crate::wire::flush::{FlushRequest, FlushResponse};
 use crate::wire::fscc::consts::access;
 use crate::wire::fscc::consts::create_options;
+use crate::wire::fscc::consts::notify_filter;
 use crate::wire::read::{ReadRequest, ReadResponse};
 use crate::wire::write::{WriteRequest, WriteResponse};
 
@@ -121,13 +122,21 @@ fn write_file(
     }
     let key = f.key.clone();
     let instant = server.files.instant(now.to_system());
+    // Level II oplocks and read leases of other opens break to none
+    // (MS-FSA 2.1.4.12); nothing waits for that.
     server.files.with(|t| match t.get(&key) {
-        Some(_) => t.stream(&key).before_write(open_id, offset, len, instant).map(|_breaks| ()),
+        Some(_) => t.stream(&key).before_write(open_id, offset, len, instant).map(|breaks| {
+            t.send_breaks(&key, breaks);
+        }),
         None => Ok(()),
     })?;
     if !req.data.is_empty() {
+        let before = content.len();
         content.write(offset, req.data)?;
         super::times::on_write(&server.files, f, now);
+        if content.len() != before {
+            crate::engine::notify::modified(server, f, notify_filter::SIZE);
+        }
     }
     if req.flags & WRITEFLAG_WRITE_THROUGH != 0 || f.create_options & create_options::WRITE_THROUGH != 0 {
         content.flush()?;

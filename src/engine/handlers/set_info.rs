@@ -4,19 +4,20 @@
 
 use crate::audit::{EventKind, EventResult};
 use crate::engine::acl;
-use crate::engine::connection::{Ctx, Reply, new_message};
+use crate::engine::connection::{Ctx, PendingKind, PendingOp, Reply, new_message};
 use crate::engine::fsa::access::{self as fa, InfoType};
 use crate::engine::fsa::sd::SecurityDescriptor;
 use crate::engine::fsa::sharing::{self, DeleteTarget};
 use crate::engine::fsa::sid::Token;
 use crate::engine::open::{FileOpen, frozen};
+use crate::engine::pending::Rerun;
 use crate::engine::server::Server;
 use crate::engine::status::{Error, Result};
 use crate::storage::MetaUpdate;
 use crate::types::FileTime;
 use crate::wire::NtStatus;
 use crate::wire::fscc::InfoClass;
-use crate::wire::fscc::consts::{file_attributes, info_type};
+use crate::wire::fscc::consts::{file_attributes, info_type, notify_filter};
 use crate::wire::fscc::ea::FileFullEaInformation;
 use crate::wire::fscc::file_info::{FileBasicInformation, FileModeInformation, FilePositionInformation};
 use crate::wire::fscc::file_set::{
@@ -37,6 +38,11 @@ pub struct Env<'a> {
     pub granted: u32,
     /// The open's server-wide id.
     pub open_id: crate::engine::fsa::OpenId,
+    /// The connection's ClientGuid (the open's lease is known by it).
+    pub client: crate::wire::Guid,
+    /// Set when the request must wait for lease breaks on this stream
+    /// (the handler then fails with STATUS_PENDING).
+    pub wait: std::cell::RefCell<Option<crate::engine::fsa::FileKey>>,
 }
 
 /// SET_INFO.
@@ -53,6 +59,7 @@ fn set_info_inner(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let id = ctx.resolve_file_id(req.file_id)?;
     let principal = ctx.session()?.principal.clone().ok_or(Error::Status(NtStatus::ACCESS_DENIED))?;
     let (server, now) = (ctx.server, FileTime::from_system(ctx.now));
+    let client = ctx.conn.neg.client_guid;
     let open = ctx.open_mut(id)?;
     let env = Env {
         server,
@@ -60,11 +67,19 @@ fn set_info_inner(ctx: &mut Ctx<'_>) -> Result<Reply> {
         token: acl::token(&principal),
         granted: open.granted_access,
         open_id: crate::engine::fsa::OpenId(open.file_id.persistent),
+        client,
+        wait: std::cell::RefCell::new(None),
     };
     let f = open.file_mut().ok_or(Error::Status(NtStatus::NOT_SUPPORTED))?;
     let (share, before) = (f.share.clone(), f.path.clone());
     let event = match req.info_type {
-        info_type::FILE => file_class(&env, f, InfoClass(req.file_info_class), req.data)?,
+        info_type::FILE => match file_class(&env, f, InfoClass(req.file_info_class), req.data) {
+            Err(_) if env.wait.borrow().is_some() => {
+                let key = env.wait.borrow_mut().take().ok_or(Error::Status(NtStatus::INTERNAL_ERROR))?;
+                return Ok(park(ctx, key));
+            }
+            r => r?,
+        },
         info_type::SECURITY => {
             set_security(&env, f, req.additional_information, req.data)?;
             Some(EventKind::SetSecurity { share, path: before, security_info: req.additional_information })
@@ -78,6 +93,21 @@ fn set_info_inner(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let mut out = new_message();
     SetInfoResponse.encode(&mut out);
     Ok(Reply::ok(out))
+}
+
+/// A rename held up by handle lease breaks (smbtorture
+/// `smb2.lease.rename_wait`): interim STATUS_PENDING; the request runs
+/// again when the stream's caching state changes (MS-SMB2 3.3.4.2).
+fn park(ctx: &mut Ctx<'_>, key: crate::engine::fsa::FileKey) -> Reply {
+    let token = ctx.resume.unwrap_or_else(|| ctx.server.files.new_id());
+    let mailbox = ctx.conn.mailbox.clone();
+    ctx.server.files.with(|t| t.wait_on(&key, token, mailbox));
+    if ctx.resume.is_none() {
+        let rerun = Rerun { key, msg: ctx.msg.to_vec(), related_file_id: ctx.related_file_id, rest: None };
+        let kind = PendingKind::Rerun(Box::new(rerun));
+        ctx.conn.pending.insert(token, PendingOp { hdr: ctx.hdr.clone(), encrypted: ctx.encrypted, kind });
+    }
+    Reply::Pending(token)
 }
 
 fn short(_: crate::wire::DecodeError) -> Error {
@@ -163,14 +193,27 @@ fn other_class(env: &Env<'_>, f: &mut FileOpen, class: InfoClass, data: &[u8]) -
 fn set_size(env: &Env<'_>, f: &mut FileOpen, size: u64, allocation: bool) -> Result<()> {
     let c = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
     super::times::settle(&env.server.files, &f.org, f.org_id, f.node, env.now, true)?;
+    // Setting the size or allocation breaks read caching of other opens,
+    // even when nothing changes (MS-FSA 2.1.4.12; smbtorture `smb2.oplock.batch12`).
+    let now = env.server.files.instant(env.now.to_system());
+    env.server.files.with(|t| {
+        if t.get(&f.key).is_some() {
+            let breaks = t.stream(&f.key).before_truncate(env.open_id, now);
+            t.send_breaks(&f.key, breaks);
+        }
+    });
     if allocation {
         f.alloc_hint = size.div_ceil(4096) * 4096;
         if size >= c.len() {
             return Ok(());
         }
     }
+    let before = c.len();
     c.set_len(size)?;
     super::times::on_write(&env.server.files, f, env.now);
+    if before != size {
+        crate::engine::notify::modified(env.server, f, notify_filter::SIZE);
+    }
     Ok(())
 }
 
@@ -208,7 +251,18 @@ fn set_basic(env: &Env<'_>, f: &mut FileOpen, b: FileBasicInformation) -> Result
     if upd.written.is_some() {
         super::times::force_write_time(&env.server.files, f);
     }
+    let mut changed = 0;
+    for (set, bit) in [
+        (upd.created, notify_filter::CREATION),
+        (upd.accessed, notify_filter::LAST_ACCESS),
+        (upd.written, notify_filter::LAST_WRITE),
+    ] {
+        if set.is_some() {
+            changed |= bit;
+        }
+    }
     if b.file_attributes != 0 {
+        changed |= notify_filter::ATTRIBUTES;
         let a = b.file_attributes;
         if a & file_attributes::DIRECTORY != 0 && !f.is_dir {
             return Err(NtStatus::INVALID_PARAMETER.into());
@@ -221,6 +275,9 @@ fn set_basic(env: &Env<'_>, f: &mut FileOpen, b: FileBasicInformation) -> Result
         upd.attrs = Some((a & SETTABLE) | keep | dir);
     }
     f.org.set_meta(f.node, &upd)?;
+    if changed != 0 {
+        crate::engine::notify::modified(env.server, f, changed);
+    }
     Ok(())
 }
 
@@ -241,7 +298,13 @@ fn set_delete_ex(env: &Env<'_>, f: &mut FileOpen, delete: bool, ignore_read_only
         share_writable: fa::share_writable(f.level),
     };
     sharing::check_set_disposition(&target, delete)?;
-    env.server.files.with(|t| t.stream(&f.key).shares.set_delete_pending(delete));
+    env.server.files.with(|t| {
+        t.stream(&f.key).shares.set_delete_pending(delete);
+        if delete && f.is_dir {
+            // Watchers of the directory learn it is going (smbtorture `smb2.notify.rmdir*`).
+            t.watches.delete_pending(f.org_id, f.node);
+        }
+    });
     Ok(())
 }
 

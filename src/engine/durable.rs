@@ -1,0 +1,225 @@
+//! Durable handles (MS-SMB2 3.3.5.9.6/.7 v1 DHnQ/DHnC, 3.3.5.9.10/.12 v2
+//! DH2Q/DH2C): an open granted a batch oplock or a lease with handle
+//! caching survives the loss of its TCP connection for a while, and the
+//! same user can reclaim it from a new connection with its FileId (and,
+//! for v2, its CreateGuid). Meanwhile it keeps its place in the open
+//! table: share modes, byte-range locks, oplock or lease. A conflicting
+//! open that would need to break it closes it instead (Windows and Samba
+//! do the same: `smb2.durable-open.oplock`).
+//!
+//! Nothing here is persistent across server restarts (no
+//! SMB2_GLOBAL_CAP_PERSISTENT_HANDLES).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::engine::fsa::OpenId;
+use crate::engine::fsa::lease::LeaseId;
+use crate::engine::open::Open;
+use crate::types::{OrgId, UserId};
+use crate::wire::{Guid, NtStatus};
+
+/// Durable v1 timeout (Samba: 16 minutes; MS-SMB2 leaves it to the server).
+pub const V1_TIMEOUT_MS: u32 = 16 * 60 * 1000;
+/// Durable v2 default timeout when the client asks for 0 (Windows 2012: 60 s).
+pub const V2_DEFAULT_TIMEOUT_MS: u32 = 60 * 1000;
+/// Longest v2 timeout granted (Samba: 300 s).
+pub const V2_MAX_TIMEOUT_MS: u32 = 300 * 1000;
+
+/// Durability of one open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durable {
+    /// v2: the CreateGuid of the DH2Q context (None for v1).
+    pub create_guid: Option<Guid>,
+    /// How long it survives a disconnect, in milliseconds.
+    pub timeout_ms: u32,
+    /// Who opened it: only they may reconnect (MS-SMB2 3.3.5.9.7).
+    pub org: OrgId,
+    /// See `org`.
+    pub user: UserId,
+    /// The open's lease, which a reconnect must name again.
+    pub lease: Option<LeaseId>,
+}
+
+/// An open whose connection went away.
+pub struct Disconnected {
+    /// Its durability.
+    pub durable: Durable,
+    /// The open itself (session and tree ids are stale until reconnected).
+    pub open: Open,
+    /// When it is closed unless reconnected.
+    pub expires: Instant,
+}
+
+/// Durable opens of the server: connected ones by id, and the
+/// disconnected ones waiting to be reclaimed.
+#[derive(Default)]
+pub struct Preserved {
+    live: HashMap<OpenId, Durable>,
+    gone: HashMap<OpenId, Disconnected>,
+    /// Disconnected opens a break closed: to be closed outside the table lock.
+    reaped: Vec<Disconnected>,
+}
+
+/// Why a reconnect was refused.
+pub type Refusal = NtStatus;
+
+impl Preserved {
+    /// The open was granted durability.
+    pub fn mark(&mut self, open: OpenId, d: Durable) {
+        self.live.insert(open, d);
+    }
+
+    /// The open is durable (connected).
+    pub fn get(&self, open: OpenId) -> Option<&Durable> {
+        self.live.get(&open)
+    }
+
+    /// The open lost durability or closed.
+    pub fn forget(&mut self, open: OpenId) {
+        self.live.remove(&open);
+    }
+
+    /// The open's connection (or session, or tree) went away: keep it if
+    /// it is durable and no break is waiting for its acknowledgment (that
+    /// one is closed at once, as Windows does); otherwise give it back to
+    /// be closed.
+    pub fn disconnect(&mut self, open: Open, now: Instant, breaking: bool) -> Option<Open> {
+        let id = OpenId(open.file_id.persistent);
+        let Some(d) = self.live.remove(&id) else {
+            return Some(open);
+        };
+        if breaking {
+            return Some(open);
+        }
+        let expires = now + Duration::from_millis(u64::from(d.timeout_ms));
+        self.gone.insert(id, Disconnected { durable: d, open, expires });
+        None
+    }
+
+    /// True if the open is durable and disconnected.
+    pub fn is_disconnected(&self, open: OpenId) -> bool {
+        self.gone.contains_key(&open)
+    }
+
+    /// A conflicting open needs this disconnected open broken: it is
+    /// closed instead. True if it was disconnected.
+    pub fn purge(&mut self, open: OpenId) -> bool {
+        match self.gone.remove(&open) {
+            Some(d) => {
+                self.reaped.push(d);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Purged opens, to be closed (outside the table lock).
+    pub fn take_reaped(&mut self) -> Vec<Disconnected> {
+        std::mem::take(&mut self.reaped)
+    }
+
+    /// Disconnected opens whose timeout passed.
+    pub fn expired(&mut self, now: Instant) -> Vec<Disconnected> {
+        let ids: Vec<OpenId> = self.gone.iter().filter(|(_, d)| d.expires <= now).map(|(k, _)| *k).collect();
+        ids.into_iter().filter_map(|k| self.gone.remove(&k)).collect()
+    }
+
+    /// The earliest expiry, if any open is disconnected.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.gone.values().map(|d| d.expires).min()
+    }
+
+    /// A durable reconnect (DHnC, or DH2C with `create_guid`): the
+    /// disconnected open with this persistent FileId, if the CreateGuid
+    /// matches (a v1 reconnect does not name one), the same user asks and
+    /// `check` accepts it. Failures leave the open in place: unknown
+    /// opens and mismatches are OBJECT_NAME_NOT_FOUND (MS-SMB2 3.3.5.9.7,
+    /// 3.3.5.9.12), another user ACCESS_DENIED.
+    pub fn reclaim(
+        &mut self,
+        persistent: u64,
+        create_guid: Option<Guid>,
+        org: OrgId,
+        user: UserId,
+        check: impl FnOnce(&Durable, &Open) -> Result<(), Refusal>,
+    ) -> Result<Disconnected, Refusal> {
+        let id = OpenId(persistent);
+        let d = self.gone.get(&id).ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)?;
+        // A v1 open has the zero CreateGuid (Samba `smb2srv_open_recreate`:
+        // a DH2C with a zero CreateGuid reclaims a v1 open).
+        if let Some(g) = create_guid
+            && d.durable.create_guid.unwrap_or_default() != g
+        {
+            return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
+        }
+        check(&d.durable, &d.open)?;
+        if d.durable.org != org || d.durable.user != user {
+            return Err(NtStatus::ACCESS_DENIED);
+        }
+        self.gone.remove(&id).ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)
+    }
+
+    /// An open (connected or not) created with this CreateGuid
+    /// (MS-SMB2 3.3.5.9.10: a DH2Q with a CreateGuid in use is a replay,
+    /// or DUPLICATE_OBJECTID).
+    pub fn by_create_guid(&self, g: Guid) -> Option<OpenId> {
+        self.live
+            .iter()
+            .find(|(_, d)| d.create_guid == Some(g))
+            .map(|(k, _)| *k)
+            .or_else(|| self.gone.iter().find(|(_, d)| d.durable.create_guid == Some(g)).map(|(k, _)| *k))
+    }
+}
+
+/// Periodic work (from every connection's tick; cheap when idle): break
+/// acknowledgment timers, then durable opens whose timeout passed are closed.
+pub fn tick(server: &crate::engine::server::Server, now: std::time::SystemTime) {
+    let instant = server.files.instant(now);
+    let expired = server.files.with(|t| {
+        t.run_timers(instant);
+        let mut v = t.durable.expired(instant);
+        v.extend(t.durable.take_reaped());
+        v
+    });
+    for d in expired {
+        crate::engine::handlers::close::close_detached(server, d.open, now);
+    }
+}
+
+/// The connection is going away: its durable opens leave it for the
+/// server-wide table, without an owner, until they are reconnected or time
+/// out (MS-SMB2 3.3.7.1). The others stay to be closed.
+pub fn detach(
+    server: &crate::engine::server::Server,
+    state: &mut crate::engine::connection::ConnState,
+    now: std::time::SystemTime,
+) {
+    let ids: Vec<u64> = state.opens.keys().copied().collect();
+    for id in ids {
+        let Some(open) = state.opens.remove(&id) else { continue };
+        if let Some(open) = try_detach(server, open, now) {
+            state.opens.insert(id, open);
+        }
+    }
+}
+
+/// Preserves one open if it is durable (its session or connection is
+/// going away: LOGOFF and TREE_DISCONNECT keep durable opens too, as
+/// Samba's SHUTDOWN_CLOSE does); gives it back otherwise.
+pub fn try_detach(server: &crate::engine::server::Server, open: Open, now: std::time::SystemTime) -> Option<Open> {
+    let instant = server.files.instant(now);
+    let open_id = OpenId(open.file_id.persistent);
+    let key = open.file().map(|f| f.key.clone());
+    server.files.with(|t| {
+        if t.durable.get(open_id).is_none() {
+            return Some(open);
+        }
+        let breaking = key.as_ref().and_then(|k| t.get(k)).is_some_and(|s| s.cache.is_breaking(open_id));
+        let back = t.durable.disconnect(open, instant, breaking);
+        if back.is_none() {
+            t.clear_owner(open_id);
+        }
+        back
+    })
+}
