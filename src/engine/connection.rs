@@ -155,6 +155,8 @@ pub struct ConnState {
     pub retire: Vec<u64>,
     /// Accounts revision this connection's sessions were last checked against.
     pub seen_revision: Option<u64>,
+    /// What a macOS client negotiated with the AAPL create context.
+    pub aapl: crate::engine::aapl::Negotiated,
 }
 
 impl Ctx<'_> {
@@ -243,6 +245,7 @@ impl Connection {
                 reply_tree_id: None,
                 retire: Vec::new(),
                 seen_revision: None,
+                aapl: crate::engine::aapl::Negotiated::default(),
             },
         }
     }

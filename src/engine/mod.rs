@@ -2,6 +2,7 @@
 //! command handlers. Time comes in as arguments; storage, accounts and audit
 //! are reached through the services in [`server::Server`].
 
+pub mod aapl;
 pub mod acl;
 pub mod audit;
 pub mod caching;

@@ -75,6 +75,11 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
         return Err(NtStatus::NOT_SUPPORTED.into());
     }
     let name = names::parse(&req.name).map_err(Error::Status)?;
+    // AAPL server query (macOS): checked before anything is opened.
+    let aapl = match cc::find(&req.contexts, cc::names::AAPL) {
+        Some(c) => Some(crate::engine::aapl::server_query(c.data, &mut ctx.conn.aapl)?),
+        None => None,
+    };
     let principal = ctx.session()?.principal.clone().ok_or(Error::Status(NtStatus::ACCESS_DENIED))?;
     let org = ctx.server.org_store(share.org_id)?;
     let file_id = ctx.new_file_id();
@@ -131,6 +136,9 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
     let mut contexts = response_contexts(req, &opened, share.root);
     if let crate::engine::fsa::lease::CacheGrant::Lease(l) = &opened.grant {
         contexts.push((cc::names::RQLS, crate::engine::caching::lease_context(l)));
+    }
+    if let Some(data) = aapl {
+        contexts.push((cc::names::AAPL, data));
     }
     let open_id = crate::engine::fsa::OpenId(file_id.persistent);
     if let Some(c) = super::create_durable::grant(ctx, &durable, open_id, &opened.grant, &cache) {

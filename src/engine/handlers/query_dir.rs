@@ -13,6 +13,7 @@ use crate::engine::open::{DirEnum, FileOpen};
 use crate::engine::status::{Error, Result};
 use crate::storage::{DirEntry, Meta, NodeKind};
 use crate::wire::NtStatus;
+use crate::wire::fscc::InfoClass;
 use crate::wire::fscc::dir_info::{self, DirWriter};
 use crate::wire::fscc::wildcard::name_matches;
 use crate::wire::query_directory::{QueryDirectoryRequest, QueryDirectoryResponse, flags};
@@ -26,6 +27,13 @@ const BATCH: usize = 256;
 pub fn query_directory(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let req = QueryDirectoryRequest::decode(ctx.msg)?;
     let id = ctx.resolve_file_id(req.file_id)?;
+    // macOS READDIR_ATTR (see `engine::aapl`): FileIdBothDirectoryInformation
+    // entries carry each one's Mac metadata and maximal access.
+    let mac = if ctx.conn.aapl.readdir_attr && req.file_information_class == InfoClass::ID_BOTH_DIRECTORY {
+        ctx.session()?.principal.as_ref().map(crate::engine::acl::token)
+    } else {
+        None
+    };
     let open = ctx.open_mut(id)?;
     let granted = open.granted_access;
     let f = open.file_mut().ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
@@ -49,7 +57,11 @@ pub fn query_directory(ctx: &mut Ctx<'_>) -> Result<Reply> {
         .ok_or(Error::Status(NtStatus::INVALID_INFO_CLASS))?;
     let single = req.flags & flags::RETURN_SINGLE_ENTRY != 0;
     let mut e = f.dir_enum.take().ok_or(Error::Status(NtStatus::INTERNAL_ERROR))?;
-    let filled = fill(f, &mut e, &mut w, single);
+    let mut mac = match mac {
+        Some(token) => Some(MacAttrs::new(f, token)?),
+        None => None,
+    };
+    let filled = fill(f, &mut e, &mut w, single, mac.as_mut());
     let found_any = e.found_any;
     let stopped_on_full = matches!(filled, Ok(Fill::Full));
     f.dir_enum = Some(e);
@@ -65,7 +77,10 @@ pub fn query_directory(ctx: &mut Ctx<'_>) -> Result<Reply> {
         }
         .into());
     }
-    let data = w.into_bytes();
+    let mut data = w.into_bytes();
+    if let Some(m) = &mac {
+        crate::engine::aapl::patch_id_both(&mut data, &m.attrs);
+    }
     let mut out = new_message();
     QueryDirectoryResponse { data: &data }.encode(&mut out);
     Ok(Reply::ok(out))
@@ -80,7 +95,13 @@ enum Fill {
 }
 
 /// Adds entries to `w` from where the enumeration stands.
-fn fill(f: &FileOpen, e: &mut DirEnum, w: &mut DirWriter, single: bool) -> Result<Fill> {
+fn fill(
+    f: &FileOpen,
+    e: &mut DirEnum,
+    w: &mut DirWriter,
+    single: bool,
+    mut mac: Option<&mut MacAttrs>,
+) -> Result<Fill> {
     // "." and "..", then (for a pattern without wildcards) one lookup, or
     // the directory in the store's stable order.
     while e.dots < 2 {
@@ -89,6 +110,9 @@ fn fill(f: &FileOpen, e: &mut DirEnum, w: &mut DirWriter, single: bool) -> Resul
             e.found_any = true;
             if !w.push(&wire_entry(name, &meta)) {
                 return Ok(Fill::Full);
+            }
+            if let Some(m) = mac.as_deref_mut() {
+                m.add(f, &meta);
             }
             e.dots += 1;
             if single {
@@ -110,6 +134,9 @@ fn fill(f: &FileOpen, e: &mut DirEnum, w: &mut DirWriter, single: bool) -> Resul
                 e.done = false;
                 return Ok(Fill::Full);
             }
+            if let Some(m) = mac.as_deref_mut() {
+                m.add(f, &meta);
+            }
         }
         return Ok(Fill::End);
     }
@@ -125,12 +152,48 @@ fn fill(f: &FileOpen, e: &mut DirEnum, w: &mut DirWriter, single: bool) -> Resul
                 if !w.push(&wire_entry(&entry.name, &entry.meta)) {
                     return Ok(Fill::Full);
                 }
+                if let Some(m) = mac.as_deref_mut() {
+                    m.add(f, &entry.meta);
+                }
             }
             e.cursor = Some(entry.cursor);
             if single && !w.is_empty() {
                 return Ok(Fill::Full);
             }
         }
+    }
+}
+
+/// The Mac metadata of the entries written, in order (READDIR_ATTR).
+struct MacAttrs {
+    token: crate::engine::fsa::sid::Token,
+    share: u32,
+    parent_delete_child: bool,
+    attrs: Vec<crate::engine::aapl::EntryAttr>,
+}
+
+impl MacAttrs {
+    fn new(f: &FileOpen, token: crate::engine::fsa::sid::Token) -> Result<Self> {
+        let dir_acl = crate::engine::acl::granted(&f.org, f.org_id, f.node, true, f.is_root(), &token)?;
+        Ok(Self {
+            token,
+            share: fa::share_mask(f.level),
+            parent_delete_child: dir_acl & fa::FILE_DELETE_CHILD != 0,
+            attrs: Vec::new(),
+        })
+    }
+
+    /// The entry's maximal access (MS-SMB2 2.2.14.2.5 rules) and its streams.
+    fn add(&mut self, f: &FileOpen, m: &Meta) {
+        let is_dir = m.kind == NodeKind::Directory;
+        let acl = crate::engine::acl::granted(&f.org, f.org_id, m.id, is_dir, m.id == f.root, &self.token).unwrap_or(0);
+        let obj = fa::ExistingObject {
+            share: self.share,
+            acl,
+            parent_delete_child: self.parent_delete_child,
+            read_only_file: false,
+        };
+        self.attrs.push(crate::engine::aapl::entry_attr(&f.org, m, obj.maximal_access()));
     }
 }
 

@@ -130,6 +130,9 @@ fn write_file(
         }),
         None => Ok(()),
     })?;
+    if f.stream.as_deref().is_some_and(crate::engine::aapl::is_afp_info) {
+        return afp_info_write(server, f, &content, offset, req.data);
+    }
     if !req.data.is_empty() {
         let before = content.len();
         content.write(offset, req.data)?;
@@ -145,6 +148,34 @@ fn write_file(
     f.stats.writes += 1;
     f.position = offset + len;
     Ok(req.data.len() as u32)
+}
+
+/// A WRITE to a file's `AFP_AfpInfo` stream (macOS Finder info): only a
+/// valid AfpInfo record is stored; one with empty FinderInfo deletes the
+/// stream at its last close (see [`crate::engine::aapl`]).
+fn afp_info_write(
+    server: &Server,
+    f: &mut FileOpen,
+    content: &crate::storage::Content,
+    offset: u64,
+    data: &[u8],
+) -> Result<u32> {
+    use crate::engine::aapl::{AFP_INFO_LEN, AfpWrite};
+    match crate::engine::aapl::afp_info_write(offset, data)? {
+        AfpWrite::Store(rec) => {
+            content.write(0, rec)?;
+            if content.len() > AFP_INFO_LEN as u64 {
+                content.set_len(AFP_INFO_LEN as u64)?;
+            }
+        }
+        AfpWrite::Delete => {
+            content.set_len(0)?;
+            server.files.with(|t| t.stream(&f.key).shares.set_delete_pending(true));
+        }
+    }
+    f.stats.bytes_written += data.len() as u64;
+    f.stats.writes += 1;
+    Ok(data.len() as u32)
 }
 
 /// FLUSH: makes every acknowledged write of the file durable before answering.

@@ -1,0 +1,312 @@
+"""What macOS Finder does, checked with Python smbprotocol (SMB 3.1.1,
+encrypted) against a running smbvault.
+
+usage: mac.py HOST PORT SHARE DOMAIN\\USER PASSWORD CHECK [ARGS...]
+
+CHECK is one of:
+  aapl        AAPL server query: server caps (with READ_DIR_ATTR), volume
+              caps and the model string come back
+  streams     AFP_AfpInfo and AFP_Resource written and read back; a
+              malformed AfpInfo write is refused; an AfpInfo with empty
+              FinderInfo deletes the stream
+  nfc         NFC and NFD spellings (café, パ) reach one file and one folder
+  dotfiles    .DS_Store and ._name files behave like any other file
+  bigdir N    a folder of N files (every 10th with Finder info, every 20th
+              with a resource fork) listed in one QUERY_DIRECTORY
+              enumeration with READDIR_ATTR data; prints the time taken
+Prints "ok" on success; exits non-zero with a message otherwise.
+"""
+import struct
+import sys
+import time
+import unicodedata
+import uuid
+
+from smbprotocol.connection import Connection, Dialects
+from smbprotocol.create_contexts import SMB2CreateContextRequest
+from smbprotocol.exceptions import SMBResponseException
+from smbprotocol.file_info import FileInformationClass
+from smbprotocol.open import (CreateDisposition, CreateOptions, DirectoryAccessMask, FilePipePrinterAccessMask,
+                              ImpersonationLevel, Open, ShareAccess, SMB2QueryDirectoryRequest,
+                              SMB2QueryDirectoryResponse)
+from smbprotocol.session import Session
+from smbprotocol.tree import TreeConnect
+
+ALL_SHARE = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | ShareAccess.FILE_SHARE_DELETE
+RW = FilePipePrinterAccessMask.GENERIC_READ | FilePipePrinterAccessMask.GENERIC_WRITE
+DIR_READ = DirectoryAccessMask.FILE_LIST_DIRECTORY | DirectoryAccessMask.SYNCHRONIZE | DirectoryAccessMask.FILE_READ_ATTRIBUTES
+STATUS_INVALID_PARAMETER = 0xC000000D
+STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
+STATUS_NO_MORE_FILES = 0x80000006
+# AAPL (Apple smb_2.h, as Samba vfs_fruit implements it).
+AAPL_SERVER_QUERY = 1
+AAPL_SERVER_CAPS, AAPL_VOLUME_CAPS, AAPL_MODEL_INFO = 1, 2, 4
+AAPL_READ_DIR_ATTR = 1
+
+
+def fail(msg):
+    print(msg)
+    sys.exit(1)
+
+
+class Client:
+    def __init__(self, host, port, share, user, password):
+        self.conn = Connection(uuid.uuid4(), host, port, require_signing=True)
+        self.conn.connect(Dialects.SMB_3_1_1)
+        self.sess = Session(self.conn, user, password, require_encryption=True)
+        self.sess.connect()
+        self.tree = TreeConnect(self.sess, rf"\\{host}\{share}")
+        self.tree.connect()
+
+    def open(self, name, access=RW, disp=CreateDisposition.FILE_OPEN_IF, options=0, contexts=None):
+        f = Open(self.tree, name)
+        resp = f.create(ImpersonationLevel.Impersonation, access, 0, ALL_SHARE, disp, options, create_contexts=contexts)
+        return f, resp
+
+    def mkdir(self, name):
+        d, _ = self.open(name, DIR_READ, CreateDisposition.FILE_OPEN_IF, CreateOptions.FILE_DIRECTORY_FILE)
+        d.close()
+
+    def put(self, name, data):
+        f, _ = self.open(name, disp=CreateDisposition.FILE_OVERWRITE_IF)
+        if data:
+            f.write(data, 0)
+        f.close()
+
+    def get(self, name):
+        f, _ = self.open(name, FilePipePrinterAccessMask.GENERIC_READ, CreateDisposition.FILE_OPEN)
+        data = f.read(0, f.end_of_file) if f.end_of_file else b""
+        f.close()
+        return data
+
+    def aapl(self):
+        """Sends the AAPL server query on a root open, as Finder does first."""
+        ctx = SMB2CreateContextRequest()
+        ctx["buffer_name"] = b"AAPL"
+        caps = AAPL_SERVER_CAPS | AAPL_VOLUME_CAPS | AAPL_MODEL_INFO
+        ctx["buffer_data"] = struct.pack("<IIQQ", AAPL_SERVER_QUERY, 0, caps, 0x7)
+        d, resp = self.open("", DIR_READ, CreateDisposition.FILE_OPEN, CreateOptions.FILE_DIRECTORY_FILE, [ctx])
+        d.close()
+        for c in resp or []:
+            if isinstance(c, bytes) and len(c) >= 16 and struct.unpack_from("<I", c)[0] == AAPL_SERVER_QUERY:
+                return parse_aapl(c)
+        fail(f"no AAPL response context: {resp}")
+
+    def close(self):
+        self.tree.disconnect()
+        self.sess.disconnect()
+        self.conn.disconnect()
+
+
+def parse_aapl(c):
+    bitmap = struct.unpack_from("<Q", c, 8)[0]
+    pos, out = 16, {}
+    if bitmap & AAPL_SERVER_CAPS:
+        out["server_caps"] = struct.unpack_from("<Q", c, pos)[0]
+        pos += 8
+    if bitmap & AAPL_VOLUME_CAPS:
+        out["volume_caps"] = struct.unpack_from("<Q", c, pos)[0]
+        pos += 8
+    if bitmap & AAPL_MODEL_INFO:
+        n = struct.unpack_from("<I", c, pos + 4)[0]
+        out["model"] = c[pos + 8:pos + 8 + n].decode("utf-16-le")
+    return out
+
+
+def status_of(fn):
+    try:
+        fn()
+        return None
+    except SMBResponseException as e:
+        return e.status
+
+
+def afp_info(finder):
+    """A 60-byte AfpInfo record with this 32-byte FinderInfo."""
+    return b"AFP\x00" + struct.pack(">I", 0x00010000) + b"\x00" * 8 + finder + b"\x00" * 12
+
+
+def finder_info(ftype=b"TEXT", creator=b"ttxt", flags=0x0100):
+    return ftype + creator + struct.pack(">H", flags) + b"\x00" * 22
+
+
+def check_aapl(c):
+    r = c.aapl()
+    if not r.get("server_caps", 0) & AAPL_READ_DIR_ATTR:
+        fail(f"READ_DIR_ATTR not in server caps: {r}")
+    if "volume_caps" not in r or not r.get("model"):
+        fail(f"volume caps or model missing: {r}")
+    print(f"server_caps=0x{r['server_caps']:x} volume_caps=0x{r['volume_caps']:x} model={r['model']}")
+
+
+def check_streams(c):
+    name = "finder-" + uuid.uuid4().hex[:8] + ".txt"
+    c.put(name, b"data fork")
+    rec = afp_info(finder_info())
+    c.put(name + ":AFP_AfpInfo", rec)
+    if c.get(name + ":AFP_AfpInfo") != rec:
+        fail("AfpInfo did not read back")
+    rsrc = bytes(range(256)) * 40
+    c.put(name + ":AFP_Resource", rsrc)
+    if c.get(name + ":AFP_Resource") != rsrc:
+        fail("resource fork did not read back")
+    if c.get(name) != b"data fork":
+        fail("data fork changed")
+    # Malformed AfpInfo writes are refused and leave the record alone.
+    f, _ = c.open(name + ":AFP_AfpInfo")
+    for bad in (b"XYZ\x00" + rec[4:], rec[:4] + struct.pack(">I", 2) + rec[8:], rec[:30]):
+        st = status_of(lambda: f.write(bad, 0))
+        if st != STATUS_INVALID_PARAMETER:
+            fail(f"malformed AfpInfo write: status {st}")
+    if status_of(lambda: f.write(rec, 7)) != STATUS_INVALID_PARAMETER:
+        fail("AfpInfo write at offset 7 accepted")
+    f.close()
+    if c.get(name + ":AFP_AfpInfo") != rec:
+        fail("AfpInfo changed by refused writes")
+    # Empty FinderInfo: the stream goes away.
+    c.put(name + ":AFP_AfpInfo", afp_info(b"\x00" * 32))
+    st = status_of(lambda: c.get(name + ":AFP_AfpInfo"))
+    if st != STATUS_OBJECT_NAME_NOT_FOUND:
+        fail(f"AfpInfo with empty FinderInfo still there: {st}")
+    print("afpinfo, resource fork, refusals and deletion ok")
+
+
+def check_nfc(c):
+    base = "mac-" + uuid.uuid4().hex[:6] + "-"
+    for word in ("café", "パスポート"):
+        nfc, nfd = unicodedata.normalize("NFC", word), unicodedata.normalize("NFD", word)
+        if nfc == nfd:
+            fail("test word has one form")
+        c.put(base + nfd + ".txt", b"from a Mac")
+        if c.get(base + nfc + ".txt") != b"from a Mac":
+            fail(f"NFC spelling of {word} does not reach the NFD-created file")
+        st = status_of(lambda: c.open(base + nfc + ".txt", disp=CreateDisposition.FILE_CREATE)[0].close())
+        if st is None:
+            fail("NFC spelling created a twin")
+        c.mkdir(base + nfd + "-dir")
+        c.put(base + nfc + "-dir\\inner.txt", b"x")
+        if c.get(base + nfd + "-dir\\inner.txt") != b"x":
+            fail("folder spellings differ")
+
+
+def check_dotfiles(c):
+    d = "dot-" + uuid.uuid4().hex[:6]
+    c.mkdir(d)
+    for name in (".DS_Store", "._photo.jpg", "photo.jpg"):
+        data = (name.encode() + b"\x00") * 100
+        c.put(d + "\\" + name, data)
+        if c.get(d + "\\" + name) != data:
+            fail(f"{name} did not read back")
+    names = list_names(c, d)
+    if sorted(names) != sorted([".", "..", ".DS_Store", "._photo.jpg", "photo.jpg"]):
+        fail(f"listing: {names}")
+    f, _ = c.open(d + "\\._photo.jpg", RW | FilePipePrinterAccessMask.DELETE,
+                  CreateDisposition.FILE_OPEN, CreateOptions.FILE_DELETE_ON_CLOSE)
+    f.close()
+    if "._photo.jpg" in list_names(c, d):
+        fail("._photo.jpg not deleted")
+
+
+def list_names(c, d):
+    h, _ = c.open(d, DIR_READ, CreateDisposition.FILE_OPEN, CreateOptions.FILE_DIRECTORY_FILE)
+    entries = h.query_directory("*", FileInformationClass.FILE_NAMES_INFORMATION)
+    h.close()
+    return [e["file_name"].get_value().decode("utf-16-le") for e in entries]
+
+
+def check_bigdir(c, host, port, share, user, password, n):
+    d = "bigdir-" + uuid.uuid4().hex[:6]
+    c.mkdir(d)
+    t0 = time.monotonic()
+    for i in range(n):
+        name = f"{d}\\IMG_{i:05d}.jpg"
+        f, _ = c.open(name, disp=CreateDisposition.FILE_CREATE)
+        f.write(b"\xff\xd8" + struct.pack("<I", i), 0)
+        f.close()
+        if i % 10 == 0:
+            c.put(name + ":AFP_AfpInfo", afp_info(finder_info(b"JPEG", b"prvw", 0x0400 | (i % 7))))
+        if i % 20 == 0:
+            c.put(name + ":AFP_Resource", b"R" * (100 + i))
+    made = time.monotonic() - t0
+    # A fresh connection, as Finder opening the folder: AAPL, then one enumeration.
+    m = Client(host, port, share, user, password)
+    m.aapl()
+    t1 = time.monotonic()
+    h, _ = m.open(d, DIR_READ, CreateDisposition.FILE_OPEN, CreateOptions.FILE_DIRECTORY_FILE)
+    entries, calls, server = [], 0, 0.0
+    while True:
+        q, _ = h.query_directory("*", FileInformationClass.FILE_ID_BOTH_DIRECTORY_INFORMATION,
+                                 max_output=1024 * 1024, send=False)
+        t = time.monotonic()
+        req = m.conn.send(q, m.sess.session_id, m.tree.tree_connect_id)
+        try:
+            resp = m.conn.receive(req)
+        except SMBResponseException as e:
+            if e.status == STATUS_NO_MORE_FILES:
+                break
+            raise
+        server += time.monotonic() - t
+        calls += 1
+        qr = SMB2QueryDirectoryResponse()
+        qr.unpack(resp["data"].get_value())
+        entries.extend(SMB2QueryDirectoryRequest.unpack_response(
+            FileInformationClass.FILE_ID_BOTH_DIRECTORY_INFORMATION, qr["buffer"].get_value()))
+    h.close()
+    listed = time.monotonic() - t1
+    files = [e for e in entries if e["file_name"].get_value().decode("utf-16-le") not in (".", "..")]
+    if len(files) != n:
+        fail(f"listed {len(files)} of {n} files")
+    with_info = with_rsrc = 0
+    for e in files:
+        name = e["file_name"].get_value().decode("utf-16-le")
+        i = int(name[4:9])
+        if e["short_name_length"].get_value() != 24:
+            fail(f"{name}: no READDIR_ATTR data")
+        sn = e["short_name"].get_value()
+        rsrc_len = struct.unpack_from("<Q", sn, 0)[0]
+        fi = sn[8:24]
+        mode = e["reserved2"].get_value()
+        if e["ea_size"].get_value() == 0 or mode & 0o170000 != 0o100000:
+            fail(f"{name}: max access {e['ea_size'].get_value():#x}, mode {mode:o}")
+        if i % 10 == 0:
+            flags = struct.unpack(">H", fi[8:10])[0]
+            if fi[:8] != b"JPEGprvw" or flags != 0x0400 | (i % 7):
+                fail(f"{name}: FinderInfo {fi.hex()}")
+            with_info += 1
+        elif fi[:12] != b"\x00" * 12:
+            fail(f"{name}: unexpected FinderInfo {fi.hex()}")
+        want = 100 + i if i % 20 == 0 else 0
+        if rsrc_len != want:
+            fail(f"{name}: resource fork length {rsrc_len}, want {want}")
+        with_rsrc += rsrc_len > 0
+    m.close()
+    print(f"created {n} files in {made:.1f} s; listed {len(entries)} entries with READDIR_ATTR "
+          f"({with_info} with Finder info, {with_rsrc} with a resource fork) in {calls} "
+          f"QUERY_DIRECTORY calls: {server * 1000:.0f} ms request to response, "
+          f"{listed * 1000:.0f} ms with open and client-side decoding")
+
+
+def main():
+    if len(sys.argv) < 7:
+        fail(__doc__)
+    host, port, share, user, password, check = sys.argv[1:7]
+    port = int(port)
+    c = Client(host, port, share, user, password)
+    if check == "aapl":
+        check_aapl(c)
+    elif check == "streams":
+        check_streams(c)
+    elif check == "nfc":
+        check_nfc(c)
+    elif check == "dotfiles":
+        check_dotfiles(c)
+    elif check == "bigdir":
+        check_bigdir(c, host, port, share, user, password, int(sys.argv[7]))
+    else:
+        fail(f"unknown check {check}")
+    c.close()
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
