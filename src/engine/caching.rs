@@ -120,3 +120,29 @@ pub fn notification(state: &ConnState, b: &Break) -> Option<Outgoing> {
     put_header(&hdr, &mut msg);
     security::protect(state, msg, encrypt.then_some(sid), None).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fsa::lease::LEASE_FLAG_BREAK_IN_PROGRESS;
+
+    #[test]
+    fn lease_contexts_keep_the_version_the_lease_was_created_with() {
+        let g = LeaseGrant {
+            key: LeaseKey([3; 16]),
+            state: Caching::RH,
+            flags: LEASE_FLAG_BREAK_IN_PROGRESS,
+            v2: false,
+            parent: None,
+            epoch: 0,
+        };
+        let v1 = lease_context(&g);
+        assert_eq!(v1.len(), 32);
+        let l = Lease::decode(&v1).unwrap();
+        assert_eq!((l.key, l.state, l.flags, l.v2), ([3; 16], 3, LEASE_FLAG_BREAK_IN_PROGRESS, None));
+        let v2 = lease_context(&LeaseGrant { v2: true, epoch: 5, parent: Some(LeaseKey([9; 16])), ..g });
+        assert_eq!(v2.len(), 52);
+        let l = Lease::decode(&v2).unwrap();
+        assert_eq!(l.v2, Some(LeaseV2 { parent_key: [9; 16], epoch: 5 }));
+    }
+}

@@ -674,10 +674,9 @@ impl Connection {
             if previous != 0
                 && previous != sid
                 && t.sessions.get(&previous).is_some_and(|o| o.1 == p.org_id && o.2 == p.user_id)
+                && let Some((mb, _, _)) = t.sessions.remove(&previous)
             {
-                if let Some((mb, _, _)) = t.sessions.remove(&previous) {
-                    mb.post(Notice::EndSession(previous));
-                }
+                mb.post(Notice::EndSession(previous));
             }
         });
     }

@@ -223,3 +223,69 @@ pub fn try_detach(server: &crate::engine::server::Server, open: Open, now: std::
         back
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::open::OpenKind;
+    use crate::wire::create::FileId;
+
+    const ORG: OrgId = OrgId(1);
+    const ALICE: UserId = UserId(7);
+
+    fn open(id: u64) -> Open {
+        let pipe = crate::rpc::open_pipe("srvsvc").expect("srvsvc pipe");
+        Open {
+            file_id: FileId { persistent: id, volatile: id },
+            session_id: 1,
+            tree_id: 1,
+            granted_access: 0,
+            kind: OpenKind::Pipe(pipe),
+        }
+    }
+
+    fn durable(guid: Option<Guid>) -> Durable {
+        Durable { create_guid: guid, timeout_ms: 1000, org: ORG, user: ALICE, lease: None }
+    }
+
+    #[test]
+    fn reconnect_rules_follow_samba() {
+        let now = Instant::now();
+        let mut p = Preserved::default();
+        let g = Guid([5; 16]);
+        p.mark(OpenId(1), durable(None));
+        p.mark(OpenId(2), durable(Some(g)));
+        assert!(p.disconnect(open(1), now, false).is_none());
+        assert!(p.disconnect(open(2), now, false).is_none());
+        let ok = |_: &Durable, _: &Open| Ok(());
+        // v1 open: a DH2C needs the zero CreateGuid.
+        assert_eq!(p.reclaim(1, Some(g), ORG, ALICE, ok).err(), Some(NtStatus::OBJECT_NAME_NOT_FOUND));
+        // Another user: ACCESS_DENIED, and the open stays.
+        assert_eq!(p.reclaim(1, None, ORG, UserId(8), ok).err(), Some(NtStatus::ACCESS_DENIED));
+        assert!(p.reclaim(1, Some(Guid::default()), ORG, ALICE, ok).is_ok());
+        // v2 open: a v1 reconnect works, a wrong CreateGuid does not.
+        assert_eq!(p.reclaim(2, Some(Guid([6; 16])), ORG, ALICE, ok).err(), Some(NtStatus::OBJECT_NAME_NOT_FOUND));
+        assert_eq!(p.by_create_guid(g), Some(OpenId(2)));
+        assert!(p.reclaim(2, None, ORG, ALICE, ok).is_ok());
+        assert_eq!(p.reclaim(2, None, ORG, ALICE, ok).err(), Some(NtStatus::OBJECT_NAME_NOT_FOUND));
+    }
+
+    #[test]
+    fn breaking_or_plain_opens_are_not_kept_and_timeouts_expire() {
+        let now = Instant::now();
+        let mut p = Preserved::default();
+        assert!(p.disconnect(open(3), now, false).is_some(), "not durable");
+        p.mark(OpenId(4), durable(None));
+        assert!(p.disconnect(open(4), now, true).is_some(), "break in progress");
+        p.mark(OpenId(5), durable(None));
+        assert!(p.disconnect(open(5), now, false).is_none());
+        assert_eq!(p.next_expiry(), Some(now + Duration::from_millis(1000)));
+        assert!(p.expired(now).is_empty());
+        assert_eq!(p.expired(now + Duration::from_secs(1)).len(), 1);
+        p.mark(OpenId(6), durable(None));
+        assert!(p.disconnect(open(6), now, false).is_none());
+        assert!(p.purge(OpenId(6)));
+        assert!(!p.purge(OpenId(6)));
+        assert_eq!(p.take_reaped().len(), 1);
+    }
+}

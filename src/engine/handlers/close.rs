@@ -117,6 +117,10 @@ fn close_file(
         }
         Removal::Nothing => {}
     }
+    if f.stats.writes > 0 {
+        // Explorer refreshes a file's row when its write time moves.
+        crate::engine::notify::modified(server, f, crate::wire::fscc::consts::notify_filter::LAST_WRITE);
+    }
     if flags & POSTQUERY_ATTRIB == 0 {
         return Ok(CloseResponse::default());
     }

@@ -179,7 +179,11 @@ fn other_class(env: &Env<'_>, f: &mut FileOpen, class: InfoClass, data: &[u8]) -
             f.mode = m;
             Ok(())
         }
-        InfoClass::FULL_EA => set_eas(f, FileFullEaInformation::decode(data)?),
+        InfoClass::FULL_EA => {
+            set_eas(f, FileFullEaInformation::decode(data)?)?;
+            crate::engine::notify::modified(env.server, f, notify_filter::EA);
+            Ok(())
+        }
         InfoClass::VALID_DATA_LENGTH => Ok(()),
         // Hard links and short-name changes need privileges we never grant.
         InfoClass::LINK | InfoClass::SHORT_NAME => Err(NtStatus::NOT_SUPPORTED.into()),
@@ -342,5 +346,6 @@ fn set_security(env: &Env<'_>, f: &FileOpen, info: u32, data: &[u8]) -> Result<(
     let mut sd = acl::load(&f.org, f.org_id, f.node, f.is_dir, f.is_root())?;
     sd.apply(&given, parts, &env.token).map_err(Error::Status)?;
     f.org.set_security(f.node, &sd.encode(super::create_disk::ALL_PARTS))?;
+    crate::engine::notify::modified(env.server, f, notify_filter::SECURITY);
     Ok(())
 }
