@@ -23,4 +23,4 @@ if ! python3 -c 'import smbprotocol' >/dev/null 2>&1; then
 fi
 
 # Release build: the end-to-end tests move hundreds of MiB through AES.
-cargo test --release --all-targets -- --test-threads="${SMBVAULT_TEST_THREADS:-2}" "$@"
+cargo test --release --all-targets --no-fail-fast -- --test-threads="${SMBVAULT_TEST_THREADS:-2}" "$@"

@@ -24,7 +24,7 @@ fn every_dialect_moves_100_mib_intact() {
         );
         let o = s.smbclient("share", "DEFAULT\\alice", PASS, &["-m", m], &cmds);
         let out = text(&o);
-        assert!(o.status.success(), "{m}: {out}");
+        assert!(o.status.success(), "{m}: {:?} {out}", o.status);
         assert!(!out.contains("NT_STATUS_") || out.contains("getting alt name"), "{m}: {out}");
         assert!(out.contains("renamed.bin"), "{m}: rename not listed: {out}");
         assert!(out.contains("create_time:"), "{m}: allinfo: {out}");

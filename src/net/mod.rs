@@ -63,7 +63,10 @@ pub async fn serve(
     Ok(())
 }
 
-/// Runs one connection: a reader loop that drives the engine and a writer task.
+/// Runs one connection: a reader task that only frames bytes, this loop
+/// that drives the engine, and a writer task. Frames reach this loop over a
+/// channel because reading is not cancellation-safe: a `select!` on a
+/// half-read frame would lose bytes when the tick fires.
 async fn connection(
     server: Arc<Server>,
     stream: TcpStream,
@@ -71,18 +74,22 @@ async fn connection(
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
-    let (mut rd, wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let writer = tokio::spawn(write_loop(wr, rx));
+    // Two frames in flight: enough to overlap reading with processing,
+    // bounded so a fast client cannot queue unbounded memory.
+    let (ftx, mut frx) = mpsc::channel::<std::io::Result<Vec<u8>>>(2);
+    let reader = tokio::spawn(read_loop(rd, ftx));
     let mut conn = Connection::new(server, peer);
     let mut tick = tokio::time::interval(TICK);
     let result = loop {
         tokio::select! {
-            frame = read_frame(&mut rd) => {
+            frame = frx.recv() => {
                 let frame = match frame {
-                    Ok(Some(f)) => f,
-                    Ok(None) => break Ok(()),
-                    Err(e) => break Err(e),
+                    Some(Ok(f)) => f,
+                    None => break Ok(()),
+                    Some(Err(e)) => break Err(e),
                 };
                 let out = tokio::task::block_in_place(|| conn.handle_frame(SystemTime::now(), &frame));
                 if !send_all(&tx, out) {
@@ -98,10 +105,29 @@ async fn connection(
             _ = stop.changed() => break Ok(()),
         }
     };
+    reader.abort();
     tokio::task::block_in_place(|| conn.close(SystemTime::now()));
     drop(tx);
     let _ = writer.await;
     result
+}
+
+/// Reads frames until the peer closes or sends something that is not a frame.
+async fn read_loop(mut rd: tokio::net::tcp::OwnedReadHalf, tx: mpsc::Sender<std::io::Result<Vec<u8>>>) {
+    loop {
+        match read_frame(&mut rd).await {
+            Ok(Some(f)) => {
+                if tx.send(Ok(f)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        }
+    }
 }
 
 /// Queues frames for the writer; false once the engine asked to close.
