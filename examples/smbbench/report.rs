@@ -61,9 +61,19 @@ impl Metric {
 #[derive(Default)]
 pub struct Results {
     samples: BTreeMap<(Metric, bool), BTreeMap<&'static str, Vec<f64>>>,
+    failures: Vec<String>,
 }
 
 impl Results {
+    pub fn failed(&mut self, server: &str, encrypt: bool, what: &str, error: &str) {
+        let mode = if encrypt { "encrypt" } else { "sign" };
+        self.failures.push(format!("{server} {what} {mode}: {error}"));
+    }
+
+    pub fn failures(&self) -> &[String] {
+        &self.failures
+    }
+
     pub fn add(&mut self, server: &'static str, encrypt: bool, samples: Vec<(Metric, f64)>) {
         for (m, v) in samples {
             self.samples.entry((m, encrypt)).or_default().entry(server).or_default().push(v);

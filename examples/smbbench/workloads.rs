@@ -96,6 +96,17 @@ pub fn seq_smbclient(t: &Target, encrypt: bool, src: &Path, bytes: u64) -> Resul
 /// Our client: write then read `bytes` with `depth` 1 MiB requests in flight.
 pub async fn seq_client(t: &Target, encrypt: bool, z: &Sizes, pat: &[u8]) -> Result<Samples, Error> {
     let tree = tree(t, encrypt).await?;
+    let i = tree.session_info();
+    eprintln!(
+        "  {}: dialect {}, signing {:?}, cipher {:?}, sealed {}, max read/write {}/{} KiB",
+        t.name,
+        i.dialect.name(),
+        i.signing,
+        i.cipher,
+        tree.connection().encrypting(),
+        i.max_read >> 10,
+        i.max_write >> 10
+    );
     let p = Pipeline { chunk: 1 << 20, depth: z.depth };
     let f = tree.create("seq-client.bin", &CreateSpec::overwrite()).await?;
     let start = Instant::now();

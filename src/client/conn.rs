@@ -252,7 +252,10 @@ impl Connection {
     ) -> Result<(Vec<Pending>, Option<Vec<u8>>), Error> {
         let charges: Vec<u16> = reqs.iter().map(Request::charge).collect();
         let ids: u32 = charges.iter().map(|c| u32::from((*c).max(1))).sum();
-        let permits = self.shared.credits.acquire_many(ids).await.map_err(|_| Error::Closed("credits".into()))?;
+        let permits = match self.shared.credits.acquire_many(ids).await {
+            Ok(p) => p,
+            Err(_) => return Err(Error::Closed(self.shared.state.lock().closed.clone().unwrap_or_default())),
+        };
         permits.forget();
         let sec = self.shared.security.read().clone();
         let (rxs, first_mid, session_id, multi_credit) = {
