@@ -7,12 +7,12 @@
 use aes::Aes128;
 use aes::cipher::{BlockEncrypt, KeyInit};
 use cmac::Cmac;
-use ctr::{Ctr32BE, CtrCore};
 use ctr::cipher::{InnerIvInit, StreamCipher};
-use ring::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use ctr::{Ctr32BE, CtrCore};
 use ghash::GHash;
 use ghash::universal_hash::UniversalHash;
 use hmac::{Hmac, Mac};
+use ring::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
