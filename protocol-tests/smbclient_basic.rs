@@ -88,3 +88,33 @@ fn python_smbprotocol_round_trip() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("OK"), "{}", text(&o));
 }
+
+/// A client that starts with the SMB1 multi-protocol NEGOTIATE (as older
+/// clients and smbclient with `client min protocol = NT1` do) is answered
+/// with the SMB2 wildcard dialect and then negotiates SMB2/3 normally.
+#[test]
+fn smb1_negotiate_upgrades_to_smb2() {
+    let s = TestServer::start();
+    s.add_user("DEFAULT\\alice", PASS);
+    let o = s.smbclient("share", "DEFAULT\\alice", PASS, &["--option=client min protocol=NT1", "-d", "3"], "ls");
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("blocks available"), "{t}");
+    // And on the wire: an SMB1 NEGOTIATE offering "SMB 2.???" gets an SMB2
+    // NEGOTIATE response with DialectRevision 0x02FF (MS-SMB2 3.3.5.3.1).
+    use std::io::{Read, Write};
+    let mut smb1 = vec![0xff, b'S', b'M', b'B', 0x72];
+    smb1.resize(32, 0);
+    let dialects = b"\x02NT LM 0.12\0\x02SMB 2.002\0\x02SMB 2.???\0";
+    smb1.push(0);
+    smb1.extend_from_slice(&(dialects.len() as u16).to_le_bytes());
+    smb1.extend_from_slice(dialects);
+    let mut sock = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    sock.write_all(&[0, 0, (smb1.len() >> 8) as u8, smb1.len() as u8]).unwrap();
+    sock.write_all(&smb1).unwrap();
+    let mut prefix = [0u8; 4];
+    sock.read_exact(&mut prefix).unwrap();
+    let mut resp = vec![0u8; u32::from_be_bytes(prefix) as usize];
+    sock.read_exact(&mut resp).unwrap();
+    assert_eq!(&resp[..4], b"\xfeSMB", "SMB2 answer");
+    assert_eq!(u16::from_le_bytes([resp[64 + 4], resp[64 + 5]]), 0x02FF, "wildcard dialect");
+}

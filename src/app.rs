@@ -22,9 +22,10 @@ pub fn slots_path(cfg: &Config) -> PathBuf {
 /// The passphrase from `keys.passphrase_env` when that variable is set, else the key file.
 pub fn unlock_method(cfg: &Config) -> Unlock {
     if let Some(var) = &cfg.keys.passphrase_env
-        && let Ok(p) = std::env::var(var) {
-            return Unlock::Passphrase(zeroize::Zeroizing::new(p));
-        }
+        && let Ok(p) = std::env::var(var)
+    {
+        return Unlock::Passphrase(zeroize::Zeroizing::new(p));
+    }
     Unlock::KeyFile(cfg.key_file())
 }
 
@@ -99,15 +100,24 @@ impl Provisioner for StoreProvisioner {
     }
 }
 
-/// Provisioning as the CLI does it: organizations and shares are recorded in
-/// the accounts store only, and the server creates their keys and root
-/// directories when they are first used (`engine::Server::share_root`).
-/// Root `NodeId(0)` means "not created yet".
-pub struct DeferredProvisioner;
+/// Provisioning as the CLI does it, next to a running server: a new
+/// organization gets its key at once (one row in `keys.db`, which SQLite
+/// lets both processes write), so that its audit events, the CLI's
+/// included, go to its own log from the first one on. Its data directory
+/// and share roots are created by the server on first use
+/// (`engine::Server::share_root`); root `NodeId(0)` means "not created yet".
+/// Without a store (`keys: None`) even the key is left to the server.
+pub struct DeferredProvisioner {
+    /// The storage engine, opened only for its key table.
+    pub keys: Option<Arc<Store>>,
+}
 
 impl Provisioner for DeferredProvisioner {
-    fn create_org_storage(&self, _org: OrgId) -> Result<(), ProvisionError> {
-        Ok(())
+    fn create_org_storage(&self, org: OrgId) -> Result<(), ProvisionError> {
+        match self.keys.as_ref().map(|s| s.create_org(org)) {
+            None | Some(Ok(())) | Some(Err(crate::storage::StorageError::Exists)) => Ok(()),
+            Some(Err(e)) => Err(perr(e)),
+        }
     }
 
     fn create_share_root(&self, _org: OrgId) -> Result<NodeId, ProvisionError> {
@@ -185,12 +195,14 @@ impl Directory for AccountsDirectory {
     }
 
     fn may_log_on(&self, user: UserId, now: SystemTime) -> bool {
+        self.account_active(user, now) && !self.accounts.is_locked(user, now).unwrap_or(true)
+    }
+
+    fn account_active(&self, user: UserId, _now: SystemTime) -> bool {
         let Ok(Some(u)) = self.accounts.user(user) else {
             return false;
         };
-        let org_active = matches!(self.accounts.org(u.org_id), Ok(Some(o)) if !o.suspended);
-        let locked = self.accounts.is_locked(user, now).unwrap_or(true);
-        u.enabled && org_active && !locked
+        u.enabled && matches!(self.accounts.org(u.org_id), Ok(Some(o)) if !o.suspended)
     }
 
     fn logon_failed(&self, user: Option<UserId>, now: SystemTime) -> FailureOutcome {
@@ -245,9 +257,9 @@ pub struct CliAudit {
 }
 
 impl CliAudit {
-    /// Opens the audit log of the data directory for the CLI.
-    pub fn open(cfg: &Config, mk: &MasterKey) -> Result<Self, String> {
-        let store = open_store(cfg, mk, false)?;
+    /// Opens the audit log of the data directory for the CLI; `store`
+    /// (opened without background work) supplies the organization keys.
+    pub fn open(cfg: &Config, mk: &MasterKey, store: Arc<Store>) -> Result<Self, String> {
         let log = crate::audit::AuditLog::open(&crate::audit::audit_dir(&cfg.server.data_dir), store, mk, &cfg.audit)
             .map_err(|e| format!("cannot open the audit log: {e}"))?;
         Ok(Self { log })
@@ -271,8 +283,11 @@ impl crate::accounts::AdminAudit for CliAudit {
     }
 }
 
+/// Refused attempts, failed `--as` logins and the lockouts they cause are
+/// recorded as denied.
 fn detail_denied(a: &crate::accounts::AdminAction) -> bool {
-    matches!(a, crate::accounts::AdminAction::Denied { .. })
+    use crate::accounts::AdminAction as A;
+    matches!(a, A::Denied { .. } | A::AdminLogin { ok: false, .. } | A::LockedOut { .. })
 }
 
 impl Drop for CliAudit {

@@ -253,9 +253,10 @@ pub fn grep_tree(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
             if p.is_dir() {
                 stack.push(p);
             } else if let Ok(bytes) = std::fs::read(&p)
-                && bytes.windows(needle.len()).any(|w| w == needle) {
-                    hits.push(p);
-                }
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                hits.push(p);
+            }
         }
     }
     hits
@@ -296,4 +297,11 @@ pub fn python(script: &str, args: &[&str]) -> Output {
     let mut cmd = Command::new("python3");
     cmd.arg(path).args(args);
     timed_output(cmd, Duration::from_secs(600))
+}
+
+impl TestServer {
+    /// Stops the server (SIGTERM) but keeps the data directory for inspection.
+    pub fn stop_keep(&mut self) {
+        self.stop();
+    }
 }

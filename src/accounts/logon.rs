@@ -119,10 +119,11 @@ impl Accounts {
             if failures < cfg.lockout_threshold {
                 return Ok(LockoutState::Counting { failures, threshold: cfg.lockout_threshold });
             }
-            let until = now + Duration::from_secs(cfg.lockout_duration_secs);
-            tx.execute("UPDATE users SET locked_until = ?2 WHERE id = ?1", params![user.0, to_unix(until)])?;
+            // Stored in whole seconds, rounded up: the lock lasts at least the configured time.
+            let until = to_unix(now + Duration::from_secs(cfg.lockout_duration_secs) + Duration::from_millis(999));
+            tx.execute("UPDATE users SET locked_until = ?2 WHERE id = ?1", params![user.0, until])?;
             tx.execute("DELETE FROM logon_failures WHERE user_id = ?1", [user.0])?;
-            Ok(LockoutState::LockedNow { until: from_unix(to_unix(until)) })
+            Ok(LockoutState::LockedNow { until: from_unix(until) })
         })
     }
 

@@ -123,6 +123,8 @@ pub struct AuditLog {
     store: Arc<store::Store>,
     tx: crossbeam_channel::Sender<Msg>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The writer thread, to unpark it (see `writer::Counters::idle`).
+    waker: std::thread::Thread,
     counters: Arc<Counters>,
     retention: Arc<Mutex<Option<RetentionFn>>>,
 }
@@ -160,13 +162,15 @@ impl AuditLog {
             .name("audit-writer".into())
             .spawn(move || w.run(rx))
             .map_err(|e| AuditError::io(dir, e))?;
-        Ok(Arc::new(Self { store, tx, thread: Mutex::new(Some(thread)), counters, retention }))
+        let waker = thread.thread().clone();
+        Ok(Arc::new(Self { store, tx, thread: Mutex::new(Some(thread)), waker, counters, retention }))
     }
 
     /// Blocks until every event recorded before this call is durable.
     pub fn flush(&self) -> Result<(), AuditError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.tx.send(Msg::Flush(tx)).map_err(|_| AuditError::Stopped)?;
+        self.waker.unpark();
         rx.recv().map_err(|_| AuditError::Stopped)?
     }
 
@@ -178,7 +182,10 @@ impl AuditLog {
         };
         let (tx, rx) = crossbeam_channel::bounded(1);
         let r = match self.tx.send(Msg::Shutdown(tx)) {
-            Ok(()) => rx.recv().unwrap_or(Err(AuditError::Stopped)),
+            Ok(()) => {
+                self.waker.unpark();
+                rx.recv().unwrap_or(Err(AuditError::Stopped))
+            }
             Err(_) => Err(AuditError::Stopped),
         };
         let _ = handle.join();
@@ -241,9 +248,11 @@ impl AuditLog {
 
 impl AuditSink for AuditLog {
     fn record(&self, ev: Event) {
-        self.counters.recorded.fetch_add(1, Ordering::Relaxed);
+        let n = self.counters.recorded.fetch_add(1, Ordering::Relaxed) + 1;
         if self.tx.send(Msg::Event(ev)).is_err() {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        } else if self.counters.should_wake(n) {
+            self.waker.unpark();
         }
     }
 }

@@ -5,10 +5,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::event::{Event, EventKind};
 use super::keys::LogId;
@@ -20,6 +21,9 @@ use super::{AuditError, jst};
 
 /// Pending records of one log that trigger a write before the deadline.
 const WRITE_BATCH: usize = 1024;
+/// The request path wakes a busy writer every this many events, so that
+/// the channel holds about one batch, not a whole flush interval of events.
+pub(crate) const WAKE_EVERY: u64 = WRITE_BATCH as u64;
 /// Longest sleep when idle (the daily purge check runs on wake-up).
 const IDLE_WAKE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -33,13 +37,28 @@ pub(crate) enum Msg {
     Shutdown(Sender<Result<(), AuditError>>),
 }
 
-/// Counters shared with [`super::AuditLog::stats`].
+/// Counters shared with [`super::AuditLog::stats`], and the writer's
+/// idle flag.
 #[derive(Default)]
 pub(crate) struct Counters {
     pub(crate) recorded: AtomicU64,
     pub(crate) written: AtomicU64,
     pub(crate) lost: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    /// Set while the writer sleeps with nothing pending: the next event
+    /// must wake it (to start the flush deadline). While events are
+    /// pending, it sleeps until the deadline and events do not wake it: a
+    /// wake-up per event (futex wake, two context switches) cost more than
+    /// encoding and chaining the event (measured: ~15 µs vs ~2 µs).
+    pub(crate) idle: AtomicBool,
+}
+
+impl Counters {
+    /// Called by `record` after the send: whether to unpark the writer.
+    pub(crate) fn should_wake(&self, recorded: u64) -> bool {
+        recorded.is_multiple_of(WAKE_EVERY)
+            || (self.idle.load(Ordering::SeqCst) && self.idle.swap(false, Ordering::SeqCst))
+    }
 }
 
 pub(crate) struct Writer {
@@ -74,23 +93,21 @@ impl Writer {
 
     pub(crate) fn run(mut self, rx: Receiver<Msg>) {
         loop {
-            let msg = match self.deadline {
-                Some(d) => rx.recv_deadline(d),
-                None => rx.recv_timeout(IDLE_WAKE),
-            };
-            match msg {
-                Ok(Msg::Event(ev)) => self.push(ev),
-                Ok(Msg::Flush(reply)) => {
-                    let _ = reply.send(self.flush_all());
-                }
-                Ok(Msg::Shutdown(reply)) => {
-                    let _ = reply.send(self.flush_all());
-                    return;
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    let _ = self.flush_all();
-                    return;
+            loop {
+                match rx.try_recv() {
+                    Ok(Msg::Event(ev)) => self.push(ev),
+                    Ok(Msg::Flush(reply)) => {
+                        let _ = reply.send(self.flush_all());
+                    }
+                    Ok(Msg::Shutdown(reply)) => {
+                        let _ = reply.send(self.flush_all());
+                        return;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        let _ = self.flush_all();
+                        return;
+                    }
                 }
             }
             if self.deadline.is_some_and(|d| Instant::now() >= d)
@@ -100,6 +117,25 @@ impl Writer {
             }
             if self.deadline.is_none() {
                 self.maybe_purge();
+            }
+            self.sleep(&rx);
+        }
+    }
+
+    /// Parks until the flush deadline (events pending) or until woken
+    /// (idle). `flush`, `shutdown` and every [`WAKE_EVERY`]th event unpark
+    /// the thread; spurious wake-ups only cost a loop.
+    fn sleep(&self, rx: &Receiver<Msg>) {
+        match self.deadline {
+            Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),
+            None => {
+                // SeqCst pairs with `should_wake`: either the sender sees
+                // the flag and unparks, or this check sees its event.
+                self.counters.idle.store(true, Ordering::SeqCst);
+                if rx.is_empty() {
+                    std::thread::park_timeout(IDLE_WAKE);
+                }
+                self.counters.idle.store(false, Ordering::SeqCst);
             }
         }
     }
@@ -111,6 +147,7 @@ impl Writer {
         if log != LogId::Server && self.store.keys(log).is_err() {
             log = LogId::Server;
         }
+        let time = ev.time;
         let withhold = log == LogId::Server && ev.org.is_some();
         let (clear, names) = record::encode(&ev, log == LogId::Server, withhold);
         let q = self.pending.entry(log).or_default();
@@ -119,7 +156,14 @@ impl Writer {
             self.write(log);
         }
         if self.deadline.is_none() {
-            self.deadline = Some(Instant::now() + self.interval);
+            // Counted from when the event happened, not from when this
+            // thread got to it (it may have been syncing meanwhile), so that
+            // the interval bounds what a crash can lose; but at least half
+            // an interval from now, so that a burst of old-dated events (a
+            // clock step, a slow CLI) is still written as one block.
+            let age = SystemTime::now().duration_since(time).unwrap_or_default();
+            let wait = self.interval.saturating_sub(age).max(self.interval / 2);
+            self.deadline = Some(Instant::now() + wait);
         }
     }
 

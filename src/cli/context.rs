@@ -92,6 +92,7 @@ pub struct Context {
     pub out: Output,
     /// Where administrative events go. LEAD: connect to `audit::AuditSink` at merge.
     pub audit: Box<dyn AdminAudit>,
+    store: std::sync::Arc<crate::storage::Store>,
     as_user: Option<String>,
 }
 
@@ -101,12 +102,15 @@ impl Context {
         let config = load_config(g)?;
         let mk = open_master_key(&config, false)?;
         let accounts = open_accounts(&config, &mk)?;
+        // Only for organization keys (keys.db): the CLI never opens an
+        // organization's data, which the running server owns.
+        let store = crate::app::open_store(&config, &mk, false).map_err(CliError::new)?;
         let audit: Box<dyn AdminAudit> = if config.audit.enabled {
-            Box::new(crate::app::CliAudit::open(&config, &mk).map_err(CliError::new)?)
+            Box::new(crate::app::CliAudit::open(&config, &mk, store.clone()).map_err(CliError::new)?)
         } else {
             Box::new(NoAudit)
         };
-        Ok(Self { config, accounts, out: Output { json: g.json }, audit, as_user: g.as_user.clone() })
+        Ok(Self { config, accounts, out: Output { json: g.json }, audit, store, as_user: g.as_user.clone() })
     }
 
     /// The administrator this invocation acts as (`--as`, else the operator).
@@ -118,11 +122,11 @@ impl Context {
         Ok(Admin::login(&self.accounts, spec, &pw, SystemTime::now(), self.audit.as_ref())?)
     }
 
-    /// Storage side of administrative changes: recorded now, created by
-    /// the server on first use (the CLI never opens the storage engine,
-    /// which the running server owns).
+    /// Storage side of administrative changes: an organization's key now,
+    /// its data and share roots by the server on first use (the CLI never
+    /// opens an organization's data, which the running server owns).
     pub fn provisioner(&self) -> Box<dyn Provisioner> {
-        Box::new(crate::app::DeferredProvisioner)
+        Box::new(crate::app::DeferredProvisioner { keys: Some(self.store.clone()) })
     }
 }
 

@@ -261,7 +261,10 @@ fn target(r: &Row) -> String {
         t = if t.is_empty() { r.path.clone() } else { format!("{t}\\{}", r.path) };
     }
     if !r.new_path.is_empty() {
-        t = format!("{t} -> {}", r.new_path);
+        // Rename and copy stay within one share (MS-FSCC 2.4.42: the target
+        // is relative to the share root), so show both sides qualified.
+        let to = if r.share.is_empty() { r.new_path.clone() } else { format!("{}\\{}", r.share, r.new_path) };
+        t = format!("{t} -> {to}");
     }
     t
 }

@@ -86,9 +86,10 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
     let flushed = store.flush_all();
     drop(audit);
     if let Some(log) = log
-        && let Err(e) = log.shutdown() {
-            tracing::error!(error = %e, "audit log shutdown failed");
-        }
+        && let Err(e) = log.shutdown()
+    {
+        tracing::error!(error = %e, "audit log shutdown failed");
+    }
     flushed.map_err(|e| CliError::new(format!("could not flush the store at shutdown: {e}")))?;
     result
 }

@@ -168,14 +168,41 @@ impl Encryptor {
         self.seal_with_nonce(self.next_nonce()?, session_id, frame)
     }
 
+    /// Encrypts `msg` (a plaintext message or compound chain) in place and
+    /// returns the transform header that must precede it on the wire. For
+    /// callers that send header and body as two pieces: nothing is copied.
+    pub fn seal_detached(&self, session_id: u64, msg: &mut [u8]) -> Result<[u8; TRANSFORM_HEADER_LEN], CryptoError> {
+        let mut head = [0u8; TRANSFORM_HEADER_LEN];
+        self.seal_parts(self.next_nonce()?, session_id, &mut head, msg)?;
+        Ok(head)
+    }
+
     pub(super) fn seal_with_nonce(
         &self,
         nonce: [u8; 16],
         session_id: u64,
         frame: &mut [u8],
     ) -> Result<(), CryptoError> {
-        let len = frame.len().checked_sub(TRANSFORM_HEADER_LEN).ok_or(CryptoError::Malformed)?;
-        let size = u32::try_from(len).map_err(|_| CryptoError::Malformed)?;
+        if frame.len() < TRANSFORM_HEADER_LEN {
+            return Err(CryptoError::Malformed);
+        }
+        let (head, body) = frame.split_at_mut(TRANSFORM_HEADER_LEN);
+        let head: &mut [u8; TRANSFORM_HEADER_LEN] =
+            head.try_into().unwrap_or_else(|_| unreachable!("split at header length"));
+        self.seal_parts(nonce, session_id, head, body)
+    }
+
+    /// Writes the transform header (MS-SMB2 2.2.41) into `head`, encrypts
+    /// `body` in place under its nonce with the header bytes 20..52 as
+    /// associated data (3.1.4.3), and puts the tag in the Signature field.
+    fn seal_parts(
+        &self,
+        nonce: [u8; 16],
+        session_id: u64,
+        head: &mut [u8; TRANSFORM_HEADER_LEN],
+        body: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        let size = u32::try_from(body.len()).map_err(|_| CryptoError::Malformed)?;
         let header = TransformHeader {
             signature: [0; 16],
             nonce,
@@ -183,9 +210,6 @@ impl Encryptor {
             flags: FLAG_ENCRYPTED,
             session_id,
         };
-        let (head, body) = frame.split_at_mut(TRANSFORM_HEADER_LEN);
-        let head: &mut [u8; TRANSFORM_HEADER_LEN] =
-            head.try_into().unwrap_or_else(|_| unreachable!("split at header length"));
         header.write(head);
         let tag = self.aead.seal(&header.nonce, &head[AAD_RANGE], body)?;
         head[SIGNATURE_OFFSET..NONCE_OFFSET].copy_from_slice(&tag);
@@ -193,7 +217,7 @@ impl Encryptor {
     }
 
     /// Encrypts one plaintext message (or compound) into a new transform
-    /// message. Costs one copy of the plaintext; see [`Self::seal_in_place`].
+    /// message. Costs one copy of the plaintext; see [`Self::seal_detached`].
     pub fn seal(&self, session_id: u64, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let mut frame = Vec::with_capacity(TRANSFORM_HEADER_LEN + plaintext.len());
         frame.resize(TRANSFORM_HEADER_LEN, 0);

@@ -167,6 +167,55 @@ mod tests {
         assert_eq!(format!("{k:?}"), "SessionKeys { encrypt: Some(CipherKey(Aes128Gcm, ..)), .. }");
     }
 
+    /// "SMB 2 and SMB 3 security in Windows 10: the anatomy of signing and
+    /// cryptographic keys", appendix, dialect 0x0300, both channels. The
+    /// blog names keys from the client's side: its EncryptionKey is our
+    /// decryption key ("ServerIn ") and the other way round.
+    #[test]
+    fn smb30_anatomy_vectors_all_keys() {
+        let k = SessionKeys::derive(
+            &hex_bytes("7CD451825D0450D235424E44BA6E78CC"),
+            KeyDerivation::Smb30,
+            Some(CipherId::Aes128Ccm),
+        );
+        assert_eq!(k.signing.to_vec(), hex_bytes("0B7E9C5CAC36C0F6EA9AB275298CEDCE"));
+        assert_eq!(k.application.to_vec(), hex_bytes("BB23A4575AA26C721AF525AF15A87B4F"));
+        assert_eq!(k.decrypt.as_ref().unwrap().bytes(), &hex_bytes("FAD27796665B313EBB578F388632B4F7")[..]);
+        assert_eq!(k.encrypt.as_ref().unwrap().bytes(), &hex_bytes("B0F0427F7CEB416D1D9DCC0CD4F99447")[..]);
+        // Second channel: only its signing key is new.
+        let k2 = SessionKeys::derive(&hex_bytes("4E01A2B313BCF660CC250BEF021AEDE6"), KeyDerivation::Smb30, None);
+        assert_eq!(k2.signing.to_vec(), hex_bytes("BA1A17DBBFEC349BCA105563D598952F"));
+    }
+
+    /// Same appendix, dialect 0x0311 with CipherId 2 (AES-128-GCM): every
+    /// key from the final preauth hash, and the signature of the final
+    /// SESSION_SETUP response (AES-CMAC with Session.SigningKey: no signing
+    /// context was negotiated) reproduced byte for byte.
+    #[test]
+    fn smb311_anatomy_vectors_keys_and_session_setup_signature() {
+        let h = preauth(
+            "0DD13628CC3ED218EF9DF9772D436D0887AB9814BFAE63A80AA845F36909DB7928622DDDAD522D97
+             51640A459762C5A9D6BB084CBB3CE6BDADEF5D5BCE3C6C01",
+        );
+        let sk = hex_bytes("270E1BA896585EEB7AF3472D3B4C75A7");
+        let k = SessionKeys::derive(&sk, KeyDerivation::Smb311(&h), Some(CipherId::Aes128Gcm));
+        assert_eq!(k.signing.to_vec(), hex_bytes("73FE7A9A77BEF0BDE49C650D8CCB5F76"));
+        assert_eq!(k.application.to_vec(), hex_bytes("6D7AD7954E9EC61E907B4D473DC178FF"));
+        assert_eq!(k.decrypt.as_ref().unwrap().bytes(), &hex_bytes("629BCBC54422A0F572B97F45989B6073")[..]);
+        assert_eq!(k.encrypt.as_ref().unwrap().bytes(), &hex_bytes("E2AF0DCEFAC68DA71A0DFBD0D1350D74")[..]);
+        let resp = hex_bytes(
+            "FE534D4240000100000000000100800009000000000000000300000000000000FFFE000000000000
+             1900000000100000EBE146DA120BA25FC3376A49DFE31BC10900000048001D00A11B3019A0030A01
+             00A3120410010000003B453CDC3524164200000000",
+        );
+        let signer = k.signer(SigningAlg::AesCmac);
+        signer.verify(&resp).unwrap();
+        let mut again = resp.clone();
+        again[48..64].fill(0);
+        signer.sign(&mut again).unwrap();
+        assert_eq!(again, resp);
+    }
+
     #[test]
     fn smb2_signing_key_is_the_session_key_and_aes256_keys_are_32_bytes() {
         let sk = [7u8; 16];

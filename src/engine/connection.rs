@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::engine::credits::{self, Credits};
+use crate::engine::files::{Mailbox, Notice, Waker};
 use crate::engine::handlers;
 use crate::engine::open::Open;
+pub use crate::engine::pending::{PendingKind, PendingOp};
 use crate::engine::security::{self, ConnCrypto};
 use crate::engine::server::Server;
 use crate::engine::session::Session;
@@ -26,10 +28,25 @@ use crate::wire::{Guid, HEADER_LEN, NtStatus, PutLe};
 pub enum Outgoing {
     /// Send this frame (without the 4-byte Direct TCP prefix).
     Frame(Vec<u8>),
+    /// Send an encrypted message: its 52-byte SMB2 TRANSFORM_HEADER, then
+    /// the ciphertext, sealed in place (so a large READ response is never
+    /// copied); one Direct-TCP frame holds both.
+    Sealed([u8; crate::wire::transform::TRANSFORM_HEADER_LEN], Vec<u8>),
     /// Send this frame after a delay (failed logons), without holding up reads.
     Delayed(Duration, Vec<u8>),
     /// Close the connection after sending what came before.
     Close,
+}
+
+impl Outgoing {
+    /// The whole frame as one buffer (a copy for `Sealed`).
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Outgoing::Frame(f) | Outgoing::Delayed(_, f) => f,
+            Outgoing::Sealed(head, body) => [&head[..], &body].concat(),
+            Outgoing::Close => Vec::new(),
+        }
+    }
 }
 
 /// Negotiated connection parameters (MS-SMB2 3.3.1.7).
@@ -63,7 +80,7 @@ pub fn new_message() -> Vec<u8> {
 }
 
 /// Writes `hdr` over the first 64 bytes of `msg`.
-fn put_header(hdr: &Header, msg: &mut [u8]) {
+pub(crate) fn put_header(hdr: &Header, msg: &mut [u8]) {
     let mut h = Vec::with_capacity(HEADER_LEN);
     hdr.encode(&mut h);
     msg[..HEADER_LEN].copy_from_slice(&h);
@@ -94,9 +111,12 @@ pub enum Reply {
     /// Success or warning status with a response message made by
     /// [`new_message`] (64 placeholder header bytes, then the body).
     Body(NtStatus, Vec<u8>),
-    /// The response must not be sent (e.g. CANCEL, or an async op went pending
-    /// and already produced its interim response).
+    /// The response must not be sent (e.g. CANCEL).
     None,
+    /// The request went asynchronous under this AsyncId (MS-SMB2 3.3.4.2):
+    /// answer with an interim STATUS_PENDING now; the handler registered a
+    /// [`PendingOp`] and the final response comes from [`Connection::poll`].
+    Pending(u64),
 }
 
 impl Reply {
@@ -118,8 +138,10 @@ pub struct ConnState {
     pub sessions: HashMap<u64, Session>,
     /// Opens by volatile FileId.
     pub opens: HashMap<u64, Open>,
-    /// Next volatile FileId.
-    pub next_volatile: u64,
+    /// Requests that went asynchronous, by AsyncId.
+    pub pending: HashMap<u64, PendingOp>,
+    /// Where other connections post completions of our pending requests.
+    pub mailbox: Arc<Mailbox>,
     /// Frames to send ahead of the current response (interim responses, breaks).
     pub extra: Vec<Outgoing>,
     /// Delay to apply to the response being built (failed logon).
@@ -132,17 +154,14 @@ pub struct ConnState {
     pub seen_revision: Option<u64>,
 }
 
-impl ConnState {
-    /// A fresh FileId: volatile ids count up per connection; persistent ids
-    /// are the same value (durable handles will need server-wide ones).
-    pub fn new_file_id(&mut self) -> crate::wire::create::FileId {
-        let v = self.next_volatile;
-        self.next_volatile += 1;
+impl Ctx<'_> {
+    /// A fresh FileId. Both halves are one server-wide number: the
+    /// persistent id names the open in the shared open table (fsa `OpenId`).
+    pub fn new_file_id(&self) -> crate::wire::create::FileId {
+        let v = self.server.files.new_id();
         crate::wire::create::FileId { persistent: v, volatile: v }
     }
-}
 
-impl Ctx<'_> {
     /// The request's session (validated by `security::check_request`).
     pub fn session(&self) -> Result<&Session, Error> {
         self.conn.sessions.get(&self.hdr.session_id).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))
@@ -197,7 +216,9 @@ struct Related {
     session_id: u64,
     tree_id: u32,
     file_id: Option<(u64, u64)>,
-    status: NtStatus,
+    /// A failed CREATE fails the related requests after it with its status
+    /// (3.3.5.2.7.2; other failures do not propagate, smbtorture `smb2.compound.related6`).
+    create_error: Option<NtStatus>,
 }
 
 impl Connection {
@@ -212,7 +233,8 @@ impl Connection {
                 crypto: ConnCrypto::default(),
                 sessions: HashMap::new(),
                 opens: HashMap::new(),
-                next_volatile: 1,
+                pending: HashMap::new(),
+                mailbox: Arc::new(Mailbox::default()),
                 extra: Vec::new(),
                 delay: None,
                 reply_tree_id: None,
@@ -222,8 +244,9 @@ impl Connection {
         }
     }
 
-    /// Handles one Direct-TCP frame.
-    pub fn handle_frame(&mut self, now: SystemTime, frame: &[u8]) -> Vec<Outgoing> {
+    /// Handles one Direct-TCP frame. The frame is mutable so that an
+    /// encrypted request can be decrypted where it lies.
+    pub fn handle_frame(&mut self, now: SystemTime, frame: &mut [u8]) -> Vec<Outgoing> {
         let out = match frame.get(..4) {
             Some(id) if id == header::SMB1_ID => self.smb1(now, frame),
             Some(id) if id == header::TRANSFORM_ID => self.encrypted(now, frame),
@@ -233,16 +256,45 @@ impl Connection {
         let mut v = std::mem::take(&mut self.state.extra);
         match out {
             Ok(Some(frame)) => match self.state.delay.take() {
-                Some(d) => v.push(Outgoing::Delayed(d, frame)),
-                None => v.push(Outgoing::Frame(frame)),
+                Some(d) => v.push(Outgoing::Delayed(d, frame.into_bytes())),
+                None => v.push(frame),
             },
             Ok(None) => {}
             Err(e) => {
                 tracing::debug!(peer = %self.peer, reason = ?e, "closing connection");
                 v.push(Outgoing::Close);
+                return v;
             }
         }
+        // Completions this request caused for our own pending requests
+        // (an unlock, a close, a CANCEL), then sessions a LOGOFF retired:
+        // their final responses are signed while the session still exists.
+        v.extend(self.poll(now));
         v
+    }
+
+    /// Lets `net` wake this connection when another connection completes
+    /// one of its pending requests; `net` then calls [`Connection::poll`].
+    pub fn set_waker(&mut self, w: Waker) {
+        self.state.mailbox.set_waker(w);
+    }
+
+    /// Final responses of pending requests that completed (MS-SMB2 3.3.4.3:
+    /// async header, CreditResponse 0), and sessions retired by LOGOFF.
+    pub fn poll(&mut self, _now: SystemTime) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        for n in self.state.mailbox.take() {
+            let Notice::Completed { async_id, status } = n;
+            let Some(op) = self.state.pending.remove(&async_id) else { continue };
+            match crate::engine::pending::final_response(&self.state, op, async_id, status) {
+                Ok(frame) => out.push(frame),
+                Err(e) => tracing::debug!(reason = ?e, "dropping a final async response"),
+            }
+        }
+        for sid in std::mem::take(&mut self.state.retire) {
+            self.state.sessions.remove(&sid);
+        }
+        out
     }
 
     /// Periodic work (about once a second): when users, shares or
@@ -254,7 +306,9 @@ impl Connection {
             self.state.seen_revision = Some(rev);
             crate::engine::revalidate::connection(&self.server, &mut self.state, now, self.peer);
         }
-        std::mem::take(&mut self.state.extra)
+        let mut v = std::mem::take(&mut self.state.extra);
+        v.extend(self.poll(now));
+        v
     }
 
     /// Called when the connection ends: closes opens and sessions.
@@ -263,21 +317,21 @@ impl Connection {
     }
 
     /// SMB1 NEGOTIATE: the only SMB1 message we accept, and only first (3.3.5.3).
-    fn smb1(&mut self, now: SystemTime, frame: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+    fn smb1(&mut self, now: SystemTime, frame: &[u8]) -> Result<Option<Outgoing>, Error> {
         if self.state.neg.dialect.is_some() || self.state.neg.smb1_upgraded {
             return Err(Error::Disconnect("SMB1 after negotiate"));
         }
-        handlers::negotiate::smb1(&self.server, &mut self.state, now, frame).map(Some)
+        handlers::negotiate::smb1(&self.server, &mut self.state, now, frame).map(|f| Some(Outgoing::Frame(f)))
     }
 
-    /// A transform header: decrypt, then process the plaintext (3.3.5.2.1.1).
-    fn encrypted(&mut self, now: SystemTime, frame: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+    /// A transform header: decrypt in place, then process the plaintext (3.3.5.2.1.1).
+    fn encrypted(&mut self, now: SystemTime, frame: &mut [u8]) -> Result<Option<Outgoing>, Error> {
         let (session_id, plain) = security::decrypt_request(&self.state, frame)?;
-        self.messages(now, &plain, Some(session_id))
+        self.messages(now, plain, Some(session_id))
     }
 
     /// Processes a (possibly compound) SMB2 message chain (3.3.5.2.7).
-    fn messages(&mut self, now: SystemTime, buf: &[u8], encrypted: Option<u64>) -> Result<Option<Vec<u8>>, Error> {
+    fn messages(&mut self, now: SystemTime, buf: &[u8], encrypted: Option<u64>) -> Result<Option<Outgoing>, Error> {
         let mut out: Vec<u8> = Vec::new();
         let mut sign_ranges: Vec<(usize, usize, u64)> = Vec::new();
         let mut offset = 0usize;
@@ -313,9 +367,12 @@ impl Connection {
             if let Some(target) = self.state.crypto.hash_response.take() {
                 security::hash_response(&mut self.state, target, &out[start..]);
             }
-            if !is_last {
-                // Responses in a compound are 8-byte aligned (3.3.4.1.3).
+            if !is_last || start > 0 {
+                // Responses in a compound are 8-byte aligned (3.3.4.1.3), the
+                // last one too (smbtorture `smb2.compound.compound-padding`).
                 crate::wire::pad_to(&mut out, 8);
+            }
+            if !is_last {
                 let next = (out.len() - start) as u32;
                 out.set_u32(start + header::offsets::NEXT_COMMAND, next);
             }
@@ -323,7 +380,7 @@ impl Connection {
                 sign_ranges.push((start, out.len(), sid));
             }
             if encrypt_session.is_none() {
-                encrypt_session = self.must_encrypt(resp_hdr.session_id, resp_hdr.command);
+                encrypt_session = security::response_encryption(&self.state, &resp_hdr);
             }
             if is_last {
                 break;
@@ -335,27 +392,21 @@ impl Connection {
         }
         // If the last response in a chain was skipped, the previous one must not point on.
         fix_last_next_command(&mut out);
-        if let Some(sid) = encrypt_session {
-            let sealed = security::encrypt_response(&self.state, sid, out);
-            for sid in std::mem::take(&mut self.state.retire) {
-                self.state.sessions.remove(&sid);
+        // Sealed responses are not signed (3.3.4.1.1); the chain is
+        // encrypted in place, its transform header sent in front.
+        let frame = match encrypt_session {
+            Some(sid) => security::seal_response(&self.state, sid, &mut out).map(|head| Outgoing::Sealed(head, out)),
+            None => {
+                for (s, e, sid) in sign_ranges {
+                    security::sign_response(&self.state, sid, &mut out[s..e]);
+                }
+                Ok(Outgoing::Frame(out))
             }
-            return sealed.map(Some);
-        }
-        for (s, e, sid) in sign_ranges {
-            security::sign_response(&self.state, sid, &mut out[s..e]);
-        }
+        };
         for sid in std::mem::take(&mut self.state.retire) {
             self.state.sessions.remove(&sid);
         }
-        Ok(Some(out))
-    }
-
-    /// Whether responses for `session_id` must be encrypted although the
-    /// request was not (never: an unencrypted request on an encrypting
-    /// session was already refused). Kept for the NEGOTIATE/SESSION_SETUP path.
-    fn must_encrypt(&self, _session_id: u64, _cmd: Command) -> Option<u64> {
-        None
+        frame.map(Some)
     }
 
     /// Validates and dispatches one message; returns the response header,
@@ -378,12 +429,20 @@ impl Connection {
             hdr.session_id = p.session_id;
             hdr.tree_id = p.tree_id;
             related_file_id = p.file_id;
-            if p.status.is_error() {
-                let r = self.error_reply(&hdr, charge, p.status, Some(p.session_id));
+            if let Some(status) = p.create_error {
+                let r = self.error_reply(&hdr, charge, status, Some(p.session_id));
                 return Ok(r);
             }
         }
-        let result = security::check_request(&self.state, &self.server, &hdr, msg, encrypted).and_then(|()| {
+        let mut checked = security::check_request(&self.state, &self.server, &hdr, msg, encrypted);
+        if hdr.is_related()
+            && matches!(&checked, Err(Error::Status(s)) if *s == NtStatus::USER_SESSION_DELETED || *s == NtStatus::NETWORK_SESSION_EXPIRED)
+        {
+            // A related request inherits a session that does not exist (as
+            // Samba answers it; smbtorture `smb2.compound.invalid2`).
+            checked = Err(NtStatus::INVALID_PARAMETER.into());
+        }
+        let result = checked.and_then(|()| {
             let mut ctx = Ctx {
                 server: &self.server,
                 now,
@@ -396,27 +455,38 @@ impl Connection {
             };
             handlers::dispatch(&mut ctx)
         });
+        let mut async_id = None;
         let (status, body) = match result {
             Ok(Reply::Body(s, b)) => (s, Some(b)),
             Ok(Reply::None) => (NtStatus::SUCCESS, None),
+            Ok(Reply::Pending(id)) => {
+                async_id = Some(id);
+                (NtStatus::PENDING, Some(handlers::error_body()))
+            }
             Err(Error::Disconnect(why)) => return Err(Error::Disconnect(why)),
             Err(e) => {
                 tracing::debug!(cmd = ?hdr.command, error = ?e, "request failed");
                 (e.status(), Some(handlers::error_body()))
             }
         };
-        let file_id = handlers::created_file_id(&hdr, status, body.as_deref());
+        let file_id =
+            handlers::created_file_id(&hdr, status, body.as_deref()).or_else(|| handlers::request_file_id(&hdr, msg));
         *prev = Some(Related {
             session_id: self.response_session_id(&hdr, status),
             tree_id: hdr.tree_id,
-            file_id: file_id.or(related_file_id),
-            status,
+            file_id: if hdr.is_related() { file_id.or(related_file_id) } else { file_id },
+            create_error: (hdr.command == Command::CREATE && status.is_error()).then_some(status),
         });
         let Some(body) = body else {
             return Ok((hdr, None, None));
         };
         let granted = self.state.credits.grant(hdr.credits, charge, boost(hdr.command));
         let mut resp = response_header(&hdr, status, granted, self.response_session_id(&hdr, status));
+        if let Some(id) = async_id {
+            // Interim response (MS-SMB2 3.3.4.2): async header, credits granted now.
+            resp.flags |= flags::ASYNC_COMMAND;
+            resp.async_id = id;
+        }
         if let Some(t) = self.state.reply_tree_id.take() {
             // TREE_CONNECT answers with the new TreeId in its header (2.2.10).
             resp.tree_id = t;
@@ -471,7 +541,7 @@ fn boost(cmd: Command) -> bool {
 }
 
 /// Builds a response header mirroring the request (3.3.4.1).
-fn response_header(req: &Header, status: NtStatus, credits: u16, session_id: u64) -> Header {
+pub(crate) fn response_header(req: &Header, status: NtStatus, credits: u16, session_id: u64) -> Header {
     Header {
         credit_charge: req.credit_charge,
         status,

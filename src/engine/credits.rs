@@ -19,6 +19,10 @@ pub struct Credits {
     low: u64,
     /// `used[k]` says whether id `low + k` was consumed; its length is the window size.
     used: VecDeque<bool>,
+    /// The client once asked for more than one credit: it manages its
+    /// credits and gets topped up. A client that only ever asks for one
+    /// (smbtorture `smb2.credits.single_req_credits_granted`) gets exactly that.
+    asked_more: bool,
 }
 
 impl Default for Credits {
@@ -30,7 +34,7 @@ impl Default for Credits {
 impl Credits {
     /// A new connection may send message id 0 only (one credit).
     pub fn new() -> Self {
-        Self { low: 0, used: VecDeque::from([false]) }
+        Self { low: 0, used: VecDeque::from([false]), asked_more: false }
     }
 
     /// Credits the client holds now (unused ids in the window).
@@ -75,7 +79,8 @@ impl Credits {
         // that only ask to replace what they use (Python smbprotocol) can
         // still send an 8 MiB request (128 credits) or pipeline a few.
         let held = self.outstanding();
-        if boost && held + want < FLOOR {
+        self.asked_more |= requested > 1;
+        if boost && self.asked_more && held + want < FLOOR {
             want = FLOOR - held;
         }
         let room = MAX_CREDITS.saturating_sub(self.used.len() as u32);

@@ -16,13 +16,31 @@ use crate::wire::fscc::consts::{access, file_attributes};
 pub fn walk(org: &OrgStore, root: NodeId, components: &[String]) -> Result<NodeId> {
     let mut cur = root;
     for c in components {
-        let next = org.lookup(cur, c)?.ok_or(Error::Status(NtStatus::OBJECT_PATH_NOT_FOUND))?;
+        let next = lookup(org, cur, c)?.ok_or(Error::Status(NtStatus::OBJECT_PATH_NOT_FOUND))?;
         if org.stat(next)?.kind != NodeKind::Directory {
             return Err(NtStatus::OBJECT_PATH_NOT_FOUND.into());
         }
         cur = next;
     }
     Ok(cur)
+}
+
+/// Finds `name` in `dir`: by its (case-insensitive, NFC) name, or else by
+/// its 8.3 alternate name (MS-FSCC 2.1.5.2.1: clients may open a file by
+/// the short name they were shown).
+pub fn lookup(org: &OrgStore, dir: NodeId, name: &str) -> Result<Option<NodeId>> {
+    if let Some(n) = org.lookup(dir, name)? {
+        return Ok(Some(n));
+    }
+    if !name.contains('~') || !crate::engine::names::is_8_3(name) {
+        return Ok(None);
+    }
+    let want = name.to_ascii_uppercase();
+    Ok(org
+        .list(dir)?
+        .into_iter()
+        .find(|e| crate::engine::names::short_name(&e.name).is_some_and(|s| s == want))
+        .map(|e| e.meta.id))
 }
 
 /// The four timestamps of a node.

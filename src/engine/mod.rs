@@ -2,15 +2,18 @@
 //! command handlers. Time comes in as arguments; storage, accounts and audit
 //! are reached through the services in [`server::Server`].
 
+pub mod acl;
 pub mod audit;
 pub mod connection;
 pub mod credits;
 pub mod fileops;
+pub mod files;
 pub mod fsa;
 pub mod handlers;
 pub mod identity;
 pub mod names;
 pub mod open;
+pub mod pending;
 pub mod revalidate;
 pub mod security;
 pub mod server;

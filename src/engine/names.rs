@@ -18,6 +18,9 @@ pub struct ParsedName {
     pub stream: Option<String>,
     /// The name asked explicitly for the `$INDEX_ALLOCATION` (directory) stream type.
     pub dir_stream_type: bool,
+    /// The name asked explicitly for the default data stream (`file::$DATA`):
+    /// it cannot be a directory.
+    pub data_stream_type: bool,
 }
 
 impl ParsedName {
@@ -37,6 +40,15 @@ fn is_forbidden(c: char) -> bool {
 /// for `:*?"<>|` (U+F001…U+F029, as `fruit:encoding = private` uses them) are
 /// ordinary characters here and are kept as they come.
 pub fn parse(name: &str) -> Result<ParsedName, NtStatus> {
+    // Samba and smbtorture treat '/' as a separator too; it can never be
+    // part of a name either way.
+    let slashed;
+    let name = if name.contains('/') {
+        slashed = name.replace('/', "\\");
+        slashed.as_str()
+    } else {
+        name
+    };
     if name.encode_utf16().count() > MAX_PATH {
         return Err(NtStatus::OBJECT_NAME_INVALID);
     }
@@ -47,6 +59,7 @@ pub fn parse(name: &str) -> Result<ParsedName, NtStatus> {
     let mut components = Vec::new();
     let mut stream = None;
     let mut dir_stream_type = false;
+    let mut data_stream_type = false;
     let parts: Vec<&str> = name.split('\\').collect();
     let last = parts.len().saturating_sub(1);
     for (i, part) in parts.iter().enumerate() {
@@ -60,6 +73,15 @@ pub fn parse(name: &str) -> Result<ParsedName, NtStatus> {
             }
             return Err(NtStatus::OBJECT_NAME_INVALID);
         }
+        if *part == "." {
+            continue;
+        }
+        if *part == ".." {
+            // Resolved lexically like Samba; climbing above the share
+            // root is a syntax error (smbtorture `smb2.mkdir`).
+            components.pop().ok_or(NtStatus::OBJECT_PATH_SYNTAX_BAD)?;
+            continue;
+        }
         let (base, s) = split_stream(part)?;
         if s.is_some() || dir_stream_type_of(part) {
             if i != last {
@@ -68,6 +90,9 @@ pub fn parse(name: &str) -> Result<ParsedName, NtStatus> {
             }
             stream = s;
             dir_stream_type = dir_stream_type_of(part);
+        }
+        if i == last && stream.is_none() && part.to_ascii_uppercase().ends_with("::$DATA") {
+            data_stream_type = true;
         }
         if base.is_empty() {
             // "::$DATA" on the share root, or ":stream" with no file.
@@ -79,7 +104,7 @@ pub fn parse(name: &str) -> Result<ParsedName, NtStatus> {
         check_component(base)?;
         components.push(base.to_string());
     }
-    Ok(ParsedName { components, stream, dir_stream_type })
+    Ok(ParsedName { components, stream, dir_stream_type, data_stream_type })
 }
 
 fn dir_stream_type_of(part: &str) -> bool {
@@ -108,10 +133,37 @@ fn split_stream(part: &str) -> Result<(&str, Option<String>), NtStatus> {
         // "file::$DATA" names the default stream; "file:" alone is invalid.
         return if stype.is_some() { Ok((base, None)) } else { Err(NtStatus::OBJECT_NAME_INVALID) };
     }
-    if sname.chars().any(|c| is_forbidden(c) || c == '\\') || sname.encode_utf16().count() > MAX_COMPONENT {
+    // Stream names may hold any character but separators and NUL
+    // (smbtorture `smb2.streams.names`, `names2`).
+    if sname.chars().any(|c| matches!(c, '\\' | '/' | '\0')) || sname.encode_utf16().count() > MAX_COMPONENT {
         return Err(NtStatus::OBJECT_NAME_INVALID);
     }
     Ok((base, Some(sname.to_string())))
+}
+
+/// Private-use base of the stream-name escape (the block macOS uses for
+/// the same characters in file names).
+const ESCAPE_BASE: u32 = 0xF000;
+
+fn escaped(c: char) -> bool {
+    (c as u32) < 0x20 || matches!(c, '"' | '*' | '<' | '>' | '?' | '|')
+}
+
+/// A stream name as the store keeps it: NTFS allows controls and
+/// wildcards in stream names (smbtorture `smb2.streams.names`), the store
+/// does not, so they travel as U+F000 + the character.
+pub fn stream_to_store(name: &str) -> String {
+    name.chars().map(|c| if escaped(c) { char::from_u32(ESCAPE_BASE + c as u32).unwrap_or(c) } else { c }).collect()
+}
+
+/// The reverse of [`stream_to_store`].
+pub fn stream_from_store(name: &str) -> String {
+    name.chars()
+        .map(|c| match (c as u32).checked_sub(ESCAPE_BASE).and_then(char::from_u32) {
+            Some(orig) if escaped(orig) => orig,
+            _ => c,
+        })
+        .collect()
 }
 
 /// Validates one path component.
@@ -150,11 +202,14 @@ mod tests {
 
     #[test]
     fn forbidden_characters_are_refused() {
-        for bad in ["a*b", "a?b", "a<b", "a>b", "a|b", "a\"b", "a/b", "a\u{1}b", "x\\\\y"] {
+        assert_eq!(parse("a/b").unwrap().components, vec!["a", "b"]);
+        for bad in ["a*b", "a?b", "a<b", "a>b", "a|b", "a\"b", "a\u{1}b", "x\\\\y"] {
             assert_eq!(parse(bad), Err(NtStatus::OBJECT_NAME_INVALID), "{bad:?}");
         }
         assert_eq!(parse("\\lead"), Err(NtStatus::INVALID_PARAMETER));
-        assert_eq!(parse(".."), Err(NtStatus::OBJECT_NAME_INVALID));
+        assert_eq!(parse(".."), Err(NtStatus::OBJECT_PATH_SYNTAX_BAD));
+        assert_eq!(parse("..\\..\\.."), Err(NtStatus::OBJECT_PATH_SYNTAX_BAD));
+        assert_eq!(parse("a\\..\\b").unwrap().components, vec!["b"]);
     }
 
     #[test]
@@ -175,6 +230,10 @@ mod tests {
         assert!(parse("d:s\\f").is_err());
         assert!(parse("f.txt:").is_err());
         assert!(parse("d::$INDEX_ALLOCATION").unwrap().dir_stream_type);
+        let odd = "\u{5}Stream\n One?*";
+        assert_eq!(parse(&format!("f:{odd}")).unwrap().stream.as_deref(), Some(odd));
+        assert_eq!(stream_from_store(&stream_to_store(odd)), odd);
+        assert!(!stream_to_store(odd).contains(['?', '*', '\n']));
     }
 }
 

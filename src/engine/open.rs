@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::storage::{Content, DirEntry, OrgStore};
+use crate::engine::fsa::FileKey;
+use crate::engine::services::Access;
+use crate::storage::{Content, Cursor, OrgStore};
 use crate::types::{NodeId, OrgId};
 use crate::wire::create::FileId;
 
@@ -70,10 +72,43 @@ pub struct IoStats {
 pub struct DirEnum {
     /// The search pattern this enumeration was started with.
     pub pattern: String,
-    /// Matching entries ("." and ".." first), snapshotted at the first QUERY_DIRECTORY.
-    pub entries: Vec<DirEntry>,
-    /// Next entry to return.
-    pub pos: usize,
+    /// How many of "." and ".." were handled.
+    pub dots: u8,
+    /// Storage cursor of the last directory entry returned.
+    pub cursor: Option<Cursor>,
+    /// Nothing more to return.
+    pub done: bool,
+    /// Some entry matched (NO_SUCH_FILE vs NO_MORE_FILES).
+    pub found_any: bool,
+}
+
+impl DirEnum {
+    /// A fresh enumeration for `pattern`.
+    pub fn new(pattern: String) -> Self {
+        Self { pattern, dots: 0, cursor: None, done: false, found_any: false }
+    }
+}
+
+/// Per-handle timestamp state (MS-FSCC 2.4.7: -1 in FileBasicInformation
+/// stops automatic updates of that time through this handle, -2 resumes them).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HandleTimes {
+    /// The handle has written (its first write scheduled a delayed update).
+    pub wrote: bool,
+    /// Written again since: LastWriteTime moves at close.
+    pub dirty: bool,
+    /// Bits of [`frozen`] this handle stopped updating.
+    pub frozen: u8,
+}
+
+/// Timestamps a handle can freeze.
+pub mod frozen {
+    /// LastAccessTime.
+    pub const ACCESS: u8 = 1;
+    /// LastWriteTime.
+    pub const WRITE: u8 = 2;
+    /// ChangeTime.
+    pub const CHANGE: u8 = 4;
 }
 
 /// An open of a file, directory or named stream on a disk share.
@@ -86,12 +121,16 @@ pub struct FileOpen {
     pub root: NodeId,
     /// Share name (audit log).
     pub share: String,
+    /// The session's permission on the share when the open was made.
+    pub level: Access,
     /// The node.
     pub node: NodeId,
     /// True for directories.
     pub is_dir: bool,
     /// Named stream, if the open is of one.
     pub stream: Option<String>,
+    /// Key of this stream in the server-wide open table.
+    pub key: FileKey,
     /// Data of the file or stream (None for directories).
     pub content: Option<Arc<Content>>,
     /// Path below the share root, `\`-separated ("" for the root): audit and notify.
@@ -100,18 +139,25 @@ pub struct FileOpen {
     pub create_options: u32,
     /// ShareAccess of the CREATE.
     pub share_access: u32,
-    /// Delete when the last handle closes.
-    pub delete_on_close: bool,
     /// Directory enumeration state.
     pub dir_enum: Option<DirEnum>,
     /// Traffic counters for the audit log.
     pub stats: IoStats,
-    /// Data was written: update LastWriteTime at close unless set explicitly.
-    pub written: bool,
-    /// The client set LastWriteTime itself (SET_INFO basic): keep it.
-    pub sticky_write_time: bool,
+    /// Timestamp updates through this handle.
+    pub times: HandleTimes,
     /// FilePositionInformation.
     pub position: u64,
     /// FileModeInformation.
     pub mode: u32,
+    /// Allocation asked for with FileAllocationInformation beyond what is
+    /// stored (nothing is reserved in an encrypted chunk store, but the
+    /// handle reports it, as NTFS does).
+    pub alloc_hint: u64,
+}
+
+impl FileOpen {
+    /// The share's root directory itself.
+    pub fn is_root(&self) -> bool {
+        self.node == self.root && self.stream.is_none()
+    }
 }

@@ -1,7 +1,9 @@
 //! Immediate effect of account changes (issue: organizations and accounts):
-//! a disabled, deleted or locked user, a suspended organization, a removed
-//! share or revoked permission takes effect on live sessions within about
-//! a second, not at the next logon.
+//! a disabled or deleted user, a suspended organization, a removed share or
+//! a revoked permission takes effect on live sessions within about a
+//! second, not at the next logon. A lockout does not end sessions: it only
+//! refuses new logons (Windows behaves the same), so a password guesser
+//! cannot disconnect the account's owner.
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
@@ -19,7 +21,7 @@ pub fn connection(server: &Server, conn: &mut ConnState, now: SystemTime, peer: 
     let ids: Vec<u64> = conn.sessions.iter().filter(|(_, s)| s.is_valid()).map(|(id, _)| *id).collect();
     for sid in ids {
         let Some(p) = conn.sessions.get(&sid).and_then(|s| s.principal.clone()) else { continue };
-        if !server.directory.may_log_on(p.user_id, now) {
+        if !server.directory.account_active(p.user_id, now) {
             expire(server, conn, sid, now, peer);
             continue;
         }
@@ -40,7 +42,9 @@ fn expire(server: &Server, conn: &mut ConnState, sid: u64, now: SystemTime, peer
 }
 
 /// Drops trees whose share is gone or no longer accessible, and closes the
-/// opens of trees whose access level changed (they were granted under the old one).
+/// opens of trees whose access level went down (they were granted under
+/// the old one). A raised level keeps the opens: they ask for less than
+/// the tree now allows.
 fn trees(
     server: &Server,
     conn: &mut ConnState,
@@ -58,11 +62,13 @@ fn trees(
             _ => Access::None,
         };
         if level != t.access {
-            changed.push((*tid, level));
+            changed.push((*tid, level, level < t.access));
         }
     }
-    for (tid, level) in changed {
-        close::close_tree_opens(server, conn, sid, tid, now, peer);
+    for (tid, level, lowered) in changed {
+        if lowered {
+            close::close_tree_opens(server, conn, sid, tid, now, peer);
+        }
         let Some(s) = conn.sessions.get_mut(&sid) else { return };
         if level == Access::None {
             if let Some(t) = s.trees.remove(&tid) {

@@ -4,13 +4,14 @@
 //! responses (3.3.4.1.1, 3.3.4.1.4). The cryptography lives in `crate::crypto`.
 
 use crate::crypto::{CipherId, Decryptor, Encryptor, KeyDerivation, PreauthHash, SessionKeys, Signer, SigningAlg};
-use crate::engine::connection::ConnState;
+use crate::engine::connection::{ConnState, Outgoing};
 use crate::engine::server::Server;
 use crate::engine::session::SessionState;
 use crate::engine::status::Error;
 use crate::wire::NtStatus;
 use crate::wire::header::{self, Command, Header, flags};
 use crate::wire::negotiate::Dialect;
+use crate::wire::transform::TRANSFORM_HEADER_LEN;
 
 /// Connection-level crypto state: the preauth hash and negotiated algorithms.
 #[derive(Default)]
@@ -94,12 +95,16 @@ impl SessionCrypto {
     }
 }
 
-/// Decrypts a transform message (3.3.5.2.1.1). Any failure closes the
+/// Decrypts a transform message in place (3.3.5.2.1.1) and returns the
+/// session id of its header and the plaintext, which is `frame[52..]`: an
+/// 8 MiB WRITE is neither copied nor moved. Any failure closes the
 /// connection: a tampered or replayed encrypted message is never answered.
-pub fn decrypt_request(conn: &ConnState, frame: &[u8]) -> Result<(u64, Vec<u8>), Error> {
+pub fn decrypt_request<'a>(conn: &ConnState, frame: &'a mut [u8]) -> Result<(u64, &'a [u8]), Error> {
     if conn.neg.dialect.is_none_or(|d| !d.is_smb3()) {
         return Err(Error::Disconnect("transform header before SMB 3.x"));
     }
+    // Layout, OriginalMessageSize (exactly the rest of the frame) and Flags
+    // are checked by `open_in_place`; a plaintext shorter than a header fails below.
     let sid = crate::wire::transform::session_id(frame).map_err(|_| Error::Disconnect("bad transform header"))?;
     let dec = conn
         .sessions
@@ -107,22 +112,28 @@ pub fn decrypt_request(conn: &ConnState, frame: &[u8]) -> Result<(u64, Vec<u8>),
         .and_then(|s| s.crypto.as_ref())
         .and_then(|c| c.decryptor.as_ref())
         .ok_or(Error::Disconnect("transform for a session without keys"))?;
-    let plain = dec.open(frame).map_err(|_| Error::Disconnect("decryption failed"))?;
-    if plain.get(..4) != Some(&header::PROTOCOL_ID[..]) {
+    let plain = dec.open_in_place(frame).map_err(|e| {
+        // A forged, corrupted or replayed message, or a key mix-up: worth a warning.
+        tracing::warn!(session = sid, error = %e, "encrypted request does not decrypt: closing the connection");
+        Error::Disconnect("decryption failed")
+    })?;
+    if plain.len() < crate::wire::HEADER_LEN || plain[..4] != header::PROTOCOL_ID {
         return Err(Error::Disconnect("decrypted message is not SMB2"));
     }
     Ok((sid, plain))
 }
 
-/// Encrypts a whole response chain for `session_id` (3.3.4.1.4).
-pub fn encrypt_response(conn: &ConnState, session_id: u64, plain: Vec<u8>) -> Result<Vec<u8>, Error> {
+/// Encrypts a whole response chain in place for `session_id` (3.3.4.1.4)
+/// and returns the transform header to send before it.
+pub fn seal_response(conn: &ConnState, session_id: u64, chain: &mut [u8]) -> Result<[u8; TRANSFORM_HEADER_LEN], Error> {
     let enc = conn
         .sessions
         .get(&session_id)
         .and_then(|s| s.crypto.as_ref())
         .and_then(|c| c.encryptor.as_ref())
         .ok_or(Error::Disconnect("no encryption key for response"))?;
-    enc.seal(session_id, &plain).map_err(|_| Error::Disconnect("encryption failed"))
+    // Fails only when the nonce counter is used up: the session must not go on.
+    enc.seal_detached(session_id, chain).map_err(|_| Error::Disconnect("encryption failed"))
 }
 
 /// Signs one response message in place (SIGNED flag, then the signature).
@@ -130,16 +141,23 @@ pub fn sign_response(conn: &ConnState, session_id: u64, msg: &mut [u8]) {
     let Some(c) = conn.sessions.get(&session_id).and_then(|s| s.crypto.as_ref()) else {
         return;
     };
-    let f = u32::from_le_bytes([msg[16], msg[17], msg[18], msg[19]]) | flags::SIGNED;
+    let Some(f) = msg.get(header::offsets::FLAGS..header::offsets::FLAGS + 4) else {
+        return;
+    };
+    let f = u32::from_le_bytes([f[0], f[1], f[2], f[3]]) | flags::SIGNED;
     msg[header::offsets::FLAGS..header::offsets::FLAGS + 4].copy_from_slice(&f.to_le_bytes());
     if c.signer.sign(msg).is_err() {
         tracing::error!("signing a response failed");
     }
 }
 
-/// The session whose key signs this response, if it must be signed: every
-/// response of a session that has keys (we require signed requests), except
-/// interim STATUS_PENDING responses, which Windows leaves unsigned.
+/// The session whose key signs this response, if it must be signed
+/// (3.3.4.1.1): every response of a session that has keys (we require
+/// signed requests, so every request of such a session was signed or
+/// encrypted), including errors, the final SESSION_SETUP response and
+/// LOGOFF; except interim STATUS_PENDING responses (3.3.4.2: "SHOULD NOT
+/// sign"). Responses that go out encrypted are never signed: the
+/// connection seals instead of signing.
 pub fn should_sign(conn: &ConnState, resp: &Header, status: NtStatus) -> Option<u64> {
     if status == NtStatus::PENDING && resp.is_async() {
         return None;
@@ -147,6 +165,39 @@ pub fn should_sign(conn: &ConnState, resp: &Header, status: NtStatus) -> Option<
     let s = conn.sessions.get(&resp.session_id)?;
     s.crypto.as_ref()?;
     Some(resp.session_id)
+}
+
+/// The session whose keys must encrypt the response to an *unencrypted*
+/// request (3.3.4.1.4; responses to encrypted requests are always
+/// encrypted): Session.EncryptData, except for NEGOTIATE and SESSION_SETUP;
+/// or the tree's Share.EncryptData, except for TREE_CONNECT too. Such a
+/// request was refused with STATUS_ACCESS_DENIED by [`check_request`], and
+/// the refusal itself goes out encrypted.
+pub fn response_encryption(conn: &ConnState, resp: &Header) -> Option<u64> {
+    if matches!(resp.command, Command::NEGOTIATE | Command::SESSION_SETUP) {
+        return None;
+    }
+    let s = conn.sessions.get(&resp.session_id)?;
+    if !s.crypto.as_ref().is_some_and(|c| c.can_encrypt()) {
+        return None;
+    }
+    let tree = || !resp.is_async() && s.trees.get(&resp.tree_id).is_some_and(|t| t.encrypt_data);
+    (s.encrypt_data || resp.command != Command::TREE_CONNECT && tree()).then_some(resp.session_id)
+}
+
+/// Protects one message the connection sends outside the answer to a
+/// request chain (an interim or final asynchronous response, an oplock or
+/// lease break): sealed with `encrypt`'s keys if given, else signed with
+/// `sign`'s, else sent as it is.
+pub fn protect(conn: &ConnState, mut msg: Vec<u8>, encrypt: Option<u64>, sign: Option<u64>) -> Result<Outgoing, Error> {
+    if let Some(sid) = encrypt {
+        let head = seal_response(conn, sid, &mut msg)?;
+        return Ok(Outgoing::Sealed(head, msg));
+    }
+    if let Some(sid) = sign {
+        sign_response(conn, sid, &mut msg);
+    }
+    Ok(Outgoing::Frame(msg))
 }
 
 /// Commands that need a tree connect (3.3.5.2.11).
@@ -163,7 +214,8 @@ fn needs_tree(cmd: Command) -> bool {
 }
 
 /// Session, signature, encryption and tree checks for one request, in the
-/// order of MS-SMB2 3.3.5.2.
+/// order of MS-SMB2 3.3.5.2. `encrypted` is the SessionId of the transform
+/// header the request arrived in.
 pub fn check_request(
     conn: &ConnState,
     server: &Server,
@@ -174,6 +226,17 @@ pub fn check_request(
     if hdr.flags & flags::SERVER_TO_REDIR != 0 {
         // A reflected response is never a request.
         return Err(Error::Disconnect("request with the response flag"));
+    }
+    if let Some(sid) = encrypted
+        && sid != hdr.session_id
+    {
+        // 3.3.5.2.1.1: every message of a decrypted chain belongs to the
+        // session whose key decrypted it.
+        return Err(Error::Disconnect("transform session id mismatch"));
+    }
+    if hdr.command == Command::NEGOTIATE && hdr.is_signed() {
+        // 3.3.5.2.4: a NEGOTIATE cannot be signed.
+        return Err(NtStatus::INVALID_PARAMETER.into());
     }
     if conn.neg.dialect.is_none() {
         return if hdr.command == Command::NEGOTIATE {
@@ -189,29 +252,27 @@ pub fn check_request(
         _ => {}
     }
     let session = conn.sessions.get(&hdr.session_id).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
-    if let Some(sid) = encrypted
-        && sid != hdr.session_id {
-            return Err(Error::Disconnect("transform session id mismatch"));
-        }
-    match session.state {
-        SessionState::Expired => return Err(NtStatus::NETWORK_SESSION_EXPIRED.into()),
-        SessionState::InProgress(_) => {
-            return if hdr.command == Command::SESSION_SETUP {
-                Ok(())
-            } else {
-                Err(NtStatus::USER_SESSION_DELETED.into())
-            };
-        }
-        SessionState::Valid => {}
-    }
     if encrypted.is_none() {
+        // 3.3.5.2.4, skipped for requests that decrypted (their AEAD tag
+        // already proved integrity).
         verify_signature(session, hdr, msg, server)?;
-        if session.encrypt_data && hdr.command != Command::SESSION_SETUP {
-            // 3.3.5.2.9: Session.EncryptData and an unencrypted request.
-            return Err(NtStatus::ACCESS_DENIED.into());
+    }
+    // 3.3.5.2.9: expired and half-authenticated sessions may still log off
+    // and close (LOCK too, which we do not implement).
+    let lenient = matches!(hdr.command, Command::LOGOFF | Command::CLOSE | Command::LOCK);
+    match session.state {
+        SessionState::Expired if !lenient => return Err(NtStatus::NETWORK_SESSION_EXPIRED.into()),
+        SessionState::InProgress(_) if hdr.command != Command::SESSION_SETUP && !lenient => {
+            return Err(NtStatus::USER_SESSION_DELETED.into());
         }
+        _ => {}
+    }
+    if encrypted.is_none() && session.encrypt_data && hdr.command != Command::SESSION_SETUP {
+        // 3.3.5.2.9: Session.EncryptData and an unencrypted request.
+        return Err(NtStatus::ACCESS_DENIED.into());
     }
     if needs_tree(hdr.command) {
+        // 3.3.5.2.11: the tree exists, and Share.EncryptData wants encryption.
         let tree = session.trees.get(&hdr.tree_id).ok_or(Error::Status(NtStatus::NETWORK_NAME_DELETED))?;
         if tree.encrypt_data && encrypted.is_none() {
             return Err(NtStatus::ACCESS_DENIED.into());
@@ -220,8 +281,11 @@ pub fn check_request(
     Ok(())
 }
 
-/// 3.3.5.2.4: a signed request must verify; an unsigned one is refused
-/// when the session requires signing.
+/// 3.3.5.2.4: a signed request must verify, else STATUS_ACCESS_DENIED; an
+/// unsigned one is refused when the session requires signing (every
+/// session here: Session.SigningRequired). SESSION_SETUP is exempt: its
+/// legs come before the keys exist, and a re-authentication's legs may be
+/// unsigned.
 fn verify_signature(
     session: &crate::engine::session::Session,
     hdr: &Header,
@@ -239,6 +303,7 @@ fn verify_signature(
         return Ok(());
     }
     if session.signing_required && hdr.command != Command::SESSION_SETUP {
+        tracing::warn!(session = session.id, cmd = ?hdr.command, "unsigned request on a signing session");
         return Err(NtStatus::ACCESS_DENIED.into());
     }
     Ok(())

@@ -29,6 +29,9 @@ pub struct Server {
     pub store: Arc<crate::storage::Store>,
     /// Access and operation log.
     pub audit: Arc<dyn crate::audit::AuditSink>,
+    /// The open-file table shared by all connections (share modes, locks,
+    /// delete-pending state) and the mailboxes of pending requests.
+    pub files: crate::engine::files::Files,
     /// Lowest and highest dialects we accept.
     pub min_dialect: Dialect,
     /// See `min_dialect`.
@@ -36,6 +39,8 @@ pub struct Server {
     next_session: AtomicU64,
     /// Serializes lazy creation of organization keys and share roots.
     provisioning: parking_lot::Mutex<()>,
+    /// Accounts revision at which each organization's quota was last applied.
+    quota_applied: parking_lot::Mutex<std::collections::HashMap<OrgId, u64>>,
     /// Last accounts revision read, and when (read at most every 500 ms).
     revision: parking_lot::Mutex<(u64, Option<std::time::SystemTime>)>,
 }
@@ -61,6 +66,7 @@ impl Server {
             directory,
             store,
             audit,
+            files: crate::engine::files::Files::new(start_time),
             min_dialect,
             max_dialect,
             // Session ids are unique server-wide and not guessable from one
@@ -68,12 +74,26 @@ impl Server {
             next_session: AtomicU64::new(session_seed | 1),
             provisioning: parking_lot::Mutex::new(()),
             revision: parking_lot::Mutex::new((0, None)),
+            quota_applied: parking_lot::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
     /// The organization's store, creating its key on first use
     /// (organizations added by the CLI get their storage lazily).
     pub fn org_store(&self, org: OrgId) -> Result<Arc<OrgStore>, StorageError> {
+        let o = self.org_store_inner(org)?;
+        // Enforce the organization's quota on writes; re-read it whenever
+        // the accounts revision moved (quotas change through the CLI).
+        let rev = self.revision.lock().0;
+        let mut applied = self.quota_applied.lock();
+        if applied.get(&org) != Some(&rev) {
+            o.set_quota(self.directory.org_quota(org));
+            applied.insert(org, rev);
+        }
+        Ok(o)
+    }
+
+    fn org_store_inner(&self, org: OrgId) -> Result<Arc<OrgStore>, StorageError> {
         match self.store.org(org) {
             Err(StorageError::NotFound) => {
                 let _g = self.provisioning.lock();
@@ -97,10 +117,11 @@ impl Server {
         let _g = self.provisioning.lock();
         // Another connection may have won the race.
         if let Some(s) = self.directory.find_share(&share.name)
-            && s.root != NodeId(0) {
-                share.root = s.root;
-                return Ok(s.root);
-            }
+            && s.root != NodeId(0)
+        {
+            share.root = s.root;
+            return Ok(s.root);
+        }
         let root = org.create_root(self.start_time)?;
         org.flush()?;
         if !self.directory.set_share_root(share.id, root) {
@@ -133,11 +154,13 @@ impl Server {
         Some((st.f_blocks.saturating_mul(unit), st.f_bavail.saturating_mul(unit)))
     }
 
-    /// A fresh session id (MS-SMB2 3.3.5.5.1): never 0 or all ones.
+    /// A fresh session id (MS-SMB2 3.3.5.5.1): never 0 or all ones. Ids
+    /// stay below 2^32 like Samba's (an odd step walks all 2^32 values
+    /// before repeating): smbtorture and some clients keep them in 32 bits.
     pub fn new_session_id(&self) -> u64 {
         loop {
-            let id = self.next_session.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-            if id != 0 && id != u64::MAX {
+            let id = self.next_session.fetch_add(0x9E37_79B9, Ordering::Relaxed) & 0xFFFF_FFFF;
+            if id != 0 && id != 0xFFFF_FFFF {
                 return id;
             }
         }

@@ -41,6 +41,12 @@ pub trait Directory: Send + Sync {
     fn visible_shares(&self, org: OrgId, user: UserId) -> Vec<ShareRecord>;
     /// True if the user may log on now: exists, enabled, not locked, org active.
     fn may_log_on(&self, user: UserId, now: SystemTime) -> bool;
+    /// True while the user may keep the sessions they have: exists, enabled,
+    /// org active. A lockout only refuses new logons: whoever guesses
+    /// passwords must not be able to end the owner's sessions.
+    fn account_active(&self, user: UserId, now: SystemTime) -> bool {
+        self.may_log_on(user, now)
+    }
     /// Records a failed logon (None: unknown user).
     fn logon_failed(&self, user: Option<UserId>, now: SystemTime) -> FailureOutcome;
     /// Records a successful logon.

@@ -63,10 +63,8 @@ pub async fn serve(
     Ok(())
 }
 
-/// Runs one connection: a reader task that only frames bytes, this loop
-/// that drives the engine, and a writer task. Frames reach this loop over a
-/// channel because reading is not cancellation-safe: a `select!` on a
-/// half-read frame would lose bytes when the tick fires.
+/// Runs one connection: a loop that drives the engine, fed by a reader task
+/// and feeding a writer task.
 async fn connection(
     server: Arc<Server>,
     stream: TcpStream,
@@ -75,23 +73,36 @@ async fn connection(
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
-    let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (tx, rx) = mpsc::unbounded_channel::<Outgoing>();
     let writer = tokio::spawn(write_loop(wr, rx));
-    // Two frames in flight: enough to overlap reading with processing,
-    // bounded so a fast client cannot queue unbounded memory.
-    let (ftx, mut frx) = mpsc::channel::<std::io::Result<Vec<u8>>>(2);
-    let reader = tokio::spawn(read_loop(rd, ftx));
+    // Frames are read by their own task: a `read_frame` raced against the
+    // tick in `select!` and cancelled halfway through a large frame would
+    // lose the bytes it had read and desynchronize the stream. The task
+    // also reads the next request while the engine works on this one.
+    let (frames_tx, mut frames) = mpsc::channel(1);
+    let reader = tokio::spawn(read_loop(rd, frames_tx));
     let mut conn = Connection::new(server, peer);
+    // Another connection may finish one of ours pending requests (a LOCK
+    // released elsewhere): it wakes us and we collect the final responses.
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let w = wake.clone();
+    conn.set_waker(Arc::new(move || w.notify_one()));
     let mut tick = tokio::time::interval(TICK);
     let result = loop {
         tokio::select! {
-            frame = frx.recv() => {
-                let frame = match frame {
+            frame = frames.recv() => {
+                let mut frame = match frame {
                     Some(Ok(f)) => f,
                     None => break Ok(()),
                     Some(Err(e)) => break Err(e),
                 };
-                let out = tokio::task::block_in_place(|| conn.handle_frame(SystemTime::now(), &frame));
+                let out = tokio::task::block_in_place(|| conn.handle_frame(SystemTime::now(), &mut frame));
+                if !send_all(&tx, out) {
+                    break Ok(());
+                }
+            }
+            _ = wake.notified() => {
+                let out = tokio::task::block_in_place(|| conn.poll(SystemTime::now()));
                 if !send_all(&tx, out) {
                     break Ok(());
                 }
@@ -112,30 +123,27 @@ async fn connection(
     result
 }
 
-/// Reads frames until the peer closes or sends something that is not a frame.
-async fn read_loop(mut rd: tokio::net::tcp::OwnedReadHalf, tx: mpsc::Sender<std::io::Result<Vec<u8>>>) {
+/// Reads frames until the end of the stream or an error (which it passes on).
+async fn read_loop(mut rd: tokio::net::tcp::OwnedReadHalf, frames: mpsc::Sender<std::io::Result<Vec<u8>>>) {
     loop {
-        match read_frame(&mut rd).await {
-            Ok(Some(f)) => {
-                if tx.send(Ok(f)).await.is_err() {
-                    return;
-                }
-            }
+        let item = match read_frame(&mut rd).await {
+            Ok(Some(f)) => Ok(f),
             Ok(None) => return,
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
+            Err(e) => Err(e),
+        };
+        let last = item.is_err();
+        if frames.send(item).await.is_err() || last {
+            return;
         }
     }
 }
 
 /// Queues frames for the writer; false once the engine asked to close.
-fn send_all(tx: &mpsc::UnboundedSender<Vec<u8>>, out: Vec<Outgoing>) -> bool {
+fn send_all(tx: &mpsc::UnboundedSender<Outgoing>, out: Vec<Outgoing>) -> bool {
     for o in out {
         match o {
-            Outgoing::Frame(f) => {
-                if tx.send(f).is_err() {
+            Outgoing::Frame(_) | Outgoing::Sealed(..) => {
+                if tx.send(o).is_err() {
                     return false;
                 }
             }
@@ -144,7 +152,7 @@ fn send_all(tx: &mpsc::UnboundedSender<Vec<u8>>, out: Vec<Outgoing>) -> bool {
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(d).await;
-                    let _ = tx.send(f);
+                    let _ = tx.send(Outgoing::Frame(f));
                 });
             }
             Outgoing::Close => return false,
@@ -167,20 +175,35 @@ async fn read_frame(rd: &mut tokio::net::tcp::OwnedReadHalf) -> std::io::Result<
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "bad frame prefix"));
         }
     };
-    let mut buf = vec![0u8; len];
-    rd.read_exact(&mut buf).await?;
+    // Read into reserved capacity instead of a zeroed buffer: zeroing an
+    // 8 MiB WRITE first costs about as much as copying it.
+    let mut buf = Vec::with_capacity(len);
+    while buf.len() < len {
+        let want = (len - buf.len()) as u64;
+        if (&mut *rd).take(want).read_buf(&mut buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
     Ok(Some(buf))
 }
 
 /// Writes queued frames; coalesces small ones and flushes when the queue is empty.
 async fn write_loop(
     wr: tokio::net::tcp::OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
 ) -> std::io::Result<()> {
     let mut wr = tokio::io::BufWriter::with_capacity(64 * 1024, wr);
-    while let Some(frame) = rx.recv().await {
-        wr.write_all(&framing::prefix(frame.len())).await?;
-        wr.write_all(&frame).await?;
+    while let Some(out) = rx.recv().await {
+        // A sealed message goes out as transform header + ciphertext in one
+        // Direct-TCP frame, without joining the two buffers.
+        let (head, body): (&[u8], &[u8]) = match &out {
+            Outgoing::Frame(f) => (&[], f),
+            Outgoing::Sealed(h, f) => (h, f),
+            Outgoing::Delayed(..) | Outgoing::Close => continue,
+        };
+        wr.write_all(&framing::prefix(head.len() + body.len())).await?;
+        wr.write_all(head).await?;
+        wr.write_all(body).await?;
         if rx.is_empty() {
             wr.flush().await?;
         }

@@ -281,10 +281,12 @@ impl OrgCore {
 
 impl Drop for OrgCore {
     fn drop(&mut self) {
-        if !self.shredded.load(Ordering::Acquire) && self.dirty()
-            && let Err(e) = self.commit() {
-                tracing::error!(org = self.org.0, error = %e, "final storage commit failed");
-            }
+        if !self.shredded.load(Ordering::Acquire)
+            && self.dirty()
+            && let Err(e) = self.commit()
+        {
+            tracing::error!(org = self.org.0, error = %e, "final storage commit failed");
+        }
     }
 }
 

@@ -105,10 +105,11 @@ impl Segment {
     /// by the next call instead of being forgotten.
     pub fn sync_if_dirty(&self) -> io::Result<()> {
         if self.dirty.swap(false, Ordering::AcqRel)
-            && let Err(e) = self.file.sync_data() {
-                self.dirty.store(true, Ordering::Release);
-                return Err(e);
-            }
+            && let Err(e) = self.file.sync_data()
+        {
+            self.dirty.store(true, Ordering::Release);
+            return Err(e);
+        }
         Ok(())
     }
 

@@ -190,10 +190,12 @@ impl Store {
         let orgs: Vec<_> = self.orgs.lock().values().cloned().collect();
         for o in orgs {
             let core = &o.core;
-            if core.dirty() && core.since_commit() >= self.opts.commit_interval
-                && let Err(e) = core.commit() {
-                    tracing::error!(org = core.org.0, error = %e, "background commit failed");
-                }
+            if core.dirty()
+                && core.since_commit() >= self.opts.commit_interval
+                && let Err(e) = core.commit()
+            {
+                tracing::error!(org = core.org.0, error = %e, "background commit failed");
+            }
             if !self.opts.background_compaction {
                 continue;
             }

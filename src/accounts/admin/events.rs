@@ -119,6 +119,10 @@ pub enum AdminAction {
         user: String,
         ok: bool,
     },
+    /// Failed `--as` logins locked the account (`[accounts] lockout_*`).
+    LockedOut {
+        user: String,
+    },
 }
 
 impl AdminAction {
@@ -160,6 +164,7 @@ impl AdminAction {
                 format!("removed access entry of {principal} on {share}")
             }
             A::Denied { attempted } => format!("denied: {attempted}"),
+            A::LockedOut { user } => format!("locked out {user} after repeated failed logons"),
             A::AdminLogin { user, ok } => {
                 format!("administrative login as {user} {}", if *ok { "succeeded" } else { "failed" })
             }

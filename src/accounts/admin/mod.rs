@@ -19,7 +19,7 @@ use std::time::SystemTime;
 pub use events::{AdminAction, AdminAudit, AdminEvent, NoAudit, RecordingAudit};
 pub use share_ops::{PrincipalName, ShareChange, ShareOptions};
 
-use super::{Accounts, AccountsError, OrgRecord, Role, names};
+use super::{Accounts, AccountsError, LockoutState, OrgRecord, Role, names};
 use crate::types::{OrgId, UserId};
 
 /// Who is acting.
@@ -61,6 +61,18 @@ impl Accounts {
     /// Checks an administrative login (`ORG\user` or `user@ORG`) with the
     /// Argon2id hash. Failures count towards lockout like SMB logons.
     pub fn admin_login(&self, spec: &str, password: &str, now: SystemTime) -> Result<Actor, AccountsError> {
+        self.admin_login_noting_lockout(spec, password, now, &mut None)
+    }
+
+    /// [`Accounts::admin_login`]; when this attempt's failure locked the
+    /// account, `locked` gets its `ORG\user` name (for the audit log).
+    fn admin_login_noting_lockout(
+        &self,
+        spec: &str,
+        password: &str,
+        now: SystemTime,
+        locked: &mut Option<String>,
+    ) -> Result<Actor, AccountsError> {
         let (Some(org), user) = names::split_qualified(spec) else {
             return Err(AccountsError::Invalid(format!(
                 "--as {spec:?}: name the organization too, as ORG\\user or user@ORG"
@@ -77,7 +89,9 @@ impl Accounts {
             )));
         }
         if !self.verify_password(rec.id, password)? {
-            self.record_logon_failure(rec.id, now)?;
+            if let LockoutState::LockedNow { .. } = self.record_logon_failure(rec.id, now)? {
+                *locked = Some(rec.qualified());
+            }
             return Err(denied());
         }
         self.record_logon_success(rec.id, now)?;
@@ -117,18 +131,19 @@ impl<'a> Admin<'a> {
         now: SystemTime,
         audit: &'a dyn AdminAudit,
     ) -> Result<Self, AccountsError> {
-        let res = acc.admin_login(spec, password, now);
+        let mut locked = None;
+        let res = acc.admin_login_noting_lockout(spec, password, now, &mut locked);
         let org = match &res {
             Ok(Actor::OrgAdmin { org, .. }) => Some(*org),
-            _ => None,
+            // A failure is filed under the organization it named, if it exists.
+            _ => names::split_qualified(spec).0.and_then(|o| acc.find_org(o).ok().flatten()).map(|o| o.id),
         };
         let ok = res.is_ok();
-        audit.admin_event(AdminEvent {
-            at: now,
-            actor: spec.to_string(),
-            org,
-            action: AdminAction::AdminLogin { user: spec.to_string(), ok },
-        });
+        let event = |action| AdminEvent { at: now, actor: spec.to_string(), org, action };
+        audit.admin_event(event(AdminAction::AdminLogin { user: spec.to_string(), ok }));
+        if let Some(user) = locked {
+            audit.admin_event(event(AdminAction::LockedOut { user }));
+        }
         Ok(Self::new(acc, res?, audit))
     }
 

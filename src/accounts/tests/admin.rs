@@ -106,12 +106,15 @@ fn admin_login_refuses_members_wrong_passwords_and_counts_failures() {
     denied(Admin::login(&f.acc, "ACME\\nobody", PW, t(0), &audit).map(|_| ()));
     assert!(matches!(f.acc.admin_login("boss", PW, t(0)), Err(AccountsError::Invalid(_))));
     for i in 1..5 {
-        let _ = f.acc.admin_login("ACME\\boss", "wrong-Password-1", t(i));
+        let _ = Admin::login(&f.acc, "ACME\\boss", "wrong-Password-1", t(i), &audit);
     }
     let m = denied(f.acc.admin_login("ACME\\boss", PW, t(10)).map(|_| ()));
     assert!(m.contains("locked"), "{m}");
     let logins = audit.take();
-    assert!(logins.iter().any(|e| e.action == AdminAction::AdminLogin { user: "ACME\\boss".into(), ok: false }));
+    let failed = AdminAction::AdminLogin { user: "ACME\\boss".into(), ok: false };
+    assert!(logins.iter().any(|e| e.action == failed && e.org.is_some()), "failures filed under ACME");
+    let locked: Vec<_> = logins.iter().filter(|e| matches!(e.action, AdminAction::LockedOut { .. })).collect();
+    assert_eq!(locked.len(), 1, "exactly the fifth failure locks: {logins:?}");
 }
 
 #[test]

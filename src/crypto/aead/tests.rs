@@ -240,3 +240,21 @@ fn keyed_objects_are_send_and_sync() {
     check::<crate::crypto::Signer>();
     check::<SessionKeys>();
 }
+
+/// `seal_detached` encrypts where the message lies and hands back the
+/// header: header + body is the same transform message `seal` builds.
+#[test]
+fn seal_detached_matches_seal_and_opens() {
+    for c in [CipherId::Aes128Ccm, CipherId::Aes128Gcm, CipherId::Aes256Ccm, CipherId::Aes256Gcm] {
+        let k = key(c, 5);
+        let dec = Decryptor::new(&k);
+        let plain: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+        let mut body = plain.clone();
+        let head = Encryptor::new(&k, [2; 16]).seal_detached(77, &mut body).unwrap();
+        assert_ne!(body, plain);
+        let frame = [&head[..], &body].concat();
+        assert_eq!(frame, Encryptor::new(&k, [2; 16]).seal(77, &plain).unwrap(), "{c:?}");
+        let mut frame = frame;
+        assert_eq!(dec.open_in_place(&mut frame).unwrap(), &plain[..]);
+    }
+}

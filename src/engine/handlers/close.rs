@@ -9,11 +9,12 @@ use crate::engine::audit;
 
 use crate::engine::connection::{ConnState, Ctx, Reply, new_message};
 use crate::engine::fileops::{alloc, attributes, times};
+use crate::engine::fsa::OpenId;
 use crate::engine::open::{FileOpen, Open, OpenKind};
 use crate::engine::server::Server;
 use crate::engine::status::Result;
-use crate::storage::{MetaUpdate, NodeKind};
-use crate::types::FileTime;
+use crate::storage::NodeKind;
+use crate::types::{FileTime, NodeId};
 use crate::wire::NtStatus;
 use crate::wire::close::{CloseRequest, CloseResponse, POSTQUERY_ATTRIB};
 
@@ -33,7 +34,8 @@ pub fn close(ctx: &mut Ctx<'_>) -> Result<Reply> {
 
 /// Releases everything an open holds; returns the CLOSE response fields and
 /// the audit events the close produced (I/O summary, delete).
-fn finish(_server: &Server, open: Open, now: SystemTime, flags: u16) -> (CloseResponse, Vec<EventKind>) {
+fn finish(server: &Server, open: Open, now: SystemTime, flags: u16) -> (CloseResponse, Vec<EventKind>) {
+    let open_id = OpenId(open.file_id.persistent);
     match open.kind {
         OpenKind::Pipe(_) => (CloseResponse::default(), Vec::new()),
         OpenKind::File(f) => {
@@ -49,7 +51,7 @@ fn finish(_server: &Server, open: Open, now: SystemTime, flags: u16) -> (CloseRe
                     writes: st.writes,
                 });
             }
-            let resp = match close_file(&f, FileTime::from_system(now), flags, &mut events) {
+            let resp = match close_file(server, open_id, &f, FileTime::from_system(now), flags, &mut events) {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(error = ?e, "close: storage error");
@@ -61,34 +63,44 @@ fn finish(_server: &Server, open: Open, now: SystemTime, flags: u16) -> (CloseRe
     }
 }
 
-/// Applies deferred updates of a disk open: LastWriteTime after writes
-/// (MS-FSA 2.1.5.4: updated at close unless the client fixed it), delete on close.
+/// What the last close of a stream removes.
+enum Removal {
+    Nothing,
+    Stream,
+    File(Option<NodeId>),
+}
+
+/// Applies deferred updates of a disk open (write time, MS-FSA 2.1.5.4
+/// cleanup), takes it out of the open table and, at the last close of a
+/// delete-pending stream or file, deletes it.
 fn close_file(
+    server: &Server,
+    open_id: OpenId,
     f: &FileOpen,
     now: FileTime,
     flags: u16,
     events: &mut Vec<EventKind>,
 ) -> crate::engine::status::Result<CloseResponse> {
-    if f.written && !f.sticky_write_time {
-        f.org.set_meta(f.node, &MetaUpdate { written: Some(now), changed: Some(now), ..Default::default() })?;
-    }
-    if f.delete_on_close {
-        let parent = f.org.stat(f.node)?.parent;
-        let gone = match &f.stream {
-            Some(s) => f.org.remove_stream(f.node, s).map(|()| false),
-            None => f.org.remove(f.node).map(|()| true),
-        };
-        match gone {
-            Ok(true) => {
-                events.push(EventKind::Delete { share: f.share.clone(), path: f.path.clone() });
-                if let Some(p) = parent {
-                    super::create::touch_dir(&f.org, p, now)?;
-                }
-                return Ok(CloseResponse::default());
+    let times_result = super::times::on_close(&server.files, f, now);
+    let removal = server.files.with(|t| {
+        let out = t.stream(&f.key).close(open_id);
+        t.complete(out.lock_completions);
+        t.drop_if_idle(&f.key);
+        let removal = last_close(t, f, out.delete, now);
+        t.forget_times_if_closed(f.org_id, f.node);
+        removal
+    });
+    times_result?;
+    match removal {
+        Removal::File(parent) => {
+            events.push(EventKind::Delete { share: f.share.clone(), path: f.path.clone() });
+            if let Some(p) = parent {
+                super::create::touch_dir(&f.org, p, now)?;
             }
-            Ok(false) => {}
-            Err(e) => tracing::debug!(error = ?e, "delete on close failed"),
+            return Ok(CloseResponse::default());
         }
+        Removal::Stream => return Ok(CloseResponse::default()),
+        Removal::Nothing => {}
     }
     if flags & POSTQUERY_ATTRIB == 0 {
         return Ok(CloseResponse::default());
@@ -106,6 +118,50 @@ fn close_file(
         end_of_file: size,
         file_attributes: attributes(&meta),
     })
+}
+
+/// Deletes what a last close leaves delete-pending, under the table lock
+/// so that no open slips in between (MS-FSA 2.1.5.4). A file whose default
+/// stream is deleted while named streams are still open goes when the last
+/// of them closes; a non-empty directory stays (Windows ignores that failure).
+fn last_close(t: &mut crate::engine::files::Table, f: &FileOpen, delete: bool, now: FileTime) -> Removal {
+    let (org, node) = (f.org_id, f.node);
+    let main = f.stream.is_none();
+    let remove_file = |t: &mut crate::engine::files::Table| {
+        t.set_doomed(org, node, false);
+        let meta = f.org.stat(node).ok();
+        let parent = meta.as_ref().and_then(|m| m.parent);
+        match f.org.remove(node) {
+            Ok(()) => {
+                if let (Some(m), Some(p)) = (&meta, parent) {
+                    t.tunnel_leave((org, p), &m.name, m.created, now);
+                }
+                Removal::File(parent)
+            }
+            Err(e) => {
+                tracing::debug!(error = ?e, "delete on close failed");
+                Removal::Nothing
+            }
+        }
+    };
+    if delete && main {
+        if t.node_open(org, node) {
+            t.set_doomed(org, node, true);
+            return Removal::Nothing;
+        }
+        return remove_file(t);
+    }
+    let mut removal = Removal::Nothing;
+    if delete
+        && let Some(s) = &f.stream
+        && f.org.remove_stream(node, &crate::engine::names::stream_to_store(s)).is_ok()
+    {
+        removal = Removal::Stream;
+    }
+    if t.is_doomed(org, node) && !t.node_open(org, node) {
+        return remove_file(t);
+    }
+    removal
 }
 
 /// Closes the opens of one tree (TREE_DISCONNECT).

@@ -31,9 +31,10 @@ pub fn close_all(server: &Server, conn: &mut ConnState, now: SystemTime, peer: S
     for sid in ids {
         super::close::close_session_opens(server, conn, sid, now, peer);
         if let Some(s) = conn.sessions.get(&sid)
-            && s.is_valid() {
-                crate::engine::audit::record_session(server, s, peer, now, EventKind::Disconnect);
-            }
+            && s.is_valid()
+        {
+            crate::engine::audit::record_session(server, s, peer, now, EventKind::Disconnect);
+        }
     }
     conn.opens.clear();
     conn.sessions.clear();

@@ -1,17 +1,24 @@
 //! Per-command handlers (MS-SMB2 3.3.5.x). Each takes the request context and
 //! returns a [`Reply`] or an [`Error`] that `engine::status` maps to NTSTATUS.
 
+pub mod cancel;
 pub mod close;
+pub mod copychunk;
 pub mod create;
+pub mod create_disk;
+pub mod fsctl;
 pub mod ioctl;
+pub mod lock;
 pub mod logoff;
 pub mod negotiate;
 pub mod pipe;
 pub mod query_dir;
 pub mod query_info;
+pub mod rename;
 pub mod rw;
 pub mod session_setup;
 pub mod set_info;
+pub mod times;
 pub mod tree;
 
 use crate::engine::connection::{Ctx, Reply};
@@ -33,6 +40,8 @@ pub fn dispatch(ctx: &mut Ctx<'_>) -> Result<Reply> {
         Command::WRITE => rw::write(ctx),
         Command::FLUSH => rw::flush(ctx),
         Command::IOCTL => ioctl::ioctl(ctx),
+        Command::LOCK => lock::lock(ctx),
+        Command::CANCEL => cancel::cancel(ctx),
         Command::QUERY_DIRECTORY => query_dir::query_directory(ctx),
         Command::QUERY_INFO => query_info::query_info(ctx),
         Command::SET_INFO => set_info::set_info(ctx),
@@ -41,8 +50,19 @@ pub fn dispatch(ctx: &mut Ctx<'_>) -> Result<Reply> {
             crate::wire::echo::EchoResponse.encode(&mut out);
             Ok(Reply::ok(out))
         }
+        // Commands past OPLOCK_BREAK do not exist (MS-SMB2 3.3.5.2.6).
+        c if c.0 > Command::OPLOCK_BREAK.0 => Err(NtStatus::INVALID_PARAMETER.into()),
         _ => Err(NtStatus::NOT_SUPPORTED.into()),
     }
+}
+
+/// The success body of a request that completed asynchronously.
+pub fn pending_body(kind: &crate::engine::connection::PendingKind) -> Vec<u8> {
+    let mut m = crate::engine::connection::new_message();
+    match kind {
+        crate::engine::connection::PendingKind::Lock(_) => crate::wire::lock::LockResponse.encode(&mut m),
+    }
+    m
 }
 
 /// The ERROR response body (MS-SMB2 2.2.2): StructureSize 9, no error
@@ -72,6 +92,28 @@ pub fn payload_size(hdr: &Header, msg: &[u8]) -> usize {
         Command::SET_INFO => le32(msg, 4),
         _ => sent,
     }
+}
+
+/// The FileId a request names explicitly (not the related-compound
+/// all-ones value), so that a related request after it can use it
+/// (MS-SMB2 3.3.5.2.7.2: "the FileId of the previous operation").
+pub fn request_file_id(hdr: &Header, msg: &[u8]) -> Option<(u64, u64)> {
+    let at = match hdr.command {
+        Command::CLOSE
+        | Command::FLUSH
+        | Command::LOCK
+        | Command::IOCTL
+        | Command::QUERY_DIRECTORY
+        | Command::CHANGE_NOTIFY
+        | Command::OPLOCK_BREAK => 8,
+        Command::READ | Command::WRITE | Command::SET_INFO => 16,
+        Command::QUERY_INFO => 24,
+        _ => return None,
+    };
+    let b = msg.get(HEADER_LEN + at..HEADER_LEN + at + 16)?;
+    let p = u64::from_le_bytes(b[..8].try_into().ok()?);
+    let v = u64::from_le_bytes(b[8..].try_into().ok()?);
+    (p != u64::MAX || v != u64::MAX).then_some((p, v))
 }
 
 /// The FileId in a successful CREATE response body (MS-SMB2 2.2.14, offset 64),

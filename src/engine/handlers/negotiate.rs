@@ -14,7 +14,8 @@ use crate::wire::negotiate::{
 };
 
 /// Dialects we implement, highest first.
-const SUPPORTED: [Dialect; 5] = [Dialect::SMB311, Dialect::SMB302, Dialect::SMB30, Dialect::SMB21, Dialect::SMB202];
+pub(crate) const SUPPORTED: [Dialect; 5] =
+    [Dialect::SMB311, Dialect::SMB302, Dialect::SMB30, Dialect::SMB21, Dialect::SMB202];
 
 /// Ciphers we implement (MS-SMB2 2.2.3.1.2): AES-128-CCM 1, AES-128-GCM 2,
 /// AES-256-CCM 3, AES-256-GCM 4.

@@ -57,7 +57,7 @@ fn rpc_status(e: RpcError) -> Error {
 /// CREATE on IPC$: opens a pipe endpoint by name.
 pub fn create(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
     let pipe = rpc::open_pipe(&req.name).ok_or(Error::Status(NtStatus::OBJECT_NAME_NOT_FOUND))?;
-    let file_id = ctx.conn.new_file_id();
+    let file_id = ctx.new_file_id();
     let open = Open {
         file_id,
         session_id: ctx.hdr.session_id,

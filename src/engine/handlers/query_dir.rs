@@ -1,21 +1,26 @@
-//! QUERY_DIRECTORY (MS-SMB2 3.3.5.18): listings with wildcards, resumable
-//! across requests, snapshotted at the first request of an enumeration.
+//! QUERY_DIRECTORY (MS-SMB2 3.3.5.18): listings with wildcards (`*`, `?`,
+//! `<`, `>`, `"`), resumable across requests. The enumeration keeps the
+//! storage cursor of the last entry returned and reads on from there, so
+//! entries deleted meanwhile (by any handle) are not returned and the
+//! metadata is current; "." and ".." come first.
 
 use unicode_normalization::UnicodeNormalization;
 
 use crate::engine::connection::{Ctx, Reply, new_message};
 use crate::engine::fileops::{alloc, attributes, times};
+use crate::engine::fsa::access as fa;
 use crate::engine::open::{DirEnum, FileOpen};
 use crate::engine::status::{Error, Result};
 use crate::storage::{DirEntry, Meta, NodeKind};
 use crate::wire::NtStatus;
-use crate::wire::fscc::consts::access;
 use crate::wire::fscc::dir_info::{self, DirWriter};
 use crate::wire::fscc::wildcard::name_matches;
 use crate::wire::query_directory::{QueryDirectoryRequest, QueryDirectoryResponse, flags};
 
 /// Largest OutputBufferLength we serve (Windows clients ask for 64 KiB to 1 MiB).
 const MAX_OUTPUT: u32 = 8 * 1024 * 1024;
+/// Entries read from storage per step.
+const BATCH: usize = 256;
 
 /// QUERY_DIRECTORY.
 pub fn query_directory(ctx: &mut Ctx<'_>) -> Result<Reply> {
@@ -27,38 +32,33 @@ pub fn query_directory(ctx: &mut Ctx<'_>) -> Result<Reply> {
     if !f.is_dir {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
-    if granted & access::FILE_LIST_DIRECTORY == 0 {
-        return Err(NtStatus::ACCESS_DENIED.into());
-    }
+    fa::check_list_directory(granted)?;
     if !dir_info::is_directory_class(req.file_information_class) {
         return Err(NtStatus::INVALID_INFO_CLASS.into());
     }
     if req.output_buffer_length == 0 || req.output_buffer_length > MAX_OUTPUT {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
-    let pattern = if req.pattern.is_empty() { "*".to_string() } else { req.pattern.nfc().collect() };
     let restart = req.flags & (flags::RESTART_SCANS | flags::REOPEN) != 0;
     let first = f.dir_enum.is_none() || restart;
     if first {
-        f.dir_enum = Some(DirEnum { entries: matching(f, &pattern)?, pattern, pos: 0 });
+        let pattern = if req.pattern.is_empty() { "*".to_string() } else { req.pattern.nfc().collect() };
+        f.dir_enum = Some(DirEnum::new(pattern));
     }
-    let e = f.dir_enum.as_mut().ok_or(Error::Status(NtStatus::INTERNAL_ERROR))?;
     let mut w = DirWriter::new(req.file_information_class, req.output_buffer_length as usize)
         .ok_or(Error::Status(NtStatus::INVALID_INFO_CLASS))?;
-    while let Some(entry) = e.entries.get(e.pos) {
-        if !w.push(&wire_entry(entry)) {
-            break;
-        }
-        e.pos += 1;
-        if req.flags & flags::RETURN_SINGLE_ENTRY != 0 {
-            break;
-        }
-    }
+    let single = req.flags & flags::RETURN_SINGLE_ENTRY != 0;
+    let mut e = f.dir_enum.take().ok_or(Error::Status(NtStatus::INTERNAL_ERROR))?;
+    let filled = fill(f, &mut e, &mut w, single);
+    let found_any = e.found_any;
+    let stopped_on_full = matches!(filled, Ok(Fill::Full));
+    f.dir_enum = Some(e);
+    filled?;
     if w.is_empty() {
-        return Err(if e.pos < e.entries.len() {
+        return Err(if stopped_on_full {
             // Not even one entry fits (3.3.5.18).
             NtStatus::INFO_LENGTH_MISMATCH
-        } else if first && e.entries.is_empty() {
+        } else if first && !found_any {
             NtStatus::NO_SUCH_FILE
         } else {
             NtStatus::NO_MORE_FILES
@@ -71,53 +71,99 @@ pub fn query_directory(ctx: &mut Ctx<'_>) -> Result<Reply> {
     Ok(Reply::ok(out))
 }
 
-/// The entries matching `pattern`: "." and ".." first, then the directory
-/// in the store's stable order. A pattern without wildcards is a direct
-/// (case-insensitive, normalized) lookup, not a scan.
-fn matching(f: &FileOpen, pattern: &str) -> Result<Vec<DirEntry>> {
-    let me = f.org.stat(f.node)?;
-    let mut out = Vec::new();
-    let wild = pattern.contains(['*', '?', '<', '>', '"']);
-    if !wild {
-        if let Some(n) = f.org.lookup(f.node, pattern)? {
+/// Why filling stopped.
+enum Fill {
+    /// The buffer (or the single-entry request) is full.
+    Full,
+    /// The enumeration has no more entries.
+    End,
+}
+
+/// Adds entries to `w` from where the enumeration stands.
+fn fill(f: &FileOpen, e: &mut DirEnum, w: &mut DirWriter, single: bool) -> Result<Fill> {
+    // "." and "..", then (for a pattern without wildcards) one lookup, or
+    // the directory in the store's stable order.
+    while e.dots < 2 {
+        let (name, meta) = if e.dots == 0 { (".", f.org.stat(f.node)?) } else { ("..", parent_meta(f)?) };
+        if name_matches(&e.pattern, name) {
+            e.found_any = true;
+            if !w.push(&wire_entry(name, &meta)) {
+                return Ok(Fill::Full);
+            }
+            e.dots += 1;
+            if single {
+                return Ok(Fill::Full);
+            }
+        } else {
+            e.dots += 1;
+        }
+    }
+    if e.done {
+        return Ok(Fill::End);
+    }
+    if !has_wildcards(&e.pattern) {
+        e.done = true;
+        if let Some(n) = crate::engine::fileops::lookup(&f.org, f.node, &e.pattern)? {
             let meta = f.org.stat(n)?;
-            out.push(DirEntry { name: meta.name.clone(), meta, cursor: crate::storage::Cursor::from_bytes([0; 16]) });
+            e.found_any = true;
+            if !w.push(&wire_entry(&meta.name, &meta)) {
+                e.done = false;
+                return Ok(Fill::Full);
+            }
         }
-        return Ok(out);
+        return Ok(Fill::End);
     }
-    for dot in [".", ".."] {
-        if name_matches(pattern, dot) {
-            let meta = if dot == ".." { parent_meta(f, &me)? } else { me.clone() };
-            out.push(DirEntry { name: dot.to_string(), meta, cursor: crate::storage::Cursor::from_bytes([0; 16]) });
+    loop {
+        let batch = f.org.list_after(f.node, e.cursor.as_ref(), BATCH)?;
+        if batch.is_empty() {
+            e.done = true;
+            return Ok(Fill::End);
+        }
+        for entry in batch {
+            if matches(&e.pattern, &entry) {
+                e.found_any = true;
+                if !w.push(&wire_entry(&entry.name, &entry.meta)) {
+                    return Ok(Fill::Full);
+                }
+            }
+            e.cursor = Some(entry.cursor);
+            if single && !w.is_empty() {
+                return Ok(Fill::Full);
+            }
         }
     }
-    for e in f.org.list(f.node)? {
-        if name_matches(pattern, &e.name) {
-            out.push(e);
-        }
-    }
-    Ok(out)
 }
 
-fn parent_meta(f: &FileOpen, me: &Meta) -> Result<Meta> {
+/// The pattern matches the name or its 8.3 alternate (MS-FSA 2.1.5.6.3).
+fn matches(pattern: &str, e: &DirEntry) -> bool {
+    name_matches(pattern, &e.name)
+        || crate::engine::names::short_name(&e.name).is_some_and(|s| name_matches(pattern, &s))
+}
+
+fn has_wildcards(p: &str) -> bool {
+    p.contains(['*', '?', '<', '>', '"'])
+}
+
+fn parent_meta(f: &FileOpen) -> Result<Meta> {
+    let me = f.org.stat(f.node)?;
     match me.parent {
-        Some(p) => Ok(f.org.stat(p)?),
-        None => Ok(me.clone()),
+        Some(p) if f.node != f.root => Ok(f.org.stat(p)?),
+        _ => Ok(me),
     }
 }
 
-fn wire_entry(e: &DirEntry) -> dir_info::DirEntry {
-    let dir = e.meta.kind == NodeKind::Directory;
+fn wire_entry(name: &str, m: &Meta) -> dir_info::DirEntry {
+    let dir = m.kind == NodeKind::Directory;
     dir_info::DirEntry {
         file_index: 0,
-        times: times(&e.meta),
-        end_of_file: if dir { 0 } else { e.meta.size },
-        allocation_size: alloc(&e.meta),
-        file_attributes: attributes(&e.meta),
+        times: times(m),
+        end_of_file: if dir { 0 } else { m.size },
+        allocation_size: alloc(m),
+        file_attributes: attributes(m),
         ea_size: 0,
         reparse_tag: 0,
-        file_id: e.meta.id.0,
-        short_name: crate::engine::names::short_name(&e.name).unwrap_or_default(),
-        name: e.name.clone(),
+        file_id: m.id.0,
+        short_name: crate::engine::names::short_name(name).unwrap_or_default(),
+        name: name.to_string(),
     }
 }

@@ -3,7 +3,8 @@
 
 use crate::engine::connection::{Ctx, Reply, new_message};
 use crate::engine::fileops::{alloc, attributes, times};
-use crate::engine::identity;
+use crate::engine::fsa::access as fa;
+use crate::engine::names;
 use crate::engine::open::{FileOpen, Open};
 use crate::engine::status::{Error, Result};
 use crate::storage::{Meta, NodeKind};
@@ -23,18 +24,38 @@ pub fn query_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let req = QueryInfoRequest::decode(ctx.msg)?;
     let id = ctx.resolve_file_id(req.file_id)?;
     let quota = ctx.server.quota_of(ctx.session()?.principal.as_ref().map(|p| p.org_id));
+    let smb311 = ctx.conn.neg.dialect == Some(crate::wire::negotiate::Dialect::SMB311);
     let open = ctx.conn.opens.get(&id).ok_or(Error::Status(NtStatus::FILE_CLOSED))?;
     let Some(f) = open.file() else {
         return Err(NtStatus::NOT_SUPPORTED.into());
     };
-    let (data, variable) = match req.info_type {
-        info_type::FILE => file_class(open, f, InfoClass(req.file_info_class), &req)?,
-        info_type::FILESYSTEM => (fs_class(f, FsInfoClass(req.file_info_class), quota, ctx.server)?, false),
-        info_type::SECURITY => {
-            if open.granted_access & access::READ_CONTROL == 0 {
-                return Err(NtStatus::ACCESS_DENIED.into());
+    let now = crate::types::FileTime::from_system(ctx.now);
+    super::times::settle_due(&ctx.server.files, f, now)?;
+    let (data, fixed) = match req.info_type {
+        info_type::FILE => {
+            let class = InfoClass(req.file_info_class);
+            if class == InfoClass::NORMALIZED_NAME && !smb311 {
+                // MS-SMB2 3.3.5.20.1: only for the 3.1.1 dialect.
+                return Err(NtStatus::NOT_SUPPORTED.into());
             }
-            (security(f, req.additional_information)?, false)
+            if class != InfoClass::EA {
+                // FileEaInformation needs no access (smbtorture `smb2.getinfo.getinfo_access`).
+                fa::check_query_info(open.granted_access, fa::InfoType::File, u32::from(class.0))?;
+            }
+            let pending = ctx.server.files.with(|t| t.get(&f.key).is_some_and(|s| s.shares.delete_pending()));
+            file_class(open, f, class, pending)?
+        }
+        info_type::FILESYSTEM => {
+            let class = FsInfoClass(req.file_info_class);
+            let data = fs_class(f, class, quota, ctx.server)?;
+            let fixed = fs_fixed_len(class).unwrap_or(data.len());
+            (data, fixed)
+        }
+        info_type::SECURITY => {
+            fa::check_query_info(open.granted_access, fa::InfoType::Security, req.additional_information)?;
+            let data = security(f, req.additional_information)?;
+            let fixed = data.len();
+            (data, fixed)
         }
         info_type::QUOTA => return Err(NtStatus::NOT_SUPPORTED.into()),
         _ => return Err(NtStatus::INVALID_PARAMETER.into()),
@@ -47,7 +68,8 @@ pub fn query_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
             crate::wire::error::ErrorResponse::encode_buffer_too_small(data.len() as u32, &mut out);
             return Ok(Reply::Body(NtStatus::BUFFER_TOO_SMALL, out));
         }
-        if !variable {
+        if max < fixed.min(data.len()) {
+            // Not even the fixed part fits (smbtorture `smb2.getinfo.*_buffercheck`).
             return Err(NtStatus::INFO_LENGTH_MISMATCH.into());
         }
         (NtStatus::BUFFER_OVERFLOW, &data[..max])
@@ -62,7 +84,7 @@ pub fn query_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
 /// Sizes of the open's data (the stream's, for a stream open).
 fn sizes(f: &FileOpen, m: &Meta) -> (u64, u64) {
     match &f.content {
-        Some(c) => (c.alloc_size(), c.len()),
+        Some(c) => (c.alloc_size().max(f.alloc_hint), c.len()),
         None => (alloc(m), if m.kind == NodeKind::Directory { 0 } else { m.size }),
     }
 }
@@ -71,44 +93,60 @@ fn basic(m: &Meta) -> FileBasicInformation {
     FileBasicInformation { times: times(m), file_attributes: attributes(m) }
 }
 
-fn standard(f: &FileOpen, m: &Meta) -> FileStandardInformation {
+fn standard(f: &FileOpen, m: &Meta, delete_pending: bool) -> FileStandardInformation {
     let (allocation_size, end_of_file) = sizes(f, m);
-    FileStandardInformation {
-        allocation_size,
-        end_of_file,
-        number_of_links: 1,
-        delete_pending: f.delete_on_close,
-        directory: f.is_dir,
+    // A delete-pending file has no links left (as Samba reports it; smbtorture `smb2.setinfo`).
+    let number_of_links = if delete_pending { 0 } else { 1 };
+    FileStandardInformation { allocation_size, end_of_file, number_of_links, delete_pending, directory: f.is_dir }
+}
+
+/// The open's current path below the share root, `\`-separated, without a
+/// leading separator (renames by other handles included), with `:stream`.
+fn current_path(f: &FileOpen) -> String {
+    let mut p =
+        f.org.path_of(f.node).map(|p| p.trim_start_matches('\\').to_string()).unwrap_or_else(|_| f.path.clone());
+    if let Some(s) = &f.stream {
+        // The stream's name as it was created, not as this open spelt it.
+        let want = s.to_uppercase();
+        let stored =
+            f.org.list_streams(f.node).ok().and_then(|l| {
+                l.into_iter().map(|i| names::stream_from_store(&i.name)).find(|n| n.to_uppercase() == want)
+            });
+        p.push(':');
+        p.push_str(stored.as_deref().unwrap_or(s.as_str()));
     }
+    p
 }
 
-/// The name as FileAllInformation and FileNormalizedNameInformation show it.
-fn name_of(f: &FileOpen) -> String {
-    format!("\\{}", f.path)
+/// The fixed part of a variable-length FILE class: a buffer at least this
+/// long gets STATUS_BUFFER_OVERFLOW and a truncated answer, a shorter one
+/// STATUS_INFO_LENGTH_MISMATCH (MS-SMB2 3.3.5.20.1).
+fn file_fixed_len(class: InfoClass) -> Option<usize> {
+    Some(match class {
+        InfoClass::ALL => 104,
+        InfoClass::ALTERNATE_NAME | InfoClass::NORMALIZED_NAME | InfoClass::NAME => 8,
+        InfoClass::STREAM => 32,
+        InfoClass::FULL_EA => 8,
+        _ => return None,
+    })
 }
 
-/// A FILE class. Returns the bytes and whether the class is variable-length
-/// (a short buffer then gets STATUS_BUFFER_OVERFLOW and a truncated answer).
-fn file_class(open: &Open, f: &FileOpen, class: InfoClass, req: &QueryInfoRequest<'_>) -> Result<(Vec<u8>, bool)> {
+/// The same for FILESYSTEM classes (MS-SMB2 3.3.5.20.2).
+fn fs_fixed_len(class: FsInfoClass) -> Option<usize> {
+    Some(match class {
+        FsInfoClass::VOLUME => 24,
+        FsInfoClass::ATTRIBUTE => 16,
+        _ => return None,
+    })
+}
+
+/// A FILE class: the bytes and the length of their fixed part.
+fn file_class(open: &Open, f: &FileOpen, class: InfoClass, pending: bool) -> Result<(Vec<u8>, usize)> {
     let m = f.org.stat(f.node)?;
-    let read_attrs = open.granted_access & access::FILE_READ_ATTRIBUTES != 0;
-    let needs_attrs = !matches!(
-        class,
-        InfoClass::ACCESS
-            | InfoClass::POSITION
-            | InfoClass::MODE
-            | InfoClass::ALIGNMENT
-            | InfoClass::FULL_EA
-            | InfoClass::EA
-    );
-    if needs_attrs && !read_attrs {
-        return Err(NtStatus::ACCESS_DENIED.into());
-    }
     let mut out = Vec::new();
-    let mut variable = false;
     match class {
         InfoClass::BASIC => basic(&m).encode(&mut out),
-        InfoClass::STANDARD => standard(f, &m).encode(&mut out),
+        InfoClass::STANDARD => standard(f, &m, pending).encode(&mut out),
         InfoClass::INTERNAL => FileInternalInformation { index_number: m.id.0 }.encode(&mut out),
         InfoClass::EA => FileEaInformation { ea_size: ea_size(f)? }.encode(&mut out),
         InfoClass::ACCESS => FileAccessInformation { access_flags: open.granted_access }.encode(&mut out),
@@ -116,33 +154,29 @@ fn file_class(open: &Open, f: &FileOpen, class: InfoClass, req: &QueryInfoReques
         InfoClass::MODE => FileModeInformation { mode: f.mode }.encode(&mut out),
         InfoClass::ALIGNMENT => FileAlignmentInformation { alignment_requirement: 0 }.encode(&mut out),
         InfoClass::ALL => {
-            variable = true;
             FileAllInformation {
                 basic: basic(&m),
-                standard: standard(f, &m),
+                standard: standard(f, &m, pending),
                 internal: FileInternalInformation { index_number: m.id.0 },
                 ea: FileEaInformation { ea_size: ea_size(f)? },
                 access: FileAccessInformation { access_flags: open.granted_access },
                 position: FilePositionInformation { current_byte_offset: f.position },
                 mode: FileModeInformation { mode: f.mode },
                 alignment: FileAlignmentInformation { alignment_requirement: 0 },
-                name: FileNameInformation { file_name: name_of(f) },
+                name: FileNameInformation { file_name: format!("\\{}", current_path(f)) },
             }
             .encode(&mut out);
         }
         InfoClass::ALTERNATE_NAME => {
             // The 8.3 name; a name that is already 8.3 is its own alternate (as Samba).
-            variable = true;
             let leaf = m.name.clone();
             let file_name = crate::engine::names::short_name(&leaf).unwrap_or(leaf);
             FileNameInformation { file_name }.encode(&mut out);
         }
         InfoClass::NORMALIZED_NAME => {
-            variable = true;
-            FileNameInformation { file_name: f.path.clone() }.encode(&mut out);
+            FileNameInformation { file_name: current_path(f) }.encode(&mut out);
         }
         InfoClass::STREAM => {
-            variable = true;
             streams(f, &m)?.encode(&mut out);
         }
         InfoClass::NETWORK_OPEN => {
@@ -171,18 +205,17 @@ fn file_class(open: &Open, f: &FileOpen, class: InfoClass, req: &QueryInfoReques
             if open.granted_access & access::FILE_READ_EA == 0 {
                 return Err(NtStatus::ACCESS_DENIED.into());
             }
-            variable = true;
             let eas = f.org.get_eas(f.node)?;
             if eas.is_empty() {
                 return Err(NtStatus::NO_EAS_ON_FILE.into());
             }
-            let _ = req;
             let entries = eas.into_iter().map(|(n, v)| FullEa { flags: 0, name: n.into_bytes(), value: v }).collect();
             FileFullEaInformation { entries }.encode(&mut out);
         }
         _ => return Err(NtStatus::INVALID_INFO_CLASS.into()),
     }
-    Ok((out, variable))
+    let fixed = file_fixed_len(class).unwrap_or(out.len());
+    Ok((out, fixed))
 }
 
 /// Size of the EA list as FileEaInformation reports it.
@@ -199,7 +232,8 @@ fn ea_size(f: &FileOpen) -> Result<u32> {
 /// FileStreamInformation: `::$DATA` for a file, then each named stream.
 fn streams(f: &FileOpen, m: &Meta) -> Result<FileStreamInformation> {
     let mut entries = Vec::new();
-    for s in f.org.list_streams(f.node)? {
+    for mut s in f.org.list_streams(f.node)? {
+        s.name = names::stream_from_store(&s.name);
         if s.name.is_empty() {
             if m.kind == NodeKind::Directory {
                 continue;
@@ -233,7 +267,9 @@ fn fs_class(f: &FileOpen, class: FsInfoClass, quota: Option<u64>, server: &crate
             volume_creation_time: server.start_time.0,
             volume_serial_number: volume_serial(f),
             supports_objects: false,
-            volume_label: String::new(),
+            // The share name, as Samba labels its volumes (and a label keeps
+            // the answer at least as long as smbtorture's fixed part).
+            volume_label: f.share.chars().take(32).collect(),
         }
         .encode(&mut out),
         FsInfoClass::SIZE => FileFsSizeInformation {
@@ -258,7 +294,10 @@ fn fs_class(f: &FileOpen, class: FsInfoClass, quota: Option<u64>, server: &crate
                 | fs_info::fs_attributes::SUPPORTS_SPARSE_FILES
                 | fs_info::fs_attributes::NAMED_STREAMS
                 | fs_info::fs_attributes::SUPPORTS_EXTENDED_ATTRIBUTES
-                | fs_info::fs_attributes::SUPPORTS_ENCRYPTION,
+                | fs_info::fs_attributes::SUPPORTS_OBJECT_IDS,
+            // Not FILE_SUPPORTS_ENCRYPTION: that announces EFS, which we do
+            // not offer (the store encrypts everything anyway), nor
+            // compression, reparse points, hard links or open-by-id.
             maximum_component_name_length: 255,
             file_system_name: "NTFS".into(),
         }
@@ -278,6 +317,12 @@ fn fs_class(f: &FileOpen, class: FsInfoClass, quota: Option<u64>, server: &crate
             byte_offset_for_partition_alignment: 0,
         }
         .encode(&mut out),
+        FsInfoClass::CONTROL => {
+            // No per-user quotas (the organization's quota shows in the
+            // sizes): default threshold and limit "none" (MS-FSCC 2.5.2).
+            FileFsControlInformation { values: [0, 0, 0, u64::MAX, u64::MAX], file_system_control_flags: 0 }
+                .encode(&mut out);
+        }
         FsInfoClass::OBJECT_ID => {
             let mut object_id = [0u8; 16];
             object_id[..8].copy_from_slice(&f.root.0.to_le_bytes());
@@ -299,11 +344,7 @@ fn capacity(f: &FileOpen, quota: Option<u64>, server: &crate::engine::Server) ->
     Ok(server.disk_space().unwrap_or((1 << 40, (1u64 << 40).saturating_sub(used))))
 }
 
-/// The security descriptor, filtered by the requested parts (MS-SMB2 3.3.5.20.3).
+/// The security descriptor with only the requested parts (MS-SMB2 3.3.5.20.3).
 fn security(f: &FileOpen, additional: u32) -> Result<Vec<u8>> {
-    let sd = match f.org.get_security(f.node)? {
-        Some(sd) => identity::filter_sd(&sd, additional),
-        None => identity::default_sd(f.org_id, f.is_dir, additional),
-    };
-    Ok(sd)
+    Ok(crate::engine::acl::load(&f.org, f.org_id, f.node, f.is_dir, f.is_root())?.encode(additional))
 }

@@ -1,18 +1,23 @@
 //! READ (MS-SMB2 3.3.5.12), WRITE (3.3.5.13) and FLUSH (3.3.5.11).
 
 use crate::engine::connection::{Ctx, Reply, new_message};
-use crate::engine::open::OpenKind;
+use crate::engine::fsa::OpenId;
+use crate::engine::fsa::access as fa;
+use crate::engine::open::{FileOpen, OpenKind};
+use crate::engine::server::Server;
 use crate::engine::status::{Error, Result};
+use crate::types::FileTime;
 use crate::wire::NtStatus;
 use crate::wire::flush::{FlushRequest, FlushResponse};
 use crate::wire::fscc::consts::access;
+use crate::wire::fscc::consts::create_options;
 use crate::wire::read::{ReadRequest, ReadResponse};
 use crate::wire::write::{WriteRequest, WriteResponse};
 
 /// SMB2_WRITEFLAG_WRITE_THROUGH (2.2.21).
 const WRITEFLAG_WRITE_THROUGH: u32 = 0x0000_0001;
-/// Offset meaning "append at end of file" (MS-FSA 2.1.5.3).
-const APPEND_OFFSET: u64 = u64::MAX;
+/// Largest end of file a write may reach (MS-FSA 2.1.5.3: 0xFFFFFFF0000).
+const MAX_FILE_END: u64 = 0x0FFF_FFFF_0000;
 
 /// READ.
 pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
@@ -21,8 +26,10 @@ pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
     if req.length > crate::engine::server::MAX_IO {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
+    let server = ctx.server;
     let open = ctx.open_mut(id)?;
     let granted = open.granted_access;
+    let open_persistent = open.file_id.persistent;
     let f = match &mut open.kind {
         OpenKind::Pipe(_) => {
             let (status, data) = super::pipe::read(ctx, id, req.length as usize)?;
@@ -32,12 +39,25 @@ pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
         }
         OpenKind::File(f) => f,
     };
-    if granted & (access::FILE_READ_DATA | access::FILE_EXECUTE) == 0 {
-        return Err(NtStatus::ACCESS_DENIED.into());
-    }
+    fa::check_read(granted)?;
     let content = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_DEVICE_REQUEST))?;
+    let open_id = OpenId(open_persistent);
+    let key = f.key.clone();
+    server.files.with(|t| t.get(&key).map_or(Ok(()), |s| s.check_read(open_id, req.offset, u64::from(req.length))))?;
+    // Offsets are signed 64-bit in the object store (MS-FSA 2.1.5.2).
+    if req.offset.checked_add(u64::from(req.length)).is_none_or(|end| end > i64::MAX as u64) {
+        return Err(NtStatus::INVALID_PARAMETER.into());
+    }
     let size = content.len();
-    if req.offset >= size && req.length > 0 || req.offset > size {
+    if req.length == 0 {
+        if req.minimum_count > 0 {
+            return Err(NtStatus::END_OF_FILE.into());
+        }
+        let mut out = new_message();
+        ReadResponse { data: &[], data_remaining: 0, flags: 0 }.encode(&mut out);
+        return Ok(Reply::ok(out));
+    }
+    if req.offset >= size {
         return Err(NtStatus::END_OF_FILE.into());
     }
     // Read straight into the response buffer: no intermediate copy of up to 8 MiB.
@@ -63,53 +83,66 @@ pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
 pub fn write(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let req = WriteRequest::decode(ctx.msg)?;
     let id = ctx.resolve_file_id(req.file_id)?;
+    let now = FileTime::from_system(ctx.now);
+    let server = ctx.server;
     let open = ctx.open_mut(id)?;
     let granted = open.granted_access;
+    let open_id = OpenId(open.file_id.persistent);
     let count = match &mut open.kind {
         OpenKind::Pipe(_) => super::pipe::write(ctx, id, req.data)?,
-        OpenKind::File(f) => {
-            let content = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_DEVICE_REQUEST))?;
-            let offset = if req.offset == APPEND_OFFSET {
-                if granted & access::FILE_APPEND_DATA == 0 {
-                    return Err(NtStatus::ACCESS_DENIED.into());
-                }
-                content.len()
-            } else {
-                if granted & access::FILE_WRITE_DATA == 0 {
-                    // Append-only handles may write only at the end (MS-FSA 2.1.5.3).
-                    if granted & access::FILE_APPEND_DATA == 0 || req.offset < content.len() {
-                        return Err(NtStatus::ACCESS_DENIED.into());
-                    }
-                }
-                req.offset
-            };
-            if offset.checked_add(req.data.len() as u64).is_none() {
-                return Err(NtStatus::INVALID_PARAMETER.into());
-            }
-            if !req.data.is_empty() {
-                content.write(offset, req.data)?;
-                f.written = true;
-            }
-            if req.flags & WRITEFLAG_WRITE_THROUGH != 0
-                || f.create_options & crate::wire::fscc::consts::create_options::WRITE_THROUGH != 0
-            {
-                content.flush()?;
-            }
-            f.stats.bytes_written += req.data.len() as u64;
-            f.stats.writes += 1;
-            f.position = offset + req.data.len() as u64;
-            req.data.len() as u32
-        }
+        OpenKind::File(f) => write_file(server, f, open_id, granted, &req, now)?,
     };
     let mut out = new_message();
     WriteResponse { count, remaining: 0 }.encode(&mut out);
     Ok(Reply::ok(out))
 }
 
+/// WRITE to a file or stream (MS-SMB2 3.3.5.13, MS-FSA 2.1.5.3).
+fn write_file(
+    server: &Server,
+    f: &mut FileOpen,
+    open_id: OpenId,
+    granted: u32,
+    req: &WriteRequest<'_>,
+    now: FileTime,
+) -> Result<u32> {
+    let content = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_DEVICE_REQUEST))?;
+    let mode = fa::check_write(granted)?;
+    let len = req.data.len() as u64;
+    // Offsets are signed 64-bit, and nothing may reach past the largest
+    // file NTFS allows (MS-FSA 2.1.5.3); -1 is not "append" in SMB2.
+    if req.offset.checked_add(len).is_none_or(|end| end > i64::MAX as u64) {
+        return Err(NtStatus::INVALID_PARAMETER.into());
+    }
+    // Append-only handles write at the end whatever the offset.
+    let offset = if mode == fa::WriteMode::AppendOnly { content.len() } else { req.offset };
+    if len > 0 && offset.checked_add(len).is_none_or(|end| end > MAX_FILE_END) {
+        return Err(NtStatus::INVALID_PARAMETER.into());
+    }
+    let key = f.key.clone();
+    let instant = server.files.instant(now.to_system());
+    server.files.with(|t| match t.get(&key) {
+        Some(_) => t.stream(&key).before_write(open_id, offset, len, instant).map(|_breaks| ()),
+        None => Ok(()),
+    })?;
+    if !req.data.is_empty() {
+        content.write(offset, req.data)?;
+        super::times::on_write(&server.files, f, now);
+    }
+    if req.flags & WRITEFLAG_WRITE_THROUGH != 0 || f.create_options & create_options::WRITE_THROUGH != 0 {
+        content.flush()?;
+    }
+    f.stats.bytes_written += len;
+    f.stats.writes += 1;
+    f.position = offset + len;
+    Ok(req.data.len() as u32)
+}
+
 /// FLUSH: makes every acknowledged write of the file durable before answering.
 pub fn flush(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let req = FlushRequest::decode(ctx.msg)?;
     let id = ctx.resolve_file_id(req.file_id)?;
+    let (server, now) = (ctx.server, FileTime::from_system(ctx.now));
     let open = ctx.open_mut(id)?;
     if let OpenKind::File(f) = &open.kind {
         if open.granted_access & (access::FILE_WRITE_DATA | access::FILE_APPEND_DATA) == 0 && !f.is_dir {
@@ -119,6 +152,7 @@ pub fn flush(ctx: &mut Ctx<'_>) -> Result<Reply> {
             Some(c) => c.flush()?,
             None => f.org.flush()?,
         }
+        super::times::settle(&server.files, &f.org, f.org_id, f.node, now, true)?;
     }
     let mut out = new_message();
     FlushResponse.encode(&mut out);

@@ -35,9 +35,10 @@ pub fn session_setup(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let dialect = ctx.conn.neg.dialect.unwrap_or(Dialect::SMB202);
     let session = ctx.conn.sessions.get_mut(&sid).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
     if dialect == Dialect::SMB311
-        && let Some(h) = session.preauth.as_mut() {
-            h.update(ctx.msg);
-        }
+        && let Some(h) = session.preauth.as_mut()
+    {
+        h.update(ctx.msg);
+    }
     let SessionState::InProgress(ntlm) = &mut session.state else {
         return Err(NtStatus::REQUEST_NOT_ACCEPTED.into());
     };
@@ -144,17 +145,37 @@ fn establish(
         _ => SigningAlg::HmacSha256,
     };
     let policy = ctx.server.config.security.encryption;
+    let signing_required = ctx.server.config.security.signing_required || ctx.conn.neg.client_security_mode & 0x2 != 0;
     let session = ctx.conn.sessions.get_mut(&sid).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
-    let crypto = SessionCrypto::derive(dialect, session_key, session.preauth.as_ref(), cipher, signing);
-    let encrypt = match policy {
-        EncryptionPolicy::Required => true,
-        EncryptionPolicy::Desired => crypto.can_encrypt(),
-        EncryptionPolicy::Off => false,
-    } && crypto.can_encrypt();
-    session.crypto = Some(Arc::new(crypto));
+    if session.crypto.is_none() {
+        let crypto = SessionCrypto::derive(dialect, session_key, session.preauth.as_ref(), cipher, signing);
+        // Session.EncryptData (3.3.5.5.3): required or desired, when the
+        // client can encrypt (a client that cannot was refused above when
+        // encryption is required); SMB 2.x clients stay signed-only.
+        session.encrypt_data = match policy {
+            EncryptionPolicy::Required | EncryptionPolicy::Desired => crypto.can_encrypt(),
+            EncryptionPolicy::Off => false,
+        };
+        session.crypto = Some(Arc::new(crypto));
+    }
+    // A re-authentication keeps the session's keys and EncryptData: the
+    // client does not derive new ones (MS-SMB2 3.2.5.3.2), so neither do we.
+    let encrypt = session.encrypt_data;
+    if let Some(c) = &session.crypto {
+        tracing::info!(
+            session = sid,
+            dialect = %format!("{:x}", dialect.0),
+            signing = ?c.signing_alg(),
+            cipher = ?c.cipher(),
+            encrypt_data = encrypt,
+            "session established"
+        );
+    }
     session.state = SessionState::Valid;
     session.principal = Some(principal);
-    session.signing_required = true;
+    // MS-SMB2 3.3.5.5.3: signing is required if the server requires it
+    // (the default) or the client asked for it in NEGOTIATE.
+    session.signing_required = signing_required;
     session.encrypt_data = encrypt;
     let mut out = new_message();
     let flags = if encrypt { session_flags::ENCRYPT_DATA } else { 0 };

@@ -1,20 +1,22 @@
 //! SET_INFO (MS-SMB2 3.3.5.21, MS-FSA 2.1.5.14): times and attributes,
-//! rename and move, delete disposition, end of file, allocation, position,
-//! mode, extended attributes and security descriptors.
-
-use unicode_normalization::UnicodeNormalization;
+//! delete disposition, end of file, allocation, position, mode, extended
+//! attributes and security descriptors. Renames are in [`super::rename`].
 
 use crate::audit::{EventKind, EventResult};
+use crate::engine::acl;
 use crate::engine::connection::{Ctx, Reply, new_message};
-use crate::engine::fileops;
-use crate::engine::names;
-use crate::engine::open::FileOpen;
+use crate::engine::fsa::access::{self as fa, InfoType};
+use crate::engine::fsa::sd::SecurityDescriptor;
+use crate::engine::fsa::sharing::{self, DeleteTarget};
+use crate::engine::fsa::sid::Token;
+use crate::engine::open::{FileOpen, frozen};
+use crate::engine::server::Server;
 use crate::engine::status::{Error, Result};
-use crate::storage::{MetaUpdate, NodeKind};
+use crate::storage::MetaUpdate;
 use crate::types::FileTime;
 use crate::wire::NtStatus;
 use crate::wire::fscc::InfoClass;
-use crate::wire::fscc::consts::{access, file_attributes, info_type};
+use crate::wire::fscc::consts::{file_attributes, info_type};
 use crate::wire::fscc::ea::FileFullEaInformation;
 use crate::wire::fscc::file_info::{FileBasicInformation, FileModeInformation, FilePositionInformation};
 use crate::wire::fscc::file_set::{
@@ -23,27 +25,51 @@ use crate::wire::fscc::file_set::{
 };
 use crate::wire::set_info::{SetInfoRequest, SetInfoResponse};
 
+/// What the class handlers need besides the open.
+pub struct Env<'a> {
+    /// Shared state (open table).
+    pub server: &'a Server,
+    /// Now.
+    pub now: FileTime,
+    /// The caller's token.
+    pub token: Token,
+    /// Access granted to the open.
+    pub granted: u32,
+    /// The open's server-wide id.
+    pub open_id: crate::engine::fsa::OpenId,
+}
+
 /// SET_INFO.
 pub fn set_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
+    let r = set_info_inner(ctx);
+    if let Err(e) = &r {
+        crate::engine::audit::set_info_failed(ctx, e.status());
+    }
+    r
+}
+
+fn set_info_inner(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let req = SetInfoRequest::decode(ctx.msg)?;
     let id = ctx.resolve_file_id(req.file_id)?;
-    let now = FileTime::from_system(ctx.now);
+    let principal = ctx.session()?.principal.clone().ok_or(Error::Status(NtStatus::ACCESS_DENIED))?;
+    let (server, now) = (ctx.server, FileTime::from_system(ctx.now));
     let open = ctx.open_mut(id)?;
-    let granted = open.granted_access;
+    let env = Env {
+        server,
+        now,
+        token: acl::token(&principal),
+        granted: open.granted_access,
+        open_id: crate::engine::fsa::OpenId(open.file_id.persistent),
+    };
     let f = open.file_mut().ok_or(Error::Status(NtStatus::NOT_SUPPORTED))?;
     let (share, before) = (f.share.clone(), f.path.clone());
     let event = match req.info_type {
-        info_type::FILE => file_class(f, granted, InfoClass(req.file_info_class), req.data, now)?,
+        info_type::FILE => file_class(&env, f, InfoClass(req.file_info_class), req.data)?,
         info_type::SECURITY => {
-            set_security(f, granted, req.additional_information, req.data)?;
-            Some(EventKind::SetSecurity {
-                share: share.clone(),
-                path: before.clone(),
-                security_info: req.additional_information,
-            })
+            set_security(&env, f, req.additional_information, req.data)?;
+            Some(EventKind::SetSecurity { share, path: before, security_info: req.additional_information })
         }
-        info_type::FILESYSTEM => return Err(NtStatus::NOT_SUPPORTED.into()),
-        info_type::QUOTA => return Err(NtStatus::NOT_SUPPORTED.into()),
+        info_type::FILESYSTEM | info_type::QUOTA => return Err(NtStatus::NOT_SUPPORTED.into()),
         _ => return Err(NtStatus::INVALID_PARAMETER.into()),
     };
     if let Some(ev) = event {
@@ -54,27 +80,20 @@ pub fn set_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
     Ok(Reply::ok(out))
 }
 
-fn need(granted: u32, bits: u32) -> Result<()> {
-    if granted & bits == 0 { Err(NtStatus::ACCESS_DENIED.into()) } else { Ok(()) }
+fn short(_: crate::wire::DecodeError) -> Error {
+    NtStatus::INFO_LENGTH_MISMATCH.into()
 }
 
 /// A FILE class; returns the audit event it produced, if any.
-fn file_class(
-    f: &mut FileOpen,
-    granted: u32,
-    class: InfoClass,
-    data: &[u8],
-    now: FileTime,
-) -> Result<Option<EventKind>> {
-    let short = |_| -> Error { NtStatus::INFO_LENGTH_MISMATCH.into() };
+fn file_class(env: &Env<'_>, f: &mut FileOpen, class: InfoClass, data: &[u8]) -> Result<Option<EventKind>> {
+    fa::check_set_info(env.granted, InfoType::File, u32::from(class.0))?;
     match class {
         InfoClass::BASIC => {
-            need(granted, access::FILE_WRITE_ATTRIBUTES)?;
             let b = FileBasicInformation::decode(data).map_err(short)?;
-            set_basic(f, b, now)?;
+            set_basic(env, f, b)?;
             let t = |v: u64| if v == 0 || v >= u64::MAX - 1 { None } else { Some(FileTime(v)) };
             let (share, path) = (f.share.clone(), f.path.clone());
-            return Ok(Some(if b.file_attributes != 0 {
+            Ok(Some(if b.file_attributes != 0 {
                 EventKind::SetAttributes { share, path, attributes: b.file_attributes }
             } else {
                 EventKind::SetTimes {
@@ -85,52 +104,37 @@ fn file_class(
                     last_write: t(b.times.last_write),
                     change: t(b.times.change),
                 }
-            }));
+            }))
         }
-        InfoClass::RENAME => {
-            need(granted, access::DELETE)?;
+        InfoClass::RENAME | InfoClass::RENAME_EX => {
             let from = f.path.clone();
-            rename(f, FileRenameInformation::decode(data)?, now)?;
-            return Ok(Some(EventKind::Rename { share: f.share.clone(), from, to: f.path.clone() }));
+            super::rename::rename(env, f, FileRenameInformation::decode(data).map_err(short)?)?;
+            Ok(Some(EventKind::Rename { share: f.share.clone(), from, to: f.path.clone() }))
         }
-        _ => {}
+        _ => other_class(env, f, class, data).map(|()| None),
     }
-    other_class(f, granted, class, data).map(|()| None)
 }
 
-fn other_class(f: &mut FileOpen, granted: u32, class: InfoClass, data: &[u8]) -> Result<()> {
-    let short = |_| -> Error { NtStatus::INFO_LENGTH_MISMATCH.into() };
+fn other_class(env: &Env<'_>, f: &mut FileOpen, class: InfoClass, data: &[u8]) -> Result<()> {
     match class {
         InfoClass::DISPOSITION => {
-            need(granted, access::DELETE)?;
             let d = FileDispositionInformation::decode(data).map_err(short)?;
-            set_delete(f, d.delete_pending)
+            set_delete(env, f, d.delete_pending)
         }
         InfoClass::DISPOSITION_EX => {
-            need(granted, access::DELETE)?;
             let d = FileDispositionInformationEx::decode(data).map_err(short)?;
-            // FILE_DISPOSITION_DELETE is bit 0 (MS-FSCC 2.4.12).
-            set_delete(f, d.flags & 1 != 0)
+            // FILE_DISPOSITION_DELETE is bit 0; FILE_DISPOSITION_IGNORE_READONLY_ATTRIBUTE
+            // (0x10) deletes a read-only file too (MS-FSCC 2.4.12). POSIX
+            // semantics are served as a classic delete-on-last-close.
+            set_delete_ex(env, f, d.flags & 1 != 0, d.flags & 0x10 != 0)
         }
         InfoClass::END_OF_FILE => {
-            need(granted, access::FILE_WRITE_DATA)?;
             let e = FileEndOfFileInformation::decode(data).map_err(short)?;
-            let c = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
-            c.set_len(e.end_of_file)?;
-            f.written = true;
-            Ok(())
+            set_size(env, f, e.end_of_file, false)
         }
         InfoClass::ALLOCATION => {
-            need(granted, access::FILE_WRITE_DATA)?;
             let a = FileAllocationInformation::decode(data).map_err(short)?;
-            let c = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
-            // Allocation below the size truncates (MS-FSA 2.1.5.14.1); above it
-            // nothing is reserved: chunks are allocated when written.
-            if a.allocation_size < c.len() {
-                c.set_len(a.allocation_size)?;
-                f.written = true;
-            }
-            Ok(())
+            set_size(env, f, a.allocation_size, true)
         }
         InfoClass::POSITION => {
             f.position = FilePositionInformation::decode(data).map_err(short)?.current_byte_offset;
@@ -145,21 +149,55 @@ fn other_class(f: &mut FileOpen, granted: u32, class: InfoClass, data: &[u8]) ->
             f.mode = m;
             Ok(())
         }
-        InfoClass::FULL_EA => {
-            need(granted, access::FILE_WRITE_EA)?;
-            set_eas(f, FileFullEaInformation::decode(data)?)
-        }
+        InfoClass::FULL_EA => set_eas(f, FileFullEaInformation::decode(data)?),
         InfoClass::VALID_DATA_LENGTH => Ok(()),
+        // Hard links and short-name changes need privileges we never grant.
+        InfoClass::LINK | InfoClass::SHORT_NAME => Err(NtStatus::NOT_SUPPORTED.into()),
         _ => Err(NtStatus::INVALID_INFO_CLASS.into()),
     }
 }
 
-/// FileBasicInformation: 0 leaves a field alone; -1 stops automatic
-/// updates of that time for this handle (MS-FSCC 2.4.7).
-fn set_basic(f: &mut FileOpen, b: FileBasicInformation, _now: FileTime) -> Result<()> {
-    let t = |v: u64| {
-        if v == 0 || v == u64::MAX || v == u64::MAX - 1 { None } else { Some(FileTime(v)) }
-    };
+/// FileEndOfFileInformation / FileAllocationInformation (MS-FSA
+/// 2.1.5.14.1, 2.1.5.14.4). An allocation below the size truncates; above
+/// it nothing is reserved (chunks are allocated when written).
+fn set_size(env: &Env<'_>, f: &mut FileOpen, size: u64, allocation: bool) -> Result<()> {
+    let c = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
+    super::times::settle(&env.server.files, &f.org, f.org_id, f.node, env.now, true)?;
+    if allocation {
+        f.alloc_hint = size.div_ceil(4096) * 4096;
+        if size >= c.len() {
+            return Ok(());
+        }
+    }
+    c.set_len(size)?;
+    super::times::on_write(&env.server.files, f, env.now);
+    Ok(())
+}
+
+/// Attribute bits a client may set with FileBasicInformation (MS-FSCC 2.6).
+const SETTABLE: u32 = file_attributes::READONLY
+    | file_attributes::HIDDEN
+    | file_attributes::SYSTEM
+    | file_attributes::ARCHIVE
+    | file_attributes::TEMPORARY
+    | file_attributes::OFFLINE
+    | file_attributes::NOT_CONTENT_INDEXED;
+
+/// FileBasicInformation (MS-FSA 2.1.5.14.2): 0 leaves a field alone, -1
+/// stops automatic updates of that time through this handle, -2 resumes
+/// them (MS-FSCC 2.4.7). Any SET_INFO basic applies a pending write-time update.
+fn set_basic(env: &Env<'_>, f: &mut FileOpen, b: FileBasicInformation) -> Result<()> {
+    super::times::settle(&env.server.files, &f.org, f.org_id, f.node, env.now, true)?;
+    let t = |v: u64| if v == 0 || v >= u64::MAX - 1 { None } else { Some(FileTime(v)) };
+    for (v, bit) in
+        [(b.times.last_access, frozen::ACCESS), (b.times.last_write, frozen::WRITE), (b.times.change, frozen::CHANGE)]
+    {
+        match v {
+            u64::MAX => f.times.frozen |= bit,
+            v if v == u64::MAX - 1 => f.times.frozen &= !bit,
+            _ => {}
+        }
+    }
     let mut upd = MetaUpdate {
         created: t(b.times.creation),
         accessed: t(b.times.last_access),
@@ -167,8 +205,8 @@ fn set_basic(f: &mut FileOpen, b: FileBasicInformation, _now: FileTime) -> Resul
         changed: t(b.times.change),
         attrs: None,
     };
-    if b.times.last_write != 0 {
-        f.sticky_write_time = b.times.last_write != u64::MAX - 1;
+    if upd.written.is_some() {
+        super::times::force_write_time(&env.server.files, f);
     }
     if b.file_attributes != 0 {
         let a = b.file_attributes;
@@ -178,69 +216,32 @@ fn set_basic(f: &mut FileOpen, b: FileBasicInformation, _now: FileTime) -> Resul
         if a & file_attributes::TEMPORARY != 0 && f.is_dir {
             return Err(NtStatus::INVALID_PARAMETER.into());
         }
-        upd.attrs =
-            Some(fileops::new_attributes(a, f.is_dir) & !file_attributes::ARCHIVE | (a & file_attributes::ARCHIVE));
+        let keep = f.org.stat(f.node)?.attrs & file_attributes::SPARSE_FILE;
+        let dir = if f.is_dir { file_attributes::DIRECTORY } else { 0 };
+        upd.attrs = Some((a & SETTABLE) | keep | dir);
     }
     f.org.set_meta(f.node, &upd)?;
     Ok(())
 }
 
-/// FileDispositionInformation (MS-FSA 2.1.5.14.3): a read-only file refuses,
-/// a non-empty directory refuses; the delete happens at the last close.
-fn set_delete(f: &mut FileOpen, delete: bool) -> Result<()> {
-    if delete {
-        let m = f.org.stat(f.node)?;
-        if m.attrs & file_attributes::READONLY != 0 && f.stream.is_none() {
-            return Err(NtStatus::CANNOT_DELETE.into());
-        }
-        if f.is_dir && !f.org.list_after(f.node, None, 1)?.is_empty() {
-            return Err(NtStatus::DIRECTORY_NOT_EMPTY.into());
-        }
-        if m.parent.is_none() && f.stream.is_none() {
-            // The share root cannot be deleted.
-            return Err(NtStatus::CANNOT_DELETE.into());
-        }
-    }
-    f.delete_on_close = delete;
-    Ok(())
+/// FileDispositionInformation (MS-FSA 2.1.5.14.3): the delete happens at
+/// the last close of the stream (or file), on whichever connection.
+fn set_delete(env: &Env<'_>, f: &mut FileOpen, delete: bool) -> Result<()> {
+    set_delete_ex(env, f, delete, false)
 }
 
-/// FileRenameInformation (MS-SMB2 3.3.5.21.1): the new name is relative to
-/// the share root; ":name" renames a stream.
-fn rename(f: &mut FileOpen, r: FileRenameInformation, now: FileTime) -> Result<()> {
-    if r.root_directory != 0 {
-        return Err(NtStatus::INVALID_PARAMETER.into());
-    }
-    let target: String = r.file_name.nfc().collect();
-    if let Some(stream) = target.strip_prefix(':') {
-        let from = f.stream.clone().unwrap_or_default();
-        let to = stream.split(':').next().unwrap_or("").to_string();
-        f.org.rename_stream(f.node, &from, &to, r.replace_if_exists)?;
-        f.stream = if to.is_empty() { None } else { Some(to) };
-        return Ok(());
-    }
-    let parsed = names::parse_target(&target).map_err(Error::Status)?;
-    let (leaf, dirs) = parsed.components.split_last().ok_or(Error::Status(NtStatus::OBJECT_NAME_INVALID))?;
-    let new_parent = fileops::walk(&f.org, f.root, dirs)?;
-    let me = f.org.stat(f.node)?;
-    let old_parent = me.parent.ok_or(Error::Status(NtStatus::ACCESS_DENIED))?;
-    if let Some(existing) = f.org.lookup(new_parent, leaf)?
-        && existing != f.node {
-            if !r.replace_if_exists {
-                return Err(NtStatus::OBJECT_NAME_COLLISION.into());
-            }
-            if f.org.stat(existing)?.kind == NodeKind::Directory {
-                // Replacing a directory is never allowed (MS-FSA 2.1.5.14.11).
-                return Err(NtStatus::ACCESS_DENIED.into());
-            }
-        }
-    f.org.rename(f.node, new_parent, leaf, r.replace_if_exists)?;
-    f.org.set_meta(f.node, &MetaUpdate { changed: Some(now), ..Default::default() })?;
-    super::create::touch_dir(&f.org, old_parent, now)?;
-    if new_parent != old_parent {
-        super::create::touch_dir(&f.org, new_parent, now)?;
-    }
-    f.path = parsed.components.join("\\");
+fn set_delete_ex(env: &Env<'_>, f: &mut FileOpen, delete: bool, ignore_read_only: bool) -> Result<()> {
+    let m = f.org.stat(f.node)?;
+    let target = DeleteTarget {
+        granted: env.granted,
+        read_only: m.attrs & file_attributes::READONLY != 0 && f.stream.is_none() && !ignore_read_only,
+        is_directory: f.is_dir,
+        dir_empty: !f.is_dir || f.org.list_after(f.node, None, 1)?.is_empty(),
+        is_share_root: f.is_root(),
+        share_writable: fa::share_writable(f.level),
+    };
+    sharing::check_set_disposition(&target, delete)?;
+    env.server.files.with(|t| t.stream(&f.key).shares.set_delete_pending(delete));
     Ok(())
 }
 
@@ -258,19 +259,25 @@ fn set_eas(f: &FileOpen, eas: FileFullEaInformation) -> Result<()> {
     Ok(())
 }
 
-/// SECURITY: a well-formed self-relative descriptor, stored encrypted.
-fn set_security(f: &FileOpen, granted: u32, info: u32, data: &[u8]) -> Result<()> {
-    use crate::wire::fscc::consts::security_info as si;
-    if info & (si::OWNER | si::GROUP) != 0 {
-        need(granted, access::WRITE_OWNER)?;
+/// SECURITY (MS-SMB2 3.3.5.21.3): the parts named by AdditionalInformation
+/// replace those of the object's descriptor; the rest stays.
+fn set_security(env: &Env<'_>, f: &FileOpen, info: u32, data: &[u8]) -> Result<()> {
+    fa::check_set_info(env.granted, InfoType::Security, info)?;
+    let parts = info & super::create_disk::ALL_PARTS;
+    if parts == 0 {
+        return Ok(());
     }
-    if info & si::DACL != 0 {
-        need(granted, access::WRITE_DAC)?;
+    let mut given = SecurityDescriptor::parse(data).map_err(Error::Status)?;
+    acl::prepare_for_set(&mut given);
+    if parts & fa::DACL_SECURITY_INFORMATION != 0 && given.control & crate::engine::fsa::sd::control::DACL_PRESENT == 0
+    {
+        // Setting "no DACL" stores a NULL DACL: present, granting everyone
+        // everything (MS-DTYP 2.4.6; smbtorture `smb2.create.nulldacl`).
+        given.control |= crate::engine::fsa::sd::control::DACL_PRESENT;
+        given.dacl = None;
     }
-    if info & si::SACL != 0 {
-        return Err(NtStatus::PRIVILEGE_NOT_HELD.into());
-    }
-    crate::wire::dtyp::validate_self_relative(data).map_err(|_| Error::Status(NtStatus::INVALID_SECURITY_DESCR))?;
-    f.org.set_security(f.node, data)?;
+    let mut sd = acl::load(&f.org, f.org_id, f.node, f.is_dir, f.is_root())?;
+    sd.apply(&given, parts, &env.token).map_err(Error::Status)?;
+    f.org.set_security(f.node, &sd.encode(super::create_disk::ALL_PARTS))?;
     Ok(())
 }

@@ -1,0 +1,359 @@
+//! The server-wide table of open streams (MS-SMB2 3.3.1.5 GlobalOpenTable;
+//! MS-FSA 2.1.1 Stream and File objects): share modes, delete-pending state,
+//! byte-range locks and caching state of every stream any connection has
+//! open, keyed by [`FileKey`], and the mailboxes through which one
+//! connection finishes another connection's pending request (a blocking
+//! LOCK released by an unlock or close elsewhere).
+//!
+//! The rules themselves live in [`crate::engine::fsa`]; this file only
+//! keeps the state and routes completions. Everything here is in memory
+//! and short: callers hold the table lock for a handful of map operations
+//! (and, at the last close of a delete-pending file, one storage removal,
+//! so that nobody can open the name in between).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
+
+use parking_lot::Mutex;
+
+use crate::engine::fsa::locks::Completion;
+use crate::engine::fsa::stream::StreamState;
+use crate::engine::fsa::{FileKey, OpenId};
+use crate::types::{FileTime, NodeId, OrgId};
+use crate::wire::NtStatus;
+
+/// Wakes the connection task that owns a mailbox (given by `net`).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Something another connection (or a timer) wants a connection to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// The pending request with this AsyncId finished with `status`
+    /// (MS-SMB2 3.3.4.3 final response of an asynchronous operation).
+    Completed {
+        /// AsyncId of the interim response.
+        async_id: u64,
+        /// Final status.
+        status: NtStatus,
+    },
+}
+
+/// A connection's inbox: notices plus the waker that makes `net` call
+/// `Connection::poll`.
+#[derive(Default)]
+pub struct Mailbox {
+    notices: Mutex<Vec<Notice>>,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Mailbox {
+    /// Queues a notice and wakes the owner.
+    pub fn post(&self, n: Notice) {
+        self.notices.lock().push(n);
+        let w = self.waker.lock().clone();
+        if let Some(w) = w {
+            w();
+        }
+    }
+
+    /// Everything queued so far.
+    pub fn take(&self) -> Vec<Notice> {
+        std::mem::take(&mut *self.notices.lock())
+    }
+
+    /// Installs the waker (once per connection, by `net`).
+    pub fn set_waker(&self, w: Waker) {
+        *self.waker.lock() = Some(w);
+    }
+}
+
+/// The table itself (reached through [`Files::with`]).
+#[derive(Default)]
+pub struct Table {
+    streams: HashMap<FileKey, StreamState>,
+    /// Blocked LOCK requests: token (= AsyncId) → the mailbox of the
+    /// connection that waits.
+    waiters: HashMap<u64, Arc<Mailbox>>,
+    /// Files whose default stream became delete-pending at its last close
+    /// while named streams of the file were still open: removed when the
+    /// last of those closes (MS-FSA 2.1.5.4: the file goes with its last handle).
+    doomed: HashSet<(OrgId, NodeId)>,
+    /// Delayed write-time updates and forced write times of open files.
+    times: HashMap<(OrgId, NodeId), WriteTimes>,
+    /// Names that recently left a directory (see [`Tunnel`]).
+    tunnels: Vec<Tunnel>,
+}
+
+/// NTFS file name tunneling: a name deleted or renamed away from a
+/// directory is remembered for 15 seconds; a file created (or renamed in)
+/// under that name, or under its 8.3 name, gets the old long name and
+/// creation time back. Programs that save by delete-and-create or
+/// rename-over-temp keep the file's identity that way (and smbtorture
+/// `smb2.mangle` recreates files by their short names).
+#[derive(Debug, Clone)]
+pub struct Tunnel {
+    /// Organization and directory.
+    pub dir: (OrgId, NodeId),
+    /// The long name that left.
+    pub name: String,
+    /// Its 8.3 name, if it had one.
+    pub short: Option<String>,
+    /// Its creation time.
+    pub created: FileTime,
+    /// Forgotten after this.
+    pub expires: FileTime,
+}
+
+/// How long tunneling remembers a name (NTFS default: 15 s).
+const TUNNEL_TTL: u64 = 15 * 10_000_000;
+
+/// LastWriteTime bookkeeping of an open file, the way Windows (and Samba)
+/// update it: the first write through a handle moves LastWriteTime about
+/// two seconds later (or at the next flush, size change, SET_INFO basic or
+/// close, whichever comes first), further writes only at close; a handle
+/// that sets LastWriteTime explicitly stops automatic updates for every
+/// handle of the file until it is closed (smbtorture `smb2.timestamps`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteTimes {
+    /// A delayed update is due at this time.
+    pub due: Option<FileTime>,
+    /// LastWriteTime was set explicitly while the file is open.
+    pub forced: bool,
+}
+
+impl Table {
+    /// The stream's state, created empty on first use.
+    pub fn stream(&mut self, key: &FileKey) -> &mut StreamState {
+        self.streams.entry(key.clone()).or_default()
+    }
+
+    /// The stream's state if anyone has it open.
+    pub fn get(&self, key: &FileKey) -> Option<&StreamState> {
+        self.streams.get(key)
+    }
+
+    /// Drops the entry when nothing refers to it any more.
+    pub fn drop_if_idle(&mut self, key: &FileKey) {
+        if self.streams.get(key).is_some_and(StreamState::is_idle) {
+            self.streams.remove(key);
+        }
+    }
+
+    /// Open streams of one node other than `except` (MS-FSA: deleting or
+    /// renaming a file looks at the opens of all its streams).
+    pub fn other_streams<'a>(&'a self, key: &'a FileKey) -> impl Iterator<Item = (&'a FileKey, &'a StreamState)> + 'a {
+        self.streams
+            .iter()
+            .filter(move |(k, s)| k.org == key.org && k.node == key.node && *k != key && !s.shares.is_empty())
+    }
+
+    /// True if any stream of the node is open.
+    pub fn node_open(&self, org: OrgId, node: NodeId) -> bool {
+        self.streams.iter().any(|(k, s)| k.org == org && k.node == node && !s.shares.is_empty())
+    }
+
+    /// Nodes of the organization with any open stream.
+    pub fn open_nodes(&self, org: OrgId) -> Vec<NodeId> {
+        self.streams.iter().filter(|(k, s)| k.org == org && !s.shares.is_empty()).map(|(k, _)| k.node).collect()
+    }
+
+    /// A named stream was renamed: its state follows it.
+    pub fn move_stream(&mut self, from: &FileKey, to: &FileKey) {
+        if let Some(s) = self.streams.remove(from) {
+            self.streams.insert(to.clone(), s);
+        }
+    }
+
+    /// The file is waiting for its last stream handle to be deleted.
+    pub fn is_doomed(&self, org: OrgId, node: NodeId) -> bool {
+        self.doomed.contains(&(org, node))
+    }
+
+    /// Marks or clears a deferred file delete.
+    pub fn set_doomed(&mut self, org: OrgId, node: NodeId, doomed: bool) {
+        if doomed {
+            self.doomed.insert((org, node));
+        } else {
+            self.doomed.remove(&(org, node));
+        }
+    }
+
+    /// The file's write-time state.
+    pub fn write_times(&mut self, org: OrgId, node: NodeId) -> &mut WriteTimes {
+        self.times.entry((org, node)).or_default()
+    }
+
+    /// The file's write-time state, if any.
+    pub fn peek_write_times(&self, org: OrgId, node: NodeId) -> Option<WriteTimes> {
+        self.times.get(&(org, node)).copied()
+    }
+
+    /// Forgets the write-time state of a file nobody has open any more.
+    pub fn forget_times_if_closed(&mut self, org: OrgId, node: NodeId) {
+        if self.times.contains_key(&(org, node)) && !self.node_open(org, node) {
+            self.times.remove(&(org, node));
+        }
+    }
+
+    /// Remembers a name that left `dir` at `now`.
+    pub fn tunnel_leave(&mut self, dir: (OrgId, NodeId), name: &str, created: FileTime, now: FileTime) {
+        self.tunnels.retain(|t| t.expires > now && !(t.dir == dir && t.name.eq_ignore_ascii_case(name)));
+        if self.tunnels.len() >= 4096 {
+            self.tunnels.remove(0);
+        }
+        let short = crate::engine::names::short_name(name);
+        self.tunnels.push(Tunnel {
+            dir,
+            name: name.to_string(),
+            short,
+            created,
+            expires: FileTime(now.0.saturating_add(TUNNEL_TTL)),
+        });
+    }
+
+    /// A name arriving in `dir`: the tunneled long name and creation time
+    /// if it matches a recent one by long or 8.3 name (consumed).
+    pub fn tunnel_arrive(&mut self, dir: (OrgId, NodeId), name: &str, now: FileTime) -> Option<(String, FileTime)> {
+        self.tunnels.retain(|t| t.expires > now);
+        let up = name.to_uppercase();
+        let pos = self.tunnels.iter().rposition(|t| {
+            t.dir == dir && (t.name.to_uppercase() == up || t.short.as_deref().is_some_and(|s| s == up))
+        })?;
+        let t = self.tunnels.remove(pos);
+        Some((t.name, t.created))
+    }
+
+    /// Remembers who waits for a blocked LOCK.
+    pub fn park(&mut self, token: u64, mailbox: Arc<Mailbox>) {
+        self.waiters.insert(token, mailbox);
+    }
+
+    /// Delivers finished LOCK requests to the connections that wait for them.
+    pub fn complete(&mut self, done: Vec<Completion>) {
+        for c in done {
+            if let Some(mb) = self.waiters.remove(&c.token) {
+                mb.post(Notice::Completed { async_id: c.token, status: c.status });
+            }
+        }
+    }
+
+    /// Forgets a waiter whose request was answered otherwise.
+    pub fn unpark(&mut self, token: u64) {
+        self.waiters.remove(&token);
+    }
+
+    /// Number of streams with state (tests, diagnostics).
+    pub fn len(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// No stream has state.
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+}
+
+/// The shared open-file table and id allocator.
+pub struct Files {
+    table: Mutex<Table>,
+    next_id: AtomicU64,
+    /// Monotonic base for the fsa deadlines (oplock break timeouts),
+    /// matched to `start` so that handlers can keep passing `SystemTime`.
+    epoch: Instant,
+    start: SystemTime,
+}
+
+impl Files {
+    /// An empty table. `start` is the server's start time.
+    pub fn new(start: FileTime) -> Self {
+        Self {
+            table: Mutex::new(Table::default()),
+            next_id: AtomicU64::new(1),
+            // The one clock read of the table: the base of fsa's `Instant`s.
+            epoch: Instant::now(),
+            start: start.to_system(),
+        }
+    }
+
+    /// Runs `f` with the table locked.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Table) -> R) -> R {
+        f(&mut self.table.lock())
+    }
+
+    /// A fresh server-wide id: persistent FileIds (also the fsa `OpenId`)
+    /// and AsyncIds / lock tokens. Never 0 or all ones.
+    pub fn new_id(&self) -> u64 {
+        loop {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            if id != 0 && id != u64::MAX {
+                return id;
+            }
+        }
+    }
+
+    /// `now` on fsa's monotonic scale.
+    pub fn instant(&self, now: SystemTime) -> Instant {
+        self.epoch + now.duration_since(self.start).unwrap_or_default()
+    }
+}
+
+/// The fsa id of an open with this persistent FileId.
+pub fn open_id(persistent: u64) -> OpenId {
+    OpenId(persistent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORG: OrgId = OrgId(1);
+    const DIR: NodeId = NodeId(7);
+
+    #[test]
+    fn tunnel_restores_long_name_and_creation_time_for_15_seconds() {
+        let mut t = Table::default();
+        let created = FileTime(1_000);
+        t.tunnel_leave((ORG, DIR), "Quarterly report.xlsx", created, FileTime(50_000_000));
+        let short = crate::engine::names::short_name("Quarterly report.xlsx").unwrap();
+        // Another directory, or after 15 s: nothing.
+        assert_eq!(t.tunnel_arrive((ORG, NodeId(8)), &short, FileTime(50_000_001)), None);
+        let got = t.tunnel_arrive((ORG, DIR), &short.to_lowercase(), FileTime(60_000_000));
+        assert_eq!(got, Some(("Quarterly report.xlsx".to_string(), created)));
+        // Consumed.
+        assert_eq!(t.tunnel_arrive((ORG, DIR), &short, FileTime(60_000_000)), None);
+        t.tunnel_leave((ORG, DIR), "a.txt", created, FileTime(0));
+        assert_eq!(t.tunnel_arrive((ORG, DIR), "A.TXT", FileTime(15 * 10_000_000 + 1)), None);
+    }
+
+    #[test]
+    fn completions_reach_the_waiting_mailbox_once() {
+        let mut t = Table::default();
+        let mb = Arc::new(Mailbox::default());
+        let woken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let w = woken.clone();
+        mb.set_waker(Arc::new(move || {
+            w.fetch_add(1, Ordering::Relaxed);
+        }));
+        t.park(42, mb.clone());
+        let done = Completion { token: 42, owner: OpenId(1), status: NtStatus::SUCCESS };
+        t.complete(vec![done, done]);
+        assert_eq!(mb.take(), vec![Notice::Completed { async_id: 42, status: NtStatus::SUCCESS }]);
+        assert_eq!(woken.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn idle_streams_are_dropped_and_node_state_tracked() {
+        let mut t = Table::default();
+        let key = FileKey::new(ORG, DIR, "");
+        t.stream(&key);
+        assert!(!t.node_open(ORG, DIR));
+        t.drop_if_idle(&key);
+        assert!(t.is_empty());
+        t.set_doomed(ORG, DIR, true);
+        assert!(t.is_doomed(ORG, DIR));
+        t.set_doomed(ORG, DIR, false);
+        assert!(!t.is_doomed(ORG, DIR));
+    }
+}

@@ -1,0 +1,33 @@
+//! CANCEL (MS-SMB2 3.3.5.16): finishes a pending request with
+//! STATUS_CANCELLED. CANCEL itself is never answered.
+
+use crate::engine::connection::{Ctx, PendingKind, Reply};
+use crate::engine::status::Result;
+use crate::wire::header::flags;
+
+/// CANCEL.
+pub fn cancel(ctx: &mut Ctx<'_>) -> Result<Reply> {
+    // An async CANCEL names the AsyncId; a sync one the MessageId of a
+    // request that may have gone async meanwhile (3.3.5.16).
+    let (hdr, pending) = (ctx.hdr, &ctx.conn.pending);
+    let found = if hdr.flags & flags::ASYNC_COMMAND != 0 {
+        pending.get_key_value(&hdr.async_id)
+    } else {
+        pending.iter().find(|(_, p)| p.hdr.message_id == hdr.message_id)
+    };
+    let Some((&async_id, op)) = found.filter(|(_, p)| p.hdr.session_id == hdr.session_id) else {
+        return Ok(Reply::None);
+    };
+    match &op.kind {
+        PendingKind::Lock(key) => {
+            let key = key.clone();
+            ctx.server.files.with(|t| {
+                if let Some(done) = t.stream(&key).locks.cancel(async_id) {
+                    t.complete(vec![done]);
+                }
+                t.drop_if_idle(&key);
+            });
+        }
+    }
+    Ok(Reply::None)
+}
