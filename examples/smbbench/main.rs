@@ -211,6 +211,10 @@ impl Perf {
         cmd.args(["record", "-q", "-e", "cpu-clock", "-F", "999", "-o"]).arg(out);
         // System-wide: per-PID sampling misses threads and processes created later.
         cmd.arg("-a");
+        // e.g. SMBBENCH_PERF_ARGS="--call-graph dwarf" for call stacks.
+        if let Ok(extra) = std::env::var("SMBBENCH_PERF_ARGS") {
+            cmd.args(extra.split_whitespace());
+        }
         Self(cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().ok())
     }
 }
