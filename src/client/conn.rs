@@ -37,6 +37,8 @@ pub struct Request {
     /// Bytes the response is expected to carry (READ length, output buffer
     /// size): it enters the credit charge (3.2.4.1.5).
     expect: u32,
+    /// Payload sent, if not the whole body (WRITE: the data only).
+    payload: Option<u32>,
     msg: Vec<u8>,
 }
 
@@ -45,7 +47,13 @@ impl Request {
     pub fn new(command: Command, tree_id: u32, encode: impl FnOnce(&mut Vec<u8>)) -> Self {
         let mut msg = vec![0u8; HEADER_LEN];
         encode(&mut msg);
-        Self { command, tree_id, expect: 0, msg }
+        Self { command, tree_id, expect: 0, payload: None, msg }
+    }
+
+    /// Declares the payload sent when it is less than the body (WRITE data).
+    pub fn payload(mut self, bytes: u32) -> Self {
+        self.payload = Some(bytes);
+        self
     }
 
     /// Declares the expected response payload (READ, QUERY_* output).
@@ -56,7 +64,7 @@ impl Request {
 
     /// CreditCharge: (max(send, expected) - 1) / 64 KiB + 1 (MS-SMB2 3.2.4.1.5).
     fn charge(&self) -> u16 {
-        let send = (self.msg.len() - HEADER_LEN) as u64;
+        let send = self.payload.map_or((self.msg.len() - HEADER_LEN) as u64, u64::from);
         let payload = send.max(u64::from(self.expect)).max(1);
         ((payload - 1) / 65536 + 1).min(u64::from(u16::MAX)) as u16
     }
@@ -387,8 +395,13 @@ async fn read_frame(rd: &mut BufReader<OwnedReadHalf>) -> std::io::Result<Option
     let Prefix::Frame(len) = framing::parse_prefix(prefix) else {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "bad frame prefix"));
     };
-    let mut buf = vec![0u8; len];
-    rd.read_exact(&mut buf).await?;
+    // Read into spare capacity: zeroing a 1 MiB buffer first costs as much
+    // as a copy, and the client shares the CPU with the server it measures.
+    let mut buf = Vec::with_capacity(len);
+    (&mut *rd).take(len as u64).read_to_end(&mut buf).await?;
+    if buf.len() != len {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "frame cut short"));
+    }
     Ok(Some(buf))
 }
 
@@ -476,5 +489,64 @@ fn check_signature(signer: Option<&Signer>, encrypted: bool, h: &Header, msg: &[
             Err(Error::Protocol("unsigned response in a signed session"))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::SigningAlg;
+
+    fn message(command: Command, next: u32, body: usize) -> Vec<u8> {
+        let mut m = Vec::new();
+        Header { command, next_command: next, message_id: 7, session_id: 9, ..Header::default() }.encode(&mut m);
+        m.resize(HEADER_LEN + body, 0);
+        m
+    }
+
+    /// MS-SMB2 3.2.4.1.5: one credit per started 64 KiB of the larger of
+    /// what is sent and what is expected back.
+    #[test]
+    fn credit_charge() {
+        assert_eq!(Request::new(Command::ECHO, 0, |_| {}).charge(), 1);
+        assert_eq!(Request::new(Command::READ, 0, |o| o.resize(o.len() + 49, 0)).expect(1 << 20).charge(), 16);
+        let write = |n: usize| Request::new(Command::WRITE, 0, |o| o.resize(o.len() + 48 + n, 0)).payload(n as u32);
+        assert_eq!(write(65536).charge(), 1);
+        assert_eq!(write(65537).charge(), 2);
+        assert_eq!(write(1 << 20).charge(), 16);
+    }
+
+    #[test]
+    fn compound_chains_split_and_bad_offsets_fail() {
+        let mut frame = message(Command::CREATE, 72, 8);
+        frame.extend(message(Command::CLOSE, 0, 4));
+        let msgs = split_chain(&frame, 0).unwrap();
+        assert_eq!(msgs.len(), 2);
+        assert_eq!((msgs[0].0.clone(), msgs[1].0.clone()), (0..72, 72..frame.len()));
+        assert_eq!(msgs[1].1.command, Command::CLOSE);
+        for bad in [8u32, 4096] {
+            let mut f = frame.clone();
+            f[20..24].copy_from_slice(&bad.to_le_bytes());
+            assert!(split_chain(&f, 0).is_err(), "NextCommand {bad}");
+        }
+        assert!(split_chain(&frame[..40], 0).is_err());
+    }
+
+    #[test]
+    fn signed_sessions_reject_unsigned_or_forged_responses() {
+        let s = Signer::new(SigningAlg::AesCmac, &[3; 16]);
+        let mut m = message(Command::READ, 0, 16);
+        m[16] |= flags::SIGNED as u8;
+        s.sign(&mut m).unwrap();
+        let h = Header::decode(&m).unwrap();
+        assert!(check_signature(Some(&s), false, &h, &m).is_ok());
+        m[70] ^= 1;
+        assert!(check_signature(Some(&s), false, &h, &m).is_err());
+        assert!(check_signature(Some(&s), true, &h, &m).is_ok(), "sealed: the AEAD tag covers it");
+        let unsigned = Header { session_id: 9, ..Header::default() };
+        assert!(check_signature(Some(&s), false, &unsigned, &m).is_err());
+        let failed = Header { status: NtStatus::ACCESS_DENIED, ..unsigned };
+        assert!(check_signature(Some(&s), false, &failed, &m).is_ok());
+        assert!(check_signature(None, false, &unsigned, &m).is_ok());
     }
 }

@@ -208,7 +208,7 @@ impl Tree {
     /// A WRITE request.
     pub fn write_request(&self, file_id: FileId, offset: u64, data: &[u8]) -> Request {
         let req = WriteRequest { offset, file_id, data, ..WriteRequest::default() };
-        Request::new(Command::WRITE, self.id, |o| req.encode(o))
+        Request::new(Command::WRITE, self.id, |o| req.encode(o)).payload(data.len() as u32)
     }
 
     /// Sends a WRITE without waiting (pipelining).
