@@ -260,79 +260,53 @@ impl Connection {
     ) -> Result<(Vec<Pending>, Option<Vec<u8>>), Error> {
         let charges: Vec<u16> = reqs.iter().map(Request::charge).collect();
         let ids: u32 = charges.iter().map(|c| u32::from((*c).max(1))).sum();
-        let permits = match self.shared.credits.acquire_many(ids).await {
-            Ok(p) => p,
+        match self.shared.credits.acquire_many(ids).await {
+            Ok(p) => p.forget(),
             Err(_) => return Err(Error::Closed(self.shared.state.lock().closed.clone().unwrap_or_default())),
-        };
-        permits.forget();
+        }
         let sec = self.shared.security.read().clone();
-        let (rxs, first_mid, session_id, multi_credit) = {
-            let mut st = self.shared.state.lock();
-            if let Some(why) = &st.closed {
-                return Err(Error::Closed(why.clone()));
-            }
-            let first = st.next_mid;
-            st.next_mid += u64::from(ids);
-            let mut rxs = Vec::with_capacity(reqs.len());
-            let mut mid = first;
-            for c in &charges {
-                let (tx, rx) = oneshot::channel();
-                st.pending.insert(mid, tx);
-                rxs.push(Pending { rx, timeout: self.timeout });
-                mid += u64::from((*c).max(1));
-            }
-            (rxs, first, st.session_id, st.multi_credit)
-        };
-        let held = self.shared.credits.available_permits();
-        let encrypt = sec.as_ref().is_some_and(|s| s.encrypt.load(Ordering::Relaxed));
-        let signer = sec.as_ref().and_then(|s| s.signer.as_ref()).filter(|_| !encrypt);
-        let n = reqs.len();
-        let mut mid = first_mid;
-        for (k, (req, charge)) in reqs.iter_mut().zip(&charges).enumerate() {
-            let mut h = Header {
-                credit_charge: if multi_credit { *charge } else { 0 },
-                command: req.command,
-                credits: if held < CREDIT_TARGET { charge.saturating_add(64) } else { (*charge).max(1) },
-                message_id: mid,
-                tree_id: req.tree_id,
-                session_id,
-                ..Header::default()
-            };
-            mid += u64::from((*charge).max(1));
-            if signer.is_some() {
-                h.flags |= flags::SIGNED;
-            }
-            if related && k > 0 {
-                h.flags |= flags::RELATED_OPERATIONS;
-            }
-            if k + 1 < n {
-                crate::wire::pad_to(&mut req.msg, 8);
-                h.next_command = req.msg.len() as u32;
-            }
-            let mut hdr = Vec::with_capacity(HEADER_LEN);
-            h.encode(&mut hdr);
-            req.msg[..HEADER_LEN].copy_from_slice(&hdr);
-            if let Some(s) = signer {
-                s.sign(&mut req.msg)?;
+        let (rxs, stamp) = self.register(&charges)?;
+        // Decided once per chain: a share may turn sealing on meanwhile.
+        let sealer = sec.as_deref().filter(|s| s.encrypt.load(Ordering::Relaxed));
+        let sent = async {
+            let stamp = Stamp { related, held: self.shared.credits.available_permits(), ..stamp };
+            let signer = sec.as_deref().and_then(|s| s.signer.as_ref()).filter(|_| sealer.is_none());
+            stamp.apply(&mut reqs, &charges, signer)?;
+            let copy = keep_copy.then(|| reqs.iter().flat_map(|r| r.msg.iter().copied()).collect());
+            self.write_frame(&seal(reqs, sealer)?).await?;
+            Ok(copy)
+        }
+        .await;
+        match sent {
+            Ok(copy) => Ok((rxs, copy)),
+            Err(e) => {
+                let mut st = self.shared.state.lock();
+                for k in 0..u64::from(ids) {
+                    st.pending.remove(&(stamp.first_mid + k));
+                }
+                Err(e)
             }
         }
-        let copy = keep_copy.then(|| reqs.iter().flat_map(|r| r.msg.iter().copied()).collect());
-        let frame: Vec<u8> = if n == 1 { reqs.pop().map(|r| r.msg).unwrap_or_default() } else { concat(reqs) };
-        let frame = match (&sec, encrypt) {
-            (Some(s), true) => match &s.encryptor {
-                Some(e) => e.seal(s.session_id, &frame)?,
-                None => return Err(Error::Protocol("encryption required but no key")),
-            },
-            _ => frame,
-        };
-        if let Err(e) = self.write_frame(&frame).await {
-            let mut st = self.shared.state.lock();
-            for k in 0..u64::from(ids) {
-                st.pending.remove(&(first_mid + k));
-            }
-            return Err(e);
+    }
+
+    /// Takes the next message ids and registers a waiter for each request.
+    fn register(&self, charges: &[u16]) -> Result<(Vec<Pending>, Stamp), Error> {
+        let mut st = self.shared.state.lock();
+        if let Some(why) = &st.closed {
+            return Err(Error::Closed(why.clone()));
         }
-        Ok((rxs, copy))
+        let first_mid = st.next_mid;
+        let mut rxs = Vec::with_capacity(charges.len());
+        for c in charges {
+            let (tx, rx) = oneshot::channel();
+            let mid = st.next_mid;
+            st.pending.insert(mid, tx);
+            st.next_mid += u64::from((*c).max(1));
+            rxs.push(Pending { rx, timeout: self.timeout });
+        }
+        let stamp =
+            Stamp { first_mid, session_id: st.session_id, multi_credit: st.multi_credit, related: false, held: 0 };
+        Ok((rxs, stamp))
     }
 
     async fn write_frame(&self, frame: &[u8]) -> Result<(), Error> {
@@ -351,6 +325,68 @@ impl Connection {
             w.write_all(frame).await?;
         }
         Ok(())
+    }
+}
+
+/// What the headers of one chain get (MS-SMB2 2.2.1.2, 3.2.4.1).
+#[derive(Clone, Copy)]
+struct Stamp {
+    first_mid: u64,
+    session_id: u64,
+    multi_credit: bool,
+    related: bool,
+    /// Credits held after this chain's were taken.
+    held: usize,
+}
+
+impl Stamp {
+    /// Writes each header (ids, credits, flags, NextCommand with 8-byte
+    /// padding) and signs each message with `signer` (none when sealing).
+    fn apply(&self, reqs: &mut [Request], charges: &[u16], signer: Option<&Signer>) -> Result<(), Error> {
+        let n = reqs.len();
+        let mut mid = self.first_mid;
+        for (k, (req, &charge)) in reqs.iter_mut().zip(charges).enumerate() {
+            let mut h = Header {
+                credit_charge: if self.multi_credit { charge } else { 0 },
+                command: req.command,
+                credits: if self.held < CREDIT_TARGET { charge.saturating_add(64) } else { charge.max(1) },
+                message_id: mid,
+                tree_id: req.tree_id,
+                session_id: self.session_id,
+                ..Header::default()
+            };
+            mid += u64::from(charge.max(1));
+            if signer.is_some() {
+                h.flags |= flags::SIGNED;
+            }
+            if self.related && k > 0 {
+                h.flags |= flags::RELATED_OPERATIONS;
+            }
+            if k + 1 < n {
+                crate::wire::pad_to(&mut req.msg, 8);
+                h.next_command = req.msg.len() as u32;
+            }
+            let mut hdr = Vec::with_capacity(HEADER_LEN);
+            h.encode(&mut hdr);
+            req.msg[..HEADER_LEN].copy_from_slice(&hdr);
+            if let Some(s) = signer {
+                s.sign(&mut req.msg)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The frame to send: the chain, sealed whole when `sealer` is given
+/// (MS-SMB2 3.2.4.1.8: a compound is encrypted as one message).
+fn seal(mut reqs: Vec<Request>, sealer: Option<&Security>) -> Result<Vec<u8>, Error> {
+    let frame = if reqs.len() == 1 { reqs.pop().map(|r| r.msg).unwrap_or_default() } else { concat(reqs) };
+    match sealer {
+        Some(s) => match &s.encryptor {
+            Some(e) => Ok(e.seal(s.session_id, &frame)?),
+            None => Err(Error::Protocol("encryption required but no key")),
+        },
+        None => Ok(frame),
     }
 }
 
