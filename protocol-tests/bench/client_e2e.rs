@@ -112,13 +112,8 @@ impl Samba {
     fn start(dir: &Path) -> Option<Self> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/bench/samba.sh");
         let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-        let out = std::process::Command::new(&script)
-            .arg("up")
-            .arg(dir)
-            .arg(port.to_string())
-            .arg(PASS)
-            .output()
-            .ok()?;
+        let out =
+            std::process::Command::new(&script).arg("up").arg(dir).arg(port.to_string()).arg(PASS).output().ok()?;
         out.status.success().then(|| Self(dir.to_path_buf(), port))
     }
 }
