@@ -133,7 +133,7 @@ impl Content {
         let n = (st.size - off).min(buf.len() as u64) as usize;
         let pieces = split(off, &mut buf[..n]);
         let (first, last) = (off / CHUNK, (off + n as u64 - 1) / CHUNK);
-        let rows = self.locate(first, last)?;
+        let rows = if st.alloc == 0 { BTreeMap::new() } else { self.locate(first, last)? };
         let work = |(idx, from, out): (u64, usize, &mut [u8])| -> Result<()> {
             let avail = match rows.get(&idx) {
                 None => 0,
@@ -179,7 +179,8 @@ impl Content {
     fn write_locked(&self, st: &mut State, off: u64, data: &[u8]) -> Result<()> {
         let end = off + data.len() as u64;
         let (first, last) = (off / CHUNK, (end - 1) / CHUNK);
-        let rows = self.locate(first, last)?;
+        // Every row holds ≥ 1 byte, so nothing allocated means no rows.
+        let rows = if st.alloc == 0 { BTreeMap::new() } else { self.locate(first, last)? };
         let mut puts = Vec::with_capacity((last - first + 1) as usize);
         for idx in first..=last {
             let cs = idx * CHUNK;
@@ -397,7 +398,10 @@ impl Content {
                     .execute(params![self.id, a as i64, b as i64])?;
             }
             for p in &placed {
-                alloc += publish_chunk(db, self.id, p, &mut d)?;
+                // A chunk without a row when we planned cannot have gained
+                // one since (we hold the write lock); one with a row may
+                // have been moved by compaction, so look it up again.
+                alloc += publish_chunk(db, self.id, p, old.contains_key(&p.idx), &mut d)?;
             }
             let n = db
                 .conn
@@ -472,9 +476,11 @@ struct Placed {
 
 /// Upserts one chunk row, accounting for the row it replaces. Returns the
 /// change of allocated bytes.
-fn publish_chunk(db: &super::db::Db, content: i64, p: &Placed, d: &mut Deltas) -> Result<i64> {
+fn publish_chunk(db: &super::db::Db, content: i64, p: &Placed, had_row: bool, d: &mut Deltas) -> Result<i64> {
     let mut delta = 0;
-    let old: Option<(i64, i64)> = {
+    let old: Option<(i64, i64)> = if !had_row {
+        None
+    } else {
         let mut q = db.conn.prepare_cached("SELECT seg, plen FROM chunks WHERE content=?1 AND idx=?2")?;
         let mut rows = q.query(params![content, p.idx as i64])?;
         match rows.next()? {

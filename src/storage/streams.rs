@@ -11,15 +11,14 @@ use super::db::Db;
 use super::error::{Result, StorageError, is_unique_violation};
 use super::keyring::{NAME_KEY_LEN, Scope};
 use super::names::{fold, normalize};
-use super::namespace::{node_info, purge_contents};
+use super::namespace::{kind_from, node_info, purge_contents};
 use super::org::Deltas;
 use super::{NodeKind, OrgStore, StreamInfo};
 use crate::types::NodeId;
 
-type StreamKey = (String, [u8; NAME_KEY_LEN]);
 
 impl OrgStore {
-    fn stream_key(&self, node: NodeId, name: &str) -> Result<StreamKey> {
+    fn stream_key(&self, node: NodeId, name: &str) -> Result<(String, [u8; NAME_KEY_LEN])> {
         let nfc = normalize(name)?;
         let key = self.core.keys.name_key(Scope::Stream, node.0, &fold(&nfc));
         Ok((nfc, key))
@@ -30,41 +29,69 @@ impl OrgStore {
     /// (case-insensitive; created if missing and `create`). Every opener of
     /// a stream shares one `Content`.
     pub fn open_content(&self, node: NodeId, stream: Option<&str>, create: bool) -> Result<Arc<Content>> {
-        let skey = stream.map(|s| self.stream_key(node, s)).transpose()?;
-        let found = self.core.read(|db| content_of(db, node, skey.as_ref()))?;
+        let Some(stream) = stream else { return self.open_main(node) };
+        let skey = self.stream_key(node, stream)?;
+        let found = self.core.read(|db| stream_of(db, node, &skey.1))?;
         let id = match found {
             Some(id) => id,
-            None if skey.is_some() && !create => return Err(StorageError::NotFound),
+            None if !create => return Err(StorageError::NotFound),
             None => self.core.mutate(|db| {
                 // Re-check: another opener may have created it meanwhile.
-                if let Some(id) = content_of(db, node, skey.as_ref())? {
+                if let Some(id) = stream_of(db, node, &skey.1)? {
                     return Ok((id, Deltas::default()));
                 }
-                Ok((self.new_content(db, node, skey.as_ref())?, Deltas::default()))
+                let id = self.insert_content(db)?;
+                let ct = self.core.keys.seal_name(Scope::Stream, node.0, &skey.1, &skey.0);
+                db.conn
+                    .prepare_cached("INSERT INTO streams(node, name_key, name_ct, content) VALUES(?1, ?2, ?3, ?4)")?
+                    .execute(params![node.0 as i64, skey.1.as_slice(), ct, id])?;
+                Ok((id, Deltas::default()))
             })?,
         };
         self.content_handle(id)
     }
 
-    fn new_content(&self, db: &mut Db, node: NodeId, skey: Option<&StreamKey>) -> Result<i64> {
+    /// The main data stream.
+    fn open_main(&self, node: NodeId) -> Result<Arc<Content>> {
+        let (kind, content): (i64, Option<i64>) = self.core.read(|db| {
+            db.conn
+                .prepare_cached("SELECT kind, content FROM nodes WHERE id=?1")?
+                .query_row([node.0 as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+                .ok_or(StorageError::NotFound)
+        })?;
+        if kind_from(kind)? == NodeKind::Directory {
+            return Err(StorageError::IsADirectory);
+        }
+        if let Some(id) = content {
+            return self.content_handle(id);
+        }
+        // A file without a main stream row (never the case for files made
+        // by `create`): give it one.
+        let id = self.core.mutate(|db| {
+            let existing: Option<i64> = db
+                .conn
+                .prepare_cached("SELECT content FROM nodes WHERE id=?1")?
+                .query_row([node.0 as i64], |r| r.get(0))?;
+            if let Some(id) = existing {
+                return Ok((id, Deltas::default()));
+            }
+            let id = self.insert_content(db)?;
+            db.conn
+                .prepare_cached("UPDATE nodes SET content=?2 WHERE id=?1")?
+                .execute(params![node.0 as i64, id])?;
+            Ok((id, Deltas::default()))
+        })?;
+        self.content_handle(id)
+    }
+
+    /// Inserts an empty content row with a fresh random file key.
+    pub(crate) fn insert_content(&self, db: &mut Db) -> Result<i64> {
         let id = db.alloc_content_id();
-        let (_, wrapped) = self.core.keys.new_content_key(id as u64);
+        let wrapped = self.core.keys.new_wrapped_content_key(id as u64);
         db.conn
             .prepare_cached("INSERT INTO contents(id, wrapped_key, size, alloc) VALUES(?1, ?2, 0, 0)")?
             .execute(params![id, wrapped])?;
-        match skey {
-            None => {
-                db.conn
-                    .prepare_cached("UPDATE nodes SET content=?2 WHERE id=?1")?
-                    .execute(params![node.0 as i64, id])?;
-            }
-            Some((nfc, key)) => {
-                let ct = self.core.keys.seal_name(Scope::Stream, node.0, key, nfc);
-                db.conn
-                    .prepare_cached("INSERT INTO streams(node, name_key, name_ct, content) VALUES(?1, ?2, ?3, ?4)")?
-                    .execute(params![node.0 as i64, key.as_slice(), ct, id])?;
-            }
-        }
         Ok(id)
     }
 
@@ -102,8 +129,9 @@ impl OrgStore {
                 Some(
                     db.conn
                         .prepare_cached(
-                            "SELECT COALESCE(c.size, 0), COALESCE(c.alloc, 0) FROM nodes n \
-                             LEFT JOIN contents c ON c.id = n.content WHERE n.id=?1",
+                            "SELECT COALESCE((SELECT size FROM contents WHERE id = n.content), 0), \
+                             COALESCE((SELECT alloc FROM contents WHERE id = n.content), 0) \
+                             FROM nodes n WHERE n.id=?1",
                         )?
                         .query_row([node.0 as i64], |r| Ok((r.get(0)?, r.get(1)?)))?,
                 )
@@ -111,8 +139,9 @@ impl OrgStore {
                 None
             };
             let mut st = db.conn.prepare_cached(
-                "SELECT s.name_key, s.name_ct, c.size, c.alloc FROM streams s \
-                 JOIN contents c ON c.id = s.content WHERE s.node=?1 ORDER BY s.name_key",
+                "SELECT s.name_key, s.name_ct, (SELECT size FROM contents WHERE id = s.content), \
+                 (SELECT alloc FROM contents WHERE id = s.content) FROM streams s \
+                 WHERE s.node=?1 ORDER BY s.name_key",
             )?;
             let rows = st.query_map([node.0 as i64], |r| {
                 Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
@@ -235,16 +264,10 @@ impl OrgStore {
     }
 }
 
-fn content_of(db: &Db, node: NodeId, skey: Option<&StreamKey>) -> Result<Option<i64>> {
-    let (_, kind) = node_info(db, node.0 as i64)?;
-    match skey {
-        None if kind == NodeKind::Directory => Err(StorageError::IsADirectory),
-        None => Ok(db
-            .conn
-            .prepare_cached("SELECT content FROM nodes WHERE id=?1")?
-            .query_row([node.0 as i64], |r| r.get(0))?),
-        Some((_, key)) => stream_content(db, node, key),
-    }
+/// Content of a node's named stream (NotFound if the node is missing).
+fn stream_of(db: &Db, node: NodeId, key: &[u8]) -> Result<Option<i64>> {
+    node_info(db, node.0 as i64)?;
+    stream_content(db, node, key)
 }
 
 fn stream_content(db: &Db, node: NodeId, key: &[u8]) -> Result<Option<i64>> {
