@@ -43,7 +43,8 @@ impl OrgCore {
                 let live = s.live.load(Ordering::Acquire);
                 let dead = used.saturating_sub(live);
                 let worth = live == 0
-                    || (dead as f64 > used as f64 * self.opts.compact_dead_ratio && dead >= self.opts.compact_min_dead);
+                    || (dead as f64 > used as f64 * self.opts.compact_dead_ratio
+                        && dead >= self.opts.compact_min_dead);
                 worth.then_some((dead, s))
             })
             .max_by_key(|(dead, _)| *dead)
@@ -53,10 +54,13 @@ impl OrgCore {
     /// Compacts one segment. Returns whether there was anything to do; the
     /// caller commits afterwards so the emptied segment can be deleted.
     pub fn compact_step(&self) -> Result<bool> {
-        let Some(seg) = self.compaction_candidate() else { return Ok(false) };
+        let Some(seg) = self.compaction_candidate() else {
+            return Ok(false);
+        };
         let rows = self.read(|db| {
-            let mut st =
-                db.conn.prepare_cached("SELECT content, idx, off, plen, seq FROM chunks WHERE seg=?1 ORDER BY off")?;
+            let mut st = db.conn.prepare_cached(
+                "SELECT content, idx, off, plen, seq FROM chunks WHERE seg=?1 ORDER BY off",
+            )?;
             let rows = st.query_map([seg.id], |r| {
                 Ok(LiveRow {
                     content: r.get(0)?,
@@ -77,7 +81,10 @@ impl OrgCore {
         // Integrity) and keep it alive.
         seg.retired.store(true, Ordering::Release);
         if stuck {
-            tracing::warn!(segment = seg.id, "segment keeps unreadable records after compaction");
+            tracing::warn!(
+                segment = seg.id,
+                "segment keeps unreadable records after compaction"
+            );
         }
         Ok(true)
     }

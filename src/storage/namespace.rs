@@ -23,7 +23,7 @@ use crate::types::{FileTime, NodeId};
 const NODE_COLS: &str = "SELECT n.id, n.parent, n.kind, n.name_key, n.name_ct, n.attrs, n.created, \
      n.accessed, n.written, n.changed, \
      COALESCE((SELECT size FROM contents WHERE id = n.content), 0), \
-     COALESCE((SELECT alloc FROM contents WHERE id = n.content), 0) FROM nodes n";
+     COALESCE((SELECT alloc FROM contents WHERE id = n.content), 0), n.content FROM nodes n";
 
 /// A node row before its name is decrypted.
 struct NodeRow {
@@ -36,6 +36,7 @@ struct NodeRow {
     times: [i64; 4],
     size: i64,
     alloc: i64,
+    content: Option<i64>,
 }
 
 fn node_row(r: &Row<'_>) -> rusqlite::Result<NodeRow> {
@@ -49,6 +50,7 @@ fn node_row(r: &Row<'_>) -> rusqlite::Result<NodeRow> {
         times: [r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?],
         size: r.get(10)?,
         alloc: r.get(11)?,
+        content: r.get(12)?,
     })
 }
 
@@ -103,7 +105,8 @@ pub(crate) fn purge_contents(db: &Db, ids: &[i64], d: &mut Deltas) -> Result<()>
         let mut rows = q.query([id])?;
         while let Some(r) = rows.next()? {
             let (seg, bytes, n): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            d.live.push((seg, -(bytes + n * super::record::OVERHEAD as i64)));
+            d.live
+                .push((seg, -(bytes + n * super::record::OVERHEAD as i64)));
         }
         let alloc: Option<i64> = db
             .conn
@@ -111,8 +114,12 @@ pub(crate) fn purge_contents(db: &Db, ids: &[i64], d: &mut Deltas) -> Result<()>
             .query_row([id], |r| r.get(0))
             .optional()?;
         d.usage -= alloc.unwrap_or(0);
-        db.conn.prepare_cached("DELETE FROM chunks WHERE content=?1")?.execute([id])?;
-        db.conn.prepare_cached("DELETE FROM contents WHERE id=?1")?.execute([id])?;
+        db.conn
+            .prepare_cached("DELETE FROM chunks WHERE content=?1")?
+            .execute([id])?;
+        db.conn
+            .prepare_cached("DELETE FROM contents WHERE id=?1")?
+            .execute([id])?;
         d.deleted.push(id);
     }
     Ok(())
@@ -126,13 +133,19 @@ fn purge_node(db: &Db, id: i64, d: &mut Deltas) -> Result<()> {
         .prepare_cached("SELECT content FROM nodes WHERE id=?1")?
         .query_row([id], |r| r.get(0))?;
     ids.extend(main);
-    let mut q = db.conn.prepare_cached("SELECT content FROM streams WHERE node=?1")?;
+    let mut q = db
+        .conn
+        .prepare_cached("SELECT content FROM streams WHERE node=?1")?;
     for c in q.query_map([id], |r| r.get(0))? {
         ids.push(c?);
     }
     purge_contents(db, &ids, d)?;
-    db.conn.prepare_cached("DELETE FROM streams WHERE node=?1")?.execute([id])?;
-    db.conn.prepare_cached("DELETE FROM nodes WHERE id=?1")?.execute([id])?;
+    db.conn
+        .prepare_cached("DELETE FROM streams WHERE node=?1")?
+        .execute([id])?;
+    db.conn
+        .prepare_cached("DELETE FROM nodes WHERE id=?1")?
+        .execute([id])?;
     Ok(())
 }
 
@@ -149,13 +162,17 @@ impl OrgStore {
             (None, None) if r.parent.is_none() => String::new(),
             _ => return Err(StorageError::Integrity),
         };
+        let (size, alloc) = r
+            .content
+            .and_then(|c| self.core.unsealed_sizes(c))
+            .unwrap_or((r.size as u64, r.alloc as u64));
         Ok(Meta {
             id: NodeId(r.id as u64),
             kind: kind_from(r.kind)?,
             parent: r.parent.map(|p| NodeId(p as u64)),
             name,
-            size: r.size as u64,
-            alloc_size: r.alloc as u64,
+            size,
+            alloc_size: alloc,
             attrs: r.attrs as u32,
             created: FileTime(r.times[0] as u64),
             accessed: FileTime(r.times[1] as u64),
@@ -196,7 +213,14 @@ impl OrgStore {
     /// Creates a file or directory. `Err(Exists)` if the name exists in
     /// any case or normalization form. A file gets its main data stream
     /// (own random key, empty) at once.
-    pub fn create(&self, parent: NodeId, name: &str, kind: NodeKind, attrs: u32, now: FileTime) -> Result<NodeId> {
+    pub fn create(
+        &self,
+        parent: NodeId,
+        name: &str,
+        kind: NodeKind,
+        attrs: u32,
+        now: FileTime,
+    ) -> Result<NodeId> {
         let (nfc, key) = self.entry_key(parent, name)?;
         self.core.mutate(|db| {
             check_dir(db, parent.0 as i64)?;
@@ -224,7 +248,11 @@ impl OrgStore {
     pub fn stat(&self, node: NodeId) -> Result<Meta> {
         let row = self.core.read(|db| {
             let sql = format!("{NODE_COLS} WHERE n.id=?1");
-            Ok(db.conn.prepare_cached(&sql)?.query_row([node.0 as i64], node_row).optional()?)
+            Ok(db
+                .conn
+                .prepare_cached(&sql)?
+                .query_row([node.0 as i64], node_row)
+                .optional()?)
         })?;
         self.to_meta(row.ok_or(StorageError::NotFound)?)
     }
@@ -240,7 +268,14 @@ impl OrgStore {
                      accessed=COALESCE(?4, accessed), written=COALESCE(?5, written), \
                      changed=COALESCE(?6, changed) WHERE id=?1",
                 )?
-                .execute(params![node.0 as i64, u.attrs, t(u.created), t(u.accessed), t(u.written), t(u.changed)])?;
+                .execute(params![
+                    node.0 as i64,
+                    u.attrs,
+                    t(u.created),
+                    t(u.accessed),
+                    t(u.written),
+                    t(u.changed)
+                ])?;
             if n == 0 {
                 return Err(StorageError::NotFound);
             }
@@ -252,7 +287,13 @@ impl OrgStore {
     /// (only the case or normalization differs) just updates the display
     /// name. With `replace`, an existing target is deleted first (a
     /// non-empty directory target fails `NotEmpty`).
-    pub fn rename(&self, node: NodeId, new_parent: NodeId, new_name: &str, replace: bool) -> Result<()> {
+    pub fn rename(
+        &self,
+        node: NodeId,
+        new_parent: NodeId,
+        new_name: &str,
+        replace: bool,
+    ) -> Result<()> {
         let (nfc, key) = self.entry_key(new_parent, new_name)?;
         let (id, np) = (node.0 as i64, new_parent.0 as i64);
         self.core.mutate(|db| {
@@ -279,7 +320,10 @@ impl OrgStore {
                 }
                 purge_node(db, other, &mut d)?;
             }
-            let ct = self.core.keys.seal_name(Scope::Entry, id as u64, &key, &nfc);
+            let ct = self
+                .core
+                .keys
+                .seal_name(Scope::Entry, id as u64, &key, &nfc);
             db.conn
                 .prepare_cached("UPDATE nodes SET parent=?2, name_key=?3, name_ct=?4 WHERE id=?1")?
                 .execute(params![id, np, key.as_slice(), ct])?;
@@ -328,22 +372,36 @@ impl OrgStore {
     /// `None`). The order is by keyed name hash: stable while entries exist,
     /// and resuming after an entry's cursor never repeats or skips entries
     /// that existed throughout. One query; names are decrypted in parallel.
-    pub fn list_after(&self, dir: NodeId, after: Option<&Cursor>, limit: usize) -> Result<Vec<DirEntry>> {
+    pub fn list_after(
+        &self,
+        dir: NodeId,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Vec<DirEntry>> {
         let after_key: Vec<u8> = after.map(|c| c.0.to_vec()).unwrap_or_default();
         let limit = i64::try_from(limit).unwrap_or(-1);
         let rows = self.core.read(|db| {
             check_dir(db, dir.0 as i64)?;
-            let sql = format!("{NODE_COLS} WHERE n.parent=?1 AND n.name_key > ?2 ORDER BY n.name_key LIMIT ?3");
+            let sql = format!(
+                "{NODE_COLS} WHERE n.parent=?1 AND n.name_key > ?2 ORDER BY n.name_key LIMIT ?3"
+            );
             let mut st = db.conn.prepare_cached(&sql)?;
             let rows = st.query_map(params![dir.0 as i64, after_key, limit], node_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
         rows.into_par_iter()
             .map(|r| {
-                let key: [u8; NAME_KEY_LEN] =
-                    r.name_key.as_deref().and_then(|k| k.try_into().ok()).ok_or(StorageError::Integrity)?;
+                let key: [u8; NAME_KEY_LEN] = r
+                    .name_key
+                    .as_deref()
+                    .and_then(|k| k.try_into().ok())
+                    .ok_or(StorageError::Integrity)?;
                 let meta = self.to_meta(r)?;
-                Ok(DirEntry { name: meta.name.clone(), meta, cursor: Cursor(key) })
+                Ok(DirEntry {
+                    name: meta.name.clone(),
+                    meta,
+                    cursor: Cursor(key),
+                })
             })
             .collect()
     }
@@ -362,7 +420,9 @@ impl OrgStore {
                     .optional()?
                     .ok_or(StorageError::NotFound)?;
                 let Some(p) = parent else { break };
-                let (Some(k), Some(c)) = (key, ct) else { return Err(StorageError::Integrity) };
+                let (Some(k), Some(c)) = (key, ct) else {
+                    return Err(StorageError::Integrity);
+                };
                 parts.push(self.core.keys.open_name(Scope::Entry, cur as u64, &k, &c)?);
                 if parts.len() > MAX_DEPTH {
                     return Err(StorageError::Integrity);

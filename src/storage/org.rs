@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use rusqlite::params;
 
+use super::StoreOptions;
 use super::content::Content;
 use super::db::Db;
 use super::error::{Result, StorageError};
 use super::keyring::OrgKeyring;
 use super::segment::{self, SEG_HEADER_LEN, Segment};
-use super::StoreOptions;
 use crate::keys::Key32;
 use crate::types::OrgId;
 
@@ -48,6 +48,8 @@ pub(crate) struct OrgCore {
     usage: AtomicU64,
     quota: AtomicU64,
     pub open: Mutex<HashMap<i64, Weak<Content>>>,
+    /// Streams holding an unsealed write-back tail.
+    tails: Mutex<HashMap<i64, Weak<Content>>>,
     commit_lock: Mutex<Instant>,
     op_gen: AtomicU64,
     committed_gen: AtomicU64,
@@ -58,7 +60,12 @@ impl OrgCore {
     /// Opens an organization's directory and runs crash recovery: segments
     /// are cut back to their committed length, files no committed row knows
     /// are deleted, and the sequence epoch is bumped durably.
-    pub fn open(dir: &Path, org: OrgId, org_key: Key32, opts: StoreOptions) -> Result<Arc<OrgCore>> {
+    pub fn open(
+        dir: &Path,
+        org: OrgId,
+        org_key: Key32,
+        opts: StoreOptions,
+    ) -> Result<Arc<OrgCore>> {
         let seg_dir = dir.join("seg");
         create_private_dir(&seg_dir)?;
         let mut db = Db::open(&dir.join("meta.db"))?;
@@ -70,7 +77,11 @@ impl OrgCore {
         };
         let mut segs = segs;
         segs.insert(active.id, active.clone());
-        let usage: i64 = db.conn.query_row("SELECT COALESCE(SUM(alloc), 0) FROM contents", [], |r| r.get(0))?;
+        let usage: i64 =
+            db.conn
+                .query_row("SELECT COALESCE(SUM(alloc), 0) FROM contents", [], |r| {
+                    r.get(0)
+                })?;
         let epoch = db.meta_get("epoch")?.unwrap_or(0) + 1;
         db.meta_set("epoch", epoch)?;
         persist_segments(&db, segs.values())?;
@@ -88,6 +99,7 @@ impl OrgCore {
             usage: AtomicU64::new(usage as u64),
             quota: AtomicU64::new(u64::MAX),
             open: Mutex::new(HashMap::new()),
+            tails: Mutex::new(HashMap::new()),
             commit_lock: Mutex::new(Instant::now()),
             op_gen: AtomicU64::new(0),
             committed_gen: AtomicU64::new(0),
@@ -152,7 +164,7 @@ impl OrgCore {
             self.check_live()?;
             let seg = {
                 let mut db = self.db.lock();
-                let seg = db.atomic(|db| Ok(new_segment(db, &self.seg_dir)?))?;
+                let seg = db.atomic(|db| new_segment(db, &self.seg_dir))?;
                 self.segs.write().insert(seg.id, seg.clone());
                 self.op_gen.fetch_add(1, Ordering::AcqRel);
                 seg
@@ -204,6 +216,43 @@ impl OrgCore {
         Ok(())
     }
 
+    pub fn register_tail(&self, id: i64, c: Weak<Content>) {
+        self.tails.lock().insert(id, c);
+    }
+
+    pub fn unregister_tail(&self, id: i64) {
+        self.tails.lock().remove(&id);
+    }
+
+    /// Seals the write-back tails: all of them (`None`, for flushes), or
+    /// those older than `age` whose stream is not busy (background).
+    pub fn writeback_tails(&self, age: Option<Duration>) -> Result<()> {
+        let live: Vec<Arc<Content>> = {
+            let mut tails = self.tails.lock();
+            tails.retain(|_, w| w.strong_count() > 0);
+            tails.values().filter_map(Weak::upgrade).collect()
+        };
+        for c in live {
+            let r = match age {
+                None => c.flush_tail(),
+                Some(age) => c.writeback_if_older(age),
+            };
+            match r {
+                Ok(()) | Err(StorageError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Size and allocation of a stream whose tail is not sealed yet (the
+    /// database still has the sizes of its last publication).
+    pub fn unsealed_sizes(&self, content: i64) -> Option<(u64, u64)> {
+        let w = self.tails.lock().get(&content).cloned()?;
+        let c = w.upgrade()?;
+        Some((c.len(), c.alloc_size()))
+    }
+
     /// True if changes are waiting for a commit.
     pub fn dirty(&self) -> bool {
         self.op_gen.load(Ordering::Acquire) > self.committed_gen.load(Ordering::Acquire)
@@ -239,7 +288,9 @@ impl OrgCore {
         }
         persist_segments(&db, all.iter())?;
         for s in &retired {
-            db.conn.prepare_cached("DELETE FROM segments WHERE id=?1")?.execute([s.id])?;
+            db.conn
+                .prepare_cached("DELETE FROM segments WHERE id=?1")?
+                .execute([s.id])?;
         }
         db.commit()?;
         {
@@ -281,10 +332,11 @@ impl OrgCore {
 
 impl Drop for OrgCore {
     fn drop(&mut self) {
-        if !self.shredded.load(Ordering::Acquire) && self.dirty() {
-            if let Err(e) = self.commit() {
-                tracing::error!(org = self.org.0, error = %e, "final storage commit failed");
-            }
+        if !self.shredded.load(Ordering::Acquire)
+            && self.dirty()
+            && let Err(e) = self.commit()
+        {
+            tracing::error!(org = self.org.0, error = %e, "final storage commit failed");
         }
     }
 }
@@ -294,19 +346,29 @@ fn add_signed(a: &AtomicU64, d: i64) {
         a.fetch_add(d as u64, Ordering::AcqRel);
     } else {
         let sub = d.unsigned_abs();
-        let _ = a.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_sub(sub)));
+        let _ = a.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+            Some(v.saturating_sub(sub))
+        });
     }
 }
 
 fn segment_referenced(db: &Db, id: i64) -> Result<bool> {
-    let mut st = db.conn.prepare_cached("SELECT 1 FROM chunks WHERE seg=?1 LIMIT 1")?;
+    let mut st = db
+        .conn
+        .prepare_cached("SELECT 1 FROM chunks WHERE seg=?1 LIMIT 1")?;
     Ok(st.exists([id])?)
 }
 
 fn persist_segments<'a>(db: &Db, segs: impl Iterator<Item = &'a Arc<Segment>>) -> Result<()> {
-    let mut st = db.conn.prepare_cached("UPDATE segments SET len=?2, live=?3 WHERE id=?1")?;
+    let mut st = db
+        .conn
+        .prepare_cached("UPDATE segments SET len=?2, live=?3 WHERE id=?1")?;
     for s in segs {
-        st.execute(params![s.id, s.end() as i64, s.live.load(Ordering::Acquire) as i64])?;
+        st.execute(params![
+            s.id,
+            s.end() as i64,
+            s.live.load(Ordering::Acquire) as i64
+        ])?;
     }
     Ok(())
 }
@@ -326,9 +388,16 @@ fn new_segment(db: &mut Db, seg_dir: &Path) -> Result<Arc<Segment>> {
 /// its committed length, and deletes segment files it does not know
 /// (created, or compacted away, by a transaction that never committed).
 fn recover_segments(db: &Db, seg_dir: &Path) -> Result<HashMap<i64, Arc<Segment>>> {
-    let mut st = db.conn.prepare("SELECT id, name, len, live FROM segments")?;
+    let mut st = db
+        .conn
+        .prepare("SELECT id, name, len, live FROM segments")?;
     let rows = st.query_map([], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
     })?;
     let mut segs = HashMap::new();
     let mut known = HashSet::new();
@@ -351,7 +420,10 @@ fn recover_segments(db: &Db, seg_dir: &Path) -> Result<HashMap<i64, Arc<Segment>
     for entry in std::fs::read_dir(seg_dir)? {
         let entry = entry?;
         let file_name = entry.file_name();
-        let orphan = file_name.to_str().and_then(segment::name_of).is_some_and(|n| !known.contains(&n));
+        let orphan = file_name
+            .to_str()
+            .and_then(segment::name_of)
+            .is_some_and(|n| !known.contains(&n));
         if orphan {
             std::fs::remove_file(entry.path())?;
             removed = true;
@@ -366,6 +438,9 @@ fn recover_segments(db: &Db, seg_dir: &Path) -> Result<HashMap<i64, Arc<Segment>
 /// `mkdir -p` with mode 0700 for the directories we create.
 pub(crate) fn create_private_dir(path: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)?;
     Ok(())
 }

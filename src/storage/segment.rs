@@ -57,7 +57,13 @@ impl Segment {
     /// Opens an existing segment during recovery. Bytes past `committed`
     /// (the length recorded by the last durable commit) were never
     /// referenced by a committed index row, so they are cut off.
-    pub fn open(dir: &Path, id: i64, name: [u8; 16], committed: u64, live: u64) -> io::Result<Segment> {
+    pub fn open(
+        dir: &Path,
+        id: i64,
+        name: [u8; 16],
+        committed: u64,
+        live: u64,
+    ) -> io::Result<Segment> {
         let path = path_for(dir, &name);
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
         if file.metadata()?.len() > committed {
@@ -109,11 +115,11 @@ impl Segment {
     /// cleared before syncing so that a write finishing meanwhile is synced
     /// by the next call instead of being forgotten.
     pub fn sync_if_dirty(&self) -> io::Result<()> {
-        if self.dirty.swap(false, Ordering::AcqRel) {
-            if let Err(e) = self.file.sync_data() {
-                self.dirty.store(true, Ordering::Release);
-                return Err(e);
-            }
+        if self.dirty.swap(false, Ordering::AcqRel)
+            && let Err(e) = self.file.sync_data()
+        {
+            self.dirty.store(true, Ordering::Release);
+            return Err(e);
         }
         Ok(())
     }

@@ -47,7 +47,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,12 +94,20 @@ impl Store {
         let ok = Key32::random();
         let wrapped = self.org_wrap.wrap_key(&org_key_ad(org.0), &ok);
         let keys = self.keys.lock();
-        let gone: Option<i64> =
-            keys.query_row("SELECT org FROM shredded WHERE org=?1", [org.0 as i64], |r| r.get(0)).optional()?;
+        let gone: Option<i64> = keys
+            .query_row(
+                "SELECT org FROM shredded WHERE org=?1",
+                [org.0 as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
         if gone.is_some() {
             return Err(StorageError::Exists);
         }
-        match keys.execute("INSERT INTO org_keys(org, wrapped) VALUES(?1, ?2)", params![org.0 as i64, wrapped]) {
+        match keys.execute(
+            "INSERT INTO org_keys(org, wrapped) VALUES(?1, ?2)",
+            params![org.0 as i64, wrapped],
+        ) {
             Ok(_) => Ok(()),
             Err(e) if super::error::is_unique_violation(&e) => Err(StorageError::Exists),
             Err(e) => Err(e.into()),
@@ -108,7 +118,11 @@ impl Store {
         let wrapped: Option<Vec<u8>> = self
             .keys
             .lock()
-            .query_row("SELECT wrapped FROM org_keys WHERE org=?1", [org.0 as i64], |r| r.get(0))
+            .query_row(
+                "SELECT wrapped FROM org_keys WHERE org=?1",
+                [org.0 as i64],
+                |r| r.get(0),
+            )
             .optional()?;
         let wrapped = wrapped.ok_or(StorageError::NotFound)?;
         Ok(self.org_wrap.unwrap_key(&org_key_ad(org.0), &wrapped)?)
@@ -138,10 +152,15 @@ impl Store {
         {
             let keys = self.keys.lock();
             keys.execute("DELETE FROM org_keys WHERE org=?1", [org.0 as i64])?;
-            keys.execute("INSERT OR IGNORE INTO shredded(org) VALUES(?1)", [org.0 as i64])?;
+            keys.execute(
+                "INSERT OR IGNORE INTO shredded(org) VALUES(?1)",
+                [org.0 as i64],
+            )?;
             // secure_delete zeroes the page in the database file, but WAL
             // frames still hold old copies until checkpointed and truncated.
-            keys.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+            keys.execute_batch(
+                "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
+            )?;
         }
         let dir = self.org_dir(org);
         match std::fs::remove_dir_all(&dir) {
@@ -157,7 +176,7 @@ impl Store {
     pub fn flush_all(&self) -> Result<()> {
         let orgs: Vec<_> = self.orgs.lock().values().cloned().collect();
         for o in orgs {
-            o.core.commit()?;
+            o.flush()?;
         }
         Ok(())
     }
@@ -168,7 +187,8 @@ impl Store {
         self.flush_all()
     }
 
-    /// Runs compaction until nothing qualifies (tests, maintenance tools).
+    /// Flushes and runs compaction until nothing qualifies (tests,
+    /// maintenance tools).
     pub fn compact_now(&self) -> Result<()> {
         let orgs: Vec<_> = self.orgs.lock().values().cloned().collect();
         for o in orgs {
@@ -192,10 +212,14 @@ impl Store {
         let orgs: Vec<_> = self.orgs.lock().values().cloned().collect();
         for o in orgs {
             let core = &o.core;
-            if core.dirty() && core.since_commit() >= self.opts.commit_interval {
-                if let Err(e) = core.commit() {
-                    tracing::error!(org = core.org.0, error = %e, "background commit failed");
-                }
+            if let Err(e) = core.writeback_tails(Some(self.opts.commit_interval)) {
+                tracing::error!(org = core.org.0, error = %e, "background write-back failed");
+            }
+            if core.dirty()
+                && core.since_commit() >= self.opts.commit_interval
+                && let Err(e) = core.commit()
+            {
+                tracing::error!(org = core.org.0, error = %e, "background commit failed");
             }
             if !self.opts.background_compaction {
                 continue;
@@ -243,22 +267,26 @@ impl OrgKeys for Store {
         if let Some(o) = self.orgs.lock().get(&org) {
             return Ok(o.core.keys.external(label));
         }
-        let ok = self
-            .org_key(org)
-            .map_err(|_| KeyError::Unlock("the organization has no key (unknown or shredded)".into()))?;
+        let ok = self.org_key(org).map_err(|_| {
+            KeyError::Unlock("the organization has no key (unknown or shredded)".into())
+        })?;
         Ok(external_subkey(&ok, org.0, label))
     }
 }
 
 impl OrgStore {
-    /// Compacts this organization until no segment qualifies, then commits.
+    /// Flushes, then compacts this organization until no segment
+    /// qualifies, then commits (maintenance tools and tests; the
+    /// background thread compacts on its own).
     pub fn compact(&self) -> Result<()> {
+        self.core.writeback_tails(None)?;
         while self.core.compact_step()? {}
         self.core.commit()
     }
 
     /// Makes every acknowledged change of this organization durable.
     pub fn flush(&self) -> Result<()> {
+        self.core.writeback_tails(None)?;
         self.core.commit()
     }
 }

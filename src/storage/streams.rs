@@ -16,7 +16,6 @@ use super::org::Deltas;
 use super::{NodeKind, OrgStore, StreamInfo};
 use crate::types::NodeId;
 
-
 impl OrgStore {
     fn stream_key(&self, node: NodeId, name: &str) -> Result<(String, [u8; NAME_KEY_LEN])> {
         let nfc = normalize(name)?;
@@ -28,8 +27,15 @@ impl OrgStore {
     /// exists; directories have none), `Some(name)` a named stream
     /// (case-insensitive; created if missing and `create`). Every opener of
     /// a stream shares one `Content`.
-    pub fn open_content(&self, node: NodeId, stream: Option<&str>, create: bool) -> Result<Arc<Content>> {
-        let Some(stream) = stream else { return self.open_main(node) };
+    pub fn open_content(
+        &self,
+        node: NodeId,
+        stream: Option<&str>,
+        create: bool,
+    ) -> Result<Arc<Content>> {
+        let Some(stream) = stream else {
+            return self.open_main(node);
+        };
         let skey = self.stream_key(node, stream)?;
         let found = self.core.read(|db| stream_of(db, node, &skey.1))?;
         let id = match found {
@@ -90,7 +96,9 @@ impl OrgStore {
         let id = db.alloc_content_id();
         let wrapped = self.core.keys.new_wrapped_content_key(id as u64);
         db.conn
-            .prepare_cached("INSERT INTO contents(id, wrapped_key, size, alloc) VALUES(?1, ?2, 0, 0)")?
+            .prepare_cached(
+                "INSERT INTO contents(id, wrapped_key, size, alloc) VALUES(?1, ?2, 0, 0)",
+            )?
             .execute(params![id, wrapped])?;
         Ok(id)
     }
@@ -108,7 +116,10 @@ impl OrgStore {
                 .ok_or(StorageError::NotFound)
         })?;
         let keys = self.core.keys.content_keys(id as u64, &wrapped)?;
-        let fresh = Arc::new(Content::new(self.core.clone(), id, keys, size as u64, alloc as u64));
+        let core = self.core.clone();
+        let fresh = Arc::new_cyclic(|me| {
+            Content::new(core, id, keys, size as u64, alloc as u64, me.clone())
+        });
         let mut open = self.core.open.lock();
         if let Some(c) = open.get(&id).and_then(Weak::upgrade) {
             return Ok(c);
@@ -123,38 +134,52 @@ impl OrgStore {
     /// The node's streams: for a file first its main data (name ""), then
     /// its named streams in a stable order.
     pub fn list_streams(&self, node: NodeId) -> Result<Vec<StreamInfo>> {
+        type Row = (Vec<u8>, Vec<u8>, i64, i64, i64);
         let (main, named) = self.core.read(|db| {
             let (_, kind) = node_info(db, node.0 as i64)?;
-            let main: Option<(i64, i64)> = if kind == NodeKind::File {
+            let main: Option<(i64, i64, Option<i64>)> = if kind == NodeKind::File {
                 Some(
                     db.conn
                         .prepare_cached(
                             "SELECT COALESCE((SELECT size FROM contents WHERE id = n.content), 0), \
-                             COALESCE((SELECT alloc FROM contents WHERE id = n.content), 0) \
+                             COALESCE((SELECT alloc FROM contents WHERE id = n.content), 0), n.content \
                              FROM nodes n WHERE n.id=?1",
                         )?
-                        .query_row([node.0 as i64], |r| Ok((r.get(0)?, r.get(1)?)))?,
+                        .query_row([node.0 as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?,
                 )
             } else {
                 None
             };
             let mut st = db.conn.prepare_cached(
                 "SELECT s.name_key, s.name_ct, (SELECT size FROM contents WHERE id = s.content), \
-                 (SELECT alloc FROM contents WHERE id = s.content) FROM streams s \
+                 (SELECT alloc FROM contents WHERE id = s.content), s.content FROM streams s \
                  WHERE s.node=?1 ORDER BY s.name_key",
             )?;
-            let rows = st.query_map([node.0 as i64], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
-            })?;
-            Ok((main, rows.collect::<rusqlite::Result<Vec<_>>>()?))
+            let rows = st.query_map([node.0 as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+            Ok((main, rows.collect::<rusqlite::Result<Vec<Row>>>()?))
         })?;
+        let sizes = |content: Option<i64>, size: i64, alloc: i64| {
+            content
+                .and_then(|c| self.core.unsealed_sizes(c))
+                .unwrap_or((size as u64, alloc as u64))
+        };
         let mut out = Vec::with_capacity(named.len() + 1);
-        if let Some((size, alloc)) = main {
-            out.push(StreamInfo { name: String::new(), size: size as u64, alloc_size: alloc as u64 });
+        if let Some((size, alloc, content)) = main {
+            let (size, alloc_size) = sizes(content, size, alloc);
+            out.push(StreamInfo {
+                name: String::new(),
+                size,
+                alloc_size,
+            });
         }
-        for (key, ct, size, alloc) in named {
+        for (key, ct, size, alloc, content) in named {
             let name = self.core.keys.open_name(Scope::Stream, node.0, &key, &ct)?;
-            out.push(StreamInfo { name, size: size as u64, alloc_size: alloc as u64 });
+            let (size, alloc_size) = sizes(Some(content), size, alloc);
+            out.push(StreamInfo {
+                name,
+                size,
+                alloc_size,
+            });
         }
         Ok(out)
     }
@@ -187,10 +212,15 @@ impl OrgStore {
                 delete_stream_row(db, node, &new_key)?;
             }
             delete_stream_row(db, node, &old_key)?;
-            let ct = self.core.keys.seal_name(Scope::Stream, node.0, &new_key, &nfc);
+            let ct = self
+                .core
+                .keys
+                .seal_name(Scope::Stream, node.0, &new_key, &nfc);
             let r = db
                 .conn
-                .prepare_cached("INSERT INTO streams(node, name_key, name_ct, content) VALUES(?1, ?2, ?3, ?4)")?
+                .prepare_cached(
+                    "INSERT INTO streams(node, name_key, name_ct, content) VALUES(?1, ?2, ?3, ?4)",
+                )?
                 .execute(params![node.0 as i64, new_key.as_slice(), ct, src]);
             match r {
                 Ok(_) => Ok(((), d)),
@@ -203,7 +233,8 @@ impl OrgStore {
     /// The node's security descriptor (opaque bytes), if one was set.
     pub fn get_security(&self, node: NodeId) -> Result<Option<Vec<u8>>> {
         let ct = self.sealed_column(node, "sd")?;
-        ct.map(|c| Ok(self.core.keys.open_meta(b"sd", node.0, &c)?.to_vec())).transpose()
+        ct.map(|c| Ok(self.core.keys.open_meta(b"sd", node.0, &c)?.to_vec()))
+            .transpose()
     }
 
     pub fn set_security(&self, node: NodeId, sd: &[u8]) -> Result<()> {
@@ -256,7 +287,12 @@ impl OrgStore {
     fn set_sealed_column(&self, node: NodeId, col: &'static str, v: Option<Vec<u8>>) -> Result<()> {
         let sql = format!("UPDATE nodes SET {col}=?2 WHERE id=?1");
         self.core.mutate(|db| {
-            if db.conn.prepare_cached(&sql)?.execute(params![node.0 as i64, v])? == 0 {
+            if db
+                .conn
+                .prepare_cached(&sql)?
+                .execute(params![node.0 as i64, v])?
+                == 0
+            {
                 return Err(StorageError::NotFound);
             }
             Ok(((), Deltas::default()))
@@ -306,7 +342,9 @@ fn decode_eas(b: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
     let bad = || StorageError::Integrity;
     let mut pos = 0usize;
     let mut take = |n: usize| -> Result<&[u8]> {
-        let s = b.get(pos..pos.checked_add(n).ok_or_else(bad)?).ok_or_else(bad)?;
+        let s = b
+            .get(pos..pos.checked_add(n).ok_or_else(bad)?)
+            .ok_or_else(bad)?;
         pos += n;
         Ok(s)
     };
