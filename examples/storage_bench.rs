@@ -73,28 +73,18 @@ fn raw_etm_speed() -> f64 {
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
 }
 
 fn main() {
     let mib: u64 = arg("--mib").and_then(|v| v.parse().ok()).unwrap_or(1024);
     let skip = arg("--skip").unwrap_or_default();
     let run = |phase: &str| !skip.split(',').any(|s| s == phase);
-    let tmp = tempfile::tempdir_in(
-        arg("--dir")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir),
-    )
-    .expect("temporary directory");
+    let tmp = tempfile::tempdir_in(arg("--dir").map(PathBuf::from).unwrap_or_else(std::env::temp_dir))
+        .expect("temporary directory");
     println!("storage_bench: {mib} MiB, data in {}", tmp.path().display());
 
-    let raw = if run("raw") {
-        raw_etm_speed()
-    } else {
-        f64::NAN
-    };
+    let raw = if run("raw") { raw_etm_speed() } else { f64::NAN };
     println!("raw AES-256-CTR+HMAC-SHA256, 64 KiB chunks, 1 core: {raw:8.0} MiB/s");
 
     let mk = MasterKey::from_key(Key32::random());
@@ -102,9 +92,7 @@ fn main() {
     store.create_org(OrgId(1)).expect("create org");
     let org = store.org(OrgId(1)).expect("org");
     let root = org.create_root(FileTime(1)).expect("root");
-    let node = org
-        .create(root, "big.bin", NodeKind::File, 0x20, FileTime(1))
-        .expect("create");
+    let node = org.create(root, "big.bin", NodeKind::File, 0x20, FileTime(1)).expect("create");
     let big = org.open_content(node, None, false).expect("open");
 
     // Sequential write, 1 MiB at a time.
@@ -140,11 +128,7 @@ fn main() {
     }
     drop(big);
     if run("small") {
-        let plain = if run("plain") {
-            tmp.path().join("plain")
-        } else {
-            PathBuf::new()
-        };
+        let plain = if run("plain") { tmp.path().join("plain") } else { PathBuf::new() };
         small_files(&org, root, &plain);
     }
     store.close().expect("close");
@@ -188,10 +172,7 @@ fn random_io(big: &Content, mib: u64) {
             big.read(off, &mut page).expect("read");
         }
     });
-    println!(
-        "random 4 KiB reads:                 {:8.0} IOPS",
-        n as f64 / wall
-    );
+    println!("random 4 KiB reads:                 {:8.0} IOPS", n as f64 / wall);
     let (_, flush, _) = timed(|| big.flush().expect("flush"));
     println!("  then flush:                       {flush:8.2} s");
 }
@@ -219,8 +200,7 @@ fn plain_small_files(dir: &std::path::Path) -> f64 {
     let four_k = vec![0x42u8; 4096];
     let (_, wall, _) = timed(|| {
         for i in 0..10_000 {
-            let mut f =
-                std::fs::File::create(dir.join(format!("ファイル-{i:05}.txt"))).expect("create");
+            let mut f = std::fs::File::create(dir.join(format!("ファイル-{i:05}.txt"))).expect("create");
             f.write_all(&four_k).expect("write");
         }
     });
@@ -229,47 +209,25 @@ fn plain_small_files(dir: &std::path::Path) -> f64 {
 
 /// 10,000 × (create + 4 KiB write + close), then flush and list.
 fn small_files(org: &OrgStore, root: NodeId, plain_dir: &std::path::Path) {
-    let dir = org
-        .create(root, "small", NodeKind::Directory, 0x10, FileTime(1))
-        .expect("mkdir");
+    let dir = org.create(root, "small", NodeKind::Directory, 0x10, FileTime(1)).expect("mkdir");
     let four_k = vec![0x42u8; 4096];
     let files = 10_000;
     let (_, wall, cores) = timed(|| {
         for i in 0..files {
-            let f = org
-                .create(
-                    dir,
-                    &format!("ファイル-{i:05}.txt"),
-                    NodeKind::File,
-                    0x20,
-                    FileTime(2),
-                )
-                .expect("create");
-            org.open_content(f, None, false)
-                .expect("open")
-                .write(0, &four_k)
-                .expect("write");
+            let f =
+                org.create(dir, &format!("ファイル-{i:05}.txt"), NodeKind::File, 0x20, FileTime(2)).expect("create");
+            org.open_content(f, None, false).expect("open").write(0, &four_k).expect("write");
         }
     });
-    println!(
-        "small files (create+4 KiB+close):   {:8.0} files/s  (cores {cores:.2})",
-        files as f64 / wall
-    );
+    println!("small files (create+4 KiB+close):   {:8.0} files/s  (cores {cores:.2})", files as f64 / wall);
     let (_, flush, _) = timed(|| org.flush().expect("flush"));
     println!(
         "  then flush:                       {flush:8.3} s   => {:.0} files/s incl. flush",
         files as f64 / (wall + flush)
     );
     let (list, wall, _) = timed(|| org.list(dir).expect("list"));
-    println!(
-        "list 10,000-entry directory:        {:8.1} ms ({} entries)",
-        wall * 1000.0,
-        list.len()
-    );
+    println!("list 10,000-entry directory:        {:8.1} ms ({} entries)", wall * 1000.0, list.len());
     if !plain_dir.as_os_str().is_empty() {
-        println!(
-            "same loop on plain files (no crypto, no fsync): {:6.0} files/s",
-            plain_small_files(plain_dir)
-        );
+        println!("same loop on plain files (no crypto, no fsync): {:6.0} files/s", plain_small_files(plain_dir));
     }
 }

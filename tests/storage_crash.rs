@@ -47,9 +47,7 @@ fn name(f: usize) -> String {
 }
 
 fn data(seed: u64, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (seed as u8).wrapping_add((i as u8).wrapping_mul(13)) ^ (i >> 10) as u8)
-        .collect()
+    (0..len).map(|i| (seed as u8).wrapping_add((i as u8).wrapping_mul(13)) ^ (i >> 10) as u8).collect()
 }
 
 fn file(o: &OrgStore, root: NodeId, f: usize) -> NodeId {
@@ -75,8 +73,7 @@ fn crash_child() {
     for f in 0..FILES {
         if o.lookup(root, &name(f)).unwrap().is_none() {
             log(format!("C {f}\n"));
-            o.create(root, &name(f), NodeKind::File, 0x20, FileTime(1))
-                .unwrap();
+            o.create(root, &name(f), NodeKind::File, 0x20, FileTime(1)).unwrap();
         }
     }
     let start = Instant::now();
@@ -87,38 +84,24 @@ fn crash_child() {
         match rng.gen_range(0..20) {
             0..=12 => {
                 let off = rng.gen_range(0..600_000u64);
-                let len = if rng.gen_bool(0.5) {
-                    rng.gen_range(1..5000)
-                } else {
-                    rng.gen_range(1..200_000)
-                };
+                let len = if rng.gen_bool(0.5) { rng.gen_range(1..5000) } else { rng.gen_range(1..200_000) };
                 let s = seed * 1_000_000 + j;
                 log(format!("W {f} {off} {len} {s}\n"));
-                o.open_content(file(&o, root, f), None, false)
-                    .unwrap()
-                    .write(off, &data(s, len))
-                    .unwrap();
+                o.open_content(file(&o, root, f), None, false).unwrap().write(off, &data(s, len)).unwrap();
             }
             13..=15 => {
                 let len = rng.gen_range(0..700_000u64);
                 log(format!("T {f} {len}\n"));
-                o.open_content(file(&o, root, f), None, false)
-                    .unwrap()
-                    .set_len(len)
-                    .unwrap();
+                o.open_content(file(&o, root, f), None, false).unwrap().set_len(len).unwrap();
             }
             16 => {
                 log(format!("D {f}\n"));
                 o.remove(file(&o, root, f)).unwrap();
                 log(format!("C {f}\n"));
-                o.create(root, &name(f), NodeKind::File, 0x20, FileTime(j))
-                    .unwrap();
+                o.create(root, &name(f), NodeKind::File, 0x20, FileTime(j)).unwrap();
             }
             17 => {
-                o.open_content(file(&o, root, f), None, false)
-                    .unwrap()
-                    .flush()
-                    .unwrap();
+                o.open_content(file(&o, root, f), None, false).unwrap().flush().unwrap();
                 log(format!("G {f}\n"));
             }
             _ => {
@@ -193,8 +176,7 @@ fn sigkill_at_random_points_keeps_flushed_data() {
         let root = o.create_root(FileTime(1)).unwrap();
         assert_eq!(root, NodeId(1));
         for f in 0..FILES {
-            o.create(root, &name(f), NodeKind::File, 0x20, FileTime(1))
-                .unwrap();
+            o.create(root, &name(f), NodeKind::File, 0x20, FileTime(1)).unwrap();
         }
         s.close().unwrap();
     }
@@ -203,13 +185,7 @@ fn sigkill_at_random_points_keeps_flushed_data() {
     let (mut total_ops, mut total_flushes) = (0, 0);
     for iter in 0..ITERATIONS {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "crash_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
             .env(ENV_DIR, tmp.path())
             .env(ENV_SEED, (iter + 1).to_string())
             .stdout(std::process::Stdio::null())
@@ -228,9 +204,7 @@ fn sigkill_at_random_points_keeps_flushed_data() {
         for (f, base) in baseline.iter_mut().enumerate() {
             // States of file f after each of its operations; every one
             // before the last flush covering f must have reached the disk.
-            let covers = |e: &Entry| {
-                matches!(e, Entry::Flush(None)) || matches!(e, Entry::Flush(Some(g)) if *g == f)
-            };
+            let covers = |e: &Entry| matches!(e, Entry::Flush(None)) || matches!(e, Entry::Flush(Some(g)) if *g == f);
             let last_flush = ops.iter().rposition(covers);
             let mut state = base.clone();
             let mut candidates = vec![state.clone()];
@@ -247,10 +221,7 @@ fn sigkill_at_random_points_keeps_flushed_data() {
             let got = read_all(&o, NodeId(1), f);
             let k = candidates.iter().position(|c| *c == got);
             let len = got.as_ref().map(Vec::len);
-            assert!(
-                k.is_some(),
-                "iteration {iter}: file {f} ({len:?} bytes) matches no state since the last flush"
-            );
+            assert!(k.is_some(), "iteration {iter}: file {f} ({len:?} bytes) matches no state since the last flush");
             *base = got;
         }
         s.close().unwrap();

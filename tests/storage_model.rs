@@ -19,34 +19,12 @@ const CHUNK: u64 = 65536;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Write {
-        slot: usize,
-        off: u64,
-        len: usize,
-        seed: u8,
-    },
-    Read {
-        slot: usize,
-        off: u64,
-        len: usize,
-    },
-    SetLen {
-        slot: usize,
-        len: u64,
-    },
-    Zero {
-        slot: usize,
-        off: u64,
-        len: u64,
-    },
-    Rename {
-        from: usize,
-        to: usize,
-        upper: bool,
-    },
-    Delete {
-        slot: usize,
-    },
+    Write { slot: usize, off: u64, len: usize, seed: u8 },
+    Read { slot: usize, off: u64, len: usize },
+    SetLen { slot: usize, len: u64 },
+    Zero { slot: usize, off: u64, len: u64 },
+    Rename { from: usize, to: usize, upper: bool },
+    Delete { slot: usize },
     Flush,
     Compact,
     Reopen,
@@ -55,10 +33,7 @@ enum Op {
 
 /// Offsets that like chunk boundaries.
 fn offset() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        0u64..400_000,
-        (0u64..7, -3i64..=3).prop_map(|(k, d)| (k * CHUNK).saturating_add_signed(d)),
-    ]
+    prop_oneof![0u64..400_000, (0u64..7, -3i64..=3).prop_map(|(k, d)| (k * CHUNK).saturating_add_signed(d)),]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -84,19 +59,12 @@ fn name(slot: usize, upper: bool) -> String {
 }
 
 fn data(seed: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(seed | 1).wrapping_add(seed) ^ (i >> 9) as u8)
-        .collect()
+    (0..len).map(|i| (i as u8).wrapping_mul(seed | 1).wrapping_add(seed) ^ (i >> 9) as u8).collect()
 }
 
 fn options() -> StoreOptions {
     // Small segments and eager compaction so compaction really moves data.
-    StoreOptions {
-        background: false,
-        segment_size: 512 << 10,
-        compact_min_dead: 0,
-        ..StoreOptions::default()
-    }
+    StoreOptions { background: false, segment_size: 512 << 10, compact_min_dead: 0, ..StoreOptions::default() }
 }
 
 fn master() -> MasterKey {
@@ -142,23 +110,11 @@ impl Harness {
 
     fn handle(&mut self, slot: usize) -> Arc<Content> {
         if self.model[slot].is_none() {
-            self.org()
-                .create(
-                    self.root,
-                    &name(slot, false),
-                    NodeKind::File,
-                    0x20,
-                    FileTime(2),
-                )
-                .unwrap();
+            self.org().create(self.root, &name(slot, false), NodeKind::File, 0x20, FileTime(2)).unwrap();
             self.model[slot] = Some(Vec::new());
         }
         if self.handles[slot].is_none() {
-            let node = self
-                .org()
-                .lookup(self.root, &name(slot, true))
-                .unwrap()
-                .unwrap();
+            let node = self.org().lookup(self.root, &name(slot, true)).unwrap().unwrap();
             self.handles[slot] = Some(self.org().open_content(node, None, false).unwrap());
         }
         self.handles[slot].clone().unwrap()
@@ -166,12 +122,7 @@ impl Harness {
 
     fn apply(&mut self, op: &Op) {
         match *op {
-            Op::Write {
-                slot,
-                off,
-                len,
-                seed,
-            } => {
+            Op::Write { slot, off, len, seed } => {
                 let c = self.handle(slot);
                 let d = data(seed, len);
                 c.write(off, &d).unwrap();
@@ -188,9 +139,7 @@ impl Harness {
                 };
                 let mut buf = vec![0xAA; len];
                 let n = self.handle(slot).read(off, &mut buf).unwrap();
-                let want = m
-                    .get(off as usize..)
-                    .map_or(&[][..], |t| &t[..t.len().min(len)]);
+                let want = m.get(off as usize..).map_or(&[][..], |t| &t[..t.len().min(len)]);
                 assert_eq!(&buf[..n], want, "read {off}+{len}");
             }
             Op::SetLen { slot, len } => {
@@ -216,11 +165,7 @@ impl Harness {
                 if self.model[slot].is_none() {
                     return;
                 }
-                let node = self
-                    .org()
-                    .lookup(self.root, &name(slot, false))
-                    .unwrap()
-                    .unwrap();
+                let node = self.org().lookup(self.root, &name(slot, false)).unwrap().unwrap();
                 self.org().remove(node).unwrap();
                 self.model[slot] = None;
                 self.handles[slot] = None;
@@ -257,25 +202,14 @@ impl Harness {
         if self.model[from].is_none() {
             return;
         }
-        let node = self
-            .org()
-            .lookup(self.root, &name(from, !upper))
-            .unwrap()
-            .unwrap();
-        self.org()
-            .rename(node, self.root, &name(to, upper), true)
-            .unwrap();
+        let node = self.org().lookup(self.root, &name(from, !upper)).unwrap().unwrap();
+        self.org().rename(node, self.root, &name(to, upper), true).unwrap();
         if from != to {
             self.model[to] = self.model[from].take();
             self.handles[to] = self.handles[from].take();
         }
         let listed = self.org().list(self.root).unwrap();
-        assert!(
-            listed
-                .iter()
-                .any(|e| e.name == name(to, upper) && e.meta.id == node),
-            "case preserved"
-        );
+        assert!(listed.iter().any(|e| e.name == name(to, upper) && e.meta.id == node), "case preserved");
     }
 
     fn close(&mut self) {

@@ -17,7 +17,7 @@ use super::db::Db;
 use super::error::{Result, StorageError};
 use super::org::Deltas;
 use super::record::{CHUNK, ChunkKeys, Expect, OVERHEAD};
-use super::segment::Segment;
+use super::segment::{Reservation, Segment};
 
 /// Allocation granularity reported to clients (a cluster).
 pub const ALLOC_UNIT: u64 = 4096;
@@ -85,11 +85,7 @@ impl Content {
     /// `locate`, skipped when nothing is stored (every row holds ≥ 1 byte,
     /// so no allocation means no rows).
     pub(super) fn locate_if(&self, sizes: &Sizes, first: u64, last: u64) -> Result<Rows> {
-        if sizes.alloc == 0 {
-            Ok(BTreeMap::new())
-        } else {
-            self.locate(first, last)
-        }
+        if sizes.alloc == 0 { Ok(BTreeMap::new()) } else { self.locate(first, last) }
     }
 
     pub(super) fn integrity(&self, idx: u64) -> StorageError {
@@ -103,13 +99,7 @@ impl Content {
     }
 
     /// Verifies the record of chunk `idx` and decrypts `from..from+out.len()`.
-    pub(super) fn read_chunk(
-        &self,
-        idx: u64,
-        loc: &Loc,
-        from: usize,
-        out: &mut [u8],
-    ) -> Result<()> {
+    pub(super) fn read_chunk(&self, idx: u64, loc: &Loc, from: usize, out: &mut [u8]) -> Result<()> {
         let Some(seg) = &loc.seg else {
             return Err(self.integrity(idx));
         };
@@ -121,14 +111,8 @@ impl Content {
             }
             Err(e) => return Err(e.into()),
         }
-        let expect = Expect {
-            idx,
-            seq: loc.seq,
-            plen: loc.plen,
-        };
-        self.keys
-            .open_into(&rec, expect, from, out)
-            .map_err(|()| self.integrity(idx))
+        let expect = Expect { idx, seq: loc.seq, plen: loc.plen };
+        self.keys.open_into(&rec, expect, from, out).map_err(|()| self.integrity(idx))
     }
 
     /// The whole verified plaintext of a stored chunk (for read-modify-write),
@@ -156,13 +140,11 @@ impl Content {
     ) -> Result<()> {
         let grow: i64 = puts
             .iter()
-            .map(|p| {
-                alloc_of(p.plain.len() as u64)
-                    - old.get(&p.idx).map_or(0, |l| alloc_of(l.plen.into()))
-            })
+            .map(|p| alloc_of(p.plain.len() as u64) - old.get(&p.idx).map_or(0, |l| alloc_of(l.plen.into())))
             .sum();
         self.core.check_quota(grow)?;
-        let placed = self.seal_and_append(puts)?;
+        // `_space` lives until the rows are published (segment.rs).
+        let (placed, _space) = self.seal_and_append(puts)?;
         let new_alloc = self.core.mutate(|db| {
             // Checked under the db lock, where deletion sets the flag.
             self.check()?;
@@ -177,10 +159,11 @@ impl Content {
                 // have been moved by compaction, so look it up again.
                 alloc += publish_chunk(db, self.id, p, old.contains_key(&p.idx), &mut d)?;
             }
-            let n = db
-                .conn
-                .prepare_cached("UPDATE contents SET size=?2, alloc=?3 WHERE id=?1")?
-                .execute(params![self.id, size as i64, alloc])?;
+            let n = db.conn.prepare_cached("UPDATE contents SET size=?2, alloc=?3 WHERE id=?1")?.execute(params![
+                self.id,
+                size as i64,
+                alloc
+            ])?;
             if n == 0 {
                 return Err(StorageError::NotFound); // deleted before this handle was registered
             }
@@ -195,27 +178,22 @@ impl Content {
     /// Seals every put under a fresh IV and sequence number and writes the
     /// records to one reserved range of the active segment (in parallel for
     /// large writes: crypto and copying into the page cache on all cores).
-    fn seal_and_append(&self, puts: &[Put<'_>]) -> Result<Vec<Placed>> {
+    fn seal_and_append(&self, puts: &[Put<'_>]) -> Result<(Vec<Placed>, Option<Reservation>)> {
         if puts.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
         let mut placed = Vec::with_capacity(puts.len());
         let mut rel = 0u64;
         for p in puts {
             let plen = p.plain.len();
-            placed.push(Placed {
-                idx: p.idx,
-                seg: 0,
-                off: rel,
-                plen,
-                seq: self.core.next_seq()?,
-            });
+            placed.push(Placed { idx: p.idx, seg: 0, off: rel, plen, seq: self.core.next_seq()? });
             rel += ChunkKeys::record_len(plen) as u64;
         }
-        let (seg, base) = self.core.append(rel)?;
+        let space = self.core.append(rel)?;
+        let seg = &space.seg;
         for p in &mut placed {
             p.seg = seg.id;
-            p.off += base;
+            p.off += space.off;
         }
         let job = |(p, at): (&Put<'_>, &Placed)| -> Result<()> {
             let mut rec = vec![0u8; ChunkKeys::record_len(at.plen)];
@@ -228,7 +206,7 @@ impl Content {
             puts.iter().zip(placed.iter()).try_for_each(job)?;
         }
         seg.mark_dirty();
-        Ok(placed)
+        Ok((placed, Some(space)))
     }
 }
 
@@ -242,8 +220,7 @@ fn delete_range(db: &Db, content: i64, a: u64, b: u64, d: &mut Deltas) -> Result
     )?;
     let mut rows = q.query(params![content, a as i64, b as i64])?;
     while let Some(r) = rows.next()? {
-        let (seg, bytes, n, al): (i64, i64, i64, i64) =
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        let (seg, bytes, n, al): (i64, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
         d.live.push((seg, -(bytes + n * OVERHEAD as i64)));
         alloc -= al;
     }
@@ -258,9 +235,7 @@ fn delete_range(db: &Db, content: i64, a: u64, b: u64, d: &mut Deltas) -> Result
 fn publish_chunk(db: &Db, content: i64, p: &Placed, had_row: bool, d: &mut Deltas) -> Result<i64> {
     let mut delta = 0;
     if had_row {
-        let mut q = db
-            .conn
-            .prepare_cached("SELECT seg, plen FROM chunks WHERE content=?1 AND idx=?2")?;
+        let mut q = db.conn.prepare_cached("SELECT seg, plen FROM chunks WHERE content=?1 AND idx=?2")?;
         let mut rows = q.query(params![content, p.idx as i64])?;
         if let Some(r) = rows.next()? {
             let (seg, plen): (i64, i64) = (r.get(0)?, r.get(1)?);
@@ -269,7 +244,9 @@ fn publish_chunk(db: &Db, content: i64, p: &Placed, had_row: bool, d: &mut Delta
         }
     }
     db.conn
-        .prepare_cached("INSERT OR REPLACE INTO chunks(content, idx, seg, off, plen, seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6)")?
+        .prepare_cached(
+            "INSERT OR REPLACE INTO chunks(content, idx, seg, off, plen, seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
         .execute(params![content, p.idx as i64, p.seg, p.off as i64, p.plen as i64, p.seq as i64])?;
     d.live.push((p.seg, (p.plen + OVERHEAD) as i64));
     Ok(delta + alloc_of(p.plen as u64))

@@ -37,14 +37,15 @@ impl OrgCore {
         let active = self.active_id();
         self.segments()
             .into_iter()
-            .filter(|s| s.id != active && !s.retired.load(Ordering::Acquire))
+            // A segment with reservations in flight may be about to gain
+            // rows, however empty it looks now.
+            .filter(|s| s.id != active && !s.retired.load(Ordering::Acquire) && s.in_flight() == 0)
             .filter_map(|s| {
                 let used = s.end().saturating_sub(SEG_HEADER_LEN);
                 let live = s.live.load(Ordering::Acquire);
                 let dead = used.saturating_sub(live);
                 let worth = live == 0
-                    || (dead as f64 > used as f64 * self.opts.compact_dead_ratio
-                        && dead >= self.opts.compact_min_dead);
+                    || (dead as f64 > used as f64 * self.opts.compact_dead_ratio && dead >= self.opts.compact_min_dead);
                 worth.then_some((dead, s))
             })
             .max_by_key(|(dead, _)| *dead)
@@ -58,9 +59,8 @@ impl OrgCore {
             return Ok(false);
         };
         let rows = self.read(|db| {
-            let mut st = db.conn.prepare_cached(
-                "SELECT content, idx, off, plen, seq FROM chunks WHERE seg=?1 ORDER BY off",
-            )?;
+            let mut st =
+                db.conn.prepare_cached("SELECT content, idx, off, plen, seq FROM chunks WHERE seg=?1 ORDER BY off")?;
             let rows = st.query_map([seg.id], |r| {
                 Ok(LiveRow {
                     content: r.get(0)?,
@@ -81,10 +81,7 @@ impl OrgCore {
         // Integrity) and keep it alive.
         seg.retired.store(true, Ordering::Release);
         if stuck {
-            tracing::warn!(
-                segment = seg.id,
-                "segment keeps unreadable records after compaction"
-            );
+            tracing::warn!(segment = seg.id, "segment keeps unreadable records after compaction");
         }
         Ok(true)
     }
@@ -108,7 +105,8 @@ impl OrgCore {
         if moved.is_empty() {
             return Ok(stuck);
         }
-        let (dst, base) = self.append(buf.len() as u64)?;
+        let space = self.append(buf.len() as u64)?;
+        let (dst, base) = (&space.seg, space.off);
         dst.write_at(&buf, base)?;
         dst.mark_dirty();
         self.mutate(|db| {
@@ -117,7 +115,8 @@ impl OrgCore {
                 "UPDATE chunks SET seg=?1, off=?2 WHERE content=?3 AND idx=?4 AND seg=?5 AND off=?6 AND seq=?7",
             )?;
             for (r, at) in &moved {
-                let n = st.execute(params![dst.id, (base + at) as i64, r.content, r.idx, seg.id, r.off as i64, r.seq])?;
+                let n =
+                    st.execute(params![dst.id, (base + at) as i64, r.content, r.idx, seg.id, r.off as i64, r.seq])?;
                 if n == 1 {
                     d.live.push((seg.id, -(r.len as i64)));
                     d.live.push((dst.id, r.len as i64));

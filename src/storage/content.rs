@@ -70,33 +70,14 @@ pub struct Content {
 
 impl std::fmt::Debug for Content {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Content")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("Content").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
 impl Content {
-    pub(crate) fn new(
-        core: Arc<OrgCore>,
-        id: i64,
-        keys: ChunkKeys,
-        size: u64,
-        alloc: u64,
-        me: Weak<Content>,
-    ) -> Self {
-        let state = RwLock::new(State {
-            sz: Sizes { size, alloc },
-            tail: None,
-        });
-        Content {
-            core,
-            id,
-            keys,
-            state,
-            deleted: AtomicBool::new(false),
-            me,
-        }
+    pub(crate) fn new(core: Arc<OrgCore>, id: i64, keys: ChunkKeys, size: u64, alloc: u64, me: Weak<Content>) -> Self {
+        let state = RwLock::new(State { sz: Sizes { size, alloc }, tail: None });
+        Content { core, id, keys, state, deleted: AtomicBool::new(false), me }
     }
 
     pub(crate) fn mark_deleted(&self) {
@@ -122,9 +103,7 @@ impl Content {
     /// Bytes allocated: each stored chunk rounded up to 4 KiB; holes count 0.
     pub fn alloc_size(&self) -> u64 {
         let st = self.state.read();
-        let adj = st.tail.as_ref().map_or(0, |t| {
-            alloc_of(t.buf.len() as u64) - alloc_of(t.stored_plen.into())
-        });
+        let adj = st.tail.as_ref().map_or(0, |t| alloc_of(t.buf.len() as u64) - alloc_of(t.stored_plen.into()));
         (st.sz.alloc as i64 + adj).max(0) as u64
     }
 
@@ -150,9 +129,7 @@ impl Content {
         let Some(mut st) = self.state.try_write() else {
             return Ok(());
         };
-        if self.deleted.load(Ordering::Acquire)
-            || st.tail.as_ref().is_none_or(|t| t.since.elapsed() < age)
-        {
+        if self.deleted.load(Ordering::Acquire) || st.tail.as_ref().is_none_or(|t| t.since.elapsed() < age) {
             return Ok(());
         }
         let State { sz, tail } = &mut *st;
@@ -165,16 +142,7 @@ impl Content {
         };
         let rows = self.locate_if(sz, t.idx, t.idx)?;
         let size = sz.size;
-        self.apply(
-            sz,
-            &rows,
-            &[Put {
-                idx: t.idx,
-                plain: &t.buf,
-            }],
-            &[],
-            size,
-        )?;
+        self.apply(sz, &rows, &[Put { idx: t.idx, plain: &t.buf }], &[], size)?;
         *tail = None;
         self.core.unregister_tail(self.id);
         Ok(())
@@ -222,9 +190,7 @@ impl Content {
 
     /// Writes `data` at `off`, extending the size if it ends past it.
     pub fn write(&self, off: u64, data: &[u8]) -> Result<()> {
-        let end = off
-            .checked_add(data.len() as u64)
-            .filter(|e| *e <= MAX_FILE_SIZE);
+        let end = off.checked_add(data.len() as u64).filter(|e| *e <= MAX_FILE_SIZE);
         if end.is_none() {
             return Err(StorageError::InvalidArgument);
         }
@@ -252,34 +218,21 @@ impl Content {
         let State { sz, tail } = st;
         let mut rows = self.locate_if(sz, first, last)?;
         // A tail outside this write is published with it (prefix order).
-        let outside = tail
-            .as_ref()
-            .map(|t| t.idx)
-            .filter(|i| *i < first || *i > last);
+        let outside = tail.as_ref().map(|t| t.idx).filter(|i| *i < first || *i > last);
         if let Some(i) = outside {
             rows.extend(self.locate_if(sz, i, i)?);
         }
         // Only the first and last chunk can be partially covered.
         let piece = |idx: u64| {
             let cs = idx * CHUNK;
-            let (lo, hi) = (
-                (off.max(cs) - cs) as usize,
-                (end.min(cs + CHUNK) - cs) as usize,
-            );
-            (
-                lo,
-                hi,
-                &data[(cs + lo as u64 - off) as usize..(cs + hi as u64 - off) as usize],
-            )
+            let (lo, hi) = ((off.max(cs) - cs) as usize, (end.min(cs + CHUNK) - cs) as usize);
+            (lo, hi, &data[(cs + lo as u64 - off) as usize..(cs + hi as u64 - off) as usize])
         };
         let mut merged: Vec<(u64, Zeroizing<Vec<u8>>)> = Vec::new();
         for idx in BTreeSet::from([first, last]) {
             let (lo, hi, src) = piece(idx);
             let t = tail.as_ref().filter(|t| t.idx == idx);
-            let base_len = t.map_or_else(
-                || rows.get(&idx).map_or(0, |l| l.plen as usize),
-                |t| t.buf.len(),
-            );
+            let base_len = t.map_or_else(|| rows.get(&idx).map_or(0, |l| l.plen as usize), |t| t.buf.len());
             if lo == 0 && hi >= base_len {
                 continue; // fully replaced
             }
@@ -298,17 +251,11 @@ impl Content {
         let mut puts: Vec<Put<'_>> = (first..=last)
             .map(|idx| match merged.iter().find(|(i, _)| *i == idx) {
                 Some((_, b)) => Put { idx, plain: b },
-                None => Put {
-                    idx,
-                    plain: piece(idx).2,
-                },
+                None => Put { idx, plain: piece(idx).2 },
             })
             .collect();
         if let Some(t) = tail.as_ref().filter(|t| Some(t.idx) == outside) {
-            puts.push(Put {
-                idx: t.idx,
-                plain: &t.buf,
-            });
+            puts.push(Put { idx: t.idx, plain: &t.buf });
         }
         let size = end.max(sz.size);
         self.apply(sz, &rows, &puts, &[], size)?;
@@ -328,8 +275,7 @@ impl Content {
         let State { sz, tail } = st;
         if let Some(t) = tail.as_mut().filter(|t| t.idx == idx) {
             let old = t.buf.len();
-            self.core
-                .check_quota(alloc_of(old.max(hi) as u64) - alloc_of(old as u64))?;
+            self.core.check_quota(alloc_of(old.max(hi) as u64) - alloc_of(old as u64))?;
             if old < hi {
                 t.buf.resize(hi, 0);
             }
@@ -342,20 +288,14 @@ impl Content {
         let stored_plen = stored.map_or(0, |l| l.plen);
         // Bytes the write replaces entirely need not be read.
         let mut buf = self.chunk_plain(idx, stored.filter(|l| lo > 0 || hi < l.plen as usize))?;
-        self.core
-            .check_quota(alloc_of(hi.max(buf.len()) as u64) - alloc_of(stored_plen.into()))?;
+        self.core.check_quota(alloc_of(hi.max(buf.len()) as u64) - alloc_of(stored_plen.into()))?;
         if buf.len() < hi {
             buf.resize(hi, 0);
         }
         buf[lo..hi].copy_from_slice(data);
         // The older tail goes first: the stored state stays a prefix.
         self.publish_tail(sz, tail)?;
-        *tail = Some(Tail {
-            idx,
-            buf,
-            stored_plen,
-            since: Instant::now(),
-        });
+        *tail = Some(Tail { idx, buf, stored_plen, since: Instant::now() });
         self.core.register_tail(self.id, self.me.clone());
         sz.size = sz.size.max(end);
         Ok(())
@@ -373,19 +313,11 @@ impl Content {
         let State { sz, tail } = &mut *st;
         self.publish_tail(sz, tail)?;
         if n >= sz.size {
-            return if n > sz.size {
-                self.apply(sz, &Default::default(), &[], &[], n)
-            } else {
-                Ok(())
-            };
+            return if n > sz.size { self.apply(sz, &Default::default(), &[], &[], n) } else { Ok(()) };
         }
         let keep = n.div_ceil(CHUNK);
         let (b, cut) = (n / CHUNK, (n % CHUNK) as usize);
-        let rows = if cut != 0 {
-            self.locate_if(sz, b, b)?
-        } else {
-            Default::default()
-        };
+        let rows = if cut != 0 { self.locate_if(sz, b, b)? } else { Default::default() };
         let boundary = match rows.get(&b).filter(|l| l.plen as usize > cut) {
             Some(loc) => {
                 let mut buf = self.chunk_plain(b, Some(loc))?;
@@ -394,10 +326,7 @@ impl Content {
             }
             None => None,
         };
-        let puts: Vec<Put<'_>> = boundary
-            .iter()
-            .map(|buf| Put { idx: b, plain: buf })
-            .collect();
+        let puts: Vec<Put<'_>> = boundary.iter().map(|buf| Put { idx: b, plain: buf }).collect();
         self.apply(sz, &rows, &puts, &[(keep, MAX_IDX)], n)
     }
 
@@ -418,10 +347,7 @@ impl Content {
         let (mut bufs, mut dels) = (Vec::new(), Vec::new());
         for (&idx, loc) in &rows {
             let cs = idx * CHUNK;
-            let (lo, hi) = (
-                (off.max(cs) - cs) as usize,
-                (end.min(cs + CHUNK) - cs) as usize,
-            );
+            let (lo, hi) = ((off.max(cs) - cs) as usize, (end.min(cs + CHUNK) - cs) as usize);
             let plen = loc.plen as usize;
             if lo >= plen {
                 continue; // already zeros past the stored bytes
@@ -438,13 +364,7 @@ impl Content {
             }
             bufs.push((idx, buf));
         }
-        let puts: Vec<Put<'_>> = bufs
-            .iter()
-            .map(|(idx, b)| Put {
-                idx: *idx,
-                plain: b,
-            })
-            .collect();
+        let puts: Vec<Put<'_>> = bufs.iter().map(|(idx, b)| Put { idx: *idx, plain: b }).collect();
         let size = sz.size;
         self.apply(sz, &rows, &puts, &dels, size)
     }
@@ -460,12 +380,7 @@ impl Content {
         }
         let (first, last) = (off / CHUNK, (end - 1) / CHUNK);
         let mut idxs: BTreeSet<u64> = self.locate_if(&st.sz, first, last)?.into_keys().collect();
-        idxs.extend(
-            st.tail
-                .as_ref()
-                .map(|t| t.idx)
-                .filter(|i| (first..=last).contains(i)),
-        );
+        idxs.extend(st.tail.as_ref().map(|t| t.idx).filter(|i| (first..=last).contains(i)));
         let mut out: Vec<(u64, u64)> = Vec::new();
         for idx in idxs {
             let (a, b) = ((idx * CHUNK).max(off), ((idx + 1) * CHUNK).min(end));
@@ -509,9 +424,7 @@ impl Content {
     #[doc(hidden)]
     pub fn debug_location(&self, idx: u64) -> Result<Option<(std::path::PathBuf, u64, u32, u64)>> {
         let rows = self.locate(idx, idx)?;
-        Ok(rows
-            .get(&idx)
-            .and_then(|l| Some((l.seg.as_ref()?.path().to_path_buf(), l.off, l.plen, l.seq))))
+        Ok(rows.get(&idx).and_then(|l| Some((l.seg.as_ref()?.path().to_path_buf(), l.off, l.plen, l.seq))))
     }
 
     /// Content id (bound into every record's MAC).
@@ -529,10 +442,7 @@ impl Drop for Content {
             return;
         }
         let mut tail = st.tail.take();
-        let mut sz = Sizes {
-            size: st.sz.size,
-            alloc: st.sz.alloc,
-        };
+        let mut sz = Sizes { size: st.sz.size, alloc: st.sz.alloc };
         match self.publish_tail(&mut sz, &mut tail) {
             Ok(()) | Err(StorageError::NotFound) => {}
             Err(e) => {

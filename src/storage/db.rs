@@ -81,15 +81,11 @@ impl Db {
         conn.pragma_update(None, "cache_size", -32_000)?;
         conn.set_prepared_statement_cache_capacity(64);
         conn.execute_batch(SCHEMA)?;
-        let version: Option<i64> = conn
-            .query_row("SELECT v FROM meta WHERE k='format'", [], |r| r.get(0))
-            .optional()?;
+        let version: Option<i64> =
+            conn.query_row("SELECT v FROM meta WHERE k='format'", [], |r| r.get(0)).optional()?;
         match version {
             None => {
-                conn.execute(
-                    "INSERT INTO meta(k, v) VALUES('format', ?1)",
-                    [FORMAT_VERSION],
-                )?;
+                conn.execute("INSERT INTO meta(k, v) VALUES('format', ?1)", [FORMAT_VERSION])?;
             }
             Some(FORMAT_VERSION) => {}
             Some(v) => {
@@ -98,20 +94,13 @@ impl Db {
             }
         }
         let seq = |t: &str| -> Result<i64> {
-            let v: Option<i64> = conn
-                .query_row("SELECT seq FROM sqlite_sequence WHERE name=?1", [t], |r| {
-                    r.get(0)
-                })
-                .optional()?;
+            let v: Option<i64> =
+                conn.query_row("SELECT seq FROM sqlite_sequence WHERE name=?1", [t], |r| r.get(0)).optional()?;
             Ok(v.unwrap_or(0) + 1)
         };
         let (next_node, next_content) = (seq("nodes")?, seq("contents")?);
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        Ok(Db {
-            conn,
-            next_node,
-            next_content,
-        })
+        Ok(Db { conn, next_node, next_content })
     }
 
     /// Runs `f` in a savepoint: either all its changes stay or none.
@@ -158,17 +147,11 @@ impl Db {
     }
 
     pub fn meta_get(&self, k: &str) -> Result<Option<i64>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT v FROM meta WHERE k=?1")?
-            .query_row([k], |r| r.get(0))
-            .optional()?)
+        Ok(self.conn.prepare_cached("SELECT v FROM meta WHERE k=?1")?.query_row([k], |r| r.get(0)).optional()?)
     }
 
     pub fn meta_set(&self, k: &str, v: i64) -> Result<()> {
-        self.conn
-            .prepare_cached("INSERT OR REPLACE INTO meta(k, v) VALUES(?1, ?2)")?
-            .execute(params![k, v])?;
+        self.conn.prepare_cached("INSERT OR REPLACE INTO meta(k, v) VALUES(?1, ?2)")?.execute(params![k, v])?;
         Ok(())
     }
 }

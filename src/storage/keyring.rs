@@ -77,14 +77,11 @@ impl OrgKeyring {
     /// Seals a display name, bound to its owner (node, or node for a
     /// stream) and lookup key, so names cannot be swapped between entries.
     pub fn seal_name(&self, scope: Scope, owner: u64, key: &[u8], name: &str) -> Vec<u8> {
-        self.name_seal
-            .seal(&name_ad(scope, self.org, owner, key), name.as_bytes())
+        self.name_seal.seal(&name_ad(scope, self.org, owner, key), name.as_bytes())
     }
 
     pub fn open_name(&self, scope: Scope, owner: u64, key: &[u8], sealed: &[u8]) -> Result<String> {
-        let pt = self
-            .name_seal
-            .open(&name_ad(scope, self.org, owner, key), sealed)?;
+        let pt = self.name_seal.open(&name_ad(scope, self.org, owner, key), sealed)?;
         String::from_utf8(pt.to_vec()).map_err(|_| KeyError::Integrity.into())
     }
 
@@ -93,23 +90,15 @@ impl OrgKeyring {
         self.meta_seal.seal(&meta_ad(what, self.org, node), data)
     }
 
-    pub fn open_meta(
-        &self,
-        what: &[u8; 2],
-        node: u64,
-        sealed: &[u8],
-    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-        Ok(self
-            .meta_seal
-            .open(&meta_ad(what, self.org, node), sealed)?)
+    pub fn open_meta(&self, what: &[u8; 2], node: u64, sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        Ok(self.meta_seal.open(&meta_ad(what, self.org, node), sealed)?)
     }
 
     /// A fresh random file key for content `id`, wrapped for
     /// `contents.wrapped_key`. The plaintext key is dropped (zeroized) here;
     /// the content's keys are derived when it is opened.
     pub fn new_wrapped_content_key(&self, id: u64) -> Vec<u8> {
-        self.fk_wrap
-            .wrap_key(&fk_ad(self.org, id), &Key32::random())
+        self.fk_wrap.wrap_key(&fk_ad(self.org, id), &Key32::random())
     }
 
     /// Unwraps content `id`'s file key. The wrap is bound to (org, id), so a
@@ -141,22 +130,11 @@ fn name_ad(scope: Scope, org: u64, owner: u64, key: &[u8]) -> Vec<u8> {
 }
 
 fn meta_ad(what: &[u8; 2], org: u64, node: u64) -> Vec<u8> {
-    [
-        b"smbvault/meta/".as_slice(),
-        what,
-        &org.to_be_bytes(),
-        &node.to_be_bytes(),
-    ]
-    .concat()
+    [b"smbvault/meta/".as_slice(), what, &org.to_be_bytes(), &node.to_be_bytes()].concat()
 }
 
 fn fk_ad(org: u64, id: u64) -> Vec<u8> {
-    [
-        b"smbvault/file-key".as_slice(),
-        &org.to_be_bytes(),
-        &id.to_be_bytes(),
-    ]
-    .concat()
+    [b"smbvault/file-key".as_slice(), &org.to_be_bytes(), &id.to_be_bytes()].concat()
 }
 
 /// Wrapping of organization keys under the master key (keys.db).

@@ -102,9 +102,7 @@ pub struct OrgStore {
 
 impl std::fmt::Debug for OrgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OrgStore")
-            .field("org", &self.core.org)
-            .finish_non_exhaustive()
+        f.debug_struct("OrgStore").field("org", &self.core.org).finish_non_exhaustive()
     }
 }
 

@@ -99,14 +99,12 @@ fn has_children(db: &Db, id: i64) -> Result<bool> {
 /// Deletes contents (chunk rows, key rows) and records what that frees.
 pub(crate) fn purge_contents(db: &Db, ids: &[i64], d: &mut Deltas) -> Result<()> {
     for &id in ids {
-        let mut q = db.conn.prepare_cached(
-            "SELECT seg, SUM(plen), COUNT(*) FROM chunks WHERE content=?1 GROUP BY seg",
-        )?;
+        let mut q =
+            db.conn.prepare_cached("SELECT seg, SUM(plen), COUNT(*) FROM chunks WHERE content=?1 GROUP BY seg")?;
         let mut rows = q.query([id])?;
         while let Some(r) = rows.next()? {
             let (seg, bytes, n): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            d.live
-                .push((seg, -(bytes + n * super::record::OVERHEAD as i64)));
+            d.live.push((seg, -(bytes + n * super::record::OVERHEAD as i64)));
         }
         let alloc: Option<i64> = db
             .conn
@@ -114,12 +112,8 @@ pub(crate) fn purge_contents(db: &Db, ids: &[i64], d: &mut Deltas) -> Result<()>
             .query_row([id], |r| r.get(0))
             .optional()?;
         d.usage -= alloc.unwrap_or(0);
-        db.conn
-            .prepare_cached("DELETE FROM chunks WHERE content=?1")?
-            .execute([id])?;
-        db.conn
-            .prepare_cached("DELETE FROM contents WHERE id=?1")?
-            .execute([id])?;
+        db.conn.prepare_cached("DELETE FROM chunks WHERE content=?1")?.execute([id])?;
+        db.conn.prepare_cached("DELETE FROM contents WHERE id=?1")?.execute([id])?;
         d.deleted.push(id);
     }
     Ok(())
@@ -128,24 +122,16 @@ pub(crate) fn purge_contents(db: &Db, ids: &[i64], d: &mut Deltas) -> Result<()>
 /// Deletes a node with its streams, content, security descriptor and EAs.
 fn purge_node(db: &Db, id: i64, d: &mut Deltas) -> Result<()> {
     let mut ids: Vec<i64> = Vec::new();
-    let main: Option<i64> = db
-        .conn
-        .prepare_cached("SELECT content FROM nodes WHERE id=?1")?
-        .query_row([id], |r| r.get(0))?;
+    let main: Option<i64> =
+        db.conn.prepare_cached("SELECT content FROM nodes WHERE id=?1")?.query_row([id], |r| r.get(0))?;
     ids.extend(main);
-    let mut q = db
-        .conn
-        .prepare_cached("SELECT content FROM streams WHERE node=?1")?;
+    let mut q = db.conn.prepare_cached("SELECT content FROM streams WHERE node=?1")?;
     for c in q.query_map([id], |r| r.get(0))? {
         ids.push(c?);
     }
     purge_contents(db, &ids, d)?;
-    db.conn
-        .prepare_cached("DELETE FROM streams WHERE node=?1")?
-        .execute([id])?;
-    db.conn
-        .prepare_cached("DELETE FROM nodes WHERE id=?1")?
-        .execute([id])?;
+    db.conn.prepare_cached("DELETE FROM streams WHERE node=?1")?.execute([id])?;
+    db.conn.prepare_cached("DELETE FROM nodes WHERE id=?1")?.execute([id])?;
     Ok(())
 }
 
@@ -162,10 +148,8 @@ impl OrgStore {
             (None, None) if r.parent.is_none() => String::new(),
             _ => return Err(StorageError::Integrity),
         };
-        let (size, alloc) = r
-            .content
-            .and_then(|c| self.core.unsealed_sizes(c))
-            .unwrap_or((r.size as u64, r.alloc as u64));
+        let (size, alloc) =
+            r.content.and_then(|c| self.core.unsealed_sizes(c)).unwrap_or((r.size as u64, r.alloc as u64));
         Ok(Meta {
             id: NodeId(r.id as u64),
             kind: kind_from(r.kind)?,
@@ -213,14 +197,7 @@ impl OrgStore {
     /// Creates a file or directory. `Err(Exists)` if the name exists in
     /// any case or normalization form. A file gets its main data stream
     /// (own random key, empty) at once.
-    pub fn create(
-        &self,
-        parent: NodeId,
-        name: &str,
-        kind: NodeKind,
-        attrs: u32,
-        now: FileTime,
-    ) -> Result<NodeId> {
+    pub fn create(&self, parent: NodeId, name: &str, kind: NodeKind, attrs: u32, now: FileTime) -> Result<NodeId> {
         let (nfc, key) = self.entry_key(parent, name)?;
         self.core.mutate(|db| {
             check_dir(db, parent.0 as i64)?;
@@ -236,7 +213,16 @@ impl OrgStore {
                     "INSERT INTO nodes(id, parent, kind, name_key, name_ct, attrs, created, accessed, written, \
                      changed, content) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?7, ?8)",
                 )?
-                .execute(params![id, parent.0 as i64, kind_code(kind), key.as_slice(), ct, attrs, now.0 as i64, content]);
+                .execute(params![
+                    id,
+                    parent.0 as i64,
+                    kind_code(kind),
+                    key.as_slice(),
+                    ct,
+                    attrs,
+                    now.0 as i64,
+                    content
+                ]);
             match r {
                 Ok(_) => Ok((NodeId(id as u64), Deltas::default())),
                 Err(e) if is_unique_violation(&e) => Err(StorageError::Exists),
@@ -248,11 +234,7 @@ impl OrgStore {
     pub fn stat(&self, node: NodeId) -> Result<Meta> {
         let row = self.core.read(|db| {
             let sql = format!("{NODE_COLS} WHERE n.id=?1");
-            Ok(db
-                .conn
-                .prepare_cached(&sql)?
-                .query_row([node.0 as i64], node_row)
-                .optional()?)
+            Ok(db.conn.prepare_cached(&sql)?.query_row([node.0 as i64], node_row).optional()?)
         })?;
         self.to_meta(row.ok_or(StorageError::NotFound)?)
     }
@@ -268,14 +250,7 @@ impl OrgStore {
                      accessed=COALESCE(?4, accessed), written=COALESCE(?5, written), \
                      changed=COALESCE(?6, changed) WHERE id=?1",
                 )?
-                .execute(params![
-                    node.0 as i64,
-                    u.attrs,
-                    t(u.created),
-                    t(u.accessed),
-                    t(u.written),
-                    t(u.changed)
-                ])?;
+                .execute(params![node.0 as i64, u.attrs, t(u.created), t(u.accessed), t(u.written), t(u.changed)])?;
             if n == 0 {
                 return Err(StorageError::NotFound);
             }
@@ -287,13 +262,7 @@ impl OrgStore {
     /// (only the case or normalization differs) just updates the display
     /// name. With `replace`, an existing target is deleted first (a
     /// non-empty directory target fails `NotEmpty`).
-    pub fn rename(
-        &self,
-        node: NodeId,
-        new_parent: NodeId,
-        new_name: &str,
-        replace: bool,
-    ) -> Result<()> {
+    pub fn rename(&self, node: NodeId, new_parent: NodeId, new_name: &str, replace: bool) -> Result<()> {
         let (nfc, key) = self.entry_key(new_parent, new_name)?;
         let (id, np) = (node.0 as i64, new_parent.0 as i64);
         self.core.mutate(|db| {
@@ -320,10 +289,7 @@ impl OrgStore {
                 }
                 purge_node(db, other, &mut d)?;
             }
-            let ct = self
-                .core
-                .keys
-                .seal_name(Scope::Entry, id as u64, &key, &nfc);
+            let ct = self.core.keys.seal_name(Scope::Entry, id as u64, &key, &nfc);
             db.conn
                 .prepare_cached("UPDATE nodes SET parent=?2, name_key=?3, name_ct=?4 WHERE id=?1")?
                 .execute(params![id, np, key.as_slice(), ct])?;
@@ -372,36 +338,22 @@ impl OrgStore {
     /// `None`). The order is by keyed name hash: stable while entries exist,
     /// and resuming after an entry's cursor never repeats or skips entries
     /// that existed throughout. One query; names are decrypted in parallel.
-    pub fn list_after(
-        &self,
-        dir: NodeId,
-        after: Option<&Cursor>,
-        limit: usize,
-    ) -> Result<Vec<DirEntry>> {
+    pub fn list_after(&self, dir: NodeId, after: Option<&Cursor>, limit: usize) -> Result<Vec<DirEntry>> {
         let after_key: Vec<u8> = after.map(|c| c.0.to_vec()).unwrap_or_default();
         let limit = i64::try_from(limit).unwrap_or(-1);
         let rows = self.core.read(|db| {
             check_dir(db, dir.0 as i64)?;
-            let sql = format!(
-                "{NODE_COLS} WHERE n.parent=?1 AND n.name_key > ?2 ORDER BY n.name_key LIMIT ?3"
-            );
+            let sql = format!("{NODE_COLS} WHERE n.parent=?1 AND n.name_key > ?2 ORDER BY n.name_key LIMIT ?3");
             let mut st = db.conn.prepare_cached(&sql)?;
             let rows = st.query_map(params![dir.0 as i64, after_key, limit], node_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
         rows.into_par_iter()
             .map(|r| {
-                let key: [u8; NAME_KEY_LEN] = r
-                    .name_key
-                    .as_deref()
-                    .and_then(|k| k.try_into().ok())
-                    .ok_or(StorageError::Integrity)?;
+                let key: [u8; NAME_KEY_LEN] =
+                    r.name_key.as_deref().and_then(|k| k.try_into().ok()).ok_or(StorageError::Integrity)?;
                 let meta = self.to_meta(r)?;
-                Ok(DirEntry {
-                    name: meta.name.clone(),
-                    meta,
-                    cursor: Cursor(key),
-                })
+                Ok(DirEntry { name: meta.name.clone(), meta, cursor: Cursor(key) })
             })
             .collect()
     }

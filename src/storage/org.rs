@@ -15,7 +15,7 @@ use super::content::Content;
 use super::db::Db;
 use super::error::{Result, StorageError};
 use super::keyring::OrgKeyring;
-use super::segment::{self, SEG_HEADER_LEN, Segment};
+use super::segment::{self, Reservation, SEG_HEADER_LEN, Segment};
 use crate::keys::Key32;
 use crate::types::OrgId;
 
@@ -60,12 +60,7 @@ impl OrgCore {
     /// Opens an organization's directory and runs crash recovery: segments
     /// are cut back to their committed length, files no committed row knows
     /// are deleted, and the sequence epoch is bumped durably.
-    pub fn open(
-        dir: &Path,
-        org: OrgId,
-        org_key: Key32,
-        opts: StoreOptions,
-    ) -> Result<Arc<OrgCore>> {
+    pub fn open(dir: &Path, org: OrgId, org_key: Key32, opts: StoreOptions) -> Result<Arc<OrgCore>> {
         let seg_dir = dir.join("seg");
         create_private_dir(&seg_dir)?;
         let mut db = Db::open(&dir.join("meta.db"))?;
@@ -77,11 +72,7 @@ impl OrgCore {
         };
         let mut segs = segs;
         segs.insert(active.id, active.clone());
-        let usage: i64 =
-            db.conn
-                .query_row("SELECT COALESCE(SUM(alloc), 0) FROM contents", [], |r| {
-                    r.get(0)
-                })?;
+        let usage: i64 = db.conn.query_row("SELECT COALESCE(SUM(alloc), 0) FROM contents", [], |r| r.get(0))?;
         let epoch = db.meta_get("epoch")?.unwrap_or(0) + 1;
         db.meta_set("epoch", epoch)?;
         persist_segments(&db, segs.values())?;
@@ -158,7 +149,7 @@ impl OrgCore {
 
     /// Reserves `n` bytes in the active segment, rotating to a new segment
     /// once the active one reached `segment_size`.
-    pub fn append(&self, n: u64) -> Result<(Arc<Segment>, u64)> {
+    pub fn append(&self, n: u64) -> Result<Reservation> {
         let mut active = self.active.lock();
         if active.end() + n > self.opts.segment_size && active.end() > SEG_HEADER_LEN {
             self.check_live()?;
@@ -172,7 +163,7 @@ impl OrgCore {
             *active = seg;
         }
         let off = active.reserve(n);
-        Ok((active.clone(), off))
+        Ok(Reservation { seg: active.clone(), off })
     }
 
     /// Id of the segment new records go to (compaction leaves it alone).
@@ -281,16 +272,15 @@ impl OrgCore {
         let all = self.segments();
         let mut retired = Vec::new();
         for s in all.iter().filter(|s| s.retired.load(Ordering::Acquire)) {
-            // Belt and braces: the live counter says empty, the index agrees.
-            if s.live.load(Ordering::Acquire) == 0 && !segment_referenced(&db, s.id)? {
+            // The live counter says empty, no write is about to publish
+            // rows into it, and the index agrees.
+            if s.live.load(Ordering::Acquire) == 0 && s.in_flight() == 0 && !segment_referenced(&db, s.id)? {
                 retired.push(s.clone());
             }
         }
         persist_segments(&db, all.iter())?;
         for s in &retired {
-            db.conn
-                .prepare_cached("DELETE FROM segments WHERE id=?1")?
-                .execute([s.id])?;
+            db.conn.prepare_cached("DELETE FROM segments WHERE id=?1")?.execute([s.id])?;
         }
         db.commit()?;
         {
@@ -346,29 +336,19 @@ fn add_signed(a: &AtomicU64, d: i64) {
         a.fetch_add(d as u64, Ordering::AcqRel);
     } else {
         let sub = d.unsigned_abs();
-        let _ = a.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-            Some(v.saturating_sub(sub))
-        });
+        let _ = a.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_sub(sub)));
     }
 }
 
 fn segment_referenced(db: &Db, id: i64) -> Result<bool> {
-    let mut st = db
-        .conn
-        .prepare_cached("SELECT 1 FROM chunks WHERE seg=?1 LIMIT 1")?;
+    let mut st = db.conn.prepare_cached("SELECT 1 FROM chunks WHERE seg=?1 LIMIT 1")?;
     Ok(st.exists([id])?)
 }
 
 fn persist_segments<'a>(db: &Db, segs: impl Iterator<Item = &'a Arc<Segment>>) -> Result<()> {
-    let mut st = db
-        .conn
-        .prepare_cached("UPDATE segments SET len=?2, live=?3 WHERE id=?1")?;
+    let mut st = db.conn.prepare_cached("UPDATE segments SET len=?2, live=?3 WHERE id=?1")?;
     for s in segs {
-        st.execute(params![
-            s.id,
-            s.end() as i64,
-            s.live.load(Ordering::Acquire) as i64
-        ])?;
+        st.execute(params![s.id, s.end() as i64, s.live.load(Ordering::Acquire) as i64])?;
     }
     Ok(())
 }
@@ -388,16 +368,9 @@ fn new_segment(db: &mut Db, seg_dir: &Path) -> Result<Arc<Segment>> {
 /// its committed length, and deletes segment files it does not know
 /// (created, or compacted away, by a transaction that never committed).
 fn recover_segments(db: &Db, seg_dir: &Path) -> Result<HashMap<i64, Arc<Segment>>> {
-    let mut st = db
-        .conn
-        .prepare("SELECT id, name, len, live FROM segments")?;
+    let mut st = db.conn.prepare("SELECT id, name, len, live FROM segments")?;
     let rows = st.query_map([], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, Vec<u8>>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, i64>(3)?,
-        ))
+        Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
     })?;
     let mut segs = HashMap::new();
     let mut known = HashSet::new();
@@ -420,11 +393,9 @@ fn recover_segments(db: &Db, seg_dir: &Path) -> Result<HashMap<i64, Arc<Segment>
     for entry in std::fs::read_dir(seg_dir)? {
         let entry = entry?;
         let file_name = entry.file_name();
-        let orphan = file_name
-            .to_str()
-            .and_then(segment::name_of)
-            .is_some_and(|n| !known.contains(&n));
+        let orphan = file_name.to_str().and_then(segment::name_of).is_some_and(|n| !known.contains(&n));
         if orphan {
+            tracing::info!("recovery: deleting a segment file no committed row references");
             std::fs::remove_file(entry.path())?;
             removed = true;
         }
@@ -438,9 +409,6 @@ fn recover_segments(db: &Db, seg_dir: &Path) -> Result<HashMap<i64, Arc<Segment>
 /// `mkdir -p` with mode 0700 for the directories we create.
 pub(crate) fn create_private_dir(path: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
     Ok(())
 }

@@ -90,11 +90,7 @@ impl ChunkKeys {
     /// is fresh from the OS CSPRNG on every call: a rewrite of the same
     /// chunk never reuses one (docs/storage-format.md §4.2).
     pub fn seal_into(&self, idx: u64, seq: u64, plain: &[u8], out: &mut [u8]) {
-        assert_eq!(
-            out.len(),
-            Self::record_len(plain.len()),
-            "record buffer size"
-        );
+        assert_eq!(out.len(), Self::record_len(plain.len()), "record buffer size");
         let plen = u32::try_from(plain.len()).unwrap_or_else(|_| unreachable!("plen ≤ CHUNK"));
         let mut iv = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut iv);
@@ -118,25 +114,14 @@ impl ChunkKeys {
     /// record, in constant time, and only then decrypts plaintext bytes
     /// `from..from + out.len()` into `out`. No byte is decrypted unless the
     /// record authenticates.
-    pub fn open_into(
-        &self,
-        rec: &[u8],
-        expect: Expect,
-        from: usize,
-        out: &mut [u8],
-    ) -> Result<(), ()> {
+    pub fn open_into(&self, rec: &[u8], expect: Expect, from: usize, out: &mut [u8]) -> Result<(), ()> {
         let plen = expect.plen as usize;
         if rec.len() != Self::record_len(plen) || from + out.len() > plen {
             return Err(());
         }
         let (header, rest) = rec.split_at(HEADER_LEN);
         let (ct, tag) = rest.split_at(plen);
-        let be64 = |r: std::ops::Range<usize>| {
-            header
-                .get(r)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes)
-        };
+        let be64 = |r: std::ops::Range<usize>| header.get(r).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
         let fixed_ok = header[0..4] == MAGIC
             && header[4] == VERSION
             && header[5] == ALG_CTR_HMAC
@@ -152,8 +137,7 @@ impl ChunkKeys {
         let iv: [u8; 16] = header[32..48].try_into().map_err(|_| ())?;
         let mut c = Aes256Ctr::new(self.enc.expose().into(), &iv.into());
         c.seek(from as u64);
-        c.apply_keystream_b2b(&ct[from..from + out.len()], out)
-            .map_err(|_| ())
+        c.apply_keystream_b2b(&ct[from..from + out.len()], out).map_err(|_| ())
     }
 }
 
@@ -189,11 +173,7 @@ mod tests {
         let k = keys();
         let pt: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
         let rec = seal(&k, 3, 9, &pt);
-        let e = Expect {
-            idx: 3,
-            seq: 9,
-            plen: 5000,
-        };
+        let e = Expect { idx: 3, seq: 9, plen: 5000 };
         let mut out = vec![0; 5000];
         k.open_into(&rec, e, 0, &mut out).unwrap();
         assert_eq!(out, pt);
@@ -206,11 +186,7 @@ mod tests {
     fn every_bit_flip_fails() {
         let k = keys();
         let rec = seal(&k, 1, 2, b"hello chunk");
-        let e = Expect {
-            idx: 1,
-            seq: 2,
-            plen: 11,
-        };
+        let e = Expect { idx: 1, seq: 2, plen: 11 };
         let mut out = [0u8; 11];
         for bit in 0..rec.len() * 8 {
             let mut t = rec.clone();
@@ -224,62 +200,14 @@ mod tests {
         let k = keys();
         let rec = seal(&k, 1, 2, b"data");
         let mut out = [0u8; 4];
-        assert!(
-            k.open_into(
-                &rec,
-                Expect {
-                    idx: 2,
-                    seq: 2,
-                    plen: 4
-                },
-                0,
-                &mut out
-            )
-            .is_err()
-        );
-        assert!(
-            k.open_into(
-                &rec,
-                Expect {
-                    idx: 1,
-                    seq: 3,
-                    plen: 4
-                },
-                0,
-                &mut out
-            )
-            .is_err()
-        );
-        assert!(
-            k.open_into(
-                &rec,
-                Expect {
-                    idx: 1,
-                    seq: 2,
-                    plen: 3
-                },
-                0,
-                &mut out[..3]
-            )
-            .is_err()
-        );
+        assert!(k.open_into(&rec, Expect { idx: 2, seq: 2, plen: 4 }, 0, &mut out).is_err());
+        assert!(k.open_into(&rec, Expect { idx: 1, seq: 3, plen: 4 }, 0, &mut out).is_err());
+        assert!(k.open_into(&rec, Expect { idx: 1, seq: 2, plen: 3 }, 0, &mut out[..3]).is_err());
         // The same file key under another content id gives other keys.
         let fk = Key32::random();
         let a = ChunkKeys::new(&fk, 1, 1);
         let b = ChunkKeys::new(&fk, 1, 2);
         let rec = seal(&a, 0, 0, b"data");
-        assert!(
-            b.open_into(
-                &rec,
-                Expect {
-                    idx: 0,
-                    seq: 0,
-                    plen: 4
-                },
-                0,
-                &mut out
-            )
-            .is_err()
-        );
+        assert!(b.open_into(&rec, Expect { idx: 0, seq: 0, plen: 4 }, 0, &mut out).is_err());
     }
 }

@@ -47,9 +47,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("dir", &self.dir)
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("dir", &self.dir).finish_non_exhaustive()
     }
 }
 
@@ -76,9 +74,7 @@ impl Store {
         if opts.background {
             let weak = Arc::downgrade(&store);
             let stop = store.stop.clone();
-            let h = std::thread::Builder::new()
-                .name("storage-bg".into())
-                .spawn(move || background(weak, stop))?;
+            let h = std::thread::Builder::new().name("storage-bg".into()).spawn(move || background(weak, stop))?;
             *store.worker.lock() = Some(h);
         }
         Ok(store)
@@ -94,20 +90,12 @@ impl Store {
         let ok = Key32::random();
         let wrapped = self.org_wrap.wrap_key(&org_key_ad(org.0), &ok);
         let keys = self.keys.lock();
-        let gone: Option<i64> = keys
-            .query_row(
-                "SELECT org FROM shredded WHERE org=?1",
-                [org.0 as i64],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let gone: Option<i64> =
+            keys.query_row("SELECT org FROM shredded WHERE org=?1", [org.0 as i64], |r| r.get(0)).optional()?;
         if gone.is_some() {
             return Err(StorageError::Exists);
         }
-        match keys.execute(
-            "INSERT INTO org_keys(org, wrapped) VALUES(?1, ?2)",
-            params![org.0 as i64, wrapped],
-        ) {
+        match keys.execute("INSERT INTO org_keys(org, wrapped) VALUES(?1, ?2)", params![org.0 as i64, wrapped]) {
             Ok(_) => Ok(()),
             Err(e) if super::error::is_unique_violation(&e) => Err(StorageError::Exists),
             Err(e) => Err(e.into()),
@@ -118,11 +106,7 @@ impl Store {
         let wrapped: Option<Vec<u8>> = self
             .keys
             .lock()
-            .query_row(
-                "SELECT wrapped FROM org_keys WHERE org=?1",
-                [org.0 as i64],
-                |r| r.get(0),
-            )
+            .query_row("SELECT wrapped FROM org_keys WHERE org=?1", [org.0 as i64], |r| r.get(0))
             .optional()?;
         let wrapped = wrapped.ok_or(StorageError::NotFound)?;
         Ok(self.org_wrap.unwrap_key(&org_key_ad(org.0), &wrapped)?)
@@ -152,15 +136,10 @@ impl Store {
         {
             let keys = self.keys.lock();
             keys.execute("DELETE FROM org_keys WHERE org=?1", [org.0 as i64])?;
-            keys.execute(
-                "INSERT OR IGNORE INTO shredded(org) VALUES(?1)",
-                [org.0 as i64],
-            )?;
+            keys.execute("INSERT OR IGNORE INTO shredded(org) VALUES(?1)", [org.0 as i64])?;
             // secure_delete zeroes the page in the database file, but WAL
             // frames still hold old copies until checkpointed and truncated.
-            keys.execute_batch(
-                "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
-            )?;
+            keys.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
         }
         let dir = self.org_dir(org);
         match std::fs::remove_dir_all(&dir) {
@@ -267,9 +246,9 @@ impl OrgKeys for Store {
         if let Some(o) = self.orgs.lock().get(&org) {
             return Ok(o.core.keys.external(label));
         }
-        let ok = self.org_key(org).map_err(|_| {
-            KeyError::Unlock("the organization has no key (unknown or shredded)".into())
-        })?;
+        let ok = self
+            .org_key(org)
+            .map_err(|_| KeyError::Unlock("the organization has no key (unknown or shredded)".into()))?;
         Ok(external_subkey(&ok, org.0, label))
     }
 }

@@ -27,12 +27,7 @@ impl OrgStore {
     /// exists; directories have none), `Some(name)` a named stream
     /// (case-insensitive; created if missing and `create`). Every opener of
     /// a stream shares one `Content`.
-    pub fn open_content(
-        &self,
-        node: NodeId,
-        stream: Option<&str>,
-        create: bool,
-    ) -> Result<Arc<Content>> {
+    pub fn open_content(&self, node: NodeId, stream: Option<&str>, create: bool) -> Result<Arc<Content>> {
         let Some(stream) = stream else {
             return self.open_main(node);
         };
@@ -83,9 +78,7 @@ impl OrgStore {
                 return Ok((id, Deltas::default()));
             }
             let id = self.insert_content(db)?;
-            db.conn
-                .prepare_cached("UPDATE nodes SET content=?2 WHERE id=?1")?
-                .execute(params![node.0 as i64, id])?;
+            db.conn.prepare_cached("UPDATE nodes SET content=?2 WHERE id=?1")?.execute(params![node.0 as i64, id])?;
             Ok((id, Deltas::default()))
         })?;
         self.content_handle(id)
@@ -96,9 +89,7 @@ impl OrgStore {
         let id = db.alloc_content_id();
         let wrapped = self.core.keys.new_wrapped_content_key(id as u64);
         db.conn
-            .prepare_cached(
-                "INSERT INTO contents(id, wrapped_key, size, alloc) VALUES(?1, ?2, 0, 0)",
-            )?
+            .prepare_cached("INSERT INTO contents(id, wrapped_key, size, alloc) VALUES(?1, ?2, 0, 0)")?
             .execute(params![id, wrapped])?;
         Ok(id)
     }
@@ -117,9 +108,7 @@ impl OrgStore {
         })?;
         let keys = self.core.keys.content_keys(id as u64, &wrapped)?;
         let core = self.core.clone();
-        let fresh = Arc::new_cyclic(|me| {
-            Content::new(core, id, keys, size as u64, alloc as u64, me.clone())
-        });
+        let fresh = Arc::new_cyclic(|me| Content::new(core, id, keys, size as u64, alloc as u64, me.clone()));
         let mut open = self.core.open.lock();
         if let Some(c) = open.get(&id).and_then(Weak::upgrade) {
             return Ok(c);
@@ -155,31 +144,22 @@ impl OrgStore {
                  (SELECT alloc FROM contents WHERE id = s.content), s.content FROM streams s \
                  WHERE s.node=?1 ORDER BY s.name_key",
             )?;
-            let rows = st.query_map([node.0 as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+            let rows =
+                st.query_map([node.0 as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
             Ok((main, rows.collect::<rusqlite::Result<Vec<Row>>>()?))
         })?;
         let sizes = |content: Option<i64>, size: i64, alloc: i64| {
-            content
-                .and_then(|c| self.core.unsealed_sizes(c))
-                .unwrap_or((size as u64, alloc as u64))
+            content.and_then(|c| self.core.unsealed_sizes(c)).unwrap_or((size as u64, alloc as u64))
         };
         let mut out = Vec::with_capacity(named.len() + 1);
         if let Some((size, alloc, content)) = main {
             let (size, alloc_size) = sizes(content, size, alloc);
-            out.push(StreamInfo {
-                name: String::new(),
-                size,
-                alloc_size,
-            });
+            out.push(StreamInfo { name: String::new(), size, alloc_size });
         }
         for (key, ct, size, alloc, content) in named {
             let name = self.core.keys.open_name(Scope::Stream, node.0, &key, &ct)?;
             let (size, alloc_size) = sizes(Some(content), size, alloc);
-            out.push(StreamInfo {
-                name,
-                size,
-                alloc_size,
-            });
+            out.push(StreamInfo { name, size, alloc_size });
         }
         Ok(out)
     }
@@ -212,15 +192,10 @@ impl OrgStore {
                 delete_stream_row(db, node, &new_key)?;
             }
             delete_stream_row(db, node, &old_key)?;
-            let ct = self
-                .core
-                .keys
-                .seal_name(Scope::Stream, node.0, &new_key, &nfc);
+            let ct = self.core.keys.seal_name(Scope::Stream, node.0, &new_key, &nfc);
             let r = db
                 .conn
-                .prepare_cached(
-                    "INSERT INTO streams(node, name_key, name_ct, content) VALUES(?1, ?2, ?3, ?4)",
-                )?
+                .prepare_cached("INSERT INTO streams(node, name_key, name_ct, content) VALUES(?1, ?2, ?3, ?4)")?
                 .execute(params![node.0 as i64, new_key.as_slice(), ct, src]);
             match r {
                 Ok(_) => Ok(((), d)),
@@ -233,8 +208,7 @@ impl OrgStore {
     /// The node's security descriptor (opaque bytes), if one was set.
     pub fn get_security(&self, node: NodeId) -> Result<Option<Vec<u8>>> {
         let ct = self.sealed_column(node, "sd")?;
-        ct.map(|c| Ok(self.core.keys.open_meta(b"sd", node.0, &c)?.to_vec()))
-            .transpose()
+        ct.map(|c| Ok(self.core.keys.open_meta(b"sd", node.0, &c)?.to_vec())).transpose()
     }
 
     pub fn set_security(&self, node: NodeId, sd: &[u8]) -> Result<()> {
@@ -252,11 +226,7 @@ impl OrgStore {
 
     /// Replaces the whole EA list (the engine merges; empty removes all).
     pub fn set_eas(&self, node: NodeId, eas: &[(String, Vec<u8>)]) -> Result<()> {
-        let ct = if eas.is_empty() {
-            None
-        } else {
-            Some(self.core.keys.seal_meta(b"ea", node.0, &encode_eas(eas)?))
-        };
+        let ct = if eas.is_empty() { None } else { Some(self.core.keys.seal_meta(b"ea", node.0, &encode_eas(eas)?)) };
         self.set_sealed_column(node, "eas", ct)
     }
 
@@ -287,12 +257,7 @@ impl OrgStore {
     fn set_sealed_column(&self, node: NodeId, col: &'static str, v: Option<Vec<u8>>) -> Result<()> {
         let sql = format!("UPDATE nodes SET {col}=?2 WHERE id=?1");
         self.core.mutate(|db| {
-            if db
-                .conn
-                .prepare_cached(&sql)?
-                .execute(params![node.0 as i64, v])?
-                == 0
-            {
+            if db.conn.prepare_cached(&sql)?.execute(params![node.0 as i64, v])? == 0 {
                 return Err(StorageError::NotFound);
             }
             Ok(((), Deltas::default()))
@@ -342,9 +307,7 @@ fn decode_eas(b: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
     let bad = || StorageError::Integrity;
     let mut pos = 0usize;
     let mut take = |n: usize| -> Result<&[u8]> {
-        let s = b
-            .get(pos..pos.checked_add(n).ok_or_else(bad)?)
-            .ok_or_else(bad)?;
+        let s = b.get(pos..pos.checked_add(n).ok_or_else(bad)?).ok_or_else(bad)?;
         pos += n;
         Ok(s)
     };

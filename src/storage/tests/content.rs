@@ -32,20 +32,14 @@ fn writes_at_any_offset_and_sparse_holes() {
     assert_eq!(c.len(), 1_000_004);
     // Holes are not allocated: chunks 0,1,2 and 15.
     let chunk = CHUNK_SIZE;
-    assert_eq!(
-        c.allocated_ranges(0, u64::MAX).unwrap(),
-        vec![(0, 3 * chunk), (15 * chunk, 1_000_004 - 15 * chunk)]
-    );
+    assert_eq!(c.allocated_ranges(0, u64::MAX).unwrap(), vec![(0, 3 * chunk), (15 * chunk, 1_000_004 - 15 * chunk)]);
     assert_eq!(c.alloc_size(), 65536 + 65536 + 40960 + 20480);
     // Unaligned reads, short read at EOF, nothing past it.
     let mut buf = vec![0; 100];
     assert_eq!(c.read(999_950, &mut buf).unwrap(), 54);
     assert_eq!(&buf[..54], &model[999_950..]);
     assert_eq!(c.read(1_000_004, &mut buf).unwrap(), 0);
-    assert_eq!(
-        c.write(crate::storage::MAX_FILE_SIZE, b"x"),
-        Err(StorageError::InvalidArgument)
-    );
+    assert_eq!(c.write(crate::storage::MAX_FILE_SIZE, b"x"), Err(StorageError::InvalidArgument));
 }
 
 #[test]
@@ -59,10 +53,7 @@ fn truncate_then_extend_reads_zeros() {
     c.set_len(300_000).unwrap();
     let all = read_all(&c);
     assert_eq!(&all[..70_000], &pattern(3, 200_000)[..70_000]);
-    assert!(
-        all[70_000..].iter().all(|&b| b == 0),
-        "stale bytes after truncate+extend"
-    );
+    assert!(all[70_000..].iter().all(|&b| b == 0), "stale bytes after truncate+extend");
     assert_eq!(c.alloc_size(), 65536 + 8192);
     c.set_len(0).unwrap();
     assert_eq!((c.len(), c.alloc_size()), (0, 0));
@@ -81,10 +72,7 @@ fn zero_range_makes_holes_and_zeros_edges() {
     assert_eq!(read_all(&c), model);
     // Chunks 1 and 2 became holes; 0 and 3 are still stored.
     let chunk = CHUNK_SIZE;
-    assert_eq!(
-        c.allocated_ranges(0, 1 << 20).unwrap(),
-        vec![(0, chunk), (3 * chunk, 300_000 - 3 * chunk)]
-    );
+    assert_eq!(c.allocated_ranges(0, 1 << 20).unwrap(), vec![(0, chunk), (3 * chunk, 300_000 - 3 * chunk)]);
     c.zero_range(250_000, 1 << 30).unwrap(); // past EOF: clipped, size kept
     model[250_000..].fill(0);
     assert_eq!(read_all(&c), model);
@@ -133,26 +121,15 @@ fn concurrent_writers_on_one_content() {
     let all = read_all(&c);
     assert_eq!(all.len(), 160_000);
     for (slot, bytes) in all.chunks(1000).enumerate() {
-        assert!(
-            bytes.iter().all(|&b| b == (slot % 4) as u8 + 1),
-            "slot {slot}"
-        );
+        assert!(bytes.iter().all(|&b| b == (slot % 4) as u8 + 1), "slot {slot}");
     }
 }
 
 #[test]
 fn compaction_reclaims_overwritten_chunks() {
     let d = tempfile::tempdir().unwrap();
-    let s = Store::open(
-        d.path(),
-        &master(),
-        StoreOptions {
-            segment_size: 1 << 20,
-            compact_min_dead: 0,
-            ..quiet()
-        },
-    )
-    .unwrap();
+    let s = Store::open(d.path(), &master(), StoreOptions { segment_size: 1 << 20, compact_min_dead: 0, ..quiet() })
+        .unwrap();
     s.create_org(OrgId(1)).unwrap();
     let o = s.org(OrgId(1)).unwrap();
     let root = o.create_root(FileTime(1)).unwrap();
@@ -163,16 +140,9 @@ fn compaction_reclaims_overwritten_chunks() {
         c.write(0, &pattern(round, 256 * 1024)).unwrap();
     }
     o.flush().unwrap();
-    let seg_dir = d
-        .path()
-        .join("orgs")
-        .join(format!("{:016x}", 1))
-        .join("seg");
+    let seg_dir = d.path().join("orgs").join(format!("{:016x}", 1)).join("seg");
     let disk = |dir: &std::path::Path| -> u64 {
-        std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().metadata().unwrap().len())
-            .sum()
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
     };
     let before = disk(&seg_dir);
     s.compact_now().unwrap();
@@ -187,10 +157,7 @@ fn compaction_reclaims_overwritten_chunks() {
     let s = open(d.path());
     let o = s.org(OrgId(1)).unwrap();
     let f = o.lookup(root, "f").unwrap().unwrap();
-    assert_eq!(
-        read_all(&o.open_content(f, None, false).unwrap()),
-        pattern(19, 256 * 1024)
-    );
+    assert_eq!(read_all(&o.open_content(f, None, false).unwrap()), pattern(19, 256 * 1024));
 }
 
 #[test]
@@ -211,10 +178,7 @@ fn unflushed_changes_vanish_and_flushed_stay_after_crash() {
     let s = open(crashed.path());
     let o = s.org(OrgId(1)).unwrap();
     assert_eq!(o.lookup(root, "unflushed-name").unwrap(), None);
-    assert_eq!(
-        read_all(&o.open_content(f, None, false).unwrap()),
-        b"flushed"
-    );
+    assert_eq!(read_all(&o.open_content(f, None, false).unwrap()), b"flushed");
 }
 
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
@@ -249,23 +213,12 @@ fn small_sequential_writes_seal_each_chunk_once() {
     assert_eq!(o.list(root).unwrap()[0].meta.size, 40 * 4096);
     assert_eq!(o.list_streams(f).unwrap()[0].size, 40 * 4096);
     assert_eq!(c.alloc_size(), 40 * 4096);
-    assert_eq!(
-        c.allocated_ranges(0, 1 << 20).unwrap(),
-        vec![(0, 40 * 4096)]
-    );
+    assert_eq!(c.allocated_ranges(0, 1 << 20).unwrap(), vec![(0, 40 * 4096)]);
     assert_eq!(read_all(&c), data);
     c.flush().unwrap();
     assert!(c.debug_location(2).unwrap().is_some());
-    let seg_dir = d
-        .path()
-        .join("orgs")
-        .join(format!("{:016x}", 1))
-        .join("seg");
-    assert_eq!(
-        super::iv::scan_ivs(&seg_dir).len(),
-        3,
-        "one record per chunk"
-    );
+    let seg_dir = d.path().join("orgs").join(format!("{:016x}", 1)).join("seg");
+    assert_eq!(super::iv::scan_ivs(&seg_dir).len(), 3, "one record per chunk");
 }
 
 #[test]
@@ -289,10 +242,7 @@ fn closing_the_last_handle_seals_the_tail() {
 #[test]
 fn background_thread_seals_old_tails_and_commits() {
     let d = tempfile::tempdir().unwrap();
-    let opts = StoreOptions {
-        commit_interval: std::time::Duration::from_millis(100),
-        ..StoreOptions::default()
-    };
+    let opts = StoreOptions { commit_interval: std::time::Duration::from_millis(100), ..StoreOptions::default() };
     let s = Store::open(d.path(), &master(), opts).unwrap();
     s.create_org(OrgId(1)).unwrap();
     let o = s.org(OrgId(1)).unwrap();
@@ -300,10 +250,7 @@ fn background_thread_seals_old_tails_and_commits() {
     let c = o.open_content(file(&o, root, "f"), None, false).unwrap();
     c.write(0, b"kept open").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(600));
-    assert!(
-        c.debug_location(0).unwrap().is_some(),
-        "tail sealed by the background thread"
-    );
+    assert!(c.debug_location(0).unwrap().is_some(), "tail sealed by the background thread");
     // And committed: a crash now keeps it.
     let crashed = tempfile::tempdir().unwrap();
     copy_tree(d.path(), crashed.path());
@@ -311,8 +258,5 @@ fn background_thread_seals_old_tails_and_commits() {
     let s = open(crashed.path());
     let o = s.org(OrgId(1)).unwrap();
     let f = o.lookup(root, "f").unwrap().unwrap();
-    assert_eq!(
-        read_all(&o.open_content(f, None, false).unwrap()),
-        b"kept open"
-    );
+    assert_eq!(read_all(&o.open_content(f, None, false).unwrap()), b"kept open");
 }

@@ -25,15 +25,7 @@ pub(crate) fn scan_ivs(seg_dir: &Path) -> Vec<[u8; 16]> {
 fn rewrite_one_chunk(n: usize) {
     let d = tempfile::tempdir().unwrap();
     // Without the write-back tail every write seals a record at once.
-    let s = Store::open(
-        d.path(),
-        &master(),
-        StoreOptions {
-            tail_cache: false,
-            ..quiet()
-        },
-    )
-    .unwrap();
+    let s = Store::open(d.path(), &master(), StoreOptions { tail_cache: false, ..quiet() }).unwrap();
     s.create_org(OrgId(1)).unwrap();
     let o = s.org(OrgId(1)).unwrap();
     let root = o.create_root(FileTime(1)).unwrap();
@@ -51,12 +43,7 @@ fn rewrite_one_chunk(n: usize) {
     c.set_len(10).unwrap();
     c.flush().unwrap();
     drop((c, o, s));
-    let ivs = scan_ivs(
-        &d.path()
-            .join("orgs")
-            .join(format!("{:016x}", 1))
-            .join("seg"),
-    );
+    let ivs = scan_ivs(&d.path().join("orgs").join(format!("{:016x}", 1)).join("seg"));
     assert_eq!(ivs.len(), n + 2);
     let unique: HashSet<_> = ivs.iter().collect();
     assert_eq!(unique.len(), ivs.len(), "an IV repeated");

@@ -19,10 +19,7 @@ pub(super) fn master() -> MasterKey {
 /// Options for tests: no background thread, so nothing changes behind the
 /// test's back.
 pub(super) fn quiet() -> StoreOptions {
-    StoreOptions {
-        background: false,
-        ..StoreOptions::default()
-    }
+    StoreOptions { background: false, ..StoreOptions::default() }
 }
 
 pub(super) fn open(dir: &Path) -> Arc<Store> {
@@ -39,12 +36,19 @@ pub(super) fn setup(dir: &Path) -> (Arc<Store>, Arc<OrgStore>, NodeId) {
 }
 
 pub(super) fn file(o: &OrgStore, dir: NodeId, name: &str) -> NodeId {
-    o.create(dir, name, NodeKind::File, 0x20, FileTime(2))
-        .unwrap()
+    o.create(dir, name, NodeKind::File, 0x20, FileTime(2)).unwrap()
+}
+
+/// The SMB engine shares these across threads.
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Store>();
+    check::<OrgStore>();
+    check::<super::Content>();
+    check::<super::StorageError>();
 }
 
 pub(super) fn pattern(seed: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8)
-        .collect()
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8).collect()
 }

@@ -19,29 +19,17 @@ struct Rec {
 
 fn rec(c: &Content, idx: u64) -> Rec {
     let (path, off, plen, _) = c.debug_location(idx).unwrap().unwrap();
-    Rec {
-        path,
-        off,
-        len: plen as usize + crate::storage::debug::OVERHEAD,
-    }
+    Rec { path, off, len: plen as usize + crate::storage::debug::OVERHEAD }
 }
 
 fn get(r: &Rec) -> Vec<u8> {
     let mut b = vec![0; r.len];
-    std::fs::File::open(&r.path)
-        .unwrap()
-        .read_exact_at(&mut b, r.off)
-        .unwrap();
+    std::fs::File::open(&r.path).unwrap().read_exact_at(&mut b, r.off).unwrap();
     b
 }
 
 fn put(r: &Rec, bytes: &[u8]) {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&r.path)
-        .unwrap()
-        .write_all_at(bytes, r.off)
-        .unwrap();
+    std::fs::OpenOptions::new().write(true).open(&r.path).unwrap().write_all_at(bytes, r.off).unwrap();
 }
 
 fn read_chunk(c: &Content, idx: u64) -> Result<Vec<u8>, StorageError> {
@@ -67,50 +55,23 @@ fn any_flipped_bit_fails() {
     let r = rec(&a, 1);
     let orig = get(&r);
     // Magic, version, plen, reserved, index, seq, IV, ciphertext, tag.
-    let spots = [
-        0,
-        4,
-        5,
-        6,
-        9,
-        12,
-        17,
-        25,
-        32,
-        40,
-        47,
-        48,
-        1000,
-        48 + FULL - 1,
-        48 + FULL,
-        orig.len() - 1,
-    ];
+    let spots = [0, 4, 5, 6, 9, 12, 17, 25, 32, 40, 47, 48, 1000, 48 + FULL - 1, 48 + FULL, orig.len() - 1];
     for &at in &spots {
         for bit in [0, 7] {
             let mut t = orig.clone();
             t[at] ^= 1 << bit;
             put(&r, &t);
-            assert_eq!(
-                read_chunk(&a, 1),
-                Err(StorageError::Integrity),
-                "byte {at} bit {bit}"
-            );
+            assert_eq!(read_chunk(&a, 1), Err(StorageError::Integrity), "byte {at} bit {bit}");
         }
     }
     put(&r, &orig);
-    assert_eq!(
-        read_chunk(&a, 1).unwrap(),
-        pattern(1, 3 * FULL)[FULL..2 * FULL]
-    );
+    assert_eq!(read_chunk(&a, 1).unwrap(), pattern(1, 3 * FULL)[FULL..2 * FULL]);
     // A partial read of the chunk also verifies the whole record first.
     let mut t = orig.clone();
     t[orig.len() - 40] ^= 1;
     put(&r, &t);
     let mut small = [0u8; 10];
-    assert_eq!(
-        a.read(FULL as u64, &mut small),
-        Err(StorageError::Integrity)
-    );
+    assert_eq!(a.read(FULL as u64, &mut small), Err(StorageError::Integrity));
     // So does a write that has to read-modify-write the chunk.
     assert_eq!(a.write(FULL as u64 + 5, b"x"), Err(StorageError::Integrity));
 }
@@ -168,10 +129,7 @@ fn zeroed_record_and_truncated_segment_fail() {
     put(&r, &orig);
     // b's chunk is the last record of the segment: cut the file inside it.
     let rb = rec(&b, 0);
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&rb.path)
-        .unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&rb.path).unwrap();
     f.set_len(rb.off + rb.len as u64 - 1).unwrap();
     assert_eq!(read_chunk(&b, 0), Err(StorageError::Integrity));
     f.set_len(rb.off).unwrap();
@@ -182,10 +140,7 @@ fn zeroed_record_and_truncated_segment_fail() {
 /// Edits meta.db while the store is closed, then reopens.
 fn edit_db(dir: &Path, sql: &str) -> Arc<OrgStore> {
     let db = dir.join("orgs").join(format!("{:016x}", 1)).join("meta.db");
-    rusqlite::Connection::open(db)
-        .unwrap()
-        .execute_batch(sql)
-        .unwrap();
+    rusqlite::Connection::open(db).unwrap().execute_batch(sql).unwrap();
     open(dir).org(OrgId(1)).unwrap()
 }
 
@@ -194,15 +149,8 @@ fn edited_index_key_and_name_rows_fail() {
     let d = tempfile::tempdir().unwrap();
     let (s, o, a, b) = fixture(d.path());
     let (ida, idb) = (a.debug_id(), b.debug_id());
-    let root = o
-        .stat(o.lookup(NodeId(1), "a").unwrap().unwrap())
-        .unwrap()
-        .parent
-        .unwrap();
-    let (na, nb) = (
-        o.lookup(root, "a").unwrap().unwrap(),
-        o.lookup(root, "b").unwrap().unwrap(),
-    );
+    let root = o.stat(o.lookup(NodeId(1), "a").unwrap().unwrap()).unwrap().parent.unwrap();
+    let (na, nb) = (o.lookup(root, "a").unwrap().unwrap(), o.lookup(root, "b").unwrap().unwrap());
     drop((a, b, o));
     s.close().unwrap();
     drop(s);
@@ -216,22 +164,14 @@ fn edited_index_key_and_name_rows_fail() {
     );
     let a = o.open_content(na, None, false).unwrap();
     assert_eq!(read_chunk(&a, 0), Err(StorageError::Integrity));
-    assert_eq!(
-        read_chunk(&a, 1).unwrap(),
-        pattern(1, 3 * FULL)[FULL..2 * FULL]
-    );
+    assert_eq!(read_chunk(&a, 1).unwrap(), pattern(1, 3 * FULL)[FULL..2 * FULL]);
     drop((a, o));
     // Give a the wrapped file key of b: the wrap is bound to the content id.
     let o = edit_db(
         d.path(),
-        &format!(
-            "UPDATE contents SET wrapped_key=(SELECT wrapped_key FROM contents WHERE id={idb}) WHERE id={ida};"
-        ),
+        &format!("UPDATE contents SET wrapped_key=(SELECT wrapped_key FROM contents WHERE id={idb}) WHERE id={ida};"),
     );
-    assert_eq!(
-        o.open_content(na, None, false).err(),
-        Some(StorageError::Integrity)
-    );
+    assert_eq!(o.open_content(na, None, false).err(), Some(StorageError::Integrity));
     drop(o);
     // Swap the sealed names of a and b: bound to node id and lookup key.
     let o = edit_db(
