@@ -259,8 +259,7 @@ impl Config {
                 path.display()
             ))
         })?;
-        let cfg: Config = toml::from_str(&text)
-            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let cfg: Config = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -291,10 +290,7 @@ impl Config {
 
     /// `<data_dir>/keys/master.key` unless `keys.key_file` says otherwise.
     pub fn key_file(&self) -> PathBuf {
-        self.keys
-            .key_file
-            .clone()
-            .unwrap_or_else(|| self.server.data_dir.join("keys").join("master.key"))
+        self.keys.key_file.clone().unwrap_or_else(|| self.server.data_dir.join("keys").join("master.key"))
     }
 }
 

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod backup;
@@ -21,5 +22,7 @@ pub mod keys;
 pub mod net;
 pub mod rpc;
 pub mod storage;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod types;
 pub mod wire;

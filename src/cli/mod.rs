@@ -1,1 +1,183 @@
-//! placeholder: see docs/architecture.md
+//! The `smbvault` command line: the server (`serve`) and the
+//! administration commands (`org`, `user`, `group`, `share`, `logs`).
+//!
+//! Errors go to stderr as one line that says what is wrong and how to fix
+//! it (JSON `{"error": ...}` with `--json`); the exit code is 1, or 3 when
+//! the acting administrator is not allowed to do it (2 for usage errors).
+
+pub mod context;
+pub mod group;
+pub mod logs;
+pub mod org;
+pub mod output;
+pub mod serve;
+pub mod share;
+pub mod user;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::accounts::AccountsError;
+
+/// smbvault: encrypted multi-tenant SMB file server.
+#[derive(Debug, Parser)]
+#[command(name = "smbvault", version, about)]
+pub struct Cli {
+    /// Options for every command.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted by every command.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Configuration file.
+    #[arg(long, global = true, value_name = "PATH", default_value = "config/smbvault.toml")]
+    pub config: PathBuf,
+    /// Use this data directory instead of `server.data_dir`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Act as this organization administrator (ORG\user or user@ORG) instead
+    /// of the operator; password from SMBVAULT_ADMIN_PASSWORD or the terminal.
+    #[arg(long = "as", global = true, value_name = "ORG\\USER")]
+    pub as_user: Option<String>,
+    /// Organization the command is about (default: your own, or the only one).
+    #[arg(long, global = true, value_name = "ORG")]
+    pub org: Option<String>,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the master key and the accounts database of a new data directory.
+    Init,
+    /// Organizations (tenants).
+    #[command(subcommand)]
+    Org(org::OrgCmd),
+    /// User accounts.
+    #[command(subcommand)]
+    User(user::UserCmd),
+    /// Groups of users.
+    #[command(subcommand)]
+    Group(group::GroupCmd),
+    /// Shares and their permissions.
+    #[command(subcommand)]
+    Share(share::ShareCmd),
+    /// Run the SMB server.
+    Serve(serve::ServeArgs),
+    /// Read, verify and purge the audit logs.
+    #[command(subcommand)]
+    Logs(logs::LogsCmd),
+}
+
+/// A failed command: message for stderr and exit code.
+#[derive(Debug)]
+pub struct CliError {
+    /// What went wrong and how to fix it.
+    pub message: String,
+    /// Process exit code (nonzero).
+    pub code: u8,
+}
+
+impl CliError {
+    /// A general failure (exit code 1).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), code: 1 }
+    }
+}
+
+impl From<AccountsError> for CliError {
+    fn from(e: AccountsError) -> Self {
+        let hint = match &e {
+            AccountsError::NotFound { what: "organization", .. } => " (see `smbvault org list`)",
+            AccountsError::NotFound { what: "user", .. } => " (see `smbvault user list --org ORG`)",
+            AccountsError::NotFound { what: "share", .. } => " (see `smbvault share list`)",
+            AccountsError::NotFound { what: "group", .. } => " (see `smbvault group list --org ORG`)",
+            AccountsError::Exists { .. } => "; choose another name",
+            AccountsError::WeakPassword(_) => "; or use --generate",
+            AccountsError::Db(_) => "; check that the data directory exists, is writable and is on a local disk",
+            _ => "",
+        };
+        let code = if matches!(e, AccountsError::Denied(_)) { 3 } else { 1 };
+        Self { message: format!("{e}{hint}"), code }
+    }
+}
+
+/// Entry point of the `smbvault` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Diagnostics go to stderr; RUST_LOG selects (default: warnings, and
+    // info for the server). File names and keys never reach this channel.
+    let default = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let json = cli.global.json;
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if json {
+                eprintln!("{}", serde_json::json!({ "error": e.message }));
+            } else {
+                eprintln!("smbvault: {}", e.message);
+            }
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+/// Runs one parsed command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Init => init(g),
+        Command::Org(c) => org::run(g, c),
+        Command::User(c) => user::run(g, c),
+        Command::Group(c) => group::run(g, c),
+        Command::Share(c) => share::run(g, c),
+        Command::Serve(a) => serve::run(g, a),
+        Command::Logs(c) => run_logs(g, c.clone()),
+    }
+}
+
+/// `smbvault logs …`: the operator sees every log, an organization
+/// administrator (`--as`) only their organization's.
+fn run_logs(g: &Global, cmd: logs::LogsCmd) -> Result<(), CliError> {
+    let ctx = context::Context::open(g)?;
+    let allowed_org = match ctx.admin()?.actor() {
+        crate::accounts::Actor::OrgAdmin { org, .. } => Some(*org),
+        crate::accounts::Actor::Operator { .. } => None,
+    };
+    let (mk, _) = crate::app::open_master_key(&ctx.config, false).map_err(CliError::new)?;
+    let store = crate::app::open_store(&ctx.config, &mk, false).map_err(CliError::new)?;
+    let orgs = crate::app::AccountsOrgs(&ctx.accounts);
+    let lctx = logs::LogsContext { config: &ctx.config, master: &mk, org_keys: store, orgs: &orgs, allowed_org };
+    logs::run(&lctx, cmd).map_err(|e| match e {
+        logs::LogsError::Forbidden(m) => CliError { message: m, code: 3 },
+        other => CliError::new(other.to_string()),
+    })
+}
+
+fn init(g: &Global) -> Result<(), CliError> {
+    let cfg = context::load_config(g)?;
+    let existed = context::slots_path(&cfg).exists();
+    let mk = context::open_master_key(&cfg, true)?;
+    context::open_accounts(&cfg, &mk)?;
+    let dir = cfg.server.data_dir.display().to_string();
+    let text = if existed {
+        format!("data directory {dir} was already initialized")
+    } else {
+        format!("initialized data directory {dir}; key file {} (keep it safe)", cfg.key_file().display())
+    };
+    output::Output { json: g.json }
+        .done(&text, serde_json::json!({ "data_dir": dir, "created": !existed, "key_file": cfg.key_file() }));
+    Ok(())
+}

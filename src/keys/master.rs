@@ -44,16 +44,8 @@ impl std::fmt::Debug for Unlock {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Slot {
-    Keyfile {
-        wrapped: String,
-    },
-    Passphrase {
-        salt: String,
-        m_kib: u32,
-        t: u32,
-        p: u32,
-        wrapped: String,
-    },
+    Keyfile { wrapped: String },
+    Passphrase { salt: String, m_kib: u32, t: u32, p: u32, wrapped: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -90,16 +82,16 @@ impl MasterKey {
         if slots_path.exists() {
             return Ok((Self::open(slots_path, unlock)?, false));
         }
-        if let Unlock::KeyFile(kf) = unlock {
-            if kf.exists() {
-                return Err(KeyError::Unlock(format!(
-                    "key file {} exists but the slot file {} is missing; restore {} from backup \
+        if let Unlock::KeyFile(kf) = unlock
+            && kf.exists()
+        {
+            return Err(KeyError::Unlock(format!(
+                "key file {} exists but the slot file {} is missing; restore {} from backup \
                      or point `keys.key_file` at a fresh path to start an empty server",
-                    kf.display(),
-                    slots_path.display(),
-                    slots_path.display()
-                )));
-            }
+                kf.display(),
+                slots_path.display(),
+                slots_path.display()
+            )));
         }
         let mk = Key32::random();
         let slot = make_slot(&mk, unlock)?;
@@ -115,9 +107,8 @@ impl MasterKey {
                 slots_path.display()
             ))
         })?;
-        let file: SlotsFile = serde_json::from_str(&text).map_err(|e| {
-            KeyError::Unlock(format!("{} is not a valid slot file: {e}", slots_path.display()))
-        })?;
+        let file: SlotsFile = serde_json::from_str(&text)
+            .map_err(|e| KeyError::Unlock(format!("{} is not a valid slot file: {e}", slots_path.display())))?;
         for slot in &file.slots {
             if let Some(mk) = try_slot(slot, unlock)? {
                 return Ok(Self(mk));
@@ -140,8 +131,8 @@ impl MasterKey {
     pub fn add_slot(&self, slots_path: &Path, unlock: &Unlock) -> Result<(), KeyError> {
         let text = fs::read_to_string(slots_path)
             .map_err(|e| KeyError::Unlock(format!("cannot read {}: {e}", slots_path.display())))?;
-        let mut file: SlotsFile = serde_json::from_str(&text)
-            .map_err(|e| KeyError::Unlock(format!("{}: {e}", slots_path.display())))?;
+        let mut file: SlotsFile =
+            serde_json::from_str(&text).map_err(|e| KeyError::Unlock(format!("{}: {e}", slots_path.display())))?;
         file.slots.push(make_slot(&self.0, unlock)?);
         write_slots(slots_path, &file)
     }
@@ -151,9 +142,7 @@ fn make_slot(mk: &Key32, unlock: &Unlock) -> Result<Slot, KeyError> {
     match unlock {
         Unlock::KeyFile(path) => {
             let kek = load_or_create_key_file(path)?;
-            Ok(Slot::Keyfile {
-                wrapped: hex::encode(SealKey::new(&kek).wrap_key(SLOT_AD_KEYFILE, mk)),
-            })
+            Ok(Slot::Keyfile { wrapped: hex::encode(SealKey::new(&kek).wrap_key(SLOT_AD_KEYFILE, mk)) })
         }
         Unlock::Passphrase(pass) => {
             let mut salt = [0u8; 16];
@@ -206,11 +195,7 @@ fn read_key_file(path: &Path) -> Result<Key32, KeyError> {
         ))
     })?);
     Key32::from_slice(&bytes).ok_or_else(|| {
-        KeyError::Unlock(format!(
-            "key file {} must hold exactly 32 bytes (it holds {})",
-            path.display(),
-            bytes.len()
-        ))
+        KeyError::Unlock(format!("key file {} must hold exactly 32 bytes (it holds {})", path.display(), bytes.len()))
     })
 }
 
@@ -219,8 +204,7 @@ fn load_or_create_key_file(path: &Path) -> Result<Key32, KeyError> {
         return read_key_file(path);
     }
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)
-            .map_err(|e| KeyError::Unlock(format!("cannot create {}: {e}", dir.display())))?;
+        fs::create_dir_all(dir).map_err(|e| KeyError::Unlock(format!("cannot create {}: {e}", dir.display())))?;
     }
     let k = Key32::random();
     let mut f = fs::OpenOptions::new()
@@ -240,17 +224,11 @@ fn write_slots(path: &Path, file: &SlotsFile) -> Result<(), KeyError> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(err)?;
     }
-    let text = serde_json::to_string_pretty(file)
-        .map_err(|e| KeyError::Unlock(format!("cannot encode slots: {e}")))?;
+    let text = serde_json::to_string_pretty(file).map_err(|e| KeyError::Unlock(format!("cannot encode slots: {e}")))?;
     let tmp = path.with_extension("tmp");
     {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(err)?;
+        let mut f =
+            fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
         f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(err)?;
     }
     fs::rename(&tmp, path).map_err(err)?;

@@ -74,8 +74,7 @@ impl Key32 {
         let hk = hkdf::Hkdf::<Sha256>::new(Some(context), self.expose());
         let mut out = [0u8; 32];
         // 32 bytes is far below HKDF's 255*32 limit, so expand cannot fail.
-        hk.expand(label.as_bytes(), &mut out)
-            .unwrap_or_else(|_| unreachable!("HKDF output length is fixed at 32"));
+        hk.expand(label.as_bytes(), &mut out).unwrap_or_else(|_| unreachable!("HKDF output length is fixed at 32"));
         Key32::from_bytes(out)
     }
 }
@@ -99,10 +98,7 @@ pub struct SealKey {
 impl SealKey {
     /// Derives the encryption and MAC halves from `key`.
     pub fn new(key: &Key32) -> Self {
-        Self {
-            enc: key.derive("smbvault/seal/aes-256-ctr", b""),
-            mac: key.derive("smbvault/seal/hmac-sha256", b""),
-        }
+        Self { enc: key.derive("smbvault/seal/aes-256-ctr", b""), mac: key.derive("smbvault/seal/hmac-sha256", b"") }
     }
 
     fn tag(&self, ad: &[u8], iv: &[u8], ct: &[u8]) -> HmacSha256 {
@@ -141,9 +137,7 @@ impl SealKey {
         }
         let (iv, rest) = sealed.split_at(SEAL_IV_LEN);
         let (ct, tag) = rest.split_at(rest.len() - SEAL_TAG_LEN);
-        self.tag(ad, iv, ct)
-            .verify_slice(tag)
-            .map_err(|_| KeyError::Integrity)?;
+        self.tag(ad, iv, ct).verify_slice(tag).map_err(|_| KeyError::Integrity)?;
         let mut pt = Zeroizing::new(ct.to_vec());
         let iv: [u8; SEAL_IV_LEN] = iv.try_into().map_err(|_| KeyError::Integrity)?;
         let mut c = Aes256Ctr::new(self.enc.expose().into(), &iv.into());
@@ -161,6 +155,15 @@ impl SealKey {
         let pt = self.open(ad, sealed)?;
         Key32::from_slice(&pt).ok_or(KeyError::Integrity)
     }
+}
+
+/// Access to keys derived from an organization's key. Implemented by the
+/// storage engine (which keeps the wrapped organization keys); used by the
+/// audit log so that shredding an organization also shreds its log's names.
+pub trait OrgKeys: Send + Sync {
+    /// HKDF sub-key of `org`'s key for `label` (e.g. "smbvault/org/audit-names").
+    /// Fails with `KeyError::Unlock` if the organization has no key (unknown or shredded).
+    fn org_subkey(&self, org: crate::types::OrgId, label: &str) -> Result<Key32, KeyError>;
 }
 
 #[cfg(test)]
@@ -217,13 +220,4 @@ mod tests {
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
         );
     }
-}
-
-/// Access to keys derived from an organization's key. Implemented by the
-/// storage engine (which keeps the wrapped organization keys); used by the
-/// audit log so that shredding an organization also shreds its log's names.
-pub trait OrgKeys: Send + Sync {
-    /// HKDF sub-key of `org`'s key for `label` (e.g. "smbvault/org/audit-names").
-    /// Fails with `KeyError::Unlock` if the organization has no key (unknown or shredded).
-    fn org_subkey(&self, org: crate::types::OrgId, label: &str) -> Result<Key32, KeyError>;
 }

@@ -21,11 +21,7 @@ pub fn parse_prefix(p: [u8; 4]) -> Prefix {
         return Prefix::Invalid;
     }
     let len = (usize::from(p[1]) << 16) | (usize::from(p[2]) << 8) | usize::from(p[3]);
-    if len > MAX_FRAME {
-        Prefix::Invalid
-    } else {
-        Prefix::Frame(len)
-    }
+    if len > MAX_FRAME { Prefix::Invalid } else { Prefix::Frame(len) }
 }
 
 /// The prefix for a frame of `len` bytes (`len` < 2^24).

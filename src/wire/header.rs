@@ -43,9 +43,25 @@ impl Command {
     /// The spec name, for logs.
     pub fn name(self) -> &'static str {
         const NAMES: [&str; 19] = [
-            "NEGOTIATE", "SESSION_SETUP", "LOGOFF", "TREE_CONNECT", "TREE_DISCONNECT", "CREATE",
-            "CLOSE", "FLUSH", "READ", "WRITE", "LOCK", "IOCTL", "CANCEL", "ECHO",
-            "QUERY_DIRECTORY", "CHANGE_NOTIFY", "QUERY_INFO", "SET_INFO", "OPLOCK_BREAK",
+            "NEGOTIATE",
+            "SESSION_SETUP",
+            "LOGOFF",
+            "TREE_CONNECT",
+            "TREE_DISCONNECT",
+            "CREATE",
+            "CLOSE",
+            "FLUSH",
+            "READ",
+            "WRITE",
+            "LOCK",
+            "IOCTL",
+            "CANCEL",
+            "ECHO",
+            "QUERY_DIRECTORY",
+            "CHANGE_NOTIFY",
+            "QUERY_INFO",
+            "SET_INFO",
+            "OPLOCK_BREAK",
         ];
         NAMES.get(usize::from(self.0)).copied().unwrap_or("UNKNOWN")
     }
@@ -130,8 +146,7 @@ impl Header {
         if msg.len() < HEADER_LEN {
             return Err(DecodeError::Truncated);
         }
-        let (i, _) = tag::<_, _, nom::error::Error<&[u8]>>(&PROTOCOL_ID[..])(msg)
-            .map_err(|_| DecodeError::BadValue)?;
+        let (i, _) = tag::<_, _, nom::error::Error<&[u8]>>(&PROTOCOL_ID[..])(msg).map_err(|_| DecodeError::BadValue)?;
         let (i, structure_size) = le_u16(i)?;
         if structure_size != 64 {
             return Err(DecodeError::BadStructureSize);

@@ -16,7 +16,33 @@
 
 pub mod framing;
 pub mod header;
+pub mod negotiate;
 pub mod ntstatus;
+pub mod session_setup;
+
+// Commands other than NEGOTIATE / SESSION_SETUP, and the structures they carry.
+pub mod cancel;
+pub mod change_notify;
+pub mod close;
+pub mod create;
+pub mod create_context;
+pub mod dtyp;
+pub mod echo;
+pub mod error;
+pub mod flush;
+pub mod fscc;
+pub mod ioctl;
+pub mod lock;
+pub mod logoff;
+pub mod oplock_break;
+pub mod query_directory;
+pub mod query_info;
+pub mod read;
+pub mod set_info;
+pub mod transform;
+pub mod tree_connect;
+pub mod tree_disconnect;
+pub mod write;
 
 pub use ntstatus::NtStatus;
 
@@ -68,15 +94,8 @@ pub fn body(msg: &[u8]) -> DResult<&[u8]> {
 /// Checks the StructureSize that starts every body against `expected`.
 pub fn check_structure_size(msg: &[u8], expected: u16) -> DResult<()> {
     let b = body(msg)?;
-    let got = b
-        .get(..2)
-        .map(|s| u16::from_le_bytes([s[0], s[1]]))
-        .ok_or(DecodeError::Truncated)?;
-    if got == expected {
-        Ok(())
-    } else {
-        Err(DecodeError::BadStructureSize)
-    }
+    let got = b.get(..2).map(|s| u16::from_le_bytes([s[0], s[1]])).ok_or(DecodeError::Truncated)?;
+    if got == expected { Ok(()) } else { Err(DecodeError::BadStructureSize) }
 }
 
 /// Resolves a variable-length buffer at `offset` (from the start of the SMB2
@@ -98,13 +117,11 @@ pub fn buffer(msg: &[u8], offset: u32, length: u32) -> DResult<&[u8]> {
 /// Decodes UTF-16LE (MS-DTYP 2.2.62) into a String. Odd lengths are an error;
 /// unpaired surrogates are an error too (names must round-trip exactly).
 pub fn utf16le(bytes: &[u8]) -> DResult<String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(DecodeError::BadValue);
     }
     let units = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
-    char::decode_utf16(units)
-        .collect::<Result<String, _>>()
-        .map_err(|_| DecodeError::BadValue)
+    char::decode_utf16(units).collect::<Result<String, _>>().map_err(|_| DecodeError::BadValue)
 }
 
 /// Appends `s` as UTF-16LE without a terminator; returns the byte length written.
@@ -124,7 +141,7 @@ pub fn utf16_len(s: &str) -> usize {
 /// Pads `out` with zeros to a multiple of `align` bytes (relative to its start,
 /// which is the header start for message buffers).
 pub fn pad_to(out: &mut Vec<u8>, align: usize) {
-    while out.len() % align != 0 {
+    while !out.len().is_multiple_of(align) {
         out.push(0);
     }
 }

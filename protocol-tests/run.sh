@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every smbvault test: unit tests, codec golden tests, store property and
+# crash tests, and the end-to-end tests that drive the real binary with
+# smbclient, smbtorture and Python smbprotocol. Installs those clients first
+# when they are missing (Debian/Ubuntu: apt-get; Python: pip).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v smbclient  >/dev/null 2>&1 || need_apt+=(smbclient)
+command -v smbtorture >/dev/null 2>&1 || need_apt+=(samba-testsuite)
+command -v python3    >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "installing ${need_apt[*]}"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! python3 -c 'import smbprotocol' >/dev/null 2>&1; then
+    echo "installing Python smbprotocol"
+    python3 -m pip install -q smbprotocol 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages smbprotocol
+fi
+
+# Release build: the end-to-end tests move hundreds of MiB through AES.
+cargo test --release --all-targets -- --test-threads="${SMBVAULT_TEST_THREADS:-2}" "$@"

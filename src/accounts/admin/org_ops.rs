@@ -1,0 +1,82 @@
+//! Organization administration (operator only, except listing).
+
+use chrono::NaiveDate;
+
+use super::{Admin, AdminAction};
+use crate::accounts::{AccountsError, OrgRecord, Provisioner};
+use crate::config::Retention;
+
+impl Admin<'_> {
+    /// Creates an organization and its storage.
+    pub fn org_add(&self, name: &str, prov: &dyn Provisioner) -> Result<OrgRecord, AccountsError> {
+        self.require_operator("create organizations")?;
+        let o = self.acc.create_org(name, prov)?;
+        self.emit(Some(o.id), AdminAction::OrgCreated { name: o.name.clone() });
+        Ok(o)
+    }
+
+    /// All organizations (an org admin sees only their own).
+    pub fn org_list(&self) -> Result<Vec<OrgRecord>, AccountsError> {
+        match self.list_scope(None)? {
+            None => self.acc.list_orgs(),
+            Some(o) => Ok(vec![o]),
+        }
+    }
+
+    /// Renames an organization (its users' NTLM domain changes with it).
+    pub fn org_rename(&self, name: &str, new_name: &str) -> Result<OrgRecord, AccountsError> {
+        self.require_operator("rename organizations")?;
+        let o = self.org(Some(name), "rename")?;
+        self.acc.rename_org(o.id, new_name)?;
+        let to = self.org(Some(new_name), "rename")?;
+        self.emit(Some(o.id), AdminAction::OrgRenamed { from: o.name, to: to.name.clone() });
+        Ok(to)
+    }
+
+    /// Suspends (`true`) or resumes an organization.
+    pub fn org_suspend(&self, name: &str, suspended: bool) -> Result<(), AccountsError> {
+        self.require_operator("suspend or resume organizations")?;
+        let o = self.org(Some(name), "suspend")?;
+        self.acc.set_org_suspended(o.id, suspended)?;
+        let action = if suspended {
+            AdminAction::OrgSuspended { name: o.name }
+        } else {
+            AdminAction::OrgResumed { name: o.name }
+        };
+        self.emit(Some(o.id), action);
+        Ok(())
+    }
+
+    /// Sets the storage quota (`None`: unlimited).
+    pub fn org_set_quota(&self, name: &str, bytes: Option<u64>) -> Result<(), AccountsError> {
+        self.require_operator("set quotas")?;
+        let o = self.org(Some(name), "set quota")?;
+        self.acc.set_org_quota(o.id, bytes)?;
+        self.emit(Some(o.id), AdminAction::OrgQuotaSet { name: o.name, bytes });
+        Ok(())
+    }
+
+    /// Sets the audit retention (`None`: server default).
+    pub fn org_set_retention(&self, name: &str, r: Option<Retention>) -> Result<(), AccountsError> {
+        self.require_operator("set audit retention")?;
+        let o = self.org(Some(name), "set retention")?;
+        self.acc.set_org_retention(o.id, r)?;
+        self.emit(Some(o.id), AdminAction::OrgRetentionSet { name: o.name, retention: r });
+        Ok(())
+    }
+
+    /// Records the contract's last day (`None` cancels); returns when the
+    /// data will be erased.
+    pub fn org_end_contract(
+        &self,
+        name: &str,
+        last_day: Option<NaiveDate>,
+    ) -> Result<Option<std::time::SystemTime>, AccountsError> {
+        self.require_operator("end contracts")?;
+        let o = self.org(Some(name), "end contract")?;
+        self.acc.end_contract(o.id, last_day)?;
+        self.emit(Some(o.id), AdminAction::OrgContractEnd { name: o.name.clone(), last_day });
+        let o = self.org(Some(&o.name), "end contract")?;
+        Ok(self.acc.erasure_time(&o))
+    }
+}

@@ -1,0 +1,173 @@
+//! What NTLM needs: finding the account a logon names, and counting
+//! failures for lockout.
+//!
+//! Name resolution (MS-NLMP 2.2.1.3 AUTHENTICATE_MESSAGE carries DomainName
+//! and UserName separately; clients fill them in different ways):
+//! - `user@org` in the user field (domain ignored): Windows sends UPN-style
+//!   names this way with an empty domain;
+//! - `ORG\user` typed in Windows becomes domain `ORG`, user `user`;
+//! - otherwise (domain "WORKGROUP", "", ".", the server's name, a client's
+//!   own machine name) the user name alone, if exactly one organization
+//!   has such a user.
+
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use zeroize::Zeroizing;
+
+use super::records::{from_unix, to_unix};
+use super::{Accounts, AccountsError, LockoutState, LogonCandidate, names};
+use crate::types::{OrgId, UserId};
+
+const CANDIDATE_COLS: &str = "u.id, u.org_id, u.name, o.name, u.enabled, o.suspended, \
+     u.locked_until, u.nt_sealed FROM users u JOIN orgs o ON o.id = u.org_id";
+
+/// A candidate row before its NT hash is unsealed.
+struct Row8 {
+    user_id: u64,
+    org_id: u64,
+    user: String,
+    org: String,
+    enabled: bool,
+    suspended: bool,
+    locked_until: Option<i64>,
+    sealed: Vec<u8>,
+}
+
+fn row8(r: &Row<'_>) -> rusqlite::Result<Row8> {
+    Ok(Row8 {
+        user_id: r.get(0)?,
+        org_id: r.get(1)?,
+        user: r.get(2)?,
+        org: r.get(3)?,
+        enabled: r.get(4)?,
+        suspended: r.get(5)?,
+        locked_until: r.get(6)?,
+        sealed: r.get(7)?,
+    })
+}
+
+fn in_org(c: &Connection, org: &str, user: &str) -> Result<Option<Row8>, AccountsError> {
+    let sql = format!("SELECT {CANDIDATE_COLS} WHERE o.name_key = ?1 AND u.name_key = ?2");
+    Ok(c.prepare_cached(&sql)?.query_row(params![names::fold_org(org), names::fold(user)], row8).optional()?)
+}
+
+fn org_exists(c: &Connection, name: &str) -> Result<bool, AccountsError> {
+    let mut st = c.prepare_cached("SELECT 1 FROM orgs WHERE name_key = ?1")?;
+    Ok(st.exists([names::fold_org(name)])?)
+}
+
+/// The only user with this name in any organization, or none if zero or several.
+fn unique_anywhere(c: &Connection, user: &str) -> Result<Option<Row8>, AccountsError> {
+    let sql = format!("SELECT {CANDIDATE_COLS} WHERE u.name_key = ?1 LIMIT 2");
+    let mut rows: Vec<Row8> =
+        c.prepare_cached(&sql)?.query_map([names::fold(user)], row8)?.collect::<Result<_, _>>()?;
+    Ok(if rows.len() == 1 { rows.pop() } else { None })
+}
+
+impl Accounts {
+    /// Finds the account an NTLM logon names (see the module docs for the
+    /// rules). `Ok(None)` for unknown or ambiguous names: the caller must
+    /// then fail the logon exactly as for a wrong password.
+    pub fn resolve_logon(&self, domain: &str, user: &str) -> Result<Option<LogonCandidate>, AccountsError> {
+        let row = self.read(|c| match names::split_qualified(user) {
+            (Some(org), name) => in_org(c, org, name),
+            (None, name) if org_exists(c, domain)? => in_org(c, domain, name),
+            (None, name) => unique_anywhere(c, name),
+        })?;
+        let Some(r) = row else { return Ok(None) };
+        let pt = self.nt_key.open(&Self::nt_ad(r.user_id), &r.sealed)?;
+        let mut nt_hash = Zeroizing::new([0u8; 16]);
+        if pt.len() != nt_hash.len() {
+            return Err(AccountsError::Key(crate::keys::KeyError::Integrity));
+        }
+        nt_hash.copy_from_slice(&pt);
+        Ok(Some(LogonCandidate {
+            user_id: UserId(r.user_id),
+            org_id: OrgId(r.org_id),
+            user: r.user,
+            org: r.org,
+            nt_hash,
+            enabled: r.enabled && !r.suspended,
+            org_suspended: r.suspended,
+            locked_until: r.locked_until.map(from_unix),
+        }))
+    }
+
+    /// Counts a failed logon at `now`. `lockout_threshold` failures within
+    /// `lockout_window_secs` lock the account for `lockout_duration_secs`.
+    /// Returns what happened so the caller can audit it.
+    pub fn record_logon_failure(&self, user: UserId, now: SystemTime) -> Result<LockoutState, AccountsError> {
+        let cfg = &self.cfg;
+        let now_s = to_unix(now);
+        let window = i64::try_from(cfg.lockout_window_secs).unwrap_or(i64::MAX);
+        self.write_quiet(|tx| {
+            let locked: Option<Option<i64>> =
+                tx.query_row("SELECT locked_until FROM users WHERE id = ?1", [user.0], |r| r.get(0)).optional()?;
+            let locked =
+                locked.ok_or_else(|| AccountsError::NotFound { what: "user", name: format!("#{}", user.0) })?;
+            if let Some(until) = locked.filter(|u| *u > now_s) {
+                return Ok(LockoutState::AlreadyLocked { until: from_unix(until) });
+            }
+            tx.execute(
+                "DELETE FROM logon_failures WHERE user_id = ?1 AND at <= ?2",
+                params![user.0, now_s.saturating_sub(window)],
+            )?;
+            tx.execute("INSERT INTO logon_failures (user_id, at) VALUES (?1, ?2)", params![user.0, now_s])?;
+            let failures: u32 =
+                tx.query_row("SELECT count(*) FROM logon_failures WHERE user_id = ?1", [user.0], |r| r.get(0))?;
+            if failures < cfg.lockout_threshold {
+                return Ok(LockoutState::Counting { failures, threshold: cfg.lockout_threshold });
+            }
+            let until = now + Duration::from_secs(cfg.lockout_duration_secs);
+            tx.execute("UPDATE users SET locked_until = ?2 WHERE id = ?1", params![user.0, to_unix(until)])?;
+            tx.execute("DELETE FROM logon_failures WHERE user_id = ?1", [user.0])?;
+            Ok(LockoutState::LockedNow { until: from_unix(to_unix(until)) })
+        })
+    }
+
+    /// A successful logon forgets earlier failures (and an expired lock).
+    /// Writes only when there is something to forget.
+    pub fn record_logon_success(&self, user: UserId, now: SystemTime) -> Result<(), AccountsError> {
+        let now_s = to_unix(now);
+        let dirty = self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM logon_failures WHERE user_id = ?1) \
+                 OR EXISTS (SELECT 1 FROM users WHERE id = ?1 AND locked_until IS NOT NULL)",
+            )?;
+            Ok(st.query_row([user.0], |r| r.get::<_, bool>(0))?)
+        })?;
+        if !dirty {
+            return Ok(());
+        }
+        self.write_quiet(|tx| {
+            tx.execute("DELETE FROM logon_failures WHERE user_id = ?1", [user.0])?;
+            tx.execute(
+                "UPDATE users SET locked_until = NULL WHERE id = ?1 AND locked_until <= ?2",
+                params![user.0, now_s],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Whether the account is locked out at `now` (locks lift by themselves).
+    pub fn is_locked(&self, user: UserId, now: SystemTime) -> Result<bool, AccountsError> {
+        let until: Option<i64> = self.read(|c| {
+            let mut st = c.prepare_cached("SELECT locked_until FROM users WHERE id = ?1")?;
+            Ok(st.query_row([user.0], |r| r.get(0)).optional()?.flatten())
+        })?;
+        Ok(until.is_some_and(|u| u > to_unix(now)))
+    }
+
+    /// Lifts a lockout at once (administrator action) and forgets failures.
+    pub fn unlock(&self, user: UserId) -> Result<(), AccountsError> {
+        self.write(|tx| {
+            let n = tx.execute("UPDATE users SET locked_until = NULL WHERE id = ?1", [user.0])?;
+            if n == 0 {
+                return Err(AccountsError::NotFound { what: "user", name: format!("#{}", user.0) });
+            }
+            tx.execute("DELETE FROM logon_failures WHERE user_id = ?1", [user.0])?;
+            Ok(())
+        })
+    }
+}

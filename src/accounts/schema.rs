@@ -1,0 +1,120 @@
+//! The SQLite schema of `accounts.db` and connection settings.
+//!
+//! Ids come from AUTOINCREMENT so that a deleted organization, user, group
+//! or share never hands its id to a new one (audit records keep old ids).
+//! Names are stored as typed plus a folded `name_key` that the unique
+//! indexes use (see `names::fold`).
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// Current schema version (`meta.schema`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1), ('revision', 1);
+
+-- A constant sealed under the NT-hash key: opening the database with
+-- another master key fails at once instead of at the first logon.
+CREATE TABLE IF NOT EXISTS key_check (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    sealed BLOB NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS orgs (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    name         TEXT NOT NULL,
+    name_key     TEXT UNIQUE,            -- NULL once erased: the name is free again
+    suspended    INTEGER NOT NULL DEFAULT 0,
+    quota_bytes  INTEGER,                -- NULL: unlimited
+    retention    TEXT,                   -- NULL: the server's default
+    contract_end TEXT,                   -- YYYY-MM-DD (last day of the contract, JST)
+    erased       INTEGER NOT NULL DEFAULT 0,
+    created      INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS users (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    org_id       INTEGER NOT NULL REFERENCES orgs(id),
+    name         TEXT NOT NULL,
+    name_key     TEXT NOT NULL,
+    role         TEXT NOT NULL CHECK (role IN ('member', 'org_admin', 'operator')),
+    enabled      INTEGER NOT NULL DEFAULT 1,
+    pw_hash      TEXT NOT NULL,          -- Argon2id PHC string
+    nt_sealed    BLOB NOT NULL,          -- SealKey(mk/nt-hash), AD = user id
+    locked_until INTEGER,                -- unix seconds
+    created      INTEGER NOT NULL,
+    pw_changed   INTEGER NOT NULL,
+    UNIQUE (org_id, name_key)
+);
+CREATE INDEX IF NOT EXISTS users_by_name ON users (name_key);
+
+CREATE TABLE IF NOT EXISTS logon_failures (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    at      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logon_failures_by_user ON logon_failures (user_id);
+
+CREATE TABLE IF NOT EXISTS groups (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    org_id   INTEGER NOT NULL REFERENCES orgs(id),
+    name     TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    UNIQUE (org_id, name_key)
+);
+
+CREATE TABLE IF NOT EXISTS group_members (
+    group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+    user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS group_members_by_user ON group_members (user_id);
+
+CREATE TABLE IF NOT EXISTS shares (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    org_id         INTEGER NOT NULL REFERENCES orgs(id),
+    name           TEXT NOT NULL,
+    name_key       TEXT NOT NULL UNIQUE, -- unique server-wide: \\server\share has no org
+    root_node      INTEGER NOT NULL,
+    encryption     TEXT,                 -- NULL: inherit [security] encryption
+    comment        TEXT NOT NULL DEFAULT '',
+    default_access TEXT NOT NULL DEFAULT 'read_write',
+    created        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS shares_by_org ON shares (org_id);
+
+CREATE TABLE IF NOT EXISTS share_access (
+    share_id INTEGER NOT NULL REFERENCES shares(id) ON DELETE CASCADE,
+    user_id  INTEGER REFERENCES users(id) ON DELETE CASCADE,
+    group_id INTEGER REFERENCES groups(id) ON DELETE CASCADE,
+    access   TEXT NOT NULL CHECK (access IN ('none', 'read', 'read_write', 'admin')),
+    CHECK ((user_id IS NULL) <> (group_id IS NULL)),
+    UNIQUE (share_id, user_id),
+    UNIQUE (share_id, group_id)
+);
+"#;
+
+/// Applies connection settings and creates the schema if needed.
+pub fn init(conn: &Connection) -> rusqlite::Result<()> {
+    // WAL: the server reads while the CLI writes. FULL: an administrative
+    // change that was reported done survives a power cut. secure_delete:
+    // deleted rows (old hashes, erased names) are overwritten, not left in
+    // free pages.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(())
+}
+
+/// The schema version recorded in the database.
+pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
+}

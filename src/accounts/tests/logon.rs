@@ -1,0 +1,138 @@
+//! Name resolution for NTLM and lockout with an injected clock.
+
+use super::{Fixture, PW, t};
+use crate::accounts::{LockoutState, password};
+
+#[test]
+fn resolves_org_backslash_user() {
+    let f = Fixture::new();
+    let acme = f.org("ACME");
+    let alice = f.user(&acme, "Alice");
+    let c = f.acc.resolve_logon("acme", "ALICE").unwrap().unwrap();
+    assert_eq!((c.user_id, c.org_id), (alice.id, acme.id));
+    assert_eq!((c.user.as_str(), c.org.as_str()), ("Alice", "ACME"));
+    assert_eq!(*c.nt_hash, *password::nt_hash(PW));
+    assert!(c.enabled && !c.org_suspended && c.locked_until.is_none());
+    // Domain names an organization: no fallback to other organizations.
+    let other = f.org("OTHER");
+    f.user(&other, "bob");
+    assert!(f.acc.resolve_logon("ACME", "bob").unwrap().is_none());
+}
+
+#[test]
+fn resolves_user_at_org_with_any_domain() {
+    let f = Fixture::new();
+    let acme = f.org("ACME");
+    let alice = f.user(&acme, "alice");
+    for domain in ["", "WORKGROUP", "SMBVAULT", "OTHER"] {
+        let c = f.acc.resolve_logon(domain, "alice@acme").unwrap().unwrap();
+        assert_eq!(c.user_id, alice.id, "domain {domain:?}");
+    }
+    assert!(f.acc.resolve_logon("", "alice@nowhere").unwrap().is_none());
+    // ORG\user typed into the user field also works.
+    assert_eq!(f.acc.resolve_logon("", "ACME\\alice").unwrap().unwrap().user_id, alice.id);
+}
+
+#[test]
+fn falls_back_to_unique_user_name() {
+    let f = Fixture::new();
+    let a = f.org("ACME");
+    let b = f.org("BETA");
+    let alice = f.user(&a, "alice");
+    f.user(&a, "carol");
+    f.user(&b, "carol");
+    for domain in ["WORKGROUP", "", ".", "SMBVAULT", "MYLAPTOP"] {
+        assert_eq!(f.acc.resolve_logon(domain, "Alice").unwrap().unwrap().user_id, alice.id);
+        // Two organizations have a carol: ambiguous, refuse.
+        assert!(f.acc.resolve_logon(domain, "carol").unwrap().is_none());
+    }
+    assert!(f.acc.resolve_logon("WORKGROUP", "nobody").unwrap().is_none());
+    assert!(f.acc.resolve_logon("BETA", "carol").unwrap().is_some());
+}
+
+#[test]
+fn japanese_names_resolve_case_insensitively() {
+    let f = Fixture::new();
+    let a = f.org("ACME");
+    let u = f.user(&a, "山田Taro");
+    assert_eq!(f.acc.resolve_logon("ACME", "山田TARO").unwrap().unwrap().user_id, u.id);
+}
+
+#[test]
+fn disabled_user_and_suspended_org_are_not_enabled() {
+    let f = Fixture::new();
+    let a = f.org("ACME");
+    let u = f.user(&a, "alice");
+    f.acc.set_user_enabled(u.id, false).unwrap();
+    assert!(!f.acc.resolve_logon("ACME", "alice").unwrap().unwrap().enabled);
+    f.acc.set_user_enabled(u.id, true).unwrap();
+    f.acc.set_org_suspended(a.id, true).unwrap();
+    let c = f.acc.resolve_logon("ACME", "alice").unwrap().unwrap();
+    assert!(!c.enabled && c.org_suspended);
+}
+
+#[test]
+fn lockout_after_threshold_within_window_and_auto_unlock() {
+    let f = Fixture::new();
+    let a = f.org("ACME");
+    let u = f.user(&a, "alice");
+    let cfg = f.acc.config().clone();
+    assert_eq!((cfg.lockout_threshold, cfg.lockout_window_secs, cfg.lockout_duration_secs), (5, 600, 900));
+    for i in 1..5u32 {
+        let s = f.acc.record_logon_failure(u.id, t(u64::from(i) * 100)).unwrap();
+        assert_eq!(s, LockoutState::Counting { failures: i, threshold: 5 });
+    }
+    let s = f.acc.record_logon_failure(u.id, t(500)).unwrap();
+    assert_eq!(s, LockoutState::LockedNow { until: t(1400) });
+    assert!(f.acc.is_locked(u.id, t(501)).unwrap());
+    assert_eq!(f.acc.record_logon_failure(u.id, t(600)).unwrap(), LockoutState::AlreadyLocked { until: t(1400) });
+    assert_eq!(f.acc.resolve_logon("ACME", "alice").unwrap().unwrap().locked_until, Some(t(1400)));
+    // The lock lifts by itself; counting starts afresh.
+    assert!(f.acc.is_locked(u.id, t(1399)).unwrap());
+    assert!(!f.acc.is_locked(u.id, t(1400)).unwrap());
+    let s = f.acc.record_logon_failure(u.id, t(1500)).unwrap();
+    assert_eq!(s, LockoutState::Counting { failures: 1, threshold: 5 });
+}
+
+#[test]
+fn failures_outside_the_window_do_not_accumulate() {
+    let f = Fixture::new();
+    let a = f.org("ACME");
+    let u = f.user(&a, "alice");
+    // One failure every 150 s: at most 4 inside any 600 s window.
+    for i in 0..20u64 {
+        let s = f.acc.record_logon_failure(u.id, t(i * 150)).unwrap();
+        assert!(matches!(s, LockoutState::Counting { failures, .. } if failures <= 4), "{i}: {s:?}");
+    }
+    assert!(!f.acc.is_locked(u.id, t(20 * 150)).unwrap());
+}
+
+#[test]
+fn success_resets_and_admin_unlocks() {
+    let f = Fixture::new();
+    let a = f.org("ACME");
+    let u = f.user(&a, "alice");
+    for i in 0..4 {
+        f.acc.record_logon_failure(u.id, t(i)).unwrap();
+    }
+    f.acc.record_logon_success(u.id, t(5)).unwrap();
+    assert_eq!(f.acc.record_logon_failure(u.id, t(6)).unwrap(), LockoutState::Counting { failures: 1, threshold: 5 });
+    for i in 7..11 {
+        f.acc.record_logon_failure(u.id, t(i)).unwrap();
+    }
+    assert!(f.acc.is_locked(u.id, t(11)).unwrap());
+    f.acc.unlock(u.id).unwrap();
+    assert!(!f.acc.is_locked(u.id, t(11)).unwrap());
+    assert_eq!(f.acc.resolve_logon("ACME", "alice").unwrap().unwrap().locked_until, None);
+}
+
+#[test]
+fn logon_bookkeeping_does_not_bump_revision() {
+    let f = Fixture::new();
+    let a = f.org("ACME");
+    let u = f.user(&a, "alice");
+    let r = f.acc.revision().unwrap();
+    f.acc.record_logon_failure(u.id, t(0)).unwrap();
+    f.acc.record_logon_success(u.id, t(1)).unwrap();
+    assert_eq!(f.acc.revision().unwrap(), r);
+}

@@ -1,0 +1,285 @@
+//! Application wiring: opens the master key, the storage engine and the
+//! accounts store of a data directory, and adapts them to the traits the
+//! engine and the CLI use. The only place that knows all concrete types.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::accounts::{Accounts, LockoutState, ProvisionError, Provisioner};
+use crate::auth::{AuthError, Credential, CredentialSource};
+use crate::config::Config;
+use crate::engine::services::{Access, Directory, FailureOutcome, ShareRecord};
+use crate::keys::{MasterKey, Unlock};
+use crate::storage::{Store, StoreOptions};
+use crate::types::{FileTime, NodeId, OrgId, UserId};
+
+/// `<data_dir>/keys/master.slots`.
+pub fn slots_path(cfg: &Config) -> PathBuf {
+    cfg.server.data_dir.join("keys").join("master.slots")
+}
+
+/// The passphrase from `keys.passphrase_env` when that variable is set, else the key file.
+pub fn unlock_method(cfg: &Config) -> Unlock {
+    if let Some(var) = &cfg.keys.passphrase_env
+        && let Ok(p) = std::env::var(var)
+    {
+        return Unlock::Passphrase(zeroize::Zeroizing::new(p));
+    }
+    Unlock::KeyFile(cfg.key_file())
+}
+
+/// Opens (or, with `create`, makes) the master key of the data directory.
+pub fn open_master_key(cfg: &Config, create: bool) -> Result<(MasterKey, bool), String> {
+    let slots = slots_path(cfg);
+    let unlock = unlock_method(cfg);
+    if create {
+        return MasterKey::open_or_create(&slots, &unlock).map_err(|e| e.to_string());
+    }
+    if !slots.exists() {
+        return Err(format!(
+            "no master key at {}: the data directory {} is not initialized; run `smbvault init` \
+             (or start the server once), or point --config/--data-dir at the right one",
+            slots.display(),
+            cfg.server.data_dir.display()
+        ));
+    }
+    MasterKey::open(&slots, &unlock).map(|mk| (mk, false)).map_err(|e| {
+        format!("{e}\n(administration needs the master key file, the operator's credential: run as the user that can read it)")
+    })
+}
+
+/// Opens the storage engine of the data directory. Only the server opens it
+/// with `background` (compaction, periodic commits); the CLI opens it just
+/// to derive organization keys for reading audit logs.
+pub fn open_store(cfg: &Config, mk: &MasterKey, background: bool) -> Result<Arc<Store>, String> {
+    let mut opts = StoreOptions::from_config(&cfg.storage);
+    opts.background = background;
+    opts.background_compaction = background;
+    Store::open(&cfg.server.data_dir.join("store"), mk, opts)
+        .map_err(|e| format!("cannot open the storage engine in {}: {e}", cfg.server.data_dir.display()))
+}
+
+/// Storage side effects of administrative changes.
+pub struct StoreProvisioner {
+    store: Arc<Store>,
+    now: SystemTime,
+}
+
+impl StoreProvisioner {
+    /// Provisions into `store`, stamping new roots with `now`.
+    pub fn new(store: Arc<Store>, now: SystemTime) -> Self {
+        Self { store, now }
+    }
+}
+
+fn perr(e: crate::storage::StorageError) -> ProvisionError {
+    ProvisionError(format!("storage engine: {e}"))
+}
+
+impl Provisioner for StoreProvisioner {
+    fn create_org_storage(&self, org: OrgId) -> Result<(), ProvisionError> {
+        self.store.create_org(org).map_err(perr)
+    }
+
+    fn create_share_root(&self, org: OrgId) -> Result<NodeId, ProvisionError> {
+        let o = self.store.org(org).map_err(perr)?;
+        let root = o.create_root(FileTime::from_system(self.now)).map_err(perr)?;
+        o.flush().map_err(perr)?;
+        Ok(root)
+    }
+
+    fn remove_share_root(&self, org: OrgId, root: NodeId) -> Result<(), ProvisionError> {
+        let o = self.store.org(org).map_err(perr)?;
+        remove_tree(&o, root).map_err(perr)?;
+        o.flush().map_err(perr)
+    }
+
+    fn shred_org(&self, org: OrgId) -> Result<(), ProvisionError> {
+        self.store.shred_org(org).map_err(perr)
+    }
+}
+
+/// Provisioning as the CLI does it: organizations and shares are recorded in
+/// the accounts store only, and the server creates their keys and root
+/// directories when they are first used (`engine::Server::share_root`).
+/// Root `NodeId(0)` means "not created yet".
+pub struct DeferredProvisioner;
+
+impl Provisioner for DeferredProvisioner {
+    fn create_org_storage(&self, _org: OrgId) -> Result<(), ProvisionError> {
+        Ok(())
+    }
+
+    fn create_share_root(&self, _org: OrgId) -> Result<NodeId, ProvisionError> {
+        Ok(NodeId(0))
+    }
+
+    fn remove_share_root(&self, _org: OrgId, _root: NodeId) -> Result<(), ProvisionError> {
+        // The share's directory tree stays encrypted under the organization
+        // key; it is erased with the organization (crypto-shredding).
+        Ok(())
+    }
+
+    fn shred_org(&self, _org: OrgId) -> Result<(), ProvisionError> {
+        Err(ProvisionError(
+            "organization data is erased by the running server when its contract ends \
+             (`org end-contract`); it cannot be shredded from the CLI"
+                .into(),
+        ))
+    }
+}
+
+/// Deletes a directory and everything below it, depth first.
+fn remove_tree(org: &crate::storage::OrgStore, dir: NodeId) -> Result<(), crate::storage::StorageError> {
+    for e in org.list(dir)? {
+        if e.meta.kind == crate::storage::NodeKind::Directory {
+            remove_tree(org, e.meta.id)?;
+        } else {
+            org.remove(e.meta.id)?;
+        }
+    }
+    org.remove(dir)
+}
+
+/// The accounts store as the engine sees it.
+pub struct AccountsDirectory {
+    accounts: Arc<Accounts>,
+    default_encryption: crate::config::EncryptionPolicy,
+}
+
+impl AccountsDirectory {
+    /// Wraps the accounts store; `cfg` gives server-wide defaults.
+    pub fn new(accounts: Arc<Accounts>, cfg: &Config) -> Self {
+        Self { accounts, default_encryption: cfg.security.encryption }
+    }
+
+    fn resolve(&self, mut s: ShareRecord) -> ShareRecord {
+        s.encryption = Some(s.encryption.unwrap_or(self.default_encryption));
+        s
+    }
+}
+
+impl CredentialSource for AccountsDirectory {
+    fn lookup(&self, domain: &str, user: &str) -> Result<Option<Credential>, AuthError> {
+        let c = self.accounts.resolve_logon(domain, user).map_err(|e| AuthError::Store(e.to_string()))?;
+        Ok(c.map(|c| Credential { user_id: c.user_id, org_id: c.org_id, user: c.user, org: c.org, nt_hash: c.nt_hash }))
+    }
+}
+
+impl Directory for AccountsDirectory {
+    fn credentials(&self) -> &dyn CredentialSource {
+        self
+    }
+
+    fn find_share(&self, name: &str) -> Option<ShareRecord> {
+        self.accounts.find_share(name).ok().flatten().map(|s| self.resolve(s))
+    }
+
+    fn access(&self, share: &ShareRecord, user: UserId) -> Access {
+        self.accounts.effective_access(share.id, user).unwrap_or(Access::None)
+    }
+
+    fn visible_shares(&self, org: OrgId, user: UserId) -> Vec<ShareRecord> {
+        let all = self.accounts.list_shares(Some(org)).unwrap_or_default();
+        all.into_iter().filter(|s| self.access(s, user) != Access::None).map(|s| self.resolve(s)).collect()
+    }
+
+    fn may_log_on(&self, user: UserId, now: SystemTime) -> bool {
+        let Ok(Some(u)) = self.accounts.user(user) else {
+            return false;
+        };
+        let org_active = matches!(self.accounts.org(u.org_id), Ok(Some(o)) if !o.suspended);
+        let locked = self.accounts.is_locked(user, now).unwrap_or(true);
+        u.enabled && org_active && !locked
+    }
+
+    fn logon_failed(&self, user: Option<UserId>, now: SystemTime) -> FailureOutcome {
+        let Some(u) = user else {
+            return FailureOutcome::Counted;
+        };
+        match self.accounts.record_logon_failure(u, now) {
+            Ok(LockoutState::LockedNow { .. }) => FailureOutcome::LockedOut,
+            _ => FailureOutcome::Counted,
+        }
+    }
+
+    fn logon_succeeded(&self, user: UserId, now: SystemTime) {
+        let _ = self.accounts.record_logon_success(user, now);
+    }
+
+    fn revision(&self) -> u64 {
+        self.accounts.revision().unwrap_or(0)
+    }
+
+    fn org_quota(&self, org: OrgId) -> Option<u64> {
+        self.accounts.org(org).ok().flatten().and_then(|o| o.quota_bytes)
+    }
+
+    fn set_share_root(&self, share: crate::types::ShareId, root: NodeId) -> bool {
+        self.accounts.set_share_root(share, root).is_ok()
+    }
+}
+
+/// Organization names and retention for the audit log CLI.
+pub struct AccountsOrgs<'a>(pub &'a Accounts);
+
+impl crate::cli::logs::OrgDirectory for AccountsOrgs<'_> {
+    fn org_id(&self, name: &str) -> Option<OrgId> {
+        self.0.find_org(name).ok().flatten().map(|o| o.id)
+    }
+
+    fn org_name(&self, id: OrgId) -> Option<String> {
+        self.0.org(id).ok().flatten().map(|o| o.name)
+    }
+
+    fn retention(&self, id: OrgId) -> Option<crate::config::Retention> {
+        self.0.org(id).ok().flatten().and_then(|o| o.retention)
+    }
+}
+
+/// Administrative changes made with the CLI, recorded in the audit log
+/// (the log takes a file lock per append, so the running server and the
+/// CLI can write at once). Everything is durable when this is dropped.
+pub struct CliAudit {
+    log: Arc<crate::audit::AuditLog>,
+}
+
+impl CliAudit {
+    /// Opens the audit log of the data directory for the CLI.
+    pub fn open(cfg: &Config, mk: &MasterKey) -> Result<Self, String> {
+        let store = open_store(cfg, mk, false)?;
+        let log = crate::audit::AuditLog::open(&crate::audit::audit_dir(&cfg.server.data_dir), store, mk, &cfg.audit)
+            .map_err(|e| format!("cannot open the audit log: {e}"))?;
+        Ok(Self { log })
+    }
+}
+
+impl crate::accounts::AdminAudit for CliAudit {
+    fn admin_event(&self, ev: crate::accounts::AdminEvent) {
+        use crate::audit::{AuditSink, Event, EventKind, EventResult};
+        let action = format!("{:?}", ev.action);
+        let action = action.split([' ', '{', '(']).next().unwrap_or("admin").to_string();
+        let detail = ev.action.describe();
+        let mut e = Event::new(ev.at, EventKind::Admin { action, target: String::new(), detail }).user(ev.actor);
+        if let Some(o) = ev.org {
+            e = e.org(o);
+        }
+        if detail_denied(&ev.action) {
+            e = e.result(EventResult::Denied("refused".into()));
+        }
+        self.log.record(e);
+    }
+}
+
+fn detail_denied(a: &crate::accounts::AdminAction) -> bool {
+    matches!(a, crate::accounts::AdminAction::Denied { .. })
+}
+
+impl Drop for CliAudit {
+    fn drop(&mut self) {
+        if let Err(e) = self.log.shutdown() {
+            eprintln!("warning: audit log not flushed: {e}");
+        }
+    }
+}

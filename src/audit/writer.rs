@@ -1,0 +1,203 @@
+//! The writer thread: takes events off the channel, encodes and chains them
+//! in blocks per log, and makes them durable at least every
+//! `flush_interval_ms` (and at once on `flush`/`shutdown`). The request
+//! path only pays for a channel send.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::event::{Event, EventKind};
+use super::keys::LogId;
+use super::logfile::{Encoded, LogWriter};
+use super::record;
+use super::retention::RetentionFn;
+use super::store::Store;
+use super::{AuditError, jst};
+
+/// Pending records of one log that trigger a write before the deadline.
+const WRITE_BATCH: usize = 1024;
+/// Longest sleep when idle (the daily purge check runs on wake-up).
+const IDLE_WAKE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+// Events travel unboxed: a Box would add an allocation (and a cross-thread
+// free) to every `record` call, which measured slower.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Msg {
+    Event(Event),
+    Flush(Sender<Result<(), AuditError>>),
+    Shutdown(Sender<Result<(), AuditError>>),
+}
+
+/// Counters shared with [`super::AuditLog::stats`].
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) recorded: AtomicU64,
+    pub(crate) written: AtomicU64,
+    pub(crate) lost: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+}
+
+pub(crate) struct Writer {
+    store: Arc<Store>,
+    logs: HashMap<LogId, LogWriter>,
+    pending: HashMap<LogId, Vec<Encoded>>,
+    deadline: Option<Instant>,
+    interval: Duration,
+    counters: Arc<Counters>,
+    retention: Arc<parking_lot::Mutex<Option<RetentionFn>>>,
+    next_purge: Instant,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        store: Arc<Store>,
+        interval: Duration,
+        counters: Arc<Counters>,
+        retention: Arc<parking_lot::Mutex<Option<RetentionFn>>>,
+    ) -> Self {
+        Self {
+            store,
+            logs: HashMap::new(),
+            pending: HashMap::new(),
+            deadline: None,
+            interval,
+            counters,
+            retention,
+            next_purge: Instant::now(),
+        }
+    }
+
+    pub(crate) fn run(mut self, rx: Receiver<Msg>) {
+        loop {
+            let msg = match self.deadline {
+                Some(d) => rx.recv_deadline(d),
+                None => rx.recv_timeout(IDLE_WAKE),
+            };
+            match msg {
+                Ok(Msg::Event(ev)) => self.push(ev),
+                Ok(Msg::Flush(reply)) => {
+                    let _ = reply.send(self.flush_all());
+                }
+                Ok(Msg::Shutdown(reply)) => {
+                    let _ = reply.send(self.flush_all());
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.flush_all();
+                    return;
+                }
+            }
+            if self.deadline.is_some_and(|d| Instant::now() >= d)
+                && let Err(e) = self.flush_all()
+            {
+                tracing::error!(error = %e, "audit log flush failed");
+            }
+            if self.deadline.is_none() {
+                self.maybe_purge();
+            }
+        }
+    }
+
+    /// Routes and encodes one event. An organization whose key is gone
+    /// (shredded) gets its event in the server log, without names.
+    fn push(&mut self, ev: Event) {
+        let mut log = ev.org.map_or(LogId::Server, LogId::Org);
+        if log != LogId::Server && self.store.keys(log).is_err() {
+            log = LogId::Server;
+        }
+        let withhold = log == LogId::Server && ev.org.is_some();
+        let (clear, names) = record::encode(&ev, log == LogId::Server, withhold);
+        let q = self.pending.entry(log).or_default();
+        q.push(Encoded { time_ms: jst::unix_ms(ev.time), clear, names });
+        if q.len() >= WRITE_BATCH {
+            self.write(log);
+        }
+        if self.deadline.is_none() {
+            self.deadline = Some(Instant::now() + self.interval);
+        }
+    }
+
+    fn writer(&mut self, log: LogId) -> Result<&mut LogWriter, AuditError> {
+        if !self.logs.contains_key(&log) {
+            let keys = self.store.keys(log)?;
+            let dir = self.store.log_dir(log);
+            let w = LogWriter::open(&dir, keys).map_err(|e| AuditError::io(&dir, e))?;
+            self.logs.insert(log, w);
+        }
+        self.logs.get_mut(&log).ok_or(AuditError::Stopped)
+    }
+
+    /// Writes a log's pending records (without syncing). Records that
+    /// cannot be written are counted as lost and the error is logged.
+    fn write(&mut self, log: LogId) -> Option<AuditError> {
+        let recs = self.pending.remove(&log)?;
+        let n = recs.len() as u64;
+        let dir = self.store.log_dir(log);
+        let r = self.writer(log).and_then(|w| w.append(&recs).map_err(|e| AuditError::io(&dir, e)));
+        match r {
+            Ok(()) => {
+                self.counters.written.fetch_add(n, Ordering::Relaxed);
+                None
+            }
+            Err(e) => {
+                self.counters.lost.fetch_add(n, Ordering::Relaxed);
+                tracing::error!(%log, error = %e, records = n, "audit records could not be written");
+                Some(e)
+            }
+        }
+    }
+
+    /// Writes everything pending and fsyncs every log written to.
+    fn flush_all(&mut self) -> Result<(), AuditError> {
+        self.deadline = None;
+        let mut first_err = None;
+        let logs: Vec<LogId> = self.pending.keys().copied().collect();
+        for log in logs {
+            if let Some(e) = self.write(log) {
+                first_err.get_or_insert(e);
+            }
+        }
+        for (log, w) in self.logs.iter_mut().filter(|(_, w)| w.is_dirty()) {
+            let dir = self.store.log_dir(*log);
+            if let Err(e) = w.sync() {
+                tracing::error!(%log, error = %e, "audit log sync failed");
+                first_err.get_or_insert(AuditError::io(&dir, e));
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Runs the daily purge when a retention source was set and a day passed.
+    fn maybe_purge(&mut self) {
+        if Instant::now() < self.next_purge {
+            return;
+        }
+        let Some(f) = self.retention.lock().clone() else {
+            return;
+        };
+        self.next_purge = Instant::now() + DAY;
+        let now = SystemTime::now();
+        match self.store.purge(now, &*f) {
+            Ok(report) => {
+                for ev in report.events(now) {
+                    self.push(ev);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "daily audit purge failed"),
+        }
+    }
+}
+
+/// An `Admin` event describing a purge of one log.
+pub(crate) fn purge_event(now: SystemTime, log: LogId, detail: String) -> Event {
+    let kind = EventKind::Admin { action: "audit.purge".into(), target: log.to_string(), detail };
+    let mut ev = Event::new(now, kind);
+    ev.org = log.org();
+    ev
+}

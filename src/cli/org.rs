@@ -1,0 +1,209 @@
+//! `smbvault org ...`: organizations (tenants). All but `list` are for the operator.
+
+use chrono::NaiveDate;
+use clap::Subcommand;
+use serde_json::json;
+
+use super::context::Context;
+use super::output::{bytes_text, org_json, time_json, time_text};
+use super::{CliError, Global};
+use crate::accounts::{parse_retention, retention_str};
+use crate::config::Retention;
+
+/// Organization commands.
+#[derive(Debug, Subcommand)]
+pub enum OrgCmd {
+    /// Create an organization; its name is the NTLM domain its users log on with.
+    Add {
+        /// 1-15 ASCII letters, digits, '-' or '_'.
+        name: String,
+        /// Storage quota, e.g. 500G, 2T or unlimited.
+        #[arg(long)]
+        quota: Option<String>,
+        /// Audit retention: 1m, 3m, 6m, 12m or unlimited.
+        #[arg(long)]
+        retention: Option<String>,
+    },
+    /// List organizations.
+    List,
+    /// Rename an organization (users then log on as NEW\user).
+    Rename {
+        /// Current name.
+        name: String,
+        /// New name.
+        new_name: String,
+    },
+    /// Suspend an organization: no logons, data kept.
+    Suspend {
+        /// Organization.
+        name: String,
+    },
+    /// Resume a suspended organization.
+    Resume {
+        /// Organization.
+        name: String,
+    },
+    /// Set the storage quota.
+    SetQuota {
+        /// Organization.
+        name: String,
+        /// Bytes, with optional K, M, G, T suffix (powers of 1024), or "unlimited".
+        size: String,
+    },
+    /// Set the audit log retention.
+    SetRetention {
+        /// Organization.
+        name: String,
+        /// 1m, 3m, 6m, 12m, unlimited, or "default" for the server's.
+        retention: String,
+    },
+    /// Record the contract's last day; the data is erased 30 days after it.
+    EndContract {
+        /// Organization.
+        name: String,
+        /// Last day of the contract, YYYY-MM-DD (JST).
+        #[arg(required_unless_present = "cancel")]
+        date: Option<String>,
+        /// Cancel a recorded contract end.
+        #[arg(long, conflicts_with = "date")]
+        cancel: bool,
+    },
+}
+
+/// Parses "500G", "2TiB", "1048576" or "unlimited".
+pub fn parse_size(s: &str) -> Result<Option<u64>, CliError> {
+    if s.eq_ignore_ascii_case("unlimited") {
+        return Ok(None);
+    }
+    let t = s.trim().trim_end_matches("iB").trim_end_matches(['B', 'b']);
+    let (num, mul) = [('K', 10), ('M', 20), ('G', 30), ('T', 40)]
+        .iter()
+        .find_map(|&(c, shift)| {
+            let n = t.strip_suffix(c).or_else(|| t.strip_suffix(c.to_ascii_lowercase()))?;
+            Some((n, 1u64 << shift))
+        })
+        .unwrap_or((t, 1));
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .map(Some)
+        .ok_or_else(|| CliError::new(format!("bad size {s:?}: use bytes or a number with K, M, G or T, or unlimited")))
+}
+
+fn retention_arg(s: &str) -> Result<Option<Retention>, CliError> {
+    if s == "default" {
+        return Ok(None);
+    }
+    Ok(Some(parse_retention(s)?))
+}
+
+/// Runs an `org` command.
+pub fn run(g: &Global, cmd: &OrgCmd) -> Result<(), CliError> {
+    let ctx = Context::open(g)?;
+    let admin = ctx.admin()?;
+    let out = ctx.out;
+    match cmd {
+        OrgCmd::Add { name, quota, retention } => {
+            let quota = quota.as_deref().map(parse_size).transpose()?;
+            let retention = retention.as_deref().map(retention_arg).transpose()?;
+            let prov = ctx.provisioner();
+            let o = admin.org_add(name, prov.as_ref())?;
+            if let Some(q) = quota {
+                admin.org_set_quota(&o.name, q)?;
+            }
+            if let Some(r) = retention {
+                admin.org_set_retention(&o.name, r)?;
+            }
+            let o = admin.org(Some(&o.name), "show")?;
+            out.done(
+                &format!("created organization {} (users log on as {}\\user)", o.name, o.name),
+                org_json(&o, None),
+            );
+        }
+        OrgCmd::List => {
+            let orgs = admin.org_list()?;
+            let acc = admin.accounts();
+            let rows: Vec<Vec<String>> = orgs
+                .iter()
+                .map(|o| {
+                    vec![
+                        o.id.0.to_string(),
+                        o.name.clone(),
+                        if o.suspended { "suspended" } else { "active" }.into(),
+                        bytes_text(o.quota_bytes),
+                        o.retention.map_or("default", retention_str).into(),
+                        acc.erasure_time(o).map_or_else(|| "-".into(), time_text),
+                    ]
+                })
+                .collect();
+            let json = orgs.iter().map(|o| org_json(o, acc.erasure_time(o))).collect();
+            out.table(
+                &["ID", "NAME", "STATE", "QUOTA", "RETENTION", "ERASE AT"],
+                &rows,
+                serde_json::Value::Array(json),
+            );
+        }
+        OrgCmd::Rename { name, new_name } => {
+            let o = admin.org_rename(name, new_name)?;
+            out.done(&format!("renamed organization {name} to {}", o.name), org_json(&o, None));
+        }
+        OrgCmd::Suspend { name } | OrgCmd::Resume { name } => {
+            let suspend = matches!(cmd, OrgCmd::Suspend { .. });
+            admin.org_suspend(name, suspend)?;
+            let word = if suspend { "suspended" } else { "resumed" };
+            out.done(&format!("{word} organization {name}"), json!({ "org": name, "suspended": suspend }));
+        }
+        OrgCmd::SetQuota { name, size } => {
+            let q = parse_size(size)?;
+            admin.org_set_quota(name, q)?;
+            out.done(&format!("quota of {name} is now {}", bytes_text(q)), json!({ "org": name, "quota_bytes": q }));
+        }
+        OrgCmd::SetRetention { name, retention } => {
+            let r = retention_arg(retention)?;
+            admin.org_set_retention(name, r)?;
+            let shown = r.map_or("default", retention_str);
+            out.done(&format!("audit retention of {name} is now {shown}"), json!({ "org": name, "retention": shown }));
+        }
+        OrgCmd::EndContract { name, date, cancel } => {
+            let day = match (date, cancel) {
+                (_, true) | (None, _) => None,
+                (Some(d), false) => Some(
+                    d.parse::<NaiveDate>()
+                        .map_err(|e| CliError::new(format!("bad date {d:?} ({e}): use YYYY-MM-DD, e.g. 2025-03-31")))?,
+                ),
+            };
+            let at = admin.org_end_contract(name, day)?;
+            let text = match at {
+                Some(t) => format!(
+                    "contract of {name} ends {}; its data will be erased at {}",
+                    day.map(|d| d.to_string()).unwrap_or_default(),
+                    time_text(t)
+                ),
+                None => format!("contract end of {name} cancelled"),
+            };
+            out.done(
+                &text,
+                json!({ "org": name, "contract_end": day.map(|d| d.to_string()), "erase_at": at.map(time_json) }),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("unlimited").unwrap(), None);
+        assert_eq!(parse_size("1024").unwrap(), Some(1024));
+        assert_eq!(parse_size("2K").unwrap(), Some(2048));
+        assert_eq!(parse_size("500G").unwrap(), Some(500 << 30));
+        assert_eq!(parse_size("2TiB").unwrap(), Some(2 << 40));
+        assert_eq!(parse_size("3GB").unwrap(), Some(3 << 30));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+}

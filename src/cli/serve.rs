@@ -1,0 +1,187 @@
+//! `smbvault serve`: start the server on the configured data directory. The
+//! first start creates the master key, the databases, the default
+//! organization, its administrator (password printed once) and a share.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::{CliError, Global};
+use crate::accounts::Accounts;
+use crate::app;
+use crate::audit::{AuditLog, AuditSink, NullSink};
+use crate::config::Config;
+use crate::engine::Server;
+use crate::types::FileTime;
+
+/// Options of `smbvault serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on, overriding `server.listen` (e.g. 127.0.0.1:4450).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Runs the server until SIGINT or SIGTERM, then makes everything durable.
+pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
+    let mut config = super::context::load_config(g)?;
+    if let Some(l) = args.listen {
+        config.server.listen = l;
+    }
+    let data = config.server.data_dir.clone();
+    create_private_dir(&data)?;
+    let _lock = lock_data_dir(&data)?;
+    let (mk, created) = app::open_master_key(&config, true).map_err(CliError::new)?;
+    if created {
+        println!(
+            "created a new master key; its key file is {} (back it up: without it the data is unreadable)",
+            config.key_file().display()
+        );
+    }
+    let store = app::open_store(&config, &mk, true).map_err(CliError::new)?;
+    let accounts = Arc::new(
+        Accounts::open(&data.join("accounts.db"), &mk, &config.accounts)?
+            .with_erase_after_days(config.backup.erase_after_days),
+    );
+    let prov = app::StoreProvisioner::new(store.clone(), SystemTime::now());
+    if let Some(admin) = crate::accounts::bootstrap(&accounts, &prov, &config)? {
+        println!(
+            "first start: created organization {org}, administrator {org}\\{user} and share \\\\{host}\\{share}",
+            org = admin.org,
+            user = admin.user,
+            host = config.server.name,
+            share = admin.share
+        );
+        println!("administrator password: {}", admin.password.as_str());
+        println!("(shown only once; change it with `smbvault user passwd {}`)", admin.user);
+    }
+    let log: Option<Arc<AuditLog>> = if config.audit.enabled {
+        let log = AuditLog::open(&crate::audit::audit_dir(&data), store.clone(), &mk, &config.audit)
+            .map_err(|e| CliError::new(format!("cannot open the audit log: {e}")))?;
+        let acc = accounts.clone();
+        let default = config.audit.default_retention;
+        log.set_retention(Arc::new(move |org| {
+            acc.org(org).ok().flatten().and_then(|o| o.retention).unwrap_or(default)
+        }));
+        Some(log)
+    } else {
+        None
+    };
+    let audit: Arc<dyn AuditSink> = match &log {
+        Some(l) => l.clone(),
+        None => Arc::new(NullSink),
+    };
+    if let Some(w) = crate::audit::clock_sync_warning() {
+        tracing::warn!("{w}");
+        eprintln!("warning: {w}");
+    }
+    drop(mk);
+    let directory = Arc::new(app::AccountsDirectory::new(accounts, &config));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))?;
+    let result = rt.block_on(serve(config, directory, store.clone(), audit.clone()));
+    // Graceful shutdown: every acknowledged write and every event durable.
+    let flushed = store.flush_all();
+    drop(audit);
+    if let Some(log) = log
+        && let Err(e) = log.shutdown()
+    {
+        tracing::error!(error = %e, "audit log shutdown failed");
+    }
+    flushed.map_err(|e| CliError::new(format!("could not flush the store at shutdown: {e}")))?;
+    result
+}
+
+async fn serve(
+    config: Config,
+    directory: Arc<app::AccountsDirectory>,
+    store: Arc<crate::storage::Store>,
+    audit: Arc<dyn AuditSink>,
+) -> Result<(), CliError> {
+    let listen = config.server.listen;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| bind_error(listen, &e))?;
+    let mut guid = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut guid);
+    let seed = rand::RngCore::next_u64(&mut rand::rngs::OsRng);
+    let server =
+        Arc::new(Server::new(config, directory, store, audit, guid, seed, FileTime::from_system(SystemTime::now())));
+    let actual = listener.local_addr().map_err(|e| CliError::new(e.to_string()))?;
+    println!("smbvault listening on {actual}");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    crate::net::serve(server, listener, stop_rx).await.map_err(|e| CliError::new(format!("server failed: {e}")))
+}
+
+fn create_private_dir(dir: &std::path::Path) -> Result<(), CliError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        CliError::new(format!(
+            "cannot create the data directory {}: {e}; set server.data_dir to a writable place",
+            dir.display()
+        ))
+    })?;
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    Ok(())
+}
+
+/// Only one server may own a data directory: the storage engine's crash
+/// recovery assumes nobody else appends to its segments.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, CliError> {
+    let path = dir.join("server.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| CliError::new(format!("cannot create {}: {e}", path.display())))?;
+    f.try_lock().map_err(|_| {
+        CliError::new(format!(
+            "another smbvault server is already running on {}; stop it first or use another data directory",
+            dir.display()
+        ))
+    })?;
+    Ok(f)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let term_fut = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term_fut => {}
+    }
+}
+
+/// Explains a bind failure, with the usual fix for port 445.
+fn bind_error(addr: SocketAddr, e: &std::io::Error) -> CliError {
+    let hint = match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "ports below 1024 need root or CAP_NET_BIND_SERVICE \
+             (`sudo setcap cap_net_bind_service=+ep $(which smbvault)`), \
+             or listen on a high port: `smbvault serve --listen 127.0.0.1:4450` \
+             (Windows clients only use 445; smbclient takes `-p 4450`)"
+            .to_string(),
+        std::io::ErrorKind::AddrInUse => format!(
+            "another program already listens on {addr} (Samba's smbd?). Stop it \
+             (`systemctl stop smbd`) or choose another port with --listen"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => {
+            format!("{} is not an address of this machine; use 0.0.0.0 or a local address", addr.ip())
+        }
+        _ => "check the `server.listen` setting".to_string(),
+    };
+    CliError::new(format!("cannot listen on {addr}: {e}; {hint}"))
+}

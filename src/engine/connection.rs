@@ -1,0 +1,508 @@
+//! One client connection: frames in, responses out (MS-SMB2 3.3.5).
+//!
+//! Sans-IO: `net` hands in whole Direct-TCP frames and the current time, and
+//! writes back whatever [`Outgoing`] values come out. Decryption, compound
+//! splitting, credit and signature checks happen here, in the order the spec
+//! gives (3.3.5.2), before any handler sees a request.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::engine::credits::{self, Credits};
+use crate::engine::handlers;
+use crate::engine::open::Open;
+use crate::engine::security::{self, ConnCrypto};
+use crate::engine::server::Server;
+use crate::engine::session::Session;
+use crate::engine::status::Error;
+use crate::wire::header::{self, Command, Header, flags};
+use crate::wire::negotiate::Dialect;
+use crate::wire::{Guid, HEADER_LEN, NtStatus, PutLe};
+
+/// Something for `net` to do with the socket.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// Send this frame (without the 4-byte Direct TCP prefix).
+    Frame(Vec<u8>),
+    /// Send this frame after a delay (failed logons), without holding up reads.
+    Delayed(Duration, Vec<u8>),
+    /// Close the connection after sending what came before.
+    Close,
+}
+
+/// Negotiated connection parameters (MS-SMB2 3.3.1.7).
+#[derive(Debug, Clone, Default)]
+pub struct Negotiated {
+    /// Connection.Dialect; `None` until NEGOTIATE succeeded.
+    pub dialect: Option<Dialect>,
+    /// Connection.ClientGuid.
+    pub client_guid: Guid,
+    /// Connection.ClientCapabilities.
+    pub client_capabilities: u32,
+    /// Connection.ClientSecurityMode.
+    pub client_security_mode: u16,
+    /// Client dialects as offered (VALIDATE_NEGOTIATE_INFO compares them).
+    pub client_dialects: Vec<Dialect>,
+    /// Capabilities we answered with.
+    pub server_capabilities: u32,
+    /// SecurityMode we answered with.
+    pub server_security_mode: u16,
+    /// True once an SMB1 NEGOTIATE was answered with the 2.??? wildcard.
+    pub smb1_upgraded: bool,
+    /// Large MTU (multi-credit) in effect: 2.1 and above.
+    pub large_mtu: bool,
+}
+
+/// A new response message: 64 zero bytes where the connection writes the
+/// header, then the handler appends the body (so that offsets computed by
+/// the wire encoders, relative to the header, come out right).
+pub fn new_message() -> Vec<u8> {
+    vec![0u8; HEADER_LEN]
+}
+
+/// Writes `hdr` over the first 64 bytes of `msg`.
+fn put_header(hdr: &Header, msg: &mut [u8]) {
+    let mut h = Vec::with_capacity(HEADER_LEN);
+    hdr.encode(&mut h);
+    msg[..HEADER_LEN].copy_from_slice(&h);
+}
+
+/// Per-request context for handlers.
+pub struct Ctx<'a> {
+    /// Shared server state.
+    pub server: &'a Server,
+    /// The current time (handlers never read the clock).
+    pub now: SystemTime,
+    /// The request header (after related-compound substitution).
+    pub hdr: &'a Header,
+    /// The whole request message (header at offset 0).
+    pub msg: &'a [u8],
+    /// Peer address.
+    pub peer: SocketAddr,
+    /// The connection.
+    pub conn: &'a mut ConnState,
+    /// FileId of the previous CREATE in a related compound (MS-SMB2 3.3.5.2.7.2).
+    pub related_file_id: Option<(u64, u64)>,
+    /// The request arrived encrypted.
+    pub encrypted: bool,
+}
+
+/// A handler's answer.
+pub enum Reply {
+    /// Success or warning status with a response message made by
+    /// [`new_message`] (64 placeholder header bytes, then the body).
+    Body(NtStatus, Vec<u8>),
+    /// The response must not be sent (e.g. CANCEL, or an async op went pending
+    /// and already produced its interim response).
+    None,
+}
+
+impl Reply {
+    /// A STATUS_SUCCESS body.
+    pub fn ok(body: Vec<u8>) -> Self {
+        Reply::Body(NtStatus::SUCCESS, body)
+    }
+}
+
+/// All state of one connection except the shared server.
+pub struct ConnState {
+    /// Negotiation results.
+    pub neg: Negotiated,
+    /// Credits and message-id window.
+    pub credits: Credits,
+    /// Connection-level crypto (preauth hash, cipher and signing choice).
+    pub crypto: ConnCrypto,
+    /// Sessions by SessionId.
+    pub sessions: HashMap<u64, Session>,
+    /// Opens by volatile FileId.
+    pub opens: HashMap<u64, Open>,
+    /// Next volatile FileId.
+    pub next_volatile: u64,
+    /// Frames to send ahead of the current response (interim responses, breaks).
+    pub extra: Vec<Outgoing>,
+    /// Delay to apply to the response being built (failed logon).
+    pub delay: Option<Duration>,
+    /// TreeId for the TREE_CONNECT response header being built.
+    pub reply_tree_id: Option<u32>,
+    /// Sessions to drop once the current response is signed (LOGOFF).
+    pub retire: Vec<u64>,
+    /// Accounts revision this connection's sessions were last checked against.
+    pub seen_revision: Option<u64>,
+}
+
+impl ConnState {
+    /// A fresh FileId: volatile ids count up per connection; persistent ids
+    /// are the same value (durable handles will need server-wide ones).
+    pub fn new_file_id(&mut self) -> crate::wire::create::FileId {
+        let v = self.next_volatile;
+        self.next_volatile += 1;
+        crate::wire::create::FileId { persistent: v, volatile: v }
+    }
+}
+
+impl Ctx<'_> {
+    /// The request's session (validated by `security::check_request`).
+    pub fn session(&self) -> Result<&Session, Error> {
+        self.conn.sessions.get(&self.hdr.session_id).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))
+    }
+
+    /// The request's session, mutably.
+    pub fn session_mut(&mut self) -> Result<&mut Session, Error> {
+        self.conn.sessions.get_mut(&self.hdr.session_id).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))
+    }
+
+    /// The request's tree connect.
+    pub fn tree(&self) -> Result<&crate::engine::session::Tree, Error> {
+        self.session()?.trees.get(&self.hdr.tree_id).ok_or(Error::Status(NtStatus::NETWORK_NAME_DELETED))
+    }
+
+    /// Maps a request FileId to the volatile id of an open of this session
+    /// and tree; all-ones means the previous CREATE of a related compound
+    /// (MS-SMB2 3.3.5.2.7.2). Unknown ids are STATUS_FILE_CLOSED.
+    pub fn resolve_file_id(&self, id: crate::wire::create::FileId) -> Result<u64, Error> {
+        let id = if id == crate::wire::create::FileId::ANY {
+            let (p, v) = self.related_file_id.ok_or(Error::Status(NtStatus::FILE_CLOSED))?;
+            crate::wire::create::FileId { persistent: p, volatile: v }
+        } else {
+            id
+        };
+        match self.conn.opens.get(&id.volatile) {
+            Some(o) if o.file_id == id && o.owned_by(self.hdr.session_id, self.hdr.tree_id) => Ok(id.volatile),
+            _ => Err(Error::Status(NtStatus::FILE_CLOSED)),
+        }
+    }
+
+    /// The open for a resolved volatile id.
+    pub fn open_mut(&mut self, volatile: u64) -> Result<&mut Open, Error> {
+        self.conn.opens.get_mut(&volatile).ok_or(Error::Status(NtStatus::FILE_CLOSED))
+    }
+}
+
+/// One client connection.
+pub struct Connection {
+    server: Arc<Server>,
+    peer: SocketAddr,
+    state: ConnState,
+}
+
+/// One message's answer: response header, body (None: no response) and the
+/// session whose key signs it.
+type Answer = (Header, Option<Vec<u8>>, Option<u64>);
+
+/// What we remember about the previous message of a compound.
+#[derive(Clone, Copy, Default)]
+struct Related {
+    session_id: u64,
+    tree_id: u32,
+    file_id: Option<(u64, u64)>,
+    status: NtStatus,
+}
+
+impl Connection {
+    /// A new connection from `peer`.
+    pub fn new(server: Arc<Server>, peer: SocketAddr) -> Self {
+        Self {
+            server,
+            peer,
+            state: ConnState {
+                neg: Negotiated::default(),
+                credits: Credits::new(),
+                crypto: ConnCrypto::default(),
+                sessions: HashMap::new(),
+                opens: HashMap::new(),
+                next_volatile: 1,
+                extra: Vec::new(),
+                delay: None,
+                reply_tree_id: None,
+                retire: Vec::new(),
+                seen_revision: None,
+            },
+        }
+    }
+
+    /// Handles one Direct-TCP frame.
+    pub fn handle_frame(&mut self, now: SystemTime, frame: &[u8]) -> Vec<Outgoing> {
+        let out = match frame.get(..4) {
+            Some(id) if id == header::SMB1_ID => self.smb1(now, frame),
+            Some(id) if id == header::TRANSFORM_ID => self.encrypted(now, frame),
+            Some(id) if id == header::PROTOCOL_ID => self.messages(now, frame, None),
+            _ => Err(Error::Disconnect("unknown protocol id")),
+        };
+        let mut v = std::mem::take(&mut self.state.extra);
+        match out {
+            Ok(Some(frame)) => match self.state.delay.take() {
+                Some(d) => v.push(Outgoing::Delayed(d, frame)),
+                None => v.push(Outgoing::Frame(frame)),
+            },
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(peer = %self.peer, reason = ?e, "closing connection");
+                v.push(Outgoing::Close);
+            }
+        }
+        v
+    }
+
+    /// Periodic work (about once a second): when users, shares or
+    /// permissions changed (also by the CLI in another process), re-check
+    /// every session and tree of this connection at once.
+    pub fn tick(&mut self, now: SystemTime) -> Vec<Outgoing> {
+        let rev = self.server.revision(now);
+        if self.state.seen_revision != Some(rev) {
+            self.state.seen_revision = Some(rev);
+            crate::engine::revalidate::connection(&self.server, &mut self.state, now, self.peer);
+        }
+        std::mem::take(&mut self.state.extra)
+    }
+
+    /// Called when the connection ends: closes opens and sessions.
+    pub fn close(&mut self, now: SystemTime) {
+        handlers::logoff::close_all(&self.server, &mut self.state, now, self.peer);
+    }
+
+    /// SMB1 NEGOTIATE: the only SMB1 message we accept, and only first (3.3.5.3).
+    fn smb1(&mut self, now: SystemTime, frame: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        if self.state.neg.dialect.is_some() || self.state.neg.smb1_upgraded {
+            return Err(Error::Disconnect("SMB1 after negotiate"));
+        }
+        handlers::negotiate::smb1(&self.server, &mut self.state, now, frame).map(Some)
+    }
+
+    /// A transform header: decrypt, then process the plaintext (3.3.5.2.1.1).
+    fn encrypted(&mut self, now: SystemTime, frame: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let (session_id, plain) = security::decrypt_request(&self.state, frame)?;
+        self.messages(now, &plain, Some(session_id))
+    }
+
+    /// Processes a (possibly compound) SMB2 message chain (3.3.5.2.7).
+    fn messages(&mut self, now: SystemTime, buf: &[u8], encrypted: Option<u64>) -> Result<Option<Vec<u8>>, Error> {
+        let mut out: Vec<u8> = Vec::new();
+        let mut sign_ranges: Vec<(usize, usize, u64)> = Vec::new();
+        let mut offset = 0usize;
+        let mut prev: Option<Related> = None;
+        let mut encrypt_session = encrypted;
+        loop {
+            let rest = buf.get(offset..).ok_or(Error::Disconnect("compound offset"))?;
+            let hdr = Header::decode(rest).map_err(|_| Error::Disconnect("bad SMB2 header"))?;
+            let len = match hdr.next_command as usize {
+                0 => rest.len(),
+                n if n % 8 == 0 && n >= HEADER_LEN && n <= rest.len() => n,
+                _ => return Err(Error::Disconnect("bad NextCommand")),
+            };
+            let msg = &rest[..len];
+            let is_last = hdr.next_command == 0;
+            let start = out.len();
+            let (resp_hdr, body, sign) = self.one(now, hdr, msg, &mut prev, encrypted)?;
+            let Some(body) = body else {
+                if is_last {
+                    break;
+                }
+                offset += len;
+                continue;
+            };
+            let mut body = body;
+            put_header(&resp_hdr, &mut body);
+            if out.is_empty() {
+                // The common single-message case: no copy of a large READ body.
+                out = body;
+            } else {
+                out.extend_from_slice(&body);
+            }
+            if let Some(target) = self.state.crypto.hash_response.take() {
+                security::hash_response(&mut self.state, target, &out[start..]);
+            }
+            if !is_last {
+                // Responses in a compound are 8-byte aligned (3.3.4.1.3).
+                crate::wire::pad_to(&mut out, 8);
+                let next = (out.len() - start) as u32;
+                out.set_u32(start + header::offsets::NEXT_COMMAND, next);
+            }
+            if let Some(sid) = sign {
+                sign_ranges.push((start, out.len(), sid));
+            }
+            if encrypt_session.is_none() {
+                encrypt_session = self.must_encrypt(resp_hdr.session_id, resp_hdr.command);
+            }
+            if is_last {
+                break;
+            }
+            offset += len;
+        }
+        if out.is_empty() {
+            return Ok(None);
+        }
+        // If the last response in a chain was skipped, the previous one must not point on.
+        fix_last_next_command(&mut out);
+        if let Some(sid) = encrypt_session {
+            let sealed = security::encrypt_response(&self.state, sid, out);
+            for sid in std::mem::take(&mut self.state.retire) {
+                self.state.sessions.remove(&sid);
+            }
+            return sealed.map(Some);
+        }
+        for (s, e, sid) in sign_ranges {
+            security::sign_response(&self.state, sid, &mut out[s..e]);
+        }
+        for sid in std::mem::take(&mut self.state.retire) {
+            self.state.sessions.remove(&sid);
+        }
+        Ok(Some(out))
+    }
+
+    /// Whether responses for `session_id` must be encrypted although the
+    /// request was not (never: an unencrypted request on an encrypting
+    /// session was already refused). Kept for the NEGOTIATE/SESSION_SETUP path.
+    fn must_encrypt(&self, _session_id: u64, _cmd: Command) -> Option<u64> {
+        None
+    }
+
+    /// Validates and dispatches one message; returns the response header,
+    /// body (None: no response) and the session to sign with.
+    fn one(
+        &mut self,
+        now: SystemTime,
+        mut hdr: Header,
+        msg: &[u8],
+        prev: &mut Option<Related>,
+        encrypted: Option<u64>,
+    ) -> Result<Answer, Error> {
+        let charge = self.check_credits(&hdr, msg)?;
+        // Related compound (3.3.5.2.7.2): ids come from the previous message.
+        let mut related_file_id = None;
+        if hdr.is_related() {
+            let Some(p) = *prev else {
+                return Ok(self.error_reply(&hdr, charge, NtStatus::INVALID_PARAMETER, None));
+            };
+            hdr.session_id = p.session_id;
+            hdr.tree_id = p.tree_id;
+            related_file_id = p.file_id;
+            if p.status.is_error() {
+                let r = self.error_reply(&hdr, charge, p.status, Some(p.session_id));
+                return Ok(r);
+            }
+        }
+        let result = security::check_request(&self.state, &self.server, &hdr, msg, encrypted).and_then(|()| {
+            let mut ctx = Ctx {
+                server: &self.server,
+                now,
+                hdr: &hdr,
+                msg,
+                peer: self.peer,
+                conn: &mut self.state,
+                related_file_id,
+                encrypted: encrypted.is_some(),
+            };
+            handlers::dispatch(&mut ctx)
+        });
+        let (status, body) = match result {
+            Ok(Reply::Body(s, b)) => (s, Some(b)),
+            Ok(Reply::None) => (NtStatus::SUCCESS, None),
+            Err(Error::Disconnect(why)) => return Err(Error::Disconnect(why)),
+            Err(e) => {
+                tracing::debug!(cmd = ?hdr.command, error = ?e, "request failed");
+                (e.status(), Some(handlers::error_body()))
+            }
+        };
+        let file_id = handlers::created_file_id(&hdr, status, body.as_deref());
+        *prev = Some(Related {
+            session_id: self.response_session_id(&hdr, status),
+            tree_id: hdr.tree_id,
+            file_id: file_id.or(related_file_id),
+            status,
+        });
+        let Some(body) = body else {
+            return Ok((hdr, None, None));
+        };
+        let granted = self.state.credits.grant(hdr.credits, charge, boost(hdr.command));
+        let mut resp = response_header(&hdr, status, granted, self.response_session_id(&hdr, status));
+        if let Some(t) = self.state.reply_tree_id.take() {
+            // TREE_CONNECT answers with the new TreeId in its header (2.2.10).
+            resp.tree_id = t;
+            if let Some(p) = prev.as_mut() {
+                p.tree_id = t;
+            }
+        }
+        let sign = security::should_sign(&self.state, &resp, status);
+        Ok((resp, Some(body), sign))
+    }
+
+    /// The session id in a response: SESSION_SETUP may have created one.
+    fn response_session_id(&self, hdr: &Header, _status: NtStatus) -> u64 {
+        if hdr.command == Command::SESSION_SETUP {
+            self.state.crypto.last_session_id.unwrap_or(hdr.session_id)
+        } else {
+            hdr.session_id
+        }
+    }
+
+    /// Credit and message-id checks (3.3.5.2.3, 3.3.5.2.5). Returns the charge.
+    fn check_credits(&mut self, hdr: &Header, msg: &[u8]) -> Result<u16, Error> {
+        if hdr.command == Command::CANCEL {
+            return Ok(0);
+        }
+        let large = self.state.neg.large_mtu;
+        let charge = if large { hdr.credit_charge.max(1) } else { 1 };
+        if large {
+            let needed = credits::charge_for(handlers::payload_size(hdr, msg));
+            if hdr.credit_charge.max(1) < needed {
+                return Err(Error::Disconnect("credit charge too small for payload"));
+            }
+        }
+        if !self.state.credits.consume(hdr.message_id, charge) {
+            return Err(Error::Disconnect("message id outside the credit window"));
+        }
+        Ok(charge)
+    }
+
+    fn error_reply(&mut self, hdr: &Header, charge: u16, status: NtStatus, session: Option<u64>) -> Answer {
+        let granted = self.state.credits.grant(hdr.credits, charge, boost(hdr.command));
+        let resp = response_header(hdr, status, granted, session.unwrap_or(hdr.session_id));
+        let sign = security::should_sign(&self.state, &resp, status);
+        (resp, Some(handlers::error_body()), sign)
+    }
+}
+
+/// Top up credits only once the client is past negotiation and logon, so
+/// that those exchanges grant exactly what was asked (smbtorture checks it).
+fn boost(cmd: Command) -> bool {
+    cmd != Command::NEGOTIATE && cmd != Command::SESSION_SETUP
+}
+
+/// Builds a response header mirroring the request (3.3.4.1).
+fn response_header(req: &Header, status: NtStatus, credits: u16, session_id: u64) -> Header {
+    Header {
+        credit_charge: req.credit_charge,
+        status,
+        command: req.command,
+        credits,
+        flags: flags::SERVER_TO_REDIR
+            | (req.flags & (flags::RELATED_OPERATIONS | flags::PRIORITY_MASK | flags::ASYNC_COMMAND)),
+        next_command: 0,
+        message_id: req.message_id,
+        async_id: req.async_id,
+        tree_id: req.tree_id,
+        session_id,
+        signature: [0; 16],
+    }
+}
+
+/// Clears NextCommand of the last response in a compound buffer.
+fn fix_last_next_command(out: &mut [u8]) {
+    let mut pos = 0usize;
+    loop {
+        let next = out
+            .get(pos + header::offsets::NEXT_COMMAND..pos + header::offsets::NEXT_COMMAND + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .unwrap_or(0);
+        if next == 0 || pos + next >= out.len() {
+            if next != 0 {
+                out[pos + header::offsets::NEXT_COMMAND..pos + header::offsets::NEXT_COMMAND + 4]
+                    .copy_from_slice(&[0; 4]);
+            }
+            return;
+        }
+        pos += next;
+    }
+}

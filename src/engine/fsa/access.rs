@@ -1,0 +1,372 @@
+//! Access masks (MS-DTYP 2.4.3, MS-SMB2 2.2.13.1): generic mapping,
+//! MAXIMUM_ALLOWED, what a share permission allows, the access check for
+//! opening an existing object (MS-FSA 2.1.5.1.2.1) and the access each SMB2
+//! command needs (MS-SMB2 3.3.5.12-3.3.5.21, MS-FSA 2.1.5.11/2.1.5.14).
+//!
+//! The security-descriptor evaluation that produces "what the object's ACL
+//! grants" lives in [`super::sd`]; this file combines it with the share
+//! permission and the read-only attribute.
+
+use crate::engine::services::Access;
+use crate::wire::NtStatus;
+
+/// FILE_READ_DATA / FILE_LIST_DIRECTORY.
+pub const FILE_READ_DATA: u32 = 0x0000_0001;
+/// FILE_LIST_DIRECTORY (same bit as FILE_READ_DATA).
+pub const FILE_LIST_DIRECTORY: u32 = FILE_READ_DATA;
+/// FILE_WRITE_DATA / FILE_ADD_FILE.
+pub const FILE_WRITE_DATA: u32 = 0x0000_0002;
+/// FILE_ADD_FILE (same bit as FILE_WRITE_DATA).
+pub const FILE_ADD_FILE: u32 = FILE_WRITE_DATA;
+/// FILE_APPEND_DATA / FILE_ADD_SUBDIRECTORY.
+pub const FILE_APPEND_DATA: u32 = 0x0000_0004;
+/// FILE_ADD_SUBDIRECTORY (same bit as FILE_APPEND_DATA).
+pub const FILE_ADD_SUBDIRECTORY: u32 = FILE_APPEND_DATA;
+/// FILE_READ_EA.
+pub const FILE_READ_EA: u32 = 0x0000_0008;
+/// FILE_WRITE_EA.
+pub const FILE_WRITE_EA: u32 = 0x0000_0010;
+/// FILE_EXECUTE / FILE_TRAVERSE.
+pub const FILE_EXECUTE: u32 = 0x0000_0020;
+/// FILE_DELETE_CHILD.
+pub const FILE_DELETE_CHILD: u32 = 0x0000_0040;
+/// FILE_READ_ATTRIBUTES.
+pub const FILE_READ_ATTRIBUTES: u32 = 0x0000_0080;
+/// FILE_WRITE_ATTRIBUTES.
+pub const FILE_WRITE_ATTRIBUTES: u32 = 0x0000_0100;
+/// DELETE.
+pub const DELETE: u32 = 0x0001_0000;
+/// READ_CONTROL.
+pub const READ_CONTROL: u32 = 0x0002_0000;
+/// WRITE_DAC.
+pub const WRITE_DAC: u32 = 0x0004_0000;
+/// WRITE_OWNER.
+pub const WRITE_OWNER: u32 = 0x0008_0000;
+/// SYNCHRONIZE.
+pub const SYNCHRONIZE: u32 = 0x0010_0000;
+/// ACCESS_SYSTEM_SECURITY (SACL access; needs a privilege we never grant).
+pub const ACCESS_SYSTEM_SECURITY: u32 = 0x0100_0000;
+/// MAXIMUM_ALLOWED.
+pub const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
+/// GENERIC_ALL.
+pub const GENERIC_ALL: u32 = 0x1000_0000;
+/// GENERIC_EXECUTE.
+pub const GENERIC_EXECUTE: u32 = 0x2000_0000;
+/// GENERIC_WRITE.
+pub const GENERIC_WRITE: u32 = 0x4000_0000;
+/// GENERIC_READ.
+pub const GENERIC_READ: u32 = 0x8000_0000;
+
+/// FILE_ALL_ACCESS: every standard and file-specific right.
+pub const FILE_ALL_ACCESS: u32 = 0x001F_01FF;
+/// FILE_GENERIC_READ.
+pub const FILE_GENERIC_READ: u32 = READ_CONTROL | FILE_READ_DATA | FILE_READ_ATTRIBUTES | FILE_READ_EA | SYNCHRONIZE;
+/// FILE_GENERIC_WRITE.
+pub const FILE_GENERIC_WRITE: u32 =
+    READ_CONTROL | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES | FILE_WRITE_EA | FILE_APPEND_DATA | SYNCHRONIZE;
+/// FILE_GENERIC_EXECUTE.
+pub const FILE_GENERIC_EXECUTE: u32 = READ_CONTROL | FILE_READ_ATTRIBUTES | FILE_EXECUTE | SYNCHRONIZE;
+
+/// Bits no access mask may carry (bits 9-15, 21-23, 26-27): requests
+/// with them are ACCESS_DENIED (smbtorture `smb2.maximum_allowed`).
+pub const INVALID_ACCESS_BITS: u32 = 0x0CE0_FE00;
+
+/// Bits a read-only file never grants (MS-FSA 2.1.5.1.2.1; the
+/// directory bits share values with the file ones).
+pub const READONLY_DENIED: u32 = FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_ADD_SUBDIRECTORY | FILE_DELETE_CHILD;
+
+/// Replace GENERIC_* bits with the file-specific rights (MS-DTYP 2.4.3,
+/// file object generic mapping).
+pub fn map_generic(mask: u32) -> u32 {
+    let mut out = mask & !(GENERIC_ALL | GENERIC_EXECUTE | GENERIC_WRITE | GENERIC_READ);
+    if mask & GENERIC_READ != 0 {
+        out |= FILE_GENERIC_READ;
+    }
+    if mask & GENERIC_WRITE != 0 {
+        out |= FILE_GENERIC_WRITE;
+    }
+    if mask & GENERIC_EXECUTE != 0 {
+        out |= FILE_GENERIC_EXECUTE;
+    }
+    if mask & GENERIC_ALL != 0 {
+        out |= FILE_ALL_ACCESS;
+    }
+    out
+}
+
+/// What a share permission allows, as an access mask. It is also the
+/// MaximalAccess of the TREE_CONNECT response (MS-SMB2 2.2.10) and caps
+/// every open on the share.
+///
+/// - `Read`: read data, attributes, EAs, security; execute; list.
+/// - `ReadWrite`: plus write/append data, attributes, EAs, create and
+///   delete (DELETE, FILE_DELETE_CHILD). No WRITE_DAC/WRITE_OWNER.
+/// - `Admin`: everything, including changing security descriptors.
+pub fn share_mask(perm: Access) -> u32 {
+    const READ: u32 = FILE_GENERIC_READ | FILE_GENERIC_EXECUTE;
+    const READ_WRITE: u32 = READ | FILE_GENERIC_WRITE | DELETE | FILE_DELETE_CHILD;
+    match perm {
+        Access::None => 0,
+        Access::Read => READ,
+        Access::ReadWrite => READ_WRITE,
+        Access::Admin => FILE_ALL_ACCESS,
+    }
+}
+
+/// True if the share permission allows any modification (DELETE_ON_CLOSE,
+/// SET_INFO of attributes, …).
+pub fn share_writable(perm: Access) -> bool {
+    matches!(perm, Access::ReadWrite | Access::Admin)
+}
+
+/// Everything needed to decide what an open of an existing object gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExistingObject {
+    /// [`share_mask`] of the session's permission on the share.
+    pub share: u32,
+    /// What the object's security descriptor grants the user
+    /// ([`super::sd::SecurityDescriptor::max_allowed`]).
+    pub acl: u32,
+    /// The parent directory's security descriptor grants FILE_DELETE_CHILD
+    /// (then DELETE is granted even if the object's ACL does not say so).
+    pub parent_delete_child: bool,
+    /// FILE_ATTRIBUTE_READONLY set on a non-directory.
+    pub read_only_file: bool,
+}
+
+impl ExistingObject {
+    /// The maximal access (MS-SMB2 2.2.14.2.5 MxAc response): ignores the
+    /// read-only attribute (smbtorture `smb2.maximum_allowed.read_only_file`).
+    pub fn maximal_access(&self) -> u32 {
+        let mut m = self.acl | FILE_READ_ATTRIBUTES;
+        if self.parent_delete_child {
+            m |= DELETE;
+        }
+        m & self.share
+    }
+
+    /// What MAXIMUM_ALLOWED resolves to: the maximal access minus what a
+    /// read-only file never grants.
+    pub fn max_allowed(&self) -> u32 {
+        let m = self.maximal_access();
+        if self.read_only_file { m & !READONLY_DENIED } else { m }
+    }
+}
+
+/// MS-FSA 2.1.5.1.2.1 (Check Access to an Existing File) plus the share
+/// cap: the access granted for `desired`, or the error.
+///
+/// - invalid bits: ACCESS_DENIED; ACCESS_SYSTEM_SECURITY:
+///   PRIVILEGE_NOT_HELD (smbtorture `smb2.maximum_allowed`);
+/// - generic bits are mapped; MAXIMUM_ALLOWED adds everything allowed;
+/// - write access to a read-only file: ACCESS_DENIED;
+/// - anything else not allowed by ACL or share: ACCESS_DENIED.
+pub fn open_existing(desired: u32, obj: &ExistingObject) -> Result<u32, NtStatus> {
+    let want = check_bits(desired)?;
+    let allowed = obj.max_allowed();
+    if obj.read_only_file && want & READONLY_DENIED != 0 {
+        return Err(NtStatus::ACCESS_DENIED);
+    }
+    let explicit = want & !MAXIMUM_ALLOWED;
+    if explicit & !allowed != 0 {
+        return Err(NtStatus::ACCESS_DENIED);
+    }
+    if want & MAXIMUM_ALLOWED != 0 { Ok(allowed | explicit) } else { Ok(explicit) }
+}
+
+/// The access granted on a newly created object (MS-FSA 2.1.5.1.1: the
+/// creator gets what it asked for, capped by the share). The parent's
+/// FILE_ADD_FILE / FILE_ADD_SUBDIRECTORY is checked with [`check_create_in`].
+pub fn open_new(desired: u32, share: u32) -> Result<u32, NtStatus> {
+    let want = check_bits(desired)?;
+    let explicit = want & !MAXIMUM_ALLOWED;
+    if explicit & !share != 0 {
+        return Err(NtStatus::ACCESS_DENIED);
+    }
+    if want & MAXIMUM_ALLOWED != 0 { Ok(share | explicit) } else { Ok(explicit) }
+}
+
+/// Creating a child needs FILE_ADD_FILE or FILE_ADD_SUBDIRECTORY on the
+/// parent (`parent_acl`: what the parent's SD grants; `share`: share mask).
+pub fn check_create_in(parent_acl: u32, share: u32, directory: bool) -> Result<(), NtStatus> {
+    let need = if directory { FILE_ADD_SUBDIRECTORY } else { FILE_ADD_FILE };
+    if parent_acl & share & need == need { Ok(()) } else { Err(NtStatus::ACCESS_DENIED) }
+}
+
+fn check_bits(desired: u32) -> Result<u32, NtStatus> {
+    if desired & INVALID_ACCESS_BITS != 0 {
+        return Err(NtStatus::ACCESS_DENIED);
+    }
+    if desired & ACCESS_SYSTEM_SECURITY != 0 {
+        return Err(NtStatus::PRIVILEGE_NOT_HELD);
+    }
+    Ok(map_generic(desired))
+}
+
+fn require(granted: u32, any_of: u32) -> Result<(), NtStatus> {
+    if granted & any_of != 0 { Ok(()) } else { Err(NtStatus::ACCESS_DENIED) }
+}
+
+/// READ (MS-SMB2 3.3.5.12): FILE_READ_DATA, or FILE_EXECUTE as Windows
+/// and Samba also accept (executables are read through execute handles).
+pub fn check_read(granted: u32) -> Result<(), NtStatus> {
+    require(granted, FILE_READ_DATA | FILE_EXECUTE)
+}
+
+/// How a handle may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Anywhere.
+    Any,
+    /// Only at end of file (FILE_APPEND_DATA without FILE_WRITE_DATA,
+    /// MS-FSA 2.1.5.3): the engine writes at EOF whatever the offset.
+    AppendOnly,
+}
+
+/// WRITE (MS-SMB2 3.3.5.13): FILE_WRITE_DATA or FILE_APPEND_DATA.
+pub fn check_write(granted: u32) -> Result<WriteMode, NtStatus> {
+    if granted & FILE_WRITE_DATA != 0 {
+        Ok(WriteMode::Any)
+    } else if granted & FILE_APPEND_DATA != 0 {
+        Ok(WriteMode::AppendOnly)
+    } else {
+        Err(NtStatus::ACCESS_DENIED)
+    }
+}
+
+/// FLUSH (MS-SMB2 3.3.5.11): FILE_WRITE_DATA or FILE_APPEND_DATA.
+pub fn check_flush(granted: u32) -> Result<(), NtStatus> {
+    require(granted, FILE_WRITE_DATA | FILE_APPEND_DATA)
+}
+
+/// QUERY_DIRECTORY and CHANGE_NOTIFY (MS-SMB2 3.3.5.18, 3.3.5.19).
+pub fn check_list_directory(granted: u32) -> Result<(), NtStatus> {
+    require(granted, FILE_LIST_DIRECTORY)
+}
+
+/// FileInformationClass values (MS-FSCC 2.4) that have access rules.
+pub mod class {
+    /// FileBasicInformation.
+    pub const BASIC: u8 = 4;
+    /// FileStandardInformation.
+    pub const STANDARD: u8 = 5;
+    /// FileEaInformation.
+    pub const EA: u8 = 7;
+    /// FileRenameInformation.
+    pub const RENAME: u8 = 10;
+    /// FileLinkInformation.
+    pub const LINK: u8 = 11;
+    /// FileDispositionInformation.
+    pub const DISPOSITION: u8 = 13;
+    /// FileFullEaInformation.
+    pub const FULL_EA: u8 = 15;
+    /// FileAllInformation.
+    pub const ALL: u8 = 18;
+    /// FileAllocationInformation.
+    pub const ALLOCATION: u8 = 19;
+    /// FileEndOfFileInformation.
+    pub const END_OF_FILE: u8 = 20;
+    /// FileNetworkOpenInformation.
+    pub const NETWORK_OPEN: u8 = 34;
+    /// FileAttributeTagInformation.
+    pub const ATTRIBUTE_TAG: u8 = 35;
+    /// FileValidDataLengthInformation.
+    pub const VALID_DATA_LENGTH: u8 = 39;
+    /// FileShortNameInformation.
+    pub const SHORT_NAME: u8 = 40;
+    /// FileDispositionInformationEx.
+    pub const DISPOSITION_EX: u8 = 64;
+    /// FileRenameInformationEx.
+    pub const RENAME_EX: u8 = 65;
+}
+
+/// SMB2_0_INFO_* (MS-SMB2 2.2.37).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InfoType {
+    /// SMB2_0_INFO_FILE.
+    File,
+    /// SMB2_0_INFO_FILESYSTEM.
+    FileSystem,
+    /// SMB2_0_INFO_SECURITY.
+    Security,
+    /// SMB2_0_INFO_QUOTA.
+    Quota,
+}
+
+/// OWNER_SECURITY_INFORMATION (MS-DTYP 2.4.7).
+pub const OWNER_SECURITY_INFORMATION: u32 = 0x01;
+/// GROUP_SECURITY_INFORMATION.
+pub const GROUP_SECURITY_INFORMATION: u32 = 0x02;
+/// DACL_SECURITY_INFORMATION.
+pub const DACL_SECURITY_INFORMATION: u32 = 0x04;
+/// SACL_SECURITY_INFORMATION.
+pub const SACL_SECURITY_INFORMATION: u32 = 0x08;
+/// LABEL_SECURITY_INFORMATION.
+pub const LABEL_SECURITY_INFORMATION: u32 = 0x10;
+
+/// QUERY_INFO (MS-SMB2 3.3.5.20): the access the class needs (MS-FSA
+/// 2.1.5.11). `info` is the FileInformationClass for `InfoType::File`
+/// and the AdditionalInformation (security information) for `Security`.
+pub fn check_query_info(granted: u32, kind: InfoType, info: u32) -> Result<(), NtStatus> {
+    match kind {
+        InfoType::File => match u8::try_from(info).unwrap_or(0) {
+            class::BASIC | class::ALL | class::NETWORK_OPEN | class::ATTRIBUTE_TAG => {
+                require(granted, FILE_READ_ATTRIBUTES)
+            }
+            class::EA | class::FULL_EA => require(granted, FILE_READ_EA),
+            _ => Ok(()),
+        },
+        InfoType::FileSystem | InfoType::Quota => Ok(()),
+        InfoType::Security => {
+            if info & SACL_SECURITY_INFORMATION != 0 {
+                return require(granted, ACCESS_SYSTEM_SECURITY);
+            }
+            let normal = OWNER_SECURITY_INFORMATION
+                | GROUP_SECURITY_INFORMATION
+                | DACL_SECURITY_INFORMATION
+                | LABEL_SECURITY_INFORMATION;
+            if info & normal != 0 { require(granted, READ_CONTROL) } else { Ok(()) }
+        }
+    }
+}
+
+/// SET_INFO (MS-SMB2 3.3.5.21): the access the class needs (MS-FSA
+/// 2.1.5.14). Rename and disposition need DELETE, size changes
+/// FILE_WRITE_DATA, basic FILE_WRITE_ATTRIBUTES, EAs FILE_WRITE_EA;
+/// security: WRITE_OWNER for owner/group/label, WRITE_DAC for the DACL,
+/// ACCESS_SYSTEM_SECURITY for the SACL.
+pub fn check_set_info(granted: u32, kind: InfoType, info: u32) -> Result<(), NtStatus> {
+    match kind {
+        InfoType::File => match u8::try_from(info).unwrap_or(0) {
+            class::BASIC => require(granted, FILE_WRITE_ATTRIBUTES),
+            class::END_OF_FILE | class::ALLOCATION | class::VALID_DATA_LENGTH => require(granted, FILE_WRITE_DATA),
+            class::RENAME | class::RENAME_EX | class::DISPOSITION | class::DISPOSITION_EX | class::SHORT_NAME => {
+                require(granted, DELETE)
+            }
+            class::FULL_EA => require(granted, FILE_WRITE_EA),
+            _ => Ok(()),
+        },
+        InfoType::FileSystem | InfoType::Quota => Ok(()),
+        InfoType::Security => {
+            if info & SACL_SECURITY_INFORMATION != 0 {
+                require(granted, ACCESS_SYSTEM_SECURITY)?;
+            }
+            let owner = OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | LABEL_SECURITY_INFORMATION;
+            if info & owner != 0 {
+                require(granted, WRITE_OWNER)?;
+            }
+            if info & DACL_SECURITY_INFORMATION != 0 {
+                require(granted, WRITE_DAC)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A rename or hard link into a directory needs FILE_ADD_FILE (or
+/// FILE_ADD_SUBDIRECTORY for a directory) there (MS-FSA 2.1.5.14.11), and
+/// replacing an existing target needs DELETE on it (checked by the engine
+/// when it opens the target).
+pub fn check_rename_into(target_parent_acl: u32, share: u32, directory: bool) -> Result<(), NtStatus> {
+    check_create_in(target_parent_acl, share, directory)
+}

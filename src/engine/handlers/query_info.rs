@@ -1,0 +1,309 @@
+//! QUERY_INFO (MS-SMB2 3.3.5.20): file, file-system and security
+//! information of an open (MS-FSCC 2.4, 2.5; MS-DTYP 2.4.6).
+
+use crate::engine::connection::{Ctx, Reply, new_message};
+use crate::engine::fileops::{alloc, attributes, times};
+use crate::engine::identity;
+use crate::engine::open::{FileOpen, Open};
+use crate::engine::status::{Error, Result};
+use crate::storage::{Meta, NodeKind};
+use crate::wire::NtStatus;
+use crate::wire::fscc::consts::{access, info_type};
+use crate::wire::fscc::ea::{FileFullEaInformation, FullEa};
+use crate::wire::fscc::file_info::*;
+use crate::wire::fscc::fs_info::{self, *};
+use crate::wire::fscc::{FsInfoClass, InfoClass};
+use crate::wire::query_info::{QueryInfoRequest, QueryInfoResponse};
+
+/// Bytes per allocation unit reported to clients (4 KiB clusters).
+const CLUSTER: u64 = 4096;
+
+/// QUERY_INFO.
+pub fn query_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
+    let req = QueryInfoRequest::decode(ctx.msg)?;
+    let id = ctx.resolve_file_id(req.file_id)?;
+    let quota = ctx.server.quota_of(ctx.session()?.principal.as_ref().map(|p| p.org_id));
+    let open = ctx.conn.opens.get(&id).ok_or(Error::Status(NtStatus::FILE_CLOSED))?;
+    let Some(f) = open.file() else {
+        return Err(NtStatus::NOT_SUPPORTED.into());
+    };
+    let (data, variable) = match req.info_type {
+        info_type::FILE => file_class(open, f, InfoClass(req.file_info_class), &req)?,
+        info_type::FILESYSTEM => (fs_class(f, FsInfoClass(req.file_info_class), quota, ctx.server)?, false),
+        info_type::SECURITY => {
+            if open.granted_access & access::READ_CONTROL == 0 {
+                return Err(NtStatus::ACCESS_DENIED.into());
+            }
+            (security(f, req.additional_information)?, false)
+        }
+        info_type::QUOTA => return Err(NtStatus::NOT_SUPPORTED.into()),
+        _ => return Err(NtStatus::INVALID_PARAMETER.into()),
+    };
+    let max = req.output_buffer_length as usize;
+    let (status, data) = if data.len() > max {
+        if req.info_type == info_type::SECURITY {
+            // 3.3.5.20.3: tell the client the size it needs.
+            let mut out = new_message();
+            crate::wire::error::ErrorResponse::encode_buffer_too_small(data.len() as u32, &mut out);
+            return Ok(Reply::Body(NtStatus::BUFFER_TOO_SMALL, out));
+        }
+        if !variable {
+            return Err(NtStatus::INFO_LENGTH_MISMATCH.into());
+        }
+        (NtStatus::BUFFER_OVERFLOW, &data[..max])
+    } else {
+        (NtStatus::SUCCESS, &data[..])
+    };
+    let mut out = new_message();
+    QueryInfoResponse { data }.encode(&mut out);
+    Ok(Reply::Body(status, out))
+}
+
+/// Sizes of the open's data (the stream's, for a stream open).
+fn sizes(f: &FileOpen, m: &Meta) -> (u64, u64) {
+    match &f.content {
+        Some(c) => (c.alloc_size(), c.len()),
+        None => (alloc(m), if m.kind == NodeKind::Directory { 0 } else { m.size }),
+    }
+}
+
+fn basic(m: &Meta) -> FileBasicInformation {
+    FileBasicInformation { times: times(m), file_attributes: attributes(m) }
+}
+
+fn standard(f: &FileOpen, m: &Meta) -> FileStandardInformation {
+    let (allocation_size, end_of_file) = sizes(f, m);
+    FileStandardInformation {
+        allocation_size,
+        end_of_file,
+        number_of_links: 1,
+        delete_pending: f.delete_on_close,
+        directory: f.is_dir,
+    }
+}
+
+/// The name as FileAllInformation and FileNormalizedNameInformation show it.
+fn name_of(f: &FileOpen) -> String {
+    format!("\\{}", f.path)
+}
+
+/// A FILE class. Returns the bytes and whether the class is variable-length
+/// (a short buffer then gets STATUS_BUFFER_OVERFLOW and a truncated answer).
+fn file_class(open: &Open, f: &FileOpen, class: InfoClass, req: &QueryInfoRequest<'_>) -> Result<(Vec<u8>, bool)> {
+    let m = f.org.stat(f.node)?;
+    let read_attrs = open.granted_access & access::FILE_READ_ATTRIBUTES != 0;
+    let needs_attrs = !matches!(
+        class,
+        InfoClass::ACCESS
+            | InfoClass::POSITION
+            | InfoClass::MODE
+            | InfoClass::ALIGNMENT
+            | InfoClass::FULL_EA
+            | InfoClass::EA
+    );
+    if needs_attrs && !read_attrs {
+        return Err(NtStatus::ACCESS_DENIED.into());
+    }
+    let mut out = Vec::new();
+    let mut variable = false;
+    match class {
+        InfoClass::BASIC => basic(&m).encode(&mut out),
+        InfoClass::STANDARD => standard(f, &m).encode(&mut out),
+        InfoClass::INTERNAL => FileInternalInformation { index_number: m.id.0 }.encode(&mut out),
+        InfoClass::EA => FileEaInformation { ea_size: ea_size(f)? }.encode(&mut out),
+        InfoClass::ACCESS => FileAccessInformation { access_flags: open.granted_access }.encode(&mut out),
+        InfoClass::POSITION => FilePositionInformation { current_byte_offset: f.position }.encode(&mut out),
+        InfoClass::MODE => FileModeInformation { mode: f.mode }.encode(&mut out),
+        InfoClass::ALIGNMENT => FileAlignmentInformation { alignment_requirement: 0 }.encode(&mut out),
+        InfoClass::ALL => {
+            variable = true;
+            FileAllInformation {
+                basic: basic(&m),
+                standard: standard(f, &m),
+                internal: FileInternalInformation { index_number: m.id.0 },
+                ea: FileEaInformation { ea_size: ea_size(f)? },
+                access: FileAccessInformation { access_flags: open.granted_access },
+                position: FilePositionInformation { current_byte_offset: f.position },
+                mode: FileModeInformation { mode: f.mode },
+                alignment: FileAlignmentInformation { alignment_requirement: 0 },
+                name: FileNameInformation { file_name: name_of(f) },
+            }
+            .encode(&mut out);
+        }
+        InfoClass::ALTERNATE_NAME => {
+            // The 8.3 name; a name that is already 8.3 is its own alternate (as Samba).
+            variable = true;
+            let leaf = m.name.clone();
+            let file_name = crate::engine::names::short_name(&leaf).unwrap_or(leaf);
+            FileNameInformation { file_name }.encode(&mut out);
+        }
+        InfoClass::NORMALIZED_NAME => {
+            variable = true;
+            FileNameInformation { file_name: f.path.clone() }.encode(&mut out);
+        }
+        InfoClass::STREAM => {
+            variable = true;
+            streams(f, &m)?.encode(&mut out);
+        }
+        InfoClass::NETWORK_OPEN => {
+            let (allocation_size, end_of_file) = sizes(f, &m);
+            FileNetworkOpenInformation {
+                times: times(&m),
+                allocation_size,
+                end_of_file,
+                file_attributes: attributes(&m),
+            }
+            .encode(&mut out);
+        }
+        InfoClass::ATTRIBUTE_TAG => {
+            FileAttributeTagInformation { file_attributes: attributes(&m), reparse_tag: 0 }.encode(&mut out);
+        }
+        InfoClass::COMPRESSION => {
+            let (_, end_of_file) = sizes(f, &m);
+            FileCompressionInformation { compressed_file_size: end_of_file, ..Default::default() }.encode(&mut out);
+        }
+        InfoClass::ID => {
+            let mut file_id = [0u8; 16];
+            file_id[..8].copy_from_slice(&m.id.0.to_le_bytes());
+            FileIdInformation { volume_serial_number: u64::from(volume_serial(f)), file_id }.encode(&mut out);
+        }
+        InfoClass::FULL_EA => {
+            if open.granted_access & access::FILE_READ_EA == 0 {
+                return Err(NtStatus::ACCESS_DENIED.into());
+            }
+            variable = true;
+            let eas = f.org.get_eas(f.node)?;
+            if eas.is_empty() {
+                return Err(NtStatus::NO_EAS_ON_FILE.into());
+            }
+            let _ = req;
+            let entries = eas.into_iter().map(|(n, v)| FullEa { flags: 0, name: n.into_bytes(), value: v }).collect();
+            FileFullEaInformation { entries }.encode(&mut out);
+        }
+        _ => return Err(NtStatus::INVALID_INFO_CLASS.into()),
+    }
+    Ok((out, variable))
+}
+
+/// Size of the EA list as FileEaInformation reports it.
+fn ea_size(f: &FileOpen) -> Result<u32> {
+    let eas = f.org.get_eas(f.node)?;
+    if eas.is_empty() {
+        return Ok(0);
+    }
+    let entries: Vec<FullEa> =
+        eas.into_iter().map(|(n, v)| FullEa { flags: 0, name: n.into_bytes(), value: v }).collect();
+    Ok(FileFullEaInformation { entries }.encoded_len() as u32)
+}
+
+/// FileStreamInformation: `::$DATA` for a file, then each named stream.
+fn streams(f: &FileOpen, m: &Meta) -> Result<FileStreamInformation> {
+    let mut entries = Vec::new();
+    for s in f.org.list_streams(f.node)? {
+        if s.name.is_empty() {
+            if m.kind == NodeKind::Directory {
+                continue;
+            }
+            entries.push(StreamEntry { name: "::$DATA".into(), size: s.size, allocation_size: s.alloc_size });
+        } else {
+            entries.push(StreamEntry {
+                name: format!(":{}:$DATA", s.name),
+                size: s.size,
+                allocation_size: s.alloc_size,
+            });
+        }
+    }
+    if m.kind == NodeKind::File && !entries.iter().any(|e| e.name == "::$DATA") {
+        entries.insert(0, StreamEntry { name: "::$DATA".into(), size: m.size, allocation_size: m.alloc_size });
+    }
+    Ok(FileStreamInformation { entries })
+}
+
+/// A stable per-share volume serial number.
+fn volume_serial(f: &FileOpen) -> u32 {
+    (f.root.0 as u32) ^ ((f.org_id.0 as u32).rotate_left(16)) ^ 0x5356_4C54
+}
+
+/// A FILESYSTEM class (MS-FSCC 2.5).
+fn fs_class(f: &FileOpen, class: FsInfoClass, quota: Option<u64>, server: &crate::engine::Server) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let (total, free) = capacity(f, quota, server)?;
+    match class {
+        FsInfoClass::VOLUME => FileFsVolumeInformation {
+            volume_creation_time: server.start_time.0,
+            volume_serial_number: volume_serial(f),
+            supports_objects: false,
+            volume_label: String::new(),
+        }
+        .encode(&mut out),
+        FsInfoClass::SIZE => FileFsSizeInformation {
+            total_allocation_units: total / CLUSTER,
+            available_allocation_units: free / CLUSTER,
+            sectors_per_allocation_unit: (CLUSTER / 512) as u32,
+            bytes_per_sector: 512,
+        }
+        .encode(&mut out),
+        FsInfoClass::FULL_SIZE => FileFsFullSizeInformation {
+            total_allocation_units: total / CLUSTER,
+            caller_available_allocation_units: free / CLUSTER,
+            actual_available_allocation_units: free / CLUSTER,
+            sectors_per_allocation_unit: (CLUSTER / 512) as u32,
+            bytes_per_sector: 512,
+        }
+        .encode(&mut out),
+        FsInfoClass::ATTRIBUTE => FileFsAttributeInformation {
+            file_system_attributes: fs_info::fs_attributes::CASE_PRESERVED_NAMES
+                | fs_info::fs_attributes::UNICODE_ON_DISK
+                | fs_info::fs_attributes::PERSISTENT_ACLS
+                | fs_info::fs_attributes::SUPPORTS_SPARSE_FILES
+                | fs_info::fs_attributes::NAMED_STREAMS
+                | fs_info::fs_attributes::SUPPORTS_EXTENDED_ATTRIBUTES
+                | fs_info::fs_attributes::SUPPORTS_ENCRYPTION,
+            maximum_component_name_length: 255,
+            file_system_name: "NTFS".into(),
+        }
+        .encode(&mut out),
+        FsInfoClass::DEVICE => FileFsDeviceInformation {
+            device_type: fs_info::device::FILE_DEVICE_DISK,
+            characteristics: fs_info::device::FILE_DEVICE_IS_MOUNTED,
+        }
+        .encode(&mut out),
+        FsInfoClass::SECTOR_SIZE => FileFsSectorSizeInformation {
+            logical_bytes_per_sector: 512,
+            physical_bytes_per_sector_for_atomicity: 4096,
+            physical_bytes_per_sector_for_performance: 4096,
+            fs_effective_physical_bytes_per_sector_for_atomicity: 4096,
+            flags: 0x3,
+            byte_offset_for_sector_alignment: 0,
+            byte_offset_for_partition_alignment: 0,
+        }
+        .encode(&mut out),
+        FsInfoClass::OBJECT_ID => {
+            let mut object_id = [0u8; 16];
+            object_id[..8].copy_from_slice(&f.root.0.to_le_bytes());
+            object_id[8..].copy_from_slice(&f.org_id.0.to_le_bytes());
+            FileFsObjectIdInformation { object_id, extended_info: [0; 48] }.encode(&mut out);
+        }
+        _ => return Err(NtStatus::INVALID_INFO_CLASS.into()),
+    }
+    Ok(out)
+}
+
+/// (total, free) bytes: the organization's quota when it has one, else the
+/// file system holding the data directory.
+fn capacity(f: &FileOpen, quota: Option<u64>, server: &crate::engine::Server) -> Result<(u64, u64)> {
+    let used = f.org.usage()?;
+    if let Some(q) = quota {
+        return Ok((q, q.saturating_sub(used)));
+    }
+    Ok(server.disk_space().unwrap_or((1 << 40, (1u64 << 40).saturating_sub(used))))
+}
+
+/// The security descriptor, filtered by the requested parts (MS-SMB2 3.3.5.20.3).
+fn security(f: &FileOpen, additional: u32) -> Result<Vec<u8>> {
+    let sd = match f.org.get_security(f.node)? {
+        Some(sd) => identity::filter_sd(&sd, additional),
+        None => identity::default_sd(f.org_id, f.is_dir, additional),
+    };
+    Ok(sd)
+}

@@ -1,0 +1,249 @@
+//! File names as SMB clients send them (MS-SMB2 2.2.13, MS-FSCC 2.1.5):
+//! validation, splitting into components, and named-stream syntax
+//! (`file.txt:stream:$DATA`, MS-FSCC 2.1.5.2).
+
+use crate::wire::NtStatus;
+
+/// Longest component, in UTF-16 code units (NTFS limit).
+const MAX_COMPONENT: usize = 255;
+/// Longest path, in UTF-16 code units (MS-SMB2: NameLength ≤ 32 KiB bytes).
+const MAX_PATH: usize = 32_767;
+
+/// A parsed CREATE name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedName {
+    /// Path components below the share root (empty: the root itself).
+    pub components: Vec<String>,
+    /// Named stream, if any (`None` for the default `::$DATA` stream).
+    pub stream: Option<String>,
+    /// The name asked explicitly for the `$INDEX_ALLOCATION` (directory) stream type.
+    pub dir_stream_type: bool,
+}
+
+impl ParsedName {
+    /// The last component (the file's own name), if not the root.
+    pub fn leaf(&self) -> Option<&str> {
+        self.components.last().map(String::as_str)
+    }
+}
+
+/// Characters NTFS refuses in a name (MS-FSCC 2.1.5.2). `\` separates
+/// components and `:` introduces a stream, so they are handled by the caller.
+fn is_forbidden(c: char) -> bool {
+    matches!(c, '"' | '*' | '/' | '<' | '>' | '?' | '|') || (c as u32) < 0x20
+}
+
+/// Parses and validates a CREATE file name. The macOS private-use substitutes
+/// for `:*?"<>|` (U+F001…U+F029, as `fruit:encoding = private` uses them) are
+/// ordinary characters here and are kept as they come.
+pub fn parse(name: &str) -> Result<ParsedName, NtStatus> {
+    if name.encode_utf16().count() > MAX_PATH {
+        return Err(NtStatus::OBJECT_NAME_INVALID);
+    }
+    // MS-SMB2 3.3.5.9: a leading separator is invalid in a CREATE name.
+    if name.starts_with('\\') {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let mut components = Vec::new();
+    let mut stream = None;
+    let mut dir_stream_type = false;
+    let parts: Vec<&str> = name.split('\\').collect();
+    let last = parts.len().saturating_sub(1);
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            // "dir\\" (trailing separator) is accepted; empty middle components are not.
+            if i == last && i > 0 {
+                continue;
+            }
+            if name.is_empty() {
+                break;
+            }
+            return Err(NtStatus::OBJECT_NAME_INVALID);
+        }
+        let (base, s) = split_stream(part)?;
+        if s.is_some() || dir_stream_type_of(part) {
+            if i != last {
+                // A stream name is only valid on the final component.
+                return Err(NtStatus::OBJECT_NAME_INVALID);
+            }
+            stream = s;
+            dir_stream_type = dir_stream_type_of(part);
+        }
+        if base.is_empty() {
+            // "::$DATA" on the share root, or ":stream" with no file.
+            if i == 0 && last == 0 {
+                break;
+            }
+            return Err(NtStatus::OBJECT_NAME_INVALID);
+        }
+        check_component(base)?;
+        components.push(base.to_string());
+    }
+    Ok(ParsedName { components, stream, dir_stream_type })
+}
+
+fn dir_stream_type_of(part: &str) -> bool {
+    part.to_ascii_uppercase().ends_with(":$INDEX_ALLOCATION")
+}
+
+/// Splits `name:stream:type` (MS-FSCC 2.1.5.2). The type must be `$DATA`
+/// (or `$INDEX_ALLOCATION` for directories); `name::$DATA` is the default stream.
+fn split_stream(part: &str) -> Result<(&str, Option<String>), NtStatus> {
+    let mut it = part.splitn(3, ':');
+    let base = it.next().unwrap_or("");
+    let Some(sname) = it.next() else {
+        return Ok((base, None));
+    };
+    let stype = it.next();
+    if let Some(t) = stype {
+        let t = t.to_ascii_uppercase();
+        if t != "$DATA" && t != "$INDEX_ALLOCATION" {
+            return Err(NtStatus::OBJECT_NAME_INVALID);
+        }
+        if t == "$INDEX_ALLOCATION" && !sname.is_empty() {
+            return Err(NtStatus::OBJECT_NAME_INVALID);
+        }
+    }
+    if sname.is_empty() {
+        // "file::$DATA" names the default stream; "file:" alone is invalid.
+        return if stype.is_some() { Ok((base, None)) } else { Err(NtStatus::OBJECT_NAME_INVALID) };
+    }
+    if sname.chars().any(|c| is_forbidden(c) || c == '\\') || sname.encode_utf16().count() > MAX_COMPONENT {
+        return Err(NtStatus::OBJECT_NAME_INVALID);
+    }
+    Ok((base, Some(sname.to_string())))
+}
+
+/// Validates one path component.
+pub fn check_component(c: &str) -> Result<(), NtStatus> {
+    if c == "." || c == ".." {
+        // Relative components would escape the share or alias entries.
+        return Err(NtStatus::OBJECT_NAME_INVALID);
+    }
+    if c.encode_utf16().count() > MAX_COMPONENT {
+        return Err(NtStatus::OBJECT_NAME_INVALID);
+    }
+    if c.chars().any(|ch| is_forbidden(ch) || ch == ':') {
+        return Err(NtStatus::OBJECT_NAME_INVALID);
+    }
+    Ok(())
+}
+
+/// Validates a rename target path (FileRenameInformation): same rules, no
+/// leading separator required or refused.
+pub fn parse_target(name: &str) -> Result<ParsedName, NtStatus> {
+    parse(name.trim_start_matches('\\'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_paths() {
+        let p = parse("dir\\sub\\報告書.docx").unwrap();
+        assert_eq!(p.components, vec!["dir", "sub", "報告書.docx"]);
+        assert_eq!(p.stream, None);
+        assert_eq!(parse("").unwrap().components, Vec::<String>::new());
+        assert_eq!(parse("dir\\").unwrap().components, vec!["dir"]);
+    }
+
+    #[test]
+    fn forbidden_characters_are_refused() {
+        for bad in ["a*b", "a?b", "a<b", "a>b", "a|b", "a\"b", "a/b", "a\u{1}b", "x\\\\y"] {
+            assert_eq!(parse(bad), Err(NtStatus::OBJECT_NAME_INVALID), "{bad:?}");
+        }
+        assert_eq!(parse("\\lead"), Err(NtStatus::INVALID_PARAMETER));
+        assert_eq!(parse(".."), Err(NtStatus::OBJECT_NAME_INVALID));
+    }
+
+    #[test]
+    fn mac_private_use_substitutes_are_kept() {
+        // macOS maps ':' to U+F022 and '*' to U+F021 on SMB.
+        let p = parse("a\u{F022}b\u{F021}.txt").unwrap();
+        assert_eq!(p.components, vec!["a\u{F022}b\u{F021}.txt"]);
+    }
+
+    #[test]
+    fn stream_syntax() {
+        let p = parse("f.txt:AFP_AfpInfo").unwrap();
+        assert_eq!((p.leaf(), p.stream.as_deref()), (Some("f.txt"), Some("AFP_AfpInfo")));
+        let p = parse("f.txt:s1:$DATA").unwrap();
+        assert_eq!(p.stream.as_deref(), Some("s1"));
+        assert_eq!(parse("f.txt::$DATA").unwrap().stream, None);
+        assert!(parse("f.txt:s1:$BOGUS").is_err());
+        assert!(parse("d:s\\f").is_err());
+        assert!(parse("f.txt:").is_err());
+        assert!(parse("d::$INDEX_ALLOCATION").unwrap().dir_stream_type);
+    }
+}
+
+/// Characters allowed in an 8.3 name besides letters and digits (MS-FSCC 2.1.5.2.1).
+const SHORT_EXTRA: &str = "!#$%&'()-@^_`{}~";
+
+fn short_char_ok(c: char) -> bool {
+    c.is_ascii_alphanumeric() || SHORT_EXTRA.contains(c)
+}
+
+/// True if `name` is already a valid 8.3 name (so it needs no alternate name).
+pub fn is_8_3(name: &str) -> bool {
+    if name == "." || name == ".." {
+        return true;
+    }
+    let (base, ext) = match name.rsplit_once('.') {
+        Some((b, e)) => (b, e),
+        None => (name, ""),
+    };
+    !base.is_empty()
+        && base.len() <= 8
+        && ext.len() <= 3
+        && base.chars().all(short_char_ok)
+        && ext.chars().all(short_char_ok)
+}
+
+/// The 8.3 alternate name of a long name (MS-FSCC 2.1.5.2.1), or `None` when
+/// the name is already 8.3. Deterministic, so no per-directory state is
+/// needed: up to five characters of the name, `~`, two characters of a hash
+/// of the whole name, and up to three of the extension, upper-cased.
+pub fn short_name(name: &str) -> Option<String> {
+    if is_8_3(name) {
+        return None;
+    }
+    let (base, ext) = match name.rsplit_once('.') {
+        Some((b, e)) if !b.is_empty() => (b, e),
+        _ => (name, ""),
+    };
+    let clean = |s: &str, n: usize| -> String {
+        s.chars().filter(|c| short_char_ok(*c)).take(n).collect::<String>().to_ascii_uppercase()
+    };
+    let mut prefix = clean(base, 5);
+    if prefix.is_empty() {
+        prefix.push('_');
+    }
+    // FNV-1a over the UTF-16 name: stable across restarts and platforms.
+    let mut h: u32 = 0x811C_9DC5;
+    for u in name.encode_utf16() {
+        h = (h ^ u32::from(u)).wrapping_mul(0x0100_0193);
+    }
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let d1 = DIGITS[(h % 36) as usize] as char;
+    let d2 = DIGITS[((h / 36) % 36) as usize] as char;
+    let e = clean(ext, 3);
+    Some(if e.is_empty() { format!("{prefix}~{d1}{d2}") } else { format!("{prefix}~{d1}{d2}.{e}") })
+}
+
+#[cfg(test)]
+mod short_tests {
+    use super::*;
+
+    #[test]
+    fn short_names() {
+        assert!(is_8_3("BIG.BIN") && is_8_3("big.bin") && is_8_3("README"));
+        assert_eq!(short_name("big.bin"), None);
+        let s = short_name("Quarterly report 2026.xlsx").unwrap();
+        assert!(s.starts_with("QUART~") && s.ends_with(".XLS") && is_8_3(&s), "{s}");
+        let j = short_name("報告書.docx").unwrap();
+        assert!(j.starts_with("_~") && j.ends_with(".DOC"), "{j}");
+        assert_eq!(short_name("a long name"), short_name("a long name"));
+    }
+}

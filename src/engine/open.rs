@@ -1,0 +1,117 @@
+//! Open handles (MS-SMB2 3.3.1.10 Open). Each lives in its connection's
+//! table under its volatile FileId.
+
+use std::sync::Arc;
+
+use crate::storage::{Content, DirEntry, OrgStore};
+use crate::types::{NodeId, OrgId};
+use crate::wire::create::FileId;
+
+/// What an open refers to.
+pub enum OpenKind {
+    /// A named pipe on IPC$ (DCE/RPC endpoint).
+    Pipe(Box<dyn crate::rpc::Pipe>),
+    /// A file, directory or named stream on a disk share.
+    File(Box<FileOpen>),
+}
+
+/// An open handle.
+pub struct Open {
+    /// FileId returned to the client.
+    pub file_id: FileId,
+    /// Session that owns it.
+    pub session_id: u64,
+    /// Tree it was opened on.
+    pub tree_id: u32,
+    /// Access granted at open (MS-SMB2 3.3.1.10 Open.GrantedAccess).
+    pub granted_access: u32,
+    /// The object.
+    pub kind: OpenKind,
+}
+
+impl Open {
+    /// True if the open belongs to this session and tree (MS-SMB2 3.3.5.x:
+    /// "if the Open is not found, or Open.Session/TreeConnect differ → FILE_CLOSED").
+    pub fn owned_by(&self, session_id: u64, tree_id: u32) -> bool {
+        self.session_id == session_id && self.tree_id == tree_id
+    }
+
+    /// The disk open, if this is one.
+    pub fn file(&self) -> Option<&FileOpen> {
+        match &self.kind {
+            OpenKind::File(f) => Some(f),
+            OpenKind::Pipe(_) => None,
+        }
+    }
+
+    /// The disk open, mutably.
+    pub fn file_mut(&mut self) -> Option<&mut FileOpen> {
+        match &mut self.kind {
+            OpenKind::File(f) => Some(f),
+            OpenKind::Pipe(_) => None,
+        }
+    }
+}
+
+/// Bytes and calls through one open, reported to the audit log at close.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IoStats {
+    /// Bytes read.
+    pub bytes_read: u64,
+    /// READ requests.
+    pub reads: u64,
+    /// Bytes written.
+    pub bytes_written: u64,
+    /// WRITE requests.
+    pub writes: u64,
+}
+
+/// A directory enumeration in progress (MS-SMB2 3.3.1.10 Open.EnumerationLocation).
+pub struct DirEnum {
+    /// The search pattern this enumeration was started with.
+    pub pattern: String,
+    /// Matching entries ("." and ".." first), snapshotted at the first QUERY_DIRECTORY.
+    pub entries: Vec<DirEntry>,
+    /// Next entry to return.
+    pub pos: usize,
+}
+
+/// An open of a file, directory or named stream on a disk share.
+pub struct FileOpen {
+    /// The organization's store.
+    pub org: Arc<OrgStore>,
+    /// The organization.
+    pub org_id: OrgId,
+    /// Root directory of the share.
+    pub root: NodeId,
+    /// Share name (audit log).
+    pub share: String,
+    /// The node.
+    pub node: NodeId,
+    /// True for directories.
+    pub is_dir: bool,
+    /// Named stream, if the open is of one.
+    pub stream: Option<String>,
+    /// Data of the file or stream (None for directories).
+    pub content: Option<Arc<Content>>,
+    /// Path below the share root, `\`-separated ("" for the root): audit and notify.
+    pub path: String,
+    /// CreateOptions of the CREATE.
+    pub create_options: u32,
+    /// ShareAccess of the CREATE.
+    pub share_access: u32,
+    /// Delete when the last handle closes.
+    pub delete_on_close: bool,
+    /// Directory enumeration state.
+    pub dir_enum: Option<DirEnum>,
+    /// Traffic counters for the audit log.
+    pub stats: IoStats,
+    /// Data was written: update LastWriteTime at close unless set explicitly.
+    pub written: bool,
+    /// The client set LastWriteTime itself (SET_INFO basic): keep it.
+    pub sticky_write_time: bool,
+    /// FilePositionInformation.
+    pub position: u64,
+    /// FileModeInformation.
+    pub mode: u32,
+}

@@ -1,0 +1,76 @@
+//! Immediate effect of account changes (issue: organizations and accounts):
+//! a disabled, deleted or locked user, a suspended organization, a removed
+//! share or revoked permission takes effect on live sessions within about
+//! a second, not at the next logon.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use crate::audit::EventKind;
+use crate::engine::audit::record_session;
+use crate::engine::connection::ConnState;
+use crate::engine::handlers::close;
+use crate::engine::server::Server;
+use crate::engine::services::Access;
+use crate::engine::session::{SessionState, TreeKind};
+
+/// Re-checks every valid session and tree of a connection.
+pub fn connection(server: &Server, conn: &mut ConnState, now: SystemTime, peer: SocketAddr) {
+    let ids: Vec<u64> = conn.sessions.iter().filter(|(_, s)| s.is_valid()).map(|(id, _)| *id).collect();
+    for sid in ids {
+        let Some(p) = conn.sessions.get(&sid).and_then(|s| s.principal.clone()) else { continue };
+        if !server.directory.may_log_on(p.user_id, now) {
+            expire(server, conn, sid, now, peer);
+            continue;
+        }
+        trees(server, conn, sid, p.user_id, now, peer);
+    }
+}
+
+/// Cuts a session: its opens close, its trees go, and every further
+/// request gets STATUS_NETWORK_SESSION_EXPIRED.
+fn expire(server: &Server, conn: &mut ConnState, sid: u64, now: SystemTime, peer: SocketAddr) {
+    close::close_session_opens(server, conn, sid, now, peer);
+    if let Some(s) = conn.sessions.get_mut(&sid) {
+        s.trees.clear();
+        s.state = SessionState::Expired;
+        tracing::info!(session = sid, "session expired: the account can no longer log on");
+        record_session(server, s, peer, now, EventKind::SessionExpired);
+    }
+}
+
+/// Drops trees whose share is gone or no longer accessible, and closes the
+/// opens of trees whose access level changed (they were granted under the old one).
+fn trees(
+    server: &Server,
+    conn: &mut ConnState,
+    sid: u64,
+    user: crate::types::UserId,
+    now: SystemTime,
+    peer: SocketAddr,
+) {
+    let Some(s) = conn.sessions.get(&sid) else { return };
+    let mut changed = Vec::new();
+    for (tid, t) in &s.trees {
+        let TreeKind::Disk(share) = &t.kind else { continue };
+        let level = match server.directory.find_share(&share.name) {
+            Some(cur) if cur.id == share.id => server.directory.access(&cur, user),
+            _ => Access::None,
+        };
+        if level != t.access {
+            changed.push((*tid, level));
+        }
+    }
+    for (tid, level) in changed {
+        close::close_tree_opens(server, conn, sid, tid, now, peer);
+        let Some(s) = conn.sessions.get_mut(&sid) else { return };
+        if level == Access::None {
+            if let Some(t) = s.trees.remove(&tid) {
+                tracing::info!(session = sid, "tree disconnected: access revoked");
+                record_session(server, s, peer, now, EventKind::TreeDisconnect { share: t.share_name().to_string() });
+            }
+        } else if let Some(t) = s.trees.get_mut(&tid) {
+            t.access = level;
+        }
+    }
+}

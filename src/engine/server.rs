@@ -1,0 +1,146 @@
+//! State shared by every connection: configuration, services, server identity.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::config::Config;
+use crate::engine::services::{Directory, ShareRecord};
+use crate::storage::{OrgStore, StorageError};
+use crate::types::FileTime;
+use crate::types::{NodeId, OrgId};
+use crate::wire::Guid;
+use crate::wire::negotiate::Dialect;
+
+/// Limits we announce in NEGOTIATE (MS-SMB2 2.2.4): 8 MiB like Samba and
+/// Windows Server, so large-MTU clients move data in big requests.
+pub const MAX_IO: u32 = 8 * 1024 * 1024;
+
+/// The server-wide state shared by all connections.
+pub struct Server {
+    /// Configuration (read-only after start).
+    pub config: Config,
+    /// ServerGuid (MS-SMB2 3.3.1.5), random per data directory start.
+    pub guid: Guid,
+    /// When the server started (FILETIME).
+    pub start_time: FileTime,
+    /// Accounts, shares and permissions.
+    pub directory: Arc<dyn Directory>,
+    /// The encrypted storage engine.
+    pub store: Arc<crate::storage::Store>,
+    /// Access and operation log.
+    pub audit: Arc<dyn crate::audit::AuditSink>,
+    /// Lowest and highest dialects we accept.
+    pub min_dialect: Dialect,
+    /// See `min_dialect`.
+    pub max_dialect: Dialect,
+    next_session: AtomicU64,
+    /// Serializes lazy creation of organization keys and share roots.
+    provisioning: parking_lot::Mutex<()>,
+    /// Last accounts revision read, and when (read at most every 500 ms).
+    revision: parking_lot::Mutex<(u64, Option<std::time::SystemTime>)>,
+}
+
+impl Server {
+    /// Builds the shared state. `guid` and `session_seed` come from the caller's RNG.
+    pub fn new(
+        config: Config,
+        directory: Arc<dyn Directory>,
+        store: Arc<crate::storage::Store>,
+        audit: Arc<dyn crate::audit::AuditSink>,
+        guid: [u8; 16],
+        session_seed: u64,
+        start_time: FileTime,
+    ) -> Self {
+        let d = |s: &str| Dialect(crate::config::parse_dialect(s).unwrap_or(0x0202));
+        let min_dialect = d(&config.security.min_dialect);
+        let max_dialect = d(&config.security.max_dialect);
+        Self {
+            config,
+            guid: Guid(guid),
+            start_time,
+            directory,
+            store,
+            audit,
+            min_dialect,
+            max_dialect,
+            // Session ids are unique server-wide and not guessable from one
+            // another's neighbours: a random start, odd step, never 0 or -1.
+            next_session: AtomicU64::new(session_seed | 1),
+            provisioning: parking_lot::Mutex::new(()),
+            revision: parking_lot::Mutex::new((0, None)),
+        }
+    }
+
+    /// The organization's store, creating its key on first use
+    /// (organizations added by the CLI get their storage lazily).
+    pub fn org_store(&self, org: OrgId) -> Result<Arc<OrgStore>, StorageError> {
+        match self.store.org(org) {
+            Err(StorageError::NotFound) => {
+                let _g = self.provisioning.lock();
+                match self.store.create_org(org) {
+                    Ok(()) | Err(StorageError::Exists) => {}
+                    Err(e) => return Err(e),
+                }
+                self.store.org(org)
+            }
+            other => other,
+        }
+    }
+
+    /// The share's root directory, created on first use (root 0 means the
+    /// CLI recorded the share but the server has not created it yet).
+    pub fn share_root(&self, share: &mut ShareRecord) -> Result<NodeId, StorageError> {
+        if share.root != NodeId(0) {
+            return Ok(share.root);
+        }
+        let org = self.org_store(share.org_id)?;
+        let _g = self.provisioning.lock();
+        // Another connection may have won the race.
+        if let Some(s) = self.directory.find_share(&share.name)
+            && s.root != NodeId(0)
+        {
+            share.root = s.root;
+            return Ok(s.root);
+        }
+        let root = org.create_root(self.start_time)?;
+        org.flush()?;
+        if !self.directory.set_share_root(share.id, root) {
+            return Err(StorageError::Database);
+        }
+        share.root = root;
+        Ok(root)
+    }
+
+    /// The accounts revision, read from the store at most twice a second
+    /// however many connections ask.
+    pub fn revision(&self, now: std::time::SystemTime) -> u64 {
+        let mut r = self.revision.lock();
+        let fresh = r.1.and_then(|t| now.duration_since(t).ok()).is_some_and(|d| d.as_millis() < 500);
+        if !fresh {
+            *r = (self.directory.revision(), Some(now));
+        }
+        r.0
+    }
+
+    /// The organization's quota (for FileFsSizeInformation), if any.
+    pub fn quota_of(&self, org: Option<OrgId>) -> Option<u64> {
+        self.directory.org_quota(org?)
+    }
+
+    /// (total, free) bytes of the file system holding the data directory.
+    pub fn disk_space(&self) -> Option<(u64, u64)> {
+        let st = rustix::fs::statvfs(&self.config.server.data_dir).ok()?;
+        let unit = st.f_frsize.max(1);
+        Some((st.f_blocks.saturating_mul(unit), st.f_bavail.saturating_mul(unit)))
+    }
+
+    /// A fresh session id (MS-SMB2 3.3.5.5.1): never 0 or all ones.
+    pub fn new_session_id(&self) -> u64 {
+        loop {
+            let id = self.next_session.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+            if id != 0 && id != u64::MAX {
+                return id;
+            }
+        }
+    }
+}

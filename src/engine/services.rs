@@ -1,0 +1,54 @@
+//! What the engine needs from the rest of the server, as traits, so that the
+//! protocol logic never touches SQL or files directly (and tests can use fakes).
+
+use std::time::SystemTime;
+
+use crate::types::{OrgId, UserId};
+
+pub use crate::accounts::{Access, ShareRecord};
+
+/// The authenticated identity of a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// User id.
+    pub user_id: UserId,
+    /// Organization id.
+    pub org_id: OrgId,
+    /// Canonical user name.
+    pub user: String,
+    /// Organization name (the NTLM domain).
+    pub org: String,
+}
+
+/// Result of recording a failed logon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureOutcome {
+    /// Counted; the account is still usable.
+    Counted,
+    /// This failure locked the account.
+    LockedOut,
+}
+
+/// Accounts and shares, as the engine uses them (implemented over `accounts::Accounts`).
+pub trait Directory: Send + Sync {
+    /// Credential lookup for NTLM.
+    fn credentials(&self) -> &dyn crate::auth::CredentialSource;
+    /// A share by name (case-insensitive), if it exists.
+    fn find_share(&self, name: &str) -> Option<ShareRecord>;
+    /// Effective access of `user` on `share`. `Access::None` for other organizations.
+    fn access(&self, share: &ShareRecord, user: UserId) -> Access;
+    /// Shares of an organization that `user` may see (for srvsvc).
+    fn visible_shares(&self, org: OrgId, user: UserId) -> Vec<ShareRecord>;
+    /// True if the user may log on now: exists, enabled, not locked, org active.
+    fn may_log_on(&self, user: UserId, now: SystemTime) -> bool;
+    /// Records a failed logon (None: unknown user).
+    fn logon_failed(&self, user: Option<UserId>, now: SystemTime) -> FailureOutcome;
+    /// Records a successful logon.
+    fn logon_succeeded(&self, user: UserId, now: SystemTime);
+    /// Changes whenever users, shares or permissions change (also by the CLI).
+    fn revision(&self) -> u64;
+    /// The organization's storage quota in bytes, if it has one.
+    fn org_quota(&self, org: OrgId) -> Option<u64>;
+    /// Records the root directory the server created for a share.
+    fn set_share_root(&self, share: crate::types::ShareId, root: crate::types::NodeId) -> bool;
+}

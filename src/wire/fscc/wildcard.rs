@@ -1,0 +1,163 @@
+//! QUERY_DIRECTORY search patterns (MS-FSCC 2.1.4.4, the
+//! FsRtlIsNameInExpression rules): `*` and `?`, plus the DOS wildcards that
+//! Windows clients send after translating 8.3-era patterns:
+//!
+//! - `<` (DOS_STAR): any run of characters that does not go past the last
+//!   `.` of the name ("<.txt" is how "*.txt" reaches the server);
+//! - `>` (DOS_QM): any one character except `.`, or nothing at a `.` or at
+//!   the end of the name (so "a>>" matches "a", "ab" and "abc");
+//! - `"` (DOS_DOT): a `.`, or nothing at the end of the name.
+//!
+//! Matching is case-insensitive with simple one-to-one uppercasing, as NTFS
+//! does with its upcase table.
+
+/// True if `name` matches `pattern`. An empty pattern matches nothing
+/// (the handler turns an empty pattern into "*" first, MS-SMB2 3.3.5.18).
+pub fn name_matches(pattern: &str, name: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let p: Vec<char> = pattern.chars().map(upcase).collect();
+    let n: Vec<char> = name.chars().map(upcase).collect();
+    if p.is_empty() {
+        return false;
+    }
+    let last_dot = n.iter().rposition(|&c| c == '.');
+    // reach[j]: pattern prefix consumed so far can end just before n[j].
+    // One row per pattern position keeps this O(|p| * |n|) with no recursion.
+    let mut reach = vec![false; n.len() + 1];
+    reach[0] = true;
+    for &pc in &p {
+        reach = step(pc, &reach, &n, last_dot);
+        if !reach.iter().any(|&r| r) {
+            return false;
+        }
+    }
+    reach[n.len()]
+}
+
+/// Advances the set of reachable name positions over one pattern char.
+fn step(pc: char, reach: &[bool], n: &[char], last_dot: Option<usize>) -> Vec<bool> {
+    let len = n.len();
+    let mut next = vec![false; len + 1];
+    for j in (0..=len).filter(|&j| reach[j]) {
+        match pc {
+            '*' => next[j..].iter_mut().for_each(|r| *r = true),
+            '<' => {
+                // Up to (not including) the last dot if it lies ahead,
+                // otherwise to the end of the name.
+                let limit = match last_dot {
+                    Some(d) if d >= j => d,
+                    _ => len,
+                };
+                next[j..=limit].iter_mut().for_each(|r| *r = true);
+            }
+            '>' => match n.get(j) {
+                None | Some('.') => next[j] = true,
+                Some(_) => next[j + 1] = true,
+            },
+            '"' => match n.get(j) {
+                None => next[j] = true,
+                Some('.') => next[j + 1] = true,
+                Some(_) => {}
+            },
+            '?' => {
+                if j < len {
+                    next[j + 1] = true;
+                }
+            }
+            c => {
+                if n.get(j) == Some(&c) {
+                    next[j + 1] = true;
+                }
+            }
+        }
+    }
+    next
+}
+
+/// Simple uppercase mapping: the single-character uppercase form if there
+/// is one, the character itself otherwise ('ß' stays 'ß').
+fn upcase(c: char) -> char {
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_matches as m;
+
+    #[test]
+    fn star_and_question_mark() {
+        assert!(m("*", "anything.txt"));
+        assert!(m("*", ""));
+        assert!(m("*.txt", "a.txt"));
+        assert!(m("*.txt", ".txt"));
+        assert!(!m("*.txt", "a.txt.bak"));
+        assert!(m("a?c", "abc"));
+        assert!(!m("a?c", "ac"));
+        assert!(m("a*b*c", "aXXbYYc"));
+        assert!(!m("a*b*c", "aXXbYY"));
+        assert!(m("b.txt", "b.txt"));
+        assert!(!m("b.txt", "b.txt2"));
+        assert!(!m("", "a"));
+    }
+
+    #[test]
+    fn case_insensitive_including_japanese_and_fullwidth() {
+        assert!(m("B.TXT", "b.txt"));
+        assert!(m("*.Txt", "報告書.TXT"));
+        assert!(m("報告*", "報告書.docx"));
+        // Fullwidth Latin letters have a simple uppercase mapping too.
+        assert!(m("ａ*", "Ａbc"));
+        assert!(m("STRASSE", "strasse"));
+        assert!(!m("STRASSE", "straße"));
+    }
+
+    #[test]
+    fn dos_star() {
+        // "<.txt" is "*.txt" in DOS form; "<" may cross non-final dots.
+        assert!(m("<.txt", "a.txt"));
+        assert!(m("<.txt", "a.b.txt"));
+        assert!(!m("<.txt", "a.txt.bak"));
+        // "<" alone cannot consume the last dot...
+        assert!(!m("<", "a.b"));
+        // ...but matches names without a dot entirely.
+        assert!(m("<", "abc"));
+        // "*.*" becomes '<"*': matches with or without an extension.
+        assert!(m("<\"*", "abc"));
+        assert!(m("<\"*", "abc.txt"));
+        assert!(m("<\"*", "a.b.c"));
+    }
+
+    #[test]
+    fn dos_qm() {
+        // "a??" in DOS form is "a>>": matches 1 to 3 characters before a dot.
+        assert!(m("a>>", "a"));
+        assert!(m("a>>", "ab"));
+        assert!(m("a>>", "abc"));
+        assert!(!m("a>>", "abcd"));
+        // '>' does not match a dot but lets the '.' in the pattern match it.
+        assert!(m("a>>.txt", "a.txt"));
+        assert!(m("a>>.txt", "ab.txt"));
+        assert!(!m("a>>.txt", "abcd.txt"));
+        assert!(!m(">", "."));
+    }
+
+    #[test]
+    fn dos_dot() {
+        assert!(m("abc\"", "abc"));
+        assert!(m("abc\"", "abc."));
+        assert!(!m("abc\"", "abcd"));
+        // '"' followed by more pattern: a real dot is needed unless at the end.
+        assert!(m("abc\"txt", "abc.txt"));
+        assert!(!m("abc\"txt", "abctxt"));
+        // The classic DOS "????????.???" → ">>>>>>>>\">>>".
+        assert!(m(">>>>>>>>\">>>", "readme.txt"));
+        assert!(m(">>>>>>>>\">>>", "readme"));
+        assert!(!m(">>>>>>>>\">>>", "toolongname.txt"));
+    }
+}
