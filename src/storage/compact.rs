@@ -15,7 +15,7 @@ use rusqlite::params;
 
 use super::error::Result;
 use super::org::{Deltas, OrgCore};
-use super::record::OVERHEAD;
+use super::record::{CHUNK, OVERHEAD};
 use super::segment::{SEG_HEADER_LEN, Segment};
 
 /// Records moved per batch (≤ 8 MiB of 64 KiB chunks).
@@ -66,7 +66,12 @@ impl OrgCore {
                     content: r.get(0)?,
                     idx: r.get(1)?,
                     off: r.get::<_, i64>(2)? as u64,
-                    len: r.get::<_, i64>(3)? as usize + OVERHEAD,
+                    // A plen outside 1..=CHUNK (a damaged row) reads as
+                    // an impossible length, so the record is left alone.
+                    len: usize::try_from(r.get::<_, i64>(3)?)
+                        .ok()
+                        .filter(|p| (1..=CHUNK as usize).contains(p))
+                        .map_or(0, |p| p + OVERHEAD),
                     seq: r.get(4)?,
                 })
             })?;
@@ -93,6 +98,10 @@ impl OrgCore {
         let mut moved = Vec::with_capacity(batch.len());
         let mut stuck = false;
         for r in batch {
+            if r.len == 0 {
+                stuck = true;
+                continue;
+            }
             let start = buf.len();
             buf.resize(start + r.len, 0);
             if seg.read_at(&mut buf[start..], r.off).is_ok() {
