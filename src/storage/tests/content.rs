@@ -260,3 +260,61 @@ fn background_thread_seals_old_tails_and_commits() {
     let f = o.lookup(root, "f").unwrap().unwrap();
     assert_eq!(read_all(&o.open_content(f, None, false).unwrap()), b"kept open");
 }
+
+#[test]
+fn many_threads_share_one_org_store() {
+    let d = tempfile::tempdir().unwrap();
+    let opts = StoreOptions { segment_size: 256 << 10, compact_min_dead: 0, ..quiet() };
+    let s = Store::open(d.path(), &master(), opts).unwrap();
+    s.create_org(OrgId(1)).unwrap();
+    let o = s.org(OrgId(1)).unwrap();
+    let root = o.create_root(FileTime(1)).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..3u8)
+            .map(|t| {
+                let o = &o;
+                sc.spawn(move || {
+                    for i in 0..60u32 {
+                        let name = format!("t{t}-{i}.bin");
+                        let f = file(o, root, &name);
+                        let c = o.open_content(f, None, false).unwrap();
+                        c.write(0, &pattern(t, 5000 + i as usize * 300)).unwrap();
+                        c.write(100, b"patched").unwrap();
+                        if i % 3 == 0 {
+                            o.rename(f, root, &format!("T{t}-{i}.renamed"), false).unwrap();
+                        }
+                        if i % 5 == 0 {
+                            o.remove(f).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        sc.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                let listed = o.list(root).unwrap();
+                assert!(listed.iter().all(|e| e.name.starts_with('t') || e.name.starts_with('T')));
+                o.flush().unwrap();
+                o.compact().unwrap();
+            }
+        });
+        for w in workers {
+            w.join().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Release);
+    });
+    let listed = o.list(root).unwrap();
+    assert_eq!(listed.len(), 3 * 48);
+    for e in listed {
+        let c = o.open_content(e.meta.id, None, false).unwrap();
+        let (t, i): (u8, usize) = {
+            let stem = e.name[1..].split(['.']).next().unwrap();
+            let (t, i) = stem.split_once('-').unwrap();
+            (t.parse().unwrap(), i.parse().unwrap())
+        };
+        let mut want = pattern(t, 5000 + i * 300);
+        want[100..107].copy_from_slice(b"patched");
+        assert_eq!(read_all(&c), want, "{}", e.name);
+    }
+}
