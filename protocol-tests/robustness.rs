@@ -117,7 +117,7 @@ fn nothing_in_clear_under_the_data_directory() {
     let marker = "CLEARTEXT-MARKER-93a1f0";
     let names = ["secret-plan-7b2e.txt", "極秘計画書-7b2e.txt"];
     let local = s.dir.path().join("m.txt");
-    let body: String = std::iter::repeat(marker).take(20_000).collect::<Vec<_>>().join("\n");
+    let body: String = std::iter::repeat_n(marker, 20_000).collect::<Vec<_>>().join("\n");
     std::fs::write(&local, &body).unwrap();
     let mut cmds = String::from("mkdir 部署フォルダ-7b2e; ");
     for n in names {
