@@ -112,7 +112,8 @@ fn hostile_frames_do_not_disturb_a_transfer() {
 /// Japanese, UTF-8 or UTF-16LE) appears anywhere under the data directory.
 #[test]
 fn nothing_in_clear_under_the_data_directory() {
-    let mut s = TestServer::start();
+    // Debug logging on: diagnostics must not carry names either.
+    let mut s = TestServer::start_with(Options { log: Some("smbvault=debug".into()), ..Options::default() });
     s.add_user("DEFAULT\\alice", PASS);
     let marker = "CLEARTEXT-MARKER-93a1f0";
     let names = ["secret-plan-7b2e.txt", "極秘計画書-7b2e.txt"];
@@ -136,8 +137,11 @@ fn nothing_in_clear_under_the_data_directory() {
     }
     needles.push(b"7b2e".to_vec());
     needles.push(utf16("7b2e"));
+    let log = std::fs::read(&s.log).unwrap();
+    assert!(log.len() > 1000, "debug log is empty?");
     for n in &needles {
         let hits = grep_tree(&data, n);
         assert!(hits.is_empty(), "{:?} found in clear in {hits:?}", String::from_utf8_lossy(n));
+        assert!(!log.windows(n.len()).any(|w| w == &n[..]), "{:?} in the server's log", String::from_utf8_lossy(n));
     }
 }
