@@ -112,12 +112,13 @@ fn hostile_frames_do_not_disturb_a_transfer() {
 /// Japanese, UTF-8 or UTF-16LE) appears anywhere under the data directory.
 #[test]
 fn nothing_in_clear_under_the_data_directory() {
-    let mut s = TestServer::start();
+    // Debug logging on: diagnostics must not carry names either.
+    let mut s = TestServer::start_with(Options { log: Some("smbvault=debug".into()), ..Options::default() });
     s.add_user("DEFAULT\\alice", PASS);
     let marker = "CLEARTEXT-MARKER-93a1f0";
     let names = ["secret-plan-7b2e.txt", "極秘計画書-7b2e.txt"];
     let local = s.dir.path().join("m.txt");
-    let body: String = std::iter::repeat(marker).take(20_000).collect::<Vec<_>>().join("\n");
+    let body: String = std::iter::repeat_n(marker, 20_000).collect::<Vec<_>>().join("\n");
     std::fs::write(&local, &body).unwrap();
     let mut cmds = String::from("mkdir 部署フォルダ-7b2e; ");
     for n in names {
@@ -136,8 +137,11 @@ fn nothing_in_clear_under_the_data_directory() {
     }
     needles.push(b"7b2e".to_vec());
     needles.push(utf16("7b2e"));
+    let log = std::fs::read(&s.log).unwrap();
+    assert!(log.len() > 1000, "debug log is empty?");
     for n in &needles {
         let hits = grep_tree(&data, n);
         assert!(hits.is_empty(), "{:?} found in clear in {hits:?}", String::from_utf8_lossy(n));
+        assert!(!log.windows(n.len()).any(|w| w == &n[..]), "{:?} in the server's log", String::from_utf8_lossy(n));
     }
 }

@@ -110,7 +110,7 @@ fn table_shows_jst_and_names() {
     assert!(out.contains("eve") && out.contains("logon-failure"), "{out}");
     assert!(out.ends_with("(2 events)\n"), "{out}");
     let (_, ops) = run(&e, None, &["operations"]);
-    assert!(ops.contains("営業\\a,b.txt -> =cmd.txt"), "{ops}");
+    assert!(ops.contains("営業\\a,b.txt -> 営業\\=cmd.txt"), "{ops}");
     assert!(ops.contains("denied (STATUS_ACCESS_DENIED)"), "{ops}");
 }
 

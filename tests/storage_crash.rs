@@ -7,9 +7,10 @@
 //! that was never written shows up. Repeated on the same store, so each
 //! run also starts from a recovered store.
 //!
-//! The child journals every operation before running it (`W`/`T`/`R`
-//! lines) and `F` after each flush returns; a killed process loses no
-//! completed `write(2)`, so the journal is exact.
+//! The child journals every operation before running it (`W`/`T`/`D`/`C`
+//! lines: write, truncate, delete, create), `F` after an organization flush returns and `G <file>` after a
+//! flush of one stream; a killed process loses no completed `write(2)`, so
+//! the journal is exact.
 
 use std::io::Write;
 use std::path::Path;
@@ -68,6 +69,13 @@ fn crash_child() {
     let o = store.org(ORG).unwrap();
     let root = NodeId(1);
     let mut rng = StdRng::seed_from_u64(seed);
+    // A crash between delete and create leaves a file missing.
+    for f in 0..FILES {
+        if o.lookup(root, &name(f)).unwrap().is_none() {
+            log(format!("C {f}\n"));
+            o.create(root, &name(f), NodeKind::File, 0x20, FileTime(1)).unwrap();
+        }
+    }
     let start = Instant::now();
     let mut j = 0u64;
     while start.elapsed() < Duration::from_secs(30) {
@@ -87,9 +95,14 @@ fn crash_child() {
                 o.open_content(file(&o, root, f), None, false).unwrap().set_len(len).unwrap();
             }
             16 => {
-                log(format!("R {f}\n"));
+                log(format!("D {f}\n"));
                 o.remove(file(&o, root, f)).unwrap();
+                log(format!("C {f}\n"));
                 o.create(root, &name(f), NodeKind::File, 0x20, FileTime(j)).unwrap();
+            }
+            17 => {
+                o.open_content(file(&o, root, f), None, false).unwrap().flush().unwrap();
+                log(format!("G {f}\n"));
             }
             _ => {
                 o.flush().unwrap();
@@ -99,23 +112,38 @@ fn crash_child() {
     }
 }
 
-/// Parses the journal into operations; `None` marks a completed flush.
-fn parse(journal: &str) -> Vec<Option<(usize, String)>> {
+enum Entry {
+    Op(usize, String),
+    /// A completed flush: of every file (`None`) or of one.
+    Flush(Option<usize>),
+}
+
+fn parse(journal: &str) -> Vec<Entry> {
     let mut ops = Vec::new();
     for line in journal.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
         let w: Vec<&str> = line.split_whitespace().collect();
         match w.as_slice() {
-            ["F"] => ops.push(None),
-            [_, f, ..] => ops.push(Some((f.parse().unwrap(), line.trim().to_string()))),
+            ["F"] => ops.push(Entry::Flush(None)),
+            ["G", f] => ops.push(Entry::Flush(Some(f.parse().unwrap()))),
+            [_, f, ..] => ops.push(Entry::Op(f.parse().unwrap(), line.trim().to_string())),
             _ => panic!("bad journal line {line:?}"),
         }
     }
     ops
 }
 
-fn apply(state: &mut Vec<u8>, op: &str) {
+/// Applies a journaled operation to a file's state (`None`: no file).
+fn apply(state: &mut Option<Vec<u8>>, op: &str) {
     let w: Vec<&str> = op.split_whitespace().collect();
     match w.as_slice() {
+        ["D", _] => *state = None,
+        ["C", _] => *state = Some(Vec::new()),
+        _ => apply_data(state.as_mut().expect("operation on a missing file"), &w),
+    }
+}
+
+fn apply_data(state: &mut Vec<u8>, w: &[&str]) {
+    match w {
         ["W", _, off, len, seed] => {
             let (off, len): (usize, usize) = (off.parse().unwrap(), len.parse().unwrap());
             let d = data(seed.parse().unwrap(), len);
@@ -125,16 +153,16 @@ fn apply(state: &mut Vec<u8>, op: &str) {
             state[off..off + len].copy_from_slice(&d);
         }
         ["T", _, len] => state.resize(len.parse().unwrap(), 0),
-        ["R", _] => state.clear(),
-        _ => panic!("bad op {op}"),
+        _ => panic!("bad op {w:?}"),
     }
 }
 
-fn read_all(o: &OrgStore, root: NodeId, f: usize) -> Vec<u8> {
-    let c = o.open_content(file(o, root, f), None, false).unwrap();
+fn read_all(o: &OrgStore, root: NodeId, f: usize) -> Option<Vec<u8>> {
+    let node = o.lookup(root, &name(f)).unwrap()?;
+    let c = o.open_content(node, None, false).unwrap();
     let mut buf = vec![0; c.len() as usize];
     assert_eq!(c.read(0, &mut buf).unwrap(), buf.len());
-    buf
+    Some(buf)
 }
 
 #[test]
@@ -152,7 +180,7 @@ fn sigkill_at_random_points_keeps_flushed_data() {
         }
         s.close().unwrap();
     }
-    let mut baseline: Vec<Vec<u8>> = vec![Vec::new(); FILES];
+    let mut baseline: Vec<Option<Vec<u8>>> = vec![Some(Vec::new()); FILES];
     let mut rng = StdRng::seed_from_u64(0x5eed);
     let (mut total_ops, mut total_flushes) = (0, 0);
     for iter in 0..ITERATIONS {
@@ -169,40 +197,32 @@ fn sigkill_at_random_points_keeps_flushed_data() {
         assert!(!status.success(), "child finished before it was killed");
 
         let ops = parse(&std::fs::read_to_string(tmp.path().join("journal")).unwrap());
-        let last_flush = ops.iter().rposition(Option::is_none);
-        total_ops += ops.iter().flatten().count();
-        total_flushes += ops.iter().filter(|o| o.is_none()).count();
+        total_ops += ops.iter().filter(|e| matches!(e, Entry::Op(..))).count();
+        total_flushes += ops.iter().filter(|e| matches!(e, Entry::Flush(_))).count();
         let s = Store::open(&data_dir, &master(), options()).unwrap();
         let o = s.org(ORG).unwrap();
-        for f in 0..FILES {
+        for (f, base) in baseline.iter_mut().enumerate() {
             // States of file f after each of its operations; every one
-            // before the last flush must have reached the disk.
-            let mut state = baseline[f].clone();
-            let mut candidates = Vec::new();
-            for (i, op) in ops.iter().enumerate() {
-                if let Some((g, line)) = op {
-                    if *g == f {
+            // before the last flush covering f must have reached the disk.
+            let covers = |e: &Entry| matches!(e, Entry::Flush(None)) || matches!(e, Entry::Flush(Some(g)) if *g == f);
+            let last_flush = ops.iter().rposition(covers);
+            let mut state = base.clone();
+            let mut candidates = vec![state.clone()];
+            for (i, e) in ops.iter().enumerate() {
+                match e {
+                    Entry::Op(g, line) if *g == f => {
                         apply(&mut state, line);
-                        if last_flush.is_none_or(|lf| i > lf) {
-                            candidates.push(state.clone());
-                        }
+                        candidates.push(state.clone());
                     }
-                } else if Some(i) == last_flush {
-                    candidates.clear();
-                    candidates.push(state.clone());
+                    _ if Some(i) == last_flush => candidates = vec![state.clone()],
+                    _ => {}
                 }
-            }
-            if last_flush.is_none() {
-                candidates.insert(0, baseline[f].clone());
             }
             let got = read_all(&o, NodeId(1), f);
             let k = candidates.iter().position(|c| *c == got);
-            assert!(
-                k.is_some(),
-                "iteration {iter}: file {f} ({} bytes) matches no state since the last flush",
-                got.len()
-            );
-            baseline[f] = got;
+            let len = got.as_ref().map(Vec::len);
+            assert!(k.is_some(), "iteration {iter}: file {f} ({len:?} bytes) matches no state since the last flush");
+            *base = got;
         }
         s.close().unwrap();
     }

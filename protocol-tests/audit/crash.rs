@@ -58,12 +58,7 @@ pub(crate) fn start_client_as(s: &TestServer, user: &str, prefix: &str) -> Clien
 /// Runs `clients` small-file writers for `secs` seconds, then stops the
 /// server with `stop` (SIGKILL or SIGTERM). Returns the time of the signal
 /// and, per client, its prefix and the completion times of its files.
-fn busy_run(
-    s: &mut TestServer,
-    clients: usize,
-    secs: u64,
-    stop: impl FnOnce(&mut TestServer),
-) -> (i64, Vec<Run>) {
+fn busy_run(s: &mut TestServer, clients: usize, secs: u64, stop: impl FnOnce(&mut TestServer)) -> (i64, Vec<Run>) {
     let cs: Vec<Client> = (0..clients).map(|i| start_client(s, &format!("c{i}"))).collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !cs.iter().all(|c| *c.ready.lock().unwrap()) {
@@ -99,11 +94,7 @@ fn logged_closes(s: &TestServer) -> std::collections::HashSet<String> {
 /// Compares what the clients did with the log: returns (operations done,
 /// operations missing from the log, age in ms of the oldest missing one
 /// relative to the signal).
-fn compare(
-    signal_at: i64,
-    runs: &[Run],
-    logged: &std::collections::HashSet<String>,
-) -> (usize, usize, i64) {
+fn compare(signal_at: i64, runs: &[Run], logged: &std::collections::HashSet<String>) -> (usize, usize, i64) {
     let (mut total, mut missing, mut oldest) = (0, 0, 0);
     for (prefix, done) in runs {
         for &(n, ms) in done {

@@ -26,6 +26,7 @@ pub struct TestServer {
     pub admin_password: Option<String>,
     /// Lines the server printed on stdout/stderr so far are forwarded here.
     pub log: PathBuf,
+    log_level: Option<String>,
     child: Option<Child>,
 }
 
@@ -38,6 +39,8 @@ pub struct Options {
     pub accounts: Vec<String>,
     /// Lines for `[audit]`.
     pub audit: Vec<String>,
+    /// RUST_LOG for the server (default: `SMBVAULT_TEST_LOG` or `info`).
+    pub log: Option<String>,
 }
 
 impl TestServer {
@@ -57,7 +60,15 @@ impl TestServer {
         writeln!(f, "[accounts]\n{}\n", opts.accounts.join("\n")).unwrap();
         writeln!(f, "[audit]\nflush_interval_ms = 200\n{}\n", opts.audit.join("\n")).unwrap();
         drop(f);
-        let mut s = Self { dir, config, port: 0, admin_password: None, log: PathBuf::new(), child: None };
+        let mut s = Self {
+            dir,
+            config,
+            port: 0,
+            admin_password: None,
+            log: PathBuf::new(),
+            log_level: opts.log.clone(),
+            child: None,
+        };
         s.log = s.dir.path().join("server.log");
         s.spawn();
         s
@@ -68,7 +79,13 @@ impl TestServer {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let mut child = Command::new(bin())
             .args(["--config", self.config.to_str().unwrap(), "serve"])
-            .env("RUST_LOG", std::env::var("SMBVAULT_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                self.log_level
+                    .clone()
+                    .or_else(|| std::env::var("SMBVAULT_TEST_LOG").ok())
+                    .unwrap_or_else(|| "info".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

@@ -11,11 +11,11 @@
 //! Refused: NTLMv1 and LM responses, anonymous and guest logons, OEM-only
 //! clients, clients without extended session security.
 
-mod der;
-mod ntlm;
-mod ntlm_crypto;
+pub(crate) mod der;
+pub(crate) mod ntlm;
+pub(crate) mod ntlm_crypto;
 mod server;
-mod spnego;
+pub(crate) mod spnego;
 
 #[cfg(test)]
 pub(crate) mod capture_tests;

@@ -13,7 +13,7 @@ use super::ntlm::flags;
 
 type HmacMd5 = Hmac<Md5>;
 
-fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
+pub(crate) fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
     let mut m = <HmacMd5 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     for p in parts {
         m.update(p);
@@ -72,7 +72,7 @@ pub(crate) fn verify_v2(response_key: &[u8; 16], server_challenge: &[u8; 8], nt_
     Some(V2Keys { session_base_key: Zeroizing::new(hmac_md5(response_key, &[proof])) })
 }
 
-fn rc4_16(key: &[u8; 16], data: &mut [u8]) {
+pub(crate) fn rc4_16(key: &[u8; 16], data: &mut [u8]) {
     let mut c = Rc4::<U16>::new(key.into());
     c.apply_keystream(data);
 }

@@ -7,19 +7,19 @@ use super::der::{self, Malformed, Tlv};
 /// DER of the NTLMSSP mechanism OID 1.3.6.1.4.1.311.2.2.10 (value only).
 pub(crate) const NTLMSSP_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0a];
 /// DER of the SPNEGO OID 1.3.6.1.5.5.2 (value only).
-const SPNEGO_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x02];
+pub(crate) const SPNEGO_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x02];
 /// The NTLMSSP message signature: raw (unwrapped) NTLMSSP tokens start with it.
 pub(crate) const NTLMSSP_SIGNATURE: &[u8; 8] = b"NTLMSSP\0";
 /// MS-SPNG 3.2.5.2: the hint Windows servers send instead of a principal name.
 const NEG_HINT_NAME: &[u8] = b"not_defined_in_RFC4178@please_ignore";
 
-const TAG_APPLICATION_0: u8 = 0x60;
-const TAG_OID: u8 = 0x06;
-const TAG_SEQUENCE: u8 = 0x30;
-const TAG_OCTET_STRING: u8 = 0x04;
-const TAG_ENUMERATED: u8 = 0x0a;
+pub(crate) const TAG_APPLICATION_0: u8 = 0x60;
+pub(crate) const TAG_OID: u8 = 0x06;
+pub(crate) const TAG_SEQUENCE: u8 = 0x30;
+pub(crate) const TAG_OCTET_STRING: u8 = 0x04;
+pub(crate) const TAG_ENUMERATED: u8 = 0x0a;
 const TAG_GENERAL_STRING: u8 = 0x1b;
-const fn ctx(n: u8) -> u8 {
+pub(crate) const fn ctx(n: u8) -> u8 {
     0xa0 | n
 }
 

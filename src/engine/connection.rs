@@ -560,7 +560,8 @@ impl Connection {
                 Ok(Outgoing::Frame(out))
             }
         };
-        self.retire_sessions();
+        // Sessions a LOGOFF retired are dropped by `poll`, after the final
+        // responses of their pending requests were signed with their keys.
         frame.map(Some)
     }
 
@@ -654,6 +655,7 @@ impl Connection {
             }
         }
         let sign = security::should_sign(&self.state, &resp, status);
+        echo_signature(&hdr, &mut resp, status, sign);
         Ok((resp, Some(body), sign))
     }
 
@@ -720,9 +722,21 @@ impl Connection {
 
     fn error_reply(&mut self, hdr: &Header, charge: u16, status: NtStatus, session: Option<u64>) -> Answer {
         let granted = self.state.credits.grant(hdr.credits, charge, boost(hdr.command));
-        let resp = response_header(hdr, status, granted, session.unwrap_or(hdr.session_id));
+        let mut resp = response_header(hdr, status, granted, session.unwrap_or(hdr.session_id));
         let sign = security::should_sign(&self.state, &resp, status);
+        echo_signature(hdr, &mut resp, status, sign);
         (resp, Some(handlers::error_body()), sign)
+    }
+}
+
+/// A signed request for a session we do not know (logged off, expired
+/// elsewhere, never existed, or the all-ones id of a related compound)
+/// cannot be answered with a real signature. Like Samba, set SIGNED and echo
+/// the request's signature, which clients that require signing accept.
+fn echo_signature(req: &Header, resp: &mut Header, _status: NtStatus, sign: Option<u64>) {
+    if sign.is_none() && req.is_signed() && !(_status == NtStatus::PENDING && resp.is_async()) {
+        resp.flags |= flags::SIGNED;
+        resp.signature = req.signature;
     }
 }
 

@@ -15,7 +15,7 @@ use rusqlite::params;
 
 use super::error::Result;
 use super::org::{Deltas, OrgCore};
-use super::record::OVERHEAD;
+use super::record::{CHUNK, OVERHEAD};
 use super::segment::{SEG_HEADER_LEN, Segment};
 
 /// Records moved per batch (≤ 8 MiB of 64 KiB chunks).
@@ -37,7 +37,9 @@ impl OrgCore {
         let active = self.active_id();
         self.segments()
             .into_iter()
-            .filter(|s| s.id != active && !s.retired.load(Ordering::Acquire))
+            // A segment with reservations in flight may be about to gain
+            // rows, however empty it looks now.
+            .filter(|s| s.id != active && !s.retired.load(Ordering::Acquire) && s.in_flight() == 0)
             .filter_map(|s| {
                 let used = s.end().saturating_sub(SEG_HEADER_LEN);
                 let live = s.live.load(Ordering::Acquire);
@@ -64,7 +66,12 @@ impl OrgCore {
                     content: r.get(0)?,
                     idx: r.get(1)?,
                     off: r.get::<_, i64>(2)? as u64,
-                    len: r.get::<_, i64>(3)? as usize + OVERHEAD,
+                    // A plen outside 1..=CHUNK (a damaged row) reads as
+                    // an impossible length, so the record is left alone.
+                    len: usize::try_from(r.get::<_, i64>(3)?)
+                        .ok()
+                        .filter(|p| (1..=CHUNK as usize).contains(p))
+                        .map_or(0, |p| p + OVERHEAD),
                     seq: r.get(4)?,
                 })
             })?;
@@ -91,6 +98,10 @@ impl OrgCore {
         let mut moved = Vec::with_capacity(batch.len());
         let mut stuck = false;
         for r in batch {
+            if r.len == 0 {
+                stuck = true;
+                continue;
+            }
             let start = buf.len();
             buf.resize(start + r.len, 0);
             if seg.read_at(&mut buf[start..], r.off).is_ok() {
@@ -103,7 +114,8 @@ impl OrgCore {
         if moved.is_empty() {
             return Ok(stuck);
         }
-        let (dst, base) = self.append(buf.len() as u64)?;
+        let space = self.append(buf.len() as u64)?;
+        let (dst, base) = (&space.seg, space.off);
         dst.write_at(&buf, base)?;
         dst.mark_dirty();
         self.mutate(|db| {

@@ -1,78 +1,71 @@
 //! `Content`: one data stream (a file's main data or a named stream),
-//! read and written at any offset through 64 KiB encrypted chunks.
+//! read and written at any offset through 64 KiB encrypted chunks
+//! (record layer: chunks.rs).
 //!
 //! Writes build new chunk plaintexts (read-modify-write for partially
-//! covered chunks, always under a fresh IV and sequence number), encrypt
-//! them on all cores, append them to the active segment and then publish
-//! the index rows. Reads look the rows up, verify each record's tag over
-//! the whole record and only then decrypt. A chunk with no row is a hole
-//! and reads as zeros; a row whose record is missing, short or fails its
-//! tag is an integrity error, never zeros.
+//! covered chunks), seal each under a fresh IV and sequence number, append
+//! them and publish the index rows. A chunk with no row is a hole and reads
+//! as zeros; a row whose record is missing, short or fails its tag is an
+//! integrity error, never zeros.
+//!
+//! Write-back tail: a write inside one chunk that does not cover all of it
+//! (an application writing 4 KiB at a time) is merged into an in-memory
+//! plaintext copy of that chunk instead of being sealed at once; the chunk
+//! is sealed when the stream next writes elsewhere, changes its size, is
+//! flushed or closed, or by the background thread after `commit_interval`.
+//! Every publication of a stream carries its tail, so what is stored is
+//! always the state after some prefix of the stream's writes.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use rayon::prelude::*;
-use rusqlite::params;
 use zeroize::Zeroizing;
 
+pub use super::chunks::ALLOC_UNIT;
+use super::chunks::{PAR_MIN_CHUNKS, Put, alloc_of, split};
 use super::error::{Result, StorageError};
-use super::org::{Deltas, OrgCore};
-use super::record::{CHUNK, ChunkKeys, Expect, OVERHEAD};
-use super::segment::Segment;
+use super::org::OrgCore;
+use super::record::{CHUNK, ChunkKeys};
 
 /// Largest file size we accept (16 TiB, like NTFS with 4 KiB clusters).
 pub const MAX_FILE_SIZE: u64 = 1 << 44;
-/// Allocation granularity reported to clients (a cluster).
-pub const ALLOC_UNIT: u64 = 4096;
 /// A single write is published in pieces of at most this many bytes.
 const WRITE_BATCH: u64 = 8 << 20;
-/// Below this many chunks, crypto runs on the calling thread.
-const PAR_MIN_CHUNKS: usize = 3;
 const MAX_IDX: u64 = MAX_FILE_SIZE / CHUNK;
 
-/// Where the index says a chunk's live record is.
-pub(crate) struct Loc {
-    seg: Option<Arc<Segment>>,
-    off: u64,
-    plen: u32,
-    seq: u64,
+/// Size and stored allocation, as published in `contents`.
+pub(super) struct Sizes {
+    pub size: u64,
+    pub alloc: u64,
+}
+
+/// The write-back chunk (see the module docs).
+struct Tail {
+    idx: u64,
+    buf: Zeroizing<Vec<u8>>,
+    /// `plen` of the stored record it replaces (0: none).
+    stored_plen: u32,
+    since: Instant,
 }
 
 struct State {
-    size: u64,
-    alloc: u64,
-}
-
-enum Plain<'a> {
-    Borrowed(&'a [u8]),
-    Owned(Zeroizing<Vec<u8>>),
-}
-
-struct Put<'a> {
-    idx: u64,
-    plain: Plain<'a>,
-}
-
-impl Put<'_> {
-    fn bytes(&self) -> &[u8] {
-        match &self.plain {
-            Plain::Borrowed(b) => b,
-            Plain::Owned(v) => v,
-        }
-    }
+    sz: Sizes,
+    tail: Option<Tail>,
 }
 
 /// An open content stream. Shared: every opener of the same stream gets
-/// the same `Arc<Content>`, so size and locking are common.
+/// the same `Arc<Content>`, so size, tail and locking are common.
 pub struct Content {
-    core: Arc<OrgCore>,
-    id: i64,
-    keys: ChunkKeys,
+    pub(super) core: Arc<OrgCore>,
+    pub(super) id: i64,
+    pub(super) keys: ChunkKeys,
     state: RwLock<State>,
     deleted: AtomicBool,
+    me: Weak<Content>,
 }
 
 impl std::fmt::Debug for Content {
@@ -81,20 +74,17 @@ impl std::fmt::Debug for Content {
     }
 }
 
-fn alloc_of(plen: u64) -> i64 {
-    plen.div_ceil(ALLOC_UNIT) as i64 * ALLOC_UNIT as i64
-}
-
 impl Content {
-    pub(crate) fn new(core: Arc<OrgCore>, id: i64, keys: ChunkKeys, size: u64, alloc: u64) -> Self {
-        Content { core, id, keys, state: RwLock::new(State { size, alloc }), deleted: AtomicBool::new(false) }
+    pub(crate) fn new(core: Arc<OrgCore>, id: i64, keys: ChunkKeys, size: u64, alloc: u64, me: Weak<Content>) -> Self {
+        let state = RwLock::new(State { sz: Sizes { size, alloc }, tail: None });
+        Content { core, id, keys, state, deleted: AtomicBool::new(false), me }
     }
 
     pub(crate) fn mark_deleted(&self) {
         self.deleted.store(true, Ordering::Release);
     }
 
-    fn check(&self) -> Result<()> {
+    pub(super) fn check(&self) -> Result<()> {
         if self.deleted.load(Ordering::Acquire) {
             return Err(StorageError::NotFound);
         }
@@ -103,7 +93,7 @@ impl Content {
 
     /// Logical size in bytes.
     pub fn len(&self) -> u64 {
-        self.state.read().size
+        self.state.read().sz.size
     }
 
     pub fn is_empty(&self) -> bool {
@@ -112,14 +102,50 @@ impl Content {
 
     /// Bytes allocated: each stored chunk rounded up to 4 KiB; holes count 0.
     pub fn alloc_size(&self) -> u64 {
-        self.state.read().alloc
+        let st = self.state.read();
+        let adj = st.tail.as_ref().map_or(0, |t| alloc_of(t.buf.len() as u64) - alloc_of(t.stored_plen.into()));
+        (st.sz.alloc as i64 + adj).max(0) as u64
     }
 
-    /// Makes every acknowledged write (of every stream of the organization)
-    /// durable before returning.
+    /// Makes every acknowledged write to this stream durable before
+    /// returning (and, as a side effect, everything else of the
+    /// organization that was already published).
     pub fn flush(&self) -> Result<()> {
-        self.check()?;
+        self.flush_tail()?;
         self.core.commit()
+    }
+
+    /// Seals the write-back tail, if any (no commit).
+    pub(crate) fn flush_tail(&self) -> Result<()> {
+        let mut st = self.state.write();
+        self.check()?;
+        let State { sz, tail } = &mut *st;
+        self.publish_tail(sz, tail)
+    }
+
+    /// Background write-back: seals the tail if it is older than `age`,
+    /// unless the stream is busy.
+    pub(crate) fn writeback_if_older(&self, age: Duration) -> Result<()> {
+        let Some(mut st) = self.state.try_write() else {
+            return Ok(());
+        };
+        if self.deleted.load(Ordering::Acquire) || st.tail.as_ref().is_none_or(|t| t.since.elapsed() < age) {
+            return Ok(());
+        }
+        let State { sz, tail } = &mut *st;
+        self.publish_tail(sz, tail)
+    }
+
+    fn publish_tail(&self, sz: &mut Sizes, tail: &mut Option<Tail>) -> Result<()> {
+        let Some(t) = tail.as_ref() else {
+            return Ok(());
+        };
+        let rows = self.locate_if(sz, t.idx, t.idx)?;
+        let size = sz.size;
+        self.apply(sz, &rows, &[Put { idx: t.idx, plain: &t.buf }], &[], size)?;
+        *tail = None;
+        self.core.unregister_tail(self.id);
+        Ok(())
     }
 
     /// Reads up to `buf.len()` bytes at `off`; returns fewer at end of file
@@ -127,23 +153,29 @@ impl Content {
     pub fn read(&self, off: u64, buf: &mut [u8]) -> Result<usize> {
         let st = self.state.read();
         self.check()?;
-        if off >= st.size || buf.is_empty() {
+        if off >= st.sz.size || buf.is_empty() {
             return Ok(0);
         }
-        let n = (st.size - off).min(buf.len() as u64) as usize;
+        let n = (st.sz.size - off).min(buf.len() as u64) as usize;
         let pieces = split(off, &mut buf[..n]);
         let (first, last) = (off / CHUNK, (off + n as u64 - 1) / CHUNK);
-        let rows = self.locate(first, last)?;
+        let rows = self.locate_if(&st.sz, first, last)?;
+        let tail = st.tail.as_ref();
         let work = |(idx, from, out): (u64, usize, &mut [u8])| -> Result<()> {
-            let avail = match rows.get(&idx) {
-                None => 0,
-                Some(loc) => {
-                    let avail = (loc.plen as usize).saturating_sub(from).min(out.len());
-                    if avail > 0 {
-                        self.read_chunk(idx, loc, from, &mut out[..avail])?;
-                    }
-                    avail
+            let avail = if let Some(t) = tail.filter(|t| t.idx == idx) {
+                let avail = t.buf.len().saturating_sub(from).min(out.len());
+                if avail > 0 {
+                    out[..avail].copy_from_slice(&t.buf[from..from + avail]);
                 }
+                avail
+            } else if let Some(loc) = rows.get(&idx) {
+                let avail = (loc.plen as usize).saturating_sub(from).min(out.len());
+                if avail > 0 {
+                    self.read_chunk(idx, loc, from, &mut out[..avail])?;
+                }
+                avail
+            } else {
+                0
             };
             out[avail..].fill(0);
             Ok(())
@@ -179,28 +211,94 @@ impl Content {
     fn write_locked(&self, st: &mut State, off: u64, data: &[u8]) -> Result<()> {
         let end = off + data.len() as u64;
         let (first, last) = (off / CHUNK, (end - 1) / CHUNK);
-        let rows = self.locate(first, last)?;
-        let mut puts = Vec::with_capacity((last - first + 1) as usize);
-        for idx in first..=last {
-            let cs = idx * CHUNK;
-            let lo = (off.max(cs) - cs) as usize;
-            let hi = (end.min(cs + CHUNK) - cs) as usize;
-            let src = &data[(cs + lo as u64 - off) as usize..(cs + hi as u64 - off) as usize];
-            let old = rows.get(&idx);
-            let old_plen = old.map_or(0, |l| l.plen as usize);
-            if lo == 0 && hi >= old_plen {
-                puts.push(Put { idx, plain: Plain::Borrowed(src) });
-                continue;
-            }
-            let mut buf = match old {
-                Some(loc) => self.chunk_plain(idx, loc)?,
-                None => Zeroizing::new(Vec::with_capacity(CHUNK as usize)),
-            };
-            buf.resize(old_plen.max(hi), 0);
-            buf[lo..hi].copy_from_slice(src);
-            puts.push(Put { idx, plain: Plain::Owned(buf) });
+        let whole = off.is_multiple_of(CHUNK) && data.len() as u64 == CHUNK;
+        if first == last && !whole && self.core.opts.tail_cache {
+            return self.write_tail(st, first, (off % CHUNK) as usize, data);
         }
-        self.apply(st, &rows, puts, &[], end.max(st.size))
+        let State { sz, tail } = st;
+        let mut rows = self.locate_if(sz, first, last)?;
+        // A tail outside this write is published with it (prefix order).
+        let outside = tail.as_ref().map(|t| t.idx).filter(|i| *i < first || *i > last);
+        if let Some(i) = outside {
+            rows.extend(self.locate_if(sz, i, i)?);
+        }
+        // Only the first and last chunk can be partially covered.
+        let piece = |idx: u64| {
+            let cs = idx * CHUNK;
+            let (lo, hi) = ((off.max(cs) - cs) as usize, (end.min(cs + CHUNK) - cs) as usize);
+            (lo, hi, &data[(cs + lo as u64 - off) as usize..(cs + hi as u64 - off) as usize])
+        };
+        let mut merged: Vec<(u64, Zeroizing<Vec<u8>>)> = Vec::new();
+        for idx in BTreeSet::from([first, last]) {
+            let (lo, hi, src) = piece(idx);
+            let t = tail.as_ref().filter(|t| t.idx == idx);
+            let base_len = t.map_or_else(|| rows.get(&idx).map_or(0, |l| l.plen as usize), |t| t.buf.len());
+            if lo == 0 && hi >= base_len {
+                continue; // fully replaced
+            }
+            let mut buf = match t {
+                Some(t) => {
+                    let mut b = Zeroizing::new(Vec::with_capacity(CHUNK as usize));
+                    b.extend_from_slice(&t.buf);
+                    b
+                }
+                None => self.chunk_plain(idx, rows.get(&idx))?,
+            };
+            buf.resize(base_len.max(hi), 0);
+            buf[lo..hi].copy_from_slice(src);
+            merged.push((idx, buf));
+        }
+        let mut puts: Vec<Put<'_>> = (first..=last)
+            .map(|idx| match merged.iter().find(|(i, _)| *i == idx) {
+                Some((_, b)) => Put { idx, plain: b },
+                None => Put { idx, plain: piece(idx).2 },
+            })
+            .collect();
+        if let Some(t) = tail.as_ref().filter(|t| Some(t.idx) == outside) {
+            puts.push(Put { idx: t.idx, plain: &t.buf });
+        }
+        let size = end.max(sz.size);
+        self.apply(sz, &rows, &puts, &[], size)?;
+        drop(puts);
+        if tail.take().is_some() {
+            self.core.unregister_tail(self.id);
+        }
+        Ok(())
+    }
+
+    /// A write inside chunk `idx` that does not replace all of it: merge it
+    /// into the tail (reading the stored chunk first if the tail is
+    /// another chunk).
+    fn write_tail(&self, st: &mut State, idx: u64, lo: usize, data: &[u8]) -> Result<()> {
+        let hi = lo + data.len();
+        let end = idx * CHUNK + hi as u64;
+        let State { sz, tail } = st;
+        if let Some(t) = tail.as_mut().filter(|t| t.idx == idx) {
+            let old = t.buf.len();
+            self.core.check_quota(alloc_of(old.max(hi) as u64) - alloc_of(old as u64))?;
+            if old < hi {
+                t.buf.resize(hi, 0);
+            }
+            t.buf[lo..hi].copy_from_slice(data);
+            sz.size = sz.size.max(end);
+            return Ok(());
+        }
+        let rows = self.locate_if(sz, idx, idx)?;
+        let stored = rows.get(&idx);
+        let stored_plen = stored.map_or(0, |l| l.plen);
+        // Bytes the write replaces entirely need not be read.
+        let mut buf = self.chunk_plain(idx, stored.filter(|l| lo > 0 || hi < l.plen as usize))?;
+        self.core.check_quota(alloc_of(hi.max(buf.len()) as u64) - alloc_of(stored_plen.into()))?;
+        if buf.len() < hi {
+            buf.resize(hi, 0);
+        }
+        buf[lo..hi].copy_from_slice(data);
+        // The older tail goes first: the stored state stays a prefix.
+        self.publish_tail(sz, tail)?;
+        *tail = Some(Tail { idx, buf, stored_plen, since: Instant::now() });
+        self.core.register_tail(self.id, self.me.clone());
+        sz.size = sz.size.max(end);
+        Ok(())
     }
 
     /// Sets the end of file. Shrinking drops the chunks past it and
@@ -212,23 +310,24 @@ impl Content {
         }
         let mut st = self.state.write();
         self.check()?;
-        if n >= st.size {
-            return if n > st.size { self.apply(&mut st, &BTreeMap::new(), Vec::new(), &[], n) } else { Ok(()) };
+        let State { sz, tail } = &mut *st;
+        self.publish_tail(sz, tail)?;
+        if n >= sz.size {
+            return if n > sz.size { self.apply(sz, &Default::default(), &[], &[], n) } else { Ok(()) };
         }
         let keep = n.div_ceil(CHUNK);
-        let mut puts = Vec::new();
-        let mut rows = BTreeMap::new();
-        if !n.is_multiple_of(CHUNK) {
-            let b = n / CHUNK;
-            rows = self.locate(b, b)?;
-            let tail = (n % CHUNK) as usize;
-            if let Some(loc) = rows.get(&b).filter(|l| l.plen as usize > tail) {
-                let mut buf = self.chunk_plain(b, loc)?;
-                buf.truncate(tail);
-                puts.push(Put { idx: b, plain: Plain::Owned(buf) });
+        let (b, cut) = (n / CHUNK, (n % CHUNK) as usize);
+        let rows = if cut != 0 { self.locate_if(sz, b, b)? } else { Default::default() };
+        let boundary = match rows.get(&b).filter(|l| l.plen as usize > cut) {
+            Some(loc) => {
+                let mut buf = self.chunk_plain(b, Some(loc))?;
+                buf.truncate(cut);
+                Some(buf)
             }
-        }
-        self.apply(&mut st, &rows, puts, &[(keep, MAX_IDX)], n)
+            None => None,
+        };
+        let puts: Vec<Put<'_>> = boundary.iter().map(|buf| Put { idx: b, plain: buf }).collect();
+        self.apply(sz, &rows, &puts, &[(keep, MAX_IDX)], n)
     }
 
     /// FSCTL_SET_ZERO_DATA (MS-FSCC 2.3.85): zeros `[off, off+len)` within
@@ -237,17 +336,18 @@ impl Content {
     pub fn zero_range(&self, off: u64, len: u64) -> Result<()> {
         let mut st = self.state.write();
         self.check()?;
-        let end = off.saturating_add(len).min(st.size);
+        let State { sz, tail } = &mut *st;
+        self.publish_tail(sz, tail)?;
+        let end = off.saturating_add(len).min(sz.size);
         if off >= end {
             return Ok(());
         }
         let (first, last) = (off / CHUNK, (end - 1) / CHUNK);
-        let rows = self.locate(first, last)?;
-        let (mut puts, mut dels) = (Vec::new(), Vec::new());
+        let rows = self.locate_if(sz, first, last)?;
+        let (mut bufs, mut dels) = (Vec::new(), Vec::new());
         for (&idx, loc) in &rows {
             let cs = idx * CHUNK;
-            let lo = (off.max(cs) - cs) as usize;
-            let hi = (end.min(cs + CHUNK) - cs) as usize;
+            let (lo, hi) = ((off.max(cs) - cs) as usize, (end.min(cs + CHUNK) - cs) as usize);
             let plen = loc.plen as usize;
             if lo >= plen {
                 continue; // already zeros past the stored bytes
@@ -256,16 +356,17 @@ impl Content {
                 dels.push((idx, idx));
                 continue;
             }
-            let mut buf = self.chunk_plain(idx, loc)?;
+            let mut buf = self.chunk_plain(idx, Some(loc))?;
             if hi >= plen {
                 buf.truncate(lo);
             } else {
                 buf[lo..hi].fill(0);
             }
-            puts.push(Put { idx, plain: Plain::Owned(buf) });
+            bufs.push((idx, buf));
         }
-        let size = st.size;
-        self.apply(&mut st, &rows, puts, &dels, size)
+        let puts: Vec<Put<'_>> = bufs.iter().map(|(idx, b)| Put { idx: *idx, plain: b }).collect();
+        let size = sz.size;
+        self.apply(sz, &rows, &puts, &dels, size)
     }
 
     /// FSCTL_QUERY_ALLOCATED_RANGES (MS-FSCC 2.3.48): the parts of
@@ -273,13 +374,15 @@ impl Content {
     pub fn allocated_ranges(&self, off: u64, len: u64) -> Result<Vec<(u64, u64)>> {
         let st = self.state.read();
         self.check()?;
-        let end = off.saturating_add(len).min(st.size);
+        let end = off.saturating_add(len).min(st.sz.size);
         if off >= end {
             return Ok(Vec::new());
         }
-        let rows = self.locate(off / CHUNK, (end - 1) / CHUNK)?;
+        let (first, last) = (off / CHUNK, (end - 1) / CHUNK);
+        let mut idxs: BTreeSet<u64> = self.locate_if(&st.sz, first, last)?.into_keys().collect();
+        idxs.extend(st.tail.as_ref().map(|t| t.idx).filter(|i| (first..=last).contains(i)));
         let mut out: Vec<(u64, u64)> = Vec::new();
-        for &idx in rows.keys() {
+        for idx in idxs {
             let (a, b) = ((idx * CHUNK).max(off), ((idx + 1) * CHUNK).min(end));
             match out.last_mut() {
                 Some(last) if last.0 + last.1 == a => last.1 += b - a,
@@ -316,155 +419,8 @@ impl Content {
         Ok(done)
     }
 
-    /// Index rows of chunks `first..=last`, with their segments resolved
-    /// under the db lock (so compaction cannot retire one in between).
-    fn locate(&self, first: u64, last: u64) -> Result<BTreeMap<u64, Loc>> {
-        self.core.read(|db| {
-            let mut st = db.conn.prepare_cached(
-                "SELECT idx, seg, off, plen, seq FROM chunks WHERE content=?1 AND idx BETWEEN ?2 AND ?3",
-            )?;
-            let mut rows = st.query(params![self.id, first as i64, last as i64])?;
-            let mut out = BTreeMap::new();
-            while let Some(r) = rows.next()? {
-                let loc = Loc {
-                    seg: self.core.segment(r.get(1)?),
-                    off: r.get::<_, i64>(2)? as u64,
-                    plen: u32::try_from(r.get::<_, i64>(3)?).map_err(|_| StorageError::Integrity)?,
-                    seq: r.get::<_, i64>(4)? as u64,
-                };
-                if u64::from(loc.plen) > CHUNK {
-                    return Err(self.integrity(r.get::<_, i64>(0)? as u64));
-                }
-                out.insert(r.get::<_, i64>(0)? as u64, loc);
-            }
-            Ok(out)
-        })
-    }
-
-    fn integrity(&self, idx: u64) -> StorageError {
-        tracing::error!(
-            org = self.core.org.0,
-            content = self.id,
-            chunk = idx,
-            "stored chunk failed its integrity check"
-        );
-        StorageError::Integrity
-    }
-
-    /// Verifies the record of chunk `idx` and decrypts `from..from+out.len()`.
-    fn read_chunk(&self, idx: u64, loc: &Loc, from: usize, out: &mut [u8]) -> Result<()> {
-        let Some(seg) = &loc.seg else {
-            return Err(self.integrity(idx));
-        };
-        let mut rec = vec![0u8; ChunkKeys::record_len(loc.plen as usize)];
-        match seg.read_at(&mut rec, loc.off) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return Err(self.integrity(idx));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let expect = Expect { idx, seq: loc.seq, plen: loc.plen };
-        self.keys.open_into(&rec, expect, from, out).map_err(|()| self.integrity(idx))
-    }
-
-    /// The whole verified plaintext of a stored chunk (for read-modify-write).
-    fn chunk_plain(&self, idx: u64, loc: &Loc) -> Result<Zeroizing<Vec<u8>>> {
-        let mut buf = Zeroizing::new(Vec::with_capacity(CHUNK as usize));
-        buf.resize(loc.plen as usize, 0);
-        self.read_chunk(idx, loc, 0, &mut buf)?;
-        Ok(buf)
-    }
-
-    /// Encrypts and appends `puts`, then publishes them, the deletions in
-    /// `dels` (inclusive index ranges) and the new size in one savepoint.
-    fn apply(
-        &self,
-        st: &mut State,
-        old: &BTreeMap<u64, Loc>,
-        puts: Vec<Put<'_>>,
-        dels: &[(u64, u64)],
-        size: u64,
-    ) -> Result<()> {
-        let grow: i64 = puts
-            .iter()
-            .map(|p| alloc_of(p.bytes().len() as u64) - old.get(&p.idx).map_or(0, |l| alloc_of(l.plen.into())))
-            .sum();
-        self.core.check_quota(grow)?;
-        let placed = self.seal_and_append(&puts)?;
-        let new_alloc = self.core.mutate(|db| {
-            // Checked under the db lock, where deletion sets the flag.
-            self.check()?;
-            let mut d = Deltas::default();
-            let mut alloc = st.alloc as i64;
-            for &(a, b) in dels {
-                let mut q = db.conn.prepare_cached(
-                    "SELECT seg, SUM(plen), COUNT(*), SUM((plen + 4095) / 4096 * 4096) FROM chunks \
-                     WHERE content=?1 AND idx BETWEEN ?2 AND ?3 GROUP BY seg",
-                )?;
-                let mut rows = q.query(params![self.id, a as i64, b as i64])?;
-                while let Some(r) = rows.next()? {
-                    let (seg, bytes, n, al): (i64, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-                    d.live.push((seg, -(bytes + n * OVERHEAD as i64)));
-                    alloc -= al;
-                }
-                db.conn
-                    .prepare_cached("DELETE FROM chunks WHERE content=?1 AND idx BETWEEN ?2 AND ?3")?
-                    .execute(params![self.id, a as i64, b as i64])?;
-            }
-            for p in &placed {
-                alloc += publish_chunk(db, self.id, p, &mut d)?;
-            }
-            let n = db.conn.prepare_cached("UPDATE contents SET size=?2, alloc=?3 WHERE id=?1")?.execute(params![
-                self.id,
-                size as i64,
-                alloc
-            ])?;
-            if n == 0 {
-                return Err(StorageError::NotFound); // deleted before this handle was registered
-            }
-            d.usage = alloc - st.alloc as i64;
-            Ok((alloc.max(0) as u64, d))
-        })?;
-        st.size = size;
-        st.alloc = new_alloc;
-        Ok(())
-    }
-
-    /// Seals every put under a fresh IV and sequence number and writes the
-    /// records to one reserved range of the active segment (in parallel for
-    /// large writes: crypto and copying into the page cache on all cores).
-    fn seal_and_append(&self, puts: &[Put<'_>]) -> Result<Vec<Placed>> {
-        if puts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut placed = Vec::with_capacity(puts.len());
-        let mut rel = 0u64;
-        for p in puts {
-            let plen = p.bytes().len();
-            placed.push(Placed { idx: p.idx, seg: 0, off: rel, plen, seq: self.core.next_seq()? });
-            rel += ChunkKeys::record_len(plen) as u64;
-        }
-        let (seg, base) = self.core.append(rel)?;
-        for p in &mut placed {
-            p.seg = seg.id;
-            p.off += base;
-        }
-        let job = |(p, at): (&Put<'_>, &Placed)| -> Result<()> {
-            let mut rec = vec![0u8; ChunkKeys::record_len(at.plen)];
-            self.keys.seal_into(p.idx, at.seq, p.bytes(), &mut rec);
-            Ok(seg.write_at(&rec, at.off)?)
-        };
-        if puts.len() >= PAR_MIN_CHUNKS {
-            puts.par_iter().zip(placed.par_iter()).try_for_each(job)?;
-        } else {
-            puts.iter().zip(placed.iter()).try_for_each(job)?;
-        }
-        seg.mark_dirty();
-        Ok(placed)
-    }
-
-    /// Test and tooling access: where chunk `idx`'s record lives.
+    /// Test and tooling access: where chunk `idx`'s record lives
+    /// (segment path, offset, plaintext length, sequence number).
     #[doc(hidden)]
     pub fn debug_location(&self, idx: u64) -> Result<Option<(std::path::PathBuf, u64, u32, u64)>> {
         let rows = self.locate(idx, idx)?;
@@ -478,52 +434,20 @@ impl Content {
     }
 }
 
-/// A record written to a segment, waiting to be published.
-struct Placed {
-    idx: u64,
-    seg: i64,
-    off: u64,
-    plen: usize,
-    seq: u64,
-}
-
-/// Upserts one chunk row, accounting for the row it replaces. Returns the
-/// change of allocated bytes.
-fn publish_chunk(db: &super::db::Db, content: i64, p: &Placed, d: &mut Deltas) -> Result<i64> {
-    let mut delta = 0;
-    let old: Option<(i64, i64)> = {
-        let mut q = db.conn.prepare_cached("SELECT seg, plen FROM chunks WHERE content=?1 AND idx=?2")?;
-        let mut rows = q.query(params![content, p.idx as i64])?;
-        match rows.next()? {
-            Some(r) => Some((r.get(0)?, r.get(1)?)),
-            None => None,
+impl Drop for Content {
+    /// Closing the last handle seals the tail (errors can only be logged).
+    fn drop(&mut self) {
+        let st = self.state.get_mut();
+        if st.tail.is_none() || self.deleted.load(Ordering::Acquire) {
+            return;
         }
-    };
-    if let Some((seg, plen)) = old {
-        d.live.push((seg, -(plen + OVERHEAD as i64)));
-        delta -= alloc_of(plen as u64);
+        let mut tail = st.tail.take();
+        let mut sz = Sizes { size: st.sz.size, alloc: st.sz.alloc };
+        match self.publish_tail(&mut sz, &mut tail) {
+            Ok(()) | Err(StorageError::NotFound) => {}
+            Err(e) => {
+                tracing::error!(org = self.core.org.0, content = self.id, error = %e, "sealing a stream on close failed")
+            }
+        }
     }
-    db.conn
-        .prepare_cached(
-            "INSERT OR REPLACE INTO chunks(content, idx, seg, off, plen, seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![content, p.idx as i64, p.seg, p.off as i64, p.plen as i64, p.seq as i64])?;
-    d.live.push((p.seg, (p.plen + OVERHEAD) as i64));
-    Ok(delta + alloc_of(p.plen as u64))
-}
-
-/// Splits `buf` (file bytes from `off`) into per-chunk pieces:
-/// (chunk index, offset within the chunk, bytes).
-fn split(off: u64, buf: &mut [u8]) -> Vec<(u64, usize, &mut [u8])> {
-    let mut out = Vec::with_capacity(buf.len() / CHUNK as usize + 2);
-    let (mut pos, mut rest) = (off, buf);
-    while !rest.is_empty() {
-        let from = (pos % CHUNK) as usize;
-        let take = (CHUNK as usize - from).min(rest.len());
-        let (piece, tail) = std::mem::take(&mut rest).split_at_mut(take);
-        out.push((pos / CHUNK, from, piece));
-        pos += take as u64;
-        rest = tail;
-    }
-    out
 }

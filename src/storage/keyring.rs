@@ -94,12 +94,11 @@ impl OrgKeyring {
         Ok(self.meta_seal.open(&meta_ad(what, self.org, node), sealed)?)
     }
 
-    /// A fresh random file key for content `id`: its chunk keys and the
-    /// wrapped form kept in `contents.wrapped_key`.
-    pub fn new_content_key(&self, id: u64) -> (ChunkKeys, Vec<u8>) {
-        let fk = Key32::random();
-        let wrapped = self.fk_wrap.wrap_key(&fk_ad(self.org, id), &fk);
-        (ChunkKeys::new(&fk, self.org, id), wrapped)
+    /// A fresh random file key for content `id`, wrapped for
+    /// `contents.wrapped_key`. The plaintext key is dropped (zeroized) here;
+    /// the content's keys are derived when it is opened.
+    pub fn new_wrapped_content_key(&self, id: u64) -> Vec<u8> {
+        self.fk_wrap.wrap_key(&fk_ad(self.org, id), &Key32::random())
     }
 
     /// Unwraps content `id`'s file key. The wrap is bound to (org, id), so a

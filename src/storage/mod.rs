@@ -13,6 +13,7 @@
 //! Synchronous and `Send + Sync`; the SMB engine calls it from a blocking
 //! pool. Timestamps are data: this module never reads the clock for them.
 
+mod chunks;
 mod compact;
 mod content;
 mod db;
@@ -64,6 +65,9 @@ pub struct StoreOptions {
     /// Let the background thread compact (tests turn it off to look at
     /// dead records).
     pub background_compaction: bool,
+    /// Keep the last partially written chunk of each stream in memory
+    /// until it is complete or flushed (content.rs, "write-back tail").
+    pub tail_cache: bool,
 }
 
 impl Default for StoreOptions {
@@ -75,6 +79,7 @@ impl Default for StoreOptions {
             segment_size: 256 << 20,
             background: true,
             background_compaction: true,
+            tail_cache: true,
         }
     }
 }

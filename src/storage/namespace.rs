@@ -18,9 +18,12 @@ use super::org::Deltas;
 use super::{Cursor, DirEntry, Meta, MetaUpdate, NodeKind, OrgStore};
 use crate::types::{FileTime, NodeId};
 
+/// Scalar subqueries, not a JOIN: the bundled SQLite (STAT4) re-prepares
+/// a JOIN with bound parameters on every execution.
 const NODE_COLS: &str = "SELECT n.id, n.parent, n.kind, n.name_key, n.name_ct, n.attrs, n.created, \
-     n.accessed, n.written, n.changed, COALESCE(c.size, 0), COALESCE(c.alloc, 0) \
-     FROM nodes n LEFT JOIN contents c ON c.id = n.content";
+     n.accessed, n.written, n.changed, \
+     COALESCE((SELECT size FROM contents WHERE id = n.content), 0), \
+     COALESCE((SELECT alloc FROM contents WHERE id = n.content), 0), n.content FROM nodes n";
 
 /// A node row before its name is decrypted.
 struct NodeRow {
@@ -33,6 +36,7 @@ struct NodeRow {
     times: [i64; 4],
     size: i64,
     alloc: i64,
+    content: Option<i64>,
 }
 
 fn node_row(r: &Row<'_>) -> rusqlite::Result<NodeRow> {
@@ -46,6 +50,7 @@ fn node_row(r: &Row<'_>) -> rusqlite::Result<NodeRow> {
         times: [r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?],
         size: r.get(10)?,
         alloc: r.get(11)?,
+        content: r.get(12)?,
     })
 }
 
@@ -143,13 +148,15 @@ impl OrgStore {
             (None, None) if r.parent.is_none() => String::new(),
             _ => return Err(StorageError::Integrity),
         };
+        let (size, alloc) =
+            r.content.and_then(|c| self.core.unsealed_sizes(c)).unwrap_or((r.size as u64, r.alloc as u64));
         Ok(Meta {
             id: NodeId(r.id as u64),
             kind: kind_from(r.kind)?,
             parent: r.parent.map(|p| NodeId(p as u64)),
             name,
-            size: r.size as u64,
-            alloc_size: r.alloc as u64,
+            size,
+            alloc_size: alloc,
             attrs: r.attrs as u32,
             created: FileTime(r.times[0] as u64),
             accessed: FileTime(r.times[1] as u64),
@@ -188,20 +195,34 @@ impl OrgStore {
     }
 
     /// Creates a file or directory. `Err(Exists)` if the name exists in
-    /// any case or normalization form.
+    /// any case or normalization form. A file gets its main data stream
+    /// (own random key, empty) at once.
     pub fn create(&self, parent: NodeId, name: &str, kind: NodeKind, attrs: u32, now: FileTime) -> Result<NodeId> {
         let (nfc, key) = self.entry_key(parent, name)?;
         self.core.mutate(|db| {
             check_dir(db, parent.0 as i64)?;
             let id = db.alloc_node_id();
+            let content = match kind {
+                NodeKind::File => Some(self.insert_content(db)?),
+                NodeKind::Directory => None,
+            };
             let ct = self.core.keys.seal_name(Scope::Entry, id as u64, &key, &nfc);
             let r = db
                 .conn
                 .prepare_cached(
-                    "INSERT INTO nodes(id, parent, kind, name_key, name_ct, attrs, created, accessed, written, changed) \
-                     VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?7)",
+                    "INSERT INTO nodes(id, parent, kind, name_key, name_ct, attrs, created, accessed, written, \
+                     changed, content) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?7, ?8)",
                 )?
-                .execute(params![id, parent.0 as i64, kind_code(kind), key.as_slice(), ct, attrs, now.0 as i64]);
+                .execute(params![
+                    id,
+                    parent.0 as i64,
+                    kind_code(kind),
+                    key.as_slice(),
+                    ct,
+                    attrs,
+                    now.0 as i64,
+                    content
+                ]);
             match r {
                 Ok(_) => Ok((NodeId(id as u64), Deltas::default())),
                 Err(e) if is_unique_violation(&e) => Err(StorageError::Exists),

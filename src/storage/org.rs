@@ -15,7 +15,7 @@ use super::content::Content;
 use super::db::Db;
 use super::error::{Result, StorageError};
 use super::keyring::OrgKeyring;
-use super::segment::{self, SEG_HEADER_LEN, Segment};
+use super::segment::{self, Reservation, SEG_HEADER_LEN, Segment};
 use crate::keys::Key32;
 use crate::types::OrgId;
 
@@ -48,6 +48,8 @@ pub(crate) struct OrgCore {
     usage: AtomicU64,
     quota: AtomicU64,
     pub open: Mutex<HashMap<i64, Weak<Content>>>,
+    /// Streams holding an unsealed write-back tail.
+    tails: Mutex<HashMap<i64, Weak<Content>>>,
     commit_lock: Mutex<Instant>,
     op_gen: AtomicU64,
     committed_gen: AtomicU64,
@@ -88,6 +90,7 @@ impl OrgCore {
             usage: AtomicU64::new(usage as u64),
             quota: AtomicU64::new(u64::MAX),
             open: Mutex::new(HashMap::new()),
+            tails: Mutex::new(HashMap::new()),
             commit_lock: Mutex::new(Instant::now()),
             op_gen: AtomicU64::new(0),
             committed_gen: AtomicU64::new(0),
@@ -146,7 +149,7 @@ impl OrgCore {
 
     /// Reserves `n` bytes in the active segment, rotating to a new segment
     /// once the active one reached `segment_size`.
-    pub fn append(&self, n: u64) -> Result<(Arc<Segment>, u64)> {
+    pub fn append(&self, n: u64) -> Result<Reservation> {
         let mut active = self.active.lock();
         if active.end() + n > self.opts.segment_size && active.end() > SEG_HEADER_LEN {
             self.check_live()?;
@@ -160,7 +163,7 @@ impl OrgCore {
             *active = seg;
         }
         let off = active.reserve(n);
-        Ok((active.clone(), off))
+        Ok(Reservation { seg: active.clone(), off })
     }
 
     /// Id of the segment new records go to (compaction leaves it alone).
@@ -204,6 +207,43 @@ impl OrgCore {
         Ok(())
     }
 
+    pub fn register_tail(&self, id: i64, c: Weak<Content>) {
+        self.tails.lock().insert(id, c);
+    }
+
+    pub fn unregister_tail(&self, id: i64) {
+        self.tails.lock().remove(&id);
+    }
+
+    /// Seals the write-back tails: all of them (`None`, for flushes), or
+    /// those older than `age` whose stream is not busy (background).
+    pub fn writeback_tails(&self, age: Option<Duration>) -> Result<()> {
+        let live: Vec<Arc<Content>> = {
+            let mut tails = self.tails.lock();
+            tails.retain(|_, w| w.strong_count() > 0);
+            tails.values().filter_map(Weak::upgrade).collect()
+        };
+        for c in live {
+            let r = match age {
+                None => c.flush_tail(),
+                Some(age) => c.writeback_if_older(age),
+            };
+            match r {
+                Ok(()) | Err(StorageError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Size and allocation of a stream whose tail is not sealed yet (the
+    /// database still has the sizes of its last publication).
+    pub fn unsealed_sizes(&self, content: i64) -> Option<(u64, u64)> {
+        let w = self.tails.lock().get(&content).cloned()?;
+        let c = w.upgrade()?;
+        Some((c.len(), c.alloc_size()))
+    }
+
     /// True if changes are waiting for a commit.
     pub fn dirty(&self) -> bool {
         self.op_gen.load(Ordering::Acquire) > self.committed_gen.load(Ordering::Acquire)
@@ -232,8 +272,9 @@ impl OrgCore {
         let all = self.segments();
         let mut retired = Vec::new();
         for s in all.iter().filter(|s| s.retired.load(Ordering::Acquire)) {
-            // Belt and braces: the live counter says empty, the index agrees.
-            if s.live.load(Ordering::Acquire) == 0 && !segment_referenced(&db, s.id)? {
+            // The live counter says empty, no write is about to publish
+            // rows into it, and the index agrees.
+            if s.live.load(Ordering::Acquire) == 0 && s.in_flight() == 0 && !segment_referenced(&db, s.id)? {
                 retired.push(s.clone());
             }
         }
@@ -354,6 +395,7 @@ fn recover_segments(db: &Db, seg_dir: &Path) -> Result<HashMap<i64, Arc<Segment>
         let file_name = entry.file_name();
         let orphan = file_name.to_str().and_then(segment::name_of).is_some_and(|n| !known.contains(&n));
         if orphan {
+            tracing::info!("recovery: deleting a segment file no committed row references");
             std::fs::remove_file(entry.path())?;
             removed = true;
         }

@@ -11,6 +11,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Segment header length; the first record starts here.
@@ -30,6 +31,9 @@ pub struct Segment {
     pub live: AtomicU64,
     /// Written since the last fdatasync.
     dirty: AtomicBool,
+    /// Reservations whose rows are not published yet: a segment with any
+    /// is neither compacted nor deleted, however empty it looks.
+    pending: AtomicU64,
     /// Compaction moved everything out; delete once a commit made that durable.
     pub retired: AtomicBool,
 }
@@ -55,7 +59,10 @@ impl Segment {
     pub fn open(dir: &Path, id: i64, name: [u8; 16], committed: u64, live: u64) -> io::Result<Segment> {
         let path = path_for(dir, &name);
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
-        if file.metadata()?.len() > committed {
+        let len = file.metadata()?.len();
+        if len > committed {
+            // Written after the last commit: never acknowledged by a flush.
+            tracing::info!(segment = id, cut = len - committed, "recovery: cutting uncommitted segment tail");
             file.set_len(committed)?;
             file.sync_all()?;
         }
@@ -71,13 +78,21 @@ impl Segment {
             end: AtomicU64::new(end),
             live: AtomicU64::new(live),
             dirty: AtomicBool::new(false),
+            pending: AtomicU64::new(0),
             retired: AtomicBool::new(false),
         }
     }
 
-    /// Reserves `n` bytes at the end; returns their offset.
+    /// Reserves `n` bytes at the end; returns their offset. The caller
+    /// holds a `Reservation` until the rows pointing there are published.
     pub fn reserve(&self, n: u64) -> u64 {
+        self.pending.fetch_add(1, Ordering::AcqRel);
         self.end.fetch_add(n, Ordering::AcqRel)
+    }
+
+    /// Reservations not yet published or abandoned.
+    pub fn in_flight(&self) -> u64 {
+        self.pending.load(Ordering::Acquire)
     }
 
     /// Current end (including reservations still being written).
@@ -137,4 +152,17 @@ pub fn name_of(file_name: &str) -> Option<[u8; 16]> {
 /// Makes directory entries (created or removed files) durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Space reserved in a segment; dropping it (after the index rows pointing
+/// there were published, or on failure) ends the reservation.
+pub struct Reservation {
+    pub seg: Arc<Segment>,
+    pub off: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.seg.pending.fetch_sub(1, Ordering::AcqRel);
+    }
 }

@@ -155,7 +155,7 @@ impl Store {
     pub fn flush_all(&self) -> Result<()> {
         let orgs: Vec<_> = self.orgs.lock().values().cloned().collect();
         for o in orgs {
-            o.core.commit()?;
+            o.flush()?;
         }
         Ok(())
     }
@@ -166,7 +166,8 @@ impl Store {
         self.flush_all()
     }
 
-    /// Runs compaction until nothing qualifies (tests, maintenance tools).
+    /// Flushes and runs compaction until nothing qualifies (tests,
+    /// maintenance tools).
     pub fn compact_now(&self) -> Result<()> {
         let orgs: Vec<_> = self.orgs.lock().values().cloned().collect();
         for o in orgs {
@@ -190,6 +191,9 @@ impl Store {
         let orgs: Vec<_> = self.orgs.lock().values().cloned().collect();
         for o in orgs {
             let core = &o.core;
+            if let Err(e) = core.writeback_tails(Some(self.opts.commit_interval)) {
+                tracing::error!(org = core.org.0, error = %e, "background write-back failed");
+            }
             if core.dirty()
                 && core.since_commit() >= self.opts.commit_interval
                 && let Err(e) = core.commit()
@@ -250,14 +254,18 @@ impl OrgKeys for Store {
 }
 
 impl OrgStore {
-    /// Compacts this organization until no segment qualifies, then commits.
+    /// Flushes, then compacts this organization until no segment
+    /// qualifies, then commits (maintenance tools and tests; the
+    /// background thread compacts on its own).
     pub fn compact(&self) -> Result<()> {
+        self.core.writeback_tails(None)?;
         while self.core.compact_step()? {}
         self.core.commit()
     }
 
     /// Makes every acknowledged change of this organization durable.
     pub fn flush(&self) -> Result<()> {
+        self.core.writeback_tails(None)?;
         self.core.commit()
     }
 }

@@ -11,15 +11,13 @@ use super::db::Db;
 use super::error::{Result, StorageError, is_unique_violation};
 use super::keyring::{NAME_KEY_LEN, Scope};
 use super::names::{fold, normalize};
-use super::namespace::{node_info, purge_contents};
+use super::namespace::{kind_from, node_info, purge_contents};
 use super::org::Deltas;
 use super::{NodeKind, OrgStore, StreamInfo};
 use crate::types::NodeId;
 
-type StreamKey = (String, [u8; NAME_KEY_LEN]);
-
 impl OrgStore {
-    fn stream_key(&self, node: NodeId, name: &str) -> Result<StreamKey> {
+    fn stream_key(&self, node: NodeId, name: &str) -> Result<(String, [u8; NAME_KEY_LEN])> {
         let nfc = normalize(name)?;
         let key = self.core.keys.name_key(Scope::Stream, node.0, &fold(&nfc));
         Ok((nfc, key))
@@ -30,41 +28,69 @@ impl OrgStore {
     /// (case-insensitive; created if missing and `create`). Every opener of
     /// a stream shares one `Content`.
     pub fn open_content(&self, node: NodeId, stream: Option<&str>, create: bool) -> Result<Arc<Content>> {
-        let skey = stream.map(|s| self.stream_key(node, s)).transpose()?;
-        let found = self.core.read(|db| content_of(db, node, skey.as_ref()))?;
+        let Some(stream) = stream else {
+            return self.open_main(node);
+        };
+        let skey = self.stream_key(node, stream)?;
+        let found = self.core.read(|db| stream_of(db, node, &skey.1))?;
         let id = match found {
             Some(id) => id,
-            None if skey.is_some() && !create => return Err(StorageError::NotFound),
+            None if !create => return Err(StorageError::NotFound),
             None => self.core.mutate(|db| {
                 // Re-check: another opener may have created it meanwhile.
-                if let Some(id) = content_of(db, node, skey.as_ref())? {
+                if let Some(id) = stream_of(db, node, &skey.1)? {
                     return Ok((id, Deltas::default()));
                 }
-                Ok((self.new_content(db, node, skey.as_ref())?, Deltas::default()))
+                let id = self.insert_content(db)?;
+                let ct = self.core.keys.seal_name(Scope::Stream, node.0, &skey.1, &skey.0);
+                db.conn
+                    .prepare_cached("INSERT INTO streams(node, name_key, name_ct, content) VALUES(?1, ?2, ?3, ?4)")?
+                    .execute(params![node.0 as i64, skey.1.as_slice(), ct, id])?;
+                Ok((id, Deltas::default()))
             })?,
         };
         self.content_handle(id)
     }
 
-    fn new_content(&self, db: &mut Db, node: NodeId, skey: Option<&StreamKey>) -> Result<i64> {
+    /// The main data stream.
+    fn open_main(&self, node: NodeId) -> Result<Arc<Content>> {
+        let (kind, content): (i64, Option<i64>) = self.core.read(|db| {
+            db.conn
+                .prepare_cached("SELECT kind, content FROM nodes WHERE id=?1")?
+                .query_row([node.0 as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+                .ok_or(StorageError::NotFound)
+        })?;
+        if kind_from(kind)? == NodeKind::Directory {
+            return Err(StorageError::IsADirectory);
+        }
+        if let Some(id) = content {
+            return self.content_handle(id);
+        }
+        // A file without a main stream row (never the case for files made
+        // by `create`): give it one.
+        let id = self.core.mutate(|db| {
+            let existing: Option<i64> = db
+                .conn
+                .prepare_cached("SELECT content FROM nodes WHERE id=?1")?
+                .query_row([node.0 as i64], |r| r.get(0))?;
+            if let Some(id) = existing {
+                return Ok((id, Deltas::default()));
+            }
+            let id = self.insert_content(db)?;
+            db.conn.prepare_cached("UPDATE nodes SET content=?2 WHERE id=?1")?.execute(params![node.0 as i64, id])?;
+            Ok((id, Deltas::default()))
+        })?;
+        self.content_handle(id)
+    }
+
+    /// Inserts an empty content row with a fresh random file key.
+    pub(crate) fn insert_content(&self, db: &mut Db) -> Result<i64> {
         let id = db.alloc_content_id();
-        let (_, wrapped) = self.core.keys.new_content_key(id as u64);
+        let wrapped = self.core.keys.new_wrapped_content_key(id as u64);
         db.conn
             .prepare_cached("INSERT INTO contents(id, wrapped_key, size, alloc) VALUES(?1, ?2, 0, 0)")?
             .execute(params![id, wrapped])?;
-        match skey {
-            None => {
-                db.conn
-                    .prepare_cached("UPDATE nodes SET content=?2 WHERE id=?1")?
-                    .execute(params![node.0 as i64, id])?;
-            }
-            Some((nfc, key)) => {
-                let ct = self.core.keys.seal_name(Scope::Stream, node.0, key, nfc);
-                db.conn
-                    .prepare_cached("INSERT INTO streams(node, name_key, name_ct, content) VALUES(?1, ?2, ?3, ?4)")?
-                    .execute(params![node.0 as i64, key.as_slice(), ct, id])?;
-            }
-        }
         Ok(id)
     }
 
@@ -81,7 +107,8 @@ impl OrgStore {
                 .ok_or(StorageError::NotFound)
         })?;
         let keys = self.core.keys.content_keys(id as u64, &wrapped)?;
-        let fresh = Arc::new(Content::new(self.core.clone(), id, keys, size as u64, alloc as u64));
+        let core = self.core.clone();
+        let fresh = Arc::new_cyclic(|me| Content::new(core, id, keys, size as u64, alloc as u64, me.clone()));
         let mut open = self.core.open.lock();
         if let Some(c) = open.get(&id).and_then(Weak::upgrade) {
             return Ok(c);
@@ -96,36 +123,43 @@ impl OrgStore {
     /// The node's streams: for a file first its main data (name ""), then
     /// its named streams in a stable order.
     pub fn list_streams(&self, node: NodeId) -> Result<Vec<StreamInfo>> {
+        type Row = (Vec<u8>, Vec<u8>, i64, i64, i64);
         let (main, named) = self.core.read(|db| {
             let (_, kind) = node_info(db, node.0 as i64)?;
-            let main: Option<(i64, i64)> = if kind == NodeKind::File {
+            let main: Option<(i64, i64, Option<i64>)> = if kind == NodeKind::File {
                 Some(
                     db.conn
                         .prepare_cached(
-                            "SELECT COALESCE(c.size, 0), COALESCE(c.alloc, 0) FROM nodes n \
-                             LEFT JOIN contents c ON c.id = n.content WHERE n.id=?1",
+                            "SELECT COALESCE((SELECT size FROM contents WHERE id = n.content), 0), \
+                             COALESCE((SELECT alloc FROM contents WHERE id = n.content), 0), n.content \
+                             FROM nodes n WHERE n.id=?1",
                         )?
-                        .query_row([node.0 as i64], |r| Ok((r.get(0)?, r.get(1)?)))?,
+                        .query_row([node.0 as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?,
                 )
             } else {
                 None
             };
             let mut st = db.conn.prepare_cached(
-                "SELECT s.name_key, s.name_ct, c.size, c.alloc FROM streams s \
-                 JOIN contents c ON c.id = s.content WHERE s.node=?1 ORDER BY s.name_key",
+                "SELECT s.name_key, s.name_ct, (SELECT size FROM contents WHERE id = s.content), \
+                 (SELECT alloc FROM contents WHERE id = s.content), s.content FROM streams s \
+                 WHERE s.node=?1 ORDER BY s.name_key",
             )?;
-            let rows = st.query_map([node.0 as i64], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
-            })?;
-            Ok((main, rows.collect::<rusqlite::Result<Vec<_>>>()?))
+            let rows =
+                st.query_map([node.0 as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+            Ok((main, rows.collect::<rusqlite::Result<Vec<Row>>>()?))
         })?;
+        let sizes = |content: Option<i64>, size: i64, alloc: i64| {
+            content.and_then(|c| self.core.unsealed_sizes(c)).unwrap_or((size as u64, alloc as u64))
+        };
         let mut out = Vec::with_capacity(named.len() + 1);
-        if let Some((size, alloc)) = main {
-            out.push(StreamInfo { name: String::new(), size: size as u64, alloc_size: alloc as u64 });
+        if let Some((size, alloc, content)) = main {
+            let (size, alloc_size) = sizes(content, size, alloc);
+            out.push(StreamInfo { name: String::new(), size, alloc_size });
         }
-        for (key, ct, size, alloc) in named {
+        for (key, ct, size, alloc, content) in named {
             let name = self.core.keys.open_name(Scope::Stream, node.0, &key, &ct)?;
-            out.push(StreamInfo { name, size: size as u64, alloc_size: alloc as u64 });
+            let (size, alloc_size) = sizes(Some(content), size, alloc);
+            out.push(StreamInfo { name, size, alloc_size });
         }
         Ok(out)
     }
@@ -231,16 +265,10 @@ impl OrgStore {
     }
 }
 
-fn content_of(db: &Db, node: NodeId, skey: Option<&StreamKey>) -> Result<Option<i64>> {
-    let (_, kind) = node_info(db, node.0 as i64)?;
-    match skey {
-        None if kind == NodeKind::Directory => Err(StorageError::IsADirectory),
-        None => Ok(db
-            .conn
-            .prepare_cached("SELECT content FROM nodes WHERE id=?1")?
-            .query_row([node.0 as i64], |r| r.get(0))?),
-        Some((_, key)) => stream_content(db, node, key),
-    }
+/// Content of a node's named stream (NotFound if the node is missing).
+fn stream_of(db: &Db, node: NodeId, key: &[u8]) -> Result<Option<i64>> {
+    node_info(db, node.0 as i64)?;
+    stream_content(db, node, key)
 }
 
 fn stream_content(db: &Db, node: NodeId, key: &[u8]) -> Result<Option<i64>> {

@@ -39,6 +39,16 @@ pub(super) fn file(o: &OrgStore, dir: NodeId, name: &str) -> NodeId {
     o.create(dir, name, NodeKind::File, 0x20, FileTime(2)).unwrap()
 }
 
+/// The SMB engine shares these across threads.
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Store>();
+    check::<OrgStore>();
+    check::<super::Content>();
+    check::<super::StorageError>();
+}
+
 pub(super) fn pattern(seed: u8, len: usize) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8).collect()
 }

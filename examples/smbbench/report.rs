@@ -1,0 +1,151 @@
+//! Metrics, medians and the results table.
+
+use std::collections::BTreeMap;
+
+/// What a sample measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Metric {
+    SeqWriteSmbclient,
+    SeqReadSmbclient,
+    SeqWriteClient,
+    SeqReadClient,
+    SmallCreate,
+    SmallRead,
+    SmallDelete,
+    DirList,
+    Stat,
+    MixedThroughput,
+    MixedP50,
+    MixedP99,
+    IdleRss,
+    IdlePss,
+    IdleTotalRss,
+}
+
+impl Metric {
+    /// Row label, unit, and whether higher is better.
+    pub fn describe(self, z: &crate::workloads::Sizes) -> (String, &'static str, bool) {
+        let gib = |b: u64| {
+            if b >= 1 << 30 { format!("{} GiB", b >> 30) } else { format!("{} MiB", b >> 20) }
+        };
+        let (label, unit, higher) = match self {
+            Metric::SeqWriteSmbclient => (format!("seq write {} (smbclient put)", gib(z.seq_bytes)), "MiB/s", true),
+            Metric::SeqReadSmbclient => (format!("seq read {} (smbclient get)", gib(z.seq_bytes)), "MiB/s", true),
+            Metric::SeqWriteClient => {
+                (format!("seq write {} (client, {}×1 MiB in flight)", gib(z.seq_bytes), z.depth), "MiB/s", true)
+            }
+            Metric::SeqReadClient => {
+                (format!("seq read {} (client, {}×1 MiB in flight)", gib(z.seq_bytes), z.depth), "MiB/s", true)
+            }
+            Metric::SmallCreate => {
+                (format!("create+write {} KiB+close ×{}", z.small_size >> 10, z.small_files), "files/s", true)
+            }
+            Metric::SmallRead => (format!("open+read+close ×{}", z.small_files), "files/s", true),
+            Metric::SmallDelete => (format!("delete ×{}", z.small_files), "files/s", true),
+            Metric::DirList => (format!("list dir of {} (QUERY_DIRECTORY)", z.small_files), "entries/s", true),
+            Metric::Stat => (format!("stat ×{} (CREATE+QUERY_INFO+CLOSE)", z.small_files), "stats/s", true),
+            Metric::MixedThroughput => {
+                (format!("{} clients mixed {} KiB r/w: throughput", z.clients, z.mixed_io >> 10), "MiB/s", true)
+            }
+            Metric::MixedP50 => (format!("{} clients mixed: p50 latency", z.clients), "ms", false),
+            Metric::MixedP99 => (format!("{} clients mixed: p99 latency", z.clients), "ms", false),
+            Metric::IdleRss => (format!("memory per idle connection, RSS ({} conns)", z.idle), "KiB", false),
+            Metric::IdlePss => (format!("memory per idle connection, PSS ({} conns)", z.idle), "KiB", false),
+            Metric::IdleTotalRss => (format!("server RSS total with {} idle conns", z.idle), "MiB", false),
+        };
+        (label, unit, higher)
+    }
+}
+
+/// Samples by (metric, encrypted, server name).
+#[derive(Default)]
+pub struct Results {
+    samples: BTreeMap<(Metric, bool), BTreeMap<&'static str, Vec<f64>>>,
+    failures: Vec<String>,
+}
+
+impl Results {
+    pub fn failed(&mut self, server: &str, encrypt: bool, what: &str, error: &str) {
+        let mode = if encrypt { "encrypt" } else { "sign" };
+        self.failures.push(format!("{server} {what} {mode}: {error}"));
+    }
+
+    pub fn failures(&self) -> &[String] {
+        &self.failures
+    }
+
+    pub fn add(&mut self, server: &'static str, encrypt: bool, samples: Vec<(Metric, f64)>) {
+        for (m, v) in samples {
+            self.samples.entry((m, encrypt)).or_default().entry(server).or_default().push(v);
+        }
+    }
+
+    /// The markdown table: median of each cell, and how many times better
+    /// smbvault is (throughput: smbvault/Samba; latency, memory: Samba/smbvault).
+    pub fn table(&self, z: &crate::workloads::Sizes) -> String {
+        let mut out = String::from("| workload | mode | smbvault | Samba | ratio |\n|---|---|---:|---:|---:|\n");
+        for ((m, enc), by) in &self.samples {
+            let (label, unit, higher) = m.describe(z);
+            let a = by.get("smbvault").map(|v| median(v));
+            let b = by.get("Samba").map(|v| median(v));
+            let ratio = match (a, b) {
+                (Some(a), Some(b)) if a > 0.0 && b > 0.0 => format!("{:.2}", if higher { a / b } else { b / a }),
+                _ => "–".into(),
+            };
+            let cell = |v: Option<f64>| v.map_or("–".into(), |v| format!("{} {unit}", fmt(v)));
+            let mode = if matches!(m, Metric::IdleRss | Metric::IdlePss | Metric::IdleTotalRss) {
+                "sign"
+            } else if *enc {
+                "encrypt"
+            } else {
+                "sign"
+            };
+            out.push_str(&format!("| {label} | {mode} | {} | {} | {ratio} |\n", cell(a), cell(b)));
+        }
+        out
+    }
+
+    /// Every sample, for `--json`.
+    pub fn json(&self) -> String {
+        let mut rows = Vec::new();
+        for ((m, enc), by) in &self.samples {
+            for (server, v) in by {
+                rows.push(format!(
+                    "{{\"metric\":\"{m:?}\",\"encrypt\":{enc},\"server\":\"{server}\",\"samples\":{v:?},\"median\":{}}}",
+                    median(v)
+                ));
+            }
+        }
+        format!("[\n{}\n]\n", rows.join(",\n"))
+    }
+}
+
+fn fmt(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Median (mean of the middle two for an even count).
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+/// Nearest-rank percentile of sorted samples.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}

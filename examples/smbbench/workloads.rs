@@ -1,0 +1,298 @@
+//! The workloads. Each runs against one server in one mode (signed or
+//! sealed) and returns `(metric, value)` samples; see docs/benchmarks.md.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smbvault::client::transfer::{self, Pipeline};
+use smbvault::client::{self, CreateSpec, Error, Tree};
+
+use crate::report::Metric;
+use crate::servers::{Target, memory};
+
+/// Sizes and counts of one benchmark run.
+#[derive(Debug, Clone)]
+pub struct Sizes {
+    /// Sequential file size.
+    pub seq_bytes: u64,
+    /// Requests in flight for the multi-credit client.
+    pub depth: usize,
+    /// Small files created, listed, stat'ed, read and deleted.
+    pub small_files: usize,
+    /// Size of each small file.
+    pub small_size: usize,
+    /// Concurrent clients of the mixed workload.
+    pub clients: usize,
+    /// How long the mixed workload runs.
+    pub mixed_time: Duration,
+    /// Each mixed client's file.
+    pub mixed_file: u64,
+    /// Size of each mixed read or write.
+    pub mixed_io: u32,
+    /// Idle connections for the memory measurement.
+    pub idle: usize,
+}
+
+pub type Samples = Vec<(Metric, f64)>;
+
+fn mib_per_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0) / d.as_secs_f64()
+}
+
+/// Logs on and connects the share for a mode.
+pub async fn tree(t: &Target, encrypt: bool) -> Result<Tree, Error> {
+    let s = client::connect(&t.config(encrypt)).await?;
+    s.tree_connect(t.share_for(encrypt)).await
+}
+
+/// Deterministic incompressible content: a 1 MiB xorshift block, with the
+/// chunk's offset stamped in so no two chunks are equal.
+pub fn pattern() -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..(1 << 20) / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect()
+}
+
+fn fill(pat: &[u8], offset: u64, buf: &mut [u8]) {
+    let n = buf.len().min(pat.len());
+    buf[..n].copy_from_slice(&pat[..n]);
+    let stamp = offset.to_le_bytes();
+    let k = buf.len().min(8);
+    buf[..k].copy_from_slice(&stamp[..k]);
+}
+
+/// smbclient put and get of `src` (SMB 3.1.1, signing or sealing forced).
+pub fn seq_smbclient(t: &Target, encrypt: bool, src: &Path, bytes: u64) -> Result<Samples, String> {
+    let run = |cmds: String| -> Result<Duration, String> {
+        let start = Instant::now();
+        let out = Command::new("smbclient")
+            .arg(format!("//127.0.0.1/{}", t.share_for(encrypt)))
+            .args(["-p", &t.addr.port().to_string(), "-U", &t.smbclient_user(), "-m", "SMB3_11"])
+            .arg(if encrypt { "--client-protection=encrypt" } else { "--client-protection=sign" })
+            .args(["-c", &cmds])
+            .output()
+            .map_err(|e| format!("smbclient: {e}"))?;
+        let took = start.elapsed();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() || text.contains("NT_STATUS_") {
+            return Err(format!("smbclient {cmds}: {text}"));
+        }
+        Ok(took)
+    };
+    let put = run(format!("put {} seq-smbclient.bin", src.display()))?;
+    let get = run("get seq-smbclient.bin /dev/null".into())?;
+    run("del seq-smbclient.bin".into())?;
+    Ok(vec![(Metric::SeqWriteSmbclient, mib_per_s(bytes, put)), (Metric::SeqReadSmbclient, mib_per_s(bytes, get))])
+}
+
+/// Our client: write then read `bytes` with `depth` 1 MiB requests in flight.
+pub async fn seq_client(t: &Target, encrypt: bool, z: &Sizes, pat: &[u8]) -> Result<Samples, Error> {
+    let tree = tree(t, encrypt).await?;
+    let i = tree.session_info();
+    eprintln!(
+        "  {}: dialect {}, signing {:?}, cipher {:?}, sealed {}, max read/write {}/{} KiB",
+        t.name,
+        i.dialect.name(),
+        i.signing,
+        i.cipher,
+        tree.connection().encrypting(),
+        i.max_read >> 10,
+        i.max_write >> 10
+    );
+    let p = Pipeline { chunk: 1 << 20, depth: z.depth };
+    let f = tree.create("seq-client.bin", &CreateSpec::overwrite()).await?;
+    let start = Instant::now();
+    let wrote = transfer::write_all(&tree, f.file_id, z.seq_bytes, p, |off, buf| fill(pat, off, buf)).await?;
+    let write_time = start.elapsed();
+    tree.close(f.file_id).await?;
+    let f = tree.create("seq-client.bin", &CreateSpec::read()).await?;
+    let mut bad = false;
+    let start = Instant::now();
+    let read = transfer::read_all(&tree, f.file_id, z.seq_bytes, p, |off, data| {
+        // Cheap integrity check: every chunk starts with its offset stamp.
+        bad |= data.get(..8).is_some_and(|s| s != off.to_le_bytes());
+    })
+    .await?;
+    let read_time = start.elapsed();
+    tree.close(f.file_id).await?;
+    tree.delete("seq-client.bin").await?;
+    if wrote != z.seq_bytes || read != z.seq_bytes || bad {
+        return Err(Error::Protocol("sequential transfer came back wrong"));
+    }
+    Ok(vec![
+        (Metric::SeqWriteClient, mib_per_s(wrote, write_time)),
+        (Metric::SeqReadClient, mib_per_s(read, read_time)),
+    ])
+}
+
+/// Small files, then metadata on the same directory: create+write+close,
+/// list, stat (compound), open+read+close, delete (compound). One client,
+/// one request at a time: each phase measures server latency per operation.
+pub async fn small_files(t: &Target, encrypt: bool, z: &Sizes, pat: &[u8]) -> Result<Samples, Error> {
+    let tree = tree(t, encrypt).await?;
+    let dir = format!("small-{}", std::process::id());
+    tree.mkdir(&dir).await?;
+    let names: Vec<String> = (0..z.small_files).map(|i| format!("{dir}\\f{i:06}.dat")).collect();
+    let data = &pat[..z.small_size.min(pat.len())];
+    let mut out = Vec::new();
+    let n = names.len() as f64;
+
+    let start = Instant::now();
+    for name in &names {
+        let f = tree.create(name, &CreateSpec::overwrite()).await?;
+        tree.write(f.file_id, 0, data).await?;
+        tree.close(f.file_id).await?;
+    }
+    out.push((Metric::SmallCreate, n / start.elapsed().as_secs_f64()));
+
+    const LISTINGS: usize = 3;
+    let start = Instant::now();
+    for _ in 0..LISTINGS {
+        let entries = tree.list(&dir).await?;
+        if entries.len() != names.len() + 2 {
+            return Err(Error::Protocol("directory listing is missing entries"));
+        }
+    }
+    out.push((Metric::DirList, n * LISTINGS as f64 / start.elapsed().as_secs_f64()));
+
+    let start = Instant::now();
+    for name in &names {
+        let info = tree.stat(name).await?;
+        if info.standard.end_of_file != data.len() as u64 {
+            return Err(Error::Protocol("stat reports the wrong size"));
+        }
+    }
+    out.push((Metric::Stat, n / start.elapsed().as_secs_f64()));
+
+    let start = Instant::now();
+    for name in &names {
+        let f = tree.create(name, &CreateSpec::read()).await?;
+        let r = tree.read(f.file_id, 0, data.len() as u32).await?;
+        if client::read_data(&r)? != data {
+            return Err(Error::Protocol("small file came back wrong"));
+        }
+        tree.close(f.file_id).await?;
+    }
+    out.push((Metric::SmallRead, n / start.elapsed().as_secs_f64()));
+
+    let start = Instant::now();
+    for name in &names {
+        tree.delete(name).await?;
+    }
+    out.push((Metric::SmallDelete, n / start.elapsed().as_secs_f64()));
+    tree.delete(&dir).await?;
+    Ok(out)
+}
+
+/// `clients` connections, each reading and writing `mixed_io` blocks at
+/// random aligned offsets of its own file (half reads, half writes, one
+/// request at a time) for `mixed_time`.
+pub async fn mixed(t: &Target, encrypt: bool, z: &Sizes, pat: &[u8]) -> Result<Samples, Error> {
+    let pat = Arc::new(pat.to_vec());
+    let mut setup = Vec::new();
+    for k in 0..z.clients {
+        let tree = tree(t, encrypt).await?;
+        let name = format!("mixed-{k}.bin");
+        let f = tree.create(&name, &CreateSpec::overwrite()).await?;
+        let p = Pipeline { chunk: 1 << 20, depth: 4 };
+        transfer::write_all(&tree, f.file_id, z.mixed_file, p, |o, b| fill(&pat, o, b)).await?;
+        setup.push((tree, f.file_id, name));
+    }
+    let start = Instant::now();
+    let deadline = start + z.mixed_time;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (k, (tree, fid, _)) in setup.iter().enumerate() {
+        let (tree, fid, pat, z) = (tree.clone(), *fid, pat.clone(), z.clone());
+        tasks.spawn(async move {
+            let blocks = (z.mixed_file / u64::from(z.mixed_io)).max(1);
+            let mut x = 0x2545_F491_4F6C_DD1Du64 ^ (k as u64 + 1).wrapping_mul(0x9E37_79B9);
+            let (mut lat, mut bytes) = (Vec::new(), 0u64);
+            while Instant::now() < deadline {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let off = (x % blocks) * u64::from(z.mixed_io);
+                let t0 = Instant::now();
+                if x & (1 << 40) == 0 {
+                    let r = tree.read(fid, off, z.mixed_io).await?;
+                    bytes += client::read_data(&r)?.len() as u64;
+                } else {
+                    bytes += u64::from(tree.write(fid, off, &pat[..z.mixed_io as usize]).await?);
+                }
+                lat.push(t0.elapsed().as_secs_f64() * 1e3);
+            }
+            Ok::<_, Error>((lat, bytes))
+        });
+    }
+    let (mut lat, mut bytes) = (Vec::new(), 0u64);
+    while let Some(r) = tasks.join_next().await {
+        let (l, b) = r.map_err(|_| Error::Protocol("client task panicked"))??;
+        lat.extend(l);
+        bytes += b;
+    }
+    let elapsed = start.elapsed();
+    for (tree, fid, name) in &setup {
+        tree.close(*fid).await?;
+        tree.delete(name).await?;
+    }
+    lat.sort_by(f64::total_cmp);
+    Ok(vec![
+        (Metric::MixedThroughput, mib_per_s(bytes, elapsed)),
+        (Metric::MixedP50, crate::report::percentile(&lat, 0.50)),
+        (Metric::MixedP99, crate::report::percentile(&lat, 0.99)),
+    ])
+}
+
+/// Server memory with `idle` authenticated, tree-connected, idle
+/// connections, per connection (RSS and PSS over the server's processes).
+pub async fn idle_memory(t: &Target, z: &Sizes) -> Result<Samples, Error> {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = memory(t.pid);
+    let mut held = Vec::with_capacity(z.idle);
+    let mut batch = tokio::task::JoinSet::new();
+    for _ in 0..z.idle {
+        let t = t.clone();
+        batch.spawn(async move {
+            let s = client::connect(&t.config(false)).await?;
+            let tree = s.tree_connect(t.share).await?;
+            Ok::<_, Error>((s, tree))
+        });
+        // Log on 16 at a time: Samba forks a process per connection.
+        if batch.len() >= 16
+            && let Some(r) = batch.join_next().await
+        {
+            held.push(r.map_err(|_| Error::Protocol("logon task panicked"))??);
+        }
+    }
+    while let Some(r) = batch.join_next().await {
+        held.push(r.map_err(|_| Error::Protocol("logon task panicked"))??);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = memory(t.pid);
+    eprintln!(
+        "  {}: {} idle connections: RSS {} -> {} KiB, PSS {} -> {} KiB, processes {} -> {}",
+        t.name,
+        held.len(),
+        before.rss_kib,
+        after.rss_kib,
+        before.pss_kib,
+        after.pss_kib,
+        before.processes,
+        after.processes
+    );
+    let n = held.len().max(1) as f64;
+    drop(held);
+    Ok(vec![
+        (Metric::IdleRss, after.rss_kib.saturating_sub(before.rss_kib) as f64 / n),
+        (Metric::IdlePss, after.pss_kib.saturating_sub(before.pss_kib) as f64 / n),
+        (Metric::IdleTotalRss, after.rss_kib as f64 / 1024.0),
+    ])
+}

@@ -1,0 +1,289 @@
+//! Logon: NEGOTIATE with 3.1.1 contexts (MS-SMB2 3.2.4.2.2), SESSION_SETUP
+//! with SPNEGO/NTLMv2 (3.2.4.2.3, 3.2.5.3), the client's key schedule
+//! (3.2.5.3.1) and TREE_CONNECT (3.2.4.2.4).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, SystemTime};
+
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+use super::conn::{Connection, Request, Security};
+use super::ntlm::{ClientRandom, Credentials, NtlmClient};
+use super::tree::Tree;
+use super::{Error, Response};
+use crate::crypto::{CipherId, Decryptor, Encryptor, KeyDerivation, PreauthHash, SessionKeys, SigningAlg};
+use crate::types::FileTime;
+use crate::wire::header::Command;
+use crate::wire::negotiate::{
+    self, Dialect, NegContext, NegotiateRequest, NegotiateResponse, caps, ctx, security_mode,
+};
+use crate::wire::session_setup::{SessionSetupRequest, SessionSetupResponse, session_flags};
+use crate::wire::tree_connect::{TreeConnectRequest, TreeConnectResponse, share_flags};
+use crate::wire::{Guid, NtStatus};
+
+/// How to reach and log on to a server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Server address.
+    pub addr: SocketAddr,
+    /// Host name for UNC paths (`\\host\share`) and the NTLM target name.
+    pub host: String,
+    /// Who logs on.
+    pub creds: Credentials,
+    /// Dialects offered, any order (the server picks).
+    pub dialects: Vec<Dialect>,
+    /// Ciphers offered in 3.1.1, preferred first.
+    pub ciphers: Vec<CipherId>,
+    /// Signing algorithms offered in 3.1.1, preferred first.
+    pub signing: Vec<SigningAlg>,
+    /// Seal every request after logon even if the server does not ask.
+    pub encrypt: bool,
+    /// Longest wait for any one response.
+    pub timeout: Duration,
+}
+
+impl Config {
+    /// Defaults: every dialect 2.0.2–3.1.1, AES-128-GCM first (as Windows
+    /// and smbclient offer), AES-GMAC signing first, no forced encryption.
+    pub fn new(addr: SocketAddr, user: &str, domain: &str, password: &str) -> Self {
+        Self {
+            addr,
+            host: addr.ip().to_string(),
+            creds: Credentials { user: user.into(), domain: domain.into(), password: Zeroizing::new(password.into()) },
+            dialects: vec![Dialect::SMB202, Dialect::SMB21, Dialect::SMB30, Dialect::SMB302, Dialect::SMB311],
+            ciphers: vec![CipherId::Aes128Gcm, CipherId::Aes128Ccm, CipherId::Aes256Gcm, CipherId::Aes256Ccm],
+            signing: vec![SigningAlg::AesGmac, SigningAlg::AesCmac],
+            encrypt: false,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What NEGOTIATE and SESSION_SETUP settled.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The dialect.
+    pub dialect: Dialect,
+    /// The cipher, if encryption is possible.
+    pub cipher: Option<CipherId>,
+    /// The signing algorithm.
+    pub signing: SigningAlg,
+    /// MaxReadSize.
+    pub max_read: u32,
+    /// MaxWriteSize.
+    pub max_write: u32,
+    /// MaxTransactSize.
+    pub max_transact: u32,
+    /// SessionId.
+    pub session_id: u64,
+    /// The server asked for encryption of the whole session.
+    pub encrypt_data: bool,
+}
+
+/// A logged-on session (one per connection).
+pub struct Session {
+    conn: Arc<Connection>,
+    info: Arc<SessionInfo>,
+    host: String,
+}
+
+/// Connects, negotiates and logs on.
+pub async fn connect(cfg: &Config) -> Result<Session, Error> {
+    let stream = tokio::time::timeout(cfg.timeout, tokio::net::TcpStream::connect(cfg.addr))
+        .await
+        .map_err(|_| Error::Timeout)??;
+    let conn = Arc::new(Connection::new(stream, cfg.timeout));
+    let (neg, mut preauth) = negotiate(&conn, cfg).await?;
+    let info = session_setup(&conn, cfg, &neg, &mut preauth).await?;
+    Ok(Session { conn, info: Arc::new(info), host: cfg.host.clone() })
+}
+
+impl Session {
+    /// What was negotiated.
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
+    /// The connection, for raw requests.
+    pub fn connection(&self) -> &Arc<Connection> {
+        &self.conn
+    }
+
+    /// TREE_CONNECT to `\\host\share`. Turns sealing on when the share
+    /// requires it (SMB2_SHAREFLAG_ENCRYPT_DATA, MS-SMB2 3.2.5.5).
+    pub async fn tree_connect(&self, share: &str) -> Result<Tree, Error> {
+        let path = format!("\\\\{}\\{}", self.host, share);
+        let req = Request::new(Command::TREE_CONNECT, 0, |o| TreeConnectRequest { flags: 0, path }.encode(o));
+        let resp = self.conn.call(req).await?.ok()?;
+        let tc = TreeConnectResponse::decode(resp.msg())?;
+        if tc.share_flags & share_flags::ENCRYPT_DATA != 0 && !self.conn.encrypting() {
+            self.conn.require_encryption()?;
+        }
+        Ok(Tree::new(self.conn.clone(), resp.header().tree_id, tc, self.info.clone()))
+    }
+
+    /// LOGOFF (MS-SMB2 2.2.7).
+    pub async fn logoff(&self) -> Result<(), Error> {
+        let req = Request::new(Command::LOGOFF, 0, |o| crate::wire::logoff::LogoffRequest.encode(o));
+        self.conn.call(req).await?.ok()?;
+        Ok(())
+    }
+}
+
+/// What NEGOTIATE settled (before logon).
+struct Negotiated {
+    resp: NegotiateResponse,
+    cipher: Option<CipherId>,
+    signing: SigningAlg,
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b
+}
+
+/// NEGOTIATE (MS-SMB2 3.2.4.2.2.2): 3.1.1 contexts for preauth integrity,
+/// encryption and signing; the preauth hash covers request and response.
+async fn negotiate(conn: &Connection, cfg: &Config) -> Result<(Negotiated, PreauthHash), Error> {
+    let wire_ids = |ids: Vec<u16>| negotiate::encode_u16_list(&ids);
+    let contexts = if cfg.dialects.contains(&Dialect::SMB311) {
+        vec![
+            NegContext { context_type: ctx::PREAUTH_INTEGRITY, data: negotiate::encode_preauth(&random::<32>()) },
+            NegContext {
+                context_type: ctx::ENCRYPTION,
+                data: wire_ids(cfg.ciphers.iter().map(|c| c.wire_id()).collect()),
+            },
+            NegContext {
+                context_type: ctx::SIGNING,
+                data: wire_ids(cfg.signing.iter().map(|s| s.wire_id()).collect()),
+            },
+        ]
+    } else {
+        Vec::new()
+    };
+    let req = NegotiateRequest {
+        security_mode: security_mode::SIGNING_ENABLED,
+        capabilities: caps::LARGE_MTU | caps::ENCRYPTION,
+        client_guid: Guid(random()),
+        dialects: cfg.dialects.clone(),
+        contexts,
+    };
+    let (sent, resp) = conn.call_logged(Request::new(Command::NEGOTIATE, 0, |o| req.encode(o))).await?;
+    let resp = resp.ok()?;
+    let mut preauth = PreauthHash::new();
+    preauth.update(&sent);
+    preauth.update(resp.msg());
+    let neg = NegotiateResponse::decode(resp.msg())?;
+    if !cfg.dialects.contains(&neg.dialect) {
+        return Err(Error::Protocol("server chose a dialect we did not offer"));
+    }
+    let first_id = |t: u16| -> Result<Option<u16>, Error> {
+        match neg.contexts.iter().find(|c| c.context_type == t) {
+            Some(c) => Ok(negotiate::u16_list(&c.data)?.first().copied()),
+            None => Ok(None),
+        }
+    };
+    let (cipher, signing) = match neg.dialect {
+        Dialect::SMB311 => (
+            first_id(ctx::ENCRYPTION)?.and_then(CipherId::from_wire),
+            first_id(ctx::SIGNING)?.and_then(SigningAlg::from_wire).unwrap_or(SigningAlg::AesCmac),
+        ),
+        d if d.is_smb3() => {
+            (Some(CipherId::Aes128Ccm).filter(|_| neg.capabilities & caps::ENCRYPTION != 0), SigningAlg::AesCmac)
+        }
+        _ => (None, SigningAlg::HmacSha256),
+    };
+    conn.set_multi_credit(neg.dialect >= Dialect::SMB21);
+    Ok((Negotiated { resp: neg, cipher, signing }, preauth))
+}
+
+/// Two SESSION_SETUP legs (MS-SMB2 3.2.5.3), then keys and signing.
+async fn session_setup(
+    conn: &Connection,
+    cfg: &Config,
+    neg: &Negotiated,
+    preauth: &mut PreauthHash,
+) -> Result<SessionInfo, Error> {
+    let rand_in = ClientRandom { client_challenge: random(), session_key: Zeroizing::new(random()) };
+    let now = FileTime::from_system(SystemTime::now());
+    let mut ntlm = NtlmClient::new(cfg.creds.clone(), "SMBBENCH", &cfg.host, rand_in, now);
+    let smb311 = neg.resp.dialect == Dialect::SMB311;
+
+    let (sent, resp) = conn.call_logged(setup_request(ntlm.initial_token())).await?;
+    let resp = resp.expect(NtStatus::MORE_PROCESSING_REQUIRED)?;
+    let session_id = resp.header().session_id;
+    conn.set_session_id(session_id);
+    if smb311 {
+        preauth.update(&sent);
+        preauth.update(resp.msg());
+    }
+    let token = ntlm.respond(&SessionSetupResponse::decode(resp.msg())?.security_buffer)?;
+    let (sent, resp) = conn.call_logged(setup_request(token)).await?;
+    let resp = resp.ok()?;
+    if smb311 {
+        preauth.update(&sent); // the final response is not hashed (3.2.5.3.1)
+    }
+    let ss = SessionSetupResponse::decode(resp.msg())?;
+    ntlm.finish(&ss.security_buffer)?;
+    if ss.session_flags & (session_flags::IS_GUEST | session_flags::IS_NULL) != 0 {
+        return Err(Error::Auth("server made this a guest or anonymous session"));
+    }
+    let key = ntlm.session_key().ok_or(Error::Auth("no session key"))?;
+    let kd = match neg.resp.dialect {
+        Dialect::SMB311 => KeyDerivation::Smb311(preauth),
+        d if d.is_smb3() => KeyDerivation::Smb30,
+        _ => KeyDerivation::Smb2,
+    };
+    let keys = SessionKeys::derive(key, kd, neg.cipher);
+    let signer = keys.signer(neg.signing);
+    check_final_signature(&resp, &signer, neg.resp.dialect)?;
+    let encrypt_data = ss.session_flags & session_flags::ENCRYPT_DATA != 0;
+    if (cfg.encrypt || encrypt_data) && keys.encrypt.is_none() {
+        return Err(Error::Protocol("encryption wanted but not negotiated"));
+    }
+    conn.set_security(Security {
+        session_id,
+        signer: Some(signer),
+        // The client seals with the client-to-server key, which the
+        // server-side `SessionKeys` calls `decrypt`, and opens with `encrypt`.
+        encryptor: keys.decrypt.as_ref().map(|k| Encryptor::new(k, random())),
+        decryptor: keys.encrypt.as_ref().map(Decryptor::new),
+        encrypt: AtomicBool::new(cfg.encrypt || encrypt_data),
+    });
+    Ok(SessionInfo {
+        dialect: neg.resp.dialect,
+        cipher: neg.cipher,
+        signing: neg.signing,
+        max_read: neg.resp.max_read_size,
+        max_write: neg.resp.max_write_size,
+        max_transact: neg.resp.max_transact_size,
+        session_id,
+        encrypt_data,
+    })
+}
+
+fn setup_request(token: Vec<u8>) -> Request {
+    let req = SessionSetupRequest {
+        flags: 0,
+        security_mode: security_mode::SIGNING_ENABLED as u8,
+        capabilities: 0,
+        previous_session_id: 0,
+        security_buffer: token,
+    };
+    Request::new(Command::SESSION_SETUP, 0, |o| req.encode(o))
+}
+
+/// The final SESSION_SETUP response is signed with the new key from 3.0 on
+/// (MS-SMB2 3.3.5.5.3); checking it proves both sides derived the same keys.
+fn check_final_signature(resp: &Response, signer: &crate::crypto::Signer, d: Dialect) -> Result<(), Error> {
+    if resp.header().is_signed() {
+        signer.verify(resp.msg())?;
+    } else if d.is_smb3() {
+        return Err(Error::Protocol("final SESSION_SETUP response is not signed"));
+    }
+    Ok(())
+}

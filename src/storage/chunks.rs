@@ -1,0 +1,269 @@
+//! The chunk layer under `Content`: index lookups, verified record reads,
+//! and sealing + appending + publishing new records.
+//!
+//! Publication order is what makes crashes harmless: records are written
+//! to the segment first, index rows go into the open transaction after, and
+//! the commit syncs the segments before the transaction (db.rs).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use rusqlite::params;
+use zeroize::Zeroizing;
+
+use super::content::{Content, Sizes};
+use super::db::Db;
+use super::error::{Result, StorageError};
+use super::org::Deltas;
+use super::record::{CHUNK, ChunkKeys, Expect, OVERHEAD};
+use super::segment::{Reservation, Segment};
+
+/// Allocation granularity reported to clients (a cluster).
+pub const ALLOC_UNIT: u64 = 4096;
+/// Below this many chunks, crypto runs on the calling thread.
+pub(super) const PAR_MIN_CHUNKS: usize = 3;
+
+/// Allocation of a stored chunk of `plen` bytes.
+pub(super) fn alloc_of(plen: u64) -> i64 {
+    plen.div_ceil(ALLOC_UNIT) as i64 * ALLOC_UNIT as i64
+}
+
+/// Where the index says a chunk's live record is.
+pub(super) struct Loc {
+    pub seg: Option<Arc<Segment>>,
+    pub off: u64,
+    pub plen: u32,
+    pub seq: u64,
+}
+
+pub(super) type Rows = BTreeMap<u64, Loc>;
+
+/// New plaintext for one chunk.
+pub(super) struct Put<'a> {
+    pub idx: u64,
+    pub plain: &'a [u8],
+}
+
+/// A record written to a segment, waiting to be published.
+struct Placed {
+    idx: u64,
+    seg: i64,
+    off: u64,
+    plen: usize,
+    seq: u64,
+}
+
+impl Content {
+    /// Index rows of chunks `first..=last`, with their segments resolved
+    /// under the db lock (so compaction cannot retire one in between).
+    pub(super) fn locate(&self, first: u64, last: u64) -> Result<Rows> {
+        self.core.read(|db| {
+            let mut st = db.conn.prepare_cached(
+                "SELECT idx, seg, off, plen, seq FROM chunks WHERE content=?1 AND idx BETWEEN ?2 AND ?3",
+            )?;
+            let mut rows = st.query(params![self.id, first as i64, last as i64])?;
+            let mut out = BTreeMap::new();
+            while let Some(r) = rows.next()? {
+                let idx = r.get::<_, i64>(0)? as u64;
+                let plen = u32::try_from(r.get::<_, i64>(3)?).map_err(|_| self.integrity(idx))?;
+                if u64::from(plen) > CHUNK || plen == 0 {
+                    return Err(self.integrity(idx));
+                }
+                let loc = Loc {
+                    seg: self.core.segment(r.get(1)?),
+                    off: r.get::<_, i64>(2)? as u64,
+                    plen,
+                    seq: r.get::<_, i64>(4)? as u64,
+                };
+                out.insert(idx, loc);
+            }
+            Ok(out)
+        })
+    }
+
+    /// `locate`, skipped when nothing is stored (every row holds ≥ 1 byte,
+    /// so no allocation means no rows).
+    pub(super) fn locate_if(&self, sizes: &Sizes, first: u64, last: u64) -> Result<Rows> {
+        if sizes.alloc == 0 { Ok(BTreeMap::new()) } else { self.locate(first, last) }
+    }
+
+    pub(super) fn integrity(&self, idx: u64) -> StorageError {
+        tracing::error!(
+            org = self.core.org.0,
+            content = self.id,
+            chunk = idx,
+            "stored chunk failed its integrity check"
+        );
+        StorageError::Integrity
+    }
+
+    /// Verifies the record of chunk `idx` and decrypts `from..from+out.len()`.
+    pub(super) fn read_chunk(&self, idx: u64, loc: &Loc, from: usize, out: &mut [u8]) -> Result<()> {
+        let Some(seg) = &loc.seg else {
+            return Err(self.integrity(idx));
+        };
+        let mut rec = vec![0u8; ChunkKeys::record_len(loc.plen as usize)];
+        match seg.read_at(&mut rec, loc.off) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(self.integrity(idx));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let expect = Expect { idx, seq: loc.seq, plen: loc.plen };
+        self.keys.open_into(&rec, expect, from, out).map_err(|()| self.integrity(idx))
+    }
+
+    /// The whole verified plaintext of a stored chunk (for read-modify-write),
+    /// with room for a full chunk so merging never reallocates (a
+    /// reallocation would leave a plaintext copy behind unzeroized).
+    pub(super) fn chunk_plain(&self, idx: u64, loc: Option<&Loc>) -> Result<Zeroizing<Vec<u8>>> {
+        let mut buf = Zeroizing::new(Vec::with_capacity(CHUNK as usize));
+        if let Some(loc) = loc {
+            buf.resize(loc.plen as usize, 0);
+            self.read_chunk(idx, loc, 0, &mut buf)?;
+        }
+        Ok(buf)
+    }
+
+    /// Encrypts and appends `puts`, then publishes them, the deletions in
+    /// `dels` (inclusive index ranges) and the new size in one savepoint.
+    /// `old` must hold the rows of every put's chunk as planned.
+    pub(super) fn apply(
+        &self,
+        sz: &mut Sizes,
+        old: &Rows,
+        puts: &[Put<'_>],
+        dels: &[(u64, u64)],
+        size: u64,
+    ) -> Result<()> {
+        let grow: i64 = puts
+            .iter()
+            .map(|p| alloc_of(p.plain.len() as u64) - old.get(&p.idx).map_or(0, |l| alloc_of(l.plen.into())))
+            .sum();
+        self.core.check_quota(grow)?;
+        // `_space` lives until the rows are published (segment.rs).
+        let (placed, _space) = self.seal_and_append(puts)?;
+        let new_alloc = self.core.mutate(|db| {
+            // Checked under the db lock, where deletion sets the flag.
+            self.check()?;
+            let mut d = Deltas::default();
+            let mut alloc = sz.alloc as i64;
+            for &(a, b) in dels {
+                alloc += delete_range(db, self.id, a, b, &mut d)?;
+            }
+            for p in &placed {
+                // A chunk without a row when we planned cannot have gained
+                // one since (we hold the write lock); one with a row may
+                // have been moved by compaction, so look it up again.
+                alloc += publish_chunk(db, self.id, p, old.contains_key(&p.idx), &mut d)?;
+            }
+            let n = db.conn.prepare_cached("UPDATE contents SET size=?2, alloc=?3 WHERE id=?1")?.execute(params![
+                self.id,
+                size as i64,
+                alloc
+            ])?;
+            if n == 0 {
+                return Err(StorageError::NotFound); // deleted before this handle was registered
+            }
+            d.usage = alloc - sz.alloc as i64;
+            Ok((alloc.max(0) as u64, d))
+        })?;
+        sz.size = size;
+        sz.alloc = new_alloc;
+        Ok(())
+    }
+
+    /// Seals every put under a fresh IV and sequence number and writes the
+    /// records to one reserved range of the active segment (in parallel for
+    /// large writes: crypto and copying into the page cache on all cores).
+    fn seal_and_append(&self, puts: &[Put<'_>]) -> Result<(Vec<Placed>, Option<Reservation>)> {
+        if puts.is_empty() {
+            return Ok((Vec::new(), None));
+        }
+        let mut placed = Vec::with_capacity(puts.len());
+        let mut rel = 0u64;
+        for p in puts {
+            let plen = p.plain.len();
+            placed.push(Placed { idx: p.idx, seg: 0, off: rel, plen, seq: self.core.next_seq()? });
+            rel += ChunkKeys::record_len(plen) as u64;
+        }
+        let space = self.core.append(rel)?;
+        let seg = &space.seg;
+        for p in &mut placed {
+            p.seg = seg.id;
+            p.off += space.off;
+        }
+        let job = |(p, at): (&Put<'_>, &Placed)| -> Result<()> {
+            let mut rec = vec![0u8; ChunkKeys::record_len(at.plen)];
+            self.keys.seal_into(p.idx, at.seq, p.plain, &mut rec);
+            Ok(seg.write_at(&rec, at.off)?)
+        };
+        if puts.len() >= PAR_MIN_CHUNKS {
+            puts.par_iter().zip(placed.par_iter()).try_for_each(job)?;
+        } else {
+            puts.iter().zip(placed.iter()).try_for_each(job)?;
+        }
+        seg.mark_dirty();
+        Ok((placed, Some(space)))
+    }
+}
+
+/// Deletes chunk rows `a..=b`, accounting for what they held. Returns the
+/// change of allocated bytes.
+fn delete_range(db: &Db, content: i64, a: u64, b: u64, d: &mut Deltas) -> Result<i64> {
+    let mut alloc = 0;
+    let mut q = db.conn.prepare_cached(
+        "SELECT seg, SUM(plen), COUNT(*), SUM((plen + 4095) / 4096 * 4096) FROM chunks \
+         WHERE content=?1 AND idx BETWEEN ?2 AND ?3 GROUP BY seg",
+    )?;
+    let mut rows = q.query(params![content, a as i64, b as i64])?;
+    while let Some(r) = rows.next()? {
+        let (seg, bytes, n, al): (i64, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        d.live.push((seg, -(bytes + n * OVERHEAD as i64)));
+        alloc -= al;
+    }
+    db.conn
+        .prepare_cached("DELETE FROM chunks WHERE content=?1 AND idx BETWEEN ?2 AND ?3")?
+        .execute(params![content, a as i64, b as i64])?;
+    Ok(alloc)
+}
+
+/// Upserts one chunk row, accounting for the row it replaces. Returns the
+/// change of allocated bytes.
+fn publish_chunk(db: &Db, content: i64, p: &Placed, had_row: bool, d: &mut Deltas) -> Result<i64> {
+    let mut delta = 0;
+    if had_row {
+        let mut q = db.conn.prepare_cached("SELECT seg, plen FROM chunks WHERE content=?1 AND idx=?2")?;
+        let mut rows = q.query(params![content, p.idx as i64])?;
+        if let Some(r) = rows.next()? {
+            let (seg, plen): (i64, i64) = (r.get(0)?, r.get(1)?);
+            d.live.push((seg, -(plen + OVERHEAD as i64)));
+            delta -= alloc_of(plen as u64);
+        }
+    }
+    db.conn
+        .prepare_cached(
+            "INSERT OR REPLACE INTO chunks(content, idx, seg, off, plen, seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![content, p.idx as i64, p.seg, p.off as i64, p.plen as i64, p.seq as i64])?;
+    d.live.push((p.seg, (p.plen + OVERHEAD) as i64));
+    Ok(delta + alloc_of(p.plen as u64))
+}
+
+/// Splits `buf` (file bytes from `off`) into per-chunk pieces:
+/// (chunk index, offset within the chunk, bytes).
+pub(super) fn split(off: u64, buf: &mut [u8]) -> Vec<(u64, usize, &mut [u8])> {
+    let mut out = Vec::with_capacity(buf.len() / CHUNK as usize + 2);
+    let (mut pos, mut rest) = (off, buf);
+    while !rest.is_empty() {
+        let from = (pos % CHUNK) as usize;
+        let take = (CHUNK as usize - from).min(rest.len());
+        let (piece, tail) = std::mem::take(&mut rest).split_at_mut(take);
+        out.push((pos / CHUNK, from, piece));
+        pos += take as u64;
+        rest = tail;
+    }
+    out
+}
