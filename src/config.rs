@@ -219,11 +219,20 @@ pub struct BackupConfig {
     pub data_generations: u32,
     /// Days between a contract's end and the erasure of the organization's data.
     pub erase_after_days: u32,
+    /// How often the running server looks for organizations due for
+    /// erasure (it also looks at start).
+    pub erase_check_interval_secs: u64,
 }
 
 impl Default for BackupConfig {
     fn default() -> Self {
-        Self { db_generations: 7, data_target: None, data_generations: 7, erase_after_days: 30 }
+        Self {
+            db_generations: 7,
+            data_target: None,
+            data_generations: 7,
+            erase_after_days: 30,
+            erase_check_interval_secs: 3600,
+        }
     }
 }
 
@@ -284,6 +293,9 @@ impl Config {
         }
         if self.server.name.is_empty() || self.server.name.len() > 15 {
             return Err(ConfigError("server.name must be 1 to 15 characters".into()));
+        }
+        if self.backup.erase_check_interval_secs == 0 {
+            return Err(ConfigError("backup.erase_check_interval_secs must be at least 1".into()));
         }
         Ok(())
     }

@@ -41,6 +41,8 @@ pub struct Options {
     pub audit: Vec<String>,
     /// RUST_LOG for the server (default: `SMBVAULT_TEST_LOG` or `info`).
     pub log: Option<String>,
+    /// Further config text appended as is (whole sections, e.g. `[backup]`).
+    pub extra: Vec<String>,
 }
 
 impl TestServer {
@@ -59,6 +61,7 @@ impl TestServer {
         writeln!(f, "[security]\nlogon_failure_delay_ms = 200\n{}\n", opts.security.join("\n")).unwrap();
         writeln!(f, "[accounts]\n{}\n", opts.accounts.join("\n")).unwrap();
         writeln!(f, "[audit]\nflush_interval_ms = 200\n{}\n", opts.audit.join("\n")).unwrap();
+        writeln!(f, "{}", opts.extra.join("\n")).unwrap();
         drop(f);
         let mut s = Self {
             dir,

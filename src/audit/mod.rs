@@ -229,6 +229,16 @@ impl AuditLog {
         self.store.logs()
     }
 
+    /// After the organization was shredded: drops its cached key, its
+    /// pending records and its log directory (unreadable without the key).
+    /// Later events of the organization go to the server log, without names.
+    pub fn erase_org(&self, org: OrgId) -> Result<(), AuditError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.tx.send(Msg::Erase(org, tx)).map_err(|_| AuditError::Stopped)?;
+        self.waker.unpark();
+        rx.recv().map_err(|_| AuditError::Stopped)?
+    }
+
     /// Drops the cached key of a shredded organization.
     pub fn forget_org(&self, org: OrgId) {
         self.store.forget(org);

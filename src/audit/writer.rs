@@ -35,6 +35,9 @@ pub(crate) enum Msg {
     Event(Event),
     Flush(Sender<Result<(), AuditError>>),
     Shutdown(Sender<Result<(), AuditError>>),
+    /// Drop an erased organization's log: its pending records, open files
+    /// and directory.
+    Erase(crate::types::OrgId, Sender<Result<(), AuditError>>),
 }
 
 /// Counters shared with [`super::AuditLog::stats`], and the writer's
@@ -99,6 +102,9 @@ impl Writer {
                     Ok(Msg::Flush(reply)) => {
                         let _ = reply.send(self.flush_all());
                     }
+                    Ok(Msg::Erase(org, reply)) => {
+                        let _ = reply.send(self.erase(org));
+                    }
                     Ok(Msg::Shutdown(reply)) => {
                         let _ = reply.send(self.flush_all());
                         return;
@@ -137,6 +143,24 @@ impl Writer {
                 }
                 self.counters.idle.store(false, Ordering::SeqCst);
             }
+        }
+    }
+
+    /// Forgets an erased organization's log and deletes its directory.
+    /// Records still pending for it could only have been written under a
+    /// key that no longer exists: they are counted as dropped.
+    fn erase(&mut self, org: crate::types::OrgId) -> Result<(), AuditError> {
+        let log = LogId::Org(org);
+        if let Some(recs) = self.pending.remove(&log) {
+            self.counters.dropped.fetch_add(recs.len() as u64, Ordering::Relaxed);
+        }
+        self.logs.remove(&log);
+        self.store.forget(org);
+        let dir = self.store.log_dir(log);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(AuditError::io(&dir, e)),
         }
     }
 

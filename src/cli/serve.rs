@@ -76,12 +76,18 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
         eprintln!("warning: {w}");
     }
     drop(mk);
+    let eraser = Arc::new(crate::backup::erasure::Eraser {
+        accounts: accounts.clone(),
+        store: store.clone(),
+        audit_log: log.clone(),
+        audit: audit.clone(),
+    });
     let directory = Arc::new(app::AccountsDirectory::new(accounts, &config));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))?;
-    let result = rt.block_on(serve(config, directory, store.clone(), audit.clone()));
+    let result = rt.block_on(serve(config, directory, store.clone(), audit.clone(), eraser));
     // Graceful shutdown: every acknowledged write and every event durable.
     let flushed = store.flush_all();
     drop(audit);
@@ -99,8 +105,10 @@ async fn serve(
     directory: Arc<app::AccountsDirectory>,
     store: Arc<crate::storage::Store>,
     audit: Arc<dyn AuditSink>,
+    eraser: Arc<crate::backup::erasure::Eraser>,
 ) -> Result<(), CliError> {
     let listen = config.server.listen;
+    tokio::spawn(erase_periodically(eraser, config.backup.erase_check_interval_secs));
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| bind_error(listen, &e))?;
     let mut guid = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut guid);
@@ -116,6 +124,25 @@ async fn serve(
         let _ = stop_tx.send(true);
     });
     crate::net::serve(server, listener, stop_rx).await.map_err(|e| CliError::new(format!("server failed: {e}")))
+}
+
+/// Erases organizations whose contract ended, at start and then every
+/// `interval` seconds (on a blocking thread: shredding syncs files).
+async fn erase_periodically(eraser: Arc<crate::backup::erasure::Eraser>, interval: u64) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(interval.max(1)));
+    loop {
+        tick.tick().await;
+        let e = eraser.clone();
+        match tokio::task::spawn_blocking(move || e.erase_due(SystemTime::now())).await {
+            Ok(Ok(done)) => {
+                for o in done {
+                    println!("erased organization #{} (contract ended)", o.id.0);
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "organization erasure failed"),
+            Err(e) => tracing::error!(error = %e, "organization erasure task failed"),
+        }
+    }
 }
 
 fn create_private_dir(dir: &std::path::Path) -> Result<(), CliError> {
