@@ -217,5 +217,6 @@ pub fn reconnect(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>, asked: &Asked) -> R
     let mut out = new_message();
     resp.encode(&mut out);
     ctx.conn.opens.insert(file_id.volatile, open);
+    crate::engine::replay::opened(ctx.conn, ctx.hdr, file_id.volatile);
     Ok(Reply::ok(out))
 }
