@@ -158,7 +158,7 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
         contexts.push((cc::names::AAPL, data));
     }
     let open_id = crate::engine::fsa::OpenId(file_id.persistent);
-    let granted = super::create_durable::grant(ctx, &durable, open_id, &opened.grant, &cache);
+    let granted = super::create_durable::grant(ctx, &durable, open_id, &opened.key, &opened.grant, &cache);
     if let Some(g) = create_guid {
         replay::finished(ctx.conn, g, Some((file_id.volatile, opened.action)));
     }
