@@ -58,7 +58,13 @@ impl Cache {
     /// Looks `guid` up; `resume` is the AsyncId of a parked CREATE running
     /// again; `pending` and `open` tell whether an AsyncId is still parked
     /// and a volatile FileId still open.
-    fn find(&self, guid: Guid, resume: Option<u64>, pending: impl Fn(u64) -> bool, open: impl Fn(u64) -> bool) -> Lookup {
+    fn find(
+        &self,
+        guid: Guid,
+        resume: Option<u64>,
+        pending: impl Fn(u64) -> bool,
+        open: impl Fn(u64) -> bool,
+    ) -> Lookup {
         match self.map.get(&guid) {
             Some(Entry::Pending(t)) if Some(*t) != resume && pending(*t) => Lookup::Busy,
             Some(Entry::Open { volatile, action }) if open(*volatile) => Lookup::Found(*volatile, *action),
@@ -105,7 +111,9 @@ pub fn answer(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>, volatile: u64, action:
     let mut contexts: Vec<(&'static [u8], Vec<u8>)> = Vec::new();
     if let Some(l) = &lease {
         match &grant {
-            CacheGrant::Lease(g) if g.key == l.id.key => contexts.push((cc::names::RQLS, crate::engine::caching::lease_context(g))),
+            CacheGrant::Lease(g) if g.key == l.id.key => {
+                contexts.push((cc::names::RQLS, crate::engine::caching::lease_context(g)))
+            }
             _ => return Err(NtStatus::ACCESS_DENIED.into()),
         }
     }

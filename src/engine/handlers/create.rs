@@ -15,10 +15,10 @@ use crate::engine::status::{Error, Result};
 use crate::storage::{Meta, MetaUpdate, NodeKind, OrgStore};
 use crate::types::{FileTime, NodeId};
 use crate::wire::NtStatus;
-use crate::wire::header::flags;
 use crate::wire::create::{CreateRequest, CreateResponse};
 use crate::wire::create_context::{self as cc, CreateContext, MxAcResponse, QFidResponse};
 use crate::wire::fscc::consts::{access, create_action, create_disposition as disp, create_options as opt};
+use crate::wire::header::flags;
 
 use super::create_disk::{self, Opened};
 

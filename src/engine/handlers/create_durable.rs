@@ -6,9 +6,9 @@
 use crate::engine::connection::{Ctx, PendingKind, PendingOp, Reply, new_message};
 use crate::engine::durable::{self, Durable};
 use crate::engine::fileops::{attributes, times};
+use crate::engine::fsa::lease::{CacheGrant, CacheRequest, Caching, level};
 use crate::engine::fsa::{FileKey, OpenId};
 use crate::engine::pending::Rerun;
-use crate::engine::fsa::lease::{CacheGrant, CacheRequest, Caching, level};
 use crate::engine::session::TreeKind;
 use crate::engine::status::{Error, Result};
 use crate::wire::NtStatus;
@@ -259,7 +259,8 @@ fn held_elsewhere(
 fn park(ctx: &mut Ctx<'_>, token: u64, key: FileKey) -> Reply {
     if ctx.resume.is_none() {
         let rerun = Rerun { key, msg: ctx.msg.to_vec(), related_file_id: ctx.related_file_id, rest: None };
-        let op = PendingOp { hdr: ctx.hdr.clone(), encrypted: ctx.encrypted, kind: PendingKind::Rerun(Box::new(rerun)) };
+        let op =
+            PendingOp { hdr: ctx.hdr.clone(), encrypted: ctx.encrypted, kind: PendingKind::Rerun(Box::new(rerun)) };
         ctx.conn.pending.insert(token, op);
     }
     Reply::Pending(token)
