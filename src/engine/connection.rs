@@ -157,6 +157,8 @@ pub struct ConnState {
     pub seen_revision: Option<u64>,
     /// What a macOS client negotiated with the AAPL create context.
     pub aapl: crate::engine::aapl::Negotiated,
+    /// CreateGuids of durable v2 CREATEs, for replay detection.
+    pub replay: crate::engine::replay::Cache,
 }
 
 impl Ctx<'_> {
@@ -246,6 +248,7 @@ impl Connection {
                 retire: Vec::new(),
                 seen_revision: None,
                 aapl: crate::engine::aapl::Negotiated::default(),
+                replay: crate::engine::replay::Cache::default(),
             },
         }
     }
@@ -599,6 +602,8 @@ impl Connection {
             checked = Err(NtStatus::INVALID_PARAMETER.into());
         }
         let result = checked.and_then(|()| {
+            let file = handlers::request_file_id(&hdr, msg).or(related_file_id);
+            crate::engine::replay::check_channel_sequence(&mut self.state, &hdr, file)?;
             let mut ctx = Ctx {
                 server: &self.server,
                 now,

@@ -13,8 +13,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::engine::fsa::OpenId;
 use crate::engine::fsa::lease::LeaseId;
+use crate::engine::fsa::{FileKey, OpenId};
 use crate::engine::open::Open;
 use crate::types::{OrgId, UserId};
 use crate::wire::{Guid, NtStatus};
@@ -25,6 +25,11 @@ pub const V1_TIMEOUT_MS: u32 = 16 * 60 * 1000;
 pub const V2_DEFAULT_TIMEOUT_MS: u32 = 60 * 1000;
 /// Longest v2 timeout granted (Samba: 300 s).
 pub const V2_MAX_TIMEOUT_MS: u32 = 300 * 1000;
+/// How long a reconnect waits for the connection that still holds the open
+/// to let go of it: that connection handles its TCP close, or the
+/// PreviousSessionId logoff of MS-SMB2 3.3.5.5.3, on its own task, maybe
+/// after the client's new connection already asked for the open.
+pub const DETACH_WAIT: Duration = Duration::from_secs(5);
 
 /// Durability of one open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +44,16 @@ pub struct Durable {
     pub user: UserId,
     /// The open's lease, which a reconnect must name again.
     pub lease: Option<LeaseId>,
+    /// The stream it is open on.
+    pub key: FileKey,
+}
+
+/// A reconnect parked until an open leaves its connection.
+struct DetachWait {
+    open: OpenId,
+    token: u64,
+    deadline: Instant,
+    nudged: bool,
 }
 
 /// An open whose connection went away.
@@ -59,6 +74,8 @@ pub struct Preserved {
     gone: HashMap<OpenId, Disconnected>,
     /// Disconnected opens a break closed: to be closed outside the table lock.
     reaped: Vec<Disconnected>,
+    /// Reconnects waiting for a connected open to be let go of.
+    waits: Vec<DetachWait>,
 }
 
 /// Why a reconnect was refused.
@@ -160,6 +177,44 @@ impl Preserved {
         self.gone.remove(&id).ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)
     }
 
+    /// A reconnect parked under `token` waits until `open` leaves its
+    /// connection, or `deadline`.
+    pub fn wait_detach(&mut self, open: OpenId, token: u64, deadline: Instant) {
+        if !self.waits.iter().any(|w| w.token == token) {
+            self.waits.push(DetachWait { open, token, deadline, nudged: false });
+        }
+    }
+
+    /// True (and the wait is over) if the wait of `token` passed its deadline.
+    pub fn wait_expired(&mut self, token: u64, now: Instant) -> bool {
+        match self.waits.iter().position(|w| w.token == token) {
+            Some(i) if self.waits[i].deadline <= now => {
+                self.waits.swap_remove(i);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The reconnects waiting for `open`, which just left its connection.
+    fn take_waits(&mut self, open: OpenId) -> Vec<u64> {
+        let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waits).into_iter().partition(|w| w.open == open);
+        self.waits = keep;
+        done.into_iter().map(|w| w.token).collect()
+    }
+
+    /// Waits past their deadline, to run once more (and fail); waits left
+    /// over by a cancelled reconnect are forgotten a minute later.
+    fn overdue(&mut self, now: Instant) -> Vec<u64> {
+        self.waits.retain(|w| w.deadline + Duration::from_secs(60) > now);
+        let mut out = Vec::new();
+        for w in self.waits.iter_mut().filter(|w| w.deadline <= now && !w.nudged) {
+            w.nudged = true;
+            out.push(w.token);
+        }
+        out
+    }
+
     /// An open (connected or not) created with this CreateGuid
     /// (MS-SMB2 3.3.5.9.10: a DH2Q with a CreateGuid in use is a replay,
     /// or DUPLICATE_OBJECTID).
@@ -178,6 +233,8 @@ pub fn tick(server: &crate::engine::server::Server, now: std::time::SystemTime) 
     let instant = server.files.instant(now);
     let expired = server.files.with(|t| {
         t.run_timers(instant);
+        let overdue = t.durable.overdue(instant);
+        t.retry(overdue);
         let mut v = t.durable.expired(instant);
         v.extend(t.durable.take_reaped());
         v
@@ -219,6 +276,9 @@ pub fn try_detach(server: &crate::engine::server::Server, open: Open, now: std::
         let back = t.durable.disconnect(open, instant, breaking);
         if back.is_none() {
             t.clear_owner(open_id);
+            // Reconnects that arrived first can have it now.
+            let waits = t.durable.take_waits(open_id);
+            t.retry(waits);
         }
         back
     })
@@ -245,7 +305,8 @@ mod tests {
     }
 
     fn durable(guid: Option<Guid>) -> Durable {
-        Durable { create_guid: guid, timeout_ms: 1000, org: ORG, user: ALICE, lease: None }
+        let key = FileKey { org: ORG, node: crate::types::NodeId(1), stream: None };
+        Durable { create_guid: guid, timeout_ms: 1000, org: ORG, user: ALICE, lease: None, key }
     }
 
     #[test]
@@ -287,5 +348,21 @@ mod tests {
         assert!(p.purge(OpenId(6)));
         assert!(!p.purge(OpenId(6)));
         assert_eq!(p.take_reaped().len(), 1);
+    }
+
+    #[test]
+    fn detach_waits_end_on_detach_or_deadline() {
+        let now = Instant::now();
+        let mut p = Preserved::default();
+        p.wait_detach(OpenId(1), 10, now + DETACH_WAIT);
+        p.wait_detach(OpenId(2), 11, now + DETACH_WAIT);
+        assert!(!p.wait_expired(10, now));
+        assert_eq!(p.take_waits(OpenId(1)), vec![10]);
+        assert!(p.overdue(now).is_empty());
+        let late = now + DETACH_WAIT;
+        assert_eq!(p.overdue(late), vec![11]);
+        assert!(p.overdue(late).is_empty(), "nudged once");
+        assert!(p.wait_expired(11, late));
+        assert!(!p.wait_expired(11, late));
     }
 }

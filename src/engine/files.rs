@@ -297,6 +297,11 @@ impl Table {
         self.owners.remove(&open);
     }
 
+    /// True if the open is attached to the connection of `mailbox`.
+    pub fn owner_is(&self, open: OpenId, mailbox: &Arc<Mailbox>) -> bool {
+        self.owners.get(&open).is_some_and(|m| Arc::ptr_eq(m, mailbox))
+    }
+
     /// True if the open is attached to a connection.
     pub fn has_owner(&self, open: OpenId) -> bool {
         self.owners.contains_key(&open)

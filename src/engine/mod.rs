@@ -18,6 +18,7 @@ pub mod names;
 pub mod notify;
 pub mod open;
 pub mod pending;
+pub mod replay;
 pub mod revalidate;
 pub mod security;
 pub mod server;

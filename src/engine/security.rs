@@ -227,13 +227,6 @@ pub fn check_request(
         // A reflected response is never a request.
         return Err(Error::Disconnect("request with the response flag"));
     }
-    if let Some(sid) = encrypted
-        && sid != hdr.session_id
-    {
-        // 3.3.5.2.1.1: every message of a decrypted chain belongs to the
-        // session whose key decrypted it.
-        return Err(Error::Disconnect("transform session id mismatch"));
-    }
     if hdr.command == Command::NEGOTIATE && hdr.is_signed() {
         // 3.3.5.2.4: a NEGOTIATE cannot be signed.
         return Err(NtStatus::INVALID_PARAMETER.into());
@@ -252,6 +245,13 @@ pub fn check_request(
         _ => {}
     }
     let session = conn.sessions.get(&hdr.session_id).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
+    if encrypted.is_some_and(|sid| sid != hdr.session_id) {
+        // A message of a decrypted chain names another existing session
+        // than the transform header (3.3.5.2.1.1 only looks the transform's
+        // session up). Refused like Samba; an unknown one got
+        // USER_SESSION_DELETED above (smbtorture smb2.compound.invalid2).
+        return Err(NtStatus::ACCESS_DENIED.into());
+    }
     if encrypted.is_none() {
         // 3.3.5.2.4, skipped for requests that decrypted (their AEAD tag
         // already proved integrity).

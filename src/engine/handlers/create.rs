@@ -9,6 +9,7 @@ use crate::engine::fileops::{attributes, times};
 use crate::engine::names;
 use crate::engine::open::{FileOpen, HandleTimes, IoStats, Open, OpenKind};
 use crate::engine::pending::Rerun;
+use crate::engine::replay;
 use crate::engine::session::TreeKind;
 use crate::engine::status::{Error, Result};
 use crate::storage::{Meta, MetaUpdate, NodeKind, OrgStore};
@@ -17,6 +18,7 @@ use crate::wire::NtStatus;
 use crate::wire::create::{CreateRequest, CreateResponse};
 use crate::wire::create_context::{self as cc, CreateContext, MxAcResponse, QFidResponse};
 use crate::wire::fscc::consts::{access, create_action, create_disposition as disp, create_options as opt};
+use crate::wire::header::flags;
 
 use super::create_disk::{self, Opened};
 
@@ -85,6 +87,18 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
     let file_id = ctx.new_file_id();
     let cache = crate::engine::caching::request(ctx.conn, req)?;
     let token = ctx.resume.unwrap_or_else(|| ctx.server.files.new_id());
+    // 3.3.5.9.10: a CreateGuid already in use is a replay or a duplicate.
+    let create_guid = durable.v2.map(|v| v.create_guid);
+    if let Some(g) = create_guid {
+        match replay::lookup(ctx.conn, g, ctx.resume) {
+            replay::Lookup::New => {}
+            replay::Lookup::Busy => return Err(NtStatus::FILE_NOT_AVAILABLE.into()),
+            replay::Lookup::Found(..) if ctx.hdr.flags & flags::REPLAY_OPERATION == 0 => {
+                return Err(NtStatus::DUPLICATE_OBJECTID.into());
+            }
+            replay::Lookup::Found(volatile, action) => return replay::answer(ctx, req, volatile, action),
+        }
+    }
     let mailbox = ctx.conn.mailbox.clone();
     let input = create_disk::Input {
         server: ctx.server,
@@ -115,6 +129,9 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
                 };
                 ctx.conn.pending.insert(token, op);
             }
+            if let Some(g) = create_guid {
+                replay::parked(ctx.conn, g, token);
+            }
             return Ok(Reply::Pending(token));
         }
     };
@@ -141,9 +158,11 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
         contexts.push((cc::names::AAPL, data));
     }
     let open_id = crate::engine::fsa::OpenId(file_id.persistent);
-    if let Some(c) = super::create_durable::grant(ctx, &durable, open_id, &opened.grant, &cache) {
-        contexts.push(c);
+    let granted = super::create_durable::grant(ctx, &durable, open_id, &opened.key, &opened.grant, &cache);
+    if let Some(g) = create_guid {
+        replay::finished(ctx.conn, g, Some((file_id.volatile, opened.action)));
     }
+    contexts.extend(granted);
     let resp_meta = opened.meta.clone();
     // AlSi (MS-SMB2 2.2.13.2.4): the allocation a created or overwritten
     // file asks for; nothing is reserved, but the open reports it.
@@ -203,6 +222,7 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
         }
     }
     ctx.conn.opens.insert(file_id.volatile, open);
+    replay::opened(ctx.conn, ctx.hdr, file_id.volatile);
     let contexts: Vec<CreateContext<'_>> = contexts.iter().map(|(n, d)| CreateContext { name: n, data: d }).collect();
     let resp = CreateResponse {
         oplock_level: opened.grant.oplock_level(),

@@ -3,11 +3,12 @@
 //! (3.3.5.9.6, 3.3.5.9.10) and reconnecting a disconnected one
 //! (3.3.5.9.7, 3.3.5.9.12). The open table side is [`crate::engine::durable`].
 
-use crate::engine::connection::{Ctx, Reply, new_message};
+use crate::engine::connection::{Ctx, PendingKind, PendingOp, Reply, new_message};
 use crate::engine::durable::{self, Durable};
 use crate::engine::fileops::{attributes, times};
-use crate::engine::fsa::OpenId;
 use crate::engine::fsa::lease::{CacheGrant, CacheRequest, Caching, level};
+use crate::engine::fsa::{FileKey, OpenId};
+use crate::engine::pending::Rerun;
 use crate::engine::session::TreeKind;
 use crate::engine::status::{Error, Result};
 use crate::wire::NtStatus;
@@ -91,6 +92,7 @@ pub fn grant(
     ctx: &Ctx<'_>,
     asked: &Asked,
     open: OpenId,
+    key: &FileKey,
     grant: &CacheGrant,
     cache: &CacheRequest,
 ) -> Option<(&'static [u8], Vec<u8>)> {
@@ -121,6 +123,7 @@ pub fn grant(
         org: principal.org_id,
         user: principal.user_id,
         lease,
+        key: key.clone(),
     };
     ctx.server.files.with(|t| t.durable.mark(open, d));
     let mut data = Vec::new();
@@ -161,7 +164,19 @@ pub fn reconnect(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>, asked: &Asked) -> R
         })
         .unwrap_or_default();
     let mailbox = ctx.conn.mailbox.clone();
-    let (open_id, d) = ctx.server.files.with(|t| {
+    let token = ctx.resume.unwrap_or_else(|| ctx.server.files.new_id());
+    let now = ctx.server.files.instant(ctx.now);
+    let reclaimed = ctx.server.files.with(|t| {
+        if let Some(key) = held_elsewhere(t, persistent, &principal, &mailbox)
+            && !t.durable.wait_expired(token, now)
+        {
+            // Still attached to a connection that is going away (or
+            // whose session the client's PreviousSessionId ends): wait
+            // until it lets go, as its task may not have run yet.
+            t.park(token, mailbox.clone());
+            t.durable.wait_detach(OpenId(persistent), token, now + durable::DETACH_WAIT);
+            return Ok(Err(key));
+        }
         let d = t.durable.reclaim(persistent, create_guid, principal.org_id, principal.user_id, |d, open| {
             if d.lease != lease {
                 return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
@@ -178,8 +193,12 @@ pub fn reconnect(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>, asked: &Asked) -> R
         let id = OpenId(d.open.file_id.persistent);
         t.set_owner(id, mailbox);
         t.durable.mark(id, d.durable.clone());
-        Ok::<_, NtStatus>((id, d))
+        Ok::<_, NtStatus>(Ok((id, d)))
     })?;
+    let (open_id, d) = match reclaimed {
+        Ok(r) => r,
+        Err(key) => return Ok(park(ctx, token, key)),
+    };
     let mut open = d.open;
     open.session_id = ctx.hdr.session_id;
     open.tree_id = ctx.hdr.tree_id;
@@ -217,5 +236,32 @@ pub fn reconnect(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>, asked: &Asked) -> R
     let mut out = new_message();
     resp.encode(&mut out);
     ctx.conn.opens.insert(file_id.volatile, open);
+    crate::engine::replay::opened(ctx.conn, ctx.hdr, file_id.volatile);
     Ok(Reply::ok(out))
+}
+
+/// The FileKey of a durable open of this user that another connection
+/// still holds (a reconnect on the connection that holds it fails at once).
+fn held_elsewhere(
+    t: &crate::engine::files::Table,
+    persistent: u64,
+    principal: &crate::engine::services::Principal,
+    mailbox: &std::sync::Arc<crate::engine::files::Mailbox>,
+) -> Option<FileKey> {
+    let id = OpenId(persistent);
+    let d = t.durable.get(id)?;
+    let mine = d.org == principal.org_id && d.user == principal.user_id;
+    (mine && t.has_owner(id) && !t.owner_is(id, mailbox)).then(|| d.key.clone())
+}
+
+/// Interim STATUS_PENDING: the reconnect runs again when the open is let
+/// go of, or after [`durable::DETACH_WAIT`] (MS-SMB2 3.3.4.2).
+fn park(ctx: &mut Ctx<'_>, token: u64, key: FileKey) -> Reply {
+    if ctx.resume.is_none() {
+        let rerun = Rerun { key, msg: ctx.msg.to_vec(), related_file_id: ctx.related_file_id, rest: None };
+        let op =
+            PendingOp { hdr: ctx.hdr.clone(), encrypted: ctx.encrypted, kind: PendingKind::Rerun(Box::new(rerun)) };
+        ctx.conn.pending.insert(token, op);
+    }
+    Reply::Pending(token)
 }

@@ -192,7 +192,19 @@ fn fail(
     who: Option<(crate::types::OrgId, String)>,
     reason: &str,
 ) -> Result<Reply> {
-    ctx.conn.sessions.remove(&sid);
+    if ctx.conn.sessions.get(&sid).is_some_and(|s| s.crypto.is_some()) {
+        // A failed re-authentication (3.3.5.5.1) ends the session as LOGOFF
+        // does: its opens close (pending CHANGE_NOTIFYs end with
+        // STATUS_NOTIFY_CLEANUP) and it is dropped once those final
+        // responses are signed (smbtorture `smb2.notify.invalid-reauth`).
+        super::close::close_session_opens(ctx.server, ctx.conn, sid, ctx.now, ctx.peer);
+        if let Some(s) = ctx.conn.sessions.get_mut(&sid) {
+            s.trees.clear();
+        }
+        ctx.conn.retire.push(sid);
+    } else {
+        ctx.conn.sessions.remove(&sid);
+    }
     ctx.conn.crypto.last_session_id = Some(sid);
     let locked = ctx.server.directory.logon_failed(user, ctx.now) == FailureOutcome::LockedOut;
     // Unknown users have no organization: their failures go to the server log.

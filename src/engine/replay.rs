@@ -1,0 +1,216 @@
+//! CREATE replay detection for durable v2 opens (MS-SMB2 3.3.5.9.10): a
+//! DH2Q whose CreateGuid names an open the client already holds is a
+//! replay of that CREATE (its response was lost) when the header carries
+//! SMB2_FLAGS_REPLAY_OPERATION, and STATUS_DUPLICATE_OBJECTID otherwise.
+//! While the first CREATE is still waiting for breaks, a second one with
+//! the same CreateGuid gets STATUS_FILE_NOT_AVAILABLE so that the client
+//! retries later (Samba's answer; smbtorture `smb2.replay`
+//! `dhv2-pending*-sane`).
+//!
+//! The cache lives in the connection: Open.ClientGuid must match the
+//! connection's ClientGuid, and without multichannel a client has one
+//! connection at a time. Every open a DH2Q created is entered, durable or
+//! not, as Samba does; entries whose open closed or whose parked CREATE
+//! ended are stale and ignored, so no close path has to clean up.
+
+use std::collections::HashMap;
+
+use crate::engine::connection::{ConnState, Ctx, Reply, new_message};
+use crate::engine::fileops::{attributes, times};
+use crate::engine::fsa::OpenId;
+use crate::engine::fsa::lease::CacheGrant;
+use crate::engine::status::{Error, Result};
+use crate::wire::create::{CreateRequest, CreateResponse};
+use crate::wire::create_context::{self as cc, CreateContext, DurableResponseV2};
+use crate::wire::fscc::consts::oplock;
+use crate::wire::header::{Command, Header};
+use crate::wire::{Guid, NtStatus};
+
+/// One CreateGuid's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// The CREATE is parked under this AsyncId.
+    Pending(u64),
+    /// The open it created (volatile FileId) and its CreateAction.
+    Open { volatile: u64, action: u32 },
+}
+
+/// CreateGuid -> the CREATE that used it; and Open.ChannelSequence by
+/// volatile FileId (absent: 0).
+#[derive(Debug, Default)]
+pub struct Cache {
+    map: HashMap<Guid, Entry>,
+    csn: HashMap<u64, u16>,
+}
+
+/// What a DH2Q's CreateGuid refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Nothing (or the caller's own parked CREATE running again).
+    New,
+    /// Another CREATE with this CreateGuid is still pending.
+    Busy,
+    /// An open created with it: (volatile FileId, CreateAction).
+    Found(u64, u32),
+}
+
+impl Cache {
+    /// Looks `guid` up; `resume` is the AsyncId of a parked CREATE running
+    /// again; `pending` and `open` tell whether an AsyncId is still parked
+    /// and a volatile FileId still open.
+    fn find(
+        &self,
+        guid: Guid,
+        resume: Option<u64>,
+        pending: impl Fn(u64) -> bool,
+        open: impl Fn(u64) -> bool,
+    ) -> Lookup {
+        match self.map.get(&guid) {
+            Some(Entry::Pending(t)) if Some(*t) != resume && pending(*t) => Lookup::Busy,
+            Some(Entry::Open { volatile, action }) if open(*volatile) => Lookup::Found(*volatile, *action),
+            _ => Lookup::New,
+        }
+    }
+}
+
+/// Looks `guid` up; `resume` is the AsyncId of a parked CREATE running again.
+pub fn lookup(conn: &ConnState, guid: Guid, resume: Option<u64>) -> Lookup {
+    conn.replay.find(guid, resume, |t| conn.pending.contains_key(&t), |v| conn.opens.contains_key(&v))
+}
+
+/// The CREATE with `guid` was parked under `token`.
+pub fn parked(conn: &mut ConnState, guid: Guid, token: u64) {
+    conn.replay.map.insert(guid, Entry::Pending(token));
+}
+
+/// The CREATE with `guid` ended: remembered if it made an open, forgotten
+/// otherwise.
+pub fn finished(conn: &mut ConnState, guid: Guid, open: Option<(u64, u32)>) {
+    match open {
+        Some((volatile, action)) => conn.replay.map.insert(guid, Entry::Open { volatile, action }),
+        None => conn.replay.map.remove(&guid),
+    };
+}
+
+/// Answers a replayed CREATE with the open it made, as Samba does
+/// (3.3.5.9.10 leaves the response to the server): the other fields of the
+/// replay are ignored, OplockLevel echoes the replay's request, the lease
+/// context comes back only for the open's own lease key (ACCESS_DENIED
+/// otherwise), and the durable context only if the replay asks for a batch
+/// oplock or a lease.
+pub fn answer(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>, volatile: u64, action: u32) -> Result<Reply> {
+    let lease = crate::engine::caching::lease_request(ctx.conn, req)?;
+    let open = ctx.conn.opens.get(&volatile).ok_or(Error::Status(NtStatus::FILE_NOT_AVAILABLE))?;
+    let file_id = open.file_id;
+    let f = open.file().ok_or(Error::Status(NtStatus::FILE_NOT_AVAILABLE))?;
+    let open_id = OpenId(file_id.persistent);
+    let (grant, durable) = ctx.server.files.with(|t| {
+        let g = t.get(&f.key).map(|s| s.cache.grant_of(open_id)).unwrap_or(CacheGrant::None);
+        (g, t.durable.get(open_id).map(|d| d.timeout_ms))
+    });
+    let mut contexts: Vec<(&'static [u8], Vec<u8>)> = Vec::new();
+    if let Some(l) = &lease {
+        match &grant {
+            CacheGrant::Lease(g) if g.key == l.id.key => {
+                contexts.push((cc::names::RQLS, crate::engine::caching::lease_context(g)))
+            }
+            _ => return Err(NtStatus::ACCESS_DENIED.into()),
+        }
+    }
+    if let Some(timeout) = durable
+        && matches!(req.requested_oplock_level, oplock::BATCH | oplock::LEASE)
+    {
+        let mut data = Vec::new();
+        DurableResponseV2 { timeout, flags: 0 }.encode(&mut data);
+        contexts.push((cc::names::DH2Q, data));
+    }
+    let meta = f.org.stat(f.node)?;
+    let (alloc, size) = match &f.content {
+        Some(c) => (c.alloc_size().max(f.alloc_hint), c.len()),
+        None => (0, 0),
+    };
+    let resp = CreateResponse {
+        oplock_level: req.requested_oplock_level,
+        flags: 0,
+        create_action: action,
+        times: times(&meta),
+        allocation_size: alloc,
+        end_of_file: size,
+        file_attributes: attributes(&meta),
+        file_id,
+        contexts: contexts.iter().map(|(n, d)| CreateContext { name: n, data: d }).collect(),
+    };
+    let mut out = new_message();
+    resp.encode(&mut out);
+    Ok(Reply::ok(out))
+}
+
+/// ChannelSequence of a 3.x request: the first two bytes of the Status field (2.2.1.2).
+fn request_csn(hdr: &Header) -> u16 {
+    (hdr.status.0 & 0xFFFF) as u16
+}
+
+/// A CREATE opened `volatile`: Open.ChannelSequence starts at the
+/// request's ChannelSequence (3.3.5.9).
+pub fn opened(conn: &mut ConnState, hdr: &Header, volatile: u64) {
+    if conn.replay.csn.len() > 2 * conn.opens.len() + 64 {
+        let opens = &conn.opens;
+        conn.replay.csn.retain(|v, _| opens.contains_key(v));
+    }
+    match request_csn(hdr) {
+        0 => conn.replay.csn.remove(&volatile),
+        c => conn.replay.csn.insert(volatile, c),
+    };
+}
+
+/// Verifying the channel sequence number (3.3.5.2.10) of a 3.x request on
+/// an open: a newer ChannelSequence (within 0x7FFF ahead, modulo 2^16)
+/// becomes the open's; an older one fails WRITE, SET_INFO and IOCTL with
+/// STATUS_FILE_NOT_AVAILABLE (the client replays them on a newer channel).
+/// Requests run one at a time here, so the outstanding request counts of
+/// the spec are always zero and the replay flag changes nothing.
+pub fn check_channel_sequence(conn: &mut ConnState, hdr: &Header, file: Option<(u64, u64)>) -> Result<()> {
+    if !conn.neg.dialect.is_some_and(|d| d.is_smb3()) {
+        return Ok(());
+    }
+    let Some((_, volatile)) = file else { return Ok(()) };
+    if !conn.opens.contains_key(&volatile) {
+        return Ok(());
+    }
+    let csn = request_csn(hdr);
+    let current = conn.replay.csn.get(&volatile).copied().unwrap_or(0);
+    match csn.wrapping_sub(current) {
+        0 => Ok(()),
+        1..=0x7FFF => {
+            conn.replay.csn.insert(volatile, csn);
+            Ok(())
+        }
+        _ if matches!(hdr.command, Command::WRITE | Command::SET_INFO | Command::IOCTL) => {
+            Err(NtStatus::FILE_NOT_AVAILABLE.into())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_entries_are_new() {
+        let mut c = Cache::default();
+        let g = Guid([3; 16]);
+        let yes = |_| true;
+        let no = |_| false;
+        assert_eq!(c.find(g, None, yes, yes), Lookup::New);
+        c.map.insert(g, Entry::Pending(9));
+        assert_eq!(c.find(g, None, yes, yes), Lookup::Busy);
+        // The parked CREATE itself running again, or gone.
+        assert_eq!(c.find(g, Some(9), yes, yes), Lookup::New);
+        assert_eq!(c.find(g, None, no, yes), Lookup::New);
+        c.map.insert(g, Entry::Open { volatile: 5, action: 2 });
+        assert_eq!(c.find(g, None, yes, yes), Lookup::Found(5, 2));
+        // The open closed.
+        assert_eq!(c.find(g, None, yes, no), Lookup::New);
+    }
+}
