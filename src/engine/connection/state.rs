@@ -1,0 +1,203 @@
+//! The state one connection carries (MS-SMB2 3.3.1.7 Connection, 3.3.1.8
+//! Session and 3.3.1.10 Open as this connection sees them) and what handlers
+//! get to work with: [`Ctx`], [`Reply`], [`Outgoing`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::engine::credits::Credits;
+use crate::engine::files::Mailbox;
+use crate::engine::open::Open;
+use crate::engine::pending::PendingOp;
+use crate::engine::security::ConnCrypto;
+use crate::engine::server::Server;
+use crate::engine::session::Session;
+use crate::engine::status::Error;
+use crate::wire::header::Header;
+use crate::wire::negotiate::Dialect;
+use crate::wire::{Guid, HEADER_LEN, NtStatus};
+
+/// Something for `net` to do with the socket.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// Send this frame (without the 4-byte Direct TCP prefix).
+    Frame(Vec<u8>),
+    /// Send an encrypted message: its 52-byte SMB2 TRANSFORM_HEADER, then
+    /// the ciphertext, sealed in place (so a large READ response is never
+    /// copied); one Direct-TCP frame holds both.
+    Sealed([u8; crate::wire::transform::TRANSFORM_HEADER_LEN], Vec<u8>),
+    /// Send this frame after a delay (failed logons), without holding up reads.
+    Delayed(Duration, Vec<u8>),
+    /// Close the connection after sending what came before.
+    Close,
+}
+
+impl Outgoing {
+    /// The whole frame as one buffer (a copy for `Sealed`).
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Outgoing::Frame(f) | Outgoing::Delayed(_, f) => f,
+            Outgoing::Sealed(head, body) => [&head[..], &body].concat(),
+            Outgoing::Close => Vec::new(),
+        }
+    }
+}
+
+/// Negotiated connection parameters (MS-SMB2 3.3.1.7).
+#[derive(Debug, Clone, Default)]
+pub struct Negotiated {
+    /// Connection.Dialect; `None` until NEGOTIATE succeeded.
+    pub dialect: Option<Dialect>,
+    /// Connection.ClientGuid.
+    pub client_guid: Guid,
+    /// Connection.ClientCapabilities.
+    pub client_capabilities: u32,
+    /// Connection.ClientSecurityMode.
+    pub client_security_mode: u16,
+    /// Client dialects as offered (VALIDATE_NEGOTIATE_INFO compares them).
+    pub client_dialects: Vec<Dialect>,
+    /// Capabilities we answered with.
+    pub server_capabilities: u32,
+    /// SecurityMode we answered with.
+    pub server_security_mode: u16,
+    /// True once an SMB1 NEGOTIATE was answered with the 2.??? wildcard.
+    pub smb1_upgraded: bool,
+    /// Large MTU (multi-credit) in effect: 2.1 and above.
+    pub large_mtu: bool,
+}
+
+/// A new response message: 64 zero bytes where the connection writes the
+/// header, then the handler appends the body (so that offsets computed by
+/// the wire encoders, relative to the header, come out right).
+pub fn new_message() -> Vec<u8> {
+    vec![0u8; HEADER_LEN]
+}
+
+/// Writes `hdr` over the first 64 bytes of `msg`.
+pub(crate) fn put_header(hdr: &Header, msg: &mut [u8]) {
+    let mut h = Vec::with_capacity(HEADER_LEN);
+    hdr.encode(&mut h);
+    msg[..HEADER_LEN].copy_from_slice(&h);
+}
+
+/// Per-request context for handlers.
+pub struct Ctx<'a> {
+    /// Shared server state.
+    pub server: &'a Server,
+    /// The current time (handlers never read the clock).
+    pub now: SystemTime,
+    /// The request header (after related-compound substitution).
+    pub hdr: &'a Header,
+    /// The whole request message (header at offset 0).
+    pub msg: &'a [u8],
+    /// Peer address.
+    pub peer: SocketAddr,
+    /// The connection.
+    pub conn: &'a mut ConnState,
+    /// FileId of the previous CREATE in a related compound (MS-SMB2 3.3.5.2.7.2).
+    pub related_file_id: Option<(u64, u64)>,
+    /// The request arrived encrypted.
+    pub encrypted: bool,
+    /// A parked request running again (its AsyncId): see
+    /// [`crate::engine::pending::Rerun`].
+    pub resume: Option<u64>,
+}
+
+/// A handler's answer.
+pub enum Reply {
+    /// Success or warning status with a response message made by
+    /// [`new_message`] (64 placeholder header bytes, then the body).
+    Body(NtStatus, Vec<u8>),
+    /// The response must not be sent (e.g. CANCEL).
+    None,
+    /// The request went asynchronous under this AsyncId (MS-SMB2 3.3.4.2):
+    /// answer with an interim STATUS_PENDING now; the handler registered a
+    /// [`PendingOp`] and the final response comes from [`Connection::poll`].
+    Pending(u64),
+}
+
+impl Reply {
+    /// A STATUS_SUCCESS body.
+    pub fn ok(body: Vec<u8>) -> Self {
+        Reply::Body(NtStatus::SUCCESS, body)
+    }
+}
+
+/// All state of one connection except the shared server.
+pub struct ConnState {
+    /// Negotiation results.
+    pub neg: Negotiated,
+    /// Credits and message-id window.
+    pub credits: Credits,
+    /// Connection-level crypto (preauth hash, cipher and signing choice).
+    pub crypto: ConnCrypto,
+    /// Sessions by SessionId.
+    pub sessions: HashMap<u64, Session>,
+    /// Opens by volatile FileId.
+    pub opens: HashMap<u64, Open>,
+    /// Requests that went asynchronous, by AsyncId.
+    pub pending: HashMap<u64, PendingOp>,
+    /// Where other connections post completions of our pending requests.
+    pub mailbox: Arc<Mailbox>,
+    /// Frames to send ahead of the current response (interim responses, breaks).
+    pub extra: Vec<Outgoing>,
+    /// Delay to apply to the response being built (failed logon).
+    pub delay: Option<Duration>,
+    /// TreeId for the TREE_CONNECT response header being built.
+    pub reply_tree_id: Option<u32>,
+    /// Sessions to drop once the current response is signed (LOGOFF).
+    pub retire: Vec<u64>,
+    /// Accounts revision this connection's sessions were last checked against.
+    pub seen_revision: Option<u64>,
+    /// What a macOS client negotiated with the AAPL create context.
+    pub aapl: crate::engine::aapl::Negotiated,
+    /// CreateGuids of durable v2 CREATEs, for replay detection.
+    pub replay: crate::engine::replay::Cache,
+}
+
+impl Ctx<'_> {
+    /// A fresh FileId. Both halves are one server-wide number: the
+    /// persistent id names the open in the shared open table (fsa `OpenId`).
+    pub fn new_file_id(&self) -> crate::wire::create::FileId {
+        let v = self.server.files.new_id();
+        crate::wire::create::FileId { persistent: v, volatile: v }
+    }
+
+    /// The request's session (validated by `security::check_request`).
+    pub fn session(&self) -> Result<&Session, Error> {
+        self.conn.sessions.get(&self.hdr.session_id).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))
+    }
+
+    /// The request's session, mutably.
+    pub fn session_mut(&mut self) -> Result<&mut Session, Error> {
+        self.conn.sessions.get_mut(&self.hdr.session_id).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))
+    }
+
+    /// The request's tree connect.
+    pub fn tree(&self) -> Result<&crate::engine::session::Tree, Error> {
+        self.session()?.trees.get(&self.hdr.tree_id).ok_or(Error::Status(NtStatus::NETWORK_NAME_DELETED))
+    }
+
+    /// Maps a request FileId to the volatile id of an open of this session
+    /// and tree; all-ones means the previous CREATE of a related compound
+    /// (MS-SMB2 3.3.5.2.7.2). Unknown ids are STATUS_FILE_CLOSED.
+    pub fn resolve_file_id(&self, id: crate::wire::create::FileId) -> Result<u64, Error> {
+        let id = if id == crate::wire::create::FileId::ANY {
+            let (p, v) = self.related_file_id.ok_or(Error::Status(NtStatus::FILE_CLOSED))?;
+            crate::wire::create::FileId { persistent: p, volatile: v }
+        } else {
+            id
+        };
+        match self.conn.opens.get(&id.volatile) {
+            Some(o) if o.file_id == id && o.owned_by(self.hdr.session_id, self.hdr.tree_id) => Ok(id.volatile),
+            _ => Err(Error::Status(NtStatus::FILE_CLOSED)),
+        }
+    }
+
+    /// The open for a resolved volatile id.
+    pub fn open_mut(&mut self, volatile: u64) -> Result<&mut Open, Error> {
+        self.conn.opens.get_mut(&volatile).ok_or(Error::Status(NtStatus::FILE_CLOSED))
+    }
+}
