@@ -18,8 +18,13 @@ use super::org::{Deltas, OrgCore};
 use super::record::{CHUNK, OVERHEAD};
 use super::segment::{SEG_HEADER_LEN, Segment};
 
-/// Records moved per batch (≤ 8 MiB of 64 KiB chunks).
-const BATCH: usize = 128;
+/// Records moved per batch (≤ 1 MiB of 64 KiB chunks). Small batches keep
+/// the db lock and the active segment's inode lock (one `pwrite` per
+/// batch) short, so client requests are never queued behind a long copy.
+const BATCH: usize = 16;
+/// Background compaction rests this many times as long as each batch took:
+/// it then uses at most a third of a core while clients work.
+const PACE: u32 = 2;
 
 struct LiveRow {
     content: i64,
@@ -54,7 +59,9 @@ impl OrgCore {
 
     /// Compacts one segment. Returns whether there was anything to do; the
     /// caller commits afterwards so the emptied segment can be deleted.
-    pub fn compact_step(&self) -> Result<bool> {
+    /// `paced` (the background thread) sleeps between batches so that
+    /// compaction never takes the CPU from client requests for long.
+    pub fn compact_step(&self, paced: bool) -> Result<bool> {
         let Some(seg) = self.compaction_candidate() else {
             return Ok(false);
         };
@@ -78,8 +85,13 @@ impl OrgCore {
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
         let mut stuck = false;
+        let mut buf = Vec::new();
         for batch in rows.chunks(BATCH) {
-            stuck |= self.move_batch(&seg, batch)?;
+            let t = std::time::Instant::now();
+            stuck |= self.move_batch(&seg, batch, &mut buf)?;
+            if paced {
+                std::thread::sleep(t.elapsed() * PACE);
+            }
         }
         // Never picked again. The commit deletes it once no row points into
         // it; unreadable records stay where they are (reads of them report
@@ -93,8 +105,8 @@ impl OrgCore {
 
     /// Copies one batch of records and repoints their rows. Returns true if
     /// some record could not be read.
-    fn move_batch(&self, seg: &Segment, batch: &[LiveRow]) -> Result<bool> {
-        let mut buf = Vec::new();
+    fn move_batch(&self, seg: &Segment, batch: &[LiveRow], buf: &mut Vec<u8>) -> Result<bool> {
+        buf.clear();
         let mut moved = Vec::with_capacity(batch.len());
         let mut stuck = false;
         for r in batch {
@@ -116,7 +128,7 @@ impl OrgCore {
         }
         let space = self.append(buf.len() as u64)?;
         let (dst, base) = (&space.seg, space.off);
-        dst.write_at(&buf, base)?;
+        dst.write_at(buf, base)?;
         dst.mark_dirty();
         self.mutate(|db| {
             let mut d = Deltas::default();
