@@ -149,6 +149,11 @@ pub fn name_of(file_name: &str) -> Option<[u8; 16]> {
     hex::decode(hex_part).ok()?.try_into().ok()
 }
 
+/// fdatasync of the file at `path` (through a descriptor of our own).
+pub fn sync_file(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_data()
+}
+
 /// Makes directory entries (created or removed files) durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
