@@ -85,10 +85,9 @@ impl OrgCore {
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
         let mut stuck = false;
-        let mut buf = Vec::new();
         for batch in rows.chunks(BATCH) {
             let t = std::time::Instant::now();
-            stuck |= self.move_batch(&seg, batch, &mut buf)?;
+            stuck |= self.move_batch(&seg, batch)?;
             if paced {
                 std::thread::sleep(t.elapsed() * PACE);
             }
@@ -103,33 +102,39 @@ impl OrgCore {
         Ok(true)
     }
 
-    /// Copies one batch of records and repoints their rows. Returns true if
-    /// some record could not be read.
-    fn move_batch(&self, seg: &Segment, batch: &[LiveRow], buf: &mut Vec<u8>) -> Result<bool> {
-        buf.clear();
-        let mut moved = Vec::with_capacity(batch.len());
-        let mut stuck = false;
-        for r in batch {
-            if r.len == 0 {
-                stuck = true;
-                continue;
-            }
-            let start = buf.len();
-            buf.resize(start + r.len, 0);
-            if seg.read_at(&mut buf[start..], r.off).is_ok() {
-                moved.push((r, start as u64));
-            } else {
-                buf.truncate(start);
-                stuck = true;
-            }
+    /// Copies one batch of records (inside the kernel: `copy_range_to`)
+    /// and repoints their rows. Returns true if some record could not be
+    /// read.
+    fn move_batch(&self, seg: &Segment, batch: &[LiveRow]) -> Result<bool> {
+        let mut stuck = batch.iter().any(|r| r.len == 0);
+        let total: u64 = batch.iter().map(|r| r.len as u64).sum();
+        if total == 0 {
+            return Ok(stuck);
         }
+        let space = self.append(total)?;
+        let (dst, base) = (&space.seg, space.off);
+        let mut moved = Vec::with_capacity(batch.len());
+        let mut at = 0u64;
+        for r in batch.iter().filter(|r| r.len > 0) {
+            match seg.copy_range_to(r.off, r.len, dst, base + at) {
+                Ok(()) => moved.push((r, at)),
+                // A short or unreadable source record stays where it is (the
+                // bytes reserved for it are dead); anything else (the
+                // destination full, say) stops compaction.
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof)
+                        || e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) =>
+                {
+                    stuck = true;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            at += r.len as u64;
+        }
+        dst.mark_dirty();
         if moved.is_empty() {
             return Ok(stuck);
         }
-        let space = self.append(buf.len() as u64)?;
-        let (dst, base) = (&space.seg, space.off);
-        dst.write_at(buf, base)?;
-        dst.mark_dirty();
         self.mutate(|db| {
             let mut d = Deltas::default();
             let mut st = db.conn.prepare_cached(
