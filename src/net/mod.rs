@@ -128,16 +128,18 @@ async fn connection(
 }
 
 /// How many connections may run the engine at once, per core.
-const SLOTS_PER_CORE: usize = 4;
+const SLOTS_PER_CORE: usize = 2;
 
 /// How many connections may run the engine at once. Each request runs on a
 /// thread of its own (`block_in_place`, as storage calls block); with one
 /// thread per busy connection, 32 busy clients on 2 cores meant 32
 /// runnable threads, each preempted in turn (often while holding a storage
 /// lock everybody else then waited for) and a p99 latency five times the
-/// median. A few threads per core still cover requests that wait on the
-/// disk (a FLUSH's fsync); the rest queue, first come first served
-/// (tokio's semaphore is fair). Asynchronous work (pending requests,
+/// median. Two threads per core still cover a request waiting on the disk
+/// (a FLUSH's fsync) while another computes; the rest queue, first come
+/// first served (tokio's semaphore is fair). On the 2-core benchmark VM, 4
+/// slots gave a p99 of 9 ms, 8 gave 12.5 ms and 32 gave 17 ms at the same
+/// throughput (docs/benchmarks.md). Asynchronous work (pending requests,
 /// notifications) does not take a slot.
 fn engine_slots() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
