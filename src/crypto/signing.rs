@@ -7,8 +7,6 @@
 use aes::Aes128;
 use aes::cipher::{BlockEncrypt, KeyInit};
 use cmac::Cmac;
-use ctr::cipher::{InnerIvInit, StreamCipher};
-use ctr::{Ctr32BE, CtrCore};
 use ghash::GHash;
 use ghash::universal_hash::UniversalHash;
 use hmac::{Hmac, Mac};
@@ -50,28 +48,50 @@ impl Gmac {
     /// linear and the two differ only in the final length block
     /// (len(A)‖0 versus 0‖len(A)), so the GMAC is the GCM tag ⊕ (len‖len)·H
     /// (NIST SP 800-38D 6.4, 7.1). `buf` holds A again on return.
+    ///
+    /// The keystream is applied by a first GCM seal under the same nonce
+    /// (its tag discarded, its output never leaves this function): ring's
+    /// AES-CTR is faster than `ctr` + `aes` here.
     fn long(&self, nonce: [u8; 12], buf: &mut [u8]) -> Result<[u8; 16], CryptoError> {
-        let mut iv = [0u8; 16];
-        iv[..12].copy_from_slice(&nonce);
-        iv[15] = 2;
-        Ctr32BE::<Aes128>::from_core(CtrCore::inner_iv_init(self.aes.clone(), &iv.into())).apply_keystream(buf);
-        let tag = self
-            .gcm
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), buf)
-            .map_err(|_| CryptoError::Malformed)?;
-        let bits = (buf.len() as u64).wrapping_mul(8).to_be_bytes();
+        let n = || Nonce::assume_unique_for_key(nonce);
+        let _whitening =
+            self.gcm.seal_in_place_separate_tag(n(), Aad::empty(), buf).map_err(|_| CryptoError::Malformed)?;
+        let tag = self.gcm.seal_in_place_separate_tag(n(), Aad::empty(), buf).map_err(|_| CryptoError::Malformed)?;
+        Ok(xor16(tag.as_ref(), &self.length_fix(buf.len())))
+    }
+
+    /// GMAC tag minus GCM tag over the same bytes: (len‖len)·H (see `long`).
+    fn length_fix(&self, len: usize) -> [u8; 16] {
+        let bits = (len as u64).wrapping_mul(8).to_be_bytes();
         let mut lens = aes::Block::default();
         lens[..8].copy_from_slice(&bits);
         lens[8..].copy_from_slice(&bits);
         let mut g = self.ghash.clone();
         g.update(&[lens]);
-        let fix = g.finalize();
-        let mut out = [0u8; 16];
-        for (o, (a, b)) in out.iter_mut().zip(tag.as_ref().iter().zip(fix.iter())) {
-            *o = a ^ b;
-        }
-        Ok(out)
+        xor16(&g.finalize(), &[0; 16])
     }
+
+    /// Checks a long message's GMAC in one GCM pass: GCM *decryption* of
+    /// the message authenticates it as ciphertext, i.e. checks GHASH_H(∅, A)
+    /// ⊕ E_K(J0), which is the expected GMAC ⊕ `length_fix` (see `long`).
+    /// `buf` is the message with its Signature field zeroed (scratch: it is
+    /// decrypted in place). ring compares in constant time.
+    fn verify_long(&self, nonce: [u8; 12], buf: &mut [u8], sig: &[u8; 16]) -> Result<(), CryptoError> {
+        let want = ring::aead::Tag::from(xor16(sig, &self.length_fix(buf.len())));
+        let n = Nonce::assume_unique_for_key(nonce);
+        self.gcm
+            .open_in_place_separate_tag(n, Aad::empty(), want, buf, 0..)
+            .map(|_| ())
+            .map_err(|_| CryptoError::Integrity)
+    }
+}
+
+fn xor16(a: &[u8], b: &[u8; 16]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (o, (x, y)) in out.iter_mut().zip(a.iter().zip(b.iter())) {
+        *o = x ^ y;
+    }
+    out
 }
 
 enum Mac16 {
@@ -145,7 +165,8 @@ impl Signer {
                 // zeroed-signature buffer the GCM path works on.
                 let mut z = msg.to_vec();
                 z[SIG].fill(0);
-                g.long(gmac_nonce(msg), &mut z)?
+                let sig: [u8; 16] = msg[SIG].try_into().map_err(|_| CryptoError::Malformed)?;
+                return g.verify_long(gmac_nonce(msg), &mut z, &sig);
             }
             _ => self.compute(msg)?,
         };

@@ -39,6 +39,35 @@ pub(super) struct Loc {
 
 pub(super) type Rows = BTreeMap<u64, Loc>;
 
+/// An index row as stored: the segment by id.
+///
+/// Why a cached row never needs invalidating except by this stream's own
+/// writes (which hold the state lock and update the cache): rows of an
+/// existing stream change otherwise only by compaction, which copies
+/// records verbatim (same IV, sequence number and tag) and never touches
+/// the old copy; the old segment stays in the segment map, readable, until
+/// a commit retires it, and from then on the row resolves to no segment and
+/// the cache falls back to the index.
+#[derive(Clone, Copy)]
+pub(super) struct RawLoc {
+    seg: i64,
+    off: u64,
+    plen: u32,
+    seq: u64,
+}
+
+/// Ranges longer than this many chunks bypass the location cache.
+const CACHE_SPAN: u64 = 256;
+/// Entries a stream's cache holds before it starts over (4 GiB of chunks).
+const CACHE_MAX: usize = 1 << 16;
+
+/// Per-stream cache of chunk locations (`None`: known hole), so that reads
+/// and writes of an open file need neither SQLite nor the org's db lock.
+#[derive(Default)]
+pub(super) struct LocCache {
+    map: std::collections::HashMap<u64, Option<RawLoc>>,
+}
+
 /// New plaintext for one chunk.
 pub(super) struct Put<'a> {
     pub idx: u64,
@@ -55,9 +84,77 @@ struct Placed {
 }
 
 impl Content {
-    /// Index rows of chunks `first..=last`, with their segments resolved
-    /// under the db lock (so compaction cannot retire one in between).
+    /// Index rows of chunks `first..=last`, from the location cache when
+    /// it knows every chunk of the range, else from the index (under the
+    /// db lock) and then remembered.
     pub(super) fn locate(&self, first: u64, last: u64) -> Result<Rows> {
+        if last - first < CACHE_SPAN
+            && let Some(rows) = self.cached(first, last)
+        {
+            return Ok(rows);
+        }
+        let rows = self.locate_uncached(first, last)?;
+        if last - first < CACHE_SPAN {
+            self.remember(first, last, &rows);
+        }
+        Ok(rows)
+    }
+
+    /// Rows of `first..=last` if the cache knows all of them (and their
+    /// segments still exist).
+    fn cached(&self, first: u64, last: u64) -> Option<Rows> {
+        let cache = self.locs.lock();
+        let mut out = BTreeMap::new();
+        for idx in first..=last {
+            if let Some(raw) = cache.map.get(&idx)? {
+                let raw = *raw;
+                // A segment that is gone means the cache is stale: ask the index.
+                let seg = self.core.segment(raw.seg)?;
+                out.insert(idx, Loc { seg: Some(seg), off: raw.off, plen: raw.plen, seq: raw.seq });
+            }
+        }
+        Some(out)
+    }
+
+    /// Caches what the index said (`None` for holes). A row whose segment
+    /// is missing is left out, so it is looked up (and reported) each time.
+    fn remember(&self, first: u64, last: u64, rows: &Rows) {
+        let mut cache = self.locs.lock();
+        if cache.map.len() > CACHE_MAX {
+            cache.map.clear();
+        }
+        for idx in first..=last {
+            match rows.get(&idx) {
+                None => {
+                    cache.map.insert(idx, None);
+                }
+                Some(Loc { seg: Some(seg), off, plen, seq }) => {
+                    cache.map.insert(idx, Some(RawLoc { seg: seg.id, off: *off, plen: *plen, seq: *seq }));
+                }
+                Some(Loc { seg: None, .. }) => {
+                    cache.map.remove(&idx);
+                }
+            }
+        }
+    }
+
+    /// Records our own publication in the cache: `placed` chunks now live
+    /// where they were written, `dels` ranges are holes.
+    fn remember_published(&self, placed: &[Placed], dels: &[(u64, u64)]) {
+        let mut cache = self.locs.lock();
+        for &(a, b) in dels {
+            cache.map.retain(|idx, _| *idx < a || *idx > b);
+        }
+        for p in placed {
+            let raw = RawLoc { seg: p.seg, off: p.off, plen: p.plen as u32, seq: p.seq };
+            cache.map.insert(p.idx, Some(raw));
+        }
+    }
+
+    /// Index rows of chunks `first..=last` from the index, with their
+    /// segments resolved under the db lock (so compaction cannot retire one
+    /// in between).
+    pub(super) fn locate_uncached(&self, first: u64, last: u64) -> Result<Rows> {
         self.core.read(|db| {
             let mut st = db.conn.prepare_cached(
                 "SELECT idx, seg, off, plen, seq FROM chunks WHERE content=?1 AND idx BETWEEN ?2 AND ?3",
@@ -103,16 +200,17 @@ impl Content {
         let Some(seg) = &loc.seg else {
             return Err(self.integrity(idx));
         };
-        let mut rec = vec![0u8; ChunkKeys::record_len(loc.plen as usize)];
-        match seg.read_at(&mut rec, loc.off) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return Err(self.integrity(idx));
+        with_record_buf(ChunkKeys::record_len(loc.plen as usize), |rec| {
+            match seg.read_at(rec, loc.off) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(self.integrity(idx));
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
-        }
-        let expect = Expect { idx, seq: loc.seq, plen: loc.plen };
-        self.keys.open_into(&rec, expect, from, out).map_err(|()| self.integrity(idx))
+            let expect = Expect { idx, seq: loc.seq, plen: loc.plen };
+            self.keys.open_into(rec, expect, from, out).map_err(|()| self.integrity(idx))
+        })
     }
 
     /// The whole verified plaintext of a stored chunk (for read-modify-write),
@@ -170,6 +268,7 @@ impl Content {
             d.usage = alloc - sz.alloc as i64;
             Ok((alloc.max(0) as u64, d))
         })?;
+        self.remember_published(&placed, dels);
         sz.size = size;
         sz.alloc = new_alloc;
         Ok(())
@@ -196,9 +295,10 @@ impl Content {
             p.off += space.off;
         }
         let job = |(p, at): (&Put<'_>, &Placed)| -> Result<()> {
-            let mut rec = vec![0u8; ChunkKeys::record_len(at.plen)];
-            self.keys.seal_into(p.idx, at.seq, p.plain, &mut rec);
-            Ok(seg.write_at(&rec, at.off)?)
+            with_record_buf(ChunkKeys::record_len(at.plen), |rec| {
+                self.keys.seal_into(p.idx, at.seq, p.plain, rec);
+                Ok(seg.write_at(rec, at.off)?)
+            })
         };
         if puts.len() >= PAR_MIN_CHUNKS {
             puts.par_iter().zip(placed.par_iter()).try_for_each(job)?;
@@ -250,6 +350,26 @@ fn publish_chunk(db: &Db, content: i64, p: &Placed, had_row: bool, d: &mut Delta
         .execute(params![content, p.idx as i64, p.seg, p.off as i64, p.plen as i64, p.seq as i64])?;
     d.live.push((p.seg, (p.plen + OVERHEAD) as i64));
     Ok(delta + alloc_of(p.plen as u64))
+}
+
+/// Runs `f` on this thread's record buffer, `len` bytes long: records go
+/// through it on their way to and from segments, so a chunk read or
+/// written costs no allocation (nor zeroing). It only ever holds records,
+/// i.e. ciphertext, so it needs no zeroizing.
+fn with_record_buf<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
+    thread_local! {
+        static REC: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    REC.with(|b| match b.try_borrow_mut() {
+        Ok(mut b) => {
+            if b.len() < len {
+                b.resize(len, 0);
+            }
+            f(&mut b[..len])
+        }
+        // Not reentered today; a nested call just allocates.
+        Err(_) => f(&mut vec![0u8; len]),
+    })
 }
 
 /// Splits `buf` (file bytes from `off`) into per-chunk pieces:

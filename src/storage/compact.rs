@@ -18,8 +18,13 @@ use super::org::{Deltas, OrgCore};
 use super::record::{CHUNK, OVERHEAD};
 use super::segment::{SEG_HEADER_LEN, Segment};
 
-/// Records moved per batch (≤ 8 MiB of 64 KiB chunks).
-const BATCH: usize = 128;
+/// Records moved per batch (≤ 1 MiB of 64 KiB chunks). Small batches keep
+/// the db lock and the active segment's inode lock (one `pwrite` per
+/// batch) short, so client requests are never queued behind a long copy.
+const BATCH: usize = 16;
+/// Background compaction rests this many times as long as each batch took:
+/// it then uses at most a third of a core while clients work.
+const PACE: u32 = 2;
 
 struct LiveRow {
     content: i64,
@@ -54,7 +59,9 @@ impl OrgCore {
 
     /// Compacts one segment. Returns whether there was anything to do; the
     /// caller commits afterwards so the emptied segment can be deleted.
-    pub fn compact_step(&self) -> Result<bool> {
+    /// `paced` (the background thread) sleeps between batches so that
+    /// compaction never takes the CPU from client requests for long.
+    pub fn compact_step(&self, paced: bool) -> Result<bool> {
         let Some(seg) = self.compaction_candidate() else {
             return Ok(false);
         };
@@ -79,7 +86,11 @@ impl OrgCore {
         })?;
         let mut stuck = false;
         for batch in rows.chunks(BATCH) {
+            let t = std::time::Instant::now();
             stuck |= self.move_batch(&seg, batch)?;
+            if paced {
+                std::thread::sleep(t.elapsed() * PACE);
+            }
         }
         // Never picked again. The commit deletes it once no row points into
         // it; unreadable records stay where they are (reads of them report
@@ -91,33 +102,39 @@ impl OrgCore {
         Ok(true)
     }
 
-    /// Copies one batch of records and repoints their rows. Returns true if
-    /// some record could not be read.
+    /// Copies one batch of records (inside the kernel: `copy_range_to`)
+    /// and repoints their rows. Returns true if some record could not be
+    /// read.
     fn move_batch(&self, seg: &Segment, batch: &[LiveRow]) -> Result<bool> {
-        let mut buf = Vec::new();
-        let mut moved = Vec::with_capacity(batch.len());
-        let mut stuck = false;
-        for r in batch {
-            if r.len == 0 {
-                stuck = true;
-                continue;
-            }
-            let start = buf.len();
-            buf.resize(start + r.len, 0);
-            if seg.read_at(&mut buf[start..], r.off).is_ok() {
-                moved.push((r, start as u64));
-            } else {
-                buf.truncate(start);
-                stuck = true;
-            }
+        let mut stuck = batch.iter().any(|r| r.len == 0);
+        let total: u64 = batch.iter().map(|r| r.len as u64).sum();
+        if total == 0 {
+            return Ok(stuck);
         }
+        let space = self.append(total)?;
+        let (dst, base) = (&space.seg, space.off);
+        let mut moved = Vec::with_capacity(batch.len());
+        let mut at = 0u64;
+        for r in batch.iter().filter(|r| r.len > 0) {
+            match seg.copy_range_to(r.off, r.len, dst, base + at) {
+                Ok(()) => moved.push((r, at)),
+                // A short or unreadable source record stays where it is (the
+                // bytes reserved for it are dead); anything else (the
+                // destination full, say) stops compaction.
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof)
+                        || e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) =>
+                {
+                    stuck = true;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            at += r.len as u64;
+        }
+        dst.mark_dirty();
         if moved.is_empty() {
             return Ok(stuck);
         }
-        let space = self.append(buf.len() as u64)?;
-        let (dst, base) = (&space.seg, space.off);
-        dst.write_at(&buf, base)?;
-        dst.mark_dirty();
         self.mutate(|db| {
             let mut d = Deltas::default();
             let mut st = db.conn.prepare_cached(

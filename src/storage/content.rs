@@ -64,6 +64,7 @@ pub struct Content {
     pub(super) id: i64,
     pub(super) keys: ChunkKeys,
     state: RwLock<State>,
+    pub(super) locs: parking_lot::Mutex<super::chunks::LocCache>,
     deleted: AtomicBool,
     me: Weak<Content>,
 }
@@ -77,7 +78,8 @@ impl std::fmt::Debug for Content {
 impl Content {
     pub(crate) fn new(core: Arc<OrgCore>, id: i64, keys: ChunkKeys, size: u64, alloc: u64, me: Weak<Content>) -> Self {
         let state = RwLock::new(State { sz: Sizes { size, alloc }, tail: None });
-        Content { core, id, keys, state, deleted: AtomicBool::new(false), me }
+        let locs = Default::default();
+        Content { core, id, keys, state, locs, deleted: AtomicBool::new(false), me }
     }
 
     pub(crate) fn mark_deleted(&self) {
@@ -423,7 +425,7 @@ impl Content {
     /// (segment path, offset, plaintext length, sequence number).
     #[doc(hidden)]
     pub fn debug_location(&self, idx: u64) -> Result<Option<(std::path::PathBuf, u64, u32, u64)>> {
-        let rows = self.locate(idx, idx)?;
+        let rows = self.locate_uncached(idx, idx)?;
         Ok(rows.get(&idx).and_then(|l| Some((l.seg.as_ref()?.path().to_path_buf(), l.off, l.plen, l.seq))))
     }
 

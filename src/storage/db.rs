@@ -3,8 +3,13 @@
 //! Group commit: the connection always has one write transaction open.
 //! Operations run inside it (each in a savepoint, so it is all-or-nothing)
 //! and are visible to every later operation at once; nothing is fsynced per
-//! operation. `commit` ends the transaction with `synchronous=FULL` (the
-//! WAL is fsynced) and opens the next one. It runs on `Content::flush`,
+//! operation. `commit` ends the transaction and opens the next one; it runs
+//! with `synchronous=NORMAL`, so COMMIT writes the WAL frames without
+//! fsyncing them, and the caller fsyncs the WAL (`sync_wal`, or
+//! `OrgCore::commit` after releasing the db lock) before it counts the
+//! commit as durable. A process crash loses nothing written to the WAL (the
+//! kernel has it); a power loss before that fsync loses only commits nobody
+//! was told about. Commits run on `Content::flush`,
 //! `Store::flush_all` and from the background thread every
 //! `commit_interval`, always after the segments were fdatasynced, so a
 //! committed row never points at bytes that are not durable. After a crash
@@ -67,6 +72,7 @@ pub const FORMAT_VERSION: i64 = 1;
 /// The connection plus id counters. Always used under the org's db mutex.
 pub struct Db {
     pub conn: Connection,
+    wal: std::path::PathBuf,
     next_node: i64,
     next_content: i64,
 }
@@ -76,7 +82,9 @@ impl Db {
     pub fn open(path: &Path) -> Result<Db> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        // NORMAL: COMMIT does not fsync; the owner does (see module docs).
+        // Checkpoints still fsync the WAL before copying it into the db.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "cache_size", -32_000)?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -100,7 +108,9 @@ impl Db {
         };
         let (next_node, next_content) = (seq("nodes")?, seq("contents")?);
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        Ok(Db { conn, next_node, next_content })
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        Ok(Db { conn, wal: wal.into(), next_node, next_content })
     }
 
     /// Runs `f` in a savepoint: either all its changes stay or none.
@@ -129,6 +139,16 @@ impl Db {
         }
         r?;
         Ok(())
+    }
+
+    /// The WAL file (`<db>-wal`).
+    pub fn wal_path(&self) -> &Path {
+        &self.wal
+    }
+
+    /// Makes every committed transaction durable (fsync of the WAL).
+    pub fn sync_wal(&self) -> Result<()> {
+        Ok(super::segment::sync_file(&self.wal)?)
     }
 
     /// Allocates a node id. Ids come from `sqlite_sequence` so they are not

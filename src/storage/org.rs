@@ -43,6 +43,8 @@ pub(crate) struct OrgCore {
     segs: RwLock<HashMap<i64, Arc<Segment>>>,
     active: Mutex<Arc<Segment>>,
     seg_dir: PathBuf,
+    /// `meta.db-wal`, fsynced by `commit` after it released the db lock.
+    wal: PathBuf,
     epoch: u64,
     counter: AtomicU64,
     usage: AtomicU64,
@@ -77,6 +79,9 @@ impl OrgCore {
         db.meta_set("epoch", epoch)?;
         persist_segments(&db, segs.values())?;
         db.commit()?;
+        // The new epoch must be durable before any sequence number of it is used.
+        db.sync_wal()?;
+        let wal = db.wal_path().to_path_buf();
         Ok(Arc::new(OrgCore {
             org,
             keys: OrgKeyring::new(org.0, org_key),
@@ -85,6 +90,7 @@ impl OrgCore {
             segs: RwLock::new(segs),
             active: Mutex::new(active),
             seg_dir,
+            wal,
             epoch: epoch as u64,
             counter: AtomicU64::new(0),
             usage: AtomicU64::new(usage as u64),
@@ -254,7 +260,10 @@ impl OrgCore {
     }
 
     /// Makes every change made before the call durable (group commit:
-    /// concurrent callers share one fdatasync + WAL fsync).
+    /// concurrent callers share one fdatasync + WAL fsync). The WAL is
+    /// fsynced after the db lock is released, so operations go on while the
+    /// disk works; the commit only counts (and compacted segments are only
+    /// deleted) once that fsync returned.
     pub fn commit(&self) -> Result<()> {
         self.check_live()?;
         let target = self.op_gen.load(Ordering::Acquire);
@@ -290,6 +299,10 @@ impl OrgCore {
             }
         }
         drop(db);
+        // COMMIT wrote the frames (synchronous=NORMAL, no fsync): make them
+        // durable now. Operations that continue meanwhile only append frames
+        // of the next transaction, which recovery ignores until it commits.
+        segment::sync_file(&self.wal)?;
         self.committed_gen.store(upto, Ordering::Release);
         *last = Instant::now();
         // The commit that forgot these segments is durable: delete them.

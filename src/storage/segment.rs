@@ -104,6 +104,29 @@ impl Segment {
         self.file.write_all_at(buf, off)
     }
 
+    /// Copies `len` bytes at `off` to `dst` at `dst_off` inside the kernel
+    /// (`copy_file_range`: no trip through user space, no buffer), falling
+    /// back to `pread` + `pwrite` where the kernel cannot. A source that
+    /// ends early is `UnexpectedEof`.
+    pub fn copy_range_to(&self, mut off: u64, len: usize, dst: &Segment, mut dst_off: u64) -> io::Result<()> {
+        use rustix::io::Errno;
+        let mut left = len;
+        while left > 0 {
+            match rustix::fs::copy_file_range(&self.file, Some(&mut off), &dst.file, Some(&mut dst_off), left) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => left = left.saturating_sub(n),
+                Err(Errno::INTR) => {}
+                Err(Errno::XDEV | Errno::NOSYS | Errno::INVAL | Errno::OPNOTSUPP) => {
+                    let mut buf = vec![0u8; left];
+                    self.file.read_exact_at(&mut buf, off)?;
+                    return dst.file.write_all_at(&buf, dst_off);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// Marks the segment as holding unsynced records. Call after the
     /// `write_at`s complete and before publishing index rows.
     pub fn mark_dirty(&self) {
@@ -147,6 +170,11 @@ pub fn path_for(dir: &Path, name: &[u8; 16]) -> PathBuf {
 pub fn name_of(file_name: &str) -> Option<[u8; 16]> {
     let hex_part = file_name.strip_suffix(".seg")?;
     hex::decode(hex_part).ok()?.try_into().ok()
+}
+
+/// fdatasync of the file at `path` (through a descriptor of our own).
+pub fn sync_file(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_data()
 }
 
 /// Makes directory entries (created or removed files) durable.

@@ -203,7 +203,7 @@ impl Store {
             if !self.opts.background_compaction {
                 continue;
             }
-            match core.compact_step() {
+            match core.compact_step(true) {
                 Ok(true) => {
                     if let Err(e) = core.commit() {
                         tracing::error!(org = core.org.0, error = %e, "commit after compaction failed");
@@ -259,7 +259,7 @@ impl OrgStore {
     /// background thread compacts on its own).
     pub fn compact(&self) -> Result<()> {
         self.core.writeback_tails(None)?;
-        while self.core.compact_step()? {}
+        while self.core.compact_step(false)? {}
         self.core.commit()
     }
 

@@ -318,3 +318,39 @@ fn many_threads_share_one_org_store() {
         assert_eq!(read_all(&c), want, "{}", e.name);
     }
 }
+
+/// The chunk location cache of an open stream stays right while
+/// compaction moves its records: first still pointing at the old copy (the
+/// old segment is retired but not yet deleted), then at a deleted segment
+/// (falls back to the index), and our own writes after the move win.
+#[test]
+fn location_cache_survives_compaction() {
+    let d = tempfile::tempdir().unwrap();
+    let opts = StoreOptions { segment_size: 1 << 20, compact_min_dead: 0, ..quiet() };
+    let s = Store::open(d.path(), &master(), opts).unwrap();
+    s.create_org(OrgId(1)).unwrap();
+    let o = s.org(OrgId(1)).unwrap();
+    let root = o.create_root(FileTime(1)).unwrap();
+    let keep = o.open_content(file(&o, root, "keep"), None, false).unwrap();
+    let churn = o.open_content(file(&o, root, "churn"), None, false).unwrap();
+    keep.write(0, &pattern(7, 400_000)).unwrap();
+    assert_eq!(read_all(&keep), pattern(7, 400_000)); // cache filled
+    for round in 0..24u8 {
+        churn.write(0, &pattern(round, 200_000)).unwrap();
+    }
+    o.flush().unwrap();
+    // Move everything once, without the commit that deletes old segments.
+    while o.core.compact_step(false).unwrap() {}
+    assert_eq!(read_all(&keep), pattern(7, 400_000));
+    assert_eq!(read_all(&churn), pattern(23, 200_000));
+    keep.write(65_536, &pattern(8, 70_000)).unwrap();
+    o.core.commit().unwrap();
+    let mut want = pattern(7, 400_000);
+    want[65_536..135_536].copy_from_slice(&pattern(8, 70_000));
+    assert_eq!(read_all(&keep), want);
+    assert_eq!(read_all(&churn), pattern(23, 200_000));
+    // A fresh handle (empty cache) agrees with the index.
+    drop(keep);
+    let again = o.open_content(o.lookup(root, "keep").unwrap().unwrap(), None, false).unwrap();
+    assert_eq!(read_all(&again), want);
+}
