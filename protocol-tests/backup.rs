@@ -153,6 +153,15 @@ fn erasure_purges_the_key_from_every_backup() {
             db.query_row("SELECT count(*) FROM org_keys WHERE org=?1", [org as i64], |r| r.get(0)).unwrap()
         };
         assert_eq!((n(gone), n(stay)), (0, 1), "generation {g}");
+        let acc = rusqlite::Connection::open_with_flags(
+            backup_dir(&s).join(g).join("accounts.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let users: i64 =
+            acc.query_row("SELECT count(*) FROM users WHERE org_id=?1", [gone as i64], |r| r.get(0)).unwrap();
+        assert_eq!(users, 0, "generation {g} still lists the erased organization's users");
+        assert!(!backup_dir(&s).join(g).join(format!("store/orgs/{gone:016x}")).exists());
     }
     // Every generation still verifies (the manifests were re-MACed).
     let out = s.admin(&["backup", "verify"]);

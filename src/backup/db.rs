@@ -235,62 +235,27 @@ impl DbBackups {
         Ok(v)
     }
 
-    /// Removes an organization from every generation: its wrapped key from
-    /// keys.db (and a tombstone added, as in the live keys.db), its meta.db,
-    /// then re-MACs the manifest. Idempotent; also purges the keys.db of
-    /// files set aside by restores (`<data_dir>/backups/replaced-*`).
+    /// Removes an organization from every generation ([`super::purge`]).
+    /// Idempotent; also purges the keys.db of files set aside by restores
+    /// (`<data_dir>/backups/replaced-*`). Returns how many were changed.
     pub fn purge_org(&self, org: OrgId) -> Result<usize, String> {
         let _lock = self.lock()?;
         let mut changed = 0;
         for g in self.list() {
-            if self.purge_generation(&g, org).map_err(|e| format!("generation {}: {e}", g.name))? {
+            if super::purge::generation(&g.dir, &self.mac_key, org)
+                .map_err(|e| format!("generation {}: {e}", g.name))?
+            {
                 changed += 1;
             }
         }
         for dir in replaced_dirs(&self.data_dir) {
-            let keys = dir.join(KEYS_DB);
-            if keys.is_file() && has_key(&keys, org).map_err(|e| e.to_string())? {
-                purge_keys_db(&keys, org).map_err(|e| format!("{}: {e}", keys.display()))?;
+            let keys = super::purge::keys_db(&dir.join(KEYS_DB), org)?;
+            let accounts = super::purge::accounts_db(&dir.join(ACCOUNTS_DB), org)?;
+            if keys || accounts {
                 changed += 1;
             }
         }
         Ok(changed)
-    }
-
-    fn purge_generation(&self, g: &Generation, org: OrgId) -> Result<bool, String> {
-        let mut m = manifest::Manifest::read(&g.dir)?;
-        let keys = g.dir.join(KEYS_DB);
-        let meta_rel = format!("store/orgs/{:016x}/meta.db", org.0);
-        let mut changed = false;
-        if keys.is_file() && has_key(&keys, org).map_err(|e| e.to_string())? {
-            purge_keys_db(&keys, org).map_err(|e| e.to_string())?;
-            changed = true;
-        }
-        let meta_dir = g.dir.join("store").join("orgs").join(format!("{:016x}", org.0));
-        if meta_dir.exists() {
-            std::fs::remove_dir_all(&meta_dir).map_err(|e| e.to_string())?;
-            changed = true;
-        }
-        let listed_meta = m.files.iter().any(|f| f.path == meta_rel);
-        // A crash between rewriting keys.db and the manifest leaves a
-        // manifest that no longer matches: finish the job when keys.db
-        // holds this organization's tombstone.
-        let stale = m.files.iter().find(|f| f.path == KEYS_DB).is_some_and(|f| {
-            manifest::hash_file(&keys).map(|(_, sha)| sha != f.sha256).unwrap_or(false)
-                && has_tombstone(&keys, org).unwrap_or(false)
-        });
-        if !(changed || listed_meta || stale) {
-            return Ok(false);
-        }
-        m.files.retain(|f| f.path != meta_rel);
-        if let Some(f) = m.files.iter_mut().find(|f| f.path == KEYS_DB) {
-            let (size, sha) = manifest::hash_file(&keys).map_err(|e| e.to_string())?;
-            f.size = size;
-            f.sha256 = sha;
-        }
-        m.seal(&self.mac_key);
-        m.write(&g.dir).map_err(|e| e.to_string())?;
-        Ok(true)
     }
 
     /// Age of the newest generation at `now` (`None`: there is none).
@@ -318,42 +283,6 @@ fn snapshot(src: &Path, dst: &Path) -> rusqlite::Result<()> {
     let _: String = copy.query_row("PRAGMA journal_mode=DELETE", [], |r| r.get(0))?;
     drop(copy);
     std::fs::File::open(dst).and_then(|f| f.sync_all()).map_err(|e| rusqlite::Error::InvalidPath(e.to_string().into()))
-}
-
-fn has_key(keys_db: &Path, org: OrgId) -> rusqlite::Result<bool> {
-    let c = Connection::open_with_flags(keys_db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    c.query_row("SELECT count(*) FROM org_keys WHERE org=?1", [org.0 as i64], |r| r.get::<_, i64>(0)).map(|n| n > 0)
-}
-
-fn has_tombstone(keys_db: &Path, org: OrgId) -> rusqlite::Result<bool> {
-    let c = Connection::open_with_flags(keys_db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    c.query_row("SELECT count(*) FROM shredded WHERE org=?1", [org.0 as i64], |r| r.get::<_, i64>(0)).map(|n| n > 0)
-}
-
-/// Deletes `org`'s wrapped key from a backup copy of keys.db without ever
-/// writing it to a journal file: the change is made in a fresh copy
-/// (journal in memory, `secure_delete`, `VACUUM`), which then replaces the
-/// file by rename. A crash leaves either the old or the new file.
-pub fn purge_keys_db(keys_db: &Path, org: OrgId) -> Result<(), String> {
-    let tmp = keys_db.with_extension("db.purge");
-    let _ = std::fs::remove_file(&tmp);
-    std::fs::copy(keys_db, &tmp).map_err(|e| e.to_string())?;
-    let run = || -> rusqlite::Result<()> {
-        let c = Connection::open(&tmp)?;
-        let _: String = c.query_row("PRAGMA journal_mode=MEMORY", [], |r| r.get(0))?;
-        c.pragma_update(None, "secure_delete", "ON")?;
-        c.execute("DELETE FROM org_keys WHERE org=?1", [org.0 as i64])?;
-        c.execute("INSERT OR IGNORE INTO shredded(org) VALUES(?1)", [org.0 as i64])?;
-        c.execute_batch("VACUUM")?;
-        Ok(())
-    };
-    run().map_err(|e| e.to_string())?;
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| e.to_string())?;
-    std::fs::rename(&tmp, keys_db).map_err(|e| e.to_string())?;
-    if let Some(p) = keys_db.parent() {
-        sync_dir(p).map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 /// Creates a directory (and parents) with mode 0700.

@@ -186,6 +186,7 @@ mod tests {
         let acc = &f.eraser.accounts;
         let gone = acc.create_org("GONE", &f.prov).unwrap();
         let live = acc.create_org("LIVE", &f.prov).unwrap();
+        acc.add_user(gone.id, "carol", crate::accounts::Role::Member, "Passw0rd!-x").unwrap();
         for o in [&gone, &live] {
             f.eraser.store.org(o.id).unwrap().create_root(crate::types::FileTime(1)).unwrap();
             f.eraser.store.org(o.id).unwrap().flush().unwrap();
@@ -204,6 +205,11 @@ mod tests {
             assert_eq!(wrapped_key(&g.dir.join("store/keys.db"), gone.id), None, "{}", g.name);
             assert!(wrapped_key(&g.dir.join("store/keys.db"), live.id).is_some());
             assert!(!g.dir.join(format!("store/orgs/{:016x}", gone.id.0)).exists());
+            let users: i64 = rusqlite::Connection::open(g.dir.join("accounts.db"))
+                .unwrap()
+                .query_row("SELECT count(*) FROM users WHERE org_id=?1", [gone.id.0 as i64], |r| r.get(0))
+                .unwrap();
+            assert_eq!(users, 0, "the erased organization's users left the backup accounts.db");
             assert!(backups.verify(g).is_empty(), "{:?}", backups.verify(g));
         }
         assert_eq!(files_containing(backups.dir(), &key), Vec::<String>::new());

@@ -15,4 +15,5 @@
 pub mod db;
 pub mod erasure;
 pub mod manifest;
+pub mod purge;
 pub mod restore;

@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, FixedOffset, Utc};
 use rusqlite::{Connection, OpenFlags};
 
-use super::db::{ACCOUNTS_DB, DbBackups, Generation, KEYS_DB, create_private_dir, purge_keys_db};
+use super::db::{ACCOUNTS_DB, DbBackups, Generation, KEYS_DB, create_private_dir};
 use super::manifest::{self, sync_dir};
 use crate::accounts::Accounts;
 use crate::config::AccountsConfig;
@@ -133,6 +133,15 @@ fn set_aside(data_dir: &Path, replaced: &Path, rel: &str) -> Result<(), String> 
         }
         std::fs::rename(&src, &dst).map_err(|e| format!("cannot move {} aside: {e}", src.display()))?;
     }
+    // Fold the WAL into the file set aside: one self-contained file that a
+    // later shredding can purge (a leftover -wal could keep a key).
+    let kept = replaced.join(rel);
+    if kept.is_file() {
+        let c = Connection::open(&kept).map_err(|e| format!("{}: {e}", kept.display()))?;
+        let _: String = c
+            .query_row("PRAGMA journal_mode=DELETE", [], |r| r.get(0))
+            .map_err(|e| format!("cannot checkpoint {}: {e}", kept.display()))?;
+    }
     Ok(())
 }
 
@@ -150,7 +159,7 @@ fn carry_over_shredding(
     let restored = tombstones(&keys).map_err(|e| e.to_string())?;
     let new: Vec<OrgId> = shredded.iter().copied().filter(|o| !restored.contains(o)).collect();
     for org in &new {
-        purge_keys_db(&keys, *org)?;
+        super::purge::keys_db(&keys, *org)?;
     }
     let accounts = Accounts::open(&data_dir.join(ACCOUNTS_DB), mk, accounts_cfg)
         .map_err(|e| format!("cannot open the restored accounts.db: {e}"))?;
