@@ -211,8 +211,10 @@ impl Default for StorageConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackupConfig {
-    /// Daily database backups kept.
+    /// Daily database backups kept (0: no scheduled backups).
     pub db_generations: u32,
+    /// Where database backup generations live (default `<data_dir>/backups/db`).
+    pub db_dir: Option<PathBuf>,
     /// Second location for data backups (none: disabled).
     pub data_target: Option<PathBuf>,
     /// Data backup generations kept.
@@ -228,6 +230,7 @@ impl Default for BackupConfig {
     fn default() -> Self {
         Self {
             db_generations: 7,
+            db_dir: None,
             data_target: None,
             data_generations: 7,
             erase_after_days: 30,

@@ -27,6 +27,8 @@ pub struct Eraser {
     pub audit_log: Option<Arc<AuditLog>>,
     /// Where the erasure itself is recorded (the server log).
     pub audit: Arc<dyn AuditSink>,
+    /// Database backups, whose copies of keys.db must lose the key too.
+    pub backups: Option<Arc<super::db::DbBackups>>,
 }
 
 /// One organization erased.
@@ -66,6 +68,11 @@ impl Eraser {
         // revision) cuts live sessions before the key disappears under them.
         self.accounts.set_org_suspended(org.id, true).map_err(|e| format!("suspend: {e}"))?;
         self.store.shred_org(org.id).map_err(|e| format!("shred: {e}"))?;
+        // Every backup copy of keys.db still holds the wrapped key: purge
+        // it before the organization counts as erased (idempotent).
+        if let Some(b) = &self.backups {
+            b.purge_org(org.id).map_err(|e| format!("backups: {e}"))?;
+        }
         if let Some(log) = &self.audit_log {
             log.erase_org(org.id).map_err(|e| format!("audit log: {e}"))?;
         }
@@ -113,7 +120,14 @@ mod tests {
         );
         let audit: Arc<dyn AuditSink> = Arc::new(NullSink);
         let prov = StoreProvisioner::new(store.clone(), SystemTime::now());
-        Fixture { _dir: dir, eraser: Eraser { accounts, store, audit_log: None, audit }, prov }
+        let backups = Arc::new(crate::backup::db::DbBackups::new(
+            dir.path(),
+            dir.path().join("backups").join("db"),
+            7,
+            crate::backup::manifest::mac_key(&mk),
+        ));
+        let backups = Some(backups);
+        Fixture { _dir: dir, eraser: Eraser { accounts, store, audit_log: None, audit, backups }, prov }
     }
 
     fn day(s: &str) -> chrono::NaiveDate {
@@ -152,5 +166,54 @@ mod tests {
         let later = now + Duration::from_secs(26 * 86_400);
         assert_eq!(f.eraser.erase_due(later).unwrap().len(), 1);
         assert!(f.eraser.store.org(live.id).is_ok());
+    }
+    fn wrapped_key(path: &std::path::Path, org: OrgId) -> Option<Vec<u8>> {
+        use rusqlite::OptionalExtension;
+        let c = rusqlite::Connection::open(path).unwrap();
+        c.query_row("SELECT wrapped FROM org_keys WHERE org=?1", [org.0 as i64], |r| r.get(0)).optional().unwrap()
+    }
+
+    fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+        crate::backup::manifest::list_files(dir)
+            .into_iter()
+            .filter(|f| std::fs::read(dir.join(f)).unwrap().windows(needle.len()).any(|w| w == needle))
+            .collect()
+    }
+
+    #[test]
+    fn erasure_purges_the_key_from_every_backup_generation() {
+        let f = fixture();
+        let acc = &f.eraser.accounts;
+        let gone = acc.create_org("GONE", &f.prov).unwrap();
+        let live = acc.create_org("LIVE", &f.prov).unwrap();
+        acc.add_user(gone.id, "carol", crate::accounts::Role::Member, "Passw0rd!-x").unwrap();
+        for o in [&gone, &live] {
+            f.eraser.store.org(o.id).unwrap().create_root(crate::types::FileTime(1)).unwrap();
+            f.eraser.store.org(o.id).unwrap().flush().unwrap();
+        }
+        let backups = f.eraser.backups.clone().unwrap();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let g1 = backups.create(t0).unwrap();
+        let g2 = backups.create(t0 + Duration::from_secs(86_400)).unwrap();
+        let key = wrapped_key(&g1.dir.join("store/keys.db"), gone.id).expect("key in the backup");
+        assert!(!files_containing(backups.dir(), &key).is_empty());
+
+        acc.end_contract(gone.id, Some(day("2026-09-30"))).unwrap();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_608_000);
+        assert_eq!(f.eraser.erase_due(now).unwrap().len(), 1);
+        for g in [&g1, &g2] {
+            assert_eq!(wrapped_key(&g.dir.join("store/keys.db"), gone.id), None, "{}", g.name);
+            assert!(wrapped_key(&g.dir.join("store/keys.db"), live.id).is_some());
+            assert!(!g.dir.join(format!("store/orgs/{:016x}", gone.id.0)).exists());
+            let users: i64 = rusqlite::Connection::open(g.dir.join("accounts.db"))
+                .unwrap()
+                .query_row("SELECT count(*) FROM users WHERE org_id=?1", [gone.id.0 as i64], |r| r.get(0))
+                .unwrap();
+            assert_eq!(users, 0, "the erased organization's users left the backup accounts.db");
+            assert!(backups.verify(g).is_empty(), "{:?}", backups.verify(g));
+        }
+        assert_eq!(files_containing(backups.dir(), &key), Vec::<String>::new());
+        // Idempotent: a second purge changes nothing.
+        assert_eq!(backups.purge_org(gone.id).unwrap(), 0);
     }
 }

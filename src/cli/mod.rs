@@ -1,10 +1,12 @@
 //! The `smbvault` command line: the server (`serve`) and the
-//! administration commands (`org`, `user`, `group`, `share`, `logs`).
+//! administration commands (`org`, `user`, `group`, `share`, `logs`,
+//! `backup`).
 //!
 //! Errors go to stderr as one line that says what is wrong and how to fix
 //! it (JSON `{"error": ...}` with `--json`); the exit code is 1, or 3 when
 //! the acting administrator is not allowed to do it (2 for usage errors).
 
+pub mod backup;
 pub mod context;
 pub mod group;
 pub mod logs;
@@ -76,6 +78,9 @@ pub enum Command {
     /// Read, verify and purge the audit logs.
     #[command(subcommand)]
     Logs(logs::LogsCmd),
+    /// Database backups: make, list, verify, restore (operator only).
+    #[command(subcommand)]
+    Backup(backup::BackupCmd),
 }
 
 /// A failed command: message for stderr and exit code.
@@ -145,6 +150,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Share(c) => share::run(g, c),
         Command::Serve(a) => serve::run(g, a),
         Command::Logs(c) => run_logs(g, c.clone()),
+        Command::Backup(c) => backup::run(g, c),
     }
 }
 

@@ -75,19 +75,21 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
         tracing::warn!("{w}");
         eprintln!("warning: {w}");
     }
+    let backups = Arc::new(super::backup::db_backups(&config, &mk));
     drop(mk);
     let eraser = Arc::new(crate::backup::erasure::Eraser {
         accounts: accounts.clone(),
         store: store.clone(),
         audit_log: log.clone(),
         audit: audit.clone(),
+        backups: Some(backups.clone()),
     });
     let directory = Arc::new(app::AccountsDirectory::new(accounts, &config));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))?;
-    let result = rt.block_on(serve(config, directory, store.clone(), audit.clone(), eraser));
+    let result = rt.block_on(serve(config, directory, store.clone(), audit.clone(), eraser, backups));
     // Graceful shutdown: every acknowledged write and every event durable.
     let flushed = store.flush_all();
     drop(audit);
@@ -106,9 +108,13 @@ async fn serve(
     store: Arc<crate::storage::Store>,
     audit: Arc<dyn AuditSink>,
     eraser: Arc<crate::backup::erasure::Eraser>,
+    backups: Arc<crate::backup::db::DbBackups>,
 ) -> Result<(), CliError> {
     let listen = config.server.listen;
     tokio::spawn(erase_periodically(eraser, config.backup.erase_check_interval_secs));
+    if config.backup.db_generations > 0 {
+        tokio::spawn(backup_daily(backups, store.clone()));
+    }
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| bind_error(listen, &e))?;
     let mut guid = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut guid);
@@ -145,6 +151,41 @@ async fn erase_periodically(eraser: Arc<crate::backup::erasure::Eraser>, interva
     }
 }
 
+/// One database backup at start when the newest is a day old (or there is
+/// none), then one a day; older generations beyond `db_generations` are
+/// deleted. The store is flushed first so the backup holds every write
+/// acknowledged so far, not only the last periodic commit.
+async fn backup_daily(backups: Arc<crate::backup::db::DbBackups>, store: Arc<crate::storage::Store>) {
+    const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+    loop {
+        let age = backups.newest_age(SystemTime::now());
+        let wait = match age {
+            Some(a) if a < DAY => DAY - a,
+            _ => {
+                let (b, s) = (backups.clone(), store.clone());
+                let started = std::time::Instant::now();
+                let run = move || {
+                    s.flush_all().map_err(|e| format!("flush before backup: {e}"))?;
+                    b.create(SystemTime::now())
+                };
+                match tokio::task::spawn_blocking(run).await {
+                    Ok(Ok(g)) => {
+                        tracing::info!(generation = %g.name, ms = started.elapsed().as_millis() as u64, "database backup made")
+                    }
+                    Ok(Err(e)) => tracing::error!(error = %e, "database backup failed; retrying in an hour"),
+                    Err(e) => tracing::error!(error = %e, "database backup task failed; retrying in an hour"),
+                }
+                // After a failure, retry sooner than a day.
+                match backups.newest_age(SystemTime::now()) {
+                    Some(a) if a < DAY => DAY - a,
+                    _ => std::time::Duration::from_secs(3600),
+                }
+            }
+        };
+        tokio::time::sleep(wait.max(std::time::Duration::from_secs(60))).await;
+    }
+}
+
 fn create_private_dir(dir: &std::path::Path) -> Result<(), CliError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).map_err(|e| {
@@ -159,7 +200,7 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), CliError> {
 
 /// Only one server may own a data directory: the storage engine's crash
 /// recovery assumes nobody else appends to its segments.
-fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, CliError> {
+pub(crate) fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, CliError> {
     let path = dir.join("server.lock");
     let f = std::fs::OpenOptions::new()
         .create(true)

@@ -1,0 +1,174 @@
+//! `smbvault backup ...`: database backups (docs/backup.md). Operator only:
+//! a backup holds every organization's metadata.
+
+use std::time::{Instant, SystemTime};
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::output::{Output, bytes_text, time_json, time_text};
+use super::{CliError, Global};
+use crate::backup::db::{DbBackups, Generation, default_dir};
+use crate::config::Config;
+use crate::keys::MasterKey;
+
+/// Backup commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum BackupCmd {
+    /// Make a database backup generation now (safe while the server runs).
+    Now,
+    /// List generations: time (JST), size, verification status.
+    List,
+    /// Check generations against their manifests (all, or GEN).
+    Verify {
+        /// Generation name as listed, e.g. 20261125T090000+0900.
+        generation: Option<String>,
+    },
+    /// Put a generation's databases back (the server must be stopped).
+    Restore {
+        /// Generation name as listed, e.g. 20261125T090000+0900.
+        generation: String,
+    },
+}
+
+/// The configured database backups, MACed under `mk`.
+pub fn db_backups(config: &Config, mk: &MasterKey) -> DbBackups {
+    let data = &config.server.data_dir;
+    DbBackups::new(
+        data,
+        default_dir(data, config.backup.db_dir.as_deref()),
+        config.backup.db_generations,
+        crate::backup::manifest::mac_key(mk),
+    )
+}
+
+/// Runs one `backup` command.
+pub fn run(g: &Global, cmd: &BackupCmd) -> Result<(), CliError> {
+    if let Some(who) = &g.as_user {
+        return Err(CliError {
+            message: format!(
+                "backups are for the operator (they hold every organization's metadata); \
+                 run without --as {who}, as the user that can read the master key file"
+            ),
+            code: 3,
+        });
+    }
+    let config = super::context::load_config(g)?;
+    let mk = super::context::open_master_key(&config, false)?;
+    let backups = db_backups(&config, &mk);
+    let out = Output { json: g.json };
+    match cmd {
+        BackupCmd::Now => now(&backups, out),
+        BackupCmd::List => list(&backups, out),
+        BackupCmd::Verify { generation } => verify(&backups, generation.as_deref(), out),
+        BackupCmd::Restore { generation } => restore(&config, &mk, &backups, generation, out),
+    }
+}
+
+fn size_of(g: &Generation) -> u64 {
+    crate::backup::manifest::list_files(&g.dir)
+        .iter()
+        .filter_map(|f| std::fs::metadata(g.dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn now(b: &DbBackups, out: Output) -> Result<(), CliError> {
+    let started = Instant::now();
+    let g = b.create(SystemTime::now()).map_err(|e| CliError::new(format!("backup failed: {e}")))?;
+    let ms = started.elapsed().as_millis() as u64;
+    let size = size_of(&g);
+    out.done(
+        &format!("backup {} made in {} ({}, {ms} ms)", g.name, g.dir.display(), bytes_text(Some(size))),
+        json!({ "generation": g.name, "dir": g.dir, "time": time_json(g.time), "size_bytes": size, "ms": ms }),
+    );
+    Ok(())
+}
+
+fn list(b: &DbBackups, out: Output) -> Result<(), CliError> {
+    let gens = b.list();
+    let mut rows = Vec::new();
+    let mut items = Vec::new();
+    for g in gens.iter().rev() {
+        let problems = b.verify(g);
+        let size = size_of(g);
+        let status = if problems.is_empty() { "ok" } else { "DAMAGED" };
+        rows.push(vec![g.name.clone(), time_text(g.time), bytes_text(Some(size)), status.to_string()]);
+        items.push(json!({
+            "generation": g.name, "time": time_json(g.time), "size_bytes": size,
+            "ok": problems.is_empty(), "problems": problems,
+        }));
+    }
+    if gens.is_empty() && !out.json {
+        println!("no database backups in {} yet; make one with `smbvault backup now`", b.dir().display());
+        return Ok(());
+    }
+    out.table(&["GENERATION", "TIME", "SIZE", "STATUS"], &rows, json!(items));
+    Ok(())
+}
+
+fn verify(b: &DbBackups, name: Option<&str>, out: Output) -> Result<(), CliError> {
+    let gens = match name {
+        Some(n) => vec![b.find(n).map_err(CliError::new)?],
+        None => b.list(),
+    };
+    let mut bad = Vec::new();
+    let mut items = Vec::new();
+    for g in &gens {
+        let problems = b.verify(g);
+        if !out.json {
+            match problems.is_empty() {
+                true => println!("{}: ok", g.name),
+                false => println!("{}: DAMAGED: {}", g.name, problems.join("; ")),
+            }
+        }
+        if !problems.is_empty() {
+            bad.push(g.name.clone());
+        }
+        items.push(json!({ "generation": g.name, "ok": problems.is_empty(), "problems": problems }));
+    }
+    if out.json {
+        println!("{}", json!(items));
+    }
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::new(format!(
+        "{} of {} generations failed verification ({}): do not restore them; make a fresh one with `smbvault backup now`",
+        bad.len(),
+        gens.len(),
+        bad.join(", ")
+    )))
+}
+
+fn restore(config: &Config, mk: &MasterKey, b: &DbBackups, name: &str, out: Output) -> Result<(), CliError> {
+    let g = b.find(name).map_err(CliError::new)?;
+    let data = &config.server.data_dir;
+    // Holding the server's lock for the whole restore also keeps a server
+    // from starting in the middle of it.
+    let _lock = super::serve::lock_data_dir(data).map_err(|_| {
+        CliError::new(format!(
+            "the server is running on {} (it holds server.lock): stop it first, then restore, then start it",
+            data.display()
+        ))
+    })?;
+    let r = crate::backup::restore::restore(b, &g, data, mk, &config.accounts, SystemTime::now())
+        .map_err(|e| CliError::new(format!("restore failed: {e}")))?;
+    let erased: Vec<u64> = r.kept_erased.iter().map(|o| o.0).collect();
+    out.done(
+        &format!(
+            "restored {} databases from {} (taken {}); the replaced ones are in {}{}",
+            r.files,
+            g.name,
+            time_text(g.time),
+            r.replaced_dir.display(),
+            if erased.is_empty() {
+                String::new()
+            } else {
+                format!("; organizations erased since then stay erased: {erased:?}")
+            }
+        ),
+        json!({ "generation": g.name, "files": r.files, "replaced_dir": r.replaced_dir, "kept_erased": erased }),
+    );
+    Ok(())
+}
