@@ -8,6 +8,7 @@ pub mod copychunk;
 pub mod create;
 pub mod create_disk;
 pub mod create_durable;
+mod create_plan;
 pub mod fsctl;
 pub mod ioctl;
 pub mod lock;

@@ -330,7 +330,7 @@ fn set_eas(f: &FileOpen, eas: FileFullEaInformation) -> Result<()> {
 /// replace those of the object's descriptor; the rest stays.
 fn set_security(env: &Env<'_>, f: &FileOpen, info: u32, data: &[u8]) -> Result<()> {
     fa::check_set_info(env.granted, InfoType::Security, info)?;
-    let parts = info & super::create_disk::ALL_PARTS;
+    let parts = info & super::create_plan::ALL_PARTS;
     if parts == 0 {
         return Ok(());
     }
@@ -345,7 +345,7 @@ fn set_security(env: &Env<'_>, f: &FileOpen, info: u32, data: &[u8]) -> Result<(
     }
     let mut sd = acl::load(&f.org, f.org_id, f.node, f.is_dir, f.is_root())?;
     sd.apply(&given, parts, &env.token).map_err(Error::Status)?;
-    f.org.set_security(f.node, &sd.encode(super::create_disk::ALL_PARTS))?;
+    f.org.set_security(f.node, &sd.encode(super::create_plan::ALL_PARTS))?;
     crate::engine::notify::modified(env.server, f, notify_filter::SECURITY);
     Ok(())
 }
