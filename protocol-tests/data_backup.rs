@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// `backup data-now --json`: the generation name.
-fn data_now(s: &TestServer) -> String {
+/// `backup data-now --json`: the generation name, its size and the bytes
+/// not shared with the previous generation.
+fn data_now(s: &TestServer) -> (String, u64, u64) {
     let started = Instant::now();
     let out = s.admin(&["--json", "backup", "data-now"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("data-now JSON");
@@ -22,7 +23,8 @@ fn data_now(s: &TestServer) -> String {
         v["ms"],
         started.elapsed().as_millis()
     );
-    v["generation"].as_str().expect("generation").to_string()
+    let n = |k: &str| v[k].as_u64().expect("number");
+    (v["generation"].as_str().expect("generation").to_string(), n("size_bytes"), n("new_bytes"))
 }
 
 #[test]
@@ -42,10 +44,12 @@ fn data_restore_after_losing_the_segments() {
     assert!(o.status.success(), "put: {}", text(&o));
     // The CLI's snapshot sees the server's last commit (commit_interval_secs, 2 s).
     std::thread::sleep(Duration::from_secs(3));
-    let first = data_now(&s);
+    let (first, size, _) = data_now(&s);
+    assert!(size > 3_000_000, "the segments are in it: {size}");
     // A second generation with nothing new shares the segment copies.
-    let second = data_now(&s);
+    let (second, _, new) = data_now(&s);
     assert_ne!(first, second);
+    assert!(new < 1_000_000, "the 3 MB of segments are hard-linked, not copied: {new} new");
 
     let list = s.admin(&["backup", "list", "--data"]);
     assert!(list.contains(&first) && list.contains(&second), "{list}");
