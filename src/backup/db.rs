@@ -49,6 +49,8 @@ pub struct DbBackups {
     dir: PathBuf,
     generations: u32,
     mac_key: Key32,
+    /// Data backups (`[backup] data_target`): segment files too ([`super::data`]).
+    segments: bool,
 }
 
 impl std::fmt::Debug for DbBackups {
@@ -87,7 +89,24 @@ impl DbBackups {
     /// Backups of `data_dir` kept in `dir`, `generations` of them (at least 1),
     /// manifests MACed with `mac_key` ([`manifest::mac_key`]).
     pub fn new(data_dir: &Path, dir: PathBuf, generations: u32, mac_key: Key32) -> Self {
-        Self { data_dir: data_dir.to_path_buf(), dir, generations: generations.max(1), mac_key }
+        Self { data_dir: data_dir.to_path_buf(), dir, generations: generations.max(1), mac_key, segments: false }
+    }
+
+    /// Data backups: each generation also holds the segment files its
+    /// meta.db copies reference ([`super::data`]).
+    pub fn with_segments(mut self) -> Self {
+        self.segments = true;
+        self
+    }
+
+    /// Whether generations hold segment files (data backups).
+    pub fn includes_segments(&self) -> bool {
+        self.segments
+    }
+
+    /// The data directory backed up.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// Where generations live.
@@ -151,12 +170,22 @@ impl DbBackups {
         let _ = std::fs::remove_dir_all(&tmp);
         create_private_dir(&tmp)?;
         let mut files = Vec::new();
+        // Data backups link unchanged segment copies from the newest generation.
+        let prev = if self.segments { super::data::Previous::load(self.list().last(), &self.mac_key) } else { None };
         for rel in self.databases()? {
             let dst = tmp.join(&rel);
             if let Some(p) = dst.parent() {
                 create_private_dir(p)?;
             }
-            snapshot(&self.data_dir.join(&rel), &dst).map_err(|e| format!("cannot back up {rel}: {e}"))?;
+            let src = self.data_dir.join(&rel);
+            snapshot(&src, &dst).map_err(|e| format!("cannot back up {rel}: {e}"))?;
+            if self.segments && rel.ends_with("/meta.db") {
+                let resnapshot = || {
+                    let _ = std::fs::remove_file(&dst);
+                    snapshot(&src, &dst).map_err(|e| format!("cannot back up {rel}: {e}"))
+                };
+                super::data::copy_org_segments(&self.data_dir, &tmp, &rel, prev.as_ref(), &mut files, &resnapshot)?;
+            }
             let (size, sha256) = manifest::hash_file(&dst).map_err(|e| format!("cannot read back {rel}: {e}"))?;
             files.push(FileEntry { path: rel, size, sha256 });
         }
@@ -197,7 +226,7 @@ impl DbBackups {
         let excess = gens.len().saturating_sub(self.generations as usize);
         for g in &gens[..excess] {
             std::fs::remove_dir_all(&g.dir).map_err(|e| format!("cannot delete old generation {}: {e}", g.name))?;
-            tracing::info!(generation = %g.name, "old database backup generation deleted");
+            tracing::info!(generation = %g.name, segments = self.segments, "old backup generation deleted");
         }
         if let Ok(rd) = std::fs::read_dir(&self.dir) {
             for e in rd.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-")) {
@@ -251,7 +280,14 @@ impl DbBackups {
         for dir in replaced_dirs(&self.data_dir) {
             let keys = super::purge::keys_db(&dir.join(KEYS_DB), org)?;
             let accounts = super::purge::accounts_db(&dir.join(ACCOUNTS_DB), org)?;
-            if keys || accounts {
+            // Segments set aside by a data restore: encrypted under the
+            // shredded key already; deleted so nothing of the org remains.
+            let segs = dir.join("store").join("orgs").join(format!("{:016x}", org.0)).join("seg");
+            let removed = self.segments && segs.exists();
+            if removed {
+                std::fs::remove_dir_all(&segs).map_err(|e| format!("cannot delete {}: {e}", segs.display()))?;
+            }
+            if keys || accounts || removed {
                 changed += 1;
             }
         }

@@ -29,6 +29,8 @@ pub struct Eraser {
     pub audit: Arc<dyn AuditSink>,
     /// Database backups, whose copies of keys.db must lose the key too.
     pub backups: Option<Arc<super::db::DbBackups>>,
+    /// Data backups (`[backup] data_target`): keys.db, meta.db and segments.
+    pub data_backups: Option<Arc<super::db::DbBackups>>,
 }
 
 /// One organization erased.
@@ -72,6 +74,9 @@ impl Eraser {
         // it before the organization counts as erased (idempotent).
         if let Some(b) = &self.backups {
             b.purge_org(org.id).map_err(|e| format!("backups: {e}"))?;
+        }
+        if let Some(b) = &self.data_backups {
+            b.purge_org(org.id).map_err(|e| format!("data backups: {e}"))?;
         }
         if let Some(log) = &self.audit_log {
             log.erase_org(org.id).map_err(|e| format!("audit log: {e}"))?;
@@ -127,7 +132,11 @@ mod tests {
             crate::backup::manifest::mac_key(&mk),
         ));
         let backups = Some(backups);
-        Fixture { _dir: dir, eraser: Eraser { accounts, store, audit_log: None, audit, backups }, prov }
+        Fixture {
+            _dir: dir,
+            eraser: Eraser { accounts, store, audit_log: None, audit, backups, data_backups: None },
+            prov,
+        }
     }
 
     fn day(s: &str) -> chrono::NaiveDate {

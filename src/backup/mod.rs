@@ -9,9 +9,11 @@
 //!   running server checks at start and every `erase_check_interval_secs`;
 //!   shredding also purges its key from every backup generation.
 //!
-//! Data (segment) backups to a second location are not built yet: the
-//! `data_target` and `data_generations` keys are read and ignored.
+//! - [`data`]: data backups to `[backup] data_target`: a database
+//!   generation plus the segment files it references, unchanged segments
+//!   hard-linked to the previous generation; `data_generations` kept.
 
+pub mod data;
 pub mod db;
 pub mod erasure;
 pub mod manifest;

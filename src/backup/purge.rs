@@ -26,12 +26,13 @@ pub fn generation(dir: &Path, mac_key: &Key32, org: OrgId) -> Result<bool, Strin
     let mut m = Manifest::read(dir)?;
     let marker = dir.join(format!(".purge-{:016x}", org.0));
     let resumed = marker.exists();
-    let meta_rel = format!("store/orgs/{:016x}/meta.db", org.0);
+    // Data backup generations also list the organization's segment copies.
+    let org_prefix = format!("store/orgs/{:016x}/", org.0);
     let meta_dir = dir.join("store").join("orgs").join(format!("{:016x}", org.0));
     let keys = dir.join(KEYS_DB);
     let accounts = dir.join(ACCOUNTS_DB);
     let needed = has_key(&keys, org)? || has_org_rows(&accounts, org)? || meta_dir.exists();
-    if !needed && !resumed && !m.files.iter().any(|f| f.path == meta_rel) {
+    if !needed && !resumed && !m.files.iter().any(|f| f.path.starts_with(&org_prefix)) {
         return Ok(false);
     }
     // A generation that was already damaged is purged all the same, but
@@ -51,7 +52,7 @@ pub fn generation(dir: &Path, mac_key: &Key32, org: OrgId) -> Result<bool, Strin
         tracing::warn!(generation = name, "purged an erased organization from a damaged backup generation");
         return Ok(true);
     }
-    m.files.retain(|f| f.path != meta_rel);
+    m.files.retain(|f| !f.path.starts_with(&org_prefix));
     for f in m.files.iter_mut().filter(|f| f.path == KEYS_DB || f.path == ACCOUNTS_DB) {
         let (size, sha) = manifest::hash_file(&dir.join(&f.path)).map_err(|e| e.to_string())?;
         f.size = size;

@@ -64,6 +64,9 @@ pub fn restore(
     }
     let mut files = 0;
     for f in &m.files {
+        if super::data::is_segment(&f.path) {
+            continue;
+        }
         if let Some(org) = meta_org(&f.path)
             && shredded.contains(&org)
         {
@@ -81,6 +84,9 @@ pub fn restore(
             sync_dir(p).map_err(|e| e.to_string())?;
         }
         files += 1;
+    }
+    if backups.includes_segments() {
+        files += super::data::restore_segments(&g.dir, &m, data_dir, &replaced, &shredded)?;
     }
     let kept_erased = carry_over_shredding(data_dir, &shredded, mk, accounts_cfg)?;
     Ok(Restored { files, replaced_dir: replaced, kept_erased })

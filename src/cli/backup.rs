@@ -1,5 +1,6 @@
-//! `smbvault backup ...`: database backups (docs/backup.md). Operator only:
-//! a backup holds every organization's metadata.
+//! `smbvault backup ...`: database backups and, with `[backup]
+//! data_target`, data backups (docs/backup.md). Operator only: a backup
+//! holds every organization's metadata.
 
 use std::time::{Instant, SystemTime};
 
@@ -17,17 +18,30 @@ use crate::keys::MasterKey;
 pub enum BackupCmd {
     /// Make a database backup generation now (safe while the server runs).
     Now,
+    /// Make a data backup generation now in `[backup] data_target`:
+    /// databases and segment files (safe while the server runs).
+    DataNow,
     /// List generations: time (JST), size, verification status.
-    List,
+    List {
+        /// Data backup generations (`[backup] data_target`) instead.
+        #[arg(long)]
+        data: bool,
+    },
     /// Check generations against their manifests (all, or GEN).
     Verify {
         /// Generation name as listed, e.g. 20261125T090000+0900.
         generation: Option<String>,
+        /// Data backup generations (`[backup] data_target`) instead.
+        #[arg(long)]
+        data: bool,
     },
     /// Put a generation's databases back (the server must be stopped).
     Restore {
         /// Generation name as listed, e.g. 20261125T090000+0900.
         generation: String,
+        /// A data backup generation: databases and segment files.
+        #[arg(long)]
+        data: bool,
     },
 }
 
@@ -40,6 +54,18 @@ pub fn db_backups(config: &Config, mk: &MasterKey) -> DbBackups {
         config.backup.db_generations,
         crate::backup::manifest::mac_key(mk),
     )
+}
+
+/// The configured data backups (`[backup] data_target`), if any.
+pub fn data_backups(config: &Config, mk: &MasterKey) -> Option<DbBackups> {
+    let target = config.backup.data_target.as_ref()?;
+    let b = DbBackups::new(
+        &config.server.data_dir,
+        target.clone(),
+        config.backup.data_generations,
+        crate::backup::manifest::mac_key(mk),
+    );
+    Some(b.with_segments())
 }
 
 /// Runs one `backup` command.
@@ -55,13 +81,24 @@ pub fn run(g: &Global, cmd: &BackupCmd) -> Result<(), CliError> {
     }
     let config = super::context::load_config(g)?;
     let mk = super::context::open_master_key(&config, false)?;
-    let backups = db_backups(&config, &mk);
+    let db = db_backups(&config, &mk);
+    let data = data_backups(&config, &mk);
+    let pick = |want_data: bool| -> Result<&DbBackups, CliError> {
+        match (want_data, &data) {
+            (false, _) => Ok(&db),
+            (true, Some(d)) => Ok(d),
+            (true, None) => Err(CliError::new(
+                "data backups are off: set [backup] data_target (a directory on another disk) in the configuration",
+            )),
+        }
+    };
     let out = Output { json: g.json };
     match cmd {
-        BackupCmd::Now => now(&backups, out),
-        BackupCmd::List => list(&backups, out),
-        BackupCmd::Verify { generation } => verify(&backups, generation.as_deref(), out),
-        BackupCmd::Restore { generation } => restore(&config, &mk, &backups, generation, out),
+        BackupCmd::Now => now(&db, out),
+        BackupCmd::DataNow => now(pick(true)?, out),
+        BackupCmd::List { data } => list(pick(*data)?, out),
+        BackupCmd::Verify { generation, data } => verify(pick(*data)?, generation.as_deref(), out),
+        BackupCmd::Restore { generation, data } => restore(&config, &mk, pick(*data)?, generation, out),
     }
 }
 
@@ -73,14 +110,31 @@ fn size_of(g: &Generation) -> u64 {
         .sum()
 }
 
+/// Bytes of files in `g` that no other generation shares (link count 1).
+fn new_bytes_of(g: &Generation) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    crate::backup::manifest::list_files(&g.dir)
+        .iter()
+        .filter_map(|f| std::fs::metadata(g.dir.join(f)).ok())
+        .filter(|m| m.nlink() == 1)
+        .map(|m| m.len())
+        .sum()
+}
+
 fn now(b: &DbBackups, out: Output) -> Result<(), CliError> {
     let started = Instant::now();
     let g = b.create(SystemTime::now()).map_err(|e| CliError::new(format!("backup failed: {e}")))?;
     let ms = started.elapsed().as_millis() as u64;
     let size = size_of(&g);
+    let new = new_bytes_of(&g);
+    let shared = match b.includes_segments() {
+        true => format!(", {} new, the rest shared with the previous generation", bytes_text(Some(new))),
+        false => String::new(),
+    };
     out.done(
-        &format!("backup {} made in {} ({}, {ms} ms)", g.name, g.dir.display(), bytes_text(Some(size))),
-        json!({ "generation": g.name, "dir": g.dir, "time": time_json(g.time), "size_bytes": size, "ms": ms }),
+        &format!("backup {} made in {} ({}{shared}, {ms} ms)", g.name, g.dir.display(), bytes_text(Some(size))),
+        json!({ "generation": g.name, "dir": g.dir, "time": time_json(g.time), "size_bytes": size,
+                "new_bytes": new, "data": b.includes_segments(), "ms": ms }),
     );
     Ok(())
 }
@@ -100,7 +154,8 @@ fn list(b: &DbBackups, out: Output) -> Result<(), CliError> {
         }));
     }
     if gens.is_empty() && !out.json {
-        println!("no database backups in {} yet; make one with `smbvault backup now`", b.dir().display());
+        let (what, cmd) = if b.includes_segments() { ("data", "data-now") } else { ("database", "now") };
+        println!("no {what} backups in {} yet; make one with `smbvault backup {cmd}`", b.dir().display());
         return Ok(());
     }
     out.table(&["GENERATION", "TIME", "SIZE", "STATUS"], &rows, json!(items));
@@ -157,7 +212,7 @@ fn restore(config: &Config, mk: &MasterKey, b: &DbBackups, name: &str, out: Outp
     let erased: Vec<u64> = r.kept_erased.iter().map(|o| o.0).collect();
     out.done(
         &format!(
-            "restored {} databases from {} (taken {}); the replaced ones are in {}{}",
+            "restored {} files from {} (taken {}); the replaced ones are in {}{}",
             r.files,
             g.name,
             time_text(g.time),

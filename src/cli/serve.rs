@@ -76,6 +76,7 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
         eprintln!("warning: {w}");
     }
     let backups = Arc::new(super::backup::db_backups(&config, &mk));
+    let data_backups = super::backup::data_backups(&config, &mk).map(Arc::new);
     drop(mk);
     let eraser = Arc::new(crate::backup::erasure::Eraser {
         accounts: accounts.clone(),
@@ -83,13 +84,15 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
         audit_log: log.clone(),
         audit: audit.clone(),
         backups: Some(backups.clone()),
+        data_backups: data_backups.clone(),
     });
     let directory = Arc::new(app::AccountsDirectory::new(accounts, &config));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))?;
-    let result = rt.block_on(serve(config, directory, store.clone(), audit.clone(), eraser, backups));
+    let result =
+        rt.block_on(serve(config, directory, store.clone(), audit.clone(), eraser, [Some(backups), data_backups]));
     // Graceful shutdown: every acknowledged write and every event durable.
     let flushed = store.flush_all();
     drop(audit);
@@ -108,12 +111,17 @@ async fn serve(
     store: Arc<crate::storage::Store>,
     audit: Arc<dyn AuditSink>,
     eraser: Arc<crate::backup::erasure::Eraser>,
-    backups: Arc<crate::backup::db::DbBackups>,
+    backups: [Option<Arc<crate::backup::db::DbBackups>>; 2],
 ) -> Result<(), CliError> {
     let listen = config.server.listen;
     tokio::spawn(erase_periodically(eraser, config.backup.erase_check_interval_secs));
-    if config.backup.db_generations > 0 {
-        tokio::spawn(backup_daily(backups, store.clone()));
+    let [db, data] = backups;
+    // Database and data backups are sibling tasks: each has its own lock
+    // file and target, so neither waits for the other.
+    for (b, on) in [(db, config.backup.db_generations > 0), (data, config.backup.data_generations > 0)] {
+        if let Some(b) = b.filter(|_| on) {
+            tokio::spawn(backup_daily(b, store.clone()));
+        }
     }
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| bind_error(listen, &e))?;
     let mut guid = [0u8; 16];
@@ -151,8 +159,9 @@ async fn erase_periodically(eraser: Arc<crate::backup::erasure::Eraser>, interva
     }
 }
 
-/// One database backup at start when the newest is a day old (or there is
-/// none), then one a day; older generations beyond `db_generations` are
+/// One backup (database, or data when `backups` includes segments) at
+/// start when the newest is a day old (or there is none), then one a day;
+/// older generations beyond `db_generations` / `data_generations` are
 /// deleted. The store is flushed first so the backup holds every write
 /// acknowledged so far, not only the last periodic commit.
 async fn backup_daily(backups: Arc<crate::backup::db::DbBackups>, store: Arc<crate::storage::Store>) {
@@ -168,12 +177,13 @@ async fn backup_daily(backups: Arc<crate::backup::db::DbBackups>, store: Arc<cra
                     s.flush_all().map_err(|e| format!("flush before backup: {e}"))?;
                     b.create(SystemTime::now())
                 };
+                let data = backups.includes_segments();
                 match tokio::task::spawn_blocking(run).await {
                     Ok(Ok(g)) => {
-                        tracing::info!(generation = %g.name, ms = started.elapsed().as_millis() as u64, "database backup made")
+                        tracing::info!(generation = %g.name, data, ms = started.elapsed().as_millis() as u64, "backup made")
                     }
-                    Ok(Err(e)) => tracing::error!(error = %e, "database backup failed; retrying in an hour"),
-                    Err(e) => tracing::error!(error = %e, "database backup task failed; retrying in an hour"),
+                    Ok(Err(e)) => tracing::error!(error = %e, data, "backup failed; retrying in an hour"),
+                    Err(e) => tracing::error!(error = %e, data, "backup task failed; retrying in an hour"),
                 }
                 // After a failure, retry sooner than a day.
                 match backups.newest_age(SystemTime::now()) {
