@@ -2,7 +2,9 @@
 //! erased by the running server `erase_after_days` later. Its live session
 //! is cut, its key leaves keys.db, its data and audit log directories are
 //! deleted, its users can no longer log on, its name is free again, another
-//! organization is untouched, and the server log records the erasure.
+//! organization is untouched, no database or data backup generation keeps its
+//! key or data (and they all still verify), and the server log records the
+//! erasure.
 
 mod common;
 
@@ -10,11 +12,52 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn options() -> Options {
+fn options(data_target: &std::path::Path) -> Options {
     Options {
-        extra: vec!["[backup]\nerase_after_days = 30\nerase_check_interval_secs = 1".into()],
+        extra: vec![format!(
+            "[backup]\nerase_after_days = 30\nerase_check_interval_secs = 1\ndata_target = {data_target:?}"
+        )],
         ..Options::default()
     }
+}
+
+/// Every `keys.db` copy under `dir` (database and data backup generations)
+/// and the organizations whose wrapped key it holds.
+fn backup_key_rows(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<i64>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "keys.db") {
+                let db = rusqlite::Connection::open_with_flags(&p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+                let mut st = db.prepare("SELECT org FROM org_keys ORDER BY org").unwrap();
+                let orgs = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+                out.push((p, orgs));
+            }
+        }
+    }
+    out
+}
+
+/// Paths under `dir` with a component named `name`.
+fn grep_names(dir: &std::path::Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if e.file_name().to_string_lossy() == name {
+                hits.push(p.clone());
+            }
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    hits
 }
 
 /// Data directories of organizations (`orgs/<id as 16 hex digits>`).
@@ -44,7 +87,8 @@ fn org_names(s: &TestServer) -> Vec<String> {
 
 #[test]
 fn ended_contract_erases_the_organization() {
-    let s = TestServer::start_with(options());
+    let target = tempfile::tempdir().unwrap();
+    let s = TestServer::start_with(options(target.path()));
     s.admin(&["org", "add", "ACME"]);
     s.admin(&["org", "add", "BETA"]);
     s.add_user("ACME\\alice", PASS);
@@ -59,6 +103,25 @@ fn ended_contract_erases_the_organization() {
         let o = s.smbclient(share, user, PASS, &[], &format!("put {} keep.bin", f.display()));
         assert!(o.status.success(), "put to {share}: {}", text(&o));
     }
+    // A database and a data backup generation that hold ACME's key and data.
+    std::thread::sleep(Duration::from_secs(3));
+    s.admin(&["backup", "now"]);
+    s.admin(&["backup", "data-now"]);
+    let acme_id: i64 = {
+        let db = rusqlite::Connection::open_with_flags(
+            s.data_dir().join("accounts.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        db.query_row("SELECT id FROM orgs WHERE name = 'ACME'", [], |r| r.get(0)).unwrap()
+    };
+    // (The generation the server made at start may predate ACME.)
+    for dir in [s.data_dir().join("backups"), target.path().to_path_buf()] {
+        let rows = backup_key_rows(&dir);
+        assert!(rows.iter().any(|(_, o)| o.contains(&acme_id)), "no backup of ACME's key in {dir:?}: {rows:?}");
+    }
+    let acme_dir = format!("{acme_id:016x}");
+    assert!(!grep_names(target.path(), &acme_dir).is_empty(), "ACME's data is in the data backup");
     let dirs_before = org_dirs(&s);
     assert!(dirs_before.len() >= 2, "org data dirs: {dirs_before:?}");
     let audit_before = org_logs(&s);
@@ -116,6 +179,15 @@ fn ended_contract_erases_the_organization() {
         s.smbclient("beta-docs", "BETA\\bob", PASS, &[], &format!("get keep.bin {}", work.path().join("b2").display()));
     assert!(o.status.success(), "BETA after erasure: {}", text(&o));
     assert_eq!(sha256_file(&b), sha256_file(&work.path().join("b2")));
+
+    // No backup generation holds ACME's key or data any more, and they all still verify.
+    let rows = [backup_key_rows(&s.data_dir().join("backups")), backup_key_rows(target.path())].concat();
+    assert!(rows.len() >= 2 && rows.iter().all(|(_, o)| !o.contains(&acme_id)), "{rows:?}");
+    assert!(grep_names(target.path(), &acme_dir).is_empty(), "ACME's data left in the data backups");
+    for args in [&["backup", "verify"][..], &["backup", "verify", "--data"][..]] {
+        let o = s.cli(args, None, &[]);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+    }
 
     // The erasure is in the server log; the name ACME is free again.
     let o = s.cli(&["logs", "operations", "--org", "server", "--format", "jsonl"], None, &[]);
