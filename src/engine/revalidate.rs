@@ -25,7 +25,9 @@ pub fn connection(server: &Server, conn: &mut ConnState, now: SystemTime, peer: 
             expire(server, conn, sid, now, peer);
             continue;
         }
-        trees(server, conn, sid, p.user_id, now, peer);
+        if !trees(server, conn, sid, p.user_id, now, peer) {
+            expire(server, conn, sid, now, peer);
+        }
     }
 }
 
@@ -44,7 +46,10 @@ fn expire(server: &Server, conn: &mut ConnState, sid: u64, now: SystemTime, peer
 /// Drops trees whose share is gone or no longer accessible, and closes the
 /// opens of trees whose access level went down (they were granted under
 /// the old one). A raised level keeps the opens: they ask for less than
-/// the tree now allows.
+/// the tree now allows. Returns false, changing nothing, when the account
+/// itself went inactive meanwhile (an administrator's change committed
+/// between the account check and the share checks): the session expires
+/// then, rather than its trees vanishing one tick before it does.
 fn trees(
     server: &Server,
     conn: &mut ConnState,
@@ -52,8 +57,8 @@ fn trees(
     user: crate::types::UserId,
     now: SystemTime,
     peer: SocketAddr,
-) {
-    let Some(s) = conn.sessions.get(&sid) else { return };
+) -> bool {
+    let Some(s) = conn.sessions.get(&sid) else { return true };
     let mut changed = Vec::new();
     for (tid, t) in &s.trees {
         let TreeKind::Disk(share) = &t.kind else { continue };
@@ -65,11 +70,14 @@ fn trees(
             changed.push((*tid, level, level < t.access));
         }
     }
+    if changed.iter().any(|(_, level, _)| *level == Access::None) && !server.directory.account_active(user, now) {
+        return false;
+    }
     for (tid, level, lowered) in changed {
         if lowered {
             close::close_tree_opens(server, conn, sid, tid, now, peer);
         }
-        let Some(s) = conn.sessions.get_mut(&sid) else { return };
+        let Some(s) = conn.sessions.get_mut(&sid) else { return true };
         if level == Access::None {
             if let Some(t) = s.trees.remove(&tid) {
                 tracing::info!(session = sid, "tree disconnected: access revoked");
@@ -79,4 +87,5 @@ fn trees(
             t.access = level;
         }
     }
+    true
 }
