@@ -87,28 +87,14 @@ impl Server {
         let rev = self.revision.lock().0;
         let mut applied = self.quota_applied.lock();
         if applied.get(&org) != Some(&rev) {
+            if !applied.contains_key(&org) {
+                let dir = self.directory.clone();
+                o.set_quota_source(Arc::new(move || dir.org_quota(org)));
+            }
             o.set_quota(self.directory.org_quota(org));
             applied.insert(org, rev);
         }
         Ok(o)
-    }
-
-    /// Runs a storage change that may grow the organization's data; when it
-    /// fails on the quota, re-reads the quota first (an administrator may
-    /// have raised it since the last accounts revision this server saw) and
-    /// tries once more, so a raised quota takes effect at once.
-    pub fn with_quota_retry<T>(
-        &self,
-        org: OrgId,
-        mut op: impl FnMut() -> Result<T, StorageError>,
-    ) -> Result<T, StorageError> {
-        match op() {
-            Err(StorageError::QuotaExceeded) => {
-                self.org_store_inner(org)?.set_quota(self.directory.org_quota(org));
-                op()
-            }
-            other => other,
-        }
     }
 
     fn org_store_inner(&self, org: OrgId) -> Result<Arc<OrgStore>, StorageError> {

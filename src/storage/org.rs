@@ -19,6 +19,9 @@ use super::segment::{self, Reservation, SEG_HEADER_LEN, Segment};
 use crate::keys::Key32;
 use crate::types::OrgId;
 
+/// Reads an organization's current quota in bytes (`None`: unlimited).
+pub type QuotaSource = Arc<dyn Fn() -> Option<u64> + Send + Sync>;
+
 /// Bits of a sequence number taken by the per-open counter; the rest is
 /// the open epoch, bumped durably at every open so that sequence numbers
 /// never repeat, even after a crash lost the counter (format doc §4.3).
@@ -49,6 +52,9 @@ pub(crate) struct OrgCore {
     counter: AtomicU64,
     usage: AtomicU64,
     quota: AtomicU64,
+    /// Where the current quota comes from (the accounts store), asked again
+    /// before a write is refused so that a raised quota applies at once.
+    quota_source: RwLock<Option<QuotaSource>>,
     pub open: Mutex<HashMap<i64, Weak<Content>>>,
     /// Streams holding an unsealed write-back tail.
     tails: Mutex<HashMap<i64, Weak<Content>>>,
@@ -95,6 +101,7 @@ impl OrgCore {
             counter: AtomicU64::new(0),
             usage: AtomicU64::new(usage as u64),
             quota: AtomicU64::new(u64::MAX),
+            quota_source: RwLock::new(None),
             open: Mutex::new(HashMap::new()),
             tails: Mutex::new(HashMap::new()),
             commit_lock: Mutex::new(Instant::now()),
@@ -200,17 +207,29 @@ impl OrgCore {
         self.quota.store(q.unwrap_or(u64::MAX), Ordering::Release);
     }
 
+    pub fn set_quota_source(&self, source: QuotaSource) {
+        *self.quota_source.write() = Some(source);
+    }
+
     /// Fails with `QuotaExceeded` if growing allocation by `grow` bytes
-    /// would pass the quota.
+    /// would pass the quota. Before refusing, the quota is read again from
+    /// its source (if any): the cached value may predate a raise.
     pub fn check_quota(&self, grow: i64) -> Result<()> {
         if grow <= 0 {
             return Ok(());
         }
-        let q = self.quota.load(Ordering::Acquire);
-        if q != u64::MAX && self.usage().saturating_add(grow as u64) > q {
-            return Err(StorageError::QuotaExceeded);
+        let fits = |q: u64| q == u64::MAX || self.usage().saturating_add(grow as u64) <= q;
+        if fits(self.quota.load(Ordering::Acquire)) {
+            return Ok(());
         }
-        Ok(())
+        let fresh = self.quota_source.read().as_ref().map(|f| f().unwrap_or(u64::MAX));
+        match fresh {
+            Some(q) => {
+                self.quota.store(q, Ordering::Release);
+                if fits(q) { Ok(()) } else { Err(StorageError::QuotaExceeded) }
+            }
+            None => Err(StorageError::QuotaExceeded),
+        }
     }
 
     pub fn register_tail(&self, id: i64, c: Weak<Content>) {

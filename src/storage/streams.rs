@@ -243,6 +243,13 @@ impl OrgStore {
         self.core.set_quota(bytes);
     }
 
+    /// Where the quota comes from: asked again before a write that would
+    /// pass the cached quota is refused, so that a raised quota applies at
+    /// once (a lowered one applies at the next `set_quota`).
+    pub fn set_quota_source(&self, source: super::org::QuotaSource) {
+        self.core.set_quota_source(source);
+    }
+
     fn sealed_column(&self, node: NodeId, col: &'static str) -> Result<Option<Vec<u8>>> {
         let sql = format!("SELECT {col} FROM nodes WHERE id=?1");
         self.core.read(|db| {

@@ -135,7 +135,7 @@ fn write_file(
     }
     if !req.data.is_empty() {
         let before = content.len();
-        server.with_quota_retry(f.org_id, || content.write(offset, req.data))?;
+        content.write(offset, req.data)?;
         super::times::on_write(&server.files, f, now);
         if content.len() != before {
             crate::engine::notify::modified(server, f, notify_filter::SIZE);

@@ -213,7 +213,7 @@ fn set_size(env: &Env<'_>, f: &mut FileOpen, size: u64, allocation: bool) -> Res
         }
     }
     let before = c.len();
-    env.server.with_quota_retry(f.org_id, || c.set_len(size))?;
+    c.set_len(size)?;
     super::times::on_write(&env.server.files, f, env.now);
     if before != size {
         crate::engine::notify::modified(env.server, f, notify_filter::SIZE);

@@ -214,6 +214,25 @@ fn quota_limits_allocation() {
     c.write(65536, &[1; 65536]).unwrap();
 }
 
+/// A write past the cached quota asks the quota's source again before it
+/// is refused: a raise applies at once, a still-too-small quota refuses.
+#[test]
+fn quota_source_is_asked_before_refusing() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let d = tempfile::tempdir().unwrap();
+    let (_s, o, root) = setup(d.path());
+    let current = Arc::new(AtomicU64::new(100_000));
+    let src = current.clone();
+    o.set_quota_source(Arc::new(move || Some(src.load(Ordering::SeqCst))));
+    o.set_quota(Some(100_000));
+    let c = o.open_content(file(&o, root, "q"), None, false).unwrap();
+    c.write(0, &[1; 65536]).unwrap();
+    assert_eq!(c.write(65536, &[1; 65536]), Err(StorageError::QuotaExceeded));
+    current.store(150_000, Ordering::SeqCst); // raised by an administrator
+    c.write(65536, &[1; 65536]).unwrap();
+    assert_eq!(c.write(131_072, &[1; 65536]), Err(StorageError::QuotaExceeded));
+}
+
 #[test]
 fn persists_across_reopen_and_shred_destroys_key() {
     let d = tempfile::tempdir().unwrap();
