@@ -61,17 +61,20 @@ pub fn attributes(m: &Meta) -> u32 {
     a
 }
 
+/// Attribute bits a client may set, at CREATE or with FileBasicInformation
+/// (MS-FSCC 2.6); the others are the server's to keep.
+pub const SETTABLE_ATTRIBUTES: u32 = file_attributes::READONLY
+    | file_attributes::HIDDEN
+    | file_attributes::SYSTEM
+    | file_attributes::ARCHIVE
+    | file_attributes::TEMPORARY
+    | file_attributes::OFFLINE
+    | file_attributes::NOT_CONTENT_INDEXED;
+
 /// Attributes stored for a new or overwritten node from what the client
 /// asked for: only the settable bits, plus ARCHIVE for files (NTFS does this).
 pub fn new_attributes(requested: u32, dir: bool) -> u32 {
-    const SETTABLE: u32 = file_attributes::READONLY
-        | file_attributes::HIDDEN
-        | file_attributes::SYSTEM
-        | file_attributes::ARCHIVE
-        | file_attributes::TEMPORARY
-        | file_attributes::OFFLINE
-        | file_attributes::NOT_CONTENT_INDEXED;
-    let mut a = requested & SETTABLE;
+    let mut a = requested & SETTABLE_ATTRIBUTES;
     if dir {
         a |= file_attributes::DIRECTORY;
         a &= !file_attributes::TEMPORARY;

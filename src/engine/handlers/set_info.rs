@@ -222,13 +222,7 @@ fn set_size(env: &Env<'_>, f: &mut FileOpen, size: u64, allocation: bool) -> Res
 }
 
 /// Attribute bits a client may set with FileBasicInformation (MS-FSCC 2.6).
-const SETTABLE: u32 = file_attributes::READONLY
-    | file_attributes::HIDDEN
-    | file_attributes::SYSTEM
-    | file_attributes::ARCHIVE
-    | file_attributes::TEMPORARY
-    | file_attributes::OFFLINE
-    | file_attributes::NOT_CONTENT_INDEXED;
+const SETTABLE: u32 = crate::engine::fileops::SETTABLE_ATTRIBUTES;
 
 /// FileBasicInformation (MS-FSA 2.1.5.14.2): 0 leaves a field alone, -1
 /// stops automatic updates of that time through this handle, -2 resumes
