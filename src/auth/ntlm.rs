@@ -98,13 +98,15 @@ pub(crate) fn challenge_flags(client: u32) -> u32 {
     (client & ECHOED) | flags::NTLM | flags::TARGET_INFO | flags::TARGET_TYPE_SERVER | (client & flags::REQUEST_TARGET)
 }
 
-fn push_av(out: &mut Vec<u8>, id: u16, value: &[u8]) {
+/// Appends one AV pair (MS-NLMP 2.2.2.1).
+pub(crate) fn push_av(out: &mut Vec<u8>, id: u16, value: &[u8]) {
     out.extend_from_slice(&id.to_le_bytes());
     out.extend_from_slice(&(value.len() as u16).to_le_bytes());
     out.extend_from_slice(value);
 }
 
-fn utf16(s: &str) -> Vec<u8> {
+/// UTF-16LE without terminator, as NTLM carries names.
+pub(crate) fn utf16(s: &str) -> Vec<u8> {
     s.encode_utf16().flat_map(u16::to_le_bytes).collect()
 }
 
@@ -147,6 +149,23 @@ pub(crate) fn build_challenge(flags_: u32, challenge: &[u8; 8], names: &ServerNa
     m.extend_from_slice(&target_name);
     m.extend_from_slice(&ti);
     m
+}
+
+/// What a client needs of a CHALLENGE_MESSAGE (2.2.1.2): the counterpart
+/// of [`build_challenge`], used by our own client.
+pub(crate) struct Challenge<'a> {
+    pub flags: u32,
+    pub server_challenge: [u8; 8],
+    pub target_info: &'a [u8],
+}
+
+/// Parses a CHALLENGE_MESSAGE, every length and offset checked.
+pub(crate) fn parse_challenge(msg: &[u8]) -> Result<Challenge<'_>, Malformed> {
+    check_header(msg, 2)?;
+    let flags = u32le(msg, 20)?;
+    let server_challenge = msg.get(24..32).and_then(|s| s.try_into().ok()).ok_or(Malformed)?;
+    let (target_info, _) = field(msg, 40)?;
+    Ok(Challenge { flags, server_challenge, target_info })
 }
 
 /// A parsed AUTHENTICATE_MESSAGE (2.2.1.3).
@@ -220,21 +239,25 @@ pub(crate) fn parse_blob(temp: &[u8]) -> Result<ClientBlob<'_>, Malformed> {
     Ok(ClientBlob { av_pairs: &temp[BLOB_FIXED..] })
 }
 
-/// Finds AV pair `id` in a list that must end with MsvAvEOL (trailing
-/// padding after EOL is allowed, as Windows sends it).
-pub(crate) fn find_av(mut list: &[u8], id: u16) -> Result<Option<&[u8]>, Malformed> {
+/// The AV pairs of a list that must end with MsvAvEOL, up to (not
+/// including) it; trailing padding after EOL is allowed, as Windows sends it.
+pub(crate) fn av_pairs(mut list: &[u8]) -> Result<Vec<(u16, &[u8])>, Malformed> {
+    let mut out = Vec::new();
     loop {
         let kind = u16le(list, 0)?;
         let len = usize::from(u16le(list, 2)?);
         let value = list.get(4..4 + len).ok_or(Malformed)?;
         if kind == av::EOL {
-            return Ok(None);
+            return Ok(out);
         }
-        if kind == id {
-            return Ok(Some(value));
-        }
+        out.push((kind, value));
         list = &list[4 + len..];
     }
+}
+
+/// Finds AV pair `id` (see [`av_pairs`]).
+pub(crate) fn find_av(list: &[u8], id: u16) -> Result<Option<&[u8]>, Malformed> {
+    Ok(av_pairs(list)?.into_iter().find(|(k, _)| *k == id).map(|(_, v)| v))
 }
 
 /// True if the client's AV pairs say the AUTHENTICATE carries a MIC.

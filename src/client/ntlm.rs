@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use super::Error;
 use crate::auth::der;
-use crate::auth::ntlm::{MIC_OFFSET, av, find_av, flags};
+use crate::auth::ntlm::{MIC_OFFSET, av, av_pairs, find_av, flags, parse_challenge, push_av, utf16};
 use crate::auth::ntlm_crypto::{self, Side};
 use crate::auth::spnego::{self, ClientToken, NTLMSSP_OID, NTLMSSP_SIGNATURE};
 use crate::types::FileTime;
@@ -156,7 +156,10 @@ impl NtlmClient {
 
     /// CHALLENGE → AUTHENTICATE (MS-NLMP 3.1.5.1.2).
     fn authenticate(&self, chal: &[u8]) -> Result<(Vec<u8>, Done), Error> {
-        let c = parse_challenge(chal)?;
+        let c = parse_challenge(chal).map_err(|_| Error::Auth("malformed CHALLENGE"))?;
+        if c.target_info.is_empty() {
+            return Err(Error::Auth("CHALLENGE without TargetInfo (NTLMv2 needs it)"));
+        }
         let negotiated = c.flags & CLIENT_FLAGS;
         if negotiated & flags::EXTENDED_SESSIONSECURITY == 0 || negotiated & flags::UNICODE == 0 {
             return Err(Error::Auth("server refused extended session security or Unicode"));
@@ -197,7 +200,7 @@ impl NtlmClient {
         t.extend_from_slice(time);
         t.extend_from_slice(&self.random.client_challenge);
         t.extend_from_slice(&[0; 4]);
-        for (id, value) in av_pairs(target_info)? {
+        for (id, value) in av_pairs(target_info).map_err(|_| Error::Auth("malformed TargetInfo"))? {
             if id != av::FLAGS {
                 push_av(&mut t, id, value);
             }
@@ -254,57 +257,6 @@ fn put_field(m: &mut Vec<u8>, len: usize, off: usize) {
     m.extend_from_slice(&len.to_le_bytes());
     m.extend_from_slice(&len.to_le_bytes());
     m.extend_from_slice(&(off as u32).to_le_bytes());
-}
-
-fn push_av(out: &mut Vec<u8>, id: u16, value: &[u8]) {
-    out.extend_from_slice(&id.to_le_bytes());
-    out.extend_from_slice(&(value.len() as u16).to_le_bytes());
-    out.extend_from_slice(value);
-}
-
-fn utf16(s: &str) -> Vec<u8> {
-    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
-}
-
-/// The CHALLENGE_MESSAGE fields a client needs (MS-NLMP 2.2.1.2).
-struct Challenge<'a> {
-    flags: u32,
-    server_challenge: [u8; 8],
-    target_info: &'a [u8],
-}
-
-fn parse_challenge(m: &[u8]) -> Result<Challenge<'_>, Error> {
-    let bad = || Error::Auth("malformed CHALLENGE");
-    let u16at = |at: usize| m.get(at..at + 2).map(|s| u16::from_le_bytes([s[0], s[1]])).ok_or_else(bad);
-    let u32at = |at: usize| m.get(at..at + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]])).ok_or_else(bad);
-    if m.get(..8) != Some(&NTLMSSP_SIGNATURE[..]) || u32at(8)? != 2 {
-        return Err(bad());
-    }
-    let flags = u32at(20)?;
-    let server_challenge = m.get(24..32).and_then(|s| s.try_into().ok()).ok_or_else(bad)?;
-    let ti_len = usize::from(u16at(40)?);
-    let ti_off = u32at(44)? as usize;
-    let target_info = m.get(ti_off..ti_off.checked_add(ti_len).ok_or_else(bad)?).ok_or_else(bad)?;
-    if target_info.is_empty() {
-        return Err(Error::Auth("CHALLENGE without TargetInfo (NTLMv2 needs it)"));
-    }
-    Ok(Challenge { flags, server_challenge, target_info })
-}
-
-/// The AV pairs of a TargetInfo up to (not including) MsvAvEOL.
-fn av_pairs(mut list: &[u8]) -> Result<Vec<(u16, &[u8])>, Error> {
-    let bad = || Error::Auth("malformed TargetInfo");
-    let mut out = Vec::new();
-    loop {
-        let h = list.get(..4).ok_or_else(bad)?;
-        let id = u16::from_le_bytes([h[0], h[1]]);
-        let len = usize::from(u16::from_le_bytes([h[2], h[3]]));
-        if id == av::EOL {
-            return Ok(out);
-        }
-        out.push((id, list.get(4..4 + len).ok_or_else(bad)?));
-        list = &list[4 + len..];
-    }
 }
 
 #[cfg(test)]
