@@ -24,40 +24,21 @@ fn options(data_target: &std::path::Path) -> Options {
 /// Every `keys.db` copy under `dir` (database and data backup generations)
 /// and the organizations whose wrapped key it holds.
 fn backup_key_rows(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<i64>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().is_some_and(|n| n == "keys.db") {
-                let db = rusqlite::Connection::open_with_flags(&p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-                let mut st = db.prepare("SELECT org FROM org_keys ORDER BY org").unwrap();
-                let orgs = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
-                out.push((p, orgs));
-            }
-        }
-    }
-    out
+    let open = |p: &std::path::Path| {
+        let db = rusqlite::Connection::open_with_flags(p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let mut st = db.prepare("SELECT org FROM org_keys ORDER BY org").unwrap();
+        st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    walk(dir)
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "keys.db"))
+        .map(|p| (p.clone(), open(&p)))
+        .collect()
 }
 
 /// Paths under `dir` with a component named `name`.
 fn grep_names(dir: &std::path::Path, name: &str) -> Vec<std::path::PathBuf> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if e.file_name().to_string_lossy() == name {
-                hits.push(p.clone());
-            }
-            if p.is_dir() {
-                stack.push(p);
-            }
-        }
-    }
-    hits
+    walk(dir).into_iter().filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == name)).collect()
 }
 
 /// Data directories of organizations (`orgs/<id as 16 hex digits>`).

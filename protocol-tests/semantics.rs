@@ -104,19 +104,7 @@ fn server_side_copy_reencrypts() {
 }
 
 fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(b) = std::fs::read(&p) {
-                out.push((p, b));
-            }
-        }
-    }
-    out
+    walk(dir).into_iter().filter(|p| p.is_file()).filter_map(|p| std::fs::read(&p).ok().map(|b| (p, b))).collect()
 }
 
 /// Looks for a run of at least `min` identical high-entropy bytes stored at

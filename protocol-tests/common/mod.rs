@@ -262,24 +262,27 @@ pub fn sha256_file(path: &Path) -> String {
 
 /// Recursively searches every file under `dir` for `needle`; returns the paths that contain it.
 pub fn grep_tree(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut hits = Vec::new();
+    walk(dir)
+        .into_iter()
+        .filter(|p| std::fs::read(p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)))
+        .collect()
+}
+
+/// Every path below `dir` (directories and files, depth first; unreadable
+/// directories are skipped).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let p = e.path();
             if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p)
-                && bytes.windows(needle.len()).any(|w| w == needle)
-            {
-                hits.push(p);
+                stack.push(p.clone());
             }
+            out.push(p);
         }
     }
-    hits
+    out
 }
 
 /// UTF-16LE bytes of a string (names as they travel on the wire).
