@@ -6,6 +6,7 @@ use rusqlite::Connection;
 use super::*;
 use crate::backup::db::{ACCOUNTS_DB, DbBackups, KEYS_DB};
 use crate::backup::manifest;
+use crate::backup::test_schema;
 
 const ORG1: &str = "store/orgs/0000000000000001";
 const ORG2: &str = "store/orgs/0000000000000002";
@@ -39,20 +40,22 @@ fn data_dir() -> tempfile::TempDir {
     Connection::open(d.path().join(ACCOUNTS_DB))
         .unwrap()
         .execute_batch(
-            "CREATE TABLE orgs(id INTEGER PRIMARY KEY, name TEXT, name_key BLOB, erased INTEGER);
-         CREATE TABLE users(id INTEGER PRIMARY KEY, org_id INTEGER);
-         CREATE TABLE groups(id INTEGER PRIMARY KEY, org_id INTEGER);
-         CREATE TABLE shares(id INTEGER PRIMARY KEY, org_id INTEGER);
-         INSERT INTO orgs VALUES(1, 'GONE', x'01', 0); INSERT INTO orgs VALUES(2, 'KEPT', x'02', 0);",
+            &[
+                test_schema::ACCOUNTS,
+                "INSERT INTO orgs VALUES(1, 'GONE', x'01', 0); INSERT INTO orgs VALUES(2, 'KEPT', x'02', 0);",
+            ]
+            .concat(),
         )
         .unwrap();
     std::fs::create_dir_all(d.path().join("store")).unwrap();
     Connection::open(d.path().join(KEYS_DB))
         .unwrap()
         .execute_batch(
-            "CREATE TABLE org_keys(org INTEGER PRIMARY KEY, wrapped BLOB NOT NULL);
-             CREATE TABLE shredded(org INTEGER PRIMARY KEY);
-             INSERT INTO org_keys VALUES(1, x'00112233'); INSERT INTO org_keys VALUES(2, x'44556677');",
+            &[
+                test_schema::KEYS,
+                "INSERT INTO org_keys VALUES(1, x'00112233'); INSERT INTO org_keys VALUES(2, x'44556677');",
+            ]
+            .concat(),
         )
         .unwrap();
     for org in [ORG1, ORG2] {

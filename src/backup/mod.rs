@@ -19,3 +19,16 @@ pub mod erasure;
 pub mod manifest;
 pub mod purge;
 pub mod restore;
+
+/// Minimal stand-ins for the tables of accounts.db and keys.db that backups
+/// and purges touch, for unit tests that build a data directory by hand
+/// (end to end, `protocol-tests/backup.rs` and `lifecycle.rs` use the real ones).
+#[cfg(test)]
+pub(crate) mod test_schema {
+    pub const ACCOUNTS: &str = "CREATE TABLE orgs(id INTEGER PRIMARY KEY, name TEXT, name_key BLOB, erased INTEGER);
+        CREATE TABLE users(id INTEGER PRIMARY KEY, org_id INTEGER);
+        CREATE TABLE groups(id INTEGER PRIMARY KEY, org_id INTEGER);
+        CREATE TABLE shares(id INTEGER PRIMARY KEY, org_id INTEGER);";
+    pub const KEYS: &str = "CREATE TABLE org_keys(org INTEGER PRIMARY KEY, wrapped BLOB NOT NULL);
+        CREATE TABLE shredded(org INTEGER PRIMARY KEY);";
+}

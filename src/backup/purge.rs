@@ -152,6 +152,7 @@ fn rewrite(path: &Path, change: impl FnOnce(&Connection) -> rusqlite::Result<()>
 mod tests {
     use super::*;
     use crate::backup::db::DbBackups;
+    use crate::backup::test_schema;
     use std::time::{Duration, SystemTime};
 
     fn generation_with_org_1() -> (tempfile::TempDir, DbBackups, std::path::PathBuf) {
@@ -159,21 +160,17 @@ mod tests {
         Connection::open(d.path().join(ACCOUNTS_DB))
             .unwrap()
             .execute_batch(
-                "CREATE TABLE orgs(id INTEGER PRIMARY KEY, name TEXT, name_key BLOB, erased INTEGER);
-                 CREATE TABLE users(id INTEGER PRIMARY KEY, org_id INTEGER);
-                 CREATE TABLE groups(id INTEGER PRIMARY KEY, org_id INTEGER);
-                 CREATE TABLE shares(id INTEGER PRIMARY KEY, org_id INTEGER);
-                 INSERT INTO orgs VALUES(1, 'GONE', x'01', 0); INSERT INTO users VALUES(7, 1);",
+                &[
+                    test_schema::ACCOUNTS,
+                    "INSERT INTO orgs VALUES(1, 'GONE', x'01', 0); INSERT INTO users VALUES(7, 1);",
+                ]
+                .concat(),
             )
             .unwrap();
         std::fs::create_dir_all(d.path().join("store/orgs")).unwrap();
         Connection::open(d.path().join(KEYS_DB))
             .unwrap()
-            .execute_batch(
-                "CREATE TABLE org_keys(org INTEGER PRIMARY KEY, wrapped BLOB NOT NULL);
-                 CREATE TABLE shredded(org INTEGER PRIMARY KEY);
-                 INSERT INTO org_keys VALUES(1, x'5ec2e75ec2e75ec2e7');",
-            )
+            .execute_batch(&[test_schema::KEYS, "INSERT INTO org_keys VALUES(1, x'5ec2e75ec2e75ec2e7');"].concat())
             .unwrap();
         let b = DbBackups::new(d.path(), d.path().join("backups/db"), 7, Key32::random());
         let g = b.create(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_564_800)).unwrap();
