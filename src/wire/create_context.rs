@@ -560,6 +560,40 @@ mod tests {
         assert_eq!(out, chain);
     }
 
+    /// CREATE requests smbtorture 4.17 sent (captures/smbtorture-lease-durable-v2.pcap,
+    /// frames 20 and 490; field values as Wireshark decodes them): a v1
+    /// lease request (smb2.lease.request), then DH2Q + RqLs
+    /// (smb2.durable-v2-open.open-lease).
+    #[test]
+    fn decodes_smbtorture_lease_and_durable_v2_requests() {
+        macro_rules! fixture {
+            ($f:expr) => {
+                include_bytes!(concat!("../../protocol-tests/fixtures/smbtorture-lease/", $f))
+            };
+        }
+        let req = crate::wire::create::CreateRequest::decode(fixture!("20-create-lease-v1.bin")).unwrap();
+        assert_eq!(req.name, "lease_request.dat");
+        assert_eq!(req.requested_oplock_level, 0xff);
+        let l = Lease::decode(find(&req.contexts, names::RQLS).unwrap().data).unwrap();
+        // Lease Key e0ddf00d-0ffe-badc-f20f-221f01f02345 (GUID byte order on the wire).
+        assert_eq!(l.key, crate::wire::hex_bytes("0df0dde0 fe0f dcba f20f 221f01f02345")[..]);
+        assert_eq!((l.state, l.flags, l.duration, l.v2), (7, 0, 0, None));
+        let mut enc = Vec::new();
+        l.encode(&mut enc);
+        assert_eq!(enc, find(&req.contexts, names::RQLS).unwrap().data);
+
+        let req = crate::wire::create::CreateRequest::decode(fixture!("490-create-dh2q-lease.bin")).unwrap();
+        let names_in_order: Vec<&[u8]> = req.contexts.iter().map(|c| c.name).collect();
+        assert_eq!(names_in_order, [names::DH2Q, names::RQLS]);
+        let d = DurableRequestV2::decode(find(&req.contexts, names::DH2Q).unwrap().data).unwrap();
+        assert_eq!((d.timeout, d.flags), (0, 0));
+        // Create Guid 856605eb-820a-4b67-91e2-746245c1f4fd.
+        assert_eq!(d.create_guid.0[..], crate::wire::hex_bytes("eb056685 0a82 674b 91e2 746245c1f4fd")[..]);
+        let l = Lease::decode(find(&req.contexts, names::RQLS).unwrap().data).unwrap();
+        assert_eq!(l.key, crate::wire::hex_bytes("6cb3ee0e 0000 0000 934c 11f1ffffffff")[..]);
+        assert_eq!(l.state, 7);
+    }
+
     /// What smbclient / Windows put in a typical CREATE: MxAc (no data)
     /// then QFid (no data); Next = 24 (16 header + 4 name, padded).
     #[test]
