@@ -1,9 +1,10 @@
 //! The server-wide table of open streams (MS-SMB2 3.3.1.5 GlobalOpenTable;
 //! MS-FSA 2.1.1 Stream and File objects): share modes, delete-pending state,
 //! byte-range locks and caching state of every stream any connection has
-//! open, keyed by [`FileKey`], and the mailboxes through which one
-//! connection finishes another connection's pending request (a blocking
-//! LOCK released by an unlock or close elsewhere).
+//! open, keyed by [`FileKey`], and the connections' mailboxes
+//! ([`crate::engine::mailbox`]) through which one connection finishes
+//! another connection's pending request (a blocking LOCK released by an
+//! unlock or close elsewhere).
 //!
 //! The rules themselves live in [`crate::engine::fsa`]; this file only
 //! keeps the state and routes completions. Everything here is in memory
@@ -23,71 +24,8 @@ use crate::engine::fsa::locks::Completion;
 use crate::engine::fsa::stream::StreamState;
 use crate::engine::fsa::{FileKey, OpenId};
 use crate::types::{FileTime, NodeId, OrgId};
-use crate::wire::NtStatus;
 
-/// Wakes the connection task that owns a mailbox (given by `net`).
-pub type Waker = Arc<dyn Fn() + Send + Sync>;
-
-/// Something another connection (or a timer) wants a connection to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
-    /// The pending request with this AsyncId finished with `status`
-    /// (MS-SMB2 3.3.4.3 final response of an asynchronous operation).
-    Completed {
-        /// AsyncId of the interim response.
-        async_id: u64,
-        /// Final status.
-        status: NtStatus,
-    },
-    /// Send this oplock or lease break notification (MS-SMB2 3.3.4.6,
-    /// 3.3.4.7) for one of the connection's opens.
-    Break(Break),
-    /// The state a parked request waits on changed (a break was
-    /// acknowledged or timed out, an open closed): run it again.
-    Retry(u64),
-    /// A session of this connection ended because its user reconnected
-    /// with it as PreviousSessionId (MS-SMB2 3.3.5.5.3).
-    EndSession(u64),
-    /// A pending CHANGE_NOTIFY finished with `status` and these
-    /// FILE_NOTIFY_INFORMATION records (MS-SMB2 3.3.4.3, 3.3.5.19).
-    Notify {
-        /// AsyncId of the interim response.
-        async_id: u64,
-        /// Final status (SUCCESS, NOTIFY_ENUM_DIR, NOTIFY_CLEANUP, CANCELLED).
-        status: NtStatus,
-        /// The response's output buffer.
-        data: Vec<u8>,
-    },
-}
-
-/// A connection's inbox: notices plus the waker that makes `net` call
-/// `Connection::poll`.
-#[derive(Default)]
-pub struct Mailbox {
-    notices: Mutex<Vec<Notice>>,
-    waker: Mutex<Option<Waker>>,
-}
-
-impl Mailbox {
-    /// Queues a notice and wakes the owner.
-    pub fn post(&self, n: Notice) {
-        self.notices.lock().push(n);
-        let w = self.waker.lock().clone();
-        if let Some(w) = w {
-            w();
-        }
-    }
-
-    /// Everything queued so far.
-    pub fn take(&self) -> Vec<Notice> {
-        std::mem::take(&mut *self.notices.lock())
-    }
-
-    /// Installs the waker (once per connection, by `net`).
-    pub fn set_waker(&self, w: Waker) {
-        *self.waker.lock() = Some(w);
-    }
-}
+pub use crate::engine::mailbox::{Mailbox, Notice, Waker};
 
 /// The table itself (reached through [`Files::with`]).
 #[derive(Default)]
@@ -457,6 +395,7 @@ pub fn open_id(persistent: u64) -> OpenId {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::NtStatus;
 
     const ORG: OrgId = OrgId(1);
     const DIR: NodeId = NodeId(7);

@@ -14,6 +14,7 @@ pub mod files;
 pub mod fsa;
 pub mod handlers;
 pub mod identity;
+pub mod mailbox;
 pub mod names;
 pub mod notify;
 pub mod open;
