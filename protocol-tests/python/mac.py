@@ -22,18 +22,14 @@ import time
 import unicodedata
 import uuid
 
-from smbprotocol.connection import Connection, Dialects
 from smbprotocol.create_contexts import SMB2CreateContextRequest
 from smbprotocol.exceptions import SMBResponseException
 from smbprotocol.file_info import FileInformationClass
 from smbprotocol.open import (CreateDisposition, CreateOptions, DirectoryAccessMask, FilePipePrinterAccessMask,
-                              ImpersonationLevel, Open, ShareAccess, SMB2QueryDirectoryRequest,
-                              SMB2QueryDirectoryResponse)
-from smbprotocol.session import Session
-from smbprotocol.tree import TreeConnect
+                              SMB2QueryDirectoryRequest, SMB2QueryDirectoryResponse)
 
-ALL_SHARE = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | ShareAccess.FILE_SHARE_DELETE
-RW = FilePipePrinterAccessMask.GENERIC_READ | FilePipePrinterAccessMask.GENERIC_WRITE
+from smbtest import RW, Client
+
 DIR_READ = DirectoryAccessMask.FILE_LIST_DIRECTORY | DirectoryAccessMask.SYNCHRONIZE | DirectoryAccessMask.FILE_READ_ATTRIBUTES
 STATUS_INVALID_PARAMETER = 0xC000000D
 STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
@@ -49,32 +45,21 @@ def fail(msg):
     sys.exit(1)
 
 
-class Client:
-    def __init__(self, host, port, share, user, password):
-        self.conn = Connection(uuid.uuid4(), host, port, require_signing=True)
-        self.conn.connect(Dialects.SMB_3_1_1)
-        self.sess = Session(self.conn, user, password, require_encryption=True)
-        self.sess.connect()
-        self.tree = TreeConnect(self.sess, rf"\\{host}\{share}")
-        self.tree.connect()
-
-    def open(self, name, access=RW, disp=CreateDisposition.FILE_OPEN_IF, options=0, contexts=None):
-        f = Open(self.tree, name)
-        resp = f.create(ImpersonationLevel.Impersonation, access, 0, ALL_SHARE, disp, options, create_contexts=contexts)
-        return f, resp
+class MacClient(Client):
+    """A session that also speaks what Finder does."""
 
     def mkdir(self, name):
-        d, _ = self.open(name, DIR_READ, CreateDisposition.FILE_OPEN_IF, CreateOptions.FILE_DIRECTORY_FILE)
+        d, _ = self.create(name, DIR_READ, CreateDisposition.FILE_OPEN_IF, CreateOptions.FILE_DIRECTORY_FILE)
         d.close()
 
     def put(self, name, data):
-        f, _ = self.open(name, disp=CreateDisposition.FILE_OVERWRITE_IF)
+        f, _ = self.create(name, disp=CreateDisposition.FILE_OVERWRITE_IF)
         if data:
             f.write(data, 0)
         f.close()
 
     def get(self, name):
-        f, _ = self.open(name, FilePipePrinterAccessMask.GENERIC_READ, CreateDisposition.FILE_OPEN)
+        f, _ = self.create(name, FilePipePrinterAccessMask.GENERIC_READ, CreateDisposition.FILE_OPEN)
         data = f.read(0, f.end_of_file) if f.end_of_file else b""
         f.close()
         return data
@@ -85,17 +70,12 @@ class Client:
         ctx["buffer_name"] = b"AAPL"
         caps = AAPL_SERVER_CAPS | AAPL_VOLUME_CAPS | AAPL_MODEL_INFO
         ctx["buffer_data"] = struct.pack("<IIQQ", AAPL_SERVER_QUERY, 0, caps, 0x7)
-        d, resp = self.open("", DIR_READ, CreateDisposition.FILE_OPEN, CreateOptions.FILE_DIRECTORY_FILE, [ctx])
+        d, resp = self.create("", DIR_READ, CreateDisposition.FILE_OPEN, CreateOptions.FILE_DIRECTORY_FILE, contexts=[ctx])
         d.close()
         for c in resp or []:
             if isinstance(c, bytes) and len(c) >= 16 and struct.unpack_from("<I", c)[0] == AAPL_SERVER_QUERY:
                 return parse_aapl(c)
         fail(f"no AAPL response context: {resp}")
-
-    def close(self):
-        self.tree.disconnect()
-        self.sess.disconnect()
-        self.conn.disconnect()
 
 
 def parse_aapl(c):
@@ -153,7 +133,7 @@ def check_streams(c):
     if c.get(name) != b"data fork":
         fail("data fork changed")
     # Malformed AfpInfo writes are refused and leave the record alone.
-    f, _ = c.open(name + ":AFP_AfpInfo")
+    f, _ = c.create(name + ":AFP_AfpInfo")
     for bad in (b"XYZ\x00" + rec[4:], rec[:4] + struct.pack(">I", 2) + rec[8:], rec[:30]):
         st = status_of(lambda: f.write(bad, 0))
         if st != STATUS_INVALID_PARAMETER:
@@ -180,7 +160,7 @@ def check_nfc(c):
         c.put(base + nfd + ".txt", b"from a Mac")
         if c.get(base + nfc + ".txt") != b"from a Mac":
             fail(f"NFC spelling of {word} does not reach the NFD-created file")
-        st = status_of(lambda: c.open(base + nfc + ".txt", disp=CreateDisposition.FILE_CREATE)[0].close())
+        st = status_of(lambda: c.create(base + nfc + ".txt", disp=CreateDisposition.FILE_CREATE)[0].close())
         if st is None:
             fail("NFC spelling created a twin")
         c.mkdir(base + nfd + "-dir")
@@ -200,7 +180,7 @@ def check_dotfiles(c):
     names = list_names(c, d)
     if sorted(names) != sorted([".", "..", ".DS_Store", "._photo.jpg", "photo.jpg"]):
         fail(f"listing: {names}")
-    f, _ = c.open(d + "\\._photo.jpg", RW | FilePipePrinterAccessMask.DELETE,
+    f, _ = c.create(d + "\\._photo.jpg", RW | FilePipePrinterAccessMask.DELETE,
                   CreateDisposition.FILE_OPEN, CreateOptions.FILE_DELETE_ON_CLOSE)
     f.close()
     if "._photo.jpg" in list_names(c, d):
@@ -208,7 +188,7 @@ def check_dotfiles(c):
 
 
 def list_names(c, d):
-    h, _ = c.open(d, DIR_READ, CreateDisposition.FILE_OPEN, CreateOptions.FILE_DIRECTORY_FILE)
+    h, _ = c.create(d, DIR_READ, CreateDisposition.FILE_OPEN, CreateOptions.FILE_DIRECTORY_FILE)
     entries = h.query_directory("*", FileInformationClass.FILE_NAMES_INFORMATION)
     h.close()
     return [e["file_name"].get_value().decode("utf-16-le") for e in entries]
@@ -220,7 +200,7 @@ def check_bigdir(c, host, port, share, user, password, n):
     t0 = time.monotonic()
     for i in range(n):
         name = f"{d}\\IMG_{i:05d}.jpg"
-        f, _ = c.open(name, disp=CreateDisposition.FILE_CREATE)
+        f, _ = c.create(name, disp=CreateDisposition.FILE_CREATE)
         f.write(b"\xff\xd8" + struct.pack("<I", i), 0)
         f.close()
         if i % 10 == 0:
@@ -229,10 +209,10 @@ def check_bigdir(c, host, port, share, user, password, n):
             c.put(name + ":AFP_Resource", b"R" * (100 + i))
     made = time.monotonic() - t0
     # A fresh connection, as Finder opening the folder: AAPL, then one enumeration.
-    m = Client(host, port, share, user, password)
+    m = MacClient(host, port, share, user, password)
     m.aapl()
     t1 = time.monotonic()
-    h, _ = m.open(d, DIR_READ, CreateDisposition.FILE_OPEN, CreateOptions.FILE_DIRECTORY_FILE)
+    h, _ = m.create(d, DIR_READ, CreateDisposition.FILE_OPEN, CreateOptions.FILE_DIRECTORY_FILE)
     entries, calls, server = [], 0, 0.0
     while True:
         q, _ = h.query_directory("*", FileInformationClass.FILE_ID_BOTH_DIRECTORY_INFORMATION,
@@ -291,7 +271,7 @@ def main():
         fail(__doc__)
     host, port, share, user, password, check = sys.argv[1:7]
     port = int(port)
-    c = Client(host, port, share, user, password)
+    c = MacClient(host, port, share, user, password)
     if check == "aapl":
         check_aapl(c)
     elif check == "streams":

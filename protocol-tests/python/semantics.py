@@ -26,36 +26,12 @@ import time
 import uuid
 
 import smbclient
-from smbprotocol.connection import Connection, Dialects
 from smbprotocol.exceptions import SMBResponseException
 from smbprotocol.open import (CreateDisposition, CreateOptions, DirectoryAccessMask, FilePipePrinterAccessMask,
-                              ImpersonationLevel, Open, ShareAccess, SMB2LockElement, LockFlags)
+                              ImpersonationLevel, Open, SMB2LockElement, LockFlags)
 from smbprotocol.file_info import FileInformationClass
-from smbprotocol.session import Session
-from smbprotocol.tree import TreeConnect
 
-ALL_SHARE = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | ShareAccess.FILE_SHARE_DELETE
-RW = FilePipePrinterAccessMask.GENERIC_READ | FilePipePrinterAccessMask.GENERIC_WRITE
-
-
-class Client:
-    def __init__(self, host, port, share, user, password):
-        self.conn = Connection(uuid.uuid4(), host, port, require_signing=True)
-        self.conn.connect(Dialects.SMB_3_1_1)
-        self.sess = Session(self.conn, user, password, require_encryption=True)
-        self.sess.connect()
-        self.tree = TreeConnect(self.sess, rf"\\{host}\{share}")
-        self.tree.connect()
-
-    def open(self, name, access=RW, disp=CreateDisposition.FILE_OPEN_IF, options=0, share=ALL_SHARE):
-        f = Open(self.tree, name)
-        f.create(ImpersonationLevel.Impersonation, access, 0, share, disp, options)
-        return f
-
-    def close(self):
-        self.tree.disconnect()
-        self.sess.disconnect()
-        self.conn.disconnect()
+from smbtest import ALL_SHARE, RW, Client
 
 
 def status_of(fn):
