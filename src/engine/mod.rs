@@ -17,6 +17,7 @@ pub mod identity;
 pub mod mailbox;
 pub mod names;
 pub mod notify;
+pub mod offload;
 pub mod open;
 pub mod pending;
 pub mod replay;
@@ -28,4 +29,5 @@ pub mod session;
 pub mod status;
 
 pub use connection::{Connection, Outgoing};
+pub use offload::{Inbound, KeyTable, ProtectJob, WireMessage};
 pub use server::Server;

@@ -5,6 +5,7 @@
 
 use crate::crypto::{CipherId, Decryptor, Encryptor, KeyDerivation, PreauthHash, SessionKeys, Signer, SigningAlg};
 use crate::engine::connection::{ConnState, Outgoing};
+use crate::engine::offload::ProtectJob;
 use crate::engine::server::Server;
 use crate::engine::session::SessionState;
 use crate::engine::status::Error;
@@ -93,6 +94,21 @@ impl SessionCrypto {
     pub fn cipher(&self) -> Option<CipherId> {
         self.encryptor.as_ref().map(Encryptor::cipher)
     }
+
+    /// Session.Signing key.
+    pub(crate) fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// Session.EncryptionKey (server to client).
+    pub(crate) fn encryptor(&self) -> Option<&Encryptor> {
+        self.encryptor.as_ref()
+    }
+
+    /// Session.DecryptionKey (client to server).
+    pub(crate) fn decryptor(&self) -> Option<&Decryptor> {
+        self.decryptor.as_ref()
+    }
 }
 
 /// Decrypts a transform message in place (3.3.5.2.1.1) and returns the
@@ -117,38 +133,65 @@ pub fn decrypt_request<'a>(conn: &ConnState, frame: &'a mut [u8]) -> Result<(u64
         tracing::warn!(session = sid, error = %e, "encrypted request does not decrypt: closing the connection");
         Error::Disconnect("decryption failed")
     })?;
-    if plain.len() < crate::wire::HEADER_LEN || plain[..4] != header::PROTOCOL_ID {
-        return Err(Error::Disconnect("decrypted message is not SMB2"));
-    }
+    check_plaintext(plain)?;
     Ok((sid, plain))
 }
 
-/// Encrypts a whole response chain in place for `session_id` (3.3.4.1.4)
-/// and returns the transform header to send before it.
-pub fn seal_response(conn: &ConnState, session_id: u64, chain: &mut [u8]) -> Result<[u8; TRANSFORM_HEADER_LEN], Error> {
-    let enc = conn
+/// Accepts a transform message the connection's reader already decrypted
+/// with `crypto` ([`crate::engine::offload::Inbound::Opened`]): the same
+/// checks as [`decrypt_request`], made now, against the session as it is
+/// when the engine gets to the frame (a LOGOFF or expiry in between
+/// refuses it as if it had never been opened). Returns the plaintext.
+pub fn accept_opened<'a>(
+    conn: &ConnState,
+    session_id: u64,
+    crypto: &std::sync::Arc<SessionCrypto>,
+    frame: &'a [u8],
+) -> Result<&'a [u8], Error> {
+    if conn.neg.dialect.is_none_or(|d| !d.is_smb3()) {
+        return Err(Error::Disconnect("transform header before SMB 3.x"));
+    }
+    let current = conn.sessions.get(&session_id).and_then(|s| s.crypto.as_ref());
+    if !current.is_some_and(|c| std::sync::Arc::ptr_eq(c, crypto)) {
+        return Err(Error::Disconnect("transform for a session without keys"));
+    }
+    let plain = frame.get(TRANSFORM_HEADER_LEN..).ok_or(Error::Disconnect("bad transform header"))?;
+    check_plaintext(plain)?;
+    Ok(plain)
+}
+
+/// The plaintext of a transform message must be an SMB2 message (3.3.5.2.1.1).
+fn check_plaintext(plain: &[u8]) -> Result<(), Error> {
+    if plain.len() < crate::wire::HEADER_LEN || plain[..4] != header::PROTOCOL_ID {
+        return Err(Error::Disconnect("decrypted message is not SMB2"));
+    }
+    Ok(())
+}
+
+/// The job that encrypts a whole response chain for `session_id`
+/// (3.3.4.1.4); it runs in the connection's writer.
+pub fn seal_response(conn: &ConnState, session_id: u64, chain: Vec<u8>) -> Result<ProtectJob, Error> {
+    let crypto = conn
         .sessions
         .get(&session_id)
         .and_then(|s| s.crypto.as_ref())
-        .and_then(|c| c.encryptor.as_ref())
+        .filter(|c| c.encryptor.is_some())
         .ok_or(Error::Disconnect("no encryption key for response"))?;
-    // Fails only when the nonce counter is used up: the session must not go on.
-    enc.seal_detached(session_id, chain).map_err(|_| Error::Disconnect("encryption failed"))
+    Ok(ProtectJob::seal(chain, session_id, crypto.clone()))
 }
 
-/// Signs one response message in place (SIGNED flag, then the signature).
-pub fn sign_response(conn: &ConnState, session_id: u64, msg: &mut [u8]) {
-    let Some(c) = conn.sessions.get(&session_id).and_then(|s| s.crypto.as_ref()) else {
-        return;
-    };
-    let Some(f) = msg.get(header::offsets::FLAGS..header::offsets::FLAGS + 4) else {
-        return;
-    };
-    let f = u32::from_le_bytes([f[0], f[1], f[2], f[3]]) | flags::SIGNED;
-    msg[header::offsets::FLAGS..header::offsets::FLAGS + 4].copy_from_slice(&f.to_le_bytes());
-    if c.signer.sign(msg).is_err() {
-        tracing::error!("signing a response failed");
-    }
+/// The job that signs the messages of `chain` at `ranges`, each with its
+/// session's key (SIGNED flag, then the signature; 3.3.4.1.1). A session
+/// without keys leaves its message unsigned.
+pub fn sign_responses(conn: &ConnState, chain: Vec<u8>, ranges: &[(usize, usize, u64)]) -> ProtectJob {
+    let keyed = ranges
+        .iter()
+        .filter_map(|&(s, e, sid)| {
+            let c = conn.sessions.get(&sid).and_then(|x| x.crypto.as_ref())?;
+            Some((s..e, c.clone()))
+        })
+        .collect();
+    ProtectJob::sign(chain, keyed)
 }
 
 /// The session whose key signs this response, if it must be signed
@@ -189,13 +232,13 @@ pub fn response_encryption(conn: &ConnState, resp: &Header) -> Option<u64> {
 /// request chain (an interim or final asynchronous response, an oplock or
 /// lease break): sealed with `encrypt`'s keys if given, else signed with
 /// `sign`'s, else sent as it is.
-pub fn protect(conn: &ConnState, mut msg: Vec<u8>, encrypt: Option<u64>, sign: Option<u64>) -> Result<Outgoing, Error> {
+pub fn protect(conn: &ConnState, msg: Vec<u8>, encrypt: Option<u64>, sign: Option<u64>) -> Result<Outgoing, Error> {
     if let Some(sid) = encrypt {
-        let head = seal_response(conn, sid, &mut msg)?;
-        return Ok(Outgoing::Sealed(head, msg));
+        return seal_response(conn, sid, msg).map(Outgoing::Protect);
     }
     if let Some(sid) = sign {
-        sign_response(conn, sid, &mut msg);
+        let len = msg.len();
+        return Ok(Outgoing::Protect(sign_responses(conn, msg, &[(0, len, sid)])));
     }
     Ok(Outgoing::Frame(msg))
 }

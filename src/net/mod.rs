@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::engine::{Connection, Outgoing, Server};
+use crate::engine::{Connection, Inbound, KeyTable, Outgoing, Server, WireMessage};
 use crate::wire::framing::{self, Prefix};
 
 /// How often each connection gets a `tick` (session revalidation, timeouts).
@@ -83,8 +83,8 @@ async fn connection(
     // lose the bytes it had read and desynchronize the stream. The task
     // also reads the next request while the engine works on this one.
     let (frames_tx, mut frames) = mpsc::channel(1);
-    let reader = tokio::spawn(read_loop(rd, frames_tx));
     let mut conn = Connection::new(server, peer);
+    let reader = tokio::spawn(read_loop(rd, frames_tx, conn.key_table()));
     // Another connection may finish one of ours pending requests (a LOCK
     // released elsewhere): it wakes us and we collect the final responses.
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -94,13 +94,13 @@ async fn connection(
     let result = loop {
         tokio::select! {
             frame = frames.recv() => {
-                let mut frame = match frame {
+                let mut inbound = match frame {
                     Some(Ok(f)) => f,
                     None => break Ok(()),
                     Some(Err(e)) => break Err(e),
                 };
                 let Ok(_slot) = slots.acquire().await else { break Ok(()) };
-                let out = tokio::task::block_in_place(|| conn.handle_frame(SystemTime::now(), &mut frame));
+                let out = tokio::task::block_in_place(|| conn.handle_inbound(SystemTime::now(), &mut inbound));
                 if !send_all(&tx, out) {
                     break Ok(());
                 }
@@ -146,11 +146,17 @@ fn engine_slots() -> usize {
     cores * SLOTS_PER_CORE
 }
 
-/// Reads frames until the end of the stream or an error (which it passes on).
-async fn read_loop(mut rd: tokio::net::tcp::OwnedReadHalf, frames: mpsc::Sender<std::io::Result<Vec<u8>>>) {
+/// Reads frames until the end of the stream or an error (which it passes
+/// on). Encrypted requests are decrypted here, while the engine works on
+/// the previous one (`engine::offload`).
+async fn read_loop(
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    frames: mpsc::Sender<std::io::Result<Inbound>>,
+    keys: Arc<KeyTable>,
+) {
     loop {
         let item = match read_frame(&mut rd).await {
-            Ok(Some(f)) => Ok(f),
+            Ok(Some(f)) => Ok(keys.open(f)),
             Ok(None) => return,
             Err(e) => Err(e),
         };
@@ -165,7 +171,7 @@ async fn read_loop(mut rd: tokio::net::tcp::OwnedReadHalf, frames: mpsc::Sender<
 fn send_all(tx: &mpsc::UnboundedSender<Outgoing>, out: Vec<Outgoing>) -> bool {
     for o in out {
         match o {
-            Outgoing::Frame(_) | Outgoing::Sealed(..) => {
+            Outgoing::Frame(_) | Outgoing::Protect(_) => {
                 if tx.send(o).is_err() {
                     return false;
                 }
@@ -175,7 +181,7 @@ fn send_all(tx: &mpsc::UnboundedSender<Outgoing>, out: Vec<Outgoing>) -> bool {
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(d).await;
-                    let _ = tx.send(Outgoing::Frame(f));
+                    let _ = tx.send(*f);
                 });
             }
             Outgoing::Close => return false,
@@ -217,16 +223,20 @@ async fn write_loop(
 ) -> std::io::Result<()> {
     let mut wr = tokio::io::BufWriter::with_capacity(64 * 1024, wr);
     while let Some(out) = rx.recv().await {
-        // A sealed message goes out as transform header + ciphertext in one
-        // Direct-TCP frame, without joining the two buffers.
-        let (head, body): (&[u8], &[u8]) = match &out {
-            Outgoing::Frame(f) => (&[], f),
-            Outgoing::Sealed(h, f) => (h, f),
+        let msg = match out {
+            Outgoing::Frame(f) => WireMessage { transform: None, body: f },
+            // Signing or sealing happens here, while the engine handles the
+            // next request; only a used-up nonce counter fails, and then the
+            // connection must end.
+            Outgoing::Protect(job) => job.run().map_err(std::io::Error::other)?,
             Outgoing::Delayed(..) | Outgoing::Close => continue,
         };
-        wr.write_all(&framing::prefix(head.len() + body.len())).await?;
+        // A sealed message goes out as transform header + ciphertext in one
+        // Direct-TCP frame, without joining the two buffers.
+        let head: &[u8] = msg.transform.as_ref().map_or(&[], |h| &h[..]);
+        wr.write_all(&framing::prefix(head.len() + msg.body.len())).await?;
         wr.write_all(head).await?;
-        wr.write_all(body).await?;
+        wr.write_all(&msg.body).await?;
         if rx.is_empty() {
             wr.flush().await?;
         }

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use crate::engine::credits::{self, Credits};
 use crate::engine::files::{Mailbox, Notice};
 use crate::engine::handlers;
+use crate::engine::offload::{Inbound, KeyTable};
 pub use crate::engine::pending::{PendingKind, PendingOp};
 use crate::engine::security::{self, ConnCrypto};
 use crate::engine::server::Server;
@@ -68,27 +69,61 @@ impl Connection {
                 seen_revision: None,
                 aapl: crate::engine::aapl::Negotiated::default(),
                 replay: crate::engine::replay::Cache::default(),
+                keys: Arc::default(),
             },
         }
+    }
+
+    /// The table the connection's reader decrypts requests with
+    /// ([`KeyTable::open`]) before handing them to [`Self::handle_inbound`].
+    pub fn key_table(&self) -> Arc<KeyTable> {
+        self.state.keys.clone()
     }
 
     /// Handles one Direct-TCP frame. The frame is mutable so that an
     /// encrypted request can be decrypted where it lies.
     pub fn handle_frame(&mut self, now: SystemTime, frame: &mut [u8]) -> Vec<Outgoing> {
+        self.handle(now, |c| match frame.get(..4) {
+            Some(id) if id == header::SMB1_ID => c.smb1(now, frame),
+            Some(id) if id == header::TRANSFORM_ID => c.encrypted(now, frame),
+            Some(id) if id == header::PROTOCOL_ID => c.messages(now, frame, None),
+            _ => Err(Error::Disconnect("unknown protocol id")),
+        })
+    }
+
+    /// Handles a frame as the reader passed it on, perhaps already decrypted.
+    pub fn handle_inbound(&mut self, now: SystemTime, inbound: &mut Inbound) -> Vec<Outgoing> {
+        match inbound {
+            Inbound::Raw(frame) => self.handle_frame(now, frame),
+            Inbound::Opened { session_id, crypto, frame } => self.handle(now, |c| {
+                let plain = security::accept_opened(&c.state, *session_id, crypto, frame)?;
+                c.messages(now, plain, Some(*session_id))
+            }),
+            Inbound::Failed { session_id } => self.handle(now, |_| {
+                // As `security::decrypt_request`: a forged, corrupted or
+                // replayed message is never answered.
+                tracing::warn!(session = *session_id, "encrypted request does not decrypt: closing the connection");
+                Err(Error::Disconnect("decryption failed"))
+            }),
+        }
+    }
+
+    /// Runs `f` on a frame between the notices that arrived before it and
+    /// the completions it caused.
+    fn handle(
+        &mut self,
+        now: SystemTime,
+        f: impl FnOnce(&mut Self) -> Result<Option<Outgoing>, Error>,
+    ) -> Vec<Outgoing> {
         // Notices that arrived meanwhile come first: a session another
         // connection ended must not serve this request.
         let early = self.poll(now);
-        let out = match frame.get(..4) {
-            Some(id) if id == header::SMB1_ID => self.smb1(now, frame),
-            Some(id) if id == header::TRANSFORM_ID => self.encrypted(now, frame),
-            Some(id) if id == header::PROTOCOL_ID => self.messages(now, frame, None),
-            _ => Err(Error::Disconnect("unknown protocol id")),
-        };
+        let out = f(self);
         let mut v = early;
         v.append(&mut self.state.extra);
         match out {
             Ok(Some(frame)) => match self.state.delay.take() {
-                Some(d) => v.push(Outgoing::Delayed(d, frame.into_bytes())),
+                Some(d) => v.push(Outgoing::Delayed(d, Box::new(frame))),
                 None => v.push(frame),
             },
             Ok(None) => {}
@@ -209,13 +244,9 @@ impl Connection {
         // Sealed responses are not signed (3.3.4.1.1); the chain is
         // encrypted in place, its transform header sent in front.
         let frame = match encrypt_session {
-            Some(sid) => security::seal_response(&self.state, sid, &mut out).map(|head| Outgoing::Sealed(head, out)),
-            None => {
-                for (s, e, sid) in sign_ranges {
-                    security::sign_response(&self.state, sid, &mut out[s..e]);
-                }
-                Ok(Outgoing::Frame(out))
-            }
+            Some(sid) => security::seal_response(&self.state, sid, out).map(Outgoing::Protect),
+            None if sign_ranges.is_empty() => Ok(Outgoing::Frame(out)),
+            None => Ok(Outgoing::Protect(security::sign_responses(&self.state, out, &sign_ranges))),
         };
         // Sessions a LOGOFF retired are dropped by `poll`, after the final
         // responses of their pending requests were signed with their keys.

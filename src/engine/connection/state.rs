@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::engine::credits::Credits;
 use crate::engine::files::Mailbox;
+use crate::engine::offload::{KeyTable, ProtectJob};
 use crate::engine::open::Open;
 use crate::engine::pending::PendingOp;
 use crate::engine::security::ConnCrypto;
@@ -24,25 +25,14 @@ use crate::wire::{Guid, HEADER_LEN, NtStatus};
 pub enum Outgoing {
     /// Send this frame (without the 4-byte Direct TCP prefix).
     Frame(Vec<u8>),
-    /// Send an encrypted message: its 52-byte SMB2 TRANSFORM_HEADER, then
-    /// the ciphertext, sealed in place (so a large READ response is never
-    /// copied); one Direct-TCP frame holds both.
-    Sealed([u8; crate::wire::transform::TRANSFORM_HEADER_LEN], Vec<u8>),
-    /// Send this frame after a delay (failed logons), without holding up reads.
-    Delayed(Duration, Vec<u8>),
+    /// Sign or seal this response, then send it ([`ProtectJob::run`]): the
+    /// connection's writer does the cryptography while the engine goes on
+    /// with the next request (see `engine::offload`).
+    Protect(ProtectJob),
+    /// Send this after a delay (failed logons), without holding up reads.
+    Delayed(Duration, Box<Outgoing>),
     /// Close the connection after sending what came before.
     Close,
-}
-
-impl Outgoing {
-    /// The whole frame as one buffer (a copy for `Sealed`).
-    pub fn into_bytes(self) -> Vec<u8> {
-        match self {
-            Outgoing::Frame(f) | Outgoing::Delayed(_, f) => f,
-            Outgoing::Sealed(head, body) => [&head[..], &body].concat(),
-            Outgoing::Close => Vec::new(),
-        }
-    }
 }
 
 /// Negotiated connection parameters (MS-SMB2 3.3.1.7).
@@ -155,6 +145,8 @@ pub struct ConnState {
     pub aapl: crate::engine::aapl::Negotiated,
     /// CreateGuids of durable v2 CREATEs, for replay detection.
     pub replay: crate::engine::replay::Cache,
+    /// Decryption keys of this connection's sessions, shared with its reader.
+    pub keys: Arc<KeyTable>,
 }
 
 impl Ctx<'_> {

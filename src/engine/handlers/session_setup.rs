@@ -156,7 +156,11 @@ fn establish(
             EncryptionPolicy::Required | EncryptionPolicy::Desired => crypto.can_encrypt(),
             EncryptionPolicy::Off => false,
         };
-        session.crypto = Some(Arc::new(crypto));
+        let crypto = Arc::new(crypto);
+        if crypto.can_encrypt() {
+            ctx.conn.keys.register(sid, &crypto);
+        }
+        session.crypto = Some(crypto);
     }
     // A re-authentication keeps the session's keys and EncryptData: the
     // client does not derive new ones (MS-SMB2 3.2.5.3.2), so neither do we.
