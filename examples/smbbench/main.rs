@@ -9,6 +9,7 @@
 //! ```
 //! Workloads and how to read the table: docs/benchmarks.md.
 
+mod mode;
 mod report;
 mod servers;
 mod workloads;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use mode::Mode;
 use report::Results;
 use servers::{Samba, Smbvault, Target};
 use workloads::Sizes;
@@ -37,9 +39,10 @@ struct Args {
     /// Servers: smbvault, samba.
     #[arg(long, value_delimiter = ',', default_value = "smbvault,samba")]
     servers: Vec<String>,
-    /// Modes: sign (SMB 3.1.1 signing), encrypt (SMB 3.1.1 encryption).
-    #[arg(long, value_delimiter = ',', default_value = "sign,encrypt")]
-    modes: Vec<String>,
+    /// Modes: sign (SMB 3.1.1 signing), encrypt (SMB 3.1.1 sealing with
+    /// AES-128-GCM), encrypt256 (SMB 3.1.1 sealing with AES-256-GCM).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sign,encrypt")]
+    modes: Vec<Mode>,
     /// Scratch directory for data directories and test files (default /dev/shm, else the temp dir).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -142,7 +145,7 @@ fn run(args: &Args) -> Result<(), String> {
     let pat = workloads::pattern();
     if args.wants("memory") {
         for t in &targets {
-            attempt(&mut results, t, false, "memory", || {
+            attempt(&mut results, t, Mode::Sign, "memory", || {
                 rt.block_on(workloads::idle_memory(t, &z)).map_err(|e| e.to_string())
             });
         }
@@ -158,26 +161,27 @@ fn run(args: &Args) -> Result<(), String> {
         if run % 2 == 1 {
             order.reverse();
         }
-        for mode in &args.modes {
-            let enc = mode == "encrypt";
+        for &mode in &args.modes {
             for t in &order {
-                eprintln!("run {}/{runs} {} {mode}", run + 1, t.name);
+                eprintln!("run {}/{runs} {} {}", run + 1, t.name, mode.name());
                 if args.wants("smbclient") {
-                    attempt(&mut results, t, enc, "smbclient", || workloads::seq_smbclient(t, enc, &src, z.seq_bytes));
+                    attempt(&mut results, t, mode, "smbclient", || {
+                        workloads::seq_smbclient(t, mode, &src, z.seq_bytes)
+                    });
                 }
                 if args.wants("seq") {
-                    attempt(&mut results, t, enc, "seq", || {
-                        rt.block_on(workloads::seq_client(t, enc, &z, &pat)).map_err(|e| e.to_string())
+                    attempt(&mut results, t, mode, "seq", || {
+                        rt.block_on(workloads::seq_client(t, mode, &z, &pat)).map_err(|e| e.to_string())
                     });
                 }
                 if args.wants("small") {
-                    attempt(&mut results, t, enc, "small", || {
-                        rt.block_on(workloads::small_files(t, enc, &z, &pat)).map_err(|e| e.to_string())
+                    attempt(&mut results, t, mode, "small", || {
+                        rt.block_on(workloads::small_files(t, mode, &z, &pat)).map_err(|e| e.to_string())
                     });
                 }
                 if args.wants("mixed") {
-                    attempt(&mut results, t, enc, "mixed", || {
-                        rt.block_on(workloads::mixed(t, enc, &z, &pat)).map_err(|e| e.to_string())
+                    attempt(&mut results, t, mode, "mixed", || {
+                        rt.block_on(workloads::mixed(t, mode, &z, &pat)).map_err(|e| e.to_string())
                     });
                 }
             }
@@ -185,6 +189,9 @@ fn run(args: &Args) -> Result<(), String> {
     }
     println!("{}", results.table(&z));
     println!("medians of {runs} run(s); ratio = how many times better smbvault is than Samba");
+    if let Some(cost) = results.encryption_cost(&z) {
+        println!("\n{cost}");
+    }
     for f in results.failures() {
         println!("failure: {f}");
     }
@@ -203,10 +210,9 @@ fn run(args: &Args) -> Result<(), String> {
 struct Perf(Option<std::process::Child>);
 
 impl Perf {
-    fn start(t: &Target, enc: bool, what: &str) -> Self {
+    fn start(t: &Target, mode: Mode, what: &str) -> Self {
         let Some(dir) = std::env::var_os("SMBBENCH_PERF") else { return Self(None) };
-        let mode = if enc { "encrypt" } else { "sign" };
-        let out = Path::new(&dir).join(format!("{}-{what}-{mode}.data", t.name));
+        let out = Path::new(&dir).join(format!("{}-{what}-{}.data", t.name, mode.name()));
         let mut cmd = std::process::Command::new("perf");
         cmd.args(["record", "-q", "-e", "cpu-clock", "-F", "999", "-o"]).arg(out);
         // System-wide: per-PID sampling misses threads and processes created later.
@@ -234,26 +240,26 @@ impl Drop for Perf {
 fn attempt(
     results: &mut Results,
     t: &Target,
-    enc: bool,
+    mode: Mode,
     what: &str,
     mut f: impl FnMut() -> Result<workloads::Samples, String>,
 ) {
     for k in 1..=2 {
         let r = {
-            let _perf = Perf::start(t, enc, what);
+            let _perf = Perf::start(t, mode, what);
             f()
         };
         match r {
             Ok(s) => {
                 for (m, v) in &s {
-                    eprintln!("  {:<8} {:<7} {m:?} = {v:.2}", t.name, if enc { "encrypt" } else { "sign" });
+                    eprintln!("  {:<8} {:<10} {m:?} = {v:.2}", t.name, mode.name());
                 }
-                results.add(t.name, enc, s);
+                results.add(t.name, mode, s);
                 return;
             }
             Err(e) => {
                 eprintln!("  {} {what} failed (attempt {k}): {e}", t.name);
-                results.failed(t.name, enc, what, &e);
+                results.failed(t.name, mode, what, &e);
             }
         }
     }

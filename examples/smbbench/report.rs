@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::mode::Mode;
+
 /// What a sample measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Metric {
@@ -57,34 +59,37 @@ impl Metric {
     }
 }
 
-/// Samples by (metric, encrypted, server name).
+/// Samples by (metric, mode, server name).
 #[derive(Default)]
 pub struct Results {
-    samples: BTreeMap<(Metric, bool), BTreeMap<&'static str, Vec<f64>>>,
+    samples: BTreeMap<(Metric, Mode), BTreeMap<&'static str, Vec<f64>>>,
     failures: Vec<String>,
 }
 
 impl Results {
-    pub fn failed(&mut self, server: &str, encrypt: bool, what: &str, error: &str) {
-        let mode = if encrypt { "encrypt" } else { "sign" };
-        self.failures.push(format!("{server} {what} {mode}: {error}"));
+    pub fn failed(&mut self, server: &str, mode: Mode, what: &str, error: &str) {
+        self.failures.push(format!("{server} {what} {}: {error}", mode.name()));
     }
 
     pub fn failures(&self) -> &[String] {
         &self.failures
     }
 
-    pub fn add(&mut self, server: &'static str, encrypt: bool, samples: Vec<(Metric, f64)>) {
+    pub fn add(&mut self, server: &'static str, mode: Mode, samples: Vec<(Metric, f64)>) {
         for (m, v) in samples {
-            self.samples.entry((m, encrypt)).or_default().entry(server).or_default().push(v);
+            self.samples.entry((m, mode)).or_default().entry(server).or_default().push(v);
         }
+    }
+
+    fn median_of(&self, m: Metric, mode: Mode, server: &str) -> Option<f64> {
+        self.samples.get(&(m, mode))?.get(server).map(|v| median(v))
     }
 
     /// The markdown table: median of each cell, and how many times better
     /// smbvault is (throughput: smbvault/Samba; latency, memory: Samba/smbvault).
     pub fn table(&self, z: &crate::workloads::Sizes) -> String {
         let mut out = String::from("| workload | mode | smbvault | Samba | ratio |\n|---|---|---:|---:|---:|\n");
-        for ((m, enc), by) in &self.samples {
+        for ((m, mode), by) in &self.samples {
             let (label, unit, higher) = m.describe(z);
             let a = by.get("smbvault").map(|v| median(v));
             let b = by.get("Samba").map(|v| median(v));
@@ -93,25 +98,53 @@ impl Results {
                 _ => "–".into(),
             };
             let cell = |v: Option<f64>| v.map_or("–".into(), |v| format!("{} {unit}", fmt(v)));
-            let mode = if matches!(m, Metric::IdleRss | Metric::IdlePss | Metric::IdleTotalRss) {
-                "sign"
-            } else if *enc {
-                "encrypt"
-            } else {
-                "sign"
-            };
-            out.push_str(&format!("| {label} | {mode} | {} | {} | {ratio} |\n", cell(a), cell(b)));
+            out.push_str(&format!("| {label} | {} | {} | {} | {ratio} |\n", mode.name(), cell(a), cell(b)));
         }
         out
+    }
+
+    /// What encryption costs each server on the sequential workloads: the
+    /// median throughput of each encrypt mode divided by the same server's
+    /// sign-mode median from this run (1.00 = free). `None` unless sign
+    /// and an encrypt mode both ran.
+    pub fn encryption_cost(&self, z: &crate::workloads::Sizes) -> Option<String> {
+        const SEQ: [Metric; 4] =
+            [Metric::SeqWriteSmbclient, Metric::SeqReadSmbclient, Metric::SeqWriteClient, Metric::SeqReadClient];
+        let mut rows = String::new();
+        for m in SEQ {
+            for mode in [Mode::Encrypt, Mode::Encrypt256] {
+                let cost = |server: &str| match (self.median_of(m, mode, server), self.median_of(m, Mode::Sign, server))
+                {
+                    (Some(e), Some(s)) if s > 0.0 => Some(e / s),
+                    _ => None,
+                };
+                let (a, b) = (cost("smbvault"), cost("Samba"));
+                if a.is_none() && b.is_none() {
+                    continue;
+                }
+                let cell = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.2}"));
+                let label = m.describe(z).0;
+                rows.push_str(&format!("| {label} | {} | {} | {} |\n", mode.describe(), cell(a), cell(b)));
+            }
+        }
+        if rows.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "encryption cost: encrypted throughput ÷ the same server's sign throughput (medians, this run; 1.00 = free)\n\n\
+             | workload | mode | smbvault | Samba |\n|---|---|---:|---:|\n{rows}"
+        ))
     }
 
     /// Every sample, for `--json`.
     pub fn json(&self) -> String {
         let mut rows = Vec::new();
-        for ((m, enc), by) in &self.samples {
+        for ((m, mode), by) in &self.samples {
             for (server, v) in by {
                 rows.push(format!(
-                    "{{\"metric\":\"{m:?}\",\"encrypt\":{enc},\"server\":\"{server}\",\"samples\":{v:?},\"median\":{}}}",
+                    "{{\"metric\":\"{m:?}\",\"mode\":\"{}\",\"encrypt\":{},\"server\":\"{server}\",\"samples\":{v:?},\"median\":{}}}",
+                    mode.name(),
+                    mode.encrypts(),
                     median(v)
                 ));
             }

@@ -12,6 +12,8 @@ use std::time::Duration;
 use smbvault::client::Config;
 use smbvault::wire::negotiate::Dialect;
 
+use crate::mode::Mode;
+
 /// Password of the benchmark user on both servers (meets smbvault's policy).
 pub const PASSWORD: &str = "Bench-Passw0rd!";
 
@@ -33,17 +35,21 @@ pub struct Target {
 }
 
 impl Target {
-    /// Client config: SMB 3.1.1 only, sealing when `encrypt`.
-    pub fn config(&self, encrypt: bool) -> Config {
+    /// Client config: SMB 3.1.1 only; in an encrypt mode the mode's cipher
+    /// is the only one offered, and every request is sealed.
+    pub fn config(&self, mode: Mode) -> Config {
         let mut c = Config::new(self.addr, "alice", self.domain, PASSWORD);
         c.dialects = vec![Dialect::SMB311];
-        c.encrypt = encrypt;
+        if let Some(cipher) = mode.cipher() {
+            c.ciphers = vec![cipher];
+        }
+        c.encrypt = mode.encrypts();
         c
     }
 
     /// The share for a mode.
-    pub fn share_for(&self, encrypt: bool) -> &'static str {
-        if encrypt { self.enc_share } else { self.share }
+    pub fn share_for(&self, mode: Mode) -> &'static str {
+        if mode.encrypts() { self.enc_share } else { self.share }
     }
 
     /// `-U` argument for smbclient.

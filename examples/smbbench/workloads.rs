@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use smbvault::client::transfer::{self, Pipeline};
 use smbvault::client::{self, CreateSpec, Error, Tree};
 
+use crate::mode::Mode;
 use crate::report::Metric;
 use crate::servers::{Target, memory};
 
@@ -41,10 +42,18 @@ fn mib_per_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / (1024.0 * 1024.0) / d.as_secs_f64()
 }
 
-/// Logs on and connects the share for a mode.
-pub async fn tree(t: &Target, encrypt: bool) -> Result<Tree, Error> {
-    let s = client::connect(&t.config(encrypt)).await?;
-    s.tree_connect(t.share_for(encrypt)).await
+/// Logs on and connects the share for a mode; fails unless the session
+/// negotiated exactly the mode's cipher and seals (so a server that picks
+/// another cipher cannot pass its numbers off as this mode's).
+pub async fn tree(t: &Target, mode: Mode) -> Result<Tree, Error> {
+    let s = client::connect(&t.config(mode)).await?;
+    let tree = s.tree_connect(t.share_for(mode)).await?;
+    if let Some(want) = mode.cipher()
+        && (tree.session_info().cipher != Some(want) || !tree.connection().encrypting())
+    {
+        return Err(Error::Protocol("the session did not negotiate and seal with the mode's cipher"));
+    }
+    Ok(tree)
 }
 
 /// Deterministic incompressible content: a 1 MiB xorshift block, with the
@@ -69,14 +78,15 @@ fn fill(pat: &[u8], offset: u64, buf: &mut [u8]) {
     buf[..k].copy_from_slice(&stamp[..k]);
 }
 
-/// smbclient put and get of `src` (SMB 3.1.1, signing or sealing forced).
-pub fn seq_smbclient(t: &Target, encrypt: bool, src: &Path, bytes: u64) -> Result<Samples, String> {
+/// smbclient put and get of `src` (SMB 3.1.1, signing or sealing forced,
+/// offering only the mode's cipher).
+pub fn seq_smbclient(t: &Target, mode: Mode, src: &Path, bytes: u64) -> Result<Samples, String> {
     let run = |cmds: String| -> Result<Duration, String> {
         let start = Instant::now();
         let out = Command::new("smbclient")
-            .arg(format!("//127.0.0.1/{}", t.share_for(encrypt)))
+            .arg(format!("//127.0.0.1/{}", t.share_for(mode)))
             .args(["-p", &t.addr.port().to_string(), "-U", &t.smbclient_user(), "-m", "SMB3_11"])
-            .arg(if encrypt { "--client-protection=encrypt" } else { "--client-protection=sign" })
+            .args(mode.smbclient_args())
             .args(["-c", &cmds])
             .output()
             .map_err(|e| format!("smbclient: {e}"))?;
@@ -94,8 +104,8 @@ pub fn seq_smbclient(t: &Target, encrypt: bool, src: &Path, bytes: u64) -> Resul
 }
 
 /// Our client: write then read `bytes` with `depth` 1 MiB requests in flight.
-pub async fn seq_client(t: &Target, encrypt: bool, z: &Sizes, pat: &[u8]) -> Result<Samples, Error> {
-    let tree = tree(t, encrypt).await?;
+pub async fn seq_client(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result<Samples, Error> {
+    let tree = tree(t, mode).await?;
     let i = tree.session_info();
     eprintln!(
         "  {}: dialect {}, signing {:?}, cipher {:?}, sealed {}, max read/write {}/{} KiB",
@@ -136,8 +146,8 @@ pub async fn seq_client(t: &Target, encrypt: bool, z: &Sizes, pat: &[u8]) -> Res
 /// Small files, then metadata on the same directory: create+write+close,
 /// list, stat (compound), open+read+close, delete (compound). One client,
 /// one request at a time: each phase measures server latency per operation.
-pub async fn small_files(t: &Target, encrypt: bool, z: &Sizes, pat: &[u8]) -> Result<Samples, Error> {
-    let tree = tree(t, encrypt).await?;
+pub async fn small_files(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result<Samples, Error> {
+    let tree = tree(t, mode).await?;
     let dir = format!("small-{}", std::process::id());
     tree.mkdir(&dir).await?;
     let names: Vec<String> = (0..z.small_files).map(|i| format!("{dir}\\f{i:06}.dat")).collect();
@@ -195,11 +205,11 @@ pub async fn small_files(t: &Target, encrypt: bool, z: &Sizes, pat: &[u8]) -> Re
 /// `clients` connections, each reading and writing `mixed_io` blocks at
 /// random aligned offsets of its own file (half reads, half writes, one
 /// request at a time) for `mixed_time`.
-pub async fn mixed(t: &Target, encrypt: bool, z: &Sizes, pat: &[u8]) -> Result<Samples, Error> {
+pub async fn mixed(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result<Samples, Error> {
     let pat = Arc::new(pat.to_vec());
     let mut setup = Vec::new();
     for k in 0..z.clients {
-        let tree = tree(t, encrypt).await?;
+        let tree = tree(t, mode).await?;
         let name = format!("mixed-{k}.bin");
         let f = tree.create(&name, &CreateSpec::overwrite()).await?;
         let p = Pipeline { chunk: 1 << 20, depth: 4 };
@@ -261,7 +271,7 @@ pub async fn idle_memory(t: &Target, z: &Sizes) -> Result<Samples, Error> {
     for _ in 0..z.idle {
         let t = t.clone();
         batch.spawn(async move {
-            let s = client::connect(&t.config(false)).await?;
+            let s = client::connect(&t.config(Mode::Sign)).await?;
             let tree = s.tree_connect(t.share).await?;
             Ok::<_, Error>((s, tree))
         });
