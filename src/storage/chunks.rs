@@ -294,17 +294,25 @@ impl Content {
             p.seg = seg.id;
             p.off += space.off;
         }
-        let job = |(p, at): (&Put<'_>, &Placed)| -> Result<()> {
-            with_record_buf(ChunkKeys::record_len(at.plen), |rec| {
-                self.keys.seal_into(p.idx, at.seq, p.plain, rec);
-                Ok(seg.write_at(rec, at.off)?)
-            })
-        };
-        if puts.len() >= PAR_MIN_CHUNKS {
-            puts.par_iter().zip(placed.par_iter()).try_for_each(job)?;
-        } else {
-            puts.iter().zip(placed.iter()).try_for_each(job)?;
-        }
+        // Records are sealed side by side into one buffer and written with
+        // one pwrite: parallel pwrites to one segment serialize on its inode
+        // lock, and spinning on it cost 7 % of the CPU of a 1 MiB write.
+        with_batch_buf(rel as usize, |buf| -> Result<()> {
+            let mut recs = Vec::with_capacity(placed.len());
+            let mut rest = &mut buf[..];
+            for at in &placed {
+                let (rec, tail) = std::mem::take(&mut rest).split_at_mut(ChunkKeys::record_len(at.plen));
+                recs.push(rec);
+                rest = tail;
+            }
+            let job = |((p, at), rec): ((&Put<'_>, &Placed), &mut [u8])| self.keys.seal_into(p.idx, at.seq, p.plain, rec);
+            if puts.len() >= PAR_MIN_CHUNKS {
+                puts.par_iter().zip(placed.par_iter()).zip(recs.into_par_iter()).for_each(job);
+            } else {
+                puts.iter().zip(placed.iter()).zip(recs).for_each(job);
+            }
+            Ok(seg.write_at(buf, space.off)?)
+        })?;
         seg.mark_dirty();
         Ok((placed, Some(space)))
     }
@@ -370,6 +378,29 @@ fn with_record_buf<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
         // Not reentered today; a nested call just allocates.
         Err(_) => f(&mut vec![0u8; len]),
     })
+}
+
+/// Buffers of sealed records kept for the next write (ciphertext only, so
+/// nothing to zeroize); a 1 MiB write would otherwise fault in 256 fresh pages.
+const BATCH_POOL: usize = 4;
+/// Larger batch buffers are freed after use rather than kept.
+const BATCH_KEEP_MAX: usize = 2 << 20;
+
+/// Runs `f` on a buffer of `len` bytes from the batch pool.
+fn with_batch_buf<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
+    static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+    let mut b = POOL.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+    if b.len() < len {
+        b.resize(len, 0);
+    }
+    let out = f(&mut b[..len]);
+    if b.len() <= BATCH_KEEP_MAX {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < BATCH_POOL {
+            pool.push(b);
+        }
+    }
+    out
 }
 
 /// Splits `buf` (file bytes from `off`) into per-chunk pieces:
