@@ -8,14 +8,22 @@ use crate::mode::Mode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Metric {
     SeqWriteSmbclient,
+    SeqWriteSmbclientCpu,
     SeqReadSmbclient,
+    SeqReadSmbclientCpu,
     SeqWriteClient,
+    SeqWriteClientCpu,
     SeqReadClient,
+    SeqReadClientCpu,
     SmallCreate,
+    SmallCreateCpu,
     SmallRead,
+    SmallReadCpu,
     SmallDelete,
+    SmallDeleteCpu,
     DirList,
     Stat,
+    StatCpu,
     MixedThroughput,
     MixedP50,
     MixedP99,
@@ -30,22 +38,32 @@ impl Metric {
         let gib = |b: u64| {
             if b >= 1 << 30 { format!("{} GiB", b >> 30) } else { format!("{} MiB", b >> 20) }
         };
+        let seq_client = |op: &str| format!("seq {op} {} (client, {}×1 MiB in flight)", gib(z.seq_bytes), z.depth);
+        let small_create = format!("create+write {} KiB+close ×{}", z.small_size >> 10, z.small_files);
         let (label, unit, higher) = match self {
             Metric::SeqWriteSmbclient => (format!("seq write {} (smbclient put)", gib(z.seq_bytes)), "MiB/s", true),
             Metric::SeqReadSmbclient => (format!("seq read {} (smbclient get)", gib(z.seq_bytes)), "MiB/s", true),
-            Metric::SeqWriteClient => {
-                (format!("seq write {} (client, {}×1 MiB in flight)", gib(z.seq_bytes), z.depth), "MiB/s", true)
-            }
-            Metric::SeqReadClient => {
-                (format!("seq read {} (client, {}×1 MiB in flight)", gib(z.seq_bytes), z.depth), "MiB/s", true)
-            }
-            Metric::SmallCreate => {
-                (format!("create+write {} KiB+close ×{}", z.small_size >> 10, z.small_files), "files/s", true)
-            }
+            Metric::SeqWriteClient => (seq_client("write"), "MiB/s", true),
+            Metric::SeqReadClient => (seq_client("read"), "MiB/s", true),
+            Metric::SmallCreate => (small_create, "files/s", true),
             Metric::SmallRead => (format!("open+read+close ×{}", z.small_files), "files/s", true),
             Metric::SmallDelete => (format!("delete ×{}", z.small_files), "files/s", true),
             Metric::DirList => (format!("list dir of {} (QUERY_DIRECTORY)", z.small_files), "entries/s", true),
             Metric::Stat => (format!("stat ×{} (CREATE+QUERY_INFO+CLOSE)", z.small_files), "stats/s", true),
+            // Server CPU time (user + system, all its processes) per unit
+            // of work: insensitive to how busy the shared machine is.
+            Metric::SeqWriteSmbclientCpu => {
+                (format!("seq write {} (smbclient put): server CPU", gib(z.seq_bytes)), "ms/MiB", false)
+            }
+            Metric::SeqReadSmbclientCpu => {
+                (format!("seq read {} (smbclient get): server CPU", gib(z.seq_bytes)), "ms/MiB", false)
+            }
+            Metric::SeqWriteClientCpu => (format!("{}: server CPU", seq_client("write")), "ms/MiB", false),
+            Metric::SeqReadClientCpu => (format!("{}: server CPU", seq_client("read")), "ms/MiB", false),
+            Metric::SmallCreateCpu => (format!("{small_create}: server CPU"), "µs/file", false),
+            Metric::SmallReadCpu => (format!("open+read+close ×{}: server CPU", z.small_files), "µs/file", false),
+            Metric::SmallDeleteCpu => (format!("delete ×{}: server CPU", z.small_files), "µs/file", false),
+            Metric::StatCpu => (format!("stat ×{}: server CPU", z.small_files), "µs/stat", false),
             Metric::MixedThroughput => {
                 (format!("{} clients mixed {} KiB r/w: throughput", z.clients, z.mixed_io >> 10), "MiB/s", true)
             }
@@ -86,7 +104,7 @@ impl Results {
     }
 
     /// The markdown table: median of each cell, and how many times better
-    /// smbvault is (throughput: smbvault/Samba; latency, memory: Samba/smbvault).
+    /// smbvault is (throughput: smbvault/Samba; latency, CPU, memory: Samba/smbvault).
     pub fn table(&self, z: &crate::workloads::Sizes) -> String {
         let mut out = String::from("| workload | mode | smbvault | Samba | ratio |\n|---|---|---:|---:|---:|\n");
         for ((m, mode), by) in &self.samples {

@@ -1,6 +1,7 @@
 //! The two servers under test, each started privately on loopback with a
 //! fresh data directory: the smbvault release binary and a Samba smbd
-//! (`protocol-tests/bench/samba.sh`). Also process memory from /proc.
+//! (`protocol-tests/bench/samba.sh`). Also process memory and CPU time
+//! from /proc.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -234,27 +235,79 @@ pub fn memory(root: u32) -> Memory {
     m
 }
 
+/// CPU time (user + system, in clock ticks) that `root` and its
+/// descendants have used so far, including children they have already
+/// reaped (cutime, cstime: Samba's per-connection smbd exits when
+/// smbclient disconnects, possibly before the sample after the command).
+/// A live or zombie process counts its own time; once reaped its time moves
+/// to its parent's cutime, so the sum only grows and differences of two
+/// samples are the tree's CPU between them. Threads count in their process.
+pub fn cpu_ticks(root: u32) -> u64 {
+    let procs = processes();
+    tree(root, &procs).iter().filter_map(|p| procs.iter().find(|q| q.pid == *p)).map(|p| p.ticks).sum()
+}
+
+/// `cpu_ticks` in milliseconds.
+pub fn cpu_ms(root: u32) -> f64 {
+    cpu_ticks(root) as f64 * 1000.0 / ticks_per_sec()
+}
+
+/// USER_HZ, the unit of /proc/PID/stat times (proc(5)): `getconf CLK_TCK`,
+/// asked once; 100 (its value on every Linux architecture we run on) if
+/// that fails. No libc call: the crate forbids unsafe code.
+fn ticks_per_sec() -> f64 {
+    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+            .filter(|&hz| hz > 0.0)
+            .unwrap_or(100.0)
+    })
+}
+
+/// One line of /proc/PID/stat: parent and CPU ticks.
+struct Proc {
+    pid: u32,
+    ppid: u32,
+    /// utime + stime + cutime + cstime (fields 14–17).
+    ticks: u64,
+}
+
+/// Every process in /proc, read in one pass so that the tree and its
+/// times come from (nearly) the same instant.
+fn processes() -> Vec<Proc> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else { return out };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // Fields after the parenthesised command name (which may contain
+        // spaces and ')'): state (field 3), ppid (4), …, utime (14),
+        // stime (15), cutime (16), cstime (17).
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |field: usize| f.get(field - 3).and_then(|v| v.parse::<u64>().ok());
+        let Some(ppid) = num(4).and_then(|p| u32::try_from(p).ok()) else { continue };
+        let ticks = (14..=17).filter_map(num).sum();
+        out.push(Proc { pid, ppid, ticks });
+    }
+    out
+}
+
 /// `root` and every process whose parent chain leads to it.
 fn descendants(root: u32) -> Vec<u32> {
-    let mut parent = Vec::new();
-    if let Ok(rd) = std::fs::read_dir("/proc") {
-        for e in rd.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-            let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| {
-                // Fields after the parenthesised command name: state, ppid, …
-                let rest = s.rsplit_once(')')?.1;
-                rest.split_whitespace().nth(1)?.parse::<u32>().ok()
-            });
-            if let Some(pp) = ppid {
-                parent.push((pid, pp));
-            }
-        }
-    }
+    tree(root, &processes())
+}
+
+fn tree(root: u32, procs: &[Proc]) -> Vec<u32> {
     let mut out = vec![root];
     let mut k = 0;
     while k < out.len() {
         let p = out[k];
-        out.extend(parent.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        out.extend(procs.iter().filter(|q| q.ppid == p).map(|q| q.pid));
         k += 1;
     }
     out

@@ -11,7 +11,7 @@ use smbvault::client::{self, CreateSpec, Error, Tree};
 
 use crate::mode::Mode;
 use crate::report::Metric;
-use crate::servers::{Target, memory};
+use crate::servers::{Target, cpu_ms, memory};
 
 /// Sizes and counts of one benchmark run.
 #[derive(Debug, Clone)]
@@ -40,6 +40,32 @@ pub type Samples = Vec<(Metric, f64)>;
 
 fn mib_per_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / (1024.0 * 1024.0) / d.as_secs_f64()
+}
+
+/// Server CPU milliseconds per MiB moved.
+fn ms_per_mib(cpu_ms: f64, bytes: u64) -> f64 {
+    cpu_ms / (bytes as f64 / (1024.0 * 1024.0)).max(1e-9)
+}
+
+/// Wall time and server CPU (ms, `servers::cpu_ms`) of one timed phase.
+/// CPU is sampled just outside the timed interval, while the workload's
+/// connection is still open (Samba's per-connection smbd is alive then).
+struct Phase {
+    pid: u32,
+    cpu0: f64,
+    start: Instant,
+}
+
+impl Phase {
+    fn start(t: &Target) -> Self {
+        let cpu0 = cpu_ms(t.pid);
+        Self { pid: t.pid, cpu0, start: Instant::now() }
+    }
+
+    fn end(self) -> (Duration, f64) {
+        let took = self.start.elapsed();
+        (took, cpu_ms(self.pid) - self.cpu0)
+    }
 }
 
 /// Logs on and connects the share for a mode; fails unless the session
@@ -81,8 +107,10 @@ fn fill(pat: &[u8], offset: u64, buf: &mut [u8]) {
 /// smbclient put and get of `src` (SMB 3.1.1, signing or sealing forced,
 /// offering only the mode's cipher).
 pub fn seq_smbclient(t: &Target, mode: Mode, src: &Path, bytes: u64) -> Result<Samples, String> {
-    let run = |cmds: String| -> Result<Duration, String> {
-        let start = Instant::now();
+    // smbclient is not a descendant of the server: only the server's CPU
+    // counts, including its per-connection smbd reaped after the command.
+    let run = |cmds: String| -> Result<(Duration, f64), String> {
+        let phase = Phase::start(t);
         let out = Command::new("smbclient")
             .arg(format!("//127.0.0.1/{}", t.share_for(mode)))
             .args(["-p", &t.addr.port().to_string(), "-U", &t.smbclient_user(), "-m", "SMB3_11"])
@@ -90,17 +118,22 @@ pub fn seq_smbclient(t: &Target, mode: Mode, src: &Path, bytes: u64) -> Result<S
             .args(["-c", &cmds])
             .output()
             .map_err(|e| format!("smbclient: {e}"))?;
-        let took = start.elapsed();
+        let took = phase.end();
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         if !out.status.success() || text.contains("NT_STATUS_") {
             return Err(format!("smbclient {cmds}: {text}"));
         }
         Ok(took)
     };
-    let put = run(format!("put {} seq-smbclient.bin", src.display()))?;
-    let get = run("get seq-smbclient.bin /dev/null".into())?;
+    let (put, put_cpu) = run(format!("put {} seq-smbclient.bin", src.display()))?;
+    let (get, get_cpu) = run("get seq-smbclient.bin /dev/null".into())?;
     run("del seq-smbclient.bin".into())?;
-    Ok(vec![(Metric::SeqWriteSmbclient, mib_per_s(bytes, put)), (Metric::SeqReadSmbclient, mib_per_s(bytes, get))])
+    Ok(vec![
+        (Metric::SeqWriteSmbclient, mib_per_s(bytes, put)),
+        (Metric::SeqWriteSmbclientCpu, ms_per_mib(put_cpu, bytes)),
+        (Metric::SeqReadSmbclient, mib_per_s(bytes, get)),
+        (Metric::SeqReadSmbclientCpu, ms_per_mib(get_cpu, bytes)),
+    ])
 }
 
 /// Our client: write then read `bytes` with `depth` 1 MiB requests in flight.
@@ -119,19 +152,19 @@ pub async fn seq_client(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result
     );
     let p = Pipeline { chunk: 1 << 20, depth: z.depth };
     let f = tree.create("seq-client.bin", &CreateSpec::overwrite()).await?;
-    let start = Instant::now();
+    let phase = Phase::start(t);
     let wrote = transfer::write_all(&tree, f.file_id, z.seq_bytes, p, |off, buf| fill(pat, off, buf)).await?;
-    let write_time = start.elapsed();
+    let (write_time, write_cpu) = phase.end();
     tree.close(f.file_id).await?;
     let f = tree.create("seq-client.bin", &CreateSpec::read()).await?;
     let mut bad = false;
-    let start = Instant::now();
+    let phase = Phase::start(t);
     let read = transfer::read_all(&tree, f.file_id, z.seq_bytes, p, |off, data| {
         // Cheap integrity check: every chunk starts with its offset stamp.
         bad |= data.get(..8).is_some_and(|s| s != off.to_le_bytes());
     })
     .await?;
-    let read_time = start.elapsed();
+    let (read_time, read_cpu) = phase.end();
     tree.close(f.file_id).await?;
     tree.delete("seq-client.bin").await?;
     if wrote != z.seq_bytes || read != z.seq_bytes || bad {
@@ -139,7 +172,9 @@ pub async fn seq_client(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result
     }
     Ok(vec![
         (Metric::SeqWriteClient, mib_per_s(wrote, write_time)),
+        (Metric::SeqWriteClientCpu, ms_per_mib(write_cpu, wrote)),
         (Metric::SeqReadClient, mib_per_s(read, read_time)),
+        (Metric::SeqReadClientCpu, ms_per_mib(read_cpu, read)),
     ])
 }
 
@@ -155,13 +190,13 @@ pub async fn small_files(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Resul
     let mut out = Vec::new();
     let n = names.len() as f64;
 
-    let start = Instant::now();
+    let phase = Phase::start(t);
     for name in &names {
         let f = tree.create(name, &CreateSpec::overwrite()).await?;
         tree.write(f.file_id, 0, data).await?;
         tree.close(f.file_id).await?;
     }
-    out.push((Metric::SmallCreate, n / start.elapsed().as_secs_f64()));
+    out.extend(per_op(phase, n, Metric::SmallCreate, Metric::SmallCreateCpu));
 
     const LISTINGS: usize = 3;
     let start = Instant::now();
@@ -173,16 +208,16 @@ pub async fn small_files(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Resul
     }
     out.push((Metric::DirList, n * LISTINGS as f64 / start.elapsed().as_secs_f64()));
 
-    let start = Instant::now();
+    let phase = Phase::start(t);
     for name in &names {
         let info = tree.stat(name).await?;
         if info.standard.end_of_file != data.len() as u64 {
             return Err(Error::Protocol("stat reports the wrong size"));
         }
     }
-    out.push((Metric::Stat, n / start.elapsed().as_secs_f64()));
+    out.extend(per_op(phase, n, Metric::Stat, Metric::StatCpu));
 
-    let start = Instant::now();
+    let phase = Phase::start(t);
     for name in &names {
         let f = tree.create(name, &CreateSpec::read()).await?;
         let r = tree.read(f.file_id, 0, data.len() as u32).await?;
@@ -191,15 +226,22 @@ pub async fn small_files(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Resul
         }
         tree.close(f.file_id).await?;
     }
-    out.push((Metric::SmallRead, n / start.elapsed().as_secs_f64()));
+    out.extend(per_op(phase, n, Metric::SmallRead, Metric::SmallReadCpu));
 
-    let start = Instant::now();
+    let phase = Phase::start(t);
     for name in &names {
         tree.delete(name).await?;
     }
-    out.push((Metric::SmallDelete, n / start.elapsed().as_secs_f64()));
+    out.extend(per_op(phase, n, Metric::SmallDelete, Metric::SmallDeleteCpu));
     tree.delete(&dir).await?;
     Ok(out)
+}
+
+/// Operations per second and server CPU µs per operation of a phase of `n`
+/// operations. (The directory listing is too short for 10 ms CPU ticks.)
+fn per_op(phase: Phase, n: f64, rate: Metric, cpu: Metric) -> [(Metric, f64); 2] {
+    let (took, cpu_ms) = phase.end();
+    [(rate, n / took.as_secs_f64()), (cpu, cpu_ms * 1000.0 / n.max(1.0))]
 }
 
 /// `clients` connections, each reading and writing `mixed_io` blocks at
