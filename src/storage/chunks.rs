@@ -305,7 +305,8 @@ impl Content {
                 recs.push(rec);
                 rest = tail;
             }
-            let job = |((p, at), rec): ((&Put<'_>, &Placed), &mut [u8])| self.keys.seal_into(p.idx, at.seq, p.plain, rec);
+            let job =
+                |((p, at), rec): ((&Put<'_>, &Placed), &mut [u8])| self.keys.seal_into(p.idx, at.seq, p.plain, rec);
             if puts.len() >= PAR_MIN_CHUNKS {
                 puts.par_iter().zip(placed.par_iter()).zip(recs.into_par_iter()).for_each(job);
             } else {
