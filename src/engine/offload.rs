@@ -177,3 +177,80 @@ impl KeyTable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{CipherId, Encryptor, KeyDerivation, PreauthHash, SessionKeys, SigningAlg};
+    use crate::wire::negotiate::Dialect;
+
+    const SID: u64 = 0x1122_3344_5566_7788;
+
+    fn session() -> (Arc<SessionCrypto>, Encryptor) {
+        let mut h = PreauthHash::new();
+        h.update(b"offload test");
+        let key = [5u8; 16];
+        let server =
+            SessionCrypto::derive(Dialect::SMB311, &key, Some(&h), Some(CipherId::Aes128Gcm), SigningAlg::AesGmac);
+        // The client seals with the client-to-server key (the server's `decrypt`).
+        let keys = SessionKeys::derive(&key, KeyDerivation::Smb311(&h), Some(CipherId::Aes128Gcm));
+        let client = Encryptor::new(keys.decrypt.as_ref().expect("cipher"), [3; 16]);
+        (Arc::new(server), client)
+    }
+
+    fn request() -> Vec<u8> {
+        let mut m = vec![0u8; 80];
+        m[..4].copy_from_slice(&header::PROTOCOL_ID);
+        m[70] = 0xab;
+        m
+    }
+
+    #[test]
+    fn opens_requests_of_registered_sessions_only() {
+        let (crypto, client) = session();
+        let table = KeyTable::default();
+        let sealed = client.seal(SID, &request()).expect("seal");
+        // Not registered yet: handed on untouched for the engine to decrypt.
+        assert!(matches!(table.open(sealed.clone()), Inbound::Raw(f) if f == sealed));
+        table.register(SID, &crypto);
+        match table.open(sealed.clone()) {
+            Inbound::Opened { session_id, frame, crypto: c } => {
+                assert_eq!(session_id, SID);
+                assert!(Arc::ptr_eq(&c, &crypto));
+                assert_eq!(&frame[TRANSFORM_HEADER_LEN..], &request()[..]);
+            }
+            _ => panic!("a registered session's request must open"),
+        }
+        // A flipped ciphertext bit: refused, never handed on as plaintext.
+        let mut bad = sealed.clone();
+        bad[TRANSFORM_HEADER_LEN + 10] ^= 1;
+        assert!(matches!(table.open(bad), Inbound::Failed { session_id: SID }));
+        // Plain SMB2 frames pass through.
+        assert!(matches!(table.open(request()), Inbound::Raw(_)));
+        // Once the session (its last strong reference) is gone, so are its keys.
+        drop(crypto);
+        assert!(matches!(table.open(sealed), Inbound::Raw(_)));
+    }
+
+    #[test]
+    fn sealed_jobs_open_with_the_client_key_and_signed_jobs_verify() {
+        let (crypto, _) = session();
+        let mut h = PreauthHash::new();
+        h.update(b"offload test");
+        let keys = SessionKeys::derive(&[5u8; 16], KeyDerivation::Smb311(&h), Some(CipherId::Aes128Gcm));
+        let job = ProtectJob::seal(request(), SID, crypto.clone());
+        let wire = job.run().expect("seal");
+        let frame = [&wire.transform.expect("transform header")[..], &wire.body].concat();
+        let client_open = crate::crypto::Decryptor::new(keys.encrypt.as_ref().expect("cipher"));
+        assert_eq!(client_open.open(&frame).expect("opens"), request());
+
+        let two = [request(), request()].concat();
+        let job = ProtectJob::sign(two, vec![(0..80, crypto.clone()), (80..160, crypto)]);
+        let body = job.run().expect("sign").body;
+        let signer = keys.signer(SigningAlg::AesGmac);
+        for m in body.chunks(80) {
+            assert_ne!(m[header::offsets::FLAGS] & flags::SIGNED as u8, 0);
+            signer.verify(m).expect("each message verifies");
+        }
+    }
+}
