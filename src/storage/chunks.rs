@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rayon::prelude::*;
 use rusqlite::params;
 use zeroize::Zeroizing;
 
@@ -308,7 +307,7 @@ impl Content {
             let job =
                 |((p, at), rec): ((&Put<'_>, &Placed), &mut [u8])| self.keys.seal_into(p.idx, at.seq, p.plain, rec);
             if puts.len() >= PAR_MIN_CHUNKS {
-                puts.par_iter().zip(placed.par_iter()).zip(recs.into_par_iter()).for_each(job);
+                super::par::map(puts.iter().zip(placed.iter()).zip(recs).collect(), job);
             } else {
                 puts.iter().zip(placed.iter()).zip(recs).for_each(job);
             }

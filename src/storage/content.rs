@@ -22,7 +22,6 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 pub use super::chunks::ALLOC_UNIT;
@@ -183,7 +182,7 @@ impl Content {
             Ok(())
         };
         if pieces.len() >= PAR_MIN_CHUNKS {
-            pieces.into_par_iter().try_for_each(work)?;
+            super::par::try_for_each(pieces, work)?;
         } else {
             pieces.into_iter().try_for_each(work)?;
         }

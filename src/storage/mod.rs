@@ -22,6 +22,7 @@ mod keyring;
 mod names;
 mod namespace;
 mod org;
+mod par;
 mod record;
 mod segment;
 mod store;

@@ -7,7 +7,6 @@
 //! Listings come back in `name_key` order: stable for as long as an entry
 //! exists, unrelated to names, and a cursor is just the last key returned.
 
-use rayon::prelude::*;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::db::Db;
@@ -348,14 +347,14 @@ impl OrgStore {
             let rows = st.query_map(params![dir.0 as i64, after_key, limit], node_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
-        rows.into_par_iter()
-            .map(|r| {
-                let key: [u8; NAME_KEY_LEN] =
-                    r.name_key.as_deref().and_then(|k| k.try_into().ok()).ok_or(StorageError::Integrity)?;
-                let meta = self.to_meta(r)?;
-                Ok(DirEntry { name: meta.name.clone(), meta, cursor: Cursor(key) })
-            })
-            .collect()
+        super::par::map(rows, |r| {
+            let key: [u8; NAME_KEY_LEN] =
+                r.name_key.as_deref().and_then(|k| k.try_into().ok()).ok_or(StorageError::Integrity)?;
+            let meta = self.to_meta(r)?;
+            Ok(DirEntry { name: meta.name.clone(), meta, cursor: Cursor(key) })
+        })
+        .into_iter()
+        .collect()
     }
 
     /// `\dir\file` relative to the node's share root (`\` for the root),
