@@ -3,9 +3,12 @@
 //! The engine handles one connection's requests one at a time. With the
 //! per-message cryptography inside that loop, a 1 MiB READ cost the
 //! storage read *plus* sealing the response, and a WRITE decrypting the
-//! request *plus* the storage write, all on one thread while the other core
-//! idled (docs/benchmarks.md, "Encrypted throughput"). Both halves are pure
-//! functions of the message and the session's keys, so they move out:
+//! request *plus* the storage write, on one thread. Both halves are pure
+//! functions of the message and the session's keys, so they move out and a
+//! connection's transport crypto runs beside its storage work, on another
+//! core where there is one (on the 2-core benchmark machine both cores were
+//! already busy, so throughput did not change: docs/benchmarks.md,
+//! "Encrypted throughput"):
 //!
 //! - responses leave the engine as a [`ProtectJob`] (MS-SMB2 3.3.4.1.1
 //!   signing, 3.3.4.1.4 encryption) that the connection's writer runs while
