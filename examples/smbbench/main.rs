@@ -41,7 +41,7 @@ struct Args {
     servers: Vec<String>,
     /// Modes: sign (SMB 3.1.1 signing), encrypt (SMB 3.1.1 sealing with
     /// AES-128-GCM), encrypt256 (SMB 3.1.1 sealing with AES-256-GCM).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "sign,encrypt")]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sign,encrypt,encrypt256")]
     modes: Vec<Mode>,
     /// Scratch directory for data directories and test files (default /dev/shm, else the temp dir).
     #[arg(long)]
