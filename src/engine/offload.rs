@@ -94,25 +94,15 @@ impl ProtectJob {
             }
         }
     }
-
-    /// Runs the job and joins header and body (for tests and rare paths).
-    pub fn into_bytes(self) -> Result<Vec<u8>, CryptoError> {
-        let w = self.run()?;
-        Ok(match w.transform {
-            Some(h) => [&h[..], &w.body].concat(),
-            None => w.body,
-        })
-    }
 }
 
-/// Sets SIGNED in one message's header, then signs it.
+/// Sets SIGNED in one message's header, then signs it. The flag is in the
+/// first byte of Flags (0x00000008), and the signature covers it.
 fn sign_message(crypto: &SessionCrypto, msg: &mut [u8]) {
-    let at = header::offsets::FLAGS;
-    let Some(f) = msg.get(at..at + 4) else {
+    let Some(f) = msg.get_mut(header::offsets::FLAGS) else {
         return;
     };
-    let f = u32::from_le_bytes([f[0], f[1], f[2], f[3]]) | flags::SIGNED;
-    msg[at..at + 4].copy_from_slice(&f.to_le_bytes());
+    *f |= flags::SIGNED as u8;
     if crypto.signer().sign(msg).is_err() {
         tracing::error!("signing a response failed");
     }
@@ -137,6 +127,8 @@ pub enum Inbound {
     Failed {
         /// The transform header's SessionId.
         session_id: u64,
+        /// Why it did not open.
+        error: CryptoError,
     },
 }
 
@@ -176,7 +168,7 @@ impl KeyTable {
         };
         match dec.open_in_place(&mut frame) {
             Ok(_) => Inbound::Opened { session_id: sid, crypto, frame },
-            Err(_) => Inbound::Failed { session_id: sid },
+            Err(error) => Inbound::Failed { session_id: sid, error },
         }
     }
 }
@@ -227,7 +219,7 @@ mod tests {
         // A flipped ciphertext bit: refused, never handed on as plaintext.
         let mut bad = sealed.clone();
         bad[TRANSFORM_HEADER_LEN + 10] ^= 1;
-        assert!(matches!(table.open(bad), Inbound::Failed { session_id: SID }));
+        assert!(matches!(table.open(bad), Inbound::Failed { session_id: SID, .. }));
         // Plain SMB2 frames pass through.
         assert!(matches!(table.open(request()), Inbound::Raw(_)));
         // Once the session (its last strong reference) is gone, so are its keys.

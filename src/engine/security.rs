@@ -115,33 +115,36 @@ impl SessionCrypto {
 /// session id of its header and the plaintext, which is `frame[52..]`: an
 /// 8 MiB WRITE is neither copied nor moved. Any failure closes the
 /// connection: a tampered or replayed encrypted message is never answered.
+/// The connection's reader usually did this already ([`accept_opened`]).
 pub fn decrypt_request<'a>(conn: &ConnState, frame: &'a mut [u8]) -> Result<(u64, &'a [u8]), Error> {
-    if conn.neg.dialect.is_none_or(|d| !d.is_smb3()) {
-        return Err(Error::Disconnect("transform header before SMB 3.x"));
-    }
     // Layout, OriginalMessageSize (exactly the rest of the frame) and Flags
     // are checked by `open_in_place`; a plaintext shorter than a header fails below.
     let sid = crate::wire::transform::session_id(frame).map_err(|_| Error::Disconnect("bad transform header"))?;
-    let dec = conn
+    let crypto = conn
         .sessions
         .get(&sid)
-        .and_then(|s| s.crypto.as_ref())
-        .and_then(|c| c.decryptor.as_ref())
+        .and_then(|s| s.crypto.clone())
+        .filter(|c| c.decryptor.is_some())
         .ok_or(Error::Disconnect("transform for a session without keys"))?;
-    let plain = dec.open_in_place(frame).map_err(|e| {
-        // A forged, corrupted or replayed message, or a key mix-up: worth a warning.
-        tracing::warn!(session = sid, error = %e, "encrypted request does not decrypt: closing the connection");
-        Error::Disconnect("decryption failed")
-    })?;
-    check_plaintext(plain)?;
-    Ok((sid, plain))
+    if let Some(Err(e)) = crypto.decryptor.as_ref().map(|d| d.open_in_place(frame).map(|_| ())) {
+        return Err(undecryptable(sid, &e));
+    }
+    let frame: &'a [u8] = frame;
+    accept_opened(conn, sid, &crypto, frame).map(|plain| (sid, plain))
 }
 
-/// Accepts a transform message the connection's reader already decrypted
-/// with `crypto` ([`crate::engine::offload::Inbound::Opened`]): the same
-/// checks as [`decrypt_request`], made now, against the session as it is
-/// when the engine gets to the frame (a LOGOFF or expiry in between
-/// refuses it as if it had never been opened). Returns the plaintext.
+/// A transform message that does not decrypt: forged, corrupted or
+/// replayed, or a key mix-up. Worth a warning; the connection closes.
+pub fn undecryptable(session_id: u64, e: &dyn std::fmt::Display) -> Error {
+    tracing::warn!(session = session_id, error = %e, "encrypted request does not decrypt: closing the connection");
+    Error::Disconnect("decryption failed")
+}
+
+/// Accepts a transform message decrypted with `crypto`, by
+/// [`decrypt_request`] or by the connection's reader
+/// ([`crate::engine::offload::Inbound::Opened`]), checking it against the
+/// session as it is when the engine gets to the frame: a LOGOFF or expiry
+/// in between refuses it as if it had never been opened. Returns the plaintext.
 pub fn accept_opened<'a>(
     conn: &ConnState,
     session_id: u64,

@@ -99,12 +99,9 @@ impl Connection {
                 let plain = security::accept_opened(&c.state, *session_id, crypto, frame)?;
                 c.messages(now, plain, Some(*session_id))
             }),
-            Inbound::Failed { session_id } => self.handle(now, |_| {
-                // As `security::decrypt_request`: a forged, corrupted or
-                // replayed message is never answered.
-                tracing::warn!(session = *session_id, "encrypted request does not decrypt: closing the connection");
-                Err(Error::Disconnect("decryption failed"))
-            }),
+            Inbound::Failed { session_id, error } => {
+                self.handle(now, |_| Err(security::undecryptable(*session_id, error)))
+            }
         }
     }
 
