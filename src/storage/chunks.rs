@@ -20,8 +20,6 @@ use super::segment::{Reservation, Segment};
 
 /// Allocation granularity reported to clients (a cluster).
 pub const ALLOC_UNIT: u64 = 4096;
-/// Below this many chunks, crypto runs on the calling thread.
-pub(super) const PAR_MIN_CHUNKS: usize = 3;
 
 /// Allocation of a stored chunk of `plen` bytes.
 pub(super) fn alloc_of(plen: u64) -> i64 {
@@ -304,13 +302,8 @@ impl Content {
                 recs.push(rec);
                 rest = tail;
             }
-            let job =
-                |((p, at), rec): ((&Put<'_>, &Placed), &mut [u8])| self.keys.seal_into(p.idx, at.seq, p.plain, rec);
-            if puts.len() >= PAR_MIN_CHUNKS {
-                super::par::map(puts.iter().zip(placed.iter()).zip(recs).collect(), job);
-            } else {
-                puts.iter().zip(placed.iter()).zip(recs).for_each(job);
-            }
+            let jobs = puts.iter().zip(placed.iter()).zip(recs).collect();
+            super::par::map(jobs, |((p, at), rec)| self.keys.seal_into(p.idx, at.seq, p.plain, rec));
             Ok(seg.write_at(buf, space.off)?)
         })?;
         seg.mark_dirty();

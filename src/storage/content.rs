@@ -25,7 +25,7 @@ use parking_lot::RwLock;
 use zeroize::Zeroizing;
 
 pub use super::chunks::ALLOC_UNIT;
-use super::chunks::{PAR_MIN_CHUNKS, Put, alloc_of, split};
+use super::chunks::{Put, alloc_of, split};
 use super::error::{Result, StorageError};
 use super::org::OrgCore;
 use super::record::{CHUNK, ChunkKeys};
@@ -181,11 +181,7 @@ impl Content {
             out[avail..].fill(0);
             Ok(())
         };
-        if pieces.len() >= PAR_MIN_CHUNKS {
-            super::par::try_for_each(pieces, work)?;
-        } else {
-            pieces.into_iter().try_for_each(work)?;
-        }
+        super::par::try_for_each(pieces, work)?;
         Ok(n)
     }
 

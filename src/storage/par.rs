@@ -14,6 +14,10 @@
 
 use std::sync::LazyLock;
 
+/// Fewer items than this run on the caller alone: waking a helper costs
+/// more than sealing or opening a record or two.
+const MIN_ITEMS: usize = 3;
+
 /// One helper per core beyond the caller's (none on a single core), and
 /// how many there are.
 static POOL: LazyLock<Option<(yastl::Pool, usize)>> = LazyLock::new(|| {
@@ -24,7 +28,7 @@ static POOL: LazyLock<Option<(yastl::Pool, usize)>> = LazyLock::new(|| {
 
 /// `items.map(f)` in order, the work spread over the caller and the helpers.
 pub(super) fn map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let Some((pool, helpers)) = POOL.as_ref().filter(|_| items.len() > 1) else {
+    let Some((pool, helpers)) = POOL.as_ref().filter(|_| items.len() >= MIN_ITEMS) else {
         return items.into_iter().map(f).collect();
     };
     let shares = (helpers + 1).min(items.len());
@@ -84,6 +88,22 @@ mod tests {
     fn first_error_in_item_order_wins() {
         let r = try_for_each((0..40).collect(), |x: i32| if x == 7 || x == 30 { Err(x) } else { Ok(()) });
         assert_eq!(r, Err(7));
+    }
+
+    #[test]
+    fn caller_and_helpers_share_the_work() {
+        if POOL.is_none() {
+            return; // one core: everything runs on the caller, by design
+        }
+        let me = std::thread::current().id();
+        let ids = map((0..64).collect(), |_: i32| {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            std::thread::current().id()
+        });
+        assert_eq!(ids[0], me, "the caller takes the first share");
+        assert!(ids.iter().any(|t| *t != me), "no helper took a share");
+        // Below MIN_ITEMS nothing is handed off.
+        assert!(map(vec![1, 2], |_: i32| std::thread::current().id()).iter().all(|t| *t == me));
     }
 
     #[test]
