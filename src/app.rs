@@ -10,7 +10,7 @@ use crate::accounts::{Accounts, LockoutState, ProvisionError, Provisioner};
 use crate::auth::{AuthError, Credential, CredentialSource};
 use crate::config::Config;
 use crate::engine::services::{Access, Directory, FailureOutcome, ShareRecord};
-use crate::keys::{MasterKey, Unlock};
+use crate::keys::{MasterKey, Unlock, custody};
 use crate::storage::{Store, StoreOptions};
 use crate::types::{FileTime, NodeId, OrgId, UserId};
 
@@ -30,13 +30,36 @@ pub fn unlock_method(cfg: &Config) -> Unlock {
 }
 
 /// Opens (or, with `create`, makes) the master key of the data directory.
+/// A new key is only made where [`custody::may_create_master_key`] allows
+/// it (an empty data directory and no key file yet), or with `force`.
 pub fn open_master_key(cfg: &Config, create: bool) -> Result<(MasterKey, bool), String> {
+    open_master_key_forced(cfg, create, false)
+}
+
+/// [`open_master_key`] with `--force-new-key`.
+pub fn open_master_key_forced(cfg: &Config, create: bool, force: bool) -> Result<(MasterKey, bool), String> {
     let slots = slots_path(cfg);
     let unlock = unlock_method(cfg);
-    if create {
+    let exists = match std::fs::metadata(&slots) {
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // NotFound also when a parent is missing; a parent we may not
+            // read is a permission problem, not an uninitialized directory.
+            if let Err(e) = std::fs::read_dir(&cfg.server.data_dir)
+                && e.kind() == std::io::ErrorKind::PermissionDenied
+            {
+                return Err(custody::permission_hint(&cfg.server.data_dir, &e));
+            }
+            false
+        }
+        Err(e) => return Err(custody::permission_hint(&slots, &e)),
+    };
+    if create && !exists {
+        let key_file = matches!(unlock, Unlock::KeyFile(_)).then(|| cfg.key_file());
+        custody::may_create_master_key(&cfg.server.data_dir, key_file.as_deref(), force)?;
         return MasterKey::open_or_create(&slots, &unlock).map_err(|e| e.to_string());
     }
-    if !slots.exists() {
+    if !exists {
         return Err(format!(
             "no master key at {}: the data directory {} is not initialized; run `smbvault init` \
              (or start the server once), or point --config/--data-dir at the right one",

@@ -40,7 +40,7 @@ impl Env {
 
     fn accounts(&self) -> Accounts {
         let data = self.dir.path().join("data");
-        let unlock = Unlock::KeyFile(data.join("keys/master.key"));
+        let unlock = Unlock::KeyFile(self.dir.path().join("keys/master.key"));
         let mk = MasterKey::open(&data.join("keys/master.slots"), &unlock).unwrap();
         Accounts::open(&data.join("accounts.db"), &mk, &AccountsConfig::default())
             .unwrap()

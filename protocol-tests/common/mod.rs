@@ -112,6 +112,12 @@ impl TestServer {
             if let Some(p) = line.split("password: ").nth(1) {
                 self.admin_password = Some(p.trim().to_string());
             }
+            // Not on a terminal, the first password goes to a 0600 file.
+            if let Some(rest) = line.split("password written to ").nth(1) {
+                let path = rest.split(" (mode").next().unwrap_or(rest).trim();
+                let pw = std::fs::read_to_string(path).expect("first administrator password file");
+                self.admin_password = Some(pw.trim().to_string());
+            }
             if let Some(addr) = line.strip_prefix("smbvault listening on ") {
                 self.port = addr.rsplit(':').next().unwrap().trim().parse().unwrap();
                 break;
@@ -153,6 +159,12 @@ impl TestServer {
     /// Data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// The key file (default: `keys/master.key` beside the config file,
+    /// outside the data directory).
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.path().join("keys").join("master.key")
     }
 
     /// Runs `smbvault --config <cfg> ARGS...` (the admin CLI) with optional stdin.

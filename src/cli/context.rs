@@ -23,18 +23,23 @@ pub const ADMIN_PASSWORD_ENV: &str = "SMBVAULT_ADMIN_PASSWORD";
 /// Environment variable with a new password for `user add` / `user passwd`.
 pub const NEW_PASSWORD_ENV: &str = "SMBVAULT_NEW_PASSWORD";
 
-/// Loads the config named by `--config` and applies `--data-dir`.
+/// Loads the config named by `--config` and applies `--data-dir`. Without
+/// `keys.key_file` the key file is looked up as
+/// [`crate::keys::custody::default_key_file`] says (outside the data directory).
 pub fn load_config(g: &Global) -> Result<Config, CliError> {
     let mut cfg = Config::load(&g.config).map_err(|e| CliError::new(e.to_string()))?;
     if let Some(d) = &g.data_dir {
         cfg.server.data_dir = d.clone();
+    }
+    if cfg.keys.key_file.is_none() {
+        cfg.keys.key_file = Some(crate::keys::custody::default_key_file(&g.config, &cfg.server.data_dir));
     }
     Ok(cfg)
 }
 
 /// `<data_dir>/keys/master.slots`.
 pub fn slots_path(cfg: &Config) -> PathBuf {
-    cfg.server.data_dir.join("keys").join("master.slots")
+    crate::app::slots_path(cfg)
 }
 
 /// `<data_dir>/accounts.db`.
@@ -45,36 +50,13 @@ pub fn accounts_path(cfg: &Config) -> PathBuf {
 /// The passphrase from `keys.passphrase_env` when that variable is set,
 /// else the key file.
 pub fn unlock_method(cfg: &Config) -> Unlock {
-    if let Some(var) = &cfg.keys.passphrase_env
-        && let Ok(p) = std::env::var(var)
-    {
-        return Unlock::Passphrase(Zeroizing::new(p));
-    }
-    Unlock::KeyFile(cfg.key_file())
+    crate::app::unlock_method(cfg)
 }
 
 /// Opens the master key; with `create`, makes a new one (and its key file)
 /// in an empty data directory (`serve`, `init`).
 pub fn open_master_key(cfg: &Config, create: bool) -> Result<MasterKey, CliError> {
-    let slots = slots_path(cfg);
-    let unlock = unlock_method(cfg);
-    if create {
-        return MasterKey::open_or_create(&slots, &unlock).map(|(mk, _)| mk).map_err(|e| CliError::new(e.to_string()));
-    }
-    if !slots.exists() {
-        return Err(CliError::new(format!(
-            "no master key at {}: the data directory {} is not initialized; run `smbvault init` \
-             (or start the server once), or point --config/--data-dir at the right one",
-            slots.display(),
-            cfg.server.data_dir.display()
-        )));
-    }
-    MasterKey::open(&slots, &unlock).map_err(|e| {
-        CliError::new(format!(
-            "{e}\n(administration needs the master key file, the operator's credential: \
-             run as the user that can read it)"
-        ))
-    })
+    crate::app::open_master_key(cfg, create).map(|(mk, _)| mk).map_err(CliError::new)
 }
 
 /// Opens the accounts store of the configured data directory.

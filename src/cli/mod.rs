@@ -60,7 +60,12 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the master key and the accounts database of a new data directory.
-    Init,
+    Init {
+        /// Create a new master key even though the data directory is not
+        /// empty or a key file already exists.
+        #[arg(long)]
+        force_new_key: bool,
+    },
     /// Organizations (tenants).
     #[command(subcommand)]
     Org(org::OrgCmd),
@@ -118,6 +123,9 @@ impl From<AccountsError> for CliError {
 
 /// Entry point of the `smbvault` binary.
 pub fn main() -> ExitCode {
+    // Everything this process creates (databases, segments, logs, backups,
+    // key files) is private to its user from the first file on.
+    crate::keys::custody::private_umask();
     let cli = Cli::parse();
     // Diagnostics go to stderr; RUST_LOG selects (default: warnings, and
     // info for the server). File names and keys never reach this channel.
@@ -143,7 +151,7 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let g = &cli.global;
     match &cli.command {
-        Command::Init => init(g),
+        Command::Init { force_new_key } => init(g, *force_new_key),
         Command::Org(c) => org::run(g, c),
         Command::User(c) => user::run(g, c),
         Command::Group(c) => group::run(g, c),
@@ -172,10 +180,11 @@ fn run_logs(g: &Global, cmd: logs::LogsCmd) -> Result<(), CliError> {
     })
 }
 
-fn init(g: &Global) -> Result<(), CliError> {
+fn init(g: &Global, force_new_key: bool) -> Result<(), CliError> {
     let cfg = context::load_config(g)?;
-    let existed = context::slots_path(&cfg).exists();
-    let mk = context::open_master_key(&cfg, true)?;
+    serve::create_private_dir(&cfg.server.data_dir)?;
+    let (mk, created) = crate::app::open_master_key_forced(&cfg, true, force_new_key).map_err(CliError::new)?;
+    let existed = !created;
     context::open_accounts(&cfg, &mk)?;
     let dir = cfg.server.data_dir.display().to_string();
     let text = if existed {

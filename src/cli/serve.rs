@@ -20,6 +20,11 @@ pub struct ServeArgs {
     /// Address to listen on, overriding `server.listen` (e.g. 127.0.0.1:4450).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Create a new master key even though the data directory is not empty
+    /// or a key file already exists (normally refused: a failed mount must
+    /// not become a new, empty server).
+    #[arg(long)]
+    pub force_new_key: bool,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then makes everything durable.
@@ -31,12 +36,19 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
     let data = config.server.data_dir.clone();
     create_private_dir(&data)?;
     let _lock = lock_data_dir(&data)?;
-    let (mk, created) = app::open_master_key(&config, true).map_err(CliError::new)?;
+    let (mk, created) = app::open_master_key_forced(&config, true, args.force_new_key).map_err(CliError::new)?;
     if created {
         println!(
-            "created a new master key; its key file is {} (back it up: without it the data is unreadable)",
+            "created a new master key; its key file is {} (keep it off the data disk; for disaster \
+             recovery run `smbvault key export-recovery FILE` and keep FILE off this machine)",
             config.key_file().display()
         );
+    }
+    if matches!(app::unlock_method(&config), crate::keys::Unlock::KeyFile(_)) {
+        for w in crate::keys::custody::key_file_warnings(&config.key_file(), &data) {
+            tracing::warn!("{w}");
+            eprintln!("warning: {w}");
+        }
     }
     let store = app::open_store(&config, &mk, true).map_err(CliError::new)?;
     let accounts = Arc::new(
@@ -52,8 +64,7 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
             host = config.server.name,
             share = admin.share
         );
-        println!("administrator password: {}", admin.password.as_str());
-        println!("(shown only once; change it with `smbvault user passwd {}`)", admin.user);
+        show_first_password(&data, &admin.user, admin.password.as_str())?;
     }
     let log: Option<Arc<AuditLog>> = if config.audit.enabled {
         let log = AuditLog::open(&crate::audit::audit_dir(&data), store.clone(), &mk, &config.audit)
@@ -196,7 +207,40 @@ async fn backup_daily(backups: Arc<crate::backup::db::DbBackups>, store: Arc<cra
     }
 }
 
-fn create_private_dir(dir: &std::path::Path) -> Result<(), CliError> {
+/// The first administrator's password goes to the terminal, never to a
+/// log: when standard output is not a terminal (a service journal, a
+/// pipe), it is written to a 0600 file in the data directory instead and
+/// only that file's path is printed.
+fn show_first_password(data: &std::path::Path, user: &str, password: &str) -> Result<(), CliError> {
+    use std::io::{IsTerminal, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    if std::io::stdout().is_terminal() {
+        println!("administrator password: {password}");
+        println!("(shown only once; change it with `smbvault user passwd {user}`)");
+        return Ok(());
+    }
+    let path = data.join(FIRST_PASSWORD_FILE);
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        f.write_all(format!("{password}\n").as_bytes())?;
+        f.sync_all()
+    };
+    write().map_err(|e| {
+        CliError::new(format!("cannot write the first administrator's password to {}: {e}", path.display()))
+    })?;
+    println!(
+        "administrator password written to {} (mode 0600; read it, delete the file, and change the \
+         password with `smbvault user passwd {user}`)",
+        path.display()
+    );
+    Ok(())
+}
+
+/// File in the data directory that receives the first administrator's
+/// password when `serve` does not run on a terminal.
+pub const FIRST_PASSWORD_FILE: &str = "first-admin-password";
+
+pub(crate) fn create_private_dir(dir: &std::path::Path) -> Result<(), CliError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).map_err(|e| {
         CliError::new(format!(
@@ -204,7 +248,13 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), CliError> {
             dir.display()
         ))
     })?;
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+        CliError::new(format!(
+            "cannot make the data directory {} private (mode 0700): {}",
+            dir.display(),
+            crate::keys::custody::permission_hint(dir, &e)
+        ))
+    })?;
     Ok(())
 }
 

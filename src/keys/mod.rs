@@ -6,6 +6,7 @@
 //! reach logs. The at-rest content format (chunks) lives in
 //! `storage::`; this module only provides the primitives it builds on.
 
+pub mod custody;
 mod master;
 
 pub use master::{MasterKey, Unlock};
