@@ -263,7 +263,7 @@ fn disable_delete_and_revoke_cut_running_sessions() {
 
     let cases: [(&str, &str, &[&str], &str); 3] = [
         ("ACME\\alice", "docs", &["user", "disable", "ACME\\alice"], "NT_STATUS_NETWORK_SESSION_EXPIRED"),
-        ("ACME\\bob", "docs", &["user", "delete", "ACME\\bob"], "NT_STATUS_NETWORK_SESSION_EXPIRED"),
+        ("ACME\\bob", "docs", &["user", "delete", "ACME\\bob", "--yes"], "NT_STATUS_NETWORK_SESSION_EXPIRED"),
         (
             "ACME\\carol",
             "private",
@@ -594,7 +594,7 @@ fn org_admins_are_scoped_to_their_organization() {
     assert!(String::from_utf8_lossy(&weak.stderr).contains("password rejected"), "{}", text(&weak));
 
     // Deleting a user and the admin's changes are in ACME's audit log.
-    ok(boss(&["user", "delete", "carl"], None));
+    ok(boss(&["user", "delete", "carl", "--yes"], None));
     let ops = audit_events(&s, "operations", "ACME", |e| e.iter().any(|x| x["action"] == "UserDeleted"));
     for action in ["UserAdded", "RoleChanged", "PasswordReset", "ShareAdded", "AccessSet", "UserDeleted", "Denied"] {
         let by_boss = ops.iter().any(|x| x["action"] == action && x["user"] == "ACME\\boss");

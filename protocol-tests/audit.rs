@@ -350,7 +350,7 @@ fn changes_denials_lockout_and_expiry_are_logged() {
         assert!(actions.contains(&a), "no admin action {a}: {actions:?}");
     }
     assert!(admin.iter().all(|r| r["user"] == "operator"), "{admin:#?}");
-    let purge = logs(&s, &["purge"], &[]);
+    let purge = logs(&s, &["purge", "--yes"], &[]);
     assert!(purge.status.success(), "{}", text(&purge));
     let (ok, out) = verify(&s);
     assert!(ok, "{out}");

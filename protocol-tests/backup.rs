@@ -67,7 +67,7 @@ fn restore_brings_back_namespace_and_accounts() {
 
     s.stop();
     let started = Instant::now();
-    let out = s.admin(&["backup", "restore", &generation]);
+    let out = s.admin(&["backup", "restore", &generation, "--yes"]);
     eprintln!("restore: {} ms: {out}", started.elapsed().as_millis());
     assert!(out.contains("restored"), "{out}");
     assert!(s.data_dir().join("backups").read_dir().unwrap().flatten().any(|e| {
@@ -134,7 +134,7 @@ fn erasure_purges_the_key_from_every_backup() {
     let gens = [backup_now(&s), backup_now(&s)];
     assert!(!files_containing(&backup_dir(&s), &wrapped).is_empty(), "the backups hold the key before erasure");
 
-    s.admin(&["org", "end-contract", "GONE", "2000-01-31"]);
+    s.admin(&["org", "end-contract", "GONE", "2000-01-31", "--allow-past", "--yes"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while s.admin(&["--json", "org", "list"]).contains("\"GONE\"") {
         assert!(Instant::now() < deadline, "GONE not erased; log:\n{}", s.log_text());

@@ -84,7 +84,7 @@ fn data_restore_after_losing_the_segments() {
     assert!(wiped >= 1);
 
     let started = Instant::now();
-    let out = s.admin(&["backup", "restore", &second, "--data"]);
+    let out = s.admin(&["backup", "restore", &second, "--data", "--yes"]);
     eprintln!("restore --data: {} ms: {out}", started.elapsed().as_millis());
     assert!(out.contains("restored"), "{out}");
     s.spawn();

@@ -119,7 +119,7 @@ fn ended_contract_erases_the_organization() {
     std::thread::sleep(Duration::from_secs(2));
 
     // The contract ended long ago: more than 30 days have passed.
-    let out = s.admin(&["org", "end-contract", "ACME", "2000-01-31"]);
+    let out = s.admin(&["org", "end-contract", "ACME", "2000-01-31", "--allow-past", "--yes"]);
     assert!(out.contains("erased"), "{out}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while org_names(&s).contains(&"ACME".to_string()) {

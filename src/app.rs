@@ -57,7 +57,7 @@ pub fn open_master_key_forced(cfg: &Config, create: bool, force: bool) -> Result
     if create && !exists {
         let key_file = matches!(unlock, Unlock::KeyFile(_)).then(|| cfg.key_file());
         custody::may_create_master_key(&cfg.server.data_dir, key_file.as_deref(), force)?;
-        return MasterKey::open_or_create(&slots, &unlock).map_err(|e| e.to_string());
+        return MasterKey::create(&slots, &unlock).map(|mk| (mk, true)).map_err(|e| e.to_string());
     }
     if !exists {
         return Err(format!(

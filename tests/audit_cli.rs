@@ -184,7 +184,7 @@ fn verify_fails_and_says_where() {
 #[test]
 fn purge_runs_now() {
     let e = env();
-    let (r, out) = run(&e, None, &["purge"]);
+    let (r, out) = run(&e, None, &["purge", "--yes"]);
     r.unwrap();
     // Everything is from 2026-11-25; nothing is older than a month yet
     // unless this test runs after 2027-01.

@@ -100,7 +100,7 @@ fn names_are_never_stored_in_clear() {
         }
         log.flush().unwrap();
     }
-    log.purge(parse_time("2026-11-20").unwrap(), &|_| Retention::Unlimited).unwrap();
+    log.purge(parse_time("2026-11-20").unwrap(), &|_| Retention::Unlimited, true).unwrap();
     // The names are really there, readable with the keys.
     let mut found = 0;
     log.query(

@@ -51,7 +51,7 @@ pub use event::{Category, Event, EventKind, EventResult, ResultClass, kind_code,
 pub use jst::{JST_OFFSET_SECS, Month, format_jst, format_jst_ms, parse_time, unix_ms};
 pub use keys::LogId;
 pub use query::{Query, QueryStats, StoredEvent};
-pub use retention::{PurgeReport, PurgedLog, RetentionFn, first_kept_month};
+pub use retention::{CLOCK_JUMP_MARGIN, PurgeReport, PurgedLog, RetentionFn, first_kept_month};
 pub use verify::{LogReport, Problem, VerifyReport};
 
 use crate::config::{AuditConfig, Retention};
@@ -97,6 +97,9 @@ pub enum AuditError {
     /// The writer thread has stopped.
     #[error("the audit writer has stopped")]
     Stopped,
+    /// A purge refused: the clock seems to have jumped forward.
+    #[error("audit purge refused: {0}")]
+    ClockJump(String),
 }
 
 impl AuditError {
@@ -195,12 +198,28 @@ impl AuditLog {
     /// Deletes expired months now (see [`first_kept_month`] for the rule):
     /// the server log uses `audit.default_retention`, each organization
     /// `retention(org)`. Records an "audit.purge" admin event per log purged.
-    pub fn purge(&self, now: SystemTime, retention: &dyn Fn(OrgId) -> Retention) -> Result<PurgeReport, AuditError> {
-        let report = self.store.purge(now, retention)?;
+    /// Refuses (`AuditError::ClockJump`) when `now` is far past the newest
+    /// log write or purge, unless `clock_ok` (the operator checked the clock).
+    pub fn purge(
+        &self,
+        now: SystemTime,
+        retention: &dyn Fn(OrgId) -> Retention,
+        clock_ok: bool,
+    ) -> Result<PurgeReport, AuditError> {
+        let report = self.store.purge(now, retention, clock_ok)?;
         for ev in report.events(now) {
             self.record(ev);
         }
         Ok(report)
+    }
+
+    /// The months [`AuditLog::purge`] would delete at `now`, per log.
+    pub fn purge_plan(
+        &self,
+        now: SystemTime,
+        retention: &dyn Fn(OrgId) -> Retention,
+    ) -> Result<Vec<(LogId, Retention, Vec<Month>)>, AuditError> {
+        self.store.purge_plan(now, retention)
     }
 
     /// Lets the writer thread purge once a day (first run right away).

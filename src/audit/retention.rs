@@ -77,13 +77,89 @@ impl PurgeReport {
     }
 }
 
+/// How far past the newest trace of the clock (the newest write to any log
+/// file, or the last purge) `now` may be before a purge refuses: a clock
+/// that jumped forward would otherwise delete months that are not due.
+pub const CLOCK_JUMP_MARGIN: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
+/// Name of the file (in the audit directory) holding the time of the last purge.
+const CLOCK_FILE: &str = "clock";
+
 impl Store {
+    /// The newest time the logs have seen: the latest modification of any
+    /// log file, or the time of the last purge (`None`: an empty directory).
+    pub(crate) fn last_seen(&self) -> Option<SystemTime> {
+        let mut last = fs::read_to_string(self.dir.join(CLOCK_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(|ms| SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms));
+        for log in self.logs().unwrap_or_default() {
+            for e in fs::read_dir(self.log_dir(log)).into_iter().flatten().flatten() {
+                if let Ok(t) = e.metadata().and_then(|m| m.modified()) {
+                    last = Some(last.map_or(t, |l: SystemTime| l.max(t)));
+                }
+            }
+        }
+        last
+    }
+
+    /// Refuses a purge at `now` when the clock jumped forward beyond
+    /// [`CLOCK_JUMP_MARGIN`] past [`Store::last_seen`].
+    pub(crate) fn check_clock(&self, now: SystemTime) -> Result<(), AuditError> {
+        let Some(last) = self.last_seen() else { return Ok(()) };
+        match now.duration_since(last) {
+            Ok(gap) if gap > CLOCK_JUMP_MARGIN => Err(AuditError::ClockJump(format!(
+                "the clock says {} but the newest log write or purge was at {} ({} days earlier): \
+                 if the clock jumped forward, a purge would delete months that are not due. \
+                 Check the time (NTP); if it is right, confirm with `smbvault logs purge --clock-ok`",
+                format_jst(now),
+                format_jst(last),
+                gap.as_secs() / 86_400
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The months a purge at `now` would delete, per log (a dry run).
+    pub(crate) fn purge_plan(
+        &self,
+        now: SystemTime,
+        retention: &dyn Fn(OrgId) -> Retention,
+    ) -> Result<Vec<(LogId, Retention, Vec<Month>)>, AuditError> {
+        let mut plan = Vec::new();
+        for log in self.logs()? {
+            let r = match log {
+                LogId::Server => self.default_retention,
+                LogId::Org(o) => retention(o),
+            };
+            let Some(keep_from) = first_kept_month(now, r) else { continue };
+            let dir = self.log_dir(log);
+            let old: Vec<Month> = list_segments(&dir)
+                .map_err(|e| AuditError::io(&dir, e))?
+                .into_iter()
+                .filter(|m| *m < keep_from)
+                .collect();
+            if !old.is_empty() {
+                plan.push((log, r, old));
+            }
+        }
+        Ok(plan)
+    }
+
     /// Deletes the expired months of every log (see the module docs).
+    /// Refuses after a forward clock jump ([`Store::check_clock`]) unless
+    /// `clock_ok` (the operator confirmed the time).
     pub(crate) fn purge(
         &self,
         now: SystemTime,
         retention: &dyn Fn(OrgId) -> Retention,
+        clock_ok: bool,
     ) -> Result<PurgeReport, AuditError> {
+        if !clock_ok {
+            self.check_clock(now)?;
+        }
+        let stamp = self.dir.join(CLOCK_FILE);
+        fs::write(&stamp, unix_ms(now).to_string()).map_err(|e| AuditError::io(&stamp, e))?;
         let mut report = PurgeReport::default();
         for log in self.logs()? {
             let r = match log {

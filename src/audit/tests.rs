@@ -291,7 +291,7 @@ fn retention_purges_exactly_the_expired_months() {
         }
         log.record(Event::new(now, EventKind::Logoff)); // server log, 12m default
         log.flush().unwrap();
-        let rep = log.purge(now, &|_| r).unwrap();
+        let rep = log.purge(now, &|_| r, true).unwrap();
         log.flush().unwrap();
         let want: Vec<String> =
             all_months.iter().filter(|m| first_kept.is_none_or(|k| m.as_str() >= k)).cloned().collect();
@@ -304,7 +304,7 @@ fn retention_purges_exactly_the_expired_months() {
         let got = all(&log, LogId::Org(ORG), &Query::default());
         assert_eq!(got.len(), want.len() + usize::from(!rep.logs.is_empty()), "{r:?}");
         // Purging again removes nothing; writing after a purge still verifies.
-        let again = log.purge(now, &|_| r).unwrap();
+        let again = log.purge(now, &|_| r, true).unwrap();
         assert!(again.logs.iter().all(|p| p.months.is_empty()), "{r:?}");
         log.record(open_ev(now + Duration::from_secs(1), "after"));
         log.shutdown().unwrap();
@@ -332,7 +332,7 @@ fn purge_of_every_month_then_new_events_chain_on() {
     log.flush().unwrap();
     // Idle for months: everything is expired, including the newest segment.
     let now = t("2026-06-10");
-    let rep = log.purge(now, &|_| Retention::M1).unwrap();
+    let rep = log.purge(now, &|_| Retention::M1, true).unwrap();
     assert_eq!(rep.logs.iter().map(|p| p.months.len()).sum::<usize>(), 1);
     log.record(open_ev(now, "new"));
     log.flush().unwrap();
@@ -370,4 +370,28 @@ fn writer_notices_a_month_started_by_another_process() {
     assert_eq!(a.stats().lost + b.stats().lost, 0);
     let rep = a.verify(None).unwrap();
     assert!(rep.ok(), "{rep:?}");
+}
+
+/// A clock that jumped forward must not delete months that are not due:
+/// the purge refuses until the operator confirms the time.
+#[test]
+fn purge_refuses_after_a_forward_clock_jump_until_confirmed() {
+    let f = Fixture::new();
+    let log = f.open();
+    let real_now = SystemTime::now();
+    log.record(open_ev(real_now, "today"));
+    log.flush().unwrap();
+    // Within the margin: fine (and nothing is due).
+    assert!(log.purge(real_now + Duration::from_secs(86_400), &|_| Retention::M1, false).is_ok());
+    // Months later by the clock, with no write since: refused, nothing deleted.
+    let jumped = real_now + Duration::from_secs(200 * 86_400);
+    let before = months_left(&f);
+    match log.purge(jumped, &|_| Retention::M1, false) {
+        Err(AuditError::ClockJump(m)) => assert!(m.contains("--clock-ok"), "{m}"),
+        other => panic!("not refused: {other:?}"),
+    }
+    assert_eq!(months_left(&f), before);
+    // Confirmed: the purge runs.
+    let rep = log.purge(jumped, &|_| Retention::M1, true).unwrap();
+    assert!(rep.logs.iter().any(|p| !p.months.is_empty()));
 }

@@ -261,7 +261,7 @@ fn forged_head_and_checkpoint_are_found() {
 fn removed_checkpoint_is_found() {
     let f = build();
     let log = f.open();
-    log.purge(t("2026-11-20"), &|_| crate::config::Retention::M1).unwrap();
+    log.purge(t("2026-11-20"), &|_| crate::config::Retention::M1, true).unwrap();
     log.shutdown().unwrap();
     assert!(verify(&f).ok());
     fs::remove_file(f.org_dir().join("checkpoint")).unwrap();

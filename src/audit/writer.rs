@@ -251,7 +251,7 @@ impl Writer {
         };
         self.next_purge = Instant::now() + DAY;
         let now = SystemTime::now();
-        match self.store.purge(now, &*f) {
+        match self.store.purge(now, &*f, false) {
             Ok(report) => {
                 for ev in report.events(now) {
                     self.push(ev);

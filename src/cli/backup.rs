@@ -36,12 +36,16 @@ pub enum BackupCmd {
         data: bool,
     },
     /// Put a generation's databases back (the server must be stopped).
+    /// Asks first (type the generation's name, or --yes).
     Restore {
-        /// Generation name as listed, e.g. 20261125T090000+0900.
+        /// Generation name as listed, e.g. 20261125T090000+0900, or "latest".
         generation: String,
         /// A data backup generation: databases and segment files.
         #[arg(long)]
         data: bool,
+        /// --yes, --dry-run.
+        #[command(flatten)]
+        confirm: super::confirm::ConfirmArgs,
     },
 }
 
@@ -98,7 +102,9 @@ pub fn run(g: &Global, cmd: &BackupCmd) -> Result<(), CliError> {
         BackupCmd::DataNow => now(pick(true)?, out),
         BackupCmd::List { data } => list(pick(*data)?, out),
         BackupCmd::Verify { generation, data } => verify(pick(*data)?, generation.as_deref(), out),
-        BackupCmd::Restore { generation, data } => restore(&config, &mk, pick(*data)?, generation, out),
+        BackupCmd::Restore { generation, data, confirm } => {
+            restore(&config, &mk, pick(*data)?, generation, confirm, out)
+        }
     }
 }
 
@@ -196,9 +202,46 @@ fn verify(b: &DbBackups, name: Option<&str>, out: Output) -> Result<(), CliError
     )))
 }
 
-fn restore(config: &Config, mk: &MasterKey, b: &DbBackups, name: &str, out: Output) -> Result<(), CliError> {
-    let g = b.find(name).map_err(CliError::new)?;
+/// The generation called `name`, or the newest for "latest".
+fn find(b: &DbBackups, name: &str) -> Result<Generation, CliError> {
+    if name == "latest" {
+        return b.list().pop().ok_or_else(|| CliError::new(format!("no backup generations in {}", b.dir().display())));
+    }
+    b.find(name).map_err(CliError::new)
+}
+
+fn restore(
+    config: &Config,
+    mk: &MasterKey,
+    b: &DbBackups,
+    name: &str,
+    confirm: &super::confirm::ConfirmArgs,
+    out: Output,
+) -> Result<(), CliError> {
+    let g = find(b, name)?;
     let data = &config.server.data_dir;
+    let what = format!(
+        "replace the databases{} of {} with generation {} (taken {}); everything changed since is \
+         lost (the replaced files are kept in {}/backups/replaced-<time>)",
+        if b.includes_segments() { ", file contents and audit logs" } else { "" },
+        data.display(),
+        g.name,
+        time_text(g.time),
+        data.display()
+    );
+    if confirm.dry_run {
+        let problems = b.verify(&g);
+        let state = if problems.is_empty() {
+            "it verifies".to_string()
+        } else {
+            format!("it is DAMAGED: {}", problems.join("; "))
+        };
+        out.done(
+            &format!("dry run, nothing changed: would {what}; {state}"),
+            json!({ "generation": g.name, "dry_run": true, "ok": problems.is_empty(), "problems": problems }),
+        );
+        return Ok(());
+    }
     // Holding the server's lock for the whole restore also keeps a server
     // from starting in the middle of it.
     let _lock = super::serve::lock_data_dir(data).map_err(|_| {
@@ -207,6 +250,7 @@ fn restore(config: &Config, mk: &MasterKey, b: &DbBackups, name: &str, out: Outp
             data.display()
         ))
     })?;
+    confirm.confirm(&what, &g.name)?;
     let r = crate::backup::restore::restore(b, &g, data, mk, &config.accounts, SystemTime::now())
         .map_err(|e| CliError::new(format!("restore failed: {e}")))?;
     let erased: Vec<u64> = r.kept_erased.iter().map(|o| o.0).collect();

@@ -30,8 +30,17 @@ pub enum LogsCmd {
         #[arg(long)]
         org: Option<String>,
     },
-    /// Delete the months past each organization's retention now.
-    Purge,
+    /// Delete the months past each organization's retention now (asks
+    /// first: type "purge", or --yes; --dry-run lists the months).
+    Purge {
+        /// --yes, --dry-run.
+        #[command(flatten)]
+        confirm: super::confirm::ConfirmArgs,
+        /// Purge even though the clock is far past the newest log write
+        /// (after checking that the clock is right).
+        #[arg(long)]
+        clock_ok: bool,
+    },
 }
 
 /// Filters and output format of `logs access|operations`.
@@ -131,6 +140,9 @@ pub enum LogsError {
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// An irreversible action was not confirmed (exit code 4).
+    #[error("{0}")]
+    NotConfirmed(String),
 }
 
 /// Runs a `logs` subcommand, printing to standard output.
@@ -150,7 +162,7 @@ pub fn run_to(ctx: &LogsContext<'_>, cmd: LogsCmd, out: &mut dyn Write) -> Resul
         LogsCmd::Access(a) => show(ctx, &log, Category::Access, &a, out),
         LogsCmd::Operations(a) => show(ctx, &log, Category::Operation, &a, out),
         LogsCmd::Verify { org } => verify(ctx, &log, org.as_deref(), out),
-        LogsCmd::Purge => purge(ctx, &log, out),
+        LogsCmd::Purge { confirm, clock_ok } => purge(ctx, &log, &confirm, clock_ok, out),
     };
     log.shutdown()?;
     r
@@ -371,12 +383,41 @@ fn verify(ctx: &LogsContext<'_>, log: &AuditLog, org: Option<&str>, out: &mut dy
     if problems > 0 { Err(LogsError::Tampered(problems)) } else { Ok(()) }
 }
 
-fn purge(ctx: &LogsContext<'_>, log: &AuditLog, out: &mut dyn Write) -> Result<(), LogsError> {
+fn purge(
+    ctx: &LogsContext<'_>,
+    log: &AuditLog,
+    confirm: &super::confirm::ConfirmArgs,
+    clock_ok: bool,
+    out: &mut dyn Write,
+) -> Result<(), LogsError> {
     if ctx.allowed_org.is_some() {
         return Err(LogsError::Forbidden("only the operator can purge audit logs".into()));
     }
     let default = ctx.config.audit.default_retention;
-    let report = log.purge(SystemTime::now(), &|o| ctx.orgs.retention(o).unwrap_or(default))?;
+    let now = SystemTime::now();
+    let plan = log.purge_plan(now, &|o| ctx.orgs.retention(o).unwrap_or(default))?;
+    let what: Vec<String> = plan
+        .iter()
+        .map(|(l, r, months)| {
+            let m: Vec<String> = months.iter().map(|m| m.to_string()).collect();
+            format!("{l}: {} (retention {r:?})", m.join(", "))
+        })
+        .collect();
+    if confirm.dry_run {
+        match what.is_empty() {
+            true => writeln!(out, "dry run: nothing to purge")?,
+            false => writeln!(out, "dry run, nothing changed: would delete\n  {}", what.join("\n  "))?,
+        }
+        return Ok(());
+    }
+    if what.is_empty() {
+        writeln!(out, "nothing to purge")?;
+        return Ok(());
+    }
+    confirm
+        .confirm(&format!("delete these months of audit log: {}", what.join("; ")), "purge")
+        .map_err(|e| LogsError::NotConfirmed(e.message))?;
+    let report = log.purge(now, &|o| ctx.orgs.retention(o).unwrap_or(default), clock_ok)?;
     if report.logs.is_empty() {
         writeln!(out, "nothing to purge")?;
     }

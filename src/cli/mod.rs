@@ -4,9 +4,11 @@
 //!
 //! Errors go to stderr as one line that says what is wrong and how to fix
 //! it (JSON `{"error": ...}` with `--json`); the exit code is 1, or 3 when
-//! the acting administrator is not allowed to do it (2 for usage errors).
+//! the acting administrator is not allowed to do it (2 for usage errors and
+//! bad arguments, 4 when an irreversible action was not confirmed).
 
 pub mod backup;
+pub mod confirm;
 pub mod context;
 pub mod group;
 pub mod logs;
@@ -176,6 +178,7 @@ fn run_logs(g: &Global, cmd: logs::LogsCmd) -> Result<(), CliError> {
     let lctx = logs::LogsContext { config: &ctx.config, master: &mk, org_keys: store, orgs: &orgs, allowed_org };
     logs::run(&lctx, cmd).map_err(|e| match e {
         logs::LogsError::Forbidden(m) => CliError { message: m, code: 3 },
+        logs::LogsError::NotConfirmed(m) => CliError { message: m, code: confirm::NOT_CONFIRMED },
         other => CliError::new(other.to_string()),
     })
 }

@@ -4,6 +4,7 @@ use chrono::NaiveDate;
 use clap::Subcommand;
 use serde_json::json;
 
+use super::confirm::ConfirmArgs;
 use super::context::Context;
 use super::output::{bytes_text, org_json, time_json, time_text};
 use super::{CliError, Global};
@@ -57,17 +58,62 @@ pub enum OrgCmd {
         /// 1m, 3m, 6m, 12m, unlimited, or "default" for the server's.
         retention: String,
     },
-    /// Record the contract's last day; the data is erased 30 days after it.
+    /// Record the contract's last day; the data is erased `erase_after_days`
+    /// (30) after it. Asks first (type the organization's name, or --yes).
     EndContract {
         /// Organization.
         name: String,
-        /// Last day of the contract, YYYY-MM-DD (JST).
-        #[arg(required_unless_present = "cancel")]
-        date: Option<String>,
-        /// Cancel a recorded contract end.
-        #[arg(long, conflicts_with = "date")]
-        cancel: bool,
+        /// Last day of the contract, YYYY-MM-DD (JST): from today to a year from now.
+        date: String,
+        /// Accept a day in the past (a contract that already ended; its
+        /// erasure may then be due at once).
+        #[arg(long)]
+        allow_past: bool,
+        /// --yes, --dry-run.
+        #[command(flatten)]
+        confirm: ConfirmArgs,
     },
+    /// Cancel a recorded contract end (before the erasure ran).
+    CancelEndContract {
+        /// Organization.
+        name: String,
+    },
+}
+
+/// Longest notice `end-contract` accepts: a day further out is a typo.
+const MAX_DAYS_AHEAD: i64 = 366;
+
+/// Today's date in Japan, where contract days are counted.
+fn today_jst() -> NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive()
+}
+
+/// Checks a contract's last day: not in the past (unless `allow_past`),
+/// not more than a year ahead. Exit code 2 (a bad argument) otherwise.
+fn contract_day(d: &str, allow_past: bool) -> Result<NaiveDate, CliError> {
+    let bad = |m: String| CliError { message: m, code: 2 };
+    let day =
+        d.parse::<NaiveDate>().map_err(|e| bad(format!("bad date {d:?} ({e}): use YYYY-MM-DD, e.g. 2027-03-31")))?;
+    let today = today_jst();
+    if day < today && !allow_past {
+        return Err(bad(format!(
+            "the contract end {day} is in the past (today is {today} in Japan): its data would be erased \
+             at once; check the date, or pass --allow-past if the contract really ended then"
+        )));
+    }
+    if (day - today).num_days() > MAX_DAYS_AHEAD {
+        return Err(bad(format!(
+            "the contract end {day} is more than a year from today ({today}, JST); check the date \
+             (record it closer to the end)"
+        )));
+    }
+    Ok(day)
+}
+
+/// "2027-05-01 00:00:00 JST".
+fn exact_jst(t: std::time::SystemTime) -> String {
+    let east9 = chrono::FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"));
+    chrono::DateTime::<chrono::Utc>::from(t).with_timezone(&east9).format("%Y-%m-%d %H:%M:%S JST").to_string()
 }
 
 /// Parses "500G", "2TiB", "1048576" or "unlimited".
@@ -165,26 +211,44 @@ pub fn run(g: &Global, cmd: &OrgCmd) -> Result<(), CliError> {
             let shown = r.map_or("default", retention_str);
             out.done(&format!("audit retention of {name} is now {shown}"), json!({ "org": name, "retention": shown }));
         }
-        OrgCmd::EndContract { name, date, cancel } => {
-            let day = match (date, cancel) {
-                (_, true) | (None, _) => None,
-                (Some(d), false) => Some(
-                    d.parse::<NaiveDate>()
-                        .map_err(|e| CliError::new(format!("bad date {d:?} ({e}): use YYYY-MM-DD, e.g. 2025-03-31")))?,
-                ),
-            };
-            let at = admin.org_end_contract(name, day)?;
-            let text = match at {
-                Some(t) => format!(
-                    "contract of {name} ends {}; its data will be erased at {}",
-                    day.map(|d| d.to_string()).unwrap_or_default(),
-                    time_text(t)
-                ),
-                None => format!("contract end of {name} cancelled"),
-            };
+        OrgCmd::EndContract { name, date, allow_past, confirm } => {
+            let day = contract_day(date, *allow_past)?;
+            let mut o = admin.org(Some(name), "end contract")?;
+            o.contract_end = Some(day);
+            let at = admin
+                .accounts()
+                .erasure_time(&o)
+                .ok_or_else(|| CliError::new(format!("cannot compute the erasure time of {day}")))?;
+            let what = format!(
+                "end the contract of {} on {day}: at {} the server destroys its key and erases all its \
+                 files, audit log, users and shares, in every backup too",
+                o.name,
+                exact_jst(at)
+            );
+            let j = json!({ "org": o.name, "contract_end": day.to_string(), "erase_at": time_json(at),
+                            "dry_run": confirm.dry_run });
+            if confirm.dry_run {
+                out.done(&format!("dry run, nothing changed: would {what}"), j);
+                return Ok(());
+            }
+            confirm.confirm(&what, &o.name)?;
+            admin.org_end_contract(&o.name, Some(day))?;
             out.done(
-                &text,
-                json!({ "org": name, "contract_end": day.map(|d| d.to_string()), "erase_at": at.map(time_json) }),
+                &format!(
+                    "contract of {} ends {day}; its data will be erased at {} (cancel before then with \
+                     `smbvault org cancel-end-contract {}`)",
+                    o.name,
+                    exact_jst(at),
+                    o.name
+                ),
+                j,
+            );
+        }
+        OrgCmd::CancelEndContract { name } => {
+            admin.org_end_contract(name, None)?;
+            out.done(
+                &format!("contract end of {name} cancelled; nothing will be erased"),
+                json!({ "org": name, "contract_end": null, "erase_at": null }),
             );
         }
     }

@@ -53,9 +53,13 @@ pub enum ShareCmd {
     Remove {
         /// Share name.
         name: String,
-        /// Also delete every file of the share.
+        /// Also delete every file of the share (asks first: type the
+        /// share's name, or --yes).
         #[arg(long)]
         delete_data: bool,
+        /// --yes, --dry-run.
+        #[command(flatten)]
+        confirm: super::confirm::ConfirmArgs,
     },
     /// Change a share's comment, encryption or default access.
     Set {
@@ -139,7 +143,22 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
             let json = shares.iter().map(share_json).collect();
             out.table(&["SHARE", "ORG", "ENCRYPTION", "DEFAULT", "COMMENT"], &rows, serde_json::Value::Array(json));
         }
-        ShareCmd::Remove { name, delete_data } => {
+        ShareCmd::Remove { name, delete_data, confirm } => {
+            let s = admin.share(name, "remove share")?;
+            let what = match delete_data {
+                true => format!("remove share {} of {} and delete every file in it", s.name, s.org),
+                false => format!("remove share {} of {} (its files stay in storage)", s.name, s.org),
+            };
+            if confirm.dry_run {
+                out.done(
+                    &format!("dry run, nothing changed: would {what}"),
+                    json!({ "share": s.name, "delete_data": delete_data, "dry_run": true }),
+                );
+                return Ok(());
+            }
+            if *delete_data {
+                confirm.confirm(&what, &s.name)?;
+            }
             let prov = ctx.provisioner();
             let s = admin.share_remove(name, delete_data.then_some(prov.as_ref()))?;
             let tail = if *delete_data { " and its files" } else { " (files kept in storage)" };

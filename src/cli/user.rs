@@ -61,10 +61,13 @@ pub enum UserCmd {
         /// The user.
         user: String,
     },
-    /// Delete a user for good.
+    /// Delete a user for good (asks first: type the user's name, or --yes).
     Delete {
         /// The user.
         user: String,
+        /// --yes, --dry-run.
+        #[command(flatten)]
+        confirm: super::confirm::ConfirmArgs,
     },
     /// List users.
     List,
@@ -145,7 +148,17 @@ pub fn run(g: &Global, cmd: &UserCmd) -> Result<(), CliError> {
             let u = acc.user(u.id)?.unwrap_or(u);
             said(&ctx, &u, format!("{} {}", if enable { "enabled" } else { "disabled" }, u.qualified()), None);
         }
-        UserCmd::Delete { user } => {
+        UserCmd::Delete { user, confirm } => {
+            let u = admin.user(user, org, "delete user")?;
+            let what = format!("delete user {} ({}) for good", u.qualified(), u.role.as_str());
+            if confirm.dry_run {
+                ctx.out.done(
+                    &format!("dry run, nothing changed: would {what}"),
+                    json!({ "user": u.qualified(), "dry_run": true }),
+                );
+                return Ok(());
+            }
+            confirm.confirm(&what, &u.qualified())?;
             let u = admin.user_delete(org, user)?;
             said(&ctx, &u, format!("deleted user {}", u.qualified()), None);
         }

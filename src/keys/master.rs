@@ -93,10 +93,16 @@ impl MasterKey {
                 slots_path.display()
             )));
         }
+        Ok((Self::create(slots_path, unlock)?, true))
+    }
+
+    /// Makes a new master key with one slot for `unlock` (an existing key
+    /// file is used as it is), replacing any slot file at `slots_path`.
+    pub fn create(slots_path: &Path, unlock: &Unlock) -> Result<Self, KeyError> {
         let mk = Key32::random();
         let slot = make_slot(&mk, unlock)?;
         write_slots(slots_path, &SlotsFile { version: 1, slots: vec![slot] })?;
-        Ok((Self(mk), true))
+        Ok(Self(mk))
     }
 
     /// Opens an existing master key with any slot that `unlock` fits.
