@@ -289,6 +289,16 @@ impl CliAudit {
     }
 }
 
+impl CliAudit {
+    /// Records an operator action that is not an accounts change (key
+    /// commands, restores) in the server log.
+    pub fn operator_event(&self, action: &str, detail: String) {
+        use crate::audit::{AuditSink, Event, EventKind};
+        let kind = EventKind::Admin { action: action.into(), target: String::new(), detail };
+        self.log.record(Event::new(SystemTime::now(), kind).user("operator"));
+    }
+}
+
 impl crate::accounts::AdminAudit for CliAudit {
     fn admin_event(&self, ev: crate::accounts::AdminEvent) {
         use crate::audit::{AuditSink, Event, EventKind, EventResult};

@@ -53,6 +53,15 @@ impl TestServer {
 
     /// Starts a server with extra config.
     pub fn start_with(opts: Options) -> Self {
+        let mut s = Self::unstarted(opts);
+        s.spawn();
+        s
+    }
+
+    /// Writes the config of a server in a new temporary directory without
+    /// starting it (the data directory does not exist yet): for commands
+    /// that must run before the first start, such as a restore.
+    pub fn unstarted(opts: Options) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         let config = dir.path().join("smbvault.toml");
@@ -73,7 +82,6 @@ impl TestServer {
             child: None,
         };
         s.log = s.dir.path().join("server.log");
-        s.spawn();
         s
     }
 

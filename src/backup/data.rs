@@ -56,7 +56,12 @@ impl Previous {
     pub fn load(g: Option<&Generation>, key: &Key32) -> Option<Previous> {
         let g = g?;
         let m = Manifest::read(&g.dir).ok().filter(|m| m.mac_ok(key) && m.generation == g.name)?;
-        let files = m.files.into_iter().filter(|f| is_segment(&f.path)).map(|f| (f.path, (f.size, f.sha256))).collect();
+        let files = m
+            .files
+            .into_iter()
+            .filter(|f| is_segment(&f.path) || f.path.starts_with(AUDIT_PREFIX))
+            .map(|f| (f.path, (f.size, f.sha256)))
+            .collect();
         Some(Previous { dir: g.dir.clone(), files })
     }
 
@@ -77,6 +82,91 @@ impl Previous {
             }
         }
     }
+}
+
+/// Where the audit logs are in a generation, as in the data directory.
+pub const AUDIT_PREFIX: &str = "audit/";
+
+/// Copies the audit logs (`audit/<log>/…`, not the lock files) into the
+/// generation at `tmp`, linking copies unchanged since the previous one.
+/// Each log's `head` is copied before its segments, so a record appended
+/// meanwhile lies after the copied head's durable end: `logs verify` reads
+/// it as a torn tail (a note), never as damage.
+pub fn copy_audit(
+    data_dir: &Path,
+    tmp: &Path,
+    prev: Option<&Previous>,
+    files: &mut Vec<FileEntry>,
+) -> Result<(), String> {
+    let audit = data_dir.join("audit");
+    let Ok(rd) = std::fs::read_dir(&audit) else { return Ok(()) };
+    let mut logs: Vec<String> = rd
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect();
+    logs.sort();
+    for log in logs {
+        let dir = audit.join(&log);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| n != "lock")
+            .collect();
+        names.sort_by_key(|n| (n != "head", n != "checkpoint", n.clone()));
+        let dst_dir = tmp.join("audit").join(&log);
+        create_private_dir(&dst_dir)?;
+        for n in names {
+            let rel = format!("{AUDIT_PREFIX}{log}/{n}");
+            let src = match File::open(dir.join(&n)) {
+                Ok(f) => f,
+                // Removed meanwhile (a purge): it is not part of the log any more.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(format!("{rel}: {e}")),
+            };
+            let len = src.metadata().map_err(|e| format!("{rel}: {e}"))?.len();
+            let (size, sha256) = copy_segment(src, len, &dst_dir.join(&n), &rel, prev)?;
+            files.push(FileEntry { path: rel, size, sha256 });
+        }
+        sync_dir(&dst_dir).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Copies the audit logs of a verified generation into `data_dir`, each
+/// log only when the data directory has no such log: a restore onto an
+/// empty directory gets them all, and a log that is still there (newer,
+/// self-verifying) is never rolled back. Returns how many files were copied.
+pub fn restore_audit(g_dir: &Path, m: &Manifest, data_dir: &Path, shredded: &BTreeSet<OrgId>) -> Result<usize, String> {
+    let mut n = 0;
+    for f in m.files.iter().filter(|f| f.path.starts_with(AUDIT_PREFIX)) {
+        let Some((log, _)) = f.path[AUDIT_PREFIX.len()..].split_once('/') else { continue };
+        let erased =
+            log.strip_prefix("org-").and_then(|id| id.parse().ok()).is_some_and(|id| shredded.contains(&OrgId(id)));
+        let live = data_dir.join("audit").join(log);
+        let dst = data_dir.join(&f.path);
+        if erased || (live.exists() && !live.join(".restoring").exists()) {
+            continue;
+        }
+        if !live.exists() {
+            create_private_dir(&live)?;
+            std::fs::write(live.join(".restoring"), b"").map_err(|e| e.to_string())?;
+        }
+        std::fs::copy(g_dir.join(&f.path), &dst).map_err(|e| format!("cannot copy {}: {e}", f.path))?;
+        File::open(&dst).and_then(|f| f.sync_all()).map_err(|e| e.to_string())?;
+        n += 1;
+    }
+    if let Ok(rd) = std::fs::read_dir(data_dir.join("audit")) {
+        for e in rd.flatten() {
+            if e.path().join(".restoring").exists() {
+                sync_dir(&e.path()).map_err(|e| e.to_string())?;
+                std::fs::remove_file(e.path().join(".restoring")).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// `store/orgs/<16 hex>/seg/<32 hex>.seg`

@@ -31,6 +31,10 @@ use crate::types::OrgId;
 pub const ACCOUNTS_DB: &str = "accounts.db";
 /// Relative path of the organization keys (the crypto-shredding anchor).
 pub const KEYS_DB: &str = "store/keys.db";
+/// Relative path of the master key's slot file: the master key wrapped
+/// under the key file and passphrases. Not the secret itself, but what a
+/// key file (or passphrase) needs to open every other file of a generation.
+pub const SLOTS_FILE: &str = "keys/master.slots";
 
 /// One generation as listed.
 #[derive(Debug, Clone)]
@@ -188,6 +192,21 @@ impl DbBackups {
             }
             let (size, sha256) = manifest::hash_file(&dst).map_err(|e| format!("cannot read back {rel}: {e}"))?;
             files.push(FileEntry { path: rel, size, sha256 });
+        }
+        // What recovery needs besides the secret: the slot file, and for
+        // data backups the audit logs (docs/backup.md "Disaster recovery").
+        let slots = self.data_dir.join(SLOTS_FILE);
+        if slots.is_file() {
+            let dst = tmp.join(SLOTS_FILE);
+            create_private_dir(dst.parent().unwrap_or(&tmp))?;
+            std::fs::copy(&slots, &dst).map_err(|e| format!("cannot back up {SLOTS_FILE}: {e}"))?;
+            std::fs::File::open(&dst).and_then(|f| f.sync_all()).map_err(|e| e.to_string())?;
+            let (size, sha256) =
+                manifest::hash_file(&dst).map_err(|e| format!("cannot read back {SLOTS_FILE}: {e}"))?;
+            files.push(FileEntry { path: SLOTS_FILE.into(), size, sha256 });
+        }
+        if self.segments {
+            super::data::copy_audit(&self.data_dir, &tmp, prev.as_ref(), &mut files)?;
         }
         let created = DateTime::<Utc>::from(now).with_timezone(&east9());
         let mut m = Manifest {

@@ -31,8 +31,12 @@ pub fn generation(dir: &Path, mac_key: &Key32, org: OrgId) -> Result<bool, Strin
     let meta_dir = dir.join("store").join("orgs").join(format!("{:016x}", org.0));
     let keys = dir.join(KEYS_DB);
     let accounts = dir.join(ACCOUNTS_DB);
-    let needed = has_key(&keys, org)? || has_org_rows(&accounts, org)? || meta_dir.exists();
-    if !needed && !resumed && !m.files.iter().any(|f| f.path.starts_with(&org_prefix)) {
+    // Data generations also hold the organization's audit log.
+    let audit_prefix = format!("audit/org-{}/", org.0);
+    let audit_dir = dir.join("audit").join(format!("org-{}", org.0));
+    let needed = has_key(&keys, org)? || has_org_rows(&accounts, org)? || meta_dir.exists() || audit_dir.exists();
+    let listed = |p: &str| p.starts_with(&org_prefix) || p.starts_with(&audit_prefix);
+    if !needed && !resumed && !m.files.iter().any(|f| listed(&f.path)) {
         return Ok(false);
     }
     // A generation that was already damaged is purged all the same, but
@@ -45,14 +49,16 @@ pub fn generation(dir: &Path, mac_key: &Key32, org: OrgId) -> Result<bool, Strin
     }
     keys_db(&keys, org)?;
     accounts_db(&accounts, org)?;
-    if meta_dir.exists() {
-        std::fs::remove_dir_all(&meta_dir).map_err(|e| e.to_string())?;
+    for d in [&meta_dir, &audit_dir] {
+        if d.exists() {
+            std::fs::remove_dir_all(d).map_err(|e| e.to_string())?;
+        }
     }
     if !intact {
         tracing::warn!(generation = name, "purged an erased organization from a damaged backup generation");
         return Ok(true);
     }
-    m.files.retain(|f| !f.path.starts_with(&org_prefix));
+    m.files.retain(|f| !listed(&f.path));
     for f in m.files.iter_mut().filter(|f| f.path == KEYS_DB || f.path == ACCOUNTS_DB) {
         let (size, sha) = manifest::hash_file(&dir.join(&f.path)).map_err(|e| e.to_string())?;
         f.size = size;

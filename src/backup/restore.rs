@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, FixedOffset, Utc};
 use rusqlite::{Connection, OpenFlags};
 
-use super::db::{ACCOUNTS_DB, DbBackups, Generation, KEYS_DB, create_private_dir};
+use super::db::{ACCOUNTS_DB, DbBackups, Generation, KEYS_DB, SLOTS_FILE, create_private_dir};
 use super::manifest::{self, sync_dir};
 use crate::accounts::Accounts;
 use crate::config::AccountsConfig;
@@ -64,7 +64,12 @@ pub fn restore(
     }
     let mut files = 0;
     for f in &m.files {
-        if super::data::is_segment(&f.path) {
+        if super::data::is_segment(&f.path) || f.path.starts_with(super::data::AUDIT_PREFIX) {
+            continue;
+        }
+        // The slot file only where there is none (a restore onto an empty
+        // directory): the current one may hold slots added since.
+        if f.path == SLOTS_FILE && data_dir.join(SLOTS_FILE).exists() {
             continue;
         }
         if let Some(org) = meta_org(&f.path)
@@ -76,7 +81,7 @@ pub fn restore(
         if let Some(p) = dst.parent() {
             create_private_dir(p)?;
         }
-        let tmp = dst.with_extension("db.restore");
+        let tmp = dst.with_extension("restore");
         std::fs::copy(g.dir.join(&f.path), &tmp).map_err(|e| format!("cannot copy {}: {e}", f.path))?;
         std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, &dst).map_err(|e| format!("cannot put {} in place: {e}", f.path))?;
@@ -87,6 +92,7 @@ pub fn restore(
     }
     if backups.includes_segments() {
         files += super::data::restore_segments(&g.dir, &m, data_dir, &replaced, &shredded)?;
+        files += super::data::restore_audit(&g.dir, &m, data_dir, &shredded)?;
     }
     let kept_erased = carry_over_shredding(data_dir, &shredded, mk, accounts_cfg)?;
     Ok(Restored { files, replaced_dir: replaced, kept_erased })

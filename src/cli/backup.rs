@@ -46,6 +46,13 @@ pub enum BackupCmd {
         /// --yes, --dry-run.
         #[command(flatten)]
         confirm: super::confirm::ConfirmArgs,
+        /// On a new machine: take the master key from this recovery file
+        /// (`smbvault key export-recovery`; passphrase from
+        /// SMBVAULT_RECOVERY_PASSPHRASE or the terminal). Without it, an empty
+        /// data directory's master key is opened from the generation's slot
+        /// file with the configured key file or passphrase.
+        #[arg(long, value_name = "FILE")]
+        recovery: Option<std::path::PathBuf>,
     },
 }
 
@@ -84,6 +91,12 @@ pub fn run(g: &Global, cmd: &BackupCmd) -> Result<(), CliError> {
         });
     }
     let config = super::context::load_config(g)?;
+    let out = Output { json: g.json };
+    if let BackupCmd::Restore { generation, data, confirm, recovery } = cmd
+        && (recovery.is_some() || !crate::app::slots_path(&config).exists())
+    {
+        return restore_onto_empty(&config, generation, *data, confirm, recovery.as_deref(), out);
+    }
     let mk = super::context::open_master_key(&config, false)?;
     let db = db_backups(&config, &mk);
     let data = data_backups(&config, &mk);
@@ -96,13 +109,12 @@ pub fn run(g: &Global, cmd: &BackupCmd) -> Result<(), CliError> {
             )),
         }
     };
-    let out = Output { json: g.json };
     match cmd {
         BackupCmd::Now => now(&db, out),
         BackupCmd::DataNow => now(pick(true)?, out),
         BackupCmd::List { data } => list(pick(*data)?, out),
         BackupCmd::Verify { generation, data } => verify(pick(*data)?, generation.as_deref(), out),
-        BackupCmd::Restore { generation, data, confirm } => {
+        BackupCmd::Restore { generation, data, confirm, .. } => {
             restore(&config, &mk, pick(*data)?, generation, confirm, out)
         }
     }
@@ -200,6 +212,85 @@ fn verify(b: &DbBackups, name: Option<&str>, out: Output) -> Result<(), CliError
         gens.len(),
         bad.join(", ")
     )))
+}
+
+/// Disaster recovery (docs/backup.md): a data directory without a master
+/// key (a new machine) is restored from a generation, the master key coming
+/// from the recovery file, or else from the generation's own slot file
+/// opened with the configured key file or passphrase. Afterwards the slot
+/// file also opens with this machine's key file (made if missing).
+fn restore_onto_empty(
+    config: &Config,
+    generation: &str,
+    data: bool,
+    confirm: &super::confirm::ConfirmArgs,
+    recovery: Option<&std::path::Path>,
+    out: Output,
+) -> Result<(), CliError> {
+    use crate::keys::MasterKey;
+    let slots = crate::app::slots_path(config);
+    if slots.exists() {
+        return Err(CliError::new(format!(
+            "the data directory {} already has a master key ({}); restore without --recovery",
+            config.server.data_dir.display(),
+            slots.display()
+        )));
+    }
+    let unlock = crate::app::unlock_method(config);
+    let mk = match recovery {
+        Some(file) => {
+            let pass = super::key::passphrase(super::key::RECOVERY_PASSPHRASE_ENV, "recovery passphrase")?;
+            MasterKey::from_recovery(file, &pass).map_err(|e| CliError::new(e.to_string()))?
+        }
+        None => {
+            // Listing needs no key; the slot file then opens the generation.
+            let probe = MasterKey::from_key(crate::keys::Key32::random());
+            let b = match data {
+                true => data_backups(config, &probe)
+                    .ok_or_else(|| CliError::new("data backups are off: set [backup] data_target"))?,
+                false => db_backups(config, &probe),
+            };
+            let g = find(&b, generation)?;
+            let gen_slots = g.dir.join(crate::backup::db::SLOTS_FILE);
+            MasterKey::open(&gen_slots, &unlock).map_err(|e| {
+                CliError::new(format!(
+                    "{e}; the data directory {} has no master key: restore with --recovery FILE \
+                     (the file `smbvault key export-recovery` wrote), or configure the old key file",
+                    config.server.data_dir.display()
+                ))
+            })?
+        }
+    };
+    let b = match data {
+        true => {
+            data_backups(config, &mk).ok_or_else(|| CliError::new("data backups are off: set [backup] data_target"))?
+        }
+        false => db_backups(config, &mk),
+    };
+    super::serve::create_private_dir(&config.server.data_dir)?;
+    restore(config, &mk, &b, generation, confirm, out)?;
+    if confirm.dry_run {
+        return Ok(());
+    }
+    // This machine's key file (or passphrase) must open the restored key.
+    let kerr =
+        |e: crate::keys::KeyError| CliError::new(format!("restored, but the key slot could not be written: {e}"));
+    if MasterKey::open(&slots, &unlock).is_err() {
+        match slots.exists() {
+            true => mk.add_slot(&slots, &unlock).map_err(kerr)?,
+            false => mk.write_new_slots(&slots, &unlock).map_err(kerr)?,
+        }
+    }
+    let how = match &unlock {
+        crate::keys::Unlock::KeyFile(p) => format!("the key file {}", p.display()),
+        crate::keys::Unlock::Passphrase(_) => "the configured passphrase".into(),
+    };
+    if !out.json {
+        println!("master key {} recovered; on this machine it opens with {how}", mk.key_id());
+    }
+    let source =
+        recovery.map_or("the generation's slot file".to_string(), |f| format!("recovery file {}", f.display()));
+    super::key::record(config, &mk, "key.recover", format!("master key {} recovered from {source}", mk.key_id()))
 }
 
 /// The generation called `name`, or the newest for "latest".

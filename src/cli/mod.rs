@@ -11,6 +11,7 @@ pub mod backup;
 pub mod confirm;
 pub mod context;
 pub mod group;
+pub mod key;
 pub mod logs;
 pub mod org;
 pub mod output;
@@ -88,6 +89,9 @@ pub enum Command {
     /// Database backups: make, list, verify, restore (operator only).
     #[command(subcommand)]
     Backup(backup::BackupCmd),
+    /// The master key: passphrase slots, recovery file (operator only).
+    #[command(subcommand)]
+    Key(key::KeyCmd),
 }
 
 /// A failed command: message for stderr and exit code.
@@ -161,6 +165,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(a) => serve::run(g, a),
         Command::Logs(c) => run_logs(g, c.clone()),
         Command::Backup(c) => backup::run(g, c),
+        Command::Key(c) => key::run(g, c),
     }
 }
 

@@ -144,6 +144,109 @@ impl MasterKey {
     }
 }
 
+/// AD of the wrapped key in a recovery file.
+const RECOVERY_AD: &[u8] = b"smbvault/mk-recovery";
+/// `format` of a recovery file.
+const RECOVERY_FORMAT: &str = "smbvault-recovery-1";
+/// Shortest recovery passphrase accepted: it alone guards every backup.
+pub const RECOVERY_MIN_LEN: usize = 12;
+
+/// A recovery file: the master key wrapped under a recovery passphrase
+/// (Argon2id), for restoring backups on a machine that has nothing else.
+#[derive(Serialize, Deserialize)]
+struct RecoveryFile {
+    format: String,
+    created: String,
+    /// Identifies the master key (not secret): HKDF "smbvault/mk/key-id", 8 bytes hex.
+    key_id: String,
+    slot: Slot,
+}
+
+impl MasterKey {
+    /// A short, non-secret identifier of this master key (16 hex digits).
+    pub fn key_id(&self) -> String {
+        hex::encode(&self.derive("smbvault/mk/key-id").expose()[..8])
+    }
+
+    /// Writes a recovery file (mode 0600, never over an existing file).
+    pub fn export_recovery(&self, path: &Path, passphrase: &str, created: &str) -> Result<(), KeyError> {
+        if passphrase.chars().count() < RECOVERY_MIN_LEN {
+            return Err(KeyError::Unlock(format!(
+                "the recovery passphrase must have at least {RECOVERY_MIN_LEN} characters"
+            )));
+        }
+        let Slot::Passphrase { salt, m_kib, t, p, .. } =
+            make_slot(&self.0, &Unlock::Passphrase(Zeroizing::new(passphrase.to_string())))?
+        else {
+            unreachable!("a passphrase unlock makes a passphrase slot")
+        };
+        // Same KDF as a slot, but its own AD: a recovery file is not a slot.
+        let kek = argon_kek(passphrase, &hex::decode(&salt).unwrap_or_default(), m_kib, t, p)?;
+        let wrapped = hex::encode(SealKey::new(&kek).wrap_key(RECOVERY_AD, &self.0));
+        let file = RecoveryFile {
+            format: RECOVERY_FORMAT.into(),
+            created: created.into(),
+            key_id: self.key_id(),
+            slot: Slot::Passphrase { salt, m_kib, t, p, wrapped },
+        };
+        let text = serde_json::to_string_pretty(&file).map_err(|e| KeyError::Unlock(e.to_string()))?;
+        let err = |e: std::io::Error| KeyError::Unlock(format!("cannot write {}: {e}", path.display()));
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(err)?;
+        f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(err)
+    }
+
+    /// Opens the master key held in a recovery file.
+    pub fn from_recovery(path: &Path, passphrase: &str) -> Result<Self, KeyError> {
+        let text = fs::read_to_string(path)
+            .map_err(|e| KeyError::Unlock(format!("cannot read the recovery file {}: {e}", path.display())))?;
+        let file: RecoveryFile = serde_json::from_str(&text)
+            .ok()
+            .filter(|f: &RecoveryFile| f.format == RECOVERY_FORMAT)
+            .ok_or_else(|| KeyError::Unlock(format!("{} is not an smbvault recovery file", path.display())))?;
+        let Slot::Passphrase { salt, m_kib, t, p, wrapped } = &file.slot else {
+            return Err(KeyError::Unlock(format!("{} holds no passphrase-wrapped key", path.display())));
+        };
+        let bad = |_| KeyError::Unlock(format!("{} is corrupt (bad hex)", path.display()));
+        let kek = argon_kek(passphrase, &hex::decode(salt).map_err(bad)?, *m_kib, *t, *p)?;
+        let mk = SealKey::new(&kek).unwrap_key(RECOVERY_AD, &hex::decode(wrapped).map_err(bad)?).map(Self).map_err(
+            |_| KeyError::Unlock(format!("the passphrase does not open the recovery file {}", path.display())),
+        )?;
+        if mk.key_id() != file.key_id {
+            return Err(KeyError::Unlock(format!("{}: key id mismatch (damaged file)", path.display())));
+        }
+        Ok(mk)
+    }
+
+    /// Writes a fresh slot file for this key with one slot for `unlock`
+    /// (after a recovery: the new machine's key file).
+    pub fn write_new_slots(&self, slots_path: &Path, unlock: &Unlock) -> Result<(), KeyError> {
+        write_slots(slots_path, &SlotsFile { version: 1, slots: vec![make_slot(&self.0, unlock)?] })
+    }
+
+    /// Removes every passphrase slot; refuses when no key-file slot would
+    /// be left (the key would be lost). Returns how many were removed.
+    pub fn remove_passphrase_slots(slots_path: &Path) -> Result<usize, KeyError> {
+        let text = fs::read_to_string(slots_path)
+            .map_err(|e| KeyError::Unlock(format!("cannot read {}: {e}", slots_path.display())))?;
+        let mut file: SlotsFile =
+            serde_json::from_str(&text).map_err(|e| KeyError::Unlock(format!("{}: {e}", slots_path.display())))?;
+        let before = file.slots.len();
+        file.slots.retain(|s| matches!(s, Slot::Keyfile { .. }));
+        if file.slots.is_empty() {
+            return Err(KeyError::Unlock(
+                "refusing to remove the passphrase: it is the only way to unlock the master key \
+                 (no key-file slot); add a key file first"
+                    .into(),
+            ));
+        }
+        let removed = before - file.slots.len();
+        if removed > 0 {
+            write_slots(slots_path, &file)?;
+        }
+        Ok(removed)
+    }
+}
+
 fn make_slot(mk: &Key32, unlock: &Unlock) -> Result<Slot, KeyError> {
     match unlock {
         Unlock::KeyFile(path) => {
@@ -262,6 +365,34 @@ mod tests {
         let (again, created) = MasterKey::open_or_create(&slots, &kf).unwrap();
         assert!(!created);
         assert_eq!(mk.key().expose(), again.key().expose());
+    }
+
+    #[test]
+    fn recovery_file_round_trip_and_slot_removal() {
+        let d = tempfile::tempdir().unwrap();
+        let slots = d.path().join("master.slots");
+        let kf = Unlock::KeyFile(d.path().join("master.key"));
+        let (mk, _) = MasterKey::open_or_create(&slots, &kf).unwrap();
+        let rec = d.path().join("recovery.json");
+        assert!(mk.export_recovery(&rec, "short", "now").is_err());
+        mk.export_recovery(&rec, "a long recovery phrase", "now").unwrap();
+        assert_eq!(fs::metadata(&rec).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(mk.export_recovery(&rec, "a long recovery phrase", "now").is_err(), "never overwritten");
+        let back = MasterKey::from_recovery(&rec, "a long recovery phrase").unwrap();
+        assert_eq!(back.key().expose(), mk.key().expose());
+        assert!(MasterKey::from_recovery(&rec, "a wrong recovery phrase").is_err());
+        // The recovery file is not a slot: it does not open the slot file.
+        let pp = Unlock::Passphrase(Zeroizing::new("a long recovery phrase".into()));
+        assert!(MasterKey::open(&slots, &pp).is_err());
+        mk.add_slot(&slots, &pp).unwrap();
+        assert!(MasterKey::open(&slots, &pp).is_ok());
+        assert_eq!(MasterKey::remove_passphrase_slots(&slots).unwrap(), 1);
+        assert!(MasterKey::open(&slots, &pp).is_err());
+        assert!(MasterKey::open(&slots, &kf).is_ok());
+        // A passphrase-only slot file keeps its last slot.
+        let only = d.path().join("only.slots");
+        mk.write_new_slots(&only, &pp).unwrap();
+        assert!(MasterKey::remove_passphrase_slots(&only).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 pub mod custody;
 mod master;
 
-pub use master::{MasterKey, Unlock};
+pub use master::{MasterKey, RECOVERY_MIN_LEN, Unlock};
 
 use aes::Aes256;
 use ctr::cipher::{KeyIvInit, StreamCipher};

@@ -1,0 +1,118 @@
+//! `smbvault key ...`: the master key's slots and its recovery file
+//! (operator only; each recorded in the server audit log). docs/backup.md
+//! "Disaster recovery" says what to keep off the machine.
+
+use std::time::SystemTime;
+
+use clap::Subcommand;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::output::{Output, time_json};
+use super::{CliError, Global};
+use crate::keys::{MasterKey, Unlock};
+
+/// Environment variable with the passphrase for `key add-passphrase`.
+pub const NEW_PASSPHRASE_ENV: &str = "SMBVAULT_NEW_PASSPHRASE";
+/// Environment variable with the recovery passphrase (`key
+/// export-recovery`, `backup restore --recovery`).
+pub const RECOVERY_PASSPHRASE_ENV: &str = "SMBVAULT_RECOVERY_PASSPHRASE";
+
+/// Key commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeyCmd {
+    /// Let a passphrase unlock the master key too ([keys] passphrase_env);
+    /// from SMBVAULT_NEW_PASSPHRASE or asked twice at the terminal.
+    AddPassphrase,
+    /// Remove every passphrase slot (the key file keeps working).
+    RemovePassphrase,
+    /// Write FILE: the master key wrapped under a recovery passphrase
+    /// (SMBVAULT_RECOVERY_PASSPHRASE or asked twice). With the backups it
+    /// is all a new machine needs; keep it off this machine.
+    ExportRecovery {
+        /// Where to write it (never overwritten).
+        file: std::path::PathBuf,
+    },
+}
+
+/// Reads a passphrase from `env` or, at a terminal, twice.
+pub fn new_passphrase(env: &str, what: &str) -> Result<Zeroizing<String>, CliError> {
+    if let Ok(p) = std::env::var(env) {
+        return Ok(Zeroizing::new(p));
+    }
+    let no_tty = |e: std::io::Error| CliError::new(format!("{what} needed: set {env} or run at a terminal ({e})"));
+    let a = super::context::prompt_tty(&format!("{what}: ")).map_err(no_tty)?;
+    let b = super::context::prompt_tty(&format!("{what} again: ")).map_err(no_tty)?;
+    if a != b {
+        return Err(CliError::new("the two entries differ; nothing was changed"));
+    }
+    Ok(a)
+}
+
+/// Reads an existing passphrase from `env` or, at a terminal, once.
+pub fn passphrase(env: &str, what: &str) -> Result<Zeroizing<String>, CliError> {
+    if let Ok(p) = std::env::var(env) {
+        return Ok(Zeroizing::new(p));
+    }
+    super::context::prompt_tty(&format!("{what}: "))
+        .map_err(|e| CliError::new(format!("{what} needed: set {env} or run at a terminal ({e})")))
+}
+
+/// Runs one `key` command.
+pub fn run(g: &Global, cmd: &KeyCmd) -> Result<(), CliError> {
+    if g.as_user.is_some() {
+        return Err(CliError { message: "key commands are for the operator; run without --as".into(), code: 3 });
+    }
+    let config = super::context::load_config(g)?;
+    let mk = super::context::open_master_key(&config, false)?;
+    let slots = crate::app::slots_path(&config);
+    let out = Output { json: g.json };
+    let (action, text, detail) = match cmd {
+        KeyCmd::AddPassphrase => {
+            let p = new_passphrase(NEW_PASSPHRASE_ENV, "new passphrase for the master key")?;
+            if p.chars().count() < crate::keys::RECOVERY_MIN_LEN {
+                return Err(CliError::new(format!(
+                    "the passphrase must have at least {} characters",
+                    crate::keys::RECOVERY_MIN_LEN
+                )));
+            }
+            mk.add_slot(&slots, &Unlock::Passphrase(p)).map_err(|e| CliError::new(e.to_string()))?;
+            let t = "added a passphrase slot; set [keys] passphrase_env to unlock with it".to_string();
+            ("key.add-passphrase", t, "passphrase slot added".to_string())
+        }
+        KeyCmd::RemovePassphrase => {
+            let n = MasterKey::remove_passphrase_slots(&slots).map_err(|e| CliError::new(e.to_string()))?;
+            (
+                "key.remove-passphrase",
+                format!("removed {n} passphrase slot(s)"),
+                format!("{n} passphrase slot(s) removed"),
+            )
+        }
+        KeyCmd::ExportRecovery { file } => {
+            let p = new_passphrase(RECOVERY_PASSPHRASE_ENV, "recovery passphrase")?;
+            let now = time_json(SystemTime::now());
+            mk.export_recovery(file, &p, &now).map_err(|e| CliError::new(e.to_string()))?;
+            let t = format!(
+                "wrote the recovery file {} (master key {}); keep it and its passphrase off this machine: \
+                 with the data backups they restore everything (docs/backup.md, \"Disaster recovery\")",
+                file.display(),
+                mk.key_id()
+            );
+            ("key.export-recovery", t, format!("recovery file written for master key {}", mk.key_id()))
+        }
+    };
+    record(&config, &mk, action, detail)?;
+    out.done(&text, json!({ "action": action, "key_id": mk.key_id() }));
+    Ok(())
+}
+
+/// Records an operator key action in the server audit log.
+pub fn record(config: &crate::config::Config, mk: &MasterKey, action: &str, detail: String) -> Result<(), CliError> {
+    if !config.audit.enabled {
+        return Ok(());
+    }
+    let store = crate::app::open_store(config, mk, false).map_err(CliError::new)?;
+    let audit = crate::app::CliAudit::open(config, mk, store).map_err(CliError::new)?;
+    audit.operator_event(action, detail);
+    Ok(())
+}
