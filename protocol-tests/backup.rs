@@ -167,3 +167,83 @@ fn erasure_purges_the_key_from_every_backup() {
     let out = s.admin(&["backup", "verify"]);
     assert!(!out.contains("DAMAGED"), "{out}");
 }
+
+/// Crypto-shredding is checked, not assumed: while another process holds a
+/// read transaction on keys.db, the WAL cannot be truncated and pages of the
+/// database it may still read cannot be overwritten, so the wrapped key
+/// survives there. The erasure must then stay undone (and be retried), and
+/// once the other process lets go no file of the data directory or of any
+/// backup may hold the wrapped key.
+#[test]
+fn erasure_is_not_done_while_keys_db_is_held_open() {
+    use std::io::BufRead;
+    let target = tempfile::tempdir().unwrap();
+    let s = TestServer::start_with(Options {
+        extra: vec![format!(
+            "[backup]\ndb_generations = 7\nerase_check_interval_secs = 1\ndata_target = {:?}",
+            target.path()
+        )],
+        ..Options::default()
+    });
+    s.admin(&["org", "add", "GONE"]);
+    s.add_user("GONE\\carol", PASS);
+    s.admin(&["share", "add", "gone-docs", "--org", "GONE"]);
+    let work = tempfile::tempdir().unwrap();
+    let f = work.path().join("a.bin");
+    random_file(&f, 100_000, 5);
+    let o = s.smbclient("gone-docs", "GONE\\carol", PASS, &[], &format!("put {} a.bin", f.display()));
+    assert!(o.status.success(), "put: {}", text(&o));
+    let gone = org_id(&s, "GONE");
+    let keys_db = s.data_dir().join("store").join("keys.db");
+    let wrapped: Vec<u8> = rusqlite::Connection::open_with_flags(&keys_db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap()
+        .query_row("SELECT wrapped FROM org_keys WHERE org=?1", [gone as i64], |r| r.get(0))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    backup_now(&s);
+    s.admin(&["backup", "data-now"]);
+    assert!(!files_containing(target.path(), &wrapped).is_empty(), "the data backup holds the key before erasure");
+
+    // A second process (think: a sqlite3 shell) holds a read transaction.
+    let script = format!(
+        "import sqlite3, sys, time\n\
+         c = sqlite3.connect({:?}, isolation_level=None)\n\
+         c.execute('BEGIN')\n\
+         c.execute('SELECT count(*) FROM org_keys').fetchall()\n\
+         print('held', flush=True)\n\
+         time.sleep(20)\n\
+         c.execute('COMMIT')\n",
+        keys_db.to_str().unwrap()
+    );
+    let mut holder = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "held");
+    let held_since = Instant::now();
+
+    s.admin(&["org", "end-contract", "GONE", "2000-01-31", "--allow-past", "--yes"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !s.log_text().contains("held open by another process") {
+        assert!(Instant::now() < deadline, "no failed shredding reported; log:\n{}", s.log_text());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(holder.try_wait().unwrap().is_none(), "the holder is still there");
+    assert!(
+        s.admin(&["--json", "org", "list"]).contains("\"GONE\""),
+        "the erasure was recorded as done while keys.db was held open"
+    );
+
+    holder.wait().unwrap();
+    eprintln!("held for {} ms", held_since.elapsed().as_millis());
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while s.admin(&["--json", "org", "list"]).contains("\"GONE\"") {
+        assert!(Instant::now() < deadline, "GONE not erased after release; log:\n{}", s.log_text());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(files_containing(&s.data_dir(), &wrapped), Vec::<PathBuf>::new());
+    assert_eq!(files_containing(target.path(), &wrapped), Vec::<PathBuf>::new());
+}

@@ -135,11 +135,29 @@ impl Store {
         }
         {
             let keys = self.keys.lock();
+            let wrapped: Option<Vec<u8>> =
+                keys.query_row("SELECT wrapped FROM org_keys WHERE org=?1", [org.0 as i64], |r| r.get(0)).optional()?;
             keys.execute("DELETE FROM org_keys WHERE org=?1", [org.0 as i64])?;
             keys.execute("INSERT OR IGNORE INTO shredded(org) VALUES(?1)", [org.0 as i64])?;
             // secure_delete zeroes the page in the database file, but WAL
-            // frames still hold old copies until checkpointed and truncated.
-            keys.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+            // frames still hold old copies until checkpointed and truncated,
+            // and a checkpoint cannot overwrite pages another process's
+            // open read transaction may still need. So the result of each
+            // checkpoint is checked, and the files are searched for the
+            // wrapped key: until both are clean the shredding is not done
+            // (the caller retries later; the row is gone already).
+            checkpoint_truncate(&keys)?;
+            keys.execute_batch("VACUUM")?;
+            checkpoint_truncate(&keys)?;
+            if let Some(w) = wrapped {
+                for suffix in ["", "-wal", "-shm"] {
+                    let p = self.dir.join(format!("keys.db{suffix}"));
+                    if std::fs::read(&p).is_ok_and(|b| b.windows(w.len()).any(|x| x == w.as_slice())) {
+                        tracing::error!(file = %p.display(), "the shredded key is still in the file; retrying later");
+                        return Err(StorageError::Io(std::io::ErrorKind::ResourceBusy));
+                    }
+                }
+            }
         }
         let dir = self.org_dir(org);
         match std::fs::remove_dir_all(&dir) {
@@ -268,4 +286,35 @@ impl OrgStore {
         self.core.writeback_tails(None)?;
         self.core.commit()
     }
+}
+
+/// `PRAGMA wal_checkpoint(TRUNCATE)` until it reports success (not busy,
+/// WAL emptied), a dozen times over about five seconds. Busy means another
+/// connection (a backup, a CLI command, a `sqlite3` shell) holds a read
+/// transaction: the WAL, and pages of the database it still reads, keep
+/// old contents. That is reported, never ignored.
+fn checkpoint_truncate(conn: &Connection) -> Result<()> {
+    // A TRUNCATE checkpoint waits for readers through the busy handler:
+    // wait in short steps instead of the connection's 5 s default.
+    conn.busy_timeout(Duration::from_millis(250))?;
+    let mut done = false;
+    for attempt in 0..12 {
+        let (busy, log): (i64, i64) =
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if busy == 0 && log <= 0 {
+            done = true;
+            break;
+        }
+        tracing::debug!(attempt, busy, log, "keys.db checkpoint incomplete; retrying");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    conn.busy_timeout(Duration::from_secs(5))?;
+    if done {
+        return Ok(());
+    }
+    tracing::error!(
+        "keys.db is held open by another process (a backup, a CLI command, a sqlite3 shell?): \
+         its WAL cannot be truncated, so a shredded key may survive there; retrying later"
+    );
+    Err(StorageError::Io(std::io::ErrorKind::ResourceBusy))
 }
