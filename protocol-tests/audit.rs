@@ -2,6 +2,8 @@
 //! server for real clients, read back through `smbvault logs`, checked for
 //! tampering, and after SIGKILL and SIGTERM during a busy run.
 
+#[path = "audit/anchor.rs"]
+mod anchor;
 mod common;
 #[path = "audit/crash.rs"]
 mod crash;

@@ -14,6 +14,7 @@
 //! `YYYY-MM.seg` segments (one per JST month), `YYYY-MM.idx` sparse time
 //! indexes, `head`, `checkpoint` (after a purge) and `lock`.
 
+pub mod anchor;
 mod clock;
 mod codec;
 mod event;
@@ -241,6 +242,12 @@ impl AuditLog {
     /// Verifies one log, or all of them.
     pub fn verify(&self, log: Option<LogId>) -> Result<VerifyReport, AuditError> {
         self.store.verify(log)
+    }
+
+    /// Verifies one log, also noting the chain hash after record `probe`
+    /// (audit anchors, `logs verify --anchor`).
+    pub fn verify_at(&self, log: LogId, probe: Option<u64>) -> Result<LogReport, AuditError> {
+        self.store.verify_log_at(log, probe)
     }
 
     /// Every log present: the server log, then organizations by id.

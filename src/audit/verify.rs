@@ -49,6 +49,15 @@ pub struct LogReport {
     pub problems: Vec<Problem>,
     /// Benign findings (a crash-torn tail, leftovers of an interrupted purge).
     pub notes: Vec<String>,
+    /// Sequence number of the last record the walk reached (0: none).
+    pub end_seq: u64,
+    /// Chain hash after that record.
+    pub end_hash: [u8; 32],
+    /// Records up to this one were purged under retention (0: none).
+    pub purged_seq: u64,
+    /// The chain hash after record `probe` when the walk passed a block (or
+    /// checkpoint) ending there ([`crate::audit::AuditLog::verify_at`]).
+    pub probe_hash: Option<[u8; 32]>,
 }
 
 /// One place where the log does not verify.
@@ -88,6 +97,7 @@ struct Walk<'a> {
     purged_seq: u64,
     next_seq: u64,
     prev: Hash,
+    probe: Option<u64>,
 }
 
 impl Store {
@@ -105,7 +115,23 @@ impl Store {
     }
 
     fn verify_log(&self, log: LogId) -> Result<LogReport, AuditError> {
-        let rep = LogReport { log, segments: 0, records: 0, problems: Vec::new(), notes: Vec::new() };
+        self.verify_log_at(log, None)
+    }
+
+    /// [`Store::verify`] of one log, also noting the chain hash after
+    /// record `probe` (audit anchors).
+    pub(crate) fn verify_log_at(&self, log: LogId, probe: Option<u64>) -> Result<LogReport, AuditError> {
+        let rep = LogReport {
+            log,
+            segments: 0,
+            records: 0,
+            problems: Vec::new(),
+            notes: Vec::new(),
+            end_seq: 0,
+            end_hash: ZERO_HASH,
+            purged_seq: 0,
+            probe_hash: None,
+        };
         let keys = match self.keys(log) {
             Ok(k) => k,
             Err(e) => {
@@ -118,7 +144,7 @@ impl Store {
         let io = |e| AuditError::io(&dir, e);
         let segs = list_segments(&dir).map_err(io)?;
         let mut w =
-            Walk { keys: &keys, rep, head: None, head_seen: false, purged_seq: 0, next_seq: 1, prev: ZERO_HASH };
+            Walk { keys: &keys, rep, head: None, head_seen: false, purged_seq: 0, next_seq: 1, prev: ZERO_HASH, probe };
         match signed::read_head(&keys, &dir.join("head")).map_err(io)? {
             HeadState::Valid(h) => w.head = Some(h),
             HeadState::Missing if segs.is_empty() => {}
@@ -131,6 +157,8 @@ impl Store {
             Some(Ok(c)) => {
                 (w.next_seq, w.prev, floor) = (c.last_seq + 1, c.last_hash, c.purged_through.next());
                 w.purged_seq = c.last_seq;
+                w.rep.purged_seq = c.last_seq;
+                w.note_probe(c.last_seq, c.last_hash);
                 from = format!("the purge checkpoint (through {})", c.purged_through);
             }
             Some(Err(())) => w.problem(None, None, None, "purge checkpoint fails authentication".into()),
@@ -146,11 +174,18 @@ impl Store {
             from = format!("segment {month}");
         }
         w.finish_head();
+        (w.rep.end_seq, w.rep.end_hash) = (w.next_seq - 1, w.prev);
         Ok(w.rep)
     }
 }
 
 impl Walk<'_> {
+    fn note_probe(&mut self, seq: u64, hash: Hash) {
+        if self.probe == Some(seq) {
+            self.rep.probe_hash = Some(hash);
+        }
+    }
+
     fn problem(&mut self, segment: Option<Month>, offset: Option<u64>, seq: Option<u64>, message: String) {
         self.rep.problems.push(Problem { segment, offset, seq, message });
     }
@@ -303,6 +338,7 @@ impl Walk<'_> {
         self.check_fields(month, off, &b);
         self.rep.records += u64::from(b.hdr.count);
         (self.next_seq, self.prev) = (last + 1, b.last_hash);
+        self.note_probe(last, b.last_hash);
         true
     }
 

@@ -29,6 +29,17 @@ pub enum LogsCmd {
         /// Only this organization's log ("server" for the server log).
         #[arg(long)]
         org: Option<String>,
+        /// Also check against an anchor made by `logs anchor`: fails when a
+        /// log was rolled back to an older copy or deleted since.
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<std::path::PathBuf>,
+    },
+    /// Print (or write to --out) a MACed statement of every log's chain
+    /// head, to keep off this machine (operator only).
+    Anchor {
+        /// Write it to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
     },
     /// Delete the months past each organization's retention now (asks
     /// first: type "purge", or --yes; --dry-run lists the months).
@@ -161,7 +172,18 @@ pub fn run_to(ctx: &LogsContext<'_>, cmd: LogsCmd, out: &mut dyn Write) -> Resul
     let r = match cmd {
         LogsCmd::Access(a) => show(ctx, &log, Category::Access, &a, out),
         LogsCmd::Operations(a) => show(ctx, &log, Category::Operation, &a, out),
-        LogsCmd::Verify { org } => verify(ctx, &log, org.as_deref(), out),
+        LogsCmd::Verify { org, anchor } => {
+            let r = verify(ctx, &log, org.as_deref(), out);
+            match (anchor, r) {
+                (Some(a), Ok(())) => verify_anchor(ctx, &log, &a, out),
+                (Some(a), Err(LogsError::Tampered(n))) => match verify_anchor(ctx, &log, &a, out) {
+                    Err(LogsError::Tampered(m)) => Err(LogsError::Tampered(n + m)),
+                    _ => Err(LogsError::Tampered(n)),
+                },
+                (_, r) => r,
+            }
+        }
+        LogsCmd::Anchor { out: file } => anchor(ctx, &log, file.as_deref(), out),
         LogsCmd::Purge { confirm, clock_ok } => purge(ctx, &log, &confirm, clock_ok, out),
     };
     log.shutdown()?;
@@ -381,6 +403,66 @@ fn verify(ctx: &LogsContext<'_>, log: &AuditLog, org: Option<&str>, out: &mut dy
         }
     }
     if problems > 0 { Err(LogsError::Tampered(problems)) } else { Ok(()) }
+}
+
+fn anchor(
+    ctx: &LogsContext<'_>,
+    log: &AuditLog,
+    file: Option<&std::path::Path>,
+    out: &mut dyn Write,
+) -> Result<(), LogsError> {
+    if ctx.allowed_org.is_some() {
+        return Err(LogsError::Forbidden("only the operator can anchor the audit logs".into()));
+    }
+    let a = crate::audit::anchor::Anchor::make(log, ctx.master, &|o| ctx.orgs.org_name(o), SystemTime::now())?;
+    let text = serde_json::to_string_pretty(&a).map_err(|e| LogsError::Usage(e.to_string()))?;
+    match file {
+        None => writeln!(out, "{text}")?,
+        Some(p) => {
+            std::fs::write(p, format!("{text}\n"))?;
+            writeln!(
+                out,
+                "wrote the anchor of {} logs to {} ({}); keep it off this machine, then check with \
+                 `smbvault logs verify --anchor {}`",
+                a.logs.len(),
+                p.display(),
+                a.created,
+                p.display()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn verify_anchor(
+    ctx: &LogsContext<'_>,
+    log: &AuditLog,
+    file: &std::path::Path,
+    out: &mut dyn Write,
+) -> Result<(), LogsError> {
+    if ctx.allowed_org.is_some() {
+        return Err(LogsError::Forbidden("only the operator can check audit anchors".into()));
+    }
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| LogsError::Usage(format!("cannot read the anchor {}: {e}", file.display())))?;
+    let a = match crate::audit::anchor::Anchor::parse(&text, ctx.master) {
+        Ok(a) => a,
+        Err(e) => {
+            writeln!(out, "anchor {}: FAILED: {e}", file.display())?;
+            return Err(LogsError::Tampered(1));
+        }
+    };
+    let erased = |o: OrgId| ctx.org_keys.org_subkey(o, "smbvault/org/audit-chain").is_err();
+    let c = a.check(log, &erased)?;
+    let status = if c.problems.is_empty() { "OK" } else { "FAILED" };
+    writeln!(out, "anchor of {} ({} logs): {status}", a.created, a.logs.len())?;
+    for p in &c.problems {
+        writeln!(out, "  PROBLEM: {p}")?;
+    }
+    for n in &c.notes {
+        writeln!(out, "  note: {n}")?;
+    }
+    if c.problems.is_empty() { Ok(()) } else { Err(LogsError::Tampered(c.problems.len())) }
 }
 
 fn purge(
