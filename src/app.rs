@@ -21,10 +21,13 @@ pub fn slots_path(cfg: &Config) -> PathBuf {
 
 /// The passphrase from `keys.passphrase_env` when that variable is set, else the key file.
 pub fn unlock_method(cfg: &Config) -> Unlock {
-    if let Some(var) = &cfg.keys.passphrase_env
-        && let Ok(p) = std::env::var(var)
-    {
-        return Unlock::Passphrase(zeroize::Zeroizing::new(p));
+    if let Some(var) = &cfg.keys.passphrase_env {
+        if let Some(p) = custody::passed_passphrase() {
+            return Unlock::Passphrase(p);
+        }
+        if let Ok(p) = std::env::var(var) {
+            return Unlock::Passphrase(zeroize::Zeroizing::new(p));
+        }
     }
     Unlock::KeyFile(cfg.key_file())
 }

@@ -206,3 +206,57 @@ fn permission_problems_are_not_reported_as_uninitialized() {
     refused(&o, 1, &["permission denied"]);
     assert!(!String::from_utf8_lossy(&o.stderr).contains("smbvault init"), "{}", text(&o));
 }
+
+/// The passphrase variable is read, then gone from the running server's
+/// environment (/proc/PID/environ), and the server still unlocks with it.
+#[test]
+fn passphrase_variable_is_not_left_in_the_server_environment() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("smbvault.toml");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\n[keys]\npassphrase_env = \"SV_TEST_PASSPHRASE\"\n",
+            data
+        ),
+    )
+    .unwrap();
+    let secret = "a passphrase nobody else may read";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smbvault"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env("SV_TEST_PASSPHRASE", secret)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = lines.by_ref().map_while(Result::ok).any(|l| l.starts_with("smbvault listening on"));
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    child.wait().unwrap();
+    assert!(listening, "the server did not start");
+    let found = |needle: &[u8]| environ.windows(needle.len()).any(|w| w == needle);
+    assert!(!found(secret.as_bytes()) && !found(b"SV_TEST_PASSPHRASE"), "the passphrase is in the environment");
+    // The master key opens with the passphrase: a second start works, and a
+    // wrong passphrase does not.
+    let o = Command::new(env!("CARGO_BIN_EXE_smbvault"))
+        .arg("--config")
+        .arg(&config)
+        .args(["user", "list", "--org", "DEFAULT"])
+        .env("SV_TEST_PASSPHRASE", secret)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_smbvault"))
+        .arg("--config")
+        .arg(&config)
+        .args(["user", "list", "--org", "DEFAULT"])
+        .env("SV_TEST_PASSPHRASE", "wrong")
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && text(&o).contains("passphrase does not unlock"), "{}", text(&o));
+}

@@ -139,6 +139,17 @@ pub fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // The passphrase variable must not stay in the environment of the
+    // process (readable in /proc for its whole life): move it to a pipe and
+    // start again without it.
+    if !crate::keys::custody::passphrase_was_passed()
+        && let Ok(cfg) = context::load_config(&cli.global)
+        && let Some(var) = cfg.keys.passphrase_env.as_deref()
+        && std::env::var_os(var).is_some()
+    {
+        let e = crate::keys::custody::reexec_without_passphrase(var);
+        eprintln!("warning: could not restart without the passphrase variable {var} in the environment: {e}");
+    }
     let json = cli.global.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

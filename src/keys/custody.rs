@@ -128,6 +128,57 @@ pub fn permission_hint(path: &Path, e: &std::io::Error) -> String {
     }
 }
 
+/// Set (to a file descriptor number) when this process was re-executed
+/// by [`reexec_without_passphrase`]; the passphrase waits in that pipe.
+const PASSPHRASE_FD_ENV: &str = "SMBVAULT_PASSPHRASE_FD";
+
+/// The environment of a process stays readable (`/proc/PID/environ`) for
+/// its whole life, and Rust cannot edit its own environment safely. So when
+/// the passphrase variable `var` is set, the process moves the passphrase
+/// into a pipe and re-executes itself without `var`: the running server's
+/// environment never holds it. Returns only on failure (the caller then
+/// carries on with the variable set, after a warning).
+pub fn reexec_without_passphrase(var: &str) -> std::io::Error {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    let Some(value) = std::env::var_os(var) else {
+        return std::io::Error::other("not set");
+    };
+    let run = || -> std::io::Result<std::io::Error> {
+        let (reader, mut writer) = std::io::pipe()?;
+        writer.write_all(value.as_bytes())?;
+        drop(writer);
+        // Inherited across exec: clear close-on-exec on the read end only.
+        rustix::io::fcntl_setfd(&reader, rustix::io::FdFlags::empty())?;
+        let exe = std::env::current_exe()?;
+        Ok(std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env_remove(var)
+            .env(PASSPHRASE_FD_ENV, reader.as_raw_fd().to_string())
+            .exec())
+    };
+    run().unwrap_or_else(|e| e)
+}
+
+/// The passphrase handed over by [`reexec_without_passphrase`], read once.
+pub fn passed_passphrase() -> Option<zeroize::Zeroizing<String>> {
+    static PASSED: std::sync::OnceLock<Option<zeroize::Zeroizing<String>>> = std::sync::OnceLock::new();
+    PASSED
+        .get_or_init(|| {
+            let fd: u32 = std::env::var(PASSPHRASE_FD_ENV).ok()?.parse().ok()?;
+            // Opening the inherited pipe through /proc needs no unsafe code.
+            std::fs::read_to_string(format!("/proc/self/fd/{fd}")).ok().map(zeroize::Zeroizing::new)
+        })
+        .clone()
+}
+
+/// Whether this process is the re-executed one.
+pub fn passphrase_was_passed() -> bool {
+    std::env::var_os(PASSPHRASE_FD_ENV).is_some()
+}
+
 /// Restricts files this process creates to its own user (0600 files, 0700
 /// directories) from the first one on: databases, segments, logs, backups.
 pub fn private_umask() {
