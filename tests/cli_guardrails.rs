@@ -70,7 +70,7 @@ fn text(o: &Output) -> String {
 }
 
 fn refused(o: &Output, code: i32, words: &[&str]) {
-    assert_eq!(o.status.code(), Some(code), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(code), "{}", text(o));
     let e = String::from_utf8_lossy(&o.stderr);
     for w in words {
         assert!(e.contains(w), "missing {w:?} in: {e}");
