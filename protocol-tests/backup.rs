@@ -203,6 +203,11 @@ fn erasure_is_not_done_while_keys_db_is_held_open() {
     backup_now(&s);
     s.admin(&["backup", "data-now"]);
     assert!(!files_containing(target.path(), &wrapped).is_empty(), "the data backup holds the key before erasure");
+    let org_audit = format!("audit/org-{gone}");
+    let audit_copies = || -> Vec<PathBuf> {
+        walk(target.path()).into_iter().filter(|p| p.to_string_lossy().ends_with(&org_audit)).collect()
+    };
+    assert!(!audit_copies().is_empty(), "the data backup holds GONE's audit log");
 
     // A second process (think: a sqlite3 shell) holds a read transaction.
     let script = format!(
@@ -246,4 +251,7 @@ fn erasure_is_not_done_while_keys_db_is_held_open() {
     }
     assert_eq!(files_containing(&s.data_dir(), &wrapped), Vec::<PathBuf>::new());
     assert_eq!(files_containing(target.path(), &wrapped), Vec::<PathBuf>::new());
+    assert_eq!(audit_copies(), Vec::<PathBuf>::new(), "GONE's audit log left the data backups");
+    let out = s.admin(&["backup", "verify", "--data"]);
+    assert!(!out.contains("DAMAGED"), "{out}");
 }
