@@ -221,7 +221,9 @@ fn show_first_password(data: &std::path::Path, user: &str, password: &str) -> Re
     }
     let path = data.join(FIRST_PASSWORD_FILE);
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+        // A leftover from an earlier start may have other permissions.
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
         f.write_all(format!("{password}\n").as_bytes())?;
         f.sync_all()
     };
