@@ -113,3 +113,38 @@ fn restore_on_a_new_machine_from_the_backup_target_and_the_recovery_file() {
     let key_events = ok(&new.cli(&["logs", "operations", "--org", "server", "--format", "jsonl"], None, &[]), "srv");
     assert!(key_events.contains("\"key.recover\""), "the recovery is audited: {key_events}");
 }
+
+/// The data disk alone is lost; the key file (kept elsewhere) survives.
+/// The generation's own slot file, opened with that key file, is enough:
+/// no recovery file needed (the "every backup is unreadable").
+#[test]
+fn restore_with_the_surviving_key_file_and_no_recovery_file() {
+    let offsite = tempfile::tempdir().unwrap();
+    let target = offsite.path().join("backups");
+    let work = tempfile::tempdir().unwrap();
+    let mut s = TestServer::start_with(backup_target_opts(&target));
+    s.admin(&["org", "add", "ACME"]);
+    s.add_user("ACME\\alice", PASS);
+    s.admin(&["share", "add", "docs", "--org", "ACME"]);
+    let src = work.path().join("src");
+    let sum = random_file(&src, 500_000, 9);
+    ok(&s.smbclient("docs", "ACME\\alice", PASS, &[], &format!("put {} a.bin", src.display())), "put");
+    std::thread::sleep(Duration::from_secs(3));
+    ok(&s.cli(&["backup", "data-now"], None, &[]), "data-now");
+    s.stop();
+    std::fs::remove_dir_all(s.data_dir()).unwrap();
+    assert!(s.key_file().is_file());
+
+    // Listing and restoring need no master key in the (empty) data directory.
+    let o = s.cli(&["backup", "restore", "latest", "--data", "--dry-run"], None, &[]);
+    assert!(ok(&o, "dry run").contains("it verifies"), "{}", text(&o));
+    assert!(!s.data_dir().join("accounts.db").exists(), "a dry run changes nothing");
+    let out = ok(&s.cli(&["backup", "restore", "latest", "--data", "--yes"], None, &[]), "restore");
+    assert!(out.contains("restored") && out.contains("recovered"), "{out}");
+    s.spawn();
+    let back = work.path().join("back");
+    ok(&s.smbclient("docs", "ACME\\alice", PASS, &[], &format!("get a.bin {}", back.display())), "get");
+    assert_eq!(sha256_file(&back), sum);
+    let v = ok(&s.cli(&["logs", "verify"], None, &[]), "verify");
+    assert!(!v.contains("FAILED"), "{v}");
+}

@@ -260,3 +260,48 @@ fn passphrase_variable_is_not_left_in_the_server_environment() {
         .unwrap();
     assert!(!o.status.success() && text(&o).contains("passphrase does not unlock"), "{}", text(&o));
 }
+
+/// `key add-passphrase` makes a passphrase open the master key too,
+/// `key remove-passphrase` takes it away again; both are audited.
+#[test]
+fn passphrase_slots_are_added_and_removed() {
+    let env = Env::new();
+    let o = env.run(&["key", "add-passphrase"], None);
+    refused(&o, 1, &["SMBVAULT_NEW_PASSPHRASE"]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smbvault"));
+    let o = cmd
+        .arg("--config")
+        .arg(&env.config)
+        .args(["key", "add-passphrase"])
+        .env("SMBVAULT_NEW_PASSPHRASE", "a long enough passphrase")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // A config that unlocks with the passphrase only (the key file path is wrong).
+    let pp_config = env.dir.path().join("pp.toml");
+    std::fs::write(
+        &pp_config,
+        format!(
+            "[server]\ndata_dir = {:?}\n[keys]\nkey_file = \"/nonexistent/master.key\"\npassphrase_env = \"SV_PP\"\n",
+            env.data()
+        ),
+    )
+    .unwrap();
+    let with_pp = |pp: &str| {
+        Command::new(env!("CARGO_BIN_EXE_smbvault"))
+            .arg("--config")
+            .arg(&pp_config)
+            .args(["org", "list"])
+            .env("SV_PP", pp)
+            .output()
+            .unwrap()
+    };
+    assert!(with_pp("a long enough passphrase").status.success());
+    assert!(!with_pp("another passphrase").status.success());
+    let out = env.ok(&["key", "remove-passphrase"]);
+    assert!(out.contains("removed 1"), "{out}");
+    let o = with_pp("a long enough passphrase");
+    assert!(!o.status.success() && text(&o).contains("passphrase does not unlock"), "{}", text(&o));
+    let log = env.ok(&["logs", "operations", "--org", "server", "--format", "jsonl"]);
+    assert!(log.contains("key.add-passphrase") && log.contains("key.remove-passphrase"), "{log}");
+}
