@@ -193,17 +193,30 @@ fn no_new_master_key_over_a_used_directory_or_beside_an_existing_key_file() {
 
 #[test]
 fn permission_problems_are_not_reported_as_uninitialized() {
-    // root reads everything: the check is meaningless there.
-    if rustix::process::geteuid().is_root() {
-        eprintln!("skipped: running as root");
-        return;
-    }
-    let env = Env::new();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(env.data(), std::fs::Permissions::from_mode(0o000)).unwrap();
-    let o = env.run(&["user", "list"], None);
-    std::fs::set_permissions(env.data(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    refused(&o, 1, &["permission denied"]);
+    let env = Env::new();
+    // The data directory (0700) belongs to another user than the one who
+    // runs the command: as root, run it as nobody; otherwise take our own
+    // permissions away.
+    let root = rustix::process::geteuid().is_root();
+    let o = if root {
+        std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_smbvault")])
+            .arg("--config")
+            .arg(&env.config)
+            .args(["user", "list"])
+            .output()
+            .expect("setpriv (util-linux)")
+    } else {
+        std::fs::set_permissions(env.data(), std::fs::Permissions::from_mode(0o000)).unwrap();
+        let o = env.run(&["user", "list"], None);
+        std::fs::set_permissions(env.data(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        o
+    };
+    assert_eq!(std::fs::metadata(env.data()).unwrap().permissions().mode() & 0o777, 0o700);
+    refused(&o, 1, &["permission denied", "run smbvault as the user that owns the data directory"]);
     assert!(!String::from_utf8_lossy(&o.stderr).contains("smbvault init"), "{}", text(&o));
 }
 
