@@ -36,11 +36,18 @@ pub fn unlock_method(cfg: &Config) -> Unlock {
 /// A new key is only made where [`custody::may_create_master_key`] allows
 /// it (an empty data directory and no key file yet), or with `force`.
 pub fn open_master_key(cfg: &Config, create: bool) -> Result<(MasterKey, bool), String> {
-    open_master_key_forced(cfg, create, false)
+    open_master_key_forced(cfg, create, false, false)
 }
 
-/// [`open_master_key`] with `--force-new-key`.
-pub fn open_master_key_forced(cfg: &Config, create: bool, force: bool) -> Result<(MasterKey, bool), String> {
+/// [`open_master_key`] with `--force-new-key` (`force`); `explicit` is
+/// `smbvault init`, which may use a key file that exists already (a systemd
+/// credential is made before the first start), where `serve` refuses.
+pub fn open_master_key_forced(
+    cfg: &Config,
+    create: bool,
+    force: bool,
+    explicit: bool,
+) -> Result<(MasterKey, bool), String> {
     let slots = slots_path(cfg);
     let unlock = unlock_method(cfg);
     let exists = match std::fs::metadata(&slots) {
@@ -58,7 +65,7 @@ pub fn open_master_key_forced(cfg: &Config, create: bool, force: bool) -> Result
         Err(e) => return Err(custody::permission_hint(&slots, &e)),
     };
     if create && !exists {
-        let key_file = matches!(unlock, Unlock::KeyFile(_)).then(|| cfg.key_file());
+        let key_file = matches!(unlock, Unlock::KeyFile(_)).then(|| cfg.key_file()).filter(|_| !explicit);
         custody::may_create_master_key(&cfg.server.data_dir, key_file.as_deref(), force)?;
         return MasterKey::create(&slots, &unlock).map(|mk| (mk, true)).map_err(|e| e.to_string());
     }

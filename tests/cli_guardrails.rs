@@ -178,7 +178,7 @@ fn no_new_master_key_over_a_used_directory_or_beside_an_existing_key_file() {
     std::fs::create_dir_all(key.parent().unwrap()).unwrap();
     std::fs::write(&key, [7u8; 32]).unwrap();
     let o = run_in(&config, &["serve"], None);
-    refused(&o, 1, &["refusing to create a new master key", "already exists", "mounted"]);
+    refused(&o, 1, &["refusing to create a new master key", "already exists", "mounted", "smbvault init"]);
     assert!(!data.join("keys").exists(), "nothing created");
 
     // --force-new-key is the deliberate way.
@@ -317,4 +317,59 @@ fn passphrase_slots_are_added_and_removed() {
     assert!(!o.status.success() && text(&o).contains("passphrase does not unlock"), "{}", text(&o));
     let log = env.ok(&["logs", "operations", "--org", "server", "--format", "jsonl"]);
     assert!(log.contains("key.add-passphrase") && log.contains("key.remove-passphrase"), "{log}");
+}
+
+/// With systemd, the key file is the credential `master.key` in
+/// $CREDENTIALS_DIRECTORY; nothing of it lands in the data directory or
+/// beside the config. A key file inside the data directory (the old
+/// default), or readable by others, draws a warning at every start.
+#[test]
+fn systemd_credential_and_key_file_warnings() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("smbvault.toml");
+    let data = dir.path().join("data");
+    std::fs::write(&config, format!("[server]\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\n", data)).unwrap();
+    let creds = dir.path().join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("master.key"), [0x5au8; 32]).unwrap();
+    std::fs::set_permissions(creds.join("master.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let with_creds = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_smbvault"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("CREDENTIALS_DIRECTORY", &creds)
+            .output()
+            .unwrap()
+    };
+    let o = with_creds(&["init"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(creds.join("master.key").to_str().unwrap()), "{}", text(&o));
+    assert!(!dir.path().join("keys").exists() && !data.join("keys/master.key").exists());
+    assert!(with_creds(&["org", "list"]).status.success());
+    // Without the credential there is no key to open it with.
+    let o = run_in(&config, &["org", "list"], None);
+    assert!(!o.status.success() && text(&o).contains("cannot read key file"), "{}", text(&o));
+
+    // The old layout: the key file inside the data directory, mode 0644.
+    std::fs::copy(creds.join("master.key"), data.join("keys/master.key")).unwrap();
+    std::fs::set_permissions(data.join("keys/master.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smbvault"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = lines.by_ref().map_while(Result::ok).any(|l| l.starts_with("smbvault listening on"));
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let out = child.wait_with_output().unwrap();
+    assert!(listening, "the old layout still starts");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lies inside the data directory") && err.contains("chmod 600"), "{err}");
 }

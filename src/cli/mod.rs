@@ -202,7 +202,7 @@ fn run_logs(g: &Global, cmd: logs::LogsCmd) -> Result<(), CliError> {
 fn init(g: &Global, force_new_key: bool) -> Result<(), CliError> {
     let cfg = context::load_config(g)?;
     serve::create_private_dir(&cfg.server.data_dir)?;
-    let (mk, created) = crate::app::open_master_key_forced(&cfg, true, force_new_key).map_err(CliError::new)?;
+    let (mk, created) = crate::app::open_master_key_forced(&cfg, true, force_new_key, true).map_err(CliError::new)?;
     let existed = !created;
     context::open_accounts(&cfg, &mk)?;
     let dir = cfg.server.data_dir.display().to_string();

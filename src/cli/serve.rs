@@ -36,7 +36,7 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
     let data = config.server.data_dir.clone();
     create_private_dir(&data)?;
     let _lock = lock_data_dir(&data)?;
-    let (mk, created) = app::open_master_key_forced(&config, true, args.force_new_key).map_err(CliError::new)?;
+    let (mk, created) = app::open_master_key_forced(&config, true, args.force_new_key, false).map_err(CliError::new)?;
     if created {
         println!(
             "created a new master key; its key file is {} (keep it off the data disk; for disaster \

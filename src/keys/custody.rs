@@ -104,8 +104,8 @@ pub fn may_create_master_key(data_dir: &Path, key_file: Option<&Path>, force: bo
             "refusing to create a new master key: the key file {} already exists, so this machine \
              was initialized, but the data directory {} is empty or missing: is the data disk \
              mounted? To restore onto an empty directory see docs/backup.md (\"Disaster \
-             recovery\"); to really start a new, empty server, move the old key file away or \
-             pass --force-new-key",
+             recovery\"). If the key file was made for this new server (a systemd credential), \
+             run `smbvault init` once; to start a new, empty server anyway, pass --force-new-key",
             k.display(),
             data_dir.display()
         ));
