@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v smbclient  >/dev/null 2>&1 || need_apt+=(smbclient)
 command -v smbtorture >/dev/null 2>&1 || need_apt+=(samba-testsuite)
+# transport.rs captures loopback traffic to prove nothing leaves in clear.
+command -v tcpdump    >/dev/null 2>&1 || need_apt+=(tcpdump)
 command -v python3    >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing ${need_apt[*]}"
