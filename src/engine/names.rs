@@ -144,26 +144,60 @@ fn split_stream(part: &str) -> Result<(&str, Option<String>), NtStatus> {
 /// Private-use base of the stream-name escape (the block macOS uses for
 /// the same characters in file names).
 const ESCAPE_BASE: u32 = 0xF000;
+/// Marks the next character as literal in a stored stream name.
+const LITERAL: char = '\u{F0FF}';
 
 fn escaped(c: char) -> bool {
     (c as u32) < 0x20 || matches!(c, '"' | '*' | '<' | '>' | '?' | '|')
 }
 
+/// True for a private-use character that [`stream_to_store`] would
+/// produce as an escape (or the literal marker itself).
+fn looks_escaped(c: char) -> bool {
+    c == LITERAL || (c as u32).checked_sub(ESCAPE_BASE).and_then(char::from_u32).is_some_and(escaped)
+}
+
 /// A stream name as the store keeps it: NTFS allows controls and
 /// wildcards in stream names (smbtorture `smb2.streams.names`), the store
-/// does not, so they travel as U+F000 + the character.
+/// does not, so they travel as U+F000 + the character. A client's own
+/// private-use character in that range (macOS sends `"` in a name as
+/// U+F022, smbtorture `vfs.fruit` "stream names") is kept apart from an
+/// escape by a U+F0FF before it.
 pub fn stream_to_store(name: &str) -> String {
-    name.chars().map(|c| if escaped(c) { char::from_u32(ESCAPE_BASE + c as u32).unwrap_or(c) } else { c }).collect()
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if escaped(c) {
+            out.push(char::from_u32(ESCAPE_BASE + c as u32).unwrap_or(c));
+        } else {
+            if looks_escaped(c) {
+                out.push(LITERAL);
+            }
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The reverse of [`stream_to_store`].
 pub fn stream_from_store(name: &str) -> String {
-    name.chars()
-        .map(|c| match (c as u32).checked_sub(ESCAPE_BASE).and_then(char::from_u32) {
-            Some(orig) if escaped(orig) => orig,
-            _ => c,
-        })
-        .collect()
+    let mut out = String::with_capacity(name.len());
+    let mut literal = false;
+    for c in name.chars() {
+        if literal {
+            out.push(c);
+            literal = false;
+            continue;
+        }
+        if c == LITERAL {
+            literal = true;
+            continue;
+        }
+        match (c as u32).checked_sub(ESCAPE_BASE).and_then(char::from_u32) {
+            Some(orig) if escaped(orig) => out.push(orig),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Validates one path component.
@@ -234,6 +268,14 @@ mod tests {
         assert_eq!(parse(&format!("f:{odd}")).unwrap().stream.as_deref(), Some(odd));
         assert_eq!(stream_from_store(&stream_to_store(odd)), odd);
         assert!(!stream_to_store(odd).contains(['?', '*', '\n']));
+        // macOS spells `"` as U+F022 (smbtorture `vfs.fruit` "stream
+        // names"): it stays apart from a Windows client's `"`.
+        let mac = "foo\u{F022}bar";
+        assert_eq!(stream_from_store(&stream_to_store(mac)), mac);
+        assert_eq!(stream_from_store(&stream_to_store("foo\"bar")), "foo\"bar");
+        assert_ne!(stream_to_store(mac), stream_to_store("foo\"bar"));
+        let marker = "a\u{F0FF}\u{F0FF}b\u{F0FF}";
+        assert_eq!(stream_from_store(&stream_to_store(marker)), marker);
     }
 }
 

@@ -97,7 +97,14 @@ fn close_file(
         }
         t.state_changed(&f.key, out.retry);
         t.drop_if_idle(&f.key);
-        let removal = last_close(t, f, out.delete, now);
+        // A Mac metadata stream left without content is not there for
+        // clients (aapl::hidden_stream): it goes at its last close.
+        let empty_mac_stream = out.remaining == 0
+            && f.stream
+                .as_deref()
+                .zip(f.content.as_ref())
+                .is_some_and(|(s, c)| crate::engine::aapl::hidden_stream(s, c.len()));
+        let removal = last_close(t, f, out.delete || empty_mac_stream, now);
         t.forget_times_if_closed(f.org_id, f.node);
         removal
     });

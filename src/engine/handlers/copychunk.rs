@@ -27,6 +27,8 @@ struct Side {
     key: crate::engine::fsa::FileKey,
     content: std::sync::Arc<crate::storage::Content>,
     path: String,
+    /// The target is a Finder info stream: what lands there is checked as a WRITE is.
+    afp_info: bool,
 }
 
 /// SRV_COPYCHUNK(_WRITE).
@@ -89,7 +91,11 @@ pub fn copychunk(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Reply> {
             // FILE_LOCK_CONFLICT still carries the counts (smbtorture `copy_chunk_src_lock`).
             return with_status(req, status, done);
         }
-        let n = src.content.copy_to(c.source_offset, &dst.content, c.target_offset, len)?;
+        let n = if dst.afp_info {
+            afp_info_copy(ctx, &src, &dst, c.source_offset, c.target_offset, len)?
+        } else {
+            src.content.copy_to(c.source_offset, &dst.content, c.target_offset, len)?
+        };
         done.chunks_written += 1;
         done.total_bytes_written += n as u32;
     }
@@ -108,7 +114,20 @@ pub fn copychunk(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Reply> {
 
 fn side(persistent: u64, f: &FileOpen) -> Result<Side> {
     let content = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_DEVICE_REQUEST))?;
-    Ok(Side { open: OpenId(persistent), key: f.key.clone(), content, path: f.path.clone() })
+    let afp_info = f.stream.as_deref().is_some_and(crate::engine::aapl::is_afp_info);
+    Ok(Side { open: OpenId(persistent), key: f.key.clone(), content, path: f.path.clone(), afp_info })
+}
+
+/// One chunk copied into an `AFP_AfpInfo` stream (Finder copies a file's
+/// metadata this way): the bytes go through the same check as a WRITE
+/// ([`crate::engine::aapl::afp_info_write`]).
+fn afp_info_copy(ctx: &Ctx<'_>, src: &Side, dst: &Side, from: u64, to: u64, len: u64) -> Result<u64> {
+    let mut buf = vec![0u8; len as usize];
+    let n = src.content.read(from, &mut buf)?;
+    buf.truncate(n);
+    let w = crate::engine::aapl::afp_info_write(to, &buf)?;
+    crate::engine::aapl::apply_afp_write(ctx.server, &dst.key, &dst.content, w)?;
+    Ok(n as u64)
 }
 
 /// The open a resume key names: one of this session's file opens, on any tree.

@@ -156,7 +156,9 @@ fn plan_existing(i: &Input<'_>, parent: NodeId, node: NodeId) -> Result<Plan> {
             is_share_root: false,
             share_writable: fa::share_writable(i.level),
         };
-        sharing::check_create_delete_on_close(&target)?
+        // macOS ignores delete-on-close on a resource fork (smbtorture
+        // `vfs.fruit` "create delete-on-close AFP_AfpResource").
+        sharing::check_create_delete_on_close(&target)? && !stream.is_some_and(crate::engine::aapl::is_afp_resource)
     } else {
         false
     };

@@ -239,7 +239,7 @@ fn streams(f: &FileOpen, m: &Meta) -> Result<FileStreamInformation> {
                 continue;
             }
             entries.push(StreamEntry { name: "::$DATA".into(), size: s.size, allocation_size: s.alloc_size });
-        } else {
+        } else if !crate::engine::aapl::hidden_stream(&s.name, s.size) {
             entries.push(StreamEntry {
                 name: format!(":{}:$DATA", s.name),
                 size: s.size,

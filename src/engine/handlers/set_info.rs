@@ -196,6 +196,10 @@ fn other_class(env: &Env<'_>, f: &mut FileOpen, class: InfoClass, data: &[u8]) -
 /// it nothing is reserved (chunks are allocated when written).
 fn set_size(env: &Env<'_>, f: &mut FileOpen, size: u64, allocation: bool) -> Result<()> {
     let c = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
+    if f.stream.as_deref().is_some_and(crate::engine::aapl::is_afp_info) {
+        // Finder info keeps its one record (as on macOS): see aapl::afp_info_eof.
+        return crate::engine::aapl::afp_info_eof(size);
+    }
     super::times::settle(&env.server.files, &f.org, f.org_id, f.node, env.now, true)?;
     // Setting the size or allocation breaks read caching of other opens,
     // even when nothing changes (MS-FSA 2.1.4.12; smbtorture `smb2.oplock.batch12`).
@@ -286,6 +290,12 @@ fn set_delete(env: &Env<'_>, f: &mut FileOpen, delete: bool) -> Result<()> {
 }
 
 fn set_delete_ex(env: &Env<'_>, f: &mut FileOpen, delete: bool, ignore_read_only: bool) -> Result<()> {
+    if f.stream.as_deref().is_some_and(crate::engine::aapl::is_afp_resource) {
+        // macOS ignores delete-on-close on a resource fork (smbtorture
+        // `vfs.fruit` "setinfo delete-on-close AFP_AfpResource"); a Mac
+        // removes one by truncating it to 0.
+        return Ok(());
+    }
     let m = f.org.stat(f.node)?;
     let target = DeleteTarget {
         granted: env.granted,
