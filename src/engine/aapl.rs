@@ -53,6 +53,10 @@ pub struct Negotiated {
     pub active: bool,
     /// READDIR_ATTR enrichment is on.
     pub readdir_attr: bool,
+    /// A copy-chunk without chunks copies the whole file with its streams.
+    pub copyfile: bool,
+    /// Security descriptors carry the NFS ACEs (UNIX owner, group, mode).
+    pub nfs_ace: bool,
 }
 
 /// Answers an AAPL server query (the context data of a CREATE). A
@@ -64,11 +68,16 @@ pub fn server_query(data: &[u8], neg: &mut Negotiated) -> Result<Vec<u8>> {
     let q = AaplServerQuery::decode(data).map_err(|_| Error::Status(NtStatus::INVALID_PARAMETER))?;
     let mut resp = AaplServerQueryResponse::default();
     if q.request_bitmap & aapl::SERVER_CAPS != 0 {
-        let mut caps = aapl::UNIX_BASED;
+        // As Samba's vfs_fruit: copyfile and NFS ACEs are offered to
+        // every AAPL client; NFS ACEs are used once the client says it
+        // understands UNIX-based servers or them.
+        let mut caps = aapl::UNIX_BASED | aapl::SUPPORTS_OSX_COPYFILE | aapl::SUPPORTS_NFS_ACE;
         if q.client_caps & aapl::SUPPORTS_READ_DIR_ATTR != 0 {
             caps |= aapl::SUPPORTS_READ_DIR_ATTR;
             neg.readdir_attr = true;
         }
+        neg.copyfile = true;
+        neg.nfs_ace = q.client_caps & (aapl::UNIX_BASED | aapl::SUPPORTS_NFS_ACE) != 0;
         resp.server_caps = Some(caps);
     }
     if q.request_bitmap & aapl::VOLUME_CAPS != 0 {
@@ -282,7 +291,7 @@ fn compress_finder_info(fi: &[u8; 32], is_dir: bool, meta: &Meta, out: &mut [u8;
 
 /// A UNIX mode for an entry: rwxr-xr-x directories, rw-r--r-- files,
 /// without write bits when read-only.
-fn unix_mode(meta: &Meta) -> u16 {
+pub fn unix_mode(meta: &Meta) -> u16 {
     let ro = meta.attrs & file_attributes::READONLY != 0;
     match (meta.kind, ro) {
         (NodeKind::Directory, _) => 0o040_755,
@@ -424,10 +433,12 @@ mod tests {
         q.encode(&mut data);
         let mut neg = Negotiated::default();
         let r = AaplServerQueryResponse::decode(&server_query(&data, &mut neg).unwrap()).unwrap();
-        assert_eq!(r.server_caps, Some(aapl::UNIX_BASED | aapl::SUPPORTS_READ_DIR_ATTR));
+        // smbtorture's enable_aapl (vfs.fruit) wants exactly these four.
+        let want = aapl::UNIX_BASED | aapl::SUPPORTS_READ_DIR_ATTR | aapl::SUPPORTS_NFS_ACE | aapl::SUPPORTS_OSX_COPYFILE;
+        assert_eq!(r.server_caps, Some(want));
         assert_eq!(r.volume_caps, Some(aapl::FULL_SYNC));
         assert_eq!(r.model.as_deref(), Some(MODEL));
-        assert!(neg.readdir_attr && neg.active);
+        assert!(neg.readdir_attr && neg.active && neg.copyfile && neg.nfs_ace);
         assert!(server_query(&data[..20], &mut neg).is_err());
         let mut other = data.clone();
         other[0] = 2;
