@@ -434,7 +434,8 @@ mod tests {
         let mut neg = Negotiated::default();
         let r = AaplServerQueryResponse::decode(&server_query(&data, &mut neg).unwrap()).unwrap();
         // smbtorture's enable_aapl (vfs.fruit) wants exactly these four.
-        let want = aapl::UNIX_BASED | aapl::SUPPORTS_READ_DIR_ATTR | aapl::SUPPORTS_NFS_ACE | aapl::SUPPORTS_OSX_COPYFILE;
+        let want =
+            aapl::UNIX_BASED | aapl::SUPPORTS_READ_DIR_ATTR | aapl::SUPPORTS_NFS_ACE | aapl::SUPPORTS_OSX_COPYFILE;
         assert_eq!(r.server_caps, Some(want));
         assert_eq!(r.volume_caps, Some(aapl::FULL_SYNC));
         assert_eq!(r.model.as_deref(), Some(MODEL));

@@ -160,9 +160,10 @@ fn looks_escaped(c: char) -> bool {
 /// A stream name as the store keeps it: NTFS allows controls and
 /// wildcards in stream names (smbtorture `smb2.streams.names`), the store
 /// does not, so they travel as U+F000 + the character. A client's own
-/// private-use character in that range (macOS sends `"` in a name as
-/// U+F022, smbtorture `vfs.fruit` "stream names") is kept apart from an
-/// escape by a U+F0FF before it.
+/// private-use character in that range (macOS sends `:` in a stream name
+/// as U+F022, the SFM mapping: `com.apple.metadata\u{F022}_kMDItemUserTags`,
+/// smbtorture `vfs.fruit` "stream names") is kept apart from an escape by
+/// a U+F0FF before it.
 pub fn stream_to_store(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
@@ -268,8 +269,8 @@ mod tests {
         assert_eq!(parse(&format!("f:{odd}")).unwrap().stream.as_deref(), Some(odd));
         assert_eq!(stream_from_store(&stream_to_store(odd)), odd);
         assert!(!stream_to_store(odd).contains(['?', '*', '\n']));
-        // macOS spells `"` as U+F022 (smbtorture `vfs.fruit` "stream
-        // names"): it stays apart from a Windows client's `"`.
+        // macOS spells `:` as U+F022 (smbtorture `vfs.fruit` "stream
+        // names"), which is also our escape of `"`: the two stay apart.
         let mac = "foo\u{F022}bar";
         assert_eq!(stream_from_store(&stream_to_store(mac)), mac);
         assert_eq!(stream_from_store(&stream_to_store("foo\"bar")), "foo\"bar");
