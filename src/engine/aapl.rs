@@ -17,9 +17,10 @@
 //!   smbtorture `vfs.fruit` checks: see [`afp_info_write`],
 //!   [`afp_info_read`] and [`afp_info_eof`]. The stream exists only while
 //!   it holds a record: an empty one is not listed and goes at its last close.
-//! - `AFP_Resource` is an ordinary stream except that delete-on-close is
-//!   ignored (a Mac deletes a resource fork by truncating it to 0) and an
-//!   empty one is not listed and goes at its last close.
+//! - `AFP_Resource` is an ordinary stream except that delete-on-close
+//!   makes it delete-pending but does not remove it at its last close (a
+//!   Mac deletes a resource fork by truncating it to 0), and an empty one
+//!   is not listed and goes at its last close.
 //! - READDIR_ATTR (FileIdBothDirectoryInformation only, once negotiated):
 //!   EaSize carries the entry's maximal access, the ShortName area the
 //!   resource fork length and a 16-byte compressed FinderInfo, Reserved2
@@ -218,12 +219,17 @@ pub fn afp_info_eof(size: u64) -> Result<()> {
     Ok(())
 }
 
-/// True if a Mac stream of this name and size is not there as far as
+/// True if a named stream of this name and size is not there as far as
 /// clients can tell: an `AFP_AfpInfo` without a whole record or an empty
-/// `AFP_Resource` (Samba `fruit_streaminfo`). Such a stream is not listed
-/// and is removed at its last close.
-pub fn hidden_stream(stream: &str, size: u64) -> bool {
-    (is_afp_info(stream) && size != AFP_INFO_LEN as u64) || (is_afp_resource(stream) && size == 0)
+/// `AFP_Resource` (Samba `fruit_streaminfo`); and for a Mac (`mac`: the
+/// open was made on a connection that negotiated AAPL) any empty named
+/// stream, since a Mac's named streams are extended attributes, which
+/// exist only with a value (Samba `fruit_filter_empty_streams`, smbtorture
+/// `vfs.fruit.empty_stream`). Such a stream is not listed and is removed
+/// at its last close. Windows clients keep NTFS semantics for their own
+/// streams: an empty stream they create stays.
+pub fn hidden_stream(stream: &str, size: u64, mac: bool) -> bool {
+    (is_afp_info(stream) && size != AFP_INFO_LEN as u64) || ((is_afp_resource(stream) || mac) && size == 0)
 }
 
 /// The Mac metadata of one directory entry.
@@ -421,9 +427,9 @@ mod tests {
         assert_eq!(afp_info_read(0, 60, Some(&[])).unwrap(), null_afp_info().to_vec());
         assert_eq!(afp_info_eof(61).err().map(|e| e.status()), Some(NtStatus::ALLOTTED_SPACE_EXCEEDED));
         assert!(afp_info_eof(0).is_ok() && afp_info_eof(60).is_ok());
-        assert!(hidden_stream("AFP_AfpInfo", 0) && !hidden_stream("AFP_AfpInfo", 60));
-        assert!(hidden_stream("AFP_Resource", 0) && !hidden_stream("AFP_Resource", 1));
-        assert!(!hidden_stream("foo", 0));
+        assert!(hidden_stream("AFP_AfpInfo", 0, false) && !hidden_stream("AFP_AfpInfo", 60, true));
+        assert!(hidden_stream("AFP_Resource", 0, false) && !hidden_stream("AFP_Resource", 1, true));
+        assert!(!hidden_stream("foo", 0, false) && hidden_stream("foo", 0, true) && !hidden_stream("foo", 1, true));
     }
 
     #[test]

@@ -152,7 +152,7 @@ fn copyfile(ctx: &Ctx<'_>, src: &Side, dst: &Side) -> Result<u64> {
     let n = src.content.copy_to(0, &dst.content, 0, len)?;
     for s in src.org.list_streams(src.key.node)? {
         if s.name.is_empty()
-            || crate::engine::aapl::hidden_stream(&crate::engine::names::stream_from_store(&s.name), s.size)
+            || crate::engine::aapl::hidden_stream(&crate::engine::names::stream_from_store(&s.name), s.size, true)
         {
             continue;
         }

@@ -83,7 +83,7 @@ fn plan_existing(i: &Input<'_>, parent: NodeId, node: NodeId) -> Result<Plan> {
     let stream = i.name.stream.as_deref();
     let exists = match stream {
         None => true,
-        Some(s) => stream_exists(i.org, node, s)?,
+        Some(s) => stream_exists(i.org, node, s, i.mac)?,
     };
     let d = i.req.create_disposition;
     if exists && d == disp::CREATE {
@@ -156,9 +156,7 @@ fn plan_existing(i: &Input<'_>, parent: NodeId, node: NodeId) -> Result<Plan> {
             is_share_root: false,
             share_writable: fa::share_writable(i.level),
         };
-        // macOS ignores delete-on-close on a resource fork (smbtorture
-        // `vfs.fruit` "create delete-on-close AFP_AfpResource").
-        sharing::check_create_delete_on_close(&target)? && !stream.is_some_and(crate::engine::aapl::is_afp_resource)
+        sharing::check_create_delete_on_close(&target)?
     } else {
         false
     };

@@ -83,8 +83,15 @@ pub fn query_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
 }
 
 /// Sizes of the open's data (the stream's, for a stream open).
+/// An `AFP_AfpInfo` open always holds one record as far as clients can
+/// tell (reads return the empty record until one is written; Samba
+/// `fruit_fstat_meta_stream`, smbtorture `vfs.fruit.empty_stream`).
 fn sizes(f: &FileOpen, m: &Meta) -> (u64, u64) {
     match &f.content {
+        Some(_) if f.stream.as_deref().is_some_and(crate::engine::aapl::is_afp_info) => {
+            let len = crate::engine::aapl::AFP_INFO_LEN as u64;
+            (len, len)
+        }
         Some(c) => (c.alloc_size().max(f.alloc_hint), c.len()),
         None => (alloc(m), if m.kind == NodeKind::Directory { 0 } else { m.size }),
     }
@@ -240,7 +247,7 @@ fn streams(f: &FileOpen, m: &Meta) -> Result<FileStreamInformation> {
                 continue;
             }
             entries.push(StreamEntry { name: "::$DATA".into(), size: s.size, allocation_size: s.alloc_size });
-        } else if !crate::engine::aapl::hidden_stream(&s.name, s.size) {
+        } else if !crate::engine::aapl::hidden_stream(&s.name, s.size, f.mac) {
             entries.push(StreamEntry {
                 name: format!(":{}:$DATA", s.name),
                 size: s.size,

@@ -294,12 +294,6 @@ fn set_delete(env: &Env<'_>, f: &mut FileOpen, delete: bool) -> Result<()> {
 }
 
 fn set_delete_ex(env: &Env<'_>, f: &mut FileOpen, delete: bool, ignore_read_only: bool) -> Result<()> {
-    if f.stream.as_deref().is_some_and(crate::engine::aapl::is_afp_resource) {
-        // macOS ignores delete-on-close on a resource fork (smbtorture
-        // `vfs.fruit` "setinfo delete-on-close AFP_AfpResource"); a Mac
-        // removes one by truncating it to 0.
-        return Ok(());
-    }
     let m = f.org.stat(f.node)?;
     let target = DeleteTarget {
         granted: env.granted,
