@@ -196,14 +196,15 @@ pub fn apply_afp_write(
 
 /// The bytes a READ of `len` at `offset` from `AFP_AfpInfo` returns, as a
 /// macOS server answers (Samba `fruit_pread_meta`): any offset up to 60
-/// reads from 0, beyond that is end of file; a stream without a valid
-/// record reads as [`null_afp_info`]. `None` is end of file.
+/// reads from 0, beyond that is end of file; a stream without a whole
+/// record reads as [`null_afp_info`] (a stored record is returned as it
+/// is, as Samba's `fruit_pread_meta_stream` does). `None` is end of file.
 pub fn afp_info_read(offset: u64, len: usize, stored: Option<&[u8]>) -> Option<Vec<u8>> {
     if offset > AFP_INFO_LEN as u64 {
         return None;
     }
     let rec = match stored {
-        Some(r) if valid_afp_info(r) => r.to_vec(),
+        Some(r) if r.len() == AFP_INFO_LEN => r.to_vec(),
         _ => null_afp_info().to_vec(),
     };
     Some(rec[..len.min(AFP_INFO_LEN)].to_vec())

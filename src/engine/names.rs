@@ -144,34 +144,30 @@ fn split_stream(part: &str) -> Result<(&str, Option<String>), NtStatus> {
 /// Private-use base of the stream-name escape (the block macOS uses for
 /// the same characters in file names).
 const ESCAPE_BASE: u32 = 0xF000;
-/// Marks the next character as literal in a stored stream name.
-const LITERAL: char = '\u{F0FF}';
+/// Starts an escape in a stored stream name.
+const ESCAPE: char = '\u{F0FF}';
 
 fn escaped(c: char) -> bool {
     (c as u32) < 0x20 || matches!(c, '"' | '*' | '<' | '>' | '?' | '|')
 }
 
-/// True for a private-use character that [`stream_to_store`] would
-/// produce as an escape (or the literal marker itself).
-fn looks_escaped(c: char) -> bool {
-    c == LITERAL || (c as u32).checked_sub(ESCAPE_BASE).and_then(char::from_u32).is_some_and(escaped)
-}
-
 /// A stream name as the store keeps it: NTFS allows controls and
 /// wildcards in stream names (smbtorture `smb2.streams.names`), the store
-/// does not, so they travel as U+F000 + the character. A client's own
-/// private-use character in that range (macOS sends `:` in a stream name
-/// as U+F022, the SFM mapping: `com.apple.metadata\u{F022}_kMDItemUserTags`,
-/// smbtorture `vfs.fruit` "stream names") is kept apart from an escape by
-/// a U+F0FF before it.
+/// does not, so each travels as U+F0FF followed by U+F000 + the character
+/// (and a U+F0FF of the name as U+F0FF U+F0FF). Every other character,
+/// the private-use ones macOS sends included (`:` is U+F022 in
+/// `com.apple.metadata\u{F022}_kMDItemUserTags`, the SFM mapping;
+/// smbtorture `vfs.fruit` "stream names"), is stored as it came, so a Mac's
+/// streams keep their names and stay apart from a Windows client's.
 pub fn stream_to_store(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
         if escaped(c) {
+            out.push(ESCAPE);
             out.push(char::from_u32(ESCAPE_BASE + c as u32).unwrap_or(c));
         } else {
-            if looks_escaped(c) {
-                out.push(LITERAL);
+            if c == ESCAPE {
+                out.push(ESCAPE);
             }
             out.push(c);
         }
@@ -182,20 +178,18 @@ pub fn stream_to_store(name: &str) -> String {
 /// The reverse of [`stream_to_store`].
 pub fn stream_from_store(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
-    let mut literal = false;
-    for c in name.chars() {
-        if literal {
+    let mut chars = name.chars();
+    while let Some(c) = chars.next() {
+        if c != ESCAPE {
             out.push(c);
-            literal = false;
             continue;
         }
-        if c == LITERAL {
-            literal = true;
-            continue;
-        }
-        match (c as u32).checked_sub(ESCAPE_BASE).and_then(char::from_u32) {
-            Some(orig) if escaped(orig) => out.push(orig),
-            _ => out.push(c),
+        match chars.next() {
+            Some(n) => match (n as u32).checked_sub(ESCAPE_BASE).and_then(char::from_u32) {
+                Some(orig) if escaped(orig) => out.push(orig),
+                _ => out.push(n),
+            },
+            None => out.push(c),
         }
     }
     out
@@ -270,8 +264,9 @@ mod tests {
         assert_eq!(stream_from_store(&stream_to_store(odd)), odd);
         assert!(!stream_to_store(odd).contains(['?', '*', '\n']));
         // macOS spells `:` as U+F022 (smbtorture `vfs.fruit` "stream
-        // names"), which is also our escape of `"`: the two stay apart.
-        let mac = "foo\u{F022}bar";
+        // names"): stored as sent, and apart from a Windows client's `"`.
+        let mac = "com.apple.metadata\u{F022}_kMDItemUserTags";
+        assert_eq!(stream_to_store(mac), mac);
         assert_eq!(stream_from_store(&stream_to_store(mac)), mac);
         assert_eq!(stream_from_store(&stream_to_store("foo\"bar")), "foo\"bar");
         assert_ne!(stream_to_store(mac), stream_to_store("foo\"bar"));
