@@ -1,8 +1,9 @@
 //! Issue 5: what macOS Finder does, end to end with Python smbprotocol
 //! (protocol-tests/python/mac.py) against the real server: the AAPL server
 //! query, the AFP_AfpInfo and AFP_Resource streams, NFC/NFD names,
-//! `.DS_Store` and `._` files, and a 5,000-file folder listed in one
-//! enumeration with its Finder metadata (READDIR_ATTR).
+//! `.DS_Store` and `._` files, Finder tags, labels and comments, and a
+//! 5,000-file folder listed in one enumeration with its Finder metadata
+//! (READDIR_ATTR).
 
 mod common;
 
@@ -39,6 +40,17 @@ fn aapl_server_query() {
 #[test]
 fn afp_info_and_resource_fork_streams() {
     check(&server(), "streams", &[]);
+}
+
+/// Issue 17: a file tagged (com.apple.metadata:_kMDItemUserTags, bytes from
+/// a Mac), labelled red (Finder flags in AFP_AfpInfo, laid out as Samba's
+/// smbtorture writes it) and commented (kMDItemFinderComment) the way
+/// macOS does it lists with its label through READDIR_ATTR and reads back
+/// intact on a new connection (sources of the bytes: mac.py `check_finder`).
+#[test]
+fn finder_tags_label_and_comment_round_trip() {
+    let out = check(&server(), "finder", &[]);
+    assert!(out.contains("label 6"), "{out}");
 }
 
 /// café and パスポート written in NFD (macOS) and NFC (Windows) reach one file.

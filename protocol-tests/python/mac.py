@@ -11,11 +11,16 @@ CHECK is one of:
               FinderInfo deletes the stream
   nfc         NFC and NFD spellings (café, パ) reach one file and one folder
   dotfiles    .DS_Store and ._name files behave like any other file
+  finder      a file tagged, labelled and commented as Finder does it
+              (AFP_AfpInfo, com.apple.metadata:_kMDItemUserTags and
+              kMDItemFinderComment streams) lists with its label through
+              READDIR_ATTR and reads back intact
   bigdir N    a folder of N files (every 10th with Finder info, every 20th
               with a resource fork) listed in one QUERY_DIRECTORY
               enumeration with READDIR_ATTR data; prints the time taken
 Prints "ok" on success; exits non-zero with a message otherwise.
 """
+import plistlib
 import struct
 import sys
 import time
@@ -26,7 +31,8 @@ from smbprotocol.create_contexts import SMB2CreateContextRequest
 from smbprotocol.exceptions import SMBResponseException
 from smbprotocol.file_info import FileInformationClass
 from smbprotocol.open import (CreateDisposition, CreateOptions, DirectoryAccessMask, FilePipePrinterAccessMask,
-                              SMB2QueryDirectoryRequest, SMB2QueryDirectoryResponse)
+                              SMB2QueryDirectoryRequest, SMB2QueryDirectoryResponse, SMB2QueryInfoRequest,
+                              SMB2QueryInfoResponse)
 
 from smbtest import RW, Client
 
@@ -102,8 +108,12 @@ def status_of(fn):
 
 
 def afp_info(finder):
-    """A 60-byte AfpInfo record with this 32-byte FinderInfo."""
-    return b"AFP\x00" + struct.pack(">I", 0x00010000) + b"\x00" * 8 + finder + b"\x00" * 12
+    """A 60-byte AfpInfo record with this 32-byte FinderInfo, laid out as
+    Samba's smbtorture writes it (torture_afpinfo_pack in
+    source4/torture/vfs/fruit.c, constants from source3/include/MacExtensions.h):
+    big-endian signature "AFP\\0", version 0x00000100, 4 reserved bytes,
+    backup time 0x80000000, FinderInfo, 12 bytes of ProDOS info and padding."""
+    return b"AFP\x00" + struct.pack(">III", 0x00000100, 0, 0x80000000) + finder + b"\x00" * 12
 
 
 def finder_info(ftype=b"TEXT", creator=b"ttxt", flags=0x0100):
@@ -134,12 +144,14 @@ def check_streams(c):
         fail("data fork changed")
     # Malformed AfpInfo writes are refused and leave the record alone.
     f, _ = c.create(name + ":AFP_AfpInfo")
-    for bad in (b"XYZ\x00" + rec[4:], rec[:4] + struct.pack(">I", 2) + rec[8:], rec[:30]):
+    # (As Samba's vfs_fruit and macOS: smbtorture vfs.fruit writing_afpinfo.)
+    for bad in (b"XYZ\x00" + rec[4:], rec[:4] + struct.pack(">I", 2) + rec[8:],
+                rec[:4] + struct.pack(">I", 0x00010000) + rec[8:], rec[:2]):
         st = status_of(lambda: f.write(bad, 0))
         if st != STATUS_INVALID_PARAMETER:
             fail(f"malformed AfpInfo write: status {st}")
-    if status_of(lambda: f.write(rec, 7)) != STATUS_INVALID_PARAMETER:
-        fail("AfpInfo write at offset 7 accepted")
+    if status_of(lambda: f.write(rec[:30], 7)) != STATUS_INVALID_PARAMETER:
+        fail("short AfpInfo write at offset 7 accepted")
     f.close()
     if c.get(name + ":AFP_AfpInfo") != rec:
         fail("AfpInfo changed by refused writes")
@@ -149,6 +161,109 @@ def check_streams(c):
     if st != STATUS_OBJECT_NAME_NOT_FOUND:
         fail(f"AfpInfo with empty FinderInfo still there: {st}")
     print("afpinfo, resource fork, refusals and deletion ok")
+
+
+# What Finder writes when a file is tagged, labelled and commented.
+#
+# macOS keeps tags and comments in extended attributes; its SMB client
+# reads and writes an extended attribute as the named stream of the same
+# name, with ':' sent as U+F022 (the SFM mapping: Samba
+# source3/lib/string_replace.c macos_string_replace_map "0x3a:0xf022";
+# smbtorture source4/torture/vfs/fruit.c lists the tags stream of a file
+# converted from a Mac as ":com.apple.metadata\xef\x80\xa2_kMDItemUserTags:$DATA").
+TAGS_STREAM = "com.apple.metadata\uf022_kMDItemUserTags"
+COMMENT_STREAM = "com.apple.metadata\uf022kMDItemFinderComment"
+# The value of com.apple.metadata:_kMDItemUserTags from a file tagged on
+# macOS: a binary plist of the tags "test", "Grün" (green, 2), "Lila"
+# (purple, 3), "Gelb" (yellow, 5), "Blau" (blue, 4), each "name\ncolour".
+# Bytes copied from the AppleDouble file Samba's smbtorture keeps from a Mac
+# (osx_adouble_w_xattr's hexdump, EA entry 1, 91 bytes, in
+# source4/torture/vfs/fruit.c of Samba 4.17).
+MAC_TAGS = bytes.fromhex(
+    "62706c6973743030a501020304055474657374660047007200fc006e000a0032564c696c610a33"
+    "5647656c620a3556426c61750a34080e1320272e00000000000001010000000000000006000000"
+    "00000000000000000000000035")
+# The label colour lives in the FinderInfo's Finder flags (big endian, bytes
+# 8-9): bits 1-3 are the colour index, the same numbers as in the tags
+# (Apple CarbonCore Finder.h: kColor = 0x000E); red is 6.
+LABEL_RED = 6
+# A Finder comment is com.apple.metadata:kMDItemFinderComment, a binary
+# plist holding one string (what `xattr -p` shows on a Mac); Python's
+# plistlib writes Apple's binary plist format.
+COMMENT = "見積書 — 2026年度 Q3, for Tanaka-san"
+
+
+def query_streams(m, f):
+    """FileStreamInformation of an open (MS-FSCC 2.4.44): {name: size}."""
+    q = SMB2QueryInfoRequest()
+    q["info_type"] = 1
+    q["file_info_class"] = FileInformationClass.FILE_STREAM_INFORMATION
+    q["output_buffer_length"] = 65536
+    q["file_id"] = f.file_id
+    req = m.conn.send(q, m.sess.session_id, m.tree.tree_connect_id)
+    r = SMB2QueryInfoResponse()
+    r.unpack(m.conn.receive(req)["data"].get_value())
+    buf, out, pos = r["buffer"].get_value(), {}, 0
+    while True:
+        nxt, nlen, size = struct.unpack_from("<IIq", buf, pos)
+        out[buf[pos + 24:pos + 24 + nlen].decode("utf-16-le")] = size
+        if nxt == 0:
+            return out
+        pos += nxt
+
+
+def list_id_both(m, d):
+    """One FileIdBothDirectoryInformation listing: {name: entry}."""
+    h, _ = m.create(d, DIR_READ, CreateDisposition.FILE_OPEN, CreateOptions.FILE_DIRECTORY_FILE)
+    entries = h.query_directory("*", FileInformationClass.FILE_ID_BOTH_DIRECTORY_INFORMATION)
+    h.close()
+    return {e["file_name"].get_value().decode("utf-16-le"): e for e in entries}
+
+
+def check_finder(c, host, port, share, user, password):
+    """Tag, label and comment a file as Finder does; list the folder with
+    READDIR_ATTR and read everything back on a fresh connection."""
+    d = "finder-" + uuid.uuid4().hex[:6]
+    name = d + "\\見積書.pdf"
+    m = MacClient(host, port, share, user, password)
+    m.aapl()
+    m.mkdir(d)
+    m.put(name, b"%PDF-1.4 quote")
+    finder = b"PDF CARO" + struct.pack(">H", LABEL_RED << 1) + b"\x00" * 22
+    m.put(name + ":AFP_AfpInfo", afp_info(finder))
+    m.put(name + ":" + TAGS_STREAM, MAC_TAGS)
+    comment = plistlib.dumps(COMMENT, fmt=plistlib.FMT_BINARY)
+    m.put(name + ":" + COMMENT_STREAM, comment)
+    m.close()
+
+    m = MacClient(host, port, share, user, password)
+    m.aapl()
+    e = list_id_both(m, d).get("見積書.pdf")
+    if e is None or e["short_name_length"].get_value() != 24:
+        fail("no READDIR_ATTR entry for the file")
+    fi = e["short_name"].get_value()[8:24]
+    flags = struct.unpack(">H", fi[8:10])[0]
+    if fi[:8] != b"PDF CARO" or (flags & 0x000E) >> 1 != LABEL_RED:
+        fail(f"READDIR_ATTR FinderInfo {fi.hex()}: type/creator or label lost")
+    f, _ = m.create(name, FilePipePrinterAccessMask.GENERIC_READ, CreateDisposition.FILE_OPEN)
+    streams = query_streams(m, f)
+    f.close()
+    want = {"::$DATA": 14, ":AFP_AfpInfo:$DATA": 60, f":{TAGS_STREAM}:$DATA": len(MAC_TAGS),
+            f":{COMMENT_STREAM}:$DATA": len(comment)}
+    if streams != want:
+        fail(f"streams {streams}, want {want}")
+    if m.get(name + ":AFP_AfpInfo") != afp_info(finder):
+        fail("AfpInfo did not read back")
+    if m.get(name + ":" + TAGS_STREAM) != MAC_TAGS:
+        fail("tags did not read back")
+    tags = plistlib.loads(m.get(name + ":" + TAGS_STREAM))
+    if tags != ["test", "Grün\n2", "Lila\n3", "Gelb\n5", "Blau\n4"]:
+        fail(f"tags {tags}")
+    if plistlib.loads(m.get(name + ":" + COMMENT_STREAM)) != COMMENT:
+        fail("comment did not read back")
+    m.close()
+    print(f"label {LABEL_RED} (flags {flags:#06x}), {len(tags)} tags and the comment read back; "
+          f"READDIR_ATTR FinderInfo {fi.hex()}")
 
 
 def check_nfc(c):
@@ -280,6 +395,8 @@ def main():
         check_nfc(c)
     elif check == "dotfiles":
         check_dotfiles(c)
+    elif check == "finder":
+        check_finder(c, host, port, share, user, password)
     elif check == "bigdir":
         check_bigdir(c, host, port, share, user, password, int(sys.argv[7]))
     else:

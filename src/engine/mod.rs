@@ -16,6 +16,7 @@ pub mod handlers;
 pub mod identity;
 pub mod mailbox;
 pub mod names;
+pub mod nfs_ace;
 pub mod notify;
 pub mod offload;
 pub mod open;

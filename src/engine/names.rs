@@ -144,6 +144,8 @@ fn split_stream(part: &str) -> Result<(&str, Option<String>), NtStatus> {
 /// Private-use base of the stream-name escape (the block macOS uses for
 /// the same characters in file names).
 const ESCAPE_BASE: u32 = 0xF000;
+/// Starts an escape in a stored stream name.
+const ESCAPE: char = '\u{F0FF}';
 
 fn escaped(c: char) -> bool {
     (c as u32) < 0x20 || matches!(c, '"' | '*' | '<' | '>' | '?' | '|')
@@ -151,19 +153,46 @@ fn escaped(c: char) -> bool {
 
 /// A stream name as the store keeps it: NTFS allows controls and
 /// wildcards in stream names (smbtorture `smb2.streams.names`), the store
-/// does not, so they travel as U+F000 + the character.
+/// does not, so each travels as U+F0FF followed by U+F000 + the character
+/// (and a U+F0FF of the name as U+F0FF U+F0FF). Every other character,
+/// the private-use ones macOS sends included (`:` is U+F022 in
+/// `com.apple.metadata\u{F022}_kMDItemUserTags`, the SFM mapping;
+/// smbtorture `vfs.fruit` "stream names"), is stored as it came, so a Mac's
+/// streams keep their names and stay apart from a Windows client's.
 pub fn stream_to_store(name: &str) -> String {
-    name.chars().map(|c| if escaped(c) { char::from_u32(ESCAPE_BASE + c as u32).unwrap_or(c) } else { c }).collect()
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if escaped(c) {
+            out.push(ESCAPE);
+            out.push(char::from_u32(ESCAPE_BASE + c as u32).unwrap_or(c));
+        } else {
+            if c == ESCAPE {
+                out.push(ESCAPE);
+            }
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The reverse of [`stream_to_store`].
 pub fn stream_from_store(name: &str) -> String {
-    name.chars()
-        .map(|c| match (c as u32).checked_sub(ESCAPE_BASE).and_then(char::from_u32) {
-            Some(orig) if escaped(orig) => orig,
-            _ => c,
-        })
-        .collect()
+    let mut out = String::with_capacity(name.len());
+    let mut chars = name.chars();
+    while let Some(c) = chars.next() {
+        if c != ESCAPE {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some(n) => match (n as u32).checked_sub(ESCAPE_BASE).and_then(char::from_u32) {
+                Some(orig) if escaped(orig) => out.push(orig),
+                _ => out.push(n),
+            },
+            None => out.push(c),
+        }
+    }
+    out
 }
 
 /// Validates one path component.
@@ -234,6 +263,15 @@ mod tests {
         assert_eq!(parse(&format!("f:{odd}")).unwrap().stream.as_deref(), Some(odd));
         assert_eq!(stream_from_store(&stream_to_store(odd)), odd);
         assert!(!stream_to_store(odd).contains(['?', '*', '\n']));
+        // macOS spells `:` as U+F022 (smbtorture `vfs.fruit` "stream
+        // names"): stored as sent, and apart from a Windows client's `"`.
+        let mac = "com.apple.metadata\u{F022}_kMDItemUserTags";
+        assert_eq!(stream_to_store(mac), mac);
+        assert_eq!(stream_from_store(&stream_to_store(mac)), mac);
+        assert_eq!(stream_from_store(&stream_to_store("foo\"bar")), "foo\"bar");
+        assert_ne!(stream_to_store(mac), stream_to_store("foo\"bar"));
+        let marker = "a\u{F0FF}\u{F0FF}b\u{F0FF}";
+        assert_eq!(stream_from_store(&stream_to_store(marker)), marker);
     }
 }
 

@@ -153,6 +153,9 @@ pub struct FileOpen {
     /// stored (nothing is reserved in an encrypted chunk store, but the
     /// handle reports it, as NTFS does).
     pub alloc_hint: u64,
+    /// Opened on a connection that negotiated AAPL (a Mac): its empty named
+    /// streams do not exist (`aapl::hidden_stream`).
+    pub mac: bool,
 }
 
 impl FileOpen {

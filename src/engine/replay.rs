@@ -35,11 +35,13 @@ enum Entry {
     Open { volatile: u64, action: u32 },
 }
 
-/// CreateGuid -> the CREATE that used it; and Open.ChannelSequence by
-/// volatile FileId (absent: 0).
+/// CreateGuid -> the CREATE that used it; the CreateGuid of each open
+/// still replay-eligible (Open.IsReplayEligible), by volatile FileId; and
+/// Open.ChannelSequence by volatile FileId (absent: 0).
 #[derive(Debug, Default)]
 pub struct Cache {
     map: HashMap<Guid, Entry>,
+    eligible: HashMap<u64, Guid>,
     csn: HashMap<u64, u16>,
 }
 
@@ -87,9 +89,29 @@ pub fn parked(conn: &mut ConnState, guid: Guid, token: u64) {
 /// otherwise.
 pub fn finished(conn: &mut ConnState, guid: Guid, open: Option<(u64, u32)>) {
     match open {
-        Some((volatile, action)) => conn.replay.map.insert(guid, Entry::Open { volatile, action }),
+        Some((volatile, action)) => {
+            if conn.replay.eligible.len() > 2 * conn.opens.len() + 64 {
+                let opens = &conn.opens;
+                conn.replay.eligible.retain(|v, _| opens.contains_key(v));
+            }
+            conn.replay.eligible.insert(volatile, guid);
+            conn.replay.map.insert(guid, Entry::Open { volatile, action })
+        }
         None => conn.replay.map.remove(&guid),
     };
+}
+
+/// A request other than its CREATE used the open: it is no longer
+/// replay-eligible (Open.IsReplayEligible = FALSE, MS-SMB2 3.3.5.20,
+/// 3.3.5.21 and the other handle-based requests; smbtorture
+/// `smb2.replay.replay6`), so a replayed CREATE with its CreateGuid makes
+/// a new open.
+fn used(cache: &mut Cache, volatile: u64) {
+    if let Some(g) = cache.eligible.remove(&volatile)
+        && matches!(cache.map.get(&g), Some(Entry::Open { volatile: v, .. }) if *v == volatile)
+    {
+        cache.map.remove(&g);
+    }
 }
 
 /// Answers a replayed CREATE with the open it made, as Samba does
@@ -177,6 +199,7 @@ pub fn check_channel_sequence(conn: &mut ConnState, hdr: &Header, file: Option<(
     if !conn.opens.contains_key(&volatile) {
         return Ok(());
     }
+    used(&mut conn.replay, volatile);
     let csn = request_csn(hdr);
     let current = conn.replay.csn.get(&volatile).copied().unwrap_or(0);
     match csn.wrapping_sub(current) {
@@ -212,5 +235,9 @@ mod tests {
         assert_eq!(c.find(g, None, yes, yes), Lookup::Found(5, 2));
         // The open closed.
         assert_eq!(c.find(g, None, yes, no), Lookup::New);
+        // The open was used by another request: no longer replay-eligible.
+        c.eligible.insert(5, g);
+        used(&mut c, 5);
+        assert_eq!(c.find(g, None, yes, yes), Lookup::New);
     }
 }

@@ -36,6 +36,13 @@ pub fn change_notify(ctx: &mut Ctx<'_>) -> Result<Reply> {
         tree: req.flags & WATCH_TREE != 0,
         filter: req.completion_filter,
     };
+    // A directory already delete-pending gets DELETE_PENDING at once, as
+    // a watch waiting when it became so does (smbtorture `smb2.notify.rmdir3`
+    // and `rmdir4`, where the other connection's delete can overtake this
+    // request; it then waited until the handle closed).
+    if ctx.server.files.with(|t| t.get(&f.key).is_some_and(|s| s.shares.delete_pending())) {
+        return Err(NtStatus::DELETE_PENDING.into());
+    }
     let open_id = OpenId(open.file_id.persistent);
     let token = ctx.resume.unwrap_or_else(|| ctx.server.files.new_id());
     // Only the last request of a compound may go asynchronous (MS-SMB2

@@ -97,7 +97,19 @@ fn close_file(
         }
         t.state_changed(&f.key, out.retry);
         t.drop_if_idle(&f.key);
-        let removal = last_close(t, f, out.delete, now);
+        // A Mac metadata stream left without content is not there for
+        // clients (aapl::hidden_stream): it goes at its last close.
+        let empty_mac_stream = out.remaining == 0
+            && f.stream
+                .as_deref()
+                .zip(f.content.as_ref())
+                .is_some_and(|(s, c)| crate::engine::aapl::hidden_stream(s, c.len(), f.mac));
+        // A resource fork stays delete-pending while open but is not deleted
+        // at its last close, as on macOS (smbtorture `vfs.fruit` "create/setinfo
+        // delete-on-close AFP_AfpResource", empty_stream T_DOC); a Mac
+        // removes one by truncating it to 0.
+        let keep_rsrc = f.stream.as_deref().is_some_and(crate::engine::aapl::is_afp_resource);
+        let removal = last_close(t, f, (out.delete && !keep_rsrc) || empty_mac_stream, now);
         t.forget_times_if_closed(f.org_id, f.node);
         removal
     });

@@ -27,6 +27,9 @@ struct Side {
     key: crate::engine::fsa::FileKey,
     content: std::sync::Arc<crate::storage::Content>,
     path: String,
+    /// The target is a Finder info stream: what lands there is checked as a WRITE is.
+    afp_info: bool,
+    org: std::sync::Arc<crate::storage::OrgStore>,
 }
 
 /// SRV_COPYCHUNK(_WRITE).
@@ -69,6 +72,11 @@ pub fn copychunk(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Reply> {
     }
     let now = FileTime::from_system(ctx.now);
     let mut done = CopyChunkResponse::default();
+    if copy.chunks.is_empty() && ctx.conn.aapl.copyfile && src.key.stream.is_none() && dst.key.stream.is_none() {
+        // AAPL copyfile: no chunks copies the whole file with its streams.
+        let n = copyfile(ctx, &src, &dst)?;
+        done.total_bytes_written = u32::try_from(n).unwrap_or(u32::MAX);
+    }
     for c in &copy.chunks {
         let len = u64::from(c.length);
         if c.source_offset.checked_add(len).is_none_or(|end| end > src.content.len()) {
@@ -89,7 +97,11 @@ pub fn copychunk(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Reply> {
             // FILE_LOCK_CONFLICT still carries the counts (smbtorture `copy_chunk_src_lock`).
             return with_status(req, status, done);
         }
-        let n = src.content.copy_to(c.source_offset, &dst.content, c.target_offset, len)?;
+        let n = if dst.afp_info {
+            afp_info_copy(ctx, &src, &dst, c.source_offset, c.target_offset, len)?
+        } else {
+            src.content.copy_to(c.source_offset, &dst.content, c.target_offset, len)?
+        };
         done.chunks_written += 1;
         done.total_bytes_written += n as u32;
     }
@@ -108,7 +120,60 @@ pub fn copychunk(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Reply> {
 
 fn side(persistent: u64, f: &FileOpen) -> Result<Side> {
     let content = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_DEVICE_REQUEST))?;
-    Ok(Side { open: OpenId(persistent), key: f.key.clone(), content, path: f.path.clone() })
+    let afp_info = f.stream.as_deref().is_some_and(crate::engine::aapl::is_afp_info);
+    Ok(Side {
+        open: OpenId(persistent),
+        key: f.key.clone(),
+        content,
+        path: f.path.clone(),
+        afp_info,
+        org: f.org.clone(),
+    })
+}
+
+/// macOS copyfile (AAPL SUPPORTS_OSX_COPYFILE, as Samba's vfs_fruit
+/// `fruit:copyfile`): a copy-chunk request without chunks copies the
+/// source's data and every named stream (Finder info, resource fork, tags)
+/// to the target, which Finder's server-side copy relies on. Returns the
+/// bytes of data copied.
+fn copyfile(ctx: &Ctx<'_>, src: &Side, dst: &Side) -> Result<u64> {
+    let len = src.content.len();
+    let instant = ctx.server.files.instant(ctx.now);
+    ctx.server.files.with(|t| -> std::result::Result<(), NtStatus> {
+        if let Some(s) = t.get(&src.key) {
+            s.check_read(src.open, 0, len)?;
+        }
+        match t.get(&dst.key) {
+            Some(_) => t.stream(&dst.key).before_write(dst.open, 0, len.max(1), instant).map(|_| ()),
+            None => Ok(()),
+        }
+    })?;
+    dst.content.set_len(0)?;
+    let n = src.content.copy_to(0, &dst.content, 0, len)?;
+    for s in src.org.list_streams(src.key.node)? {
+        if s.name.is_empty()
+            || crate::engine::aapl::hidden_stream(&crate::engine::names::stream_from_store(&s.name), s.size, true)
+        {
+            continue;
+        }
+        let from = src.org.open_content(src.key.node, Some(&s.name), false)?;
+        let to = dst.org.open_content(dst.key.node, Some(&s.name), true)?;
+        to.set_len(0)?;
+        from.copy_to(0, &to, 0, from.len())?;
+    }
+    Ok(n)
+}
+
+/// One chunk copied into an `AFP_AfpInfo` stream (Finder copies a file's
+/// metadata this way): the bytes go through the same check as a WRITE
+/// ([`crate::engine::aapl::afp_info_write`]).
+fn afp_info_copy(ctx: &Ctx<'_>, src: &Side, dst: &Side, from: u64, to: u64, len: u64) -> Result<u64> {
+    let mut buf = vec![0u8; len as usize];
+    let n = src.content.read(from, &mut buf)?;
+    buf.truncate(n);
+    let w = crate::engine::aapl::afp_info_write(to, &buf)?;
+    crate::engine::aapl::apply_afp_write(ctx.server, &dst.key, &dst.content, w)?;
+    Ok(n as u64)
 }
 
 /// The open a resume key names: one of this session's file opens, on any tree.

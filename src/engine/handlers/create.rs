@@ -114,6 +114,7 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
         park_token: token,
         first_attempt: ctx.resume.is_none(),
         mailbox: &mailbox,
+        mac: ctx.conn.aapl.active,
     };
     let opened = match create_disk::open(&input)? {
         create_disk::Step::Opened(o) => o,
@@ -204,6 +205,7 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
             times: HandleTimes::default(),
             position: 0,
             alloc_hint,
+            mac: ctx.conn.aapl.active,
             mode: req.create_options
                 & (opt::WRITE_THROUGH
                     | opt::SEQUENTIAL_ONLY

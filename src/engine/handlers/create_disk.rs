@@ -57,6 +57,8 @@ pub struct Input<'a> {
     pub first_attempt: bool,
     /// The requesting connection's mailbox (breaks of the new open go there).
     pub mailbox: &'a Arc<Mailbox>,
+    /// The requesting connection negotiated AAPL (a Mac): see `aapl::hidden_stream`.
+    pub mac: bool,
 }
 
 /// Where the disk CREATE ended.
@@ -314,10 +316,15 @@ fn apply_eas(i: &Input<'_>, node: NodeId) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn stream_exists(org: &OrgStore, node: NodeId, name: &str) -> Result<bool> {
+/// True if the named stream is there for clients: an empty Mac metadata
+/// stream is not (`aapl::hidden_stream`; smbtorture `vfs.fruit` "truncate
+/// resource fork to 0 bytes"): opening it is OBJECT_NAME_NOT_FOUND, and
+/// OPEN_IF creates it again (on the same data, so other opens see the writes).
+pub(super) fn stream_exists(org: &OrgStore, node: NodeId, name: &str, mac: bool) -> Result<bool> {
     let want = name.to_uppercase();
-    Ok(org
-        .list_streams(node)?
-        .iter()
-        .any(|s| !s.name.is_empty() && names::stream_from_store(&s.name).to_uppercase() == want))
+    Ok(org.list_streams(node)?.iter().any(|s| {
+        !s.name.is_empty()
+            && names::stream_from_store(&s.name).to_uppercase() == want
+            && !crate::engine::aapl::hidden_stream(name, s.size, mac)
+    }))
 }

@@ -83,7 +83,7 @@ fn plan_existing(i: &Input<'_>, parent: NodeId, node: NodeId) -> Result<Plan> {
     let stream = i.name.stream.as_deref();
     let exists = match stream {
         None => true,
-        Some(s) => stream_exists(i.org, node, s)?,
+        Some(s) => stream_exists(i.org, node, s, i.mac)?,
     };
     let d = i.req.create_disposition;
     if exists && d == disp::CREATE {

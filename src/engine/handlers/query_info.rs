@@ -25,6 +25,7 @@ pub fn query_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let id = ctx.resolve_file_id(req.file_id)?;
     let quota = ctx.server.quota_of(ctx.session()?.principal.as_ref().map(|p| p.org_id));
     let smb311 = ctx.conn.neg.dialect == Some(crate::wire::negotiate::Dialect::SMB311);
+    let nfs_ace = ctx.conn.aapl.nfs_ace;
     let open = ctx.conn.opens.get(&id).ok_or(Error::Status(NtStatus::FILE_CLOSED))?;
     let Some(f) = open.file() else {
         return Err(NtStatus::NOT_SUPPORTED.into());
@@ -53,7 +54,7 @@ pub fn query_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
         }
         info_type::SECURITY => {
             fa::check_query_info(open.granted_access, fa::InfoType::Security, req.additional_information)?;
-            let data = security(f, req.additional_information)?;
+            let data = security(f, req.additional_information, nfs_ace)?;
             let fixed = data.len();
             (data, fixed)
         }
@@ -82,8 +83,15 @@ pub fn query_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
 }
 
 /// Sizes of the open's data (the stream's, for a stream open).
+/// An `AFP_AfpInfo` open always holds one record as far as clients can
+/// tell (reads return the empty record until one is written; Samba
+/// `fruit_fstat_meta_stream`, smbtorture `vfs.fruit.empty_stream`).
 fn sizes(f: &FileOpen, m: &Meta) -> (u64, u64) {
     match &f.content {
+        Some(_) if f.stream.as_deref().is_some_and(crate::engine::aapl::is_afp_info) => {
+            let len = crate::engine::aapl::AFP_INFO_LEN as u64;
+            (len, len)
+        }
         Some(c) => (c.alloc_size().max(f.alloc_hint), c.len()),
         None => (alloc(m), if m.kind == NodeKind::Directory { 0 } else { m.size }),
     }
@@ -239,7 +247,7 @@ fn streams(f: &FileOpen, m: &Meta) -> Result<FileStreamInformation> {
                 continue;
             }
             entries.push(StreamEntry { name: "::$DATA".into(), size: s.size, allocation_size: s.alloc_size });
-        } else {
+        } else if !crate::engine::aapl::hidden_stream(&s.name, s.size, f.mac) {
             entries.push(StreamEntry {
                 name: format!(":{}:$DATA", s.name),
                 size: s.size,
@@ -345,6 +353,13 @@ fn capacity(f: &FileOpen, quota: Option<u64>, server: &crate::engine::Server) ->
 }
 
 /// The security descriptor with only the requested parts (MS-SMB2 3.3.5.20.3).
-fn security(f: &FileOpen, additional: u32) -> Result<Vec<u8>> {
-    Ok(crate::engine::acl::load(&f.org, f.org_id, f.node, f.is_dir, f.is_root())?.encode(additional))
+/// A Mac that negotiated NFS ACEs also reads the UNIX owner, group and
+/// mode in the DACL ([`crate::engine::nfs_ace`]).
+fn security(f: &FileOpen, additional: u32, nfs_ace: bool) -> Result<Vec<u8>> {
+    let mut sd = crate::engine::acl::load(&f.org, f.org_id, f.node, f.is_dir, f.is_root())?;
+    if nfs_ace && additional & fa::DACL_SECURITY_INFORMATION != 0 {
+        let mode = crate::engine::aapl::unix_mode(&f.org.stat(f.node)?);
+        crate::engine::nfs_ace::add(&mut sd, u32::from(mode));
+    }
+    Ok(sd.encode(additional))
 }

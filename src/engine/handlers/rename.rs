@@ -56,8 +56,10 @@ pub fn rename(env: &Env<'_>, f: &mut FileOpen, r: FileRenameInformation) -> Resu
             return Err(NtStatus::ACCESS_DENIED.into());
         }
     }
-    if is_dir && open_below(&env.server.files, &f.org, f.org_id, f.node) {
-        // Windows refuses to move a directory with open files below it.
+    if is_dir && !env.aapl.active && open_below(&env.server.files, &f.org, f.org_id, f.node) {
+        // Windows refuses to move a directory with open files below it; a
+        // Mac (AAPL negotiated) may, as on a macOS server (smbtorture
+        // `vfs.fruit.rename_dir_openfile`): the opens follow the node.
         return Err(NtStatus::ACCESS_DENIED.into());
     }
     env.server.files.with(|t| check_opens(t, f, &[old_parent, new_parent], existing))?;

@@ -49,6 +49,13 @@ pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
     if req.offset.checked_add(u64::from(req.length)).is_none_or(|end| end > i64::MAX as u64) {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
+    if f.stream.as_deref().is_some_and(crate::engine::aapl::is_afp_info) && req.length > 0 {
+        let data = afp_info_read(&content, req.offset, req.length)?;
+        let mut out = new_message();
+        ReadResponse { data: &data, data_remaining: 0, flags: 0 }.encode(&mut out);
+        f.stats.reads += 1;
+        return Ok(Reply::ok(out));
+    }
     let size = content.len();
     if req.length == 0 {
         if req.minimum_count > 0 {
@@ -150,9 +157,10 @@ fn write_file(
     Ok(req.data.len() as u32)
 }
 
-/// A WRITE to a file's `AFP_AfpInfo` stream (macOS Finder info): only a
-/// valid AfpInfo record is stored; one with empty FinderInfo deletes the
-/// stream at its last close (see [`crate::engine::aapl`]).
+/// A WRITE to a file's `AFP_AfpInfo` stream (macOS Finder info), checked
+/// and stored as a Mac server does (see [`crate::engine::aapl::afp_info_write`]):
+/// a record with empty FinderInfo empties the stream, which then goes at
+/// its last close. The count is what the client asked to write.
 fn afp_info_write(
     server: &Server,
     f: &mut FileOpen,
@@ -160,22 +168,25 @@ fn afp_info_write(
     offset: u64,
     data: &[u8],
 ) -> Result<u32> {
-    use crate::engine::aapl::{AFP_INFO_LEN, AfpWrite};
-    match crate::engine::aapl::afp_info_write(offset, data)? {
-        AfpWrite::Store(rec) => {
-            content.write(0, rec)?;
-            if content.len() > AFP_INFO_LEN as u64 {
-                content.set_len(AFP_INFO_LEN as u64)?;
-            }
-        }
-        AfpWrite::Delete => {
-            content.set_len(0)?;
-            server.files.with(|t| t.stream(&f.key).shares.set_delete_pending(true));
-        }
-    }
+    let w = crate::engine::aapl::afp_info_write(offset, data)?;
+    crate::engine::aapl::apply_afp_write(server, &f.key, content, w)?;
     f.stats.bytes_written += data.len() as u64;
     f.stats.writes += 1;
     Ok(data.len() as u32)
+}
+
+/// A READ of a file's `AFP_AfpInfo` stream: the record from offset 0
+/// whatever the offset, or the empty record if none was written yet
+/// ([`crate::engine::aapl::afp_info_read`]).
+fn afp_info_read(content: &crate::storage::Content, offset: u64, length: u32) -> Result<Vec<u8>> {
+    use crate::engine::aapl::AFP_INFO_LEN;
+    let mut rec = vec![0u8; AFP_INFO_LEN];
+    let stored = if content.len() == AFP_INFO_LEN as u64 && content.read(0, &mut rec)? == AFP_INFO_LEN {
+        Some(&rec[..])
+    } else {
+        None
+    };
+    crate::engine::aapl::afp_info_read(offset, length as usize, stored).ok_or(Error::Status(NtStatus::END_OF_FILE))
 }
 
 /// FLUSH: makes every acknowledged write of the file durable before answering.

@@ -43,6 +43,8 @@ pub struct Env<'a> {
     /// Set when the request must wait for lease breaks on this stream
     /// (the handler then fails with STATUS_PENDING).
     pub wait: std::cell::RefCell<Option<crate::engine::fsa::FileKey>>,
+    /// What the connection negotiated through AAPL (macOS clients).
+    pub aapl: crate::engine::aapl::Negotiated,
 }
 
 /// SET_INFO.
@@ -60,6 +62,7 @@ fn set_info_inner(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let principal = ctx.session()?.principal.clone().ok_or(Error::Status(NtStatus::ACCESS_DENIED))?;
     let (server, now) = (ctx.server, FileTime::from_system(ctx.now));
     let client = ctx.conn.neg.client_guid;
+    let aapl = ctx.conn.aapl;
     let open = ctx.open_mut(id)?;
     let env = Env {
         server,
@@ -69,6 +72,7 @@ fn set_info_inner(ctx: &mut Ctx<'_>) -> Result<Reply> {
         open_id: crate::engine::fsa::OpenId(open.file_id.persistent),
         client,
         wait: std::cell::RefCell::new(None),
+        aapl,
     };
     let f = open.file_mut().ok_or(Error::Status(NtStatus::NOT_SUPPORTED))?;
     let (share, before) = (f.share.clone(), f.path.clone());
@@ -196,6 +200,10 @@ fn other_class(env: &Env<'_>, f: &mut FileOpen, class: InfoClass, data: &[u8]) -
 /// it nothing is reserved (chunks are allocated when written).
 fn set_size(env: &Env<'_>, f: &mut FileOpen, size: u64, allocation: bool) -> Result<()> {
     let c = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
+    if f.stream.as_deref().is_some_and(crate::engine::aapl::is_afp_info) {
+        // Finder info keeps its one record (as on macOS): see aapl::afp_info_eof.
+        return crate::engine::aapl::afp_info_eof(size);
+    }
     super::times::settle(&env.server.files, &f.org, f.org_id, f.node, env.now, true)?;
     // Setting the size or allocation breaks read caching of other opens,
     // even when nothing changes (MS-FSA 2.1.4.12; smbtorture `smb2.oplock.batch12`).
@@ -324,11 +332,36 @@ fn set_eas(f: &FileOpen, eas: FileFullEaInformation) -> Result<()> {
 /// replace those of the object's descriptor; the rest stays.
 fn set_security(env: &Env<'_>, f: &FileOpen, info: u32, data: &[u8]) -> Result<()> {
     fa::check_set_info(env.granted, InfoType::Security, info)?;
-    let parts = info & super::create_plan::ALL_PARTS;
+    let mut parts = info & super::create_plan::ALL_PARTS;
     if parts == 0 {
         return Ok(());
     }
     let mut given = SecurityDescriptor::parse(data).map_err(Error::Status)?;
+    // NFS ACEs (macOS) are never stored; a mode ACE sets the read-only
+    // attribute. A DACL of NFS ACEs only (a Mac's chmod) leaves the DACL
+    // alone, as Samba's `fruit_fset_nt_acl` does.
+    let aces = |sd: &SecurityDescriptor| sd.dacl.as_ref().map_or(0, |d| d.aces.len());
+    let before = aces(&given);
+    let nfs_mode = crate::engine::nfs_ace::take(&mut given);
+    if before != 0 && aces(&given) == 0 {
+        parts &= !fa::DACL_SECURITY_INFORMATION;
+    }
+    if let Some(mode) =
+        nfs_mode.filter(|_| info & fa::DACL_SECURITY_INFORMATION != 0 && !f.is_dir && f.stream.is_none())
+    {
+        let attrs = f.org.stat(f.node)?.attrs;
+        let want = if crate::engine::nfs_ace::read_only(mode) {
+            attrs | file_attributes::READONLY
+        } else {
+            attrs & !file_attributes::READONLY
+        };
+        if want != attrs {
+            f.org.set_meta(f.node, &MetaUpdate { attrs: Some(want), ..Default::default() })?;
+        }
+    }
+    if parts == 0 {
+        return Ok(());
+    }
     acl::prepare_for_set(&mut given);
     if parts & fa::DACL_SECURITY_INFORMATION != 0 && given.control & crate::engine::fsa::sd::control::DACL_PRESENT == 0
     {
