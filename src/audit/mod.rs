@@ -64,6 +64,11 @@ pub trait AuditSink: Send + Sync {
     /// Hands an event to the log. Cheap (a channel send); never fails: an
     /// event that cannot be written is counted and reported by the writer.
     fn record(&self, ev: Event);
+
+    /// Returns once every event recorded before the call was written to
+    /// its log file (not fsynced): a crash of the process no longer loses
+    /// it. The engine calls this after each pass, before it answers.
+    fn settle(&self) {}
 }
 
 /// A sink that drops everything (tests, `audit.enabled = false`).
@@ -257,6 +262,23 @@ impl AuditLog {
 }
 
 impl AuditSink for AuditLog {
+    fn settle(&self) {
+        let c = &self.counters;
+        let recorded = c.recorded.load(Ordering::SeqCst);
+        let done = c.written.load(Ordering::SeqCst) + c.lost.load(Ordering::SeqCst) + c.dropped.load(Ordering::SeqCst);
+        if done >= recorded {
+            return;
+        }
+        // Our events were sent before this message on the same channel,
+        // so the writer has them when it answers.
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if self.tx.send(Msg::Settle(tx)).is_err() {
+            return;
+        }
+        self.waker.unpark();
+        let _ = rx.recv();
+    }
+
     fn record(&self, ev: Event) {
         let n = self.counters.recorded.fetch_add(1, Ordering::Relaxed) + 1;
         if self.tx.send(Msg::Event(ev)).is_err() {
