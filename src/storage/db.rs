@@ -160,7 +160,6 @@ impl Db {
         let ck = r.map_err(Into::into).and_then(|_| -> Result<()> {
             let busy: i64 = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
             if busy != 0 {
-                tracing::warn!("meta.db checkpoint incomplete: another connection reads an old snapshot");
                 return Err(super::StorageError::Database);
             }
             Ok(())
