@@ -61,11 +61,7 @@ fn round(
         match pick {
             // put a new file: small (odd sizes around the 64 KiB chunk) or large
             0..=3 => {
-                let len = if rng.gen_bool(0.25) {
-                    rng.gen_range(1 << 20..6 << 20)
-                } else {
-                    rng.gen_range(0..200_000)
-                };
+                let len = if rng.gen_bool(0.25) { rng.gen_range(1 << 20..6 << 20) } else { rng.gen_range(0..200_000) };
                 let name = fresh(rng);
                 put(rng, &name, len, model, want, touched, local, &mut cmds);
             }
@@ -139,8 +135,7 @@ fn listing(s: &TestServer) -> Vec<String> {
 }
 
 fn expected_listing(model: &Model) -> Vec<String> {
-    let mut v: Vec<String> =
-        model.iter().map(|(n, c)| if c.is_none() { format!("{n}/") } else { n.clone() }).collect();
+    let mut v: Vec<String> = model.iter().map(|(n, c)| if c.is_none() { format!("{n}/") } else { n.clone() }).collect();
     v.sort();
     v
 }
@@ -157,12 +152,7 @@ fn check_contents(s: &TestServer, model: &Model, names: &[String], local: &Path,
         for (i, n) in batch.iter().enumerate() {
             let got = std::fs::read(local.join(format!("got-{i}"))).unwrap();
             let exp = model[*n].as_ref().unwrap();
-            assert!(
-                got == *exp,
-                "round {round}: {n} has {} bytes, {} answered (torn or stale)",
-                got.len(),
-                exp.len()
-            );
+            assert!(got == *exp, "round {round}: {n} has {} bytes, {} answered (torn or stale)", got.len(), exp.len());
         }
     }
 }
@@ -219,7 +209,8 @@ fn sigkill_after_answers_loses_nothing() {
         restart_ms += t.elapsed().as_millis();
 
         assert_eq!(listing(&s), expected_listing(&model), "round {n}: names after the restart ({cmds})");
-        let names: Vec<String> = if (n + 1) % FULL_CHECK_EVERY == 0 { model.keys().cloned().collect() } else { touched };
+        let names: Vec<String> =
+            if (n + 1) % FULL_CHECK_EVERY == 0 { model.keys().cloned().collect() } else { touched };
         check_contents(&s, &model, &names, local.path(), n);
         check_log(&s, &want, n);
     }

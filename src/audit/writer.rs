@@ -178,7 +178,6 @@ pub(crate) struct Shared {
 }
 
 impl Writer {
-
     /// Forgets an erased organization's log and deletes its directory.
     /// Records still pending for it could only have been written under a
     /// key that no longer exists: they are counted as dropped.

@@ -137,12 +137,17 @@ pub fn recover(dir: &Path, db: &Path) -> io::Result<()> {
     match read_mark(&sibling(db, "-durable"))? {
         Some((_, m_ident, m_len)) if m_ident == ident => {
             if len > m_len {
-                tracing::warn!(cut = len - m_len, "recovery after a restart of the machine: cutting meta.db's WAL back to its last durable commit");
+                tracing::warn!(
+                    cut = len - m_len,
+                    "recovery after a restart of the machine: cutting meta.db's WAL back to its last durable commit"
+                );
                 OpenOptions::new().write(true).open(&wal)?.set_len(m_len)?;
             }
         }
         _ => {
-            tracing::warn!("recovery after a restart of the machine: dropping meta.db's WAL written after its last durable commit");
+            tracing::warn!(
+                "recovery after a restart of the machine: dropping meta.db's WAL written after its last durable commit"
+            );
             std::fs::remove_file(&wal)?;
         }
     }
@@ -151,7 +156,9 @@ pub fn recover(dir: &Path, db: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    File::open(&wal).and_then(|f| f.sync_all()).or_else(|e| if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) })?;
+    File::open(&wal)
+        .and_then(|f| f.sync_all())
+        .or_else(|e| if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) })?;
     super::segment::sync_dir(dir)
 }
 
