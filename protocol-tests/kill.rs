@@ -1,6 +1,7 @@
 //! A killed server loses nothing it answered (docs/storage-format.md §8,
 //! docs/audit-format.md): smbclient puts small and large files, overwrites,
-//! renames, deletes and creates directories on the real binary; once
+//! renames, deletes, clears attributes (SET_INFO) and creates directories
+//! on the real binary; once
 //! smbclient has its answers the server gets SIGKILL 0–500 ms later and is
 //! started again. After every restart the share must hold exactly what was
 //! answered (names, and contents byte for byte: a file is complete or
@@ -9,7 +10,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,9 @@ const FULL_CHECK_EVERY: usize = 10;
 
 /// What the share holds: name → contents (`None`: a directory).
 type Model = BTreeMap<String, Option<Vec<u8>>>;
+/// Files whose archive attribute was cleared (`setmode -a`) since their
+/// last put.
+type Cleared = BTreeSet<String>;
 
 /// A record the operation log must hold: (event, path, detail).
 type Want = (String, String, String);
@@ -47,6 +51,7 @@ fn round(
     rng: &mut StdRng,
     n: usize,
     model: &mut Model,
+    cleared: &mut Cleared,
     want: &mut Vec<Want>,
     touched: &mut Vec<String>,
     local: &Path,
@@ -54,7 +59,7 @@ fn round(
     let mut cmds = Vec::new();
     for k in 0..rng.gen_range(1..=4) {
         let files: Vec<String> = model.iter().filter(|(_, v)| v.is_some()).map(|(n, _)| n.clone()).collect();
-        let pick = if files.is_empty() { 0 } else { rng.gen_range(0..10) };
+        let pick = if files.is_empty() { 0 } else { rng.gen_range(0..11) };
         let fresh = |rng: &mut StdRng| {
             if rng.gen_bool(0.3) { format!("報告書-{n}-{k}.txt") } else { format!("f{n}-{k}.bin") }
         };
@@ -63,12 +68,14 @@ fn round(
             0..=3 => {
                 let len = if rng.gen_bool(0.25) { rng.gen_range(1 << 20..6 << 20) } else { rng.gen_range(0..200_000) };
                 let name = fresh(rng);
+                cleared.remove(&name);
                 put(rng, &name, len, model, want, touched, local, &mut cmds);
             }
             // overwrite an existing file with new contents
             4..=5 => {
                 let name = files[rng.gen_range(0..files.len())].clone();
                 let len = rng.gen_range(0..300_000);
+                cleared.remove(&name);
                 put(rng, &name, len, model, want, touched, local, &mut cmds);
             }
             6 => {
@@ -77,6 +84,9 @@ fn round(
                 cmds.push(format!("rename \"{from}\" \"{to}\""));
                 let v = model.remove(&from).unwrap();
                 model.insert(to.clone(), v);
+                if cleared.remove(&from) {
+                    cleared.insert(to.clone());
+                }
                 want.push(("rename".into(), from, to.clone()));
                 touched.push(to);
             }
@@ -84,7 +94,18 @@ fn round(
                 let name = files[rng.gen_range(0..files.len())].clone();
                 cmds.push(format!("del \"{name}\""));
                 model.remove(&name);
+                cleared.remove(&name);
                 want.push(("delete".into(), name, String::new()));
+            }
+            // SET_INFO: clear the archive attribute
+            9 => {
+                let name = files[rng.gen_range(0..files.len())].clone();
+                cmds.push(format!("setmode \"{name}\" -a"));
+                // Clearing it again changes nothing and logs nothing.
+                if !cleared.contains(&name) {
+                    want.push(("set-attributes".into(), name.clone(), String::new()));
+                }
+                cleared.insert(name);
             }
             _ => {
                 let name = format!("d{n}-{k}");
@@ -117,7 +138,8 @@ fn put(
     touched.push(name.to_string());
 }
 
-/// Names on the share (`ls`), directories marked with a trailing `/`.
+/// Names on the share (`ls`), directories marked with a trailing `/`,
+/// files without the archive attribute with a trailing `!`.
 fn listing(s: &TestServer) -> Vec<String> {
     let o = alice(s, "ls");
     let mut names = Vec::new();
@@ -128,14 +150,26 @@ fn listing(s: &TestServer) -> Vec<String> {
         if cols.len() < 3 || !attrs(cols[1]) || cols[0] == "." || cols[0] == ".." {
             continue;
         }
-        if cols[1].contains('D') { names.push(format!("{}/", cols[0])) } else { names.push(cols[0].to_string()) }
+        let mark = if cols[1].contains('D') {
+            "/"
+        } else if cols[1].contains('A') {
+            ""
+        } else {
+            "!"
+        };
+        names.push(format!("{}{mark}", cols[0]));
     }
     names.sort();
     names
 }
 
-fn expected_listing(model: &Model) -> Vec<String> {
-    let mut v: Vec<String> = model.iter().map(|(n, c)| if c.is_none() { format!("{n}/") } else { n.clone() }).collect();
+fn expected_listing(model: &Model, cleared: &Cleared) -> Vec<String> {
+    let mark = |n: &String, c: &Option<Vec<u8>>| match c {
+        None => "/",
+        Some(_) if cleared.contains(n) => "!",
+        Some(_) => "",
+    };
+    let mut v: Vec<String> = model.iter().map(|(n, c)| format!("{n}{}", mark(n, c))).collect();
     v.sort();
     v
 }
@@ -194,11 +228,11 @@ fn sigkill_after_answers_loses_nothing() {
     let local = tempfile::tempdir().unwrap();
     let seed: u64 = std::env::var("SMBVAULT_KILL_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x6b11);
     let mut rng = StdRng::seed_from_u64(seed);
-    let (mut model, mut want) = (Model::new(), Vec::new());
+    let (mut model, mut cleared, mut want) = (Model::new(), Cleared::new(), Vec::new());
     let (mut ops, mut restart_ms) = (0usize, 0u128);
     for n in 0..KILLS {
         let mut touched = Vec::new();
-        let cmds = round(&mut rng, n, &mut model, &mut want, &mut touched, local.path());
+        let cmds = round(&mut rng, n, &mut model, &mut cleared, &mut want, &mut touched, local.path());
         alice(&s, &cmds);
         ops += cmds.matches("; ").count() + 1;
         // Answered: kill 0–500 ms later.
@@ -208,7 +242,7 @@ fn sigkill_after_answers_loses_nothing() {
         s.spawn();
         restart_ms += t.elapsed().as_millis();
 
-        assert_eq!(listing(&s), expected_listing(&model), "round {n}: names after the restart ({cmds})");
+        assert_eq!(listing(&s), expected_listing(&model, &cleared), "round {n}: names after the restart ({cmds})");
         let names: Vec<String> =
             if (n + 1) % FULL_CHECK_EVERY == 0 { model.keys().cloned().collect() } else { touched };
         check_contents(&s, &model, &names, local.path(), n);

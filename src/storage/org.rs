@@ -315,6 +315,12 @@ impl OrgCore {
         Ok(())
     }
 
+    /// True once the WAL is long enough for the durable commit to
+    /// checkpoint it.
+    pub fn wal_is_large(&self) -> bool {
+        std::fs::metadata(&self.wal).is_ok_and(|m| m.len() >= CHECKPOINT_WAL_BYTES)
+    }
+
     /// True if changes are waiting for a commit.
     pub fn dirty(&self) -> bool {
         self.op_gen.load(Ordering::Acquire) > self.committed_gen.load(Ordering::Acquire)

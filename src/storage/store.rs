@@ -213,8 +213,10 @@ impl Store {
             if let Err(e) = core.writeback_tails(Some(self.opts.commit_interval)) {
                 tracing::error!(org = core.org.0, error = %e, "background write-back failed");
             }
+            // Also early once the WAL grew large, so that the checkpoint
+            // (which only the durable commit runs, org.rs) keeps it small.
             if core.dirty()
-                && core.since_commit() >= self.opts.commit_interval
+                && (core.since_commit() >= self.opts.commit_interval || core.wal_is_large())
                 && let Err(e) = core.commit()
             {
                 tracing::error!(org = core.org.0, error = %e, "background commit failed");
