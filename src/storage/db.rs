@@ -92,6 +92,10 @@ impl Db {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // Checkpoints only from the durable commit (module docs).
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // A WAL restarted after a checkpoint is truncated at its first
+        // commit, so the file always ends with its last frame: the durable
+        // mark records that length (walmark.rs).
+        conn.pragma_update(None, "journal_size_limit", 0)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "cache_size", -32_000)?;
         conn.set_prepared_statement_cache_capacity(64);
