@@ -48,7 +48,7 @@ struct State {
     region: Region,
 }
 
-/// A writer's first token: a random nonzero id, count 0.
+/// A writer's token: a random nonzero id.
 fn new_token() -> [u8; 16] {
     let mut t = [0u8; 16];
     t[..8].copy_from_slice(&rand::random::<u64>().max(1).to_be_bytes());
@@ -66,12 +66,12 @@ pub(crate) struct LogWriter {
     known_gen: u64,
     dirty: bool,
     dir_dirty: bool,
-    /// What this writer last stored in the `lock` file (a random writer id
-    /// and a count of its locked changes): finding it there unchanged under
-    /// the lock proves nobody else changed the log since, and spares
-    /// `validate` its reads (an append per engine pass made them the bulk
-    /// of the cost). Every writer stores its own token after each change;
-    /// a purge stores zeros.
+    /// This writer's random id, stored in the `lock` file after a change
+    /// when something else is there: finding it there under the lock
+    /// proves nobody else changed the log since, and spares `validate` its
+    /// reads (an append per engine pass made them the bulk of the cost).
+    /// Every writer stores its own token after a change; a purge stores
+    /// zeros.
     token: [u8; 16],
     /// Set by `locked`: the token was found unchanged.
     unchanged: bool,
@@ -120,12 +120,13 @@ impl LogWriter {
         let n = self.lock.read_at(&mut found, 0).unwrap_or(0);
         self.unchanged = self.state.is_some() && n == 16 && found == self.token;
         let mut r = f(self);
-        if r.is_ok() {
-            let count = u64::from_be_bytes(self.token[8..].try_into().unwrap_or_default()) + 1;
-            self.token[8..].copy_from_slice(&count.to_be_bytes());
-            if let Err(e) = self.lock.write_all_at(&self.token, 0) {
-                r = Err(e);
-            }
+        // Once our token is there, later changes of ours need not write it
+        // again: only another writer (or a purge) replaces it.
+        if r.is_ok()
+            && found != self.token
+            && let Err(e) = self.lock.write_all_at(&self.token, 0)
+        {
+            r = Err(e);
         }
         if r.is_err() {
             // Whatever happened, re-read the files before the next append.
