@@ -97,8 +97,21 @@ fn tampering_with_a_server_written_log_is_caught() {
     let seg = std::fs::read(default_segment(&s)).unwrap();
     let bl = blocks(&seg);
     assert!(bl.len() >= 4, "{} blocks", bl.len());
-    let (b1, l1) = bl[1];
-    let (b2, l2) = bl[2];
+    // A block of several records, one with names, and the block after it
+    // (records are written per engine pass, before its responses: a block
+    // holds what one pass, e.g. a compound, recorded).
+    let kind = |d: &[u8], b: usize, o: usize| d[b + o + 2 + 8];
+    let i = (1..bl.len() - 1)
+        .find(|&i| {
+            let (b, l) = bl[i];
+            let recs = records(&seg[b..b + l]);
+            recs.len() >= 2
+                && recs.iter().any(|&(o, _)| !(1..=6).contains(&kind(&seg, b, o)))
+                && seg[b..b + l].windows(5).any(|w| w == b"alice")
+        })
+        .expect("a block of several records, one with names");
+    let (b1, l1) = bl[i];
+    let (b2, l2) = bl[i + 1];
 
     expect_caught(&s, "edited user name", "does not match its chain hash", |d| {
         let blk = &d[b1..b1 + l1];

@@ -58,13 +58,18 @@ pub use verify::{LogReport, Problem, VerifyReport};
 use crate::config::{AuditConfig, Retention};
 use crate::keys::{KeyError, MasterKey, OrgKeys};
 use crate::types::OrgId;
-use writer::{Counters, Msg, Writer};
+use writer::{Counters, Msg, Shared, Writer};
 
 /// Where audit events go. `record` never blocks on I/O.
 pub trait AuditSink: Send + Sync {
     /// Hands an event to the log. Cheap (a channel send); never fails: an
     /// event that cannot be written is counted and reported by the writer.
     fn record(&self, ev: Event);
+
+    /// Returns once every event recorded before the call was written to
+    /// its log file (not fsynced): a crash of the process no longer loses
+    /// it. The engine calls this after each pass, before it answers.
+    fn settle(&self) {}
 }
 
 /// A sink that drops everything (tests, `audit.enabled = false`).
@@ -125,7 +130,12 @@ pub struct AuditStats {
 /// The audit log of one server (or CLI) process.
 pub struct AuditLog {
     store: Arc<store::Store>,
+    /// Control messages for the writer thread.
     tx: crossbeam_channel::Sender<Msg>,
+    events: crossbeam_channel::Sender<Event>,
+    shared: Arc<Shared>,
+    /// Set by `shutdown`: later events are dropped.
+    stopped: std::sync::atomic::AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The writer thread, to unpark it (see `writer::Counters::idle`).
     waker: std::thread::Thread,
@@ -158,16 +168,29 @@ impl AuditLog {
         std::fs::create_dir_all(dir).map_err(|e| AuditError::io(dir, e))?;
         let store = Arc::new(store::Store::new(dir, org_keys, master, cfg.default_retention));
         let (tx, rx) = crossbeam_channel::unbounded();
+        let (events, events_rx) = crossbeam_channel::unbounded();
         let counters = Arc::new(Counters::default());
         let retention = Arc::new(Mutex::new(None));
         let interval = Duration::from_millis(cfg.flush_interval_ms.clamp(1, 1000));
         let w = Writer::new(store.clone(), interval, counters.clone(), retention.clone());
+        let shared = Arc::new(Shared { state: Mutex::new(w), events: events_rx });
+        let sh = shared.clone();
         let thread = std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || w.run(rx))
+            .spawn(move || writer::run(sh, rx))
             .map_err(|e| AuditError::io(dir, e))?;
         let waker = thread.thread().clone();
-        Ok(Arc::new(Self { store, tx, thread: Mutex::new(Some(thread)), waker, counters, retention }))
+        Ok(Arc::new(Self {
+            store,
+            tx,
+            events,
+            shared,
+            stopped: Default::default(),
+            thread: Mutex::new(Some(thread)),
+            waker,
+            counters,
+            retention,
+        }))
     }
 
     /// Blocks until every event recorded before this call is durable.
@@ -184,6 +207,7 @@ impl AuditLog {
         let Some(handle) = self.thread.lock().take() else {
             return Ok(());
         };
+        self.stopped.store(true, Ordering::SeqCst);
         let (tx, rx) = crossbeam_channel::bounded(1);
         let r = match self.tx.send(Msg::Shutdown(tx)) {
             Ok(()) => {
@@ -283,9 +307,33 @@ impl AuditLog {
 }
 
 impl AuditSink for AuditLog {
+    fn settle(&self) {
+        let c = &self.counters;
+        let recorded = c.recorded.load(Ordering::SeqCst);
+        let done = c.written.load(Ordering::SeqCst) + c.lost.load(Ordering::SeqCst) + c.dropped.load(Ordering::SeqCst);
+        if done >= recorded {
+            return;
+        }
+        // Write them here, under the writer's lock: a round trip to the
+        // writer thread (futex wake, two context switches, and on a busy
+        // machine the wait for a core) cost more than the write.
+        let started = {
+            let mut w = self.shared.state.lock();
+            let idle = w.deadline_is_none();
+            w.drain(&self.shared.events);
+            w.write_all();
+            idle && !w.deadline_is_none()
+        };
+        // A deadline started here: the sleeping writer must learn of it to
+        // sync in time.
+        if started && self.counters.idle.load(Ordering::SeqCst) {
+            self.waker.unpark();
+        }
+    }
+
     fn record(&self, ev: Event) {
         let n = self.counters.recorded.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.tx.send(Msg::Event(ev)).is_err() {
+        if self.stopped.load(Ordering::Relaxed) || self.events.send(ev).is_err() {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         } else if self.counters.should_wake(n) {
             self.waker.unpark();

@@ -1,7 +1,11 @@
-//! The writer thread: takes events off the channel, encodes and chains them
-//! in blocks per log, and makes them durable at least every
+//! The writer: takes events off the channel, encodes and chains them in
+//! blocks per log, and makes them durable at least every
 //! `flush_interval_ms` (and at once on `flush`/`shutdown`). The request
-//! path only pays for a channel send.
+//! path only pays for a channel send; the engine's settle (`AuditLog`'s
+//! `AuditSink::settle`) takes the writer's lock and writes what is pending
+//! itself, so that no thread switch stands between an operation and its
+//! response. The writer thread does everything else: syncs, control
+//! messages, the daily purge.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,11 +32,10 @@ pub(crate) const WAKE_EVERY: u64 = WRITE_BATCH as u64;
 const IDLE_WAKE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
-// Events travel unboxed: a Box would add an allocation (and a cross-thread
-// free) to every `record` call, which measured slower.
-#[allow(clippy::large_enum_variant)]
+/// Control messages for the writer thread. Events travel on a channel of
+/// their own, unboxed: a Box would add an allocation (and a cross-thread
+/// free) to every `record` call, which measured slower.
 pub(crate) enum Msg {
-    Event(Event),
     Flush(Sender<Result<(), AuditError>>),
     Shutdown(Sender<Result<(), AuditError>>),
     /// Drop an erased organization's log: its pending records, open files
@@ -94,58 +97,87 @@ impl Writer {
         }
     }
 
-    pub(crate) fn run(mut self, rx: Receiver<Msg>) {
-        loop {
+    pub(crate) fn deadline_is_none(&self) -> bool {
+        self.deadline.is_none()
+    }
+
+    /// Takes every event waiting in the channel.
+    pub(crate) fn drain(&mut self, events: &Receiver<Event>) {
+        while let Ok(ev) = events.try_recv() {
+            self.push(ev);
+        }
+    }
+}
+
+/// The writer thread's loop. Control messages are handled in order; the
+/// events sent before a message are taken first.
+pub(crate) fn run(shared: Arc<Shared>, ctl: Receiver<Msg>) {
+    let counters = shared.state.lock().counters.clone();
+    loop {
+        let deadline = {
+            let mut w = shared.state.lock();
             loop {
-                match rx.try_recv() {
-                    Ok(Msg::Event(ev)) => self.push(ev),
+                let msg = ctl.try_recv();
+                w.drain(&shared.events);
+                match msg {
                     Ok(Msg::Flush(reply)) => {
-                        let _ = reply.send(self.flush_all());
+                        let _ = reply.send(w.flush_all());
                     }
                     Ok(Msg::Erase(org, reply)) => {
-                        let _ = reply.send(self.erase(org));
+                        let _ = reply.send(w.erase(org));
                     }
                     Ok(Msg::Shutdown(reply)) => {
-                        let _ = reply.send(self.flush_all());
+                        let _ = reply.send(w.flush_all());
                         return;
                     }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
-                        let _ = self.flush_all();
+                        let _ = w.flush_all();
                         return;
                     }
                 }
             }
-            if self.deadline.is_some_and(|d| Instant::now() >= d)
-                && let Err(e) = self.flush_all()
+            if w.deadline.is_some_and(|d| Instant::now() >= d)
+                && let Err(e) = w.flush_all()
             {
                 tracing::error!(error = %e, "audit log flush failed");
             }
-            if self.deadline.is_none() {
-                self.maybe_purge();
+            if w.deadline.is_none() {
+                w.maybe_purge();
             }
-            self.sleep(&rx);
+            w.deadline
+        };
+        sleep(&shared, &ctl, &counters, deadline);
+    }
+}
+
+/// Parks until the flush deadline (events pending) or until woken (idle).
+/// `flush`, `shutdown`, every [`WAKE_EVERY`]th event and a settle that
+/// started a deadline unpark the thread; spurious wake-ups only cost a loop.
+fn sleep(shared: &Shared, ctl: &Receiver<Msg>, counters: &Counters, deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),
+        None => {
+            // SeqCst pairs with `should_wake` and with the settle: either
+            // the sender sees the flag and unparks, or these checks see its
+            // event (or the deadline its settle started).
+            counters.idle.store(true, Ordering::SeqCst);
+            let started = shared.state.lock().deadline.is_some();
+            if !started && shared.events.is_empty() && ctl.is_empty() {
+                std::thread::park_timeout(IDLE_WAKE);
+            }
+            counters.idle.store(false, Ordering::SeqCst);
         }
     }
+}
 
-    /// Parks until the flush deadline (events pending) or until woken
-    /// (idle). `flush`, `shutdown` and every [`WAKE_EVERY`]th event unpark
-    /// the thread; spurious wake-ups only cost a loop.
-    fn sleep(&self, rx: &Receiver<Msg>) {
-        match self.deadline {
-            Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),
-            None => {
-                // SeqCst pairs with `should_wake`: either the sender sees
-                // the flag and unparks, or this check sees its event.
-                self.counters.idle.store(true, Ordering::SeqCst);
-                if rx.is_empty() {
-                    std::thread::park_timeout(IDLE_WAKE);
-                }
-                self.counters.idle.store(false, Ordering::SeqCst);
-            }
-        }
-    }
+/// What the writer thread and the settling request threads share.
+pub(crate) struct Shared {
+    pub(crate) state: parking_lot::Mutex<Writer>,
+    pub(crate) events: Receiver<Event>,
+}
 
+impl Writer {
     /// Forgets an erased organization's log and deletes its directory.
     /// Records still pending for it could only have been written under a
     /// key that no longer exists: they are counted as dropped.
@@ -210,14 +242,24 @@ impl Writer {
         let r = self.writer(log).and_then(|w| w.append(&recs).map_err(|e| AuditError::io(&dir, e)));
         match r {
             Ok(()) => {
-                self.counters.written.fetch_add(n, Ordering::Relaxed);
+                // Release: `AuditLog::settle` reads it to skip the round trip.
+                self.counters.written.fetch_add(n, Ordering::Release);
                 None
             }
             Err(e) => {
-                self.counters.lost.fetch_add(n, Ordering::Relaxed);
+                self.counters.lost.fetch_add(n, Ordering::Release);
                 tracing::error!(%log, error = %e, records = n, "audit records could not be written");
                 Some(e)
             }
+        }
+    }
+
+    /// Writes every log's pending records without syncing them; the
+    /// deadline still fsyncs them.
+    pub(crate) fn write_all(&mut self) {
+        let logs: Vec<LogId> = self.pending.keys().copied().collect();
+        for log in logs {
+            let _ = self.write(log);
         }
     }
 

@@ -158,6 +158,18 @@ impl Server {
         Some((st.f_blocks.saturating_mul(unit), st.f_bavail.saturating_mul(unit)))
     }
 
+    /// Puts every change made so far, and the audit records describing
+    /// them, into the kernel (WAL commit and log append, no fsync) so that
+    /// a crash of the process loses nothing that was answered
+    /// (docs/storage-format.md §8). Called after each engine pass, before
+    /// its responses are sent; a pass that changed nothing costs a few
+    /// atomic loads. A failure is logged (the storage keeps the changes
+    /// and commits them with the next settle or commit).
+    pub fn settle(&self) {
+        let _ = self.store.settle();
+        self.audit.settle();
+    }
+
     /// A fresh session id (MS-SMB2 3.3.5.5.1): never 0 or all ones. Ids
     /// stay below 2^32 like Samba's (an odd step walks all 2^32 values
     /// before repeating): smbtorture and some clients keep them in 32 bits.

@@ -1,20 +1,22 @@
 //! The per-organization metadata database (`meta.db`, SQLite in WAL mode).
 //!
-//! Group commit: the connection always has one write transaction open.
-//! Operations run inside it (each in a savepoint, so it is all-or-nothing)
-//! and are visible to every later operation at once; nothing is fsynced per
-//! operation. `commit` ends the transaction and opens the next one; it runs
-//! with `synchronous=NORMAL`, so COMMIT writes the WAL frames without
-//! fsyncing them, and the caller fsyncs the WAL (`sync_wal`, or
-//! `OrgCore::commit` after releasing the db lock) before it counts the
-//! commit as durable. A process crash loses nothing written to the WAL (the
-//! kernel has it); a power loss before that fsync loses only commits nobody
-//! was told about. Commits run on `Content::flush`,
-//! `Store::flush_all` and from the background thread every
-//! `commit_interval`, always after the segments were fdatasynced, so a
-//! committed row never points at bytes that are not durable. After a crash
-//! SQLite discards the open transaction: the store is exactly as of the
-//! last commit.
+//! The connection always has one write transaction open. Operations run
+//! inside it (each in a savepoint, so it is all-or-nothing). Two kinds of
+//! commit end it and open the next one (docs/storage-format.md §8):
+//!
+//! - the **settle** after every engine pass, before its responses are sent:
+//!   `COMMIT` with `synchronous=NORMAL` writes the WAL frames and does not
+//!   fsync. A killed process loses none of it (the kernel has the frames).
+//! - the **durable commit** (`OrgCore::commit`: flushes and the background
+//!   thread every `commit_interval`): the segments are fdatasynced first,
+//!   then `COMMIT`, then the WAL is fsynced and its length recorded in the
+//!   durable mark (`walmark.rs`). After a power loss, recovery cuts the WAL
+//!   back to that mark, so no surviving row points at bytes that were not
+//!   durable.
+//!
+//! Automatic checkpoints are off: a checkpoint would copy settled (not yet
+//! durable) pages into the database file, out of reach of that cut. The
+//! durable commit checkpoints when the WAL grew large.
 
 use std::path::Path;
 
@@ -73,6 +75,9 @@ pub const FORMAT_VERSION: i64 = 1;
 pub struct Db {
     pub conn: Connection,
     wal: std::path::PathBuf,
+    /// (len, live) of each segment as last written to `segments`, so that
+    /// a commit only updates the rows that changed.
+    pub persisted: std::collections::HashMap<i64, (u64, u64)>,
     next_node: i64,
     next_content: i64,
 }
@@ -85,6 +90,12 @@ impl Db {
         // NORMAL: COMMIT does not fsync; the owner does (see module docs).
         // Checkpoints still fsync the WAL before copying it into the db.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Checkpoints only from the durable commit (module docs).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // A WAL restarted after a checkpoint is truncated at its first
+        // commit, so the file always ends with its last frame: the durable
+        // mark records that length (walmark.rs).
+        conn.pragma_update(None, "journal_size_limit", 0)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "cache_size", -32_000)?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -110,7 +121,7 @@ impl Db {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
-        Ok(Db { conn, wal: wal.into(), next_node, next_content })
+        Ok(Db { conn, wal: wal.into(), persisted: Default::default(), next_node, next_content })
     }
 
     /// Runs `f` in a savepoint: either all its changes stay or none.
@@ -129,16 +140,38 @@ impl Db {
         }
     }
 
-    /// Ends the open transaction durably and starts the next one.
+    /// Ends the open transaction and starts the next one. The WAL frames
+    /// are written, not fsynced (see the module docs).
     pub fn commit(&mut self) -> Result<()> {
         let r = self.conn.prepare_cached("COMMIT")?.execute([]);
         // A failed COMMIT (disk full) may or may not have ended the
         // transaction; make sure the next operation runs inside one again.
+        if r.is_err() {
+            self.persisted.clear(); // may not have been written
+        }
         if self.conn.is_autocommit() {
             self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
         }
         r?;
         Ok(())
+    }
+
+    /// Copies the whole WAL into the database file (fsyncing both) and
+    /// truncates it. Runs between transactions; fails if the copy was not
+    /// complete (another process reading an old snapshot).
+    pub fn checkpoint(&mut self) -> Result<()> {
+        let r = self.conn.prepare_cached("COMMIT")?.execute([]);
+        let ck = r.map_err(Into::into).and_then(|_| -> Result<()> {
+            let busy: i64 = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy != 0 {
+                return Err(super::StorageError::Database);
+            }
+            Ok(())
+        });
+        if self.conn.is_autocommit() {
+            self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        }
+        ck
     }
 
     /// The WAL file (`<db>-wal`).

@@ -27,6 +27,7 @@ mod record;
 mod segment;
 mod store;
 mod streams;
+mod walmark;
 
 #[cfg(test)]
 mod tests;

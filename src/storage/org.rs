@@ -16,11 +16,16 @@ use super::db::Db;
 use super::error::{Result, StorageError};
 use super::keyring::OrgKeyring;
 use super::segment::{self, Reservation, SEG_HEADER_LEN, Segment};
+use super::walmark::{self, Mark};
 use crate::keys::Key32;
 use crate::types::OrgId;
 
 /// Reads an organization's current quota in bytes (`None`: unlimited).
 pub type QuotaSource = Arc<dyn Fn() -> Option<u64> + Send + Sync>;
+
+/// The durable commit checkpoints the WAL into `meta.db` once it is this
+/// long (automatic checkpoints are off: db.rs).
+const CHECKPOINT_WAL_BYTES: u64 = 4 << 20;
 
 /// Bits of a sequence number taken by the per-open counter; the rest is
 /// the open epoch, bumped durably at every open so that sequence numbers
@@ -48,6 +53,8 @@ pub(crate) struct OrgCore {
     seg_dir: PathBuf,
     /// `meta.db-wal`, fsynced by `commit` after it released the db lock.
     wal: PathBuf,
+    /// How far the WAL is durable (written by `commit`, under `commit_lock`).
+    mark: Mutex<Mark>,
     epoch: u64,
     counter: AtomicU64,
     usage: AtomicU64,
@@ -60,6 +67,9 @@ pub(crate) struct OrgCore {
     tails: Mutex<HashMap<i64, Weak<Content>>>,
     commit_lock: Mutex<Instant>,
     op_gen: AtomicU64,
+    /// Operations committed to the WAL (in the kernel: survives a process crash).
+    settled_gen: AtomicU64,
+    /// Operations durably committed (survives a power loss).
     committed_gen: AtomicU64,
     shredded: AtomicBool,
 }
@@ -71,7 +81,9 @@ impl OrgCore {
     pub fn open(dir: &Path, org: OrgId, org_key: Key32, opts: StoreOptions) -> Result<Arc<OrgCore>> {
         let seg_dir = dir.join("seg");
         create_private_dir(&seg_dir)?;
-        let mut db = Db::open(&dir.join("meta.db"))?;
+        let db_path = dir.join("meta.db");
+        walmark::recover(dir, &db_path)?;
+        let mut db = Db::open(&db_path)?;
         let segs = recover_segments(&db, &seg_dir)?;
         let newest = segs.values().max_by_key(|s| s.id).cloned();
         let active = match newest {
@@ -83,10 +95,18 @@ impl OrgCore {
         let usage: i64 = db.conn.query_row("SELECT COALESCE(SUM(alloc), 0) FROM contents", [], |r| r.get(0))?;
         let epoch = db.meta_get("epoch")?.unwrap_or(0) + 1;
         db.meta_set("epoch", epoch)?;
-        persist_segments(&db, segs.values())?;
+        persist_segments(&mut db, segs.values())?;
         db.commit()?;
-        // The new epoch must be durable before any sequence number of it is used.
-        db.sync_wal()?;
+        // The new epoch must be durable before any sequence number of it is
+        // used; the checkpoint also leaves the WAL empty.
+        let mut mark = Mark::open(&db_path)?;
+        if db.checkpoint().is_err() {
+            db.sync_wal()?;
+            if let Some((ident, len)) = walmark::wal_state(db.wal_path())? {
+                mark.write(&ident, len)?;
+            }
+        }
+        walmark::record_boot(dir)?;
         let wal = db.wal_path().to_path_buf();
         Ok(Arc::new(OrgCore {
             org,
@@ -97,6 +117,7 @@ impl OrgCore {
             active: Mutex::new(active),
             seg_dir,
             wal,
+            mark: Mutex::new(mark),
             epoch: epoch as u64,
             counter: AtomicU64::new(0),
             usage: AtomicU64::new(usage as u64),
@@ -106,6 +127,7 @@ impl OrgCore {
             tails: Mutex::new(HashMap::new()),
             commit_lock: Mutex::new(Instant::now()),
             op_gen: AtomicU64::new(0),
+            settled_gen: AtomicU64::new(0),
             committed_gen: AtomicU64::new(0),
             shredded: AtomicBool::new(false),
         }))
@@ -126,7 +148,8 @@ impl OrgCore {
     }
 
     /// Runs a change atomically (savepoint) and applies its in-memory
-    /// effects once it succeeded. It becomes durable at the next commit.
+    /// effects once it succeeded. It reaches the WAL at the next `settle`
+    /// and becomes durable at the next `commit`.
     pub fn mutate<T>(&self, f: impl FnOnce(&mut Db) -> Result<(T, Deltas)>) -> Result<T> {
         self.check_live()?;
         let mut db = self.db.lock();
@@ -269,6 +292,35 @@ impl OrgCore {
         Some((c.len(), c.alloc_size()))
     }
 
+    /// Seals every write-back tail and commits every operation so far to
+    /// the WAL, without fsync: from then on a crash of the process loses
+    /// none of them (the kernel has the records and the frames). The engine
+    /// calls this after each pass, before sending its responses.
+    pub fn settle(&self) -> Result<()> {
+        self.writeback_tails(None)?;
+        if self.op_gen.load(Ordering::Acquire) <= self.settled_gen.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.check_live()?;
+        let mut db = self.db.lock();
+        let upto = self.op_gen.load(Ordering::Acquire);
+        if self.settled_gen.load(Ordering::Acquire) >= upto {
+            return Ok(()); // another pass committed ours with its own
+        }
+        // Recovery cuts each segment to its committed length: the rows
+        // committed now may point up to the current ends.
+        persist_segments(&mut db, self.segments().iter())?;
+        db.commit()?;
+        self.settled_gen.fetch_max(upto, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// True once the WAL is long enough for the durable commit to
+    /// checkpoint it.
+    pub fn wal_is_large(&self) -> bool {
+        std::fs::metadata(&self.wal).is_ok_and(|m| m.len() >= CHECKPOINT_WAL_BYTES)
+    }
+
     /// True if changes are waiting for a commit.
     pub fn dirty(&self) -> bool {
         self.op_gen.load(Ordering::Acquire) > self.committed_gen.load(Ordering::Acquire)
@@ -282,7 +334,10 @@ impl OrgCore {
     /// concurrent callers share one fdatasync + WAL fsync). The WAL is
     /// fsynced after the db lock is released, so operations go on while the
     /// disk works; the commit only counts (and compacted segments are only
-    /// deleted) once that fsync returned.
+    /// deleted) once that fsync returned and the durable mark says so
+    /// (walmark.rs). When the WAL grew past `CHECKPOINT_WAL_BYTES` it is
+    /// checkpointed instead, under the lock: a checkpoint must not copy
+    /// frames the mark does not cover.
     pub fn commit(&self) -> Result<()> {
         self.check_live()?;
         let target = self.op_gen.load(Ordering::Acquire);
@@ -306,22 +361,50 @@ impl OrgCore {
                 retired.push(s.clone());
             }
         }
-        persist_segments(&db, all.iter())?;
+        persist_segments(&mut db, all.iter())?;
         for s in &retired {
             db.conn.prepare_cached("DELETE FROM segments WHERE id=?1")?.execute([s.id])?;
+            db.persisted.remove(&s.id);
         }
         db.commit()?;
+        self.settled_gen.fetch_max(upto, Ordering::AcqRel);
         {
             let mut segs = self.segs.write();
             for s in &retired {
                 segs.remove(&s.id);
             }
         }
-        drop(db);
-        // COMMIT wrote the frames (synchronous=NORMAL, no fsync): make them
-        // durable now. Operations that continue meanwhile only append frames
-        // of the next transaction, which recovery ignores until it commits.
-        segment::sync_file(&self.wal)?;
+        let wal = walmark::wal_state(&self.wal)?;
+        let mut mark = self.mark.lock();
+        match wal {
+            Some((_, len)) if len >= CHECKPOINT_WAL_BYTES => {
+                // Everything in the WAL is durable-safe now (the segments
+                // were synced under this lock); mark it before the copy, so
+                // that a power loss during the checkpoint keeps it whole.
+                segment::sync_file(&self.wal)?;
+                if let Some((ident, len)) = wal {
+                    mark.write(&ident, len)?;
+                }
+                // Incomplete while another connection (a backup's `VACUUM
+                // INTO`) reads: then it copied only marked frames, and the
+                // next durable commit tries again. The commit stands.
+                if let Err(e) = db.checkpoint() {
+                    tracing::warn!(org = self.org.0, error = %e, "meta.db checkpoint postponed");
+                }
+                drop(db);
+            }
+            _ => {
+                drop(db);
+                // COMMIT wrote the frames (synchronous=NORMAL, no fsync):
+                // make them durable now. Operations that continue meanwhile
+                // only append frames past the length we mark.
+                if let Some((ident, len)) = wal {
+                    segment::sync_file(&self.wal)?;
+                    mark.write(&ident, len)?;
+                }
+            }
+        }
+        drop(mark);
         self.committed_gen.store(upto, Ordering::Release);
         *last = Instant::now();
         // The commit that forgot these segments is durable: delete them.
@@ -377,10 +460,16 @@ fn segment_referenced(db: &Db, id: i64) -> Result<bool> {
     Ok(st.exists([id])?)
 }
 
-fn persist_segments<'a>(db: &Db, segs: impl Iterator<Item = &'a Arc<Segment>>) -> Result<()> {
-    let mut st = db.conn.prepare_cached("UPDATE segments SET len=?2, live=?3 WHERE id=?1")?;
+/// Writes each segment's end and live bytes to its row, where they changed.
+fn persist_segments<'a>(db: &mut Db, segs: impl Iterator<Item = &'a Arc<Segment>>) -> Result<()> {
+    let Db { conn, persisted, .. } = db;
+    let mut st = conn.prepare_cached("UPDATE segments SET len=?2, live=?3 WHERE id=?1")?;
     for s in segs {
-        st.execute(params![s.id, s.end() as i64, s.live.load(Ordering::Acquire) as i64])?;
+        let now = (s.end(), s.live.load(Ordering::Acquire));
+        if persisted.get(&s.id) != Some(&now) {
+            st.execute(params![s.id, now.0 as i64, now.1 as i64])?;
+            persisted.insert(s.id, now);
+        }
     }
     Ok(())
 }

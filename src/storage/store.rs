@@ -169,6 +169,25 @@ impl Store {
         Ok(())
     }
 
+    /// Commits every organization's operations so far to its WAL, sealing
+    /// write-back tails first, without fsync: what the engine does after
+    /// each pass, before it answers (a killed process loses none of it;
+    /// docs/storage-format.md §8). Returns the first error; every
+    /// organization is tried.
+    pub fn settle(&self) -> Result<()> {
+        let orgs: Vec<_> = self.orgs.lock().values().cloned().collect();
+        let mut first = Ok(());
+        for o in orgs {
+            if let Err(e) = o.core.settle() {
+                tracing::error!(org = o.core.org.0, error = %e, "storage settle failed");
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+
     /// Makes everything acknowledged so far durable (graceful shutdown).
     pub fn flush_all(&self) -> Result<()> {
         let orgs: Vec<_> = self.orgs.lock().values().cloned().collect();
@@ -212,8 +231,10 @@ impl Store {
             if let Err(e) = core.writeback_tails(Some(self.opts.commit_interval)) {
                 tracing::error!(org = core.org.0, error = %e, "background write-back failed");
             }
+            // Also early once the WAL grew large, so that the checkpoint
+            // (which only the durable commit runs, org.rs) keeps it small.
             if core.dirty()
-                && core.since_commit() >= self.opts.commit_interval
+                && (core.since_commit() >= self.opts.commit_interval || core.wal_is_large())
                 && let Err(e) = core.commit()
             {
                 tracing::error!(org = core.org.0, error = %e, "background commit failed");
@@ -279,6 +300,12 @@ impl OrgStore {
         self.core.writeback_tails(None)?;
         while self.core.compact_step(false)? {}
         self.core.commit()
+    }
+
+    /// Commits this organization's operations so far to the WAL (no
+    /// fsync): they survive a crash of the process (`Store::settle`).
+    pub fn settle(&self) -> Result<()> {
+        self.core.settle()
     }
 
     /// Makes every acknowledged change of this organization durable.

@@ -34,6 +34,9 @@ impl Connection {
             }
         }
         self.retire_sessions();
+        // Every response leaves through here (`handle` and `tick` end with
+        // a poll): the changes behind it reach the kernel first.
+        self.server.settle();
         out
     }
 
@@ -176,5 +179,6 @@ impl Connection {
             crate::engine::pending::forget(&self.server, id, &op);
         }
         handlers::logoff::close_all(&self.server, &mut self.state, now, self.peer);
+        self.server.settle();
     }
 }

@@ -133,6 +133,8 @@ impl Connection {
         // Completions this request caused for our own pending requests
         // (an unlock, a close, a CANCEL), then sessions a LOGOFF retired:
         // their final responses are signed while the session still exists.
+        // `poll` settles before it returns: what this request changed is
+        // in the kernel before `net` sends the response.
         v.extend(self.poll(now));
         v
     }
