@@ -10,7 +10,7 @@ use crate::accounts::{Accounts, LockoutState, ProvisionError, Provisioner};
 use crate::auth::{AuthError, Credential, CredentialSource};
 use crate::config::Config;
 use crate::engine::services::{Access, Directory, FailureOutcome, ShareRecord};
-use crate::keys::{MasterKey, Unlock, custody};
+use crate::keys::{MasterKey, Unlock, custody, rotate};
 use crate::storage::{Store, StoreOptions};
 use crate::types::{FileTime, NodeId, OrgId, UserId};
 
@@ -77,9 +77,19 @@ pub fn open_master_key_forced(
             cfg.server.data_dir.display()
         ));
     }
-    MasterKey::open(&slots, &unlock).map(|mk| (mk, false)).map_err(|e| {
-        format!("{e}\n(administration needs the master key file, the operator's credential: run as the user that can read it)")
-    })
+    let keys_db = cfg.server.data_dir.join(crate::backup::db::KEYS_DB);
+    let hint = |e: crate::keys::KeyError| {
+        format!(
+            "{e}\n(administration needs the master key file, the operator's credential: run as the user that can read it)"
+        )
+    };
+    if let Some(what) = rotate::finish_pending(&slots, &keys_db, &unlock).map_err(hint)? {
+        tracing::warn!("{what}");
+        eprintln!("warning: {what}");
+    }
+    let mk = MasterKey::open(&slots, &unlock).map_err(hint)?;
+    // After a rotation the kept purpose keys come from keys.db (keys::rotate).
+    rotate::load_kept(&mk, &keys_db, false).map(|mk| (mk, false)).map_err(hint)
 }
 
 /// Opens the storage engine of the data directory. Only the server opens it
