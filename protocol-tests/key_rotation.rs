@@ -65,6 +65,9 @@ fn rotate_keeps_every_file_password_and_log_and_drops_the_old_key() {
     std::thread::sleep(Duration::from_secs(3));
     let made = ok(&s.cli(&["backup", "data-now"], None, &[]), "backup before the rotation");
     let old_gen = made.split_whitespace().nth(1).expect("generation name").to_string();
+    let rec_env = [("SMBVAULT_RECOVERY_PASSPHRASE", "correct horse battery staple")];
+    let old_recovery = offsite.path().join("recovery-before.json");
+    ok(&s.cli(&["key", "export-recovery", old_recovery.to_str().unwrap()], None, &rec_env), "recovery before");
     let anchor = work.path().join("anchor.json");
     ok(&s.cli(&["logs", "anchor", "--out", anchor.to_str().unwrap()], None, &[]), "anchor");
 
@@ -88,17 +91,28 @@ fn rotate_keeps_every_file_password_and_log_and_drops_the_old_key() {
     assert!(out.contains("rotated the master key") && out.contains("export-recovery"), "{out}");
     let new_mk = master_key(&s);
     assert_ne!(new_mk, old_mk, "a new master key");
-    assert!(!s.data_dir().join("keys/master.rotating").exists());
-    // The old key's bytes (raw or hex) are in no file of the data directory.
-    for needle in [old_mk.to_vec(), hex::encode(old_mk).into_bytes()] {
-        let found = grep_tree(&s.data_dir(), &needle);
-        assert!(found.is_empty(), "old master key found in {found:?}");
-    }
+    let pending = s.data_dir().join("keys/master.rotating");
+    assert!(!pending.exists());
+    // A kill after keys.db was re-wrapped, before the new slot file was
+    // renamed into place, leaves this state; the server completes it.
+    std::fs::rename(&slots, &pending).unwrap();
+    std::fs::write(&slots, &slots_before).unwrap();
+    assert_eq!(master_key(&s), old_mk);
 
     // The server starts on the rotated key; everything is there.
     s.admin_password = None;
     s.spawn();
     assert!(s.admin_password.is_none(), "no new server: {}", s.log_text());
+    assert!(s.log_text().contains("completed an interrupted key rotation"), "{}", s.log_text());
+    assert!(!pending.exists());
+    assert_eq!(master_key(&s), new_mk);
+    // The old key's bytes (raw or hex) are in no file of the data directory.
+    for needle in [old_mk.to_vec(), hex::encode(old_mk).into_bytes()] {
+        let found = grep_tree(&s.data_dir(), &needle);
+        assert!(found.is_empty(), "old master key found in {found:?}");
+    }
+    let old_slot = MasterKey::open(&slots, &Unlock::KeyFile(s.key_file())).unwrap();
+    assert!(old_slot.key().expose() != &old_mk, "the slot file opens only the new key");
     read_back(&s, &files, work.path(), "rotated");
     let o = s.smbclient("docs", "ACME\\alice", "not her password", &[], "ls");
     assert!(!o.status.success(), "a wrong password still fails: {}", text(&o));
@@ -108,6 +122,8 @@ fn rotate_keeps_every_file_password_and_log_and_drops_the_old_key() {
     assert!(v.contains("server: OK") && v.contains("ACME") && !v.contains("FAILED"), "{v}");
     let v = ok(&s.cli(&["logs", "verify", "--anchor", anchor.to_str().unwrap()], None, &[]), "verify anchor");
     assert!(v.contains(": OK") && !v.contains("FAILED"), "{v}");
+    let new_recovery = offsite.path().join("recovery-after.json");
+    ok(&s.cli(&["key", "export-recovery", new_recovery.to_str().unwrap()], None, &rec_env), "recovery after");
     let srv = ok(&s.cli(&["logs", "operations", "--org", "server", "--format", "jsonl"], None, &[]), "server log");
     assert!(srv.contains("\"key.rotate\""), "the rotation is audited: {srv}");
     let ops = ok(&s.cli(&["logs", "operations", "--org", "ACME", "--format", "jsonl"], None, &[]), "org log");
@@ -127,4 +143,23 @@ fn rotate_keeps_every_file_password_and_log_and_drops_the_old_key() {
     read_back(&s, &files, work.path(), "restored");
     let v = ok(&s.cli(&["logs", "verify"], None, &[]), "verify after restore");
     assert!(!v.contains("FAILED"), "{v}");
+
+    s.stop();
+
+    // A new machine: the pre-rotation generation needs the recovery file of
+    // its time; the one exported after the rotation is refused, clearly.
+    let mut m = TestServer::unstarted(Options {
+        extra: vec![format!("[backup]\ndata_target = {target:?}\ndata_generations = 3")],
+        ..Options::default()
+    });
+    let restore = |m: &TestServer, rec: &Path| {
+        m.cli(&["backup", "restore", &old_gen, "--data", "--recovery", rec.to_str().unwrap(), "--yes"], None, &rec_env)
+    };
+    let o = restore(&m, &new_recovery);
+    assert!(!o.status.success() && text(&o).contains("rotated"), "{}", text(&o));
+    assert!(!m.data_dir().join("accounts.db").exists(), "nothing restored");
+    let out = ok(&restore(&m, &old_recovery), "restore with the old recovery file");
+    assert!(out.contains("recovered"), "{out}");
+    m.spawn();
+    read_back(&m, &files, work.path(), "new-machine");
 }
