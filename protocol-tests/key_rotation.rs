@@ -143,7 +143,9 @@ fn rotate_keeps_every_file_password_and_log_and_drops_the_old_key() {
     read_back(&s, &files, work.path(), "restored");
     let v = ok(&s.cli(&["logs", "verify"], None, &[]), "verify after restore");
     assert!(!v.contains("FAILED"), "{v}");
-
+    std::thread::sleep(Duration::from_millis(1100));
+    let made = ok(&s.cli(&["backup", "data-now"], None, &[]), "backup after the rotation");
+    let new_gen = made.split_whitespace().nth(1).expect("generation name").to_string();
     s.stop();
 
     // A new machine: the pre-rotation generation needs the recovery file of
@@ -162,4 +164,21 @@ fn rotate_keeps_every_file_password_and_log_and_drops_the_old_key() {
     assert!(out.contains("recovered"), "{out}");
     m.spawn();
     read_back(&m, &files, work.path(), "new-machine");
+
+    // And a generation taken after the rotation: only the new recovery file.
+    let n = TestServer::unstarted(Options {
+        extra: vec![format!("[backup]\ndata_target = {target:?}\ndata_generations = 3")],
+        ..Options::default()
+    });
+    let restore_new = |m: &TestServer, rec: &Path| {
+        m.cli(&["backup", "restore", &new_gen, "--data", "--recovery", rec.to_str().unwrap(), "--yes"], None, &rec_env)
+    };
+    let o = restore_new(&n, &old_recovery);
+    assert!(!o.status.success() && text(&o).contains("rotated"), "{}", text(&o));
+    ok(&restore_new(&n, &new_recovery), "restore a post-rotation generation with the new recovery file");
+    let mut n = n;
+    n.spawn();
+    read_back(&n, &files, work.path(), "new-machine-2");
+    let v = ok(&n.cli(&["logs", "verify"], None, &[]), "verify on the new machine");
+    assert!(v.contains("server: OK") && !v.contains("FAILED"), "{v}");
 }

@@ -304,21 +304,21 @@ fn restore_onto_empty(
 fn generation_key(g: &Generation, mk: &MasterKey, recovery: Option<&std::path::Path>) -> Result<MasterKey, CliError> {
     use crate::keys::rotate;
     let keys_db = g.dir.join(crate::backup::db::KEYS_DB);
-    let wrong = |why: String| {
+    let wrong = || {
         CliError::new(format!(
-            "generation {} needs another master key than {} ({why}): the master key was rotated between \
-             the generation and {}; use the recovery file exported while that key was in use{}",
+            "generation {} was taken under another master key than {}, the key of {}: the master key was \
+             rotated in between. Use the recovery file exported while the generation's key was in use \
+             (before the rotation for older generations, after it for newer ones){}",
             g.name,
             mk.key_id(),
             recovery.map_or("the key file".to_string(), |f| format!("the recovery file {}", f.display())),
-            if recovery.is_some() { "" } else { " (--recovery FILE)" }
+            if recovery.is_some() { "" } else { " with --recovery FILE" }
         ))
     };
-    let gk = rotate::load_kept(mk, &keys_db, true).map_err(|e| wrong(e.to_string()))?;
-    match rotate::belongs_to(&keys_db, &gk, true) {
-        Ok(true) => Ok(gk),
-        Ok(false) => Err(wrong("its organization keys do not open".into())),
-        Err(e) => Err(wrong(e.to_string())),
+    let cannot = |e: crate::keys::KeyError| CliError::new(format!("cannot read {}: {e}", keys_db.display()));
+    match rotate::belongs_to(&keys_db, mk, true).map_err(cannot)? {
+        true => rotate::load_kept(mk, &keys_db, true).map_err(cannot),
+        false => Err(wrong()),
     }
 }
 
