@@ -1,5 +1,5 @@
-//! `smbvault key ...`: the master key's slots and its recovery file
-//! (operator only; each recorded in the server audit log). docs/backup.md
+//! `smbvault key ...`: the master key's slots, its recovery file and its
+//! rotation (operator only; each recorded in the server audit log). docs/backup.md
 //! "Disaster recovery" says what to keep off the machine.
 
 use std::time::SystemTime;
