@@ -10,7 +10,7 @@ use crate::accounts::{Accounts, LockoutState, ProvisionError, Provisioner};
 use crate::auth::{AuthError, Credential, CredentialSource};
 use crate::config::Config;
 use crate::engine::services::{Access, Directory, FailureOutcome, ShareRecord};
-use crate::keys::{MasterKey, Unlock, custody};
+use crate::keys::{MasterKey, Unlock, custody, rotate};
 use crate::storage::{Store, StoreOptions};
 use crate::types::{FileTime, NodeId, OrgId, UserId};
 
@@ -77,9 +77,51 @@ pub fn open_master_key_forced(
             cfg.server.data_dir.display()
         ));
     }
-    MasterKey::open(&slots, &unlock).map(|mk| (mk, false)).map_err(|e| {
-        format!("{e}\n(administration needs the master key file, the operator's credential: run as the user that can read it)")
-    })
+    let keys_db = cfg.server.data_dir.join(crate::backup::db::KEYS_DB);
+    let hint = |e: crate::keys::KeyError| {
+        format!(
+            "{e}\n(administration needs the master key file, the operator's credential: run as the user that can read it)"
+        )
+    };
+    if rotate::pending_path(&slots).exists() {
+        // Only with server.lock: a rotation in progress holds it, and must
+        // not see its new slot file removed under it.
+        match try_lock_data_dir(cfg) {
+            Some(_lock) => finish_interrupted_rotation(cfg)?,
+            None => eprintln!(
+                "warning: a key rotation is in progress or was interrupted ({} exists, and {} is locked)",
+                rotate::pending_path(&slots).display(),
+                cfg.server.data_dir.join("server.lock").display()
+            ),
+        }
+    }
+    let mk = MasterKey::open(&slots, &unlock).map_err(hint)?;
+    // After a rotation the kept purpose keys come from keys.db (keys::rotate).
+    rotate::load_kept(&mk, &keys_db, false).map(|mk| (mk, false)).map_err(hint)
+}
+
+/// Completes or undoes a key rotation interrupted by a crash
+/// (keys::rotate::finish_pending). The caller holds `server.lock`.
+pub fn finish_interrupted_rotation(cfg: &Config) -> Result<(), String> {
+    let keys_db = cfg.server.data_dir.join(crate::backup::db::KEYS_DB);
+    if let Some(what) =
+        rotate::finish_pending(&slots_path(cfg), &keys_db, &unlock_method(cfg)).map_err(|e| e.to_string())?
+    {
+        tracing::warn!("{what}");
+        eprintln!("warning: {what}");
+    }
+    Ok(())
+}
+
+/// `server.lock` of the data directory, if nobody holds it.
+fn try_lock_data_dir(cfg: &Config) -> Option<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(cfg.server.data_dir.join("server.lock"))
+        .ok()?;
+    f.try_lock().ok().map(|()| f)
 }
 
 /// Opens the storage engine of the data directory. Only the server opens it

@@ -50,7 +50,10 @@ pub enum BackupCmd {
         /// (`smbvault key export-recovery`; passphrase from
         /// SMBVAULT_RECOVERY_PASSPHRASE or the terminal). Without it, an empty
         /// data directory's master key is opened from the generation's slot
-        /// file with the configured key file or passphrase.
+        /// file with the configured key file or passphrase. On a directory
+        /// whose key was rotated after the generation was taken: the
+        /// recovery file of the generation's (older) master key, needed only
+        /// when the generation's slot file does not open with the key file.
         #[arg(long, value_name = "FILE")]
         recovery: Option<std::path::PathBuf>,
     },
@@ -93,7 +96,7 @@ pub fn run(g: &Global, cmd: &BackupCmd) -> Result<(), CliError> {
     let config = super::context::load_config(g)?;
     let out = Output { json: g.json };
     if let BackupCmd::Restore { generation, data, confirm, recovery } = cmd
-        && (recovery.is_some() || !crate::app::slots_path(&config).exists())
+        && !crate::app::slots_path(&config).exists()
     {
         return restore_onto_empty(&config, generation, *data, confirm, recovery.as_deref(), out);
     }
@@ -114,8 +117,8 @@ pub fn run(g: &Global, cmd: &BackupCmd) -> Result<(), CliError> {
         BackupCmd::DataNow => now(pick(true)?, out),
         BackupCmd::List { data } => list(pick(*data)?, out),
         BackupCmd::Verify { generation, data } => verify(pick(*data)?, generation.as_deref(), out),
-        BackupCmd::Restore { generation, data, confirm, .. } => {
-            restore(&config, &mk, pick(*data)?, generation, confirm, out)
+        BackupCmd::Restore { generation, data, confirm, recovery } => {
+            restore(&config, &mk, pick(*data)?, generation, confirm, recovery.as_deref(), out)
         }
     }
 }
@@ -237,20 +240,21 @@ fn restore_onto_empty(
         )));
     }
     let unlock = crate::app::unlock_method(config);
+    // Listing needs no key; the generation's keys.db then says which
+    // master key it needs (keys::rotate).
+    let probe = MasterKey::from_key(crate::keys::Key32::random());
+    let pb = match data {
+        true => data_backups(config, &probe)
+            .ok_or_else(|| CliError::new("data backups are off: set [backup] data_target"))?,
+        false => db_backups(config, &probe),
+    };
+    let g = find(&pb, generation)?;
     let mk = match recovery {
         Some(file) => {
             let pass = super::key::passphrase(super::key::RECOVERY_PASSPHRASE_ENV, "recovery passphrase")?;
             MasterKey::from_recovery(file, &pass).map_err(|e| CliError::new(e.to_string()))?
         }
         None => {
-            // Listing needs no key; the slot file then opens the generation.
-            let probe = MasterKey::from_key(crate::keys::Key32::random());
-            let b = match data {
-                true => data_backups(config, &probe)
-                    .ok_or_else(|| CliError::new("data backups are off: set [backup] data_target"))?,
-                false => db_backups(config, &probe),
-            };
-            let g = find(&b, generation)?;
             let gen_slots = g.dir.join(crate::backup::db::SLOTS_FILE);
             MasterKey::open(&gen_slots, &unlock).map_err(|e| {
                 CliError::new(format!(
@@ -261,6 +265,7 @@ fn restore_onto_empty(
             })?
         }
     };
+    let mk = generation_key(&g, &mk, recovery)?;
     let b = match data {
         true => {
             data_backups(config, &mk).ok_or_else(|| CliError::new("data backups are off: set [backup] data_target"))?
@@ -268,7 +273,7 @@ fn restore_onto_empty(
         false => db_backups(config, &mk),
     };
     super::serve::create_private_dir(&config.server.data_dir)?;
-    restore(config, &mk, &b, generation, confirm, out)?;
+    restore(config, &mk, &b, generation, confirm, None, out)?;
     if confirm.dry_run {
         return Ok(());
     }
@@ -293,6 +298,63 @@ fn restore_onto_empty(
     super::key::record(config, &mk, "key.recover", format!("master key {} recovered from {source}", mk.key_id()))
 }
 
+/// `mk` with the kept purpose keys of generation `g`, checked to open its
+/// keys.db: a generation taken before a key rotation needs the master key
+/// of its time (docs/backup.md, "Key rotation").
+fn generation_key(g: &Generation, mk: &MasterKey, recovery: Option<&std::path::Path>) -> Result<MasterKey, CliError> {
+    use crate::keys::rotate;
+    let keys_db = g.dir.join(crate::backup::db::KEYS_DB);
+    let wrong = || {
+        CliError::new(format!(
+            "generation {} was taken under another master key than {}, the key of {}: the master key was \
+             rotated in between. Use the recovery file exported while the generation's key was in use \
+             (before the rotation for older generations, after it for newer ones){}",
+            g.name,
+            mk.key_id(),
+            recovery.map_or("the key file".to_string(), |f| format!("the recovery file {}", f.display())),
+            if recovery.is_some() { "" } else { " with --recovery FILE" }
+        ))
+    };
+    let cannot = |e: crate::keys::KeyError| CliError::new(format!("cannot read {}: {e}", keys_db.display()));
+    match rotate::belongs_to(&keys_db, mk, true).map_err(cannot)? {
+        true => rotate::load_kept(mk, &keys_db, true).map_err(cannot),
+        false => Err(wrong()),
+    }
+}
+
+/// For a restore over a data directory whose master key was rotated after
+/// generation `g` was taken: the generation's own master key (from its
+/// slot file with this machine's key file, or from `recovery`), to re-wrap
+/// the restored keys.db under the current key. None when `g` already
+/// belongs to `mk`.
+fn older_generation_key(
+    config: &Config,
+    g: &Generation,
+    mk: &MasterKey,
+    recovery: Option<&std::path::Path>,
+) -> Result<Option<MasterKey>, CliError> {
+    let keys_db = g.dir.join(crate::backup::db::KEYS_DB);
+    if crate::keys::rotate::belongs_to(&keys_db, mk, true).map_err(|e| CliError::new(e.to_string()))? {
+        return Ok(None);
+    }
+    let old = match recovery {
+        Some(file) => {
+            let pass = super::key::passphrase(super::key::RECOVERY_PASSPHRASE_ENV, "recovery passphrase")?;
+            MasterKey::from_recovery(file, &pass).map_err(|e| CliError::new(e.to_string()))?
+        }
+        None => MasterKey::open(&g.dir.join(crate::backup::db::SLOTS_FILE), &crate::app::unlock_method(config))
+            .map_err(|e| {
+                CliError::new(format!(
+                    "generation {} was taken before the master key was rotated and its slot file does not open \
+                     with this key file or passphrase ({e}): restore it with --recovery FILE, the recovery file \
+                     exported before the rotation",
+                    g.name
+                ))
+            })?,
+    };
+    generation_key(g, &old, recovery).map(Some)
+}
+
 /// The generation called `name`, or the newest for "latest".
 fn find(b: &DbBackups, name: &str) -> Result<Generation, CliError> {
     if name == "latest" {
@@ -307,9 +369,11 @@ fn restore(
     b: &DbBackups,
     name: &str,
     confirm: &super::confirm::ConfirmArgs,
+    recovery: Option<&std::path::Path>,
     out: Output,
 ) -> Result<(), CliError> {
     let g = find(b, name)?;
+    let older = older_generation_key(config, &g, mk, recovery)?;
     let data = &config.server.data_dir;
     let what = format!(
         "replace the databases{} of {} with generation {} (taken {}); everything changed since is \
@@ -344,6 +408,16 @@ fn restore(
     confirm.confirm(&what, &g.name)?;
     let r = crate::backup::restore::restore(b, &g, data, mk, &config.accounts, SystemTime::now())
         .map_err(|e| CliError::new(format!("restore failed: {e}")))?;
+    if let Some(old) = &older {
+        // The generation predates a key rotation: its keys.db, now restored,
+        // is re-wrapped under the current master key (no data rewritten).
+        crate::keys::rotate::rewrap_keys_db(&data.join(crate::backup::db::KEYS_DB), old, mk.key()).map_err(|e| {
+            CliError::new(format!(
+                "restored, but keys.db could not be re-wrapped under the current master key: {e}; run the \
+                 restore again"
+            ))
+        })?;
+    }
     let erased: Vec<u64> = r.kept_erased.iter().map(|o| o.0).collect();
     out.done(
         &format!(

@@ -1,5 +1,5 @@
-//! `smbvault key ...`: the master key's slots and its recovery file
-//! (operator only; each recorded in the server audit log). docs/backup.md
+//! `smbvault key ...`: the master key's slots, its recovery file and its
+//! rotation (operator only; each recorded in the server audit log). docs/backup.md
 //! "Disaster recovery" says what to keep off the machine.
 
 use std::time::SystemTime;
@@ -33,6 +33,14 @@ pub enum KeyCmd {
         /// Where to write it (never overwritten).
         file: std::path::PathBuf,
     },
+    /// Replace the master key with a new one: every slot (key file,
+    /// passphrase) and every organization key re-wrapped, no data
+    /// rewritten. The server must be stopped. Export a new recovery file
+    /// afterwards. Asks to type the old key id (or --yes).
+    Rotate {
+        #[command(flatten)]
+        confirm: super::confirm::ConfirmArgs,
+    },
 }
 
 /// Reads a passphrase from `env` or, at a terminal, twice.
@@ -64,6 +72,9 @@ pub fn run(g: &Global, cmd: &KeyCmd) -> Result<(), CliError> {
         return Err(CliError { message: "key commands are for the operator; run without --as".into(), code: 3 });
     }
     let config = super::context::load_config(g)?;
+    if let KeyCmd::Rotate { confirm } = cmd {
+        return rotate(&config, confirm, Output { json: g.json });
+    }
     let mk = super::context::open_master_key(&config, false)?;
     let slots = crate::app::slots_path(&config);
     let out = Output { json: g.json };
@@ -100,6 +111,7 @@ pub fn run(g: &Global, cmd: &KeyCmd) -> Result<(), CliError> {
             );
             ("key.export-recovery", t, format!("recovery file written for master key {}", mk.key_id()))
         }
+        KeyCmd::Rotate { .. } => unreachable!("handled above"),
     };
     record(&config, &mk, action, detail)?;
     out.done(&text, json!({ "action": action, "key_id": mk.key_id() }));
@@ -114,5 +126,65 @@ pub fn record(config: &crate::config::Config, mk: &MasterKey, action: &str, deta
     let store = crate::app::open_store(config, mk, false).map_err(CliError::new)?;
     let audit = crate::app::CliAudit::open(config, mk, store).map_err(CliError::new)?;
     audit.operator_event(action, detail);
+    Ok(())
+}
+
+/// `key rotate` (keys::rotate): with the server stopped (its lock held for
+/// the whole rotation), every slot opened with the configured key file and
+/// passphrase and re-wrapped, keys.db re-wrapped, audited.
+fn rotate(config: &crate::config::Config, confirm: &super::confirm::ConfirmArgs, out: Output) -> Result<(), CliError> {
+    use crate::keys::rotate;
+    let data = &config.server.data_dir;
+    // Opening the key first also finishes an interrupted rotation.
+    let mk = super::context::open_master_key(config, false)?;
+    let _lock = super::serve::lock_data_dir(data).map_err(|_| {
+        CliError::new(format!(
+            "the server is running on {} (it holds server.lock): stop it first, then rotate the key, then start it",
+            data.display()
+        ))
+    })?;
+    let slots = crate::app::slots_path(config);
+    let keys_db = data.join(crate::backup::db::KEYS_DB);
+    let mut unlocks = vec![Unlock::KeyFile(config.key_file())];
+    if let u @ Unlock::Passphrase(_) = crate::app::unlock_method(config) {
+        unlocks.push(u);
+    }
+    let (n_slots, n_orgs) = rotate::check(&slots, &keys_db, &mk, &unlocks).map_err(|e| CliError::new(e.to_string()))?;
+    let old_id = mk.key_id();
+    let what = format!(
+        "replace master key {old_id} with a new one, re-wrapping {n_slots} slot(s) and {n_orgs} organization \
+         key(s); recovery files exported before then open only backup generations taken before"
+    );
+    if confirm.dry_run {
+        out.done(
+            &format!("dry run, nothing changed: would {what}"),
+            json!({ "action": "key.rotate", "dry_run": true, "key_id": old_id, "slots": n_slots, "org_keys": n_orgs }),
+        );
+        return Ok(());
+    }
+    confirm.confirm(&what, &old_id)?;
+    let r = rotate::rotate(&slots, &keys_db, &mk, &unlocks).map_err(|e| CliError::new(e.to_string()))?;
+    drop(mk);
+    let new_id = r.key.key_id();
+    record(
+        config,
+        &r.key,
+        "key.rotate",
+        format!(
+            "master key {old_id} replaced by {new_id}; {} slot(s) and {} organization key(s) re-wrapped",
+            r.slots, r.org_keys
+        ),
+    )?;
+    out.done(
+        &format!(
+            "rotated the master key: {old_id} -> {new_id} ({} slot(s), {} organization key(s) re-wrapped, no data \
+             rewritten). Now export a new recovery file (`smbvault key export-recovery FILE`) and take a backup: \
+             recovery files made before open only generations taken before the rotation (keep them as long as \
+             you keep those generations; see docs/backup.md, \"Key rotation\")",
+            r.slots, r.org_keys
+        ),
+        json!({ "action": "key.rotate", "old_key_id": old_id, "key_id": new_id, "slots": r.slots,
+                "org_keys": r.org_keys, "first": r.first }),
+    );
     Ok(())
 }

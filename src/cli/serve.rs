@@ -36,6 +36,9 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
     let data = config.server.data_dir.clone();
     create_private_dir(&data)?;
     let _lock = lock_data_dir(&data)?;
+    if app::slots_path(&config).exists() {
+        app::finish_interrupted_rotation(&config).map_err(CliError::new)?;
+    }
     let (mk, created) = app::open_master_key_forced(&config, true, args.force_new_key, false).map_err(CliError::new)?;
     if created {
         println!(

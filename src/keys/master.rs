@@ -5,10 +5,12 @@
 //! optionally passphrase slots whose KEK comes from Argon2id. Changing a
 //! passphrase rewrites one slot; nothing else is re-encrypted.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -55,24 +57,46 @@ struct SlotsFile {
 }
 
 /// The unlocked master key. Zeroized on drop.
+///
+/// Besides MK itself it carries the *kept* purpose keys (super::rotate):
+/// after a rotation, the keys of things that are never rewritten (audit
+/// chains, backup manifests, NT-hash seal, anchors) come from keys.db,
+/// wrapped under the current MK, instead of being derived from it.
 #[derive(Clone, Debug)]
-pub struct MasterKey(Key32);
+pub struct MasterKey {
+    key: Key32,
+    kept: Arc<BTreeMap<String, Key32>>,
+}
 
 impl MasterKey {
     /// Wraps an existing key (tests and restores).
     pub fn from_key(k: Key32) -> Self {
-        Self(k)
+        Self { key: k, kept: Arc::default() }
+    }
+
+    /// The same master key with these kept purpose keys.
+    pub(super) fn with_kept_keys(&self, kept: BTreeMap<String, Key32>) -> Self {
+        Self { key: self.key.clone(), kept: Arc::new(kept) }
+    }
+
+    /// Whether purpose keys are kept (the key was rotated at least once).
+    pub fn has_kept_keys(&self) -> bool {
+        !self.kept.is_empty()
     }
 
     /// The raw key, for deriving purpose keys.
     pub fn key(&self) -> &Key32 {
-        &self.0
+        &self.key
     }
 
     /// A purpose-specific key derived from MK, e.g.
     /// `derive("smbvault/mk/org-wrap")`. Never use MK itself on data.
+    /// A kept purpose key (after a rotation) is returned as stored.
     pub fn derive(&self, label: &str) -> Key32 {
-        self.0.derive(label, b"")
+        match self.kept.get(label) {
+            Some(k) => k.clone(),
+            None => self.key.derive(label, b""),
+        }
     }
 
     /// Opens the master key described by `slots_path`, creating a new one
@@ -102,7 +126,7 @@ impl MasterKey {
         let mk = Key32::random();
         let slot = make_slot(&mk, unlock)?;
         write_slots(slots_path, &SlotsFile { version: 1, slots: vec![slot] })?;
-        Ok(Self(mk))
+        Ok(Self::from_key(mk))
     }
 
     /// Opens an existing master key with any slot that `unlock` fits.
@@ -117,7 +141,7 @@ impl MasterKey {
             .map_err(|e| KeyError::Unlock(format!("{} is not a valid slot file: {e}", slots_path.display())))?;
         for slot in &file.slots {
             if let Some(mk) = try_slot(slot, unlock)? {
-                return Ok(Self(mk));
+                return Ok(Self::from_key(mk));
             }
         }
         Err(KeyError::Unlock(match unlock {
@@ -139,7 +163,7 @@ impl MasterKey {
             .map_err(|e| KeyError::Unlock(format!("cannot read {}: {e}", slots_path.display())))?;
         let mut file: SlotsFile =
             serde_json::from_str(&text).map_err(|e| KeyError::Unlock(format!("{}: {e}", slots_path.display())))?;
-        file.slots.push(make_slot(&self.0, unlock)?);
+        file.slots.push(make_slot(&self.key, unlock)?);
         write_slots(slots_path, &file)
     }
 }
@@ -176,13 +200,13 @@ impl MasterKey {
             )));
         }
         let Slot::Passphrase { salt, m_kib, t, p, .. } =
-            make_slot(&self.0, &Unlock::Passphrase(Zeroizing::new(passphrase.to_string())))?
+            make_slot(&self.key, &Unlock::Passphrase(Zeroizing::new(passphrase.to_string())))?
         else {
             unreachable!("a passphrase unlock makes a passphrase slot")
         };
         // Same KDF as a slot, but its own AD: a recovery file is not a slot.
         let kek = argon_kek(passphrase, &hex::decode(&salt).unwrap_or_default(), m_kib, t, p)?;
-        let wrapped = hex::encode(SealKey::new(&kek).wrap_key(RECOVERY_AD, &self.0));
+        let wrapped = hex::encode(SealKey::new(&kek).wrap_key(RECOVERY_AD, &self.key));
         let file = RecoveryFile {
             format: RECOVERY_FORMAT.into(),
             created: created.into(),
@@ -208,9 +232,12 @@ impl MasterKey {
         };
         let bad = |_| KeyError::Unlock(format!("{} is corrupt (bad hex)", path.display()));
         let kek = argon_kek(passphrase, &hex::decode(salt).map_err(bad)?, *m_kib, *t, *p)?;
-        let mk = SealKey::new(&kek).unwrap_key(RECOVERY_AD, &hex::decode(wrapped).map_err(bad)?).map(Self).map_err(
-            |_| KeyError::Unlock(format!("the passphrase does not open the recovery file {}", path.display())),
-        )?;
+        let mk = SealKey::new(&kek)
+            .unwrap_key(RECOVERY_AD, &hex::decode(wrapped).map_err(bad)?)
+            .map(Self::from_key)
+            .map_err(|_| {
+                KeyError::Unlock(format!("the passphrase does not open the recovery file {}", path.display()))
+            })?;
         if mk.key_id() != file.key_id {
             return Err(KeyError::Unlock(format!("{}: key id mismatch (damaged file)", path.display())));
         }
@@ -220,7 +247,7 @@ impl MasterKey {
     /// Writes a fresh slot file for this key with one slot for `unlock`
     /// (after a recovery: the new machine's key file).
     pub fn write_new_slots(&self, slots_path: &Path, unlock: &Unlock) -> Result<(), KeyError> {
-        write_slots(slots_path, &SlotsFile { version: 1, slots: vec![make_slot(&self.0, unlock)?] })
+        write_slots(slots_path, &SlotsFile { version: 1, slots: vec![make_slot(&self.key, unlock)?] })
     }
 
     /// Removes every passphrase slot; refuses when no key-file slot would
@@ -244,6 +271,59 @@ impl MasterKey {
             write_slots(slots_path, &file)?;
         }
         Ok(removed)
+    }
+}
+
+impl MasterKey {
+    /// For a rotation to `new`: writes to `out` (not over `slots_path`) a
+    /// slot file in which every slot of `slots_path` now wraps `new`. Each
+    /// slot must open this key with one of `unlocks` (the key file, the
+    /// passphrase): a slot nobody can open cannot be re-wrapped, and
+    /// dropping it silently would lock its owner out, so that is refused.
+    /// Returns how many slots were re-wrapped.
+    pub(super) fn write_rotated_slots(
+        &self,
+        slots_path: &Path,
+        new: &Key32,
+        unlocks: &[Unlock],
+        out: &Path,
+    ) -> Result<usize, KeyError> {
+        let text = fs::read_to_string(slots_path)
+            .map_err(|e| KeyError::Unlock(format!("cannot read {}: {e}", slots_path.display())))?;
+        let file: SlotsFile =
+            serde_json::from_str(&text).map_err(|e| KeyError::Unlock(format!("{}: {e}", slots_path.display())))?;
+        let mut slots = Vec::with_capacity(file.slots.len());
+        for slot in &file.slots {
+            let mut fits = None;
+            for u in unlocks {
+                // A credential that is missing (no key file) simply does not fit.
+                if let Ok(Some(k)) = try_slot(slot, u)
+                    && k.expose() == self.key.expose()
+                {
+                    fits = Some(u);
+                    break;
+                }
+            }
+            let Some(u) = fits else {
+                return Err(KeyError::Unlock(match slot {
+                    Slot::Keyfile { .. } => format!(
+                        "a key-file slot of {} does not open with the configured key file; nothing was \
+                         changed (every slot must be re-wrapped: configure the key file that opens it)",
+                        slots_path.display()
+                    ),
+                    Slot::Passphrase { .. } => format!(
+                        "a passphrase slot of {} does not open with the given passphrase; nothing was \
+                         changed: set the [keys] passphrase_env variable to its passphrase, or remove the \
+                         passphrase slots first (`smbvault key remove-passphrase`) and add one again after",
+                        slots_path.display()
+                    ),
+                }));
+            };
+            slots.push(make_slot(new, u)?);
+        }
+        let n = slots.len();
+        write_synced(out, &SlotsFile { version: 1, slots })?;
+        Ok(n)
     }
 }
 
@@ -333,13 +413,8 @@ fn write_slots(path: &Path, file: &SlotsFile) -> Result<(), KeyError> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(err)?;
     }
-    let text = serde_json::to_string_pretty(file).map_err(|e| KeyError::Unlock(format!("cannot encode slots: {e}")))?;
     let tmp = path.with_extension("tmp");
-    {
-        let mut f =
-            fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
-        f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(err)?;
-    }
+    write_synced(&tmp, file)?;
     fs::rename(&tmp, path).map_err(err)?;
     if let Some(dir) = path.parent() {
         // Make the rename itself durable.
@@ -347,6 +422,14 @@ fn write_slots(path: &Path, file: &SlotsFile) -> Result<(), KeyError> {
     }
     let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
     Ok(())
+}
+
+/// Writes a slot file to `path` (0600) and syncs it; no rename.
+fn write_synced(path: &Path, file: &SlotsFile) -> Result<(), KeyError> {
+    let err = |e: std::io::Error| KeyError::Unlock(format!("cannot write {}: {e}", path.display()));
+    let text = serde_json::to_string_pretty(file).map_err(|e| KeyError::Unlock(format!("cannot encode slots: {e}")))?;
+    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(err)?;
+    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(err)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 pub mod custody;
 mod master;
+pub mod rotate;
 
 pub use master::{MasterKey, RECOVERY_MIN_LEN, Unlock};
 

@@ -137,9 +137,13 @@ fn fk_ad(org: u64, id: u64) -> Vec<u8> {
     [b"smbvault/file-key".as_slice(), &org.to_be_bytes(), &id.to_be_bytes()].concat()
 }
 
+/// Label of the key that wraps organization keys in keys.db; derived
+/// from the current master key, so a rotation re-wraps them (keys::rotate).
+pub const ORG_WRAP_LABEL: &str = "smbvault/mk/storage-org-wrap";
+
 /// Wrapping of organization keys under the master key (keys.db).
 pub fn org_wrap_key(mk: &crate::keys::MasterKey) -> SealKey {
-    SealKey::new(&mk.derive("smbvault/mk/storage-org-wrap"))
+    SealKey::new(&mk.derive(ORG_WRAP_LABEL))
 }
 
 pub fn org_key_ad(org: u64) -> Vec<u8> {

@@ -39,6 +39,7 @@ use crate::types::{FileTime, NodeId};
 
 pub use content::{ALLOC_UNIT, Content, MAX_FILE_SIZE};
 pub use error::StorageError;
+pub use keyring::{ORG_WRAP_LABEL, org_key_ad};
 pub use names::MAX_NAME_UTF16;
 pub use org::QuotaSource;
 pub use record::CHUNK as CHUNK_SIZE;
