@@ -25,7 +25,7 @@ pub const NEW_PASSWORD_ENV: &str = "SMBVAULT_NEW_PASSWORD";
 
 /// Loads the config named by `--config` and applies `--data-dir`.
 pub fn load_config(g: &Global) -> Result<Config, CliError> {
-    let mut cfg = Config::load(&g.config).map_err(|e| CliError::new(e.to_string()))?;
+    let mut cfg = Config::load(&g.resolved_config()).map_err(|e| CliError::new(e.to_string()))?;
     if let Some(d) = &g.data_dir {
         cfg.server.data_dir = d.clone();
     }

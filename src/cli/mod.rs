@@ -13,6 +13,7 @@ pub mod logs;
 pub mod org;
 pub mod output;
 pub mod serve;
+pub mod service;
 pub mod share;
 pub mod user;
 
@@ -38,9 +39,9 @@ pub struct Cli {
 /// Options accepted by every command.
 #[derive(Debug, Clone, Args)]
 pub struct Global {
-    /// Configuration file.
-    #[arg(long, global = true, value_name = "PATH", default_value = "config/smbvault.toml")]
-    pub config: PathBuf,
+    /// Configuration file [default: $SMBVAULT_CONFIG, else /etc/smbvault/smbvault.toml].
+    #[arg(long, global = true, value_name = "PATH", env = "SMBVAULT_CONFIG", hide_env = true)]
+    pub config: Option<PathBuf>,
     /// Use this data directory instead of `server.data_dir`.
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -54,6 +55,17 @@ pub struct Global {
     /// Organization the command is about (default: your own, or the only one).
     #[arg(long, global = true, value_name = "ORG")]
     pub org: Option<String>,
+}
+
+/// Where the configuration is read from when neither `--config` nor
+/// `SMBVAULT_CONFIG` names it.
+pub const DEFAULT_CONFIG: &str = "/etc/smbvault/smbvault.toml";
+
+impl Global {
+    /// `--config`, else `SMBVAULT_CONFIG`, else [`DEFAULT_CONFIG`].
+    pub fn resolved_config(&self) -> PathBuf {
+        self.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+    }
 }
 
 /// Top-level commands.
@@ -81,6 +93,14 @@ pub enum Command {
     /// Database backups: make, list, verify, restore (operator only).
     #[command(subcommand)]
     Backup(backup::BackupCmd),
+    /// Who is connected, their open files and locks (like Samba's smbstatus).
+    Status(service::StatusArgs),
+    /// Live sessions of the running server.
+    #[command(subcommand)]
+    Session(service::SessionCmd),
+    /// Configuration file tools.
+    #[command(subcommand)]
+    Config(service::ConfigCmd),
 }
 
 /// A failed command: message for stderr and exit code.
@@ -119,12 +139,12 @@ impl From<AccountsError> for CliError {
 /// Entry point of the `smbvault` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Diagnostics go to stderr; RUST_LOG selects (default: warnings, and
-    // info for the server). File names and keys never reach this channel.
-    let default = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Diagnostics go to stderr; RUST_LOG selects (default: warnings). The
+    // server sets up its own from `[log]` once its configuration is read.
+    // File names and keys never reach this channel.
+    if !matches!(cli.command, Command::Serve(_)) {
+        crate::service::logging::init(crate::config::LogFormat::Text, "warn");
+    }
     let json = cli.global.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -151,6 +171,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(a) => serve::run(g, a),
         Command::Logs(c) => run_logs(g, c.clone()),
         Command::Backup(c) => backup::run(g, c),
+        Command::Status(a) => service::status(g, a),
+        Command::Session(c) => service::session(g, c),
+        Command::Config(c) => service::config(g, c),
     }
 }
 
