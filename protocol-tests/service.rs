@@ -473,3 +473,38 @@ fn log_lines_plain_or_json_with_jst_timestamps() {
     // Every stderr line is JSON (stdout lines are the start-up messages).
     assert!(!log.contains('\u{1b}'));
 }
+
+#[test]
+fn org_usage_reports_bytes_files_and_quota() {
+    let mut s = TestServer::start();
+    s.admin(&["org", "add", "ACME", "--quota", "1G"]);
+    s.add_user("ACME\\erin", PASS);
+    s.admin(&["share", "add", "docs", "--org", "ACME"]);
+    s.admin(&["share", "grant", "docs", "--user", "ACME\\erin", "read_write"]);
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("a.bin");
+    common::random_file(&local, 3 << 20, 1);
+    let o = s.smbclient("docs", "ACME\\erin", PASS, &[], &format!("mkdir 経理; put {} 経理/a.bin", local.display()));
+    assert!(o.status.success(), "{}", text(&o));
+
+    let check = |s: &TestServer| {
+        let o = s.cli(&["org", "usage", "ACME", "--json"], None, &[]);
+        assert!(o.status.success(), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let u = &v[0];
+        assert_eq!(u["org"], "ACME");
+        assert_eq!(u["quota_bytes"], 1u64 << 30);
+        let used = u["bytes_used"].as_u64().unwrap();
+        assert!((3 << 20..4 << 20).contains(&used), "{u}");
+        assert_eq!(u["files"], 1, "{u}");
+        assert!(u["directories"].as_u64().unwrap() >= 2, "{u}");
+        assert!(u["last_change"].as_str().unwrap().ends_with("+09:00"), "{u}");
+        v
+    };
+    let live = check(&s);
+    let t = s.admin(&["org", "usage"]);
+    assert!(t.contains("ACME") && t.contains("1.0 GiB"), "{t}");
+    // Without a running server the CLI reads the same numbers itself.
+    s.stop();
+    assert_eq!(check(&s), live);
+}

@@ -113,6 +113,11 @@ impl Context {
         Ok(Self { config, accounts, out: Output { json: g.json }, audit, store, as_user: g.as_user.clone() })
     }
 
+    /// The storage engine, opened without background work (organization keys).
+    pub fn store(&self) -> &std::sync::Arc<crate::storage::Store> {
+        &self.store
+    }
+
     /// The administrator this invocation acts as (`--as`, else the operator).
     pub fn admin(&self) -> Result<Admin<'_>, CliError> {
         let Some(spec) = &self.as_user else {

@@ -204,9 +204,15 @@ async fn serve(p: Parts) -> Result<(), CliError> {
     }
     let registry = Arc::new(crate::net::Registry::default());
     let control = {
-        let (r, a, m, path) = (registry.clone(), audit.clone(), metrics.clone(), control_path.clone());
+        let src = Arc::new(crate::service::control::Sources {
+            registry: registry.clone(),
+            audit: audit.clone(),
+            metrics: metrics.clone(),
+            store: store.clone(),
+        });
+        let path = control_path.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::service::control::serve(&path, r, a, m).await {
+            if let Err(e) = crate::service::control::serve(&path, src).await {
                 tracing::error!(path = %path.display(), error = %e, "control socket failed; `smbvault status` is unavailable");
             }
         })

@@ -168,3 +168,17 @@ pub fn config(g: &Global, c: &ConfigCmd) -> Result<(), CliError> {
     print!("{text}");
     Ok(())
 }
+
+/// Storage used by `orgs`: from the running server, which owns the data;
+/// read directly when no server runs on this data directory.
+pub fn org_usage(
+    ctx: &super::context::Context,
+    orgs: Vec<u64>,
+) -> Result<Vec<crate::service::control::OrgUsage>, CliError> {
+    if let Ok(_lock) = super::serve::lock_data_dir(&ctx.config.server.data_dir) {
+        return Ok(orgs.into_iter().map(|o| crate::service::control::usage_of(ctx.store(), o)).collect());
+    }
+    let v = ask(&ctx.config.control_socket(), &Request::Usage { orgs }).map_err(CliError::new)?;
+    serde_json::from_value(v["usage"].clone())
+        .map_err(|e| CliError::new(format!("unexpected answer from the server: {e}")))
+}

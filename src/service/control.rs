@@ -32,6 +32,11 @@ pub enum Request {
         #[serde(default)]
         org: Option<u64>,
     },
+    /// Storage used by these organizations.
+    Usage {
+        /// Organization ids.
+        orgs: Vec<u64>,
+    },
     /// End a session.
     Kick {
         /// SessionId.
@@ -44,13 +49,48 @@ pub enum Request {
     },
 }
 
+/// What the control socket answers from.
+pub struct Sources {
+    /// Live connections.
+    pub registry: Arc<Registry>,
+    /// Where kicks are recorded.
+    pub audit: Arc<dyn AuditSink>,
+    /// Kick counter.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Storage, for usage.
+    pub store: Arc<crate::storage::Store>,
+}
+
+/// One organization's storage, as `org usage` reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OrgUsage {
+    /// Organization id.
+    pub org_id: u64,
+    /// Bytes allocated (what the quota counts).
+    pub bytes: u64,
+    /// Files.
+    pub files: u64,
+    /// Directories (share roots included).
+    pub directories: u64,
+    /// Last change to any file or directory (JST), if any.
+    pub last_change: Option<String>,
+}
+
+/// Counts an organization's storage; an organization that never stored
+/// anything has no storage yet and counts zero.
+pub fn usage_of(store: &crate::storage::Store, org: u64) -> OrgUsage {
+    let c = store.org(crate::types::OrgId(org)).and_then(|o| o.census()).unwrap_or_default();
+    OrgUsage {
+        org_id: org,
+        bytes: c.bytes,
+        files: c.files,
+        directories: c.directories,
+        last_change: c.last_change.map(|t| crate::audit::format_jst(t.to_system())),
+    }
+}
+
 /// Serves the control socket until the task is dropped.
-pub async fn serve(
-    path: &Path,
-    registry: Arc<Registry>,
-    audit: Arc<dyn AuditSink>,
-    metrics: Arc<crate::metrics::Metrics>,
-) -> std::io::Result<()> {
+pub async fn serve(path: &Path, src: Arc<Sources>) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     // We hold the data directory lock: a socket file left here is stale.
     let _ = std::fs::remove_file(path);
@@ -58,7 +98,7 @@ pub async fn serve(
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     loop {
         let (stream, _) = listener.accept().await?;
-        let (registry, audit, metrics) = (registry.clone(), audit.clone(), metrics.clone());
+        let src = src.clone();
         tokio::spawn(async move {
             let (rd, mut wr) = stream.into_split();
             let mut line = String::new();
@@ -66,7 +106,7 @@ pub async fn serve(
             let read = tokio::time::timeout(Duration::from_secs(10), rd.read_line(&mut line)).await;
             let answer = match read {
                 Ok(Ok(n)) if n > 0 && line.len() < 4096 => match serde_json::from_str::<Request>(&line) {
-                    Ok(req) => handle(req, &registry, &*audit, &metrics).await,
+                    Ok(req) => handle(req, &src).await,
                     Err(e) => serde_json::json!({ "error": format!("bad request: {e}") }),
                 },
                 _ => serde_json::json!({ "error": "no request" }),
@@ -76,13 +116,17 @@ pub async fn serve(
     }
 }
 
-async fn handle(
-    req: Request,
-    registry: &Registry,
-    audit: &dyn AuditSink,
-    metrics: &crate::metrics::Metrics,
-) -> serde_json::Value {
+async fn handle(req: Request, src: &Sources) -> serde_json::Value {
+    let (registry, audit, metrics) = (&src.registry, &*src.audit, &src.metrics);
     match req {
+        Request::Usage { orgs } => {
+            let store = src.store.clone();
+            let usage =
+                tokio::task::spawn_blocking(move || orgs.into_iter().map(|o| usage_of(&store, o)).collect::<Vec<_>>())
+                    .await
+                    .unwrap_or_default();
+            serde_json::json!({ "usage": usage })
+        }
         Request::Status { org } => {
             let sessions: Vec<SessionReport> =
                 registry.report().await.into_iter().filter(|s| org.is_none_or(|o| o == s.org_id)).collect();

@@ -13,6 +13,7 @@
 //! Synchronous and `Send + Sync`; the SMB engine calls it from a blocking
 //! pool. Timestamps are data: this module never reads the clock for them.
 
+mod census;
 mod chunks;
 mod compact;
 mod content;
@@ -36,6 +37,7 @@ use std::time::Duration;
 use crate::config::StorageConfig;
 use crate::types::{FileTime, NodeId};
 
+pub use census::Census;
 pub use content::{ALLOC_UNIT, Content, MAX_FILE_SIZE};
 pub use error::StorageError;
 pub use names::MAX_NAME_UTF16;
