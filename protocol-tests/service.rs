@@ -508,3 +508,39 @@ fn org_usage_reports_bytes_files_and_quota() {
     s.stop();
     assert_eq!(check(&s), live);
 }
+
+#[test]
+fn logs_follow_prints_new_events() {
+    let s = TestServer::start();
+    let pw = s.admin_password.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("follow.out");
+    let mut child = Command::new(common::bin())
+        .arg("--config")
+        .arg(&s.config)
+        .args(["logs", "operations", "--follow", "--format", "jsonl"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let local = dir.path().join("追跡.txt");
+    std::fs::write(&local, b"x").unwrap();
+    let o = s.smbclient("share", "DEFAULT\\admin", &pw, &[], &format!("put \"{}\" 追跡.txt", local.display()));
+    assert!(o.status.success(), "{}", text(&o));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let seen = loop {
+        let t = std::fs::read_to_string(&out).unwrap_or_default();
+        if t.contains("追跡.txt") {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "--follow never printed the new event:\n{t}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    for l in seen.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(v["time"].as_str().unwrap().ends_with("+09:00"));
+    }
+}

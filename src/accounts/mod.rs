@@ -64,7 +64,7 @@ pub enum AccountsError {
     #[error("{0}")]
     Invalid(String),
     /// The named object does not exist (or is not visible to the caller).
-    #[error("{what} {name:?} does not exist")]
+    #[error("{what} \"{name}\" does not exist")]
     NotFound {
         /// "organization", "user", "group" or "share".
         what: &'static str,
@@ -72,7 +72,7 @@ pub enum AccountsError {
         name: String,
     },
     /// An object with that name exists already.
-    #[error("{what} {name:?} already exists")]
+    #[error("{what} \"{name}\" already exists")]
     Exists {
         /// "organization", "user", "group" or "share".
         what: &'static str,

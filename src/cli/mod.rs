@@ -188,7 +188,8 @@ fn run_logs(g: &Global, cmd: logs::LogsCmd) -> Result<(), CliError> {
     let (mk, _) = crate::app::open_master_key(&ctx.config, false).map_err(CliError::new)?;
     let store = crate::app::open_store(&ctx.config, &mk, false).map_err(CliError::new)?;
     let orgs = crate::app::AccountsOrgs(&ctx.accounts);
-    let lctx = logs::LogsContext { config: &ctx.config, master: &mk, org_keys: store, orgs: &orgs, allowed_org };
+    let lctx =
+        logs::LogsContext { config: &ctx.config, master: &mk, org_keys: store, orgs: &orgs, allowed_org, json: g.json };
     logs::run(&lctx, cmd).map_err(|e| match e {
         logs::LogsError::Forbidden(m) => CliError { message: m, code: 3 },
         other => CliError::new(other.to_string()),
