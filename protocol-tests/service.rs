@@ -544,3 +544,27 @@ fn logs_follow_prints_new_events() {
         assert!(v["time"].as_str().unwrap().ends_with("+09:00"));
     }
 }
+
+#[test]
+fn completions_man_page_and_meaningless_globals() {
+    let o = Command::new(common::bin()).args(["completions", "bash"]).output().unwrap();
+    assert!(o.status.success());
+    let script = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(script.contains("_smbvault") && script.contains("status"), "{script}");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("smbvault.bash");
+    std::fs::write(&f, &script).unwrap();
+    let st = Command::new("bash").arg("-n").arg(&f).status().unwrap();
+    assert!(st.success(), "bash completion script does not parse");
+
+    let o = Command::new(common::bin()).args(["man"]).output().unwrap();
+    assert!(o.status.success());
+    let page = String::from_utf8_lossy(&o.stdout);
+    assert!(page.contains(".TH smbvault 1") && page.contains("status"), "{page}");
+    let o = Command::new(common::bin()).args(["man", "status"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains(".TH smbvault-status 1"));
+
+    let o = Command::new(common::bin()).args(["serve", "--as", "ACME\\erin"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("--as has no meaning"), "{}", text(&o));
+}

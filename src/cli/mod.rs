@@ -101,6 +101,17 @@ pub enum Command {
     /// Configuration file tools.
     #[command(subcommand)]
     Config(service::ConfigCmd),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print a manual page (roff): `smbvault man > /usr/local/share/man/man1/smbvault.1`,
+    /// `smbvault man status > …/smbvault-status.1`.
+    Man {
+        /// A subcommand's page instead of the main one.
+        command: Option<String>,
+    },
 }
 
 /// A failed command: message for stderr and exit code.
@@ -159,8 +170,32 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `--as` and `--org` are accepted everywhere (clap globals) but mean
+/// something only for administration; elsewhere they are a mistake worth
+/// saying rather than ignoring.
+fn check_globals(cli: &Cli) -> Result<(), CliError> {
+    let name = match &cli.command {
+        Command::Init => "init",
+        Command::Serve(_) => "serve",
+        Command::Config(_) => "config",
+        Command::Completions { .. } => "completions",
+        Command::Man { .. } => "man",
+        _ => return Ok(()),
+    };
+    for (set, opt) in [(cli.global.as_user.is_some(), "--as"), (cli.global.org.is_some(), "--org")] {
+        if set {
+            return Err(CliError {
+                message: format!("{opt} has no meaning for `smbvault {name}`; leave it out"),
+                code: 2,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    check_globals(&cli)?;
     let g = &cli.global;
     match &cli.command {
         Command::Init => init(g),
@@ -174,6 +209,28 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status(a) => service::status(g, a),
         Command::Session(c) => service::session(g, c),
         Command::Config(c) => service::config(g, c),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "smbvault", &mut buf);
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &buf);
+            Ok(())
+        }
+        Command::Man { command } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            cmd.build();
+            let page = match command {
+                None => cmd,
+                Some(name) => cmd.find_subcommand(name).cloned().ok_or_else(|| CliError {
+                    message: format!("no command {name}; see `smbvault --help`"),
+                    code: 2,
+                })?,
+            };
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(page).render(&mut buf).map_err(|e| CliError::new(e.to_string()))?;
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &buf);
+            Ok(())
+        }
     }
 }
 
