@@ -568,3 +568,41 @@ fn completions_man_page_and_meaningless_globals() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("--as has no meaning"), "{}", text(&o));
 }
+
+#[test]
+fn status_shows_byte_range_locks_and_oplocks() {
+    let s = TestServer::start();
+    let pw = s.admin_password.clone().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/python/hold_lock.py");
+    let mut holder = Command::new("python3")
+        .arg(&script)
+        .args(["127.0.0.1", &s.port.to_string(), "share", "DEFAULT\\admin", &pw, "locked.bin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()), &mut line).unwrap();
+    assert!(line.starts_with("held"), "{line}");
+    let granted = match line.trim().rsplit('=').next().unwrap() {
+        "9" => "batch",
+        "8" => "exclusive",
+        "1" => "level2",
+        _ => "none",
+    };
+    let v: serde_json::Value = serde_json::from_slice(&s.cli(&["status", "--json"], None, &[]).stdout).unwrap();
+    let open = v["sessions"][0]["opens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["path"] == "locked.bin")
+        .unwrap_or_else(|| panic!("{v}"))
+        .clone();
+    assert_eq!(open["locks"], serde_json::json!([{ "offset": 100, "length": 50, "exclusive": true }]), "{open}");
+    assert_eq!(open["share_mode"], "RWD");
+    // What the server granted in the CREATE response is what status shows.
+    assert_eq!(open["caching"], granted, "{open}");
+    drop(holder.stdin.take());
+    let _ = holder.wait();
+}

@@ -29,15 +29,23 @@ pub struct Sources {
     pub ready: Arc<AtomicBool>,
 }
 
+/// Requests served at once; more are turned away (closed) at accept.
+const MAX_CONCURRENT: usize = 16;
+
 /// Serves until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, src: Arc<Sources>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT));
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
         let src = src.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let mut buf = Vec::with_capacity(1024);
             let read = tokio::time::timeout(Duration::from_secs(5), async {
                 let mut chunk = [0u8; 1024];

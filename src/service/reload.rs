@@ -75,11 +75,31 @@ impl Reloader {
         if out.applied.iter().any(|a| a.starts_with("log.level")) {
             self.log.set_level(&new.log.level)?;
         }
-        self.directory.reload(&new);
-        *self.retention.write() = new.audit.default_retention;
-        self.server.set_live(new);
+        // Only the live keys change: the rest stays what the server runs
+        // with, so the next reload still names them as needing a restart.
+        let running = apply_live(&old, &new);
+        self.directory.reload(&running);
+        *self.retention.write() = running.audit.default_retention;
+        self.server.set_live(running);
         Ok(out)
     }
+}
+
+/// `old` with the [`LIVE_KEYS`] taken from `new`.
+pub fn apply_live(old: &Config, new: &Config) -> Config {
+    let mut c = old.clone();
+    let a = &new.accounts;
+    c.accounts.password_min_length = a.password_min_length;
+    c.accounts.password_min_classes = a.password_min_classes;
+    c.accounts.lockout_threshold = a.lockout_threshold;
+    c.accounts.lockout_window_secs = a.lockout_window_secs;
+    c.accounts.lockout_duration_secs = a.lockout_duration_secs;
+    c.security.encryption = new.security.encryption;
+    c.security.logon_failure_delay_ms = new.security.logon_failure_delay_ms;
+    c.server.max_connections = new.server.max_connections;
+    c.log.level = new.log.level.clone();
+    c.audit.default_retention = new.audit.default_retention;
+    c
 }
 
 /// Compares two configurations key by key.
@@ -141,5 +161,26 @@ mod tests {
         assert_eq!(d.restart, vec!["server.listen: \"0.0.0.0:445\" -> \"127.0.0.1:4450\"".to_string()]);
         assert_eq!(d.ignored.len(), 1);
         assert_eq!(diff(&old, &old), Outcome::default());
+        // What runs after the reload: the live key changed, the rest did not,
+        // so a second reload of the same file still names server.listen.
+        let running = apply_live(&old, &new);
+        assert_eq!(running.accounts.lockout_threshold, 2);
+        assert_eq!(running.server.listen, old.server.listen);
+        let again = diff(&running, &new);
+        assert!(again.applied.is_empty() && again.restart.len() == 1, "{again:?}");
+        // Every live key is applied by apply_live.
+        let mut all = Config::default();
+        all.accounts.password_min_length = 20;
+        all.accounts.password_min_classes = 4;
+        all.accounts.lockout_threshold = 9;
+        all.accounts.lockout_window_secs = 9;
+        all.accounts.lockout_duration_secs = 9;
+        all.security.encryption = crate::config::EncryptionPolicy::Desired;
+        all.security.logon_failure_delay_ms = 9;
+        all.server.max_connections = 9;
+        all.log.level = "debug".into();
+        all.audit.default_retention = Retention::M1;
+        assert_eq!(diff(&old, &all).applied.len(), LIVE_KEYS.len());
+        assert_eq!(diff(&apply_live(&old, &all), &all), Outcome::default());
     }
 }
