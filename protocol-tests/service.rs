@@ -133,8 +133,14 @@ fn sighup_reloads_lockout_threshold_and_sessions_survive() {
     let local = dir.path().join("after-hup.txt");
     std::fs::write(&local, b"written after SIGHUP").unwrap();
     live.send(&format!("put {} after-hup.txt", local.display()));
+    live.wait_for("putting file", "put after SIGHUP");
     live.send("ls after-hup.txt");
-    live.wait_for("after-hup.txt", "ls after SIGHUP");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Named once by `put`, once more by `ls`.
+    while live.output().matches("after-hup.txt").count() < 3 {
+        assert!(Instant::now() < deadline, "ls after SIGHUP:\n{}", live.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     live.send("quit");
     let o = s.smbclient("share", "DEFAULT\\bob", PASS, &[], "ls after-hup.txt");
     assert!(o.status.success() && text(&o).contains("after-hup.txt"), "{}", text(&o));
@@ -203,9 +209,16 @@ fn status_lists_a_live_session_and_kick_ends_it() {
     let local = dir.path().join("報告書.txt");
     std::fs::write(&local, "四半期の報告").unwrap();
     let mut c = Interactive::start(&s, "docs", "ACME\\erin", PASS);
+    // One command at a time: smbclient reading a pipe may sit on a second
+    // line it already buffered.
     c.send(&format!("put \"{}\" 報告書.txt", local.display()));
+    c.wait_for("putting file", "put");
     c.send("open 報告書.txt");
-    c.wait_for("open file", "open");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !c.output().contains("open file") {
+        assert!(Instant::now() < deadline, "smbclient:\n{}\nserver:\n{}", c.output(), s.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     let o = s.cli(&["status", "--json"], None, &[]);
     assert!(o.status.success(), "{}", text(&o));
@@ -605,4 +618,28 @@ fn status_shows_byte_range_locks_and_oplocks() {
     assert_eq!(open["caching"], granted, "{open}");
     drop(holder.stdin.take());
     let _ = holder.wait();
+}
+
+#[test]
+fn sighup_lowers_the_connection_limit_and_metrics_count_refusals() {
+    let s = TestServer::start();
+    let pw = s.admin_password.clone().unwrap();
+    let mut held = Interactive::start(&s, "share", "DEFAULT\\admin", &pw);
+    edit_config(&s, "[server]\n", "[server]\nmax_connections = 1\n");
+    signal(&s, "-HUP");
+    wait_log(&s, "server.max_connections: 4096 -> 1");
+    for _ in 0..3 {
+        let o = s.smbclient("share", "DEFAULT\\admin", &pw, &[], "ls");
+        assert!(!o.status.success(), "a second connection got in past max_connections = 1");
+    }
+    let m = scrape(&s);
+    assert!(m["smbvault_limits_hit_total{limit=\"connections\"}"].as_f64().unwrap() >= 3.0, "{m}");
+    assert_eq!(s.log_text().matches("connection limit reached").count(), 1, "warning repeated:\n{}", s.log_text());
+    // The held session still works: a second `pwd` answers.
+    held.send("pwd");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while held.output().matches("Current directory is").count() < 2 {
+        assert!(Instant::now() < deadline, "held session dead after the limit:\n{}", held.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

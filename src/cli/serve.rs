@@ -243,6 +243,19 @@ async fn serve(p: Parts) -> Result<(), CliError> {
     println!("smbvault listening on {actual}");
     ready.store(true, std::sync::atomic::Ordering::Relaxed);
     crate::service::notify::ready(&format!("serving SMB on {actual}"));
+    // `systemctl status` shows how busy the server is.
+    let status_task = {
+        let m = server.metrics.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let n = m.connections_open.load(std::sync::atomic::Ordering::Relaxed);
+                crate::service::notify::status(&format!("serving SMB on {actual}: {n} connection(s)"));
+            }
+        })
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let r2 = ready.clone();
     let signals = tokio::spawn(async move {
@@ -257,6 +270,7 @@ async fn serve(p: Parts) -> Result<(), CliError> {
         .map_err(|e| CliError::new(format!("server failed: {e}")));
     control.abort();
     signals.abort();
+    status_task.abort();
     let _ = std::fs::remove_file(&control_path);
     result
 }

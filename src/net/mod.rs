@@ -34,6 +34,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(engine_slots()));
     let metrics = server.metrics.clone();
+    let mut last_refusal_warning: Option<Instant> = None;
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     loop {
         tokio::select! {
@@ -51,7 +52,12 @@ pub async fn serve(
                 let max = server.live().server.max_connections as u64;
                 if metrics.connections_open.load(Relaxed) >= max {
                     metrics.limit(crate::metrics::Limit::Connections);
-                    tracing::warn!(%peer, max, "connection limit reached; refusing");
+                    // Said once a minute, not once per refused client
+                    // (smbvault_limits_hit_total counts them all).
+                    if last_refusal_warning.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(60)) {
+                        last_refusal_warning = Some(Instant::now());
+                        tracing::warn!(%peer, max, "connection limit reached; refusing new connections");
+                    }
                     continue;
                 }
                 metrics.connections_open.fetch_add(1, Relaxed);
