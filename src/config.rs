@@ -321,7 +321,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError(format!(
-                "cannot read config file {}: {e}; pass --config with the path of smbvault.toml",
+                "cannot read config file {}: {e}; pass --config with the path of smbvault.toml (or set SMBVAULT_CONFIG)",
                 path.display()
             ))
         })?;
