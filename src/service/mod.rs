@@ -1,7 +1,7 @@
 //! Running as a system service: logging ([`logging`]), systemd
 //! notifications ([`notify`]), the local control socket behind
 //! `smbvault status` and `session kick` ([`control`]), the metrics and
-//! health endpoint ([`http`]), configuration reload on SIGHUP ([`reload`])
+//! health endpoint ([`http`]), signals ([`signals`]), configuration reload on SIGHUP ([`reload`])
 //! and `smbvault config check` ([`check`]).
 
 pub mod check;
@@ -9,6 +9,7 @@ pub mod control;
 pub mod http;
 pub mod logging;
 pub mod reload;
+pub mod signals;
 
 /// systemd's `sd_notify` protocol (Type=notify): silently nothing when the
 /// server was not started by systemd (no `NOTIFY_SOCKET`).
