@@ -174,7 +174,14 @@ fn check_filters(s: &TestServer, org: &[&str], t_mid: SystemTime, t1: SystemTime
     let range = jsonl(s, "access", &["--org", "DEFAULT", "--since", &mid, "--until", &end]);
     assert_eq!(range.iter().map(|v| v["event"].as_str().unwrap()).collect::<Vec<_>>(), ["logon-failure"]);
     assert_eq!(kinds("access", &["--until", &mid]).len(), 4);
-    assert_eq!(kinds("operations", &["--limit", "2"]), ["open", "close"]);
+    // --limit keeps the newest; --newest-first reverses.
+    let all = kinds("operations", &[]);
+    assert!(all.len() > 2);
+    assert_eq!(kinds("operations", &["--limit", "2"]), all[all.len() - 2..].to_vec());
+    let mut rev = all.clone();
+    rev.reverse();
+    assert_eq!(kinds("operations", &["--newest-first"]), rev);
+    assert_eq!(kinds("operations", &["--newest-first", "--limit", "1"]), [all[all.len() - 1].clone()]);
 }
 
 /// Table and CSV carry the same records as JSON lines.
@@ -196,7 +203,8 @@ fn check_formats(s: &TestServer, org: &[&str]) {
     let csv = run("csv");
     let rows: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(rows.len(), 2, "{csv}");
-    assert!(rows[0].starts_with("time,log,seq,org,user,client,session,event,result"), "{csv}");
+    // UTF-8 byte order mark: Excel on Japanese Windows otherwise reads Shift_JIS.
+    assert!(rows[0].starts_with("\u{FEFF}time,log,seq,org,user,client,session,event,result"), "{csv}");
     assert!(rows[1].contains(",DEFAULT,DEFAULT\\alice,127.0.0.1:"), "{csv}");
     assert!(rows[1].contains(",rename,ok,,share,a.txt,b.txt,"), "{csv}");
     assert!(rows[1].split(',').next().unwrap().ends_with("+09:00"), "{csv}");

@@ -24,5 +24,19 @@ if ! python3 -c 'import smbprotocol' >/dev/null 2>&1; then
         || python3 -m pip install -q --break-system-packages smbprotocol
 fi
 
+if ! python3 -c 'import prometheus_client' >/dev/null 2>&1; then
+    echo "installing Python prometheus_client (parses /metrics in protocol-tests/service.rs)"
+    python3 -m pip install -q prometheus_client 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages prometheus_client
+fi
+# `systemd-analyze verify` checks examples/systemd/smbvault.service.
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    echo "installing systemd (for systemd-analyze)"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq || true
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null \
+        || echo "systemd is not installable here; the unit file check will say it was skipped"
+fi
+
 # Release build: the end-to-end tests move hundreds of MiB through AES.
 cargo test --release --all-targets --no-fail-fast -- --test-threads="${SMBVAULT_TEST_THREADS:-2}" "$@"

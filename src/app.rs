@@ -229,17 +229,25 @@ fn remove_tree(org: &crate::storage::OrgStore, dir: NodeId) -> Result<(), crate:
 /// The accounts store as the engine sees it.
 pub struct AccountsDirectory {
     accounts: Arc<Accounts>,
-    default_encryption: crate::config::EncryptionPolicy,
+    /// `security.encryption`, for shares that do not set their own (reloadable).
+    default_encryption: parking_lot::RwLock<crate::config::EncryptionPolicy>,
 }
 
 impl AccountsDirectory {
     /// Wraps the accounts store; `cfg` gives server-wide defaults.
     pub fn new(accounts: Arc<Accounts>, cfg: &Config) -> Self {
-        Self { accounts, default_encryption: cfg.security.encryption }
+        Self { accounts, default_encryption: parking_lot::RwLock::new(cfg.security.encryption) }
+    }
+
+    /// Applies a reloaded configuration: the default share encryption and
+    /// the password and lockout policy.
+    pub fn reload(&self, cfg: &Config) {
+        *self.default_encryption.write() = cfg.security.encryption;
+        self.accounts.set_config(&cfg.accounts);
     }
 
     fn resolve(&self, mut s: ShareRecord) -> ShareRecord {
-        s.encryption = Some(s.encryption.unwrap_or(self.default_encryption));
+        s.encryption = Some(s.encryption.unwrap_or(*self.default_encryption.read()));
         s
     }
 }

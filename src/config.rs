@@ -26,6 +26,56 @@ pub struct Config {
     pub backup: BackupConfig,
     /// Shares created on first start (the default organization's).
     pub bootstrap: BootstrapConfig,
+    /// Server diagnostics on stderr.
+    pub log: LogConfig,
+    /// Prometheus metrics and health endpoint.
+    pub metrics: MetricsConfig,
+}
+
+/// `[log]`: the server's own diagnostics (not the audit log).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// tracing filter: "error", "warn", "info", "debug", "trace" or a
+    /// directive list ("info,smbvault::net=debug"). `RUST_LOG` wins at start;
+    /// SIGHUP applies this value.
+    pub level: String,
+    /// "text" (one human line per event) or "json" (one object per line).
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".into(), format: LogFormat::Text }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (colour only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` (Prometheus text format) and `/healthz`.
+    pub enabled: bool,
+    /// Address of the HTTP endpoint. Loopback by default: it is not
+    /// authenticated, so expose it only to your monitoring network.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 9445)) }
+    }
 }
 
 /// `[server]`
@@ -42,6 +92,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Idle time after which an unauthenticated connection is dropped (seconds).
     pub idle_timeout_secs: u64,
+    /// Local control socket of `smbvault status` and `session kick`
+    /// (default `<data_dir>/control.sock`; mode 0600).
+    pub control_socket: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +105,7 @@ impl Default for ServerConfig {
             name: "SMBVAULT".into(),
             max_connections: 4096,
             idle_timeout_secs: 900,
+            control_socket: None,
         }
     }
 }
@@ -267,7 +321,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError(format!(
-                "cannot read config file {}: {e}; pass --config with the path of smbvault.toml",
+                "cannot read config file {}: {e}; pass --config with the path of smbvault.toml (or set SMBVAULT_CONFIG)",
                 path.display()
             ))
         })?;
@@ -301,6 +355,11 @@ impl Config {
             return Err(ConfigError("backup.erase_check_interval_secs must be at least 1".into()));
         }
         Ok(())
+    }
+
+    /// `<data_dir>/control.sock` unless `server.control_socket` says otherwise.
+    pub fn control_socket(&self) -> PathBuf {
+        self.server.control_socket.clone().unwrap_or_else(|| self.server.data_dir.join("control.sock"))
     }
 
     /// `<data_dir>/keys/master.key` unless `keys.key_file` says otherwise.

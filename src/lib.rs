@@ -20,8 +20,10 @@ pub mod config;
 pub mod crypto;
 pub mod engine;
 pub mod keys;
+pub mod metrics;
 pub mod net;
 pub mod rpc;
+pub mod service;
 pub mod storage;
 #[cfg(test)]
 pub(crate) mod testutil;

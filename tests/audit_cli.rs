@@ -87,6 +87,10 @@ fn env() -> Env {
 }
 
 fn run(env: &Env, allowed: Option<OrgId>, args: &[&str]) -> (Result<(), LogsError>, String) {
+    run_json(env, allowed, args, false)
+}
+
+fn run_json(env: &Env, allowed: Option<OrgId>, args: &[&str], json: bool) -> (Result<(), LogsError>, String) {
     let cli = Cli::try_parse_from(std::iter::once("logs").chain(args.iter().copied())).unwrap();
     let ctx = LogsContext {
         config: &env.config,
@@ -94,6 +98,7 @@ fn run(env: &Env, allowed: Option<OrgId>, args: &[&str]) -> (Result<(), LogsErro
         org_keys: env.keys.clone(),
         orgs: &Orgs,
         allowed_org: allowed,
+        json,
     };
     let mut out = Vec::new();
     let r = run_to(&ctx, cli.cmd, &mut out);
@@ -120,7 +125,7 @@ fn csv_and_jsonl() {
     let (r, out) = run(&e, None, &["operations", "--org", "acme", "--format", "csv"]);
     r.unwrap();
     let lines: Vec<&str> = out.split("\r\n").collect();
-    assert!(lines[0].starts_with("time,log,seq,org,user"));
+    assert!(lines[0].starts_with("\u{FEFF}time,log,seq,org,user"));
     assert!(lines[1].contains(",\"a,b.txt\",'=cmd.txt,"), "{out}");
     let (r, out) = run(&e, None, &["operations", "--format", "jsonl", "--result", "denied"]);
     r.unwrap();
@@ -179,6 +184,22 @@ fn verify_fails_and_says_where() {
     let (r, out) = run(&e, None, &["verify", "--org", "acme"]);
     assert!(matches!(r, Err(LogsError::Tampered(1))), "{r:?}");
     assert!(out.contains("acme (org-1): FAILED") && out.contains("segment 2026-11: record #1:"), "{out}");
+    // --json: one object that says the same.
+    let (r, out) = run_json(&e, None, &["verify", "--org", "acme"], true);
+    assert!(matches!(r, Err(LogsError::Tampered(1))), "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["logs"][0]["log"], "org-1");
+    assert!(v["logs"][0]["problems"][0].as_str().unwrap().contains("record #1"), "{v}");
+}
+
+#[test]
+fn purge_json() {
+    let e = env();
+    let (r, out) = run_json(&e, None, &["purge"], true);
+    r.unwrap();
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(v["purged"].is_array(), "{v}");
 }
 
 #[test]

@@ -22,11 +22,14 @@ pub struct TestServer {
     pub config: PathBuf,
     /// Port the server listens on (127.0.0.1).
     pub port: u16,
+    /// Port of the metrics endpoint (127.0.0.1), once started.
+    pub metrics_port: u16,
     /// The bootstrap administrator's password, as printed once at first start.
     pub admin_password: Option<String>,
     /// Lines the server printed on stdout/stderr so far are forwarded here.
     pub log: PathBuf,
     log_level: Option<String>,
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -43,6 +46,8 @@ pub struct Options {
     pub log: Option<String>,
     /// Further config text appended as is (whole sections, e.g. `[backup]`).
     pub extra: Vec<String>,
+    /// Extra environment variables for the server process.
+    pub env: Vec<(String, String)>,
 }
 
 impl TestServer {
@@ -70,15 +75,20 @@ impl TestServer {
         writeln!(f, "[security]\nlogon_failure_delay_ms = 200\n{}\n", opts.security.join("\n")).unwrap();
         writeln!(f, "[accounts]\n{}\n", opts.accounts.join("\n")).unwrap();
         writeln!(f, "[audit]\nflush_interval_ms = 200\n{}\n", opts.audit.join("\n")).unwrap();
+        if !opts.extra.iter().any(|e| e.contains("[metrics]")) {
+            writeln!(f, "[metrics]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+        }
         writeln!(f, "{}", opts.extra.join("\n")).unwrap();
         drop(f);
         let mut s = Self {
             dir,
             config,
             port: 0,
+            metrics_port: 0,
             admin_password: None,
             log: PathBuf::new(),
             log_level: opts.log.clone(),
+            env: opts.env.clone(),
             child: None,
         };
         s.log = s.dir.path().join("server.log");
@@ -97,6 +107,7 @@ impl TestServer {
                     .or_else(|| std::env::var("SMBVAULT_TEST_LOG").ok())
                     .unwrap_or_else(|| "info".into()),
             )
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -125,6 +136,9 @@ impl TestServer {
                 let path = rest.split(" (mode").next().unwrap_or(rest).trim();
                 let pw = std::fs::read_to_string(path).expect("first administrator password file");
                 self.admin_password = Some(pw.trim().to_string());
+            }
+            if let Some(url) = line.strip_prefix("smbvault metrics on http://") {
+                self.metrics_port = url.split('/').next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
             }
             if let Some(addr) = line.strip_prefix("smbvault listening on ") {
                 self.port = addr.rsplit(':').next().unwrap().trim().parse().unwrap();

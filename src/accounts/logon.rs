@@ -98,7 +98,7 @@ impl Accounts {
     /// `lockout_window_secs` lock the account for `lockout_duration_secs`.
     /// Returns what happened so the caller can audit it.
     pub fn record_logon_failure(&self, user: UserId, now: SystemTime) -> Result<LockoutState, AccountsError> {
-        let cfg = &self.cfg;
+        let cfg = self.config();
         let now_s = to_unix(now);
         let window = i64::try_from(cfg.lockout_window_secs).unwrap_or(i64::MAX);
         self.write_quiet(|tx| {

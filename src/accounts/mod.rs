@@ -64,7 +64,7 @@ pub enum AccountsError {
     #[error("{0}")]
     Invalid(String),
     /// The named object does not exist (or is not visible to the caller).
-    #[error("{what} {name:?} does not exist")]
+    #[error("{what} \"{name}\" does not exist")]
     NotFound {
         /// "organization", "user", "group" or "share".
         what: &'static str,
@@ -72,7 +72,7 @@ pub enum AccountsError {
         name: String,
     },
     /// An object with that name exists already.
-    #[error("{what} {name:?} already exists")]
+    #[error("{what} \"{name}\" already exists")]
     Exists {
         /// "organization", "user", "group" or "share".
         what: &'static str,
@@ -97,7 +97,8 @@ pub enum AccountsError {
 pub struct Accounts {
     conn: Mutex<Connection>,
     nt_key: SealKey,
-    cfg: AccountsConfig,
+    /// Password and lockout policy; SIGHUP may replace it ([`Self::set_config`]).
+    cfg: parking_lot::RwLock<AccountsConfig>,
     cost: HashCost,
     erase_after_days: u32,
 }
@@ -122,7 +123,13 @@ impl Accounts {
         }
         let nt_key = SealKey::new(&mk.derive(NT_HASH_LABEL));
         check_key(&conn, &nt_key, path)?;
-        Ok(Self { conn: Mutex::new(conn), nt_key, cfg: cfg.clone(), cost: HashCost::Standard, erase_after_days: 30 })
+        Ok(Self {
+            conn: Mutex::new(conn),
+            nt_key,
+            cfg: parking_lot::RwLock::new(cfg.clone()),
+            cost: HashCost::Standard,
+            erase_after_days: 30,
+        })
     }
 
     /// Sets the Argon2 cost of new password hashes (tests and benchmarks).
@@ -138,9 +145,15 @@ impl Accounts {
         self
     }
 
-    /// The policy this store was opened with.
-    pub fn config(&self) -> &AccountsConfig {
-        &self.cfg
+    /// The password and lockout policy in force.
+    pub fn config(&self) -> AccountsConfig {
+        self.cfg.read().clone()
+    }
+
+    /// Replaces the password and lockout policy (configuration reload):
+    /// the next logon failure and password change follow it.
+    pub fn set_config(&self, cfg: &AccountsConfig) {
+        *self.cfg.write() = cfg.clone();
     }
 
     /// A number that changes whenever an organization, user, group, share

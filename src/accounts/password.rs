@@ -95,9 +95,10 @@ pub fn generate() -> Zeroizing<String> {
 
 /// The Argon2id PHC string for `password` ("$argon2id$v=19$m=...").
 pub fn hash_admin(cost: HashCost, password: &str) -> Result<String, AccountsError> {
+    let salt = argon2::password_hash::SaltString::generate(&mut rand::rngs::OsRng);
     let h = cost
         .argon2()?
-        .hash_password(password.as_bytes())
+        .hash_password(password.as_bytes(), &salt)
         .map_err(|e| AccountsError::Invalid(format!("cannot hash password: {e}")))?;
     Ok(h.to_string())
 }
@@ -108,7 +109,10 @@ pub fn verify_admin(phc: &str, password: &str) -> bool {
     let Ok(a) = HashCost::Standard.argon2() else {
         return false;
     };
-    a.verify_password(password.as_bytes(), phc).is_ok()
+    let Ok(h) = argon2::PasswordHash::new(phc) else {
+        return false;
+    };
+    a.verify_password(password.as_bytes(), &h).is_ok()
 }
 
 /// NT hash: MD4 of the UTF-16LE password (MS-NLMP 3.3.1, NTOWFv1).

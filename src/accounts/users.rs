@@ -52,7 +52,7 @@ struct Hashes {
 
 impl Accounts {
     fn hashes(&self, user: &str, password: &str) -> Result<Hashes, AccountsError> {
-        password::check_policy(&self.cfg, user, password)?;
+        password::check_policy(&self.config(), user, password)?;
         Ok(Hashes { phc: password::hash_admin(self.cost, password)?, nt: password::nt_hash(password) })
     }
 

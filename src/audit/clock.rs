@@ -48,7 +48,7 @@ pub fn clock_sync_warning() -> Option<String> {
 }
 
 fn run(cmd: &str, args: &[&str]) -> Option<(i32, String)> {
-    let out = Command::new(cmd).args(args).output().ok()?;
+    let out = Command::new(cmd).args(args).env_remove("NOTIFY_SOCKET").output().ok()?;
     Some((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 

@@ -294,6 +294,11 @@ impl AuditLog {
         self.store.forget(org);
     }
 
+    /// Events handed to `record` and not yet taken by the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.len()
+    }
+
     /// Counters since open.
     pub fn stats(&self) -> AuditStats {
         let c = &self.counters;

@@ -27,12 +27,12 @@ pub const NEW_PASSWORD_ENV: &str = "SMBVAULT_NEW_PASSWORD";
 /// `keys.key_file` the key file is looked up as
 /// [`crate::keys::custody::default_key_file`] says (outside the data directory).
 pub fn load_config(g: &Global) -> Result<Config, CliError> {
-    let mut cfg = Config::load(&g.config).map_err(|e| CliError::new(e.to_string()))?;
+    let mut cfg = Config::load(&g.resolved_config()).map_err(|e| CliError::new(e.to_string()))?;
     if let Some(d) = &g.data_dir {
         cfg.server.data_dir = d.clone();
     }
     if cfg.keys.key_file.is_none() {
-        cfg.keys.key_file = Some(crate::keys::custody::default_key_file(&g.config, &cfg.server.data_dir));
+        cfg.keys.key_file = Some(crate::keys::custody::default_key_file(&g.resolved_config(), &cfg.server.data_dir));
     }
     Ok(cfg)
 }
@@ -93,6 +93,11 @@ impl Context {
             Box::new(NoAudit)
         };
         Ok(Self { config, accounts, out: Output { json: g.json }, audit, store, as_user: g.as_user.clone() })
+    }
+
+    /// The storage engine, opened without background work (organization keys).
+    pub fn store(&self) -> &std::sync::Arc<crate::storage::Store> {
+        &self.store
     }
 
     /// The administrator this invocation acts as (`--as`, else the operator).

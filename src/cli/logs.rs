@@ -78,9 +78,15 @@ pub struct ShowArgs {
     /// Outcome.
     #[arg(long, value_enum)]
     pub result: Option<ResultArg>,
-    /// At most this many events (the earliest ones).
-    #[arg(long)]
+    /// Only the newest N matching events.
+    #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Newest event first (default: oldest first).
+    #[arg(long)]
+    pub newest_first: bool,
+    /// Keep printing new events as they are recorded (Ctrl-C ends).
+    #[arg(long, short = 'f', conflicts_with = "newest_first")]
+    pub follow: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -103,7 +109,8 @@ pub enum Format {
     /// Aligned columns.
     #[default]
     Table,
-    /// RFC 4180 CSV with a header line.
+    /// RFC 4180 CSV with a header line, UTF-8 with a byte order mark (so
+    /// that Excel on Japanese Windows reads Japanese names right).
     Csv,
     /// One JSON object per line.
     Jsonl,
@@ -131,6 +138,8 @@ pub struct LogsContext<'a> {
     pub orgs: &'a dyn OrgDirectory,
     /// `Some(org)` for an organization administrator: only that log is visible.
     pub allowed_org: Option<OrgId>,
+    /// `--json`: JSON lines for events, one JSON object for verify and purge.
+    pub json: bool,
 }
 
 /// Why a `logs` command failed. `Tampered` means verification found problems.
@@ -214,7 +223,7 @@ fn resolve(ctx: &LogsContext<'_>, name: &str) -> Result<OrgId, LogsError> {
     }
     match LogId::from_dir_name(name).or_else(|| name.parse().ok().map(|n| LogId::Org(OrgId(n)))) {
         Some(LogId::Org(o)) => Ok(o),
-        _ => Err(LogsError::Usage(format!("no organization named {name:?}"))),
+        _ => Err(LogsError::Usage(format!("no organization named \"{name}\""))),
     }
 }
 
@@ -248,16 +257,27 @@ fn show(
             ResultArg::Denied => ResultClass::Denied,
             ResultArg::Failed => ResultClass::Failed,
         }),
-        limit: a.limit,
+        // `--limit` keeps the newest: each log is read oldest first and
+        // only its last N matches are kept (memory bounded by N per log).
+        limit: None,
     };
+    let keep = a.limit.unwrap_or(usize::MAX);
     let logs = scope(ctx, log, a.org.as_deref())?;
     let mut events: Vec<StoredEvent> = Vec::new();
     let mut warnings = Vec::new();
     for l in &logs {
-        let st = match log.query(*l, &q, &mut |e| {
-            events.push(e);
+        let mut newest = std::collections::VecDeque::new();
+        let r = log.query(*l, &q, &mut |e| {
+            if newest.len() == keep {
+                newest.pop_front();
+            }
+            if keep > 0 {
+                newest.push_back(e);
+            }
             true
-        }) {
+        });
+        events.extend(newest);
+        let st = match r {
             Ok(st) => st,
             Err(AuditError::Key(..)) if logs.len() > 1 => continue, // a shredded organization
             Err(e) => return Err(e.into()),
@@ -270,11 +290,15 @@ fn show(
             ));
         }
     }
-    if logs.len() > 1 {
-        events.sort_by_key(|e| (e.event.time, e.log, e.seq));
-        events.truncate(a.limit.unwrap_or(usize::MAX));
+    events.sort_by_key(|e| (e.event.time, e.log, e.seq));
+    let excess = events.len().saturating_sub(keep);
+    events.drain(..excess);
+    let last = events.last().map(|e| (e.event.time, e.log, e.seq));
+    if a.newest_first {
+        events.reverse();
     }
-    match a.format {
+    let format = if ctx.json && a.format == Format::Table { Format::Jsonl } else { a.format };
+    match format {
         Format::Table => table(ctx, &events, out)?,
         Format::Csv => csv(ctx, &events, out)?,
         Format::Jsonl => {
@@ -286,7 +310,67 @@ fn show(
     for w in warnings {
         eprintln!("warning: {w}");
     }
+    if a.follow {
+        out.flush()?;
+        follow(ctx, log, a.org.as_deref(), q, format, last, out)?;
+    }
     Ok(())
+}
+
+/// `--follow`: polls the logs once a second and prints what is new, in
+/// the order it was recorded, until interrupted.
+fn follow(
+    ctx: &LogsContext<'_>,
+    log: &AuditLog,
+    org: Option<&str>,
+    mut q: Query,
+    format: Format,
+    mut last: Option<(SystemTime, LogId, u64)>,
+    out: &mut dyn Write,
+) -> Result<(), LogsError> {
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        if let Some((t, _, _)) = last {
+            q.since = Some(q.since.map_or(t, |s| s.max(t)));
+        }
+        let mut fresh = Vec::new();
+        // Again each time: a log appears with its organization's first event.
+        for l in &scope(ctx, log, org)? {
+            match log.query(*l, &q, &mut |e| {
+                fresh.push(e);
+                true
+            }) {
+                Ok(_) | Err(AuditError::Key(..)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        fresh.retain(|e| last.is_none_or(|l| (e.event.time, e.log, e.seq) > l));
+        fresh.sort_by_key(|e| (e.event.time, e.log, e.seq));
+        for e in &fresh {
+            match format {
+                Format::Jsonl => writeln!(out, "{}", render::json(e, &org_label(ctx, e.event.org)))?,
+                Format::Csv => write!(out, "{}\r\n", csv_line(ctx, e))?,
+                Format::Table => {
+                    let r = render::row(e, &org_label(ctx, e.event.org));
+                    writeln!(
+                        out,
+                        "{}  {}  {}  {}  {}  {}  {}",
+                        r.time,
+                        r.org,
+                        r.user,
+                        r.client,
+                        r.event,
+                        r.result,
+                        target(&r)
+                    )?
+                }
+            }
+        }
+        if let Some(e) = fresh.last() {
+            last = Some((e.event.time, e.log, e.seq));
+        }
+        out.flush()?;
+    }
 }
 
 fn target(r: &Row) -> String {
@@ -355,8 +439,17 @@ fn csv_cell(s: &str) -> String {
 }
 
 fn csv(ctx: &LogsContext<'_>, events: &[StoredEvent], out: &mut dyn Write) -> std::io::Result<()> {
-    write!(out, "time,log,seq,org,user,client,session,event,result,status,share,path,new_path,detail\r\n")?;
+    // The BOM makes Excel read UTF-8 (it assumes Shift_JIS on Japanese Windows).
+    write!(out, "\u{FEFF}time,log,seq,org,user,client,session,event,result,status,share,path,new_path,detail\r\n")?;
     for e in events {
+        write!(out, "{}\r\n", csv_line(ctx, e))?;
+    }
+    Ok(())
+}
+
+/// One event as a CSV line (without the line end).
+fn csv_line(ctx: &LogsContext<'_>, e: &StoredEvent) -> String {
+    {
         let r = render::row(e, &org_label(ctx, e.event.org));
         let seq = r.seq.to_string();
         let cells = [
@@ -376,14 +469,14 @@ fn csv(ctx: &LogsContext<'_>, events: &[StoredEvent], out: &mut dyn Write) -> st
             &r.detail,
         ];
         let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-        write!(out, "{}\r\n", line.join(","))?;
+        line.join(",")
     }
-    Ok(())
 }
 
 fn verify(ctx: &LogsContext<'_>, log: &AuditLog, org: Option<&str>, out: &mut dyn Write) -> Result<(), LogsError> {
     let logs = scope(ctx, log, org)?;
     let mut problems = 0;
+    let mut json = Vec::new();
     for l in logs {
         let rep = log.verify(Some(l))?;
         for r in rep.logs {
@@ -391,6 +484,19 @@ fn verify(ctx: &LogsContext<'_>, log: &AuditLog, org: Option<&str>, out: &mut dy
                 LogId::Server => "server".to_string(),
                 LogId::Org(o) => format!("{} ({})", org_label(ctx, Some(o)), r.log),
             };
+            problems += r.problems.len();
+            if ctx.json {
+                json.push(serde_json::json!({
+                    "log": r.log.to_string(),
+                    "name": name,
+                    "ok": r.problems.is_empty(),
+                    "segments": r.segments,
+                    "records": r.records,
+                    "problems": r.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                    "notes": r.notes,
+                }));
+                continue;
+            }
             let status = if r.problems.is_empty() { "OK" } else { "FAILED" };
             writeln!(out, "{name}: {status}: {} segments, {} records", r.segments, r.records)?;
             for p in &r.problems {
@@ -399,8 +505,10 @@ fn verify(ctx: &LogsContext<'_>, log: &AuditLog, org: Option<&str>, out: &mut dy
             for n in &r.notes {
                 writeln!(out, "  note: {n}")?;
             }
-            problems += r.problems.len();
         }
+    }
+    if ctx.json {
+        writeln!(out, "{}", serde_json::json!({ "ok": problems == 0, "problems": problems, "logs": json }))?;
     }
     if problems > 0 { Err(LogsError::Tampered(problems)) } else { Ok(()) }
 }
@@ -500,6 +608,23 @@ fn purge(
         .confirm(&format!("delete these months of audit log: {}", what.join("; ")), "purge")
         .map_err(|e| LogsError::NotConfirmed(e.message))?;
     let report = log.purge(now, &|o| ctx.orgs.retention(o).unwrap_or(default), clock_ok)?;
+    if ctx.json {
+        let logs: Vec<serde_json::Value> = report
+            .logs
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "log": p.log.to_string(),
+                    "months": p.months.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+                    "bytes": p.bytes,
+                    "retention": p.retention,
+                    "error": p.error.as_ref().map(|e| e.to_string()),
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::json!({ "purged": logs }))?;
+        return Ok(());
+    }
     if report.logs.is_empty() {
         writeln!(out, "nothing to purge")?;
     }
@@ -509,11 +634,11 @@ fn purge(
             Some(e) => writeln!(out, "{}: purge failed: {e}", p.log)?,
             None => writeln!(
                 out,
-                "{}: removed {} ({} bytes, retention {:?})",
+                "{}: removed {} ({} bytes, retention {})",
                 p.log,
                 months.join(", "),
                 p.bytes,
-                p.retention
+                p.retention.months().map_or_else(|| "unlimited".to_string(), |m| format!("{m} months"))
             )?,
         }
     }

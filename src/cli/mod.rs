@@ -16,6 +16,7 @@ pub mod logs;
 pub mod org;
 pub mod output;
 pub mod serve;
+pub mod service;
 pub mod share;
 pub mod user;
 
@@ -41,9 +42,9 @@ pub struct Cli {
 /// Options accepted by every command.
 #[derive(Debug, Clone, Args)]
 pub struct Global {
-    /// Configuration file.
-    #[arg(long, global = true, value_name = "PATH", default_value = "config/smbvault.toml")]
-    pub config: PathBuf,
+    /// Configuration file [default: $SMBVAULT_CONFIG, else /etc/smbvault/smbvault.toml].
+    #[arg(long, global = true, value_name = "PATH", env = "SMBVAULT_CONFIG", hide_env = true)]
+    pub config: Option<PathBuf>,
     /// Use this data directory instead of `server.data_dir`.
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -57,6 +58,17 @@ pub struct Global {
     /// Organization the command is about (default: your own, or the only one).
     #[arg(long, global = true, value_name = "ORG")]
     pub org: Option<String>,
+}
+
+/// Where the configuration is read from when neither `--config` nor
+/// `SMBVAULT_CONFIG` names it.
+pub const DEFAULT_CONFIG: &str = "/etc/smbvault/smbvault.toml";
+
+impl Global {
+    /// `--config`, else `SMBVAULT_CONFIG`, else [`DEFAULT_CONFIG`].
+    pub fn resolved_config(&self) -> PathBuf {
+        self.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+    }
 }
 
 /// Top-level commands.
@@ -92,6 +104,25 @@ pub enum Command {
     /// The master key: passphrase slots, recovery file (operator only).
     #[command(subcommand)]
     Key(key::KeyCmd),
+    /// Who is connected, their open files and locks (like Samba's smbstatus).
+    Status(service::StatusArgs),
+    /// Live sessions of the running server.
+    #[command(subcommand)]
+    Session(service::SessionCmd),
+    /// Configuration file tools.
+    #[command(subcommand)]
+    Config(service::ConfigCmd),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print a manual page (roff): `smbvault man > /usr/local/share/man/man1/smbvault.1`,
+    /// `smbvault man status > …/smbvault-status.1`.
+    Man {
+        /// A subcommand's page instead of the main one.
+        command: Option<String>,
+    },
 }
 
 /// A failed command: message for stderr and exit code.
@@ -133,12 +164,12 @@ pub fn main() -> ExitCode {
     // key files) is private to its user from the first file on.
     crate::keys::custody::private_umask();
     let cli = Cli::parse();
-    // Diagnostics go to stderr; RUST_LOG selects (default: warnings, and
-    // info for the server). File names and keys never reach this channel.
-    let default = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Diagnostics go to stderr; RUST_LOG selects (default: warnings). The
+    // server sets up its own from `[log]` once its configuration is read.
+    // File names and keys never reach this channel.
+    if !matches!(cli.command, Command::Serve(_)) {
+        crate::service::logging::init(crate::config::LogFormat::Text, "warn");
+    }
     // The passphrase variable must not stay in the environment of the
     // process (readable in /proc for its whole life): move it to a pipe and
     // start again without it.
@@ -164,8 +195,32 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `--as` and `--org` are accepted everywhere (clap globals) but mean
+/// something only for administration; elsewhere they are a mistake worth
+/// saying rather than ignoring.
+fn check_globals(cli: &Cli) -> Result<(), CliError> {
+    let name = match &cli.command {
+        Command::Init { .. } => "init",
+        Command::Serve(_) => "serve",
+        Command::Config(_) => "config",
+        Command::Completions { .. } => "completions",
+        Command::Man { .. } => "man",
+        _ => return Ok(()),
+    };
+    for (set, opt) in [(cli.global.as_user.is_some(), "--as"), (cli.global.org.is_some(), "--org")] {
+        if set {
+            return Err(CliError {
+                message: format!("{opt} has no meaning for `smbvault {name}`; leave it out"),
+                code: 2,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    check_globals(&cli)?;
     let g = &cli.global;
     match &cli.command {
         Command::Init { force_new_key } => init(g, *force_new_key),
@@ -177,6 +232,31 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Logs(c) => run_logs(g, c.clone()),
         Command::Backup(c) => backup::run(g, c),
         Command::Key(c) => key::run(g, c),
+        Command::Status(a) => service::status(g, a),
+        Command::Session(c) => service::session(g, c),
+        Command::Config(c) => service::config(g, c),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "smbvault", &mut buf);
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &buf);
+            Ok(())
+        }
+        Command::Man { command } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            cmd.build();
+            let page = match command {
+                None => cmd,
+                Some(name) => cmd.find_subcommand(name).cloned().ok_or_else(|| CliError {
+                    message: format!("no command {name}; see `smbvault --help`"),
+                    code: 2,
+                })?,
+            };
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(page).render(&mut buf).map_err(|e| CliError::new(e.to_string()))?;
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &buf);
+            Ok(())
+        }
     }
 }
 
@@ -191,7 +271,8 @@ fn run_logs(g: &Global, cmd: logs::LogsCmd) -> Result<(), CliError> {
     let (mk, _) = crate::app::open_master_key(&ctx.config, false).map_err(CliError::new)?;
     let store = crate::app::open_store(&ctx.config, &mk, false).map_err(CliError::new)?;
     let orgs = crate::app::AccountsOrgs(&ctx.accounts);
-    let lctx = logs::LogsContext { config: &ctx.config, master: &mk, org_keys: store, orgs: &orgs, allowed_org };
+    let lctx =
+        logs::LogsContext { config: &ctx.config, master: &mk, org_keys: store, orgs: &orgs, allowed_org, json: g.json };
     logs::run(&lctx, cmd).map_err(|e| match e {
         logs::LogsError::Forbidden(m) => CliError { message: m, code: 3 },
         logs::LogsError::NotConfirmed(m) => CliError { message: m, code: confirm::NOT_CONFIRMED },

@@ -58,6 +58,12 @@ pub enum OrgCmd {
         /// 1m, 3m, 6m, 12m, unlimited, or "default" for the server's.
         retention: String,
     },
+    /// Storage used against the quota, files and last change (billing);
+    /// every organization you may see, or ORG.
+    Usage {
+        /// Organization (default: all you administer).
+        name: Option<String>,
+    },
     /// Record the contract's last day; the data is erased `erase_after_days`
     /// (30) after it. Asks first (type the organization's name, or --yes).
     EndContract {
@@ -165,6 +171,43 @@ pub fn run(g: &Global, cmd: &OrgCmd) -> Result<(), CliError> {
             out.done(
                 &format!("created organization {} (users log on as {}\\user)", o.name, o.name),
                 org_json(&o, None),
+            );
+        }
+        OrgCmd::Usage { name } => {
+            let orgs = match name {
+                Some(n) => vec![admin.org(Some(n), "usage")?],
+                None => admin.org_list()?,
+            };
+            let usage = super::service::org_usage(&ctx, orgs.iter().map(|o| o.id.0).collect())?;
+            let mut rows = Vec::new();
+            let mut json = Vec::new();
+            for (o, u) in orgs.iter().zip(&usage) {
+                let pct = o.quota_bytes.filter(|q| *q > 0).map(|q| u.bytes as f64 * 100.0 / q as f64);
+                rows.push(vec![
+                    o.name.clone(),
+                    bytes_text(Some(u.bytes)),
+                    bytes_text(o.quota_bytes),
+                    pct.map_or_else(|| "-".into(), |p| format!("{p:.1}%")),
+                    u.files.to_string(),
+                    u.directories.to_string(),
+                    u.last_change
+                        .clone()
+                        .map_or_else(|| "-".into(), |t| t.chars().take(16).collect::<String>().replace('T', " ")),
+                ]);
+                json.push(serde_json::json!({
+                    "org": o.name,
+                    "org_id": o.id.0,
+                    "bytes_used": u.bytes,
+                    "quota_bytes": o.quota_bytes,
+                    "files": u.files,
+                    "directories": u.directories,
+                    "last_change": u.last_change,
+                }));
+            }
+            out.table(
+                &["ORG", "USED", "QUOTA", "USE", "FILES", "DIRS", "LAST CHANGE (JST)"],
+                &rows,
+                serde_json::Value::Array(json),
             );
         }
         OrgCmd::List => {

@@ -28,11 +28,23 @@ pub struct ServeArgs {
 }
 
 /// Runs the server until SIGINT or SIGTERM, then makes everything durable.
+/// SIGHUP reloads the configuration file.
 pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
     let mut config = super::context::load_config(g)?;
     if let Some(l) = args.listen {
         config.server.listen = l;
     }
+    let log = crate::service::logging::init(config.log.format, &config.log.level);
+    let env_log = std::env::var("RUST_LOG").is_ok_and(|v| !v.trim().is_empty());
+    let (listen, data_dir) = (args.listen, g.data_dir.clone());
+    let overrides: Box<dyn Fn(&mut Config) + Send + Sync> = Box::new(move |c: &mut Config| {
+        if let Some(l) = listen {
+            c.server.listen = l;
+        }
+        if let Some(d) = &data_dir {
+            c.server.data_dir = d.clone();
+        }
+    });
     let data = config.server.data_dir.clone();
     create_private_dir(&data)?;
     let _lock = lock_data_dir(&data)?;
@@ -69,25 +81,26 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
         );
         show_first_password(&data, &admin.user, admin.password.as_str())?;
     }
-    let log: Option<Arc<AuditLog>> = if config.audit.enabled {
+    // `audit.default_retention` is reloadable: the writer reads it here.
+    let retention = Arc::new(parking_lot::RwLock::new(config.audit.default_retention));
+    let audit_log: Option<Arc<AuditLog>> = if config.audit.enabled {
         let log = AuditLog::open(&crate::audit::audit_dir(&data), store.clone(), &mk, &config.audit)
             .map_err(|e| CliError::new(format!("cannot open the audit log: {e}")))?;
         let acc = accounts.clone();
-        let default = config.audit.default_retention;
+        let default = retention.clone();
         log.set_retention(Arc::new(move |org| {
-            acc.org(org).ok().flatten().and_then(|o| o.retention).unwrap_or(default)
+            acc.org(org).ok().flatten().and_then(|o| o.retention).unwrap_or(*default.read())
         }));
         Some(log)
     } else {
         None
     };
-    let audit: Arc<dyn AuditSink> = match &log {
+    let audit: Arc<dyn AuditSink> = match &audit_log {
         Some(l) => l.clone(),
         None => Arc::new(NullSink),
     };
     if let Some(w) = crate::audit::clock_sync_warning() {
         tracing::warn!("{w}");
-        eprintln!("warning: {w}");
     }
     let backups = Arc::new(super::backup::db_backups(&config, &mk));
     let data_backups = super::backup::data_backups(&config, &mk).map(Arc::new);
@@ -95,68 +108,194 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
     let eraser = Arc::new(crate::backup::erasure::Eraser {
         accounts: accounts.clone(),
         store: store.clone(),
-        audit_log: log.clone(),
+        audit_log: audit_log.clone(),
         audit: audit.clone(),
         backups: Some(backups.clone()),
         data_backups: data_backups.clone(),
     });
-    let directory = Arc::new(app::AccountsDirectory::new(accounts, &config));
+    let directory = Arc::new(app::AccountsDirectory::new(accounts.clone(), &config));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))?;
-    let result =
-        rt.block_on(serve(config, directory, store.clone(), audit.clone(), eraser, [Some(backups), data_backups]));
+    let path = g.resolved_config();
+    let parts = Parts {
+        config,
+        directory,
+        accounts,
+        store: store.clone(),
+        audit: audit.clone(),
+        audit_log: audit_log.clone(),
+        eraser,
+        backups: [Some(backups), data_backups],
+        reload: (path, overrides, log, retention, env_log),
+    };
+    let result = rt.block_on(serve(parts));
     // Graceful shutdown: every acknowledged write and every event durable.
     let flushed = store.flush_all();
     drop(audit);
-    if let Some(log) = log
+    if let Some(log) = audit_log
         && let Err(e) = log.shutdown()
     {
         tracing::error!(error = %e, "audit log shutdown failed");
     }
     flushed.map_err(|e| CliError::new(format!("could not flush the store at shutdown: {e}")))?;
+    if result.is_ok() {
+        tracing::info!("stopped; store and audit log flushed");
+    }
     result
 }
 
-async fn serve(
+type ReloadParts = (
+    std::path::PathBuf,
+    Box<dyn Fn(&mut Config) + Send + Sync>,
+    crate::service::logging::LogHandle,
+    Arc<parking_lot::RwLock<crate::config::Retention>>,
+    bool,
+);
+
+/// What the async part of the server is made of.
+struct Parts {
     config: Config,
     directory: Arc<app::AccountsDirectory>,
+    accounts: Arc<Accounts>,
     store: Arc<crate::storage::Store>,
     audit: Arc<dyn AuditSink>,
+    audit_log: Option<Arc<AuditLog>>,
     eraser: Arc<crate::backup::erasure::Eraser>,
     backups: [Option<Arc<crate::backup::db::DbBackups>>; 2],
-) -> Result<(), CliError> {
+    reload: ReloadParts,
+}
+
+async fn serve(p: Parts) -> Result<(), CliError> {
+    let Parts { config, directory, accounts, store, audit, audit_log, eraser, backups, reload } = p;
+    // Handlers first: SIGHUP's default action would end the process, and
+    // systemd may send it as soon as we say READY.
+    let handlers = crate::service::signals::Signals::install();
     let listen = config.server.listen;
-    tokio::spawn(erase_periodically(eraser, config.backup.erase_check_interval_secs));
-    let [db, data] = backups;
-    // Database and data backups are sibling tasks: each has its own lock
-    // file and target, so neither waits for the other.
-    for (b, on) in [(db, config.backup.db_generations > 0), (data, config.backup.data_generations > 0)] {
-        if let Some(b) = b.filter(|_| on) {
-            tokio::spawn(backup_daily(b, store.clone()));
-        }
-    }
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| bind_error(listen, &e))?;
+    // A metrics port in use must not keep SMB clients out: say so and serve.
+    let metrics_listener = if config.metrics.enabled {
+        let m = config.metrics.listen;
+        match tokio::net::TcpListener::bind(m).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::error!(
+                    address = %m,
+                    error = %e,
+                    "cannot listen for metrics; serving without /metrics and /healthz (change `[metrics] listen`)"
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let control_path = config.control_socket();
     let mut guid = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut guid);
     let seed = rand::RngCore::next_u64(&mut rand::rngs::OsRng);
-    let server =
-        Arc::new(Server::new(config, directory, store, audit, guid, seed, FileTime::from_system(SystemTime::now())));
+    let (erase_interval, db_on, data_on) =
+        (config.backup.erase_check_interval_secs, config.backup.db_generations > 0, config.backup.data_generations > 0);
+    let server = Arc::new(Server::new(
+        config,
+        directory.clone(),
+        store.clone(),
+        audit.clone(),
+        guid,
+        seed,
+        FileTime::from_system(SystemTime::now()),
+    ));
+    let metrics = server.metrics.clone();
+    tokio::spawn(erase_periodically(eraser, erase_interval, metrics.clone()));
+    let [db, data] = backups;
+    // Database and data backups are sibling tasks: each has its own lock
+    // file and target, so neither waits for the other.
+    for (kind, b, on) in [(0, db, db_on), (1, data, data_on)] {
+        if let Some(b) = b.filter(|_| on) {
+            tokio::spawn(backup_daily(b, store.clone(), kind, metrics.clone()));
+        }
+    }
+    let registry = Arc::new(crate::net::Registry::default());
+    let control = {
+        let src = Arc::new(crate::service::control::Sources {
+            registry: registry.clone(),
+            audit: audit.clone(),
+            metrics: metrics.clone(),
+            store: store.clone(),
+        });
+        let path = control_path.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::service::control::serve(&path, src).await {
+                tracing::error!(path = %path.display(), error = %e, "control socket failed; `smbvault status` is unavailable");
+            }
+        })
+    };
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let actual = listener.local_addr().map_err(|e| CliError::new(e.to_string()))?;
+    if let Some(ml) = metrics_listener {
+        let addr = ml.local_addr().map_err(|e| CliError::new(e.to_string()))?;
+        let src = Arc::new(crate::service::http::Sources {
+            server: server.clone(),
+            accounts,
+            audit: audit_log,
+            ready: ready.clone(),
+        });
+        tokio::spawn(crate::service::http::serve(ml, src));
+        println!("smbvault metrics on http://{addr}/metrics");
+    }
+    let (path, overrides, log, retention, env_log) = reload;
+    let reloader = crate::service::reload::Reloader {
+        path,
+        overrides,
+        server: server.clone(),
+        directory,
+        log,
+        retention,
+        env_log,
+    };
     println!("smbvault listening on {actual}");
+    ready.store(true, std::sync::atomic::Ordering::Relaxed);
+    crate::service::notify::ready(&format!("serving SMB on {actual}"));
+    // `systemctl status` shows how busy the server is.
+    let status_task = {
+        let m = server.metrics.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let n = m.connections_open.load(std::sync::atomic::Ordering::Relaxed);
+                crate::service::notify::status(&format!("serving SMB on {actual}: {n} connection(s)"));
+            }
+        })
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down");
+    let r2 = ready.clone();
+    let signals = tokio::spawn(async move {
+        handlers.wait(reloader).await;
+        r2.store(false, std::sync::atomic::Ordering::Relaxed);
+        crate::service::notify::stopping("stopping: finishing requests, flushing store and audit log");
+        tracing::info!("shutting down: no new connections; finishing requests in flight");
         let _ = stop_tx.send(true);
     });
-    crate::net::serve(server, listener, stop_rx).await.map_err(|e| CliError::new(format!("server failed: {e}")))
+    let result = crate::net::serve(server, listener, registry, stop_rx)
+        .await
+        .map_err(|e| CliError::new(format!("server failed: {e}")));
+    control.abort();
+    signals.abort();
+    status_task.abort();
+    let _ = std::fs::remove_file(&control_path);
+    result
 }
 
 /// Erases organizations whose contract ended, at start and then every
 /// `interval` seconds (on a blocking thread: shredding syncs files).
-async fn erase_periodically(eraser: Arc<crate::backup::erasure::Eraser>, interval: u64) {
+async fn erase_periodically(
+    eraser: Arc<crate::backup::erasure::Eraser>,
+    interval: u64,
+    metrics: Arc<crate::metrics::Metrics>,
+) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(interval.max(1)));
     loop {
         tick.tick().await;
@@ -164,6 +303,7 @@ async fn erase_periodically(eraser: Arc<crate::backup::erasure::Eraser>, interva
         match tokio::task::spawn_blocking(move || e.erase_due(SystemTime::now())).await {
             Ok(Ok(done)) => {
                 for o in done {
+                    metrics.erasures_done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     println!("erased organization #{} (contract ended)", o.id.0);
                 }
             }
@@ -178,7 +318,12 @@ async fn erase_periodically(eraser: Arc<crate::backup::erasure::Eraser>, interva
 /// older generations beyond `db_generations` / `data_generations` are
 /// deleted. The store is flushed first so the backup holds every write
 /// acknowledged so far, not only the last periodic commit.
-async fn backup_daily(backups: Arc<crate::backup::db::DbBackups>, store: Arc<crate::storage::Store>) {
+async fn backup_daily(
+    backups: Arc<crate::backup::db::DbBackups>,
+    store: Arc<crate::storage::Store>,
+    kind: usize,
+    metrics: Arc<crate::metrics::Metrics>,
+) {
     const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
     loop {
         let age = backups.newest_age(SystemTime::now());
@@ -192,7 +337,10 @@ async fn backup_daily(backups: Arc<crate::backup::db::DbBackups>, store: Arc<cra
                     b.create(SystemTime::now())
                 };
                 let data = backups.includes_segments();
-                match tokio::task::spawn_blocking(run).await {
+                let result = tokio::task::spawn_blocking(run).await;
+                let unix = SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+                metrics.backup(kind, unix, matches!(result, Ok(Ok(_))));
+                match result {
                     Ok(Ok(g)) => {
                         tracing::info!(generation = %g.name, data, ms = started.elapsed().as_millis() as u64, "backup made")
                     }
@@ -280,23 +428,6 @@ pub(crate) fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, CliE
         ))
     })?;
     Ok(f)
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let term_fut = async {
-        match term.as_mut() {
-            Some(t) => {
-                t.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term_fut => {}
-    }
 }
 
 /// Explains a bind failure, with the usual fix for port 445.

@@ -29,6 +29,6 @@ pub mod services;
 pub mod session;
 pub mod status;
 
-pub use connection::{Connection, Outgoing};
+pub use connection::{Connection, LockReport, OpenReport, Outgoing, SessionReport};
 pub use offload::{Inbound, KeyTable, ProtectJob, WireMessage};
 pub use server::Server;

@@ -17,8 +17,13 @@ pub const MAX_IO: u32 = 8 * 1024 * 1024;
 
 /// The server-wide state shared by all connections.
 pub struct Server {
-    /// Configuration (read-only after start).
+    /// Configuration as started. Settings SIGHUP may change are read
+    /// through [`Server::live`] instead.
     pub config: Config,
+    /// The configuration as last (re)loaded.
+    live: parking_lot::RwLock<Arc<Config>>,
+    /// Counters for the metrics endpoint.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// ServerGuid (MS-SMB2 3.3.1.5), random per data directory start.
     pub guid: Guid,
     /// When the server started (FILETIME).
@@ -60,6 +65,8 @@ impl Server {
         let min_dialect = d(&config.security.min_dialect);
         let max_dialect = d(&config.security.max_dialect);
         Self {
+            live: parking_lot::RwLock::new(Arc::new(config.clone())),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
             config,
             guid: Guid(guid),
             start_time,
@@ -76,6 +83,18 @@ impl Server {
             revision: parking_lot::Mutex::new((0, None)),
             quota_applied: parking_lot::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// The current configuration: reloadable settings (security policy,
+    /// logon delay, limits) are read here so that SIGHUP takes effect for
+    /// the next request.
+    pub fn live(&self) -> Arc<Config> {
+        self.live.read().clone()
+    }
+
+    /// Installs a reloaded configuration (see `service::reload`).
+    pub fn set_live(&self, cfg: Config) {
+        *self.live.write() = Arc::new(cfg);
     }
 
     /// The organization's store, creating its key on first use

@@ -2,31 +2,39 @@
 //! them to the sans-IO engine and writes back what it returns. It never looks
 //! inside a message past the 4-byte frame prefix.
 
+pub mod registry;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::engine::{Connection, Inbound, KeyTable, Outgoing, Server, WireMessage};
+use crate::metrics::Metrics;
 use crate::wire::framing::{self, Prefix};
+pub use registry::{Control, Registry};
 
 /// How often each connection gets a `tick` (session revalidation, timeouts).
 const TICK: Duration = Duration::from_secs(1);
 /// How long shutdown waits for connections to finish their current request.
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// Serves until `shutdown` flips to true, then closes every connection and
-/// returns once they are gone (or after [`DRAIN`]).
+/// Serves until `shutdown` flips to true, then stops accepting, lets each
+/// connection finish the request it is working on and send its answers,
+/// closes them and returns once they are gone (or after [`DRAIN`]).
 pub async fn serve(
     server: Arc<Server>,
     listener: TcpListener,
+    registry: Arc<Registry>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let limit = Arc::new(Semaphore::new(server.config.server.max_connections));
     let slots = Arc::new(Semaphore::new(engine_slots()));
+    let metrics = server.metrics.clone();
+    let mut last_refusal_warning: Option<Instant> = None;
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     loop {
         tokio::select! {
@@ -40,25 +48,41 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let Ok(permit) = limit.clone().try_acquire_owned() else {
-                    tracing::warn!(%peer, "connection limit reached; refusing");
+                // `server.max_connections` is read each time: SIGHUP may change it.
+                let max = server.live().server.max_connections as u64;
+                if metrics.connections_open.load(Relaxed) >= max {
+                    metrics.limit(crate::metrics::Limit::Connections);
+                    // Said once a minute, not once per refused client
+                    // (smbvault_limits_hit_total counts them all).
+                    if last_refusal_warning.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(60)) {
+                        last_refusal_warning = Some(Instant::now());
+                        tracing::warn!(%peer, max, "connection limit reached; refusing new connections");
+                    }
                     continue;
-                };
+                }
+                metrics.connections_open.fetch_add(1, Relaxed);
+                metrics.connections_total.fetch_add(1, Relaxed);
                 let server = server.clone();
                 let stop = shutdown.clone();
                 let done = done_tx.clone();
                 let slots = slots.clone();
+                let (id, control) = registry.add();
+                let registry = registry.clone();
+                let metrics = metrics.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection(server, stream, peer, stop, slots).await {
+                    if let Err(e) = connection(server, stream, peer, stop, slots, control).await {
                         tracing::debug!(%peer, error = %e, "connection ended");
                     }
-                    drop(permit);
+                    registry.remove(id);
+                    metrics.connections_open.fetch_sub(1, Relaxed);
                     drop(done);
                 });
             }
             _ = shutdown.changed() => break,
         }
     }
+    // Stop accepting at once: new clients get a refusal, not a hang.
+    drop(listener);
     drop(done_tx);
     // Every connection task holds a `done` sender; recv() returns None when all have ended.
     let _ = tokio::time::timeout(DRAIN, done_rx.recv()).await;
@@ -73,18 +97,21 @@ async fn connection(
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
     slots: Arc<Semaphore>,
+    mut control: mpsc::UnboundedReceiver<Control>,
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
+    let metrics = server.metrics.clone();
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel::<Outgoing>();
-    let writer = tokio::spawn(write_loop(wr, rx));
+    let writer = tokio::spawn(write_loop(wr, rx, metrics.clone()));
     // Frames are read by their own task: a `read_frame` raced against the
     // tick in `select!` and cancelled halfway through a large frame would
     // lose the bytes it had read and desynchronize the stream. The task
     // also reads the next request while the engine works on this one.
     let (frames_tx, mut frames) = mpsc::channel(1);
     let mut conn = Connection::new(server, peer);
-    let reader = tokio::spawn(read_loop(rd, frames_tx, conn.key_table()));
+    let reader = tokio::spawn(read_loop(rd, frames_tx, conn.key_table(), metrics));
+    let mut last_request = Instant::now();
     // Another connection may finish one of ours pending requests (a LOCK
     // released elsewhere): it wakes us and we collect the final responses.
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -99,6 +126,7 @@ async fn connection(
                     None => break Ok(()),
                     Some(Err(e)) => break Err(e),
                 };
+                last_request = Instant::now();
                 let Ok(_slot) = slots.acquire().await else { break Ok(()) };
                 let out = tokio::task::block_in_place(|| conn.handle_inbound(SystemTime::now(), &mut inbound));
                 if !send_all(&tx, out) {
@@ -117,6 +145,19 @@ async fn connection(
                     break Ok(());
                 }
             }
+            Some(c) = control.recv() => match c {
+                Control::Report(answer) => {
+                    let _ = answer.send(conn.report(last_request.elapsed()));
+                }
+                Control::Kick(sid, answer) => {
+                    if conn.has_session(sid) {
+                        let _ = answer.send(conn.session_principal(sid));
+                        tracing::info!(%peer, session = format_args!("{sid:#x}"), "session kicked by the operator; closing the connection");
+                        break Ok(());
+                    }
+                    let _ = answer.send(None);
+                }
+            },
             _ = stop.changed() => break Ok(()),
         }
     };
@@ -153,10 +194,14 @@ async fn read_loop(
     mut rd: tokio::net::tcp::OwnedReadHalf,
     frames: mpsc::Sender<std::io::Result<Inbound>>,
     keys: Arc<KeyTable>,
+    metrics: Arc<Metrics>,
 ) {
     loop {
         let item = match read_frame(&mut rd).await {
-            Ok(Some(f)) => Ok(keys.open(f)),
+            Ok(Some(f)) => {
+                metrics.bytes_in.fetch_add(4 + f.len() as u64, Relaxed);
+                Ok(keys.open(f))
+            }
             Ok(None) => return,
             Err(e) => Err(e),
         };
@@ -220,6 +265,7 @@ async fn read_frame(rd: &mut tokio::net::tcp::OwnedReadHalf) -> std::io::Result<
 async fn write_loop(
     wr: tokio::net::tcp::OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
     let mut wr = tokio::io::BufWriter::with_capacity(64 * 1024, wr);
     while let Some(out) = rx.recv().await {
@@ -237,6 +283,7 @@ async fn write_loop(
         wr.write_all(&framing::prefix(head.len() + msg.body.len())).await?;
         wr.write_all(head).await?;
         wr.write_all(&msg.body).await?;
+        metrics.bytes_out.fetch_add((4 + head.len() + msg.body.len()) as u64, Relaxed);
         if rx.is_empty() {
             wr.flush().await?;
         }

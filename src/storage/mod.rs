@@ -13,6 +13,7 @@
 //! Synchronous and `Send + Sync`; the SMB engine calls it from a blocking
 //! pool. Timestamps are data: this module never reads the clock for them.
 
+mod census;
 mod chunks;
 mod compact;
 mod content;
@@ -37,6 +38,7 @@ use std::time::Duration;
 use crate::config::StorageConfig;
 use crate::types::{FileTime, NodeId};
 
+pub use census::Census;
 pub use content::{ALLOC_UNIT, Content, MAX_FILE_SIZE};
 pub use error::StorageError;
 pub use keyring::{ORG_WRAP_LABEL, org_key_ad};

@@ -10,7 +10,7 @@ impl Admin<'_> {
     fn org_of<'s>(&self, spec: &'s str, org: Option<&'s str>) -> Result<(Option<&'s str>, &'s str), AccountsError> {
         match (names::split_qualified(spec), org) {
             ((Some(a), _), Some(b)) if names::fold_org(a) != names::fold_org(b) => Err(AccountsError::Invalid(
-                format!("{spec:?} names organization {a} but the command is about organization {b}"),
+                format!("\"{spec}\" names organization {a} but the command is about organization {b}"),
             )),
             ((Some(a), user), _) => Ok((Some(a), user)),
             ((None, user), org) => Ok((org, user)),

@@ -22,8 +22,10 @@ use crate::wire::header::{self, Command, Header, flags};
 use crate::wire::{HEADER_LEN, NtStatus, PutLe};
 
 mod background;
+mod report;
 mod state;
 
+pub use report::{LockReport, OpenReport, SessionReport};
 pub use state::*;
 
 /// One client connection.
@@ -262,6 +264,9 @@ impl Connection {
         prev: &mut Option<Related>,
         encrypted: Option<u64>,
     ) -> Result<Answer, Error> {
+        // Request latency for the metrics endpoint (the only clock read
+        // here: handlers still get `now` from the caller).
+        let started = std::time::Instant::now();
         let charge = self.check_credits(&hdr, msg)?;
         // Related compound (3.3.5.2.7.2): ids come from the previous message.
         let mut related_file_id = None;
@@ -315,6 +320,7 @@ impl Connection {
                 (e.status(), Some(handlers::error_body()))
             }
         };
+        self.server.metrics.request(hdr.command.0, status.0, started.elapsed());
         if hdr.command == Command::SESSION_SETUP && status == NtStatus::SUCCESS {
             self.logged_on(&hdr, msg);
         }

@@ -179,6 +179,15 @@ impl ByteRangeLocks {
         self.held.is_empty() && self.waiters.is_empty() && self.sequences.is_empty()
     }
 
+    /// Locks held by `owner`: offset, length, exclusive (`smbvault status`).
+    pub fn held_by(&self, owner: OpenId) -> Vec<(u64, u64, bool)> {
+        self.held
+            .iter()
+            .filter(|h| h.owner == owner)
+            .map(|h| (h.range.offset, h.range.length, h.kind == LockKind::Exclusive))
+            .collect()
+    }
+
     /// Number of locks held by `owner`.
     pub fn count_held_by(&self, owner: OpenId) -> usize {
         self.held.iter().filter(|h| h.owner == owner).count()

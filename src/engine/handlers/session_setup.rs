@@ -25,7 +25,7 @@ pub fn session_setup(ctx: &mut Ctx<'_>) -> Result<Reply> {
         // Multichannel is not offered, so there is nothing to bind to.
         return Err(NtStatus::REQUEST_NOT_ACCEPTED.into());
     }
-    if ctx.server.config.security.encryption == EncryptionPolicy::Required && !client_can_encrypt(ctx) {
+    if ctx.server.live().security.encryption == EncryptionPolicy::Required && !client_can_encrypt(ctx) {
         // 3.3.5.5: Server.EncryptData with RejectUnencryptedAccess and a
         // client that cannot encrypt.
         return Err(NtStatus::ACCESS_DENIED.into());
@@ -144,7 +144,7 @@ fn establish(
         d if d.is_smb3() => SigningAlg::AesCmac,
         _ => SigningAlg::HmacSha256,
     };
-    let policy = ctx.server.config.security.encryption;
+    let policy = ctx.server.live().security.encryption;
     let signing_required = ctx.server.config.security.signing_required || ctx.conn.neg.client_security_mode & 0x2 != 0;
     let session = ctx.conn.sessions.get_mut(&sid).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
     if session.crypto.is_none() {
@@ -230,6 +230,6 @@ fn fail(
         tracing::warn!(user = user.map(|u| u.0), "account locked out after repeated failures");
         ctx.server.audit.record(event(EventKind::Lockout).result(EventResult::Denied("locked out".into())));
     }
-    ctx.conn.delay = Some(Duration::from_millis(ctx.server.config.security.logon_failure_delay_ms));
+    ctx.conn.delay = Some(Duration::from_millis(ctx.server.live().security.logon_failure_delay_ms));
     Err(NtStatus::LOGON_FAILURE.into())
 }

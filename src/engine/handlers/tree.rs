@@ -51,7 +51,7 @@ fn connect_inner(ctx: &mut Ctx<'_>, req: &TreeConnectRequest) -> Result<Reply> {
             return Err(NtStatus::ACCESS_DENIED.into());
         }
         ctx.server.share_root(&mut share)?;
-        let policy = share.encryption.unwrap_or(ctx.server.config.security.encryption);
+        let policy = share.encryption.unwrap_or(ctx.server.live().security.encryption);
         let encrypt = match policy {
             EncryptionPolicy::Required if !can_encrypt => {
                 // MS-SMB2 3.3.5.7: Share.EncryptData and the client cannot encrypt.
