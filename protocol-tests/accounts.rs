@@ -664,3 +664,71 @@ fn data_directory_holds_no_password_or_nt_hash() {
         }
     }
 }
+
+/// Listing names of `ls` in `share` as `user`.
+fn listing(s: &TestServer, share: &str, user: &str) -> String {
+    let o = s.smbclient(share, user, PASS, &[], "ls");
+    assert_clean(&o, &format!("{user}: ls on {share}"));
+    text(&o)
+}
+
+/// Access-based enumeration (`share set --access-based-enumeration`): a
+/// file whose DACL denies bob read is left out of bob's listings while it
+/// is on, and listed again when it is off; alice sees it throughout.
+#[test]
+fn access_based_enumeration_hides_what_the_user_cannot_read() {
+    let s = TestServer::start();
+    s.admin(&["org", "add", "ACME"]);
+    s.add_user("ACME\\alice", PASS);
+    s.add_user("ACME\\bob", PASS);
+    s.admin(&["share", "add", "docs", "--org", "ACME"]);
+    // Setting a DACL takes WRITE_DAC, which only share administrators hold.
+    s.admin(&["share", "grant", "--user", "alice", "docs", "admin"]);
+    let src = s.dir.path().join("x.txt");
+    std::fs::write(&src, b"payroll").unwrap();
+    let put = format!("put {0} secret.txt; put {0} open.txt", src.display());
+    assert_clean(&s.smbclient("docs", "ACME\\alice", PASS, &[], &put), "alice puts");
+
+    // bob's SID (the scheme of engine/fsa/sid.rs): deny him read, allow everyone.
+    let bob = user_json(&s, "ACME", "bob");
+    let (org, uid) = (bob["org_id"].as_u64().unwrap(), bob["id"].as_u64().unwrap());
+    let bob_sid = format!("S-1-5-21-1397572182-{}-{}-{}", org >> 32, org & 0xffff_ffff, 1000 + uid);
+    let port = s.port.to_string();
+    let o = python("set_dacl.py", &["127.0.0.1", &port, "docs", "ACME\\alice", PASS, "secret.txt", &bob_sid]);
+    assert!(o.status.success() && text(&o).contains("done"), "set_dacl.py: {}", text(&o));
+    assert_has(
+        &s.smbclient("docs", "ACME\\bob", PASS, &[], "get secret.txt /dev/null"),
+        "NT_STATUS_ACCESS_DENIED",
+        "bob reads",
+    );
+
+    // Off (the default): both see both files.
+    for u in ["ACME\\alice", "ACME\\bob"] {
+        let l = listing(&s, "docs", u);
+        assert!(l.contains("secret.txt") && l.contains("open.txt"), "{u}, ABE off:\n{l}");
+    }
+
+    s.admin(&["share", "set", "docs", "--access-based-enumeration", "on"]);
+    let list = s.admin(&["share", "list", "--org", "ACME"]);
+    assert!(
+        list.contains("ABE")
+            && list
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["docs", "ACME", "inherit", "read_write", "on"]),
+        "{list}"
+    );
+    let l = listing(&s, "docs", "ACME\\bob");
+    assert!(!l.contains("secret.txt") && l.contains("open.txt"), "bob, ABE on:\n{l}");
+    // Asking for the name itself does not find it either.
+    assert_has(
+        &s.smbclient("docs", "ACME\\bob", PASS, &[], "ls secret.txt"),
+        "NT_STATUS_NO_SUCH_FILE",
+        "bob, ls secret.txt",
+    );
+    let l = listing(&s, "docs", "ACME\\alice");
+    assert!(l.contains("secret.txt") && l.contains("open.txt"), "alice, ABE on:\n{l}");
+
+    s.admin(&["share", "set", "docs", "--access-based-enumeration", "off"]);
+    let l = listing(&s, "docs", "ACME\\bob");
+    assert!(l.contains("secret.txt") && l.contains("open.txt"), "bob, ABE off again:\n{l}");
+}

@@ -75,6 +75,15 @@ fn smbtorture_quick_list() {
     // smbtorture changes security descriptors: a share administrator.
     s.admin(&["share", "grant", "--user", "alice", "share", "admin"]);
     s.admin(&["share", "grant", "--user", "bob", "share", "admin"]);
+    // smb2.acls.ACCESSBASED connects to a share named "hideunread" with
+    // access-based enumeration (Samba's "hide unreadable"). Ours is a share
+    // of its own (a share's root is its own directory); the test works in
+    // a fresh folder of it.
+    s.admin(&["share", "add", "hideunread", "--org", "DEFAULT"]);
+    s.admin(&["share", "set", "hideunread", "--access-based-enumeration", "on"]);
+    for u in ["alice", "bob"] {
+        s.admin(&["share", "grant", "--user", u, "hideunread", "admin"]);
+    }
     let list = std::env::var("SMBVAULT_TORTURE_LIST").unwrap_or_else(|_| "torture-tests-quick.txt".into());
     let out_dir = s.dir.path().join("torture");
     let mut cmd = Command::new("bash");

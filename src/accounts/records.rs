@@ -231,6 +231,9 @@ pub struct ShareRecord {
     pub comment: String,
     /// Access of the organization's users that no entry mentions.
     pub default_access: Access,
+    /// Access-based enumeration: listings omit entries the user could not
+    /// open for reading (MS-SMB2 2.2.10 SMB2_SHAREFLAG_ACCESS_BASED_DIRECTORY_ENUM).
+    pub access_based_enum: bool,
 }
 
 /// One explicit entry of a share's access list, for display.

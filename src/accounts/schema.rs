@@ -10,7 +10,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 /// Current schema version (`meta.schema`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -111,10 +111,59 @@ pub fn init(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "secure_delete", "ON")?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute_batch(SCHEMA)?;
+    migrate(conn)
+}
+
+/// Brings a database written by an older smbvault (or just created from
+/// the version-1 `SCHEMA` above) to `SCHEMA_VERSION`, one step at a time,
+/// each in its own transaction.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    if version(conn)? < 2 {
+        // 2: per-share access-based enumeration (off for existing shares).
+        let tx = conn.unchecked_transaction()?;
+        let has: bool = tx.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info('shares') WHERE name = 'access_based_enum'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has {
+            tx.execute_batch("ALTER TABLE shares ADD COLUMN access_based_enum INTEGER NOT NULL DEFAULT 0;")?;
+        }
+        tx.execute("UPDATE meta SET value = 2 WHERE key = 'schema'", [])?;
+        tx.commit()?;
+    }
     Ok(())
 }
 
 /// The schema version recorded in the database.
 pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version-1 database (shares without `access_based_enum`) opens,
+    /// keeps its shares, and has enumeration off for them.
+    #[test]
+    fn version_1_database_migrates() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(
+            "INSERT INTO orgs (name, name_key, created) VALUES ('ACME', 'acme', 0);
+             INSERT INTO shares (org_id, name, name_key, root_node, created) VALUES (1, 'docs', 'docs', 7, 0);",
+        )
+        .unwrap();
+        assert_eq!(version(&conn).unwrap(), 1);
+        init(&conn).unwrap();
+        assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION);
+        let (root, abe): (i64, bool) = conn
+            .query_row("SELECT root_node, access_based_enum FROM shares", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((root, abe), (7, false));
+        // Opening again is a no-op.
+        init(&conn).unwrap();
+        assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION);
+    }
 }

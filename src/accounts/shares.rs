@@ -15,7 +15,7 @@ use crate::config::EncryptionPolicy;
 use crate::types::{NodeId, OrgId, ShareId, UserId};
 
 const SHARE_COLS: &str = "s.id, s.org_id, o.name, s.name, s.root_node, s.encryption, s.comment, \
-     s.default_access FROM shares s JOIN orgs o ON o.id = s.org_id";
+     s.default_access, s.access_based_enum FROM shares s JOIN orgs o ON o.id = s.org_id";
 
 /// What `add_share` needs.
 #[derive(Debug, Clone)]
@@ -45,6 +45,7 @@ fn share_from_row(r: &Row<'_>) -> rusqlite::Result<ShareRecord> {
         encryption: enc.map(|e| parse_encryption(&e).unwrap_or(EncryptionPolicy::Required)),
         comment: r.get(6)?,
         default_access: Access::parse(&default).unwrap_or(Access::None),
+        access_based_enum: r.get(8)?,
     })
 }
 
@@ -147,6 +148,17 @@ impl Accounts {
     /// Sets the share's encryption policy (`None`: inherit the server's).
     pub fn set_share_encryption(&self, id: ShareId, p: Option<EncryptionPolicy>) -> Result<(), AccountsError> {
         self.update_share(id, "encryption", p.map(|p| encryption_str(p).to_string()))
+    }
+
+    /// Turns access-based enumeration on or off: listings then omit the
+    /// entries a user could not open for reading.
+    pub fn set_share_access_based_enum(&self, id: ShareId, on: bool) -> Result<(), AccountsError> {
+        self.write(|tx| {
+            match tx.execute("UPDATE shares SET access_based_enum = ?2 WHERE id = ?1", params![id.0, on])? {
+                0 => Err(not_found(id)),
+                _ => Ok(()),
+            }
+        })
     }
 
     /// Records the share's root directory once the server has created it

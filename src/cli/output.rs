@@ -127,6 +127,7 @@ pub fn share_json(s: &ShareRecord) -> Value {
         "encryption": s.encryption.map_or("inherit", encryption_str),
         "comment": s.comment,
         "default_access": s.default_access.as_str(),
+        "access_based_enumeration": s.access_based_enum,
     })
 }
 

@@ -61,7 +61,7 @@ pub enum ShareCmd {
         #[command(flatten)]
         confirm: super::confirm::ConfirmArgs,
     },
-    /// Change a share's comment, encryption or default access.
+    /// Change a share's comment, encryption, default access or access-based enumeration.
     Set {
         /// Share name.
         name: String,
@@ -74,6 +74,10 @@ pub enum ShareCmd {
         /// none, read, read_write or admin.
         #[arg(long)]
         default_access: Option<String>,
+        /// on: listings show each user only the files and folders they
+        /// may open for reading (access-based enumeration); off (default).
+        #[arg(long, value_name = "on|off")]
+        access_based_enumeration: Option<String>,
     },
     /// Set the access level of a user or group: none, read, read_write, admin.
     Grant {
@@ -110,6 +114,14 @@ fn encryption_arg(s: &str) -> Result<Option<EncryptionPolicy>, CliError> {
     Ok(Some(parse_encryption(s)?))
 }
 
+fn on_off(s: &str) -> Result<bool, CliError> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(crate::accounts::AccountsError::Invalid(format!("{s:?}: use on or off")).into()),
+    }
+}
+
 /// Runs a `share` command.
 pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
     let ctx = Context::open(g)?;
@@ -136,12 +148,17 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
                         s.org.clone(),
                         s.encryption.map_or("inherit", encryption_str).into(),
                         s.default_access.as_str().into(),
+                        if s.access_based_enum { "on" } else { "off" }.into(),
                         s.comment.clone(),
                     ]
                 })
                 .collect();
             let json = shares.iter().map(share_json).collect();
-            out.table(&["SHARE", "ORG", "ENCRYPTION", "DEFAULT", "COMMENT"], &rows, serde_json::Value::Array(json));
+            out.table(
+                &["SHARE", "ORG", "ENCRYPTION", "DEFAULT", "ABE", "COMMENT"],
+                &rows,
+                serde_json::Value::Array(json),
+            );
         }
         ShareCmd::Remove { name, delete_data, confirm } => {
             let s = admin.share(name, "remove share")?;
@@ -164,11 +181,12 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
             let tail = if *delete_data { " and its files" } else { " (files kept in storage)" };
             out.done(&format!("removed share {}{tail}", s.name), share_json(&s));
         }
-        ShareCmd::Set { name, comment, encryption, default_access } => {
+        ShareCmd::Set { name, comment, encryption, default_access, access_based_enumeration } => {
             let ch = ShareChange {
                 comment: comment.clone(),
                 encryption: encryption.as_deref().map(encryption_arg).transpose()?,
                 default_access: default_access.as_deref().map(Access::parse).transpose()?,
+                access_based_enum: access_based_enumeration.as_deref().map(on_off).transpose()?,
             };
             let s = admin.share_set(name, &ch)?;
             out.done(&format!("updated share {}", s.name), share_json(&s));

@@ -43,6 +43,8 @@ pub struct ShareChange {
     pub encryption: Option<Option<EncryptionPolicy>>,
     /// New default access.
     pub default_access: Option<Access>,
+    /// Access-based enumeration on or off.
+    pub access_based_enum: Option<bool>,
 }
 
 impl Admin<'_> {
@@ -158,6 +160,10 @@ impl Admin<'_> {
         if let Some(a) = ch.default_access {
             self.acc.set_share_default_access(s.id, a)?;
             said.push(format!("default_access={}", a.as_str()));
+        }
+        if let Some(on) = ch.access_based_enum {
+            self.acc.set_share_access_based_enum(s.id, on)?;
+            said.push(format!("access_based_enumeration={}", if on { "on" } else { "off" }));
         }
         self.emit(Some(s.org_id), AdminAction::ShareChanged { share: s.name.clone(), setting: said.join(", ") });
         self.share(name, "change")

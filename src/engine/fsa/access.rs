@@ -113,6 +113,19 @@ pub fn share_mask(perm: Access) -> u32 {
     }
 }
 
+/// What access-based enumeration asks of an entry before listing it: the
+/// read rights of FILE_GENERIC_READ (without SYNCHRONIZE). Windows ABE hides
+/// what the user cannot open for reading; Samba's "hide unreadable" checks
+/// the same four bits, and smbtorture `smb2.acls.ACCESSBASED` hides the
+/// entry when any one of READ_DATA, READ_ATTRIBUTES or READ_EA is missing.
+pub const ABE_READ: u32 = FILE_READ_DATA | FILE_READ_EA | FILE_READ_ATTRIBUTES | READ_CONTROL;
+
+/// True if an entry whose descriptor and share permission grant `granted`
+/// is listed on an access-based-enumeration share.
+pub fn abe_visible(granted: u32) -> bool {
+    granted & ABE_READ == ABE_READ
+}
+
 /// True if the share permission allows any modification (DELETE_ON_CLOSE,
 /// SET_INFO of attributes, …).
 pub fn share_writable(perm: Access) -> bool {

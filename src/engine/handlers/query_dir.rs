@@ -34,6 +34,14 @@ pub fn query_directory(ctx: &mut Ctx<'_>) -> Result<Reply> {
     } else {
         None
     };
+    // Access-based enumeration: the user's token, to hide entries their
+    // descriptor does not let them read (one descriptor check per entry).
+    let abe = match &ctx.tree()?.kind {
+        crate::engine::session::TreeKind::Disk(s) if s.access_based_enum => {
+            ctx.session()?.principal.as_ref().map(crate::engine::acl::token)
+        }
+        _ => None,
+    };
     let open = ctx.open_mut(id)?;
     let granted = open.granted_access;
     let f = open.file_mut().ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
@@ -61,7 +69,7 @@ pub fn query_directory(ctx: &mut Ctx<'_>) -> Result<Reply> {
         Some(token) => Some(MacAttrs::new(f, token)?),
         None => None,
     };
-    let filled = fill(f, &mut e, &mut w, single, mac.as_mut());
+    let filled = fill(f, &mut e, &mut w, single, mac.as_mut(), abe.as_ref());
     let found_any = e.found_any;
     let stopped_on_full = matches!(filled, Ok(Fill::Full));
     f.dir_enum = Some(e);
@@ -101,6 +109,7 @@ fn fill(
     w: &mut DirWriter,
     single: bool,
     mut mac: Option<&mut MacAttrs>,
+    abe: Option<&crate::engine::fsa::sid::Token>,
 ) -> Result<Fill> {
     // "." and "..", then (for a pattern without wildcards) one lookup, or
     // the directory in the store's stable order.
@@ -129,6 +138,9 @@ fn fill(
         e.done = true;
         if let Some(n) = crate::engine::fileops::lookup(&f.org, f.node, &e.pattern)? {
             let meta = f.org.stat(n)?;
+            if !readable(f, &meta, abe) {
+                return Ok(Fill::End);
+            }
             e.found_any = true;
             if !w.push(&wire_entry(&meta.name, &meta)) {
                 e.done = false;
@@ -147,7 +159,7 @@ fn fill(
             return Ok(Fill::End);
         }
         for entry in batch {
-            if matches(&e.pattern, &entry) {
+            if matches(&e.pattern, &entry) && readable(f, &entry.meta, abe) {
                 e.found_any = true;
                 if !w.push(&wire_entry(&entry.name, &entry.meta)) {
                     return Ok(Fill::Full);
@@ -195,6 +207,17 @@ impl MacAttrs {
         };
         self.attrs.push(crate::engine::aapl::entry_attr(&f.org, m, obj.maximal_access()));
     }
+}
+
+/// Whether an entry is listed: always, unless access-based enumeration is
+/// on, then only if the user's token may open it for reading (the same
+/// descriptor evaluation and share mask as CREATE). A descriptor that
+/// cannot be read hides the entry.
+fn readable(f: &FileOpen, m: &Meta, abe: Option<&crate::engine::fsa::sid::Token>) -> bool {
+    let Some(token) = abe else { return true };
+    let is_dir = m.kind == NodeKind::Directory;
+    crate::engine::acl::granted(&f.org, f.org_id, m.id, is_dir, m.id == f.root, token)
+        .is_ok_and(|acl| fa::abe_visible(acl & fa::share_mask(f.level)))
 }
 
 /// The pattern matches the name or its 8.3 alternate (MS-FSA 2.1.5.6.3).

@@ -61,9 +61,17 @@ fn connect_inner(ctx: &mut Ctx<'_>, req: &TreeConnectRequest) -> Result<Reply> {
             EncryptionPolicy::Desired => can_encrypt,
             EncryptionPolicy::Off => session_encrypts,
         };
+        let mut flags = share_flags::MANUAL_CACHING;
+        if encrypt {
+            flags |= share_flags::ENCRYPT_DATA;
+        }
+        if share.access_based_enum {
+            // MS-SMB2 2.2.10: listings are filtered (handlers::query_dir).
+            flags |= share_flags::ACCESS_BASED_DIRECTORY_ENUM;
+        }
         let resp = TreeConnectResponse {
             share_type: share_type::DISK,
-            share_flags: share_flags::MANUAL_CACHING | if encrypt { share_flags::ENCRYPT_DATA } else { 0 },
+            share_flags: flags,
             capabilities: 0,
             maximal_access: maximal_access(level),
         };
