@@ -200,6 +200,12 @@ fn purge_json() {
     r.unwrap();
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert!(v["purged"].is_array(), "{v}");
+    // A dry run answers in JSON too, and changes nothing.
+    let (r, out) = run_json(&e, None, &["purge", "--dry-run"], true);
+    r.unwrap();
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["dry_run"], true, "{v}");
+    assert!(v["would_purge"].is_array(), "{v}");
 }
 
 #[test]

@@ -593,6 +593,19 @@ fn purge(
             format!("{l}: {} (retention {r:?})", m.join(", "))
         })
         .collect();
+    if ctx.json && (confirm.dry_run || what.is_empty()) {
+        // The same answers as below, as one object: what would go, or nothing.
+        let months: Vec<serde_json::Value> = plan
+            .iter()
+            .map(|(l, r, months)| {
+                let m: Vec<String> = months.iter().map(|m| m.to_string()).collect();
+                serde_json::json!({ "log": l.to_string(), "retention": format!("{r:?}"), "months": m })
+            })
+            .collect();
+        let key = if confirm.dry_run { "would_purge" } else { "purged" };
+        writeln!(out, "{}", serde_json::json!({ "dry_run": confirm.dry_run, key: months }))?;
+        return Ok(());
+    }
     if confirm.dry_run {
         match what.is_empty() {
             true => writeln!(out, "dry run: nothing to purge")?,
