@@ -272,6 +272,26 @@ impl Directory for AccountsDirectory {
         self.accounts.effective_access(share.id, user).unwrap_or(Access::None)
     }
 
+    fn find_share_now(&self, name: &str) -> Option<Option<ShareRecord>> {
+        match self.accounts.find_share(name) {
+            Ok(s) => Some(s.map(|s| self.resolve(s))),
+            Err(e) => {
+                tracing::warn!(error = %e, "share could not be read; re-checked at the next tick");
+                None
+            }
+        }
+    }
+
+    fn access_now(&self, share: &ShareRecord, user: UserId) -> Option<Access> {
+        match self.accounts.effective_access(share.id, user) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::warn!(error = %e, "share access could not be read; re-checked at the next tick");
+                None
+            }
+        }
+    }
+
     fn visible_shares(&self, org: OrgId, user: UserId) -> Vec<ShareRecord> {
         let all = self.accounts.list_shares(Some(org)).unwrap_or_default();
         all.into_iter().filter(|s| self.access(s, user) != Access::None).map(|s| self.resolve(s)).collect()

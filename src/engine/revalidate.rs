@@ -62,8 +62,14 @@ fn trees(
     let mut changed = Vec::new();
     for (tid, t) in &s.trees {
         let TreeKind::Disk(share) = &t.kind else { continue };
-        let level = match server.directory.find_share(&share.name) {
-            Some(cur) if cur.id == share.id => server.directory.access(&cur, user),
+        let Some(found) = server.directory.find_share_now(&share.name) else {
+            continue; // unreadable just now: unchanged until the next tick
+        };
+        let level = match found {
+            Some(cur) if cur.id == share.id => match server.directory.access_now(&cur, user) {
+                Some(level) => level,
+                None => continue, // unreadable just now: unchanged until the next tick
+            },
             _ => Access::None,
         };
         if level != t.access {

@@ -37,6 +37,17 @@ pub trait Directory: Send + Sync {
     fn find_share(&self, name: &str) -> Option<ShareRecord>;
     /// Effective access of `user` on `share`. `Access::None` for other organizations.
     fn access(&self, share: &ShareRecord, user: UserId) -> Access;
+    /// Like [`Directory::find_share`], but `None` when the accounts could
+    /// not be read just now (see [`Directory::access_now`]).
+    fn find_share_now(&self, name: &str) -> Option<Option<ShareRecord>> {
+        Some(self.find_share(name))
+    }
+    /// Like [`Directory::access`], but `None` when the accounts could not be
+    /// read just now (a busy or failing database): the periodic re-check
+    /// must not take a transient error for a revoked permission.
+    fn access_now(&self, share: &ShareRecord, user: UserId) -> Option<Access> {
+        Some(self.access(share, user))
+    }
     /// Shares of an organization that `user` may see (for srvsvc).
     fn visible_shares(&self, org: OrgId, user: UserId) -> Vec<ShareRecord>;
     /// True if the user may log on now: exists, enabled, not locked, org active.
