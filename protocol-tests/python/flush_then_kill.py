@@ -6,24 +6,19 @@ usage: flush_then_kill.py HOST PORT SHARE DOMAIN\\USER PASSWORD SIZE
 """
 import sys
 import time
-import uuid
 
-from smbprotocol.connection import Connection, Dialects
-from smbprotocol.open import (CreateDisposition, CreateOptions, FilePipePrinterAccessMask,
-                              ImpersonationLevel, Open, ShareAccess)
-from smbprotocol.session import Session
-from smbprotocol.tree import TreeConnect
+from smbprotocol.open import CreateDisposition, CreateOptions, FilePipePrinterAccessMask, ShareAccess
+
+from smbtest import Client
 
 
 def data(seed, size):
     return bytes((seed + i * 7 + (i >> 9)) & 0xFF for i in range(size))
 
 
-def put(tree, name, payload, flush=False, through=False):
-    f = Open(tree, name)
-    f.create(ImpersonationLevel.Impersonation, FilePipePrinterAccessMask.GENERIC_WRITE, 0,
-             ShareAccess.FILE_SHARE_READ, CreateDisposition.FILE_OVERWRITE_IF,
-             CreateOptions.FILE_NON_DIRECTORY_FILE)
+def put(c, name, payload, flush=False, through=False):
+    f = c.open(name, FilePipePrinterAccessMask.GENERIC_WRITE, CreateDisposition.FILE_OVERWRITE_IF,
+               CreateOptions.FILE_NON_DIRECTORY_FILE, ShareAccess.FILE_SHARE_READ)
     # 5000-byte writes: partial chunks, so the write-back tail is involved.
     for off in range(0, len(payload), 5000):
         f.write(payload[off:off + 5000], off, write_through=through)
@@ -35,16 +30,11 @@ def put(tree, name, payload, flush=False, through=False):
 def main():
     host, port, share, user, password, size = sys.argv[1:7]
     port, size = int(port), int(size)
-    conn = Connection(uuid.uuid4(), host, port, require_signing=True)
-    conn.connect(Dialects.SMB_3_1_1)
-    sess = Session(conn, user, password, require_encryption=True)
-    sess.connect()
-    tree = TreeConnect(sess, rf"\\{host}\{share}")
-    tree.connect()
+    c = Client(host, port, share, user, password)
     # The handles stay open: only FLUSH and WRITE_THROUGH make them durable.
-    keep = [put(tree, "flushed.bin", data(1, size), flush=True),
-            put(tree, "through.bin", data(2, size), through=True),
-            put(tree, "unflushed.bin", data(3, size))]
+    keep = [put(c, "flushed.bin", data(1, size), flush=True),
+            put(c, "through.bin", data(2, size), through=True),
+            put(c, "unflushed.bin", data(3, size))]
     print("done", len(keep), flush=True)
     time.sleep(600)
 
