@@ -315,6 +315,13 @@ impl OrgCore {
         Ok(())
     }
 
+    /// True if a settle has anything to do: operations since the last one,
+    /// or a write-back tail not sealed yet. Atomic loads and one short
+    /// lock, so that the per-pass settle skips idle organizations.
+    pub fn needs_settle(&self) -> bool {
+        self.op_gen.load(Ordering::Acquire) > self.settled_gen.load(Ordering::Acquire) || !self.tails.lock().is_empty()
+    }
+
     /// True once the WAL is long enough for the durable commit to
     /// checkpoint it.
     pub fn wal_is_large(&self) -> bool {

@@ -175,7 +175,10 @@ impl Store {
     /// docs/storage-format.md §8). Returns the first error; every
     /// organization is tried.
     pub fn settle(&self) -> Result<()> {
-        let orgs: Vec<_> = self.orgs.lock().values().cloned().collect();
+        // Every engine pass calls this: only the organizations with
+        // something to settle are collected (none, most of the time, and
+        // then nothing is allocated), not every open organization.
+        let orgs: Vec<_> = self.orgs.lock().values().filter(|o| o.core.needs_settle()).cloned().collect();
         let mut first = Ok(());
         for o in orgs {
             if let Err(e) = o.core.settle() {
