@@ -85,7 +85,9 @@ fn smbtorture_quick_list() {
         s.admin(&["share", "grant", "--user", u, "hideunread", "admin"]);
     }
     let list = std::env::var("SMBVAULT_TORTURE_LIST").unwrap_or_else(|_| "torture-tests-quick.txt".into());
-    let out_dir = s.dir.path().join("torture");
+    // SMBVAULT_TORTURE_OUT keeps summary.tsv and the logs (for compare.sh).
+    let out_dir =
+        std::env::var_os("SMBVAULT_TORTURE_OUT").map(PathBuf::from).unwrap_or_else(|| s.dir.path().join("torture"));
     let mut cmd = Command::new("bash");
     cmd.arg(torture_dir().join("torture.sh"))
         .args(["127.0.0.1", &s.port.to_string(), "share", "DEFAULT\\alice", PASS])
