@@ -59,32 +59,9 @@ pub struct Table {
     doomed: HashSet<(OrgId, NodeId)>,
     /// Delayed write-time updates and forced write times of open files.
     times: HashMap<(OrgId, NodeId), WriteTimes>,
-    /// Names that recently left a directory (see [`Tunnel`]).
-    tunnels: Vec<Tunnel>,
+    /// Names that recently left a directory (name tunneling).
+    tunnels: crate::engine::tunnels::Tunnels,
 }
-
-/// NTFS file name tunneling: a name deleted or renamed away from a
-/// directory is remembered for 15 seconds; a file created (or renamed in)
-/// under that name, or under its 8.3 name, gets the old long name and
-/// creation time back. Programs that save by delete-and-create or
-/// rename-over-temp keep the file's identity that way (and smbtorture
-/// `smb2.mangle` recreates files by their short names).
-#[derive(Debug, Clone)]
-pub struct Tunnel {
-    /// Organization and directory.
-    pub dir: (OrgId, NodeId),
-    /// The long name that left.
-    pub name: String,
-    /// Its 8.3 name, if it had one.
-    pub short: Option<String>,
-    /// Its creation time.
-    pub created: FileTime,
-    /// Forgotten after this.
-    pub expires: FileTime,
-}
-
-/// How long tunneling remembers a name (NTFS default: 15 s).
-const TUNNEL_TTL: u64 = 15 * 10_000_000;
 
 /// LastWriteTime bookkeeping of an open file, the way Windows (and Samba)
 /// update it: the first write through a handle moves LastWriteTime about
@@ -174,32 +151,15 @@ impl Table {
         }
     }
 
-    /// Remembers a name that left `dir` at `now`.
+    /// Remembers a name that left `dir` at `now` (see `engine::tunnels`).
     pub fn tunnel_leave(&mut self, dir: (OrgId, NodeId), name: &str, created: FileTime, now: FileTime) {
-        self.tunnels.retain(|t| t.expires > now && !(t.dir == dir && t.name.eq_ignore_ascii_case(name)));
-        if self.tunnels.len() >= 4096 {
-            self.tunnels.remove(0);
-        }
-        let short = crate::engine::names::short_name(name);
-        self.tunnels.push(Tunnel {
-            dir,
-            name: name.to_string(),
-            short,
-            created,
-            expires: FileTime(now.0.saturating_add(TUNNEL_TTL)),
-        });
+        self.tunnels.leave(dir, name, created, now);
     }
 
     /// A name arriving in `dir`: the tunneled long name and creation time
     /// if it matches a recent one by long or 8.3 name (consumed).
     pub fn tunnel_arrive(&mut self, dir: (OrgId, NodeId), name: &str, now: FileTime) -> Option<(String, FileTime)> {
-        self.tunnels.retain(|t| t.expires > now);
-        let up = name.to_uppercase();
-        let pos = self.tunnels.iter().rposition(|t| {
-            t.dir == dir && (t.name.to_uppercase() == up || t.short.as_deref().is_some_and(|s| s == up))
-        })?;
-        let t = self.tunnels.remove(pos);
-        Some((t.name, t.created))
+        self.tunnels.arrive(dir, name, now)
     }
 
     /// Remembers who waits for a blocked LOCK.
@@ -399,22 +359,6 @@ mod tests {
 
     const ORG: OrgId = OrgId(1);
     const DIR: NodeId = NodeId(7);
-
-    #[test]
-    fn tunnel_restores_long_name_and_creation_time_for_15_seconds() {
-        let mut t = Table::default();
-        let created = FileTime(1_000);
-        t.tunnel_leave((ORG, DIR), "Quarterly report.xlsx", created, FileTime(50_000_000));
-        let short = crate::engine::names::short_name("Quarterly report.xlsx").unwrap();
-        // Another directory, or after 15 s: nothing.
-        assert_eq!(t.tunnel_arrive((ORG, NodeId(8)), &short, FileTime(50_000_001)), None);
-        let got = t.tunnel_arrive((ORG, DIR), &short.to_lowercase(), FileTime(60_000_000));
-        assert_eq!(got, Some(("Quarterly report.xlsx".to_string(), created)));
-        // Consumed.
-        assert_eq!(t.tunnel_arrive((ORG, DIR), &short, FileTime(60_000_000)), None);
-        t.tunnel_leave((ORG, DIR), "a.txt", created, FileTime(0));
-        assert_eq!(t.tunnel_arrive((ORG, DIR), "A.TXT", FileTime(15 * 10_000_000 + 1)), None);
-    }
 
     #[test]
     fn completions_reach_the_waiting_mailbox_once() {

@@ -28,6 +28,7 @@ pub mod server;
 pub mod services;
 pub mod session;
 pub mod status;
+pub mod tunnels;
 
 pub use connection::{Connection, LockReport, OpenReport, Outgoing, SessionReport};
 pub use offload::{Inbound, KeyTable, ProtectJob, WireMessage};

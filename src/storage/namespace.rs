@@ -98,12 +98,19 @@ fn has_children(db: &Db, id: i64) -> Result<bool> {
 /// Deletes contents (chunk rows, key rows) and records what that frees.
 pub(crate) fn purge_contents(db: &Db, ids: &[i64], d: &mut Deltas) -> Result<()> {
     for &id in ids {
-        let mut q =
-            db.conn.prepare_cached("SELECT seg, SUM(plen), COUNT(*) FROM chunks WHERE content=?1 GROUP BY seg")?;
+        // Summed here, not with GROUP BY: the bundled SQLite (STAT4)
+        // re-prepared the grouped query on every execution, 10 % of the
+        // server's CPU in the delete benchmark.
+        let mut q = db.conn.prepare_cached("SELECT seg, plen FROM chunks WHERE content=?1")?;
         let mut rows = q.query([id])?;
+        let first = d.live.len();
         while let Some(r) = rows.next()? {
-            let (seg, bytes, n): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            d.live.push((seg, -(bytes + n * super::record::OVERHEAD as i64)));
+            let (seg, plen): (i64, i64) = (r.get(0)?, r.get(1)?);
+            let freed = -(plen + super::record::OVERHEAD as i64);
+            match d.live[first..].iter_mut().find(|(s, _)| *s == seg) {
+                Some((_, n)) => *n += freed,
+                None => d.live.push((seg, freed)),
+            }
         }
         let alloc: Option<i64> = db
             .conn

@@ -211,7 +211,7 @@ fn plan_new(i: &Input<'_>, parent: NodeId, leaf: &str) -> Result<Plan> {
     let kind = if is_dir { NodeKind::Directory } else { NodeKind::File };
     let now = FileTime::from_system(i.now);
     // Name tunneling: a name that just left comes back with its long form
-    // and creation time (see `files::Tunnel`).
+    // and creation time (see `engine::tunnels`).
     let tunneled = i.server.files.with(|t| t.tunnel_arrive((i.share.org_id, parent), leaf, now));
     let name = tunneled.as_ref().map_or(leaf, |(n, _)| n.as_str());
     let node = match i.org.create(parent, name, kind, new_attributes(i.req.file_attributes, is_dir), now) {

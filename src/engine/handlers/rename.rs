@@ -64,7 +64,7 @@ pub fn rename(env: &Env<'_>, f: &mut FileOpen, r: FileRenameInformation) -> Resu
     }
     env.server.files.with(|t| check_opens(t, f, &[old_parent, new_parent], existing))?;
     f.org.rename(f.node, new_parent, leaf, r.replace_if_exists)?;
-    // Name tunneling (`files::Tunnel`): the old name is remembered in its
+    // Name tunneling (`engine::tunnels`): the old name is remembered in its
     // directory; a name that just left the target directory lends this
     // file its creation time (save-to-temp-then-rename keeps it).
     let tunneled = env.server.files.with(|t| {
