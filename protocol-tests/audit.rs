@@ -365,3 +365,35 @@ fn changes_denials_lockout_and_expiry_are_logged() {
     let (ok, out) = verify(&s);
     assert!(ok, "{out}");
 }
+
+/// A client-chosen user name with an escape sequence, a line break and a
+/// bidi override, sent in a failed logon, reaches the operator's terminal
+/// escaped: the access table, `logs --follow`'s text and the server log
+/// hold no control character and no forged line (issue 15).
+#[test]
+fn control_characters_from_clients_are_escaped_in_human_output() {
+    let s = TestServer::start();
+    s.add_user("DEFAULT\\alice", PASS);
+    let evil = "eve\u{1b}[2J\n2026-12-06 09:00:00  DEFAULT  alice  forged\u{202e}";
+    let script = format!(
+        "import sys\nsys.path.insert(0, {dir:?})\nfrom smbtest import Client\ntry:\n    Client('127.0.0.1', {port}, \
+         'share', sys.argv[1], 'wrong')\nexcept Exception:\n    pass\n",
+        dir = format!("{}/protocol-tests/python", env!("CARGO_MANIFEST_DIR")),
+        port = s.port,
+    );
+    let user = format!("DEFAULT\\{evil}");
+    let o = std::process::Command::new("python3").args(["-c", &script, &user]).output().expect("python3");
+    assert!(o.status.success(), "{}", text(&o));
+    let table = logs(&s, &["access", "--format", "table"], &[]);
+    assert!(table.status.success(), "{}", text(&table));
+    let out = String::from_utf8(table.stdout).unwrap();
+    assert!(out.contains("eve\\u{1b}[2J\\u{a}2026-12-06"), "the name is not shown escaped: {out}");
+    assert!(!out.contains(['\u{1b}', '\u{202e}']), "a control character reached the table: {out:?}");
+    assert!(!out.lines().any(|l| l.starts_with("2026-12-06 09:00:00")), "a forged line: {out}");
+    // The JSON keeps the name exactly (its encoder escapes controls).
+    let v = jsonl(&s, "access", &[]);
+    assert!(v.iter().any(|e| e["user"].as_str().is_some_and(|u| u.contains(evil))), "{v:#?}");
+    let log = s.log_text();
+    assert!(!log.contains(['\u{1b}', '\u{202e}']), "a control character reached the server log");
+    assert!(!log.lines().any(|l| l.starts_with("2026-12-06 09:00:00")), "a forged server log line");
+}

@@ -22,6 +22,7 @@ pub mod engine;
 pub mod keys;
 pub mod metrics;
 pub mod net;
+pub mod printable;
 pub mod rpc;
 pub mod service;
 pub mod storage;

@@ -354,16 +354,17 @@ fn follow(
                 Format::Csv => write!(out, "{}\r\n", csv_line(ctx, e))?,
                 Format::Table => {
                     let r = render::row(e, &org_label(ctx, e.event.org));
+                    let p = |s: &str| crate::printable::printable(s).into_owned();
                     writeln!(
                         out,
                         "{}  {}  {}  {}  {}  {}  {}",
                         r.time,
-                        r.org,
-                        r.user,
-                        r.client,
+                        p(&r.org),
+                        p(&r.user),
+                        p(&r.client),
                         r.event,
                         r.result,
-                        target(&r)
+                        p(&target(&r))
                     )?
                 }
             }
@@ -409,6 +410,9 @@ fn table(ctx: &LogsContext<'_>, events: &[StoredEvent], out: &mut dyn Write) -> 
             ]
         })
         .collect();
+    // User names of failed logons, paths and details come from clients.
+    let rows: Vec<[String; 8]> =
+        rows.into_iter().map(|r| r.map(|c| crate::printable::printable(&c).into_owned())).collect();
     let mut w = head.map(|h| h.chars().count());
     for r in &rows {
         for (i, c) in r.iter().enumerate() {

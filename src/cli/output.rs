@@ -19,11 +19,16 @@ pub struct Output {
 
 impl Output {
     /// Prints a list: a table, or the JSON array.
+    /// Cells are shown through [`printable`](crate::printable::printable):
+    /// many hold names that clients chose.
     pub fn table(&self, headers: &[&str], rows: &[Vec<String>], json: Value) {
         if self.json {
             println!("{json}");
             return;
         }
+        let rows: Vec<Vec<String>> =
+            rows.iter().map(|r| r.iter().map(|c| crate::printable::printable(c).into_owned()).collect()).collect();
+        let rows = &rows;
         let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
         for r in rows {
             for (w, c) in widths.iter_mut().zip(r) {

@@ -80,11 +80,8 @@ impl Tunnels {
     pub fn arrive(&mut self, dir: Dir, name: &str, now: FileTime) -> Option<(String, FileTime)> {
         self.expire(now);
         let up = key(name);
-        let long = if self.by_name.contains_key(&(dir, up.clone())) {
-            up
-        } else {
-            self.by_short.get(&(dir, up))?.clone()
-        };
+        let long =
+            if self.by_name.contains_key(&(dir, up.clone())) { up } else { self.by_short.get(&(dir, up))?.clone() };
         let e = self.remove(&(dir, long))?;
         (e.expires > now).then_some((e.name, e.created))
     }
