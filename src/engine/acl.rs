@@ -37,9 +37,17 @@ pub fn default_sd(org: OrgId, is_dir: bool, is_root: bool) -> SecurityDescriptor
 }
 
 /// The node's effective descriptor: the stored one if it parses, else the default.
+///
+/// A stored descriptor that does not parse denies access (an integrity
+/// error, logged) instead of falling back to the permissive default: only
+/// a node that never had one gets the default, and the storage's row MAC
+/// proves which is which (storage/rowmac.rs).
 pub fn load(org: &OrgStore, org_id: OrgId, node: NodeId, is_dir: bool, is_root: bool) -> Result<SecurityDescriptor> {
     Ok(match org.get_security(node)? {
-        Some(bytes) => SecurityDescriptor::parse(&bytes).unwrap_or_else(|_| default_sd(org_id, is_dir, is_root)),
+        Some(bytes) => SecurityDescriptor::parse(&bytes).map_err(|_| {
+            tracing::error!(org = org_id.0, node = node.0, "stored security descriptor does not parse: access denied");
+            crate::storage::StorageError::Integrity
+        })?,
         None => default_sd(org_id, is_dir, is_root),
     })
 }

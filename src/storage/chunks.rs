@@ -254,11 +254,11 @@ impl Content {
                 // have been moved by compaction, so look it up again.
                 alloc += publish_chunk(db, self.id, p, old.contains_key(&p.idx), &mut d)?;
             }
-            let n = db.conn.prepare_cached("UPDATE contents SET size=?2, alloc=?3 WHERE id=?1")?.execute(params![
-                self.id,
-                size as i64,
-                alloc
-            ])?;
+            let mac = self.core.keys.content_mac(self.id, size as i64, alloc);
+            let n = db
+                .conn
+                .prepare_cached("UPDATE contents SET size=?2, alloc=?3, mac=?4 WHERE id=?1")?
+                .execute(params![self.id, size as i64, alloc, mac.as_slice()])?;
             if n == 0 {
                 return Err(StorageError::NotFound); // deleted before this handle was registered
             }

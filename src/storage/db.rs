@@ -39,19 +39,23 @@ CREATE TABLE IF NOT EXISTS nodes(
     changed INTEGER NOT NULL,
     content INTEGER,
     sd BLOB,
-    eas BLOB);
+    eas BLOB,
+    mac BLOB,
+    meta_mac BLOB);
 CREATE UNIQUE INDEX IF NOT EXISTS nodes_dirent ON nodes(parent, name_key);
 CREATE TABLE IF NOT EXISTS streams(
     node INTEGER NOT NULL,
     name_key BLOB NOT NULL,
     name_ct BLOB NOT NULL,
     content INTEGER NOT NULL,
+    mac BLOB,
     PRIMARY KEY(node, name_key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS contents(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     wrapped_key BLOB NOT NULL,
     size INTEGER NOT NULL,
-    alloc INTEGER NOT NULL);
+    alloc INTEGER NOT NULL,
+    mac BLOB);
 CREATE TABLE IF NOT EXISTS chunks(
     content INTEGER NOT NULL,
     idx INTEGER NOT NULL,
@@ -69,7 +73,17 @@ CREATE TABLE IF NOT EXISTS segments(
 ";
 
 /// Format version stored in `meta` (docs/storage-format.md §7).
-pub const FORMAT_VERSION: i64 = 1;
+/// 2: row MACs (`nodes.mac`, `nodes.meta_mac`, `streams.mac`,
+/// `contents.mac`; docs/storage-format.md §4).
+pub const FORMAT_VERSION: i64 = 2;
+
+/// Columns version 2 added to a version 1 database.
+const V2_COLUMNS: &str = "
+ALTER TABLE nodes ADD COLUMN mac BLOB;
+ALTER TABLE nodes ADD COLUMN meta_mac BLOB;
+ALTER TABLE streams ADD COLUMN mac BLOB;
+ALTER TABLE contents ADD COLUMN mac BLOB;
+";
 
 /// The connection plus id counters. Always used under the org's db mutex.
 pub struct Db {
@@ -80,6 +94,9 @@ pub struct Db {
     pub persisted: std::collections::HashMap<i64, (u64, u64)>,
     next_node: i64,
     next_content: i64,
+    /// The database was version 1 when opened: its rows have no MACs yet
+    /// and the organization's store computes them (`OrgCore::open`).
+    pub needs_row_macs: bool,
 }
 
 impl Db {
@@ -102,11 +119,17 @@ impl Db {
         conn.execute_batch(SCHEMA)?;
         let version: Option<i64> =
             conn.query_row("SELECT v FROM meta WHERE k='format'", [], |r| r.get(0)).optional()?;
+        let mut needs_row_macs = false;
         match version {
             None => {
                 conn.execute("INSERT INTO meta(k, v) VALUES('format', ?1)", [FORMAT_VERSION])?;
             }
             Some(FORMAT_VERSION) => {}
+            Some(1) => {
+                // Upgraded in the same transaction as the MACs are
+                // computed (OrgCore::open): a crash leaves version 1.
+                needs_row_macs = true;
+            }
             Some(v) => {
                 tracing::error!(version = v, "meta.db has an unsupported format version");
                 return Err(super::StorageError::Database);
@@ -119,9 +142,13 @@ impl Db {
         };
         let (next_node, next_content) = (seq("nodes")?, seq("contents")?);
         conn.execute_batch("BEGIN IMMEDIATE")?;
+        if needs_row_macs {
+            conn.execute_batch(V2_COLUMNS)?;
+            conn.execute("UPDATE meta SET v=?1 WHERE k='format'", [FORMAT_VERSION])?;
+        }
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
-        Ok(Db { conn, wal: wal.into(), persisted: Default::default(), next_node, next_content })
+        Ok(Db { conn, wal: wal.into(), persisted: Default::default(), next_node, next_content, needs_row_macs })
     }
 
     /// Runs `f` in a savepoint: either all its changes stay or none.

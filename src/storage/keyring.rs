@@ -7,6 +7,8 @@
 //!    ─HKDF "smbvault/org/name-index"   → HMAC key for case-insensitive name lookup keys
 //!    ─HKDF "smbvault/org/name-seal"    → seals display names
 //!    ─HKDF "smbvault/org/meta-seal"    → seals security descriptors and EAs
+//!    ─HKDF "smbvault/org/row-mac"      → MACs of the meta.db rows that decide
+//!                                        what bytes a name reads or who may open it
 //! FK ─HKDF → K_enc, K_mac (record.rs)
 //! ```
 //! Every key below MK is random and wrapped, never derived from its parent,
@@ -37,7 +39,11 @@ pub struct OrgKeyring {
     name_index: Key32,
     name_seal: SealKey,
     meta_seal: SealKey,
+    row_mac: Key32,
 }
+
+/// Length of a row MAC (HMAC-SHA256, untruncated).
+pub const ROW_MAC_LEN: usize = 32;
 
 impl OrgKeyring {
     pub fn new(org: u64, org_key: Key32) -> Self {
@@ -52,6 +58,7 @@ impl OrgKeyring {
             name_index: d("smbvault/org/name-index"),
             name_seal: SealKey::new(&d("smbvault/org/name-seal")),
             meta_seal: SealKey::new(&d("smbvault/org/meta-seal")),
+            row_mac: d("smbvault/org/row-mac"),
             org_key,
         }
     }
@@ -85,6 +92,56 @@ impl OrgKeyring {
         String::from_utf8(pt.to_vec()).map_err(|_| KeyError::Integrity.into())
     }
 
+    /// MAC of the parts of a `nodes` row that place it and name its data:
+    /// parent (moving a row moves it under another directory's rules),
+    /// kind and main content id (what bytes the name reads).
+    pub fn node_mac(&self, id: i64, parent: Option<i64>, kind: i64, content: Option<i64>) -> [u8; ROW_MAC_LEN] {
+        self.row_mac(b"node", id, &[opt_i64(parent), kind.to_be_bytes().to_vec(), opt_i64(content)])
+    }
+
+    /// MAC of a node's sealed security descriptor and EA list, including
+    /// their absence: a descriptor set to NULL would fall back to the
+    /// default one, so absence must be as authentic as presence.
+    pub fn meta_mac(&self, id: i64, sd: Option<&[u8]>, eas: Option<&[u8]>) -> [u8; ROW_MAC_LEN] {
+        self.row_mac(b"meta", id, &[opt_bytes(sd), opt_bytes(eas)])
+    }
+
+    /// MAC of a `streams` row: which content a named stream reads.
+    pub fn stream_mac(&self, node: i64, name_key: &[u8], content: i64) -> [u8; ROW_MAC_LEN] {
+        self.row_mac(b"strm", node, &[opt_bytes(Some(name_key)), content.to_be_bytes().to_vec()])
+    }
+
+    /// MAC of a `contents` row's sizes (its key wrap binds the id already).
+    pub fn content_mac(&self, id: i64, size: i64, alloc: i64) -> [u8; ROW_MAC_LEN] {
+        self.row_mac(b"cont", id, &[size.to_be_bytes().to_vec(), alloc.to_be_bytes().to_vec()])
+    }
+
+    /// Checks a stored row MAC in constant time; a missing or wrong one is
+    /// an integrity error, logged (docs/storage-format.md §4).
+    pub fn check_row(&self, what: &str, id: i64, stored: Option<&[u8]>, want: &[u8; ROW_MAC_LEN]) -> Result<()> {
+        let ok =
+            stored.is_some_and(|s| s.len() == ROW_MAC_LEN && bool::from(subtle::ConstantTimeEq::ct_eq(s, &want[..])));
+        if ok {
+            return Ok(());
+        }
+        tracing::error!(org = self.org, table = what, id, "meta.db row failed its MAC: tampered or damaged");
+        Err(KeyError::Integrity.into())
+    }
+
+    fn row_mac(&self, table: &[u8; 4], id: i64, fields: &[Vec<u8>]) -> [u8; ROW_MAC_LEN] {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(self.row_mac.expose())
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        m.update(b"smbvault/row/");
+        m.update(table);
+        m.update(&self.org.to_be_bytes());
+        m.update(&id.to_be_bytes());
+        for f in fields {
+            m.update(&(f.len() as u64).to_be_bytes());
+            m.update(f);
+        }
+        m.finalize().into_bytes().into()
+    }
+
     /// Seals a security descriptor (`what` = b"sd") or EA list (b"ea").
     pub fn seal_meta(&self, what: &[u8; 2], node: u64, data: &[u8]) -> Vec<u8> {
         self.meta_seal.seal(&meta_ad(what, self.org, node), data)
@@ -106,6 +163,18 @@ impl OrgKeyring {
     pub fn content_keys(&self, id: u64, wrapped: &[u8]) -> Result<ChunkKeys> {
         let fk = self.fk_wrap.unwrap_key(&fk_ad(self.org, id), wrapped)?;
         Ok(ChunkKeys::new(&fk, self.org, id))
+    }
+}
+
+/// Option fields of a row MAC: absence and every value differ.
+fn opt_i64(v: Option<i64>) -> Vec<u8> {
+    opt_bytes(v.map(i64::to_be_bytes).as_ref().map(|b| b.as_slice()))
+}
+
+fn opt_bytes(v: Option<&[u8]>) -> Vec<u8> {
+    match v {
+        None => vec![0],
+        Some(b) => [&[1u8][..], b].concat(),
     }
 }
 

@@ -25,6 +25,7 @@ mod namespace;
 mod org;
 mod par;
 mod record;
+mod rowmac;
 mod segment;
 mod store;
 mod streams;

@@ -11,9 +11,10 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::db::Db;
 use super::error::{Result, StorageError, is_unique_violation};
-use super::keyring::{NAME_KEY_LEN, Scope};
+use super::keyring::{NAME_KEY_LEN, OrgKeyring, Scope};
 use super::names::{fold, normalize};
 use super::org::Deltas;
+use super::rowmac::{checked_node, seal_meta, seal_node};
 use super::{Cursor, DirEntry, Meta, MetaUpdate, NodeKind, OrgStore};
 use crate::types::{FileTime, NodeId};
 
@@ -22,7 +23,7 @@ use crate::types::{FileTime, NodeId};
 const NODE_COLS: &str = "SELECT n.id, n.parent, n.kind, n.name_key, n.name_ct, n.attrs, n.created, \
      n.accessed, n.written, n.changed, \
      COALESCE((SELECT size FROM contents WHERE id = n.content), 0), \
-     COALESCE((SELECT alloc FROM contents WHERE id = n.content), 0), n.content FROM nodes n";
+     COALESCE((SELECT alloc FROM contents WHERE id = n.content), 0), n.content, n.mac FROM nodes n";
 
 /// A node row before its name is decrypted.
 struct NodeRow {
@@ -36,6 +37,7 @@ struct NodeRow {
     size: i64,
     alloc: i64,
     content: Option<i64>,
+    mac: Option<Vec<u8>>,
 }
 
 fn node_row(r: &Row<'_>) -> rusqlite::Result<NodeRow> {
@@ -50,6 +52,7 @@ fn node_row(r: &Row<'_>) -> rusqlite::Result<NodeRow> {
         size: r.get(10)?,
         alloc: r.get(11)?,
         content: r.get(12)?,
+        mac: r.get(13)?,
     })
 }
 
@@ -68,19 +71,14 @@ fn kind_code(k: NodeKind) -> i64 {
     }
 }
 
-/// (parent, kind) of a node, or NotFound.
-pub(crate) fn node_info(db: &Db, id: i64) -> Result<(Option<i64>, NodeKind)> {
-    let row: Option<(Option<i64>, i64)> = db
-        .conn
-        .prepare_cached("SELECT parent, kind FROM nodes WHERE id=?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let (parent, kind) = row.ok_or(StorageError::NotFound)?;
+/// (parent, kind) of a node, or NotFound; its row MAC checked.
+pub(crate) fn node_info(db: &Db, keys: &OrgKeyring, id: i64) -> Result<(Option<i64>, NodeKind)> {
+    let (parent, kind, _) = checked_node(db, keys, id)?;
     Ok((parent, kind_from(kind)?))
 }
 
-fn check_dir(db: &Db, id: i64) -> Result<()> {
-    match node_info(db, id)?.1 {
+fn check_dir(db: &Db, keys: &OrgKeyring, id: i64) -> Result<()> {
+    match node_info(db, keys, id)?.1 {
         NodeKind::Directory => Ok(()),
         NodeKind::File => Err(StorageError::NotADirectory),
     }
@@ -96,6 +94,7 @@ fn has_children(db: &Db, id: i64) -> Result<bool> {
 }
 
 /// Deletes contents (chunk rows, key rows) and records what that frees.
+/// The ids come from MAC-checked rows (`purge_node`, the streams code).
 pub(crate) fn purge_contents(db: &Db, ids: &[i64], d: &mut Deltas) -> Result<()> {
     for &id in ids {
         // Summed here, not with GROUP BY: the bundled SQLite (STAT4)
@@ -126,14 +125,18 @@ pub(crate) fn purge_contents(db: &Db, ids: &[i64], d: &mut Deltas) -> Result<()>
 }
 
 /// Deletes a node with its streams, content, security descriptor and EAs.
-fn purge_node(db: &Db, id: i64, d: &mut Deltas) -> Result<()> {
+/// A tampered row pointing at another file's content fails here rather
+/// than deleting that content.
+fn purge_node(db: &Db, keys: &OrgKeyring, id: i64, d: &mut Deltas) -> Result<()> {
     let mut ids: Vec<i64> = Vec::new();
-    let main: Option<i64> =
-        db.conn.prepare_cached("SELECT content FROM nodes WHERE id=?1")?.query_row([id], |r| r.get(0))?;
+    let (_, _, main) = checked_node(db, keys, id)?;
     ids.extend(main);
-    let mut q = db.conn.prepare_cached("SELECT content FROM streams WHERE node=?1")?;
-    for c in q.query_map([id], |r| r.get(0))? {
-        ids.push(c?);
+    let mut q = db.conn.prepare_cached("SELECT name_key, content, mac FROM streams WHERE node=?1")?;
+    type Row = (Vec<u8>, i64, Option<Vec<u8>>);
+    for row in q.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))? {
+        let (key, content, mac): Row = row?;
+        keys.check_row("streams", id, mac.as_deref(), &keys.stream_mac(id, &key, content))?;
+        ids.push(content);
     }
     purge_contents(db, &ids, d)?;
     db.conn.prepare_cached("DELETE FROM streams WHERE node=?1")?.execute([id])?;
@@ -149,6 +152,8 @@ impl OrgStore {
     }
 
     fn to_meta(&self, r: NodeRow) -> Result<Meta> {
+        let want = self.core.keys.node_mac(r.id, r.parent, r.kind, r.content);
+        self.core.keys.check_row("nodes", r.id, r.mac.as_deref(), &want)?;
         let name = match (&r.name_key, &r.name_ct) {
             (Some(k), Some(ct)) => self.core.keys.open_name(Scope::Entry, r.id as u64, k, ct)?,
             (None, None) if r.parent.is_none() => String::new(),
@@ -182,6 +187,8 @@ impl OrgStore {
                      VALUES(?1, NULL, 2, ?2, ?3, ?3, ?3, ?3)",
                 )?
                 .execute(params![id, FILE_ATTRIBUTE_DIRECTORY, now.0 as i64])?;
+            seal_node(db, &self.core.keys, id)?;
+            seal_meta(db, &self.core.keys, id)?;
             Ok((NodeId(id as u64), Deltas::default()))
         })
     }
@@ -190,7 +197,7 @@ impl OrgStore {
     pub fn lookup(&self, parent: NodeId, name: &str) -> Result<Option<NodeId>> {
         let (_, key) = self.entry_key(parent, name)?;
         self.core.read(|db| {
-            check_dir(db, parent.0 as i64)?;
+            check_dir(db, &self.core.keys, parent.0 as i64)?;
             let id: Option<i64> = db
                 .conn
                 .prepare_cached("SELECT id FROM nodes WHERE parent=?1 AND name_key=?2")?
@@ -206,7 +213,7 @@ impl OrgStore {
     pub fn create(&self, parent: NodeId, name: &str, kind: NodeKind, attrs: u32, now: FileTime) -> Result<NodeId> {
         let (nfc, key) = self.entry_key(parent, name)?;
         self.core.mutate(|db| {
-            check_dir(db, parent.0 as i64)?;
+            check_dir(db, &self.core.keys, parent.0 as i64)?;
             let id = db.alloc_node_id();
             let content = match kind {
                 NodeKind::File => Some(self.insert_content(db)?),
@@ -230,7 +237,11 @@ impl OrgStore {
                     content
                 ]);
             match r {
-                Ok(_) => Ok((NodeId(id as u64), Deltas::default())),
+                Ok(_) => {
+                    seal_node(db, &self.core.keys, id)?;
+                    seal_meta(db, &self.core.keys, id)?;
+                    Ok((NodeId(id as u64), Deltas::default()))
+                }
                 Err(e) if is_unique_violation(&e) => Err(StorageError::Exists),
                 Err(e) => Err(e.into()),
             }
@@ -272,11 +283,11 @@ impl OrgStore {
         let (nfc, key) = self.entry_key(new_parent, new_name)?;
         let (id, np) = (node.0 as i64, new_parent.0 as i64);
         self.core.mutate(|db| {
-            let (parent, kind) = node_info(db, id)?;
+            let (parent, kind) = node_info(db, &self.core.keys, id)?;
             if parent.is_none() {
                 return Err(StorageError::InvalidArgument); // a share root
             }
-            check_dir(db, np)?;
+            check_dir(db, &self.core.keys, np)?;
             if kind == NodeKind::Directory {
                 self.check_not_inside(db, id, np)?;
             }
@@ -293,12 +304,13 @@ impl OrgStore {
                 if kind_from(okind)? == NodeKind::Directory && has_children(db, other)? {
                     return Err(StorageError::NotEmpty);
                 }
-                purge_node(db, other, &mut d)?;
+                purge_node(db, &self.core.keys, other, &mut d)?;
             }
             let ct = self.core.keys.seal_name(Scope::Entry, id as u64, &key, &nfc);
             db.conn
                 .prepare_cached("UPDATE nodes SET parent=?2, name_key=?3, name_ct=?4 WHERE id=?1")?
                 .execute(params![id, np, key.as_slice(), ct])?;
+            seal_node(db, &self.core.keys, id)?;
             Ok(((), d))
         })
     }
@@ -315,7 +327,7 @@ impl OrgStore {
             if depth > MAX_DEPTH {
                 return Err(StorageError::Integrity);
             }
-            cur = node_info(db, c)?.0;
+            cur = node_info(db, &self.core.keys, c)?.0;
         }
         Ok(())
     }
@@ -325,12 +337,12 @@ impl OrgStore {
     pub fn remove(&self, node: NodeId) -> Result<()> {
         let id = node.0 as i64;
         self.core.mutate(|db| {
-            let (_, kind) = node_info(db, id)?;
+            let (_, kind) = node_info(db, &self.core.keys, id)?;
             if kind == NodeKind::Directory && has_children(db, id)? {
                 return Err(StorageError::NotEmpty);
             }
             let mut d = Deltas::default();
-            purge_node(db, id, &mut d)?;
+            purge_node(db, &self.core.keys, id, &mut d)?;
             Ok(((), d))
         })
     }
@@ -348,20 +360,22 @@ impl OrgStore {
         let after_key: Vec<u8> = after.map(|c| c.0.to_vec()).unwrap_or_default();
         let limit = i64::try_from(limit).unwrap_or(-1);
         let rows = self.core.read(|db| {
-            check_dir(db, dir.0 as i64)?;
+            check_dir(db, &self.core.keys, dir.0 as i64)?;
             let sql = format!("{NODE_COLS} WHERE n.parent=?1 AND n.name_key > ?2 ORDER BY n.name_key LIMIT ?3");
             let mut st = db.conn.prepare_cached(&sql)?;
             let rows = st.query_map(params![dir.0 as i64, after_key, limit], node_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
-        super::par::map(rows, |r| {
+        let entries = super::par::map(rows, |r| {
             let key: [u8; NAME_KEY_LEN] =
                 r.name_key.as_deref().and_then(|k| k.try_into().ok()).ok_or(StorageError::Integrity)?;
             let meta = self.to_meta(r)?;
             Ok(DirEntry { name: meta.name.clone(), meta, cursor: Cursor(key) })
-        })
-        .into_iter()
-        .collect()
+        });
+        // A row that fails its MAC (logged by the check) is left out: the
+        // directory's other entries stay listable, and opening the bad one
+        // by name fails on its own.
+        entries.into_iter().filter(|e| !matches!(e, Err(StorageError::Integrity))).collect()
     }
 
     /// `\dir\file` relative to the node's share root (`\` for the root),
@@ -371,10 +385,11 @@ impl OrgStore {
             let mut parts = Vec::new();
             let mut cur = node.0 as i64;
             loop {
-                let (parent, key, ct): (Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>) = db
+                let (parent, _, _) = checked_node(db, &self.core.keys, cur)?;
+                let (key, ct): (Option<Vec<u8>>, Option<Vec<u8>>) = db
                     .conn
-                    .prepare_cached("SELECT parent, name_key, name_ct FROM nodes WHERE id=?1")?
-                    .query_row([cur], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .prepare_cached("SELECT name_key, name_ct FROM nodes WHERE id=?1")?
+                    .query_row([cur], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?
                     .ok_or(StorageError::NotFound)?;
                 let Some(p) = parent else { break };

@@ -84,6 +84,10 @@ impl OrgCore {
         let db_path = dir.join("meta.db");
         walmark::recover(dir, &db_path)?;
         let mut db = Db::open(&db_path)?;
+        let keys = OrgKeyring::new(org.0, org_key);
+        if db.needs_row_macs {
+            super::rowmac::backfill(&db, &keys)?;
+        }
         let segs = recover_segments(&db, &seg_dir)?;
         let newest = segs.values().max_by_key(|s| s.id).cloned();
         let active = match newest {
@@ -110,7 +114,7 @@ impl OrgCore {
         let wal = db.wal_path().to_path_buf();
         Ok(Arc::new(OrgCore {
             org,
-            keys: OrgKeyring::new(org.0, org_key),
+            keys,
             opts,
             db: Mutex::new(db),
             segs: RwLock::new(segs),

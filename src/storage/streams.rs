@@ -9,10 +9,11 @@ use rusqlite::{OptionalExtension, params};
 use super::content::Content;
 use super::db::Db;
 use super::error::{Result, StorageError, is_unique_violation};
-use super::keyring::{NAME_KEY_LEN, Scope};
+use super::keyring::{NAME_KEY_LEN, OrgKeyring, Scope};
 use super::names::{fold, normalize};
 use super::namespace::{kind_from, node_info, purge_contents};
 use super::org::Deltas;
+use super::rowmac::{checked_node, seal_meta, seal_node};
 use super::{NodeKind, OrgStore, StreamInfo};
 use crate::types::NodeId;
 
@@ -32,20 +33,24 @@ impl OrgStore {
             return self.open_main(node);
         };
         let skey = self.stream_key(node, stream)?;
-        let found = self.core.read(|db| stream_of(db, node, &skey.1))?;
+        let keys = &self.core.keys;
+        let found = self.core.read(|db| stream_of(db, keys, node, &skey.1))?;
         let id = match found {
             Some(id) => id,
             None if !create => return Err(StorageError::NotFound),
             None => self.core.mutate(|db| {
                 // Re-check: another opener may have created it meanwhile.
-                if let Some(id) = stream_of(db, node, &skey.1)? {
+                if let Some(id) = stream_of(db, keys, node, &skey.1)? {
                     return Ok((id, Deltas::default()));
                 }
                 let id = self.insert_content(db)?;
-                let ct = self.core.keys.seal_name(Scope::Stream, node.0, &skey.1, &skey.0);
+                let ct = keys.seal_name(Scope::Stream, node.0, &skey.1, &skey.0);
+                let mac = keys.stream_mac(node.0 as i64, &skey.1, id);
                 db.conn
-                    .prepare_cached("INSERT INTO streams(node, name_key, name_ct, content) VALUES(?1, ?2, ?3, ?4)")?
-                    .execute(params![node.0 as i64, skey.1.as_slice(), ct, id])?;
+                    .prepare_cached(
+                        "INSERT INTO streams(node, name_key, name_ct, content, mac) VALUES(?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![node.0 as i64, skey.1.as_slice(), ct, id, mac.as_slice()])?;
                 Ok((id, Deltas::default()))
             })?,
         };
@@ -54,13 +59,7 @@ impl OrgStore {
 
     /// The main data stream.
     fn open_main(&self, node: NodeId) -> Result<Arc<Content>> {
-        let (kind, content): (i64, Option<i64>) = self.core.read(|db| {
-            db.conn
-                .prepare_cached("SELECT kind, content FROM nodes WHERE id=?1")?
-                .query_row([node.0 as i64], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?
-                .ok_or(StorageError::NotFound)
-        })?;
+        let (_, kind, content) = self.core.read(|db| checked_node(db, &self.core.keys, node.0 as i64))?;
         if kind_from(kind)? == NodeKind::Directory {
             return Err(StorageError::IsADirectory);
         }
@@ -70,15 +69,13 @@ impl OrgStore {
         // A file without a main stream row (never the case for files made
         // by `create`): give it one.
         let id = self.core.mutate(|db| {
-            let existing: Option<i64> = db
-                .conn
-                .prepare_cached("SELECT content FROM nodes WHERE id=?1")?
-                .query_row([node.0 as i64], |r| r.get(0))?;
+            let (_, _, existing) = checked_node(db, &self.core.keys, node.0 as i64)?;
             if let Some(id) = existing {
                 return Ok((id, Deltas::default()));
             }
             let id = self.insert_content(db)?;
             db.conn.prepare_cached("UPDATE nodes SET content=?2 WHERE id=?1")?.execute(params![node.0 as i64, id])?;
+            seal_node(db, &self.core.keys, node.0 as i64)?;
             Ok((id, Deltas::default()))
         })?;
         self.content_handle(id)
@@ -88,9 +85,10 @@ impl OrgStore {
     pub(crate) fn insert_content(&self, db: &mut Db) -> Result<i64> {
         let id = db.alloc_content_id();
         let wrapped = self.core.keys.new_wrapped_content_key(id as u64);
+        let mac = self.core.keys.content_mac(id, 0, 0);
         db.conn
-            .prepare_cached("INSERT INTO contents(id, wrapped_key, size, alloc) VALUES(?1, ?2, 0, 0)")?
-            .execute(params![id, wrapped])?;
+            .prepare_cached("INSERT INTO contents(id, wrapped_key, size, alloc, mac) VALUES(?1, ?2, 0, 0, ?3)")?
+            .execute(params![id, wrapped, mac.as_slice()])?;
         Ok(id)
     }
 
@@ -99,13 +97,15 @@ impl OrgStore {
         if let Some(c) = self.core.open.lock().get(&id).and_then(Weak::upgrade) {
             return Ok(c);
         }
-        let (wrapped, size, alloc): (Vec<u8>, i64, i64) = self.core.read(|db| {
+        let (wrapped, size, alloc, mac): (Vec<u8>, i64, i64, Option<Vec<u8>>) = self.core.read(|db| {
             db.conn
-                .prepare_cached("SELECT wrapped_key, size, alloc FROM contents WHERE id=?1")?
-                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .prepare_cached("SELECT wrapped_key, size, alloc, mac FROM contents WHERE id=?1")?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .optional()?
                 .ok_or(StorageError::NotFound)
         })?;
+        let keys = &self.core.keys;
+        keys.check_row("contents", id, mac.as_deref(), &keys.content_mac(id, size, alloc))?;
         let keys = self.core.keys.content_keys(id as u64, &wrapped)?;
         let core = self.core.clone();
         let fresh = Arc::new_cyclic(|me| Content::new(core, id, keys, size as u64, alloc as u64, me.clone()));
@@ -123,9 +123,10 @@ impl OrgStore {
     /// The node's streams: for a file first its main data (name ""), then
     /// its named streams in a stable order.
     pub fn list_streams(&self, node: NodeId) -> Result<Vec<StreamInfo>> {
-        type Row = (Vec<u8>, Vec<u8>, i64, i64, i64);
+        type Row = (Vec<u8>, Vec<u8>, i64, i64, i64, Option<Vec<u8>>);
+        let keys = &self.core.keys;
         let (main, named) = self.core.read(|db| {
-            let (_, kind) = node_info(db, node.0 as i64)?;
+            let (_, kind) = node_info(db, keys, node.0 as i64)?;
             let main: Option<(i64, i64, Option<i64>)> = if kind == NodeKind::File {
                 Some(
                     db.conn
@@ -141,11 +142,12 @@ impl OrgStore {
             };
             let mut st = db.conn.prepare_cached(
                 "SELECT s.name_key, s.name_ct, (SELECT size FROM contents WHERE id = s.content), \
-                 (SELECT alloc FROM contents WHERE id = s.content), s.content FROM streams s \
+                 (SELECT alloc FROM contents WHERE id = s.content), s.content, s.mac FROM streams s \
                  WHERE s.node=?1 ORDER BY s.name_key",
             )?;
-            let rows =
-                st.query_map([node.0 as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+            let rows = st.query_map([node.0 as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })?;
             Ok((main, rows.collect::<rusqlite::Result<Vec<Row>>>()?))
         })?;
         let sizes = |content: Option<i64>, size: i64, alloc: i64| {
@@ -156,7 +158,8 @@ impl OrgStore {
             let (size, alloc_size) = sizes(content, size, alloc);
             out.push(StreamInfo { name: String::new(), size, alloc_size });
         }
-        for (key, ct, size, alloc, content) in named {
+        for (key, ct, size, alloc, content, mac) in named {
+            keys.check_row("streams", node.0 as i64, mac.as_deref(), &keys.stream_mac(node.0 as i64, &key, content))?;
             let name = self.core.keys.open_name(Scope::Stream, node.0, &key, &ct)?;
             let (size, alloc_size) = sizes(Some(content), size, alloc);
             out.push(StreamInfo { name, size, alloc_size });
@@ -168,7 +171,7 @@ impl OrgStore {
     pub fn remove_stream(&self, node: NodeId, name: &str) -> Result<()> {
         let (_, key) = self.stream_key(node, name)?;
         self.core.mutate(|db| {
-            let id = stream_content(db, node, &key)?.ok_or(StorageError::NotFound)?;
+            let id = stream_content(db, &self.core.keys, node, &key)?.ok_or(StorageError::NotFound)?;
             let mut d = Deltas::default();
             purge_contents(db, &[id], &mut d)?;
             delete_stream_row(db, node, &key)?;
@@ -182,9 +185,10 @@ impl OrgStore {
         let (_, old_key) = self.stream_key(node, old)?;
         let (nfc, new_key) = self.stream_key(node, new)?;
         self.core.mutate(|db| {
-            let src = stream_content(db, node, &old_key)?.ok_or(StorageError::NotFound)?;
+            let keys = &self.core.keys;
+            let src = stream_content(db, keys, node, &old_key)?.ok_or(StorageError::NotFound)?;
             let mut d = Deltas::default();
-            if let Some(dst) = stream_content(db, node, &new_key)?.filter(|&dst| dst != src) {
+            if let Some(dst) = stream_content(db, keys, node, &new_key)?.filter(|&dst| dst != src) {
                 if !replace {
                     return Err(StorageError::Exists);
                 }
@@ -192,11 +196,14 @@ impl OrgStore {
                 delete_stream_row(db, node, &new_key)?;
             }
             delete_stream_row(db, node, &old_key)?;
-            let ct = self.core.keys.seal_name(Scope::Stream, node.0, &new_key, &nfc);
+            let ct = keys.seal_name(Scope::Stream, node.0, &new_key, &nfc);
+            let mac = keys.stream_mac(node.0 as i64, &new_key, src);
             let r = db
                 .conn
-                .prepare_cached("INSERT INTO streams(node, name_key, name_ct, content) VALUES(?1, ?2, ?3, ?4)")?
-                .execute(params![node.0 as i64, new_key.as_slice(), ct, src]);
+                .prepare_cached(
+                    "INSERT INTO streams(node, name_key, name_ct, content, mac) VALUES(?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![node.0 as i64, new_key.as_slice(), ct, src, mac.as_slice()]);
             match r {
                 Ok(_) => Ok(((), d)),
                 Err(e) if is_unique_violation(&e) => Err(StorageError::Exists),
@@ -250,15 +257,21 @@ impl OrgStore {
         self.core.set_quota_source(source);
     }
 
+    /// The sealed descriptor or EA list, after checking `meta_mac` (which
+    /// covers both, present or absent).
     fn sealed_column(&self, node: NodeId, col: &'static str) -> Result<Option<Vec<u8>>> {
-        let sql = format!("SELECT {col} FROM nodes WHERE id=?1");
-        self.core.read(|db| {
+        type Row = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+        let id = node.0 as i64;
+        let (sd, eas, mac): Row = self.core.read(|db| {
             db.conn
-                .prepare_cached(&sql)?
-                .query_row([node.0 as i64], |r| r.get::<_, Option<Vec<u8>>>(0))
+                .prepare_cached("SELECT sd, eas, meta_mac FROM nodes WHERE id=?1")?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?
                 .ok_or(StorageError::NotFound)
-        })
+        })?;
+        let keys = &self.core.keys;
+        keys.check_row("nodes.meta", id, mac.as_deref(), &keys.meta_mac(id, sd.as_deref(), eas.as_deref()))?;
+        Ok(if col == "sd" { sd } else { eas })
     }
 
     fn set_sealed_column(&self, node: NodeId, col: &'static str, v: Option<Vec<u8>>) -> Result<()> {
@@ -267,23 +280,29 @@ impl OrgStore {
             if db.conn.prepare_cached(&sql)?.execute(params![node.0 as i64, v])? == 0 {
                 return Err(StorageError::NotFound);
             }
+            seal_meta(db, &self.core.keys, node.0 as i64)?;
             Ok(((), Deltas::default()))
         })
     }
 }
 
 /// Content of a node's named stream (NotFound if the node is missing).
-fn stream_of(db: &Db, node: NodeId, key: &[u8]) -> Result<Option<i64>> {
-    node_info(db, node.0 as i64)?;
-    stream_content(db, node, key)
+fn stream_of(db: &Db, keys: &OrgKeyring, node: NodeId, key: &[u8]) -> Result<Option<i64>> {
+    node_info(db, keys, node.0 as i64)?;
+    stream_content(db, keys, node, key)
 }
 
-fn stream_content(db: &Db, node: NodeId, key: &[u8]) -> Result<Option<i64>> {
-    Ok(db
+/// The content a named stream reads, its row MAC checked.
+fn stream_content(db: &Db, keys: &OrgKeyring, node: NodeId, key: &[u8]) -> Result<Option<i64>> {
+    let row: Option<(i64, Option<Vec<u8>>)> = db
         .conn
-        .prepare_cached("SELECT content FROM streams WHERE node=?1 AND name_key=?2")?
-        .query_row(params![node.0 as i64, key], |r| r.get(0))
-        .optional()?)
+        .prepare_cached("SELECT content, mac FROM streams WHERE node=?1 AND name_key=?2")?
+        .query_row(params![node.0 as i64, key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((content, mac)) = row else { return Ok(None) };
+    let id = node.0 as i64;
+    keys.check_row("streams", id, mac.as_deref(), &keys.stream_mac(id, key, content))?;
+    Ok(Some(content))
 }
 
 fn delete_stream_row(db: &Db, node: NodeId, key: &[u8]) -> Result<()> {

@@ -183,5 +183,8 @@ fn edited_index_key_and_name_rows_fail() {
         ),
     );
     assert_eq!(o.stat(na).err(), Some(StorageError::Integrity));
-    assert_eq!(o.list(root).err(), Some(StorageError::Integrity));
+    // The listing leaves the bad entry out and keeps the good one.
+    let listed = o.list(root).unwrap();
+    assert!(listed.iter().all(|e| e.meta.id != na), "{listed:?}");
+    assert!(listed.iter().any(|e| e.meta.id == nb && e.name == "b"), "{listed:?}");
 }
