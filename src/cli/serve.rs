@@ -205,6 +205,7 @@ async fn serve(p: Parts) -> Result<(), CliError> {
         guid,
         seed,
         FileTime::from_system(SystemTime::now()),
+        Arc::new(|buf: &mut [u8]| rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, buf)),
     ));
     let metrics = server.metrics.clone();
     tokio::spawn(erase_periodically(eraser, erase_interval, metrics.clone()));

@@ -32,6 +32,7 @@ use crate::types::NodeId;
 use crate::wire::NtStatus;
 use crate::wire::create_context::{AaplServerQuery, AaplServerQueryResponse, aapl};
 use crate::wire::fscc::consts::file_attributes;
+pub use crate::wire::fscc::dir_info::{EntryAttr, patch_id_both};
 
 /// Name of the Finder info stream.
 pub const AFP_INFO: &str = "AFP_AfpInfo";
@@ -66,7 +67,7 @@ pub fn server_query(data: &[u8], neg: &mut Negotiated) -> Result<Vec<u8>> {
     if data.len() != 24 {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
-    let q = AaplServerQuery::decode(data).map_err(|_| Error::Status(NtStatus::INVALID_PARAMETER))?;
+    let q = AaplServerQuery::decode(data)?;
     let mut resp = AaplServerQueryResponse::default();
     if q.request_bitmap & aapl::SERVER_CAPS != 0 {
         // As Samba's vfs_fruit: copyfile and NFS ACEs are offered to
@@ -233,20 +234,6 @@ pub fn hidden_stream(stream: &str, size: u64, mac: bool) -> bool {
     (is_afp_info(stream) && size != AFP_INFO_LEN as u64) || ((is_afp_resource(stream) || mac) && size == 0)
 }
 
-/// The Mac metadata of one directory entry.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct EntryAttr {
-    /// Maximal access of the user (goes in EaSize).
-    pub max_access: u32,
-    /// Length of the resource fork.
-    pub rfork_len: u64,
-    /// Compressed FinderInfo: type, creator (files), flags, extended flags,
-    /// date added (big endian, seconds since 2000).
-    pub finder_info: [u8; 16],
-    /// UNIX mode (type and permission bits).
-    pub unix_mode: u16,
-}
-
 /// Reads what READDIR_ATTR reports about `meta` from its streams: the
 /// resource fork length and, if the file has Finder info, the compressed
 /// FinderInfo. A missing or unreadable stream just reports nothing.
@@ -304,38 +291,6 @@ pub fn unix_mode(meta: &Meta) -> u16 {
         (NodeKind::Directory, _) => 0o040_755,
         (_, false) => 0o100_644,
         (_, true) => 0o100_444,
-    }
-}
-
-/// Offsets in a FileIdBothDirectoryInformation entry (MS-FSCC 2.4.17).
-mod off {
-    pub const EA_SIZE: usize = 64;
-    pub const SHORT_NAME_LENGTH: usize = 68;
-    pub const SHORT_NAME: usize = 70;
-    pub const RESERVED2: usize = 94;
-}
-
-/// Rewrites the entries of a FileIdBothDirectoryInformation buffer with
-/// their Mac metadata, in order (Samba `smbd_marshall_dir_entry` with
-/// RDATTR_AAPL): ShortNameLength 24, the resource fork length and the
-/// compressed FinderInfo in ShortName, the mode in Reserved2.
-pub fn patch_id_both(buf: &mut [u8], attrs: &[EntryAttr]) {
-    let mut pos = 0usize;
-    for a in attrs {
-        let Some(e) = buf.get_mut(pos..pos + off::RESERVED2 + 2) else {
-            return;
-        };
-        e[off::EA_SIZE..off::EA_SIZE + 4].copy_from_slice(&a.max_access.to_le_bytes());
-        e[off::SHORT_NAME_LENGTH] = 24;
-        e[off::SHORT_NAME_LENGTH + 1] = 0;
-        e[off::SHORT_NAME..off::SHORT_NAME + 8].copy_from_slice(&a.rfork_len.to_le_bytes());
-        e[off::SHORT_NAME + 8..off::SHORT_NAME + 24].copy_from_slice(&a.finder_info);
-        e[off::RESERVED2..off::RESERVED2 + 2].copy_from_slice(&a.unix_mode.to_le_bytes());
-        let next = u32::from_le_bytes([e[0], e[1], e[2], e[3]]) as usize;
-        if next == 0 {
-            return;
-        }
-        pos += next;
     }
 }
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use crate::audit::{Event, EventKind, EventResult};
-use crate::engine::connection::Ctx;
+use crate::engine::context::Ctx;
 use crate::engine::server::Server;
 use crate::engine::session::Session;
 use crate::types::FileTime;

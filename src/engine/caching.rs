@@ -4,7 +4,7 @@
 //! holder's connection (2.2.23.1, 2.2.23.2; 3.3.4.6, 3.3.4.7). The
 //! decisions themselves are [`crate::engine::fsa::oplock`]'s.
 
-use crate::engine::connection::{ConnState, Outgoing, put_header};
+use crate::engine::context::{ConnState, Outgoing, put_header};
 use crate::engine::fsa::lease::{Break, CacheRequest, Caching, LeaseGrant, LeaseId, LeaseKey, LeaseRequest};
 use crate::engine::security;
 use crate::engine::status::Result;
@@ -115,7 +115,7 @@ pub fn notification(state: &ConnState, b: &Break) -> Option<Outgoing> {
         session_id: if is_oplock { sid } else { 0 },
         signature: [0; 16],
     };
-    let mut msg = crate::engine::connection::new_message();
+    let mut msg = crate::engine::context::new_message();
     body.encode(&mut msg);
     put_header(&hdr, &mut msg);
     security::protect(state, msg, encrypt.then_some(sid), None).ok()

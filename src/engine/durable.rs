@@ -8,7 +8,9 @@
 //! do the same: `smb2.durable-open.oplock`).
 //!
 //! Nothing here is persistent across server restarts (no
-//! SMB2_GLOBAL_CAP_PERSISTENT_HANDLES).
+//! SMB2_GLOBAL_CAP_PERSISTENT_HANDLES). This file keeps the table of
+//! durable opens; detaching them from a connection and closing the expired
+//! ones is `engine::teardown`'s.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -197,7 +199,7 @@ impl Preserved {
     }
 
     /// The reconnects waiting for `open`, which just left its connection.
-    fn take_waits(&mut self, open: OpenId) -> Vec<u64> {
+    pub fn take_waits(&mut self, open: OpenId) -> Vec<u64> {
         let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waits).into_iter().partition(|w| w.open == open);
         self.waits = keep;
         done.into_iter().map(|w| w.token).collect()
@@ -205,7 +207,7 @@ impl Preserved {
 
     /// Waits past their deadline, to run once more (and fail); waits left
     /// over by a cancelled reconnect are forgotten a minute later.
-    fn overdue(&mut self, now: Instant) -> Vec<u64> {
+    pub fn overdue(&mut self, now: Instant) -> Vec<u64> {
         self.waits.retain(|w| w.deadline + Duration::from_secs(60) > now);
         let mut out = Vec::new();
         for w in self.waits.iter_mut().filter(|w| w.deadline <= now && !w.nudged) {
@@ -225,63 +227,6 @@ impl Preserved {
             .map(|(k, _)| *k)
             .or_else(|| self.gone.iter().find(|(_, d)| d.durable.create_guid == Some(g)).map(|(k, _)| *k))
     }
-}
-
-/// Periodic work (from every connection's tick; cheap when idle): break
-/// acknowledgment timers, then durable opens whose timeout passed are closed.
-pub fn tick(server: &crate::engine::server::Server, now: std::time::SystemTime) {
-    let instant = server.files.instant(now);
-    let expired = server.files.with(|t| {
-        t.run_timers(instant);
-        let overdue = t.durable.overdue(instant);
-        t.retry(overdue);
-        let mut v = t.durable.expired(instant);
-        v.extend(t.durable.take_reaped());
-        v
-    });
-    for d in expired {
-        crate::engine::handlers::close::close_detached(server, d.open, now);
-    }
-}
-
-/// The connection is going away: its durable opens leave it for the
-/// server-wide table, without an owner, until they are reconnected or time
-/// out (MS-SMB2 3.3.7.1). The others stay to be closed.
-pub fn detach(
-    server: &crate::engine::server::Server,
-    state: &mut crate::engine::connection::ConnState,
-    now: std::time::SystemTime,
-) {
-    let ids: Vec<u64> = state.opens.keys().copied().collect();
-    for id in ids {
-        let Some(open) = state.opens.remove(&id) else { continue };
-        if let Some(open) = try_detach(server, open, now) {
-            state.opens.insert(id, open);
-        }
-    }
-}
-
-/// Preserves one open if it is durable (its session or connection is
-/// going away: LOGOFF and TREE_DISCONNECT keep durable opens too, as
-/// Samba's SHUTDOWN_CLOSE does); gives it back otherwise.
-pub fn try_detach(server: &crate::engine::server::Server, open: Open, now: std::time::SystemTime) -> Option<Open> {
-    let instant = server.files.instant(now);
-    let open_id = OpenId(open.file_id.persistent);
-    let key = open.file().map(|f| f.key.clone());
-    server.files.with(|t| {
-        if t.durable.get(open_id).is_none() {
-            return Some(open);
-        }
-        let breaking = key.as_ref().and_then(|k| t.get(k)).is_some_and(|s| s.cache.is_breaking(open_id));
-        let back = t.durable.disconnect(open, instant, breaking);
-        if back.is_none() {
-            t.clear_owner(open_id);
-            // Reconnects that arrived first can have it now.
-            let waits = t.durable.take_waits(open_id);
-            t.retry(waits);
-        }
-        back
-    })
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 
 use crate::engine::services::Access;
 use crate::engine::status::{Error, Result};
-use crate::storage::{Meta, NodeKind, OrgStore};
-use crate::types::NodeId;
+use crate::storage::{Meta, MetaUpdate, NodeKind, OrgStore};
+use crate::types::{FileTime, NodeId};
 use crate::wire::NtStatus;
 use crate::wire::fscc::FileTimes;
 use crate::wire::fscc::consts::{access, file_attributes};
@@ -122,4 +122,11 @@ pub fn effective_max(level: Access, readonly_file: bool) -> u32 {
 /// Allocation size as reported: directories have none.
 pub fn alloc(m: &Meta) -> u64 {
     if m.kind == NodeKind::Directory { 0 } else { m.alloc_size }
+}
+
+/// A directory's LastWriteTime and ChangeTime move when an entry is added,
+/// removed or renamed (NTFS; smbtorture `smb2.dir` and `smb2.timestamps`).
+pub fn touch_dir(org: &OrgStore, dir: NodeId, now: FileTime) -> Result<()> {
+    org.set_meta(dir, &MetaUpdate { written: Some(now), changed: Some(now), ..Default::default() })?;
+    Ok(())
 }

@@ -46,7 +46,7 @@ pub struct Table {
     /// stream's caching state changes.
     stream_waiters: HashMap<FileKey, Vec<u64>>,
     /// Change notify watches and their buffered changes.
-    pub watches: crate::engine::notify::Watches,
+    pub watches: crate::engine::watches::Watches,
     /// Established sessions of every connection: where to tell one it
     /// ended (a reconnect naming it as PreviousSessionId), and its user.
     pub sessions: HashMap<u64, (Arc<Mailbox>, OrgId, crate::types::UserId)>,

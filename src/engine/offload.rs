@@ -27,7 +27,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::crypto::CryptoError;
-use crate::engine::security::SessionCrypto;
+use crate::engine::crypto_state::SessionCrypto;
 use crate::wire::header::{self, flags};
 use crate::wire::transform::{self, TRANSFORM_HEADER_LEN};
 
@@ -150,7 +150,7 @@ impl KeyTable {
     /// Decrypts `frame` in place if it is a transform message of a session
     /// with keys; returns it unchanged otherwise.
     pub fn open(&self, mut frame: Vec<u8>) -> Inbound {
-        if frame.get(..4) != Some(&header::TRANSFORM_ID[..]) {
+        if header::protocol_id(&frame) != Some(header::TRANSFORM_ID) {
             return Inbound::Raw(frame);
         }
         let Ok(sid) = transform::session_id(&frame) else {
@@ -185,8 +185,14 @@ mod tests {
         let mut h = PreauthHash::new();
         h.update(b"offload test");
         let key = [5u8; 16];
-        let server =
-            SessionCrypto::derive(Dialect::SMB311, &key, Some(&h), Some(CipherId::Aes128Gcm), SigningAlg::AesGmac);
+        let server = SessionCrypto::derive(
+            Dialect::SMB311,
+            &key,
+            Some(&h),
+            Some(CipherId::Aes128Gcm),
+            SigningAlg::AesGmac,
+            [7; 16],
+        );
         // The client seals with the client-to-server key (the server's `decrypt`).
         let keys = SessionKeys::derive(&key, KeyDerivation::Smb311(&h), Some(CipherId::Aes128Gcm));
         let client = Encryptor::new(keys.decrypt.as_ref().expect("cipher"), [3; 16]);

@@ -1,17 +1,10 @@
 //! Requests that went asynchronous (MS-SMB2 3.3.4.2): what each waits
-//! for, and its final response (3.3.4.3: async header, CreditResponse 0,
-//! signed or sealed like any response of its session). Completions arrive
+//! for. Their final responses are built in `connection/background.rs`. Completions arrive
 //! through the connection's [`crate::engine::files::Mailbox`], possibly
 //! posted by another connection.
 
-use crate::engine::connection::Outgoing;
-use crate::engine::connection::{ConnState, put_header, response_header};
 use crate::engine::fsa::FileKey;
-use crate::engine::handlers;
-use crate::engine::security;
-use crate::engine::status::Error;
-use crate::wire::NtStatus;
-use crate::wire::header::{Header, flags};
+use crate::wire::header::Header;
 
 /// A request answered with an interim response, waiting for its final one
 /// (MS-SMB2 3.3.1.13 Request with a nonzero AsyncId).
@@ -48,32 +41,6 @@ pub struct Rerun {
     /// The requests of its compound after it (and the session they came
     /// encrypted with), held until it completes.
     pub rest: Option<(Vec<u8>, Option<u64>)>,
-}
-
-/// Builds, signs or seals the final response of a pending request: the
-/// error body for an error status, `body` (or the command's fixed success
-/// body) otherwise.
-pub fn final_response(
-    state: &ConnState,
-    op: &PendingOp,
-    async_id: u64,
-    status: NtStatus,
-    body: Option<Vec<u8>>,
-) -> Result<Outgoing, Error> {
-    let mut hdr = response_header(&op.hdr, status, 0, op.hdr.session_id);
-    // A final response travels alone, even if its request came in a compound.
-    hdr.flags = (hdr.flags | flags::ASYNC_COMMAND) & !flags::RELATED_OPERATIONS;
-    hdr.async_id = async_id;
-    let mut msg = match body {
-        Some(b) => b,
-        None if status.is_error() => handlers::error_body(),
-        None => handlers::pending_body(&op.kind),
-    };
-    put_header(&hdr, &mut msg);
-    let sid = op.hdr.session_id;
-    let encrypt = op.encrypted || state.sessions.get(&sid).is_some_and(|s| s.encrypt_data);
-    let sign = security::should_sign(state, &hdr, status);
-    security::protect(state, msg, encrypt.then_some(sid), sign)
 }
 
 /// The connection of a pending request went away: it stops waiting

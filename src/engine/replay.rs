@@ -15,16 +15,17 @@
 
 use std::collections::HashMap;
 
-use crate::engine::connection::{ConnState, Ctx, Reply, new_message};
-use crate::engine::fileops::{attributes, times};
-use crate::engine::fsa::OpenId;
-use crate::engine::fsa::lease::CacheGrant;
-use crate::engine::status::{Error, Result};
-use crate::wire::create::{CreateRequest, CreateResponse};
-use crate::wire::create_context::{self as cc, CreateContext, DurableResponseV2};
-use crate::wire::fscc::consts::oplock;
+use crate::engine::open::Open;
+use crate::engine::pending::PendingOp;
+use crate::engine::status::Result;
 use crate::wire::header::{Command, Header};
+use crate::wire::negotiate::Dialect;
 use crate::wire::{Guid, NtStatus};
+
+/// The connection's opens by volatile FileId, and its pending requests by
+/// AsyncId (`ConnState::opens`, `ConnState::pending`).
+type Opens = HashMap<u64, Open>;
+type Pending = HashMap<u64, PendingOp>;
 
 /// One CreateGuid's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,28 +77,27 @@ impl Cache {
 }
 
 /// Looks `guid` up; `resume` is the AsyncId of a parked CREATE running again.
-pub fn lookup(conn: &ConnState, guid: Guid, resume: Option<u64>) -> Lookup {
-    conn.replay.find(guid, resume, |t| conn.pending.contains_key(&t), |v| conn.opens.contains_key(&v))
+pub fn lookup(cache: &Cache, pending: &Pending, opens: &Opens, guid: Guid, resume: Option<u64>) -> Lookup {
+    cache.find(guid, resume, |t| pending.contains_key(&t), |v| opens.contains_key(&v))
 }
 
 /// The CREATE with `guid` was parked under `token`.
-pub fn parked(conn: &mut ConnState, guid: Guid, token: u64) {
-    conn.replay.map.insert(guid, Entry::Pending(token));
+pub fn parked(cache: &mut Cache, guid: Guid, token: u64) {
+    cache.map.insert(guid, Entry::Pending(token));
 }
 
 /// The CREATE with `guid` ended: remembered if it made an open, forgotten
 /// otherwise.
-pub fn finished(conn: &mut ConnState, guid: Guid, open: Option<(u64, u32)>) {
+pub fn finished(cache: &mut Cache, opens: &Opens, guid: Guid, open: Option<(u64, u32)>) {
     match open {
         Some((volatile, action)) => {
-            if conn.replay.eligible.len() > 2 * conn.opens.len() + 64 {
-                let opens = &conn.opens;
-                conn.replay.eligible.retain(|v, _| opens.contains_key(v));
+            if cache.eligible.len() > 2 * opens.len() + 64 {
+                cache.eligible.retain(|v, _| opens.contains_key(v));
             }
-            conn.replay.eligible.insert(volatile, guid);
-            conn.replay.map.insert(guid, Entry::Open { volatile, action })
+            cache.eligible.insert(volatile, guid);
+            cache.map.insert(guid, Entry::Open { volatile, action })
         }
-        None => conn.replay.map.remove(&guid),
+        None => cache.map.remove(&guid),
     };
 }
 
@@ -114,59 +114,6 @@ fn used(cache: &mut Cache, volatile: u64) {
     }
 }
 
-/// Answers a replayed CREATE with the open it made, as Samba does
-/// (3.3.5.9.10 leaves the response to the server): the other fields of the
-/// replay are ignored, OplockLevel echoes the replay's request, the lease
-/// context comes back only for the open's own lease key (ACCESS_DENIED
-/// otherwise), and the durable context only if the replay asks for a batch
-/// oplock or a lease.
-pub fn answer(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>, volatile: u64, action: u32) -> Result<Reply> {
-    let lease = crate::engine::caching::lease_request(ctx.conn, req)?;
-    let open = ctx.conn.opens.get(&volatile).ok_or(Error::Status(NtStatus::FILE_NOT_AVAILABLE))?;
-    let file_id = open.file_id;
-    let f = open.file().ok_or(Error::Status(NtStatus::FILE_NOT_AVAILABLE))?;
-    let open_id = OpenId(file_id.persistent);
-    let (grant, durable) = ctx.server.files.with(|t| {
-        let g = t.get(&f.key).map(|s| s.cache.grant_of(open_id)).unwrap_or(CacheGrant::None);
-        (g, t.durable.get(open_id).map(|d| d.timeout_ms))
-    });
-    let mut contexts: Vec<(&'static [u8], Vec<u8>)> = Vec::new();
-    if let Some(l) = &lease {
-        match &grant {
-            CacheGrant::Lease(g) if g.key == l.id.key => {
-                contexts.push((cc::names::RQLS, crate::engine::caching::lease_context(g)))
-            }
-            _ => return Err(NtStatus::ACCESS_DENIED.into()),
-        }
-    }
-    if let Some(timeout) = durable
-        && matches!(req.requested_oplock_level, oplock::BATCH | oplock::LEASE)
-    {
-        let mut data = Vec::new();
-        DurableResponseV2 { timeout, flags: 0 }.encode(&mut data);
-        contexts.push((cc::names::DH2Q, data));
-    }
-    let meta = f.org.stat(f.node)?;
-    let (alloc, size) = match &f.content {
-        Some(c) => (c.alloc_size().max(f.alloc_hint), c.len()),
-        None => (0, 0),
-    };
-    let resp = CreateResponse {
-        oplock_level: req.requested_oplock_level,
-        flags: 0,
-        create_action: action,
-        times: times(&meta),
-        allocation_size: alloc,
-        end_of_file: size,
-        file_attributes: attributes(&meta),
-        file_id,
-        contexts: contexts.iter().map(|(n, d)| CreateContext { name: n, data: d }).collect(),
-    };
-    let mut out = new_message();
-    resp.encode(&mut out);
-    Ok(Reply::ok(out))
-}
-
 /// ChannelSequence of a 3.x request: the first two bytes of the Status field (2.2.1.2).
 fn request_csn(hdr: &Header) -> u16 {
     (hdr.status.0 & 0xFFFF) as u16
@@ -174,14 +121,13 @@ fn request_csn(hdr: &Header) -> u16 {
 
 /// A CREATE opened `volatile`: Open.ChannelSequence starts at the
 /// request's ChannelSequence (3.3.5.9).
-pub fn opened(conn: &mut ConnState, hdr: &Header, volatile: u64) {
-    if conn.replay.csn.len() > 2 * conn.opens.len() + 64 {
-        let opens = &conn.opens;
-        conn.replay.csn.retain(|v, _| opens.contains_key(v));
+pub fn opened(cache: &mut Cache, opens: &Opens, hdr: &Header, volatile: u64) {
+    if cache.csn.len() > 2 * opens.len() + 64 {
+        cache.csn.retain(|v, _| opens.contains_key(v));
     }
     match request_csn(hdr) {
-        0 => conn.replay.csn.remove(&volatile),
-        c => conn.replay.csn.insert(volatile, c),
+        0 => cache.csn.remove(&volatile),
+        c => cache.csn.insert(volatile, c),
     };
 }
 
@@ -191,21 +137,27 @@ pub fn opened(conn: &mut ConnState, hdr: &Header, volatile: u64) {
 /// STATUS_FILE_NOT_AVAILABLE (the client replays them on a newer channel).
 /// Requests run one at a time here, so the outstanding request counts of
 /// the spec are always zero and the replay flag changes nothing.
-pub fn check_channel_sequence(conn: &mut ConnState, hdr: &Header, file: Option<(u64, u64)>) -> Result<()> {
-    if !conn.neg.dialect.is_some_and(|d| d.is_smb3()) {
+pub fn check_channel_sequence(
+    cache: &mut Cache,
+    dialect: Option<Dialect>,
+    opens: &Opens,
+    hdr: &Header,
+    file: Option<(u64, u64)>,
+) -> Result<()> {
+    if !dialect.is_some_and(|d| d.is_smb3()) {
         return Ok(());
     }
     let Some((_, volatile)) = file else { return Ok(()) };
-    if !conn.opens.contains_key(&volatile) {
+    if !opens.contains_key(&volatile) {
         return Ok(());
     }
-    used(&mut conn.replay, volatile);
+    used(cache, volatile);
     let csn = request_csn(hdr);
-    let current = conn.replay.csn.get(&volatile).copied().unwrap_or(0);
+    let current = cache.csn.get(&volatile).copied().unwrap_or(0);
     match csn.wrapping_sub(current) {
         0 => Ok(()),
         1..=0x7FFF => {
-            conn.replay.csn.insert(volatile, csn);
+            cache.csn.insert(volatile, csn);
             Ok(())
         }
         _ if matches!(hdr.command, Command::WRITE | Command::SET_INFO | Command::IOCTL) => {

@@ -10,11 +10,11 @@ use std::time::SystemTime;
 
 use crate::audit::EventKind;
 use crate::engine::audit::record_session;
-use crate::engine::connection::ConnState;
-use crate::engine::handlers::close;
+use crate::engine::context::ConnState;
 use crate::engine::server::Server;
 use crate::engine::services::Access;
 use crate::engine::session::{SessionState, TreeKind};
+use crate::engine::teardown as close;
 
 /// Re-checks every valid session and tree of a connection.
 pub fn connection(server: &Server, conn: &mut ConnState, now: SystemTime, peer: SocketAddr) {

@@ -3,40 +3,15 @@
 //! encryption enforcement (3.3.5.2.9, 3.3.5.2.11), signing and sealing of
 //! responses (3.3.4.1.1, 3.3.4.1.4). The cryptography lives in `crate::crypto`.
 
-use crate::crypto::{CipherId, Decryptor, Encryptor, KeyDerivation, PreauthHash, SessionKeys, Signer, SigningAlg};
-use crate::engine::connection::{ConnState, Outgoing};
+use crate::engine::context::{ConnState, Outgoing};
+use crate::engine::crypto_state::{PreauthTarget, SessionCrypto};
 use crate::engine::offload::ProtectJob;
 use crate::engine::server::Server;
 use crate::engine::session::SessionState;
 use crate::engine::status::Error;
 use crate::wire::NtStatus;
 use crate::wire::header::{self, Command, Header, flags};
-use crate::wire::negotiate::Dialect;
 use crate::wire::transform::TRANSFORM_HEADER_LEN;
-
-/// Connection-level crypto state: the preauth hash and negotiated algorithms.
-#[derive(Default)]
-pub struct ConnCrypto {
-    /// Connection.PreauthIntegrityHashValue (3.1.1).
-    pub preauth: Option<PreauthHash>,
-    /// Connection.CipherId (0: none).
-    pub cipher: u16,
-    /// Connection.SigningAlgorithmId (3.1.1 signing context), if negotiated.
-    pub signing_alg: Option<u16>,
-    /// The session id SESSION_SETUP just created or used (for its response header).
-    pub last_session_id: Option<u64>,
-    /// Chain the response being built into this preauth hash (3.1.1).
-    pub hash_response: Option<PreauthTarget>,
-}
-
-/// Which preauth integrity hash a response extends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PreauthTarget {
-    /// Connection.PreauthIntegrityHashValue (NEGOTIATE).
-    Connection,
-    /// Session.PreauthIntegrityHashValue (SESSION_SETUP in progress).
-    Session(u64),
-}
 
 /// Extends the hash named by `target` with a response message.
 pub fn hash_response(conn: &mut ConnState, target: PreauthTarget, msg: &[u8]) {
@@ -49,65 +24,6 @@ pub fn hash_response(conn: &mut ConnState, target: PreauthTarget, msg: &[u8]) {
     };
     if let Some(h) = slot.as_mut() {
         h.update(msg);
-    }
-}
-
-/// A valid session's keys: the signer and, for SMB 3.x with a cipher, the
-/// two directions of the transform encryption.
-pub struct SessionCrypto {
-    signer: Signer,
-    encryptor: Option<Encryptor>,
-    decryptor: Option<Decryptor>,
-}
-
-impl SessionCrypto {
-    /// Derives the session's keys (MS-SMB2 3.3.5.5.3) for the negotiated dialect.
-    pub fn derive(
-        dialect: Dialect,
-        session_key: &[u8],
-        preauth: Option<&PreauthHash>,
-        cipher: Option<CipherId>,
-        signing: SigningAlg,
-    ) -> Self {
-        let kd = match (dialect, preauth) {
-            (Dialect::SMB311, Some(h)) => KeyDerivation::Smb311(h),
-            (d, _) if d.is_smb3() => KeyDerivation::Smb30,
-            _ => KeyDerivation::Smb2,
-        };
-        let keys = SessionKeys::derive(session_key, kd, cipher);
-        let mut seed = [0u8; 16];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-        Self { signer: keys.signer(signing), encryptor: keys.encryptor(seed), decryptor: keys.decryptor() }
-    }
-
-    /// True if the session has encryption keys (SMB 3.x with a cipher).
-    pub fn can_encrypt(&self) -> bool {
-        self.encryptor.is_some() && self.decryptor.is_some()
-    }
-
-    /// The signing algorithm in use.
-    pub fn signing_alg(&self) -> SigningAlg {
-        self.signer.alg()
-    }
-
-    /// The cipher in use, if any.
-    pub fn cipher(&self) -> Option<CipherId> {
-        self.encryptor.as_ref().map(Encryptor::cipher)
-    }
-
-    /// Session.Signing key.
-    pub(crate) fn signer(&self) -> &Signer {
-        &self.signer
-    }
-
-    /// Session.EncryptionKey (server to client).
-    pub(crate) fn encryptor(&self) -> Option<&Encryptor> {
-        self.encryptor.as_ref()
-    }
-
-    /// Session.DecryptionKey (client to server).
-    pub(crate) fn decryptor(&self) -> Option<&Decryptor> {
-        self.decryptor.as_ref()
     }
 }
 
@@ -124,9 +40,9 @@ pub fn decrypt_request<'a>(conn: &ConnState, frame: &'a mut [u8]) -> Result<(u64
         .sessions
         .get(&sid)
         .and_then(|s| s.crypto.clone())
-        .filter(|c| c.decryptor.is_some())
+        .filter(|c| c.decryptor().is_some())
         .ok_or(Error::Disconnect("transform for a session without keys"))?;
-    if let Some(Err(e)) = crypto.decryptor.as_ref().map(|d| d.open_in_place(frame).map(|_| ())) {
+    if let Some(Err(e)) = crypto.decryptor().map(|d| d.open_in_place(frame).map(|_| ())) {
         return Err(undecryptable(sid, &e));
     }
     let frame: &'a [u8] = frame;
@@ -165,7 +81,7 @@ pub fn accept_opened<'a>(
 
 /// The plaintext of a transform message must be an SMB2 message (3.3.5.2.1.1).
 fn check_plaintext(plain: &[u8]) -> Result<(), Error> {
-    if plain.len() < crate::wire::HEADER_LEN || plain[..4] != header::PROTOCOL_ID {
+    if plain.len() < crate::wire::HEADER_LEN || header::protocol_id(plain) != Some(header::PROTOCOL_ID) {
         return Err(Error::Disconnect("decrypted message is not SMB2"));
     }
     Ok(())
@@ -178,7 +94,7 @@ pub fn seal_response(conn: &ConnState, session_id: u64, chain: Vec<u8>) -> Resul
         .sessions
         .get(&session_id)
         .and_then(|s| s.crypto.as_ref())
-        .filter(|c| c.encryptor.is_some())
+        .filter(|c| c.encryptor().is_some())
         .ok_or(Error::Disconnect("no encryption key for response"))?;
     Ok(ProtectJob::seal(chain, session_id, crypto.clone()))
 }
@@ -342,7 +258,7 @@ fn verify_signature(
         return Ok(());
     };
     if hdr.is_signed() {
-        if c.signer.verify(msg).is_err() {
+        if c.signer().verify(msg).is_err() {
             tracing::warn!(session = session.id, cmd = ?hdr.command, "request signature does not verify");
             return Err(NtStatus::ACCESS_DENIED.into());
         }

@@ -48,10 +48,14 @@ pub struct Server {
     quota_applied: parking_lot::Mutex<std::collections::HashMap<OrgId, u64>>,
     /// Last accounts revision read, and when (read at most every 500 ms).
     revision: parking_lot::Mutex<(u64, Option<std::time::SystemTime>)>,
+    /// The source of random values (see [`Server::fill_random`]).
+    entropy: crate::engine::services::Entropy,
 }
 
 impl Server {
-    /// Builds the shared state. `guid` and `session_seed` come from the caller's RNG.
+    /// Builds the shared state. `guid` and `session_seed` come from the
+    /// caller's RNG, and so does every later random value (`entropy`).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Config,
         directory: Arc<dyn Directory>,
@@ -60,6 +64,7 @@ impl Server {
         guid: [u8; 16],
         session_seed: u64,
         start_time: FileTime,
+        entropy: crate::engine::services::Entropy,
     ) -> Self {
         let d = |s: &str| Dialect(crate::config::parse_dialect(s).unwrap_or(0x0202));
         let min_dialect = d(&config.security.min_dialect);
@@ -70,6 +75,7 @@ impl Server {
             config,
             guid: Guid(guid),
             start_time,
+            entropy,
             directory,
             store,
             audit,
@@ -83,6 +89,11 @@ impl Server {
             revision: parking_lot::Mutex::new((0, None)),
             quota_applied: parking_lot::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// Fills `buf` with unpredictable bytes from the `entropy` given to [`Server::new`].
+    pub fn fill_random(&self, buf: &mut [u8]) {
+        (self.entropy)(buf)
     }
 
     /// The current configuration: reloadable settings (security policy,

@@ -29,7 +29,13 @@ pub enum FailureOutcome {
     LockedOut,
 }
 
-/// Accounts and shares, as the engine uses them (implemented over `accounts::Accounts`).
+/// Where the engine's unpredictable values come from (SMB 3.1.1 preauth
+/// salts, NTLM server challenges, each session's AES nonce seed): the OS
+/// RNG in `cli/serve.rs`, anything a test likes.
+pub type Entropy = std::sync::Arc<dyn Fn(&mut [u8]) + Send + Sync>;
+
+/// Accounts and shares, as the engine uses them (implemented over
+/// `accounts::Accounts` by `app::AccountsDirectory`).
 pub trait Directory: Send + Sync {
     /// Credential lookup for NTLM.
     fn credentials(&self) -> &dyn crate::auth::CredentialSource;

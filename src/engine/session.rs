@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::engine::security::SessionCrypto;
+use crate::engine::crypto_state::SessionCrypto;
 use crate::engine::services::{Access, Principal, ShareRecord};
 
 /// Where a session is in its life (MS-SMB2 3.3.1.8 Session.State).

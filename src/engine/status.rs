@@ -49,6 +49,13 @@ impl Error {
     }
 }
 
+/// A FILE or FS information buffer too short for its class is
+/// STATUS_INFO_LENGTH_MISMATCH, not INVALID_PARAMETER (MS-FSA 2.1.5.14:
+/// "If InputBufferSize is less than the size of the structure").
+pub fn info_length(_: DecodeError) -> Error {
+    Error::Status(NtStatus::INFO_LENGTH_MISMATCH)
+}
+
 /// Storage outcomes as Windows reports the matching NTFS condition.
 /// Integrity failures (tampered or unreadable chunks) are I/O errors:
 /// never data.

@@ -14,6 +14,12 @@ pub const COMPRESSION_ID: [u8; 4] = [0xfc, b'S', b'M', b'B'];
 /// Protocol id of an SMB1 message (only the multi-protocol NEGOTIATE is accepted).
 pub const SMB1_ID: [u8; 4] = [0xff, b'S', b'M', b'B'];
 
+/// The ProtocolId a message starts with ([`PROTOCOL_ID`], [`TRANSFORM_ID`],
+/// [`COMPRESSION_ID`], [`SMB1_ID`] or anything else), if it has four bytes.
+pub fn protocol_id(msg: &[u8]) -> Option<[u8; 4]> {
+    msg.get(..4).and_then(|b| b.try_into().ok())
+}
+
 /// SMB2 command code (MS-SMB2 2.2.1.2). A newtype so unknown codes survive decoding.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Command(pub u16);
@@ -216,6 +222,31 @@ pub mod offsets {
     pub const NEXT_COMMAND: usize = 20;
     /// Signature (16 bytes).
     pub const SIGNATURE: usize = 48;
+}
+
+/// Clears NextCommand of the last message in a compound buffer (when the
+/// last response of a chain was skipped, the one before it must not point
+/// on; MS-SMB2 3.3.4.1.3).
+pub fn end_compound(out: &mut [u8]) {
+    let mut pos = 0usize;
+    loop {
+        let next = out
+            .get(pos + offsets::NEXT_COMMAND..pos + offsets::NEXT_COMMAND + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .unwrap_or(0);
+        if next == 0 || pos + next >= out.len() {
+            if next != 0 {
+                out[pos + offsets::NEXT_COMMAND..pos + offsets::NEXT_COMMAND + 4].copy_from_slice(&[0; 4]);
+            }
+            return;
+        }
+        pos += next;
+    }
+}
+
+/// Sets NextCommand of the message at the start of `msg` (MS-SMB2 2.2.1).
+pub fn set_next_command(msg: &mut [u8], next: u32) {
+    msg[offsets::NEXT_COMMAND..offsets::NEXT_COMMAND + 4].copy_from_slice(&next.to_le_bytes());
 }
 
 #[cfg(test)]

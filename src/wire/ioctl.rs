@@ -332,6 +332,23 @@ impl CopyChunkResponse {
 pub struct ResumeKey(pub [u8; 24]);
 
 impl ResumeKey {
+    /// This server's key (its content is the server's choice, opaque to
+    /// clients): the source open's FileId and a check value, little-endian.
+    pub fn new(persistent: u64, volatile: u64, check: u64) -> Self {
+        let mut k = [0u8; 24];
+        k[..8].copy_from_slice(&persistent.to_le_bytes());
+        k[8..16].copy_from_slice(&volatile.to_le_bytes());
+        k[16..].copy_from_slice(&check.to_le_bytes());
+        Self(k)
+    }
+
+    /// The volatile FileId half of a key made by [`ResumeKey::new`].
+    pub fn volatile(&self) -> u64 {
+        let mut v = [0u8; 8];
+        v.copy_from_slice(&self.0[8..16]);
+        u64::from_le_bytes(v)
+    }
+
     /// Appends 28 bytes.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.0);

@@ -35,6 +35,7 @@ pub mod ioctl;
 pub mod lock;
 pub mod logoff;
 pub mod oplock_break;
+pub mod prefix;
 pub mod query_directory;
 pub mod query_info;
 pub mod read;

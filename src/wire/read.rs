@@ -103,6 +103,13 @@ impl<'a> ReadResponse<'a> {
         out.put_u32(flags);
     }
 
+    /// Sets DataLength (body offset 4) of a response message whose prefix
+    /// [`Self::encode_prefix`] wrote, once the data read is known.
+    pub fn set_data_length(msg: &mut [u8], data_len: u32) {
+        let at = super::HEADER_LEN + 4;
+        msg[at..at + 4].copy_from_slice(&data_len.to_le_bytes());
+    }
+
     /// Appends the response body with its data.
     pub fn encode(&self, out: &mut Vec<u8>) {
         Self::encode_prefix(out, self.data.len() as u32, self.data_remaining, self.flags);

@@ -5,10 +5,15 @@
 
 use std::time::SystemTime;
 
-use super::{Connection, Ctx, Outgoing, PendingKind, Related, Reply, new_message};
+use super::{Connection, Related, response_header};
+use crate::engine::context::{ConnState, Ctx, Outgoing, Reply, error_body, new_message, put_header};
 use crate::engine::files::{Notice, Waker};
 use crate::engine::handlers;
-use crate::wire::header::Command;
+use crate::engine::pending::{PendingKind, PendingOp};
+use crate::engine::security;
+use crate::engine::status::Error;
+use crate::wire::NtStatus;
+use crate::wire::header::{Command, flags};
 
 impl Connection {
     /// Lets `net` wake this connection when another connection completes
@@ -78,7 +83,7 @@ impl Connection {
         let Some(op) = self.state.pending.remove(&async_id) else {
             return Vec::new();
         };
-        match crate::engine::pending::final_response(&self.state, &op, async_id, status, body) {
+        match final_response(&self.state, &op, async_id, status, body) {
             Ok(frame) => vec![frame],
             Err(e) => {
                 tracing::debug!(reason = ?e, "dropping a final async response");
@@ -125,9 +130,9 @@ impl Connection {
             Err(e) => (e.status(), None),
         };
         self.server.files.with(|t| t.unpark(async_id));
-        let file_id = handlers::created_file_id(&op.hdr, status, body.as_deref());
+        let file_id = super::created_file_id(&op.hdr, status, body.as_deref());
         let mut out = Vec::new();
-        match crate::engine::pending::final_response(&self.state, &op, async_id, status, body) {
+        match final_response(&self.state, &op, async_id, status, body) {
             Ok(frame) => out.push(frame),
             Err(e) => tracing::debug!(reason = ?e, "dropping a final async response"),
         }
@@ -153,7 +158,7 @@ impl Connection {
     pub fn tick(&mut self, now: SystemTime) -> Vec<Outgoing> {
         // Break acknowledgment timers and durable handle timeouts are
         // server-wide; whichever connection ticks first runs them.
-        crate::engine::durable::tick(&self.server, now);
+        crate::engine::teardown::tick(&self.server, now);
         let rev = self.server.revision(now);
         if self.state.seen_revision != Some(rev) {
             self.state.seen_revision = Some(rev);
@@ -174,11 +179,49 @@ impl Connection {
                 t.sessions.remove(&sid);
             }
         });
-        crate::engine::durable::detach(&self.server, &mut self.state, now);
+        crate::engine::teardown::detach(&self.server, &mut self.state, now);
         for (id, op) in std::mem::take(&mut self.state.pending) {
             crate::engine::pending::forget(&self.server, id, &op);
         }
-        handlers::logoff::close_all(&self.server, &mut self.state, now, self.peer);
+        crate::engine::teardown::close_all(&self.server, &mut self.state, now, self.peer);
         self.server.settle();
     }
+}
+
+/// Builds, signs or seals the final response of a pending request: the
+/// error body for an error status, `body` (or the command's fixed success
+/// body) otherwise.
+fn final_response(
+    state: &ConnState,
+    op: &PendingOp,
+    async_id: u64,
+    status: NtStatus,
+    body: Option<Vec<u8>>,
+) -> Result<Outgoing, Error> {
+    let mut hdr = response_header(&op.hdr, status, 0, op.hdr.session_id);
+    // A final response travels alone, even if its request came in a compound.
+    hdr.flags = (hdr.flags | flags::ASYNC_COMMAND) & !flags::RELATED_OPERATIONS;
+    hdr.async_id = async_id;
+    let mut msg = match body {
+        Some(b) => b,
+        None if status.is_error() => error_body(),
+        None => pending_body(&op.kind),
+    };
+    put_header(&hdr, &mut msg);
+    let sid = op.hdr.session_id;
+    let encrypt = op.encrypted || state.sessions.get(&sid).is_some_and(|s| s.encrypt_data);
+    let sign = security::should_sign(state, &hdr, status);
+    security::protect(state, msg, encrypt.then_some(sid), sign)
+}
+
+/// The success body of a request that completed asynchronously.
+fn pending_body(kind: &PendingKind) -> Vec<u8> {
+    let mut m = new_message();
+    match kind {
+        PendingKind::Lock(_) => crate::wire::lock::LockResponse.encode(&mut m),
+        PendingKind::Notify => crate::wire::change_notify::ChangeNotifyResponse { data: &[] }.encode(&mut m),
+        // A rerun request always finishes with its own response body.
+        PendingKind::Rerun(_) => return error_body(),
+    }
+    m
 }

@@ -10,23 +10,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::engine::context::{ConnState, Ctx, Negotiated, Outgoing, Reply, error_body, put_header};
 use crate::engine::credits::{self, Credits};
+use crate::engine::crypto_state::ConnCrypto;
 use crate::engine::files::{Mailbox, Notice};
 use crate::engine::handlers;
 use crate::engine::offload::{Inbound, KeyTable};
-pub use crate::engine::pending::{PendingKind, PendingOp};
-use crate::engine::security::{self, ConnCrypto};
+use crate::engine::pending::PendingKind;
+use crate::engine::security;
 use crate::engine::server::Server;
 use crate::engine::status::Error;
 use crate::wire::header::{self, Command, Header, flags};
-use crate::wire::{HEADER_LEN, NtStatus, PutLe};
+use crate::wire::{HEADER_LEN, NtStatus, prefix};
 
 mod background;
 mod report;
-mod state;
 
 pub use report::{LockReport, OpenReport, SessionReport};
-pub use state::*;
 
 /// One client connection.
 pub struct Connection {
@@ -85,10 +85,10 @@ impl Connection {
     /// Handles one Direct-TCP frame. The frame is mutable so that an
     /// encrypted request can be decrypted where it lies.
     pub fn handle_frame(&mut self, now: SystemTime, frame: &mut [u8]) -> Vec<Outgoing> {
-        self.handle(now, |c| match frame.get(..4) {
-            Some(id) if id == header::SMB1_ID => c.smb1(now, frame),
-            Some(id) if id == header::TRANSFORM_ID => c.encrypted(now, frame),
-            Some(id) if id == header::PROTOCOL_ID => c.messages(now, frame, None),
+        self.handle(now, |c| match header::protocol_id(frame) {
+            Some(header::SMB1_ID) => c.smb1(now, frame),
+            Some(header::TRANSFORM_ID) => c.encrypted(now, frame),
+            Some(header::PROTOCOL_ID) => c.messages(now, frame, None),
             _ => Err(Error::Disconnect("unknown protocol id")),
         })
     }
@@ -148,7 +148,7 @@ impl Connection {
         if self.state.neg.dialect.is_some() || self.state.neg.smb1_upgraded {
             return Err(Error::Disconnect("SMB1 after negotiate"));
         }
-        handlers::negotiate::smb1(&self.server, &mut self.state, now, frame).map(|f| Some(Outgoing::Frame(f)))
+        handlers::dispatch_smb1(&self.server, &mut self.state, now, frame).map(|f| Some(Outgoing::Frame(f)))
     }
 
     /// A transform header: decrypt in place, then process the plaintext (3.3.5.2.1.1).
@@ -213,7 +213,7 @@ impl Connection {
             }
             if !is_last {
                 let next = (out.len() - start) as u32;
-                out.set_u32(start + header::offsets::NEXT_COMMAND, next);
+                header::set_next_command(&mut out[start..], next);
             }
             if let Some(sid) = sign {
                 sign_ranges.push((start, out.len(), sid));
@@ -241,7 +241,7 @@ impl Connection {
             return Ok(None);
         }
         // If the last response in a chain was skipped, the previous one must not point on.
-        fix_last_next_command(&mut out);
+        header::end_compound(&mut out);
         // Sealed responses are not signed (3.3.4.1.1); the chain is
         // encrypted in place, its transform header sent in front.
         let frame = match encrypt_session {
@@ -291,8 +291,9 @@ impl Connection {
             checked = Err(NtStatus::INVALID_PARAMETER.into());
         }
         let result = checked.and_then(|()| {
-            let file = handlers::request_file_id(&hdr, msg).or(related_file_id);
-            crate::engine::replay::check_channel_sequence(&mut self.state, &hdr, file)?;
+            let file = request_file_id(&hdr, msg).or(related_file_id);
+            let st = &mut self.state;
+            crate::engine::replay::check_channel_sequence(&mut st.replay, st.neg.dialect, &st.opens, &hdr, file)?;
             let mut ctx = Ctx {
                 server: &self.server,
                 now,
@@ -312,20 +313,19 @@ impl Connection {
             Ok(Reply::None) => (NtStatus::SUCCESS, None),
             Ok(Reply::Pending(id)) => {
                 async_id = Some(id);
-                (NtStatus::PENDING, Some(handlers::error_body()))
+                (NtStatus::PENDING, Some(error_body()))
             }
             Err(Error::Disconnect(why)) => return Err(Error::Disconnect(why)),
             Err(e) => {
                 tracing::debug!(cmd = ?hdr.command, error = ?e, "request failed");
-                (e.status(), Some(handlers::error_body()))
+                (e.status(), Some(error_body()))
             }
         };
         self.server.metrics.request(hdr.command.0, status.0, started.elapsed());
         if hdr.command == Command::SESSION_SETUP && status == NtStatus::SUCCESS {
             self.logged_on(&hdr, msg);
         }
-        let file_id =
-            handlers::created_file_id(&hdr, status, body.as_deref()).or_else(|| handlers::request_file_id(&hdr, msg));
+        let file_id = created_file_id(&hdr, status, body.as_deref()).or_else(|| request_file_id(&hdr, msg));
         *prev = Some(Related {
             session_id: self.response_session_id(&hdr, status),
             tree_id: hdr.tree_id,
@@ -383,7 +383,7 @@ impl Connection {
         if !self.state.sessions.contains_key(&sid) {
             return;
         }
-        handlers::close::close_session_opens(&self.server, &mut self.state, sid, now, self.peer);
+        crate::engine::teardown::close_session_opens(&self.server, &mut self.state, sid, now, self.peer);
         self.state.retire.push(sid);
     }
 
@@ -404,7 +404,7 @@ impl Connection {
         let large = self.state.neg.large_mtu;
         let charge = if large { hdr.credit_charge.max(1) } else { 1 };
         if large {
-            let needed = credits::charge_for(handlers::payload_size(hdr, msg));
+            let needed = credits::charge_for(prefix::payload_size(hdr.command, msg));
             if hdr.credit_charge.max(1) < needed {
                 return Err(Error::Disconnect("credit charge too small for payload"));
             }
@@ -420,7 +420,7 @@ impl Connection {
         let mut resp = response_header(hdr, status, granted, session.unwrap_or(hdr.session_id));
         let sign = security::should_sign(&self.state, &resp, status);
         echo_signature(hdr, &mut resp, status, sign);
-        (resp, Some(handlers::error_body()), sign)
+        (resp, Some(error_body()), sign)
     }
 }
 
@@ -441,6 +441,22 @@ fn boost(cmd: Command) -> bool {
     cmd != Command::NEGOTIATE && cmd != Command::SESSION_SETUP
 }
 
+/// The FileId a request names (not the all-ones value of a related
+/// compound), for the request after it (3.3.5.2.7.2) and the channel
+/// sequence check (3.3.5.2.10).
+fn request_file_id(hdr: &Header, msg: &[u8]) -> Option<(u64, u64)> {
+    prefix::request_file_id(hdr.command, msg).map(|f| (f.persistent, f.volatile))
+}
+
+/// The FileId of a successful CREATE's response message, remembered for
+/// the related requests after it.
+pub(crate) fn created_file_id(hdr: &Header, status: NtStatus, msg: Option<&[u8]>) -> Option<(u64, u64)> {
+    if hdr.command != Command::CREATE || status.is_error() {
+        return None;
+    }
+    prefix::create_response_file_id(msg?).map(|f| (f.persistent, f.volatile))
+}
+
 /// Builds a response header mirroring the request (3.3.4.1).
 pub(crate) fn response_header(req: &Header, status: NtStatus, credits: u16, session_id: u64) -> Header {
     Header {
@@ -456,24 +472,5 @@ pub(crate) fn response_header(req: &Header, status: NtStatus, credits: u16, sess
         tree_id: req.tree_id,
         session_id,
         signature: [0; 16],
-    }
-}
-
-/// Clears NextCommand of the last response in a compound buffer.
-fn fix_last_next_command(out: &mut [u8]) {
-    let mut pos = 0usize;
-    loop {
-        let next = out
-            .get(pos + header::offsets::NEXT_COMMAND..pos + header::offsets::NEXT_COMMAND + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-            .unwrap_or(0);
-        if next == 0 || pos + next >= out.len() {
-            if next != 0 {
-                out[pos + header::offsets::NEXT_COMMAND..pos + header::offsets::NEXT_COMMAND + 4]
-                    .copy_from_slice(&[0; 4]);
-            }
-            return;
-        }
-        pos += next;
     }
 }

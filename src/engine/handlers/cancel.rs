@@ -1,8 +1,9 @@
 //! CANCEL (MS-SMB2 3.3.5.16): finishes a pending request with
 //! STATUS_CANCELLED. CANCEL itself is never answered.
 
-use crate::engine::connection::{Ctx, PendingKind, Reply};
+use crate::engine::context::{Ctx, Reply};
 use crate::engine::files::Notice;
+use crate::engine::pending::PendingKind;
 use crate::engine::status::Result;
 use crate::wire::NtStatus;
 use crate::wire::header::flags;

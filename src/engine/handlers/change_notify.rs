@@ -3,12 +3,13 @@
 //! otherwise it goes asynchronous until a change, a CANCEL or the handle's
 //! close completes it ([`crate::engine::notify`]).
 
-use crate::engine::connection::{Ctx, PendingKind, PendingOp, Reply, new_message};
+use crate::engine::context::{Ctx, Reply, new_message};
 use crate::engine::fsa::OpenId;
 use crate::engine::fsa::access::FILE_LIST_DIRECTORY;
-use crate::engine::notify::{Answer, WatchSpec};
+use crate::engine::pending::{PendingKind, PendingOp};
 use crate::engine::server::MAX_IO;
 use crate::engine::status::{Error, Result};
+use crate::engine::watches::{Answer, WatchSpec};
 use crate::wire::NtStatus;
 use crate::wire::change_notify::{ChangeNotifyRequest, ChangeNotifyResponse, WATCH_TREE};
 use crate::wire::negotiate::Dialect;

@@ -5,7 +5,7 @@
 
 use super::ioctl::{Output, respond};
 use crate::audit::{EventKind, EventResult};
-use crate::engine::connection::{Ctx, Reply};
+use crate::engine::context::{Ctx, Reply};
 use crate::engine::fsa::OpenId;
 use crate::engine::fsa::access as fa;
 use crate::engine::open::{FileOpen, OpenKind};
@@ -38,7 +38,7 @@ pub fn copychunk(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Reply> {
     if req.max_output_response < 12 {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
-    let copy = CopyChunkCopy::decode(req.input).map_err(|_| Error::Status(NtStatus::INVALID_PARAMETER))?;
+    let copy = CopyChunkCopy::decode(req.input)?;
     let total: u64 = copy.chunks.iter().map(|c| u64::from(c.length)).sum();
     if copy.chunks.len() as u32 > MAX_CHUNKS
         || copy.chunks.iter().any(|c| c.length == 0 || c.length > MAX_CHUNK_SIZE)
@@ -107,7 +107,7 @@ pub fn copychunk(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Reply> {
     }
     if let Some(f) = ctx.conn.opens.get_mut(&dst_id).and_then(|o| o.file_mut()) {
         if done.total_bytes_written > 0 {
-            super::times::on_write(&ctx.server.files, f, now);
+            crate::engine::times::on_write(&ctx.server.files, f, now);
         }
         f.stats.bytes_written += u64::from(done.total_bytes_written);
     }
@@ -178,8 +178,7 @@ fn afp_info_copy(ctx: &Ctx<'_>, src: &Side, dst: &Side, from: u64, to: u64, len:
 
 /// The open a resume key names: one of this session's file opens, on any tree.
 fn find_source(ctx: &Ctx<'_>, key: &[u8; 24], session: u64) -> Result<(Side, u32)> {
-    let volatile =
-        u64::from_le_bytes(key[8..16].try_into().map_err(|_| Error::Status(NtStatus::OBJECT_NAME_NOT_FOUND))?);
+    let volatile = crate::wire::ioctl::ResumeKey(*key).volatile();
     let open = ctx
         .conn
         .opens

@@ -4,16 +4,17 @@
 //! request, registers the open and builds the response.
 
 use crate::audit::{EventKind, EventResult};
-use crate::engine::connection::{Ctx, PendingKind, PendingOp, Reply, new_message};
+use crate::engine::context::{Ctx, Reply, new_message};
 use crate::engine::fileops::{attributes, times};
 use crate::engine::names;
 use crate::engine::open::{FileOpen, HandleTimes, IoStats, Open, OpenKind};
 use crate::engine::pending::Rerun;
+use crate::engine::pending::{PendingKind, PendingOp};
 use crate::engine::replay;
 use crate::engine::session::TreeKind;
 use crate::engine::status::{Error, Result};
-use crate::storage::{Meta, MetaUpdate, NodeKind, OrgStore};
-use crate::types::{FileTime, NodeId};
+use crate::storage::{Meta, NodeKind};
+use crate::types::NodeId;
 use crate::wire::NtStatus;
 use crate::wire::create::{CreateRequest, CreateResponse};
 use crate::wire::create_context::{self as cc, CreateContext, MxAcResponse, QFidResponse};
@@ -90,13 +91,15 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
     // 3.3.5.9.10: a CreateGuid already in use is a replay or a duplicate.
     let create_guid = durable.v2.map(|v| v.create_guid);
     if let Some(g) = create_guid {
-        match replay::lookup(ctx.conn, g, ctx.resume) {
+        match replay::lookup(&ctx.conn.replay, &ctx.conn.pending, &ctx.conn.opens, g, ctx.resume) {
             replay::Lookup::New => {}
             replay::Lookup::Busy => return Err(NtStatus::FILE_NOT_AVAILABLE.into()),
             replay::Lookup::Found(..) if ctx.hdr.flags & flags::REPLAY_OPERATION == 0 => {
                 return Err(NtStatus::DUPLICATE_OBJECTID.into());
             }
-            replay::Lookup::Found(volatile, action) => return replay::answer(ctx, req, volatile, action),
+            replay::Lookup::Found(volatile, action) => {
+                return super::create_durable::replay_answer(ctx, req, volatile, action);
+            }
         }
     }
     let mailbox = ctx.conn.mailbox.clone();
@@ -131,7 +134,7 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
                 ctx.conn.pending.insert(token, op);
             }
             if let Some(g) = create_guid {
-                replay::parked(ctx.conn, g, token);
+                replay::parked(&mut ctx.conn.replay, g, token);
             }
             return Ok(Reply::Pending(token));
         }
@@ -161,7 +164,7 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
     let open_id = crate::engine::fsa::OpenId(file_id.persistent);
     let granted = super::create_durable::grant(ctx, &durable, open_id, &opened.key, &opened.grant, &cache);
     if let Some(g) = create_guid {
-        replay::finished(ctx.conn, g, Some((file_id.volatile, opened.action)));
+        replay::finished(&mut ctx.conn.replay, &ctx.conn.opens, g, Some((file_id.volatile, opened.action)));
     }
     contexts.extend(granted);
     let resp_meta = opened.meta.clone();
@@ -171,9 +174,8 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
         Some(c)
             if opened.created || matches!(opened.action, create_action::OVERWRITTEN | create_action::SUPERSEDED) =>
         {
-            let b: [u8; 8] =
-                c.data.get(..8).and_then(|b| b.try_into().ok()).ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
-            u64::from_le_bytes(b).div_ceil(4096) * 4096
+            let alsi = cc::AllocationSizeContext::decode(c.data)?;
+            alsi.allocation_size.div_ceil(4096) * 4096
         }
         _ => 0,
     };
@@ -224,7 +226,7 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
         }
     }
     ctx.conn.opens.insert(file_id.volatile, open);
-    replay::opened(ctx.conn, ctx.hdr, file_id.volatile);
+    replay::opened(&mut ctx.conn.replay, &ctx.conn.opens, ctx.hdr, file_id.volatile);
     let contexts: Vec<CreateContext<'_>> = contexts.iter().map(|(n, d)| CreateContext { name: n, data: d }).collect();
     let resp = CreateResponse {
         oplock_level: opened.grant.oplock_level(),
@@ -301,13 +303,6 @@ fn validate(req: &CreateRequest<'_>) -> Result<()> {
     {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
-    Ok(())
-}
-
-/// A directory's LastWriteTime and ChangeTime move when an entry is added,
-/// removed or renamed (NTFS; smbtorture `smb2.dir` and `smb2.timestamps`).
-pub fn touch_dir(org: &OrgStore, dir: NodeId, now: FileTime) -> Result<()> {
-    org.set_meta(dir, &MetaUpdate { written: Some(now), changed: Some(now), ..Default::default() })?;
     Ok(())
 }
 

@@ -108,7 +108,7 @@ pub fn open(i: &Input<'_>) -> Result<Step> {
                 rounds += 1;
                 let reaped = i.server.files.with(|t| t.durable.take_reaped());
                 for d in reaped {
-                    super::close::close_detached(i.server, d.open, i.now);
+                    crate::engine::teardown::close_detached(i.server, d.open, i.now);
                 }
             }
             Registered::Restart => return Err(NtStatus::SHARING_VIOLATION.into()),

@@ -3,12 +3,13 @@
 //! (3.3.5.9.6, 3.3.5.9.10) and reconnecting a disconnected one
 //! (3.3.5.9.7, 3.3.5.9.12). The open table side is [`crate::engine::durable`].
 
-use crate::engine::connection::{Ctx, PendingKind, PendingOp, Reply, new_message};
+use crate::engine::context::{Ctx, Reply, new_message};
 use crate::engine::durable::{self, Durable};
 use crate::engine::fileops::{attributes, times};
 use crate::engine::fsa::lease::{CacheGrant, CacheRequest, Caching, level};
 use crate::engine::fsa::{FileKey, OpenId};
 use crate::engine::pending::Rerun;
+use crate::engine::pending::{PendingKind, PendingOp};
 use crate::engine::session::TreeKind;
 use crate::engine::status::{Error, Result};
 use crate::wire::NtStatus;
@@ -16,7 +17,7 @@ use crate::wire::create::{CreateRequest, CreateResponse, FileId};
 use crate::wire::create_context::{
     self as cc, CreateContext, DurableReconnectV1, DurableReconnectV2, DurableRequestV2, DurableResponseV2, DurableV1,
 };
-use crate::wire::fscc::consts::create_action;
+use crate::wire::fscc::consts::{create_action, oplock};
 
 /// What the durable contexts of a CREATE ask for.
 #[derive(Debug, Default, Clone, Copy)]
@@ -50,7 +51,7 @@ pub fn parse(req: &CreateRequest<'_>) -> Result<Asked> {
     let rqls = usize::from(find(cc::names::RQLS).is_some());
     let mut asked = Asked::default();
     if let Some(c) = dhnc {
-        let r = DurableReconnectV1::decode(c.data).map_err(|_| Error::Status(bad))?;
+        let r = DurableReconnectV1::decode(c.data)?;
         if c.data.len() != 16 {
             return Err(bad.into());
         }
@@ -65,7 +66,7 @@ pub fn parse(req: &CreateRequest<'_>) -> Result<Asked> {
         if c.data.len() != 36 {
             return Err(bad.into());
         }
-        let r = DurableReconnectV2::decode(c.data).map_err(|_| Error::Status(bad))?;
+        let r = DurableReconnectV2::decode(c.data)?;
         if req.contexts.len() != 1 + rqls {
             return Err(NtStatus::OBJECT_NAME_NOT_FOUND.into());
         }
@@ -73,14 +74,14 @@ pub fn parse(req: &CreateRequest<'_>) -> Result<Asked> {
         return Ok(asked);
     }
     if let Some(c) = dhnq {
-        DurableV1::decode(c.data).map_err(|_| Error::Status(bad))?;
+        DurableV1::decode(c.data)?;
         asked.v1 = true;
     }
     if let Some(c) = dh2q {
         if c.data.len() != 32 {
             return Err(bad.into());
         }
-        asked.v2 = Some(DurableRequestV2::decode(c.data).map_err(|_| Error::Status(bad))?);
+        asked.v2 = Some(DurableRequestV2::decode(c.data)?);
     }
     Ok(asked)
 }
@@ -236,7 +237,7 @@ pub fn reconnect(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>, asked: &Asked) -> R
     let mut out = new_message();
     resp.encode(&mut out);
     ctx.conn.opens.insert(file_id.volatile, open);
-    crate::engine::replay::opened(ctx.conn, ctx.hdr, file_id.volatile);
+    crate::engine::replay::opened(&mut ctx.conn.replay, &ctx.conn.opens, ctx.hdr, file_id.volatile);
     Ok(Reply::ok(out))
 }
 
@@ -264,4 +265,57 @@ fn park(ctx: &mut Ctx<'_>, token: u64, key: FileKey) -> Reply {
         ctx.conn.pending.insert(token, op);
     }
     Reply::Pending(token)
+}
+
+/// Answers a replayed CREATE with the open it made, as Samba does
+/// (3.3.5.9.10 leaves the response to the server): the other fields of the
+/// replay are ignored, OplockLevel echoes the replay's request, the lease
+/// context comes back only for the open's own lease key (ACCESS_DENIED
+/// otherwise), and the durable context only if the replay asks for a batch
+/// oplock or a lease.
+pub fn replay_answer(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>, volatile: u64, action: u32) -> Result<Reply> {
+    let lease = crate::engine::caching::lease_request(ctx.conn, req)?;
+    let open = ctx.conn.opens.get(&volatile).ok_or(Error::Status(NtStatus::FILE_NOT_AVAILABLE))?;
+    let file_id = open.file_id;
+    let f = open.file().ok_or(Error::Status(NtStatus::FILE_NOT_AVAILABLE))?;
+    let open_id = OpenId(file_id.persistent);
+    let (grant, durable) = ctx.server.files.with(|t| {
+        let g = t.get(&f.key).map(|s| s.cache.grant_of(open_id)).unwrap_or(CacheGrant::None);
+        (g, t.durable.get(open_id).map(|d| d.timeout_ms))
+    });
+    let mut contexts: Vec<(&'static [u8], Vec<u8>)> = Vec::new();
+    if let Some(l) = &lease {
+        match &grant {
+            CacheGrant::Lease(g) if g.key == l.id.key => {
+                contexts.push((cc::names::RQLS, crate::engine::caching::lease_context(g)))
+            }
+            _ => return Err(NtStatus::ACCESS_DENIED.into()),
+        }
+    }
+    if let Some(timeout) = durable
+        && matches!(req.requested_oplock_level, oplock::BATCH | oplock::LEASE)
+    {
+        let mut data = Vec::new();
+        DurableResponseV2 { timeout, flags: 0 }.encode(&mut data);
+        contexts.push((cc::names::DH2Q, data));
+    }
+    let meta = f.org.stat(f.node)?;
+    let (alloc, size) = match &f.content {
+        Some(c) => (c.alloc_size().max(f.alloc_hint), c.len()),
+        None => (0, 0),
+    };
+    let resp = CreateResponse {
+        oplock_level: req.requested_oplock_level,
+        flags: 0,
+        create_action: action,
+        times: times(&meta),
+        allocation_size: alloc,
+        end_of_file: size,
+        file_attributes: attributes(&meta),
+        file_id,
+        contexts: contexts.iter().map(|(n, d)| CreateContext { name: n, data: d }).collect(),
+    };
+    let mut out = new_message();
+    resp.encode(&mut out);
+    Ok(Reply::ok(out))
 }

@@ -11,7 +11,7 @@ use crate::engine::fsa::access::{self as fa, ExistingObject};
 use crate::engine::fsa::sd::SecurityDescriptor;
 use crate::engine::fsa::sharing::{self, DeleteTarget};
 use crate::engine::status::{Error, Result};
-use crate::storage::{MetaUpdate, NodeKind, StorageError};
+use crate::storage::{MetaUpdate, NodeKind};
 use crate::types::{FileTime, NodeId};
 use crate::wire::NtStatus;
 use crate::wire::create_context as cc;
@@ -214,17 +214,14 @@ fn plan_new(i: &Input<'_>, parent: NodeId, leaf: &str) -> Result<Plan> {
     // and creation time (see `engine::tunnels`).
     let tunneled = i.server.files.with(|t| t.tunnel_arrive((i.share.org_id, parent), leaf, now));
     let name = tunneled.as_ref().map_or(leaf, |(n, _)| n.as_str());
-    let node = match i.org.create(parent, name, kind, new_attributes(i.req.file_attributes, is_dir), now) {
-        Ok(n) => n,
-        // Created by someone else in between.
-        Err(StorageError::Exists) => return Err(NtStatus::OBJECT_NAME_COLLISION.into()),
-        Err(e) => return Err(e.into()),
-    };
+    // Created by someone else in between: `StorageError::Exists`, which
+    // `status` maps to OBJECT_NAME_COLLISION.
+    let node = i.org.create(parent, name, kind, new_attributes(i.req.file_attributes, is_dir), now)?;
     i.org.set_security(node, &sd.encode(ALL_PARTS))?;
     if let Some((_, created)) = tunneled {
         i.org.set_meta(node, &MetaUpdate { created: Some(created), ..Default::default() })?;
     }
-    super::create::touch_dir(i.org, parent, now)?;
+    crate::engine::fileops::touch_dir(i.org, parent, now)?;
     Ok(Plan {
         node,
         granted,

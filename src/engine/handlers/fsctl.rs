@@ -5,7 +5,7 @@
 //! STATUS_INVALID_DEVICE_REQUEST, as Windows answers unknown FSCTLs.
 
 use super::ioctl::Output;
-use crate::engine::connection::Ctx;
+use crate::engine::context::Ctx;
 use crate::engine::fsa::OpenId;
 use crate::engine::fsa::access as fa;
 use crate::engine::open::{FileOpen, Open, OpenKind};
@@ -58,8 +58,7 @@ pub fn file_fsctl(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Output> {
             Ok(Output::ok(COMPRESSION_FORMAT_NONE.to_le_bytes().to_vec()))
         }
         CtlCode::SET_COMPRESSION => {
-            let state =
-                fsctl::decode_compression_state(req.input).map_err(|_| Error::Status(NtStatus::INVALID_PARAMETER))?;
+            let state = fsctl::decode_compression_state(req.input)?;
             // The volume does not compress; turning it off is always fine (as ReFS).
             if state == COMPRESSION_FORMAT_NONE {
                 Ok(Output::ok(Vec::new()))
@@ -70,7 +69,7 @@ pub fn file_fsctl(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Output> {
         CtlCode::CREATE_OR_GET_OBJECT_ID | CtlCode::GET_OBJECT_ID => object_id(f, max_out),
         CtlCode::FILE_LEVEL_TRIM => {
             // Nothing to trim in an encrypted chunk store; report every range done.
-            let ranges = req.input.get(4..8).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            let ranges = fsctl::trim_range_count(req.input);
             Ok(Output::ok(ranges.to_le_bytes().to_vec()))
         }
         _ => Err(NtStatus::INVALID_DEVICE_REQUEST.into()),
@@ -80,11 +79,8 @@ pub fn file_fsctl(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Output> {
 /// The resume key of an open: its FileId and a check value, so that a
 /// key only names opens of the session that asked for it.
 pub fn resume_key_of(open: &Open, session: u64) -> [u8; 24] {
-    let mut k = [0u8; 24];
-    k[..8].copy_from_slice(&open.file_id.persistent.to_le_bytes());
-    k[8..16].copy_from_slice(&open.file_id.volatile.to_le_bytes());
-    k[16..].copy_from_slice(&(session ^ 0x5356_4C54_5253_4D4B).to_le_bytes());
-    k
+    crate::wire::ioctl::ResumeKey::new(open.file_id.persistent, open.file_id.volatile, session ^ 0x5356_4C54_5253_4D4B)
+        .0
 }
 
 /// FSCTL_SRV_REQUEST_RESUME_KEY (MS-SMB2 3.3.5.15.3).
@@ -130,7 +126,7 @@ fn zero_data(server: &crate::engine::Server, open: &Open, f: &FileOpen, input: &
     if open.granted_access & fa::FILE_WRITE_DATA == 0 {
         return Err(NtStatus::ACCESS_DENIED.into());
     }
-    let z = FileZeroDataInformation::decode(input).map_err(|_| Error::Status(NtStatus::INVALID_PARAMETER))?;
+    let z = FileZeroDataInformation::decode(input)?;
     if z.file_offset > z.beyond_final_zero || z.beyond_final_zero > i64::MAX as u64 {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
@@ -161,7 +157,7 @@ fn allocated_ranges(open: &Open, f: &FileOpen, input: &[u8], max_out: usize) -> 
     if input.len() < 16 {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
-    let q = AllocatedRange::decode(input).map_err(|_| Error::Status(NtStatus::INVALID_PARAMETER))?;
+    let q = AllocatedRange::decode(input)?;
     let content = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_PARAMETER))?;
     let sparse = f.org.stat(f.node)?.attrs & file_attributes::SPARSE_FILE != 0;
     let ranges: Vec<AllocatedRange> = if sparse {

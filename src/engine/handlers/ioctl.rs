@@ -2,7 +2,7 @@
 //! DFS referrals (refused), network interfaces (refused: no multichannel)
 //! and the file-system controls of [`super::fsctl`] and [`super::copychunk`].
 
-use crate::engine::connection::{Ctx, Reply, new_message};
+use crate::engine::context::{Ctx, Reply, new_message};
 use crate::engine::status::{Error, Result};
 use crate::wire::NtStatus;
 use crate::wire::ioctl::{

@@ -4,10 +4,11 @@
 //! asynchronous (interim STATUS_PENDING, final response when another open
 //! unlocks or closes, possibly on another connection).
 
-use crate::engine::connection::{Ctx, PendingKind, PendingOp, Reply, new_message};
+use crate::engine::context::{Ctx, Reply, new_message};
 use crate::engine::fsa;
 use crate::engine::fsa::locks::{LockElement, LockRequest as FsaLock};
 use crate::engine::open::OpenKind;
+use crate::engine::pending::{PendingKind, PendingOp};
 use crate::engine::status::{Error, Result};
 use crate::wire::NtStatus;
 use crate::wire::lock::{LockRequest, LockResponse};

@@ -2,8 +2,7 @@
 
 use std::time::SystemTime;
 
-use crate::engine::connection::{ConnState, Ctx, Reply};
-use crate::engine::security;
+use crate::engine::context::{ConnState, Ctx, Reply};
 use crate::engine::server::{MAX_IO, Server};
 use crate::engine::status::{Error, Result};
 use crate::types::FileTime;
@@ -41,10 +40,10 @@ pub fn negotiate(ctx: &mut Ctx<'_>) -> Result<Reply> {
         .ok_or(Error::Status(NtStatus::NOT_SUPPORTED))?;
     let mut contexts = Vec::new();
     if dialect == Dialect::SMB311 {
-        contexts = negotiate_contexts(ctx.conn, &req)?;
+        contexts = negotiate_contexts(ctx.server, ctx.conn, &req)?;
     }
     let resp = build_response(server, ctx.conn, ctx.now, dialect, &req, contexts);
-    let mut body = crate::engine::connection::new_message();
+    let mut body = crate::engine::context::new_message();
     resp.encode(&mut body);
     let conn = &mut ctx.conn;
     conn.neg.dialect = Some(dialect);
@@ -61,7 +60,7 @@ pub fn negotiate(ctx: &mut Ctx<'_>) -> Result<Reply> {
         let mut h = crate::crypto::PreauthHash::new();
         h.update(ctx.msg);
         conn.crypto.preauth = Some(h);
-        conn.crypto.hash_response = Some(security::PreauthTarget::Connection);
+        conn.crypto.hash_response = Some(crate::engine::crypto_state::PreauthTarget::Connection);
     }
     Ok(Reply::ok(body))
 }
@@ -77,7 +76,7 @@ fn smb1_response(body: Vec<u8>) -> Vec<u8> {
 }
 
 /// Validates the 3.1.1 contexts and picks cipher and signing algorithm (3.3.5.4).
-fn negotiate_contexts(conn: &mut ConnState, req: &NegotiateRequest) -> Result<Vec<NegContext>> {
+fn negotiate_contexts(server: &Server, conn: &mut ConnState, req: &NegotiateRequest) -> Result<Vec<NegContext>> {
     let count = |t: u16| req.contexts.iter().filter(|c| c.context_type == t).count();
     if count(ctx::PREAUTH_INTEGRITY) != 1 || count(ctx::ENCRYPTION) > 1 || count(ctx::SIGNING) > 1 {
         return Err(NtStatus::INVALID_PARAMETER.into());
@@ -88,7 +87,7 @@ fn negotiate_contexts(conn: &mut ConnState, req: &NegotiateRequest) -> Result<Ve
         return Err(NO_PREAUTH_OVERLAP.into());
     }
     let mut salt = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+    server.fill_random(&mut salt);
     let mut out = vec![NegContext { context_type: ctx::PREAUTH_INTEGRITY, data: neg::encode_preauth(&salt) }];
     if let Some(c) = req.context(ctx::ENCRYPTION) {
         // The client lists ciphers in its order of preference (3.3.5.4).
@@ -172,7 +171,7 @@ pub fn smb1(server: &Server, conn: &mut ConnState, now: SystemTime, frame: &[u8]
     } else {
         conn.neg.smb1_upgraded = true;
     }
-    let mut body = crate::engine::connection::new_message();
+    let mut body = crate::engine::context::new_message();
     resp.encode(&mut body);
     Ok(smb1_response(body))
 }

@@ -3,7 +3,7 @@
 //! acknowledgment the lease key (3.3.5.22.2). Either lets CREATEs parked
 //! on the break run again.
 
-use crate::engine::connection::{Ctx, Reply, new_message};
+use crate::engine::context::{Ctx, Reply, new_message};
 use crate::engine::fsa::OpenId;
 use crate::engine::fsa::lease::{Caching, LeaseId, LeaseKey, level};
 use crate::engine::status::{Error, Result};

@@ -1,7 +1,7 @@
 //! Named pipes on IPC$ (MS-SMB2 3.3.5.9 for CREATE, 3.3.5.12/13 READ/WRITE,
 //! 3.3.5.15.1 FSCTL_PIPE_TRANSCEIVE), backed by `crate::rpc` endpoints.
 
-use crate::engine::connection::{Ctx, Reply, new_message};
+use crate::engine::context::{Ctx, Reply, new_message};
 use crate::engine::open::{Open, OpenKind};
 use crate::engine::status::{Error, Result};
 use crate::rpc::{self, RpcError, ShareDirectory, ShareInfo};

@@ -6,7 +6,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::engine::connection::{Ctx, Reply, new_message};
+use crate::engine::context::{Ctx, Reply, new_message};
 use crate::engine::fileops::{alloc, attributes, times};
 use crate::engine::fsa::access as fa;
 use crate::engine::open::{DirEnum, FileOpen};

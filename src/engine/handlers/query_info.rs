@@ -1,7 +1,7 @@
 //! QUERY_INFO (MS-SMB2 3.3.5.20): file, file-system and security
 //! information of an open (MS-FSCC 2.4, 2.5; MS-DTYP 2.4.6).
 
-use crate::engine::connection::{Ctx, Reply, new_message};
+use crate::engine::context::{Ctx, Reply, new_message};
 use crate::engine::fileops::{alloc, attributes, times};
 use crate::engine::fsa::access as fa;
 use crate::engine::names;
@@ -31,7 +31,7 @@ pub fn query_info(ctx: &mut Ctx<'_>) -> Result<Reply> {
         return Err(NtStatus::NOT_SUPPORTED.into());
     };
     let now = crate::types::FileTime::from_system(ctx.now);
-    super::times::settle_due(&ctx.server.files, f, now)?;
+    crate::engine::times::settle_due(&ctx.server.files, f, now)?;
     let (data, fixed) = match req.info_type {
         info_type::FILE => {
             let class = InfoClass(req.file_info_class);

@@ -73,9 +73,9 @@ pub fn rename(env: &Env<'_>, f: &mut FileOpen, r: FileRenameInformation) -> Resu
     });
     let created = tunneled.map(|(_, c)| c).filter(|_| existing.is_none());
     f.org.set_meta(f.node, &MetaUpdate { changed: Some(env.now), created, ..Default::default() })?;
-    super::create::touch_dir(&f.org, old_parent, env.now)?;
+    crate::engine::fileops::touch_dir(&f.org, old_parent, env.now)?;
     if new_parent != old_parent {
-        super::create::touch_dir(&f.org, new_parent, env.now)?;
+        crate::engine::fileops::touch_dir(&f.org, new_parent, env.now)?;
     }
     let new_path = parsed.components.join("\\");
     crate::engine::notify::renamed(env.server, f, &f.path, &new_path);

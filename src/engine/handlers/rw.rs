@@ -1,6 +1,6 @@
 //! READ (MS-SMB2 3.3.5.12), WRITE (3.3.5.13) and FLUSH (3.3.5.11).
 
-use crate::engine::connection::{Ctx, Reply, new_message};
+use crate::engine::context::{Ctx, Reply, new_message};
 use crate::engine::fsa::OpenId;
 use crate::engine::fsa::access as fa;
 use crate::engine::open::{FileOpen, OpenKind};
@@ -79,8 +79,7 @@ pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
     if (n as u32) < req.minimum_count {
         return Err(NtStatus::END_OF_FILE.into());
     }
-    // DataLength sits 4 bytes into the body (2.2.20).
-    out[crate::wire::HEADER_LEN + 4..crate::wire::HEADER_LEN + 8].copy_from_slice(&(n as u32).to_le_bytes());
+    ReadResponse::set_data_length(&mut out, n as u32);
     f.stats.bytes_read += n as u64;
     f.stats.reads += 1;
     f.position = req.offset + n as u64;
@@ -143,7 +142,7 @@ fn write_file(
     if !req.data.is_empty() {
         let before = content.len();
         content.write(offset, req.data)?;
-        super::times::on_write(&server.files, f, now);
+        crate::engine::times::on_write(&server.files, f, now);
         if content.len() != before {
             crate::engine::notify::modified(server, f, notify_filter::SIZE);
         }
@@ -203,7 +202,7 @@ pub fn flush(ctx: &mut Ctx<'_>) -> Result<Reply> {
             Some(c) => c.flush()?,
             None => f.org.flush()?,
         }
-        super::times::settle(&server.files, &f.org, f.org_id, f.node, now, true)?;
+        crate::engine::times::settle(&server.files, &f.org, f.org_id, f.node, now, true)?;
     }
     let mut out = new_message();
     FlushResponse.encode(&mut out);

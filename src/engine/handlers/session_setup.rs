@@ -8,8 +8,8 @@ use crate::audit::{Event, EventKind, EventResult};
 use crate::auth::{NtlmServer, ServerNames, Step};
 use crate::config::EncryptionPolicy;
 use crate::crypto::{CipherId, SigningAlg};
-use crate::engine::connection::{Ctx, Reply, new_message};
-use crate::engine::security::{PreauthTarget, SessionCrypto};
+use crate::engine::context::{Ctx, Reply, new_message};
+use crate::engine::crypto_state::{PreauthTarget, SessionCrypto};
 use crate::engine::services::{FailureOutcome, Principal};
 use crate::engine::session::{Session, SessionState};
 use crate::engine::status::{Error, Result};
@@ -98,7 +98,7 @@ fn start_or_continue(ctx: &mut Ctx<'_>) -> Result<u64> {
         dns_domain: String::new(),
     };
     let mut challenge = [0u8; 8];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut challenge);
+    server.fill_random(&mut challenge);
     let ntlm = NtlmServer::new(challenge, FileTime::from_system(ctx.now), names);
     if ctx.hdr.session_id == 0 {
         let sid = server.new_session_id();
@@ -148,7 +148,9 @@ fn establish(
     let signing_required = ctx.server.config.security.signing_required || ctx.conn.neg.client_security_mode & 0x2 != 0;
     let session = ctx.conn.sessions.get_mut(&sid).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
     if session.crypto.is_none() {
-        let crypto = SessionCrypto::derive(dialect, session_key, session.preauth.as_ref(), cipher, signing);
+        let mut seed = [0u8; 16];
+        ctx.server.fill_random(&mut seed);
+        let crypto = SessionCrypto::derive(dialect, session_key, session.preauth.as_ref(), cipher, signing, seed);
         // Session.EncryptData (3.3.5.5.3): required or desired, when the
         // client can encrypt (a client that cannot was refused above when
         // encryption is required); SMB 2.x clients stay signed-only.
@@ -201,7 +203,7 @@ fn fail(
         // does: its opens close (pending CHANGE_NOTIFYs end with
         // STATUS_NOTIFY_CLEANUP) and it is dropped once those final
         // responses are signed (smbtorture `smb2.notify.invalid-reauth`).
-        super::close::close_session_opens(ctx.server, ctx.conn, sid, ctx.now, ctx.peer);
+        crate::engine::teardown::close_session_opens(ctx.server, ctx.conn, sid, ctx.now, ctx.peer);
         if let Some(s) = ctx.conn.sessions.get_mut(&sid) {
             s.trees.clear();
         }

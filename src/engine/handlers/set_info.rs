@@ -4,15 +4,16 @@
 
 use crate::audit::{EventKind, EventResult};
 use crate::engine::acl;
-use crate::engine::connection::{Ctx, PendingKind, PendingOp, Reply, new_message};
+use crate::engine::context::{Ctx, Reply, new_message};
 use crate::engine::fsa::access::{self as fa, InfoType};
 use crate::engine::fsa::sd::SecurityDescriptor;
 use crate::engine::fsa::sharing::{self, DeleteTarget};
 use crate::engine::fsa::sid::Token;
 use crate::engine::open::{FileOpen, frozen};
 use crate::engine::pending::Rerun;
+use crate::engine::pending::{PendingKind, PendingOp};
 use crate::engine::server::Server;
-use crate::engine::status::{Error, Result};
+use crate::engine::status::{Error, Result, info_length};
 use crate::storage::MetaUpdate;
 use crate::types::FileTime;
 use crate::wire::NtStatus;
@@ -114,16 +115,12 @@ fn park(ctx: &mut Ctx<'_>, key: crate::engine::fsa::FileKey) -> Reply {
     Reply::Pending(token)
 }
 
-fn short(_: crate::wire::DecodeError) -> Error {
-    NtStatus::INFO_LENGTH_MISMATCH.into()
-}
-
 /// A FILE class; returns the audit event it produced, if any.
 fn file_class(env: &Env<'_>, f: &mut FileOpen, class: InfoClass, data: &[u8]) -> Result<Option<EventKind>> {
     fa::check_set_info(env.granted, InfoType::File, u32::from(class.0))?;
     match class {
         InfoClass::BASIC => {
-            let b = FileBasicInformation::decode(data).map_err(short)?;
+            let b = FileBasicInformation::decode(data).map_err(info_length)?;
             set_basic(env, f, b)?;
             let t = |v: u64| if v == 0 || v >= u64::MAX - 1 { None } else { Some(FileTime(v)) };
             let (share, path) = (f.share.clone(), f.path.clone());
@@ -142,7 +139,7 @@ fn file_class(env: &Env<'_>, f: &mut FileOpen, class: InfoClass, data: &[u8]) ->
         }
         InfoClass::RENAME | InfoClass::RENAME_EX => {
             let from = f.path.clone();
-            super::rename::rename(env, f, FileRenameInformation::decode(data).map_err(short)?)?;
+            super::rename::rename(env, f, FileRenameInformation::decode(data).map_err(info_length)?)?;
             Ok(Some(EventKind::Rename { share: f.share.clone(), from, to: f.path.clone() }))
         }
         _ => other_class(env, f, class, data).map(|()| None),
@@ -152,30 +149,30 @@ fn file_class(env: &Env<'_>, f: &mut FileOpen, class: InfoClass, data: &[u8]) ->
 fn other_class(env: &Env<'_>, f: &mut FileOpen, class: InfoClass, data: &[u8]) -> Result<()> {
     match class {
         InfoClass::DISPOSITION => {
-            let d = FileDispositionInformation::decode(data).map_err(short)?;
+            let d = FileDispositionInformation::decode(data).map_err(info_length)?;
             set_delete(env, f, d.delete_pending)
         }
         InfoClass::DISPOSITION_EX => {
-            let d = FileDispositionInformationEx::decode(data).map_err(short)?;
+            let d = FileDispositionInformationEx::decode(data).map_err(info_length)?;
             // FILE_DISPOSITION_DELETE is bit 0; FILE_DISPOSITION_IGNORE_READONLY_ATTRIBUTE
             // (0x10) deletes a read-only file too (MS-FSCC 2.4.12). POSIX
             // semantics are served as a classic delete-on-last-close.
             set_delete_ex(env, f, d.flags & 1 != 0, d.flags & 0x10 != 0)
         }
         InfoClass::END_OF_FILE => {
-            let e = FileEndOfFileInformation::decode(data).map_err(short)?;
+            let e = FileEndOfFileInformation::decode(data).map_err(info_length)?;
             set_size(env, f, e.end_of_file, false)
         }
         InfoClass::ALLOCATION => {
-            let a = FileAllocationInformation::decode(data).map_err(short)?;
+            let a = FileAllocationInformation::decode(data).map_err(info_length)?;
             set_size(env, f, a.allocation_size, true)
         }
         InfoClass::POSITION => {
-            f.position = FilePositionInformation::decode(data).map_err(short)?.current_byte_offset;
+            f.position = FilePositionInformation::decode(data).map_err(info_length)?.current_byte_offset;
             Ok(())
         }
         InfoClass::MODE => {
-            let m = FileModeInformation::decode(data).map_err(short)?.mode;
+            let m = FileModeInformation::decode(data).map_err(info_length)?.mode;
             // Only the buffering and synchronous-I/O bits may be set (MS-FSCC 2.4.26).
             if m & !0x0000_003E != 0 {
                 return Err(NtStatus::INVALID_PARAMETER.into());
@@ -204,7 +201,7 @@ fn set_size(env: &Env<'_>, f: &mut FileOpen, size: u64, allocation: bool) -> Res
         // Finder info keeps its one record (as on macOS): see aapl::afp_info_eof.
         return crate::engine::aapl::afp_info_eof(size);
     }
-    super::times::settle(&env.server.files, &f.org, f.org_id, f.node, env.now, true)?;
+    crate::engine::times::settle(&env.server.files, &f.org, f.org_id, f.node, env.now, true)?;
     // Setting the size or allocation breaks read caching of other opens,
     // even when nothing changes (MS-FSA 2.1.4.12; smbtorture `smb2.oplock.batch12`).
     let now = env.server.files.instant(env.now.to_system());
@@ -222,7 +219,7 @@ fn set_size(env: &Env<'_>, f: &mut FileOpen, size: u64, allocation: bool) -> Res
     }
     let before = c.len();
     c.set_len(size)?;
-    super::times::on_write(&env.server.files, f, env.now);
+    crate::engine::times::on_write(&env.server.files, f, env.now);
     if before != size {
         crate::engine::notify::modified(env.server, f, notify_filter::SIZE);
     }
@@ -236,7 +233,7 @@ const SETTABLE: u32 = crate::engine::fileops::SETTABLE_ATTRIBUTES;
 /// stops automatic updates of that time through this handle, -2 resumes
 /// them (MS-FSCC 2.4.7). Any SET_INFO basic applies a pending write-time update.
 fn set_basic(env: &Env<'_>, f: &mut FileOpen, b: FileBasicInformation) -> Result<()> {
-    super::times::settle(&env.server.files, &f.org, f.org_id, f.node, env.now, true)?;
+    crate::engine::times::settle(&env.server.files, &f.org, f.org_id, f.node, env.now, true)?;
     let t = |v: u64| if v == 0 || v >= u64::MAX - 1 { None } else { Some(FileTime(v)) };
     for (v, bit) in
         [(b.times.last_access, frozen::ACCESS), (b.times.last_write, frozen::WRITE), (b.times.change, frozen::CHANGE)]
@@ -255,7 +252,7 @@ fn set_basic(env: &Env<'_>, f: &mut FileOpen, b: FileBasicInformation) -> Result
         attrs: None,
     };
     if upd.written.is_some() {
-        super::times::force_write_time(&env.server.files, f);
+        crate::engine::times::force_write_time(&env.server.files, f);
     }
     let mut changed = 0;
     for (set, bit) in [

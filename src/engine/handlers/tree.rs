@@ -2,7 +2,7 @@
 
 use crate::audit::{EventKind, EventResult};
 use crate::config::EncryptionPolicy;
-use crate::engine::connection::{Ctx, Reply};
+use crate::engine::context::{Ctx, Reply};
 use crate::engine::services::Access;
 use crate::engine::session::{Tree, TreeKind};
 use crate::engine::status::{Error, Result};
@@ -80,7 +80,7 @@ fn connect_inner(ctx: &mut Ctx<'_>, req: &TreeConnectRequest) -> Result<Reply> {
     let session = ctx.session_mut()?;
     let tree_id = session.add_tree(tree);
     ctx.conn.reply_tree_id = Some(tree_id);
-    let mut body = crate::engine::connection::new_message();
+    let mut body = crate::engine::context::new_message();
     resp.encode(&mut body);
     Ok(Reply::ok(body))
 }
@@ -97,11 +97,11 @@ pub fn maximal_access(level: Access) -> u32 {
 /// TREE_DISCONNECT: closes the tree's opens, then the tree.
 pub fn disconnect(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let (sid, tid) = (ctx.hdr.session_id, ctx.hdr.tree_id);
-    super::close::close_tree_opens(ctx.server, ctx.conn, sid, tid, ctx.now, ctx.peer);
+    crate::engine::teardown::close_tree_opens(ctx.server, ctx.conn, sid, tid, ctx.now, ctx.peer);
     let session = ctx.session_mut()?;
     let tree = session.trees.remove(&tid).ok_or(Error::Status(NtStatus::NETWORK_NAME_DELETED))?;
     ctx.audit(EventKind::TreeDisconnect { share: tree.share_name().to_string() }, EventResult::Ok);
-    let mut body = crate::engine::connection::new_message();
+    let mut body = crate::engine::context::new_message();
     TreeDisconnectResponse.encode(&mut body);
     Ok(Reply::ok(body))
 }

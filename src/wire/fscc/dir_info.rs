@@ -231,6 +231,53 @@ fn name_at(i: &[u8], len: u32) -> DResult<String> {
     utf16le(i.get(..len as usize).ok_or(DecodeError::BadLength)?)
 }
 
+/// The Mac metadata of one directory entry, as AAPL READDIR_ATTR puts it
+/// into a FileIdBothDirectoryInformation entry (see [`patch_id_both`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EntryAttr {
+    /// Maximal access of the user (goes in EaSize).
+    pub max_access: u32,
+    /// Length of the resource fork.
+    pub rfork_len: u64,
+    /// Compressed FinderInfo: type, creator (files), flags, extended flags,
+    /// date added (big endian, seconds since 2000).
+    pub finder_info: [u8; 16],
+    /// UNIX mode (type and permission bits).
+    pub unix_mode: u16,
+}
+
+/// Offsets in a FileIdBothDirectoryInformation entry (MS-FSCC 2.4.17).
+mod off {
+    pub const EA_SIZE: usize = 64;
+    pub const SHORT_NAME_LENGTH: usize = 68;
+    pub const SHORT_NAME: usize = 70;
+    pub const RESERVED2: usize = 94;
+}
+
+/// Rewrites the entries of a FileIdBothDirectoryInformation buffer with
+/// their Mac metadata, in order (Samba `smbd_marshall_dir_entry` with
+/// RDATTR_AAPL): ShortNameLength 24, the resource fork length and the
+/// compressed FinderInfo in ShortName, the mode in Reserved2.
+pub fn patch_id_both(buf: &mut [u8], attrs: &[EntryAttr]) {
+    let mut pos = 0usize;
+    for a in attrs {
+        let Some(e) = buf.get_mut(pos..pos + off::RESERVED2 + 2) else {
+            return;
+        };
+        e[off::EA_SIZE..off::EA_SIZE + 4].copy_from_slice(&a.max_access.to_le_bytes());
+        e[off::SHORT_NAME_LENGTH] = 24;
+        e[off::SHORT_NAME_LENGTH + 1] = 0;
+        e[off::SHORT_NAME..off::SHORT_NAME + 8].copy_from_slice(&a.rfork_len.to_le_bytes());
+        e[off::SHORT_NAME + 8..off::SHORT_NAME + 24].copy_from_slice(&a.finder_info);
+        e[off::RESERVED2..off::RESERVED2 + 2].copy_from_slice(&a.unix_mode.to_le_bytes());
+        let next = u32::from_le_bytes([e[0], e[1], e[2], e[3]]) as usize;
+        if next == 0 {
+            return;
+        }
+        pos += next;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

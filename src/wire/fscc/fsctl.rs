@@ -122,6 +122,12 @@ impl PipeWaitRequest {
     }
 }
 
+/// NumRanges of a FILE_LEVEL_TRIM input (MS-FSCC 2.3.73: Key, NumRanges,
+/// then the ranges); 0 when the input is too short to hold it.
+pub fn trim_range_count(b: &[u8]) -> u32 {
+    b.get(4..8).map_or(0, |n| u32::from_le_bytes([n[0], n[1], n[2], n[3]]))
+}
+
 /// FILE_SET_SPARSE_BUFFER (MS-FSCC 2.3.64): an empty input means TRUE.
 pub fn decode_set_sparse(b: &[u8]) -> bool {
     b.first().is_none_or(|&v| v != 0)

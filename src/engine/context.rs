@@ -1,6 +1,9 @@
 //! The state one connection carries (MS-SMB2 3.3.1.7 Connection, 3.3.1.8
 //! Session and 3.3.1.10 Open as this connection sees them) and what handlers
 //! get to work with: [`Ctx`], [`Reply`], [`Outgoing`].
+//!
+//! A leaf of the engine: handlers, teardown and the connection import it;
+//! it imports none of them (the check in `protocol-tests/layering.rs`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -8,11 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::engine::credits::Credits;
+use crate::engine::crypto_state::ConnCrypto;
 use crate::engine::files::Mailbox;
 use crate::engine::offload::{KeyTable, ProtectJob};
 use crate::engine::open::Open;
 use crate::engine::pending::PendingOp;
-use crate::engine::security::ConnCrypto;
 use crate::engine::server::Server;
 use crate::engine::session::Session;
 use crate::engine::status::Error;
@@ -63,6 +66,14 @@ pub struct Negotiated {
 /// the wire encoders, relative to the header, come out right).
 pub fn new_message() -> Vec<u8> {
     vec![0u8; HEADER_LEN]
+}
+
+/// The ERROR response body (MS-SMB2 2.2.2): StructureSize 9, no error
+/// contexts, ByteCount 0, and the one byte of ErrorData the size requires.
+pub fn error_body() -> Vec<u8> {
+    let mut m = new_message();
+    m.extend_from_slice(&[9, 0, 0, 0, 0, 0, 0, 0, 0]);
+    m
 }
 
 /// Writes `hdr` over the first 64 bytes of `msg`.
