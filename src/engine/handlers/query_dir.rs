@@ -58,6 +58,11 @@ pub fn query_directory(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let restart = req.flags & (flags::RESTART_SCANS | flags::REOPEN) != 0;
     let first = f.dir_enum.is_none() || restart;
     if first {
+        // A pattern longer than any name is refused (issue 14: the matcher
+        // runs once per entry, so its cost is bounded by the name limit).
+        if req.pattern.encode_utf16().count() > crate::wire::fscc::wildcard::MAX_PATTERN_UTF16 {
+            return Err(NtStatus::OBJECT_NAME_INVALID.into());
+        }
         let pattern = if req.pattern.is_empty() { "*".to_string() } else { req.pattern.nfc().collect() };
         f.dir_enum = Some(DirEnum::new(pattern));
     }
