@@ -13,7 +13,6 @@ pub mod fileops;
 pub mod files;
 pub mod fsa;
 pub mod handlers;
-pub mod identity;
 pub mod mailbox;
 pub mod names;
 pub mod nfs_ace;

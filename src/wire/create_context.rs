@@ -5,8 +5,8 @@
 //!
 //! Two contexts reuse other modules' codecs: "ExtA" data is a
 //! FILE_FULL_EA_INFORMATION chain (`fscc::ea::FileFullEaInformation`), and
-//! "SecD" data is a self-relative security descriptor
-//! (`dtyp::validate_self_relative`). "QFid" and "MxAc" requests may carry no
+//! "SecD" data is a self-relative security descriptor, which the handler
+//! decodes with `dtyp::SecurityDescriptor::parse`. "QFid" and "MxAc" requests may carry no
 //! data at all.
 
 use nom::number::complete::{le_u16, le_u32, le_u64};

@@ -138,7 +138,7 @@ pub struct ExistingObject {
     /// [`share_mask`] of the session's permission on the share.
     pub share: u32,
     /// What the object's security descriptor grants the user
-    /// ([`super::sd::SecurityDescriptor::max_allowed`]).
+    /// ([`crate::wire::dtyp::SecurityDescriptor::max_allowed`], a rule of [`super::sd`]).
     pub acl: u32,
     /// The parent directory's security descriptor grants FILE_DELETE_CHILD
     /// (then DELETE is granted even if the object's ACL does not say so).
