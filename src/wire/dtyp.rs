@@ -355,32 +355,32 @@ impl SecurityDescriptor {
     pub fn encode(&self, secinfo: u32) -> Vec<u8> {
         use security_info as si;
         let mut ctl = self.control | control::SELF_RELATIVE;
-        if secinfo & si::SACL == 0 {
+        if secinfo & si::SACL_SECURITY_INFORMATION == 0 {
             ctl &= !control::SACL_PRESENT;
         }
-        if secinfo & si::DACL == 0 {
+        if secinfo & si::DACL_SECURITY_INFORMATION == 0 {
             ctl &= !(control::DACL_PRESENT | control::DACL_AUTO_INHERITED | control::DACL_PROTECTED);
         }
         let mut out = vec![1, 0];
         out.extend_from_slice(&ctl.to_le_bytes());
         out.extend_from_slice(&[0; 16]);
         let pick = |bit: u32| secinfo & bit != 0;
-        if let (true, Some(s)) = (pick(si::OWNER), &self.owner) {
+        if let (true, Some(s)) = (pick(si::OWNER_SECURITY_INFORMATION), &self.owner) {
             let at = out.len();
             s.encode(&mut out);
             patch_u32(&mut out, 4, at);
         }
-        if let (true, Some(s)) = (pick(si::GROUP), &self.group) {
+        if let (true, Some(s)) = (pick(si::GROUP_SECURITY_INFORMATION), &self.group) {
             let at = out.len();
             s.encode(&mut out);
             patch_u32(&mut out, 8, at);
         }
-        if let (true, Some(a)) = (pick(si::SACL), &self.sacl) {
+        if let (true, Some(a)) = (pick(si::SACL_SECURITY_INFORMATION), &self.sacl) {
             let at = out.len();
             a.encode(&mut out);
             patch_u32(&mut out, 12, at);
         }
-        if let (true, Some(a)) = (pick(si::DACL), &self.dacl) {
+        if let (true, Some(a)) = (pick(si::DACL_SECURITY_INFORMATION), &self.dacl) {
             let at = out.len();
             a.encode(&mut out);
             patch_u32(&mut out, 16, at);
@@ -416,7 +416,8 @@ mod tests {
             dacl: Some(Acl { revision: 2, aces: vec![Ace::allow(Sid::everyone(), 0x0012_0089, 0)] }),
             sacl: None,
         };
-        let all = sd.encode(si::OWNER | si::GROUP | si::DACL);
+        let all =
+            sd.encode(si::OWNER_SECURITY_INFORMATION | si::GROUP_SECURITY_INFORMATION | si::DACL_SECURITY_INFORMATION);
         // Decoding keeps the SE_SELF_RELATIVE bit the encoder set.
         let back = SecurityDescriptor { control: control::DACL_PRESENT | control::SELF_RELATIVE, ..sd };
         assert_eq!(SecurityDescriptor::parse(&all), Ok(back));
