@@ -40,3 +40,45 @@ impl FileTime {
         std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos as u32)
     }
 }
+
+/// Japan Standard Time, the customers' time zone and the only one smbvault
+/// shows or names things in (logs, CLI tables, backup names, contract days).
+/// JST is UTC+09:00 all year (Japan has no daylight saving time), so a fixed
+/// offset is exact. Everything that turns a time into JST goes through here.
+pub mod jst {
+    use std::time::SystemTime;
+
+    use chrono::{DateTime, FixedOffset, Utc};
+
+    /// JST's offset from UTC in seconds.
+    pub const OFFSET_SECS: i32 = 9 * 3600;
+
+    /// The JST offset, for chrono.
+    pub fn offset() -> FixedOffset {
+        FixedOffset::east_opt(OFFSET_SECS).unwrap_or_else(|| unreachable!("+09:00 is in range"))
+    }
+
+    /// `t` as a JST date and time.
+    pub fn at(t: SystemTime) -> DateTime<FixedOffset> {
+        DateTime::<Utc>::from(t).with_timezone(&offset())
+    }
+
+    /// `20261125T090000+0900`: JST to the second without separators, for
+    /// names of backup generations and set-aside directories.
+    pub fn stamp(t: SystemTime) -> String {
+        at(t).format("%Y%m%dT%H%M%S%z").to_string()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::time::{Duration, UNIX_EPOCH};
+
+        #[test]
+        fn nine_hours_ahead_of_utc() {
+            // 2026-11-25T00:00:00Z is 09:00 the same day in Japan.
+            let t = UNIX_EPOCH + Duration::from_secs(1_795_564_800);
+            assert_eq!(super::at(t).to_rfc3339(), "2026-11-25T09:00:00+09:00");
+            assert_eq!(super::stamp(t), "20261125T090000+0900");
+        }
+    }
+}

@@ -3,7 +3,6 @@
 
 use std::time::SystemTime;
 
-use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
 
 use crate::accounts::{
@@ -50,10 +49,7 @@ impl Output {
     }
 }
 
-fn jst(t: SystemTime) -> DateTime<FixedOffset> {
-    let east9 = FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"));
-    DateTime::<Utc>::from(t).with_timezone(&east9)
-}
+use crate::types::jst::at as jst;
 
 /// RFC 3339 in JST, for JSON.
 pub fn time_json(t: SystemTime) -> String {
