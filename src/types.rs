@@ -41,6 +41,51 @@ impl FileTime {
     }
 }
 
+/// Upper-cases `s` the way NTFS and Windows compare names: one character
+/// at a time, each to its simple uppercase where that is one character, so
+/// "ß" never becomes "SS" and the length in characters never changes
+/// (the per-UTF-16-unit upcase table of NTFS, RtlUpcaseUnicodeString).
+/// This is the one case rule of the server; [`fold_name`] adds NFC.
+pub fn upcase(s: &str) -> String {
+    s.chars().map(upcase_char).collect()
+}
+
+/// [`upcase`] for one character.
+pub fn upcase_char(c: char) -> char {
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// The case-insensitive comparison form of a file, directory or stream
+/// name (or a `\`-separated path of them): NFC (macOS clients send
+/// decomposed Japanese: ハ U+30CF + ゚ U+309A instead of パ U+30D1), then
+/// [`upcase`]. Storage keys names with it, and the engine compares names
+/// and stream names with it, so both always agree.
+pub fn fold_name(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.nfc().map(upcase_char).collect()
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::*;
+
+    #[test]
+    fn names_fold_by_simple_uppercase() {
+        assert_eq!(fold_name("Readme.TXT"), fold_name("README.txt"));
+        assert_eq!(fold_name("straße"), "STRAßE"); // ß has no single-char uppercase
+        assert_eq!(fold_name("ｆｕｌｌ"), "ＦＵＬＬ"); // fullwidth letters fold too
+        assert_eq!(fold_name("日本語"), "日本語");
+        assert_eq!(fold_name("ǆ"), "Ǆ");
+        assert_eq!(upcase("straße"), "STRAßE");
+        // Composed and decomposed Japanese are one name.
+        assert_eq!(fold_name("パスワード"), fold_name("\u{30CF}\u{309A}スワー\u{30C8}\u{3099}"));
+    }
+}
+
 /// Japan Standard Time, the customers' time zone and the only one smbvault
 /// shows or names things in (logs, CLI tables, backup names, contract days).
 /// JST is UTC+09:00 all year (Japan has no daylight saving time), so a fixed

@@ -194,9 +194,9 @@ impl Table {
     /// if it matches a recent one by long or 8.3 name (consumed).
     pub fn tunnel_arrive(&mut self, dir: (OrgId, NodeId), name: &str, now: FileTime) -> Option<(String, FileTime)> {
         self.tunnels.retain(|t| t.expires > now);
-        let up = name.to_uppercase();
+        let up = crate::types::fold_name(name);
         let pos = self.tunnels.iter().rposition(|t| {
-            t.dir == dir && (t.name.to_uppercase() == up || t.short.as_deref().is_some_and(|s| s == up))
+            t.dir == dir && (crate::types::fold_name(&t.name) == up || t.short.as_deref().is_some_and(|s| s == up))
         })?;
         let t = self.tunnels.remove(pos);
         Some((t.name, t.created))

@@ -10,16 +10,17 @@ use super::content::Content;
 use super::db::Db;
 use super::error::{Result, StorageError, is_unique_violation};
 use super::keyring::{NAME_KEY_LEN, Scope};
-use super::names::{fold, normalize};
+use super::names::normalize;
 use super::namespace::{kind_from, node_info, purge_contents};
 use super::org::Deltas;
 use super::{NodeKind, OrgStore, StreamInfo};
 use crate::types::NodeId;
+use crate::types::fold_name;
 
 impl OrgStore {
     fn stream_key(&self, node: NodeId, name: &str) -> Result<(String, [u8; NAME_KEY_LEN])> {
         let nfc = normalize(name)?;
-        let key = self.core.keys.name_key(Scope::Stream, node.0, &fold(&nfc));
+        let key = self.core.keys.name_key(Scope::Stream, node.0, &fold_name(&nfc));
         Ok((nfc, key))
     }
 
