@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 
 use crate::accounts::{
-    AccessEntry, GroupRecord, OrgRecord, Principal, ShareRecord, UserRecord, encryption_str, retention_str,
+    AccessEntry, Grantee, GroupRecord, OrgRecord, ShareRecord, UserRecord, encryption_str, retention_str,
 };
 
 /// Where command results go.
@@ -129,9 +129,9 @@ pub fn share_json(s: &ShareRecord) -> Value {
 
 /// JSON of an access entry.
 pub fn access_json(e: &AccessEntry) -> Value {
-    let (kind, id) = match e.principal {
-        Principal::User(u) => ("user", u.0),
-        Principal::Group(g) => ("group", g.0),
+    let (kind, id) = match e.grantee {
+        Grantee::User(u) => ("user", u.0),
+        Grantee::Group(g) => ("group", g.0),
     };
     json!({ "kind": kind, "id": id, "name": e.name, "access": e.access.as_str() })
 }
