@@ -15,7 +15,6 @@ pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod engine;
