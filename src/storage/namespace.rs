@@ -231,6 +231,7 @@ impl OrgStore {
         })
     }
 
+    /// The metadata of `node`.
     pub fn stat(&self, node: NodeId) -> Result<Meta> {
         let row = self.core.read(|db| {
             let sql = format!("{NODE_COLS} WHERE n.id=?1");

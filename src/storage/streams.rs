@@ -212,6 +212,7 @@ impl OrgStore {
         ct.map(|c| Ok(self.core.keys.open_meta(b"sd", node.0, &c)?.to_vec())).transpose()
     }
 
+    /// Stores `node`'s self-relative security descriptor (sealed).
     pub fn set_security(&self, node: NodeId, sd: &[u8]) -> Result<()> {
         let ct = self.core.keys.seal_meta(b"sd", node.0, sd);
         self.set_sealed_column(node, "sd", Some(ct))

@@ -4,7 +4,7 @@
 
 /// File attributes (MS-FSCC 2.6).
 pub mod file_attributes {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const READONLY: u32 = 0x0000_0001;
     pub const HIDDEN: u32 = 0x0000_0002;
     pub const SYSTEM: u32 = 0x0000_0004;
@@ -113,7 +113,7 @@ pub mod access {
 
 /// ShareAccess (MS-SMB2 2.2.13).
 pub mod share_access {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const READ: u32 = 0x1;
     pub const WRITE: u32 = 0x2;
     pub const DELETE: u32 = 0x4;
@@ -122,7 +122,7 @@ pub mod share_access {
 
 /// CreateDisposition (MS-SMB2 2.2.13).
 pub mod create_disposition {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const SUPERSEDE: u32 = 0;
     pub const OPEN: u32 = 1;
     pub const CREATE: u32 = 2;
@@ -133,7 +133,7 @@ pub mod create_disposition {
 
 /// CreateAction in the CREATE response (MS-SMB2 2.2.14).
 pub mod create_action {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const SUPERSEDED: u32 = 0;
     pub const OPENED: u32 = 1;
     pub const CREATED: u32 = 2;
@@ -142,7 +142,7 @@ pub mod create_action {
 
 /// CreateOptions (MS-SMB2 2.2.13).
 pub mod create_options {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const DIRECTORY_FILE: u32 = 0x0000_0001;
     pub const WRITE_THROUGH: u32 = 0x0000_0002;
     pub const SEQUENTIAL_ONLY: u32 = 0x0000_0004;
@@ -168,7 +168,7 @@ pub mod create_options {
 
 /// ImpersonationLevel (MS-SMB2 2.2.13).
 pub mod impersonation {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const ANONYMOUS: u32 = 0;
     pub const IDENTIFICATION: u32 = 1;
     pub const IMPERSONATION: u32 = 2;
@@ -177,7 +177,7 @@ pub mod impersonation {
 
 /// Oplock levels (MS-SMB2 2.2.13 RequestedOplockLevel, 2.2.14, 2.2.23.1).
 pub mod oplock {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const NONE: u8 = 0x00;
     pub const II: u8 = 0x01;
     pub const EXCLUSIVE: u8 = 0x08;
@@ -187,7 +187,7 @@ pub mod oplock {
 
 /// Lease states and flags (MS-SMB2 2.2.13.2.8).
 pub mod lease {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const NONE: u32 = 0x00;
     pub const READ_CACHING: u32 = 0x01;
     pub const HANDLE_CACHING: u32 = 0x02;
@@ -200,7 +200,7 @@ pub mod lease {
 
 /// CompletionFilter of CHANGE_NOTIFY (MS-SMB2 2.2.35).
 pub mod notify_filter {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const FILE_NAME: u32 = 0x0000_0001;
     pub const DIR_NAME: u32 = 0x0000_0002;
     pub const ATTRIBUTES: u32 = 0x0000_0004;
@@ -217,7 +217,7 @@ pub mod notify_filter {
 
 /// Action of a FILE_NOTIFY_INFORMATION entry (MS-FSCC 2.7.1).
 pub mod notify_action {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const ADDED: u32 = 0x1;
     pub const REMOVED: u32 = 0x2;
     pub const MODIFIED: u32 = 0x3;
@@ -233,7 +233,7 @@ pub mod notify_action {
 
 /// InfoType of QUERY_INFO / SET_INFO (MS-SMB2 2.2.37).
 pub mod info_type {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const FILE: u8 = 0x01;
     pub const FILESYSTEM: u8 = 0x02;
     pub const SECURITY: u8 = 0x03;
