@@ -38,5 +38,8 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
         || echo "systemd is not installable here; the unit file check will say it was skipped"
 fi
 
+# Lints first: a clippy warning fails CI (Cargo.toml [lints] says what we mean).
+cargo clippy --release --all-targets -- -D warnings
+
 # Release build: the end-to-end tests move hundreds of MiB through AES.
 cargo test --release --all-targets --no-fail-fast -- --test-threads="${SMBVAULT_TEST_THREADS:-2}" "$@"

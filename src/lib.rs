@@ -8,6 +8,9 @@
 //! - [`crypto`] / [`auth`]: SMB transport crypto, SPNEGO/NTLMv2 server.
 //! - [`storage`], [`accounts`], [`audit`], [`backup`]: one concern each.
 #![forbid(unsafe_code)]
+// No `unwrap` in the server (tests may): an error is a status or a message,
+// never a panic. Cargo.toml's [lints] cannot scope a lint to non-test code.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod accounts;
 pub mod app;
@@ -15,7 +18,6 @@ pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod engine;

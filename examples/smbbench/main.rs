@@ -9,6 +9,10 @@
 //! ```
 //! Workloads and how to read the table: docs/benchmarks.md.
 
+// The load client lives with the tests, not in the server library.
+#[path = "../../protocol-tests/client/mod.rs"]
+#[allow(dead_code, unused_imports, reason = "smbbench and client_e2e each use part of the client's API")]
+mod client;
 mod mode;
 mod report;
 mod servers;

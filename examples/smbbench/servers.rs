@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use smbvault::client::Config;
+use crate::client::Config;
 use smbvault::wire::negotiate::Dialect;
 
 use crate::mode::Mode;

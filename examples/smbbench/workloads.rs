@@ -6,8 +6,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smbvault::client::transfer::{self, Pipeline};
-use smbvault::client::{self, CreateSpec, Error, Tree};
+use crate::client::transfer::{self, Pipeline};
+use crate::client::{self, CreateSpec, Error, Tree};
 
 use crate::mode::Mode;
 use crate::report::Metric;

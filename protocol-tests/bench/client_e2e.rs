@@ -1,17 +1,21 @@
-//! The load client (`smbvault::client`) against the real smbvault binary and,
+//! The load client (`protocol-tests/client`) against the real smbvault binary and,
 //! when smbd is installed and we are root, a private Samba: every dialect,
 //! signing with each algorithm, sealing with each cipher, pipelined 1 MiB
 //! transfers, listing, compound stat and delete, and a wrong password.
 
 #[path = "../common/mod.rs"]
 mod common;
+// The load client is not part of the server library; the benchmark shares it.
+#[path = "../client/mod.rs"]
+#[allow(dead_code, unused_imports, reason = "smbbench and this test each use part of the client's API")]
+mod client;
 
 use std::net::SocketAddr;
 use std::path::Path;
 
+use client::transfer::{self, Pipeline};
+use client::{Config, CreateSpec, Error, Tree};
 use common::*;
-use smbvault::client::transfer::{self, Pipeline};
-use smbvault::client::{self, Config, CreateSpec, Error, Tree};
 use smbvault::crypto::{CipherId, SigningAlg};
 use smbvault::wire::NtStatus;
 use smbvault::wire::negotiate::Dialect;

@@ -37,14 +37,13 @@ use crate::config::AccountsConfig;
 use crate::keys::{KeyError, MasterKey, SealKey};
 
 pub use admin::{
-    Actor, Admin, AdminAction, AdminAudit, AdminEvent, NoAudit, PrincipalName, RecordingAudit, ShareChange,
-    ShareOptions,
+    Actor, Admin, AdminAction, AdminAudit, AdminEvent, GranteeName, NoAudit, RecordingAudit, ShareChange, ShareOptions,
 };
 pub use bootstrap::{GeneratedAdmin, bootstrap};
 pub use password::HashCost;
 pub use provision::{ProvisionError, Provisioner, TestProvisioner};
 pub use records::{
-    Access, AccessEntry, GroupId, GroupRecord, LockoutState, LogonCandidate, OrgRecord, Principal, Role, ShareRecord,
+    Access, AccessEntry, Grantee, GroupId, GroupRecord, LockoutState, LogonCandidate, OrgRecord, Role, ShareRecord,
     UserRecord, encryption_str, parse_encryption, parse_retention, retention_str,
 };
 pub use shares::NewShare;

@@ -12,10 +12,6 @@ use crate::types::OrgId;
 
 const ORG_COLS: &str = "id, name, suspended, quota_bytes, retention, contract_end, created FROM orgs";
 
-/// Japan Standard Time is UTC+9 all year (no daylight saving): contract
-/// dates are Japanese calendar days.
-const JST_OFFSET_SECS: i64 = 9 * 3600;
-
 fn org_from_row(r: &Row<'_>) -> rusqlite::Result<OrgRecord> {
     let retention: Option<String> = r.get(4)?;
     let end: Option<String> = r.get(5)?;
@@ -145,11 +141,12 @@ impl Accounts {
     }
 
     /// When the organization's data is to be erased: the end of the last
-    /// contract day in JST plus `erase_after_days`.
+    /// contract day in JST plus `erase_after_days` (contract dates are
+    /// Japanese calendar days; JST has no daylight saving).
     pub fn erasure_time(&self, org: &OrgRecord) -> Option<SystemTime> {
         let day = org.contract_end?;
         let midnight_utc = day.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
-        let end = midnight_utc + 86_400 - JST_OFFSET_SECS;
+        let end = midnight_utc + 86_400 - i64::from(crate::types::jst::OFFSET_SECS);
         let at = end + i64::from(self.erase_after_days) * 86_400;
         Some(from_unix(at))
     }

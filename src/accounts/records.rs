@@ -203,9 +203,11 @@ impl Access {
     }
 }
 
-/// Who a share permission is for.
+/// Who a share permission is for: a user or a group of the share's
+/// organization. (The authenticated user of a session is
+/// `engine::services::Principal`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Principal {
+pub enum Grantee {
     /// One user.
     User(UserId),
     /// Every member of a group.
@@ -240,7 +242,7 @@ pub struct ShareRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessEntry {
     /// User or group.
-    pub principal: Principal,
+    pub grantee: Grantee,
     /// `user` or `group` name.
     pub name: String,
     /// Level granted.

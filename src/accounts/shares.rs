@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::records::{encryption_str, parse_encryption, to_unix};
-use super::{Access, AccessEntry, Accounts, AccountsError, Principal, Provisioner, ShareRecord, names};
+use super::{Access, AccessEntry, Accounts, AccountsError, Grantee, Provisioner, ShareRecord, names};
 use crate::config::EncryptionPolicy;
 use crate::types::{NodeId, OrgId, ShareId, UserId};
 
@@ -64,10 +64,10 @@ fn not_found(id: ShareId) -> AccountsError {
 }
 
 /// The organization a principal belongs to.
-fn principal_org(c: &Connection, p: Principal) -> Result<OrgId, AccountsError> {
+fn principal_org(c: &Connection, p: Grantee) -> Result<OrgId, AccountsError> {
     let (sql, id, what) = match p {
-        Principal::User(u) => ("SELECT org_id FROM users WHERE id = ?1", u.0, "user"),
-        Principal::Group(g) => ("SELECT org_id FROM groups WHERE id = ?1", g.0, "group"),
+        Grantee::User(u) => ("SELECT org_id FROM users WHERE id = ?1", u.0, "user"),
+        Grantee::Group(g) => ("SELECT org_id FROM groups WHERE id = ?1", g.0, "group"),
     };
     c.prepare_cached(sql)?
         .query_row([id], |r| r.get(0))
@@ -191,7 +191,7 @@ impl Accounts {
 
     /// Sets (replaces) the access entry of a user or group of the share's
     /// own organization.
-    pub fn set_access(&self, share: ShareId, who: Principal, access: Access) -> Result<(), AccountsError> {
+    pub fn set_access(&self, share: ShareId, who: Grantee, access: Access) -> Result<(), AccountsError> {
         self.write(|tx| {
             let s = share_by_id(tx, share)?.ok_or_else(|| not_found(share))?;
             if principal_org(tx, who)? != s.org_id {
@@ -216,7 +216,7 @@ impl Accounts {
 
     /// Removes an entry (the principal falls back to the share default);
     /// false if there was none.
-    pub fn revoke_access(&self, share: ShareId, who: Principal) -> Result<bool, AccountsError> {
+    pub fn revoke_access(&self, share: ShareId, who: Grantee) -> Result<bool, AccountsError> {
         let (u, g) = split(who);
         self.write(|tx| {
             let n = tx.execute(
@@ -239,11 +239,11 @@ impl Accounts {
                 let u: Option<u64> = r.get(0)?;
                 let g: Option<u64> = r.get(1)?;
                 let a: String = r.get(3)?;
-                let principal = match u {
-                    Some(u) => Principal::User(UserId(u)),
-                    None => Principal::Group(super::GroupId(g.unwrap_or(0))),
+                let grantee = match u {
+                    Some(u) => Grantee::User(UserId(u)),
+                    None => Grantee::Group(super::GroupId(g.unwrap_or(0))),
                 };
-                Ok(AccessEntry { principal, name: r.get(2)?, access: Access::parse(&a).unwrap_or(Access::None) })
+                Ok(AccessEntry { grantee, name: r.get(2)?, access: Access::parse(&a).unwrap_or(Access::None) })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
@@ -281,9 +281,9 @@ impl Accounts {
     }
 }
 
-fn split(p: Principal) -> (Option<u64>, Option<u64>) {
+fn split(p: Grantee) -> (Option<u64>, Option<u64>) {
     match p {
-        Principal::User(u) => (Some(u.0), None),
-        Principal::Group(g) => (None, Some(g.0)),
+        Grantee::User(u) => (Some(u.0), None),
+        Grantee::Group(g) => (None, Some(g.0)),
     }
 }

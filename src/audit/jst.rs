@@ -6,14 +6,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone};
 
-/// JST offset from UTC in seconds.
-pub const JST_OFFSET_SECS: i32 = 9 * 3600;
-
-fn jst() -> FixedOffset {
-    FixedOffset::east_opt(JST_OFFSET_SECS).unwrap_or_else(|| unreachable!("+09:00 is in range"))
-}
+use crate::types::jst::offset as jst;
 
 /// Milliseconds since the Unix epoch (times before 1970 clamp to 0).
 pub fn unix_ms(t: SystemTime) -> i64 {

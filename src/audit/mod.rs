@@ -49,7 +49,7 @@ use parking_lot::Mutex;
 
 pub use clock::clock_sync_warning;
 pub use event::{Category, Event, EventKind, EventResult, ResultClass, kind_code, kind_names};
-pub use jst::{JST_OFFSET_SECS, Month, format_jst, format_jst_ms, parse_time, unix_ms};
+pub use jst::{Month, format_jst, format_jst_ms, parse_time, unix_ms};
 pub use keys::LogId;
 pub use query::{Query, QueryStats, StoredEvent};
 pub use retention::{CLOCK_JUMP_MARGIN, PurgeReport, PurgedLog, RetentionFn, first_kept_month};

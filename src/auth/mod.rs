@@ -12,6 +12,7 @@
 //! clients, clients without extended session security.
 
 pub(crate) mod der;
+pub mod initiator;
 pub(crate) mod ntlm;
 pub(crate) mod ntlm_crypto;
 mod server;

@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::ntlm::flags;
+use crate::types::upcase;
 
 type HmacMd5 = Hmac<Md5>;
 
@@ -34,21 +35,9 @@ pub fn nt_hash(password: &str) -> Zeroizing<[u8; 16]> {
     out
 }
 
-/// Uppercase as Windows' RtlUpcaseUnicodeString does: one character at a
-/// time, keeping characters whose uppercase is not a single character (ß).
-fn upcase(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            let mut up = c.to_uppercase();
-            match (up.next(), up.next()) {
-                (Some(u), None) => u,
-                _ => c,
-            }
-        })
-        .collect()
-}
-
 /// NTOWFv2 (MS-NLMP 3.3.2): HMAC_MD5(NT hash, UNICODE(Uppercase(User) ‖ UserDom)).
+/// Uppercase is Windows' RtlUpcaseUnicodeString, the server's one case rule
+/// ([`upcase`]: per character, "ß" stays).
 pub(crate) fn ntowfv2(nt_hash: &[u8; 16], user: &str, domain: &str) -> Zeroizing<[u8; 16]> {
     let who = utf16(&(upcase(user) + domain));
     Zeroizing::new(hmac_md5(nt_hash, &[&who]))

@@ -20,7 +20,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 use super::manifest::{self, FileEntry, Manifest, sync_dir};
@@ -68,10 +68,6 @@ pub fn default_dir(data_dir: &Path, configured: Option<&Path>) -> PathBuf {
     configured.map_or_else(|| data_dir.join("backups").join("db"), Path::to_path_buf)
 }
 
-fn east9() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"))
-}
-
 /// Parses a generation name (`YYYYmmddTHHMMSS+0900`, optionally `-N`).
 pub fn parse_name(name: &str) -> Option<SystemTime> {
     let stamp = name.get(..20)?;
@@ -86,7 +82,7 @@ pub fn parse_name(name: &str) -> Option<SystemTime> {
 }
 
 fn format_name(t: SystemTime) -> String {
-    DateTime::<Utc>::from(t).with_timezone(&east9()).format("%Y%m%dT%H%M%S%z").to_string()
+    crate::types::jst::stamp(t)
 }
 
 impl DbBackups {
@@ -208,7 +204,7 @@ impl DbBackups {
         if self.segments {
             super::data::copy_audit(&self.data_dir, &tmp, prev.as_ref(), &mut files)?;
         }
-        let created = DateTime::<Utc>::from(now).with_timezone(&east9());
+        let created = crate::types::jst::at(now);
         let mut m = Manifest {
             format: manifest::FORMAT,
             generation: name.clone(),

@@ -14,7 +14,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use chrono::{DateTime, FixedOffset, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 use super::db::{ACCOUNTS_DB, DbBackups, Generation, KEYS_DB, SLOTS_FILE, create_private_dir};
@@ -57,7 +56,7 @@ pub fn restore(
         }
     };
     let shredded = tombstones(&data_dir.join(KEYS_DB)).map_err(|e| format!("cannot read the current keys.db: {e}"))?;
-    let replaced = data_dir.join("backups").join(format!("replaced-{}", jst_stamp(now)));
+    let replaced = data_dir.join("backups").join(format!("replaced-{}", crate::types::jst::stamp(now)));
     create_private_dir(&replaced)?;
     for rel in current_databases(data_dir) {
         set_aside(data_dir, &replaced, &rel)?;
@@ -96,11 +95,6 @@ pub fn restore(
     }
     let kept_erased = carry_over_shredding(data_dir, &shredded, mk, accounts_cfg)?;
     Ok(Restored { files, replaced_dir: replaced, kept_erased })
-}
-
-fn jst_stamp(t: SystemTime) -> String {
-    let east9 = FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"));
-    DateTime::<Utc>::from(t).with_timezone(&east9).format("%Y%m%dT%H%M%S%z").to_string()
 }
 
 /// The organization of `store/orgs/<16 hex>/meta.db`.

@@ -38,6 +38,7 @@ pub enum KeyCmd {
     /// rewritten. The server must be stopped. Export a new recovery file
     /// afterwards. Asks to type the old key id (or --yes).
     Rotate {
+        /// The typed confirmation (or --yes).
         #[command(flatten)]
         confirm: super::confirm::ConfirmArgs,
     },

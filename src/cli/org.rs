@@ -91,7 +91,7 @@ const MAX_DAYS_AHEAD: i64 = 366;
 
 /// Today's date in Japan, where contract days are counted.
 fn today_jst() -> NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive()
+    crate::types::jst::at(std::time::SystemTime::now()).date_naive()
 }
 
 /// Checks a contract's last day: not in the past (unless `allow_past`),
@@ -118,8 +118,7 @@ fn contract_day(d: &str, allow_past: bool) -> Result<NaiveDate, CliError> {
 
 /// "2027-05-01 00:00:00 JST".
 fn exact_jst(t: std::time::SystemTime) -> String {
-    let east9 = chrono::FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"));
-    chrono::DateTime::<chrono::Utc>::from(t).with_timezone(&east9).format("%Y-%m-%d %H:%M:%S JST").to_string()
+    crate::types::jst::at(t).format("%Y-%m-%d %H:%M:%S JST").to_string()
 }
 
 /// Parses "500G", "2TiB", "1048576" or "unlimited".

@@ -3,11 +3,10 @@
 
 use std::time::SystemTime;
 
-use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
 
 use crate::accounts::{
-    AccessEntry, GroupRecord, OrgRecord, Principal, ShareRecord, UserRecord, encryption_str, retention_str,
+    AccessEntry, Grantee, GroupRecord, OrgRecord, ShareRecord, UserRecord, encryption_str, retention_str,
 };
 
 /// Where command results go.
@@ -55,10 +54,7 @@ impl Output {
     }
 }
 
-fn jst(t: SystemTime) -> DateTime<FixedOffset> {
-    let east9 = FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"));
-    DateTime::<Utc>::from(t).with_timezone(&east9)
-}
+use crate::types::jst::at as jst;
 
 /// RFC 3339 in JST, for JSON.
 pub fn time_json(t: SystemTime) -> String {
@@ -138,9 +134,9 @@ pub fn share_json(s: &ShareRecord) -> Value {
 
 /// JSON of an access entry.
 pub fn access_json(e: &AccessEntry) -> Value {
-    let (kind, id) = match e.principal {
-        Principal::User(u) => ("user", u.0),
-        Principal::Group(g) => ("group", g.0),
+    let (kind, id) = match e.grantee {
+        Grantee::User(u) => ("user", u.0),
+        Grantee::Group(g) => ("group", g.0),
     };
     json!({ "kind": kind, "id": id, "name": e.name, "access": e.access.as_str() })
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::context::Context;
 use super::output::{access_json, share_json};
 use super::{CliError, Global};
-use crate::accounts::{Access, PrincipalName, ShareChange, ShareOptions, encryption_str, parse_encryption};
+use crate::accounts::{Access, GranteeName, ShareChange, ShareOptions, encryption_str, parse_encryption};
 use crate::config::EncryptionPolicy;
 
 /// A user or a group (exactly one).
@@ -22,10 +22,10 @@ pub struct Who {
 }
 
 impl Who {
-    fn name(&self) -> PrincipalName<'_> {
+    fn name(&self) -> GranteeName<'_> {
         match (&self.user, &self.group) {
-            (Some(u), _) => PrincipalName::User(u),
-            (None, g) => PrincipalName::Group(g.as_deref().unwrap_or_default()),
+            (Some(u), _) => GranteeName::User(u),
+            (None, g) => GranteeName::Group(g.as_deref().unwrap_or_default()),
         }
     }
 }
@@ -222,8 +222,7 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
             let mut rows: Vec<Vec<String>> = entries
                 .iter()
                 .map(|e| {
-                    let kind =
-                        if matches!(e.principal, crate::accounts::Principal::User(_)) { "user" } else { "group" };
+                    let kind = if matches!(e.grantee, crate::accounts::Grantee::User(_)) { "user" } else { "group" };
                     vec![kind.into(), e.name.clone(), e.access.as_str().into()]
                 })
                 .collect();

@@ -9,12 +9,12 @@
 //! would inherit. Either way access stays capped by the share permission.
 
 use crate::engine::fsa;
-use crate::engine::fsa::sd::SecurityDescriptor;
-use crate::engine::fsa::sid::{RID_ORG_ADMINS, RID_ORG_USERS, Sid, Token};
+use crate::engine::fsa::sid::{RID_ORG_ADMINS, RID_ORG_USERS, Token};
 use crate::engine::services::Principal;
 use crate::engine::status::Result;
 use crate::storage::OrgStore;
 use crate::types::{NodeId, OrgId};
+use crate::wire::dtyp::{SecurityDescriptor, Sid};
 
 /// The access-check identity of a session's user.
 pub fn token(p: &Principal) -> Token {
@@ -63,7 +63,7 @@ pub fn granted(org: &OrgStore, org_id: OrgId, node: NodeId, is_dir: bool, is_roo
 /// AutoInheritFlags; a DACL set over SMB without that flag passes plain
 /// ACEs down, smbtorture `smb2.acls.INHERITANCE`).
 pub fn for_new(parent: &SecurityDescriptor, token: &Token, org: OrgId, is_dir: bool) -> SecurityDescriptor {
-    use crate::engine::fsa::sd::{Ace, ace_flags, control};
+    use crate::wire::dtyp::{Ace, ace_flags, control};
     let mut sd = fsa::sd::inherit(Some(parent), &token.user, &Sid::org_member(org, RID_ORG_USERS), is_dir);
     if parent.control & control::DACL_AUTO_INHERITED == 0 {
         sd.control &= !control::DACL_AUTO_INHERITED;
@@ -86,7 +86,7 @@ pub fn for_new(parent: &SecurityDescriptor, token: &Token, org: OrgId, is_dir: b
 /// SE_DACL_AUTO_INHERIT_REQ, which is itself never stored (as Windows;
 /// smbtorture `smb2.acls.INHERITFLAGS`).
 pub fn prepare_for_set(sd: &mut SecurityDescriptor) {
-    use crate::engine::fsa::sd::{Ace, ace_flags, control};
+    use crate::wire::dtyp::{Ace, ace_flags, control};
     const DACL_AUTO_INHERIT_REQ: u16 = 0x0100;
     if sd.control & DACL_AUTO_INHERIT_REQ == 0 {
         sd.control &= !control::DACL_AUTO_INHERITED;

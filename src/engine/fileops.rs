@@ -1,14 +1,13 @@
-//! Helpers shared by the disk handlers: path resolution below a share root,
-//! metadata to MS-FSCC conversions, and access checks against the share
-//! permission.
+//! Helpers shared by the disk handlers: path resolution below a share root
+//! and metadata to MS-FSCC conversions. (Access checks against the share
+//! permission are `fsa::access`.)
 
-use crate::engine::services::Access;
 use crate::engine::status::{Error, Result};
 use crate::storage::{Meta, MetaUpdate, NodeKind, OrgStore};
 use crate::types::{FileTime, NodeId};
 use crate::wire::NtStatus;
 use crate::wire::fscc::FileTimes;
-use crate::wire::fscc::consts::{access, file_attributes};
+use crate::wire::fscc::consts::file_attributes;
 
 /// Walks `components` from `root`; every step must be an existing directory
 /// (MS-SMB2 3.3.5.9: a missing or non-directory intermediate component is
@@ -82,41 +81,6 @@ pub fn new_attributes(requested: u32, dir: bool) -> u32 {
         a |= file_attributes::ARCHIVE;
     }
     a
-}
-
-/// Everything a share permission allows on files (before NT ACLs).
-pub fn share_mask(level: Access) -> u32 {
-    match level {
-        Access::None => 0,
-        Access::Read => access::FILE_GENERIC_READ | access::FILE_GENERIC_EXECUTE,
-        Access::ReadWrite => access::FILE_ALL_ACCESS & !(access::WRITE_DAC | access::WRITE_OWNER),
-        Access::Admin => access::FILE_ALL_ACCESS,
-    }
-}
-
-/// The access to grant for DesiredAccess (MS-SMB2 3.3.5.9, MS-FSA 2.1.5.1):
-/// generic bits mapped, MAXIMUM_ALLOWED expanded, and anything beyond the
-/// share permission refused with STATUS_ACCESS_DENIED.
-pub fn grant(desired: u32, level: Access, readonly_file: bool) -> Result<u32> {
-    let max = effective_max(level, readonly_file);
-    let wanted = access::map_generic(desired & !access::MAXIMUM_ALLOWED);
-    // SYNCHRONIZE is always allowed; ACCESS_SYSTEM_SECURITY needs a privilege we never grant.
-    if wanted & access::ACCESS_SYSTEM_SECURITY != 0 {
-        return Err(NtStatus::PRIVILEGE_NOT_HELD.into());
-    }
-    if wanted & !(max | access::SYNCHRONIZE) != 0 {
-        return Err(NtStatus::ACCESS_DENIED.into());
-    }
-    Ok(if desired & access::MAXIMUM_ALLOWED != 0 { max | wanted } else { wanted })
-}
-
-/// The share permission's maximum, minus data writes on read-only files.
-pub fn effective_max(level: Access, readonly_file: bool) -> u32 {
-    let mut max = share_mask(level);
-    if readonly_file {
-        max &= !(access::FILE_WRITE_DATA | access::FILE_APPEND_DATA);
-    }
-    max
 }
 
 /// Allocation size as reported: directories have none.

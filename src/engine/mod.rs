@@ -15,7 +15,6 @@ pub mod fileops;
 pub mod files;
 pub mod fsa;
 pub mod handlers;
-pub mod identity;
 pub mod mailbox;
 pub mod names;
 pub mod nfs_ace;

@@ -36,6 +36,15 @@ fn is_forbidden(c: char) -> bool {
     matches!(c, '"' | '*' | '/' | '<' | '>' | '?' | '|') || (c as u32) < 0x20
 }
 
+/// True if `name` matches the QUERY_DIRECTORY search `pattern` (MS-FSCC
+/// 2.1.4.4, `wire::fscc::wildcard`) without regard to case: both are
+/// folded with the one rule names and stream names use
+/// ([`crate::types::fold_name`]).
+pub fn matches(pattern: &str, name: &str) -> bool {
+    pattern == "*"
+        || crate::wire::fscc::wildcard::name_matches(&crate::types::fold_name(pattern), &crate::types::fold_name(name))
+}
+
 /// Parses and validates a CREATE file name. The macOS private-use substitutes
 /// for `:*?"<>|` (U+F001…U+F029, as `fruit:encoding = private` uses them) are
 /// ordinary characters here and are kept as they come.
@@ -219,6 +228,38 @@ pub fn parse_target(name: &str) -> Result<ParsedName, NtStatus> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_match_without_regard_to_case() {
+        assert!(matches("B.TXT", "b.txt"));
+        assert!(matches("*.Txt", "報告書.TXT"));
+        assert!(matches("報告*", "報告書.docx"));
+        // Fullwidth Latin letters have a simple uppercase mapping too.
+        assert!(matches("ａ*", "Ａbc"));
+        assert!(matches("STRASSE", "strasse"));
+        assert!(!matches("STRASSE", "straße"));
+        // A decomposed pattern (as macOS sends it) finds the NFC name.
+        assert!(matches("\u{30CF}\u{309A}*", "パスワード.txt"));
+    }
+
+    /// Names and stream names fold alike: the key an open's stream gets,
+    /// the storage lookup form and the comparisons in the handlers are all
+    /// `types::fold_name`, so a stream named "Straße" is one stream however
+    /// a client spells its case, and never the stream "STRASSE".
+    #[test]
+    fn names_and_stream_names_fold_alike() {
+        use crate::engine::fsa::FileKey;
+        use crate::types::{NodeId, OrgId, fold_name};
+        let key = |s: &str| FileKey::new(OrgId(1), NodeId(2), s).stream;
+        for name in ["Straße", "ｆｕｌｌ", "報告書", "ǆ", "\u{30CF}\u{309A}スワード"] {
+            assert_eq!(key(&format!(":{name}:$DATA")), Some(fold_name(name)), "{name}");
+        }
+        assert_eq!(key(":straße"), key(":STRAßE"));
+        assert_ne!(key(":straße"), key(":STRASSE"));
+        assert_eq!(key(":パスワード"), key(":\u{30CF}\u{309A}スワ\u{30FC}\u{30C8}\u{3099}"));
+        assert_eq!(fold_name("straße"), fold_name("STRAßE"));
+        assert_ne!(fold_name("straße"), fold_name("STRASSE"));
+    }
 
     #[test]
     fn plain_paths() {

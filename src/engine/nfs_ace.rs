@@ -14,8 +14,7 @@
 //! The NFS ACEs are never stored: they are taken out of every DACL a
 //! client sets and added to the one a negotiating Mac reads.
 
-use crate::engine::fsa::sd::{Ace, SecurityDescriptor};
-use crate::engine::fsa::sid::Sid;
+use crate::wire::dtyp::{Ace, SecurityDescriptor, Sid};
 
 /// S-1-5-88: Samba's "Unix NFS" authority prefix.
 const NFS_RID: u32 = 88;
@@ -83,7 +82,7 @@ pub fn read_only(mode: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::fsa::sd::Acl;
+    use crate::wire::dtyp::Acl;
 
     /// A DACL as smbtorture `vfs.fruit` "NFS ACE entries" sends it back:
     /// ours plus two S-1-5-88-1-27 and two S-1-5-88-2-300 deny ACEs.

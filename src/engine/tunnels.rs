@@ -50,9 +50,10 @@ pub struct Tunnels {
     order: VecDeque<(u64, FileTime, (Dir, String))>,
 }
 
-/// The comparison form of a name: uppercase, as the 8.3 names are.
+/// The comparison form of a name: the one case rule for names
+/// (`types::fold_name`); 8.3 names are uppercase ASCII already.
 fn key(name: &str) -> String {
-    name.to_uppercase()
+    crate::types::fold_name(name)
 }
 
 impl Tunnels {

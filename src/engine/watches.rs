@@ -103,7 +103,7 @@ impl Watches {
         let w = self.map.entry(open).or_insert_with(|| Watch {
             share: spec.share,
             node: spec.node,
-            dir: spec.path.to_uppercase(),
+            dir: crate::types::fold_name(&spec.path),
             tree: spec.tree,
             filter: spec.filter,
             mailbox: mailbox.clone(),
@@ -135,7 +135,7 @@ impl Watches {
         if self.map.is_empty() || path.is_empty() {
             return;
         }
-        let upper = path.to_uppercase();
+        let upper = crate::types::fold_name(path);
         for w in self.map.values_mut() {
             if w.share != share || w.filter & filter == 0 {
                 continue;
@@ -155,7 +155,7 @@ impl Watches {
         if self.map.is_empty() {
             return;
         }
-        let (fu, tu) = (from.to_uppercase(), to.to_uppercase());
+        let (fu, tu) = (crate::types::fold_name(from), crate::types::fold_name(to));
         for w in self.map.values_mut() {
             if w.share != share || w.filter & filter == 0 {
                 continue;

@@ -61,8 +61,7 @@ pub fn init(format: LogFormat, level: &str) -> LogHandle {
 
 /// `2026-12-06T11:49:39.123456+09:00`.
 pub fn jst_now() -> String {
-    let east9 = chrono::FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is valid"));
-    chrono::Utc::now().with_timezone(&east9).format("%Y-%m-%dT%H:%M:%S%.6f%:z").to_string()
+    crate::types::jst::at(std::time::SystemTime::now()).format("%Y-%m-%dT%H:%M:%S%.6f%:z").to_string()
 }
 
 /// Timestamps in JST with the offset written out.

@@ -93,10 +93,12 @@ impl Content {
     }
 
     /// Logical size in bytes.
+    /// The stream's size in bytes.
     pub fn len(&self) -> u64 {
         self.state.read().sz.size
     }
 
+    /// True if the stream holds no bytes.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -215,6 +215,8 @@ pub fn org_wrap_key(mk: &crate::keys::MasterKey) -> SealKey {
     SealKey::new(&mk.derive(ORG_WRAP_LABEL))
 }
 
+/// The associated data an organization's wrapped key is sealed with: binds
+/// the key to its organization id.
 pub fn org_key_ad(org: u64) -> Vec<u8> {
     [b"smbvault/org-key".as_slice(), &org.to_be_bytes()].concat()
 }

@@ -116,14 +116,18 @@ impl std::fmt::Debug for OrgStore {
 /// File or directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NodeKind {
+    /// A file (with a main data stream).
     File,
+    /// A directory.
     Directory,
 }
 
 /// What `stat` and listings return.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meta {
+    /// The node.
     pub id: NodeId,
+    /// File or directory.
     pub kind: NodeKind,
     /// `None` for a share root.
     pub parent: Option<NodeId>,
@@ -135,9 +139,13 @@ pub struct Meta {
     pub alloc_size: u64,
     /// FILE_ATTRIBUTE_* as given (MS-FSCC 2.6).
     pub attrs: u32,
+    /// CreationTime.
     pub created: FileTime,
+    /// LastAccessTime.
     pub accessed: FileTime,
+    /// LastWriteTime.
     pub written: FileTime,
+    /// ChangeTime.
     pub changed: FileTime,
     /// Always 1: no hard links.
     pub nlink: u32,
@@ -146,10 +154,15 @@ pub struct Meta {
 /// Fields `set_meta` changes (`None` leaves a field alone).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetaUpdate {
+    /// New FILE_ATTRIBUTE_* bits.
     pub attrs: Option<u32>,
+    /// New CreationTime.
     pub created: Option<FileTime>,
+    /// New LastAccessTime.
     pub accessed: Option<FileTime>,
+    /// New LastWriteTime.
     pub written: Option<FileTime>,
+    /// New ChangeTime.
     pub changed: Option<FileTime>,
 }
 
@@ -159,10 +172,12 @@ pub struct MetaUpdate {
 pub struct Cursor([u8; keyring::NAME_KEY_LEN]);
 
 impl Cursor {
+    /// The cursor as 16 bytes, to keep with a search.
     pub fn to_bytes(&self) -> [u8; 16] {
         self.0
     }
 
+    /// A cursor back from [`Cursor::to_bytes`].
     pub fn from_bytes(b: [u8; 16]) -> Self {
         Cursor(b)
     }
@@ -171,7 +186,9 @@ impl Cursor {
 /// A directory entry: its display name, metadata and listing position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirEntry {
+    /// Display name (NFC).
     pub name: String,
+    /// Its metadata.
     pub meta: Meta,
     /// Resume a listing right after this entry.
     pub cursor: Cursor,
@@ -180,7 +197,10 @@ pub struct DirEntry {
 /// A data stream of a node ("" = the main data stream of a file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamInfo {
+    /// Stream name as stored ("" for the main data stream).
     pub name: String,
+    /// Size in bytes.
     pub size: u64,
+    /// Allocation (stored chunks, 4 KiB units).
     pub alloc_size: u64,
 }

@@ -4,10 +4,11 @@
 //! A name is normalized to NFC first (macOS clients send decomposed
 //! Japanese: ハ U+30CF + ゚ U+309A instead of パ U+30D1), then folded by
 //! upper-casing each character on its own where its uppercase is a single
-//! character. That is how NTFS compares names: a per-UTF-16-unit upcase
-//! table, no full case folding (so "ß" never becomes "SS"). The folded form
-//! only feeds the keyed lookup hash; the NFC form is what we store (sealed)
-//! and show.
+//! character ([`crate::types::fold_name`], the rule the engine compares
+//! names and stream names with too). That is how NTFS compares names: a
+//! per-UTF-16-unit upcase table, no full case folding (so "ß" never becomes
+//! "SS"). The folded form only feeds the keyed lookup hash; the NFC form is
+//! what we store (sealed) and show.
 
 use super::error::{Result, StorageError};
 use unicode_normalization::UnicodeNormalization;
@@ -34,20 +35,6 @@ fn forbidden(c: char) -> bool {
     c < ' ' || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|')
 }
 
-/// The case-insensitive comparison form of an NFC name: simple uppercase
-/// per character, keeping characters whose uppercase is not one character.
-pub fn fold(nfc: &str) -> String {
-    nfc.chars()
-        .map(|c| {
-            let mut up = c.to_uppercase();
-            match (up.next(), up.next()) {
-                (Some(u), None) => u,
-                _ => c,
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,16 +47,7 @@ mod tests {
         let a = normalize(composed).unwrap();
         let b = normalize(decomposed).unwrap();
         assert_eq!(a, b);
-        assert_eq!(fold(&a), fold(&b));
-    }
-
-    #[test]
-    fn folding_is_simple_uppercase() {
-        assert_eq!(fold("Readme.TXT"), fold("README.txt"));
-        assert_eq!(fold("straße"), "STRAßE"); // ß has no single-char uppercase
-        assert_eq!(fold("ｆｕｌｌ"), "ＦＵＬＬ"); // fullwidth letters fold too
-        assert_eq!(fold("日本語"), "日本語");
-        assert_eq!(fold("ǆ"), "Ǆ");
+        assert_eq!(crate::types::fold_name(&a), crate::types::fold_name(&b));
     }
 
     #[test]

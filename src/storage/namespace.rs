@@ -12,10 +12,11 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::db::Db;
 use super::error::{Result, StorageError, is_unique_violation};
 use super::keyring::{NAME_KEY_LEN, OrgKeyring, Scope};
-use super::names::{fold, normalize};
+use super::names::normalize;
 use super::org::Deltas;
 use super::rowmac::{checked_node, seal_meta, seal_node};
 use super::{Cursor, DirEntry, Meta, MetaUpdate, NodeKind, OrgStore};
+use crate::types::fold_name;
 use crate::types::{FileTime, NodeId};
 
 /// Scalar subqueries, not a JOIN: the bundled SQLite (STAT4) re-prepares
@@ -147,7 +148,7 @@ fn purge_node(db: &Db, keys: &OrgKeyring, id: i64, d: &mut Deltas) -> Result<()>
 impl OrgStore {
     fn entry_key(&self, parent: NodeId, name: &str) -> Result<(String, [u8; NAME_KEY_LEN])> {
         let nfc = normalize(name)?;
-        let key = self.core.keys.name_key(Scope::Entry, parent.0, &fold(&nfc));
+        let key = self.core.keys.name_key(Scope::Entry, parent.0, &fold_name(&nfc));
         Ok((nfc, key))
     }
 
@@ -248,6 +249,7 @@ impl OrgStore {
         })
     }
 
+    /// The metadata of `node`.
     pub fn stat(&self, node: NodeId) -> Result<Meta> {
         let row = self.core.read(|db| {
             let sql = format!("{NODE_COLS} WHERE n.id=?1");

@@ -10,17 +10,18 @@ use super::content::Content;
 use super::db::Db;
 use super::error::{Result, StorageError, is_unique_violation};
 use super::keyring::{NAME_KEY_LEN, OrgKeyring, Scope};
-use super::names::{fold, normalize};
+use super::names::normalize;
 use super::namespace::{kind_from, node_info, purge_contents};
 use super::org::Deltas;
 use super::rowmac::{checked_node, seal_meta, seal_node};
 use super::{NodeKind, OrgStore, StreamInfo};
 use crate::types::NodeId;
+use crate::types::fold_name;
 
 impl OrgStore {
     fn stream_key(&self, node: NodeId, name: &str) -> Result<(String, [u8; NAME_KEY_LEN])> {
         let nfc = normalize(name)?;
-        let key = self.core.keys.name_key(Scope::Stream, node.0, &fold(&nfc));
+        let key = self.core.keys.name_key(Scope::Stream, node.0, &fold_name(&nfc));
         Ok((nfc, key))
     }
 
@@ -218,6 +219,7 @@ impl OrgStore {
         ct.map(|c| Ok(self.core.keys.open_meta(b"sd", node.0, &c)?.to_vec())).transpose()
     }
 
+    /// Stores `node`'s self-relative security descriptor (sealed).
     pub fn set_security(&self, node: NodeId, sd: &[u8]) -> Result<()> {
         let ct = self.core.keys.seal_meta(b"sd", node.0, sd);
         self.set_sealed_column(node, "sd", Some(ct))

@@ -5,8 +5,8 @@
 //!
 //! Two contexts reuse other modules' codecs: "ExtA" data is a
 //! FILE_FULL_EA_INFORMATION chain (`fscc::ea::FileFullEaInformation`), and
-//! "SecD" data is a self-relative security descriptor
-//! (`dtyp::validate_self_relative`). "QFid" and "MxAc" requests may carry no
+//! "SecD" data is a self-relative security descriptor, which the handler
+//! decodes with `dtyp::SecurityDescriptor::parse`. "QFid" and "MxAc" requests may carry no
 //! data at all.
 
 use nom::number::complete::{le_u16, le_u32, le_u64};
@@ -17,7 +17,7 @@ use super::{DResult, DecodeError, Guid, NtStatus, PutLe, guid, pad_to, put_utf16
 
 /// Context names (MS-SMB2 2.2.13.2 table; AAPL from Apple's smb client).
 pub mod names {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const EXTA: &[u8] = b"ExtA";
     pub const SECD: &[u8] = b"SecD";
     pub const DHNQ: &[u8] = b"DHnQ";
@@ -150,9 +150,9 @@ impl MxAcRequest {
 /// MxAc response (2.2.14.2.5): QueryStatus and MaximalAccess.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MxAcResponse {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub query_status: NtStatus,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub maximal_access: u32,
 }
 
@@ -175,9 +175,9 @@ impl MxAcResponse {
 /// (The request has no data.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QFidResponse {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub disk_file_id: u64,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub volume_id: u64,
 }
 
@@ -226,7 +226,7 @@ impl DurableV1 {
 /// DHnC request (2.2.13.2.4): the FileId of the durable open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DurableReconnectV1 {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub file_id: FileId,
 }
 
@@ -249,7 +249,7 @@ pub struct DurableRequestV2 {
     pub timeout: u32,
     /// Flags (SMB2_DHANDLE_FLAG_PERSISTENT 0x2).
     pub flags: u32,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub create_guid: Guid,
 }
 
@@ -280,7 +280,7 @@ impl DurableRequestV2 {
 pub struct DurableResponseV2 {
     /// Timeout granted, milliseconds.
     pub timeout: u32,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub flags: u32,
 }
 
@@ -302,11 +302,11 @@ impl DurableResponseV2 {
 /// DH2C request (2.2.13.2.12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DurableReconnectV2 {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub file_id: FileId,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub create_guid: Guid,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub flags: u32,
 }
 
@@ -391,7 +391,7 @@ macro_rules! u64_context {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
         pub struct $name {
-            #[allow(missing_docs)]
+            #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
             pub $field: u64,
         }
 
@@ -421,7 +421,7 @@ u64_context!(
 /// AAPL command codes and bitmaps (Apple smb client `smb_2.h`, as Samba's
 /// vfs_fruit implements them).
 pub mod aapl {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const SERVER_QUERY: u32 = 1;
     pub const RESOLVE_ID: u32 = 2;
     /// Request/reply bitmap.
@@ -443,9 +443,9 @@ pub mod aapl {
 /// ClientCapabilities (24 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AaplServerQuery {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub request_bitmap: u64,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub client_caps: u64,
 }
 
@@ -476,9 +476,9 @@ impl AaplServerQuery {
 /// Reserved u32, ModelStringLength u32, UTF-16 string.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AaplServerQueryResponse {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub server_caps: Option<u64>,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub volume_caps: Option<u64>,
     /// Model string shown by Finder (e.g. "MacSamba").
     pub model: Option<String>,

@@ -1,387 +1,438 @@
-//! The MS-DTYP pieces SMB2 needs now: SIDs (2.4.2), and self-relative
-//! security descriptors (2.4.6) kept as opaque bytes but checked
-//! structurally on SET_INFO / the "SecD" create context, plus a builder for
-//! the descriptor we report for files that have none stored.
+//! The MS-DTYP structures SMB2 carries: SIDs (2.4.2), ACEs (2.4.4), ACLs
+//! (2.4.5) and self-relative security descriptors (2.4.6), decoded and
+//! encoded here and nowhere else.
+//!
+//! The SET_INFO and CREATE codecs hand a descriptor over as bytes; the
+//! handler decodes it with [`SecurityDescriptor::parse`], whose failure is
+//! the status the client gets (INVALID_SID, INVALID_ACL or
+//! INVALID_SECURITY_DESCR, by the structure at fault). What a descriptor
+//! grants, and who may set it, are rules of the engine
+//! (`engine::fsa::sd`); the smbvault SID scheme is `engine::fsa::sid`.
 
-use nom::number::complete::{le_u8, le_u16, le_u32};
+use super::NtStatus;
+use super::fscc::consts::security_info;
 
-use super::{DResult, DecodeError, PutLe};
-
-/// A security identifier (MS-DTYP 2.4.2.2).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+/// A SID: identifier authority and up to 15 sub-authorities (MS-DTYP 2.4.2.2).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sid {
-    /// IdentifierAuthority, a 48-bit big-endian value.
-    pub authority: u64,
-    /// SubAuthority values (at most 15).
-    pub sub_authorities: Vec<u32>,
+    authority: u64,
+    subs: Vec<u32>,
 }
 
+/// Largest SubAuthorityCount (MS-DTYP 2.4.2.2).
+const MAX_SUB_AUTHORITIES: usize = 15;
+
 impl Sid {
-    /// Largest SubAuthorityCount (MS-DTYP 2.4.2.2).
-    pub const MAX_SUB_AUTHORITIES: usize = 15;
-
-    /// A SID from its authority and sub-authorities.
-    pub fn new(authority: u64, sub_authorities: &[u32]) -> Self {
-        Self { authority, sub_authorities: sub_authorities.to_vec() }
+    /// A SID from its parts; `None` beyond 15 sub-authorities or a 48-bit authority.
+    pub fn new(authority: u64, subs: &[u32]) -> Option<Self> {
+        if subs.len() > MAX_SUB_AUTHORITIES || authority >> 48 != 0 {
+            return None;
+        }
+        Some(Self { authority, subs: subs.to_vec() })
     }
 
-    /// S-1-1-0, Everyone.
-    pub fn world() -> Self {
-        Self::new(1, &[0])
+    /// A SID built from constants of ours: at most 15 sub-authorities and a
+    /// 48-bit authority, which the caller guarantees.
+    pub(crate) fn known(authority: u64, subs: &[u32]) -> Self {
+        debug_assert!(subs.len() <= MAX_SUB_AUTHORITIES && authority >> 48 == 0);
+        Self { authority, subs: subs.to_vec() }
     }
 
-    /// S-1-5-18, LocalSystem.
+    /// S-1-1-0 Everyone.
+    pub fn everyone() -> Self {
+        Self::known(1, &[0])
+    }
+    /// S-1-3-0 CREATOR OWNER (replaced by the owner on inheritance).
+    pub fn creator_owner() -> Self {
+        Self::known(3, &[0])
+    }
+    /// S-1-3-1 CREATOR GROUP.
+    pub fn creator_group() -> Self {
+        Self::known(3, &[1])
+    }
+    /// S-1-3-4 OWNER RIGHTS (replaces the owner's implicit rights).
+    pub fn owner_rights() -> Self {
+        Self::known(3, &[4])
+    }
+    /// S-1-5-11 Authenticated Users.
+    pub fn authenticated_users() -> Self {
+        Self::known(5, &[11])
+    }
+    /// S-1-5-18 Local System.
     pub fn local_system() -> Self {
-        Self::new(5, &[18])
+        Self::known(5, &[18])
+    }
+    /// S-1-5-32-544 BUILTIN\Administrators.
+    pub fn builtin_admins() -> Self {
+        Self::known(5, &[32, 544])
+    }
+    /// S-1-5-32-545 BUILTIN\Users.
+    pub fn builtin_users() -> Self {
+        Self::known(5, &[32, 545])
     }
 
-    /// S-1-5-32-544, BUILTIN\Administrators.
-    pub fn builtin_administrators() -> Self {
-        Self::new(5, &[32, 544])
+    /// This SID with one more sub-authority (a RID); `None` past 15.
+    pub fn with_rid(&self, rid: u32) -> Option<Self> {
+        let mut subs = self.subs.clone();
+        subs.push(rid);
+        Self::new(self.authority, &subs)
     }
 
-    /// Encoded size: 8 + 4 per sub-authority.
+    /// Decode from `buf` (MS-DTYP 2.4.2.2); returns the SID and its length.
+    pub fn parse(buf: &[u8]) -> Result<(Self, usize), NtStatus> {
+        let bad = NtStatus::INVALID_SID;
+        let head = buf.get(..8).ok_or(bad)?;
+        if head[0] != 1 {
+            return Err(bad);
+        }
+        let count = usize::from(head[1]);
+        if count > MAX_SUB_AUTHORITIES {
+            return Err(bad);
+        }
+        let authority = head[2..8].iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
+        let len = 8 + 4 * count;
+        let body = buf.get(8..len).ok_or(bad)?;
+        let subs = body.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        Ok((Self { authority, subs }, len))
+    }
+
+    /// Encoded length in bytes.
     pub fn encoded_len(&self) -> usize {
-        8 + 4 * self.sub_authorities.len()
+        8 + 4 * self.subs.len()
     }
 
-    /// Appends the binary SID (sub-authorities beyond 15 are dropped).
+    /// Append the binary form.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let subs = &self.sub_authorities[..self.sub_authorities.len().min(Self::MAX_SUB_AUTHORITIES)];
-        out.put_u8(1);
-        out.put_u8(subs.len() as u8);
+        out.push(1);
+        out.push(self.subs.len() as u8);
         out.extend_from_slice(&self.authority.to_be_bytes()[2..]);
-        for s in subs {
-            out.put_u32(*s);
+        for s in &self.subs {
+            out.extend_from_slice(&s.to_le_bytes());
         }
     }
 
-    /// Decodes a SID at the start of `b`; returns it and its length.
-    pub fn decode(b: &[u8]) -> DResult<(Self, usize)> {
-        let (i, revision) = le_u8(b)?;
-        let (i, count) = le_u8(i)?;
-        if revision != 1 || usize::from(count) > Self::MAX_SUB_AUTHORITIES {
-            return Err(DecodeError::BadValue);
-        }
-        let auth = i.get(..6).ok_or(DecodeError::Truncated)?;
-        let mut a = [0u8; 8];
-        a[2..].copy_from_slice(auth);
-        let mut i = &i[6..];
-        let mut sub_authorities = Vec::with_capacity(usize::from(count));
-        for _ in 0..count {
-            let (rest, s) = le_u32(i)?;
-            sub_authorities.push(s);
-            i = rest;
-        }
-        let sid = Self { authority: u64::from_be_bytes(a), sub_authorities };
-        let len = sid.encoded_len();
-        Ok((sid, len))
+    /// Sub-authorities.
+    pub fn subs(&self) -> &[u32] {
+        &self.subs
+    }
+
+    /// Identifier authority.
+    pub fn authority(&self) -> u64 {
+        self.authority
     }
 }
 
 impl std::fmt::Display for Sid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "S-1-{}", self.authority)?;
-        for s in &self.sub_authorities {
+        for s in &self.subs {
             write!(f, "-{s}")?;
         }
         Ok(())
     }
 }
 
-/// SECURITY_DESCRIPTOR Control bits (MS-DTYP 2.4.6).
+impl std::fmt::Debug for Sid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// SE_OWNER_DEFAULTED … SE_SELF_RELATIVE control bits (MS-DTYP 2.4.6).
 pub mod control {
-    #![allow(missing_docs)]
-    pub const OWNER_DEFAULTED: u16 = 0x0001;
-    pub const GROUP_DEFAULTED: u16 = 0x0002;
+    /// SE_DACL_PRESENT.
     pub const DACL_PRESENT: u16 = 0x0004;
-    pub const DACL_DEFAULTED: u16 = 0x0008;
+    /// SE_SACL_PRESENT.
     pub const SACL_PRESENT: u16 = 0x0010;
-    pub const SACL_DEFAULTED: u16 = 0x0020;
-    pub const DACL_AUTO_INHERIT_REQ: u16 = 0x0100;
-    pub const SACL_AUTO_INHERIT_REQ: u16 = 0x0200;
+    /// SE_DACL_AUTO_INHERITED.
     pub const DACL_AUTO_INHERITED: u16 = 0x0400;
-    pub const SACL_AUTO_INHERITED: u16 = 0x0800;
+    /// SE_DACL_PROTECTED.
     pub const DACL_PROTECTED: u16 = 0x1000;
-    pub const SACL_PROTECTED: u16 = 0x2000;
-    pub const RM_CONTROL_VALID: u16 = 0x4000;
+    /// SE_SELF_RELATIVE.
     pub const SELF_RELATIVE: u16 = 0x8000;
 }
 
-/// ACE types and flags used by the builder (MS-DTYP 2.4.4.1).
-pub mod ace {
-    #![allow(missing_docs)]
-    pub const ACCESS_ALLOWED: u8 = 0x00;
-    pub const ACCESS_DENIED: u8 = 0x01;
-    pub const SYSTEM_AUDIT: u8 = 0x02;
+/// ACE flags (MS-DTYP 2.4.4.1).
+pub mod ace_flags {
+    /// OBJECT_INHERIT_ACE.
     pub const OBJECT_INHERIT: u8 = 0x01;
+    /// CONTAINER_INHERIT_ACE.
     pub const CONTAINER_INHERIT: u8 = 0x02;
+    /// NO_PROPAGATE_INHERIT_ACE.
+    pub const NO_PROPAGATE: u8 = 0x04;
+    /// INHERIT_ONLY_ACE.
+    pub const INHERIT_ONLY: u8 = 0x08;
+    /// INHERITED_ACE.
     pub const INHERITED: u8 = 0x10;
 }
 
-/// An ACE of the simple SID-carrying kind (ACCESS_ALLOWED_ACE 2.4.4.2,
-/// ACCESS_DENIED_ACE 2.4.4.4, SYSTEM_AUDIT_ACE 2.4.4.10).
+/// ACCESS_ALLOWED_ACE_TYPE (MS-DTYP 2.4.4.1).
+pub const ACCESS_ALLOWED: u8 = 0x00;
+/// ACCESS_DENIED_ACE_TYPE (MS-DTYP 2.4.4.1).
+pub const ACCESS_DENIED: u8 = 0x01;
+
+/// One ACE. Types other than allowed/denied keep their body as bytes
+/// (so they survive a round trip) and are ignored by the access check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ace {
-    /// AceType.
-    pub ace_type: u8,
-    /// AceFlags.
-    pub flags: u8,
-    /// Mask (an access mask).
-    pub mask: u32,
-    /// The trustee.
-    pub sid: Sid,
+pub enum Ace {
+    /// ACCESS_ALLOWED_ACE or ACCESS_DENIED_ACE.
+    Basic {
+        /// ACCESS_ALLOWED or ACCESS_DENIED.
+        ace_type: u8,
+        /// ACE flags.
+        flags: u8,
+        /// Access mask.
+        mask: u32,
+        /// Trustee.
+        sid: Sid,
+    },
+    /// Any other ACE type, kept verbatim.
+    Other {
+        /// AceType.
+        ace_type: u8,
+        /// AceFlags.
+        flags: u8,
+        /// Everything after the 4-byte header.
+        body: Vec<u8>,
+    },
 }
 
 impl Ace {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.put_u8(self.ace_type);
-        out.put_u8(self.flags);
-        out.put_u16((8 + self.sid.encoded_len()) as u16);
-        out.put_u32(self.mask);
-        self.sid.encode(out);
+    /// An allow ACE.
+    pub fn allow(sid: Sid, mask: u32, flags: u8) -> Self {
+        Ace::Basic { ace_type: ACCESS_ALLOWED, flags, mask, sid }
+    }
+
+    /// A deny ACE.
+    pub fn deny(sid: Sid, mask: u32, flags: u8) -> Self {
+        Ace::Basic { ace_type: ACCESS_DENIED, flags, mask, sid }
+    }
+
+    /// The ACE flags.
+    pub fn flags(&self) -> u8 {
+        match self {
+            Ace::Basic { flags, .. } | Ace::Other { flags, .. } => *flags,
+        }
     }
 }
 
-/// A security descriptor to be encoded in self-relative form.
+/// An ACL: revision and ACEs in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acl {
+    /// ACL_REVISION (2) or ACL_REVISION_DS (4).
+    pub revision: u8,
+    /// The ACEs.
+    pub aces: Vec<Ace>,
+}
+
+/// A security descriptor.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SecurityDescriptor {
-    /// Control bits other than SELF_RELATIVE / DACL_PRESENT, which the
-    /// encoder sets itself.
+    /// Control flags (SE_SELF_RELATIVE is implied on encode).
     pub control: u16,
     /// Owner SID.
     pub owner: Option<Sid>,
-    /// Group SID.
+    /// Primary group SID.
     pub group: Option<Sid>,
-    /// DACL entries; `None` encodes no DACL (a NULL DACL grants everyone
-    /// everything, so the builder never produces one by accident).
-    pub dacl: Option<Vec<Ace>>,
+    /// DACL; `None` with SE_DACL_PRESENT set is a NULL DACL (everyone full).
+    pub dacl: Option<Acl>,
+    /// SACL (stored, never evaluated).
+    pub sacl: Option<Acl>,
 }
 
-/// What [`validate_self_relative`] found.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SdSummary {
-    /// Control.
-    pub control: u16,
-    /// Owner, if present.
-    pub owner: Option<Sid>,
-    /// Group, if present.
-    pub group: Option<Sid>,
-    /// A DACL is present and non-NULL.
-    pub has_dacl: bool,
-    /// A SACL is present.
-    pub has_sacl: bool,
+fn u16_at(b: &[u8], at: usize) -> Result<u16, NtStatus> {
+    let s = b.get(at..at + 2).ok_or(NtStatus::INVALID_SECURITY_DESCR)?;
+    Ok(u16::from_le_bytes([s[0], s[1]]))
 }
 
-/// ACL revisions (MS-DTYP 2.4.5).
-const ACL_REVISION: u8 = 2;
-const ACL_REVISION_DS: u8 = 4;
-/// Fixed part of a self-relative SD.
-const SD_HEADER_LEN: usize = 20;
+fn u32_at(b: &[u8], at: usize) -> Result<u32, NtStatus> {
+    let s = b.get(at..at + 4).ok_or(NtStatus::INVALID_SECURITY_DESCR)?;
+    Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
 
-impl SecurityDescriptor {
-    /// The default descriptor for objects without one: owner and group as
-    /// given; a DACL granting FILE_ALL_ACCESS to the owner, SYSTEM and
-    /// Administrators. Directory ACEs are inheritable (OI|CI).
-    pub fn default_for(owner: Sid, group: Sid, directory: bool) -> Self {
-        let flags = if directory { ace::OBJECT_INHERIT | ace::CONTAINER_INHERIT } else { 0 };
-        let allow = |sid: Sid| Ace { ace_type: ace::ACCESS_ALLOWED, flags, mask: 0x001F_01FF, sid };
-        let dacl = vec![allow(owner.clone()), allow(Sid::local_system()), allow(Sid::builtin_administrators())];
-        Self { control: 0, owner: Some(owner), group: Some(group), dacl: Some(dacl) }
+impl Acl {
+    /// Decode an ACL at the start of `buf` (MS-DTYP 2.4.5): AclSize and
+    /// every AceSize are checked against the buffer.
+    pub fn parse(buf: &[u8]) -> Result<Self, NtStatus> {
+        let bad = NtStatus::INVALID_ACL;
+        let revision = *buf.first().ok_or(bad)?;
+        let size = usize::from(u16_at(buf, 2).map_err(|_| bad)?);
+        let count = usize::from(u16_at(buf, 4).map_err(|_| bad)?);
+        let acl = buf.get(..size).filter(|_| size >= 8).ok_or(bad)?;
+        let mut aces = Vec::with_capacity(count.min(64));
+        let mut at = 8usize;
+        for _ in 0..count {
+            let ace_type = *acl.get(at).ok_or(bad)?;
+            let flags = *acl.get(at + 1).ok_or(bad)?;
+            let ace_size = usize::from(u16_at(acl, at + 2).map_err(|_| bad)?);
+            let body = acl.get(at + 4..at + ace_size).filter(|_| ace_size >= 4).ok_or(bad)?;
+            aces.push(match ace_type {
+                ACCESS_ALLOWED | ACCESS_DENIED => {
+                    let mask = u32_at(body, 0).map_err(|_| bad)?;
+                    let (sid, _) = Sid::parse(body.get(4..).ok_or(bad)?)?;
+                    Ace::Basic { ace_type, flags, mask, sid }
+                }
+                _ => Ace::Other { ace_type, flags, body: body.to_vec() },
+            });
+            at += ace_size;
+        }
+        Ok(Self { revision, aces })
     }
 
-    /// Encodes the parts selected by `security_info` (the
-    /// AdditionalInformation bits of QUERY_INFO: OWNER 1, GROUP 2, DACL 4)
-    /// in self-relative form: header, owner, group, DACL.
-    pub fn encode(&self, security_info: u32) -> Vec<u8> {
-        use super::fscc::consts::security_info as si;
-        let owner = self.owner.as_ref().filter(|_| security_info & si::OWNER != 0);
-        let group = self.group.as_ref().filter(|_| security_info & si::GROUP != 0);
-        let dacl = self.dacl.as_ref().filter(|_| security_info & si::DACL != 0);
-        let mut control = (self.control & !control::DACL_PRESENT) | control::SELF_RELATIVE;
-        if dacl.is_some() {
-            control |= control::DACL_PRESENT;
-        }
-        let mut out = vec![1u8, 0];
-        out.put_u16(control);
-        out.put_zeros(16);
-        if let Some(s) = owner {
+    /// Append the binary form.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&[self.revision, 0, 0, 0]);
+        out.extend_from_slice(&(self.aces.len() as u16).to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        for ace in &self.aces {
             let at = out.len();
-            out.set_u32(4, at as u32);
-            s.encode(&mut out);
-        }
-        if let Some(s) = group {
-            let at = out.len();
-            out.set_u32(8, at as u32);
-            s.encode(&mut out);
-        }
-        if let Some(aces) = dacl {
-            let at = out.len();
-            out.set_u32(16, at as u32);
-            let size: usize = 8 + aces.iter().map(|a| 8 + a.sid.encoded_len()).sum::<usize>();
-            out.put_u8(ACL_REVISION);
-            out.put_u8(0);
-            out.put_u16(size as u16);
-            out.put_u16(aces.len() as u16);
-            out.put_u16(0);
-            for a in aces {
-                a.encode(&mut out);
+            match ace {
+                Ace::Basic { ace_type, flags, mask, sid } => {
+                    out.extend_from_slice(&[*ace_type, *flags, 0, 0]);
+                    out.extend_from_slice(&mask.to_le_bytes());
+                    sid.encode(out);
+                }
+                Ace::Other { ace_type, flags, body } => {
+                    out.extend_from_slice(&[*ace_type, *flags, 0, 0]);
+                    out.extend_from_slice(body);
+                }
             }
+            let len = out.len() - at;
+            patch_u16(out, at + 2, len);
+        }
+        let len = out.len() - start;
+        patch_u16(out, start + 2, len);
+    }
+}
+
+fn patch_u16(out: &mut [u8], at: usize, value: usize) {
+    let v = u16::try_from(value).unwrap_or(u16::MAX).to_le_bytes();
+    if let Some(s) = out.get_mut(at..at + 2) {
+        s.copy_from_slice(&v);
+    }
+}
+
+fn patch_u32(out: &mut [u8], at: usize, value: usize) {
+    let v = u32::try_from(value).unwrap_or(u32::MAX).to_le_bytes();
+    if let Some(s) = out.get_mut(at..at + 4) {
+        s.copy_from_slice(&v);
+    }
+}
+
+impl SecurityDescriptor {
+    /// Decode a self-relative descriptor (MS-DTYP 2.4.6); every offset is
+    /// checked against `buf` and must lie past the 20-byte header.
+    pub fn parse(buf: &[u8]) -> Result<Self, NtStatus> {
+        let bad = NtStatus::INVALID_SECURITY_DESCR;
+        if buf.len() < 20 || buf.first() != Some(&1) {
+            return Err(bad);
+        }
+        let control = u16_at(buf, 2)?;
+        let offset = |at| -> Result<Option<&[u8]>, NtStatus> {
+            let off = u32_at(buf, at)? as usize;
+            if off == 0 {
+                return Ok(None);
+            }
+            buf.get(off..).filter(|_| off >= 20).map(Some).ok_or(bad)
+        };
+        let owner = offset(4)?.map(|b| Sid::parse(b).map(|s| s.0)).transpose()?;
+        let group = offset(8)?.map(|b| Sid::parse(b).map(|s| s.0)).transpose()?;
+        let sacl = match offset(12)? {
+            Some(b) if control & control::SACL_PRESENT != 0 => Some(Acl::parse(b)?),
+            _ => None,
+        };
+        let dacl = match offset(16)? {
+            Some(b) if control & control::DACL_PRESENT != 0 => Some(Acl::parse(b)?),
+            _ => None,
+        };
+        Ok(Self { control, owner, group, dacl, sacl })
+    }
+
+    /// Encode the parts selected by `secinfo` (MS-DTYP 2.4.7, the
+    /// AdditionalInformation of QUERY_INFO, MS-SMB2 2.2.37) in
+    /// self-relative form: header, owner, group, SACL, DACL.
+    pub fn encode(&self, secinfo: u32) -> Vec<u8> {
+        use security_info as si;
+        let mut ctl = self.control | control::SELF_RELATIVE;
+        if secinfo & si::SACL_SECURITY_INFORMATION == 0 {
+            ctl &= !control::SACL_PRESENT;
+        }
+        if secinfo & si::DACL_SECURITY_INFORMATION == 0 {
+            ctl &= !(control::DACL_PRESENT | control::DACL_AUTO_INHERITED | control::DACL_PROTECTED);
+        }
+        let mut out = vec![1, 0];
+        out.extend_from_slice(&ctl.to_le_bytes());
+        out.extend_from_slice(&[0; 16]);
+        let pick = |bit: u32| secinfo & bit != 0;
+        if let (true, Some(s)) = (pick(si::OWNER_SECURITY_INFORMATION), &self.owner) {
+            let at = out.len();
+            s.encode(&mut out);
+            patch_u32(&mut out, 4, at);
+        }
+        if let (true, Some(s)) = (pick(si::GROUP_SECURITY_INFORMATION), &self.group) {
+            let at = out.len();
+            s.encode(&mut out);
+            patch_u32(&mut out, 8, at);
+        }
+        if let (true, Some(a)) = (pick(si::SACL_SECURITY_INFORMATION), &self.sacl) {
+            let at = out.len();
+            a.encode(&mut out);
+            patch_u32(&mut out, 12, at);
+        }
+        if let (true, Some(a)) = (pick(si::DACL_SECURITY_INFORMATION), &self.dacl) {
+            let at = out.len();
+            a.encode(&mut out);
+            patch_u32(&mut out, 16, at);
         }
         out
     }
-}
-
-/// Checks that `b` is a well-formed self-relative security descriptor
-/// (MS-DTYP 2.4.6): revision 1, SELF_RELATIVE set, every non-zero offset
-/// past the header and inside the buffer, SIDs and ACLs (2.4.5) with their
-/// ACEs (2.4.4.1) fully contained. Semantics (who may set what) are the
-/// engine's business.
-pub fn validate_self_relative(b: &[u8]) -> DResult<SdSummary> {
-    let (i, revision) = le_u8(b)?;
-    let (i, _sbz1) = le_u8(i)?;
-    let (i, ctl) = le_u16(i)?;
-    let (i, off_owner) = le_u32(i)?;
-    let (i, off_group) = le_u32(i)?;
-    let (i, off_sacl) = le_u32(i)?;
-    let (_, off_dacl) = le_u32(i)?;
-    if revision != 1 || ctl & control::SELF_RELATIVE == 0 {
-        return Err(DecodeError::BadValue);
-    }
-    let sid_at = |off: u32| -> DResult<Option<Sid>> {
-        if off == 0 {
-            return Ok(None);
-        }
-        Ok(Some(Sid::decode(part(b, off)?)?.0))
-    };
-    let owner = sid_at(off_owner)?;
-    let group = sid_at(off_group)?;
-    if off_sacl != 0 {
-        check_acl(part(b, off_sacl)?)?;
-    }
-    if off_dacl != 0 {
-        check_acl(part(b, off_dacl)?)?;
-    }
-    Ok(SdSummary {
-        control: ctl,
-        owner,
-        group,
-        has_dacl: ctl & control::DACL_PRESENT != 0 && off_dacl != 0,
-        has_sacl: ctl & control::SACL_PRESENT != 0 && off_sacl != 0,
-    })
-}
-
-/// The bytes from `off` to the end, if `off` lies past the SD header.
-fn part(b: &[u8], off: u32) -> DResult<&[u8]> {
-    let off = off as usize;
-    if off < SD_HEADER_LEN {
-        return Err(DecodeError::BadOffset);
-    }
-    b.get(off..).filter(|p| !p.is_empty()).ok_or(DecodeError::BadOffset)
-}
-
-/// Checks an ACL header and walks its ACEs (MS-DTYP 2.4.5, 2.4.4.1).
-fn check_acl(b: &[u8]) -> DResult<()> {
-    let (i, revision) = le_u8(b)?;
-    let (i, _sbz1) = le_u8(i)?;
-    let (i, size) = le_u16(i)?;
-    let (_, count) = le_u16(i)?;
-    if revision != ACL_REVISION && revision != ACL_REVISION_DS {
-        return Err(DecodeError::BadValue);
-    }
-    let acl = b.get(..usize::from(size)).ok_or(DecodeError::BadLength)?;
-    let mut rest = acl.get(8..).ok_or(DecodeError::BadLength)?;
-    for _ in 0..count {
-        let (i, ace_type) = le_u8(rest)?;
-        let (i, _flags) = le_u8(i)?;
-        let (_, ace_size) = le_u16(i)?;
-        let n = usize::from(ace_size);
-        if n < 4 || !n.is_multiple_of(4) {
-            return Err(DecodeError::BadLength);
-        }
-        let ace = rest.get(..n).ok_or(DecodeError::BadLength)?;
-        // The simple ACE types carry Mask then a SID that must fit the ACE.
-        if matches!(ace_type, ace::ACCESS_ALLOWED | ace::ACCESS_DENIED | ace::SYSTEM_AUDIT) {
-            let sid = ace.get(8..).ok_or(DecodeError::BadLength)?;
-            let (_, len) = Sid::decode(sid).map_err(|_| DecodeError::BadLength)?;
-            if 8 + len > n {
-                return Err(DecodeError::BadLength);
-            }
-        }
-        rest = &rest[n..];
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wire::fscc::consts::security_info as si;
-    use proptest::prelude::*;
-
-    fn alice() -> Sid {
-        Sid::new(5, &[21, 1_000_000_001, 2_000_000_002, 3_000_000_003, 1001])
-    }
 
     #[test]
-    fn sid_display_and_round_trip() {
-        let s = alice();
-        assert_eq!(s.to_string(), "S-1-5-21-1000000001-2000000002-3000000003-1001");
-        let mut b = Vec::new();
-        s.encode(&mut b);
-        assert_eq!(b.len(), s.encoded_len());
-        assert_eq!(Sid::decode(&b).unwrap(), (s, 28));
-        assert_eq!(Sid::decode(&b[..27]), Err(DecodeError::Truncated));
-        // S-1-1-0 as in MS-DTYP 2.4.2.2.
+    fn sid_bytes_as_in_the_spec() {
+        // S-1-1-0 as MS-DTYP 2.4.2.2 lays it out.
         let mut w = Vec::new();
-        Sid::world().encode(&mut w);
+        Sid::everyone().encode(&mut w);
         assert_eq!(w, [1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+        assert_eq!(Sid::parse(&w), Ok((Sid::everyone(), 12)));
+        assert_eq!(Sid::parse(&w[..11]), Err(NtStatus::INVALID_SID));
+        assert!(Sid::new(1 << 48, &[]).is_none());
+        assert!(Sid::new(5, &[0; 16]).is_none());
+        assert!(Sid::new(5, &[0; 15]).and_then(|s| s.with_rid(1)).is_none());
     }
 
     #[test]
-    fn default_sd_validates_and_filters() {
-        let sd = SecurityDescriptor::default_for(alice(), Sid::new(5, &[21, 1, 2, 3, 513]), true);
-        let all = sd.encode(si::OWNER | si::GROUP | si::DACL);
-        let sum = validate_self_relative(&all).unwrap();
-        assert_eq!(sum.owner, Some(alice()));
-        assert!(sum.has_dacl);
-        assert_eq!(sum.control, control::SELF_RELATIVE | control::DACL_PRESENT);
-        let owner_only = sd.encode(si::OWNER);
-        let sum = validate_self_relative(&owner_only).unwrap();
-        assert!(sum.group.is_none() && !sum.has_dacl);
-        assert_eq!(owner_only.len(), 20 + 28);
-    }
-
-    #[test]
-    fn rejects_broken_descriptors() {
-        let sd = SecurityDescriptor::default_for(alice(), alice(), false);
-        let good = sd.encode(si::OWNER | si::GROUP | si::DACL);
-        // Not self-relative.
-        let mut b = good.clone();
-        b[3] &= 0x7f;
-        assert_eq!(validate_self_relative(&b), Err(DecodeError::BadValue));
+    fn descriptor_round_trip_and_rejects() {
+        let sd = SecurityDescriptor {
+            control: control::DACL_PRESENT,
+            owner: Some(Sid::builtin_admins()),
+            group: Some(Sid::builtin_users()),
+            dacl: Some(Acl { revision: 2, aces: vec![Ace::allow(Sid::everyone(), 0x0012_0089, 0)] }),
+            sacl: None,
+        };
+        let all =
+            sd.encode(si::OWNER_SECURITY_INFORMATION | si::GROUP_SECURITY_INFORMATION | si::DACL_SECURITY_INFORMATION);
+        // Decoding keeps the SE_SELF_RELATIVE bit the encoder set.
+        let back = SecurityDescriptor { control: control::DACL_PRESENT | control::SELF_RELATIVE, ..sd };
+        assert_eq!(SecurityDescriptor::parse(&all), Ok(back));
+        // Not revision 1.
+        let mut b = all.clone();
+        b[0] = 2;
+        assert_eq!(SecurityDescriptor::parse(&b), Err(NtStatus::INVALID_SECURITY_DESCR));
         // Owner offset inside the header.
-        let mut b = good.clone();
+        let mut b = all.clone();
         b[4] = 8;
-        assert_eq!(validate_self_relative(&b), Err(DecodeError::BadOffset));
-        // DACL cut short.
-        assert!(validate_self_relative(&good[..good.len() - 4]).is_err());
+        assert_eq!(SecurityDescriptor::parse(&b), Err(NtStatus::INVALID_SECURITY_DESCR));
         // AclSize larger than the buffer.
-        let mut b = good.clone();
-        let dacl = u32::from_le_bytes([b[16], b[17], b[18], b[19]]) as usize;
+        let dacl = u32_at(&all, 16).unwrap() as usize;
+        let mut b = all.clone();
         b[dacl + 2] = 0xff;
-        assert_eq!(validate_self_relative(&b), Err(DecodeError::BadLength));
-    }
-
-    proptest! {
-        #[test]
-        fn validator_never_panics(b in proptest::collection::vec(any::<u8>(), 0..200), ctl in any::<u16>()) {
-            let _ = validate_self_relative(&b);
-            // Also with a plausible header so offsets get followed.
-            let mut h = vec![1u8, 0];
-            h.extend_from_slice(&(ctl | 0x8000).to_le_bytes());
-            h.extend_from_slice(&b);
-            let _ = validate_self_relative(&h);
-        }
+        assert_eq!(SecurityDescriptor::parse(&b), Err(NtStatus::INVALID_ACL));
     }
 }

@@ -12,7 +12,7 @@ use super::{DResult, DecodeError, Guid, PutLe, body, buffer, check_structure_siz
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct CtlCode(pub u32);
 
-#[allow(missing_docs)]
+#[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
 impl CtlCode {
     pub const DFS_GET_REFERRALS: Self = Self(0x0006_0194);
     pub const DFS_GET_REFERRALS_EX: Self = Self(0x0006_01B0);
@@ -244,11 +244,11 @@ impl<'a> IoctlResponse<'a> {
 /// One SRV_COPYCHUNK range (MS-SMB2 2.2.31.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CopyChunk {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub source_offset: u64,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub target_offset: u64,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub length: u32,
 }
 
@@ -370,13 +370,13 @@ impl ResumeKey {
 /// VALIDATE_NEGOTIATE_INFO request (MS-SMB2 2.2.31.4).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ValidateNegotiateInfoRequest {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub capabilities: u32,
     /// The client's ClientGuid.
     pub guid: Guid,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub security_mode: u16,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub dialects: Vec<u16>,
 }
 
@@ -412,13 +412,13 @@ impl ValidateNegotiateInfoRequest {
 /// signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ValidateNegotiateInfoResponse {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub capabilities: u32,
     /// The server's ServerGuid.
     pub guid: Guid,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub security_mode: u16,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub dialect: u16,
 }
 

@@ -8,14 +8,18 @@ use super::{DResult, DecodeError, PutLe, body, check_structure_size};
 
 /// SMB2_LOCK_ELEMENT Flags (2.2.26.1).
 pub mod flags {
-    #![allow(missing_docs)]
+    /// SMB2_LOCKFLAG_SHARED_LOCK.
     pub const SHARED_LOCK: u32 = 0x0000_0001;
+    /// SMB2_LOCKFLAG_EXCLUSIVE_LOCK.
     pub const EXCLUSIVE_LOCK: u32 = 0x0000_0002;
+    /// SMB2_LOCKFLAG_UNLOCK.
     pub const UNLOCK: u32 = 0x0000_0004;
+    /// SMB2_LOCKFLAG_FAIL_IMMEDIATELY.
     pub const FAIL_IMMEDIATELY: u32 = 0x0000_0010;
 }
 
-/// SMB2_LOCK_ELEMENT (MS-SMB2 2.2.26.1).
+/// SMB2_LOCK_ELEMENT (MS-SMB2 2.2.26.1): the one lock-element type, which
+/// the byte-range lock rules (`engine::fsa::locks`) take as decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LockElement {
     /// Offset of the range.

@@ -9,7 +9,7 @@ use super::{DResult, DecodeError, Guid, HEADER_LEN, PutLe, buffer, check_structu
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Dialect(pub u16);
 
-#[allow(missing_docs)]
+#[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
 impl Dialect {
     pub const SMB202: Self = Self(0x0202);
     pub const SMB21: Self = Self(0x0210);
@@ -39,7 +39,7 @@ impl Dialect {
 }
 
 /// Negotiate context types (MS-SMB2 2.2.3.1).
-#[allow(missing_docs)]
+#[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
 pub mod ctx {
     pub const PREAUTH_INTEGRITY: u16 = 0x0001;
     pub const ENCRYPTION: u16 = 0x0002;
@@ -55,7 +55,7 @@ pub mod ctx {
 pub const HASH_SHA512: u16 = 0x0001;
 
 /// Global capabilities (2.2.3).
-#[allow(missing_docs)]
+#[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
 pub mod caps {
     pub const DFS: u32 = 0x01;
     pub const LEASING: u32 = 0x02;
@@ -67,7 +67,7 @@ pub mod caps {
 }
 
 /// SecurityMode bits (2.2.3).
-#[allow(missing_docs)]
+#[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
 pub mod security_mode {
     pub const SIGNING_ENABLED: u16 = 0x01;
     pub const SIGNING_REQUIRED: u16 = 0x02;

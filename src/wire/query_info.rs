@@ -11,7 +11,7 @@ use super::{DResult, DecodeError, PutLe, body, buffer, check_structure_size};
 
 /// Flags for FileFullEaInformation queries (2.2.37).
 pub mod flags {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const SL_RESTART_SCAN: u32 = 0x0000_0001;
     pub const SL_RETURN_SINGLE_ENTRY: u32 = 0x0000_0002;
     pub const SL_INDEX_SPECIFIED: u32 = 0x0000_0004;
@@ -110,9 +110,9 @@ impl<'a> QueryInfoResponse<'a> {
 /// but the structure is still validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueryQuotaInfo<'a> {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub return_single: bool,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub restart_scan: bool,
     /// SidListLength bytes of the SidBuffer.
     pub sid_list: &'a [u8],

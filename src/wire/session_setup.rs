@@ -8,7 +8,7 @@ use super::{DResult, HEADER_LEN, PutLe, buffer, check_structure_size};
 pub const FLAG_BINDING: u8 = 0x01;
 
 /// SessionFlags in the response (2.2.6).
-#[allow(missing_docs)]
+#[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
 pub mod session_flags {
     pub const IS_GUEST: u16 = 0x0001;
     pub const IS_NULL: u16 = 0x0002;

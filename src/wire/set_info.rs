@@ -1,6 +1,7 @@
 //! SMB2 SET_INFO (MS-SMB2 2.2.39, 2.2.40). The buffer is decoded with the
-//! `fscc::file_set` / `fscc::file_info` types for InfoType FILE, checked
-//! with `dtyp::validate_self_relative` for SECURITY.
+//! `fscc::file_set` / `fscc::file_info` types for InfoType FILE; for
+//! SECURITY the handler decodes it with `dtyp::SecurityDescriptor::parse`
+//! (this codec only bounds the buffer).
 
 use nom::number::complete::{le_u8, le_u16, le_u32};
 

@@ -17,7 +17,7 @@ mod user_ops;
 use std::time::SystemTime;
 
 pub use events::{AdminAction, AdminAudit, AdminEvent, NoAudit, RecordingAudit};
-pub use share_ops::{PrincipalName, ShareChange, ShareOptions};
+pub use share_ops::{GranteeName, ShareChange, ShareOptions};
 
 use super::{Accounts, AccountsError, LockoutState, OrgRecord, Role, names};
 use crate::types::{OrgId, UserId};

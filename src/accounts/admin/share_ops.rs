@@ -4,13 +4,13 @@
 
 use super::{Actor, Admin, AdminAction};
 use crate::accounts::{
-    Access, AccessEntry, AccountsError, GroupRecord, NewShare, Principal, Provisioner, ShareRecord, encryption_str,
+    Access, AccessEntry, AccountsError, Grantee, GroupRecord, NewShare, Provisioner, ShareRecord, encryption_str,
 };
 use crate::config::EncryptionPolicy;
 
 /// A user or group named on the command line.
 #[derive(Debug, Clone, Copy)]
-pub enum PrincipalName<'s> {
+pub enum GranteeName<'s> {
     /// `ORG\user`, `user@ORG` or `user` (in the share's organization).
     User(&'s str),
     /// A group of the share's organization.
@@ -169,21 +169,21 @@ impl Admin<'_> {
         self.share(name, "change")
     }
 
-    fn principal(&self, s: &ShareRecord, who: PrincipalName<'_>) -> Result<(Principal, String), AccountsError> {
+    fn principal(&self, s: &ShareRecord, who: GranteeName<'_>) -> Result<(Grantee, String), AccountsError> {
         match who {
-            PrincipalName::User(spec) => {
+            GranteeName::User(spec) => {
                 let u = self.user(spec, Some(&s.org), "grant access to")?;
-                Ok((Principal::User(u.id), u.qualified()))
+                Ok((Grantee::User(u.id), u.qualified()))
             }
-            PrincipalName::Group(g) => {
+            GranteeName::Group(g) => {
                 let g = self.group_in(Some(&s.org), g, "grant access to")?;
-                Ok((Principal::Group(g.id), format!("group {}", g.name)))
+                Ok((Grantee::Group(g.id), format!("group {}", g.name)))
             }
         }
     }
 
     /// Sets a user's or group's access level on a share.
-    pub fn share_grant(&self, share: &str, who: PrincipalName<'_>, access: Access) -> Result<(), AccountsError> {
+    pub fn share_grant(&self, share: &str, who: GranteeName<'_>, access: Access) -> Result<(), AccountsError> {
         let s = self.share(share, "grant access on")?;
         let (p, principal) = self.principal(&s, who)?;
         self.acc.set_access(s.id, p, access)?;
@@ -192,7 +192,7 @@ impl Admin<'_> {
     }
 
     /// Removes a user's or group's entry; false if there was none.
-    pub fn share_revoke(&self, share: &str, who: PrincipalName<'_>) -> Result<bool, AccountsError> {
+    pub fn share_revoke(&self, share: &str, who: GranteeName<'_>) -> Result<bool, AccountsError> {
         let s = self.share(share, "revoke access on")?;
         let (p, principal) = self.principal(&s, who)?;
         let removed = self.acc.revoke_access(s.id, p)?;

@@ -2,7 +2,7 @@
 
 use super::{Fixture, PW, t};
 use crate::accounts::{
-    Access, AccountsError, Actor, Admin, AdminAction, PrincipalName, RecordingAudit, Role, ShareOptions,
+    Access, AccountsError, Actor, Admin, AdminAction, GranteeName, RecordingAudit, Role, ShareOptions,
 };
 
 /// ACME (admin boss, member alice, share acme-docs) and BETA (member bob, share beta-docs).
@@ -46,7 +46,7 @@ fn org_admin_sees_and_changes_only_own_org() {
     denied(adm.user_add(None, "BETA\\eve", Role::Member, PW));
     denied(adm.user_passwd(None, "bob@BETA", "Whatever-Pass-1"));
     denied(adm.user_set_enabled(Some("BETA"), "bob", false));
-    denied(adm.share_grant("beta-docs", PrincipalName::User("alice"), Access::Read));
+    denied(adm.share_grant("beta-docs", GranteeName::User("alice"), Access::Read));
     denied(adm.share_remove("beta-docs", None));
     denied(adm.group_add(Some("BETA"), "g"));
 
@@ -66,7 +66,7 @@ fn org_admin_sees_and_changes_only_own_org() {
     adm.user_set_enabled(None, "alice", false).unwrap();
     adm.group_add(None, "staff").unwrap();
     adm.group_member(None, "staff", "dave", true).unwrap();
-    adm.share_grant("acme-docs", PrincipalName::Group("staff"), Access::Read).unwrap();
+    adm.share_grant("acme-docs", GranteeName::Group("staff"), Access::Read).unwrap();
     assert_eq!(adm.share_effective("acme-docs", "dave").unwrap(), Access::Read);
 
     let ev = audit.take();

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 
 use super::{Fixture, PW, t};
-use crate::accounts::{Access, Accounts, AccountsError, NewShare, Principal, Role, ShareRecord, bootstrap, password};
+use crate::accounts::{Access, Accounts, AccountsError, Grantee, NewShare, Role, ShareRecord, bootstrap, password};
 use crate::config::{AccountsConfig, Config, EncryptionPolicy, Retention};
 use crate::keys::{Key32, MasterKey};
 use crate::types::OrgId;
@@ -131,26 +131,26 @@ fn effective_access_is_max_of_user_and_groups_and_isolated_per_org() {
     assert_eq!(f.acc.effective_access(s.id, alice.id).unwrap(), Access::ReadWrite);
     assert_eq!(f.acc.effective_access(s.id, mallory.id).unwrap(), Access::None);
     // Other orgs' users and groups cannot even be granted.
-    let e = f.acc.set_access(s.id, Principal::User(mallory.id), Access::Admin).unwrap_err();
+    let e = f.acc.set_access(s.id, Grantee::User(mallory.id), Access::Admin).unwrap_err();
     assert!(matches!(e, AccountsError::Denied(_)));
     let bg = f.acc.add_group(b.id, "staff").unwrap();
     f.acc.add_group_member(bg.id, mallory.id).unwrap();
-    assert!(f.acc.set_access(s.id, Principal::Group(bg.id), Access::Admin).is_err());
+    assert!(f.acc.set_access(s.id, Grantee::Group(bg.id), Access::Admin).is_err());
     assert!(f.acc.add_group_member(bg.id, alice.id).is_err(), "cross-org membership");
     assert_eq!(f.acc.effective_access(s.id, mallory.id).unwrap(), Access::None);
     // Explicit entries replace the default; the highest wins.
-    f.acc.set_access(s.id, Principal::User(alice.id), Access::Read).unwrap();
+    f.acc.set_access(s.id, Grantee::User(alice.id), Access::Read).unwrap();
     assert_eq!(f.acc.effective_access(s.id, alice.id).unwrap(), Access::Read);
     assert_eq!(f.acc.effective_access(s.id, carol.id).unwrap(), Access::ReadWrite);
     let g = f.acc.add_group(a.id, "admins").unwrap();
     f.acc.add_group_member(g.id, alice.id).unwrap();
-    f.acc.set_access(s.id, Principal::Group(g.id), Access::Admin).unwrap();
+    f.acc.set_access(s.id, Grantee::Group(g.id), Access::Admin).unwrap();
     assert_eq!(f.acc.effective_access(s.id, alice.id).unwrap(), Access::Admin);
     f.acc.remove_group_member(g.id, alice.id).unwrap();
     assert_eq!(f.acc.effective_access(s.id, alice.id).unwrap(), Access::Read);
-    f.acc.set_access(s.id, Principal::User(carol.id), Access::None).unwrap();
+    f.acc.set_access(s.id, Grantee::User(carol.id), Access::None).unwrap();
     assert_eq!(f.acc.effective_access(s.id, carol.id).unwrap(), Access::None);
-    assert!(f.acc.revoke_access(s.id, Principal::User(carol.id)).unwrap());
+    assert!(f.acc.revoke_access(s.id, Grantee::User(carol.id)).unwrap());
     assert_eq!(f.acc.effective_access(s.id, carol.id).unwrap(), Access::ReadWrite);
     f.acc.set_share_default_access(s.id, Access::Read).unwrap();
     assert_eq!(f.acc.effective_access(s.id, carol.id).unwrap(), Access::Read);
@@ -201,9 +201,9 @@ fn revision_changes_on_every_mutation_even_from_another_connection() {
         )
         .unwrap();
     check("add_share");
-    other.set_access(s.id, Principal::Group(g.id), Access::Read).unwrap();
+    other.set_access(s.id, Grantee::Group(g.id), Access::Read).unwrap();
     check("set_access");
-    other.revoke_access(s.id, Principal::Group(g.id)).unwrap();
+    other.revoke_access(s.id, Grantee::Group(g.id)).unwrap();
     check("revoke_access");
     other.set_share_default_access(s.id, Access::Read).unwrap();
     check("set_share_default_access");

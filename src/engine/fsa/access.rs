@@ -10,62 +10,11 @@
 use crate::engine::services::Access;
 use crate::wire::NtStatus;
 
-/// FILE_READ_DATA / FILE_LIST_DIRECTORY.
-pub const FILE_READ_DATA: u32 = 0x0000_0001;
-/// FILE_LIST_DIRECTORY (same bit as FILE_READ_DATA).
-pub const FILE_LIST_DIRECTORY: u32 = FILE_READ_DATA;
-/// FILE_WRITE_DATA / FILE_ADD_FILE.
-pub const FILE_WRITE_DATA: u32 = 0x0000_0002;
-/// FILE_ADD_FILE (same bit as FILE_WRITE_DATA).
-pub const FILE_ADD_FILE: u32 = FILE_WRITE_DATA;
-/// FILE_APPEND_DATA / FILE_ADD_SUBDIRECTORY.
-pub const FILE_APPEND_DATA: u32 = 0x0000_0004;
-/// FILE_ADD_SUBDIRECTORY (same bit as FILE_APPEND_DATA).
-pub const FILE_ADD_SUBDIRECTORY: u32 = FILE_APPEND_DATA;
-/// FILE_READ_EA.
-pub const FILE_READ_EA: u32 = 0x0000_0008;
-/// FILE_WRITE_EA.
-pub const FILE_WRITE_EA: u32 = 0x0000_0010;
-/// FILE_EXECUTE / FILE_TRAVERSE.
-pub const FILE_EXECUTE: u32 = 0x0000_0020;
-/// FILE_DELETE_CHILD.
-pub const FILE_DELETE_CHILD: u32 = 0x0000_0040;
-/// FILE_READ_ATTRIBUTES.
-pub const FILE_READ_ATTRIBUTES: u32 = 0x0000_0080;
-/// FILE_WRITE_ATTRIBUTES.
-pub const FILE_WRITE_ATTRIBUTES: u32 = 0x0000_0100;
-/// DELETE.
-pub const DELETE: u32 = 0x0001_0000;
-/// READ_CONTROL.
-pub const READ_CONTROL: u32 = 0x0002_0000;
-/// WRITE_DAC.
-pub const WRITE_DAC: u32 = 0x0004_0000;
-/// WRITE_OWNER.
-pub const WRITE_OWNER: u32 = 0x0008_0000;
-/// SYNCHRONIZE.
-pub const SYNCHRONIZE: u32 = 0x0010_0000;
-/// ACCESS_SYSTEM_SECURITY (SACL access; needs a privilege we never grant).
-pub const ACCESS_SYSTEM_SECURITY: u32 = 0x0100_0000;
-/// MAXIMUM_ALLOWED.
-pub const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
-/// GENERIC_ALL.
-pub const GENERIC_ALL: u32 = 0x1000_0000;
-/// GENERIC_EXECUTE.
-pub const GENERIC_EXECUTE: u32 = 0x2000_0000;
-/// GENERIC_WRITE.
-pub const GENERIC_WRITE: u32 = 0x4000_0000;
-/// GENERIC_READ.
-pub const GENERIC_READ: u32 = 0x8000_0000;
-
-/// FILE_ALL_ACCESS: every standard and file-specific right.
-pub const FILE_ALL_ACCESS: u32 = 0x001F_01FF;
-/// FILE_GENERIC_READ.
-pub const FILE_GENERIC_READ: u32 = READ_CONTROL | FILE_READ_DATA | FILE_READ_ATTRIBUTES | FILE_READ_EA | SYNCHRONIZE;
-/// FILE_GENERIC_WRITE.
-pub const FILE_GENERIC_WRITE: u32 =
-    READ_CONTROL | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES | FILE_WRITE_EA | FILE_APPEND_DATA | SYNCHRONIZE;
-/// FILE_GENERIC_EXECUTE.
-pub const FILE_GENERIC_EXECUTE: u32 = READ_CONTROL | FILE_READ_ATTRIBUTES | FILE_EXECUTE | SYNCHRONIZE;
+// The mask bits, FILE_GENERIC_* and the generic mapping are the wire's
+// vocabulary; the rules below are written in it and callers of these rules
+// find it here too.
+pub use crate::wire::fscc::consts::access::*;
+pub use crate::wire::fscc::consts::security_info::*;
 
 /// Bits no access mask may carry (bits 9-15, 21-23, 26-27): requests
 /// with them are ACCESS_DENIED (smbtorture `smb2.maximum_allowed`).
@@ -74,25 +23,6 @@ pub const INVALID_ACCESS_BITS: u32 = 0x0CE0_FE00;
 /// Bits a read-only file never grants (MS-FSA 2.1.5.1.2.1; the
 /// directory bits share values with the file ones).
 pub const READONLY_DENIED: u32 = FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_ADD_SUBDIRECTORY | FILE_DELETE_CHILD;
-
-/// Replace GENERIC_* bits with the file-specific rights (MS-DTYP 2.4.3,
-/// file object generic mapping).
-pub fn map_generic(mask: u32) -> u32 {
-    let mut out = mask & !(GENERIC_ALL | GENERIC_EXECUTE | GENERIC_WRITE | GENERIC_READ);
-    if mask & GENERIC_READ != 0 {
-        out |= FILE_GENERIC_READ;
-    }
-    if mask & GENERIC_WRITE != 0 {
-        out |= FILE_GENERIC_WRITE;
-    }
-    if mask & GENERIC_EXECUTE != 0 {
-        out |= FILE_GENERIC_EXECUTE;
-    }
-    if mask & GENERIC_ALL != 0 {
-        out |= FILE_ALL_ACCESS;
-    }
-    out
-}
 
 /// What a share permission allows, as an access mask. It is also the
 /// MaximalAccess of the TREE_CONNECT response (MS-SMB2 2.2.10) and caps
@@ -138,7 +68,7 @@ pub struct ExistingObject {
     /// [`share_mask`] of the session's permission on the share.
     pub share: u32,
     /// What the object's security descriptor grants the user
-    /// ([`super::sd::SecurityDescriptor::max_allowed`]).
+    /// ([`crate::wire::dtyp::SecurityDescriptor::max_allowed`], a rule of [`super::sd`]).
     pub acl: u32,
     /// The parent directory's security descriptor grants FILE_DELETE_CHILD
     /// (then DELETE is granted even if the object's ACL does not say so).
@@ -305,17 +235,6 @@ pub enum InfoType {
     /// SMB2_0_INFO_QUOTA.
     Quota,
 }
-
-/// OWNER_SECURITY_INFORMATION (MS-DTYP 2.4.7).
-pub const OWNER_SECURITY_INFORMATION: u32 = 0x01;
-/// GROUP_SECURITY_INFORMATION.
-pub const GROUP_SECURITY_INFORMATION: u32 = 0x02;
-/// DACL_SECURITY_INFORMATION.
-pub const DACL_SECURITY_INFORMATION: u32 = 0x04;
-/// SACL_SECURITY_INFORMATION.
-pub const SACL_SECURITY_INFORMATION: u32 = 0x08;
-/// LABEL_SECURITY_INFORMATION.
-pub const LABEL_SECURITY_INFORMATION: u32 = 0x10;
 
 /// QUERY_INFO (MS-SMB2 3.3.5.20): the access the class needs (MS-FSA
 /// 2.1.5.11). `info` is the FileInformationClass for `InfoType::File`

@@ -10,15 +10,13 @@ use std::collections::{HashMap, VecDeque};
 
 use super::OpenId;
 use crate::wire::NtStatus;
-
-/// SMB2_LOCKFLAG_SHARED_LOCK (MS-SMB2 2.2.26.1).
-pub const LOCKFLAG_SHARED: u32 = 0x01;
-/// SMB2_LOCKFLAG_EXCLUSIVE_LOCK.
-pub const LOCKFLAG_EXCLUSIVE: u32 = 0x02;
-/// SMB2_LOCKFLAG_UNLOCK.
-pub const LOCKFLAG_UNLOCK: u32 = 0x04;
-/// SMB2_LOCKFLAG_FAIL_IMMEDIATELY.
-pub const LOCKFLAG_FAIL_IMMEDIATELY: u32 = 0x10;
+use crate::wire::lock::LockElement;
+// The SMB2_LOCKFLAG_* bits (MS-SMB2 2.2.26.1) are the wire's, under the
+// names the rules below use.
+pub use crate::wire::lock::flags::{
+    EXCLUSIVE_LOCK as LOCKFLAG_EXCLUSIVE, FAIL_IMMEDIATELY as LOCKFLAG_FAIL_IMMEDIATELY,
+    SHARED_LOCK as LOCKFLAG_SHARED, UNLOCK as LOCKFLAG_UNLOCK,
+};
 
 /// Shared (read) or exclusive (write) lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,17 +72,6 @@ fn span_overlap(off1: u64, len1: u64, off2: u64, len2: u64) -> bool {
     let last1 = i128::from(off1) + i128::from(len1) - 1;
     let last2 = i128::from(off2) + i128::from(len2) - 1;
     i128::from(off1) <= last2 && last1 >= i128::from(off2)
-}
-
-/// One element of an SMB2 LOCK request (MS-SMB2 2.2.26.1), as decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LockElement {
-    /// Offset.
-    pub offset: u64,
-    /// Length.
-    pub length: u64,
-    /// SMB2_LOCKFLAG_* bits.
-    pub flags: u32,
 }
 
 /// An SMB2 LOCK request as the engine hands it over.

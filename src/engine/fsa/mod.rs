@@ -135,11 +135,11 @@ pub struct FileKey {
 impl FileKey {
     /// The key for `stream` of a node: `""`, `"::$DATA"`, `":$DATA"` and
     /// `"$DATA"` name the default stream; a trailing `":$DATA"` is dropped and the
-    /// rest upper-cased (stream names compare case-insensitively).
+    /// rest folded like every name (`types::fold_name`: stream names compare case-insensitively).
     pub fn new(org: OrgId, node: NodeId, stream: &str) -> Self {
         let s = stream.strip_prefix(':').unwrap_or(stream);
         let s = if s.eq_ignore_ascii_case("$DATA") { "" } else { strip_suffix_ci(s, ":$DATA") };
-        let stream = if s.is_empty() { None } else { Some(s.to_uppercase()) };
+        let stream = if s.is_empty() { None } else { Some(crate::types::fold_name(s)) };
         Self { org, node, stream }
     }
 }

@@ -321,10 +321,10 @@ fn apply_eas(i: &Input<'_>, node: NodeId) -> Result<()> {
 /// resource fork to 0 bytes"): opening it is OBJECT_NAME_NOT_FOUND, and
 /// OPEN_IF creates it again (on the same data, so other opens see the writes).
 pub(super) fn stream_exists(org: &OrgStore, node: NodeId, name: &str, mac: bool) -> Result<bool> {
-    let want = name.to_uppercase();
+    let want = crate::types::fold_name(name);
     Ok(org.list_streams(node)?.iter().any(|s| {
         !s.name.is_empty()
-            && names::stream_from_store(&s.name).to_uppercase() == want
+            && crate::types::fold_name(&names::stream_from_store(&s.name)) == want
             && !crate::engine::aapl::hidden_stream(name, s.size, mac)
     }))
 }

@@ -161,7 +161,7 @@ pub fn reconnect(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>, asked: &Asked) -> R
                 p.push(':');
                 p.push_str(s);
             }
-            p.to_uppercase()
+            crate::types::fold_name(&p)
         })
         .unwrap_or_default();
     let mailbox = ctx.conn.mailbox.clone();
@@ -186,7 +186,7 @@ pub fn reconnect(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>, asked: &Asked) -> R
             if f.share != share.name {
                 return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
             }
-            if d.lease.is_some() && f.path.to_uppercase() != name {
+            if d.lease.is_some() && crate::types::fold_name(&f.path) != name {
                 return Err(NtStatus::INVALID_PARAMETER);
             }
             Ok(())

@@ -8,13 +8,13 @@ use super::create_disk::{Input, stream_exists};
 use crate::engine::acl;
 use crate::engine::fileops::{self, new_attributes};
 use crate::engine::fsa::access::{self as fa, ExistingObject};
-use crate::engine::fsa::sd::SecurityDescriptor;
 use crate::engine::fsa::sharing::{self, DeleteTarget};
 use crate::engine::status::{Error, Result};
 use crate::storage::{MetaUpdate, NodeKind};
 use crate::types::{FileTime, NodeId};
 use crate::wire::NtStatus;
 use crate::wire::create_context as cc;
+use crate::wire::dtyp::SecurityDescriptor;
 use crate::wire::fscc::consts::{create_action, create_disposition as disp, create_options as opt, file_attributes};
 
 /// Decided, not yet registered: what the table and the final steps need.
@@ -253,7 +253,7 @@ fn new_descriptor(i: &Input<'_>, parent: &SecurityDescriptor, is_dir: bool) -> R
         if given.group.is_some() {
             parts |= fa::GROUP_SECURITY_INFORMATION;
         }
-        if given.control & crate::engine::fsa::sd::control::DACL_PRESENT != 0 {
+        if given.control & crate::wire::dtyp::control::DACL_PRESENT != 0 {
             parts |= fa::DACL_SECURITY_INFORMATION;
         }
         sd.apply(&given, parts, &i.token).map_err(Error::Status)?;

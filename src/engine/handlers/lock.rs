@@ -6,7 +6,7 @@
 
 use crate::engine::context::{Ctx, Reply, new_message};
 use crate::engine::fsa;
-use crate::engine::fsa::locks::{LockElement, LockRequest as FsaLock};
+use crate::engine::fsa::locks::LockRequest as FsaLock;
 use crate::engine::open::OpenKind;
 use crate::engine::pending::{PendingKind, PendingOp};
 use crate::engine::status::{Error, Result};
@@ -30,12 +30,10 @@ pub fn lock(ctx: &mut Ctx<'_>) -> Result<Reply> {
     // Any granted lock breaks read caching, wherever it lies (Samba
     // `brl_lock()`; smbtorture `smb2.lease.lock1` locks an empty file).
     let allocation = u64::MAX;
-    let elements: Vec<LockElement> =
-        req.locks.iter().map(|l| LockElement { offset: l.offset, length: l.length, flags: l.flags }).collect();
     let token = ctx.server.files.new_id();
     let check_sequence = ctx.conn.neg.dialect.is_some_and(|d| d.is_smb3());
     let lreq = FsaLock {
-        elements: &elements,
+        elements: &req.locks,
         lock_sequence: u32::from(req.lock_sequence_number & 0xF) | (req.lock_sequence_index << 4),
         // MS-SMB2 3.3.5.14 checks lock sequences for resilient, durable and
         // persistent handles; like Samba we check them on every 3.x open

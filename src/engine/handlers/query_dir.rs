@@ -15,7 +15,6 @@ use crate::storage::{DirEntry, Meta, NodeKind};
 use crate::wire::NtStatus;
 use crate::wire::fscc::InfoClass;
 use crate::wire::fscc::dir_info::{self, DirWriter};
-use crate::wire::fscc::wildcard::name_matches;
 use crate::wire::query_directory::{QueryDirectoryRequest, QueryDirectoryResponse, flags};
 
 /// Largest OutputBufferLength we serve (Windows clients ask for 64 KiB to 1 MiB).
@@ -120,7 +119,7 @@ fn fill(
     // the directory in the store's stable order.
     while e.dots < 2 {
         let (name, meta) = if e.dots == 0 { (".", f.org.stat(f.node)?) } else { ("..", parent_meta(f)?) };
-        if name_matches(&e.pattern, name) {
+        if crate::engine::names::matches(&e.pattern, name) {
             e.found_any = true;
             if !w.push(&wire_entry(name, &meta)) {
                 return Ok(Fill::Full);
@@ -227,8 +226,8 @@ fn readable(f: &FileOpen, m: &Meta, abe: Option<&crate::engine::fsa::sid::Token>
 
 /// The pattern matches the name or its 8.3 alternate (MS-FSA 2.1.5.6.3).
 fn matches(pattern: &str, e: &DirEntry) -> bool {
-    name_matches(pattern, &e.name)
-        || crate::engine::names::short_name(&e.name).is_some_and(|s| name_matches(pattern, &s))
+    crate::engine::names::matches(pattern, &e.name)
+        || crate::engine::names::short_name(&e.name).is_some_and(|s| crate::engine::names::matches(pattern, &s))
 }
 
 fn has_wildcards(p: &str) -> bool {

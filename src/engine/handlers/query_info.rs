@@ -115,11 +115,10 @@ fn current_path(f: &FileOpen) -> String {
         f.org.path_of(f.node).map(|p| p.trim_start_matches('\\').to_string()).unwrap_or_else(|_| f.path.clone());
     if let Some(s) = &f.stream {
         // The stream's name as it was created, not as this open spelt it.
-        let want = s.to_uppercase();
-        let stored =
-            f.org.list_streams(f.node).ok().and_then(|l| {
-                l.into_iter().map(|i| names::stream_from_store(&i.name)).find(|n| n.to_uppercase() == want)
-            });
+        let want = crate::types::fold_name(s);
+        let stored = f.org.list_streams(f.node).ok().and_then(|l| {
+            l.into_iter().map(|i| names::stream_from_store(&i.name)).find(|n| crate::types::fold_name(n) == want)
+        });
         p.push(':');
         p.push_str(stored.as_deref().unwrap_or(s.as_str()));
     }

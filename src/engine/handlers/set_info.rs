@@ -6,7 +6,6 @@ use crate::audit::{EventKind, EventResult};
 use crate::engine::acl;
 use crate::engine::context::{Ctx, Reply, new_message};
 use crate::engine::fsa::access::{self as fa, InfoType};
-use crate::engine::fsa::sd::SecurityDescriptor;
 use crate::engine::fsa::sharing::{self, DeleteTarget};
 use crate::engine::fsa::sid::Token;
 use crate::engine::open::{FileOpen, frozen};
@@ -17,6 +16,7 @@ use crate::engine::status::{Error, Result, info_length};
 use crate::storage::MetaUpdate;
 use crate::types::FileTime;
 use crate::wire::NtStatus;
+use crate::wire::dtyp::SecurityDescriptor;
 use crate::wire::fscc::InfoClass;
 use crate::wire::fscc::consts::{file_attributes, info_type, notify_filter};
 use crate::wire::fscc::ea::FileFullEaInformation;
@@ -360,11 +360,10 @@ fn set_security(env: &Env<'_>, f: &FileOpen, info: u32, data: &[u8]) -> Result<(
         return Ok(());
     }
     acl::prepare_for_set(&mut given);
-    if parts & fa::DACL_SECURITY_INFORMATION != 0 && given.control & crate::engine::fsa::sd::control::DACL_PRESENT == 0
-    {
+    if parts & fa::DACL_SECURITY_INFORMATION != 0 && given.control & crate::wire::dtyp::control::DACL_PRESENT == 0 {
         // Setting "no DACL" stores a NULL DACL: present, granting everyone
         // everything (MS-DTYP 2.4.6; smbtorture `smb2.create.nulldacl`).
-        given.control |= crate::engine::fsa::sd::control::DACL_PRESENT;
+        given.control |= crate::wire::dtyp::control::DACL_PRESENT;
         given.dacl = None;
     }
     let mut sd = acl::load(&f.org, f.org_id, f.node, f.is_dir, f.is_root())?;

@@ -92,7 +92,7 @@ macro_rules! scalar_info {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
         pub struct $name {
-            #[allow(missing_docs)]
+            #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
             pub $field: $ty,
         }
 
@@ -172,23 +172,23 @@ impl FileNameInformation {
 /// standard, internal, EA, access, position, mode, alignment and name.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FileAllInformation {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub basic: FileBasicInformation,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub standard: FileStandardInformation,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub internal: FileInternalInformation,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub ea: FileEaInformation,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub access: FileAccessInformation,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub position: FilePositionInformation,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub mode: FileModeInformation,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub alignment: FileAlignmentInformation,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub name: FileNameInformation,
 }
 
@@ -284,13 +284,13 @@ impl FileStreamInformation {
 /// FileNetworkOpenInformation (MS-FSCC 2.4.29), 56 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FileNetworkOpenInformation {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub times: FileTimes,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub allocation_size: u64,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub end_of_file: u64,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub file_attributes: u32,
 }
 
@@ -318,7 +318,7 @@ impl FileNetworkOpenInformation {
 /// FileAttributeTagInformation (MS-FSCC 2.4.6), 8 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FileAttributeTagInformation {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub file_attributes: u32,
     /// ReparseTag (0 unless FILE_ATTRIBUTE_REPARSE_POINT).
     pub reparse_tag: u32,
@@ -342,15 +342,15 @@ impl FileAttributeTagInformation {
 /// FileCompressionInformation (MS-FSCC 2.4.9), 16 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FileCompressionInformation {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub compressed_file_size: u64,
     /// CompressionFormat (0 = COMPRESSION_FORMAT_NONE).
     pub compression_format: u16,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub compression_unit_shift: u8,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub chunk_shift: u8,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub cluster_shift: u8,
 }
 
@@ -382,7 +382,7 @@ impl FileCompressionInformation {
 /// FileIdInformation (MS-FSCC 2.4.21), 24 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FileIdInformation {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub volume_serial_number: u64,
     /// FileId as a 128-bit FILE_ID_128.
     pub file_id: [u8; 16],

@@ -78,7 +78,7 @@ pub struct FileDispositionInformationEx {
     pub flags: u32,
 }
 
-#[allow(missing_docs)]
+#[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
 impl FileDispositionInformationEx {
     pub const DO_NOT_DELETE: u32 = 0x0000_0000;
     pub const DELETE: u32 = 0x0000_0001;
@@ -105,7 +105,7 @@ macro_rules! u64_info {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
         pub struct $name {
-            #[allow(missing_docs)]
+            #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
             pub $field: u64,
         }
 

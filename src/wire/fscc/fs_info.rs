@@ -7,7 +7,7 @@ use crate::wire::{DResult, DecodeError, PutLe, put_utf16le, utf16_len, utf16le};
 
 /// FileSystemAttributes bits (MS-FSCC 2.5.1).
 pub mod fs_attributes {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const CASE_SENSITIVE_SEARCH: u32 = 0x0000_0001;
     pub const CASE_PRESERVED_NAMES: u32 = 0x0000_0002;
     pub const UNICODE_ON_DISK: u32 = 0x0000_0004;
@@ -35,7 +35,7 @@ pub mod fs_attributes {
 
 /// DeviceType / Characteristics values (MS-FSCC 2.5.10).
 pub mod device {
-    #![allow(missing_docs)]
+    #![expect(missing_docs, reason = "the constants carry the spec's names; the module doc cites the table")]
     pub const FILE_DEVICE_DISK: u32 = 0x0000_0007;
     pub const FILE_DEVICE_NAMED_PIPE: u32 = 0x0000_0011;
     pub const FILE_REMOTE_DEVICE: u32 = 0x0000_0010;
@@ -45,13 +45,13 @@ pub mod device {
 /// FileFsVolumeInformation (MS-FSCC 2.5.9).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FileFsVolumeInformation {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub volume_creation_time: u64,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub volume_serial_number: u32,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub supports_objects: bool,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub volume_label: String,
 }
 
@@ -86,13 +86,13 @@ impl FileFsVolumeInformation {
 /// FileFsSizeInformation (MS-FSCC 2.5.8), 24 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FileFsSizeInformation {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub total_allocation_units: u64,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub available_allocation_units: u64,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub sectors_per_allocation_unit: u32,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub bytes_per_sector: u32,
 }
 
@@ -118,15 +118,15 @@ impl FileFsSizeInformation {
 /// FileFsFullSizeInformation (MS-FSCC 2.5.4), 32 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FileFsFullSizeInformation {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub total_allocation_units: u64,
     /// Units available to the caller (after quota).
     pub caller_available_allocation_units: u64,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub actual_available_allocation_units: u64,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub sectors_per_allocation_unit: u32,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub bytes_per_sector: u32,
 }
 
@@ -214,20 +214,20 @@ impl FileFsDeviceInformation {
 /// FileFsSectorSizeInformation (MS-FSCC 2.5.7), seven u32 fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FileFsSectorSizeInformation {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub logical_bytes_per_sector: u32,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub physical_bytes_per_sector_for_atomicity: u32,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub physical_bytes_per_sector_for_performance: u32,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub fs_effective_physical_bytes_per_sector_for_atomicity: u32,
     /// SSINFO_FLAGS_* (ALIGNED_DEVICE 1, PARTITION_ALIGNED_ON_DEVICE 2,
     /// NO_SEEK_PENALTY 4, TRIM_ENABLED 8).
     pub flags: u32,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub byte_offset_for_sector_alignment: u32,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub byte_offset_for_partition_alignment: u32,
 }
 

@@ -11,7 +11,7 @@ use crate::wire::{DResult, DecodeError, PutLe, put_utf16le, utf16_len, utf16le};
 /// zero [file_offset, beyond_final_zero).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FileZeroDataInformation {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub file_offset: u64,
     /// First byte after the range.
     pub beyond_final_zero: u64,
@@ -41,9 +41,9 @@ impl FileZeroDataInformation {
 /// FSCTL_QUERY_ALLOCATED_RANGES and each element of its output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AllocatedRange {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub file_offset: u64,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub length: u64,
 }
 
@@ -145,13 +145,13 @@ pub const COMPRESSION_FORMAT_NONE: u16 = 0;
 /// FSCTL_CREATE_OR_GET_OBJECT_ID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FileObjectIdBuffer {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub object_id: [u8; 16],
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub birth_volume_id: [u8; 16],
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub birth_object_id: [u8; 16],
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub domain_id: [u8; 16],
 }
 
@@ -180,11 +180,11 @@ impl FileObjectIdBuffer {
 pub struct IntegrityInformation {
     /// ChecksumAlgorithm (0: none).
     pub checksum_algorithm: u16,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub flags: u32,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub checksum_chunk_size: u32,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub cluster_size: u32,
 }
 
@@ -213,13 +213,13 @@ impl IntegrityInformation {
 /// an SMB2 FileId (16 bytes) rather than a local handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DuplicateExtentsData {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub source_file_id: FileId,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub source_file_offset: u64,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub target_file_offset: u64,
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub byte_count: u64,
 }
 
@@ -281,7 +281,7 @@ impl ReparseDataBuffer {
 /// logging.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DfsReferralRequest {
-    #[allow(missing_docs)]
+    #[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
     pub max_referral_level: u16,
     /// RequestFileName without its NUL terminator.
     pub request_file_name: String,

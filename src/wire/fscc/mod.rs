@@ -30,7 +30,7 @@ use super::{PResult, PutLe};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct InfoClass(pub u8);
 
-#[allow(missing_docs)]
+#[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
 impl InfoClass {
     pub const DIRECTORY: Self = Self(1);
     pub const FULL_DIRECTORY: Self = Self(2);
@@ -86,7 +86,7 @@ impl InfoClass {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct FsInfoClass(pub u8);
 
-#[allow(missing_docs)]
+#[expect(missing_docs, reason = "the names are the spec's; the doc comment above cites the table")]
 impl FsInfoClass {
     pub const VOLUME: Self = Self(1);
     pub const LABEL: Self = Self(2);

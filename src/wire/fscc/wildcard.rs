@@ -8,16 +8,19 @@
 //!   the end of the name (so "a>>" matches "a", "ab" and "abc");
 //! - `"` (DOS_DOT): a `.`, or nothing at the end of the name.
 //!
-//! Matching is case-insensitive with simple one-to-one uppercasing, as NTFS
-//! does with its upcase table.
+//! Matching here compares characters exactly. Windows matches without
+//! regard to case, so the engine folds pattern and name with the server's
+//! one case rule first (`engine::names::matches`, `types::fold_name`);
+//! `wire` imports nothing of the crate, so the rule is not applied here.
 
 /// Longest pattern a QUERY_DIRECTORY may carry, in UTF-16 units: a name's
 /// limit (MS-FSCC 2.1.5.2). Longer ones cannot match any name more than a
 /// shorter one can, and would only make the matcher work harder.
 pub const MAX_PATTERN_UTF16: usize = 255;
 
-/// True if `name` matches `pattern`. An empty pattern matches nothing
-/// (the handler turns an empty pattern into "*" first, MS-SMB2 3.3.5.18).
+/// True if `name` matches `pattern`, both already case-folded. An empty
+/// pattern matches nothing (the handler turns an empty pattern into "*"
+/// first, MS-SMB2 3.3.5.18).
 ///
 /// Costs O(|pattern| × |name|): every pattern character advances the set
 /// of reachable name positions in one pass, and runs of `*` count as one.
@@ -25,9 +28,9 @@ pub fn name_matches(pattern: &str, name: &str) -> bool {
     if pattern == "*" {
         return true;
     }
-    let mut p: Vec<char> = pattern.chars().map(upcase).collect();
+    let mut p: Vec<char> = pattern.chars().collect();
     p.dedup_by(|a, b| *a == '*' && *b == '*');
-    let n: Vec<char> = name.chars().map(upcase).collect();
+    let n: Vec<char> = name.chars().collect();
     if p.is_empty() {
         return false;
     }
@@ -98,27 +101,16 @@ fn step(pc: char, reach: &[bool], n: &[char], last_dot: Option<usize>) -> Vec<bo
     next
 }
 
-/// Simple uppercase mapping: the single-character uppercase form if there
-/// is one, the character itself otherwise ('ß' stays 'ß').
-fn upcase(c: char) -> char {
-    let mut up = c.to_uppercase();
-    match (up.next(), up.next()) {
-        (Some(u), None) => u,
-        _ => c,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::name_matches as m;
-    use super::upcase;
     use proptest::prelude::*;
 
     /// The first matcher, quadratic per `*` but plainly right: every
     /// reachable position fills on its own.
     fn reference(pattern: &str, name: &str) -> bool {
-        let p: Vec<char> = pattern.chars().map(upcase).collect();
-        let n: Vec<char> = name.chars().map(upcase).collect();
+        let p: Vec<char> = pattern.chars().collect();
+        let n: Vec<char> = name.chars().collect();
         if p.is_empty() {
             return false;
         }
@@ -200,14 +192,10 @@ mod tests {
     }
 
     #[test]
-    fn case_insensitive_including_japanese_and_fullwidth() {
-        assert!(m("B.TXT", "b.txt"));
-        assert!(m("*.Txt", "報告書.TXT"));
+    fn exact_on_folded_input() {
+        assert!(m("B.TXT", "B.TXT"));
+        assert!(!m("B.TXT", "b.txt"));
         assert!(m("報告*", "報告書.docx"));
-        // Fullwidth Latin letters have a simple uppercase mapping too.
-        assert!(m("ａ*", "Ａbc"));
-        assert!(m("STRASSE", "strasse"));
-        assert!(!m("STRASSE", "straße"));
     }
 
     #[test]

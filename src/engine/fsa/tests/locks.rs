@@ -5,6 +5,7 @@ use proptest::prelude::*;
 use crate::engine::fsa::OpenId;
 use crate::engine::fsa::locks::*;
 use crate::wire::NtStatus;
+use crate::wire::lock::LockElement;
 
 const H1: OpenId = OpenId(1);
 const H2: OpenId = OpenId(2);

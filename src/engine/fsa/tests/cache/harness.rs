@@ -8,9 +8,10 @@ use std::time::Instant;
 use crate::engine::fsa::OpenId;
 use crate::engine::fsa::access::*;
 use crate::engine::fsa::lease::*;
-use crate::engine::fsa::locks::{LOCKFLAG_EXCLUSIVE, LOCKFLAG_FAIL_IMMEDIATELY, LockElement, LockRequest};
+use crate::engine::fsa::locks::{LOCKFLAG_EXCLUSIVE, LOCKFLAG_FAIL_IMMEDIATELY, LockRequest};
 use crate::engine::fsa::sharing::{FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE};
 use crate::engine::fsa::stream::*;
+use crate::wire::lock::LockElement;
 use crate::wire::{Guid, NtStatus};
 
 pub(super) const SHARE_ALL: u32 = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;

@@ -3,11 +3,12 @@
 use super::harness::*;
 use crate::engine::fsa::access::*;
 use crate::engine::fsa::lease::*;
-use crate::engine::fsa::locks::{LOCKFLAG_EXCLUSIVE, LOCKFLAG_FAIL_IMMEDIATELY, LockElement, LockRequest};
+use crate::engine::fsa::locks::{LOCKFLAG_EXCLUSIVE, LOCKFLAG_FAIL_IMMEDIATELY, LockRequest};
 use crate::engine::fsa::stream::*;
 use crate::engine::fsa::{FileKey, OpenId};
 use crate::types::{NodeId, OrgId};
 use crate::wire::NtStatus;
+use crate::wire::lock::LockElement;
 
 // ---- leases ---------------------------------------------------------------
 

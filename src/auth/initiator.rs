@@ -7,12 +7,13 @@
 //! SESSION_SETUP #2  respond(server token)  NegTokenResp { responseToken AUTHENTICATE, mechListMIC }
 //! final response    finish(server token)   checks the server's mechListMIC
 //! ```
-//! The codecs and NTLM crypto are the server's (`crate::auth`): only the
-//! client's message layouts live here.
+//! The codecs and NTLM crypto are the acceptor's (this module's siblings):
+//! only the client's message layouts live here. It drives the acceptor in
+//! the tests below, and the load client of `protocol-tests/client` (used by
+//! `examples/smbbench` and the `client_e2e` test) logs on with it.
 
 use zeroize::Zeroizing;
 
-use super::Error;
 use crate::auth::der;
 use crate::auth::ntlm::{MIC_OFFSET, av, av_pairs, find_av, flags, parse_challenge, push_av, utf16};
 use crate::auth::ntlm_crypto::{self, Side};
@@ -40,6 +41,19 @@ const AV_CHANNEL_BINDINGS: u16 = 0x000A;
 
 /// Size of AUTHENTICATE's fixed part with Version and MIC (MS-NLMP 2.2.1.3).
 const AUTH_FIXED: usize = 88;
+
+/// Why the client side of a logon failed (bad token, bad MIC, …): what
+/// was wrong, for the caller's error message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthFailed(pub &'static str);
+
+impl std::fmt::Display for AuthFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for AuthFailed {}
 
 /// Who logs on.
 #[derive(Clone)]
@@ -116,11 +130,11 @@ impl NtlmClient {
 
     /// The server's NegTokenResp carrying CHALLENGE → our NegTokenResp
     /// carrying AUTHENTICATE and the mechListMIC (MS-SPNG 3.1.5.1).
-    pub fn respond(&mut self, server_token: &[u8]) -> Result<Vec<u8>, Error> {
+    pub fn respond(&mut self, server_token: &[u8]) -> Result<Vec<u8>, AuthFailed> {
         let challenge = match spnego::parse_client(server_token) {
             Ok(ClientToken::Resp { response_token: Some(t), .. }) => t,
             Ok(ClientToken::RawNtlm(t)) => t,
-            _ => return Err(Error::Auth("server token is not a NegTokenResp with a CHALLENGE")),
+            _ => return Err(AuthFailed("server token is not a NegTokenResp with a CHALLENGE")),
         };
         let (auth, done) = self.authenticate(challenge)?;
         let mic = ntlm_crypto::gss_mic(&done.exported, done.negotiated, Side::Client, 0, &self.mech_types);
@@ -137,36 +151,36 @@ impl NtlmClient {
 
     /// Checks the server's final token: accept-completed, and its
     /// mechListMIC if it sent one (MS-SPNG 3.1.5.1).
-    pub fn finish(&self, server_token: &[u8]) -> Result<(), Error> {
-        let done = self.done.as_ref().ok_or(Error::Auth("finish before respond"))?;
+    pub fn finish(&self, server_token: &[u8]) -> Result<(), AuthFailed> {
+        let done = self.done.as_ref().ok_or(AuthFailed("finish before respond"))?;
         if server_token.is_empty() {
             return Ok(()); // raw NTLMSSP servers send nothing
         }
         let Ok(ClientToken::Resp { mech_list_mic, .. }) = spnego::parse_client(server_token) else {
-            return Err(Error::Auth("final server token is not a NegTokenResp"));
+            return Err(AuthFailed("final server token is not a NegTokenResp"));
         };
         if let Some(got) = mech_list_mic {
             let want = ntlm_crypto::gss_mic(&done.exported, done.negotiated, Side::Server, 0, &self.mech_types);
             if got != want {
-                return Err(Error::Auth("server mechListMIC does not verify"));
+                return Err(AuthFailed("server mechListMIC does not verify"));
             }
         }
         Ok(())
     }
 
     /// CHALLENGE → AUTHENTICATE (MS-NLMP 3.1.5.1.2).
-    fn authenticate(&self, chal: &[u8]) -> Result<(Vec<u8>, Done), Error> {
-        let c = parse_challenge(chal).map_err(|_| Error::Auth("malformed CHALLENGE"))?;
+    fn authenticate(&self, chal: &[u8]) -> Result<(Vec<u8>, Done), AuthFailed> {
+        let c = parse_challenge(chal).map_err(|_| AuthFailed("malformed CHALLENGE"))?;
         if c.target_info.is_empty() {
-            return Err(Error::Auth("CHALLENGE without TargetInfo (NTLMv2 needs it)"));
+            return Err(AuthFailed("CHALLENGE without TargetInfo (NTLMv2 needs it)"));
         }
         let negotiated = c.flags & CLIENT_FLAGS;
         if negotiated & flags::EXTENDED_SESSIONSECURITY == 0 || negotiated & flags::UNICODE == 0 {
-            return Err(Error::Auth("server refused extended session security or Unicode"));
+            return Err(AuthFailed("server refused extended session security or Unicode"));
         }
-        let server_time = find_av(c.target_info, av::TIMESTAMP).map_err(|_| Error::Auth("bad TargetInfo"))?;
+        let server_time = find_av(c.target_info, av::TIMESTAMP).map_err(|_| AuthFailed("bad TargetInfo"))?;
         let time = match server_time {
-            Some(t) => t.try_into().map_err(|_| Error::Auth("bad MsvAvTimestamp"))?,
+            Some(t) => t.try_into().map_err(|_| AuthFailed("bad MsvAvTimestamp"))?,
             None => self.now.0.to_le_bytes(),
         };
         let temp = self.client_blob(c.target_info, &time, server_time.is_some())?;
@@ -195,12 +209,12 @@ impl NtlmClient {
 
     /// NTLMv2_CLIENT_CHALLENGE (MS-NLMP 2.2.2.7): the server's AV pairs plus
     /// MsvAvFlags (MIC present), empty channel bindings and the SPN.
-    fn client_blob(&self, target_info: &[u8], time: &[u8; 8], with_mic: bool) -> Result<Vec<u8>, Error> {
+    fn client_blob(&self, target_info: &[u8], time: &[u8; 8], with_mic: bool) -> Result<Vec<u8>, AuthFailed> {
         let mut t = vec![1, 1, 0, 0, 0, 0, 0, 0];
         t.extend_from_slice(time);
         t.extend_from_slice(&self.random.client_challenge);
         t.extend_from_slice(&[0; 4]);
-        for (id, value) in av_pairs(target_info).map_err(|_| Error::Auth("malformed TargetInfo"))? {
+        for (id, value) in av_pairs(target_info).map_err(|_| AuthFailed("malformed TargetInfo"))? {
             if id != av::FLAGS {
                 push_av(&mut t, id, value);
             }

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use super::tree::{Tree, read_data, written};
 use super::{Error, Pending};
-use crate::wire::create::FileId;
+use smbvault::wire::create::FileId;
 
 /// How to split a transfer.
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +74,7 @@ pub async fn read_all(
         }
         let Some((pending, offset)) = queue.pop_front() else { break };
         let resp = pending.wait().await?;
-        if resp.status() == crate::wire::NtStatus::END_OF_FILE {
+        if resp.status() == smbvault::wire::NtStatus::END_OF_FILE {
             continue;
         }
         let resp = resp.ok()?;

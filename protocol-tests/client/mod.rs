@@ -1,11 +1,13 @@
 //! An SMB2/SMB3 client for load generation and end-to-end tests, built on
 //! the server's own codecs (`wire`), transport crypto (`crypto`) and NTLM
-//! helpers (`auth`). It is what `examples/smbbench` drives against smbvault
-//! and Samba.
+//! initiator (`auth::initiator`). It is what `examples/smbbench` drives
+//! against smbvault and Samba. Not part of the server library: the
+//! benchmark and `protocol-tests/bench/client_e2e.rs` include it with
+//! `#[path = ".../protocol-tests/client/mod.rs"] mod client;`.
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), smbvault::client::Error> {
-//! use smbvault::client::{self, Config, CreateSpec};
+//! ```text
+//! # async fn demo() -> Result<(), client::Error> {
+//! use client::{self, Config, CreateSpec};
 //! let cfg = Config::new("127.0.0.1:445".parse().unwrap(), "alice", "DEFAULT", "Passw0rd!-x");
 //! let session = client::connect(&cfg).await?;
 //! let tree = session.tree_connect("share").await?;
@@ -15,7 +17,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layers: [`ntlm`] (sans-IO SPNEGO/NTLMv2 client), [`Connection`] (framing,
+//! Layers: `smbvault::auth::initiator` (sans-IO SPNEGO/NTLMv2 client), [`Connection`] (framing,
 //! message ids and credits, signing and sealing, any number of requests in
 //! flight), [`Session`] (NEGOTIATE, SESSION_SETUP, key schedule), [`Tree`]
 //! (file operations) and [`transfer`] (pipelined sequential reads and writes).
@@ -23,19 +25,24 @@
 //! reconnection, one session per connection.
 
 mod conn;
-pub mod ntlm;
 mod session;
 pub mod transfer;
 mod tree;
 
 pub use conn::{Connection, Pending, Request, Response};
-pub use ntlm::Credentials;
 pub use session::{Config, Session, SessionInfo, connect};
+pub use smbvault::auth::initiator::Credentials;
 pub use tree::{CreateSpec, Open, Tree, read_data, written};
 
-use crate::crypto::CryptoError;
-use crate::wire::header::Command;
-use crate::wire::{DecodeError, NtStatus};
+use smbvault::crypto::CryptoError;
+use smbvault::wire::header::Command;
+use smbvault::wire::{DecodeError, NtStatus};
+
+impl From<smbvault::auth::initiator::AuthFailed> for Error {
+    fn from(e: smbvault::auth::initiator::AuthFailed) -> Self {
+        Error::Auth(e.0)
+    }
+}
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]

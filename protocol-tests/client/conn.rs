@@ -16,11 +16,11 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Semaphore, oneshot};
 
 use super::Error;
-use crate::crypto::{Decryptor, Encryptor, Signer};
-use crate::wire::framing::{self, Prefix};
-use crate::wire::header::{Command, Header, TRANSFORM_ID, flags};
-use crate::wire::transform::{self, TRANSFORM_HEADER_LEN};
-use crate::wire::{HEADER_LEN, NtStatus};
+use smbvault::crypto::{Decryptor, Encryptor, Signer};
+use smbvault::wire::framing::{self, Prefix};
+use smbvault::wire::header::{Command, Header, TRANSFORM_ID, flags};
+use smbvault::wire::transform::{self, TRANSFORM_HEADER_LEN};
+use smbvault::wire::{HEADER_LEN, NtStatus};
 
 /// Credits we ask for on top of a request's charge until we hold this many
 /// (so a few 8 MiB requests fit in flight, MS-SMB2 3.2.4.1.5).
@@ -363,7 +363,7 @@ impl Stamp {
                 h.flags |= flags::RELATED_OPERATIONS;
             }
             if k + 1 < n {
-                crate::wire::pad_to(&mut req.msg, 8);
+                smbvault::wire::pad_to(&mut req.msg, 8);
                 h.next_command = req.msg.len() as u32;
             }
             let mut hdr = Vec::with_capacity(HEADER_LEN);
@@ -531,7 +531,7 @@ fn check_signature(signer: Option<&Signer>, encrypted: bool, h: &Header, msg: &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::SigningAlg;
+    use smbvault::crypto::SigningAlg;
 
     fn message(command: Command, next: u32, body: usize) -> Vec<u8> {
         let mut m = Vec::new();

@@ -11,18 +11,18 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use super::conn::{Connection, Request, Security};
-use super::ntlm::{ClientRandom, Credentials, NtlmClient};
 use super::tree::Tree;
 use super::{Error, Response};
-use crate::crypto::{CipherId, Decryptor, Encryptor, KeyDerivation, PreauthHash, SessionKeys, SigningAlg};
-use crate::types::FileTime;
-use crate::wire::header::Command;
-use crate::wire::negotiate::{
+use smbvault::auth::initiator::{ClientRandom, Credentials, NtlmClient};
+use smbvault::crypto::{CipherId, Decryptor, Encryptor, KeyDerivation, PreauthHash, SessionKeys, SigningAlg};
+use smbvault::types::FileTime;
+use smbvault::wire::header::Command;
+use smbvault::wire::negotiate::{
     self, Dialect, NegContext, NegotiateRequest, NegotiateResponse, caps, ctx, security_mode,
 };
-use crate::wire::session_setup::{SessionSetupRequest, SessionSetupResponse, session_flags};
-use crate::wire::tree_connect::{TreeConnectRequest, TreeConnectResponse, share_flags};
-use crate::wire::{Guid, NtStatus};
+use smbvault::wire::session_setup::{SessionSetupRequest, SessionSetupResponse, session_flags};
+use smbvault::wire::tree_connect::{TreeConnectRequest, TreeConnectResponse, share_flags};
+use smbvault::wire::{Guid, NtStatus};
 
 /// How to reach and log on to a server.
 #[derive(Debug, Clone)]
@@ -127,7 +127,7 @@ impl Session {
 
     /// LOGOFF (MS-SMB2 2.2.7).
     pub async fn logoff(&self) -> Result<(), Error> {
-        let req = Request::new(Command::LOGOFF, 0, |o| crate::wire::logoff::LogoffRequest.encode(o));
+        let req = Request::new(Command::LOGOFF, 0, |o| smbvault::wire::logoff::LogoffRequest.encode(o));
         self.conn.call(req).await?.ok()?;
         Ok(())
     }
@@ -279,7 +279,7 @@ fn setup_request(token: Vec<u8>) -> Request {
 
 /// The final SESSION_SETUP response is signed with the new key from 3.0 on
 /// (MS-SMB2 3.3.5.5.3); checking it proves both sides derived the same keys.
-fn check_final_signature(resp: &Response, signer: &crate::crypto::Signer, d: Dialect) -> Result<(), Error> {
+fn check_final_signature(resp: &Response, signer: &smbvault::crypto::Signer, d: Dialect) -> Result<(), Error> {
     if resp.header().is_signed() {
         signer.verify(resp.msg())?;
     } else if d.is_smb3() {

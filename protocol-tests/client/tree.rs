@@ -7,20 +7,22 @@ use std::sync::Arc;
 use super::conn::{Connection, Pending, Request};
 use super::session::SessionInfo;
 use super::{Error, Response};
-use crate::wire::NtStatus;
-use crate::wire::close::CloseRequest;
-use crate::wire::create::{CreateRequest, CreateResponse, FileId};
-use crate::wire::fscc::InfoClass;
-use crate::wire::fscc::consts::{access, create_disposition, create_options, file_attributes, info_type, share_access};
-use crate::wire::fscc::consts::{impersonation, oplock};
-use crate::wire::fscc::dir_info::{DirEntry, decode_entries};
-use crate::wire::fscc::file_info::FileAllInformation;
-use crate::wire::header::Command;
-use crate::wire::query_directory::{QueryDirectoryRequest, QueryDirectoryResponse, flags as qd_flags};
-use crate::wire::query_info::{QueryInfoRequest, QueryInfoResponse};
-use crate::wire::read::{ReadRequest, ReadResponse};
-use crate::wire::tree_connect::TreeConnectResponse;
-use crate::wire::write::{WriteRequest, WriteResponse};
+use smbvault::wire::NtStatus;
+use smbvault::wire::close::CloseRequest;
+use smbvault::wire::create::{CreateRequest, CreateResponse, FileId};
+use smbvault::wire::fscc::InfoClass;
+use smbvault::wire::fscc::consts::{
+    access, create_disposition, create_options, file_attributes, info_type, share_access,
+};
+use smbvault::wire::fscc::consts::{impersonation, oplock};
+use smbvault::wire::fscc::dir_info::{DirEntry, decode_entries};
+use smbvault::wire::fscc::file_info::FileAllInformation;
+use smbvault::wire::header::Command;
+use smbvault::wire::query_directory::{QueryDirectoryRequest, QueryDirectoryResponse, flags as qd_flags};
+use smbvault::wire::query_info::{QueryInfoRequest, QueryInfoResponse};
+use smbvault::wire::read::{ReadRequest, ReadResponse};
+use smbvault::wire::tree_connect::TreeConnectResponse;
+use smbvault::wire::write::{WriteRequest, WriteResponse};
 
 /// Output buffer for QUERY_DIRECTORY: 64 KiB, one credit (smbclient asks the same).
 const DIR_BUFFER: u32 = 65536;
@@ -320,7 +322,7 @@ impl Tree {
     /// TREE_DISCONNECT.
     pub async fn disconnect(&self) -> Result<(), Error> {
         let req = Request::new(Command::TREE_DISCONNECT, self.id, |o| {
-            crate::wire::tree_disconnect::TreeDisconnectRequest.encode(o)
+            smbvault::wire::tree_disconnect::TreeDisconnectRequest.encode(o)
         });
         self.conn.call(req).await?.ok()?;
         Ok(())
