@@ -91,6 +91,8 @@ impl Console {
                 r.body = views::CSS.as_bytes().to_vec();
                 return r;
             }
+            // Browsers ask for it on every site; it must not look like a page.
+            ("GET", ["favicon.ico"]) => return Resp::html(String::new()).status(404),
             ("GET", ["lang", l]) => {
                 let l = if *l == "en" { "en" } else { "ja" };
                 return Resp::redirect(http::safe_back(req.param("back"))).cookie("lang", l, Some(31_536_000));

@@ -29,8 +29,13 @@ pub fn route(c: &Console, req: &Req, lang: Lang, rest: &[&str]) -> Resp {
 }
 
 fn form(req: &Req, l: Lang, notice: &Notice) -> Resp {
-    // Double-submit CSRF token: there is no session yet to hold one.
-    let token = random_token();
+    // Double-submit CSRF token: there is no session yet to hold one. An
+    // existing one is kept, so that a second tab (or the browser's own
+    // favicon request landing here) does not invalidate the first form.
+    let token = match req.cookies.get(SIGNIN_COOKIE) {
+        Some(t) if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) => t.clone(),
+        _ => random_token(),
+    };
     let body = html! {
         form.box method="post" action="/signin" {
             input type="hidden" name="csrf" value=(token);
