@@ -30,6 +30,13 @@ fn prepare(s: &TestServer, admin_pw: &str) {
     s.admin(&["group", "add", "staff", "--org", "BETA"]);
     s.admin(&["group", "add-member", "staff", "bob", "--org", "BETA"]);
     s.admin(&["share", "add", "betashare", "--org", "BETA"]);
+    // An operator account (the console's operator pages).
+    let o = s.cli(
+        &["user", "add", "DEFAULT\\op", "--role", "operator", "--password-stdin"],
+        Some(&format!("{PASS}\n")),
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
     // The file the new user reads, and a client-chosen hostile name: the
     // server refuses `<` in names (MS-FSCC 2.1.5.2), and the refused open
     // is in the operation log with the name as the client sent it.
@@ -71,12 +78,13 @@ fn console_in_a_browser() {
             ca.to_str().unwrap(),
             &shots,
             work.to_str().unwrap(),
+            PASS,
         ],
     );
     let out = text(&o);
     println!("{out}");
     assert!(o.status.success(), "browser test failed:\n{out}\nserver log:\n{}", s.log_text());
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok: ")).count(), 12, "every browser check ran:\n{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok: ")).count(), 13, "every browser check ran:\n{out}");
 
     // Organization B after org A's administrator tried everything on it.
     let users: serde_json::Value =
@@ -93,6 +101,18 @@ fn console_in_a_browser() {
     let beta = orgs.as_array().unwrap().iter().find(|o| o["name"] == "BETA").expect("BETA").clone();
     assert_eq!(beta["suspended"], false, "{beta}");
     assert!(beta["quota_bytes"].is_null() && beta["contract_end"].is_null() && beta["retention"].is_null(), "{beta}");
+    // What the operator did to GAMMA, with confirmation.
+    let gamma = orgs.as_array().unwrap().iter().find(|o| o["name"] == "GAMMA").expect("GAMMA").clone();
+    assert_eq!(gamma["suspended"], true, "{gamma}");
+    assert_eq!(gamma["quota_bytes"], 10u64 << 30, "{gamma}");
+    assert!(gamma["contract_end"].is_string() && gamma["erase_at"].is_string(), "{gamma}");
+    let gops = json_lines(&s.admin(&["logs", "operations", "--org", "GAMMA", "--type", "admin", "--format", "jsonl"]));
+    for action in ["OrgCreated", "OrgSuspended", "OrgQuotaSet", "OrgContractEnd"] {
+        assert!(
+            gops.iter().any(|e| e["user"] == "DEFAULT\\op" && e["action"] == action),
+            "{action} by DEFAULT\\op: {gops:#?}"
+        );
+    }
     let o = s.smbclient("betashare", "BETA\\bob", PASS, &[], "ls");
     assert!(o.status.success(), "bob still reaches his share: {}", text(&o));
 

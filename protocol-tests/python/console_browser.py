@@ -4,7 +4,7 @@ and chromium-driver, through Selenium) against the real server, and checks
 the issue-18 "Done when" list. Called by protocol-tests/console.rs, which
 prepares a second organization and checks the operation log afterwards.
 
-usage: console_browser.py CONSOLE_URL SMB_PORT ADMIN_PASSWORD CA_CERT SHOTS_DIR WORK_DIR
+usage: console_browser.py CONSOLE_URL SMB_PORT ADMIN_PASSWORD CA_CERT SHOTS_DIR WORK_DIR OPERATOR_PASSWORD
 
 Prints one "ok: ..." line per check; any failure raises (exit status 1).
 TOTP codes are computed here with the standard library (RFC 6238), not
@@ -12,6 +12,7 @@ with smbvault's code.
 """
 import base64
 import csv
+import datetime
 import hashlib
 import hmac
 import io
@@ -32,7 +33,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-URL, SMB_PORT, ADMIN_PW, CA, SHOTS, WORK = sys.argv[1:7]
+URL, SMB_PORT, ADMIN_PW, CA, SHOTS, WORK, OP_PW = sys.argv[1:8]
 URL = URL.rstrip("/")
 ORG = "DEFAULT"
 ADMIN = ORG + "\\admin"
@@ -249,6 +250,18 @@ def run(d, downloads):
     assert rows and all(r[3] == "open" and "report.txt" in r[5] and "tanaka" in r[1] for r in rows), rows
     shot(d, "logs")
     n_filtered = len(rows)
+    # The same selection by JST time range and result, as the form sends it.
+    jst = datetime.timezone(datetime.timedelta(hours=9))
+    now = datetime.datetime.now(jst)
+    fmt = lambda t: t.strftime("%Y-%m-%dT%H:%M")
+    base = {"user": ORG + "\\tanaka", "path": "report", "type": "open", "result": "ok"}
+    d.get(URL + "/org/DEFAULT/logs?" + urllib.parse.urlencode(dict(base, since=fmt(now - datetime.timedelta(hours=1)), until=fmt(now + datetime.timedelta(minutes=2)))))
+    assert len(log_rows(d)) == n_filtered, log_rows(d)
+    d.get(URL + "/org/DEFAULT/logs?" + urllib.parse.urlencode(dict(base, since=fmt(now + datetime.timedelta(minutes=2)))))
+    assert not log_rows(d) and q(d, "#no-events")
+    d.get(URL + "/org/DEFAULT/logs?" + urllib.parse.urlencode(dict(base, result="failed")))
+    assert not log_rows(d)
+    d.get(URL + "/org/DEFAULT/logs?" + urllib.parse.urlencode(base))
     q(d, "#export-csv").click()
     path = wait_file(downloads, ".csv")
     raw = open(path, "rb").read()
@@ -399,6 +412,43 @@ def run(d, downloads):
     rows = log_rows(d)
     assert any(r[4] == "ok" and r[1] == ADMIN for r in rows) and any(r[4].startswith("failed") for r in rows), rows
     ok("console changes are in the operation log under the signed-in user; sign-ins in the access log")
+    sign_out(d)
+
+    # --- Operator account: the organization requires TOTP of administrators
+    # (operators too), so the first sign-in leads to the set-up only.
+    sign_in(d, ORG + "\\op", OP_PW)
+    assert d.current_url.endswith("/account/totp"), d.current_url
+    st, _ = session_http(d).req("GET", "/operator/orgs")
+    assert st == 303, "only the set-up page until TOTP is on: %s" % st
+    op_secret = q(d, "#totp-secret").text.strip()
+    q(d, "#code").send_keys(totp(op_secret))
+    go(d, q(d, "#totp-confirm"))
+    assert d.current_url.endswith("/operator/orgs"), d.current_url
+    q(d, "#new-org").send_keys("GAMMA")
+    go(d, q(d, "#add-org"))
+    assert "GAMMA" in q(d, "#orgs").text
+    go(d, d.find_element(By.CSS_SELECTOR, "form[action='/operator/orgs/GAMMA/suspend'] button"))
+    assert q(d, "#confirm"), "suspending asks first"
+    q(d, "#confirm").send_keys("GAMMA")
+    go(d, q(d, "#confirm-go"))
+    row = [r for r in d.find_elements(By.CSS_SELECTOR, "#orgs tr") if r.text.startswith("GAMMA")][0]
+    assert "suspended" in row.text, row.text
+    row.find_element(By.CSS_SELECTOR, "input[name=quota]").send_keys("10G")
+    go(d, row.find_element(By.CSS_SELECTOR, "form[action$='/quota'] button"))
+    day = (datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=9))) + datetime.timedelta(days=40)).strftime("%Y-%m-%d")
+    http = session_http(d)
+    st, body = http.req("POST", "/operator/orgs/GAMMA/end-contract", {"csrf": csrf_of(d.page_source), "date": day})
+    assert st == 200 and 'id="confirm"' in body and day in body, (st, body[:500])
+    st, body = http.req("POST", "/operator/orgs/GAMMA/end-contract", {"csrf": csrf_of(d.page_source), "date": day, "confirm": "gamma?"})
+    assert st == 200 and 'id="confirm"' in body, "a wrong name must not end the contract"
+    st, body = http.req("POST", "/operator/orgs/GAMMA/end-contract", {"csrf": csrf_of(d.page_source), "date": day, "confirm": "GAMMA"})
+    assert st == 200 and day in body, (st, body[:500])
+    d.get(URL + "/operator/orgs")
+    shot(d, "operator-orgs")
+    d.get(URL + "/operator/status")
+    assert q(d, "#connections")
+    shot(d, "operator-status")
+    ok("operator enrolled TOTP as the organization requires, created GAMMA, suspended it (confirmed), set its quota and ended its contract (confirmed)")
     sign_out(d)
 
 

@@ -11,6 +11,9 @@ use zeroize::Zeroizing;
 use super::{Accounts, AccountsError};
 use crate::types::{OrgId, UserId};
 
+/// A user's TOTP secret and the newest time step already used.
+pub type TotpSecret = (Zeroizing<Vec<u8>>, u64);
+
 impl Accounts {
     fn totp_ad(user: UserId) -> Vec<u8> {
         let mut ad = b"totp".to_vec();
@@ -37,7 +40,7 @@ impl Accounts {
     }
 
     /// The user's TOTP secret and the newest time step already used.
-    pub fn totp_secret(&self, user: UserId) -> Result<Option<(Zeroizing<Vec<u8>>, u64)>, AccountsError> {
+    pub fn totp_secret(&self, user: UserId) -> Result<Option<TotpSecret>, AccountsError> {
         let row: Option<(Vec<u8>, i64)> = self.read(|c| {
             let mut st = c.prepare_cached("SELECT sealed, last_step FROM user_totp WHERE user_id = ?1")?;
             Ok(st.query_row([user.0], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
