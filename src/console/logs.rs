@@ -20,8 +20,33 @@ use crate::audit::{Category, LogId, Query, ResultClass, StoredEvent, kind_names,
 const PAGE: usize = 50;
 /// Newest events the viewer pages through (bounded memory per request).
 const MAX_VIEW: usize = 10_000;
-/// Newest events one export holds.
-const MAX_EXPORT: usize = 200_000;
+/// Newest events one export holds (in memory: a few hundred bytes each).
+const MAX_EXPORT: usize = 100_000;
+/// Exports built at once, server-wide; more are asked to retry.
+const MAX_EXPORTS_AT_ONCE: usize = 2;
+
+static EXPORTS_RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One running export; the count drops with it.
+struct ExportSlot;
+
+impl ExportSlot {
+    fn take() -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        let n = EXPORTS_RUNNING.fetch_add(1, Ordering::SeqCst);
+        if n >= MAX_EXPORTS_AT_ONCE {
+            EXPORTS_RUNNING.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(ExportSlot)
+    }
+}
+
+impl Drop for ExportSlot {
+    fn drop(&mut self) {
+        EXPORTS_RUNNING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +200,18 @@ pub fn view(ctx: &Ctx<'_>, org: &OrgRecord) -> Resp {
 
 /// `GET /org/{org}/logs.csv|jsonl`: the filtered events, oldest first.
 pub fn export(ctx: &Ctx<'_>, org: &OrgRecord, fmt: Export) -> Resp {
+    // Each export holds up to MAX_EXPORT events in memory: a tenant must
+    // not be able to multiply that by opening many at once.
+    let Some(_slot) = ExportSlot::take() else {
+        return views::error(
+            ctx,
+            503,
+            ctx.lang.t(
+                "Other exports are running; try again in a moment.",
+                "他の出力を処理中です。少し待ってからやり直してください。",
+            ),
+        );
+    };
     let q = match query_of(ctx) {
         Ok(q) => q,
         Err(e) => return views::error(ctx, 400, &e),

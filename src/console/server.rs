@@ -22,6 +22,9 @@ const MAX_CONNECTIONS: usize = 64;
 const HANDSHAKE: Duration = Duration::from_secs(10);
 /// Largest request body (forms are small; nothing is uploaded).
 const MAX_BODY: usize = 64 * 1024;
+/// Longest life of one connection: a slow or idle keep-alive client must
+/// not hold one of the few slots for ever (browsers simply reconnect).
+const MAX_CONNECTION: Duration = Duration::from_secs(120);
 
 /// Serves until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, tls: Arc<rustls::ServerConfig>, console: Arc<Console>) {
@@ -43,8 +46,7 @@ pub async fn serve(listener: tokio::net::TcpListener, tls: Arc<rustls::ServerCon
                 .header_read_timeout(HANDSHAKE)
                 .max_buf_size(64 * 1024)
                 .serve_connection(TokioIo::new(tls), svc);
-            // Idle keep-alive connections end with the header timeout.
-            let _ = conn.await;
+            let _ = tokio::time::timeout(MAX_CONNECTION, conn).await;
         });
     }
 }

@@ -207,3 +207,28 @@ pub fn bytes(n: u64) -> String {
 
 /// The stylesheet (served from /static/console.css: the CSP allows no inline style).
 pub const CSS: &str = include_str!("console.css");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_choice() {
+        let mut r = Req { accept_language: "en-US,en;q=0.9,ja;q=0.8".into(), ..Req::default() };
+        assert_eq!(Lang::of(&r), Lang::En);
+        r.accept_language = "fr-FR, ja;q=0.5, en;q=0.4".into();
+        assert_eq!(Lang::of(&r), Lang::Ja);
+        r.accept_language = "de".into();
+        assert_eq!(Lang::of(&r), Lang::Ja, "neither named: Japanese");
+        r.cookies.insert("lang".into(), "en".into());
+        assert_eq!(Lang::of(&r), Lang::En, "the switch wins");
+    }
+
+    #[test]
+    fn times_and_sizes() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_764_000_000);
+        assert_eq!(jst(t), "2025-11-25 01:00:00 JST");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(10 << 30), "10.0 GiB");
+    }
+}
