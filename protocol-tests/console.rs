@@ -84,7 +84,7 @@ fn console_in_a_browser() {
     let out = text(&o);
     println!("{out}");
     assert!(o.status.success(), "browser test failed:\n{out}\nserver log:\n{}", s.log_text());
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok: ")).count(), 13, "every browser check ran:\n{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok: ")).count(), 14, "every browser check ran:\n{out}");
 
     // Organization B after org A's administrator tried everything on it.
     let users: serde_json::Value =
@@ -130,6 +130,9 @@ fn console_in_a_browser() {
         ("DEFAULT\\admin", "UserAdded", "DEFAULT\\tanaka"),
         ("DEFAULT\\admin", "UserAdded", "DEFAULT\\suzuki"),
         ("DEFAULT\\admin", "OrgRetentionSet", "3m"),
+        ("DEFAULT\\admin", "GroupAdded", "営業"),
+        ("DEFAULT\\admin", "GroupMemberAdded", "DEFAULT\\tanaka"),
+        ("DEFAULT\\admin", "AccessSet", "営業"),
         ("DEFAULT\\admin", "UserUnlocked", "DEFAULT\\suzuki"),
         ("DEFAULT\\tanaka", "PasswordChanged", "DEFAULT\\tanaka"),
     ] {

@@ -299,6 +299,25 @@ def run(d, downloads):
     shot(d, "settings")
     ok("admin set the log retention to 3 months")
 
+    # --- Groups and share access (a Japanese group name in URLs and forms).
+    d.get(URL + "/org/DEFAULT/groups")
+    q(d, "#new-group").send_keys("営業")
+    go(d, q(d, "#add-group"))
+    form = d.find_element(By.CSS_SELECTOR, "#groups form[action$='/members']")
+    form.find_element(By.NAME, "user").send_keys("tanaka")
+    go(d, form.find_element(By.CSS_SELECTOR, "button"))
+    row = q(d, "#groups").text
+    assert "営業" in row and "tanaka" in row, row
+    d.get(URL + "/org/DEFAULT/shares")
+    form = d.find_element(By.CSS_SELECTOR, "form[action='/org/DEFAULT/shares/share/access']")
+    Select(form.find_element(By.NAME, "kind")).select_by_value("group")
+    form.find_element(By.NAME, "name").send_keys("営業")
+    Select(form.find_element(By.NAME, "access")).select_by_value("read")
+    go(d, form.find_element(By.CSS_SELECTOR, "button"))
+    cells = [td.text for td in d.find_elements(By.CSS_SELECTOR, "main table td")]
+    assert "営業" in cells and "read" in cells, cells
+    ok("admin created group 営業, added tanaka, and gave the group read access to the share")
+
     # --- CSRF: a form without (or with a wrong) token is refused.
     http = session_http(d)
     for form in [{"name": "nocsrf", "role": "member"}, {"name": "nocsrf", "role": "member", "csrf": "0" * 64}]:
