@@ -12,6 +12,9 @@ command -v smbtorture >/dev/null 2>&1 || need_apt+=(samba-testsuite)
 # transport.rs captures loopback traffic to prove nothing leaves in clear.
 command -v tcpdump    >/dev/null 2>&1 || need_apt+=(tcpdump)
 command -v python3    >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+# console.rs drives the web console in headless Chromium (Debian's packages).
+command -v chromium     >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -28,6 +31,11 @@ if ! python3 -c 'import prometheus_client' >/dev/null 2>&1; then
     echo "installing Python prometheus_client (parses /metrics in protocol-tests/service.rs)"
     python3 -m pip install -q prometheus_client 2>/dev/null \
         || python3 -m pip install -q --break-system-packages prometheus_client
+fi
+if ! python3 -c 'import selenium' >/dev/null 2>&1; then
+    echo "installing Python selenium (drives Chromium in protocol-tests/console.rs)"
+    python3 -m pip install -q selenium 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages selenium
 fi
 # `systemd-analyze verify` checks examples/systemd/smbvault.service.
 if ! command -v systemd-analyze >/dev/null 2>&1; then

@@ -381,18 +381,36 @@ impl CliAudit {
 
 impl crate::accounts::AdminAudit for CliAudit {
     fn admin_event(&self, ev: crate::accounts::AdminEvent) {
-        use crate::audit::{AuditSink, Event, EventKind, EventResult};
-        let action = format!("{:?}", ev.action);
-        let action = action.split([' ', '{', '(']).next().unwrap_or("admin").to_string();
-        let detail = ev.action.describe();
-        let mut e = Event::new(ev.at, EventKind::Admin { action, target: String::new(), detail }).user(ev.actor);
-        if let Some(o) = ev.org {
-            e = e.org(o);
-        }
-        if detail_denied(&ev.action) {
-            e = e.result(EventResult::Denied("refused".into()));
-        }
-        self.log.record(e);
+        use crate::audit::AuditSink;
+        self.log.record(admin_audit_event(ev));
+    }
+}
+
+/// An administrative change as the audit log records it: the CLI and the
+/// console go through this one mapping, so the same change reads the same
+/// in the operation log whichever way it was made.
+pub fn admin_audit_event(ev: crate::accounts::AdminEvent) -> crate::audit::Event {
+    use crate::audit::{Event, EventKind, EventResult};
+    let action = format!("{:?}", ev.action);
+    let action = action.split([' ', '{', '(']).next().unwrap_or("admin").to_string();
+    let detail = ev.action.describe();
+    let mut e = Event::new(ev.at, EventKind::Admin { action, target: String::new(), detail }).user(ev.actor);
+    if let Some(o) = ev.org {
+        e = e.org(o);
+    }
+    if detail_denied(&ev.action) {
+        e = e.result(EventResult::Denied("refused".into()));
+    }
+    e
+}
+
+/// Administrative changes made in the running server (the web console),
+/// recorded through the server's own audit sink.
+pub struct SinkAudit(pub Arc<dyn crate::audit::AuditSink>);
+
+impl crate::accounts::AdminAudit for SinkAudit {
+    fn admin_event(&self, ev: crate::accounts::AdminEvent) {
+        self.0.record(admin_audit_event(ev));
     }
 }
 

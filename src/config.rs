@@ -30,6 +30,46 @@ pub struct Config {
     pub log: LogConfig,
     /// Prometheus metrics and health endpoint.
     pub metrics: MetricsConfig,
+    /// `[console]`: the HTTPS web console.
+    pub console: ConsoleConfig,
+}
+
+/// `[console]`: the web console for organization administrators, staff
+/// and the operator (HTTPS only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Serve the console.
+    pub enabled: bool,
+    /// Address of its HTTPS listener (loopback by default: put a reachable
+    /// address here, or a reverse proxy in front, on purpose).
+    pub listen: SocketAddr,
+    /// PEM certificate chain; with `key`. Unset: a self-signed certificate
+    /// is created in `<data_dir>/console/` at first start.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// Host names (besides localhost and the listen address) the
+    /// self-signed certificate is made for.
+    pub hostnames: Vec<String>,
+    /// A session unused this long is signed out (seconds).
+    pub idle_timeout_secs: u64,
+    /// A session ends this long after sign-in whatever its use (seconds).
+    pub absolute_timeout_secs: u64,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            cert: None,
+            key: None,
+            hostnames: Vec::new(),
+            idle_timeout_secs: 900,
+            absolute_timeout_secs: 8 * 3600,
+        }
+    }
 }
 
 /// `[log]`: the server's own diagnostics (not the audit log).

@@ -19,6 +19,7 @@ pub mod auth;
 pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod engine;
 pub mod keys;

@@ -24,6 +24,8 @@ pub struct TestServer {
     pub port: u16,
     /// Port of the metrics endpoint (127.0.0.1), once started.
     pub metrics_port: u16,
+    /// Port of the HTTPS console (127.0.0.1), once started.
+    pub console_port: u16,
     /// The bootstrap administrator's password, as printed once at first start.
     pub admin_password: Option<String>,
     /// Lines the server printed on stdout/stderr so far are forwarded here.
@@ -78,6 +80,10 @@ impl TestServer {
         if !opts.extra.iter().any(|e| e.contains("[metrics]")) {
             writeln!(f, "[metrics]\nlisten = \"127.0.0.1:0\"\n").unwrap();
         }
+        // Tests run in parallel: never the fixed default port 8443.
+        if !opts.extra.iter().any(|e| e.contains("[console]")) {
+            writeln!(f, "[console]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+        }
         writeln!(f, "{}", opts.extra.join("\n")).unwrap();
         drop(f);
         let mut s = Self {
@@ -85,6 +91,7 @@ impl TestServer {
             config,
             port: 0,
             metrics_port: 0,
+            console_port: 0,
             admin_password: None,
             log: PathBuf::new(),
             log_level: opts.log.clone(),
@@ -139,6 +146,9 @@ impl TestServer {
             }
             if let Some(url) = line.strip_prefix("smbvault metrics on http://") {
                 self.metrics_port = url.split('/').next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+            }
+            if let Some(url) = line.strip_prefix("smbvault console on https://") {
+                self.console_port = url.split('/').next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
             }
             if let Some(addr) = line.strip_prefix("smbvault listening on ") {
                 self.port = addr.rsplit(':').next().unwrap().trim().parse().unwrap();

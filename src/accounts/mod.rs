@@ -23,6 +23,7 @@ mod provision;
 mod records;
 mod schema;
 mod shares;
+mod totp;
 mod users;
 
 #[cfg(test)]
@@ -37,9 +38,11 @@ use crate::config::AccountsConfig;
 use crate::keys::{KeyError, MasterKey, SealKey};
 
 pub use admin::{
-    Actor, Admin, AdminAction, AdminAudit, AdminEvent, GranteeName, NoAudit, RecordingAudit, ShareChange, ShareOptions,
+    Actor, Admin, AdminAction, AdminAudit, AdminEvent, GranteeName, NoAudit, RecordingAudit, SelfService,
+    ShareChange, ShareOptions,
 };
 pub use bootstrap::{GeneratedAdmin, bootstrap};
+pub use logon::{SignInFailure, SignInRefusal};
 pub use password::HashCost;
 pub use provision::{ProvisionError, Provisioner, TestProvisioner};
 pub use records::{

@@ -97,6 +97,18 @@ CREATE TABLE IF NOT EXISTS share_access (
     UNIQUE (share_id, user_id),
     UNIQUE (share_id, group_id)
 );
+
+-- Console two-factor sign-in (RFC 6238 TOTP). New tables only, so that a
+-- database written by this version still opens in older ones.
+CREATE TABLE IF NOT EXISTS user_totp (
+    user_id   INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    sealed    BLOB NOT NULL,            -- SealKey(mk/nt-hash), AD = "totp" || user id
+    last_step INTEGER NOT NULL DEFAULT 0 -- newest time step accepted: a code works once
+);
+CREATE TABLE IF NOT EXISTS org_console (
+    org_id       INTEGER PRIMARY KEY REFERENCES orgs(id),
+    require_totp INTEGER NOT NULL DEFAULT 0
+);
 "#;
 
 /// Applies connection settings and creates the schema if needed.

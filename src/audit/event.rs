@@ -165,6 +165,11 @@ pub enum EventKind {
     SessionExpired,
     /// The connection was closed with the session still open.
     Disconnect,
+    /// A sign-in to the web console. `method`: "password" or
+    /// "password+totp"; a refusal's reason is in the result.
+    ConsoleSignIn { method: String },
+    /// A console session ended: `reason` "sign-out", "idle" or "expired".
+    ConsoleSignOut { reason: String },
     /// TREE_CONNECT to a share.
     TreeConnect { share: String },
     /// TREE_DISCONNECT (or implicit at logoff).
@@ -210,6 +215,8 @@ pub(crate) const KINDS: &[(u8, &str, Category)] = &[
     (6, "disconnect", Category::Access),
     (7, "tree-connect", Category::Access),
     (8, "tree-disconnect", Category::Access),
+    (9, "console-sign-in", Category::Access),
+    (10, "console-sign-out", Category::Access),
     (20, "open", Category::Operation),
     (21, "close", Category::Operation),
     (22, "rename", Category::Operation),
@@ -234,6 +241,8 @@ impl EventKind {
             EventKind::Disconnect => 6,
             EventKind::TreeConnect { .. } => 7,
             EventKind::TreeDisconnect { .. } => 8,
+            EventKind::ConsoleSignIn { .. } => 9,
+            EventKind::ConsoleSignOut { .. } => 10,
             EventKind::Open { .. } => 20,
             EventKind::Close { .. } => 21,
             EventKind::Rename { .. } => 22,

@@ -111,6 +111,8 @@ fn encode_kind(k: &EventKind, c: &mut Vec<u8>, n: &mut Vec<u8>) {
             c.put_str(clip(encryption.as_deref().unwrap_or(""), MAX_TEXT));
         }
         K::LogonFailure { reason } => c.put_str(clip(reason, MAX_TEXT)),
+        K::ConsoleSignIn { method } => c.put_str(clip(method, MAX_TEXT)),
+        K::ConsoleSignOut { reason } => c.put_str(clip(reason, MAX_TEXT)),
         K::Lockout | K::Logoff | K::SessionExpired | K::Disconnect => {}
         K::TreeConnect { share } | K::TreeDisconnect { share } => names(n, &[share]),
         K::Open { share, path, desired_access, granted_access, disposition, created } => {
@@ -242,6 +244,8 @@ fn decode_kind(code: u8, d: &mut Dec<'_>, n: &mut Names<'_>) -> Result<EventKind
         6 => K::Disconnect,
         7 => K::TreeConnect { share: n.next()? },
         8 => K::TreeDisconnect { share: n.next()? },
+        9 => K::ConsoleSignIn { method: d.str()?.to_owned() },
+        10 => K::ConsoleSignOut { reason: d.str()?.to_owned() },
         20 => K::Open {
             desired_access: d.var_u32()?,
             granted_access: d.var_u32()?,

@@ -135,7 +135,8 @@ fn fields(k: &EventKind) -> Vec<(&'static str, Value)> {
             ("signing", json!(signing.as_deref().unwrap_or("none"))),
             ("encryption", json!(encryption.as_deref().unwrap_or("none"))),
         ],
-        K::LogonFailure { reason } => vec![("reason", json!(reason))],
+        K::LogonFailure { reason } | K::ConsoleSignOut { reason } => vec![("reason", json!(reason))],
+        K::ConsoleSignIn { method } => vec![("method", json!(method))],
         K::Open { desired_access, granted_access, disposition, created, .. } => vec![
             ("desired_access", hex(*desired_access)),
             ("granted_access", hex(*granted_access)),

@@ -17,6 +17,8 @@ pub(crate) mod ntlm;
 pub(crate) mod ntlm_crypto;
 mod server;
 pub(crate) mod spnego;
+// The web console's second factor (RFC 6238); NTLM itself has none.
+pub mod totp;
 
 #[cfg(test)]
 pub(crate) mod capture_tests;

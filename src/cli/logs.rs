@@ -229,10 +229,10 @@ fn resolve(ctx: &LogsContext<'_>, name: &str) -> Result<OrgId, LogsError> {
     }
 }
 
-fn org_label(ctx: &LogsContext<'_>, org: Option<OrgId>) -> String {
+fn org_label(orgs: &dyn OrgDirectory, org: Option<OrgId>) -> String {
     match org {
         None => String::new(),
-        Some(o) => ctx.orgs.org_name(o).unwrap_or_else(|| format!("org-{}", o.0)),
+        Some(o) => orgs.org_name(o).unwrap_or_else(|| format!("org-{}", o.0)),
     }
 }
 
@@ -302,12 +302,8 @@ fn show(
     let format = if ctx.json && a.format == Format::Table { Format::Jsonl } else { a.format };
     match format {
         Format::Table => table(ctx, &events, out)?,
-        Format::Csv => csv(ctx, &events, out)?,
-        Format::Jsonl => {
-            for e in &events {
-                writeln!(out, "{}", render::json(e, &org_label(ctx, e.event.org)))?;
-            }
-        }
+        Format::Csv => csv(ctx.orgs, &events, out)?,
+        Format::Jsonl => jsonl(ctx.orgs, &events, out)?,
     }
     for w in warnings {
         eprintln!("warning: {w}");
@@ -350,10 +346,10 @@ fn follow(
         fresh.sort_by_key(|e| (e.event.time, e.log, e.seq));
         for e in &fresh {
             match format {
-                Format::Jsonl => writeln!(out, "{}", render::json(e, &org_label(ctx, e.event.org)))?,
-                Format::Csv => write!(out, "{}\r\n", csv_line(ctx, e))?,
+                Format::Jsonl => writeln!(out, "{}", render::json(e, &org_label(ctx.orgs, e.event.org)))?,
+                Format::Csv => write!(out, "{}\r\n", csv_line(ctx.orgs, e))?,
                 Format::Table => {
-                    let r = render::row(e, &org_label(ctx, e.event.org));
+                    let r = render::row(e, &org_label(ctx.orgs, e.event.org));
                     let p = |s: &str| crate::printable::printable(s).into_owned();
                     writeln!(
                         out,
@@ -376,7 +372,8 @@ fn follow(
     }
 }
 
-fn target(r: &Row) -> String {
+/// `share\path`, with ` -> share\new` for renames and copies.
+pub fn target(r: &Row) -> String {
     let mut t = r.share.clone();
     if !r.path.is_empty() {
         t = if t.is_empty() { r.path.clone() } else { format!("{t}\\{}", r.path) };
@@ -395,7 +392,7 @@ fn table(ctx: &LogsContext<'_>, events: &[StoredEvent], out: &mut dyn Write) -> 
     let rows: Vec<[String; 8]> = events
         .iter()
         .map(|e| {
-            let r = render::row(e, &org_label(ctx, e.event.org));
+            let r = render::row(e, &org_label(ctx.orgs, e.event.org));
             let result = if r.status.is_empty() { r.result.clone() } else { format!("{} ({})", r.result, r.status) };
             let dash = |s: String| if s.is_empty() { "-".to_string() } else { s };
             [
@@ -444,19 +441,28 @@ fn csv_cell(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
 }
 
-fn csv(ctx: &LogsContext<'_>, events: &[StoredEvent], out: &mut dyn Write) -> std::io::Result<()> {
+/// Events as CSV (also the web console's export).
+pub fn csv(orgs: &dyn OrgDirectory, events: &[StoredEvent], out: &mut dyn Write) -> std::io::Result<()> {
     // The BOM makes Excel read UTF-8 (it assumes Shift_JIS on Japanese Windows).
     write!(out, "\u{FEFF}time,log,seq,org,user,client,session,event,result,status,share,path,new_path,detail\r\n")?;
     for e in events {
-        write!(out, "{}\r\n", csv_line(ctx, e))?;
+        write!(out, "{}\r\n", csv_line(orgs, e))?;
+    }
+    Ok(())
+}
+
+/// Events as JSON lines (also the web console's export).
+pub fn jsonl(orgs: &dyn OrgDirectory, events: &[StoredEvent], out: &mut dyn Write) -> std::io::Result<()> {
+    for e in events {
+        writeln!(out, "{}", render::json(e, &org_label(orgs, e.event.org)))?;
     }
     Ok(())
 }
 
 /// One event as a CSV line (without the line end).
-fn csv_line(ctx: &LogsContext<'_>, e: &StoredEvent) -> String {
+fn csv_line(orgs: &dyn OrgDirectory, e: &StoredEvent) -> String {
     {
-        let r = render::row(e, &org_label(ctx, e.event.org));
+        let r = render::row(e, &org_label(orgs, e.event.org));
         let seq = r.seq.to_string();
         let cells = [
             &r.time,

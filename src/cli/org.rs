@@ -96,7 +96,7 @@ fn today_jst() -> NaiveDate {
 
 /// Checks a contract's last day: not in the past (unless `allow_past`),
 /// not more than a year ahead. Exit code 2 (a bad argument) otherwise.
-fn contract_day(d: &str, allow_past: bool) -> Result<NaiveDate, CliError> {
+pub fn contract_day(d: &str, allow_past: bool) -> Result<NaiveDate, CliError> {
     let bad = |m: String| CliError { message: m, code: 2 };
     let day =
         d.parse::<NaiveDate>().map_err(|e| bad(format!("bad date {d:?} ({e}): use YYYY-MM-DD, e.g. 2027-03-31")))?;
@@ -117,7 +117,7 @@ fn contract_day(d: &str, allow_past: bool) -> Result<NaiveDate, CliError> {
 }
 
 /// "2027-05-01 00:00:00 JST".
-fn exact_jst(t: std::time::SystemTime) -> String {
+pub fn exact_jst(t: std::time::SystemTime) -> String {
     crate::types::jst::at(t).format("%Y-%m-%d %H:%M:%S JST").to_string()
 }
 

@@ -208,6 +208,7 @@ async fn serve(p: Parts) -> Result<(), CliError> {
         Arc::new(|buf: &mut [u8]| rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, buf)),
     ));
     let metrics = server.metrics.clone();
+    let console_backups = backups.clone();
     tokio::spawn(erase_periodically(eraser, erase_interval, metrics.clone()));
     let [db, data] = backups;
     // Database and data backups are sibling tasks: each has its own lock
@@ -238,13 +239,15 @@ async fn serve(p: Parts) -> Result<(), CliError> {
         let addr = ml.local_addr().map_err(|e| CliError::new(e.to_string()))?;
         let src = Arc::new(crate::service::http::Sources {
             server: server.clone(),
-            accounts,
-            audit: audit_log,
+            accounts: accounts.clone(),
+            audit: audit_log.clone(),
             ready: ready.clone(),
         });
         tokio::spawn(crate::service::http::serve(ml, src));
         println!("smbvault metrics on http://{addr}/metrics");
     }
+    let console = crate::console::Console::new(accounts, audit.clone(), audit_log, server.clone(), console_backups);
+    start_console(server.live().as_ref(), console).await;
     let (path, overrides, log, retention, env_log) = reload;
     let reloader = crate::service::reload::Reloader {
         path,
@@ -288,6 +291,37 @@ async fn serve(p: Parts) -> Result<(), CliError> {
     status_task.abort();
     let _ = std::fs::remove_file(&control_path);
     result
+}
+
+/// Binds and serves the web console. Like the metrics endpoint, a console
+/// that cannot start (port taken, unreadable certificate) is logged and
+/// skipped: SMB clients must not be kept out by it.
+async fn start_console(config: &Config, console: crate::console::Console) {
+    if !config.console.enabled {
+        return;
+    }
+    let addr = config.console.listen;
+    let tls = match crate::console::tls::load(config) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot set up TLS for the console; serving without it");
+            eprintln!("warning: console not started: {e}");
+            return;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(address = %addr, error = %e, "cannot listen for the console; serving without it (change `[console] listen`)");
+            return;
+        }
+    };
+    let actual = listener.local_addr().unwrap_or(addr);
+    if tls.created {
+        println!("created a self-signed certificate for the console: {}", tls.cert_path.display());
+    }
+    println!("smbvault console on https://{actual}/ (certificate SHA-256 {})", tls.fingerprint);
+    tokio::spawn(crate::console::serve(listener, tls.server, Arc::new(console)));
 }
 
 /// Erases organizations whose contract ended, at start and then every

@@ -57,6 +57,22 @@ pub enum AdminAction {
         user: String,
         role: Role,
     },
+    /// A user changed their own password (console), old password given.
+    PasswordChanged {
+        user: String,
+    },
+    /// A user set up (or replaced) TOTP two-factor sign-in.
+    TotpEnrolled {
+        user: String,
+    },
+    /// TOTP two-factor sign-in was removed from a user.
+    TotpRemoved {
+        user: String,
+    },
+    OrgTotpRequired {
+        name: String,
+        required: bool,
+    },
     UserDeleted {
         user: String,
     },
@@ -142,6 +158,13 @@ impl AdminAction {
             A::OrgContractEnd { name, last_day: Some(d) } => format!("contract of {name} ends {d}"),
             A::OrgContractEnd { name, last_day: None } => format!("cancelled contract end of {name}"),
             A::UserAdded { user, role } => format!("added user {user} ({})", role.as_str()),
+            A::PasswordChanged { user } => format!("{user} changed their own password"),
+            A::TotpEnrolled { user } => format!("set up two-factor sign-in for {user}"),
+            A::TotpRemoved { user } => format!("removed two-factor sign-in of {user}"),
+            A::OrgTotpRequired { name, required } => format!(
+                "two-factor sign-in for administrators of {name} {}",
+                if *required { "required" } else { "optional" }
+            ),
             A::UserDeleted { user } => format!("deleted user {user}"),
             A::UserEnabled { user } => format!("enabled user {user}"),
             A::UserDisabled { user } => format!("disabled user {user}"),

@@ -11,15 +11,17 @@
 
 mod events;
 mod org_ops;
+mod self_ops;
 mod share_ops;
 mod user_ops;
 
 use std::time::SystemTime;
 
 pub use events::{AdminAction, AdminAudit, AdminEvent, NoAudit, RecordingAudit};
+pub use self_ops::SelfService;
 pub use share_ops::{GranteeName, ShareChange, ShareOptions};
 
-use super::{Accounts, AccountsError, LockoutState, OrgRecord, Role, names};
+use super::{Accounts, AccountsError, OrgRecord, Role, SignInRefusal, names};
 use crate::types::{OrgId, UserId};
 
 /// Who is acting.
@@ -73,34 +75,32 @@ impl Accounts {
         now: SystemTime,
         locked: &mut Option<String>,
     ) -> Result<Actor, AccountsError> {
-        let (Some(org), user) = names::split_qualified(spec) else {
+        if names::split_qualified(spec).0.is_none() {
             return Err(AccountsError::Invalid(format!(
                 "--as {spec:?}: name the organization too, as ORG\\user or user@ORG"
             )));
-        };
+        }
         let denied = || AccountsError::Denied(BAD_LOGIN.into());
-        let org = self.find_org(org)?.ok_or_else(denied)?;
-        let rec = self.find_user(org.id, user)?.ok_or_else(denied)?;
-        if self.is_locked(rec.id, now)? {
-            return Err(AccountsError::Denied(format!(
-                "{} is locked out after failed logons; wait, or have the operator run `smbvault user unlock {}`",
-                rec.qualified(),
-                rec.qualified()
-            )));
-        }
-        if !self.verify_password(rec.id, password)? {
-            if let LockoutState::LockedNow { .. } = self.record_logon_failure(rec.id, now)? {
-                *locked = Some(rec.qualified());
+        let rec = match self.check_sign_in(spec, password, now)? {
+            Ok(rec) => rec,
+            Err(f) => {
+                let name = f.user.as_ref().map(|u| u.qualified());
+                if f.locked_now {
+                    *locked = name.clone();
+                }
+                let name = name.unwrap_or_default();
+                return Err(match f.refusal {
+                    SignInRefusal::LockedOut => AccountsError::Denied(format!(
+                        "{name} is locked out after failed logons; wait, or have the operator run `smbvault user unlock {name}`"
+                    )),
+                    SignInRefusal::Disabled => AccountsError::Denied(format!("{name} is disabled or suspended")),
+                    SignInRefusal::UnknownUser | SignInRefusal::BadPassword => denied(),
+                });
             }
-            return Err(denied());
-        }
-        self.record_logon_success(rec.id, now)?;
-        if !rec.enabled || org.suspended {
-            return Err(AccountsError::Denied(format!("{} is disabled or suspended", rec.qualified())));
-        }
+        };
         match rec.role {
             Role::Operator => Ok(Actor::Operator { name: rec.qualified() }),
-            Role::OrgAdmin => Ok(Actor::OrgAdmin { user: rec.id, org: org.id, name: rec.qualified() }),
+            Role::OrgAdmin => Ok(Actor::OrgAdmin { user: rec.id, org: rec.org_id, name: rec.qualified() }),
             Role::Member => Err(AccountsError::Denied(format!(
                 "{} is not an administrator; ask the operator to run `smbvault user grant-admin {}`",
                 rec.qualified(),

@@ -1,4 +1,5 @@
-//! Organization administration (operator only, except listing).
+//! Organization administration: operator only, except listing, the
+//! retention and the two-factor policy of an administrator's own organization.
 
 use chrono::NaiveDate;
 
@@ -56,12 +57,22 @@ impl Admin<'_> {
         Ok(())
     }
 
-    /// Sets the audit retention (`None`: server default).
+    /// Sets the audit retention (`None`: server default). Organization
+    /// administrators may set their own organization's (issue 18: it is
+    /// theirs to decide how long their staff's activity is kept).
     pub fn org_set_retention(&self, name: &str, r: Option<Retention>) -> Result<(), AccountsError> {
-        self.require_operator("set audit retention")?;
-        let o = self.org(Some(name), "set retention")?;
+        let o = self.org(Some(name), "set audit retention")?;
         self.acc.set_org_retention(o.id, r)?;
         self.emit(Some(o.id), AdminAction::OrgRetentionSet { name: o.name, retention: r });
+        Ok(())
+    }
+
+    /// Requires (or stops requiring) TOTP two-factor sign-in of the
+    /// organization's administrators on the console.
+    pub fn org_set_require_totp(&self, name: &str, required: bool) -> Result<(), AccountsError> {
+        let o = self.org(Some(name), "change the two-factor policy")?;
+        self.acc.set_org_requires_totp(o.id, required)?;
+        self.emit(Some(o.id), AdminAction::OrgTotpRequired { name: o.name, required });
         Ok(())
     }
 

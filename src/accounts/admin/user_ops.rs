@@ -116,4 +116,14 @@ impl Admin<'_> {
         self.emit(Some(u.org_id), AdminAction::UserUnlocked { user: u.qualified() });
         Ok(u)
     }
+
+    /// Removes a user's TOTP (a lost phone); they sign in with the password
+    /// alone until they set it up again.
+    pub fn user_reset_totp(&self, org: Option<&str>, spec: &str) -> Result<UserRecord, AccountsError> {
+        let u = self.target(spec, org, "reset two-factor sign-in of", true)?;
+        if self.acc.clear_totp_secret(u.id)? {
+            self.emit(Some(u.org_id), AdminAction::TotpRemoved { user: u.qualified() });
+        }
+        Ok(u)
+    }
 }

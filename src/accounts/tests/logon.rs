@@ -136,3 +136,28 @@ fn logon_bookkeeping_does_not_bump_revision() {
     f.acc.record_logon_success(u.id, t(1)).unwrap();
     assert_eq!(f.acc.revision().unwrap(), r);
 }
+
+/// The console's password check counts in the same lockout as SMB logons
+/// (`record_logon_failure`, what the SMB path calls) and refuses a locked
+/// account before looking at the password.
+#[test]
+fn sign_in_shares_the_smb_lockout() {
+    use crate::accounts::SignInRefusal;
+    let f = Fixture::new();
+    let a = f.org("ACME");
+    let u = f.user(&a, "alice");
+    for i in 1..5u64 {
+        f.acc.record_logon_failure(u.id, t(i * 10)).unwrap(); // four SMB failures
+    }
+    let e = f.acc.check_sign_in("ACME\\alice", "wrong", t(60)).unwrap().unwrap_err();
+    assert_eq!((e.refusal, e.locked_now), (SignInRefusal::BadPassword, true));
+    let e = f.acc.check_sign_in("alice@ACME", PW, t(70)).unwrap().unwrap_err();
+    assert_eq!(e.refusal, SignInRefusal::LockedOut, "right password, locked account");
+    assert!(f.acc.resolve_logon("ACME", "alice").unwrap().unwrap().locked_until.is_some(), "SMB sees the lock");
+    // Unknown names and a missing organization look alike to the caller.
+    for spec in ["ACME\\nobody", "NOORG\\alice", "alice"] {
+        assert_eq!(f.acc.check_sign_in(spec, PW, t(70)).unwrap().unwrap_err().refusal, SignInRefusal::UnknownUser);
+    }
+    let ok = f.acc.check_sign_in("ACME\\alice", PW, t(2000)).unwrap().unwrap();
+    assert_eq!(ok.id, u.id);
+}

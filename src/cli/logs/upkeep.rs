@@ -18,7 +18,7 @@ pub(super) fn verify(
         for r in rep.logs {
             let name = match r.log {
                 LogId::Server => "server".to_string(),
-                LogId::Org(o) => format!("{} ({})", org_label(ctx, Some(o)), r.log),
+                LogId::Org(o) => format!("{} ({})", org_label(ctx.orgs, Some(o)), r.log),
             };
             problems += r.problems.len();
             if ctx.json {
