@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use super::http::{Resp, seg};
 use super::views::{self, Lang, Notice, csrf, role_name};
 use super::{Ctx, logs, org_settings};
-use crate::accounts::{Access, AccountsError, Admin, OrgRecord, GranteeName, Role, names, password};
+use crate::accounts::{Access, AccountsError, Admin, GranteeName, OrgRecord, Role, names, password};
 
 /// `/org/{org}/…`.
 pub fn route(ctx: &Ctx<'_>, org: &str, rest: &[&str]) -> Resp {

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 
 use super::{CryptoError, SigningAlg};
 use crate::wire::HEADER_LEN;
-use crate::wire::header::{Command, flags, offsets::SIGNATURE};
+use crate::wire::header::{Command, flags, gmac_nonce_fields, offsets::SIGNATURE};
 
 const SIG: std::ops::Range<usize> = SIGNATURE..SIGNATURE + 16;
 
@@ -218,16 +218,20 @@ impl Signer {
 /// request. Taken from the message's own header; the engine rejects
 /// requests that carry SERVER_TO_REDIR, so a reflected response cannot pass
 /// for a request.
+///
+/// A message shorter than a header gets an all-zero nonce; its signature
+/// cannot verify anyway (the callers sign and check whole messages).
 fn gmac_nonce(msg: &[u8]) -> [u8; 12] {
-    let hflags = u32::from_le_bytes([msg[16], msg[17], msg[18], msg[19]]);
-    let command = u16::from_le_bytes([msg[12], msg[13]]);
+    let Some((message_id, hflags, command)) = gmac_nonce_fields(msg) else {
+        return [0; 12];
+    };
     let from_server = hflags & flags::SERVER_TO_REDIR != 0;
     let mut role = u32::from(from_server);
-    if !from_server && command == Command::CANCEL.0 {
+    if !from_server && command == Command::CANCEL {
         role |= 2;
     }
     let mut n = [0u8; 12];
-    n[..8].copy_from_slice(&msg[24..32]);
+    n[..8].copy_from_slice(&message_id);
     n[8..].copy_from_slice(&role.to_le_bytes());
     n
 }

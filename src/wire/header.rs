@@ -244,6 +244,19 @@ pub fn end_compound(out: &mut [u8]) {
     }
 }
 
+/// What the AES-GMAC signing nonce is built from (MS-SMB2 3.1.4.1): the
+/// raw MessageId bytes, Flags and Command of the message at the start of
+/// `msg`, read without decoding the rest (signing runs before and after the
+/// codec). `None` if `msg` is shorter than a header.
+pub fn gmac_nonce_fields(msg: &[u8]) -> Option<([u8; 8], u32, Command)> {
+    let h = msg.get(..HEADER_LEN)?;
+    let flags = u32::from_le_bytes([h[16], h[17], h[18], h[19]]);
+    let command = Command(u16::from_le_bytes([h[12], h[13]]));
+    let mut message_id = [0u8; 8];
+    message_id.copy_from_slice(&h[24..32]);
+    Some((message_id, flags, command))
+}
+
 /// Sets NextCommand of the message at the start of `msg` (MS-SMB2 2.2.1).
 pub fn set_next_command(msg: &mut [u8], next: u32) {
     msg[offsets::NEXT_COMMAND..offsets::NEXT_COMMAND + 4].copy_from_slice(&next.to_le_bytes());
