@@ -2,17 +2,18 @@
 //! integers, LEB128 varints and length-prefixed strings. Every read is
 //! bounds-checked; a short or malformed buffer yields [`Corrupt`].
 
+pub(crate) use crate::wire::PutLe;
+
 /// A buffer did not hold what its format promises (truncated, bad varint,
 /// bad UTF-8). Carries no data: the caller knows where it was reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Corrupt;
 
-/// Appends encoded values to a byte vector.
-pub(crate) trait Put {
-    fn put_u8(&mut self, v: u8);
-    fn put_u16(&mut self, v: u16);
-    fn put_u32(&mut self, v: u32);
-    fn put_u64(&mut self, v: u64);
+/// Appends the audit formats' own encodings to a byte vector. The
+/// fixed-width little-endian integers are the wire codecs' writer
+/// ([`PutLe`], one definition for the crate); this adds what only the
+/// audit formats use: signed times, LEB128 varints and strings.
+pub(crate) trait Put: PutLe {
     fn put_i64(&mut self, v: i64);
     fn put_var(&mut self, v: u64);
     /// A varint length followed by the UTF-8 bytes.
@@ -20,18 +21,6 @@ pub(crate) trait Put {
 }
 
 impl Put for Vec<u8> {
-    fn put_u8(&mut self, v: u8) {
-        self.push(v);
-    }
-    fn put_u16(&mut self, v: u16) {
-        self.extend_from_slice(&v.to_le_bytes());
-    }
-    fn put_u32(&mut self, v: u32) {
-        self.extend_from_slice(&v.to_le_bytes());
-    }
-    fn put_u64(&mut self, v: u64) {
-        self.extend_from_slice(&v.to_le_bytes());
-    }
     fn put_i64(&mut self, v: i64) {
         self.extend_from_slice(&v.to_le_bytes());
     }

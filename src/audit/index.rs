@@ -10,7 +10,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
-use super::codec::{Dec, Put};
+use super::codec::{Dec, Put, PutLe};
 use super::jst::Month;
 use super::keys::{FileMac, LogKeys, mac_eq};
 

@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::codec::{Corrupt, Dec, Put, clip};
+use super::codec::{Corrupt, Dec, Put, PutLe, clip};
 use super::event::{Event, EventKind, EventResult, ResultClass};
 use super::jst::{from_unix_ms, unix_ms};
 use crate::types::{FileTime, OrgId};

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use hmac::Mac;
 
-use super::codec::{Corrupt, Dec, Put};
+use super::codec::{Corrupt, Dec, Put, PutLe};
 use super::jst::Month;
 use super::keys::{LogId, LogKeys};
 

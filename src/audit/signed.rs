@@ -13,7 +13,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::codec::{Dec, Put};
+use super::codec::{Dec, Put, PutLe};
 use super::jst::Month;
 use super::keys::{FileMac, LogKeys, mac_eq};
 use super::segment::Hash;
