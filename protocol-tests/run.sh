@@ -38,5 +38,14 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
         || echo "systemd is not installable here; the unit file check will say it was skipped"
 fi
 
+# protocol-tests/remote_backup.rs backs up to a real S3-compatible server:
+# Garage, from the Rust package registry. `cargo install` keeps the binary in
+# ~/.cargo/bin, which is the cache: a machine that has it builds it once.
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v garage >/dev/null 2>&1; then
+    echo "installing Garage (cargo install garage --locked; 10-20 minutes the first time)"
+    cargo install garage --locked --quiet
+fi
+
 # Release build: the end-to-end tests move hundreds of MiB through AES.
 cargo test --release --all-targets --no-fail-fast -- --test-threads="${SMBVAULT_TEST_THREADS:-2}" "$@"

@@ -13,6 +13,7 @@
 //! polling [`Accounts::revision`].
 
 mod admin;
+mod backup_choice;
 mod bootstrap;
 mod groups;
 mod logon;
@@ -40,6 +41,7 @@ pub use admin::{
     Actor, Admin, AdminAction, AdminAudit, AdminEvent, NoAudit, PrincipalName, RecordingAudit, ShareChange,
     ShareOptions,
 };
+pub use backup_choice::OrgBackup;
 pub use bootstrap::{GeneratedAdmin, bootstrap};
 pub use password::HashCost;
 pub use provision::{ProvisionError, Provisioner, TestProvisioner};

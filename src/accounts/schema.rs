@@ -97,6 +97,16 @@ CREATE TABLE IF NOT EXISTS share_access (
     UNIQUE (share_id, user_id),
     UNIQUE (share_id, group_id)
 );
+
+-- Where an organization's remote backups go (`[backup.targets.NAME]`)
+-- and how many generations are kept; no row: no remote backups.
+CREATE TABLE IF NOT EXISTS org_backup (
+    org_id      INTEGER PRIMARY KEY REFERENCES orgs(id),
+    target      TEXT NOT NULL,
+    generations INTEGER NOT NULL CHECK (generations >= 1),
+    set_by      TEXT NOT NULL,
+    set_at      INTEGER NOT NULL
+);
 "#;
 
 /// Applies connection settings and creates the schema if needed.

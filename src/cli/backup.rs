@@ -57,6 +57,57 @@ pub enum BackupCmd {
         #[arg(long, value_name = "FILE")]
         recovery: Option<std::path::PathBuf>,
     },
+    /// Remote backup targets (`[backup.targets]`) and how many
+    /// organizations use each.
+    Targets,
+    /// Choose where ORG's remote backups go and how many generations are
+    /// kept. The operator may choose any target; an organization's
+    /// administrator one of `[backup] org_choosable_targets`.
+    OrgTarget {
+        /// Organization.
+        org: String,
+        /// Target name (default: keep the current one).
+        target: Option<String>,
+        /// Generations kept (default: `[backup] remote_generations`).
+        #[arg(long)]
+        generations: Option<u32>,
+        /// Turn ORG's remote backups off (operator only; generations stay).
+        #[arg(long, conflicts_with = "target")]
+        off: bool,
+    },
+    /// Make a remote backup generation of ORG (default: every
+    /// organization with a target) now (safe while the server runs).
+    OrgNow {
+        /// Organization.
+        org: Option<String>,
+    },
+    /// List ORG's generations on its target, newest first.
+    OrgList {
+        /// Organization.
+        org: String,
+    },
+    /// Download and check every object of ORG's generations (all, or GEN);
+    /// exit 1 if any is damaged.
+    OrgVerify {
+        /// Organization.
+        org: String,
+        /// Generation name as listed.
+        generation: Option<String>,
+    },
+    /// Restore one file or folder of ORG's generation GEN into its share
+    /// under a new name (default `復元 <date>/…`), never overwriting;
+    /// works while the server runs; recorded in ORG's operation log.
+    RestoreFiles {
+        /// Organization.
+        org: String,
+        /// Generation name as listed, or "latest".
+        generation: String,
+        /// SHARE/path/in/share (a file or a folder; SHARE alone: all of it).
+        path: String,
+        /// Put it at this path of the same share instead (must not exist).
+        #[arg(long)]
+        to: Option<String>,
+    },
 }
 
 /// The configured database backups, MACed under `mk`.
@@ -84,6 +135,9 @@ pub fn data_backups(config: &Config, mk: &MasterKey) -> Option<DbBackups> {
 
 /// Runs one `backup` command.
 pub fn run(g: &Global, cmd: &BackupCmd) -> Result<(), CliError> {
+    if super::backup_remote::handles(cmd) {
+        return super::backup_remote::run(g, cmd);
+    }
     if let Some(who) = &g.as_user {
         return Err(CliError {
             message: format!(
@@ -120,6 +174,7 @@ pub fn run(g: &Global, cmd: &BackupCmd) -> Result<(), CliError> {
         BackupCmd::Restore { generation, data, confirm, recovery } => {
             restore(&config, &mk, pick(*data)?, generation, confirm, recovery.as_deref(), out)
         }
+        _ => super::backup_remote::run(g, cmd),
     }
 }
 
