@@ -197,9 +197,55 @@ fn new_bytes_of(g: &Generation) -> u64 {
         .sum()
 }
 
+/// Bytes a new generation will roughly hold: the databases, and for data
+/// backups the segments and audit logs (the progress display's total).
+fn expected_size(b: &DbBackups) -> u64 {
+    let data = b.data_dir();
+    let mut n = ["accounts.db", "store/keys.db"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(data.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    for f in crate::backup::manifest::list_files(&data.join("store").join("orgs")) {
+        if f.ends_with("/meta.db") || (b.includes_segments() && f.ends_with(".seg")) {
+            n += std::fs::metadata(data.join("store/orgs").join(&f)).map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    if b.includes_segments() {
+        n += super::progress::dir_size(&data.join("audit"));
+    }
+    n
+}
+
+/// Progress of a generation being written: the size of its `.tmp-*` directory.
+fn generation_progress(b: &DbBackups) -> super::progress::Progress {
+    let dir = b.dir().to_path_buf();
+    let total = expected_size(b);
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    let label = if b.includes_segments() { "data backup" } else { "backup" };
+    super::progress::Progress::start(
+        label,
+        Box::new(move || {
+            let now: u64 = std::fs::read_dir(&dir)
+                .map(|rd| {
+                    rd.flatten()
+                        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+                        .map(|e| super::progress::dir_size(&e.path()))
+                        .sum()
+                })
+                .unwrap_or(0);
+            let done = seen.fetch_max(now, std::sync::atomic::Ordering::Relaxed).max(now);
+            (done, total.max(done))
+        }),
+    )
+}
+
 fn now(b: &DbBackups, out: Output) -> Result<(), CliError> {
     let started = Instant::now();
-    let g = b.create(SystemTime::now()).map_err(|e| CliError::new(format!("backup failed: {e}")))?;
+    let p = generation_progress(b);
+    let g = b.create(SystemTime::now());
+    p.finish();
+    let g = g.map_err(|e| CliError::new(format!("backup failed: {e}")))?;
     let ms = started.elapsed().as_millis() as u64;
     let size = size_of(&g);
     let new = new_bytes_of(&g);

@@ -365,6 +365,12 @@ fn long_op(
             m.done.store(d, Ordering::Relaxed);
             m.total.store(t, Ordering::Relaxed);
         });
+        // Quicker than the first progress line: the final one shows the result.
+        if let Some(b) = res.as_ref().ok().and_then(|v| v.pointer("/restored/bytes").or(v.pointer("/exported/bytes"))) {
+            let b = b.as_u64().unwrap_or(0);
+            meter.done.store(b, Ordering::Relaxed);
+            meter.total.store(b, Ordering::Relaxed);
+        }
         p.finish();
         return res.map_err(|e| cli(format!("{label} failed: {e}")));
     }

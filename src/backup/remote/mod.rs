@@ -142,7 +142,7 @@ impl OrgManifest {
 pub struct Report {
     /// The new generation.
     pub generation: String,
-    /// Objects in it.
+    /// Objects (pieces) in it.
     pub objects: usize,
     /// Their stored bytes.
     pub bytes: u64,
@@ -157,6 +157,10 @@ pub struct Report {
     /// Objects deleted because no kept generation uses them any more.
     pub deleted_objects: usize,
 }
+
+/// Generations on a target, oldest first, each with its manifest or why it
+/// cannot be used.
+pub type Listing = Vec<(String, Result<OrgManifest, String>)>;
 
 /// A progress counter shown by the CLI (bytes done of total).
 #[derive(Debug, Default)]
@@ -235,16 +239,12 @@ impl Remote {
 
     /// The generations of `org` on its target, oldest first, each with its
     /// manifest when it could be read and its MAC holds (`Err`: why not).
-    pub fn list(&self, org: OrgId, ob: &OrgBackup) -> Result<Vec<(String, Result<OrgManifest, String>)>, String> {
+    pub fn list(&self, org: OrgId, ob: &OrgBackup) -> Result<Listing, String> {
         let (store, _) = self.open(&ob.target)?;
         self.list_in(&*store, org)
     }
 
-    fn list_in(
-        &self,
-        store: &dyn ObjectStore,
-        org: OrgId,
-    ) -> Result<Vec<(String, Result<OrgManifest, String>)>, String> {
+    fn list_in(&self, store: &dyn ObjectStore, org: OrgId) -> Result<Listing, String> {
         let pre = format!("{}generations/", org_dir_key(org));
         let mut out = Vec::new();
         for o in store.list(&pre)? {
@@ -446,7 +446,7 @@ impl Remote {
         let mut r = Arc::try_unwrap(report).map(|m| m.into_inner()).unwrap_or_default();
         r.uploaded_bytes += text.len() as u64;
         r.generation = name.to_string();
-        r.objects = m.files.len();
+        r.objects = m.files.iter().map(|f| f.pieces.len()).sum();
         r.bytes = m.size();
         let (gens, objs) = self.retain(store, org, ob.generations)?;
         r.deleted_generations = gens;

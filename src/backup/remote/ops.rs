@@ -113,7 +113,8 @@ pub fn restore_files(store: &Store, r: &RestoreFiles, meter: &Meter) -> Result<R
     let mut n = 1;
     while dst.lookup(parent, &name).map_err(|e| e.to_string())?.is_some() {
         if exact {
-            return Err(format!("{}/{} exists: a restore never overwrites; choose another --to", r.share, name));
+            let to = r.to.as_deref().unwrap_or_default().trim_matches('/');
+            return Err(format!("{}/{to} exists: a restore never overwrites; choose another --to", r.share));
         }
         n += 1;
         name = match base.rsplit_once('.') {

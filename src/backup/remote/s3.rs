@@ -80,6 +80,9 @@ impl S3Store {
 
 type Resp = ureq::http::Response<ureq::Body>;
 
+/// Parts an upload holds: number, size, ETag (unquoted).
+type Parts = Vec<(u16, u64, String)>;
+
 /// The status and, on failure, the S3 error body as a message.
 fn check(what: &str, r: Result<Resp, ureq::Error>) -> Result<Resp, String> {
     let mut r = r.map_err(|e| format!("{what}: {e}"))?;
@@ -112,7 +115,7 @@ impl S3Store {
     }
 
     /// Parts an interrupted upload already holds: number → (size, ETag).
-    fn parts(&self, key: &str, id: &str) -> Result<Option<Vec<(u16, u64, String)>>, String> {
+    fn parts(&self, key: &str, id: &str) -> Result<Option<Parts>, String> {
         let mut out = Vec::new();
         let mut marker = None;
         loop {
@@ -139,11 +142,11 @@ impl S3Store {
         let jkey = format!("{}\u{0}{key}", self.label);
         let mut have = Vec::new();
         let mut id = None;
-        if let Some(old) = j.get(&jkey) {
-            if let Some(p) = self.parts(key, &old)? {
-                have = p;
-                id = Some(old);
-            }
+        if let Some(old) = j.get(&jkey)
+            && let Some(p) = self.parts(key, &old)?
+        {
+            have = p;
+            id = Some(old);
         }
         let id = match id {
             Some(id) => id,

@@ -42,11 +42,11 @@ fn pass(
     let Ok(all) = accounts.org_backups() else { return newest };
     for ob in all {
         let org = ob.org;
-        if !newest.contains_key(&org) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = newest.entry(org) {
             match remote.list(org, &ob) {
                 Ok(gens) => {
                     if let Some(t) = gens.iter().filter_map(|(_, m)| m.as_ref().ok()).map(|m| m.time()).max() {
-                        newest.insert(org, t);
+                        slot.insert(t);
                     }
                 }
                 Err(e) => {
