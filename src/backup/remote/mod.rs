@@ -715,3 +715,7 @@ mod tests {
         assert!(!is_seg_path("meta.db/x"));
     }
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod path_tests;
