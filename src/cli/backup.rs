@@ -240,12 +240,44 @@ fn generation_progress(b: &DbBackups) -> super::progress::Progress {
     )
 }
 
+/// Progress of a restore: bytes of the generation's files written into
+/// the data directory since it started.
+fn restore_progress(g: &Generation, data: &std::path::Path) -> super::progress::Progress {
+    let files: Vec<(std::path::PathBuf, u64)> = crate::backup::manifest::Manifest::read(&g.dir)
+        .map(|m| m.files.into_iter().map(|f| (data.join(&f.path), f.size)).collect())
+        .unwrap_or_default();
+    let total = files.iter().map(|f| f.1).sum();
+    let started = SystemTime::now() - std::time::Duration::from_secs(1);
+    super::progress::Progress::start(
+        "restore",
+        Box::new(move || {
+            let done = files
+                .iter()
+                .filter_map(|(p, size)| {
+                    let m = std::fs::metadata(p).ok()?;
+                    (m.modified().ok()? >= started).then_some(m.len().min(*size))
+                })
+                .sum();
+            (done, total)
+        }),
+    )
+}
+
 fn now(b: &DbBackups, out: Output) -> Result<(), CliError> {
     let started = Instant::now();
     let p = generation_progress(b);
     let g = b.create(SystemTime::now());
-    p.finish();
-    let g = g.map_err(|e| CliError::new(format!("backup failed: {e}")))?;
+    let g = match g {
+        Ok(g) => {
+            let size = size_of(&g);
+            p.finish_at(size, size);
+            g
+        }
+        Err(e) => {
+            p.finish();
+            return Err(CliError::new(format!("backup failed: {e}")));
+        }
+    };
     let ms = started.elapsed().as_millis() as u64;
     let size = size_of(&g);
     let new = new_bytes_of(&g);
@@ -507,8 +539,10 @@ fn restore(
         ))
     })?;
     confirm.confirm(&what, &g.name)?;
-    let r = crate::backup::restore::restore(b, &g, data, mk, &config.accounts, SystemTime::now())
-        .map_err(|e| CliError::new(format!("restore failed: {e}")))?;
+    let p = restore_progress(&g, data);
+    let r = crate::backup::restore::restore(b, &g, data, mk, &config.accounts, SystemTime::now());
+    p.finish();
+    let r = r.map_err(|e| CliError::new(format!("restore failed: {e}")))?;
     if let Some(old) = &older {
         // The generation predates a key rotation: its keys.db, now restored,
         // is re-wrapped under the current master key (no data rewritten).

@@ -17,6 +17,7 @@ pub type Probe = Box<dyn Fn() -> (u64, u64) + Send>;
 pub struct Progress {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
+    last: Arc<parking_lot::Mutex<Option<(u64, u64)>>>,
 }
 
 fn rate_text(r: f64) -> String {
@@ -58,6 +59,8 @@ impl Progress {
     /// Starts showing `label`'s progress as `probe` reports it.
     pub fn start(label: &str, probe: Probe) -> Progress {
         let stop = Arc::new(AtomicBool::new(false));
+        let last = Arc::new(parking_lot::Mutex::new(None));
+        let final_values = last.clone();
         let tty = std::io::stderr().is_terminal();
         let label = label.to_string();
         let s = stop.clone();
@@ -80,14 +83,21 @@ impl Progress {
                         eprintln!("{}", line(&label, done, total, started.elapsed()));
                     }
                 }
-                let (done, total) = probe();
+                let (done, total) = final_values.lock().unwrap_or_else(&probe);
                 if tty {
                     eprint!("\r\x1b[2K");
                 }
                 eprintln!("{}", line(&label, done, total.max(done), started.elapsed()));
             })
             .ok();
-        Progress { stop, handle }
+        Progress { stop, handle, last }
+    }
+
+    /// Stops, printing `done` of `total` as the final line (work that ended
+    /// before the probe could see it).
+    pub fn finish_at(self, done: u64, total: u64) {
+        *self.last.lock() = Some((done, total));
+        self.finish();
     }
 
     /// Stops and prints the final line.
