@@ -46,6 +46,15 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
         || echo "systemd is not installable here; the unit file check will say it was skipped"
 fi
 
+# protocol-tests/remote_backup.rs backs up to a real S3-compatible server:
+# Garage, from the Rust package registry. `cargo install` keeps the binary in
+# ~/.cargo/bin, which is the cache: a machine that has it builds it once.
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v garage >/dev/null 2>&1; then
+    echo "installing Garage (cargo install garage --locked; 10-20 minutes the first time)"
+    cargo install garage --locked --quiet
+fi
+
 # Lints first: a clippy warning fails CI (Cargo.toml [lints] says what we mean).
 cargo clippy --release --all-targets -- -D warnings
 

@@ -380,6 +380,16 @@ impl CliAudit {
 }
 
 impl crate::accounts::AdminAudit for CliAudit {
+    fn org_event(&self, org: OrgId, actor: &str, action: &str, target: &str, detail: &str, failed: bool) {
+        use crate::audit::{AuditSink, Event, EventKind, EventResult};
+        let kind = EventKind::Admin { action: action.into(), target: target.into(), detail: detail.into() };
+        let mut e = Event::new(SystemTime::now(), kind).user(actor).org(org);
+        if failed {
+            e = e.result(EventResult::Failed("failed".into()));
+        }
+        self.log.record(e);
+    }
+
     fn admin_event(&self, ev: crate::accounts::AdminEvent) {
         use crate::audit::AuditSink;
         self.log.record(admin_audit_event(ev));

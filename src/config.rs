@@ -318,6 +318,17 @@ pub struct BackupConfig {
     /// How often the running server looks for organizations due for
     /// erasure (it also looks at start).
     pub erase_check_interval_secs: u64,
+    /// Remote backup targets by name (`[backup.targets.NAME]`).
+    pub targets: std::collections::BTreeMap<String, crate::backup::remote::target::TargetConfig>,
+    /// Targets an organization's administrator may choose
+    /// (`smbvault backup org-target`); the operator may set any.
+    pub org_choosable_targets: Vec<String>,
+    /// Generations kept for an organization when none is given.
+    pub remote_generations: u32,
+    /// Hours between an organization's remote backups (0: none scheduled).
+    pub remote_interval_hours: u64,
+    /// Where fetched generations are cached (default `<data_dir>/backups/remote/cache`).
+    pub remote_cache_dir: Option<PathBuf>,
 }
 
 impl Default for BackupConfig {
@@ -329,6 +340,11 @@ impl Default for BackupConfig {
             data_generations: 7,
             erase_after_days: 30,
             erase_check_interval_secs: 3600,
+            targets: Default::default(),
+            org_choosable_targets: Vec::new(),
+            remote_generations: 7,
+            remote_interval_hours: 24,
+            remote_cache_dir: None,
         }
     }
 }
@@ -393,6 +409,17 @@ impl Config {
         }
         if self.backup.erase_check_interval_secs == 0 {
             return Err(ConfigError("backup.erase_check_interval_secs must be at least 1".into()));
+        }
+        for (name, t) in &self.backup.targets {
+            t.validate(name).map_err(ConfigError)?;
+        }
+        if let Some(t) = self.backup.org_choosable_targets.iter().find(|t| !self.backup.targets.contains_key(*t)) {
+            return Err(ConfigError(format!(
+                "backup.org_choosable_targets names {t:?}, which is not in [backup.targets]"
+            )));
+        }
+        if self.backup.remote_generations == 0 {
+            return Err(ConfigError("backup.remote_generations must be at least 1".into()));
         }
         Ok(())
     }

@@ -9,6 +9,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod garage;
+
 /// Path of the server binary cargo built for this test run.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_smbvault")

@@ -13,6 +13,7 @@
 //! polling [`Accounts::revision`].
 
 mod admin;
+mod backup_choice;
 mod bootstrap;
 mod groups;
 mod logon;
@@ -41,6 +42,7 @@ pub use admin::{
     Actor, Admin, AdminAction, AdminAudit, AdminEvent, GranteeName, NoAudit, RecordingAudit, SelfService, ShareChange,
     ShareOptions,
 };
+pub use backup_choice::OrgBackup;
 pub use bootstrap::{GeneratedAdmin, bootstrap};
 pub use logon::{SignInFailure, SignInRefusal};
 pub use password::HashCost;

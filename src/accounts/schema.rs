@@ -109,6 +109,15 @@ CREATE TABLE IF NOT EXISTS org_console (
     org_id       INTEGER PRIMARY KEY REFERENCES orgs(id),
     require_totp INTEGER NOT NULL DEFAULT 0
 );
+-- Where an organization's remote backups go (`[backup.targets.NAME]`)
+-- and how many generations are kept; no row: no remote backups.
+CREATE TABLE IF NOT EXISTS org_backup (
+    org_id      INTEGER PRIMARY KEY REFERENCES orgs(id),
+    target      TEXT NOT NULL,
+    generations INTEGER NOT NULL CHECK (generations >= 1),
+    set_by      TEXT NOT NULL,
+    set_at      INTEGER NOT NULL
+);
 "#;
 
 /// Applies connection settings and creates the schema if needed.

@@ -225,7 +225,7 @@ pub fn copy_org_segments(
 }
 
 /// `(file name hex, committed length)` of every segment in a meta.db copy.
-fn committed_segments(meta: &Path) -> Result<Vec<(String, u64)>, String> {
+pub(crate) fn committed_segments(meta: &Path) -> Result<Vec<(String, u64)>, String> {
     let c = Connection::open_with_flags(meta, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| format!("{}: {e}", meta.display()))?;
     let mut st = c.prepare("SELECT name, len FROM segments ORDER BY id").map_err(|e| e.to_string())?;

@@ -81,7 +81,7 @@ pub fn parse_name(name: &str) -> Option<SystemTime> {
     Some(SystemTime::from(t.with_timezone(&Utc)))
 }
 
-fn format_name(t: SystemTime) -> String {
+pub(crate) fn format_name(t: SystemTime) -> String {
     crate::types::jst::stamp(t)
 }
 
@@ -324,7 +324,7 @@ pub fn replaced_dirs(data_dir: &Path) -> Vec<PathBuf> {
 /// `VACUUM INTO` one database: a consistent, compact copy of its last
 /// committed state, then switched to rollback-journal mode so the copy is a
 /// single self-contained file.
-fn snapshot(src: &Path, dst: &Path) -> rusqlite::Result<()> {
+pub(crate) fn snapshot(src: &Path, dst: &Path) -> rusqlite::Result<()> {
     let conn = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(Duration::from_secs(30))?;
     let target = dst.to_str().ok_or_else(|| rusqlite::Error::InvalidPath(dst.to_path_buf()))?;

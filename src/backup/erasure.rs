@@ -31,6 +31,9 @@ pub struct Eraser {
     pub backups: Option<Arc<super::db::DbBackups>>,
     /// Data backups (`[backup] data_target`): keys.db, meta.db and segments.
     pub data_backups: Option<Arc<super::db::DbBackups>>,
+    /// Remote backups (`[backup.targets]`): the organization's objects
+    /// are deleted from every target.
+    pub remote: Option<Arc<super::remote::Remote>>,
 }
 
 /// One organization erased.
@@ -77,6 +80,12 @@ impl Eraser {
         }
         if let Some(b) = &self.data_backups {
             b.purge_org(org.id).map_err(|e| format!("data backups: {e}"))?;
+        }
+        if let Some(r) = &self.remote {
+            let current = self.accounts.org_backup(org.id).map_err(|e| format!("accounts: {e}"))?;
+            let n = r.erase_everywhere(org.id, current.as_ref().map(|c| c.target.as_str()))?;
+            self.accounts.set_org_backup(org.id, None, "erasure", now).map_err(|e| format!("accounts: {e}"))?;
+            tracing::info!(org = org.id.0, objects = n, "remote backups of the organization deleted");
         }
         if let Some(log) = &self.audit_log {
             log.erase_org(org.id).map_err(|e| format!("audit log: {e}"))?;
@@ -134,7 +143,7 @@ mod tests {
         let backups = Some(backups);
         Fixture {
             _dir: dir,
-            eraser: Eraser { accounts, store, audit_log: None, audit, backups, data_backups: None },
+            eraser: Eraser { accounts, store, audit_log: None, audit, backups, data_backups: None, remote: None },
             prov,
         }
     }

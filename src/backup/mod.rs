@@ -18,6 +18,7 @@ pub mod db;
 pub mod erasure;
 pub mod manifest;
 pub mod purge;
+pub mod remote;
 pub mod restore;
 
 /// Minimal stand-ins for the tables of accounts.db and keys.db that backups

@@ -57,6 +57,57 @@ pub enum BackupCmd {
         #[arg(long, value_name = "FILE")]
         recovery: Option<std::path::PathBuf>,
     },
+    /// Remote backup targets (`[backup.targets]`) and how many
+    /// organizations use each.
+    Targets,
+    /// Choose where ORG's remote backups go and how many generations are
+    /// kept. The operator may choose any target; an organization's
+    /// administrator one of `[backup] org_choosable_targets`.
+    OrgTarget {
+        /// Organization.
+        org: String,
+        /// Target name (default: keep the current one).
+        target: Option<String>,
+        /// Generations kept (default: `[backup] remote_generations`).
+        #[arg(long)]
+        generations: Option<u32>,
+        /// Turn ORG's remote backups off (operator only; generations stay).
+        #[arg(long, conflicts_with = "target")]
+        off: bool,
+    },
+    /// Make a remote backup generation of ORG (default: every
+    /// organization with a target) now (safe while the server runs).
+    OrgNow {
+        /// Organization.
+        org: Option<String>,
+    },
+    /// List ORG's generations on its target, newest first.
+    OrgList {
+        /// Organization.
+        org: String,
+    },
+    /// Download and check every object of ORG's generations (all, or GEN);
+    /// exit 1 if any is damaged.
+    OrgVerify {
+        /// Organization.
+        org: String,
+        /// Generation name as listed.
+        generation: Option<String>,
+    },
+    /// Restore one file or folder of ORG's generation GEN into its share
+    /// under a new name (default `復元 <date>/…`), never overwriting;
+    /// works while the server runs; recorded in ORG's operation log.
+    RestoreFiles {
+        /// Organization.
+        org: String,
+        /// Generation name as listed, or "latest".
+        generation: String,
+        /// SHARE/path/in/share (a file or a folder; SHARE alone: all of it).
+        path: String,
+        /// Put it at this path of the same share instead (must not exist).
+        #[arg(long)]
+        to: Option<String>,
+    },
 }
 
 /// The configured database backups, MACed under `mk`.
@@ -84,6 +135,9 @@ pub fn data_backups(config: &Config, mk: &MasterKey) -> Option<DbBackups> {
 
 /// Runs one `backup` command.
 pub fn run(g: &Global, cmd: &BackupCmd) -> Result<(), CliError> {
+    if super::backup_remote::handles(cmd) {
+        return super::backup_remote::run(g, cmd);
+    }
     if let Some(who) = &g.as_user {
         return Err(CliError {
             message: format!(
@@ -120,6 +174,7 @@ pub fn run(g: &Global, cmd: &BackupCmd) -> Result<(), CliError> {
         BackupCmd::Restore { generation, data, confirm, recovery } => {
             restore(&config, &mk, pick(*data)?, generation, confirm, recovery.as_deref(), out)
         }
+        _ => super::backup_remote::run(g, cmd),
     }
 }
 
@@ -142,9 +197,87 @@ fn new_bytes_of(g: &Generation) -> u64 {
         .sum()
 }
 
+/// Bytes a new generation will roughly hold: the databases, and for data
+/// backups the segments and audit logs (the progress display's total).
+fn expected_size(b: &DbBackups) -> u64 {
+    let data = b.data_dir();
+    let mut n = ["accounts.db", "store/keys.db"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(data.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    for f in crate::backup::manifest::list_files(&data.join("store").join("orgs")) {
+        if f.ends_with("/meta.db") || (b.includes_segments() && f.ends_with(".seg")) {
+            n += std::fs::metadata(data.join("store/orgs").join(&f)).map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    if b.includes_segments() {
+        n += super::progress::dir_size(&data.join("audit"));
+    }
+    n
+}
+
+/// Progress of a generation being written: the size of its `.tmp-*` directory.
+fn generation_progress(b: &DbBackups) -> super::progress::Progress {
+    let dir = b.dir().to_path_buf();
+    let total = expected_size(b);
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    let label = if b.includes_segments() { "data backup" } else { "backup" };
+    super::progress::Progress::start(
+        label,
+        Box::new(move || {
+            let now: u64 = std::fs::read_dir(&dir)
+                .map(|rd| {
+                    rd.flatten()
+                        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+                        .map(|e| super::progress::dir_size(&e.path()))
+                        .sum()
+                })
+                .unwrap_or(0);
+            let done = seen.fetch_max(now, std::sync::atomic::Ordering::Relaxed).max(now);
+            (done, total.max(done))
+        }),
+    )
+}
+
+/// Progress of a restore: bytes of the generation's files written into
+/// the data directory since it started.
+fn restore_progress(g: &Generation, data: &std::path::Path) -> super::progress::Progress {
+    let files: Vec<(std::path::PathBuf, u64)> = crate::backup::manifest::Manifest::read(&g.dir)
+        .map(|m| m.files.into_iter().map(|f| (data.join(&f.path), f.size)).collect())
+        .unwrap_or_default();
+    let total = files.iter().map(|f| f.1).sum();
+    let started = SystemTime::now() - std::time::Duration::from_secs(1);
+    super::progress::Progress::start(
+        "restore",
+        Box::new(move || {
+            let done = files
+                .iter()
+                .filter_map(|(p, size)| {
+                    let m = std::fs::metadata(p).ok()?;
+                    (m.modified().ok()? >= started).then_some(m.len().min(*size))
+                })
+                .sum();
+            (done, total)
+        }),
+    )
+}
+
 fn now(b: &DbBackups, out: Output) -> Result<(), CliError> {
     let started = Instant::now();
-    let g = b.create(SystemTime::now()).map_err(|e| CliError::new(format!("backup failed: {e}")))?;
+    let p = generation_progress(b);
+    let g = b.create(SystemTime::now());
+    let g = match g {
+        Ok(g) => {
+            let size = size_of(&g);
+            p.finish_at(size, size);
+            g
+        }
+        Err(e) => {
+            p.finish();
+            return Err(CliError::new(format!("backup failed: {e}")));
+        }
+    };
     let ms = started.elapsed().as_millis() as u64;
     let size = size_of(&g);
     let new = new_bytes_of(&g);
@@ -406,8 +539,10 @@ fn restore(
         ))
     })?;
     confirm.confirm(&what, &g.name)?;
-    let r = crate::backup::restore::restore(b, &g, data, mk, &config.accounts, SystemTime::now())
-        .map_err(|e| CliError::new(format!("restore failed: {e}")))?;
+    let p = restore_progress(&g, data);
+    let r = crate::backup::restore::restore(b, &g, data, mk, &config.accounts, SystemTime::now());
+    p.finish();
+    let r = r.map_err(|e| CliError::new(format!("restore failed: {e}")))?;
     if let Some(old) = &older {
         // The generation predates a key rotation: its keys.db, now restored,
         // is re-wrapped under the current master key (no data rewritten).

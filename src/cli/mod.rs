@@ -8,6 +8,7 @@
 //! bad arguments, 4 when an irreversible action was not confirmed).
 
 pub mod backup;
+pub mod backup_remote;
 pub mod confirm;
 pub mod context;
 pub mod group;
@@ -15,6 +16,7 @@ pub mod key;
 pub mod logs;
 pub mod org;
 pub mod output;
+pub mod progress;
 pub mod serve;
 pub mod service;
 pub mod share;

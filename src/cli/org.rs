@@ -84,6 +84,17 @@ pub enum OrgCmd {
         /// Organization.
         name: String,
     },
+    /// Export the organization's files, decrypted, with names and
+    /// modification times (to hand back before erasure); operator only,
+    /// recorded in the organization's operation log. Works while the
+    /// server runs.
+    Export {
+        /// Organization.
+        name: String,
+        /// An empty or new directory, or a FILE.tar (never overwritten).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
 }
 
 /// Longest notice `end-contract` accepts: a day further out is a typo.
@@ -155,6 +166,16 @@ pub fn run(g: &Global, cmd: &OrgCmd) -> Result<(), CliError> {
     let admin = ctx.admin()?;
     let out = ctx.out;
     match cmd {
+        OrgCmd::Export { name, to } => {
+            if g.as_user.is_some() {
+                return Err(CliError {
+                    message: "export writes on the server's disk: it is for the operator (run without --as)".into(),
+                    code: 3,
+                });
+            }
+            let o = admin.org(Some(name), "export")?;
+            super::backup_remote::export(&ctx, &o, to)?;
+        }
         OrgCmd::Add { name, quota, retention } => {
             let quota = quota.as_deref().map(parse_size).transpose()?;
             let retention = retention.as_deref().map(retention_arg).transpose()?;

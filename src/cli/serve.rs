@@ -104,6 +104,7 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
     }
     let backups = Arc::new(super::backup::db_backups(&config, &mk));
     let data_backups = super::backup::data_backups(&config, &mk).map(Arc::new);
+    let remote = (!config.backup.targets.is_empty()).then(|| Arc::new(super::backup_remote::remote(&config, &mk)));
     drop(mk);
     let eraser = Arc::new(crate::backup::erasure::Eraser {
         accounts: accounts.clone(),
@@ -112,6 +113,7 @@ pub fn run(g: &Global, args: &ServeArgs) -> Result<(), CliError> {
         audit: audit.clone(),
         backups: Some(backups.clone()),
         data_backups: data_backups.clone(),
+        remote: remote.clone(),
     });
     let directory = Arc::new(app::AccountsDirectory::new(accounts.clone(), &config));
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -169,6 +171,7 @@ struct Parts {
 
 async fn serve(p: Parts) -> Result<(), CliError> {
     let Parts { config, directory, accounts, store, audit, audit_log, eraser, backups, reload } = p;
+    let remote_hours = config.backup.remote_interval_hours;
     // Handlers first: SIGHUP's default action would end the process, and
     // systemd may send it as soon as we say READY.
     let handlers = crate::service::signals::Signals::install();
@@ -209,6 +212,7 @@ async fn serve(p: Parts) -> Result<(), CliError> {
     ));
     let metrics = server.metrics.clone();
     let console_backups = backups.clone();
+    let remote = eraser.remote.clone();
     tokio::spawn(erase_periodically(eraser, erase_interval, metrics.clone()));
     let [db, data] = backups;
     // Database and data backups are sibling tasks: each has its own lock
@@ -217,6 +221,10 @@ async fn serve(p: Parts) -> Result<(), CliError> {
         if let Some(b) = b.filter(|_| on) {
             tokio::spawn(backup_daily(b, store.clone(), kind, metrics.clone()));
         }
+    }
+    if let Some(r) = remote.filter(|_| remote_hours > 0) {
+        let every = std::time::Duration::from_secs(remote_hours * 3600);
+        tokio::spawn(crate::backup::remote::schedule::run(r, accounts.clone(), store.clone(), every));
     }
     let registry = Arc::new(crate::net::Registry::default());
     let control = {

@@ -47,6 +47,25 @@ pub enum Request {
         #[serde(default)]
         org: Option<u64>,
     },
+    /// Restore files from a fetched backup generation into the live share
+    /// (long: answers progress lines first, see [`super::control_backup`]).
+    RestoreFiles {
+        /// What to restore.
+        req: crate::backup::remote::ops::RestoreFiles,
+        /// Who asks, for the organization's operation log.
+        actor: String,
+    },
+    /// Export an organization's files (long, as `RestoreFiles`).
+    Export {
+        /// Organization id.
+        org: u64,
+        /// Its shares: name and root node.
+        shares: Vec<(String, u64)>,
+        /// Directory or `.tar` file.
+        to: std::path::PathBuf,
+        /// Who asks.
+        actor: String,
+    },
 }
 
 /// What the control socket answers from.
@@ -105,7 +124,10 @@ pub async fn serve(path: &Path, src: Arc<Sources>) -> std::io::Result<()> {
             let mut rd = tokio::io::BufReader::new(rd);
             let read = tokio::time::timeout(Duration::from_secs(10), rd.read_line(&mut line)).await;
             let answer = match read {
-                Ok(Ok(n)) if n > 0 && line.len() < 4096 => match serde_json::from_str::<Request>(&line) {
+                Ok(Ok(n)) if n > 0 && line.len() < 65536 => match serde_json::from_str::<Request>(&line) {
+                    Ok(req @ (Request::RestoreFiles { .. } | Request::Export { .. })) => {
+                        super::control_backup::handle(req, &src, &mut wr).await
+                    }
                     Ok(req) => handle(req, &src).await,
                     Err(e) => serde_json::json!({ "error": format!("bad request: {e}") }),
                 },
@@ -119,6 +141,9 @@ pub async fn serve(path: &Path, src: Arc<Sources>) -> std::io::Result<()> {
 async fn handle(req: Request, src: &Sources) -> serde_json::Value {
     let (registry, audit, metrics) = (&src.registry, &*src.audit, &src.metrics);
     match req {
+        Request::RestoreFiles { .. } | Request::Export { .. } => {
+            serde_json::json!({ "error": "not a short request" })
+        }
         Request::Usage { orgs } => {
             let store = src.store.clone();
             let usage =

@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod control;
+pub mod control_backup;
 pub mod http;
 pub mod logging;
 pub mod reload;

@@ -125,6 +125,15 @@ impl Store {
         Ok(o)
     }
 
+    /// Opens a copy of an organization's directory (`meta.db`, `seg/`: a
+    /// fetched backup generation) with the organization's current key,
+    /// apart from the live organization. Crash recovery runs on the copy.
+    pub fn open_copy(&self, org: OrgId, dir: &Path) -> Result<OrgStore> {
+        let key = self.org_key(org)?;
+        let opts = StoreOptions { background: false, tail_cache: false, ..self.opts.clone() };
+        Ok(OrgStore { core: OrgCore::open(dir, org, key, opts)? })
+    }
+
     /// Crypto-shreds an organization: deletes its key from keys.db and
     /// scrubs it from the WAL and free pages (so no copy of the wrapped key
     /// is left in keys.db's files), then deletes its data directory. Data

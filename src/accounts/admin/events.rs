@@ -199,6 +199,10 @@ impl AdminAction {
 pub trait AdminAudit: Send + Sync {
     /// Records one event.
     fn admin_event(&self, ev: AdminEvent);
+
+    /// Records an operation on an organization's data (a restore, an
+    /// export) in its operation log; `failed` when it did not succeed.
+    fn org_event(&self, _org: OrgId, _actor: &str, _action: &str, _target: &str, _detail: &str, _failed: bool) {}
 }
 
 /// Drops every event (until the audit log is connected).
