@@ -3,7 +3,9 @@
 //! session stays its first user's: re-authenticating as a user of another
 //! organization fails and leaves the session's tree and handles working for
 //! the original user; an unsigned, unencrypted leg on an encrypted session
-//! is refused without closing anything; the same user re-authenticates.
+//! is refused without closing anything; the same user re-authenticates; a
+//! bind naming the session from another tenant's connection, without the
+//! session's key, is answered as for a session that does not exist.
 //! The `bind_negative_*` answers are measured with smbtorture `smb2.session`
 //! (protocol-tests/torture/results.md).
 
@@ -23,6 +25,7 @@ fn reauthentication_keeps_the_session_to_its_user() {
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     for line in [
+        "OK an unsigned bind naming the session is answered as for no session",
         "OK re-authentication as BETA\\mallory refused",
         "OK an unsigned, unencrypted re-authentication leg is refused",
         "OK re-authentication as DEFAULT\\alice succeeded",

@@ -5,6 +5,8 @@ by Python smbprotocol with hand-made SESSION_SETUP legs on the session.
 
 USER has access to SHARE; OTHER_USER is a valid account of another
 organization. Checks, on one encrypted SMB 3.1.1 session of USER:
+  0. a bind naming the session from OTHER_USER's connection, unsigned, is
+     answered as for a session that does not exist;
   1. re-authentication as OTHER_USER fails, and the session's tree and open
      handle keep working for USER;
   2. an unsigned, unencrypted re-authentication leg is refused with
@@ -25,6 +27,7 @@ from smbprotocol.session import Session, SMB2SessionSetupRequest, SMB2SessionSet
 from smbprotocol.tree import TreeConnect
 
 ACCESS_DENIED = 0xC0000022
+USER_SESSION_DELETED = 0xC0000203
 
 
 def reauthenticate(sess, user, password):
@@ -94,6 +97,28 @@ def main():
              CreateOptions.FILE_NON_DIRECTORY_FILE)
     data = b"written by the first user"
     f.write(data, 0)
+
+    # Another tenant names this session in a bind from its own connection,
+    # unsigned (it has not the key): answered as for a session that does not
+    # exist, and nothing happens to the session.
+    other = Connection(uuid.uuid4(), host, int(port), require_signing=True)
+    other.connect(Dialects.SMB_3_1_1)
+    Session(other, other_user, other_password, require_encryption=False).connect()
+    req = SMB2SessionSetupRequest()
+    req["flags"] = 1  # SMB2_SESSION_FLAG_BINDING
+    req["security_mode"] = other.client_security_mode
+    req["buffer"] = spnego.client(other_user, other_password, service="cifs", hostname=host,
+                                  options=spnego.NegotiateOptions.session_key, protocol="ntlm").step()
+    request = other.send(req, sid=sess.session_id)
+    try:
+        other.receive(request)
+        fail("a bind to another tenant's session succeeded")
+    except SMBResponseException as exc:
+        if exc.status != USER_SESSION_DELETED:
+            fail(f"an unsigned bind to an existing session got 0x{exc.status:08x}, not USER_SESSION_DELETED")
+    other.disconnect()
+    still_works(tree, f, data, "after another tenant's bind")
+    print("OK an unsigned bind naming the session is answered as for no session; nothing changed")
 
     status = reauthenticate(sess, other_user, other_password)
     if status == 0:

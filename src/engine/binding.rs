@@ -2,10 +2,11 @@
 //! 3.3.5.5.2). smbvault does not offer multichannel (no
 //! SMB2_GLOBAL_CAP_MULTI_CHANNEL), so no binding ever succeeds; but a bind
 //! names a session of *another* connection, and the answer a client gets
-//! depends on that session: it is looked up server-wide here, its request
+//! depends on that session: it is looked up server-wide here, the request's
 //! signature checked with its key, and the refusal signed with it, as
 //! Windows and Samba do (smbtorture `smb2.session.bind_negative_*`,
-//! Samba bug 14512).
+//! Samba bug 14512). A bind that is not signed with the session's key is
+//! answered as if the session did not exist.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -68,13 +69,13 @@ pub struct Channel {
     pub cipher: Option<CipherId>,
 }
 
-/// The status a bind of `channel` to `session` gets, in the order of the
-/// checks of 3.3.5.5.2 as Windows and Samba apply them (signing algorithm,
-/// dialect family, signature, dialect, cipher). `signed` is true when the
-/// request carried a signature that verifies with the session's key. Every
-/// path ends in a refusal: with nothing wrong, STATUS_REQUEST_NOT_ACCEPTED,
-/// the answer for a server without multichannel (3.3.5.5).
-pub fn refusal(session: &SessionCrypto, session_dialect: Dialect, channel: &Channel, signed: bool) -> NtStatus {
+/// The status a bind of `channel` to `session` gets, once its signature
+/// verified with the session's key, in the order of the checks of 3.3.5.5.2
+/// as Windows and Samba apply them (signing algorithm, dialect family,
+/// dialect, cipher). Every path ends in a refusal: with nothing wrong,
+/// STATUS_REQUEST_NOT_ACCEPTED, the answer for a server without
+/// multichannel (3.3.5.5).
+pub fn refusal(session: &SessionCrypto, session_dialect: Dialect, channel: &Channel) -> NtStatus {
     let session_alg = session.signing_alg();
     if session_alg == SigningAlg::AesGmac && channel.signing != session_alg {
         return NtStatus::REQUEST_OUT_OF_SEQUENCE;
@@ -85,7 +86,7 @@ pub fn refusal(session: &SessionCrypto, session_dialect: Dialect, channel: &Chan
     if !channel.dialect.is_smb3() {
         return NtStatus::REQUEST_NOT_ACCEPTED;
     }
-    if !signed || session_dialect != channel.dialect || session.cipher() != channel.cipher {
+    if session_dialect != channel.dialect || session.cipher() != channel.cipher {
         return NtStatus::INVALID_PARAMETER;
     }
     NtStatus::REQUEST_NOT_ACCEPTED

@@ -129,15 +129,21 @@ fn bind(ctx: &mut Ctx<'_>) -> NtStatus {
     let Some((crypto, session_dialect)) = ctx.server.bindable.lookup(sid) else {
         return NtStatus::USER_SESSION_DELETED;
     };
-    let signed = ctx.hdr.is_signed() && crypto.signer().verify(ctx.msg).is_ok();
-    if ctx.hdr.is_signed() {
-        // The refusal is signed with the session's key, as the client that
-        // signed the request expects (Samba bug 14512).
-        ctx.conn.crypto.bind_key = Some((sid, crypto.clone()));
+    if !(ctx.hdr.is_signed() && crypto.signer().verify(ctx.msg).is_ok()) {
+        // Only a holder of the session's key learns that it exists (and
+        // what its connection negotiated), and gets an answer signed with
+        // that key: anybody else, another tenant probing session ids, is
+        // answered as for a session that does not exist, unsigned. (Samba
+        // answers an unsigned bind with INVALID_PARAMETER; every bind of
+        // smbtorture is signed with the session's key.)
+        return NtStatus::USER_SESSION_DELETED;
     }
+    // The refusal is signed with the session's key, as the client that
+    // signed the request expects (Samba bug 14512).
+    ctx.conn.crypto.bind_key = Some((sid, crypto.clone()));
     let dialect = ctx.conn.neg.dialect.unwrap_or(Dialect::SMB202);
     let channel = Channel { dialect, signing: signing_alg(ctx, dialect), cipher: cipher(ctx, dialect) };
-    let status = binding::refusal(&crypto, session_dialect, &channel, signed);
+    let status = binding::refusal(&crypto, session_dialect, &channel);
     tracing::info!(session = sid, status = ?status, "session bind refused (no multichannel)");
     status
 }
