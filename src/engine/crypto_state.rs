@@ -20,6 +20,9 @@ pub struct ConnCrypto {
     pub last_session_id: Option<u64>,
     /// Chain the response being built into this preauth hash (3.1.1).
     pub hash_response: Option<PreauthTarget>,
+    /// The keys of another connection's session that sign the refusal of a
+    /// bind request naming it (`engine::binding`); for the current chain only.
+    pub bind_key: Option<(u64, std::sync::Arc<SessionCrypto>)>,
 }
 
 /// Which preauth integrity hash a response extends.

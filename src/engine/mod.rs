@@ -5,6 +5,7 @@
 pub mod aapl;
 pub mod acl;
 pub mod audit;
+pub mod binding;
 pub mod caching;
 pub mod connection;
 pub mod context;

@@ -20,14 +20,18 @@ use crate::engine::teardown as close;
 pub fn connection(server: &Server, conn: &mut ConnState, now: SystemTime, peer: SocketAddr) {
     let ids: Vec<u64> = conn.sessions.iter().filter(|(_, s)| s.is_valid()).map(|(id, _)| *id).collect();
     for sid in ids {
-        let Some(p) = conn.sessions.get(&sid).and_then(|s| s.principal.clone()) else { continue };
-        if !server.directory.account_active(p.user_id, now) {
-            expire(server, conn, sid, now, peer);
-            continue;
-        }
-        if !trees(server, conn, sid, p.user_id, now, peer) {
-            expire(server, conn, sid, now, peer);
-        }
+        session(server, conn, sid, now, peer);
+    }
+}
+
+/// Re-checks one valid session and its trees against the accounts as they
+/// are now (also after a re-authentication, MS-SMB2 3.3.5.5.3).
+pub fn session(server: &Server, conn: &mut ConnState, sid: u64, now: SystemTime, peer: SocketAddr) {
+    let Some(p) = conn.sessions.get(&sid).filter(|s| s.is_valid()).and_then(|s| s.principal.clone()) else {
+        return;
+    };
+    if !server.directory.account_active(p.user_id, now) || !trees(server, conn, sid, p.user_id, now, peer) {
+        expire(server, conn, sid, now, peer);
     }
 }
 

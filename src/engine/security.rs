@@ -106,7 +106,7 @@ pub fn sign_responses(conn: &ConnState, chain: Vec<u8>, ranges: &[(usize, usize,
     let keyed = ranges
         .iter()
         .filter_map(|&(s, e, sid)| {
-            let c = conn.sessions.get(&sid).and_then(|x| x.crypto.as_ref())?;
+            let c = conn.sessions.get(&sid).and_then(|x| x.crypto.as_ref()).or_else(|| bind_key(conn, sid))?;
             Some((s..e, c.clone()))
         })
         .collect();
@@ -124,9 +124,16 @@ pub fn should_sign(conn: &ConnState, resp: &Header, status: NtStatus) -> Option<
     if status == NtStatus::PENDING && resp.is_async() {
         return None;
     }
-    let s = conn.sessions.get(&resp.session_id)?;
-    s.crypto.as_ref()?;
+    match conn.sessions.get(&resp.session_id) {
+        Some(s) => s.crypto.as_ref()?,
+        None => bind_key(conn, resp.session_id)?,
+    };
     Some(resp.session_id)
+}
+
+/// The keys of another connection's session named by a bind request.
+fn bind_key(conn: &ConnState, sid: u64) -> Option<&std::sync::Arc<SessionCrypto>> {
+    conn.crypto.bind_key.as_ref().filter(|(id, _)| *id == sid).map(|(_, c)| c)
 }
 
 /// The session whose keys must encrypt the response to an *unencrypted*
@@ -203,6 +210,10 @@ pub fn check_request(
     match hdr.command {
         Command::NEGOTIATE => return Ok(()),
         Command::SESSION_SETUP if hdr.session_id == 0 => return Ok(()),
+        // A bind names a session of another connection: the handler looks
+        // it up server-wide and checks the signature with its key
+        // (`engine::binding`).
+        Command::SESSION_SETUP if !conn.sessions.contains_key(&hdr.session_id) && is_bind(msg) => return Ok(()),
         Command::ECHO | Command::CANCEL if hdr.session_id == 0 => return Ok(()),
         _ => {}
     }
@@ -229,8 +240,11 @@ pub fn check_request(
         }
         _ => {}
     }
-    if encrypted.is_none() && session.encrypt_data && hdr.command != Command::SESSION_SETUP {
-        // 3.3.5.2.9: Session.EncryptData and an unencrypted request.
+    let first_setup = hdr.command == Command::SESSION_SETUP && session.crypto.is_none();
+    if encrypted.is_none() && session.encrypt_data && !first_setup {
+        // 3.3.5.2.9: Session.EncryptData and an unencrypted request; a
+        // re-authentication's legs too (as Samba refuses them), so that an
+        // on-path party cannot run one on the session.
         return Err(NtStatus::ACCESS_DENIED.into());
     }
     if needs_tree(hdr.command) {
@@ -243,11 +257,17 @@ pub fn check_request(
     Ok(())
 }
 
+/// True for a SESSION_SETUP request with SMB2_SESSION_FLAG_BINDING.
+fn is_bind(msg: &[u8]) -> bool {
+    crate::wire::session_setup::SessionSetupRequest::decode(msg)
+        .is_ok_and(|r| r.flags & crate::wire::session_setup::FLAG_BINDING != 0)
+}
+
 /// 3.3.5.2.4: a signed request must verify, else STATUS_ACCESS_DENIED; an
 /// unsigned one is refused when the session requires signing (every
-/// session here: Session.SigningRequired). SESSION_SETUP is exempt: its
-/// legs come before the keys exist, and a re-authentication's legs may be
-/// unsigned.
+/// session here: Session.SigningRequired). The legs of a first
+/// SESSION_SETUP come before the keys exist; a re-authentication's legs
+/// must be signed whatever the signing policy.
 fn verify_signature(
     session: &crate::engine::session::Session,
     hdr: &Header,
@@ -264,7 +284,10 @@ fn verify_signature(
         }
         return Ok(());
     }
-    if session.signing_required && hdr.command != Command::SESSION_SETUP {
+    // A session with keys is re-authenticated only by legs signed with them
+    // (or encrypted): an unsigned one could come from anybody on the path,
+    // and is refused before it touches the session.
+    if session.signing_required || hdr.command == Command::SESSION_SETUP {
         tracing::warn!(session = session.id, cmd = ?hdr.command, "unsigned request on a signing session");
         return Err(NtStatus::ACCESS_DENIED.into());
     }

@@ -37,6 +37,8 @@ pub struct Server {
     /// The open-file table shared by all connections (share modes, locks,
     /// delete-pending state) and the mailboxes of pending requests.
     pub files: crate::engine::files::Files,
+    /// Sessions with keys, server-wide, for answering bind requests.
+    pub bindable: crate::engine::binding::Registry,
     /// Lowest and highest dialects we accept.
     pub min_dialect: Dialect,
     /// See `min_dialect`.
@@ -80,6 +82,7 @@ impl Server {
             store,
             audit,
             files: crate::engine::files::Files::new(start_time),
+            bindable: crate::engine::binding::Registry::default(),
             min_dialect,
             max_dialect,
             // Session ids are unique server-wide and not guessable from one

@@ -26,6 +26,9 @@ pub struct Session {
     pub state: SessionState,
     /// Who logged on (set when Valid).
     pub principal: Option<Principal>,
+    /// A re-authentication under way (MS-SMB2 3.3.5.5.3): the session stays
+    /// Valid for its user meanwhile, and a failed exchange only drops this.
+    pub reauth: Option<Box<crate::auth::NtlmServer>>,
     /// Keys, signing and encryption policy (set when Valid).
     pub crypto: Option<Arc<SessionCrypto>>,
     /// Preauth integrity hash of this session's setup (3.1.1 only).
@@ -48,6 +51,7 @@ impl Session {
             id,
             state: SessionState::InProgress(Box::new(ntlm)),
             principal: None,
+            reauth: None,
             crypto: None,
             preauth: None,
             signing_required: true,

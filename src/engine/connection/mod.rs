@@ -172,6 +172,7 @@ impl Connection {
         encrypted: Option<u64>,
         mut prev: Option<Related>,
     ) -> Result<Option<Outgoing>, Error> {
+        self.state.crypto.bind_key = None;
         let mut out: Vec<u8> = Vec::new();
         let mut sign_ranges: Vec<(usize, usize, u64)> = Vec::new();
         let mut offset = 0usize;

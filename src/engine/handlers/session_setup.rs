@@ -1,13 +1,15 @@
 //! SESSION_SETUP (MS-SMB2 3.3.5.5): SPNEGO/NTLMv2 against the accounts
-//! store, key derivation, and the encryption policy.
+//! store, key derivation, the encryption policy, re-authentication
+//! (3.3.5.5.3) and the refusal of binds (3.3.5.5.2, `engine::binding`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::{Event, EventKind, EventResult};
-use crate::auth::{NtlmServer, ServerNames, Step};
+use crate::auth::{FailReason, NtlmServer, ServerNames, Step};
 use crate::config::EncryptionPolicy;
 use crate::crypto::{CipherId, SigningAlg};
+use crate::engine::binding::{self, Channel};
 use crate::engine::context::{Ctx, Reply, new_message};
 use crate::engine::crypto_state::{PreauthTarget, SessionCrypto};
 use crate::engine::services::{FailureOutcome, Principal};
@@ -21,9 +23,10 @@ use crate::wire::session_setup::{FLAG_BINDING, SessionSetupRequest, SessionSetup
 /// SESSION_SETUP.
 pub fn session_setup(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let req = SessionSetupRequest::decode(ctx.msg)?;
+    // The response names the request's session unless a new one is made.
+    ctx.conn.crypto.last_session_id = Some(ctx.hdr.session_id);
     if req.flags & FLAG_BINDING != 0 {
-        // Multichannel is not offered, so there is nothing to bind to.
-        return Err(NtStatus::REQUEST_NOT_ACCEPTED.into());
+        return Err(bind(ctx).into());
     }
     if ctx.server.live().security.encryption == EncryptionPolicy::Required && !client_can_encrypt(ctx) {
         // 3.3.5.5: Server.EncryptData with RejectUnencryptedAccess and a
@@ -35,16 +38,22 @@ pub fn session_setup(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let dialect = ctx.conn.neg.dialect.unwrap_or(Dialect::SMB202);
     let session = ctx.conn.sessions.get_mut(&sid).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
     if dialect == Dialect::SMB311
+        && session.crypto.is_none()
         && let Some(h) = session.preauth.as_mut()
     {
         h.update(ctx.msg);
     }
-    let SessionState::InProgress(ntlm) = &mut session.state else {
-        return Err(NtStatus::REQUEST_NOT_ACCEPTED.into());
+    let original = session.principal.clone();
+    let ntlm = match (&mut session.reauth, &mut session.state) {
+        (Some(ntlm), _) => ntlm,
+        (None, SessionState::InProgress(ntlm)) => ntlm,
+        _ => return Err(NtStatus::REQUEST_NOT_ACCEPTED.into()),
     };
     match ntlm.step(&req.security_buffer, ctx.server.directory.credentials()) {
         Step::Continue(token) => {
-            ctx.conn.crypto.hash_response = Some(PreauthTarget::Session(sid));
+            if original.is_none() {
+                ctx.conn.crypto.hash_response = Some(PreauthTarget::Session(sid));
+            }
             let mut out = new_message();
             SessionSetupResponse { session_flags: 0, security_buffer: token }.encode(&mut out);
             Ok(Reply::Body(NtStatus::MORE_PROCESSING_REQUIRED, out))
@@ -56,13 +65,28 @@ pub fn session_setup(ctx: &mut Ctx<'_>) -> Result<Reply> {
                 user: auth.credential.user.clone(),
                 org: auth.credential.org.clone(),
             };
+            let who = Some((principal.org_id, format!("{}\\{}", principal.org, principal.user)));
+            if let Some(first) = &original
+                && (first.user_id != principal.user_id || first.org_id != principal.org_id)
+            {
+                // 3.3.5.5.3 lets a re-authentication carry another identity;
+                // here a session is one user's for its life, or one session
+                // could hold trees and opens of two users (or organizations)
+                // and move data between them. The session stays its first
+                // user's, untouched.
+                tracing::warn!(session = sid, user = principal.user_id.0, "re-authentication as another user refused");
+                return reauth_refused(ctx, sid, who, "re-authentication as another user");
+            }
             if !ctx.server.directory.may_log_on(principal.user_id, ctx.now) {
                 tracing::info!(user = principal.user_id.0, "logon refused: account disabled, locked or suspended");
-                let who = Some((principal.org_id, format!("{}\\{}", principal.org, principal.user)));
-                return fail(ctx, sid, Some(principal.user_id), who, "account disabled, locked out or suspended");
+                return fail(ctx, sid, Some(principal.user_id), who, "account disabled, locked out or suspended", None);
             }
             ctx.server.directory.logon_succeeded(principal.user_id, ctx.now);
-            let reply = establish(ctx, sid, dialect, principal, &auth.session_key[..], auth.token)?;
+            let reply = if original.is_some() {
+                reauthenticated(ctx, sid, principal, auth.token)?
+            } else {
+                establish(ctx, sid, dialect, principal, &auth.session_key[..], auth.token)?
+            };
             let s = ctx.conn.sessions.get(&sid).and_then(|s| s.crypto.clone().map(|c| (c, s.encrypt_data)));
             if let Some((c, enc)) = s {
                 let kind = EventKind::LogonSuccess {
@@ -82,9 +106,46 @@ pub fn session_setup(ctx: &mut Ctx<'_>) -> Result<Reply> {
             let reason = format!("{:?}", f.reason);
             let (domain, name) = (f.domain.clone(), f.user.clone());
             let who = who.or(Some((crate::types::OrgId(0), format!("{domain}\\{name}"))));
-            fail(ctx, sid, user, who, &reason)
+            // A token that does not parse is STATUS_INVALID_PARAMETER, as
+            // on Windows and Samba (smbtorture `smb2.session.ntlmssp_bug14932`:
+            // an NTLMv2 response whose AV pairs overrun it).
+            let status = (f.reason == FailReason::Malformed).then_some(NtStatus::INVALID_PARAMETER);
+            fail(ctx, sid, user, who, &reason, status)
         }
     }
+}
+
+/// A bind request (SMB2_SESSION_FLAG_BINDING): always refused, with the
+/// status the named session and this connection call for.
+fn bind(ctx: &mut Ctx<'_>) -> NtStatus {
+    let sid = ctx.hdr.session_id;
+    if sid == 0 {
+        return NtStatus::INVALID_PARAMETER;
+    }
+    if ctx.conn.sessions.contains_key(&sid) {
+        // Already a channel of this session (or one being set up here).
+        return NtStatus::REQUEST_NOT_ACCEPTED;
+    }
+    let Some((crypto, session_dialect)) = ctx.server.bindable.lookup(sid) else {
+        return NtStatus::USER_SESSION_DELETED;
+    };
+    if !(ctx.hdr.is_signed() && crypto.signer().verify(ctx.msg).is_ok()) {
+        // Only a holder of the session's key learns that it exists (and
+        // what its connection negotiated), and gets an answer signed with
+        // that key: anybody else, another tenant probing session ids, is
+        // answered as for a session that does not exist, unsigned. (Samba
+        // answers an unsigned bind with INVALID_PARAMETER; every bind of
+        // smbtorture is signed with the session's key.)
+        return NtStatus::USER_SESSION_DELETED;
+    }
+    // The refusal is signed with the session's key, as the client that
+    // signed the request expects (Samba bug 14512).
+    ctx.conn.crypto.bind_key = Some((sid, crypto.clone()));
+    let dialect = ctx.conn.neg.dialect.unwrap_or(Dialect::SMB202);
+    let channel = Channel { dialect, signing: signing_alg(ctx, dialect), cipher: cipher(ctx, dialect) };
+    let status = binding::refusal(&crypto, session_dialect, &channel);
+    tracing::info!(session = sid, status = ?status, "session bind refused (no multichannel)");
+    status
 }
 
 /// A new session (SessionId 0) or the next leg of one in progress; a valid
@@ -108,10 +169,11 @@ fn start_or_continue(ctx: &mut Ctx<'_>) -> Result<u64> {
         return Ok(sid);
     }
     let s = ctx.conn.sessions.get_mut(&ctx.hdr.session_id).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
-    if s.is_valid() {
-        // Re-authentication (3.3.5.5.1): a new exchange on the same session.
-        s.state = SessionState::InProgress(Box::new(ntlm));
-        s.preauth = ctx.conn.crypto.preauth.clone();
+    if s.is_valid() && s.reauth.is_none() {
+        // Re-authentication (3.3.5.5.3): a new exchange on the same
+        // session, which meanwhile stays valid for its user. Its legs were
+        // signed or encrypted with the session's keys (`check_request`).
+        s.reauth = Some(Box::new(ntlm));
     }
     Ok(s.id)
 }
@@ -125,6 +187,24 @@ fn client_can_encrypt(ctx: &Ctx<'_>) -> bool {
     }
 }
 
+/// The cipher a session set up on this connection uses.
+fn cipher(ctx: &Ctx<'_>, dialect: Dialect) -> Option<CipherId> {
+    match dialect {
+        Dialect::SMB311 => CipherId::from_wire(ctx.conn.crypto.cipher),
+        d if d.is_smb3() && ctx.conn.neg.client_capabilities & caps::ENCRYPTION != 0 => Some(CipherId::Aes128Ccm),
+        _ => None,
+    }
+}
+
+/// The signing algorithm a session set up on this connection uses.
+fn signing_alg(ctx: &Ctx<'_>, dialect: Dialect) -> SigningAlg {
+    match dialect {
+        Dialect::SMB311 => ctx.conn.crypto.signing_alg.and_then(SigningAlg::from_wire).unwrap_or(SigningAlg::AesCmac),
+        d if d.is_smb3() => SigningAlg::AesCmac,
+        _ => SigningAlg::HmacSha256,
+    }
+}
+
 /// Authentication succeeded: derive keys, set the policy, answer signed.
 fn establish(
     ctx: &mut Ctx<'_>,
@@ -134,16 +214,8 @@ fn establish(
     session_key: &[u8],
     token: Vec<u8>,
 ) -> Result<Reply> {
-    let cipher = match dialect {
-        Dialect::SMB311 => CipherId::from_wire(ctx.conn.crypto.cipher),
-        d if d.is_smb3() && ctx.conn.neg.client_capabilities & caps::ENCRYPTION != 0 => Some(CipherId::Aes128Ccm),
-        _ => None,
-    };
-    let signing = match dialect {
-        Dialect::SMB311 => ctx.conn.crypto.signing_alg.and_then(SigningAlg::from_wire).unwrap_or(SigningAlg::AesCmac),
-        d if d.is_smb3() => SigningAlg::AesCmac,
-        _ => SigningAlg::HmacSha256,
-    };
+    let cipher = cipher(ctx, dialect);
+    let signing = signing_alg(ctx, dialect);
     let policy = ctx.server.live().security.encryption;
     let signing_required = ctx.server.config.security.signing_required || ctx.conn.neg.client_security_mode & 0x2 != 0;
     let session = ctx.conn.sessions.get_mut(&sid).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
@@ -159,13 +231,12 @@ fn establish(
             EncryptionPolicy::Off => false,
         };
         let crypto = Arc::new(crypto);
+        ctx.server.bindable.register(sid, &crypto, dialect);
         if crypto.can_encrypt() {
             ctx.conn.keys.register(sid, &crypto);
         }
         session.crypto = Some(crypto);
     }
-    // A re-authentication keeps the session's keys and EncryptData: the
-    // client does not derive new ones (MS-SMB2 3.2.5.3.2), so neither do we.
     let encrypt = session.encrypt_data;
     if let Some(c) = &session.crypto {
         tracing::info!(
@@ -189,49 +260,99 @@ fn establish(
     Ok(Reply::ok(out))
 }
 
-/// Failed logon: forget the session, count the failure, answer
-/// STATUS_LOGON_FAILURE after the configured delay (unknown users alike).
+/// A re-authentication of the session's own user succeeded. The session
+/// keeps its keys and EncryptData (the client does not derive new ones,
+/// MS-SMB2 3.2.5.3.2, so neither do we); its trees are re-checked against
+/// the accounts as they are now, as a logon would check them.
+fn reauthenticated(ctx: &mut Ctx<'_>, sid: u64, principal: Principal, token: Vec<u8>) -> Result<Reply> {
+    let session = ctx.conn.sessions.get_mut(&sid).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
+    session.reauth = None;
+    session.principal = Some(principal);
+    let flags = if session.encrypt_data { session_flags::ENCRYPT_DATA } else { 0 };
+    tracing::info!(session = sid, "session re-authenticated");
+    crate::engine::revalidate::session(ctx.server, ctx.conn, sid, ctx.now, ctx.peer);
+    if !ctx.conn.sessions.get(&sid).is_some_and(Session::is_valid) {
+        return Err(NtStatus::NETWORK_SESSION_EXPIRED.into());
+    }
+    let mut out = new_message();
+    SessionSetupResponse { session_flags: flags, security_buffer: token }.encode(&mut out);
+    Ok(Reply::ok(out))
+}
+
+/// A re-authentication that authenticated someone else: refused, counted
+/// as a logon failure in the audit log but not against the account (its
+/// password was right), and the session goes on as its first user's.
+fn reauth_refused(
+    ctx: &mut Ctx<'_>,
+    sid: u64,
+    who: Option<(crate::types::OrgId, String)>,
+    reason: &str,
+) -> Result<Reply> {
+    if let Some(s) = ctx.conn.sessions.get_mut(&sid) {
+        s.reauth = None;
+    }
+    record_failure(ctx, &who, reason, "STATUS_ACCESS_DENIED");
+    ctx.conn.delay = Some(Duration::from_millis(ctx.server.live().security.logon_failure_delay_ms));
+    Err(NtStatus::ACCESS_DENIED.into())
+}
+
+/// Failed logon: a new session is forgotten, a re-authenticated one ends.
+/// The failure counts against the account; the answer is
+/// STATUS_LOGON_FAILURE (`status` if given) after the configured delay
+/// (unknown users alike).
 fn fail(
     ctx: &mut Ctx<'_>,
     sid: u64,
     user: Option<crate::types::UserId>,
     who: Option<(crate::types::OrgId, String)>,
     reason: &str,
+    status: Option<NtStatus>,
 ) -> Result<Reply> {
-    if ctx.conn.sessions.get(&sid).is_some_and(|s| s.crypto.is_some()) {
-        // A failed re-authentication (3.3.5.5.1) ends the session as LOGOFF
-        // does: its opens close (pending CHANGE_NOTIFYs end with
+    if ctx.conn.sessions.get(&sid).is_some_and(|s| s.reauth.is_some()) {
+        // A failed re-authentication ends the session (MS-SMB2 3.3.5.5.3)
+        // as LOGOFF does: its opens close (pending CHANGE_NOTIFYs end with
         // STATUS_NOTIFY_CLEANUP) and it is dropped once those final
-        // responses are signed (smbtorture `smb2.notify.invalid-reauth`).
+        // responses are signed (smbtorture `smb2.notify.invalid-reauth`,
+        // `smb2.session.reauth6`). Only the session's own client can get
+        // here: the legs of a re-authentication are signed or encrypted
+        // with the session's keys (`security::check_request`), so an
+        // injected leg is refused before it touches anything.
         crate::engine::teardown::close_session_opens(ctx.server, ctx.conn, sid, ctx.now, ctx.peer);
         if let Some(s) = ctx.conn.sessions.get_mut(&sid) {
+            s.reauth = None;
             s.trees.clear();
         }
         ctx.conn.retire.push(sid);
     } else {
         ctx.conn.sessions.remove(&sid);
     }
-    ctx.conn.crypto.last_session_id = Some(sid);
     let locked = ctx.server.directory.logon_failed(user, ctx.now) == FailureOutcome::LockedOut;
-    // Unknown users have no organization: their failures go to the server log.
-    let event = |kind| {
-        let mut ev = Event::new(ctx.now, kind).client(ctx.peer);
-        if let Some((org, name)) = &who {
-            if org.0 != 0 {
-                ev = ev.org(*org);
-            }
-            ev = ev.user(name.clone());
-        }
-        ev
-    };
-    ctx.server.audit.record(
-        event(EventKind::LogonFailure { reason: reason.to_string() })
-            .result(EventResult::Denied("STATUS_LOGON_FAILURE".into())),
-    );
+    let status = status.unwrap_or(NtStatus::LOGON_FAILURE);
+    let denied = if status == NtStatus::LOGON_FAILURE { "STATUS_LOGON_FAILURE" } else { "STATUS_INVALID_PARAMETER" };
+    record_failure(ctx, &who, reason, denied);
     if locked {
         tracing::warn!(user = user.map(|u| u.0), "account locked out after repeated failures");
-        ctx.server.audit.record(event(EventKind::Lockout).result(EventResult::Denied("locked out".into())));
+        ctx.server.audit.record(event(ctx, &who, EventKind::Lockout).result(EventResult::Denied("locked out".into())));
     }
     ctx.conn.delay = Some(Duration::from_millis(ctx.server.live().security.logon_failure_delay_ms));
-    Err(NtStatus::LOGON_FAILURE.into())
+    Err(status.into())
+}
+
+/// An audit event about a logon by `who` (unknown users have no
+/// organization: their failures go to the server log).
+fn event(ctx: &Ctx<'_>, who: &Option<(crate::types::OrgId, String)>, kind: EventKind) -> Event {
+    let mut ev = Event::new(ctx.now, kind).client(ctx.peer);
+    if let Some((org, name)) = who {
+        if org.0 != 0 {
+            ev = ev.org(*org);
+        }
+        ev = ev.user(name.clone());
+    }
+    ev
+}
+
+/// Audits a failed logon.
+fn record_failure(ctx: &Ctx<'_>, who: &Option<(crate::types::OrgId, String)>, reason: &str, status: &str) {
+    let ev = event(ctx, who, EventKind::LogonFailure { reason: reason.to_string() });
+    ctx.server.audit.record(ev.result(EventResult::Denied(status.into())));
 }
