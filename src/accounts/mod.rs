@@ -38,8 +38,8 @@ use crate::config::AccountsConfig;
 use crate::keys::{KeyError, MasterKey, SealKey};
 
 pub use admin::{
-    Actor, Admin, AdminAction, AdminAudit, AdminEvent, GranteeName, NoAudit, RecordingAudit, SelfService,
-    ShareChange, ShareOptions,
+    Actor, Admin, AdminAction, AdminAudit, AdminEvent, GranteeName, NoAudit, RecordingAudit, SelfService, ShareChange,
+    ShareOptions,
 };
 pub use bootstrap::{GeneratedAdmin, bootstrap};
 pub use logon::{SignInFailure, SignInRefusal};
