@@ -28,9 +28,9 @@ import urllib.parse
 import urllib.request
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 URL, SMB_PORT, ADMIN_PW, CA, SHOTS, WORK, OP_PW = sys.argv[1:8]
@@ -103,7 +103,18 @@ def go(d, element):
     click returns before the server (hashing a password) has answered."""
     old = d.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(d, 60).until(EC.staleness_of(old))
+
+    def replaced(_):
+        # Chromium may answer a query on a node of the unloaded page with a
+        # generic inspector error ("Node with given id does not belong to
+        # the document") instead of "stale element": both mean it is gone.
+        try:
+            old.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+
+    WebDriverWait(d, 60).until(replaced)
 
 
 def q(d, css):
