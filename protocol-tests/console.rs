@@ -53,6 +53,8 @@ fn prepare(s: &TestServer, admin_pw: &str) {
         &format!("put {} \"<script>document.title='pwned'</script>.txt\"", local.display()),
     );
     assert!(text(&o).contains("OBJECT_NAME_INVALID"), "the hostile name should be refused: {}", text(&o));
+    // A database backup generation for the backups overview (verified there).
+    s.admin(&["backup", "now"]);
 }
 
 fn json_lines(s: &str) -> Vec<serde_json::Value> {
@@ -84,7 +86,7 @@ fn console_in_a_browser() {
     let out = text(&o);
     println!("{out}");
     assert!(o.status.success(), "browser test failed:\n{out}\nserver log:\n{}", s.log_text());
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok: ")).count(), 14, "every browser check ran:\n{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok: ")).count(), 16, "every browser check ran:\n{out}");
 
     // Organization B after org A's administrator tried everything on it.
     let users: serde_json::Value =
@@ -133,6 +135,8 @@ fn console_in_a_browser() {
         ("DEFAULT\\admin", "GroupAdded", "営業"),
         ("DEFAULT\\admin", "GroupMemberAdded", "DEFAULT\\tanaka"),
         ("DEFAULT\\admin", "AccessSet", "営業"),
+        ("DEFAULT\\admin", "ShareAdded", "経理"),
+        ("DEFAULT\\admin", "ShareRemoved", "一時"),
         ("DEFAULT\\admin", "UserUnlocked", "DEFAULT\\suzuki"),
         ("DEFAULT\\tanaka", "PasswordChanged", "DEFAULT\\tanaka"),
     ] {

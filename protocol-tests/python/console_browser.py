@@ -28,9 +28,9 @@ import urllib.parse
 import urllib.request
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 URL, SMB_PORT, ADMIN_PW, CA, SHOTS, WORK, OP_PW = sys.argv[1:8]
@@ -103,7 +103,18 @@ def go(d, element):
     click returns before the server (hashing a password) has answered."""
     old = d.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(d, 60).until(EC.staleness_of(old))
+
+    def replaced(_):
+        # Chromium may answer a query on a node of the unloaded page with a
+        # generic inspector error ("Node with given id does not belong to
+        # the document") instead of "stale element": both mean it is gone.
+        try:
+            old.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+
+    WebDriverWait(d, 60).until(replaced)
 
 
 def q(d, css):
@@ -318,6 +329,33 @@ def run(d, downloads):
     assert "営業" in cells and "read" in cells, cells
     ok("admin created group 営業, added tanaka, and gave the group read access to the share")
 
+    # --- Shares: add one with a Japanese name; it serves SMB at once.
+    d.get(URL + "/org/DEFAULT/shares")
+    q(d, "#new-share").send_keys("経理")
+    q(d, "#new-share-comment").send_keys("経理部の共有")
+    Select(q(d, "#new-share-access")).select_by_value("read_write")
+    go(d, q(d, "#add-share"))
+    assert "\\経理" in q(d, "main").text and "経理部の共有" in q(d, "main").text, q(d, "main").text
+    shot(d, "shares")
+    local = os.path.join(WORK, "ledger.txt")
+    with open(local, "w", encoding="utf-8") as f:
+        f.write("帳簿 2026\n")
+    got = os.path.join(WORK, "ledger-back.txt")
+    rc, out = smbclient(ORG + "\\tanaka", tanaka_pw, "put %s 帳簿.txt; get 帳簿.txt %s" % (local, got), share="経理")
+    assert rc == 0, "put/get in the new share: " + out
+    with open(got, encoding="utf-8") as f:
+        assert f.read() == "帳簿 2026\n"
+    # Remove a second share, with the name typed to confirm.
+    q(d, "#new-share").send_keys("一時")
+    go(d, q(d, "#add-share"))
+    go(d, d.find_element(By.CSS_SELECTOR, "form[action='/org/DEFAULT/shares/%E4%B8%80%E6%99%82/remove'] button"))
+    q(d, "#confirm").send_keys("一時")
+    go(d, q(d, "#confirm-go"))
+    assert "\\一時" not in q(d, "main").text and "\\経理" in q(d, "main").text, q(d, "main").text
+    rc, out = smbclient(ORG + "\\tanaka", tanaka_pw, "ls", share="一時")
+    assert rc != 0 and "BAD_NETWORK_NAME" in out, "removed share must be gone: " + out
+    ok("admin added share 経理 (comment, default access); tanaka put and got a file in it over SMB; share 一時 removed after confirmation")
+
     # --- CSRF: a form without (or with a wrong) token is refused.
     http = session_http(d)
     for form in [{"name": "nocsrf", "role": "member"}, {"name": "nocsrf", "role": "member", "csrf": "0" * 64}]:
@@ -343,6 +381,8 @@ def run(d, downloads):
         ("/org/BETA/groups", {"name": "x"}),
         ("/org/BETA/groups/staff/members", {"user": "bob", "op": "remove"}),
         ("/org/BETA/shares/betashare/access", {"kind": "user", "name": "bob", "access": "none"}),
+        ("/org/BETA/shares", {"name": "侵入", "comment": "", "default_access": "read_write"}),
+        ("/org/BETA/shares/betashare/remove", {"confirm": "betashare"}),
         ("/org/BETA/settings/retention", {"retention": "1m"}),
         ("/org/BETA/settings/totp", {"require": "on"}),
         # Own organization in the URL, B's names in the path or the form.
@@ -354,6 +394,7 @@ def run(d, downloads):
         ("/org/DEFAULT/groups/staff/delete", {}),
         ("/org/DEFAULT/shares/betashare/access", {"kind": "user", "name": "tanaka", "access": "read_write"}),
         ("/org/DEFAULT/shares/share/access", {"kind": "user", "name": "BETA\\bob", "access": "read_write"}),
+        ("/org/DEFAULT/shares/betashare/remove", {"confirm": "betashare"}),
         ("/operator/orgs", {"name": "EVIL"}),
         ("/operator/orgs/BETA/suspend", {"confirm": "BETA"}),
         ("/operator/orgs/BETA/quota", {"quota": "1"}),
@@ -464,9 +505,27 @@ def run(d, downloads):
     assert st == 200 and day in body, (st, body[:500])
     d.get(URL + "/operator/orgs")
     shot(d, "operator-orgs")
-    d.get(URL + "/operator/status")
-    assert q(d, "#connections")
-    shot(d, "operator-status")
+    # A client holding a session open while the operator looks.
+    held = subprocess.Popen(
+        ["smbclient", "//127.0.0.1/share", "-p", SMB_PORT, "-U", ORG + "\\tanaka%" + new_pw],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    try:
+        row = ""
+        for _ in range(40):
+            d.get(URL + "/operator/status")
+            rows = [r.text for r in d.find_elements(By.CSS_SELECTOR, "#sessions tr") if "tanaka" in r.text]
+            if rows:
+                row = rows[0]
+                break
+            time.sleep(0.5)
+        assert "tanaka" in row and "DEFAULT" in row and "127.0.0.1" in row and "3.1.1" in row, (row, q(d, "main").text)
+        assert q(d, "#connections")
+        backups = q(d, "#backups").text
+        assert "verified" in backups, backups
+        shot(d, "operator-status")
+    finally:
+        held.communicate("quit\n", timeout=30)
+    ok("operator's status page lists tanaka's live SMB session (organization, client, dialect) and the database backup as verified")
     ok("operator enrolled TOTP as the organization requires, created GAMMA, suspended it (confirmed), set its quota and ended its contract (confirmed)")
     sign_out(d)
 

@@ -254,7 +254,14 @@ async fn serve(p: Parts) -> Result<(), CliError> {
         tokio::spawn(crate::service::http::serve(ml, src));
         println!("smbvault metrics on http://{addr}/metrics");
     }
-    let console = crate::console::Console::new(accounts, audit.clone(), audit_log, server.clone(), console_backups);
+    let console = crate::console::Console::new(
+        accounts,
+        audit.clone(),
+        audit_log,
+        server.clone(),
+        console_backups,
+        registry.clone(),
+    );
     start_console(server.live().as_ref(), console).await;
     let (path, overrides, log, retention, env_log) = reload;
     let reloader = crate::service::reload::Reloader {

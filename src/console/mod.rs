@@ -45,6 +45,12 @@ pub struct Console {
     pub server: Arc<Server>,
     /// Database and data backups, for the read-only overview.
     pub backups: [Option<Arc<crate::backup::db::DbBackups>>; 2],
+    /// Live SMB connections, for the sessions on the status page (what
+    /// the control socket answers `smbvault status` from).
+    pub registry: Arc<crate::net::Registry>,
+    /// Verification results of database backup generations (a generation
+    /// never changes once made, so each is checked once per process).
+    backup_checks: parking_lot::Mutex<std::collections::HashMap<std::path::PathBuf, bool>>,
     /// Signed-in browsers.
     pub sessions: Sessions,
     admin_audit: SinkAudit,
@@ -58,13 +64,24 @@ impl Console {
         audit_log: Option<Arc<AuditLog>>,
         server: Arc<Server>,
         backups: [Option<Arc<crate::backup::db::DbBackups>>; 2],
+        registry: Arc<crate::net::Registry>,
     ) -> Self {
         let c = server.live().console.clone();
         let sessions = Sessions::new(
             std::time::Duration::from_secs(c.idle_timeout_secs.max(60)),
             std::time::Duration::from_secs(c.absolute_timeout_secs.max(300)),
         );
-        Self { accounts, admin_audit: SinkAudit(audit.clone()), audit, audit_log, server, backups, sessions }
+        Self {
+            accounts,
+            admin_audit: SinkAudit(audit.clone()),
+            audit,
+            audit_log,
+            server,
+            backups,
+            registry,
+            backup_checks: Default::default(),
+            sessions,
+        }
     }
 
     /// Records a console access event (sign-in, sign-out) in the user's

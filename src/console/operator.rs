@@ -164,9 +164,51 @@ fn status(ctx: &Ctx<'_>) -> Resp {
                 tr { th { (l.t("Audit events recorded / written / lost", "監査イベント 記録／書込／欠落")) } td { (a.recorded) " / " (a.written) " / " (a.lost) } }
             }
         }
-        p.muted { (l.t("Per-session detail: `smbvault status` on the server.", "セッションごとの詳細はサーバーで `smbvault status` を実行してください。")) }
+        h2 { (l.t("Sessions", "セッション")) }
+        (sessions(ctx))
         h2 { (l.t("Backups", "バックアップ")) }
         (super::org_settings::backups(ctx))
     };
     views::page(ctx, l.t("Server status", "サーバーの状態"), &Notice::default(), body)
+}
+
+/// The SMB sessions, as `smbvault status` lists them: the same
+/// `net::Registry::report` the control socket answers from, asked
+/// in-process (this runs on a blocking thread of the server's runtime).
+fn sessions(ctx: &Ctx<'_>) -> maud::Markup {
+    let l = ctx.lang;
+    let list = match tokio::runtime::Handle::try_current() {
+        Ok(h) => h.block_on(ctx.c.registry.report()),
+        Err(_) => Vec::new(),
+    };
+    html! {
+        @if list.is_empty() {
+            p.muted id="no-sessions" { (l.t("No sessions.", "セッションはありません。")) }
+        } @else {
+            table id="sessions" {
+                tr {
+                    th { (l.t("Session", "セッション")) } th { (l.t("User", "ユーザー")) } th { (l.t("Organization", "組織")) }
+                    th { (l.t("Client", "クライアント")) } th { (l.t("Dialect", "ダイアレクト")) } th { (l.t("Signing", "署名")) }
+                    th { (l.t("Encryption", "暗号化")) } th { (l.t("Idle", "アイドル")) } th { (l.t("Logged on", "ログオン")) }
+                    th { (l.t("Shares", "共有")) } th { (l.t("Open files", "開いているファイル")) }
+                }
+                @for s in &list {
+                    tr {
+                        td { (format!("{:#x}", s.id)) }
+                        td { (s.user) }
+                        td { (s.org) }
+                        td { (s.client) }
+                        td { (s.dialect) }
+                        td { @if s.signing { (l.t("yes", "あり")) } @else { (l.t("no", "なし")) } }
+                        td { @if s.encryption { (s.cipher.as_deref().unwrap_or(l.t("yes", "あり"))) } @else { (l.t("no", "なし")) } }
+                        td { (s.idle_secs) " s" }
+                        td { (s.logged_on) }
+                        td { (s.shares.join(", ")) }
+                        td { @for o in &s.opens { div { (o.share) "\\" (o.path) } } }
+                    }
+                }
+            }
+        }
+        p.muted { (l.t("Ending a session: `smbvault session kick ID` on the server.", "セッションの切断はサーバーで `smbvault session kick ID` を実行してください。")) }
+    }
 }

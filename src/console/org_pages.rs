@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use super::http::{Resp, seg};
 use super::views::{self, Lang, Notice, csrf, role_name};
 use super::{Ctx, logs, org_settings};
-use crate::accounts::{Access, AccountsError, Admin, GranteeName, OrgRecord, Role, names, password};
+use crate::accounts::{Access, AccountsError, Admin, GranteeName, OrgRecord, Role, ShareOptions, names, password};
 
 /// `/org/{org}/…`.
 pub fn route(ctx: &Ctx<'_>, org: &str, rest: &[&str]) -> Resp {
@@ -39,6 +39,8 @@ pub fn route(ctx: &Ctx<'_>, org: &str, rest: &[&str]) -> Resp {
         }
         ("POST", ["groups", g, "members"]) => p.member(g),
         ("GET", ["shares"]) => p.shares(&Notice::default(), 200),
+        ("POST", ["shares"]) => p.share_add(),
+        ("POST", ["shares", share, "remove"]) => p.share_remove(share),
         ("POST", ["shares", share, "access"]) => p.access(share),
         ("GET", ["logs"]) => logs::view(ctx, &p.org),
         ("GET", ["logs.csv"]) => logs::export(ctx, &p.org, logs::Export::Csv),
@@ -257,10 +259,22 @@ impl OrgPage<'_> {
         let (l, base) = (self.l(), self.base());
         let shares = self.admin.share_list(Some(&self.org.name)).unwrap_or_default();
         let body = html! {
+            form.box method="post" action=(format!("{base}/shares")) {
+                (csrf(self.ctx))
+                label { (l.t("New share", "新しい共有")) " " input id="new-share" name="name" required size="14"; }
+                label { (l.t("Comment", "コメント")) " " input id="new-share-comment" name="comment" size="20"; }
+                label { (l.t("Default access", "既定のアクセス")) " " select id="new-share-access" name="default_access" {
+                    option value="read_write" { "read_write" } option value="read" { "read" } option value="none" { "none" }
+                } }
+                button id="add-share" type="submit" { (l.t("Add share", "共有を追加")) }
+            }
             @for s in &shares {
                 @let entries = self.admin.share_access(&s.name).map(|(_, e)| e).unwrap_or_default();
                 h2 { "\\\\" (self.ctx.c.server.live().server.name) "\\" (s.name) }
-                p.muted { (l.t("Default for the organization's users:", "組織のユーザーの既定：")) " " (s.default_access.as_str()) }
+                p.muted {
+                    @if !s.comment.is_empty() { (s.comment) " · " }
+                    (l.t("Default for the organization's users:", "組織のユーザーの既定：")) " " (s.default_access.as_str())
+                }
                 table {
                     tr { th { (l.t("User or group", "ユーザー／グループ")) } th { (l.t("Access", "アクセス")) } }
                     @for e in &entries { tr { td { (e.name) } td { (e.access.as_str()) } } }
@@ -275,9 +289,54 @@ impl OrgPage<'_> {
                     }
                     button type="submit" { (l.t("Set access", "アクセスを設定")) }
                 }
+                (action(self.ctx, &format!("{base}/shares/{}", seg(&s.name)), "remove", l.t("Remove share…", "共有を削除…")))
             }
         };
         views::page(self.ctx, l.t("Shares", "共有"), notice, body).status(status)
+    }
+
+    /// Adds a share as `smbvault share add` does: recorded in accounts.db
+    /// with the CLI's deferred provisioning, so the serving engine creates
+    /// its root directory at the first tree connect
+    /// (`engine::Server::share_root`).
+    fn share_add(&self) -> Resp {
+        let req = &self.ctx.req;
+        let r = Access::parse(req.field("default_access")).and_then(|default_access| {
+            let opts =
+                ShareOptions { comment: req.field("comment").trim().to_string(), encryption: None, default_access };
+            let prov = crate::app::DeferredProvisioner { keys: Some(self.ctx.c.server.store.clone()) };
+            self.admin.share_add(Some(&self.org.name), req.field("name").trim(), &opts, &prov)
+        });
+        self.done(r.map(|_| ()), Page::Shares)
+    }
+
+    /// Removes a share as `smbvault share remove` does (its files stay in
+    /// storage, erased with the organization), after the administrator
+    /// types its name: clients lose it at once.
+    fn share_remove(&self, share: &str) -> Resp {
+        let l = self.l();
+        let s = match self.admin.share(share, "remove") {
+            Ok(s) if s.org_id == self.org.id => s,
+            Ok(_) => return views::error(self.ctx, 404, l.t("No such share.", "その共有はありません。")),
+            Err(e) => return self.shares(&Notice::err(e.to_string()), status_of(&e)),
+        };
+        if self.ctx.req.field("confirm") != s.name {
+            let act = format!("{}/shares/{}/remove", self.base(), seg(&s.name));
+            let body = html! {
+                p.err { "\\\\" (self.ctx.c.server.live().server.name) "\\" (s.name) " "
+                    (l.t("will be removed: its users lose it at once. Its files stay in storage until the organization is erased.",
+                         "を削除します。利用者はすぐに使えなくなります。ファイルは組織の消去までストレージに残ります。")) }
+                form.box method="post" action=(act) {
+                    (csrf(self.ctx))
+                    label { (l.t("Type the share's name to confirm:", "確認のため共有名を入力してください：")) " "
+                        input id="confirm" name="confirm" required; }
+                    button.danger id="confirm-go" type="submit" { (l.t("Remove", "削除")) }
+                }
+                p { a href=(format!("{}/shares", self.base())) { (l.t("Cancel", "キャンセル")) } }
+            };
+            return views::page(self.ctx, l.t("Confirm", "確認"), &Notice::default(), body);
+        }
+        self.done(self.admin.share_remove(&s.name, None).map(|_| ()), Page::Shares)
     }
 
     fn access(&self, share: &str) -> Resp {

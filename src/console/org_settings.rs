@@ -89,16 +89,35 @@ fn show(ctx: &Ctx<'_>, admin: &Admin<'_>, name: &str, notice: &Notice, status: u
     views::page(ctx, l.t("Organization settings", "組織設定"), notice, body).status(status)
 }
 
-/// The backup generations (read only; restores are the operator's, on the server).
+/// The backup generations (read only; restores are the operator's, on the
+/// server). Database generations are verified as `smbvault backup list`
+/// does (manifest MAC and every file's SHA-256), once per generation per
+/// process: they are small and never change. Data generations hold copies
+/// of every organization's segments, too much to hash on a page view:
+/// `smbvault backup verify --data` checks them.
 pub fn backups(ctx: &Ctx<'_>) -> maud::Markup {
     let l = ctx.lang;
     let kinds = [l.t("Database", "データベース"), l.t("Data", "データ")];
+    let state = |b: &crate::backup::db::DbBackups, g: &crate::backup::db::Generation| -> &'static str {
+        if b.includes_segments() {
+            return l.t(
+                "not checked here (smbvault backup verify --data)",
+                "ここでは未検査（smbvault backup verify --data）",
+            );
+        }
+        let ok = *ctx.c.backup_checks.lock().entry(g.dir.clone()).or_insert_with(|| b.verify(g).is_empty());
+        if ok {
+            l.t("verified", "検証済み")
+        } else {
+            l.t("DAMAGED: do not restore", "破損：復元しないでください")
+        }
+    };
     html! {
         table id="backups" {
-            tr { th { (l.t("Kind", "種類")) } th { (l.t("Generation", "世代")) } th { (l.t("Taken", "取得日時")) } }
+            tr { th { (l.t("Kind", "種類")) } th { (l.t("Generation", "世代")) } th { (l.t("Taken", "取得日時")) } th { (l.t("State", "状態")) } }
             @for (kind, b) in kinds.iter().zip(ctx.c.backups.iter()) {
                 @if let Some(b) = b {
-                    @for g in b.list() { tr { td { (kind) } td { (g.name) } td { (jst(g.time)) } } }
+                    @for g in b.list().iter().rev() { tr { td { (kind) } td { (g.name) } td { (jst(g.time)) } td.state { (state(b, g)) } } }
                 }
             }
         }

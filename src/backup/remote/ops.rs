@@ -54,9 +54,7 @@ pub struct Restored {
 /// generation's JST date; "restore" in Japanese, what staff look for).
 pub fn restore_folder(generation: &str) -> String {
     let date = super::super::db::parse_name(generation)
-        .map(|t| {
-            crate::types::jst::at(t).format("%Y-%m-%d").to_string()
-        })
+        .map(|t| crate::types::jst::at(t).format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| generation.to_string());
     format!("復元 {date}")
 }
