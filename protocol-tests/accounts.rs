@@ -68,13 +68,14 @@ fn tenants_are_isolated_and_the_domain_selects_the_organization() {
         assert_has(&s.smbclient("acme-docs", user, PASS, &[], "ls"), "NT_STATUS_BAD_NETWORK_NAME", user);
     }
     assert_clean(&s.smbclient("acme-docs", "alice@ACME", PASS, &[], "ls"), "alice@ACME");
-    // Without a domain the name is ambiguous: refused like a wrong password.
+    // Without a domain, only `[accounts] domainless_org` (here the default,
+    // DEFAULT) is searched: refused like a wrong password.
     let ambiguous = s.smbclient("acme-docs", "alice", PASS, &["-W", "WORKGROUP"], "ls");
-    assert_has(&ambiguous, "NT_STATUS_LOGON_FAILURE", "ambiguous alice");
-    // A name unique on the server logs on without a domain, but never
-    // through another organization's domain.
+    assert_has(&ambiguous, "NT_STATUS_LOGON_FAILURE", "domainless alice");
+    // Even a name unique on the server is not found by searching every
+    // tenant, nor through another organization's domain.
     s.add_user("BETA\\bea", PASS);
-    assert_clean(&s.smbclient("beta-docs", "bea", PASS, &["-W", "WORKGROUP"], "ls"), "unique bea");
+    assert_has(&s.smbclient("beta-docs", "bea", PASS, &["-W", "WORKGROUP"], "ls"), "NT_STATUS_LOGON_FAILURE", "bea");
     assert_has(&s.smbclient("beta-docs", "ACME\\bea", PASS, &[], "ls"), "NT_STATUS_LOGON_FAILURE", "ACME\\bea");
 
     // Share lists (srvsvc) show only the caller's organization.
@@ -82,6 +83,107 @@ fn tenants_are_isolated_and_the_domain_selects_the_organization() {
     cmd.args(["-L", "//127.0.0.1", "-p", &s.port.to_string(), "-U", &format!("BETA\\alice%{PASS}")]);
     let list = text(&timed_output(cmd, Duration::from_secs(60)));
     assert!(list.contains("beta-docs") && !list.contains("acme-docs"), "{list}");
+}
+
+/// Issue 15: share names are per organization. ACME and BETA each have a
+/// `docs`; each tenant's users reach only their own, and nothing (share
+/// add, tree connect, the srvsvc listing and NetShareGetInfo) tells one
+/// tenant that the other's exists. Domainless logons resolve only in
+/// `[accounts] domainless_org`, UPN suffixes select their organization.
+#[test]
+fn each_organization_has_its_own_docs_and_learns_nothing_of_the_other() {
+    let s =
+        TestServer::start_with(Options { accounts: vec!["domainless_org = \"BETA\"".into()], ..Options::default() });
+    s.admin(&["org", "add", "ACME"]);
+    s.admin(&["org", "add", "BETA"]);
+    s.add_user("ACME\\alice", PASS);
+    s.add_user("BETA\\bob", PASS);
+    s.add_user("BETA\\alice", PASS);
+    let o = s.cli(
+        &["user", "add", "ACME\\boss", "--role", "org_admin", "--password-stdin"],
+        Some(&format!("{PASS}\n")),
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let env = [("SMBVAULT_ADMIN_PASSWORD", PASS)];
+    let boss = |args: &[&str]| {
+        let mut a = vec!["--as", "ACME\\boss"];
+        a.extend_from_slice(args);
+        s.cli(&a, None, &env)
+    };
+
+    // The operator creates BETA's docs first; ACME's administrator then
+    // adds a docs of their own, and the CLI says nothing about BETA.
+    s.admin(&["share", "add", "docs", "--org", "BETA", "--comment", "beta-secret-comment"]);
+    let o = boss(&["share", "add", "docs", "--comment", "acme docs"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("BETA"), "{}", text(&o));
+    // A second docs in ACME is refused as existing; a name only BETA uses
+    // is "not found" for ACME's administrator, like any unknown name.
+    let dup = boss(&["share", "add", "DOCS"]);
+    assert!(!dup.status.success() && text(&dup).contains("exists"), "{}", text(&dup));
+    s.admin(&["share", "add", "beta-only", "--org", "BETA"]);
+    let answers: Vec<String> = ["beta-only", "no-such-share"]
+        .iter()
+        .map(|name| {
+            let o = boss(&["share", "access", name]);
+            assert!(!o.status.success() && !text(&o).contains("BETA"), "{name}: {}", text(&o));
+            text(&o).replace(name, "NAME")
+        })
+        .collect();
+    assert_eq!(answers[0], answers[1], "another tenant's name answers like a missing one");
+    let list = boss(&["share", "list"]);
+    assert!(text(&list).contains("acme docs") && !text(&list).contains("beta"), "{}", text(&list));
+    // The operator must say which docs when two exist.
+    let o = s.cli(&["share", "set", "docs", "--comment", "x"], None, &[]);
+    assert!(!o.status.success() && text(&o).contains("--org"), "{}", text(&o));
+
+    // Each tenant's docs holds its own files.
+    let a = s.dir.path().join("a.txt");
+    std::fs::write(&a, b"acme").unwrap();
+    assert_clean(&s.smbclient("docs", "ACME\\alice", PASS, &[], &format!("put {} acme.txt", a.display())), "acme put");
+    assert_clean(&s.smbclient("docs", "BETA\\bob", PASS, &[], &format!("put {} beta.txt", a.display())), "beta put");
+    let ls_a = text(&s.smbclient("docs", "ACME\\alice", PASS, &[], "ls"));
+    assert!(ls_a.contains("acme.txt") && !ls_a.contains("beta.txt"), "{ls_a}");
+    let ls_b = text(&s.smbclient("docs", "BETA\\bob", PASS, &[], "ls"));
+    assert!(ls_b.contains("beta.txt") && !ls_b.contains("acme.txt"), "{ls_b}");
+    // BETA's other share is a missing name for ACME, not a denied one.
+    assert_has(&s.smbclient("beta-only", "ACME\\alice", PASS, &[], "ls"), "NT_STATUS_BAD_NETWORK_NAME", "beta-only");
+
+    // srvsvc: the listing and NetShareGetInfo answer from the caller's
+    // organization only.
+    let rpc = |user: &str, cmd: &str| {
+        let mut c = Command::new("rpcclient");
+        c.args(["127.0.0.1", "-p", &s.port.to_string(), "-U", &format!("{user}%{PASS}"), "-c", cmd]);
+        text(&timed_output(c, Duration::from_secs(60)))
+    };
+    let enum_a = rpc("ACME\\alice", "netshareenumall");
+    assert!(enum_a.contains("acme docs") && !enum_a.contains("beta"), "{enum_a}");
+    let info_a = rpc("ACME\\alice", "netsharegetinfo docs");
+    assert!(info_a.contains("acme docs") && !info_a.contains("beta-secret-comment"), "{info_a}");
+    let info_a2 = rpc("ACME\\alice", "netsharegetinfo beta-only");
+    let info_none = rpc("ACME\\alice", "netsharegetinfo no-such-share");
+    assert!(!info_a2.contains("beta-only") || info_a2.contains("NET_NAME_NOT_FOUND"), "{info_a2}");
+    assert_eq!(
+        info_a2.replace("beta-only", "NAME"),
+        info_none.replace("no-such-share", "NAME"),
+        "another tenant's name answers like a missing one"
+    );
+    let info_b = rpc("BETA\\bob", "netsharegetinfo docs");
+    assert!(info_b.contains("beta-secret-comment"), "{info_b}");
+
+    // Domainless logons: only BETA (domainless_org) is searched.
+    let ls = text(&s.smbclient("docs", "bob", PASS, &["-W", "WORKGROUP"], "ls"));
+    assert!(ls.contains("beta.txt"), "domainless bob: {ls}");
+    let ls = text(&s.smbclient("docs", "alice", PASS, &["-W", "WORKGROUP"], "ls"));
+    assert!(ls.contains("beta.txt") && !ls.contains("acme.txt"), "domainless alice is BETA's: {ls}");
+    // ACME's users log on with ACME's UPN suffix once it has one.
+    assert_has(&s.smbclient("docs", "alice@acme.example", PASS, &[], "ls"), "NT_STATUS_LOGON_FAILURE", "no suffix yet");
+    s.admin(&["org", "set-upn-suffix", "ACME", "acme.example"]);
+    let o = boss(&["org", "set-upn-suffix", "ACME", "evil.example"]);
+    assert!(!o.status.success(), "only the operator sets UPN suffixes: {}", text(&o));
+    let ls = text(&s.smbclient("docs", "alice@ACME.example", PASS, &[], "ls"));
+    assert!(ls.contains("acme.txt") && !ls.contains("beta.txt"), "alice@acme.example: {ls}");
 }
 
 /// smbclient operations that change something, each on its own object so

@@ -264,16 +264,16 @@ impl Directory for AccountsDirectory {
         self
     }
 
-    fn find_share(&self, name: &str) -> Option<ShareRecord> {
-        self.accounts.find_share(name).ok().flatten().map(|s| self.resolve(s))
+    fn find_share(&self, org: OrgId, name: &str) -> Option<ShareRecord> {
+        self.accounts.find_share(org, name).ok().flatten().map(|s| self.resolve(s))
     }
 
     fn access(&self, share: &ShareRecord, user: UserId) -> Access {
         self.accounts.effective_access(share.id, user).unwrap_or(Access::None)
     }
 
-    fn find_share_now(&self, name: &str) -> Option<Option<ShareRecord>> {
-        match self.accounts.find_share(name) {
+    fn find_share_now(&self, org: OrgId, name: &str) -> Option<Option<ShareRecord>> {
+        match self.accounts.find_share(org, name) {
             Ok(s) => Some(s.map(|s| self.resolve(s))),
             Err(e) => {
                 tracing::warn!(error = %e, "share could not be read; re-checked at the next tick");

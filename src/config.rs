@@ -218,6 +218,22 @@ pub struct AccountsConfig {
     pub lockout_duration_secs: u64,
     /// Name of the organization created on first start.
     pub default_org: String,
+    /// Where a logon whose domain names no organization (WORKGROUP, empty,
+    /// the client's machine name) looks for its user: this organization
+    /// only. Absent: `default_org`. Empty: such logons fail, and users must
+    /// log on as ORG\user or user@ORG (or user@UPN-suffix).
+    pub domainless_org: Option<String>,
+}
+
+impl AccountsConfig {
+    /// The organization domainless logons resolve in, if any.
+    pub fn domainless_org(&self) -> Option<&str> {
+        match self.domainless_org.as_deref() {
+            None => Some(&self.default_org),
+            Some("") => None,
+            Some(o) => Some(o),
+        }
+    }
 }
 
 impl Default for AccountsConfig {
@@ -229,6 +245,7 @@ impl Default for AccountsConfig {
             lockout_window_secs: 600,
             lockout_duration_secs: 900,
             default_org: "DEFAULT".into(),
+            domainless_org: None,
         }
     }
 }

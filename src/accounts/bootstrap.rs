@@ -51,11 +51,8 @@ pub fn bootstrap(
         }
         _ => return Ok(None),
     };
-    let share = match acc.find_share(&cfg.bootstrap.share)? {
-        Some(s) if s.org_id == org.id => s,
-        Some(_) => {
-            return Err(AccountsError::Exists { what: "share", name: cfg.bootstrap.share.clone() });
-        }
+    let share = match acc.find_share(org.id, &cfg.bootstrap.share)? {
+        Some(s) => s,
         None => acc.add_share(
             &NewShare {
                 org: org.id,

@@ -3,12 +3,17 @@
 //!
 //! Name resolution (MS-NLMP 2.2.1.3 AUTHENTICATE_MESSAGE carries DomainName
 //! and UserName separately; clients fill them in different ways):
-//! - `user@org` in the user field (domain ignored): Windows sends UPN-style
-//!   names this way with an empty domain;
-//! - `ORG\user` typed in Windows becomes domain `ORG`, user `user`;
+//! - `user@X` in the user field (domain ignored): Windows sends UPN-style
+//!   names this way with an empty domain. X is an organization's name or
+//!   its UPN suffix (`smbvault org set-upn-suffix`);
+//! - `ORG\user` typed in Windows becomes domain `ORG`, user `user`; a
+//!   domain that is an organization's UPN suffix works the same way;
 //! - otherwise (domain "WORKGROUP", "", ".", the server's name, a client's
-//!   own machine name) the user name alone, if exactly one organization
-//!   has such a user.
+//!   own machine name) only through the explicit rule
+//!   `[accounts] domainless_org` (by default the bootstrap organization,
+//!   `default_org`), never by searching every tenant for the user name:
+//!   adding `alice` to one organization must not change whose account a
+//!   domainless `alice` of another organization logs on to.
 
 use std::time::{Duration, SystemTime};
 
@@ -47,22 +52,16 @@ fn row8(r: &Row<'_>) -> rusqlite::Result<Row8> {
     })
 }
 
-fn in_org(c: &Connection, org: &str, user: &str) -> Result<Option<Row8>, AccountsError> {
-    let sql = format!("SELECT {CANDIDATE_COLS} WHERE o.name_key = ?1 AND u.name_key = ?2");
-    Ok(c.prepare_cached(&sql)?.query_row(params![names::fold_org(org), names::fold(user)], row8).optional()?)
+/// The organization a logon's domain (or UPN part) names: by name, or by
+/// UPN suffix (compared lower-case, as DNS names are).
+fn org_named(c: &Connection, label: &str) -> Result<Option<u64>, AccountsError> {
+    let mut st = c.prepare_cached("SELECT id FROM orgs WHERE name_key = ?1 OR upn_suffix = ?2 LIMIT 1")?;
+    Ok(st.query_row(params![names::fold_org(label), label.trim().to_ascii_lowercase()], |r| r.get(0)).optional()?)
 }
 
-fn org_exists(c: &Connection, name: &str) -> Result<bool, AccountsError> {
-    let mut st = c.prepare_cached("SELECT 1 FROM orgs WHERE name_key = ?1")?;
-    Ok(st.exists([names::fold_org(name)])?)
-}
-
-/// The only user with this name in any organization, or none if zero or several.
-fn unique_anywhere(c: &Connection, user: &str) -> Result<Option<Row8>, AccountsError> {
-    let sql = format!("SELECT {CANDIDATE_COLS} WHERE u.name_key = ?1 LIMIT 2");
-    let mut rows: Vec<Row8> =
-        c.prepare_cached(&sql)?.query_map([names::fold(user)], row8)?.collect::<Result<_, _>>()?;
-    Ok(if rows.len() == 1 { rows.pop() } else { None })
+fn in_org(c: &Connection, org: u64, user: &str) -> Result<Option<Row8>, AccountsError> {
+    let sql = format!("SELECT {CANDIDATE_COLS} WHERE u.org_id = ?1 AND u.name_key = ?2");
+    Ok(c.prepare_cached(&sql)?.query_row(params![org, names::fold(user)], row8).optional()?)
 }
 
 impl Accounts {
@@ -70,10 +69,22 @@ impl Accounts {
     /// rules). `Ok(None)` for unknown or ambiguous names: the caller must
     /// then fail the logon exactly as for a wrong password.
     pub fn resolve_logon(&self, domain: &str, user: &str) -> Result<Option<LogonCandidate>, AccountsError> {
-        let row = self.read(|c| match names::split_qualified(user) {
-            (Some(org), name) => in_org(c, org, name),
-            (None, name) if org_exists(c, domain)? => in_org(c, domain, name),
-            (None, name) => unique_anywhere(c, name),
+        let domainless = self.config().domainless_org().map(str::to_string);
+        let row = self.read(|c| {
+            let (org, name) = match names::split_qualified(user) {
+                (Some(org), name) => (org_named(c, org)?, name),
+                (None, name) => match org_named(c, domain)? {
+                    Some(o) => (Some(o), name),
+                    None => match &domainless {
+                        Some(d) => (org_named(c, d)?, name),
+                        None => (None, name),
+                    },
+                },
+            };
+            match org {
+                Some(o) => in_org(c, o, name),
+                None => Ok(None),
+            }
         })?;
         let Some(r) = row else { return Ok(None) };
         let pt = self.nt_key.open(&Self::nt_ad(r.user_id), &r.sealed)?;

@@ -106,6 +106,24 @@ pub fn share_name(name: &str) -> Result<String, AccountsError> {
     Ok(name)
 }
 
+/// Checks a UPN suffix (`acme.example`, `経理.example` is not allowed: DNS
+/// names as clients send them, ASCII) and returns it lower-cased, the way
+/// logons compare it.
+pub fn upn_suffix(s: &str) -> Result<String, AccountsError> {
+    let s = s.trim().to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if s.len() > 253 || !s.contains('.') || !s.split('.').all(label_ok) {
+        return Err(invalid(format!("{s:?} is not a DNS domain name like acme.example")));
+    }
+    Ok(s)
+}
+
 /// Splits `ORG\user` or `user@org` into (org, user); plain `user` gives no org.
 pub fn split_qualified(spec: &str) -> (Option<&str>, &str) {
     if let Some((org, user)) = spec.split_once('\\') {

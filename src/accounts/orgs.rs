@@ -127,6 +127,22 @@ impl Accounts {
         self.update_org(id, "retention", v.map_or(rusqlite::types::Value::Null, Into::into))
     }
 
+    /// Sets the UPN suffix (already checked by `names::upn_suffix`); `None`
+    /// removes it. Two organizations cannot share one (unique index).
+    pub fn set_org_upn_suffix(&self, id: OrgId, suffix: Option<&str>) -> Result<(), AccountsError> {
+        if let Some(s) = suffix {
+            let taken: Option<u64> = self.read(|c| {
+                Ok(c.prepare_cached("SELECT id FROM orgs WHERE upn_suffix = ?1")?
+                    .query_row([s], |r| r.get(0))
+                    .optional()?)
+            })?;
+            if taken.is_some_and(|o| o != id.0) {
+                return Err(AccountsError::Exists { what: "UPN suffix", name: s.to_string() });
+            }
+        }
+        self.update_org(id, "upn_suffix", suffix.map_or(rusqlite::types::Value::Null, |s| s.to_string().into()))
+    }
+
     /// Records the last day of the contract (`None` cancels an earlier end).
     /// The data is erased `erase_after_days` later: see [`Accounts::orgs_due_for_erasure`].
     pub fn end_contract(&self, id: OrgId, last_day: Option<NaiveDate>) -> Result<(), AccountsError> {

@@ -223,7 +223,7 @@ pub struct ShareRecord {
     pub org_id: OrgId,
     /// Owning organization's name.
     pub org: String,
-    /// Share name as created (unique server-wide, case-insensitive).
+    /// Share name as created (unique in its organization, case-insensitive).
     pub name: String,
     /// Root directory in the organization's storage.
     pub root: NodeId,

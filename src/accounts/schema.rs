@@ -10,7 +10,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 /// Current schema version (`meta.schema`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -79,7 +79,7 @@ CREATE TABLE IF NOT EXISTS shares (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,
     org_id         INTEGER NOT NULL REFERENCES orgs(id),
     name           TEXT NOT NULL,
-    name_key       TEXT NOT NULL UNIQUE, -- unique server-wide: \\server\share has no org
+    name_key       TEXT NOT NULL UNIQUE, -- "<org_id>/<folded name>" (schema 3): unique per organization
     root_node      INTEGER NOT NULL,
     encryption     TEXT,                 -- NULL: inherit [security] encryption
     comment        TEXT NOT NULL DEFAULT '',
@@ -153,6 +153,28 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         tx.execute("UPDATE meta SET value = 2 WHERE key = 'schema'", [])?;
         tx.commit()?;
     }
+    if version(conn)? < 3 {
+        // 3: share names are unique per organization, not server-wide: the
+        // session's organization selects `\\server\docs`. The column keeps
+        // its UNIQUE constraint (SQLite cannot drop one without rebuilding
+        // the table) and now holds "<org_id>/<folded name>" (see
+        // `shares::share_key`); names never contain '/'. Organizations get
+        // an optional UPN suffix (`user@acme.example` logons).
+        let tx = conn.unchecked_transaction()?;
+        tx.execute("UPDATE shares SET name_key = org_id || '/' || name_key WHERE instr(name_key, '/') = 0", [])?;
+        let has: bool =
+            tx.query_row("SELECT count(*) > 0 FROM pragma_table_info('orgs') WHERE name = 'upn_suffix'", [], |r| {
+                r.get(0)
+            })?;
+        if !has {
+            tx.execute_batch(
+                "ALTER TABLE orgs ADD COLUMN upn_suffix TEXT;
+                 CREATE UNIQUE INDEX IF NOT EXISTS orgs_by_upn_suffix ON orgs (upn_suffix);",
+            )?;
+        }
+        tx.execute("UPDATE meta SET value = 3 WHERE key = 'schema'", [])?;
+        tx.commit()?;
+    }
     Ok(())
 }
 
@@ -179,10 +201,12 @@ mod tests {
         assert_eq!(version(&conn).unwrap(), 1);
         init(&conn).unwrap();
         assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION);
-        let (root, abe): (i64, bool) = conn
-            .query_row("SELECT root_node, access_based_enum FROM shares", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        let (root, abe, key): (i64, bool, String) = conn
+            .query_row("SELECT root_node, access_based_enum, name_key FROM shares", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .unwrap();
-        assert_eq!((root, abe), (7, false));
+        assert_eq!((root, abe, key.as_str()), (7, false, "1/docs"));
         // Opening again is a no-op.
         init(&conn).unwrap();
         assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION);

@@ -1,9 +1,10 @@
 //! Shares and per-share access for users and groups.
 //!
-//! Share names are unique across the whole server because clients connect
-//! to `\\server\share` without naming an organization (MS-SMB2 2.2.9 TREE_CONNECT
-//! carries only the path). Users of another organization never get access,
-//! whatever the entries say.
+//! Share names are unique per organization: clients connect to
+//! `\\server\share` without naming one (MS-SMB2 2.2.9 TREE_CONNECT carries
+//! only the path), so the session's organization selects the share, and
+//! ACME's `docs` and GLOBEX's `docs` are two shares that never meet. Users of
+//! another organization never get access, whatever the entries say.
 
 use std::time::SystemTime;
 
@@ -22,7 +23,7 @@ const SHARE_COLS: &str = "s.id, s.org_id, o.name, s.name, s.root_node, s.encrypt
 pub struct NewShare {
     /// Owning organization.
     pub org: OrgId,
-    /// Share name (unique server-wide).
+    /// Share name (unique in its organization).
     pub name: String,
     /// Free text shown to clients.
     pub comment: String,
@@ -54,9 +55,15 @@ fn share_by_id(c: &Connection, id: ShareId) -> Result<Option<ShareRecord>, Accou
     Ok(c.prepare_cached(&sql)?.query_row([id.0], share_from_row).optional()?)
 }
 
-fn share_by_name(c: &Connection, name: &str) -> Result<Option<ShareRecord>, AccountsError> {
+/// The unique key of a share: "<org id>/<folded name>" (share names never
+/// contain '/'), so the column's UNIQUE constraint is per organization.
+fn share_key(org: OrgId, name: &str) -> String {
+    format!("{}/{}", org.0, names::fold(name))
+}
+
+fn share_by_name(c: &Connection, org: OrgId, name: &str) -> Result<Option<ShareRecord>, AccountsError> {
     let sql = format!("SELECT {SHARE_COLS} WHERE s.name_key = ?1");
-    Ok(c.prepare_cached(&sql)?.query_row([names::fold(name)], share_from_row).optional()?)
+    Ok(c.prepare_cached(&sql)?.query_row([share_key(org, name)], share_from_row).optional()?)
 }
 
 fn not_found(id: ShareId) -> AccountsError {
@@ -80,7 +87,7 @@ impl Accounts {
     /// Creates a share with a fresh root directory from `prov`.
     pub fn add_share(&self, new: &NewShare, prov: &dyn Provisioner) -> Result<ShareRecord, AccountsError> {
         let name = names::share_name(&new.name)?;
-        if self.find_share(&name)?.is_some() {
+        if self.find_share(new.org, &name)?.is_some() {
             return Err(AccountsError::Exists { what: "share", name });
         }
         let root = prov.create_share_root(new.org)?;
@@ -91,7 +98,7 @@ impl Accounts {
                 params![
                     new.org.0,
                     name,
-                    names::fold(&name),
+                    share_key(new.org, &name),
                     root.0,
                     new.encryption.map(encryption_str),
                     new.comment,
@@ -111,9 +118,17 @@ impl Accounts {
         res
     }
 
-    /// The share clients call `name` (case-insensitive), for TREE_CONNECT.
-    pub fn find_share(&self, name: &str) -> Result<Option<ShareRecord>, AccountsError> {
-        self.read(|c| share_by_name(c, name))
+    /// The share of `org` that its users call `name` (case-insensitive),
+    /// for TREE_CONNECT.
+    pub fn find_share(&self, org: OrgId, name: &str) -> Result<Option<ShareRecord>, AccountsError> {
+        self.read(|c| share_by_name(c, org, name))
+    }
+
+    /// Every organization's share called `name`: for the operator's CLI
+    /// only, which sees all tenants anyway.
+    pub fn find_shares_anywhere(&self, name: &str) -> Result<Vec<ShareRecord>, AccountsError> {
+        let folded = names::fold(name);
+        Ok(self.list_shares(None)?.into_iter().filter(|s| names::fold(&s.name) == folded).collect())
     }
 
     /// The share with id `id`.
@@ -124,7 +139,8 @@ impl Accounts {
     /// Shares of `org`, or of every organization, by name.
     pub fn list_shares(&self, org: Option<OrgId>) -> Result<Vec<ShareRecord>, AccountsError> {
         self.read(|c| {
-            let sql = format!("SELECT {SHARE_COLS} WHERE (?1 IS NULL OR s.org_id = ?1) ORDER BY s.name_key");
+            let sql =
+                format!("SELECT {SHARE_COLS} WHERE (?1 IS NULL OR s.org_id = ?1) ORDER BY o.name_key, s.name_key");
             let mut st = c.prepare_cached(&sql)?;
             let rows = st.query_map([org.map(|o| o.0)], share_from_row)?.collect::<Result<_, _>>()?;
             Ok(rows)

@@ -123,7 +123,7 @@ pub fn accounts_db(path: &Path, org: OrgId) -> Result<bool, String> {
             "DELETE FROM shares WHERE org_id = ?1",
             "DELETE FROM groups WHERE org_id = ?1",
             "DELETE FROM users WHERE org_id = ?1",
-            "UPDATE orgs SET erased = 1, name_key = NULL, name = '#' || id WHERE id = ?1",
+            "UPDATE orgs SET erased = 1, name_key = NULL, upn_suffix = NULL, name = '#' || id WHERE id = ?1",
         ] {
             tx.execute(sql, [org.0 as i64])?;
         }

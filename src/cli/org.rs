@@ -58,6 +58,14 @@ pub enum OrgCmd {
         /// 1m, 3m, 6m, 12m, unlimited, or "default" for the server's.
         retention: String,
     },
+    /// Let the organization's users log on as user@SUFFIX (a DNS domain
+    /// the organization owns, e.g. acme.example); "none" removes it.
+    SetUpnSuffix {
+        /// Organization.
+        name: String,
+        /// DNS domain, or "none".
+        suffix: String,
+    },
     /// Storage used against the quota, files and last change (billing);
     /// every organization you may see, or ORG.
     Usage {
@@ -273,6 +281,12 @@ pub fn run(g: &Global, cmd: &OrgCmd) -> Result<(), CliError> {
             admin.org_set_retention(name, r)?;
             let shown = r.map_or("default", retention_str);
             out.done(&format!("audit retention of {name} is now {shown}"), json!({ "org": name, "retention": shown }));
+        }
+        OrgCmd::SetUpnSuffix { name, suffix } => {
+            let s = (suffix != "none").then_some(suffix.as_str());
+            admin.org_set_upn_suffix(name, s)?;
+            let shown = s.map_or_else(|| "none".to_string(), |s| s.to_ascii_lowercase());
+            out.done(&format!("UPN suffix of {name} is now {shown}"), json!({ "org": name, "upn_suffix": s }));
         }
         OrgCmd::EndContract { name, date, allow_past, confirm } => {
             let day = contract_day(date, *allow_past)?;

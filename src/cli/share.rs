@@ -35,7 +35,8 @@ impl Who {
 pub enum ShareCmd {
     /// Create a share (\\server\NAME) with a new, empty root directory.
     Add {
-        /// Share name, unique on the server.
+        /// Share name, unique in the organization (another organization
+        /// may have a share of the same name: each sees only its own).
         name: String,
         /// Comment shown to clients.
         #[arg(long, default_value = "")]
@@ -161,7 +162,7 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
             );
         }
         ShareCmd::Remove { name, delete_data, confirm } => {
-            let s = admin.share(name, "remove share")?;
+            let s = admin.share(g.org.as_deref(), name, "remove share")?;
             let what = match delete_data {
                 true => format!("remove share {} of {} and delete every file in it", s.name, s.org),
                 false => format!("remove share {} of {} (its files stay in storage)", s.name, s.org),
@@ -177,7 +178,7 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
                 confirm.confirm(&what, &s.name)?;
             }
             let prov = ctx.provisioner();
-            let s = admin.share_remove(name, delete_data.then_some(prov.as_ref()))?;
+            let s = admin.share_remove(g.org.as_deref(), name, delete_data.then_some(prov.as_ref()))?;
             let tail = if *delete_data { " and its files" } else { " (files kept in storage)" };
             out.done(&format!("removed share {}{tail}", s.name), share_json(&s));
         }
@@ -188,12 +189,12 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
                 default_access: default_access.as_deref().map(Access::parse).transpose()?,
                 access_based_enum: access_based_enumeration.as_deref().map(on_off).transpose()?,
             };
-            let s = admin.share_set(name, &ch)?;
+            let s = admin.share_set(g.org.as_deref(), name, &ch)?;
             out.done(&format!("updated share {}", s.name), share_json(&s));
         }
         ShareCmd::Grant { share, who, level } => {
             let access = Access::parse(level)?;
-            admin.share_grant(share, who.name(), access)?;
+            admin.share_grant(g.org.as_deref(), share, who.name(), access)?;
             let whom = who.user.clone().or(who.group.clone()).unwrap_or_default();
             out.done(
                 &format!("{whom} now has {} access to {share}", access.as_str()),
@@ -201,7 +202,7 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
             );
         }
         ShareCmd::Revoke { share, who } => {
-            let removed = admin.share_revoke(share, who.name())?;
+            let removed = admin.share_revoke(g.org.as_deref(), share, who.name())?;
             let whom = who.user.clone().or(who.group.clone()).unwrap_or_default();
             let text = if removed {
                 format!("removed the entry of {whom} on {share}")
@@ -211,14 +212,14 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
             out.done(&text, json!({ "share": share, "user": who.user, "group": who.group, "removed": removed }));
         }
         ShareCmd::Access { share, user: Some(user) } => {
-            let a = admin.share_effective(share, user)?;
+            let a = admin.share_effective(g.org.as_deref(), share, user)?;
             out.done(
                 &format!("{user} has {} access to {share}", a.as_str()),
                 json!({ "share": share, "user": user, "access": a.as_str() }),
             );
         }
         ShareCmd::Access { share, user: None } => {
-            let (s, entries) = admin.share_access(share)?;
+            let (s, entries) = admin.share_access(g.org.as_deref(), share)?;
             let mut rows: Vec<Vec<String>> = entries
                 .iter()
                 .map(|e| {

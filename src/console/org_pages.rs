@@ -269,7 +269,7 @@ impl OrgPage<'_> {
                 button id="add-share" type="submit" { (l.t("Add share", "共有を追加")) }
             }
             @for s in &shares {
-                @let entries = self.admin.share_access(&s.name).map(|(_, e)| e).unwrap_or_default();
+                @let entries = self.admin.share_access(Some(&self.org.name), &s.name).map(|(_, e)| e).unwrap_or_default();
                 h2 { "\\\\" (self.ctx.c.server.live().server.name) "\\" (s.name) }
                 p.muted {
                     @if !s.comment.is_empty() { (s.comment) " · " }
@@ -315,7 +315,7 @@ impl OrgPage<'_> {
     /// types its name: clients lose it at once.
     fn share_remove(&self, share: &str) -> Resp {
         let l = self.l();
-        let s = match self.admin.share(share, "remove") {
+        let s = match self.admin.share(Some(&self.org.name), share, "remove") {
             Ok(s) if s.org_id == self.org.id => s,
             Ok(_) => return views::error(self.ctx, 404, l.t("No such share.", "その共有はありません。")),
             Err(e) => return self.shares(&Notice::err(e.to_string()), status_of(&e)),
@@ -336,14 +336,14 @@ impl OrgPage<'_> {
             };
             return views::page(self.ctx, l.t("Confirm", "確認"), &Notice::default(), body);
         }
-        self.done(self.admin.share_remove(&s.name, None).map(|_| ()), Page::Shares)
+        self.done(self.admin.share_remove(Some(&self.org.name), &s.name, None).map(|_| ()), Page::Shares)
     }
 
     fn access(&self, share: &str) -> Resp {
         let req = &self.ctx.req;
-        // Share names are server-wide: the share must belong to the
-        // organization in the URL too (the operator may act on any).
-        match self.admin.share(share, "change access of") {
+        // The share is looked up in the organization of the URL; the
+        // id check below stays as a second guard.
+        match self.admin.share(Some(&self.org.name), share, "change access of") {
             Ok(s) if s.org_id == self.org.id => {}
             Ok(_) => return views::error(self.ctx, 404, self.l().t("No such share.", "その共有はありません。")),
             Err(e) => return self.shares(&Notice::err(e.to_string()), status_of(&e)),
@@ -358,9 +358,9 @@ impl OrgPage<'_> {
             }
         };
         let r = match req.field("access") {
-            "revoke" => self.admin.share_revoke(share, who).map(|_| ()),
+            "revoke" => self.admin.share_revoke(Some(&self.org.name), share, who).map(|_| ()),
             a => match Access::parse(a) {
-                Ok(acc) => self.admin.share_grant(share, who, acc),
+                Ok(acc) => self.admin.share_grant(Some(&self.org.name), share, who, acc),
                 Err(e) => Err(e),
             },
         };

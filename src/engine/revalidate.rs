@@ -66,7 +66,7 @@ fn trees(
     let mut changed = Vec::new();
     for (tid, t) in &s.trees {
         let TreeKind::Disk(share) = &t.kind else { continue };
-        let Some(found) = server.directory.find_share_now(&share.name) else {
+        let Some(found) = server.directory.find_share_now(share.org_id, &share.name) else {
             continue; // unreadable just now: unchanged until the next tick
         };
         let level = match found {

@@ -153,7 +153,7 @@ impl Server {
         let org = self.org_store(share.org_id)?;
         let _g = self.provisioning.lock();
         // Another connection may have won the race.
-        if let Some(s) = self.directory.find_share(&share.name)
+        if let Some(s) = self.directory.find_share(share.org_id, &share.name)
             && s.root != NodeId(0)
         {
             share.root = s.root;

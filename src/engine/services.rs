@@ -39,14 +39,17 @@ pub type Entropy = std::sync::Arc<dyn Fn(&mut [u8]) + Send + Sync>;
 pub trait Directory: Send + Sync {
     /// Credential lookup for NTLM.
     fn credentials(&self) -> &dyn crate::auth::CredentialSource;
-    /// A share by name (case-insensitive), if it exists.
-    fn find_share(&self, name: &str) -> Option<ShareRecord>;
+    /// The share of organization `org` called `name` (case-insensitive), if
+    /// it exists. Names are per organization: the session's organization
+    /// selects the share, and another tenant's share of the same name is
+    /// never found.
+    fn find_share(&self, org: OrgId, name: &str) -> Option<ShareRecord>;
     /// Effective access of `user` on `share`. `Access::None` for other organizations.
     fn access(&self, share: &ShareRecord, user: UserId) -> Access;
     /// Like [`Directory::find_share`], but `None` when the accounts could
     /// not be read just now (see [`Directory::access_now`]).
-    fn find_share_now(&self, name: &str) -> Option<Option<ShareRecord>> {
-        Some(self.find_share(name))
+    fn find_share_now(&self, org: OrgId, name: &str) -> Option<Option<ShareRecord>> {
+        Some(self.find_share(org, name))
     }
     /// Like [`Directory::access`], but `None` when the accounts could not be
     /// read just now (a busy or failing database): the periodic re-check

@@ -49,6 +49,10 @@ pub enum AdminAction {
         name: String,
         retention: Option<Retention>,
     },
+    OrgUpnSuffixSet {
+        name: String,
+        suffix: Option<String>,
+    },
     OrgContractEnd {
         name: String,
         last_day: Option<NaiveDate>,
@@ -155,6 +159,8 @@ impl AdminAction {
             A::OrgRetentionSet { name, retention } => {
                 format!("set audit retention of {name} to {}", retention.map_or("default", retention_str))
             }
+            A::OrgUpnSuffixSet { name, suffix: Some(s) } => format!("set UPN suffix of {name} to {s}"),
+            A::OrgUpnSuffixSet { name, suffix: None } => format!("removed the UPN suffix of {name}"),
             A::OrgContractEnd { name, last_day: Some(d) } => format!("contract of {name} ends {d}"),
             A::OrgContractEnd { name, last_day: None } => format!("cancelled contract end of {name}"),
             A::UserAdded { user, role } => format!("added user {user} ({})", role.as_str()),

@@ -67,6 +67,18 @@ impl Admin<'_> {
         Ok(())
     }
 
+    /// Sets (or with `None` removes) the UPN suffix its users may log on
+    /// with as `user@SUFFIX`. Operator only: a suffix is a claim to a DNS
+    /// domain, which one tenant must not be able to take from another.
+    pub fn org_set_upn_suffix(&self, name: &str, suffix: Option<&str>) -> Result<(), AccountsError> {
+        self.require_operator("set UPN suffixes")?;
+        let o = self.org(Some(name), "set UPN suffix")?;
+        let suffix = suffix.map(crate::accounts::names::upn_suffix).transpose()?;
+        self.acc.set_org_upn_suffix(o.id, suffix.as_deref())?;
+        self.emit(Some(o.id), AdminAction::OrgUpnSuffixSet { name: o.name, suffix });
+        Ok(())
+    }
+
     /// Requires (or stops requiring) TOTP two-factor sign-in of the
     /// organization's administrators on the console.
     pub fn org_set_require_totp(&self, name: &str, required: bool) -> Result<(), AccountsError> {

@@ -1,6 +1,8 @@
-//! Group and share administration. Share names are server-wide, so an org
-//! administrator learns that a name is taken; nothing else about other
-//! organizations' shares is visible to them.
+//! Group and share administration. Share names are per organization
+//! (ACME's `docs` and GLOBEX's `docs` are two shares), so an org
+//! administrator can neither see nor probe for another tenant's names: a
+//! name they do not have is "not found", whether or not another
+//! organization uses it.
 
 use super::{Actor, Admin, AdminAction};
 use crate::accounts::{
@@ -93,16 +95,24 @@ impl Admin<'_> {
         Ok(())
     }
 
-    /// A share this actor may administer.
-    pub fn share(&self, name: &str, attempted: &str) -> Result<ShareRecord, AccountsError> {
-        let s =
-            self.acc.find_share(name)?.ok_or_else(|| AccountsError::NotFound { what: "share", name: name.into() })?;
-        match &self.actor {
-            Actor::OrgAdmin { org, .. } if *org != s.org_id => {
-                Err(self.deny_other_org(*org, &format!("{attempted} share {name}")))
-            }
-            _ => Ok(s),
+    /// A share this actor may administer: `name` in organization `org`
+    /// (org admins: their own). The operator may leave `org` out when only
+    /// one organization has a share of that name.
+    pub fn share(&self, org: Option<&str>, name: &str, attempted: &str) -> Result<ShareRecord, AccountsError> {
+        let not_found = || AccountsError::NotFound { what: "share", name: name.into() };
+        if org.is_none() && matches!(self.actor, Actor::Operator { .. }) && self.acc.list_orgs()?.len() != 1 {
+            let mut found = self.acc.find_shares_anywhere(name)?;
+            return match found.len() {
+                0 => Err(not_found()),
+                1 => Ok(found.remove(0)),
+                _ => Err(AccountsError::Invalid(format!(
+                    "share {name:?} exists in organizations {}: say which with --org ORG",
+                    found.iter().map(|s| s.org.as_str()).collect::<Vec<_>>().join(", ")
+                ))),
+            };
         }
+        let o = self.org(org, &format!("{attempted} share {name}"))?;
+        self.acc.find_share(o.id, name)?.ok_or_else(not_found)
     }
 
     /// Creates a share (and its root directory) in an organization.
@@ -135,10 +145,11 @@ impl Admin<'_> {
     /// Removes a share; with `delete_data` also its files.
     pub fn share_remove(
         &self,
+        org: Option<&str>,
         name: &str,
         delete_data: Option<&dyn Provisioner>,
     ) -> Result<ShareRecord, AccountsError> {
-        let s = self.share(name, "remove")?;
+        let s = self.share(org, name, "remove")?;
         self.acc.remove_share(s.id, delete_data)?;
         let data_deleted = delete_data.is_some();
         self.emit(Some(s.org_id), AdminAction::ShareRemoved { share: s.name.clone(), data_deleted });
@@ -146,8 +157,8 @@ impl Admin<'_> {
     }
 
     /// Changes comment, encryption or default access.
-    pub fn share_set(&self, name: &str, ch: &ShareChange) -> Result<ShareRecord, AccountsError> {
-        let s = self.share(name, "change")?;
+    pub fn share_set(&self, org: Option<&str>, name: &str, ch: &ShareChange) -> Result<ShareRecord, AccountsError> {
+        let s = self.share(org, name, "change")?;
         let mut said = Vec::new();
         if let Some(c) = &ch.comment {
             self.acc.set_share_comment(s.id, c)?;
@@ -166,7 +177,7 @@ impl Admin<'_> {
             said.push(format!("access_based_enumeration={}", if on { "on" } else { "off" }));
         }
         self.emit(Some(s.org_id), AdminAction::ShareChanged { share: s.name.clone(), setting: said.join(", ") });
-        self.share(name, "change")
+        self.acc.share(s.id)?.ok_or_else(|| AccountsError::NotFound { what: "share", name: name.into() })
     }
 
     fn principal(&self, s: &ShareRecord, who: GranteeName<'_>) -> Result<(Grantee, String), AccountsError> {
@@ -183,8 +194,14 @@ impl Admin<'_> {
     }
 
     /// Sets a user's or group's access level on a share.
-    pub fn share_grant(&self, share: &str, who: GranteeName<'_>, access: Access) -> Result<(), AccountsError> {
-        let s = self.share(share, "grant access on")?;
+    pub fn share_grant(
+        &self,
+        org: Option<&str>,
+        share: &str,
+        who: GranteeName<'_>,
+        access: Access,
+    ) -> Result<(), AccountsError> {
+        let s = self.share(org, share, "grant access on")?;
         let (p, principal) = self.principal(&s, who)?;
         self.acc.set_access(s.id, p, access)?;
         self.emit(Some(s.org_id), AdminAction::AccessSet { share: s.name, principal, access });
@@ -192,8 +209,8 @@ impl Admin<'_> {
     }
 
     /// Removes a user's or group's entry; false if there was none.
-    pub fn share_revoke(&self, share: &str, who: GranteeName<'_>) -> Result<bool, AccountsError> {
-        let s = self.share(share, "revoke access on")?;
+    pub fn share_revoke(&self, org: Option<&str>, share: &str, who: GranteeName<'_>) -> Result<bool, AccountsError> {
+        let s = self.share(org, share, "revoke access on")?;
         let (p, principal) = self.principal(&s, who)?;
         let removed = self.acc.revoke_access(s.id, p)?;
         if removed {
@@ -203,15 +220,19 @@ impl Admin<'_> {
     }
 
     /// The share and its explicit entries.
-    pub fn share_access(&self, share: &str) -> Result<(ShareRecord, Vec<AccessEntry>), AccountsError> {
-        let s = self.share(share, "view access of")?;
+    pub fn share_access(
+        &self,
+        org: Option<&str>,
+        share: &str,
+    ) -> Result<(ShareRecord, Vec<AccessEntry>), AccountsError> {
+        let s = self.share(org, share, "view access of")?;
         let entries = self.acc.access_list(s.id)?;
         Ok((s, entries))
     }
 
     /// What a user may do on a share.
-    pub fn share_effective(&self, share: &str, user: &str) -> Result<Access, AccountsError> {
-        let s = self.share(share, "view access of")?;
+    pub fn share_effective(&self, org: Option<&str>, share: &str, user: &str) -> Result<Access, AccountsError> {
+        let s = self.share(org, share, "view access of")?;
         let u = self.user(user, Some(&s.org), "view access of")?;
         self.acc.effective_access(s.id, u.id)
     }

@@ -46,8 +46,14 @@ fn org_admin_sees_and_changes_only_own_org() {
     denied(adm.user_add(None, "BETA\\eve", Role::Member, PW));
     denied(adm.user_passwd(None, "bob@BETA", "Whatever-Pass-1"));
     denied(adm.user_set_enabled(Some("BETA"), "bob", false));
-    denied(adm.share_grant("beta-docs", GranteeName::User("alice"), Access::Read));
-    denied(adm.share_remove("beta-docs", None));
+    denied(adm.share_grant(Some("BETA"), "beta-docs", GranteeName::User("alice"), Access::Read));
+    denied(adm.share_remove(Some("BETA"), "beta-docs", None));
+    // Unqualified, another tenant's share name is simply not there: the
+    // same answer as for a name nobody uses.
+    for name in ["beta-docs", "no-such-share"] {
+        let e = adm.share_grant(None, name, GranteeName::User("alice"), Access::Read).unwrap_err();
+        assert!(matches!(e, AccountsError::NotFound { what: "share", .. }), "{e:?}");
+    }
     denied(adm.group_add(Some("BETA"), "g"));
 
     // Operator-only actions.
@@ -66,8 +72,8 @@ fn org_admin_sees_and_changes_only_own_org() {
     adm.user_set_enabled(None, "alice", false).unwrap();
     adm.group_add(None, "staff").unwrap();
     adm.group_member(None, "staff", "dave", true).unwrap();
-    adm.share_grant("acme-docs", GranteeName::Group("staff"), Access::Read).unwrap();
-    assert_eq!(adm.share_effective("acme-docs", "dave").unwrap(), Access::Read);
+    adm.share_grant(None, "acme-docs", GranteeName::Group("staff"), Access::Read).unwrap();
+    assert_eq!(adm.share_effective(None, "acme-docs", "dave").unwrap(), Access::Read);
 
     let ev = audit.take();
     let denials = ev.iter().filter(|e| matches!(e.action, AdminAction::Denied { .. })).count();

@@ -34,20 +34,61 @@ fn resolves_user_at_org_with_any_domain() {
 }
 
 #[test]
-fn falls_back_to_unique_user_name() {
+fn domainless_logons_use_only_the_configured_organization() {
     let f = Fixture::new();
     let a = f.org("ACME");
     let b = f.org("BETA");
     let alice = f.user(&a, "alice");
-    f.user(&a, "carol");
-    f.user(&b, "carol");
+    let carol_a = f.user(&a, "carol");
+    let bea = f.user(&b, "bea");
+    let mut cfg = crate::config::AccountsConfig { domainless_org: Some("ACME".into()), ..Default::default() };
+    f.acc.set_config(&cfg);
     for domain in ["WORKGROUP", "", ".", "SMBVAULT", "MYLAPTOP"] {
         assert_eq!(f.acc.resolve_logon(domain, "Alice").unwrap().unwrap().user_id, alice.id);
-        // Two organizations have a carol: ambiguous, refuse.
-        assert!(f.acc.resolve_logon(domain, "carol").unwrap().is_none());
+        assert_eq!(f.acc.resolve_logon(domain, "carol").unwrap().unwrap().user_id, carol_a.id);
+        // BETA's user is never found by searching other tenants, even
+        // though her name is unique on the server.
+        assert!(f.acc.resolve_logon(domain, "bea").unwrap().is_none());
     }
-    assert!(f.acc.resolve_logon("WORKGROUP", "nobody").unwrap().is_none());
-    assert!(f.acc.resolve_logon("BETA", "carol").unwrap().is_some());
+    // Adding a carol to BETA changes nothing for ACME's domainless carol.
+    let carol_b = f.user(&b, "carol");
+    assert_eq!(f.acc.resolve_logon("WORKGROUP", "carol").unwrap().unwrap().user_id, carol_a.id);
+    assert_eq!(f.acc.resolve_logon("BETA", "carol").unwrap().unwrap().user_id, carol_b.id);
+    assert_eq!(f.acc.resolve_logon("BETA", "bea").unwrap().unwrap().user_id, bea.id);
+    // No domainless organization configured: such logons fail.
+    cfg.domainless_org = Some(String::new());
+    f.acc.set_config(&cfg);
+    assert!(f.acc.resolve_logon("WORKGROUP", "alice").unwrap().is_none());
+    assert_eq!(f.acc.resolve_logon("ACME", "alice").unwrap().unwrap().user_id, alice.id);
+    // Absent: the bootstrap organization (default_org, DEFAULT here, which
+    // this fixture does not have).
+    cfg.domainless_org = None;
+    f.acc.set_config(&cfg);
+    assert!(f.acc.resolve_logon("WORKGROUP", "alice").unwrap().is_none());
+}
+
+#[test]
+fn upn_suffix_selects_the_organization() {
+    let f = Fixture::new();
+    let a = f.org("ACME");
+    let b = f.org("BETA");
+    let alice = f.user(&a, "alice");
+    let alice_b = f.user(&b, "alice");
+    f.acc.set_org_upn_suffix(a.id, Some("acme.example")).unwrap();
+    for user in ["alice@acme.example", "alice@ACME.Example", "alice@acme"] {
+        assert_eq!(f.acc.resolve_logon("", user).unwrap().unwrap().user_id, alice.id, "{user}");
+    }
+    assert_eq!(f.acc.resolve_logon("acme.example", "alice").unwrap().unwrap().user_id, alice.id);
+    assert_eq!(f.acc.resolve_logon("", "alice@beta").unwrap().unwrap().user_id, alice_b.id);
+    assert!(f.acc.resolve_logon("", "alice@globex.example").unwrap().is_none());
+    // One suffix, one organization.
+    assert!(matches!(
+        f.acc.set_org_upn_suffix(b.id, Some("acme.example")),
+        Err(crate::accounts::AccountsError::Exists { .. })
+    ));
+    assert!(crate::accounts::names::upn_suffix("no dots").is_err());
+    assert!(crate::accounts::names::upn_suffix("-bad.example").is_err());
+    assert_eq!(crate::accounts::names::upn_suffix(" ACME.Example ").unwrap(), "acme.example");
 }
 
 #[test]

@@ -94,28 +94,36 @@ fn contract_end_schedules_erasure_30_days_later() {
 }
 
 #[test]
-fn share_names_are_unique_server_wide() {
+fn share_names_are_unique_per_organization() {
     let f = Fixture::new();
     let a = f.org("ACME");
     let b = f.org("BETA");
     let s = share(&f, a.id, "Docs");
-    let new = NewShare {
-        org: b.id,
+    let same_org = NewShare {
+        org: a.id,
         name: "DOCS".into(),
         comment: String::new(),
         encryption: None,
         default_access: Access::Read,
     };
-    assert!(matches!(f.acc.add_share(&new, &f.prov), Err(AccountsError::Exists { .. })));
+    assert!(matches!(f.acc.add_share(&same_org, &f.prov), Err(AccountsError::Exists { .. })));
     assert_eq!(f.prov.roots().len(), 1, "no orphan root left behind");
-    let found = f.acc.find_share("docs").unwrap().unwrap();
+    // Another organization has its own "docs".
+    let theirs = f.acc.add_share(&NewShare { org: b.id, ..same_org }, &f.prov).unwrap();
+    assert_ne!(theirs.id, s.id);
+    assert_eq!(f.prov.roots().len(), 2);
+    let found = f.acc.find_share(a.id, "docs").unwrap().unwrap();
     assert_eq!((found.id, found.org_id, found.org.as_str()), (s.id, a.id, "ACME"));
+    let found = f.acc.find_share(b.id, "Docs").unwrap().unwrap();
+    assert_eq!((found.id, found.org_id, found.org.as_str()), (theirs.id, b.id, "BETA"));
     f.acc.set_share_encryption(s.id, Some(EncryptionPolicy::Desired)).unwrap();
     assert_eq!(f.acc.share(s.id).unwrap().unwrap().encryption, Some(EncryptionPolicy::Desired));
-    assert_eq!(f.acc.list_shares(Some(b.id)).unwrap().len(), 0);
+    assert_eq!(f.acc.share(theirs.id).unwrap().unwrap().encryption, None);
+    assert_eq!(f.acc.list_shares(Some(b.id)).unwrap().len(), 1);
     f.acc.remove_share(s.id, Some(&f.prov)).unwrap();
-    assert!(f.prov.roots().is_empty());
-    assert!(f.acc.find_share("docs").unwrap().is_none());
+    assert_eq!(f.prov.roots().len(), 1);
+    assert!(f.acc.find_share(a.id, "docs").unwrap().is_none());
+    assert!(f.acc.find_share(b.id, "docs").unwrap().is_some(), "the other tenant's share is untouched");
 }
 
 #[test]
@@ -246,7 +254,8 @@ fn bootstrap_creates_org_admin_and_share_once() {
     assert!(!format!("{g:?}").contains(g.password.as_str()));
     let actor = f.acc.admin_login("DEFAULT\\admin", &g.password, t(0)).unwrap();
     assert!(matches!(actor, crate::accounts::Actor::OrgAdmin { .. }));
-    let s = f.acc.find_share("share").unwrap().unwrap();
+    let org = f.acc.find_org("DEFAULT").unwrap().unwrap();
+    let s = f.acc.find_share(org.id, "share").unwrap().unwrap();
     let admin = f.acc.resolve_logon("DEFAULT", "admin").unwrap().unwrap();
     assert_eq!(f.acc.effective_access(s.id, admin.user_id).unwrap(), Access::ReadWrite);
     assert!(bootstrap(&f.acc, &f.prov, &cfg).unwrap().is_none());

@@ -41,9 +41,10 @@ fn connect_inner(ctx: &mut Ctx<'_>, req: &TreeConnectRequest) -> Result<Reply> {
         (tree, resp)
     } else {
         let dir = &ctx.server.directory;
-        // Another organization's share is reported exactly like a missing one.
+        // The session's organization selects the share (names are per
+        // organization); the org check stays as a second guard.
         let mut share = dir
-            .find_share(share_name)
+            .find_share(principal.org_id, share_name)
             .filter(|s| s.org_id == principal.org_id)
             .ok_or(Error::Status(NtStatus::BAD_NETWORK_NAME))?;
         let level = dir.access(&share, principal.user_id);
