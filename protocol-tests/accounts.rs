@@ -658,8 +658,13 @@ fn org_admins_are_scoped_to_their_organization() {
     // Another organization, or the operator's business: exit code 3.
     denied(boss(&["user", "disable", "BETA\\alice"], None), "disable in BETA");
     denied(boss(&["user", "add", "BETA\\mallory", "--password-stdin"], Some(&pw)), "add to BETA");
-    denied(boss(&["share", "grant", "beta-docs", "--user", "alice", "read"], None), "grant on BETA's share");
-    denied(boss(&["share", "remove", "beta-docs"], None), "remove BETA's share");
+    denied(boss(&["--org", "BETA", "share", "grant", "beta-docs", "--user", "alice", "read"], None), "grant in BETA");
+    denied(boss(&["--org", "BETA", "share", "remove", "beta-docs"], None), "remove in BETA");
+    // Unqualified, BETA's share name is just not there (names are per
+    // organization): no hint that another tenant uses it.
+    let o = boss(&["share", "remove", "beta-docs"], None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("does not exist") && !text(&o).contains("BETA"), "{}", text(&o));
     denied(boss(&["user", "list", "--org", "BETA"], None), "list BETA");
     denied(boss(&["org", "suspend", "BETA"], None), "suspend");
     denied(boss(&["org", "add", "EVIL"], None), "org add");

@@ -182,7 +182,7 @@ impl Accounts {
             tx.execute("DELETE FROM groups WHERE org_id = ?1", [id.0])?;
             tx.execute("DELETE FROM users WHERE org_id = ?1", [id.0])?;
             let n = tx.execute(
-                "UPDATE orgs SET erased = 1, name_key = NULL, name = '#' || id WHERE id = ?1 AND erased = 0",
+                "UPDATE orgs SET erased = 1, name_key = NULL, upn_suffix = NULL, name = '#' || id WHERE id = ?1 AND erased = 0",
                 [id.0],
             )?;
             changed(n, id)

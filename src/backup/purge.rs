@@ -123,9 +123,17 @@ pub fn accounts_db(path: &Path, org: OrgId) -> Result<bool, String> {
             "DELETE FROM shares WHERE org_id = ?1",
             "DELETE FROM groups WHERE org_id = ?1",
             "DELETE FROM users WHERE org_id = ?1",
-            "UPDATE orgs SET erased = 1, name_key = NULL, upn_suffix = NULL, name = '#' || id WHERE id = ?1",
+            "UPDATE orgs SET erased = 1, name_key = NULL, name = '#' || id WHERE id = ?1",
         ] {
             tx.execute(sql, [org.0 as i64])?;
+        }
+        // Copies made before schema 3 have no UPN suffix column.
+        let has_upn: bool =
+            tx.query_row("SELECT count(*) > 0 FROM pragma_table_info('orgs') WHERE name = 'upn_suffix'", [], |r| {
+                r.get(0)
+            })?;
+        if has_upn {
+            tx.execute("UPDATE orgs SET upn_suffix = NULL WHERE id = ?1", [org.0 as i64])?;
         }
         tx.commit()
     })?;
