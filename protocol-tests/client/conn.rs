@@ -313,7 +313,7 @@ impl Connection {
         if frame.len() > framing::MAX_FRAME {
             return Err(Error::Protocol("request larger than a Direct TCP frame"));
         }
-        let prefix = framing::prefix(frame.len());
+        let prefix = framing::prefix(frame.len()).ok_or(Error::Protocol("request larger than a Direct TCP frame"))?;
         let mut w = self.shared.writer.lock().await;
         if frame.len() < COALESCE {
             let mut one = Vec::with_capacity(4 + frame.len());
