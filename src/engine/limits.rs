@@ -66,7 +66,8 @@ pub fn admit(
             if state.pending.len() >= l.pending_per_connection {
                 return over(NtStatus::INSUFFICIENT_RESOURCES);
             }
-            let volatile = prefix::request_file_id(hdr.command, msg).map(|f| f.volatile).or(related_file_id.map(|f| f.1));
+            let volatile =
+                prefix::request_file_id(hdr.command, msg).map(|f| f.volatile).or(related_file_id.map(|f| f.1));
             let watched = |v: &u64| state.opens.get(v).map(|o| OpenId(o.file_id.persistent));
             if let Some(id) = volatile.as_ref().and_then(watched)
                 && !server.files.with(|t| t.watches.contains(id))
@@ -98,7 +99,8 @@ fn open_admitted(l: &LimitsConfig, state: &ConnState, session_id: u64) -> bool {
     if all >= l.opens_per_connection {
         return false;
     }
-    all < l.opens_per_session || state.opens.values().filter(|o| o.session_id == session_id).count() < l.opens_per_session
+    all < l.opens_per_session
+        || state.opens.values().filter(|o| o.session_id == session_id).count() < l.opens_per_session
 }
 
 /// Drops logons that began more than `session_setup_timeout_secs` ago and
