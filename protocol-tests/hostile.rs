@@ -458,3 +458,52 @@ fn opens_and_trees() {
         });
     });
 }
+
+/// Requests that wait (CHANGE_NOTIFY here) and change-notify watches:
+/// `notify_watches_per_connection` directory handles get a watch, the next
+/// gets STATUS_INSUFFICIENT_RESOURCES; once `pending_per_connection`
+/// requests wait, the next is refused the same way.
+#[test]
+fn waiting_requests() {
+    use smbvault::wire::change_notify::ChangeNotifyRequest;
+    use smbvault::wire::header::Command;
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = start(&[], &["pending_per_connection = 8", "notify_watches_per_connection = 4"]);
+    let cfg = client_config(&s);
+    let (watches, waits) = rt()
+        .block_on(async {
+            let session = client::connect(&cfg).await?;
+            let tree = session.tree_connect("share").await?;
+            let conn = session.connection().clone();
+            let mut dirs = Vec::new();
+            for i in 0..6 {
+                tree.mkdir(&format!("w{i}")).await?;
+                dirs.push(tree.create(&format!("w{i}"), &CreateSpec::directory()).await?.file_id);
+            }
+            // A refusal comes at once; a request that waits gets only an
+            // interim response (no final one within the half second).
+            let notify = |file_id| {
+                let req = ChangeNotifyRequest { flags: 0, output_buffer_length: 4096, file_id, completion_filter: 3 };
+                client::Request::new(Command::CHANGE_NOTIFY, tree.id(), |o| req.encode(o)).expect(4096)
+            };
+            let outcome = |p: client::Pending| async move {
+                match tokio::time::timeout(Duration::from_millis(500), p.wait()).await {
+                    Err(_) => None,
+                    Ok(r) => Some(r.map(|r| r.status()).map_err(|e| e.to_string())),
+                }
+            };
+            let mut watches = Vec::new();
+            for d in &dirs {
+                watches.push(outcome(conn.send(notify(*d)).await?).await);
+            }
+            let mut waits = Vec::new();
+            for _ in 0..6 {
+                waits.push(outcome(conn.send(notify(dirs[0])).await?).await);
+            }
+            Ok::<_, Error>((watches, waits))
+        })
+        .expect("notify requests");
+    let refused = Some(Ok(NtStatus::INSUFFICIENT_RESOURCES));
+    assert_eq!(watches, [None, None, None, None, refused.clone(), refused.clone()], "one watch per directory");
+    assert_eq!(waits, [None, None, None, None, refused.clone(), refused], "requests waiting");
+}

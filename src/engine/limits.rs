@@ -49,15 +49,13 @@ pub fn admit(
                 return over(NtStatus::INSUFFICIENT_RESOURCES);
             }
         }
-        Command::TREE_CONNECT => {
-            if state.sessions.get(&hdr.session_id).is_some_and(|s| s.trees.len() >= l.trees_per_session) {
-                return over(NtStatus::INSUFFICIENT_RESOURCES);
-            }
+        Command::TREE_CONNECT
+            if state.sessions.get(&hdr.session_id).is_some_and(|s| s.trees.len() >= l.trees_per_session) =>
+        {
+            return over(NtStatus::INSUFFICIENT_RESOURCES);
         }
-        Command::CREATE => {
-            if !open_admitted(l, state, hdr.session_id) {
-                return over(NtStatus::TOO_MANY_OPENED_FILES);
-            }
+        Command::CREATE if !open_admitted(l, state, hdr.session_id) => {
+            return over(NtStatus::TOO_MANY_OPENED_FILES);
         }
         Command::LOCK if prefix::lock_may_wait(msg) && state.pending.len() >= l.pending_per_connection => {
             return over(NtStatus::INSUFFICIENT_RESOURCES);
