@@ -32,6 +32,53 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[console]`: the HTTPS web console.
     pub console: ConsoleConfig,
+    /// `[limits]`: what one connection may make the server hold.
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: per-connection budgets (issue 14). A hostile client can
+/// make the server hold only this much; the defaults sit far above what
+/// Windows, macOS and smbclient use. A request over a limit fails with the
+/// status Windows uses (STATUS_INSUFFICIENT_RESOURCES, or
+/// STATUS_TOO_MANY_OPENED_FILES for opens) and the connection goes on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Responses queued for a connection (bytes) above which the server
+    /// stops reading its requests until the client has taken them.
+    pub send_queue_bytes: usize,
+    /// Sessions per connection, authenticated or not.
+    pub sessions_per_connection: usize,
+    /// Logons under way (SESSION_SETUP not finished) per connection.
+    pub sessions_in_progress: usize,
+    /// A logon not finished this long after it began is dropped (seconds).
+    pub session_setup_timeout_secs: u64,
+    /// Tree connects per session.
+    pub trees_per_session: usize,
+    /// Open files, directories and pipes per session.
+    pub opens_per_session: usize,
+    /// Open files, directories and pipes per connection (all sessions).
+    pub opens_per_connection: usize,
+    /// Asynchronous requests (CHANGE_NOTIFY, blocking LOCK) waiting per connection.
+    pub pending_per_connection: usize,
+    /// Directory handles with a change-notify watch per connection.
+    pub notify_watches_per_connection: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            send_queue_bytes: 16 * 1024 * 1024,
+            sessions_per_connection: 256,
+            sessions_in_progress: 16,
+            session_setup_timeout_secs: 60,
+            trees_per_session: 256,
+            opens_per_session: 16384,
+            opens_per_connection: 65536,
+            pending_per_connection: 1024,
+            notify_watches_per_connection: 256,
+        }
+    }
 }
 
 /// `[console]`: the web console for organization administrators, staff
@@ -130,8 +177,25 @@ pub struct ServerConfig {
     pub name: String,
     /// Upper bound on concurrent connections.
     pub max_connections: usize,
-    /// Idle time after which an unauthenticated connection is dropped (seconds).
+    /// Upper bound on concurrent connections from one IP address.
+    pub max_connections_per_ip: usize,
+    /// A connection on which no session has been established yet (before
+    /// NEGOTIATE, or between it and a finished logon) is closed after this
+    /// long without a request (seconds).
+    pub handshake_timeout_secs: u64,
+    /// A logged-on connection with no open files and no waiting requests is
+    /// closed after this long without a request (seconds; 0: never), like
+    /// Windows' autodisconnect. Connections holding opens are kept; a peer
+    /// that vanished is found by TCP keepalive.
     pub idle_timeout_secs: u64,
+    /// Once a frame has begun, its 4-byte length and SMB2 header must arrive
+    /// within this many seconds (slow senders holding connections).
+    pub header_timeout_secs: u64,
+    /// ... and the whole frame within this many seconds.
+    pub frame_timeout_secs: u64,
+    /// A response the client does not take (its TCP window stays shut) for
+    /// this many seconds closes the connection.
+    pub send_timeout_secs: u64,
     /// Local control socket of `smbvault status` and `session kick`
     /// (default `<data_dir>/control.sock`; mode 0600).
     pub control_socket: Option<PathBuf>,
@@ -144,7 +208,12 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("data"),
             name: "SMBVAULT".into(),
             max_connections: 4096,
+            max_connections_per_ip: 512,
+            handshake_timeout_secs: 30,
             idle_timeout_secs: 900,
+            header_timeout_secs: 10,
+            frame_timeout_secs: 120,
+            send_timeout_secs: 120,
             control_socket: None,
         }
     }
@@ -434,6 +503,36 @@ impl Config {
             return Err(ConfigError(format!(
                 "backup.org_choosable_targets names {t:?}, which is not in [backup.targets]"
             )));
+        }
+        let l = &self.limits;
+        for (name, v) in [
+            ("limits.sessions_per_connection", l.sessions_per_connection),
+            ("limits.sessions_in_progress", l.sessions_in_progress),
+            ("limits.trees_per_session", l.trees_per_session),
+            ("limits.opens_per_session", l.opens_per_session),
+            ("limits.opens_per_connection", l.opens_per_connection),
+            ("limits.pending_per_connection", l.pending_per_connection),
+            ("limits.notify_watches_per_connection", l.notify_watches_per_connection),
+            ("server.max_connections_per_ip", self.server.max_connections_per_ip),
+        ] {
+            if v == 0 {
+                return Err(ConfigError(format!("{name} must be at least 1")));
+            }
+        }
+        if l.send_queue_bytes < 64 * 1024 {
+            return Err(ConfigError("limits.send_queue_bytes must be at least 65536".into()));
+        }
+        let s = &self.server;
+        for (name, v) in [
+            ("server.handshake_timeout_secs", s.handshake_timeout_secs),
+            ("server.header_timeout_secs", s.header_timeout_secs),
+            ("server.frame_timeout_secs", s.frame_timeout_secs),
+            ("server.send_timeout_secs", s.send_timeout_secs),
+            ("limits.session_setup_timeout_secs", l.session_setup_timeout_secs),
+        ] {
+            if v == 0 {
+                return Err(ConfigError(format!("{name} must be at least 1")));
+            }
         }
         if self.backup.remote_generations == 0 {
             return Err(ConfigError("backup.remote_generations must be at least 1".into()));

@@ -148,6 +148,11 @@ struct State {
 }
 
 struct Shared {
+    /// Credits asked for until held (default [`CREDIT_TARGET`]).
+    credit_target: std::sync::atomic::AtomicUsize,
+    /// The reader stops taking frames off the socket (a hostile client
+    /// that never reads its responses).
+    stalled: AtomicBool,
     writer: tokio::sync::Mutex<OwnedWriteHalf>,
     credits: Semaphore,
     state: parking_lot::Mutex<State>,
@@ -174,6 +179,8 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let (rd, wr) = stream.into_split();
         let shared = Arc::new(Shared {
+            credit_target: std::sync::atomic::AtomicUsize::new(CREDIT_TARGET),
+            stalled: AtomicBool::new(false),
             writer: tokio::sync::Mutex::new(wr),
             // A new connection may send MessageId 0 only (MS-SMB2 3.3.1.1).
             credits: Semaphore::new(1),
@@ -210,6 +217,28 @@ impl Connection {
             out.push(p.wait().await?);
         }
         Ok(out)
+    }
+
+    /// Sends a compound without waiting for its responses (see [`Self::compound`]).
+    pub async fn send_compound(&self, reqs: Vec<Request>, related: bool) -> Result<Vec<Pending>, Error> {
+        Ok(self.send_chain(reqs, related, false).await?.0)
+    }
+
+    /// Stops reading responses off the socket for good: the server's
+    /// answers pile up in TCP (hostile-client tests).
+    pub fn stall_reading(&self) {
+        self.shared.stalled.store(true, Ordering::Relaxed);
+    }
+
+    /// Asks for credits until `n` are held (default 1024; the server grants
+    /// at most 8192).
+    pub fn set_credit_target(&self, n: usize) {
+        self.shared.credit_target.store(n, Ordering::Relaxed);
+    }
+
+    /// Credits held now.
+    pub fn credits(&self) -> usize {
+        self.shared.credits.available_permits()
     }
 
     /// NEGOTIATE and SESSION_SETUP: sends unsigned, returns the exact bytes
@@ -269,7 +298,8 @@ impl Connection {
         // Decided once per chain: a share may turn sealing on meanwhile.
         let sealer = sec.as_deref().filter(|s| s.encrypt.load(Ordering::Relaxed));
         let sent = async {
-            let stamp = Stamp { related, held: self.shared.credits.available_permits(), ..stamp };
+            let target = self.shared.credit_target.load(Ordering::Relaxed);
+            let stamp = Stamp { related, held: self.shared.credits.available_permits(), target, ..stamp };
             let signer = sec.as_deref().and_then(|s| s.signer.as_ref()).filter(|_| sealer.is_none());
             stamp.apply(&mut reqs, &charges, signer)?;
             let copy = keep_copy.then(|| reqs.iter().flat_map(|r| r.msg.iter().copied()).collect());
@@ -304,8 +334,14 @@ impl Connection {
             st.next_mid += u64::from((*c).max(1));
             rxs.push(Pending { rx, timeout: self.timeout });
         }
-        let stamp =
-            Stamp { first_mid, session_id: st.session_id, multi_credit: st.multi_credit, related: false, held: 0 };
+        let stamp = Stamp {
+            first_mid,
+            session_id: st.session_id,
+            multi_credit: st.multi_credit,
+            related: false,
+            held: 0,
+            target: 0,
+        };
         Ok((rxs, stamp))
     }
 
@@ -313,7 +349,7 @@ impl Connection {
         if frame.len() > framing::MAX_FRAME {
             return Err(Error::Protocol("request larger than a Direct TCP frame"));
         }
-        let prefix = framing::prefix(frame.len());
+        let prefix = framing::prefix(frame.len()).ok_or(Error::Protocol("request larger than a Direct TCP frame"))?;
         let mut w = self.shared.writer.lock().await;
         if frame.len() < COALESCE {
             let mut one = Vec::with_capacity(4 + frame.len());
@@ -337,6 +373,8 @@ struct Stamp {
     related: bool,
     /// Credits held after this chain's were taken.
     held: usize,
+    /// Credits wanted.
+    target: usize,
 }
 
 impl Stamp {
@@ -349,7 +387,7 @@ impl Stamp {
             let mut h = Header {
                 credit_charge: if self.multi_credit { charge } else { 0 },
                 command: req.command,
-                credits: if self.held < CREDIT_TARGET { charge.saturating_add(64) } else { charge.max(1) },
+                credits: if self.held < self.target { charge.saturating_add(64) } else { charge.max(1) },
                 message_id: mid,
                 tree_id: req.tree_id,
                 session_id: self.session_id,
@@ -402,6 +440,9 @@ fn concat(reqs: Vec<Request>) -> Vec<u8> {
 async fn read_loop(shared: Arc<Shared>, rd: OwnedReadHalf) {
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
     let why = loop {
+        while shared.stalled.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         match read_frame(&mut rd).await {
             Ok(Some(frame)) => {
                 if let Err(e) = dispatch(&shared, frame) {

@@ -201,6 +201,26 @@ async fn negotiate(conn: &Connection, cfg: &Config) -> Result<(Negotiated, Preau
     Ok((Negotiated { resp: neg, cipher, signing }, preauth))
 }
 
+/// Connects and negotiates only (hostile-client tests).
+pub async fn negotiated(cfg: &Config) -> Result<Arc<Connection>, Error> {
+    let stream = tokio::time::timeout(cfg.timeout, tokio::net::TcpStream::connect(cfg.addr))
+        .await
+        .map_err(|_| Error::Timeout)??;
+    let conn = Arc::new(Connection::new(stream, cfg.timeout));
+    negotiate(&conn, cfg).await?;
+    Ok(conn)
+}
+
+/// Starts a logon (SessionId 0, first leg only) that is never finished:
+/// the server's status. Hostile-client tests: a logon under way holds
+/// server state before anyone authenticated.
+pub async fn start_logon(conn: &Connection, cfg: &Config) -> Result<NtStatus, Error> {
+    let rand_in = ClientRandom { client_challenge: random(), session_key: Zeroizing::new(random()) };
+    let now = FileTime::from_system(SystemTime::now());
+    let ntlm = NtlmClient::new(cfg.creds.clone(), "SMBBENCH", &cfg.host, rand_in, now);
+    Ok(conn.call(setup_request(ntlm.initial_token())).await?.status())
+}
+
 /// Two SESSION_SETUP legs (MS-SMB2 3.2.5.3), then keys and signing.
 async fn session_setup(
     conn: &Connection,

@@ -38,6 +38,19 @@ pub enum Outgoing {
     Close,
 }
 
+impl Outgoing {
+    /// Bytes this will put on the wire (about: a transform header or
+    /// signature is not counted), for the connection's send-queue budget.
+    pub fn size(&self) -> usize {
+        match self {
+            Outgoing::Frame(f) => f.len(),
+            Outgoing::Protect(j) => j.len(),
+            Outgoing::Delayed(_, o) => o.size(),
+            Outgoing::Close => 0,
+        }
+    }
+}
+
 /// Negotiated connection parameters (MS-SMB2 3.3.1.7).
 #[derive(Debug, Clone, Default)]
 pub struct Negotiated {

@@ -16,6 +16,7 @@ pub mod fileops;
 pub mod files;
 pub mod fsa;
 pub mod handlers;
+pub mod limits;
 pub mod mailbox;
 pub mod names;
 pub mod nfs_ace;
@@ -35,7 +36,7 @@ pub mod times;
 pub mod tunnels;
 pub mod watches;
 
-pub use connection::{Connection, LockReport, OpenReport, SessionReport};
+pub use connection::{Connection, Holding, LockReport, OpenReport, SessionReport};
 pub use context::Outgoing;
 pub use offload::{Inbound, KeyTable, ProtectJob, WireMessage};
 pub use server::Server;

@@ -74,6 +74,16 @@ impl ProtectJob {
         Self { msg, how: How::Sign(ranges) }
     }
 
+    /// Bytes of the message(s) to protect (for the send-queue budget).
+    pub fn len(&self) -> usize {
+        self.msg.len()
+    }
+
+    /// True for an empty message (never made; for clippy's `len` rule).
+    pub fn is_empty(&self) -> bool {
+        self.msg.is_empty()
+    }
+
     /// Signs or seals in place. Fails only when the session's nonce
     /// counter is used up, and then the connection must not go on.
     pub fn run(self) -> Result<WireMessage, CryptoError> {

@@ -86,11 +86,34 @@ pub fn parked(cache: &mut Cache, guid: Guid, token: u64) {
     cache.map.insert(guid, Entry::Pending(token));
 }
 
+/// Parked CREATEs remembered at most, beyond the opens (a parked CREATE
+/// waits for a break, 35 s at most; forgetting one only makes its replay
+/// a new CREATE).
+const MAX_PARKED: usize = 1024;
+
+/// Stale entries are dropped once they could outnumber the live ones:
+/// entries of closed opens first (the cache is one of a connection's
+/// budgets: CREATE + TREE_DISCONNECT in a loop used to grow it forever),
+/// then, if parked CREATEs alone overflow, those too.
+fn prune(cache: &mut Cache, opens: &Opens) {
+    if cache.map.len() <= 2 * opens.len() + 64 {
+        return;
+    }
+    cache.map.retain(|_, e| match e {
+        Entry::Open { volatile, .. } => opens.contains_key(volatile),
+        Entry::Pending(_) => true,
+    });
+    if cache.map.len() > opens.len() + MAX_PARKED {
+        cache.map.retain(|_, e| matches!(e, Entry::Open { .. }));
+    }
+}
+
 /// The CREATE with `guid` ended: remembered if it made an open, forgotten
 /// otherwise.
 pub fn finished(cache: &mut Cache, opens: &Opens, guid: Guid, open: Option<(u64, u32)>) {
     match open {
         Some((volatile, action)) => {
+            prune(cache, opens);
             if cache.eligible.len() > 2 * opens.len() + 64 {
                 cache.eligible.retain(|v, _| opens.contains_key(v));
             }

@@ -90,6 +90,11 @@ impl Watches {
         self.map.is_empty()
     }
 
+    /// `open` has a watch (counted against a connection's budget).
+    pub fn contains(&self, open: OpenId) -> bool {
+        self.map.contains_key(&open)
+    }
+
     /// A CHANGE_NOTIFY request on `open` (a directory handle). With
     /// `async_id` None the request may not wait (it is then not queued).
     pub fn request(

@@ -4,16 +4,19 @@
 
 pub mod registry;
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
-use crate::engine::{Connection, Inbound, KeyTable, Outgoing, Server, WireMessage};
+use crate::config::ServerConfig;
+use crate::engine::{Connection, Holding, Inbound, KeyTable, Outgoing, Server, WireMessage};
 use crate::metrics::Metrics;
 use crate::wire::framing::{self, Prefix};
 pub use registry::{Control, Registry};
@@ -36,6 +39,9 @@ pub async fn serve(
     let metrics = server.metrics.clone();
     let mut last_refusal_warning: Option<Instant> = None;
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let per_ip = Arc::new(PerIp::default());
+    let max_per_ip = server.config.server.max_connections_per_ip;
+    let mut last_per_ip_warning: Option<Instant> = None;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -60,6 +66,17 @@ pub async fn serve(
                     }
                     continue;
                 }
+                // One address may not take every slot (4096 silent sockets
+                // from one host used to lock everybody out).
+                let Some(ip_slot) = per_ip.take(peer.ip(), max_per_ip) else {
+                    metrics.limit(crate::metrics::Limit::Connections);
+                    if last_per_ip_warning.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(60)) {
+                        last_per_ip_warning = Some(Instant::now());
+                        tracing::warn!(%peer, max_per_ip, "per-address connection limit reached; refusing its new connections");
+                    }
+                    continue;
+                };
+                keepalive(&stream);
                 metrics.connections_open.fetch_add(1, Relaxed);
                 metrics.connections_total.fetch_add(1, Relaxed);
                 let server = server.clone();
@@ -75,6 +92,7 @@ pub async fn serve(
                     }
                     registry.remove(id);
                     metrics.connections_open.fetch_sub(1, Relaxed);
+                    drop(ip_slot);
                     drop(done);
                 });
             }
@@ -89,8 +107,23 @@ pub async fn serve(
     Ok(())
 }
 
+/// Responses handed to a connection's writer and not yet on the wire.
+#[derive(Default)]
+struct SendQueue {
+    bytes: AtomicUsize,
+    /// Signalled each time the writer has sent a frame.
+    sent: Notify,
+}
+
 /// Runs one connection: a loop that drives the engine, fed by a reader task
 /// and feeding a writer task.
+///
+/// Backpressure: while more than `limits.send_queue_bytes` of responses
+/// wait for the client to take them, no further request is taken (the
+/// reader then stops reading the socket, and the client's sends stall in
+/// TCP). A client that asks for large READs and never reads its socket
+/// makes the server hold at most that bound plus one frame of responses
+/// (the compound budget of `engine::connection`) and the requests read ahead.
 async fn connection(
     server: Arc<Server>,
     stream: TcpStream,
@@ -101,16 +134,21 @@ async fn connection(
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let metrics = server.metrics.clone();
+    let cfg = server.config.server.clone();
+    let bound = server.config.limits.send_queue_bytes;
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel::<Outgoing>();
-    let writer = tokio::spawn(write_loop(wr, rx, metrics.clone()));
+    let queue = Arc::new(SendQueue::default());
+    let send_timeout = Duration::from_secs(cfg.send_timeout_secs);
+    let writer = tokio::spawn(write_loop(wr, rx, metrics.clone(), queue.clone(), send_timeout));
     // Frames are read by their own task: a `read_frame` raced against the
     // tick in `select!` and cancelled halfway through a large frame would
     // lose the bytes it had read and desynchronize the stream. The task
     // also reads the next request while the engine works on this one.
     let (frames_tx, mut frames) = mpsc::channel(1);
     let mut conn = Connection::new(server, peer);
-    let reader = tokio::spawn(read_loop(rd, frames_tx, conn.key_table(), metrics));
+    let deadlines = FrameDeadlines::of(&cfg);
+    let reader = tokio::spawn(read_loop(rd, frames_tx, conn.key_table(), metrics, deadlines));
     let mut last_request = Instant::now();
     // Another connection may finish one of ours pending requests (a LOCK
     // released elsewhere): it wakes us and we collect the final responses.
@@ -119,8 +157,10 @@ async fn connection(
     conn.set_waker(Arc::new(move || w.notify_one()));
     let mut tick = tokio::time::interval(TICK);
     let result = loop {
+        let room = queue.bytes.load(Relaxed) <= bound;
+        let idle_deadline = idle_limit(&cfg, conn.holding()).map(|d| tokio::time::Instant::from_std(last_request + d));
         tokio::select! {
-            frame = frames.recv() => {
+            frame = frames.recv(), if room => {
                 let mut inbound = match frame {
                     Some(Ok(f)) => f,
                     None => break Ok(()),
@@ -129,22 +169,30 @@ async fn connection(
                 last_request = Instant::now();
                 let Ok(_slot) = slots.acquire().await else { break Ok(()) };
                 let out = tokio::task::block_in_place(|| conn.handle_inbound(SystemTime::now(), &mut inbound));
-                if !send_all(&tx, out) {
+                if !send_all(&tx, &queue, out) {
                     break Ok(());
                 }
             }
+            // The writer sent something: look at the queue again.
+            _ = queue.sent.notified(), if !room => {}
+            _ = sleep_until(idle_deadline) => {
+                tracing::debug!(%peer, holding = ?conn.holding(), "idle timeout; closing the connection");
+                break Ok(());
+            }
             _ = wake.notified() => {
                 let out = tokio::task::block_in_place(|| conn.poll(SystemTime::now()));
-                if !send_all(&tx, out) {
+                if !send_all(&tx, &queue, out) {
                     break Ok(());
                 }
             }
             _ = tick.tick() => {
                 let out = tokio::task::block_in_place(|| conn.tick(SystemTime::now()));
-                if !send_all(&tx, out) {
+                if !send_all(&tx, &queue, out) {
                     break Ok(());
                 }
             }
+            // The writer gave up (send timeout, reset): nothing more can be said.
+            _ = tx.closed() => break Ok(()),
             Some(c) = control.recv() => match c {
                 Control::Report(answer) => {
                     let _ = answer.send(conn.report(last_request.elapsed()));
@@ -168,6 +216,70 @@ async fn connection(
     result
 }
 
+/// How long a connection holding `h` may go without a request.
+fn idle_limit(cfg: &ServerConfig, h: Holding) -> Option<Duration> {
+    match h {
+        Holding::Nothing => Some(Duration::from_secs(cfg.handshake_timeout_secs)),
+        Holding::Logon if cfg.idle_timeout_secs > 0 => Some(Duration::from_secs(cfg.idle_timeout_secs)),
+        Holding::Logon | Holding::Files => None,
+    }
+}
+
+/// Sleeps until `at`, or forever.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Connections per client address.
+#[derive(Default)]
+struct PerIp(parking_lot::Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection's place in [`PerIp`], given back on drop.
+struct IpSlot(Arc<PerIp>, IpAddr);
+
+impl PerIp {
+    /// A slot for `ip`, unless it already has `max` connections.
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<IpSlot> {
+        // An IPv4 client on a dual-stack socket is one address either way.
+        let ip = ip.to_canonical();
+        let mut m = self.0.lock();
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot(self.clone(), ip))
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut m = self.0.0.lock();
+        if let Some(n) = m.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// TCP keepalive: a client that vanished (power off, network gone) while
+/// holding open files is found in about two minutes instead of never;
+/// the idle timeouts spare connections with open files on purpose.
+fn keepalive(stream: &TcpStream) {
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10))
+        .with_retries(6);
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&ka) {
+        tracing::debug!(error = %e, "TCP keepalive not set");
+    }
+}
+
 /// How many connections may run the engine at once, per core.
 const SLOTS_PER_CORE: usize = 2;
 
@@ -187,6 +299,24 @@ fn engine_slots() -> usize {
     cores * SLOTS_PER_CORE
 }
 
+/// How long a frame may take to arrive once its first byte has.
+#[derive(Clone, Copy)]
+struct FrameDeadlines {
+    /// The 4-byte length and the SMB2 (or transform) header.
+    header: Duration,
+    /// The whole frame.
+    frame: Duration,
+}
+
+impl FrameDeadlines {
+    fn of(cfg: &ServerConfig) -> Self {
+        Self {
+            header: Duration::from_secs(cfg.header_timeout_secs),
+            frame: Duration::from_secs(cfg.frame_timeout_secs),
+        }
+    }
+}
+
 /// Reads frames until the end of the stream or an error (which it passes
 /// on). Encrypted requests are decrypted here, while the engine works on
 /// the previous one (`engine::offload`).
@@ -195,9 +325,10 @@ async fn read_loop(
     frames: mpsc::Sender<std::io::Result<Inbound>>,
     keys: Arc<KeyTable>,
     metrics: Arc<Metrics>,
+    deadlines: FrameDeadlines,
 ) {
     loop {
-        let item = match read_frame(&mut rd).await {
+        let item = match read_frame(&mut rd, deadlines).await {
             Ok(Some(f)) => {
                 metrics.bytes_in.fetch_add(4 + f.len() as u64, Relaxed);
                 Ok(keys.open(f))
@@ -212,17 +343,21 @@ async fn read_loop(
     }
 }
 
-/// Queues frames for the writer; false once the engine asked to close.
-fn send_all(tx: &mpsc::UnboundedSender<Outgoing>, out: Vec<Outgoing>) -> bool {
+/// Queues frames for the writer, counting their bytes in `queue`; false
+/// once the engine asked to close.
+fn send_all(tx: &mpsc::UnboundedSender<Outgoing>, queue: &Arc<SendQueue>, out: Vec<Outgoing>) -> bool {
     for o in out {
         match o {
             Outgoing::Frame(_) | Outgoing::Protect(_) => {
+                queue.bytes.fetch_add(o.size(), Relaxed);
                 if tx.send(o).is_err() {
                     return false;
                 }
             }
             Outgoing::Delayed(d, f) => {
                 // Failed logons answer late; later responses may overtake it.
+                // Counted now: a flood of failing logons is held here.
+                queue.bytes.fetch_add(f.size(), Relaxed);
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(d).await;
@@ -235,40 +370,80 @@ fn send_all(tx: &mpsc::UnboundedSender<Outgoing>, out: Vec<Outgoing>) -> bool {
     true
 }
 
-/// Reads one Direct-TCP frame; `None` on a clean end of stream.
-async fn read_frame(rd: &mut tokio::net::tcp::OwnedReadHalf) -> std::io::Result<Option<Vec<u8>>> {
-    let mut prefix = [0u8; 4];
-    match rd.read_exact(&mut prefix).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
+/// Fills `buf` up to `len` bytes; false if the stream ended first.
+async fn fill(rd: &mut tokio::net::tcp::OwnedReadHalf, buf: &mut Vec<u8>, len: usize) -> std::io::Result<bool> {
+    while buf.len() < len {
+        let want = (len - buf.len()) as u64;
+        if (&mut *rd).take(want).read_buf(buf).await? == 0 {
+            return Ok(false);
+        }
     }
-    let len = match framing::parse_prefix(prefix) {
+    Ok(true)
+}
+
+/// Reads one Direct-TCP frame; `None` on a clean end of stream. Waiting
+/// for a frame to begin has no limit here (the connection's idle timeouts
+/// apply); once it has begun, its header and the whole of it must arrive
+/// within `deadlines`, so that a client sending a byte now and then cannot
+/// hold a connection and its buffer forever.
+async fn read_frame(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    deadlines: FrameDeadlines,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut prefix = Vec::with_capacity(4);
+    if !fill(rd, &mut prefix, 1).await? {
+        return Ok(None);
+    }
+    let began = tokio::time::Instant::now();
+    let late = |what: &str| std::io::Error::new(std::io::ErrorKind::TimedOut, format!("{what} arrived too slowly"));
+    let header_by = began + deadlines.header;
+    let frame_by = began + deadlines.frame;
+    match tokio::time::timeout_at(header_by, fill(rd, &mut prefix, 4)).await {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(late("frame length")),
+    }
+    let len = match framing::parse_prefix([prefix[0], prefix[1], prefix[2], prefix[3]]) {
         Prefix::Frame(n) => n,
         Prefix::Invalid => {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "bad frame prefix"));
         }
     };
     // Read into reserved capacity instead of a zeroed buffer: zeroing an
-    // 8 MiB WRITE first costs about as much as copying it.
+    // 8 MiB WRITE first costs about as much as copying it. (Reserving
+    // touches no memory: only what arrives is resident.)
     let mut buf = Vec::with_capacity(len);
-    while buf.len() < len {
-        let want = (len - buf.len()) as u64;
-        if (&mut *rd).take(want).read_buf(&mut buf).await? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
+    let stages = [(len.min(crate::wire::HEADER_LEN), header_by, "SMB2 header"), (len, frame_by, "frame")];
+    for (upto, by, what) in stages {
+        match tokio::time::timeout_at(by, fill(rd, &mut buf, upto)).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(late(what)),
         }
     }
     Ok(Some(buf))
 }
 
-/// Writes queued frames; coalesces small ones and flushes when the queue is empty.
+/// Bytes written at once under the send timeout: a client must take at
+/// least this much per `send_timeout_secs` or the connection ends.
+const SEND_CHUNK: usize = 1024 * 1024;
+
+/// Writes queued frames; coalesces small ones and flushes when the queue
+/// is empty. Ends (and so ends the connection) when the client takes
+/// nothing for `send_timeout`.
 async fn write_loop(
     wr: tokio::net::tcp::OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     metrics: Arc<Metrics>,
+    queue: Arc<SendQueue>,
+    send_timeout: Duration,
 ) -> std::io::Result<()> {
+    let stuck = || std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped taking responses");
     let mut wr = tokio::io::BufWriter::with_capacity(64 * 1024, wr);
     while let Some(out) = rx.recv().await {
+        let size = out.size();
         let msg = match out {
             Outgoing::Frame(f) => WireMessage { transform: None, body: f },
             // Signing or sealing happens here, while the engine handles the
@@ -280,14 +455,23 @@ async fn write_loop(
         // A sealed message goes out as transform header + ciphertext in one
         // Direct-TCP frame, without joining the two buffers.
         let head: &[u8] = msg.transform.as_ref().map_or(&[], |h| &h[..]);
-        wr.write_all(&framing::prefix(head.len() + msg.body.len())).await?;
-        wr.write_all(head).await?;
-        wr.write_all(&msg.body).await?;
-        metrics.bytes_out.fetch_add((4 + head.len() + msg.body.len()) as u64, Relaxed);
-        if rx.is_empty() {
-            wr.flush().await?;
+        let total = head.len() + msg.body.len();
+        // The engine keeps chains far below 2^24 bytes; a length that
+        // does not fit must end the connection, never wrap around.
+        let prefix = framing::prefix(total)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "response frame over 2^24 bytes"))?;
+        let mut parts: Vec<&[u8]> = vec![&prefix[..], head];
+        parts.extend(msg.body.chunks(SEND_CHUNK));
+        for p in parts {
+            tokio::time::timeout(send_timeout, wr.write_all(p)).await.map_err(|_| stuck())??;
         }
+        metrics.bytes_out.fetch_add((4 + total) as u64, Relaxed);
+        if rx.is_empty() {
+            tokio::time::timeout(send_timeout, wr.flush()).await.map_err(|_| stuck())??;
+        }
+        queue.bytes.fetch_sub(size, Relaxed);
+        queue.sent.notify_one();
     }
-    wr.flush().await?;
-    wr.shutdown().await
+    tokio::time::timeout(send_timeout, wr.flush()).await.map_err(|_| stuck())??;
+    tokio::time::timeout(send_timeout, wr.shutdown()).await.map_err(|_| stuck())?
 }

@@ -24,11 +24,15 @@ pub fn parse_prefix(p: [u8; 4]) -> Prefix {
     if len > MAX_FRAME { Prefix::Invalid } else { Prefix::Frame(len) }
 }
 
-/// The prefix for a frame of `len` bytes (`len` < 2^24).
-pub fn prefix(len: usize) -> [u8; 4] {
-    debug_assert!(len < 1 << 24);
+/// The prefix for a frame of `len` bytes; `None` when `len` does not fit
+/// the 24-bit length (the frame cannot be sent: close the connection
+/// rather than send a length that wrapped around).
+pub fn prefix(len: usize) -> Option<[u8; 4]> {
+    if len >= 1 << 24 {
+        return None;
+    }
     let l = len as u32;
-    [0, (l >> 16) as u8, (l >> 8) as u8, l as u8]
+    Some([0, (l >> 16) as u8, (l >> 8) as u8, l as u8])
 }
 
 #[cfg(test)]
@@ -37,7 +41,9 @@ mod tests {
 
     #[test]
     fn prefix_round_trip() {
-        assert_eq!(parse_prefix(prefix(0x01_02_03)), Prefix::Frame(0x01_02_03));
+        assert_eq!(parse_prefix(prefix(0x01_02_03).unwrap()), Prefix::Frame(0x01_02_03));
+        assert_eq!(prefix(0xff_ff_ff), Some([0, 0xff, 0xff, 0xff]));
+        assert_eq!(prefix(1 << 24), None);
         assert_eq!(parse_prefix([0x85, 0, 0, 0]), Prefix::Invalid);
         assert_eq!(parse_prefix([0, 0xff, 0xff, 0xff]), Prefix::Invalid);
     }

@@ -43,6 +43,31 @@ pub fn payload_size(command: Command, msg: &[u8]) -> usize {
     }
 }
 
+/// The most a request's response may carry beyond its fixed part, for
+/// the size budget of a compound's responses (MS-SMB2 3.3.4.1.3): READ
+/// Length, IOCTL MaxOutputResponse, QUERY_DIRECTORY and QUERY_INFO and
+/// CHANGE_NOTIFY OutputBufferLength (offsets as for [`payload_size`]).
+/// Other commands answer with a few hundred bytes at most: 0.
+pub fn max_response_size(command: Command, msg: &[u8]) -> usize {
+    let at = |off| le32(msg, off).unwrap_or(0);
+    match command {
+        Command::READ | Command::QUERY_INFO | Command::CHANGE_NOTIFY => at(4),
+        Command::IOCTL => at(44),
+        Command::QUERY_DIRECTORY => at(28),
+        _ => 0,
+    }
+}
+
+/// True when a LOCK request (MS-SMB2 2.2.26) may wait: its first element
+/// (body offset 24, Flags at 16 within it) takes a lock without
+/// SMB2_LOCKFLAG_FAIL_IMMEDIATELY. Only such a request goes asynchronous
+/// (3.3.5.14); an unlock never does.
+pub fn lock_may_wait(msg: &[u8]) -> bool {
+    const SHARED_OR_EXCLUSIVE: usize = 0x1 | 0x2;
+    const FAIL_IMMEDIATELY: usize = 0x10;
+    le32(msg, 24 + 16).is_some_and(|f| f & SHARED_OR_EXCLUSIVE != 0 && f & FAIL_IMMEDIATELY == 0)
+}
+
 /// The FileId a request names explicitly: `None` for commands without
 /// one and for the all-ones value of a related compound ("the previous
 /// operation's FileId", MS-SMB2 3.3.5.2.7.2). Body offsets: 8 for CLOSE,
@@ -110,5 +135,29 @@ mod tests {
         assert_eq!(request_file_id(Command::CLOSE, &msg).map(|f| f.volatile), Some(u64::MAX));
         assert_eq!(payload_size(Command::ECHO, &msg), 24);
         assert_eq!(create_response_file_id(&msg), None);
+        assert_eq!(max_response_size(Command::CREATE, &msg), 0);
+        assert!(!lock_may_wait(&msg));
+    }
+
+    /// The layout of MS-SMB2 2.2.26 and 2.2.26.1 (no LOCK in our
+    /// captures): a blocking exclusive lock, one failing at once, an unlock.
+    #[test]
+    fn lock_elements() {
+        let mut msg = vec![0u8; HEADER_LEN + 48];
+        msg[HEADER_LEN] = 48; // StructureSize
+        msg[HEADER_LEN + 2] = 1; // LockCount
+        msg[HEADER_LEN + 24 + 16] = 0x2; // SMB2_LOCK_FLAG_EXCLUSIVE
+        assert!(lock_may_wait(&msg));
+        msg[HEADER_LEN + 24 + 16] = 0x12; // | FAIL_IMMEDIATELY
+        assert!(!lock_may_wait(&msg));
+        msg[HEADER_LEN + 24 + 16] = 0x4; // UNLOCK
+        assert!(!lock_may_wait(&msg));
+    }
+
+    #[test]
+    fn captured_read_response_budget() {
+        let read = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/48-read-req.bin");
+        let r = ReadRequest::decode(read).unwrap();
+        assert_eq!(max_response_size(Command::READ, read), r.length as usize);
     }
 }

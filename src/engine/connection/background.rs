@@ -159,6 +159,7 @@ impl Connection {
         // Break acknowledgment timers and durable handle timeouts are
         // server-wide; whichever connection ticks first runs them.
         crate::engine::teardown::tick(&self.server, now);
+        crate::engine::limits::expire_logons(&self.server, &mut self.state, now);
         let rev = self.server.revision(now);
         if self.state.seen_revision != Some(rev) {
             self.state.seen_revision = Some(rev);

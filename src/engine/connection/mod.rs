@@ -28,11 +28,36 @@ mod report;
 
 pub use report::{LockReport, OpenReport, SessionReport};
 
+/// The most one frame of responses may carry: the largest READ we
+/// negotiate (MaxReadSize = MaxTransactSize) plus room for the small
+/// responses around it in a compound (CREATE, QUERY_INFO, CLOSE).
+const COMPOUND_BUDGET: usize = crate::engine::server::MAX_IO as usize + 64 * 1024;
+/// What a response reserves from the budget beyond the output its request
+/// asks for (a CREATE response with all its contexts stays below it).
+const PER_RESPONSE: usize = 1024;
+
+/// The largest chain of responses that still fits a Direct-TCP frame
+/// (24-bit length, MS-SMB2 2.1) with a transform header in front.
+const MAX_RESPONSE_FRAME: usize = (1 << 24) - 1 - 52;
+
 /// One client connection.
 pub struct Connection {
     server: Arc<Server>,
     peer: SocketAddr,
     state: ConnState,
+    /// A session has been established here at least once.
+    logged_on_once: bool,
+}
+
+/// What an idle connection holds, for `net`'s idle timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holding {
+    /// No session was ever established (`server.handshake_timeout_secs`).
+    Nothing,
+    /// Logged on, no open files, no waiting requests (`server.idle_timeout_secs`).
+    Logon,
+    /// Open files or waiting requests: idle is normal, no timeout.
+    Files,
 }
 
 /// One message's answer: response header, body (None: no response) and the
@@ -73,6 +98,18 @@ impl Connection {
                 replay: crate::engine::replay::Cache::default(),
                 keys: Arc::default(),
             },
+            logged_on_once: false,
+        }
+    }
+
+    /// What the connection holds (see [`Holding`]).
+    pub fn holding(&self) -> Holding {
+        if !self.state.opens.is_empty() || !self.state.pending.is_empty() {
+            Holding::Files
+        } else if self.logged_on_once {
+            Holding::Logon
+        } else {
+            Holding::Nothing
         }
     }
 
@@ -188,7 +225,8 @@ impl Connection {
             let msg = &rest[..len];
             let is_last = hdr.next_command == 0;
             let start = out.len();
-            let (resp_hdr, body, sign) = self.one(now, hdr, msg, &mut prev, encrypted)?;
+            let fits = start + prefix::max_response_size(hdr.command, msg) + PER_RESPONSE <= COMPOUND_BUDGET;
+            let (resp_hdr, body, sign) = self.one(now, hdr, msg, &mut prev, encrypted, fits)?;
             let Some(body) = body else {
                 if is_last {
                     break;
@@ -203,6 +241,12 @@ impl Connection {
                 out = body;
             } else {
                 out.extend_from_slice(&body);
+            }
+            if out.len() > MAX_RESPONSE_FRAME {
+                // Unreachable with the budget above and the credit window
+                // (at most 8192 requests, each answered in a few dozen bytes
+                // once over budget); a frame past 2^24 bytes cannot be sent.
+                return Err(Error::Disconnect("response chain over the 24-bit frame length"));
             }
             if let Some(target) = self.state.crypto.hash_response.take() {
                 security::hash_response(&mut self.state, target, &out[start..]);
@@ -264,6 +308,7 @@ impl Connection {
         msg: &[u8],
         prev: &mut Option<Related>,
         encrypted: Option<u64>,
+        fits: bool,
     ) -> Result<Answer, Error> {
         // Request latency for the metrics endpoint (the only clock read
         // here: handlers still get `now` from the caller).
@@ -283,6 +328,16 @@ impl Connection {
                 return Ok(r);
             }
         }
+        if !fits {
+            // The responses of a compound go out as one frame (3.3.4.1.3),
+            // which SHOULD NOT exceed MaxTransactSize (+256): a request whose
+            // response could take the chain past its budget is not run.
+            // Without this a chain of 64 READs of 8 MiB would make one
+            // 512 MiB frame, which the 24-bit length cannot even express.
+            tracing::debug!(cmd = ?hdr.command, "compound response budget exceeded");
+            let sid = if hdr.is_related() { Some(hdr.session_id) } else { None };
+            return Ok(self.error_reply(&hdr, charge, NtStatus::INSUFFICIENT_RESOURCES, sid));
+        }
         let mut checked = security::check_request(&self.state, &self.server, &hdr, msg, encrypted);
         if hdr.is_related()
             && matches!(&checked, Err(Error::Status(s)) if *s == NtStatus::USER_SESSION_DELETED || *s == NtStatus::NETWORK_SESSION_EXPIRED)
@@ -293,6 +348,7 @@ impl Connection {
         }
         let result = checked.and_then(|()| {
             let file = request_file_id(&hdr, msg).or(related_file_id);
+            crate::engine::limits::admit(&self.server, &self.state, &hdr, msg, related_file_id)?;
             let st = &mut self.state;
             crate::engine::replay::check_channel_sequence(&mut st.replay, st.neg.dialect, &st.opens, &hdr, file)?;
             let mut ctx = Ctx {
@@ -361,6 +417,7 @@ impl Connection {
     /// durable ones stay for a reconnect).
     fn logged_on(&mut self, hdr: &Header, msg: &[u8]) {
         let sid = self.response_session_id(hdr, NtStatus::SUCCESS);
+        self.logged_on_once = true;
         let Some(p) = self.state.sessions.get(&sid).and_then(|s| s.principal.clone()) else {
             return;
         };
