@@ -32,6 +32,26 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[console]`: the HTTPS web console.
     pub console: ConsoleConfig,
+    /// `[locks]`: bounds on byte-range locks.
+    pub locks: LocksConfig,
+}
+
+/// `[locks]`: what one client may make the server hold in byte-range locks.
+/// A LOCK request over either limit is answered STATUS_INSUFFICIENT_RESOURCES
+/// and changes nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocksConfig {
+    /// Locks one open may hold at a time.
+    pub per_open: usize,
+    /// Elements in one LOCK request (MS-SMB2 2.2.26 allows 65,535).
+    pub elements_per_request: usize,
+}
+
+impl Default for LocksConfig {
+    fn default() -> Self {
+        Self { per_open: 10_000, elements_per_request: 4096 }
+    }
 }
 
 /// `[console]`: the web console for organization administrators, staff
@@ -397,6 +417,9 @@ impl Config {
         }
         if parse_dialect(&self.security.min_dialect) > parse_dialect(&self.security.max_dialect) {
             return Err(ConfigError("security.min_dialect is above security.max_dialect".into()));
+        }
+        if self.locks.per_open == 0 || self.locks.elements_per_request == 0 {
+            return Err(ConfigError("locks.per_open and locks.elements_per_request must be at least 1".into()));
         }
         if self.accounts.lockout_threshold == 0 {
             return Err(ConfigError("accounts.lockout_threshold must be at least 1".into()));
