@@ -129,8 +129,17 @@ async fn connection(
                 last_request = Instant::now();
                 let Ok(_slot) = slots.acquire().await else { break Ok(()) };
                 let out = tokio::task::block_in_place(|| conn.handle_inbound(SystemTime::now(), &mut inbound));
+                // A failed logon holds the connection for its delay: guesses
+                // sent in parallel on one connection wait in turn.
+                let hold = out.iter().find_map(|o| match o { Outgoing::Delayed(d, _) => Some(*d), _ => None });
                 if !send_all(&tx, out) {
                     break Ok(());
+                }
+                if let Some(d) = hold {
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => {}
+                        _ = stop.changed() => break Ok(()),
+                    }
                 }
             }
             _ = wake.notified() => {
@@ -222,7 +231,8 @@ fn send_all(tx: &mpsc::UnboundedSender<Outgoing>, out: Vec<Outgoing>) -> bool {
                 }
             }
             Outgoing::Delayed(d, f) => {
-                // Failed logons answer late; later responses may overtake it.
+                // Failed logons answer late; the connection loop reads no
+                // further request meanwhile (it holds for the same delay).
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(d).await;

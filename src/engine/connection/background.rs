@@ -159,6 +159,12 @@ impl Connection {
         // Break acknowledgment timers and durable handle timeouts are
         // server-wide; whichever connection ticks first runs them.
         crate::engine::teardown::tick(&self.server, now);
+        // Summaries of failed-logon bursts that ended (whichever connection
+        // ticks first writes them).
+        let policy = crate::engine::throttle::Policy::of(&self.server.live());
+        for ev in self.server.logons.due(&policy, now) {
+            self.server.audit.record(ev);
+        }
         let rev = self.server.revision(now);
         if self.state.seen_revision != Some(rev) {
             self.state.seen_revision = Some(rev);
