@@ -312,7 +312,8 @@ impl Directory for AccountsDirectory {
         let Some(u) = user else {
             return FailureOutcome::Counted;
         };
-        match self.accounts.record_logon_failure(u, now) {
+        let threshold = self.accounts.config().lockout_threshold_all_sources;
+        match self.accounts.record_logon_failure_of(u, now, threshold) {
             Ok(LockoutState::LockedNow { .. }) => FailureOutcome::LockedOut,
             _ => FailureOutcome::Counted,
         }
@@ -320,6 +321,10 @@ impl Directory for AccountsDirectory {
 
     fn logon_succeeded(&self, user: UserId, now: SystemTime) {
         let _ = self.accounts.record_logon_success(user, now);
+    }
+
+    fn failures_on_record(&self, user: UserId) -> bool {
+        self.accounts.has_logon_failures(user).unwrap_or(true)
     }
 
     fn revision(&self) -> u64 {

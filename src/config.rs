@@ -34,6 +34,8 @@ pub struct Config {
     pub console: ConsoleConfig,
     /// `[limits]`: what one connection may make the server hold.
     pub limits: LimitsConfig,
+    /// `[locks]`: bounds on byte-range locks.
+    pub locks: LocksConfig,
 }
 
 /// `[limits]`: per-connection budgets (issue 14). A hostile client can
@@ -78,6 +80,24 @@ impl Default for LimitsConfig {
             pending_per_connection: 1024,
             notify_watches_per_connection: 256,
         }
+    }
+}
+
+/// `[locks]`: what one client may make the server hold in byte-range locks.
+/// A LOCK request over either limit is answered STATUS_INSUFFICIENT_RESOURCES
+/// and changes nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocksConfig {
+    /// Locks one open may hold at a time.
+    pub per_open: usize,
+    /// Elements in one LOCK request (MS-SMB2 2.2.26 allows 65,535).
+    pub elements_per_request: usize,
+}
+
+impl Default for LocksConfig {
+    fn default() -> Self {
+        Self { per_open: 10_000, elements_per_request: 4096 }
     }
 }
 
@@ -244,8 +264,17 @@ pub struct SecurityConfig {
     pub max_dialect: String,
     /// Require signed requests (always true in production; NTLMv2 only regardless).
     pub signing_required: bool,
-    /// Delay before answering a failed logon (milliseconds).
+    /// Delay before answering a failed logon (milliseconds); the connection
+    /// is held meanwhile (nothing more is read from it).
     pub logon_failure_delay_ms: u64,
+    /// Failed logons per client address at that delay; beyond, each adds one
+    /// delay more (a token bucket refilled at one per delay).
+    pub logon_failure_burst: u32,
+    /// Longest delay after a failed logon (milliseconds).
+    pub logon_failure_max_delay_ms: u64,
+    /// A burst of failed logons of one account from one address is one
+    /// audit record, then one summary once it has been quiet this long.
+    pub logon_failure_audit_burst_secs: u64,
 }
 
 impl Default for SecurityConfig {
@@ -256,6 +285,9 @@ impl Default for SecurityConfig {
             max_dialect: "3.1.1".into(),
             signing_required: true,
             logon_failure_delay_ms: 1500,
+            logon_failure_burst: 10,
+            logon_failure_max_delay_ms: 30_000,
+            logon_failure_audit_burst_secs: 60,
         }
     }
 }
@@ -279,8 +311,14 @@ pub struct AccountsConfig {
     pub password_min_length: usize,
     /// Minimum number of character classes (lower, upper, digit, other).
     pub password_min_classes: usize,
-    /// Failed logons within `lockout_window_secs` that lock an account.
+    /// Failed logons within `lockout_window_secs` that lock an account. For
+    /// SMB logons they count per client address ("smart lockout": the
+    /// account is locked for that address only); the console counts them
+    /// per account.
     pub lockout_threshold: u32,
+    /// Failed SMB logons of one account from all addresses together (those
+    /// not yet locked out) within the window that lock it for everyone.
+    pub lockout_threshold_all_sources: u32,
     /// Window for counting failures (seconds).
     pub lockout_window_secs: u64,
     /// How long a lockout lasts before it lifts by itself (seconds).
@@ -311,6 +349,7 @@ impl Default for AccountsConfig {
             password_min_length: 10,
             password_min_classes: 3,
             lockout_threshold: 5,
+            lockout_threshold_all_sources: 50,
             lockout_window_secs: 600,
             lockout_duration_secs: 900,
             default_org: "DEFAULT".into(),
@@ -484,8 +523,13 @@ impl Config {
         if parse_dialect(&self.security.min_dialect) > parse_dialect(&self.security.max_dialect) {
             return Err(ConfigError("security.min_dialect is above security.max_dialect".into()));
         }
-        if self.accounts.lockout_threshold == 0 {
-            return Err(ConfigError("accounts.lockout_threshold must be at least 1".into()));
+        if self.locks.per_open == 0 || self.locks.elements_per_request == 0 {
+            return Err(ConfigError("locks.per_open and locks.elements_per_request must be at least 1".into()));
+        }
+        if self.accounts.lockout_threshold == 0 || self.accounts.lockout_threshold_all_sources == 0 {
+            return Err(ConfigError(
+                "accounts.lockout_threshold and lockout_threshold_all_sources must be at least 1".into(),
+            ));
         }
         if !(1..=4).contains(&self.accounts.password_min_classes) {
             return Err(ConfigError("accounts.password_min_classes must be 1 to 4".into()));

@@ -109,7 +109,21 @@ impl Accounts {
     /// `lockout_window_secs` lock the account for `lockout_duration_secs`.
     /// Returns what happened so the caller can audit it.
     pub fn record_logon_failure(&self, user: UserId, now: SystemTime) -> Result<LockoutState, AccountsError> {
-        let cfg = self.config();
+        let threshold = self.config().lockout_threshold;
+        self.record_logon_failure_of(user, now, threshold)
+    }
+
+    /// [`Accounts::record_logon_failure`] with another threshold (SMB
+    /// logons: `lockout_threshold_all_sources`, the per-address count being
+    /// the engine's).
+    pub fn record_logon_failure_of(
+        &self,
+        user: UserId,
+        now: SystemTime,
+        threshold: u32,
+    ) -> Result<LockoutState, AccountsError> {
+        let mut cfg = self.config();
+        cfg.lockout_threshold = threshold;
         let now_s = to_unix(now);
         let window = i64::try_from(cfg.lockout_window_secs).unwrap_or(i64::MAX);
         self.write_quiet(|tx| {
@@ -159,6 +173,15 @@ impl Accounts {
                 params![user.0, now_s],
             )?;
             Ok(())
+        })
+    }
+
+    /// Whether any failed logon of the account is on record (none after an
+    /// administrator's unlock or a successful logon).
+    pub fn has_logon_failures(&self, user: UserId) -> Result<bool, AccountsError> {
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT EXISTS (SELECT 1 FROM logon_failures WHERE user_id = ?1)")?;
+            Ok(st.query_row([user.0], |r| r.get::<_, bool>(0))?)
         })
     }
 

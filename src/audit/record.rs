@@ -21,8 +21,11 @@ pub(crate) const F_NAMES_WITHHELD: u8 = 16;
 /// Longest user name and clear text field kept (bytes); longer ones are cut.
 const MAX_USER: usize = 256;
 const MAX_TEXT: usize = 1024;
-/// Longest single name kept (bytes): a 32767-character path in UTF-8 fits.
-const MAX_NAME: usize = 128 * 1024;
+/// Longest single name kept (bytes). A name is a path below a share: real
+/// ones are far shorter, while a client can send 32,767 characters (up to
+/// 96 KiB of UTF-8) in a failed CREATE; longer names are cut and say so,
+/// so that no record grows past a few KiB (issue 14).
+pub(crate) const MAX_NAME: usize = 4096;
 
 /// Encodes `ev`. `keep_org` stores the org id (server log records only: in
 /// an org's log it is implied). With `withhold_names` the names part is empty.
@@ -98,7 +101,12 @@ fn put_ft(c: &mut Vec<u8>, t: Option<FileTime>) {
 
 fn names(n: &mut Vec<u8>, list: &[&str]) {
     for s in list {
-        n.put_str(clip(s, MAX_NAME));
+        if s.len() <= MAX_NAME {
+            n.put_str(s);
+        } else {
+            let kept = clip(s, MAX_NAME - 32);
+            n.put_str(&format!("{kept}…[{} bytes cut]", s.len() - kept.len()));
+        }
     }
 }
 
@@ -279,4 +287,22 @@ fn decode_kind(code: u8, d: &mut Dec<'_>, n: &mut Names<'_>) -> Result<EventKind
         40 => K::Admin { action: d.str()?.to_owned(), target: n.next()?, detail: n.next()? },
         _ => return Err(Corrupt),
     })
+}
+
+#[cfg(test)]
+mod name_cap_tests {
+    use super::*;
+
+    /// A 32K-character name (a failed CREATE) makes a record of a few KiB.
+    #[test]
+    fn long_names_are_cut_and_marked() {
+        let path = "名".repeat(32_767);
+        let ev = Event::new(std::time::SystemTime::UNIX_EPOCH, EventKind::Delete { share: "s".into(), path })
+            .user("u".repeat(40_000));
+        let (clear, names) = encode(&ev, false, false);
+        assert!(clear.len() < 512, "{}", clear.len());
+        assert!(names.len() < MAX_NAME + 64, "{}", names.len());
+        let text = String::from_utf8_lossy(&names);
+        assert!(text.contains("bytes cut]"), "marked");
+    }
 }

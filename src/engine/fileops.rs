@@ -94,3 +94,35 @@ pub fn touch_dir(org: &OrgStore, dir: NodeId, now: FileTime) -> Result<()> {
     org.set_meta(dir, &MetaUpdate { written: Some(now), changed: Some(now), ..Default::default() })?;
     Ok(())
 }
+
+/// Largest EA set of one file, as FILE_FULL_EA_INFORMATION entries packed
+/// on 4-byte boundaries (MS-FSCC 2.4.15): 64 KiB, the NTFS limit.
+pub const MAX_EA_SET: usize = 65_535;
+
+/// STATUS_EA_TOO_LARGE (MS-ERREF: "An EA operation failed because EA set
+/// is too large"), what NTFS answers, when the file's EAs after a change
+/// would exceed [`MAX_EA_SET`]. (They also count in the quota: storage.)
+pub fn check_ea_set(eas: &[(String, Vec<u8>)]) -> crate::engine::status::Result<()> {
+    let size: usize = eas.iter().map(|(n, v)| (8 + n.len() + 1 + v.len()).next_multiple_of(4)).sum();
+    if size > MAX_EA_SET {
+        return Err(crate::wire::NtStatus::EA_TOO_LARGE.into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod ea_limit_tests {
+    use super::*;
+
+    /// 64 KiB of packed FILE_FULL_EA_INFORMATION entries fit; one byte more is EA_TOO_LARGE.
+    #[test]
+    fn the_ea_set_is_capped_at_64_kib() {
+        // One entry: 8 + 1 (name) + 1 + value, padded to 4.
+        let fits = vec![("A".to_string(), vec![0; 65_522])];
+        assert!(check_ea_set(&fits).is_ok());
+        let too_big = vec![("A".to_string(), vec![0; 65_523])];
+        assert!(check_ea_set(&too_big).is_err());
+        let many: Vec<(String, Vec<u8>)> = (0..100).map(|i| (format!("E{i}"), vec![0; 1000])).collect();
+        assert!(check_ea_set(&many).is_err());
+    }
+}

@@ -32,6 +32,7 @@ pub mod services;
 pub mod session;
 pub mod status;
 pub mod teardown;
+pub mod throttle;
 pub mod times;
 pub mod tunnels;
 pub mod watches;

@@ -49,7 +49,7 @@ pub fn forget(server: &crate::engine::server::Server, async_id: u64, op: &Pendin
     server.files.with(|t| {
         match &op.kind {
             PendingKind::Lock(key) => {
-                let _ = t.stream(key).locks.cancel(async_id);
+                let _ = t.stream(key).locks.lock().cancel(async_id);
                 t.drop_if_idle(key);
             }
             PendingKind::Rerun(r) => {

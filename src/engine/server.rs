@@ -39,6 +39,8 @@ pub struct Server {
     pub files: crate::engine::files::Files,
     /// Sessions with keys, server-wide, for answering bind requests.
     pub bindable: crate::engine::binding::Registry,
+    /// Failed logons: delays, per-address lockout, audit bursts.
+    pub logons: crate::engine::throttle::Logons,
     /// Lowest and highest dialects we accept.
     pub min_dialect: Dialect,
     /// See `min_dialect`.
@@ -83,6 +85,7 @@ impl Server {
             audit,
             files: crate::engine::files::Files::new(start_time),
             bindable: crate::engine::binding::Registry::default(),
+            logons: crate::engine::throttle::Logons::default(),
             min_dialect,
             max_dialect,
             // Session ids are unique server-wide and not guessable from one
@@ -174,7 +177,12 @@ impl Server {
         let mut r = self.revision.lock();
         let fresh = r.1.and_then(|t| now.duration_since(t).ok()).is_some_and(|d| d.as_millis() < 500);
         if !fresh {
-            *r = (self.directory.revision(), Some(now));
+            let rev = self.directory.revision();
+            if rev != r.0 {
+                // An administrator's unlock also lifts per-address locks.
+                self.logons.revalidate(|u| self.directory.failures_on_record(u));
+            }
+            *r = (rev, Some(now));
         }
         r.0
     }

@@ -21,8 +21,12 @@
 //! reaches every watcher; completions go to the watcher's mailbox.
 //!
 //! This file keeps the watches; `engine::notify` reports changes to them.
+//! They are indexed by share and watched directory, so that a change looks
+//! at the watches of its own ancestors only (not at every watch of the
+//! server, under the open table's lock), and by AsyncId and node for
+//! CANCEL and delete-pending.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::engine::fsa::OpenId;
@@ -73,6 +77,12 @@ struct Watch {
 #[derive(Default)]
 pub struct Watches {
     map: HashMap<OpenId, Watch>,
+    /// Share → watched directory (upper-cased path) → its watches.
+    by_dir: HashMap<ShareKey, HashMap<String, HashSet<OpenId>>>,
+    /// Watched directory node → its watches (delete-pending).
+    by_node: HashMap<(OrgId, NodeId), HashSet<OpenId>>,
+    /// AsyncId of a waiting request → its watch (CANCEL).
+    by_async: HashMap<u64, OpenId>,
 }
 
 /// What a CHANGE_NOTIFY request gets right away.
@@ -105,18 +115,26 @@ impl Watches {
         async_id: Option<u64>,
         mailbox: &Arc<Mailbox>,
     ) -> Answer {
-        let w = self.map.entry(open).or_insert_with(|| Watch {
-            share: spec.share,
-            node: spec.node,
-            dir: crate::types::fold_name(&spec.path),
-            tree: spec.tree,
-            filter: spec.filter,
-            mailbox: mailbox.clone(),
-            waiting: Vec::new(),
-            changes: Vec::new(),
-            limit: max_len,
-            overflow: false,
-        });
+        let w = match self.map.entry(open) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let dir = crate::types::fold_name(&spec.path);
+                self.by_dir.entry(spec.share).or_default().entry(dir.clone()).or_default().insert(open);
+                self.by_node.entry((spec.share.0, spec.node)).or_default().insert(open);
+                e.insert(Watch {
+                    share: spec.share,
+                    node: spec.node,
+                    dir,
+                    tree: spec.tree,
+                    filter: spec.filter,
+                    mailbox: mailbox.clone(),
+                    waiting: Vec::new(),
+                    changes: Vec::new(),
+                    limit: max_len,
+                    overflow: false,
+                })
+            }
+        };
         w.limit = max_len;
         if w.overflow {
             w.overflow = false;
@@ -130,8 +148,28 @@ impl Watches {
         }
         if let Some(id) = async_id {
             w.waiting.push((id, max_len));
+            self.by_async.insert(id, open);
         }
         Answer::Wait
+    }
+
+    /// Watches whose directory is `upper` (upper-cased) or one of its
+    /// ancestors in `share`: the only ones a change of `upper` can concern.
+    /// O(path depth + those watches).
+    fn candidates(&self, share: ShareKey, upper: &str, out: &mut Vec<OpenId>) {
+        let Some(dirs) = self.by_dir.get(&share) else { return };
+        let ends = upper.match_indices('\\').map(|(i, _)| i);
+        for end in std::iter::once(0).chain(ends) {
+            if let Some(ids) = upper.get(..end).and_then(|d| dirs.get(d)) {
+                out.extend(ids.iter().copied());
+            }
+        }
+    }
+
+    fn push(&mut self, open: OpenId, e: NotifyEntry) {
+        if let Some(id) = self.map.get_mut(&open).and_then(|w| w.push(e)) {
+            self.by_async.remove(&id);
+        }
     }
 
     /// Reports a change of `path` (below the share root) to every watch
@@ -141,7 +179,10 @@ impl Watches {
             return;
         }
         let upper = crate::types::fold_name(path);
-        for w in self.map.values_mut() {
+        let mut ids = Vec::new();
+        self.candidates(share, &upper, &mut ids);
+        for open in ids {
+            let Some(w) = self.map.get(&open) else { continue };
             if w.share != share || w.filter & filter == 0 {
                 continue;
             }
@@ -150,7 +191,7 @@ impl Watches {
             }
             // The name keeps the case it has in `path`.
             let name = tail(path, &w.dir);
-            w.push(NotifyEntry { action, name });
+            self.push(open, NotifyEntry { action, name });
         }
     }
 
@@ -161,74 +202,105 @@ impl Watches {
             return;
         }
         let (fu, tu) = (crate::types::fold_name(from), crate::types::fold_name(to));
-        for w in self.map.values_mut() {
+        let mut ids = Vec::new();
+        self.candidates(share, &fu, &mut ids);
+        self.candidates(share, &tu, &mut ids);
+        ids.sort_unstable_by_key(|o| o.0);
+        ids.dedup();
+        for open in ids {
+            let Some(w) = self.map.get_mut(&open) else { continue };
             if w.share != share || w.filter & filter == 0 {
                 continue;
             }
-            match (relative(&w.dir, &fu, w.tree), relative(&w.dir, &tu, w.tree)) {
+            let e = match (relative(&w.dir, &fu, w.tree), relative(&w.dir, &tu, w.tree)) {
                 (Some(_), Some(_)) => {
                     let old = tail(from, &w.dir);
                     let new = tail(to, &w.dir);
                     w.changes.push(NotifyEntry { action: a::RENAMED_OLD_NAME, name: old });
-                    w.push(NotifyEntry { action: a::RENAMED_NEW_NAME, name: new });
+                    NotifyEntry { action: a::RENAMED_NEW_NAME, name: new }
                 }
-                (Some(_), None) => w.push(NotifyEntry { action: a::REMOVED, name: tail(from, &w.dir) }),
-                (None, Some(_)) => w.push(NotifyEntry { action: a::ADDED, name: tail(to, &w.dir) }),
-                (None, None) => {}
-            }
+                (Some(_), None) => NotifyEntry { action: a::REMOVED, name: tail(from, &w.dir) },
+                (None, Some(_)) => NotifyEntry { action: a::ADDED, name: tail(to, &w.dir) },
+                (None, None) => continue,
+            };
+            self.push(open, e);
         }
     }
 
     /// CANCEL of a waiting request: true if it was one of ours.
     pub fn cancel(&mut self, async_id: u64) -> bool {
-        for w in self.map.values_mut() {
-            if let Some(pos) = w.waiting.iter().position(|(id, _)| *id == async_id) {
-                w.waiting.remove(pos);
-                w.mailbox.post(done(async_id, NtStatus::CANCELLED));
-                return true;
-            }
-        }
-        false
+        let Some(open) = self.by_async.remove(&async_id) else { return false };
+        let Some(w) = self.map.get_mut(&open) else { return false };
+        let Some(pos) = w.waiting.iter().position(|(id, _)| *id == async_id) else { return false };
+        w.waiting.remove(pos);
+        w.mailbox.post(done(async_id, NtStatus::CANCELLED));
+        true
     }
 
     /// The handle closed: waiting requests end with STATUS_NOTIFY_CLEANUP.
     pub fn close(&mut self, open: OpenId) {
-        if let Some(w) = self.map.remove(&open) {
-            for (id, _) in w.waiting {
-                w.mailbox.post(done(id, NtStatus::NOTIFY_CLEANUP));
+        let Some(w) = self.map.remove(&open) else { return };
+        if let Some(dirs) = self.by_dir.get_mut(&w.share) {
+            if let Some(ids) = dirs.get_mut(&w.dir) {
+                ids.remove(&open);
+                if ids.is_empty() {
+                    dirs.remove(&w.dir);
+                }
             }
+            if dirs.is_empty() {
+                self.by_dir.remove(&w.share);
+            }
+        }
+        let node = (w.share.0, w.node);
+        if let Some(ids) = self.by_node.get_mut(&node) {
+            ids.remove(&open);
+            if ids.is_empty() {
+                self.by_node.remove(&node);
+            }
+        }
+        for (id, _) in w.waiting {
+            self.by_async.remove(&id);
+            w.mailbox.post(done(id, NtStatus::NOTIFY_CLEANUP));
         }
     }
 
     /// The directory `node` became delete-pending: its watchers' waiting
     /// requests end with STATUS_DELETE_PENDING (`smb2.notify.rmdir*`).
     pub fn delete_pending(&mut self, org: OrgId, node: NodeId) {
-        for w in self.map.values_mut() {
-            if w.share.0 == org && w.node == node {
-                for (id, _) in std::mem::take(&mut w.waiting) {
-                    w.mailbox.post(done(id, NtStatus::DELETE_PENDING));
-                }
+        let Some(ids) = self.by_node.get(&(org, node)) else { return };
+        for open in ids {
+            let Some(w) = self.map.get_mut(open) else { continue };
+            for (id, _) in std::mem::take(&mut w.waiting) {
+                self.by_async.remove(&id);
+                w.mailbox.post(done(id, NtStatus::DELETE_PENDING));
             }
         }
+    }
+
+    /// Number of watches (tests, diagnostics).
+    pub fn len(&self) -> usize {
+        self.map.len()
     }
 }
 
 impl Watch {
-    /// Adds a change, completing the oldest waiting request if any.
-    fn push(&mut self, e: NotifyEntry) {
+    /// Adds a change, completing the oldest waiting request if any (its
+    /// AsyncId is returned).
+    fn push(&mut self, e: NotifyEntry) -> Option<u64> {
         self.changes.push(e);
         if !self.waiting.is_empty() {
             let (id, max) = self.waiting.remove(0);
             let changes = std::mem::take(&mut self.changes);
             let (status, data) = encode(&changes, max);
             self.mailbox.post(Notice::Notify { async_id: id, status, data });
-            return;
+            return Some(id);
         }
         let bytes: usize = self.changes.iter().map(|c| 12 + 2 * c.name.encode_utf16().count() + 3).sum();
         if bytes > self.limit as usize || self.changes.len() > MAX_BUFFERED {
             self.changes.clear();
             self.overflow = true;
         }
+        None
     }
 }
 
@@ -357,5 +429,44 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The index: a change reaches the watches of its ancestors (WATCH_TREE
+    /// ones) and of its parent, in its own share only; closing a watch
+    /// leaves no index entry behind; CANCEL finds a request by its AsyncId.
+    #[test]
+    fn index_by_share_and_directory() {
+        let mb = Arc::new(Mailbox::default());
+        let mut w = Watches::default();
+        let other: ShareKey = (OrgId(2), NodeId(1));
+        let n = 2000u64;
+        for i in 0..n {
+            let s = WatchSpec {
+                share: SHARE,
+                node: NodeId(100 + i),
+                path: format!("d{i}"),
+                tree: false,
+                filter: f::FILE_NAME,
+            };
+            assert_eq!(w.request(OpenId(i), &s, 1000, Some(10_000 + i), &mb), Answer::Wait);
+        }
+        let tree = spec("", true, f::FILE_NAME);
+        assert_eq!(w.request(OpenId(n), &tree, 1000, Some(1), &mb), Answer::Wait);
+        let foreign = WatchSpec { share: other, node: NodeId(5), path: "d7".into(), tree: false, filter: f::FILE_NAME };
+        assert_eq!(w.request(OpenId(n + 1), &foreign, 1000, Some(2), &mb), Answer::Wait);
+        w.report(SHARE, "D7\\New.txt", a::ADDED, f::FILE_NAME);
+        let mut got: Vec<u64> = notices(&mb).into_iter().map(|x| x.0).collect();
+        got.sort_unstable();
+        assert_eq!(got, vec![1, 10_007]);
+        w.report(SHARE, "d8\\sub\\deep.txt", a::ADDED, f::FILE_NAME);
+        assert!(notices(&mb).is_empty(), "d8 is not a tree watch, the root watch has no request waiting");
+        assert!(w.cancel(10_009));
+        assert!(!w.cancel(10_009));
+        assert_eq!(notices(&mb), vec![(10_009, NtStatus::CANCELLED, vec![])]);
+        for i in 0..=n + 1 {
+            w.close(OpenId(i));
+        }
+        assert!(w.is_empty());
+        assert!(w.by_dir.is_empty() && w.by_node.is_empty() && w.by_async.is_empty());
     }
 }

@@ -169,8 +169,17 @@ async fn connection(
                 last_request = Instant::now();
                 let Ok(_slot) = slots.acquire().await else { break Ok(()) };
                 let out = tokio::task::block_in_place(|| conn.handle_inbound(SystemTime::now(), &mut inbound));
+                // A failed logon holds the connection for its delay: guesses
+                // sent in parallel on one connection wait in turn.
+                let hold = out.iter().find_map(|o| match o { Outgoing::Delayed(d, _) => Some(*d), _ => None });
                 if !send_all(&tx, &queue, out) {
                     break Ok(());
+                }
+                if let Some(d) = hold {
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => {}
+                        _ = stop.changed() => break Ok(()),
+                    }
                 }
             }
             // The writer sent something: look at the queue again.
@@ -355,8 +364,9 @@ fn send_all(tx: &mpsc::UnboundedSender<Outgoing>, queue: &Arc<SendQueue>, out: V
                 }
             }
             Outgoing::Delayed(d, f) => {
-                // Failed logons answer late; later responses may overtake it.
-                // Counted now: a flood of failing logons is held here.
+                // Failed logons answer late; the connection loop reads no
+                // further request meanwhile (it holds for the same delay).
+                // Counted now, so the queue budget sees it.
                 queue.bytes.fetch_add(f.size(), Relaxed);
                 let tx = tx.clone();
                 tokio::spawn(async move {

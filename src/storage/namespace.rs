@@ -140,6 +140,12 @@ fn purge_node(db: &Db, keys: &OrgKeyring, id: i64, d: &mut Deltas) -> Result<()>
         ids.push(content);
     }
     purge_contents(db, &ids, d)?;
+    // The node's EAs count in the usage (docs/storage-format.md §quota).
+    let ea_bytes: i64 = db
+        .conn
+        .prepare_cached("SELECT COALESCE(length(eas), 0) FROM nodes WHERE id=?1")?
+        .query_row([id], |r| r.get(0))?;
+    d.usage -= ea_bytes;
     db.conn.prepare_cached("DELETE FROM streams WHERE node=?1")?.execute([id])?;
     db.conn.prepare_cached("DELETE FROM nodes WHERE id=?1")?.execute([id])?;
     Ok(())

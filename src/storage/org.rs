@@ -96,7 +96,13 @@ impl OrgCore {
         };
         let mut segs = segs;
         segs.insert(active.id, active.clone());
-        let usage: i64 = db.conn.query_row("SELECT COALESCE(SUM(alloc), 0) FROM contents", [], |r| r.get(0))?;
+        // Usage: allocated content plus the (sealed) EA lists, which count
+        // against the quota too.
+        let usage: i64 = db.conn.query_row(
+            "SELECT (SELECT COALESCE(SUM(alloc), 0) FROM contents) + (SELECT COALESCE(SUM(length(eas)), 0) FROM nodes)",
+            [],
+            |r| r.get(0),
+        )?;
         let epoch = db.meta_get("epoch")?.unwrap_or(0) + 1;
         db.meta_set("epoch", epoch)?;
         persist_segments(&mut db, segs.values())?;

@@ -234,9 +234,23 @@ impl OrgStore {
     }
 
     /// Replaces the whole EA list (the engine merges; empty removes all).
+    /// The sealed list counts in the organization's usage: growing it past
+    /// the quota fails with `QuotaExceeded`.
     pub fn set_eas(&self, node: NodeId, eas: &[(String, Vec<u8>)]) -> Result<()> {
         let ct = if eas.is_empty() { None } else { Some(self.core.keys.seal_meta(b"ea", node.0, &encode_eas(eas)?)) };
-        self.set_sealed_column(node, "eas", ct)
+        let new_len = ct.as_ref().map_or(0, |c| c.len() as i64);
+        self.core.mutate(|db| {
+            let old_len: i64 = db
+                .conn
+                .prepare_cached("SELECT COALESCE(length(eas), 0) FROM nodes WHERE id=?1")?
+                .query_row([node.0 as i64], |r| r.get(0))
+                .optional()?
+                .ok_or(StorageError::NotFound)?;
+            self.core.check_quota(new_len - old_len)?;
+            db.conn.prepare_cached("UPDATE nodes SET eas=?2 WHERE id=?1")?.execute(params![node.0 as i64, ct])?;
+            seal_meta(db, &self.core.keys, node.0 as i64)?;
+            Ok(((), Deltas { usage: new_len - old_len, ..Deltas::default() }))
+        })
     }
 
     /// Bytes allocated by all content of the organization (for quotas).

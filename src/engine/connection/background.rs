@@ -160,6 +160,12 @@ impl Connection {
         // server-wide; whichever connection ticks first runs them.
         crate::engine::teardown::tick(&self.server, now);
         crate::engine::limits::expire_logons(&self.server, &mut self.state, now);
+        // Summaries of failed-logon bursts that ended (whichever connection
+        // ticks first writes them).
+        let policy = crate::engine::throttle::Policy::of(&self.server.live());
+        for ev in self.server.logons.due(&policy, now) {
+            self.server.audit.record(ev);
+        }
         let rev = self.server.revision(now);
         if self.state.seen_revision != Some(rev) {
             self.state.seen_revision = Some(rev);

@@ -93,7 +93,7 @@ impl Connection {
                     let f = o.file()?;
                     let id = crate::engine::files::open_id(o.file_id.persistent);
                     let (caching, locks) = self.server.files.with(|t| match t.get(&f.key) {
-                        Some(stream) => (caching_name(stream.cache.grant_of(id)), stream.locks.held_by(id)),
+                        Some(stream) => (caching_name(stream.cache.grant_of(id)), stream.locks.lock().held_by(id)),
                         None => ("none".to_string(), Vec::new()),
                     });
                     Some(OpenReport {

@@ -6,9 +6,11 @@
 //! Where MS-SMB2 and smbtorture's `smb2.lock` suite disagree with a literal
 //! reading of the spec, smbtorture (i.e. Windows) wins; each such rule says so.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use super::OpenId;
+use super::intervals::Intervals;
 use crate::wire::NtStatus;
 use crate::wire::lock::LockElement;
 // The SMB2_LOCKFLAG_* bits (MS-SMB2 2.2.26.1) are the wire's, under the
@@ -59,19 +61,20 @@ impl ByteRange {
     /// only if that range holds both byte X-1 and byte X
     /// (smbtorture `smb2.lock.zerobytelength`).
     pub fn overlaps(self, other: ByteRange) -> bool {
-        span_overlap(self.offset, self.length, other.offset, other.length)
+        let (s1, l1) = span(self.offset, self.length);
+        let (s2, l2) = span(other.offset, other.length);
+        s1 <= l2 && l1 >= s2
     }
 }
 
-/// The 2.1.4.10 overlap arithmetic on raw numbers, in i128 so that neither
-/// `offset + length - 1` nor the zero-length `offset - 1` can wrap.
-fn span_overlap(off1: u64, len1: u64, off2: u64, len2: u64) -> bool {
-    if (off1 == 0 && len1 == 0) || (off2 == 0 && len2 == 0) {
-        return false;
-    }
-    let last1 = i128::from(off1) + i128::from(len1) - 1;
-    let last2 = i128::from(off2) + i128::from(len2) - 1;
-    i128::from(off1) <= last2 && last1 >= i128::from(off2)
+/// The 2.1.4.10 overlap arithmetic as an interval `[start, last]` in i128,
+/// so that neither `offset + length - 1` nor the zero-length `offset - 1`
+/// can wrap. Two spans overlap iff `s1 <= l2 && l1 >= s2`; a zero-length
+/// span at X is `[X, X-1]`, which meets a range only if that range holds
+/// both X-1 and X, and `{0, 0}` (`[0, -1]`) meets nothing.
+fn span(offset: u64, length: u64) -> (i128, i128) {
+    let s = i128::from(offset);
+    (s, s + i128::from(length) - 1)
 }
 
 /// An SMB2 LOCK request as the engine hands it over.
@@ -87,6 +90,8 @@ pub struct LockRequest<'a> {
     /// Engine-chosen id for this request (e.g. its AsyncId), returned in a
     /// later [`Completion`] if the request has to wait.
     pub token: u64,
+    /// Most locks the open may hold ([`TOO_MANY_LOCKS`] beyond).
+    pub max_held: usize,
 }
 
 /// Outcome of [`ByteRangeLocks::smb2_lock`].
@@ -135,14 +140,44 @@ struct SeqSlot {
 /// "No valid entry" in Open.LockSequenceArray (MS-SMB2 3.3.1.10).
 const SEQ_INVALID: u8 = 0xFF;
 
+/// An open's own index of its locks: offset, length, 0 for exclusive and
+/// 1 for shared (so that an unlock finds the exclusive one first), id.
+type OwnKey = (u64, u64, u8, u64);
+
 /// All byte-range locks of one stream, the blocked requests waiting for
 /// them, and the lock sequence arrays of the opens that use them.
+///
+/// Held locks are in an interval tree (a conflict check costs O(log n +
+/// overlaps), not O(n)) and in a per-open set (unlock, close and the
+/// per-open count without a scan).
 #[derive(Debug, Default)]
 pub struct ByteRangeLocks {
-    held: Vec<Held>,
+    held: Intervals<Held>,
+    by_owner: HashMap<OpenId, BTreeSet<OwnKey>>,
+    next_id: u64,
     waiters: VecDeque<Waiter>,
     sequences: HashMap<OpenId, [u8; 64]>,
 }
+
+/// One stream's [`ByteRangeLocks`] behind a lock of its own, shared
+/// between the server-wide open table (which finds it) and the LOCK
+/// handler (which runs a request against it after letting go of the
+/// table: a 65,535-element request holds up this file only).
+#[derive(Debug, Default, Clone)]
+pub struct StreamLocks(Arc<parking_lot::Mutex<ByteRangeLocks>>);
+
+impl StreamLocks {
+    /// The locks, locked. Lock order: the open table, then this.
+    pub fn lock(&self) -> parking_lot::MutexGuard<'_, ByteRangeLocks> {
+        self.0.lock()
+    }
+}
+
+/// "Too many locks": the LOCK request would take the open past its limit
+/// (or has more elements than a request may). Windows answers a lock
+/// request it cannot allocate for with STATUS_INSUFFICIENT_RESOURCES
+/// (non-paged pool exhausted); so do Samba and ksmbd on allocation failure.
+pub const TOO_MANY_LOCKS: NtStatus = NtStatus::INSUFFICIENT_RESOURCES;
 
 impl ByteRangeLocks {
     /// An empty lock list.
@@ -158,7 +193,7 @@ impl ByteRangeLocks {
     /// True if a lock starts below `size` (the allocation size): only such
     /// locks affect caching (MS-FSA 2.1.5.8, smbtorture `smb2.lease.lock2`).
     pub fn has_locks_below(&self, size: u64) -> bool {
-        self.held.iter().any(|h| h.range.offset < size)
+        self.held.min_start().is_some_and(|s| s < i128::from(size))
     }
 
     /// True if nothing is held or waiting (the entry may be dropped).
@@ -168,16 +203,12 @@ impl ByteRangeLocks {
 
     /// Locks held by `owner`: offset, length, exclusive (`smbvault status`).
     pub fn held_by(&self, owner: OpenId) -> Vec<(u64, u64, bool)> {
-        self.held
-            .iter()
-            .filter(|h| h.owner == owner)
-            .map(|h| (h.range.offset, h.range.length, h.kind == LockKind::Exclusive))
-            .collect()
+        self.by_owner.get(&owner).map_or_else(Vec::new, |set| set.iter().map(|k| (k.0, k.1, k.2 == 0)).collect())
     }
 
     /// Number of locks held by `owner`.
     pub fn count_held_by(&self, owner: OpenId) -> usize {
-        self.held.iter().filter(|h| h.owner == owner).count()
+        self.by_owner.get(&owner).map_or(0, BTreeSet::len)
     }
 
     /// READ/WRITE check (MS-FSA 2.1.5.2, 2.1.5.3 via 2.1.4.10 with
@@ -188,10 +219,28 @@ impl ByteRangeLocks {
         if length == 0 {
             return Ok(());
         }
-        let hit = self.held.iter().any(|h| {
-            span_overlap(h.range.offset, h.range.length, offset, length) && kind_conflicts(h, owner, write, false)
-        });
+        let (s, l) = span(offset, length);
+        let hit = self.held.any(s, l, |h| kind_conflicts(h, owner, write, false));
         if hit { Err(NtStatus::FILE_LOCK_CONFLICT) } else { Ok(()) }
+    }
+
+    fn insert(&mut self, h: Held) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        let (s, l) = span(h.range.offset, h.range.length);
+        self.held.insert(s, l, id, h);
+        self.by_owner.entry(h.owner).or_default().insert(own_key(&h, id));
+        id
+    }
+
+    fn remove_id(&mut self, h: &Held, id: u64) {
+        self.held.remove(i128::from(h.range.offset), id);
+        if let Some(set) = self.by_owner.get_mut(&h.owner) {
+            set.remove(&own_key(h, id));
+            if set.is_empty() {
+                self.by_owner.remove(&h.owner);
+            }
+        }
     }
 
     /// Lock without waiting (MS-FSA 2.1.5.8 with FailImmediately):
@@ -201,7 +250,7 @@ impl ByteRangeLocks {
     pub fn lock(&mut self, owner: OpenId, range: ByteRange, kind: LockKind) -> Result<(), NtStatus> {
         let want = Held { owner, range, kind };
         if self.grantable(&want) {
-            self.held.push(want);
+            self.insert(want);
             Ok(())
         } else {
             Err(NtStatus::LOCK_NOT_GRANTED)
@@ -228,7 +277,9 @@ impl ByteRangeLocks {
     /// drop its locks, fail its blocked requests with RANGE_NOT_LOCKED and
     /// retry everyone else's.
     pub fn close_open(&mut self, owner: OpenId) -> Vec<Completion> {
-        self.held.retain(|h| h.owner != owner);
+        for k in self.by_owner.remove(&owner).unwrap_or_default() {
+            self.held.remove(i128::from(k.0), k.3);
+        }
         self.sequences.remove(&owner);
         let mut done = Vec::new();
         self.waiters.retain(|w| {
@@ -293,7 +344,10 @@ impl ByteRangeLocks {
     /// request (MS-SMB2 3.3.5.14.2, smbtorture `smb2.lock.multiple-unlock`
     /// Test3). A single blocking element that conflicts waits.
     fn lock_all(&mut self, owner: OpenId, req: &LockRequest<'_>, blocking: bool, seq: Option<SeqSlot>) -> LockReply {
-        let mut granted = 0usize;
+        if self.count_held_by(owner).saturating_add(req.elements.len()) > req.max_held {
+            return done(TOO_MANY_LOCKS);
+        }
+        let mut granted = Vec::new();
         let mut status = NtStatus::SUCCESS;
         for el in req.elements {
             let (range, kind) = match element_lock(el) {
@@ -305,8 +359,7 @@ impl ByteRangeLocks {
             };
             let want = Held { owner, range, kind };
             if self.grantable(&want) {
-                self.held.push(want);
-                granted += 1;
+                granted.push((want, self.insert(want)));
             } else if blocking {
                 self.waiters.push_back(Waiter { token: req.token, held: want, seq });
                 return LockReply { status: None, completed: Vec::new() };
@@ -316,29 +369,30 @@ impl ByteRangeLocks {
             }
         }
         if status != NtStatus::SUCCESS {
-            // The locks granted above are the last `granted` entries.
-            let keep = self.held.len().saturating_sub(granted);
-            self.held.truncate(keep);
+            for (h, id) in granted {
+                self.remove_id(&h, id);
+            }
         }
         done(status)
     }
 
-    /// MS-FSA 2.1.4.10 with LockIntent TRUE against every held lock.
+    /// MS-FSA 2.1.4.10 with LockIntent TRUE against every held lock that
+    /// overlaps (the interval tree finds them).
     fn grantable(&self, want: &Held) -> bool {
-        !self.held.iter().any(|h| {
-            h.range.overlaps(want.range) && kind_conflicts(h, want.owner, want.kind == LockKind::Exclusive, true)
-        })
+        let (s, l) = span(want.range.offset, want.range.length);
+        let exclusive = want.kind == LockKind::Exclusive;
+        !self.held.any(s, l, |h| kind_conflicts(h, want.owner, exclusive, true))
     }
 
     fn remove_one(&mut self, owner: OpenId, range: ByteRange) -> Result<(), NtStatus> {
-        let matches = |h: &Held| h.owner == owner && h.range == range;
-        let pos = self
-            .held
-            .iter()
-            .position(|h| matches(h) && h.kind == LockKind::Exclusive)
-            .or_else(|| self.held.iter().position(matches))
+        let (o, n) = (range.offset, range.length);
+        let k = self
+            .by_owner
+            .get(&owner)
+            .and_then(|set| set.range((o, n, 0, 0)..=(o, n, 1, u64::MAX)).next().copied())
             .ok_or(NtStatus::RANGE_NOT_LOCKED)?;
-        self.held.remove(pos);
+        let kind = if k.2 == 0 { LockKind::Exclusive } else { LockKind::Shared };
+        self.remove_id(&Held { owner, range, kind }, k.3);
         Ok(())
     }
 
@@ -349,7 +403,7 @@ impl ByteRangeLocks {
         let mut still = VecDeque::with_capacity(self.waiters.len());
         while let Some(w) = self.waiters.pop_front() {
             if self.grantable(&w.held) {
-                self.held.push(w.held);
+                self.insert(w.held);
                 self.record_sequence(w.held.owner, w.seq);
                 done.push(Completion { token: w.token, owner: w.held.owner, status: NtStatus::SUCCESS });
             } else {
@@ -391,6 +445,10 @@ impl ByteRangeLocks {
 enum SeqCheck {
     Replay,
     Proceed(Option<SeqSlot>),
+}
+
+fn own_key(h: &Held, id: u64) -> OwnKey {
+    (h.range.offset, h.range.length, u8::from(h.kind == LockKind::Shared), id)
 }
 
 fn done(status: NtStatus) -> LockReply {

@@ -7,6 +7,7 @@
 //! | module      | what                                                         |
 //! |-------------|--------------------------------------------------------------|
 //! | [`locks`]   | byte-range locks, SMB2 LOCK rules, blocked-lock queue, lock sequences |
+//! | [`intervals`] | the interval tree the locks of a stream are kept in |
 //! | [`sharing`] | share modes, delete-pending, delete-on-close, read-only/overwrite rules |
 //! | [`access`]  | access masks, generic mapping, MAXIMUM_ALLOWED, share permission masks, per-command checks |
 //! | [`sid`], [`sd`] | SIDs and the smbvault SID scheme, security descriptors, access check, inheritance |
@@ -104,6 +105,7 @@
 //!   granted; ACCESS_SYSTEM_SECURITY is PRIVILEGE_NOT_HELD.
 
 pub mod access;
+pub mod intervals;
 pub mod lease;
 pub mod locks;
 pub mod oplock;

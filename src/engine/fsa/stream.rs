@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::OpenId;
 use super::access::FILE_WRITE_DATA;
 use super::lease::{Break, CacheGrant, CacheRequest, Caching, LeaseId};
-use super::locks::{ByteRangeLocks, Completion, LockReply, LockRequest};
+use super::locks::{Completion, LockReply, LockRequest, StreamLocks};
 use super::oplock::{CacheState, OpenCacheRequest, OpenStep};
 use super::sharing::{ShareEntry, ShareModes};
 use crate::wire::NtStatus;
@@ -96,8 +96,8 @@ pub struct LeaseAck {
 /// One stream's shared state (an entry of the server-wide open-file table).
 #[derive(Debug, Default)]
 pub struct StreamState {
-    /// Byte-range locks.
-    pub locks: ByteRangeLocks,
+    /// Byte-range locks, behind their own lock (see [`StreamLocks`]).
+    pub locks: StreamLocks,
     /// Share modes and delete-pending state.
     pub shares: ShareModes,
     /// Oplocks and leases.
@@ -113,7 +113,7 @@ impl StreamState {
 
     /// No opens, locks or parked CREATEs: the table entry can be dropped.
     pub fn is_idle(&self) -> bool {
-        self.shares.is_empty() && self.cache.is_empty() && self.locks.is_idle() && self.parked.is_empty()
+        self.shares.is_empty() && self.cache.is_empty() && self.locks.lock().is_idle() && self.parked.is_empty()
     }
 
     /// CREATE: DELETE_PENDING, then oplock breaks (which may park the
@@ -129,7 +129,7 @@ impl StreamState {
             overwrite: req.overwrite,
             created: req.created,
             is_directory: req.is_directory,
-            has_brlocks: !req.overwrite && self.locks.has_locks_below(req.allocation_size),
+            has_brlocks: !req.overwrite && self.locks.lock().has_locks_below(req.allocation_size),
             sharing_violation: self.shares.sharing_violation(open_access, req.share),
             first_attempt: req.first_attempt,
             request: &req.request,
@@ -165,7 +165,7 @@ impl StreamState {
 
     /// CLOSE (also tree disconnect, logoff, connection loss) of an open.
     pub fn close(&mut self, open: OpenId) -> CloseOutcome {
-        let lock_completions = self.locks.close_open(open);
+        let lock_completions = self.locks.lock().close_open(open);
         let effect = self.shares.remove(open);
         let released_lease = self.cache.close(open);
         CloseOutcome {
@@ -179,7 +179,7 @@ impl StreamState {
 
     /// READ: byte-range lock check (MS-SMB2 3.3.5.12 via MS-FSA 2.1.5.2).
     pub fn check_read(&self, open: OpenId, offset: u64, length: u64) -> Result<(), NtStatus> {
-        self.locks.check_io(open, offset, length, false)
+        self.locks.lock().check_io(open, offset, length, false)
     }
 
     /// WRITE: lock check, then the breaks a write causes.
@@ -190,11 +190,12 @@ impl StreamState {
         length: u64,
         now: Instant,
     ) -> Result<Vec<Break>, NtStatus> {
-        self.locks.check_io(open, offset, length, true)?;
+        self.locks.lock().check_io(open, offset, length, true)?;
         Ok(self.cache.contend_level2(open, now))
     }
 
-    /// SET_INFO end-of-file / allocation: the breaks a size change causes.
+    /// SET_INFO end-of-file / allocation, and a WRITE whose lock check
+    /// passed: the breaks a size change or write causes.
     pub fn before_truncate(&mut self, open: OpenId, now: Instant) -> Vec<Break> {
         self.cache.contend_level2(open, now)
     }
@@ -208,12 +209,26 @@ impl StreamState {
         allocation_size: u64,
         now: Instant,
     ) -> (LockReply, Vec<Break>) {
-        let reply = self.locks.smb2_lock(open, req);
+        let reply = self.locks.lock().smb2_lock(open, req);
+        let breaks = self.after_lock(open, req, &reply, allocation_size, now);
+        (reply, breaks)
+    }
+
+    /// The caching side of a LOCK whose locking ran without the open table
+    /// (see [`StreamLocks`]): a granted lock below the allocation size
+    /// breaks read caching.
+    pub fn after_lock(
+        &mut self,
+        open: OpenId,
+        req: &LockRequest<'_>,
+        reply: &LockReply,
+        allocation_size: u64,
+        now: Instant,
+    ) -> Vec<Break> {
         let locked = reply.status == Some(NtStatus::SUCCESS)
             && req.elements.first().is_some_and(|e| e.flags & super::locks::LOCKFLAG_UNLOCK == 0)
             && req.elements.iter().any(|e| e.offset < allocation_size);
-        let breaks = if locked { self.cache.contend_level2(open, now) } else { Vec::new() };
-        (reply, breaks)
+        if locked { self.cache.contend_level2(open, now) } else { Vec::new() }
     }
 
     /// OPLOCK_BREAK acknowledgment: the OplockLevel to answer and parked

@@ -25,7 +25,8 @@ pub fn cancel(ctx: &mut Ctx<'_>) -> Result<Reply> {
         PendingKind::Lock(key) => {
             let key = key.clone();
             ctx.server.files.with(|t| {
-                if let Some(done) = t.stream(&key).locks.cancel(async_id) {
+                let done = t.stream(&key).locks.lock().cancel(async_id);
+                if let Some(done) = done {
                     t.complete(vec![done]);
                 }
                 t.drop_if_idle(&key);

@@ -95,6 +95,7 @@ pub struct Opened {
 /// Runs the disk CREATE.
 pub fn open(i: &Input<'_>) -> Result<Step> {
     check_lease_key(i)?;
+    exta_list(i)?;
     // A disconnected durable open in the way is closed (maybe deleting
     // the file): then the CREATE starts over. Each round closes one.
     let mut rounds = 0;
@@ -300,8 +301,16 @@ fn finish(i: &Input<'_>, plan: &Plan) -> Result<(Meta, Option<Arc<Content>>)> {
 /// The ExtA create context (MS-SMB2 2.2.13.2.1): the EAs of a created or
 /// overwritten file.
 fn apply_eas(i: &Input<'_>, node: NodeId) -> Result<()> {
+    let Some(list) = exta_list(i)? else { return Ok(()) };
+    i.org.set_eas(node, &list)?;
+    Ok(())
+}
+
+/// The EA list of the ExtA context, checked against the 64 KiB limit
+/// (before anything is created: `begin` calls it first).
+fn exta_list(i: &Input<'_>) -> Result<Option<Vec<(String, Vec<u8>)>>> {
     let Some(c) = cc::find(&i.req.contexts, cc::names::EXTA) else {
-        return Ok(());
+        return Ok(None);
     };
     let eas = crate::wire::fscc::ea::FileFullEaInformation::decode(c.data)?;
     let mut list: Vec<(String, Vec<u8>)> = Vec::new();
@@ -312,8 +321,8 @@ fn apply_eas(i: &Input<'_>, node: NodeId) -> Result<()> {
             list.push((name.to_ascii_uppercase(), e.value));
         }
     }
-    i.org.set_eas(node, &list)?;
-    Ok(())
+    crate::engine::fileops::check_ea_set(&list)?;
+    Ok(Some(list))
 }
 
 /// True if the named stream is there for clients: an empty Mac metadata

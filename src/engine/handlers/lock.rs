@@ -11,6 +11,7 @@ use crate::engine::open::OpenKind;
 use crate::engine::pending::{PendingKind, PendingOp};
 use crate::engine::status::{Error, Result};
 use crate::wire::NtStatus;
+use crate::wire::lock::flags::{FAIL_IMMEDIATELY, UNLOCK};
 use crate::wire::lock::{LockRequest, LockResponse};
 
 /// LOCK.
@@ -30,6 +31,10 @@ pub fn lock(ctx: &mut Ctx<'_>) -> Result<Reply> {
     // Any granted lock breaks read caching, wherever it lies (Samba
     // `brl_lock()`; smbtorture `smb2.lease.lock1` locks an empty file).
     let allocation = u64::MAX;
+    let limits = ctx.server.live().locks.clone();
+    if req.locks.len() > limits.elements_per_request {
+        return Err(fsa::locks::TOO_MANY_LOCKS.into());
+    }
     let token = ctx.server.files.new_id();
     let check_sequence = ctx.conn.neg.dialect.is_some_and(|d| d.is_smb3());
     let lreq = FsaLock {
@@ -40,16 +45,30 @@ pub fn lock(ctx: &mut Ctx<'_>) -> Result<Reply> {
         // (smbtorture `smb2.lock.replay_broken_windows` then skips).
         check_sequence,
         token,
+        max_held: limits.per_open,
     };
     let now = ctx.server.files.instant(ctx.now);
     let mailbox = ctx.conn.mailbox.clone();
-    let status = ctx.server.files.with(|t| {
-        let (reply, breaks) = t.stream(&key).lock(open_id, &lreq, allocation, now);
-        t.complete(reply.completed);
-        // A lock breaks read caching (smbtorture `smb2.oplock.brl1`).
-        t.send_breaks(&key, breaks);
-        if reply.status.is_none() {
+    // The stream's locks are found under the open table's lock, but the
+    // request runs against them under the stream's own lock only, so that
+    // a request of thousands of elements stalls nobody else's files. The
+    // waiter is registered first: another connection's unlock may grant
+    // this request as soon as it is queued.
+    let may_wait = matches!(req.locks.as_slice(), [e] if e.flags & (FAIL_IMMEDIATELY | UNLOCK) == 0);
+    let locks = ctx.server.files.with(|t| {
+        if may_wait {
             t.park(token, mailbox);
+        }
+        t.stream(&key).locks.clone()
+    });
+    let mut reply = locks.lock().smb2_lock(open_id, &lreq);
+    let status = ctx.server.files.with(|t| {
+        t.complete(std::mem::take(&mut reply.completed));
+        // A lock breaks read caching (smbtorture `smb2.oplock.brl1`).
+        let breaks = t.stream(&key).after_lock(open_id, &lreq, &reply, allocation, now);
+        t.send_breaks(&key, breaks);
+        if may_wait && reply.status.is_some() {
+            t.unpark(token);
         }
         t.drop_if_idle(&key);
         reply.status

@@ -44,7 +44,11 @@ pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let content = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_DEVICE_REQUEST))?;
     let open_id = OpenId(open_persistent);
     let key = f.key.clone();
-    server.files.with(|t| t.get(&key).map_or(Ok(()), |s| s.check_read(open_id, req.offset, u64::from(req.length))))?;
+    // The stream's locks are checked under their own lock, not the open
+    // table's (see `fsa::locks::StreamLocks`).
+    if let Some(locks) = server.files.with(|t| t.get(&key).map(|s| s.locks.clone())) {
+        locks.lock().check_io(open_id, req.offset, u64::from(req.length), false)?;
+    }
     // Offsets are signed 64-bit in the object store (MS-FSA 2.1.5.2).
     if req.offset.checked_add(u64::from(req.length)).is_none_or(|end| end > i64::MAX as u64) {
         return Err(NtStatus::INVALID_PARAMETER.into());
@@ -128,14 +132,18 @@ fn write_file(
     }
     let key = f.key.clone();
     let instant = server.files.instant(now.to_system());
-    // Level II oplocks and read leases of other opens break to none
+    // Lock check under the stream's own lock (`fsa::locks::StreamLocks`),
+    // then Level II oplocks and read leases of other opens break to none
     // (MS-FSA 2.1.4.12); nothing waits for that.
-    server.files.with(|t| match t.get(&key) {
-        Some(_) => t.stream(&key).before_write(open_id, offset, len, instant).map(|breaks| {
-            t.send_breaks(&key, breaks);
-        }),
-        None => Ok(()),
-    })?;
+    if let Some(locks) = server.files.with(|t| t.get(&key).map(|s| s.locks.clone())) {
+        locks.lock().check_io(open_id, offset, len, true)?;
+        server.files.with(|t| {
+            if t.get(&key).is_some() {
+                let breaks = t.stream(&key).before_truncate(open_id, instant);
+                t.send_breaks(&key, breaks);
+            }
+        });
+    }
     if f.stream.as_deref().is_some_and(crate::engine::aapl::is_afp_info) {
         return afp_info_write(server, f, &content, offset, req.data);
     }

@@ -3,7 +3,6 @@
 //! (3.3.5.5.3) and the refusal of binds (3.3.5.5.2, `engine::binding`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::audit::{Event, EventKind, EventResult};
 use crate::auth::{FailReason, NtlmServer, ServerNames, Step};
@@ -15,6 +14,7 @@ use crate::engine::crypto_state::{PreauthTarget, SessionCrypto};
 use crate::engine::services::{FailureOutcome, Principal};
 use crate::engine::session::{Session, SessionState};
 use crate::engine::status::{Error, Result};
+use crate::engine::throttle::{PairOutcome, Policy};
 use crate::types::FileTime;
 use crate::wire::NtStatus;
 use crate::wire::negotiate::{Dialect, caps};
@@ -77,11 +77,18 @@ pub fn session_setup(ctx: &mut Ctx<'_>) -> Result<Reply> {
                 tracing::warn!(session = sid, user = principal.user_id.0, "re-authentication as another user refused");
                 return reauth_refused(ctx, sid, who, "re-authentication as another user");
             }
+            if ctx.server.logons.locked_for(principal.user_id, ctx.peer.ip(), ctx.now) {
+                // Smart lockout: too many failures from this address; the
+                // right password does not help here (elsewhere it does).
+                tracing::info!(user = principal.user_id.0, "logon refused: locked out for this address");
+                return fail(ctx, sid, Some(principal.user_id), who, "locked out for this address", None);
+            }
             if !ctx.server.directory.may_log_on(principal.user_id, ctx.now) {
                 tracing::info!(user = principal.user_id.0, "logon refused: account disabled, locked or suspended");
                 return fail(ctx, sid, Some(principal.user_id), who, "account disabled, locked out or suspended", None);
             }
             ctx.server.directory.logon_succeeded(principal.user_id, ctx.now);
+            ctx.server.logons.succeeded(principal.user_id, ctx.peer.ip());
             let reply = if original.is_some() {
                 reauthenticated(ctx, sid, principal, auth.token)?
             } else {
@@ -291,8 +298,9 @@ fn reauth_refused(
     if let Some(s) = ctx.conn.sessions.get_mut(&sid) {
         s.reauth = None;
     }
-    record_failure(ctx, &who, reason, "STATUS_ACCESS_DENIED");
-    ctx.conn.delay = Some(Duration::from_millis(ctx.server.live().security.logon_failure_delay_ms));
+    let policy = Policy::of(&ctx.server.live());
+    record_failure(ctx, &policy, &who, reason, "STATUS_ACCESS_DENIED");
+    ctx.conn.delay = Some(ctx.server.logons.delay(&policy, ctx.peer.ip(), ctx.now));
     Err(NtStatus::ACCESS_DENIED.into())
 }
 
@@ -326,15 +334,29 @@ fn fail(
     } else {
         ctx.conn.sessions.remove(&sid);
     }
-    let locked = ctx.server.directory.logon_failed(user, ctx.now) == FailureOutcome::LockedOut;
+    let policy = Policy::of(&ctx.server.live());
+    let ip = ctx.peer.ip();
+    // Smart lockout: failures count per (account, address); only those
+    // from addresses not yet locked out count towards the account-wide
+    // lockout, so one address cannot lock the owner out everywhere.
+    let pair = user.map(|u| ctx.server.logons.failed(&policy, u, ip, ctx.now));
+    let locked = pair != Some(PairOutcome::AlreadyLocked)
+        && ctx.server.directory.logon_failed(user, ctx.now) == FailureOutcome::LockedOut;
     let status = status.unwrap_or(NtStatus::LOGON_FAILURE);
     let denied = if status == NtStatus::LOGON_FAILURE { "STATUS_LOGON_FAILURE" } else { "STATUS_INVALID_PARAMETER" };
-    record_failure(ctx, &who, reason, denied);
+    record_failure(ctx, &policy, &who, reason, denied);
+    if pair == Some(PairOutcome::LockedNow) {
+        tracing::warn!(user = user.map(|u| u.0), "account locked out for one address after repeated failures");
+        let ev = event(ctx, &who, EventKind::Lockout).result(EventResult::Denied("locked out for this address".into()));
+        ctx.server.audit.record(ev);
+    }
     if locked {
         tracing::warn!(user = user.map(|u| u.0), "account locked out after repeated failures");
         ctx.server.audit.record(event(ctx, &who, EventKind::Lockout).result(EventResult::Denied("locked out".into())));
     }
-    ctx.conn.delay = Some(Duration::from_millis(ctx.server.live().security.logon_failure_delay_ms));
+    // The connection is held this long (`net` reads nothing more from it),
+    // longer for an address that keeps failing.
+    ctx.conn.delay = Some(ctx.server.logons.delay(&policy, ip, ctx.now));
     Err(status.into())
 }
 
@@ -346,13 +368,23 @@ fn event(ctx: &Ctx<'_>, who: &Option<(crate::types::OrgId, String)>, kind: Event
         if org.0 != 0 {
             ev = ev.org(*org);
         }
-        ev = ev.user(name.clone());
+        ev = ev.user(crate::engine::throttle::clip(name, crate::engine::throttle::MAX_LOGGED_NAME));
     }
     ev
 }
 
-/// Audits a failed logon.
-fn record_failure(ctx: &Ctx<'_>, who: &Option<(crate::types::OrgId, String)>, reason: &str, status: &str) {
+/// Audits a failed logon: the first of a burst at once, the rest as one
+/// summary when the burst ends (`engine::throttle`).
+fn record_failure(
+    ctx: &Ctx<'_>,
+    policy: &Policy,
+    who: &Option<(crate::types::OrgId, String)>,
+    reason: &str,
+    status: &str,
+) {
     let ev = event(ctx, who, EventKind::LogonFailure { reason: reason.to_string() });
-    ctx.server.audit.record(ev.result(EventResult::Denied(status.into())));
+    let ev = ev.result(EventResult::Denied(status.into()));
+    for e in ctx.server.logons.audit(policy, ev, ctx.peer.ip(), ctx.now) {
+        ctx.server.audit.record(e);
+    }
 }

@@ -321,6 +321,7 @@ fn set_eas(f: &FileOpen, eas: FileFullEaInformation) -> Result<()> {
             cur.push((name.to_ascii_uppercase(), e.value));
         }
     }
+    crate::engine::fileops::check_ea_set(&cur)?;
     f.org.set_eas(f.node, &cur)?;
     Ok(())
 }

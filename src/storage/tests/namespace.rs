@@ -200,6 +200,36 @@ fn remove_deletes_everything_and_frees_usage() {
     assert_eq!(o.open_content(f, None, false).err(), Some(StorageError::NotFound));
 }
 
+/// EAs count in the organization's usage (and so its quota), are freed
+/// with their file, and are counted again when the store is reopened.
+#[test]
+fn eas_count_in_usage_and_quota() {
+    let d = tempfile::tempdir().unwrap();
+    let (s, o, root) = setup(d.path());
+    let f = file(&o, root, "ea");
+    assert_eq!(o.usage().unwrap(), 0);
+    o.set_eas(f, &[("BIG".to_string(), vec![7; 60_000])]).unwrap();
+    let with = o.usage().unwrap();
+    assert!((60_000..61_000).contains(&with), "{with}");
+    o.set_eas(f, &[("BIG".to_string(), vec![7; 10_000])]).unwrap();
+    let smaller = o.usage().unwrap();
+    assert!((10_000..11_000).contains(&smaller), "{smaller}");
+    o.set_quota(Some(20_000));
+    assert_eq!(o.set_eas(f, &[("BIG".to_string(), vec![7; 30_000])]), Err(StorageError::QuotaExceeded));
+    assert_eq!(o.usage().unwrap(), smaller, "a refused change is not counted");
+    o.set_quota(None);
+    let g = file(&o, root, "other");
+    o.set_eas(g, &[("X".to_string(), vec![1; 5000])]).unwrap();
+    o.remove(f).unwrap();
+    let left = o.usage().unwrap();
+    assert!((5000..6000).contains(&left), "{left}");
+    s.flush_all().unwrap();
+    drop((o, s));
+    let s = super::open(d.path());
+    let o = s.org(OrgId(1)).unwrap();
+    assert_eq!(o.usage().unwrap(), left, "recounted on open");
+}
+
 #[test]
 fn quota_limits_allocation() {
     let d = tempfile::tempdir().unwrap();

@@ -164,7 +164,7 @@ impl Req {
 
 pub(super) fn lock_one(t: &mut T, open: OpenId, offset: u64) -> Vec<Break> {
     let els = [LockElement { offset, length: 1, flags: LOCKFLAG_EXCLUSIVE | LOCKFLAG_FAIL_IMMEDIATELY }];
-    let r = LockRequest { elements: &els, lock_sequence: 0, check_sequence: false, token: 0 };
+    let r = LockRequest { elements: &els, lock_sequence: 0, check_sequence: false, token: 0, max_held: usize::MAX };
     let (reply, breaks) = t.s.lock(open, &r, 4096, t.now);
     assert_eq!(reply.status, Some(NtStatus::SUCCESS));
     breaks

@@ -359,7 +359,7 @@ fn locks_beyond_allocation() {
     let mut t = T::new();
     let (h1, _) = t.open(req(lease(1, "RWH")));
     let els = [LockElement { offset: 0, length: 1, flags: LOCKFLAG_EXCLUSIVE | LOCKFLAG_FAIL_IMMEDIATELY }];
-    let r = LockRequest { elements: &els, lock_sequence: 0, check_sequence: false, token: 0 };
+    let r = LockRequest { elements: &els, lock_sequence: 0, check_sequence: false, token: 0, max_held: usize::MAX };
     let (reply, b) = t.s.lock(h1, &r, 0, t.now);
     assert_eq!((reply.status, b.len()), (Some(NtStatus::SUCCESS), 0));
     let or = OpenRequest {
