@@ -314,6 +314,25 @@ impl OrgStore {
         self.core.commit()
     }
 
+    /// Rewrites every version 1 record of this organization as version 2
+    /// and commits (`smbvault storage migrate`; docs/storage-format.md §12).
+    pub fn migrate(&self) -> Result<super::compact::MigrateReport> {
+        self.core.writeback_tails(None)?;
+        let rep = self.core.migrate()?;
+        self.core.commit()?;
+        Ok(rep)
+    }
+
+    /// Live version 1 records of this organization (0 once migrated).
+    pub fn v1_records(&self) -> Result<u64> {
+        self.core.writeback_tails(None)?;
+        let mut n = 0;
+        for seg in self.core.segments() {
+            n += self.core.count_v1(&seg)?;
+        }
+        Ok(n)
+    }
+
     /// Commits this organization's operations so far to the WAL (no
     /// fsync): they survive a crash of the process (`Store::settle`).
     pub fn settle(&self) -> Result<()> {
