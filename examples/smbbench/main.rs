@@ -40,8 +40,9 @@ struct Args {
     /// Workload groups: smbclient, seq, small, mixed, memory.
     #[arg(long, value_delimiter = ',', default_value = "smbclient,seq,small,mixed,memory")]
     only: Vec<String>,
-    /// Servers: smbvault, samba.
-    #[arg(long, value_delimiter = ',', default_value = "smbvault,samba")]
+    /// Servers: smbvault, samba, samba-gocryptfs (Samba with its share on a
+    /// gocryptfs mount: AES-256-GCM at rest).
+    #[arg(long, value_delimiter = ',', default_value = "smbvault,samba,samba-gocryptfs")]
     servers: Vec<String>,
     /// Modes: sign (SMB 3.1.1 signing), encrypt (SMB 3.1.1 sealing with
     /// AES-128-GCM), encrypt256 (SMB 3.1.1 sealing with AES-256-GCM).
@@ -136,11 +137,25 @@ fn run(args: &Args) -> Result<(), String> {
             .samba_script
             .clone()
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/bench/samba.sh"));
-        Some(Samba::start(&script, &base.join("samba"))?)
+        Some(Samba::start(&script, &base.join("samba"), false)?)
     } else {
         None
     };
-    let targets: Vec<&Target> = vault.iter().map(|v| &v.target).chain(samba.iter().map(|s| &s.target)).collect();
+    let samba_gc = if args.servers.iter().any(|s| s == "samba-gocryptfs") {
+        let script = args
+            .samba_script
+            .clone()
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol-tests/bench/samba.sh"));
+        Some(Samba::start(&script, &base.join("samba-gocryptfs"), true)?)
+    } else {
+        None
+    };
+    let targets: Vec<&Target> = vault
+        .iter()
+        .map(|v| &v.target)
+        .chain(samba.iter().map(|s| &s.target))
+        .chain(samba_gc.iter().map(|s| &s.target))
+        .collect();
     for t in &targets {
         eprintln!("{} on {} (pid {})", t.name, t.addr, t.pid);
     }
@@ -192,7 +207,10 @@ fn run(args: &Args) -> Result<(), String> {
         }
     }
     println!("{}", results.table(&z));
-    println!("medians of {runs} run(s); ratio = how many times better smbvault is than Samba");
+    println!(
+        "medians of {runs} run(s); ratio = how many times better smbvault is than that peer (throughput: \
+         smbvault/peer; latency, CPU, memory: peer/smbvault)"
+    );
     if let Some(cost) = results.encryption_cost(&z) {
         println!("\n{cost}");
     }
@@ -204,6 +222,7 @@ fn run(args: &Args) -> Result<(), String> {
     }
     drop(vault);
     drop(samba);
+    drop(samba_gc);
     Ok(())
 }
 

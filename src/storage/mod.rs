@@ -53,7 +53,7 @@ pub use store::Store;
 /// Record layout helpers for tests and forensic tools (not an API).
 #[doc(hidden)]
 pub mod debug {
-    pub use super::record::{OVERHEAD, bench_keys, record_iv, record_plen, record_version};
+    pub use super::record::{ChunkKeys, Expect, OVERHEAD, bench_keys, record_iv, record_plen, record_version};
     pub use super::segment::SEG_HEADER_LEN;
 }
 

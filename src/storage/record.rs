@@ -79,8 +79,11 @@ pub enum RecordVersion {
 /// What the index says a record must contain; checked before the tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expect {
+    /// Chunk index being read (from the query, not the row).
     pub idx: u64,
+    /// Sequence number of the live record (from the row).
     pub seq: u64,
+    /// Plaintext length (from the row).
     pub plen: u32,
 }
 

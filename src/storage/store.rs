@@ -215,6 +215,18 @@ impl Store {
         self.flush_all()
     }
 
+    /// Organizations that have a directory here (maintenance tools).
+    pub fn org_ids(&self) -> Result<Vec<OrgId>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(self.dir.join("orgs"))? {
+            let name = e?.file_name();
+            let id = name.to_str().filter(|n| n.len() == 16).and_then(|n| u64::from_str_radix(n, 16).ok());
+            out.extend(id.map(OrgId));
+        }
+        out.sort_by_key(|o| o.0);
+        Ok(out)
+    }
+
     /// Flushes and runs compaction until nothing qualifies (tests,
     /// maintenance tools).
     pub fn compact_now(&self) -> Result<()> {
