@@ -206,7 +206,7 @@ impl Content {
                 Err(e) => return Err(e.into()),
             }
             let expect = Expect { idx, seq: loc.seq, plen: loc.plen };
-            self.keys.open_into(rec, expect, from, out).map_err(|()| self.integrity(idx))
+            self.keys.open_into(rec, expect, from, out).map_err(|_| self.integrity(idx))
         })
     }
 

@@ -76,6 +76,10 @@ pub enum RecordVersion {
     Gcm,
 }
 
+/// A record that failed its checks (header, length or tag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadRecord;
+
 /// What the index says a record must contain; checked before the tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expect {
@@ -197,7 +201,11 @@ impl ChunkKeys {
     /// plaintext unless the record authenticates (on failure it is zeroed).
     /// `rec` is scratch: a version 2 record read partly is decrypted in
     /// place and wiped again.
-    pub fn open_into(&self, rec: &mut [u8], expect: Expect, from: usize, out: &mut [u8]) -> Result<(), ()> {
+    pub fn open_into(&self, rec: &mut [u8], expect: Expect, from: usize, out: &mut [u8]) -> Result<(), BadRecord> {
+        self.open_checked(rec, expect, from, out).map_err(|()| BadRecord)
+    }
+
+    fn open_checked(&self, rec: &mut [u8], expect: Expect, from: usize, out: &mut [u8]) -> Result<(), ()> {
         let plen = expect.plen as usize;
         if rec.len() != Self::record_len(plen) || from + out.len() > plen || rec.len() < V2_HEADER {
             return Err(());

@@ -12,7 +12,7 @@ fn seal(k: &ChunkKeys, v: RecordVersion, idx: u64, seq: u64, pt: &[u8]) -> Vec<u
     rec
 }
 
-fn open(k: &ChunkKeys, rec: &[u8], e: Expect, from: usize, out: &mut [u8]) -> Result<(), ()> {
+fn open(k: &ChunkKeys, rec: &[u8], e: Expect, from: usize, out: &mut [u8]) -> Result<(), BadRecord> {
     k.open_into(&mut rec.to_vec(), e, from, out)
 }
 
