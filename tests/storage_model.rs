@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use smbvault::keys::{Key32, MasterKey};
-use smbvault::storage::{Content, NodeKind, OrgStore, Store, StoreOptions};
+use smbvault::storage::{Content, NodeKind, OrgStore, RecordVersion, Store, StoreOptions};
 use smbvault::types::{FileTime, NodeId, OrgId};
 
 const SLOTS: usize = 3;
@@ -27,6 +27,7 @@ enum Op {
     Delete { slot: usize },
     Flush,
     Compact,
+    Migrate,
     Reopen,
     Crash,
 }
@@ -48,6 +49,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => slot.prop_map(|slot| Op::Delete { slot }),
         2 => Just(Op::Flush),
         1 => Just(Op::Compact),
+        1 => Just(Op::Migrate),
         1 => Just(Op::Reopen),
         1 => Just(Op::Crash),
     ]
@@ -62,9 +64,15 @@ fn data(seed: u8, len: usize) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(seed | 1).wrapping_add(seed) ^ (i >> 9) as u8).collect()
 }
 
-fn options() -> StoreOptions {
+fn options(record_version: RecordVersion) -> StoreOptions {
     // Small segments and eager compaction so compaction really moves data.
-    StoreOptions { background: false, segment_size: 512 << 10, compact_min_dead: 0, ..StoreOptions::default() }
+    StoreOptions {
+        background: false,
+        segment_size: 512 << 10,
+        compact_min_dead: 0,
+        record_version,
+        ..StoreOptions::default()
+    }
 }
 
 fn master() -> MasterKey {
@@ -79,12 +87,16 @@ struct Harness {
     handles: [Option<Arc<Content>>; SLOTS],
     model: [Option<Vec<u8>>; SLOTS],
     durable: [Option<Vec<u8>>; SLOTS],
+    /// Record version written now; `mixed` switches it at every reopen
+    /// (a store written by the old format, served by the new one, and back).
+    version: RecordVersion,
+    mixed: bool,
 }
 
 impl Harness {
-    fn new() -> Harness {
+    fn new(version: RecordVersion, mixed: bool) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &master(), options()).unwrap();
+        let store = Store::open(dir.path(), &master(), options(version)).unwrap();
         store.create_org(OrgId(9)).unwrap();
         let org = store.org(OrgId(9)).unwrap();
         let root = org.create_root(FileTime(1)).unwrap();
@@ -97,6 +109,8 @@ impl Harness {
             handles: Default::default(),
             model: Default::default(),
             durable: Default::default(),
+            version,
+            mixed,
         }
     }
 
@@ -178,6 +192,11 @@ impl Harness {
                 self.store.as_ref().unwrap().compact_now().unwrap();
                 self.durable = self.model.clone();
             }
+            Op::Migrate => {
+                self.org().migrate().unwrap();
+                assert_eq!(self.org().v1_records().unwrap(), 0, "records left in version 1");
+                self.durable = self.model.clone();
+            }
             Op::Reopen => {
                 self.close();
                 self.durable = self.model.clone();
@@ -221,7 +240,13 @@ impl Harness {
     }
 
     fn reopen(&mut self, dir: PathBuf) {
-        let store = Store::open(&dir, &master(), options()).unwrap();
+        if self.mixed {
+            self.version = match self.version {
+                RecordVersion::CtrHmac => RecordVersion::Gcm,
+                RecordVersion::Gcm => RecordVersion::CtrHmac,
+            };
+        }
+        let store = Store::open(&dir, &master(), options(self.version)).unwrap();
         self.org = Some(store.org(OrgId(9)).unwrap());
         self.store = Some(store);
         for slot in 0..SLOTS {
@@ -263,16 +288,50 @@ proptest! {
 
     #[test]
     fn storage_matches_model(ops in proptest::collection::vec(op(), 1..50)) {
-        let mut h = Harness::new();
-        for op in &ops {
-            h.apply(op);
-            match *op {
-                Op::Write { slot, .. } | Op::SetLen { slot, .. } | Op::Zero { slot, .. } | Op::Delete { slot } => h.verify(slot),
-                Op::Rename { from, to, .. } => { h.verify(from); h.verify(to); }
-                _ => {}
-            }
+        run(Harness::new(RecordVersion::Gcm, false), &ops);
+    }
+
+    /// Version 1 records first, then both versions in turn (the version
+    /// switches at every reopen and crash), migration and compaction
+    /// between them: the store reads what the model says throughout.
+    #[test]
+    fn both_record_versions_match_model(ops in proptest::collection::vec(op(), 1..50)) {
+        let mut h = Harness::new(RecordVersion::CtrHmac, true);
+        run_ops(&mut h, &ops);
+        // Then the new binary migrates everything and still reads it all.
+        h.close();
+        h.version = RecordVersion::CtrHmac;
+        h.reopen(h.path());
+        h.org().migrate().unwrap();
+        prop_assert_eq!(h.org().v1_records().unwrap(), 0);
+        for slot in 0..SLOTS {
+            h.verify(slot);
         }
         h.close();
         h.reopen(h.path());
+    }
+}
+
+fn run(mut h: Harness, ops: &[Op]) {
+    run_ops(&mut h, ops);
+    h.close();
+    h.reopen(h.path());
+}
+
+fn run_ops(h: &mut Harness, ops: &[Op]) {
+    {
+        for op in ops {
+            h.apply(op);
+            match *op {
+                Op::Write { slot, .. } | Op::SetLen { slot, .. } | Op::Zero { slot, .. } | Op::Delete { slot } => {
+                    h.verify(slot)
+                }
+                Op::Rename { from, to, .. } => {
+                    h.verify(from);
+                    h.verify(to);
+                }
+                _ => {}
+            }
+        }
     }
 }

@@ -104,19 +104,37 @@ impl Results {
     }
 
     /// The markdown table: median of each cell, and how many times better
-    /// smbvault is (throughput: smbvault/Samba; latency, CPU, memory: Samba/smbvault).
+    /// smbvault is than each peer (throughput: smbvault/peer; latency, CPU,
+    /// memory: peer/smbvault). Samba on gocryptfs gets its own two columns
+    /// when it ran.
     pub fn table(&self, z: &crate::workloads::Sizes) -> String {
-        let mut out = String::from("| workload | mode | smbvault | Samba | ratio |\n|---|---|---:|---:|---:|\n");
+        let gc = crate::servers::GOCRYPTFS;
+        let with_gc = self.samples.values().any(|by| by.contains_key(gc));
+        let mut out = String::from("| workload | mode | smbvault | Samba | ratio |");
+        if with_gc {
+            out.push_str(" Samba+gocryptfs | ratio |");
+        }
+        out.push_str("\n|---|---|---:|---:|---:|");
+        if with_gc {
+            out.push_str("---:|---:|");
+        }
+        out.push('\n');
         for ((m, mode), by) in &self.samples {
             let (label, unit, higher) = m.describe(z);
-            let a = by.get("smbvault").map(|v| median(v));
-            let b = by.get("Samba").map(|v| median(v));
-            let ratio = match (a, b) {
+            let med = |server: &str| by.get(server).map(|v| median(v));
+            let a = med("smbvault");
+            let ratio = |b: Option<f64>| match (a, b) {
                 (Some(a), Some(b)) if a > 0.0 && b > 0.0 => format!("{:.2}", if higher { a / b } else { b / a }),
                 _ => "–".into(),
             };
             let cell = |v: Option<f64>| v.map_or("–".into(), |v| format!("{} {unit}", fmt(v)));
-            out.push_str(&format!("| {label} | {} | {} | {} | {ratio} |\n", mode.name(), cell(a), cell(b)));
+            let b = med("Samba");
+            out.push_str(&format!("| {label} | {} | {} | {} | {} |", mode.name(), cell(a), cell(b), ratio(b)));
+            if with_gc {
+                let c = med(gc);
+                out.push_str(&format!(" {} | {} |", cell(c), ratio(c)));
+            }
+            out.push('\n');
         }
         out
     }

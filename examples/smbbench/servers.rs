@@ -33,6 +33,9 @@ pub struct Target {
     pub enc_share: &'static str,
     /// The server's main process; its descendants count for memory.
     pub pid: u32,
+    /// Another process whose CPU is the server's too (gocryptfs under
+    /// Samba); it does not count for memory per connection.
+    pub helper: Option<u32>,
 }
 
 impl Target {
@@ -51,6 +54,11 @@ impl Target {
     /// The share for a mode.
     pub fn share_for(&self, mode: Mode) -> &'static str {
         if mode.encrypts() { self.enc_share } else { self.share }
+    }
+
+    /// Server CPU so far, ms: the process tree plus the helper's.
+    pub fn cpu_ms(&self) -> f64 {
+        cpu_ms(self.pid) + self.helper.map_or(0.0, cpu_ms)
     }
 
     /// `-U` argument for smbclient.
@@ -96,6 +104,7 @@ impl Smbvault {
                 share: "share",
                 enc_share: "enc",
                 pid: child.id(),
+                helper: None,
             },
             child,
         };
@@ -166,6 +175,9 @@ fn cli(bin: &Path, config: &Path, args: &[&str], stdin: Option<&str>) -> Result<
     }
 }
 
+/// Name of the Samba-on-gocryptfs peer in reports.
+pub const GOCRYPTFS: &str = "Samba+gocryptfs";
+
 /// A running private Samba.
 pub struct Samba {
     script: PathBuf,
@@ -174,8 +186,9 @@ pub struct Samba {
 }
 
 impl Samba {
-    /// `samba.sh up DIR PORT PASSWORD` on a free loopback port.
-    pub fn start(script: &Path, dir: &Path) -> Result<Self, String> {
+    /// `samba.sh up DIR PORT PASSWORD [gocryptfs]` on a free loopback port;
+    /// with `gocryptfs` the share lives on a gocryptfs mount.
+    pub fn start(script: &Path, dir: &Path, gocryptfs: bool) -> Result<Self, String> {
         let port =
             std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
         let out = Command::new(script)
@@ -183,6 +196,7 @@ impl Samba {
             .arg(dir)
             .arg(port.to_string())
             .arg(PASSWORD)
+            .args(gocryptfs.then_some("gocryptfs"))
             .output()
             .map_err(|e| format!("{}: {e}", script.display()))?;
         let text = String::from_utf8_lossy(&out.stdout);
@@ -191,11 +205,16 @@ impl Samba {
             .find_map(|l| l.strip_prefix("SMBD_PID="))
             .and_then(|p| p.trim().parse().ok())
             .ok_or_else(|| format!("samba did not start: {text}{}", String::from_utf8_lossy(&out.stderr)))?;
+        let helper = text.lines().find_map(|l| l.strip_prefix("GOCRYPTFS_PID=")).and_then(|p| p.trim().parse().ok());
+        if gocryptfs && helper.is_none() {
+            return Err(format!("gocryptfs did not start: {text}{}", String::from_utf8_lossy(&out.stderr)));
+        }
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let name = if gocryptfs { GOCRYPTFS } else { "Samba" };
         Ok(Self {
             script: script.to_path_buf(),
             dir: dir.to_path_buf(),
-            target: Target { name: "Samba", addr, domain: "WORKGROUP", share: "data", enc_share: "enc", pid },
+            target: Target { name, addr, domain: "WORKGROUP", share: "data", enc_share: "enc", pid, helper },
         })
     }
 }

@@ -11,7 +11,7 @@ use crate::client::{self, CreateSpec, Error, Tree};
 
 use crate::mode::Mode;
 use crate::report::Metric;
-use crate::servers::{Target, cpu_ms, memory};
+use crate::servers::{Target, memory};
 
 /// Sizes and counts of one benchmark run.
 #[derive(Debug, Clone)]
@@ -51,20 +51,20 @@ fn ms_per_mib(cpu_ms: f64, bytes: u64) -> f64 {
 /// CPU is sampled just outside the timed interval, while the workload's
 /// connection is still open (Samba's per-connection smbd is alive then).
 struct Phase {
-    pid: u32,
+    target: Target,
     cpu0: f64,
     start: Instant,
 }
 
 impl Phase {
     fn start(t: &Target) -> Self {
-        let cpu0 = cpu_ms(t.pid);
-        Self { pid: t.pid, cpu0, start: Instant::now() }
+        let cpu0 = t.cpu_ms();
+        Self { target: t.clone(), cpu0, start: Instant::now() }
     }
 
     fn end(self) -> (Duration, f64) {
         let took = self.start.elapsed();
-        (took, cpu_ms(self.pid) - self.cpu0)
+        (took, self.target.cpu_ms() - self.cpu0)
     }
 }
 

@@ -9,8 +9,11 @@
 #   ./protocol-tests/bench/run.sh --only seq,small --modes sign --runs 5
 #   ./protocol-tests/bench/run.sh --help
 #
-# Needs smbd, smbpasswd, testparm and smbclient (Debian: samba smbclient),
-# and root (or sudo) for Samba's Unix account "alice".
+# Peers: plain Samba and Samba with its share on a gocryptfs mount (AES-256-GCM
+# at rest), side by side in the same run (--servers smbvault,samba to leave
+# gocryptfs out). Needs smbd, smbpasswd, testparm and smbclient (Debian: samba
+# smbclient), gocryptfs and fuse3 with /dev/fuse, and root (or sudo) for
+# Samba's Unix account "alice" and the FUSE mount.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -21,6 +24,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq samba smbclient >/dev/null
+fi
+if ! command -v gocryptfs >/dev/null 2>&1 || ! command -v fusermount3 >/dev/null 2>&1; then
+    echo "installing gocryptfs fuse3 (Samba-on-gocryptfs peer)"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gocryptfs fuse3 >/dev/null
 fi
 # 1,000 idle connections need more descriptors than some shells allow.
 ulimit -n 8192 2>/dev/null || true

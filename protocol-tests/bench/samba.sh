@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# samba.sh up DIR PORT PASSWORD | samba.sh down DIR
+# samba.sh up DIR PORT PASSWORD [gocryptfs] | samba.sh down DIR
 #
 # A private, loopback-only Samba smbd for benchmarks (adapted from the team's
 # harness samba-up.sh / samba-down.sh, which CI machines do not have).
@@ -13,6 +13,12 @@
 #   - [data] read-write; [enc] the same directory with "smb encrypt = required".
 # No vfs modules beyond the default (DOS attributes in user.DOSATTRIB xattrs).
 #
+# With "gocryptfs" the share directory is a gocryptfs mount (AES-256-GCM at
+# rest, its defaults; apt-get install gocryptfs fuse3): Samba keeping the
+# same at-rest promise as smbvault. The gocryptfs daemon runs in the
+# foreground under this script's control; `up` prints "GOCRYPTFS_PID=<pid>"
+# so its CPU counts with Samba's.
+#
 # User: alice (a Unix account is created if missing; needs root) with PASSWORD.
 # `up` prints "SMBD_PID=<pid>" last. `down` stops every process whose PID file
 # is under DIR and whose command line names DIR.
@@ -23,6 +29,10 @@ case "$DIR" in /|"") echo "usage: samba.sh up DIR PORT PASSWORD | samba.sh down 
 
 down() {
     [ -d "$DIR" ] || exit 0
+    if [ -f "$DIR/gocryptfs.pid" ]; then
+        fusermount3 -u "$DIR/share" 2>/dev/null || fusermount -u "$DIR/share" 2>/dev/null || umount -l "$DIR/share" 2>/dev/null || true
+        rm -f "$DIR/gocryptfs.pid"
+    fi
     local pids=() p f
     for f in "$DIR/smbd.pid" "$DIR"/pid/*.pid; do
         [ -f "$f" ] || continue
@@ -55,6 +65,19 @@ up() {
     mkdir -p "$DIR"/{etc,private,lock,state,cache,log,pid,ncalrpc,winbindd} "$SHARE"
     chmod 0755 "$DIR/lock" "$DIR/pid" "$DIR/state" "$DIR/cache"
     chmod 0700 "$DIR/private"
+    if [ "${5:-}" = gocryptfs ]; then
+        command -v gocryptfs >/dev/null 2>&1 || { echo "missing gocryptfs (apt-get install gocryptfs fuse3)" >&2; exit 3; }
+        rm -rf "$DIR/cipher"; mkdir -p "$DIR/cipher"
+        printf 'bench\n' >"$DIR/private/gocryptfs.pass"
+        gocryptfs -q -init -passfile "$DIR/private/gocryptfs.pass" "$DIR/cipher" >/dev/null
+        nohup gocryptfs -fg -q -allow_other -passfile "$DIR/private/gocryptfs.pass" "$DIR/cipher" "$SHARE" \
+            >"$DIR/log/gocryptfs.log" 2>&1 </dev/null &
+        local GC=$!
+        echo "$GC" >"$DIR/gocryptfs.pid"
+        for _ in $(seq 1 100); do mountpoint -q "$SHARE" && break; sleep 0.1; done
+        mountpoint -q "$SHARE" || { echo "gocryptfs did not mount; see $DIR/log/gocryptfs.log" >&2; exit 6; }
+        echo "GOCRYPTFS_PID=$GC"
+    fi
     chmod 0777 "$SHARE"
     cat >"$CONF" <<EOF
 [global]
@@ -121,5 +144,5 @@ EOF
 case "$cmd" in
     up) up "$@" ;;
     down) down ;;
-    *) echo "usage: samba.sh up DIR PORT PASSWORD | samba.sh down DIR" >&2; exit 2 ;;
+    *) echo "usage: samba.sh up DIR PORT PASSWORD [gocryptfs] | samba.sh down DIR" >&2; exit 2 ;;
 esac

@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 
 pub mod garage;
 
-/// Path of the server binary cargo built for this test run.
+/// Path of the server binary cargo built for this test run, or
+/// `SMBVAULT_TEST_BIN` (an older build, to write an old-format fixture).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_smbvault")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| std::env::var("SMBVAULT_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_smbvault").into()))
 }
 
 /// A running server.

@@ -20,6 +20,7 @@ pub mod progress;
 pub mod serve;
 pub mod service;
 pub mod share;
+pub mod storage;
 pub mod user;
 
 use std::path::PathBuf;
@@ -106,6 +107,9 @@ pub enum Command {
     /// The master key: passphrase slots, recovery file (operator only).
     #[command(subcommand)]
     Key(key::KeyCmd),
+    /// Storage engine maintenance: `storage migrate` (operator only).
+    #[command(subcommand)]
+    Storage(storage::StorageCmd),
     /// Who is connected, their open files and locks (like Samba's smbstatus).
     Status(service::StatusArgs),
     /// Live sessions of the running server.
@@ -234,6 +238,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Logs(c) => run_logs(g, c.clone()),
         Command::Backup(c) => backup::run(g, c),
         Command::Key(c) => key::run(g, c),
+        Command::Storage(c) => storage::run(g, c),
         Command::Status(a) => service::status(g, a),
         Command::Session(c) => service::session(g, c),
         Command::Config(c) => service::config(g, c),

@@ -206,7 +206,7 @@ impl Content {
                 Err(e) => return Err(e.into()),
             }
             let expect = Expect { idx, seq: loc.seq, plen: loc.plen };
-            self.keys.open_into(rec, expect, from, out).map_err(|()| self.integrity(idx))
+            self.keys.open_into(rec, expect, from, out).map_err(|_| self.integrity(idx))
         })
     }
 
@@ -303,7 +303,9 @@ impl Content {
                 rest = tail;
             }
             let jobs = puts.iter().zip(placed.iter()).zip(recs).collect();
-            super::par::map(jobs, |((p, at), rec)| self.keys.seal_into(p.idx, at.seq, p.plain, rec));
+            super::par::map(jobs, |((p, at), rec)| {
+                self.keys.seal_into(self.core.opts.record_version, p.idx, at.seq, p.plain, rec)
+            });
             Ok(seg.write_at(buf, space.off)?)
         })?;
         seg.mark_dirty();

@@ -40,18 +40,20 @@ use crate::config::StorageConfig;
 use crate::types::{FileTime, NodeId};
 
 pub use census::Census;
+pub use compact::MigrateReport;
 pub use content::{ALLOC_UNIT, Content, MAX_FILE_SIZE};
 pub use error::StorageError;
 pub use keyring::{ORG_WRAP_LABEL, org_key_ad};
 pub use names::MAX_NAME_UTF16;
 pub use org::QuotaSource;
 pub use record::CHUNK as CHUNK_SIZE;
+pub use record::RecordVersion;
 pub use store::Store;
 
 /// Record layout helpers for tests and forensic tools (not an API).
 #[doc(hidden)]
 pub mod debug {
-    pub use super::record::{OVERHEAD, record_iv, record_plen};
+    pub use super::record::{ChunkKeys, Expect, OVERHEAD, bench_keys, record_iv, record_plen, record_version};
     pub use super::segment::SEG_HEADER_LEN;
 }
 
@@ -75,6 +77,10 @@ pub struct StoreOptions {
     /// Keep the last partially written chunk of each stream in memory
     /// until it is complete or flushed (content.rs, "write-back tail").
     pub tail_cache: bool,
+    /// Record version of new records (docs/storage-format.md §4). Always
+    /// version 2 in the server; tests write version 1 to check that older
+    /// stores stay readable and migrate.
+    pub record_version: RecordVersion,
 }
 
 impl Default for StoreOptions {
@@ -87,6 +93,7 @@ impl Default for StoreOptions {
             background: true,
             background_compaction: true,
             tail_cache: true,
+            record_version: RecordVersion::Gcm,
         }
     }
 }

@@ -212,6 +212,22 @@ impl OrgCore {
         Ok(Reservation { seg: active.clone(), off })
     }
 
+    /// Starts a new active segment unless the active one is still empty,
+    /// so that the old one can be compacted (`migrate`).
+    pub fn roll_active(&self) -> Result<()> {
+        self.check_live()?;
+        let mut active = self.active.lock();
+        if active.end() > SEG_HEADER_LEN {
+            let mut db = self.db.lock();
+            let seg = db.atomic(|db| new_segment(db, &self.seg_dir))?;
+            self.segs.write().insert(seg.id, seg.clone());
+            self.op_gen.fetch_add(1, Ordering::AcqRel);
+            drop(db);
+            *active = seg;
+        }
+        Ok(())
+    }
+
     /// Id of the segment new records go to (compaction leaves it alone).
     pub fn active_id(&self) -> i64 {
         self.active.lock().id

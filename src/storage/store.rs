@@ -215,6 +215,18 @@ impl Store {
         self.flush_all()
     }
 
+    /// Organizations that have a directory here (maintenance tools).
+    pub fn org_ids(&self) -> Result<Vec<OrgId>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(self.dir.join("orgs"))? {
+            let name = e?.file_name();
+            let id = name.to_str().filter(|n| n.len() == 16).and_then(|n| u64::from_str_radix(n, 16).ok());
+            out.extend(id.map(OrgId));
+        }
+        out.sort_by_key(|o| o.0);
+        Ok(out)
+    }
+
     /// Flushes and runs compaction until nothing qualifies (tests,
     /// maintenance tools).
     pub fn compact_now(&self) -> Result<()> {
@@ -312,6 +324,25 @@ impl OrgStore {
         self.core.writeback_tails(None)?;
         while self.core.compact_step(false)? {}
         self.core.commit()
+    }
+
+    /// Rewrites every version 1 record of this organization as version 2
+    /// and commits (`smbvault storage migrate`; docs/storage-format.md §12).
+    pub fn migrate(&self) -> Result<super::compact::MigrateReport> {
+        self.core.writeback_tails(None)?;
+        let rep = self.core.migrate()?;
+        self.core.commit()?;
+        Ok(rep)
+    }
+
+    /// Live version 1 records of this organization (0 once migrated).
+    pub fn v1_records(&self) -> Result<u64> {
+        self.core.writeback_tails(None)?;
+        let mut n = 0;
+        for seg in self.core.segments() {
+            n += self.core.count_v1(&seg)?;
+        }
+        Ok(n)
     }
 
     /// Commits this organization's operations so far to the WAL (no

@@ -7,7 +7,7 @@ use super::*;
 use crate::storage::debug::{OVERHEAD, SEG_HEADER_LEN, record_iv, record_plen};
 
 /// Every record IV in every segment file under `seg_dir`.
-pub(crate) fn scan_ivs(seg_dir: &Path) -> Vec<[u8; 16]> {
+pub(crate) fn scan_ivs(seg_dir: &Path) -> Vec<Vec<u8>> {
     let mut ivs = Vec::new();
     for e in std::fs::read_dir(seg_dir).unwrap() {
         let bytes = std::fs::read(e.unwrap().path()).unwrap();

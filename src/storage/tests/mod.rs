@@ -8,7 +8,7 @@ mod tamper;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{NodeKind, OrgStore, Store, StoreOptions};
+use super::{NodeKind, OrgStore, RecordVersion, Store, StoreOptions};
 use crate::keys::{Key32, MasterKey};
 use crate::types::{FileTime, NodeId, OrgId};
 
@@ -16,10 +16,25 @@ pub(super) fn master() -> MasterKey {
     MasterKey::from_key(Key32::from_bytes([7; 32]))
 }
 
+thread_local! {
+    /// Record version `quiet()` stores write (see `in_both_versions`).
+    static WRITE_VERSION: std::cell::Cell<RecordVersion> = const { std::cell::Cell::new(RecordVersion::Gcm) };
+}
+
 /// Options for tests: no background thread, so nothing changes behind the
 /// test's back.
 pub(super) fn quiet() -> StoreOptions {
-    StoreOptions { background: false, ..StoreOptions::default() }
+    StoreOptions { background: false, record_version: WRITE_VERSION.get(), ..StoreOptions::default() }
+}
+
+/// Runs `f` with stores writing record version 1 (what older stores hold),
+/// then version 2.
+pub(super) fn in_both_versions(f: impl Fn()) {
+    for v in [RecordVersion::CtrHmac, RecordVersion::Gcm] {
+        WRITE_VERSION.set(v);
+        f();
+    }
+    WRITE_VERSION.set(RecordVersion::Gcm);
 }
 
 pub(super) fn open(dir: &Path) -> Arc<Store> {
