@@ -213,6 +213,7 @@ async fn serve(p: Parts) -> Result<(), CliError> {
     let metrics = server.metrics.clone();
     let console_backups = backups.clone();
     let remote = eraser.remote.clone();
+    let console_remote = remote.clone();
     if let Some(r) = &remote {
         let limit = server.config.backup.previous_versions_cache_mib.max(1) << 20;
         let views = crate::backup::remote::views::Views::new(r.clone(), accounts.clone(), store.clone(), limit);
@@ -266,6 +267,7 @@ async fn serve(p: Parts) -> Result<(), CliError> {
         server.clone(),
         console_backups,
         registry.clone(),
+        console_remote,
     );
     start_console(server.live().as_ref(), console).await;
     let (path, overrides, log, retention, env_log) = reload;
