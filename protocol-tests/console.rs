@@ -11,6 +11,7 @@
 
 mod common;
 
+use common::garage::Garage;
 use common::*;
 
 /// The test server locks an account after this many failures (the browser
@@ -55,6 +56,17 @@ fn prepare(s: &TestServer, admin_pw: &str) {
     assert!(text(&o).contains("OBJECT_NAME_INVALID"), "the hostile name should be refused: {}", text(&o));
     // A database backup generation for the backups overview (verified there).
     s.admin(&["backup", "now"]);
+    // A remote backup generation holding 見積書.txt's first text, which then
+    // changes: the browser restores the first (issue 19).
+    std::fs::write(&local, "見積書 第1版\n").unwrap();
+    let o = s.smbclient("share", admin, admin_pw, &[], &format!("put {} 見積書.txt", local.display()));
+    assert!(o.status.success(), "put 見積書.txt: {}", text(&o));
+    s.admin(&["backup", "org-target", "DEFAULT", "tokyo"]);
+    std::thread::sleep(std::time::Duration::from_secs(3)); // the commit interval
+    s.admin(&["backup", "org-now", "DEFAULT"]);
+    std::fs::write(&local, "見積書 第2版\n").unwrap();
+    let o = s.smbclient("share", admin, admin_pw, &[], &format!("put {} 見積書.txt", local.display()));
+    assert!(o.status.success(), "put 見積書.txt: {}", text(&o));
 }
 
 fn json_lines(s: &str) -> Vec<serde_json::Value> {
@@ -63,7 +75,16 @@ fn json_lines(s: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn console_in_a_browser() {
-    let s = TestServer::start_with(Options { accounts: vec![THRESHOLD.into()], ..Options::default() });
+    let g = Garage::start();
+    g.bucket("tokyo");
+    let target = format!(
+        "[backup]\nremote_interval_hours = 0\n\n[backup.targets.tokyo]\nkind = \"s3\"\nendpoint = {:?}\n\
+         region = \"garage\"\nbucket = \"tokyo\"\ncredentials_file = {:?}\npart_size_mib = 5\n",
+        g.endpoint,
+        g.credentials_file()
+    );
+    let s =
+        TestServer::start_with(Options { accounts: vec![THRESHOLD.into()], extra: vec![target], ..Options::default() });
     assert_ne!(s.console_port, 0, "the console did not start: {}", s.log_text());
     let admin_pw = s.admin_password.clone().expect("first administrator password");
     prepare(&s, &admin_pw);
@@ -86,7 +107,7 @@ fn console_in_a_browser() {
     let out = text(&o);
     println!("{out}");
     assert!(o.status.success(), "browser test failed:\n{out}\nserver log:\n{}", s.log_text());
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok: ")).count(), 16, "every browser check ran:\n{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok: ")).count(), 17, "every browser check ran:\n{out}");
 
     // Organization B after org A's administrator tried everything on it.
     let users: serde_json::Value =
@@ -138,6 +159,8 @@ fn console_in_a_browser() {
         ("DEFAULT\\admin", "ShareAdded", "経理"),
         ("DEFAULT\\admin", "ShareRemoved", "一時"),
         ("DEFAULT\\admin", "UserUnlocked", "DEFAULT\\suzuki"),
+        ("DEFAULT\\admin", "ShareChanged", "previous_versions=off"),
+        ("DEFAULT\\admin", "backup.restore_files", "見積書.txt"),
         ("DEFAULT\\tanaka", "PasswordChanged", "DEFAULT\\tanaka"),
     ] {
         assert!(by(user, action, detail), "missing {action} by {user} ({detail}) in:\n{ops:#?}");

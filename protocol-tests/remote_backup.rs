@@ -272,6 +272,17 @@ fn restore_files_and_export_while_serving() {
         ),
     );
     assert!(o.status.success() && !text(&o).contains("NT_STATUS"), "{}", text(&o));
+    // A named stream on the invoice: restored and exported with it.
+    let tax = work.path().join("tax.txt");
+    std::fs::write(&tax, "課税 10%\n").unwrap();
+    let o = s.smbclient(
+        "acmedocs",
+        "ACME\\alice",
+        PASS,
+        &[],
+        &format!("put \"{}\" \"経理\\2026\\請求書.txt:税区分\"", tax.display()),
+    );
+    assert!(o.status.success() && !text(&o).contains("NT_STATUS"), "put a stream: {}", text(&o));
     // A known modification time (2025-04-01 09:30:00 UTC) for the export.
     let o =
         smbclient_utc(&s, "acmedocs", "ACME\\alice", "utimes \"経理\\2026\\請求書.txt\" -1 -1 25:04:01-09:30:00 -1");
@@ -359,6 +370,12 @@ fn restore_files_and_export_while_serving() {
         get(&s, "acmedocs", "ACME\\alice", "経理\\2026\\請求書.txt", &back),
         b"\xe8\xa8\x82\xe6\xad\xa3\xe7\x89\x88\n"
     );
+    // The named stream came back with the file.
+    assert_eq!(
+        get(&s, "acmedocs", "ACME\\alice", &format!("{folder}\\経理\\2026\\請求書.txt:税区分"), &back),
+        "課税 10%\n".as_bytes()
+    );
+    assert_eq!(v["restored"]["streams"], 1, "{v}");
     // Again: a new name, never over the first restore; --to an existing path is refused.
     let v: Value =
         serde_json::from_str(&s.admin(&["--json", "backup", "restore-files", "ACME", "latest", "acmedocs/経理"]))
@@ -388,6 +405,16 @@ fn restore_files_and_export_while_serving() {
     let r_inv = dir.join(format!("acmedocs/{folder}/経理/2026/請求書.txt"));
     assert_eq!(std::fs::read(&r_inv).unwrap(), std::fs::read(&invoice).unwrap());
     assert_eq!(sha256_file(&dir.join(format!("acmedocs/{folder}/経理/2026/big.bin"))), sha256_file(&big));
+    // Named streams: in the .streams sidecar, named in its index.
+    let index = std::fs::read_to_string(dir.join(".streams/index.jsonl")).unwrap();
+    let streams: Vec<Value> = index.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for p in ["acmedocs/経理/2026/請求書.txt".to_string(), format!("acmedocs/{folder}/経理/2026/請求書.txt")]
+    {
+        let e = streams.iter().find(|e| e["path"] == p.as_str()).unwrap_or_else(|| panic!("{p} in {index}"));
+        assert_eq!(e["stream"], "税区分", "{e}");
+        let data = std::fs::read(dir.join(".streams").join(e["data"].as_str().unwrap())).unwrap();
+        assert_eq!(data, "課税 10%\n".as_bytes(), "{e}");
+    }
     // The restored copy kept the generation's modification time.
     assert_eq!(mtime(&r_inv), 1_743_499_800, "2025-04-01 09:30:00 UTC");
     let tar = work.path().join("acme.tar");
@@ -400,9 +427,12 @@ fn restore_files_and_export_while_serving() {
         let rel = f.strip_prefix(&dir).unwrap();
         let t = x.join(rel);
         assert_eq!(sha256_file(&f), sha256_file(&t), "{}", rel.display());
-        assert_eq!(mtime(&f), mtime(&t), "{}", rel.display());
+        if !rel.ends_with("index.jsonl") {
+            assert_eq!(mtime(&f), mtime(&t), "{}", rel.display());
+        }
     }
-    assert_eq!(walk(&dir).iter().filter(|f| f.is_file()).count(), 6, "{:?}", walk(&dir));
+    let data_files = walk(&dir).into_iter().filter(|f| f.is_file() && !f.starts_with(dir.join(".streams"))).count();
+    assert_eq!(data_files, 6, "{:?}", walk(&dir));
     let o = s.cli(&["org", "export", "ACME", "--to", tar.to_str().unwrap()], None, &[]);
     assert!(!o.status.success(), "an existing tar is never overwritten");
     let ops = s.admin(&["logs", "operations", "--org", "ACME", "--format", "jsonl"]);

@@ -443,3 +443,16 @@ impl Drop for CliAudit {
         }
     }
 }
+
+/// The remote backups' generations as the engine's Previous Versions.
+pub struct PreviousVersions(pub Arc<crate::backup::remote::views::Views>);
+
+impl crate::engine::services::Snapshots for PreviousVersions {
+    fn times(&self, org: OrgId, share: &str) -> Vec<i64> {
+        self.0.times(org, share)
+    }
+
+    fn open(&self, org: OrgId, share: &str, time: i64, data: bool) -> Option<crate::engine::services::SnapshotView> {
+        self.0.open(org, share, time, data).map(|(store, root)| crate::engine::services::SnapshotView { store, root })
+    }
+}

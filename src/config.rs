@@ -454,6 +454,9 @@ pub struct BackupConfig {
     pub remote_interval_hours: u64,
     /// Where fetched generations are cached (default `<data_dir>/backups/remote/cache`).
     pub remote_cache_dir: Option<PathBuf>,
+    /// MiB of fetched generations kept for Previous Versions (least
+    /// recently used ones not in use are deleted beyond it).
+    pub previous_versions_cache_mib: u64,
 }
 
 impl Default for BackupConfig {
@@ -470,6 +473,7 @@ impl Default for BackupConfig {
             remote_generations: 7,
             remote_interval_hours: 24,
             remote_cache_dir: None,
+            previous_versions_cache_mib: 4096,
         }
     }
 }

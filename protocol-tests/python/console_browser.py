@@ -18,6 +18,7 @@ import hmac
 import io
 import json
 import os
+import re
 import ssl
 import struct
 import subprocess
@@ -356,6 +357,41 @@ def run(d, downloads):
     assert rc != 0 and "BAD_NETWORK_NAME" in out, "removed share must be gone: " + out
     ok("admin added share 経理 (comment, default access); tanaka put and got a file in it over SMB; share 一時 removed after confirmation")
 
+    # --- Restore from a remote backup generation (issue 19), as the CLI's
+    # restore-files: into 復元 <date>/ next to the changed file.
+    d.get(URL + "/org/DEFAULT/restore")
+    gens = q(d, "#generations").text
+    generation = Select(q(d, "#restore-generation")).first_selected_option.get_attribute("value")
+    assert generation in gens, (generation, gens)
+    q(d, "#restore-path").send_keys("share/見積書.txt")
+    go(d, q(d, "#restore-go"))
+    notice = q(d, "main").text
+    m = re.search(r"→ share/(.+?) \(\d+", notice)
+    assert m and m.group(1).startswith("復元 ") and m.group(1).endswith("/見積書.txt"), notice
+    shot(d, "restore")
+    restored = os.path.join(WORK, "restored.txt")
+    rc, out = smbclient(ADMIN, ADMIN_PW, 'get "%s" %s' % (m.group(1).replace("/", "\\"), restored))
+    assert rc == 0, out
+    with open(restored, encoding="utf-8") as f:
+        assert f.read() == "見積書 第1版\n"
+    rc, out = smbclient(ADMIN, ADMIN_PW, "get 見積書.txt " + restored)
+    with open(restored, encoding="utf-8") as f:
+        assert rc == 0 and f.read() == "見積書 第2版\n", out
+    # Previous Versions of the share: listed, turned off, turned on again.
+    def versions():
+        rc, out = smbclient(ADMIN, ADMIN_PW, "allinfo 見積書.txt")
+        assert rc == 0, out
+        return [l for l in out.splitlines() if l.startswith("@GMT-")]
+    assert len(versions()) == 1, versions()
+    pv = "form[action='/org/DEFAULT/shares/share/previous-versions'] button"
+    d.get(URL + "/org/DEFAULT/shares")
+    go(d, q(d, pv))
+    assert versions() == [], "Previous Versions off"
+    go(d, q(d, pv))
+    assert len(versions()) == 1, "Previous Versions on again"
+    ok("admin restored share/見積書.txt of generation %s into %s with the generation's bytes (live file untouched); "
+       "turned the share's Previous Versions off and on" % (generation, m.group(1)))
+
     # --- CSRF: a form without (or with a wrong) token is refused.
     http = session_http(d)
     for form in [{"name": "nocsrf", "role": "member"}, {"name": "nocsrf", "role": "member", "csrf": "0" * 64}]:
@@ -368,7 +404,7 @@ def run(d, downloads):
     # --- Organization A's admin against organization B.
     token = csrf_of(body)
     gets = ["/org/BETA/users", "/org/BETA/groups", "/org/BETA/shares", "/org/BETA/logs", "/org/BETA/logs.csv",
-            "/org/BETA/logs.jsonl", "/org/BETA/settings", "/org/beta/users", "/org/NOSUCH/users",
+            "/org/BETA/logs.jsonl", "/org/BETA/settings", "/org/BETA/restore", "/org/beta/users", "/org/NOSUCH/users",
             "/operator/orgs", "/operator/status"]
     for p in gets:
         st, _ = http.req("GET", p)
@@ -385,6 +421,8 @@ def run(d, downloads):
         ("/org/BETA/shares/betashare/remove", {"confirm": "betashare"}),
         ("/org/BETA/settings/retention", {"retention": "1m"}),
         ("/org/BETA/settings/totp", {"require": "on"}),
+        ("/org/BETA/restore", {"generation": "latest", "path": "betashare"}),
+        ("/org/BETA/shares/betashare/previous-versions", {"on": "off"}),
         # Own organization in the URL, B's names in the path or the form.
         ("/org/DEFAULT/users/BETA%5Cbob/disable", {}),
         ("/org/DEFAULT/users/bob@BETA/reset", {}),

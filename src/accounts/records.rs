@@ -236,6 +236,9 @@ pub struct ShareRecord {
     /// Access-based enumeration: listings omit entries the user could not
     /// open for reading (MS-SMB2 2.2.10 SMB2_SHAREFLAG_ACCESS_BASED_DIRECTORY_ENUM).
     pub access_based_enum: bool,
+    /// Its remote backup generations are offered as Previous Versions
+    /// (FSCTL_SRV_ENUMERATE_SNAPSHOTS, `@GMT-` tokens, TWrp); on by default.
+    pub previous_versions: bool,
 }
 
 /// One explicit entry of a share's access list, for display.

@@ -88,6 +88,13 @@ CREATE TABLE IF NOT EXISTS shares (
 );
 CREATE INDEX IF NOT EXISTS shares_by_org ON shares (org_id);
 
+-- Shares whose backup generations are not offered as Previous Versions
+-- (on by default; a row turns them off). A table of its own rather than a
+-- column, so no schema step is needed.
+CREATE TABLE IF NOT EXISTS share_no_previous_versions (
+    share_id INTEGER PRIMARY KEY REFERENCES shares(id) ON DELETE CASCADE
+);
+
 CREATE TABLE IF NOT EXISTS share_access (
     share_id INTEGER NOT NULL REFERENCES shares(id) ON DELETE CASCADE,
     user_id  INTEGER REFERENCES users(id) ON DELETE CASCADE,

@@ -16,7 +16,9 @@ use crate::config::EncryptionPolicy;
 use crate::types::{NodeId, OrgId, ShareId, UserId};
 
 const SHARE_COLS: &str = "s.id, s.org_id, o.name, s.name, s.root_node, s.encryption, s.comment, \
-     s.default_access, s.access_based_enum FROM shares s JOIN orgs o ON o.id = s.org_id";
+     s.default_access, s.access_based_enum, \
+     NOT EXISTS (SELECT 1 FROM share_no_previous_versions p WHERE p.share_id = s.id) \
+     FROM shares s JOIN orgs o ON o.id = s.org_id";
 
 /// What `add_share` needs.
 #[derive(Debug, Clone)]
@@ -47,6 +49,7 @@ fn share_from_row(r: &Row<'_>) -> rusqlite::Result<ShareRecord> {
         comment: r.get(6)?,
         default_access: Access::parse(&default).unwrap_or(Access::None),
         access_based_enum: r.get(8)?,
+        previous_versions: r.get(9)?,
     })
 }
 
@@ -174,6 +177,22 @@ impl Accounts {
                 0 => Err(not_found(id)),
                 _ => Ok(()),
             }
+        })
+    }
+
+    /// Offers the share's backup generations as Previous Versions (the
+    /// default) or not.
+    pub fn set_share_previous_versions(&self, id: ShareId, on: bool) -> Result<(), AccountsError> {
+        self.write(|tx| {
+            if tx.query_row("SELECT count(*) FROM shares WHERE id = ?1", [id.0], |r| r.get::<_, i64>(0))? == 0 {
+                return Err(not_found(id));
+            }
+            if on {
+                tx.execute("DELETE FROM share_no_previous_versions WHERE share_id = ?1", [id.0])?;
+            } else {
+                tx.execute("INSERT OR IGNORE INTO share_no_previous_versions (share_id) VALUES (?1)", [id.0])?;
+            }
+            Ok(())
         })
     }
 

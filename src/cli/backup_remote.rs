@@ -255,36 +255,22 @@ pub fn run(g: &Global, cmd: &BackupCmd) -> Result<(), CliError> {
         }
         BackupCmd::RestoreFiles { org, generation, path, to } => {
             let o = admin.org(Some(org), "restore files")?;
-            let ob = setting(&ctx, &o)?;
-            let m = r.manifest(o.id, &ob, generation).map_err(cli)?;
-            let (share, rest) =
-                path.trim_start_matches(['/', '\\']).split_once(['/', '\\']).unwrap_or((path.as_str(), ""));
-            let gen_share = m
-                .shares
-                .iter()
-                .find(|s| s.name.eq_ignore_ascii_case(share))
-                .ok_or_else(|| cli(format!("generation {} has no share {share:?}", m.generation)))?;
-            let live =
-                ctx.accounts
-                    .list_shares(Some(o.id))?
-                    .into_iter()
-                    .find(|s| s.name.eq_ignore_ascii_case(share))
-                    .ok_or_else(|| cli(format!("share {share:?} does not exist any more: create it, then restore")))?;
+            setting(&ctx, &o)?;
             let meter = Arc::new(Meter::default());
-            let p = meter_progress(&format!("download {}", m.generation), &meter);
-            let cache = r.fetch(o.id, &ob, &m, ctx.store().as_ref(), &meter);
+            let p = meter_progress(&format!("download {generation}"), &meter);
+            let req = crate::backup::remote::ops::prepare(
+                &r,
+                &ctx.accounts,
+                ctx.store().as_ref(),
+                o.id,
+                generation,
+                path,
+                to.clone(),
+                &meter,
+            );
             p.finish();
-            let cache = cache.map_err(|e| cli(format!("restore refused, nothing changed: {e}")))?;
-            let req = RestoreFiles {
-                org: o.id.0,
-                generation: m.generation.clone(),
-                cache,
-                share: live.name.clone(),
-                gen_root: gen_share.root,
-                live_root: live.root.0,
-                path: rest.to_string(),
-                to: to.clone(),
-            };
+            let req: RestoreFiles = req.map_err(cli)?;
+            let (share, rest) = (req.share.clone(), req.path.clone());
             let answer = long_op(
                 &ctx,
                 Request::RestoreFiles { req: req.clone(), actor: actor.clone() },
@@ -302,7 +288,7 @@ pub fn run(g: &Global, cmd: &BackupCmd) -> Result<(), CliError> {
             out.done(
                 &format!(
                     "restored {share}/{rest} of {} to {} ({} files, {} folders, {}); nothing was overwritten",
-                    m.generation,
+                    req.generation,
                     rr["to"].as_str().unwrap_or(""),
                     rr["files"],
                     rr["folders"],

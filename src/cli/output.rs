@@ -129,6 +129,7 @@ pub fn share_json(s: &ShareRecord) -> Value {
         "comment": s.comment,
         "default_access": s.default_access.as_str(),
         "access_based_enumeration": s.access_based_enum,
+        "previous_versions": s.previous_versions,
     })
 }
 

@@ -213,6 +213,12 @@ async fn serve(p: Parts) -> Result<(), CliError> {
     let metrics = server.metrics.clone();
     let console_backups = backups.clone();
     let remote = eraser.remote.clone();
+    let console_remote = remote.clone();
+    if let Some(r) = &remote {
+        let limit = server.config.backup.previous_versions_cache_mib.max(1) << 20;
+        let views = crate::backup::remote::views::Views::new(r.clone(), accounts.clone(), store.clone(), limit);
+        server.set_snapshots(Arc::new(app::PreviousVersions(Arc::new(views))));
+    }
     tokio::spawn(erase_periodically(eraser, erase_interval, metrics.clone()));
     let [db, data] = backups;
     // Database and data backups are sibling tasks: each has its own lock
@@ -261,6 +267,7 @@ async fn serve(p: Parts) -> Result<(), CliError> {
         server.clone(),
         console_backups,
         registry.clone(),
+        console_remote,
     );
     start_console(server.live().as_ref(), console).await;
     let (path, overrides, log, retention, env_log) = reload;

@@ -62,7 +62,8 @@ pub enum ShareCmd {
         #[command(flatten)]
         confirm: super::confirm::ConfirmArgs,
     },
-    /// Change a share's comment, encryption, default access or access-based enumeration.
+    /// Change a share's comment, encryption, default access, access-based
+    /// enumeration or Previous Versions.
     Set {
         /// Share name.
         name: String,
@@ -79,6 +80,10 @@ pub enum ShareCmd {
         /// may open for reading (access-based enumeration); off (default).
         #[arg(long, value_name = "on|off")]
         access_based_enumeration: Option<String>,
+        /// on (default): the share's remote backup generations appear as
+        /// Previous Versions (read only); off hides them.
+        #[arg(long, value_name = "on|off")]
+        previous_versions: Option<String>,
     },
     /// Set the access level of a user or group: none, read, read_write, admin.
     Grant {
@@ -150,13 +155,14 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
                         s.encryption.map_or("inherit", encryption_str).into(),
                         s.default_access.as_str().into(),
                         if s.access_based_enum { "on" } else { "off" }.into(),
+                        if s.previous_versions { "on" } else { "off" }.into(),
                         s.comment.clone(),
                     ]
                 })
                 .collect();
             let json = shares.iter().map(share_json).collect();
             out.table(
-                &["SHARE", "ORG", "ENCRYPTION", "DEFAULT", "ABE", "COMMENT"],
+                &["SHARE", "ORG", "ENCRYPTION", "DEFAULT", "ABE", "PREV", "COMMENT"],
                 &rows,
                 serde_json::Value::Array(json),
             );
@@ -182,12 +188,13 @@ pub fn run(g: &Global, cmd: &ShareCmd) -> Result<(), CliError> {
             let tail = if *delete_data { " and its files" } else { " (files kept in storage)" };
             out.done(&format!("removed share {}{tail}", s.name), share_json(&s));
         }
-        ShareCmd::Set { name, comment, encryption, default_access, access_based_enumeration } => {
+        ShareCmd::Set { name, comment, encryption, default_access, access_based_enumeration, previous_versions } => {
             let ch = ShareChange {
                 comment: comment.clone(),
                 encryption: encryption.as_deref().map(encryption_arg).transpose()?,
                 default_access: default_access.as_deref().map(Access::parse).transpose()?,
                 access_based_enum: access_based_enumeration.as_deref().map(on_off).transpose()?,
+                previous_versions: previous_versions.as_deref().map(on_off).transpose()?,
             };
             let s = admin.share_set(g.org.as_deref(), name, &ch)?;
             out.done(&format!("updated share {}", s.name), share_json(&s));

@@ -13,6 +13,7 @@ mod http;
 mod logs;
 mod operator;
 mod org_pages;
+mod org_restore;
 mod org_settings;
 mod server;
 mod session;
@@ -45,6 +46,8 @@ pub struct Console {
     pub server: Arc<Server>,
     /// Database and data backups, for the read-only overview.
     pub backups: [Option<Arc<crate::backup::db::DbBackups>>; 2],
+    /// The remote backups (restores by organization administrators).
+    pub remote: Option<Arc<crate::backup::remote::Remote>>,
     /// Live SMB connections, for the sessions on the status page (what
     /// the control socket answers `smbvault status` from).
     pub registry: Arc<crate::net::Registry>,
@@ -65,6 +68,7 @@ impl Console {
         server: Arc<Server>,
         backups: [Option<Arc<crate::backup::db::DbBackups>>; 2],
         registry: Arc<crate::net::Registry>,
+        remote: Option<Arc<crate::backup::remote::Remote>>,
     ) -> Self {
         let c = server.live().console.clone();
         let sessions = Sessions::new(
@@ -78,6 +82,7 @@ impl Console {
             audit_log,
             server,
             backups,
+            remote,
             registry,
             backup_checks: Default::default(),
             sessions,

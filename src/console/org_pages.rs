@@ -42,6 +42,8 @@ pub fn route(ctx: &Ctx<'_>, org: &str, rest: &[&str]) -> Resp {
         ("POST", ["shares"]) => p.share_add(),
         ("POST", ["shares", share, "remove"]) => p.share_remove(share),
         ("POST", ["shares", share, "access"]) => p.access(share),
+        ("POST", ["shares", share, "previous-versions"]) => p.previous_versions(share),
+        (_, ["restore"]) => super::org_restore::route(ctx, &p.org),
         ("GET", ["logs"]) => logs::view(ctx, &p.org),
         ("GET", ["logs.csv"]) => logs::export(ctx, &p.org, logs::Export::Csv),
         ("GET", ["logs.jsonl"]) => logs::export(ctx, &p.org, logs::Export::Jsonl),
@@ -275,6 +277,15 @@ impl OrgPage<'_> {
                     @if !s.comment.is_empty() { (s.comment) " · " }
                     (l.t("Default for the organization's users:", "組織のユーザーの既定：")) " " (s.default_access.as_str())
                 }
+                form.inline method="post" action=(format!("{base}/shares/{}/previous-versions", seg(&s.name))) {
+                    (csrf(self.ctx))
+                    (l.t("Previous Versions (backup generations, read only):", "以前のバージョン（バックアップ世代・読み取り専用）："))
+                    " " strong.pv-state { @if s.previous_versions { (l.t("on", "表示")) } @else { (l.t("off", "非表示")) } } " "
+                    input type="hidden" name="on" value=(if s.previous_versions { "off" } else { "on" });
+                    button type="submit" data-action="previous-versions" {
+                        @if s.previous_versions { (l.t("Turn off", "非表示にする")) } @else { (l.t("Turn on", "表示する")) }
+                    }
+                }
                 table {
                     tr { th { (l.t("User or group", "ユーザー／グループ")) } th { (l.t("Access", "アクセス")) } }
                     @for e in &entries { tr { td { (e.name) } td { (e.access.as_str()) } } }
@@ -337,6 +348,21 @@ impl OrgPage<'_> {
             return views::page(self.ctx, l.t("Confirm", "確認"), &Notice::default(), body);
         }
         self.done(self.admin.share_remove(Some(&self.org.name), &s.name, None).map(|_| ()), Page::Shares)
+    }
+
+    /// Turns the share's Previous Versions on or off, as `smbvault share
+    /// set NAME --previous-versions on|off` does.
+    fn previous_versions(&self, share: &str) -> Resp {
+        match self.admin.share(share, "change") {
+            Ok(s) if s.org_id == self.org.id => {}
+            Ok(_) => return views::error(self.ctx, 404, self.l().t("No such share.", "その共有はありません。")),
+            Err(e) => return self.shares(&Notice::err(e.to_string()), status_of(&e)),
+        }
+        let ch = crate::accounts::ShareChange {
+            previous_versions: Some(self.ctx.req.field("on") == "on"),
+            ..Default::default()
+        };
+        self.done(self.admin.share_set(share, &ch).map(|_| ()), Page::Shares)
     }
 
     fn access(&self, share: &str) -> Resp {

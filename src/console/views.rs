@@ -105,6 +105,7 @@ fn nav(ctx: &Ctx<'_>) -> Markup {
                 a href=(format!("/org/{org}/groups")) { (l.t("Groups", "グループ")) }
                 a href=(format!("/org/{org}/shares")) { (l.t("Shares", "共有")) }
                 a href=(format!("/org/{org}/logs")) { (l.t("Logs", "ログ")) }
+                a href=(format!("/org/{org}/restore")) { (l.t("Restore", "復元")) }
                 a href=(format!("/org/{org}/settings")) { (l.t("Organization", "組織設定")) }
             }
             @if ctx.me.role == Role::Operator {

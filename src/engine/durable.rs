@@ -250,7 +250,7 @@ mod tests {
     }
 
     fn durable(guid: Option<Guid>) -> Durable {
-        let key = FileKey { org: ORG, node: crate::types::NodeId(1), stream: None };
+        let key = FileKey { org: ORG, node: crate::types::NodeId(1), stream: None, view: 0 };
         Durable { create_guid: guid, timeout_ms: 1000, org: ORG, user: ALICE, lease: None, key }
     }
 

@@ -98,19 +98,23 @@ impl Table {
     /// Open streams of one node other than `except` (MS-FSA: deleting or
     /// renaming a file looks at the opens of all its streams).
     pub fn other_streams<'a>(&'a self, key: &'a FileKey) -> impl Iterator<Item = (&'a FileKey, &'a StreamState)> + 'a {
+        self.streams.iter().filter(move |(k, s)| {
+            k.org == key.org && k.node == key.node && k.view == key.view && *k != key && !s.shares.is_empty()
+        })
+    }
+
+    /// True if any stream of the (live) node is open.
+    pub fn node_open(&self, org: OrgId, node: NodeId) -> bool {
+        self.streams.iter().any(|(k, s)| k.org == org && k.node == node && k.view == 0 && !s.shares.is_empty())
+    }
+
+    /// Live nodes of the organization with any open stream.
+    pub fn open_nodes(&self, org: OrgId) -> Vec<NodeId> {
         self.streams
             .iter()
-            .filter(move |(k, s)| k.org == key.org && k.node == key.node && *k != key && !s.shares.is_empty())
-    }
-
-    /// True if any stream of the node is open.
-    pub fn node_open(&self, org: OrgId, node: NodeId) -> bool {
-        self.streams.iter().any(|(k, s)| k.org == org && k.node == node && !s.shares.is_empty())
-    }
-
-    /// Nodes of the organization with any open stream.
-    pub fn open_nodes(&self, org: OrgId) -> Vec<NodeId> {
-        self.streams.iter().filter(|(k, s)| k.org == org && !s.shares.is_empty()).map(|(k, _)| k.node).collect()
+            .filter(|(k, s)| k.org == org && k.view == 0 && !s.shares.is_empty())
+            .map(|(k, _)| k.node)
+            .collect()
     }
 
     /// A named stream was renamed: its state follows it.

@@ -225,9 +225,53 @@ pub fn parse_target(name: &str) -> Result<ParsedName, NtStatus> {
     parse(name.trim_start_matches('\\'))
 }
 
+/// `@GMT-YYYY.MM.DD-HH.MM.SS` (MS-SMB2 2.2.32.2): the time, in Unix
+/// seconds (UTC), of a Previous Versions token; `None` if `s` is not one.
+pub fn gmt_token_time(s: &str) -> Option<i64> {
+    if s.len() != 24 || !s.starts_with("@GMT-") {
+        return None;
+    }
+    let t = chrono::NaiveDateTime::parse_from_str(s, "@GMT-%Y.%m.%d-%H.%M.%S").ok()?;
+    Some(t.and_utc().timestamp())
+}
+
+/// The `@GMT-` token of a generation taken at `time` (Unix seconds).
+pub fn gmt_token(time: i64) -> String {
+    chrono::DateTime::from_timestamp(time, 0).unwrap_or_default().format("@GMT-%Y.%m.%d-%H.%M.%S").to_string()
+}
+
+/// Takes a `@GMT-` token out of a parsed CREATE name: any one component
+/// may be one, as Samba's vfs_shadow_copy2 accepts (`@GMT-…\dir\file` is
+/// what a client sends that does not use the TWrp context). Returns its
+/// time; a second token is left in place (and then not found).
+pub fn take_gmt_token(name: &mut ParsedName) -> Option<i64> {
+    let i = name.components.iter().position(|c| gmt_token_time(c).is_some())?;
+    let t = gmt_token_time(&name.components[i]);
+    name.components.remove(i);
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The token smbtorture's `smb2.twrp` tests use and the time its
+    /// `strptime` + `mktime` under TZ=GMT gives (source4/torture/smb2/create.c).
+    #[test]
+    fn gmt_tokens() {
+        assert_eq!(gmt_token_time("@GMT-2015.10.31-19.40.30"), Some(1_446_320_430));
+        assert_eq!(gmt_token(1_446_320_430), "@GMT-2015.10.31-19.40.30");
+        assert_eq!(gmt_token_time("@GMT-2015.10.31-19.40.3x"), None);
+        assert_eq!(gmt_token_time("@GMT-2015.13.31-19.40.30"), None);
+        let mut n = parse("@GMT-2015.10.31-19.40.30\\dir\\f.txt").unwrap();
+        assert_eq!(take_gmt_token(&mut n), Some(1_446_320_430));
+        assert_eq!(n.components, vec!["dir", "f.txt"]);
+        let mut n = parse("dir\\@GMT-2015.10.31-19.40.30\\f.txt").unwrap();
+        assert_eq!(take_gmt_token(&mut n), Some(1_446_320_430));
+        assert_eq!(n.components, vec!["dir", "f.txt"]);
+        let mut n = parse("dir\\f.txt").unwrap();
+        assert_eq!(take_gmt_token(&mut n), None);
+    }
 
     #[test]
     fn patterns_match_without_regard_to_case() {

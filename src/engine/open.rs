@@ -156,6 +156,10 @@ pub struct FileOpen {
     /// Opened on a connection that negotiated AAPL (a Mac): its empty named
     /// streams do not exist (`aapl::hidden_stream`).
     pub mac: bool,
+    /// 0, or the time (Unix seconds) of the backup generation this open
+    /// reads (Previous Versions): `org` is then that generation's copy, and
+    /// every change through the handle is refused (MEDIA_WRITE_PROTECTED).
+    pub view: i64,
 }
 
 impl FileOpen {

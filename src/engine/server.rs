@@ -54,6 +54,9 @@ pub struct Server {
     revision: parking_lot::Mutex<(u64, Option<std::time::SystemTime>)>,
     /// The source of random values (see [`Server::fill_random`]).
     entropy: crate::engine::services::Entropy,
+    /// Backup generations offered as Previous Versions (none until
+    /// `serve` sets them: a server without backup targets offers none).
+    snapshots: std::sync::OnceLock<Arc<dyn crate::engine::services::Snapshots>>,
 }
 
 impl Server {
@@ -94,7 +97,18 @@ impl Server {
             provisioning: parking_lot::Mutex::new(()),
             revision: parking_lot::Mutex::new((0, None)),
             quota_applied: parking_lot::Mutex::new(std::collections::HashMap::new()),
+            snapshots: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Offers backup generations as Previous Versions (once, at start).
+    pub fn set_snapshots(&self, s: Arc<dyn crate::engine::services::Snapshots>) {
+        let _ = self.snapshots.set(s);
+    }
+
+    /// The Previous Versions source, if any.
+    pub fn snapshots(&self) -> Option<&dyn crate::engine::services::Snapshots> {
+        self.snapshots.get().map(|s| s.as_ref())
     }
 
     /// Fills `buf` with unpredictable bytes from the `entropy` given to [`Server::new`].

@@ -83,3 +83,28 @@ pub trait Directory: Send + Sync {
     /// Records the root directory the server created for a share.
     fn set_share_root(&self, share: crate::types::ShareId, root: crate::types::NodeId) -> bool;
 }
+
+/// An organization's backup generations as read-only views of a share
+/// (Previous Versions: MS-SMB2 2.2.32.2, 2.2.13.2.7). Implemented over the
+/// remote backups (`backup::remote::views`) by `cli/serve.rs`; the engine
+/// only sees stores opened on a verified generation in the local cache.
+pub trait Snapshots: Send + Sync {
+    /// The times (seconds since the Unix epoch, UTC) of the generations of
+    /// `org` that hold a share called `share`, newest first.
+    fn times(&self, org: OrgId, share: &str) -> Vec<i64>;
+    /// The generation of `org` taken at `time` (as [`Snapshots::times`]
+    /// reports it), opened read-only. `data`: file contents are needed
+    /// (the whole generation is fetched); otherwise only its metadata
+    /// (names, tree, descriptors) may be. `None`: no such generation, or it
+    /// cannot be fetched or fails verification (logged).
+    fn open(&self, org: OrgId, share: &str, time: i64, data: bool) -> Option<SnapshotView>;
+}
+
+/// A share as it was in one backup generation.
+#[derive(Clone)]
+pub struct SnapshotView {
+    /// The generation's store (a copy in the local cache; never written).
+    pub store: std::sync::Arc<crate::storage::OrgStore>,
+    /// The share's root directory in it.
+    pub root: crate::types::NodeId,
+}

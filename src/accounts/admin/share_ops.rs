@@ -47,6 +47,8 @@ pub struct ShareChange {
     pub default_access: Option<Access>,
     /// Access-based enumeration on or off.
     pub access_based_enum: Option<bool>,
+    /// Previous Versions (backup generations) offered or not.
+    pub previous_versions: Option<bool>,
 }
 
 impl Admin<'_> {
@@ -175,6 +177,10 @@ impl Admin<'_> {
         if let Some(on) = ch.access_based_enum {
             self.acc.set_share_access_based_enum(s.id, on)?;
             said.push(format!("access_based_enumeration={}", if on { "on" } else { "off" }));
+        }
+        if let Some(on) = ch.previous_versions {
+            self.acc.set_share_previous_versions(s.id, on)?;
+            said.push(format!("previous_versions={}", if on { "on" } else { "off" }));
         }
         self.emit(Some(s.org_id), AdminAction::ShareChanged { share: s.name.clone(), setting: said.join(", ") });
         self.acc.share(s.id)?.ok_or_else(|| AccountsError::NotFound { what: "share", name: name.into() })

@@ -24,6 +24,7 @@ pub mod s3;
 pub mod schedule;
 pub mod snapshot;
 pub mod target;
+pub mod views;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
@@ -224,8 +225,16 @@ impl Remote {
     }
 
     fn lock(&self, org: OrgId) -> Result<File, String> {
+        self.lock_file(&format!("org-{:016x}.lock", org.0))
+    }
+
+    fn cache_lock(&self, org: OrgId) -> Result<File, String> {
+        self.lock_file(&format!("cache-{:016x}.lock", org.0))
+    }
+
+    fn lock_file(&self, name: &str) -> Result<File, String> {
         create_private_dir(&self.state_dir)?;
-        let p = self.state_dir.join(format!("org-{:016x}.lock", org.0));
+        let p = self.state_dir.join(name);
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -241,6 +250,20 @@ impl Remote {
     pub fn list(&self, org: OrgId, ob: &OrgBackup) -> Result<Listing, String> {
         let (store, _) = self.open(&ob.target)?;
         self.list_in(&*store, org)
+    }
+
+    /// The names of the generations of `org` on its target, oldest first
+    /// (manifests not read).
+    pub fn generation_names(&self, org: OrgId, ob: &OrgBackup) -> Result<Vec<String>, String> {
+        let (store, _) = self.open(&ob.target)?;
+        let pre = format!("{}generations/", org_dir_key(org));
+        let mut out: Vec<String> = store
+            .list(&pre)?
+            .into_iter()
+            .filter_map(|o| o.key.strip_prefix(&pre).and_then(|n| n.strip_suffix(".json")).map(str::to_string))
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     fn list_in(&self, store: &dyn ObjectStore, org: OrgId) -> Result<Listing, String> {
@@ -498,7 +521,7 @@ impl Remote {
         meter: &Meter,
     ) -> Vec<String> {
         let tmp = self.state_dir.join(format!("verify-{:016x}-{}", org.0, std::process::id()));
-        let problems = match self.download(org, ob, m, keys, &tmp, meter) {
+        let problems = match self.download(org, ob, m, keys, &tmp, false, meter) {
             Ok(p) => p,
             Err(e) => vec![e],
         };
@@ -516,17 +539,34 @@ impl Remote {
         keys: &dyn OrgKeys,
         meter: &Meter,
     ) -> Result<PathBuf, String> {
-        let dir = self.cache_path(org, &m.generation);
+        self.fetch_to(org, ob, m, keys, &self.cache_path(org, &m.generation), false, meter)
+    }
+
+    /// [`Self::fetch`] into `dir`; `meta_only`: only meta.db (names, tree,
+    /// descriptors, no file contents), verified the same way.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fetch_to(
+        &self,
+        org: OrgId,
+        ob: &OrgBackup,
+        m: &OrgManifest,
+        keys: &dyn OrgKeys,
+        dir: &Path,
+        meta_only: bool,
+        meter: &Meter,
+    ) -> Result<PathBuf, String> {
+        let dir = dir.to_path_buf();
         if dir.join(".verified").is_file() {
             return Ok(dir);
         }
-        let _lock = self.lock(org)?;
+        // Not the backup's lock: a fetch does not wait for an upload.
+        let _lock = self.cache_lock(org)?;
         if dir.join(".verified").is_file() {
             return Ok(dir);
         }
         let tmp = dir.with_extension("tmp");
         let _ = std::fs::remove_dir_all(&tmp);
-        let problems = self.download(org, ob, m, keys, &tmp, meter)?;
+        let problems = self.download(org, ob, m, keys, &tmp, meta_only, meter)?;
         if !problems.is_empty() {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(format!("generation {} failed verification: {}", m.generation, problems.join("; ")));
@@ -537,13 +577,21 @@ impl Remote {
         Ok(dir)
     }
 
+    /// Where Previous Versions keep fetched generations (apart from the
+    /// restores' copies, so that two stores never open one directory).
+    pub fn views_dir(&self) -> PathBuf {
+        self.cache_dir.join("views")
+    }
+
     /// Where [`Self::fetch`] puts a generation.
     pub fn cache_path(&self, org: OrgId, generation: &str) -> PathBuf {
         self.cache_dir.join(format!("{:016x}", org.0)).join(generation)
     }
 
-    /// Downloads every object of `m` into `dir` (meta.db unsealed),
-    /// checking each. `Err`: the target could not be read at all.
+    /// Downloads every object of `m` (`meta_only`: only meta.db) into
+    /// `dir` (meta.db unsealed), checking each. `Err`: the target could not
+    /// be read at all.
+    #[allow(clippy::too_many_arguments)]
     fn download(
         &self,
         org: OrgId,
@@ -551,14 +599,16 @@ impl Remote {
         m: &OrgManifest,
         keys: &dyn OrgKeys,
         dir: &Path,
+        meta_only: bool,
         meter: &Meter,
     ) -> Result<Vec<String>, String> {
         let (store, _) = self.open(&ob.target)?;
         create_private_dir(&dir.join("seg"))?;
-        meter.total.store(m.size(), Ordering::Relaxed);
+        let wanted: Vec<&ObjectEntry> = m.files.iter().filter(|f| !meta_only || f.path == "meta.db").collect();
+        meter.total.store(wanted.iter().map(|f| f.size).sum(), Ordering::Relaxed);
         let base = org_dir_key(org);
         let mut problems = Vec::new();
-        for f in &m.files {
+        for f in wanted {
             let dst = dir.join(if f.path == "meta.db" { "meta.db.sealed" } else { f.path.as_str() });
             let mut out = File::create(&dst).map_err(|e| format!("{}: {e}", dst.display()))?;
             for p in &f.pieces {
@@ -616,6 +666,7 @@ impl Remote {
             store.delete(&o.key)?;
         }
         let _ = std::fs::remove_dir_all(self.cache_dir.join(format!("{:016x}", org.0)));
+        let _ = std::fs::remove_dir_all(self.views_dir().join(format!("{:016x}", org.0)));
         Ok(objs.len())
     }
 }

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::Meter;
 use super::snapshot::{Counts, Export, resolve, restore_tree, tree_size};
 use crate::storage::{NodeKind, Store};
 use crate::types::{FileTime, NodeId, OrgId};
+
+use super::{Meter, Remote};
 
 /// MS-FSCC 2.6 FILE_ATTRIBUTE_DIRECTORY.
 const FILE_ATTRIBUTE_DIRECTORY: u32 = 0x10;
@@ -46,8 +47,11 @@ pub struct Restored {
     pub files: u64,
     /// Folders.
     pub folders: u64,
-    /// Bytes.
+    /// Bytes (named streams included).
     pub bytes: u64,
+    /// Named streams.
+    #[serde(default)]
+    pub streams: u64,
 }
 
 /// Folder name restores go to by default: `復元 2026-12-05` (the
@@ -79,6 +83,54 @@ fn ensure_dirs(dst: &crate::storage::OrgStore, root: NodeId, parts: &[&str]) -> 
         };
     }
     Ok(n)
+}
+
+/// Everything `backup restore-files` does before copying, for the CLI and
+/// the console alike: the generation (`latest` or a name) read and its
+/// manifest verified, the share found in it and today, and the whole
+/// generation fetched into the cache and verified object by object.
+/// `path` is `share/dir/file` ('/' or '\\'). Nothing has changed on `Err`.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare(
+    remote: &Remote,
+    accounts: &crate::accounts::Accounts,
+    keys: &dyn crate::keys::OrgKeys,
+    org: OrgId,
+    generation: &str,
+    path: &str,
+    to: Option<String>,
+    meter: &Meter,
+) -> Result<RestoreFiles, String> {
+    let ob = accounts
+        .org_backup(org)
+        .map_err(|e| e.to_string())?
+        .ok_or("the organization has no backup target (smbvault backup org-target)")?;
+    let m = remote.manifest(org, &ob, generation)?;
+    let (share, rest) = path.trim_start_matches(['/', '\\']).split_once(['/', '\\']).unwrap_or((path, ""));
+    let share = share.trim_start_matches(['/', '\\']);
+    let gen_share = m
+        .shares
+        .iter()
+        .find(|s| s.name.eq_ignore_ascii_case(share))
+        .ok_or_else(|| format!("generation {} has no share {share:?}", m.generation))?;
+    let live = accounts
+        .list_shares(Some(org))
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|s| s.name.eq_ignore_ascii_case(share))
+        .ok_or_else(|| format!("share {share:?} does not exist any more: create it, then restore"))?;
+    let cache =
+        remote.fetch(org, &ob, &m, keys, meter).map_err(|e| format!("restore refused, nothing changed: {e}"))?;
+    Ok(RestoreFiles {
+        org: org.0,
+        generation: m.generation.clone(),
+        cache,
+        share: live.name.clone(),
+        gen_root: gen_share.root,
+        live_root: live.root.0,
+        path: rest.replace('\\', "/"),
+        to,
+    })
 }
 
 /// Copies the requested file or folder into the live share under a name
@@ -122,7 +174,7 @@ pub fn restore_files(store: &Store, r: &RestoreFiles, meter: &Meter) -> Result<R
     let mut to = vec![r.share.clone()];
     to.extend(parent_parts);
     to.push(name);
-    Ok(Restored { to: to.join("/"), files: c.files, folders: c.folders, bytes: c.bytes })
+    Ok(Restored { to: to.join("/"), files: c.files, folders: c.folders, bytes: c.bytes, streams: c.streams })
 }
 
 /// `org export`: every share of the organization (`(name, root)`) as

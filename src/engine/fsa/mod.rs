@@ -132,6 +132,11 @@ pub struct FileKey {
     /// Named stream, case-folded; `None` for the default data stream
     /// (and for directories).
     pub stream: Option<String>,
+    /// 0 for the live file system; for a Previous Versions view, the
+    /// generation's time (its nodes reuse the live ids, so the key must
+    /// tell them apart: an open of an old version never meets the share
+    /// modes, locks or leases of today's file).
+    pub view: i64,
 }
 
 impl FileKey {
@@ -142,7 +147,18 @@ impl FileKey {
         let s = stream.strip_prefix(':').unwrap_or(stream);
         let s = if s.eq_ignore_ascii_case("$DATA") { "" } else { strip_suffix_ci(s, ":$DATA") };
         let stream = if s.is_empty() { None } else { Some(crate::types::fold_name(s)) };
-        Self { org, node, stream }
+        Self { org, node, stream, view: 0 }
+    }
+
+    /// The same key in the view of the generation taken at `view`.
+    pub fn in_view(mut self, view: i64) -> Self {
+        self.view = view;
+        self
+    }
+
+    /// The default stream of the same node, in the same view.
+    pub fn main(&self) -> Self {
+        Self { org: self.org, node: self.node, stream: None, view: self.view }
     }
 }
 

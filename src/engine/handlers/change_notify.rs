@@ -30,8 +30,11 @@ pub fn change_notify(ctx: &mut Ctx<'_>) -> Result<Reply> {
     if req.output_buffer_length > max {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
+    // A Previous Versions view never changes: its watch is scoped to a
+    // share key no live change reports to (its nodes reuse the live ids).
+    let share = if f.view == 0 { (f.org_id, f.root) } else { (f.org_id, crate::types::NodeId(u64::MAX)) };
     let spec = WatchSpec {
-        share: (f.org_id, f.root),
+        share,
         node: f.node,
         path: f.path.clone(),
         tree: req.flags & WATCH_TREE != 0,

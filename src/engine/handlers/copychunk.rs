@@ -56,6 +56,10 @@ pub fn copychunk(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Reply> {
     let (dst, share, dst_granted) = {
         let open = ctx.conn.opens.get(&dst_id).ok_or(Error::Status(NtStatus::FILE_CLOSED))?;
         let OpenKind::File(f) = &open.kind else { return Err(NtStatus::INVALID_DEVICE_REQUEST.into()) };
+        if f.view != 0 {
+            // Nothing is written into a Previous Versions view.
+            return Err(NtStatus::MEDIA_WRITE_PROTECTED.into());
+        }
         (side(open.file_id.persistent, f)?, f.share.clone(), open.granted_access)
     };
     let (src, src_granted) = find_source(ctx, &copy.source_key, session)?;

@@ -69,22 +69,30 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
         TreeKind::Ipc => return super::pipe::create(ctx, &req.clone()),
         TreeKind::Disk(share) => (share.clone(), tree.access),
     };
-    if cc::find(&req.contexts, cc::names::TWRP).is_some() {
-        // No previous versions exist (MS-SMB2 2.2.13.2.7; FSCTL_SRV_ENUMERATE_SNAPSHOTS is empty).
-        return Err(NtStatus::OBJECT_NAME_NOT_FOUND.into());
-    }
     if req.create_options & opt::OPEN_BY_FILE_ID != 0 {
         // File ids are not names we resolve (MS-SMB2 3.3.5.9: optional).
         return Err(NtStatus::NOT_SUPPORTED.into());
     }
-    let name = names::parse(&req.name).map_err(Error::Status)?;
+    let mut name = names::parse(&req.name).map_err(Error::Status)?;
+    let view_time = super::create_view::requested(req, &mut name)?;
     // AAPL server query (macOS): checked before anything is opened.
     let aapl = match cc::find(&req.contexts, cc::names::AAPL) {
         Some(c) => Some(crate::engine::aapl::server_query(c.data, &mut ctx.conn.aapl)?),
         None => None,
     };
     let principal = ctx.session()?.principal.clone().ok_or(Error::Status(NtStatus::ACCESS_DENIED))?;
-    let org = ctx.server.org_store(share.org_id)?;
+    // A Previous Versions open: the share as the generation holds it, and
+    // the request planned as a plain OPEN (nothing is created in a view).
+    let view_req;
+    let (org, share, view, req) = match view_time {
+        None => (ctx.server.org_store(share.org_id)?, share, 0, req),
+        Some(t) => {
+            let token = crate::engine::acl::token(&principal);
+            let v = super::create_view::open(ctx.server, &share, req, &name, t, &token)?;
+            view_req = CreateRequest { create_disposition: disp::OPEN, ..req.clone() };
+            (v.store, v.share, v.time, &view_req)
+        }
+    };
     let file_id = ctx.new_file_id();
     let cache = crate::engine::caching::request(ctx.conn, req)?;
     let token = ctx.resume.unwrap_or_else(|| ctx.server.files.new_id());
@@ -118,6 +126,7 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
         first_attempt: ctx.resume.is_none(),
         mailbox: &mailbox,
         mac: ctx.conn.aapl.active,
+        view,
     };
     let opened = match create_disk::open(&input)? {
         create_disk::Step::Opened(o) => o,
@@ -140,10 +149,15 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
         }
     };
     let path = display_path(&name);
+    // The operation log says which version was opened.
+    let logged = match view {
+        0 => path.clone(),
+        t => format!("{}\\{path}", names::gmt_token(t)).trim_end_matches('\\').to_string(),
+    };
     ctx.audit(
         EventKind::Open {
             share: share.name.clone(),
-            path: path.clone(),
+            path: logged,
             desired_access: req.desired_access,
             granted_access: opened.granted,
             disposition: disposition_name(req.create_disposition).into(),
@@ -208,6 +222,7 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
             position: 0,
             alloc_hint,
             mac: ctx.conn.aapl.active,
+            view,
             mode: req.create_options
                 & (opt::WRITE_THROUGH
                     | opt::SEQUENTIAL_ONLY

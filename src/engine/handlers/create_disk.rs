@@ -59,6 +59,9 @@ pub struct Input<'a> {
     pub mailbox: &'a Arc<Mailbox>,
     /// The requesting connection negotiated AAPL (a Mac): see `aapl::hidden_stream`.
     pub mac: bool,
+    /// 0, or the time of the backup generation opened (Previous Versions:
+    /// `org` and `share.root` are then that generation's).
+    pub view: i64,
 }
 
 /// Where the disk CREATE ended.
@@ -101,7 +104,7 @@ pub fn open(i: &Input<'_>) -> Result<Step> {
     let mut rounds = 0;
     let (plan, key, grant) = loop {
         let plan = plan(i)?;
-        let key = FileKey::new(i.share.org_id, plan.node, i.name.stream.as_deref().unwrap_or(""));
+        let key = FileKey::new(i.share.org_id, plan.node, i.name.stream.as_deref().unwrap_or("")).in_view(i.view);
         match register(i, &plan, &key)? {
             Registered::Granted(g) => break (plan, key, g),
             Registered::Parked => return Ok(Step::Parked(key)),
@@ -163,7 +166,7 @@ fn check_lease_key(i: &Input<'_>) -> Result<()> {
             Err(_) => None,
         },
     };
-    let target = node.map(|n| FileKey::new(i.share.org_id, n, i.name.stream.as_deref().unwrap_or("")));
+    let target = node.map(|n| FileKey::new(i.share.org_id, n, i.name.stream.as_deref().unwrap_or("")).in_view(i.view));
     if target.as_ref() != Some(&in_use) {
         return Err(NtStatus::INVALID_PARAMETER.into());
     }
@@ -174,7 +177,7 @@ fn check_lease_key(i: &Input<'_>) -> Result<()> {
 /// 2.1.5.1.2 "Check Sharing Access", MS-SMB2 3.3.5.9.8): the grant, or
 /// parked until the breaks the CREATE caused are acknowledged.
 fn register(i: &Input<'_>, plan: &Plan, key: &FileKey) -> Result<Registered> {
-    let main = FileKey::new(key.org, key.node, "");
+    let main = key.main();
     // Any byte-range lock on the stream rules out read caching (Samba
     // `file_has_brlocks()`), wherever it lies.
     let allocation = u64::MAX;
@@ -197,7 +200,7 @@ fn register(i: &Input<'_>, plan: &Plan, key: &FileKey) -> Result<Registered> {
     let now = i.server.files.instant(i.now);
     let result = i.server.files.with(|t| {
         let main_pending = *key != main && t.get(&main).is_some_and(|s| s.shares.delete_pending());
-        if main_pending || t.is_doomed(key.org, key.node) {
+        if main_pending || (key.view == 0 && t.is_doomed(key.org, key.node)) {
             return Ok(OpenResult::Failed(NtStatus::DELETE_PENDING));
         }
         if cross_stream_conflict(t, key, plan.granted, i.req.share_access) {
@@ -265,7 +268,7 @@ fn cross_stream_conflict(t: &crate::engine::files::Table, key: &FileKey, access:
         return access & fa::DELETE != 0
             && t.other_streams(key).any(|(_, s)| s.shares.entries().iter().any(|e| e.share & FILE_SHARE_DELETE == 0));
     }
-    let main = FileKey::new(key.org, key.node, "");
+    let main = key.main();
     share & FILE_SHARE_DELETE == 0
         && t.get(&main).is_some_and(|s| s.shares.entries().iter().any(|e| e.access & fa::DELETE != 0))
 }

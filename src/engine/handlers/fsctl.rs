@@ -23,6 +23,14 @@ const COMPRESSION_FORMAT_NONE: u16 = 0;
 /// An FSCTL addressed to a file, directory or stream.
 pub fn file_fsctl(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Output> {
     let id = ctx.resolve_file_id(req.file_id)?;
+    // Previous Versions are listed for the session's user on the tree's share.
+    let versions_of = match (req.ctl_code, &ctx.tree()?.kind) {
+        (CtlCode::SRV_ENUMERATE_SNAPSHOTS, crate::engine::session::TreeKind::Disk(share)) => {
+            let p = ctx.session()?.principal.clone().ok_or(Error::Status(NtStatus::ACCESS_DENIED))?;
+            Some((share.clone(), crate::engine::acl::token(&p)))
+        }
+        _ => None,
+    };
     let now = FileTime::from_system(ctx.now);
     let server = ctx.server;
     let session = ctx.hdr.session_id;
@@ -32,6 +40,20 @@ pub fn file_fsctl(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Output> {
         OpenKind::Pipe(_) => return Err(NtStatus::INVALID_DEVICE_REQUEST.into()),
     };
     let max_out = req.max_output_response as usize;
+    if f.view != 0
+        && matches!(
+            req.ctl_code,
+            CtlCode::SET_SPARSE
+                | CtlCode::SET_ZERO_DATA
+                | CtlCode::SET_COMPRESSION
+                | CtlCode::SET_REPARSE_POINT
+                | CtlCode::DELETE_REPARSE_POINT
+                | CtlCode::FILE_LEVEL_TRIM
+        )
+    {
+        // A Previous Versions handle changes nothing (smbtorture `smb2.twrp.write`).
+        return Err(NtStatus::MEDIA_WRITE_PROTECTED.into());
+    }
     match req.ctl_code {
         CtlCode::SRV_REQUEST_RESUME_KEY => resume_key(open, f, session, max_out),
         CtlCode::SET_SPARSE => set_sparse(open, f, req.input, now),
@@ -41,12 +63,17 @@ pub fn file_fsctl(ctx: &mut Ctx<'_>, req: &IoctlRequest<'_>) -> Result<Output> {
         }
         CtlCode::QUERY_ALLOCATED_RANGES => allocated_ranges(open, f, req.input, max_out),
         CtlCode::SRV_ENUMERATE_SNAPSHOTS => {
-            // No previous versions (MS-SMB2 3.3.5.15.1).
+            // MS-SMB2 3.3.5.15.1: the backup generations that hold this
+            // file or folder and let the user read it (`create_view`).
             if max_out < 16 {
                 return Err(NtStatus::INVALID_PARAMETER.into());
             }
+            let snapshots = match &versions_of {
+                Some((share, token)) => super::create_view::versions(server, share, &f.path, token),
+                None => Vec::new(),
+            };
             let mut out = Vec::new();
-            SnapshotArray::default().encode(max_out, &mut out);
+            SnapshotArray { snapshots }.encode(max_out, &mut out);
             Ok(Output::ok(out))
         }
         CtlCode::GET_REPARSE_POINT => Err(NtStatus::NOT_A_REPARSE_POINT.into()),

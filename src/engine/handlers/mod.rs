@@ -14,6 +14,7 @@ pub mod create;
 pub mod create_disk;
 pub mod create_durable;
 mod create_plan;
+pub mod create_view;
 pub mod fsctl;
 pub mod ioctl;
 pub mod lock;

@@ -118,6 +118,10 @@ fn write_file(
     now: FileTime,
 ) -> Result<u32> {
     let content = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_DEVICE_REQUEST))?;
+    if f.view != 0 {
+        // A Previous Versions handle (smbtorture `smb2.twrp.write`).
+        return Err(NtStatus::MEDIA_WRITE_PROTECTED.into());
+    }
     let mode = fa::check_write(granted)?;
     let len = req.data.len() as u64;
     // Offsets are signed 64-bit, and nothing may reach past the largest

@@ -76,6 +76,9 @@ fn set_info_inner(ctx: &mut Ctx<'_>) -> Result<Reply> {
         aapl,
     };
     let f = open.file_mut().ok_or(Error::Status(NtStatus::NOT_SUPPORTED))?;
+    if f.view != 0 {
+        view_refusal(req.info_type, InfoClass(req.file_info_class))?;
+    }
     let (share, before) = (f.share.clone(), f.path.clone());
     let event = match req.info_type {
         info_type::FILE => match file_class(&env, f, InfoClass(req.file_info_class), req.data) {
@@ -98,6 +101,22 @@ fn set_info_inner(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let mut out = new_message();
     SetInfoResponse.encode(&mut out);
     Ok(Reply::ok(out))
+}
+
+/// A Previous Versions handle changes nothing (smbtorture
+/// `smb2.twrp.write`, as Samba's vfs_shadow_copy2 and Windows answer):
+/// renames and hard links leave the snapshot's volume (NOT_SAME_DEVICE),
+/// every other change is MEDIA_WRITE_PROTECTED. The handle's own position
+/// and mode may still be set.
+fn view_refusal(kind: u8, class: InfoClass) -> Result<()> {
+    match (kind, class) {
+        (info_type::FILE, InfoClass::POSITION | InfoClass::MODE) => Ok(()),
+        (info_type::FILE, InfoClass::RENAME | InfoClass::RENAME_EX | InfoClass::LINK) => {
+            Err(NtStatus::NOT_SAME_DEVICE.into())
+        }
+        (info_type::FILE | info_type::SECURITY, _) => Err(NtStatus::MEDIA_WRITE_PROTECTED.into()),
+        _ => Ok(()),
+    }
 }
 
 /// A rename held up by handle lease breaks (smbtorture
