@@ -353,7 +353,7 @@ impl OrgPage<'_> {
     /// Turns the share's Previous Versions on or off, as `smbvault share
     /// set NAME --previous-versions on|off` does.
     fn previous_versions(&self, share: &str) -> Resp {
-        match self.admin.share(share, "change") {
+        match self.admin.share(Some(&self.org.name), share, "change") {
             Ok(s) if s.org_id == self.org.id => {}
             Ok(_) => return views::error(self.ctx, 404, self.l().t("No such share.", "その共有はありません。")),
             Err(e) => return self.shares(&Notice::err(e.to_string()), status_of(&e)),
@@ -362,7 +362,7 @@ impl OrgPage<'_> {
             previous_versions: Some(self.ctx.req.field("on") == "on"),
             ..Default::default()
         };
-        self.done(self.admin.share_set(share, &ch).map(|_| ()), Page::Shares)
+        self.done(self.admin.share_set(Some(&self.org.name), share, &ch).map(|_| ()), Page::Shares)
     }
 
     fn access(&self, share: &str) -> Resp {

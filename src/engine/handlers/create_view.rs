@@ -117,7 +117,7 @@ pub fn open(
 /// The share's Previous Versions switch as it is now (a tree keeps the
 /// record of its connect; an administrator's change applies at once).
 fn enabled(server: &Server, share: &ShareRecord) -> bool {
-    server.directory.find_share(&share.name).is_some_and(|s| s.id == share.id && s.previous_versions)
+    server.directory.find_share(share.org_id, &share.name).is_some_and(|s| s.id == share.id && s.previous_versions)
 }
 
 /// The node `name` names below `root`, and its kind.
