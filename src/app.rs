@@ -323,8 +323,8 @@ impl Directory for AccountsDirectory {
         let _ = self.accounts.record_logon_success(user, now);
     }
 
-    fn failures_on_record(&self, user: UserId) -> bool {
-        self.accounts.has_logon_failures(user).unwrap_or(true)
+    fn failures_on_record(&self, user: UserId, now: SystemTime) -> bool {
+        self.accounts.has_logon_failures(user).unwrap_or(true) || self.accounts.is_locked(user, now).unwrap_or(true)
     }
 
     fn revision(&self) -> u64 {

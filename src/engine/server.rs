@@ -194,7 +194,7 @@ impl Server {
             let rev = self.directory.revision();
             if rev != r.0 {
                 // An administrator's unlock also lifts per-address locks.
-                self.logons.revalidate(|u| self.directory.failures_on_record(u));
+                self.logons.revalidate(|u| self.directory.failures_on_record(u, now));
             }
             *r = (rev, Some(now));
         }

@@ -71,9 +71,10 @@ pub trait Directory: Send + Sync {
     fn logon_failed(&self, user: Option<UserId>, now: SystemTime) -> FailureOutcome;
     /// Records a successful logon.
     fn logon_succeeded(&self, user: UserId, now: SystemTime);
-    /// False once the account's failures were cleared (an administrator's
-    /// unlock): the engine then lifts its per-address locks too.
-    fn failures_on_record(&self, _user: UserId) -> bool {
+    /// False once the account's failures were cleared and it is not locked
+    /// (an administrator's unlock): the engine then lifts its per-address
+    /// locks too.
+    fn failures_on_record(&self, _user: UserId, _now: SystemTime) -> bool {
         true
     }
     /// Changes whenever users, shares or permissions change (also by the CLI).

@@ -143,10 +143,20 @@ impl Logons {
         p.delay.mul_f64(1.0 + deficit.min(1e6)).min(p.max_delay.max(p.delay))
     }
 
-    /// True if `user` is locked out for logons from `ip`.
-    pub fn locked_for(&self, user: UserId, ip: IpAddr, now: SystemTime) -> bool {
-        let g = self.inner.lock();
-        g.pairs.get(&(user, ip)).and_then(|p| p.locked_until).is_some_and(|u| u > now)
+    /// True if `user` is locked out for logons from `ip`. `on_record` is
+    /// asked only for a locked pair: false (the account's failures were
+    /// cleared, by an administrator's unlock or a successful logon
+    /// elsewhere) lifts the account's per-address locks.
+    pub fn locked_for(&self, user: UserId, ip: IpAddr, now: SystemTime, on_record: impl FnOnce() -> bool) -> bool {
+        let locked = {
+            let g = self.inner.lock();
+            g.pairs.get(&(user, ip)).and_then(|p| p.locked_until).is_some_and(|u| u > now)
+        };
+        if locked && !on_record() {
+            self.unlock(user);
+            return false;
+        }
+        locked
     }
 
     /// Counts a failure of `user` from `ip` (smart lockout).
@@ -177,8 +187,13 @@ impl Logons {
     }
 
     /// A successful logon of `user` from `ip` forgets that pair's failures.
-    pub fn succeeded(&self, user: UserId, ip: IpAddr) {
-        self.inner.lock().pairs.remove(&(user, ip));
+    /// Returns true if another address is still locked out for the
+    /// account: then the account's failures must stay on record (they are
+    /// what keeps that lock, see [`Logons::locked_for`]).
+    pub fn succeeded(&self, user: UserId, ip: IpAddr, now: SystemTime) -> bool {
+        let mut g = self.inner.lock();
+        g.pairs.remove(&(user, ip));
+        g.pairs.iter().any(|((u, _), p)| *u == user && p.locked_until.is_some_and(|t| t > now))
     }
 
     /// An administrator unlocked the account: every address may try again.
@@ -326,17 +341,19 @@ mod tests {
             assert_eq!(l.failed(&p, alice, A, t(i)), PairOutcome::Counted);
         }
         assert_eq!(l.failed(&p, alice, A, t(4)), PairOutcome::LockedNow);
-        assert!(l.locked_for(alice, A, t(5)));
-        assert!(!l.locked_for(alice, B, t(5)), "the owner's own address is not locked");
-        assert!(!l.locked_for(bob, A, t(5)));
+        assert!(l.locked_for(alice, A, t(5), || true));
+        assert!(!l.locked_for(alice, B, t(5), || true), "the owner's own address is not locked");
+        assert!(!l.locked_for(bob, A, t(5), || true));
         assert_eq!(l.failed(&p, alice, A, t(6)), PairOutcome::AlreadyLocked);
-        assert!(!l.locked_for(alice, A, t(4 + 900)), "locks lift by themselves");
+        assert!(!l.locked_for(alice, A, t(4 + 900), || true), "locks lift by themselves");
         // Failures outside the window do not add up.
         for i in 0..10 {
             assert_eq!(l.failed(&p, bob, A, t(i * 700)), PairOutcome::Counted);
         }
-        l.unlock(alice);
-        assert!(!l.locked_for(alice, A, t(5)));
+        assert!(l.succeeded(alice, B, t(5)), "the owner's logon from B leaves A locked");
+        assert!(l.locked_for(alice, A, t(5), || true));
+        assert!(!l.locked_for(alice, A, t(5), || false), "failures cleared by an administrator");
+        assert!(!l.locked_for(alice, A, t(5), || true));
     }
 
     #[test]

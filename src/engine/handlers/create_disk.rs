@@ -309,14 +309,17 @@ fn apply_eas(i: &Input<'_>, node: NodeId) -> Result<()> {
     Ok(())
 }
 
+/// A file's EAs as storage keeps them: (name, value).
+type EaList = Vec<(String, Vec<u8>)>;
+
 /// The EA list of the ExtA context, checked against the 64 KiB limit
 /// (before anything is created: `begin` calls it first).
-fn exta_list(i: &Input<'_>) -> Result<Option<Vec<(String, Vec<u8>)>>> {
+fn exta_list(i: &Input<'_>) -> Result<Option<EaList>> {
     let Some(c) = cc::find(&i.req.contexts, cc::names::EXTA) else {
         return Ok(None);
     };
     let eas = crate::wire::fscc::ea::FileFullEaInformation::decode(c.data)?;
-    let mut list: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut list: EaList = Vec::new();
     for e in eas.entries {
         let name = String::from_utf8(e.name).map_err(|_| Error::Status(NtStatus::INVALID_PARAMETER))?;
         list.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));

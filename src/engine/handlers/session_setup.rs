@@ -77,7 +77,8 @@ pub fn session_setup(ctx: &mut Ctx<'_>) -> Result<Reply> {
                 tracing::warn!(session = sid, user = principal.user_id.0, "re-authentication as another user refused");
                 return reauth_refused(ctx, sid, who, "re-authentication as another user");
             }
-            if ctx.server.logons.locked_for(principal.user_id, ctx.peer.ip(), ctx.now) {
+            let on_record = || ctx.server.directory.failures_on_record(principal.user_id, ctx.now);
+            if ctx.server.logons.locked_for(principal.user_id, ctx.peer.ip(), ctx.now, on_record) {
                 // Smart lockout: too many failures from this address; the
                 // right password does not help here (elsewhere it does).
                 tracing::info!(user = principal.user_id.0, "logon refused: locked out for this address");
@@ -87,8 +88,11 @@ pub fn session_setup(ctx: &mut Ctx<'_>) -> Result<Reply> {
                 tracing::info!(user = principal.user_id.0, "logon refused: account disabled, locked or suspended");
                 return fail(ctx, sid, Some(principal.user_id), who, "account disabled, locked out or suspended", None);
             }
-            ctx.server.directory.logon_succeeded(principal.user_id, ctx.now);
-            ctx.server.logons.succeeded(principal.user_id, ctx.peer.ip());
+            // The owner's logon does not clear the failures that keep
+            // another address locked out (smart lockout).
+            if !ctx.server.logons.succeeded(principal.user_id, ctx.peer.ip(), ctx.now) {
+                ctx.server.directory.logon_succeeded(principal.user_id, ctx.now);
+            }
             let reply = if original.is_some() {
                 reauthenticated(ctx, sid, principal, auth.token)?
             } else {
@@ -345,7 +349,7 @@ fn fail(
     let status = status.unwrap_or(NtStatus::LOGON_FAILURE);
     let denied = if status == NtStatus::LOGON_FAILURE { "STATUS_LOGON_FAILURE" } else { "STATUS_INVALID_PARAMETER" };
     record_failure(ctx, &policy, &who, reason, denied);
-    if pair == Some(PairOutcome::LockedNow) {
+    if pair == Some(PairOutcome::LockedNow) && !locked {
         tracing::warn!(user = user.map(|u| u.0), "account locked out for one address after repeated failures");
         let ev = event(ctx, &who, EventKind::Lockout).result(EventResult::Denied("locked out for this address".into()));
         ctx.server.audit.record(ev);
