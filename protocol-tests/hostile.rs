@@ -507,3 +507,68 @@ fn waiting_requests() {
     assert_eq!(watches, [None, None, None, None, refused.clone(), refused.clone()], "one watch per directory");
     assert_eq!(waits, [None, None, None, None, refused.clone(), refused], "requests waiting");
 }
+
+/// `server.idle_timeout_secs`: a logged-on connection with nothing open
+/// is closed when idle that long; one holding an open file is not (idle
+/// with open handles is normal: Explorer windows, Office documents).
+#[test]
+fn idle_after_logon() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = start(&["idle_timeout_secs = 3"], &[]);
+    let cfg = client_config(&s);
+    let (bare, holding) = rt()
+        .block_on(async {
+            let bare = client::connect(&cfg).await?;
+            let bare_tree = bare.tree_connect("share").await?;
+            let holder = client::connect(&cfg).await?;
+            let tree = holder.tree_connect("share").await?;
+            let f = tree.create("victim.bin", &CreateSpec::read()).await?;
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            let bare = bare_tree.list("").await.map(|_| ()).map_err(|e| e.to_string());
+            let holding = tree.read(f.file_id, 0, 16).await.map(|_| ()).map_err(|e| e.to_string());
+            Ok::<_, Error>((bare, holding))
+        })
+        .expect("idle clients");
+    assert!(bare.is_err(), "an idle connection with nothing open outlived idle_timeout_secs");
+    assert_eq!(holding, Ok(()), "a connection holding an open file was closed for idleness");
+}
+
+/// `server.send_timeout_secs`: a client that stops taking its responses
+/// is disconnected (its queued answers freed), not kept forever.
+#[test]
+fn stuck_reader_is_dropped() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = start(&["send_timeout_secs = 3"], &[]);
+    let cfg = client_config(&s);
+    let metrics_port = s.metrics_port;
+    let connections = move || {
+        let mut c = TcpStream::connect(("127.0.0.1", metrics_port)).unwrap();
+        c.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut body = String::new();
+        c.read_to_string(&mut body).unwrap();
+        let line = body.lines().find(|l| l.starts_with("smbvault_connections ")).expect("connections gauge");
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap()
+    };
+    let rt = rt();
+    let session = rt
+        .block_on(async {
+            let session = client::connect(&cfg).await?;
+            let tree = session.tree_connect("share").await?;
+            let f = tree.create("sparse.bin", &CreateSpec::overwrite()).await?;
+            tree.write(f.file_id, (1 << 30) - 1, b"x").await?;
+            session.connection().stall_reading();
+            for k in 0..6 {
+                tree.send_read(f.file_id, k << 23, 8 << 20).await?;
+            }
+            Ok::<_, Error>(session)
+        })
+        .expect("stalled client");
+    assert!(connections() >= 1, "the stalled client is not connected");
+    let t = Instant::now();
+    while connections() > 0 && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(connections(), 0, "a client that takes nothing is still connected after {:?}", t.elapsed());
+    eprintln!("stuck reader dropped after {:?}", t.elapsed());
+    drop(session);
+}
