@@ -4,7 +4,7 @@
 //! (VmRSS in /proc/PID/status) grows by less than [`RSS_GROWTH_MAX`], that
 //! the limit answered as configured, and that the victim's throughput
 //! stays at half its unattacked throughput or more, measured in the same
-//! test just before. Attackers use other loopback addresses (127.0.0.2…)
+//! test just before (best of three downloads each). Attackers use other loopback addresses (127.0.0.2…)
 //! than the victim (127.0.0.1), as other hosts would.
 //!
 //! The attacks are scaled to a 2-core CI machine and bounded in time; the
@@ -61,11 +61,10 @@ fn victim_once(s: &TestServer) -> f64 {
     VICTIM_FILE as f64 / (1024.0 * 1024.0) / t.elapsed().as_secs_f64()
 }
 
-/// The median of three downloads (MiB/s).
+/// The best of three downloads (MiB/s): the machine is shared (CI, other
+/// builds), and an attack that hurts slows every run, noise only some.
 fn victim(s: &TestServer) -> f64 {
-    let mut v: Vec<f64> = (0..3).map(|_| victim_once(s)).collect();
-    v.sort_by(f64::total_cmp);
-    v[1]
+    (0..3).map(|_| victim_once(s)).fold(0.0, f64::max)
 }
 
 /// The server's VmRSS in bytes.
@@ -230,6 +229,16 @@ fn slowloris() {
     let s = start(&["header_timeout_secs = 2", "frame_timeout_secs = 4", "handshake_timeout_secs = 60"], &[]);
     let port = s.port;
     under_attack(&s, "slowloris", move |stop| {
+        // Round after round of 200 slow senders while the victim downloads.
+        while !stop.load(Ordering::Relaxed) {
+            slow_senders(port);
+        }
+    });
+}
+
+/// 200 slow senders; all must be closed by the server within 12 s.
+fn slow_senders(port: u16) {
+    {
         let mut conns: Vec<TcpStream> = (0..200).map(|_| connect_from([127, 0, 0, 3], port).unwrap()).collect();
         let began = Instant::now();
         // Even connections: an 8 MiB frame announced, then one byte a second.
@@ -252,10 +261,7 @@ fn slowloris() {
         }
         assert!(open.is_empty(), "{} slow senders still connected after {:?}", open.len(), began.elapsed());
         eprintln!("slowloris: all 200 slow senders closed after {:?}", began.elapsed());
-        while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
+    }
 }
 
 /// Two logged-on clients that ask for 8 MiB READs, alone and in compounds
@@ -434,8 +440,10 @@ fn opens_and_trees() {
     under_attack(&s, "opens and trees flood", move |stop| {
         let rt = rt();
         rt.block_on(async move {
+            // Two flooding clients: each CREATE costs CPU like anyone's, and
+            // on two cores more would measure CPU sharing, not the limits.
             let mut tasks = Vec::new();
-            for k in 0..4 {
+            for k in 0..2 {
                 let cfg = cfg.clone();
                 let stop = stop.clone();
                 tasks.push(tokio::spawn(async move {
@@ -556,7 +564,13 @@ fn stuck_reader_is_dropped() {
             let tree = session.tree_connect("share").await?;
             let f = tree.create("sparse.bin", &CreateSpec::overwrite()).await?;
             tree.write(f.file_id, (1 << 30) - 1, b"x").await?;
-            session.connection().stall_reading();
+            // Credits for six 8 MiB READs first: a stalled client gets none back.
+            let conn = session.connection();
+            conn.set_credit_target(2048);
+            while conn.credits() < 1024 {
+                tree.read(f.file_id, 0, 1).await?;
+            }
+            conn.stall_reading();
             for k in 0..6 {
                 tree.send_read(f.file_id, k << 23, 8 << 20).await?;
             }
