@@ -215,4 +215,26 @@ mod tests {
         used(&mut c, 5);
         assert_eq!(c.find(g, None, yes, yes), Lookup::New);
     }
+
+    /// CREATE + close (or TREE_DISCONNECT) in a loop: the cache stays
+    /// bounded by the live opens, and parked CREATEs cannot grow it either.
+    #[test]
+    fn bounded_by_live_opens() {
+        let mut c = Cache::default();
+        let none = Opens::new();
+        let guid = |i: u32| {
+            let mut g = [0u8; 16];
+            g[..4].copy_from_slice(&i.to_le_bytes());
+            Guid(g)
+        };
+        for i in 0..10_000 {
+            finished(&mut c, &none, guid(i), Some((u64::from(i), 1)));
+        }
+        assert!(c.map.len() <= 65, "{} entries for no open", c.map.len());
+        for i in 0..5_000 {
+            parked(&mut c, guid(20_000 + i), u64::from(i));
+        }
+        finished(&mut c, &none, guid(1), Some((1, 1)));
+        assert!(c.map.len() <= 1 + MAX_PARKED, "{} entries", c.map.len());
+    }
 }
