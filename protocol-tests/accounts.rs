@@ -831,7 +831,8 @@ fn access_based_enumeration_hides_what_the_user_cannot_read() {
         list.contains("ABE")
             && list
                 .lines()
-                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["docs", "ACME", "inherit", "read_write", "on", "on"]),
+                .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                    == ["docs", "ACME", "inherit", "read_write", "on", "on"]),
         "{list}"
     );
     let l = listing(&s, "docs", "ACME\\bob");

@@ -438,3 +438,62 @@ fn restore_files_and_export_while_serving() {
     let ops = s.admin(&["logs", "operations", "--org", "ACME", "--format", "jsonl"]);
     assert!(ops.contains("org.export"), "{ops}");
 }
+
+/// The server's own schedule (`[backup] remote_at`, a time of day in JST)
+/// makes a generation by itself at that time, not before; the target's
+/// `bandwidth_kib` holds uploads to that rate (measured on `org-now`).
+#[test]
+fn scheduled_backup_and_bandwidth_limit() {
+    let g = Garage::start();
+    g.bucket("tokyo");
+    g.bucket("osaka");
+    // 20 s ahead, JST, to the second.
+    let at = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() + 20, 0).unwrap();
+    let at_jst = (at + chrono::Duration::hours(9)).format("%H:%M:%S").to_string();
+    let mut opts = config(&g, &format!("remote_at = {at_jst:?}\n"));
+    // The limit: 1 MiB/s on tokyo (the test's other settings as the others).
+    opts.extra[1].push_str("bandwidth_kib = 1024\n");
+    let s = TestServer::start_with(opts);
+    s.admin(&["org", "add", "ACME"]);
+    s.add_user("ACME\\alice", PASS);
+    s.admin(&["share", "add", "acmedocs", "--org", "ACME"]);
+    let work = tempfile::tempdir().unwrap();
+    let f1 = work.path().join("one.bin");
+    random_file(&f1, 3_000_000, 31);
+    put(&s, "acmedocs", "ACME\\alice", &f1, "one.bin");
+    s.admin(&["backup", "org-target", "ACME", "tokyo"]);
+    let tokyo = bucket(&g, "tokyo", "");
+    let generations = || tokyo.list("").unwrap().into_iter().filter(|o| o.key.contains("/generations/")).count();
+    assert!(chrono::Utc::now() < at, "the set-up took longer than the lead time; nothing may run before it");
+    assert_eq!(generations(), 0, "nothing before the scheduled time");
+    // Wait for it: at the time, plus the 3 MB upload at 1 MiB/s.
+    let started = Instant::now();
+    while generations() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(90), "no scheduled backup:\n{}", s.log_text());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let seen = chrono::Utc::now();
+    eprintln!("scheduled for {at} (JST {at_jst}); generation in the bucket at {seen}");
+    assert!(seen >= at, "the generation appeared before its time");
+    assert!(s.log_text().contains("remote backup made"), "{}", s.log_text());
+    let list: Value = serde_json::from_str(&s.admin(&["--json", "backup", "org-list", "ACME"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+
+    // Bandwidth: 6 MB of new data (and the changed meta.db) sent at no
+    // more than 1 MiB/s, allowing the throttle's one second of burst
+    // (objects.rs `Throttle`: a token bucket one second deep), and not far
+    // below it either.
+    let f2 = work.path().join("two.bin");
+    random_file(&f2, 6_000_000, 32);
+    put(&s, "acmedocs", "ACME\\alice", &f2, "two.bin");
+    std::thread::sleep(Duration::from_secs(3));
+    let t0 = Instant::now();
+    let r = org_now(&s, "ACME", &[]).unwrap();
+    let secs = t0.elapsed().as_secs_f64();
+    let sent = r["uploaded_bytes"].as_u64().unwrap() as f64;
+    let rate = sent / secs / 1_048_576.0;
+    eprintln!("org-now sent {sent} bytes in {secs:.2} s: {rate:.3} MiB/s (limit 1 MiB/s)");
+    assert!(sent > 6_000_000.0, "{r}");
+    assert!(sent <= 1_048_576.0 * (secs + 1.0) * 1.02, "the limit held: {rate:.3} MiB/s over {secs:.2} s");
+    assert!(rate >= 0.5, "the upload was not needlessly slow: {rate:.3} MiB/s");
+}

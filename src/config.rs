@@ -450,8 +450,13 @@ pub struct BackupConfig {
     pub org_choosable_targets: Vec<String>,
     /// Generations kept for an organization when none is given.
     pub remote_generations: u32,
-    /// Hours between an organization's remote backups (0: none scheduled).
+    /// Hours between an organization's remote backups (0: none scheduled,
+    /// unless `remote_at` is set).
     pub remote_interval_hours: u64,
+    /// Time of day (JST, `HH:MM` or `HH:MM:SS`) at which every
+    /// organization with a target gets its remote backup, daily; replaces
+    /// `remote_interval_hours` when set.
+    pub remote_at: Option<String>,
     /// Where fetched generations are cached (default `<data_dir>/backups/remote/cache`).
     pub remote_cache_dir: Option<PathBuf>,
     /// MiB of fetched generations kept for Previous Versions (least
@@ -472,6 +477,7 @@ impl Default for BackupConfig {
             org_choosable_targets: Vec::new(),
             remote_generations: 7,
             remote_interval_hours: 24,
+            remote_at: None,
             remote_cache_dir: None,
             previous_versions_cache_mib: 4096,
         }
@@ -581,6 +587,11 @@ impl Config {
             if v == 0 {
                 return Err(ConfigError(format!("{name} must be at least 1")));
             }
+        }
+        if let Some(at) = &self.backup.remote_at
+            && crate::backup::remote::schedule::parse_at(at).is_none()
+        {
+            return Err(ConfigError(format!("backup.remote_at must be HH:MM or HH:MM:SS (JST), got {at:?}")));
         }
         if self.backup.remote_generations == 0 {
             return Err(ConfigError("backup.remote_generations must be at least 1".into()));

@@ -172,6 +172,7 @@ struct Parts {
 async fn serve(p: Parts) -> Result<(), CliError> {
     let Parts { config, directory, accounts, store, audit, audit_log, eraser, backups, reload } = p;
     let remote_hours = config.backup.remote_interval_hours;
+    let remote_at = config.backup.remote_at.as_deref().and_then(crate::backup::remote::schedule::parse_at);
     // Handlers first: SIGHUP's default action would end the process, and
     // systemd may send it as soon as we say READY.
     let handlers = crate::service::signals::Signals::install();
@@ -228,9 +229,15 @@ async fn serve(p: Parts) -> Result<(), CliError> {
             tokio::spawn(backup_daily(b, store.clone(), kind, metrics.clone()));
         }
     }
-    if let Some(r) = remote.filter(|_| remote_hours > 0) {
-        let every = std::time::Duration::from_secs(remote_hours * 3600);
-        tokio::spawn(crate::backup::remote::schedule::run(r, accounts.clone(), store.clone(), every));
+    match (remote, remote_at) {
+        (Some(r), Some(at)) => {
+            tokio::spawn(crate::backup::remote::schedule::run_daily_at(r, accounts.clone(), store.clone(), at));
+        }
+        (Some(r), None) if remote_hours > 0 => {
+            let every = std::time::Duration::from_secs(remote_hours * 3600);
+            tokio::spawn(crate::backup::remote::schedule::run(r, accounts.clone(), store.clone(), every));
+        }
+        _ => {}
     }
     let registry = Arc::new(crate::net::Registry::default());
     let control = {

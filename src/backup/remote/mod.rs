@@ -18,124 +18,36 @@
 //! the next run finds and does not send again. Every object fetched is
 //! checked against the manifest's SHA-256 and size before it is used.
 
+pub mod manifest;
 pub mod objects;
 pub mod ops;
+mod retention;
 pub mod s3;
 pub mod schedule;
 pub mod snapshot;
 pub mod target;
+mod upload;
 pub mod views;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
 
-use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use self::objects::{ObjectStore, Uploader};
+use self::objects::ObjectStore;
 use self::target::TargetConfig;
-use super::db::{create_private_dir, format_name};
+use super::db::create_private_dir;
 use crate::keys::{Key32, OrgKeys};
 use crate::types::OrgId;
 
+pub use self::manifest::{FORMAT, ObjectEntry, OrgManifest, Piece, ShareEntry};
+use self::manifest::{MAX_MANIFEST, SEAL_LABEL, is_seg_path, unseal};
 pub use crate::accounts::OrgBackup;
-
-/// Manifest format.
-pub const FORMAT: u32 = 1;
-/// Largest manifest fetched.
-const MAX_MANIFEST: u64 = 64 << 20;
-/// Sub-key of the organization key that seals meta.db copies.
-const SEAL_LABEL: &str = "smbvault/backup/meta-seal";
-const SEAL_MAGIC: &[u8; 8] = b"SVMETA1\0";
-
-/// A share as it was when the generation was taken.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShareEntry {
-    /// Share name.
-    pub name: String,
-    /// Its root directory's node id in this generation's meta.db.
-    pub root: u64,
-}
-
-/// One stored object: a piece of a file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Piece {
-    /// SHA-256 of the stored object, hex (also its key).
-    pub sha256: String,
-    /// Its length.
-    pub size: u64,
-}
-
-/// One file of a generation, stored as consecutive pieces.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectEntry {
-    /// Where it goes in a restored organization directory: `meta.db`
-    /// (sealed in the store, one piece) or `seg/<32 hex>.seg`.
-    pub path: String,
-    /// Stored length (the sum of the pieces).
-    pub size: u64,
-    /// Its pieces in order: a segment is cut at multiples of the target's
-    /// `piece_size_mib`, so its full pieces never change.
-    pub pieces: Vec<Piece>,
-}
-
-/// `generations/<GEN>.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrgManifest {
-    /// [`FORMAT`].
-    pub format: u32,
-    /// The organization (bound into the MAC).
-    pub org: u64,
-    /// Generation name (JST time, as database generations).
-    pub generation: String,
-    /// RFC 3339, JST.
-    pub created: String,
-    /// Seconds since the Unix epoch.
-    pub created_unix: i64,
-    /// The organization's shares at that time.
-    pub shares: Vec<ShareEntry>,
-    /// Every object.
-    pub files: Vec<ObjectEntry>,
-    /// HMAC-SHA256 under the backup manifest key over this with `mac` empty.
-    pub mac: String,
-}
-
-impl OrgManifest {
-    fn mac_of(&self, key: &Key32) -> Hmac<Sha256> {
-        let mut body = self.clone();
-        body.mac.clear();
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        let mut m =
-            <Hmac<Sha256> as Mac>::new_from_slice(key.expose()).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
-        m.update(b"smbvault-org-backup1");
-        m.update(&bytes);
-        m
-    }
-
-    fn seal(&mut self, key: &Key32) {
-        self.mac = hex::encode(self.mac_of(key).finalize().into_bytes());
-    }
-
-    fn mac_ok(&self, key: &Key32) -> bool {
-        hex::decode(&self.mac).is_ok_and(|t| self.mac_of(key).verify_slice(&t).is_ok())
-    }
-
-    /// When the generation was taken.
-    pub fn time(&self) -> SystemTime {
-        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(self.created_unix.max(0) as u64)
-    }
-
-    /// Total stored bytes.
-    pub fn size(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
-    }
-}
 
 /// What one backup run did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -312,204 +224,6 @@ impl Remote {
         self.read_manifest(&*store, org, &name)
     }
 
-    /// Makes a new generation of `org` on its target, then applies the
-    /// retention. `shares`: the organization's shares now.
-    pub fn backup_org(
-        &self,
-        org: OrgId,
-        ob: &OrgBackup,
-        keys: &dyn OrgKeys,
-        shares: Vec<ShareEntry>,
-        now: SystemTime,
-        meter: &Meter,
-    ) -> Result<Report, String> {
-        let _lock = self.lock(org)?;
-        let (store, tcfg) = self.open(&ob.target)?;
-        let name = format_name(now);
-        let work = self.state_dir.join(format!("work-{:016x}", org.0));
-        let _ = std::fs::remove_dir_all(&work);
-        create_private_dir(&work)?;
-        let res = self.backup_into(org, ob, keys, shares, now, meter, &*store, tcfg, &name, &work);
-        let _ = std::fs::remove_dir_all(&work);
-        res
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn backup_into(
-        &self,
-        org: OrgId,
-        ob: &OrgBackup,
-        keys: &dyn OrgKeys,
-        shares: Vec<ShareEntry>,
-        now: SystemTime,
-        meter: &Meter,
-        store: &dyn ObjectStore,
-        tcfg: &TargetConfig,
-        name: &str,
-        work: &Path,
-    ) -> Result<Report, String> {
-        let org_rel = format!("store/orgs/{:016x}", org.0);
-        let src_meta = self.data_dir.join(&org_rel).join("meta.db");
-        if !src_meta.is_file() {
-            return Err(format!("organization #{} has no data yet", org.0));
-        }
-        let meta = work.join("meta.db");
-        let seal_key = keys.org_subkey(org, SEAL_LABEL).map_err(|e| e.to_string())?;
-        // Snapshot meta.db, then open every segment it references (a
-        // segment compacted away in between: snapshot again).
-        let seg_dir = self.data_dir.join(&org_rel).join("seg");
-        let mut opened = None;
-        for _ in 0..super::data::ATTEMPTS {
-            let _ = std::fs::remove_file(&meta);
-            super::db::snapshot(&src_meta, &meta).map_err(|e| format!("cannot snapshot meta.db: {e}"))?;
-            let segs = super::data::committed_segments(&meta)?;
-            let all: std::io::Result<Vec<_>> = segs
-                .iter()
-                .map(|(n, len)| Ok((n.clone(), *len, File::open(seg_dir.join(format!("{n}.seg")))?)))
-                .collect();
-            match all {
-                Ok(v) => {
-                    opened = Some(v);
-                    break;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(format!("cannot open a segment: {e}")),
-            }
-        }
-        let opened = opened.ok_or("segments kept vanishing during the backup")?;
-        let plain = std::fs::read(&meta).map_err(|e| e.to_string())?;
-        let sealed = seal(&seal_key, org, name, &plain)?;
-        let sealed_path = work.join("meta.db.sealed");
-        std::fs::write(&sealed_path, &sealed).map_err(|e| e.to_string())?;
-
-        let base = org_dir_key(org);
-        let existing: HashMap<String, u64> = store
-            .list(&format!("{base}objects/"))?
-            .into_iter()
-            .filter_map(|o| o.key.strip_prefix(&format!("{base}objects/")).map(|k| (k.to_string(), o.size)))
-            .collect();
-        let meta_sha = sha_hex(&sealed);
-        let mut files = vec![ObjectEntry {
-            path: "meta.db".into(),
-            size: sealed.len() as u64,
-            pieces: vec![Piece { sha256: meta_sha.clone(), size: sealed.len() as u64 }],
-        }];
-        let piece = tcfg.piece_size_mib.max(1) << 20;
-        let mut jobs: Vec<(String, Arc<File>, u64, u64)> = Vec::new();
-        for (n, len, f) in opened {
-            let actual = f.metadata().map_err(|e| e.to_string())?.len();
-            if actual < len {
-                return Err(format!("seg/{n}.seg: {actual} bytes on disk, {len} committed"));
-            }
-            let f = Arc::new(f);
-            let mut pieces = Vec::new();
-            let mut off = 0;
-            while off < len {
-                let plen = (len - off).min(piece);
-                let sha = hash_range(&f, off, plen)?;
-                jobs.push((sha.clone(), f.clone(), off, plen));
-                pieces.push(Piece { sha256: sha, size: plen });
-                off += plen;
-            }
-            files.push(ObjectEntry { path: format!("seg/{n}.seg"), size: len, pieces });
-        }
-        let sealed_file = Arc::new(File::open(&sealed_path).map_err(|e| e.to_string())?);
-        jobs.push((meta_sha, sealed_file, 0, sealed.len() as u64));
-        // Only what the store does not have yet (same name, same size).
-        let mut seen = BTreeSet::new();
-        jobs.retain(|(sha, _, _, len)| existing.get(sha) != Some(len) && seen.insert(sha.clone()));
-        meter.total.store(jobs.iter().map(|j| j.3).sum(), Ordering::Relaxed);
-        let mut up = Uploader::new(tcfg.bandwidth(), &self.state_dir.join(format!("target-{}", ob.target)))?;
-        up.progress = meter.done.clone();
-        let report = Arc::new(parking_lot::Mutex::new(Report::default()));
-        let queue = parking_lot::Mutex::new(jobs);
-        let first_err = parking_lot::Mutex::new(None::<String>);
-        std::thread::scope(|s| {
-            for _ in 0..tcfg.parallel {
-                s.spawn(|| {
-                    loop {
-                        if first_err.lock().is_some() {
-                            return;
-                        }
-                        let Some((sha, f, off, len)) = queue.lock().pop() else { return };
-                        match store.put_file(&format!("{base}objects/{sha}"), &f, off, len, &up) {
-                            Ok(sent) => {
-                                let mut r = report.lock();
-                                r.uploaded_objects += 1;
-                                r.uploaded_bytes += sent.bytes;
-                                r.resumed_bytes += sent.resumed;
-                            }
-                            Err(e) => {
-                                first_err.lock().get_or_insert(e);
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        if let Some(e) = first_err.into_inner() {
-            return Err(format!("upload to {} failed (the next run resumes): {e}", store.describe()));
-        }
-        let created = crate::types::jst::at(now);
-        let mut m = OrgManifest {
-            format: FORMAT,
-            org: org.0,
-            generation: name.to_string(),
-            created: created.to_rfc3339(),
-            created_unix: created.timestamp(),
-            shares,
-            files,
-            mac: String::new(),
-        };
-        m.seal(&self.mac_key);
-        let text = serde_json::to_vec_pretty(&m).map_err(|e| e.to_string())?;
-        store.put(&format!("{base}generations/{name}.json"), &text, &up)?;
-        let mut r = Arc::try_unwrap(report).map(|m| m.into_inner()).unwrap_or_default();
-        r.uploaded_bytes += text.len() as u64;
-        r.generation = name.to_string();
-        r.objects = m.files.iter().map(|f| f.pieces.len()).sum();
-        r.bytes = m.size();
-        let (gens, objs) = self.retain(store, org, ob.generations)?;
-        r.deleted_generations = gens;
-        r.deleted_objects = objs;
-        tracing::info!(org = org.0, generation = %name, target = %ob.target, uploaded = r.uploaded_bytes, "remote backup generation made");
-        Ok(r)
-    }
-
-    /// Deletes the oldest generations beyond `keep`, then every object no
-    /// kept generation lists. When a kept manifest cannot be read, no
-    /// object is deleted (it might be one of its).
-    fn retain(&self, store: &dyn ObjectStore, org: OrgId, keep: u32) -> Result<(Vec<String>, usize), String> {
-        let base = org_dir_key(org);
-        let all = self.list_in(store, org)?;
-        let excess = all.len().saturating_sub(keep.max(1) as usize);
-        let mut deleted = Vec::new();
-        for (name, _) in &all[..excess] {
-            store.delete(&format!("{base}generations/{name}.json"))?;
-            deleted.push(name.clone());
-        }
-        let kept = &all[excess..];
-        if kept.iter().any(|(_, m)| m.is_err()) {
-            tracing::warn!(org = org.0, "a kept generation's manifest is unreadable; keeping every object");
-            return Ok((deleted, 0));
-        }
-        let used: BTreeSet<&str> = kept
-            .iter()
-            .filter_map(|(_, m)| m.as_ref().ok())
-            .flat_map(|m| m.files.iter().flat_map(|f| f.pieces.iter().map(|p| p.sha256.as_str())))
-            .collect();
-        let mut n = 0;
-        for o in store.list(&format!("{base}objects/"))? {
-            let sha = o.key.rsplit('/').next().unwrap_or("");
-            if !used.contains(sha) {
-                store.delete(&o.key)?;
-                n += 1;
-            }
-        }
-        Ok((deleted, n))
-    }
-
     /// Downloads and checks every object of a generation: size, SHA-256,
     /// and the seal of meta.db. Returns the problems (empty: intact).
     pub fn verify(
@@ -641,40 +355,6 @@ impl Remote {
         }
         Ok(problems)
     }
-
-    /// Erasure at contract end: deletes `org`'s objects from every
-    /// configured target. Failing to reach its `current` target fails
-    /// (the erasure is retried); other targets that fail are logged.
-    pub fn erase_everywhere(&self, org: OrgId, current: Option<&str>) -> Result<usize, String> {
-        let mut n = 0;
-        for name in self.targets.keys() {
-            match self.erase_org(org, name) {
-                Ok(k) => n += k,
-                Err(e) if Some(name.as_str()) == current => return Err(format!("target {name}: {e}")),
-                Err(e) => tracing::warn!(org = org.0, target = %name, error = %e, "cannot delete remote backups"),
-            }
-        }
-        Ok(n)
-    }
-
-    /// Erasure at contract end: deletes every object of `org` on `target`
-    /// and its local cache. Returns how many objects were deleted.
-    pub fn erase_org(&self, org: OrgId, target: &str) -> Result<usize, String> {
-        let (store, _) = self.open(target)?;
-        let objs = store.list(&org_dir_key(org))?;
-        for o in &objs {
-            store.delete(&o.key)?;
-        }
-        let _ = std::fs::remove_dir_all(self.cache_dir.join(format!("{:016x}", org.0)));
-        let _ = std::fs::remove_dir_all(self.views_dir().join(format!("{:016x}", org.0)));
-        Ok(objs.len())
-    }
-}
-
-fn is_seg_path(p: &str) -> bool {
-    p.strip_prefix("seg/")
-        .and_then(|n| n.strip_suffix(".seg"))
-        .is_some_and(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 struct HashingWriter<'a> {
@@ -694,75 +374,6 @@ impl Write for HashingWriter<'_> {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
-    }
-}
-
-fn hash_range(f: &File, start: u64, len: u64) -> Result<String, String> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut off = 0;
-    while off < len {
-        let n = (len - off).min(buf.len() as u64) as usize;
-        objects::read_range(f, start + off, &mut buf[..n])?;
-        h.update(&buf[..n]);
-        off += n as u64;
-    }
-    Ok(hex::encode(h.finalize()))
-}
-
-fn seal_aad(org: OrgId, generation: &str) -> Vec<u8> {
-    [SEAL_MAGIC.as_slice(), &org.0.to_be_bytes(), generation.as_bytes()].concat()
-}
-
-/// `magic ‖ nonce ‖ AES-256-GCM(meta.db)`, AD = magic ‖ org ‖ generation.
-fn seal(key: &Key32, org: OrgId, generation: &str, plain: &[u8]) -> Result<Vec<u8>, String> {
-    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-    let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| "bad key")?);
-    let mut nonce = [0u8; 12];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
-    let mut buf = plain.to_vec();
-    k.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(seal_aad(org, generation)), &mut buf)
-        .map_err(|_| "sealing meta.db failed")?;
-    Ok([SEAL_MAGIC.as_slice(), &nonce, &buf].concat())
-}
-
-fn unseal(key: &Key32, org: OrgId, generation: &str, sealed: &[u8]) -> Result<Vec<u8>, String> {
-    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-    let bad = || "meta.db: the sealed copy does not open (altered, or another organization's)".to_string();
-    if sealed.len() < 20 + 16 || &sealed[..8] != SEAL_MAGIC {
-        return Err(bad());
-    }
-    let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| bad())?);
-    let nonce: [u8; 12] = sealed[8..20].try_into().map_err(|_| bad())?;
-    let mut buf = sealed[20..].to_vec();
-    let plain = k
-        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(seal_aad(org, generation)), &mut buf)
-        .map_err(|_| bad())?;
-    Ok(plain.to_vec())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seal_round_trip_and_binding() {
-        let k = Key32::random();
-        let s = seal(&k, OrgId(3), "G1", b"sqlite bytes").unwrap();
-        assert_eq!(unseal(&k, OrgId(3), "G1", &s).unwrap(), b"sqlite bytes");
-        assert!(unseal(&k, OrgId(4), "G1", &s).is_err());
-        assert!(unseal(&k, OrgId(3), "G2", &s).is_err());
-        let mut t = s.clone();
-        let last = t.len() - 1;
-        t[last] ^= 1;
-        assert!(unseal(&k, OrgId(3), "G1", &t).is_err());
-    }
-
-    #[test]
-    fn seg_paths() {
-        assert!(is_seg_path("seg/0123456789abcdef0123456789abcdef.seg"));
-        assert!(!is_seg_path("seg/../../etc.seg"));
-        assert!(!is_seg_path("meta.db/x"));
     }
 }
 

@@ -74,7 +74,7 @@ fn create_inner(ctx: &mut Ctx<'_>, req: &CreateRequest<'_>) -> Result<Reply> {
         return Err(NtStatus::NOT_SUPPORTED.into());
     }
     let mut name = names::parse(&req.name).map_err(Error::Status)?;
-    let view_time = super::create_view::requested(req, &mut name)?;
+    let view_time = super::create_view::requested(req, &mut name, ctx.server.snapshots().is_some())?;
     // AAPL server query (macOS): checked before anything is opened.
     let aapl = match cc::find(&req.contexts, cc::names::AAPL) {
         Some(c) => Some(crate::engine::aapl::server_query(c.data, &mut ctx.conn.aapl)?),

@@ -47,9 +47,10 @@ pub struct View {
 }
 
 /// The generation a CREATE names, if any: the TWrp context, else a `@GMT-`
-/// component of the name (taken out of `name`).
-pub fn requested(req: &CreateRequest<'_>, name: &mut ParsedName) -> Result<Option<i64>> {
-    let token = names::take_gmt_token(name);
+/// component of the name (taken out of `name`). `tokens`: the server offers
+/// Previous Versions at all; if not, such a component is an ordinary name.
+pub fn requested(req: &CreateRequest<'_>, name: &mut ParsedName, tokens: bool) -> Result<Option<i64>> {
+    let token = if tokens { names::take_gmt_token(name) } else { None };
     if let Some(c) = cc::find(&req.contexts, cc::names::TWRP) {
         let ft = cc::Timewarp::decode(c.data)?.timestamp;
         let t = FileTime(ft).to_system().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
