@@ -15,7 +15,7 @@ use super::content::{Content, Sizes};
 use super::db::Db;
 use super::error::{Result, StorageError};
 use super::org::Deltas;
-use super::record::{CHUNK, ChunkKeys, Expect, OVERHEAD};
+use super::record::{CHUNK, ChunkKeys, Expect, OVERHEAD, Staged};
 use super::segment::{Reservation, Segment};
 
 /// Allocation granularity reported to clients (a cluster).
@@ -208,6 +208,35 @@ impl Content {
             let expect = Expect { idx, seq: loc.seq, plen: loc.plen };
             self.keys.open_into(rec, expect, from, out).map_err(|_| self.integrity(idx))
         })
+    }
+
+    /// Reads the record of chunk `idx` and, if it is a whole version 2
+    /// record, appends its ciphertext to `out` for [`Self::open_appended`]
+    /// to decrypt in place. `None` (nothing appended): take the
+    /// [`Self::read_chunk`] path, which also rejects a bad header.
+    pub(super) fn append_chunk(&self, idx: u64, loc: &Loc, out: &mut Vec<u8>) -> Result<Option<Staged>> {
+        let Some(seg) = &loc.seg else {
+            return Err(self.integrity(idx));
+        };
+        with_record_buf(ChunkKeys::record_len(loc.plen as usize), |rec| {
+            match seg.read_at(rec, loc.off) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(self.integrity(idx));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let expect = Expect { idx, seq: loc.seq, plen: loc.plen };
+            Ok(ChunkKeys::stage_v2(rec, expect).map(|(staged, ct)| {
+                out.extend_from_slice(ct);
+                staged
+            }))
+        })
+    }
+
+    /// Decrypts in place a ciphertext [`Self::append_chunk`] appended.
+    pub(super) fn open_appended(&self, idx: u64, staged: &Staged, buf: &mut [u8]) -> Result<()> {
+        self.keys.open_staged(staged, buf).map_err(|_| self.integrity(idx))
     }
 
     /// The whole verified plaintext of a stored chunk (for read-modify-write),

@@ -22,7 +22,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 pub use super::chunks::ALLOC_UNIT;
 use super::chunks::{Put, alloc_of, split};
@@ -185,6 +185,80 @@ impl Content {
         };
         super::par::try_for_each(pieces, work)?;
         Ok(n)
+    }
+
+    /// Appends the bytes at `off..off + len` (fewer at the end of the
+    /// stream) to `out` and returns how many. For a READ response: every
+    /// appended byte is written here, as plaintext or as a hole's zeros,
+    /// so `out` needs no zero-fill first and the old contents of a reused
+    /// buffer's capacity can never be sent. Whole stored chunks are
+    /// decrypted in place where their ciphertext was appended. On error
+    /// `out` is wiped back to its length on entry.
+    pub fn read_append(&self, off: u64, len: usize, out: &mut Vec<u8>) -> Result<usize> {
+        let st = self.state.read();
+        self.check()?;
+        if off >= st.sz.size || len == 0 {
+            return Ok(0);
+        }
+        let n = (st.sz.size - off).min(len as u64) as usize;
+        let start = out.len();
+        out.reserve(n);
+        let r = self.append_locked(&st, off, n, out);
+        if r.is_err() {
+            out[start..].zeroize();
+            out.truncate(start);
+        }
+        debug_assert!(r.is_err() || out.len() == start + n);
+        r.map(|()| n)
+    }
+
+    fn append_locked(&self, st: &State, off: u64, n: usize, out: &mut Vec<u8>) -> Result<()> {
+        enum Job<'a> {
+            Staged(super::record::Staged),
+            Read(usize, &'a super::chunks::Loc),
+        }
+        let (first, last) = (off / CHUNK, (off + n as u64 - 1) / CHUNK);
+        let rows = self.locate_if(&st.sz, first, last)?;
+        let tail = st.tail.as_ref();
+        let start = out.len();
+        // Pass 1, in order: append every piece (ciphertext to decrypt in
+        // place, tail plaintext, or zeros), noting where the work is.
+        let mut jobs: Vec<(u64, usize, usize, Job<'_>)> = Vec::new();
+        let mut pos = off;
+        while pos < off + n as u64 {
+            let (idx, from) = (pos / CHUNK, (pos % CHUNK) as usize);
+            let take = (CHUNK as usize - from).min((off + n as u64 - pos) as usize);
+            let at = out.len();
+            if let Some(t) = tail.filter(|t| t.idx == idx) {
+                let avail = t.buf.len().saturating_sub(from).min(take);
+                out.extend_from_slice(&t.buf[from..from + avail]);
+            } else if let Some(loc) = rows.get(&idx) {
+                let avail = (loc.plen as usize).saturating_sub(from).min(take);
+                let whole = from == 0 && avail == loc.plen as usize;
+                match if whole { self.append_chunk(idx, loc, out)? } else { None } {
+                    Some(staged) => jobs.push((idx, at, avail, Job::Staged(staged))),
+                    None if avail > 0 => {
+                        out.resize(at + avail, 0);
+                        jobs.push((idx, at, avail, Job::Read(from, loc)));
+                    }
+                    None => {}
+                }
+            }
+            out.resize(at + take, 0);
+            pos += take as u64;
+        }
+        // Pass 2, spread over the cores: decrypt each piece where it lies.
+        let mut pieces = Vec::with_capacity(jobs.len());
+        let (mut rest, mut base) = (&mut out[start..], start);
+        for (idx, at, len, job) in jobs {
+            let (piece, r) = std::mem::take(&mut rest)[at - base..].split_at_mut(len);
+            pieces.push((idx, piece, job));
+            (rest, base) = (r, at + len);
+        }
+        super::par::try_for_each(pieces, |(idx, piece, job)| match job {
+            Job::Staged(s) => self.open_appended(idx, &s, piece),
+            Job::Read(from, loc) => self.read_chunk(idx, loc, from, piece),
+        })
     }
 
     /// Writes `data` at `off`, extending the size if it ends past it.

@@ -205,19 +205,41 @@ impl ChunkKeys {
         self.open_checked(rec, expect, from, out).map_err(|()| BadRecord)
     }
 
+    /// Splits a whole version 2 record whose header matches `expect` into
+    /// what [`Self::open_staged`] needs and its ciphertext, which the caller
+    /// copies into its own buffer (a READ response) and has decrypted there:
+    /// one copy and no zero-fill of the response. `None` for anything else
+    /// (version 1, a header that does not match): use [`Self::open_into`],
+    /// which rejects a bad one.
+    pub fn stage_v2(rec: &[u8], expect: Expect) -> Option<(Staged, &[u8])> {
+        let plen = expect.plen as usize;
+        if !header_ok(rec, expect) || rec[4..6] != [V2, ALG_XAES_GCM] || rec[56..64] != [0; 8] {
+            return None;
+        }
+        let header: [u8; V2_HEADER] = rec[..V2_HEADER].try_into().ok()?;
+        let tag: [u8; V2_TAG] = rec[V2_HEADER + plen..].try_into().ok()?;
+        Some((Staged { header, tag }, &rec[V2_HEADER..V2_HEADER + plen]))
+    }
+
+    /// Decrypts in place the ciphertext of a record staged by
+    /// [`Self::stage_v2`]. On failure `buf` is wiped: it never holds
+    /// unauthenticated plaintext (nor is left holding the ciphertext).
+    pub fn open_staged(&self, staged: &Staged, buf: &mut [u8]) -> Result<(), BadRecord> {
+        let nonce: [u8; 24] = staged.header[NONCE].try_into().map_err(|_| BadRecord)?;
+        let r = if buf.len() == plen_of(&staged.header) {
+            xaes_open(self.v2_key(), &nonce, &self.aad(&staged.header), staged.tag, buf)
+        } else {
+            Err(())
+        };
+        if r.is_err() {
+            buf.zeroize();
+        }
+        r.map_err(|()| BadRecord)
+    }
+
     fn open_checked(&self, rec: &mut [u8], expect: Expect, from: usize, out: &mut [u8]) -> Result<(), ()> {
         let plen = expect.plen as usize;
-        if rec.len() != Self::record_len(plen) || from + out.len() > plen || rec.len() < V2_HEADER {
-            return Err(());
-        }
-        let be64 = |r: std::ops::Range<usize>| rec.get(r).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
-        let common_ok = rec[0..4] == MAGIC
-            && rec[6..8] == [0, 0]
-            && rec[8..12] == expect.plen.to_be_bytes()
-            && rec[12..16] == [0; 4]
-            && be64(16..24) == Some(expect.idx)
-            && be64(24..32) == Some(expect.seq);
-        if !common_ok {
+        if from + out.len() > plen || !header_ok(rec, expect) {
             return Err(());
         }
         match (rec[4], rec[5]) {
@@ -265,6 +287,32 @@ impl ChunkKeys {
             r
         }
     }
+}
+
+/// The header and tag of a version 2 record whose ciphertext the caller
+/// holds (see [`ChunkKeys::stage_v2`]).
+pub struct Staged {
+    header: [u8; V2_HEADER],
+    tag: [u8; V2_TAG],
+}
+
+/// The checks common to both versions: length, magic, and the fields the
+/// index says the record must have (`expect`).
+fn header_ok(rec: &[u8], expect: Expect) -> bool {
+    if rec.len() != ChunkKeys::record_len(expect.plen as usize) || rec.len() < V2_HEADER {
+        return false;
+    }
+    let be64 = |r: std::ops::Range<usize>| rec.get(r).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
+    rec[0..4] == MAGIC
+        && rec[6..8] == [0, 0]
+        && rec[8..12] == expect.plen.to_be_bytes()
+        && rec[12..16] == [0; 4]
+        && be64(16..24) == Some(expect.idx)
+        && be64(24..32) == Some(expect.seq)
+}
+
+fn plen_of(header: &[u8; V2_HEADER]) -> usize {
+    u32::from_be_bytes([header[8], header[9], header[10], header[11]]) as usize
 }
 
 /// XAES-256-GCM key derivation (C2SP XAES-256-GCM; NIST SP 800-108r1

@@ -72,14 +72,12 @@ pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
     if req.offset >= size {
         return Err(NtStatus::END_OF_FILE.into());
     }
-    // Read straight into the response buffer: no intermediate copy of up to 8 MiB.
+    // Read straight into the response buffer: no intermediate copy of up to
+    // 8 MiB, and no zero-fill either: `read_append` writes every byte it
+    // appends (stored chunks are decrypted where their ciphertext lands).
     let mut out = new_message();
-    let want = (req.length as u64).min(size - req.offset) as usize;
     ReadResponse::encode_prefix(&mut out, 0, 0, 0);
-    let data_at = out.len();
-    out.resize(data_at + want, 0);
-    let n = content.read(req.offset, &mut out[data_at..])?;
-    out.truncate(data_at + n);
+    let n = content.read_append(req.offset, req.length as usize, &mut out)?;
     if (n as u32) < req.minimum_count {
         return Err(NtStatus::END_OF_FILE.into());
     }

@@ -8,7 +8,55 @@ fn read_all(c: &crate::storage::Content) -> Vec<u8> {
     let mut v = vec![0xEE; c.len() as usize + 10];
     let n = c.read(0, &mut v).unwrap();
     v.truncate(n);
+    assert_eq!(appended(c, 0, c.len() as usize + 10), v);
     v
+}
+
+/// `read_append` after a 5-byte prefix, into a buffer whose spare capacity
+/// holds stale bytes (as a reused buffer would hold another tenant's).
+fn appended(c: &crate::storage::Content, off: u64, len: usize) -> Vec<u8> {
+    let mut out = vec![0xA5; len + 200_000];
+    out.truncate(5);
+    let n = c.read_append(off, len, &mut out).unwrap();
+    assert_eq!(out.len(), 5 + n);
+    assert_eq!(out[..5], [0xA5; 5]);
+    out.split_off(5)
+}
+
+/// READ responses are filled by `read_append` with no zero-fill first:
+/// every byte it appends is the stream's (stored chunks, the unsealed
+/// tail, holes as zeros), at any offset and length, short at the end.
+#[test]
+fn read_append_writes_exactly_the_stream() {
+    in_both_versions(|| {
+        let d = tempfile::tempdir().unwrap();
+        let (_s, o, root) = setup(d.path());
+        let c = o.open_content(file(&o, root, "f"), None, false).unwrap();
+        let mut model = pattern(4, 3 * 65536 + 1000); // chunks 0..2 whole, 3 partial
+        c.write(0, &model).unwrap();
+        c.flush().unwrap();
+        model.resize(400_000, 0); // chunks 4..5 holes
+        c.write(400_000, &pattern(5, 30_000)).unwrap(); // chunk 6: tail, unsealed
+        model.extend_from_slice(&pattern(5, 30_000));
+        c.write(70_000, &pattern(6, 4096)).unwrap(); // seals the tail; chunk 1 partial tail
+        model[70_000..74_096].copy_from_slice(&pattern(6, 4096));
+        for (off, len) in [
+            (0, model.len() + 99),
+            (0, 65536),
+            (65536, 2 * 65536),
+            (1, 65536),
+            (65_530, 20),
+            (196_000, 300_000),
+            (262_144, 131_072),
+            (399_990, 50_000),
+            (model.len() - 3, 10),
+            (model.len(), 10),
+            (5, 0),
+        ] {
+            let end = (off + len).min(model.len()).max(off);
+            assert_eq!(appended(&c, off as u64, len), model[off.min(model.len())..end], "off {off} len {len}");
+        }
+    });
 }
 
 #[test]

@@ -34,9 +34,26 @@ fn put(r: &Rec, bytes: &[u8]) {
     std::fs::OpenOptions::new().write(true).open(&r.path).unwrap().write_all_at(bytes, r.off).unwrap();
 }
 
+/// Chunk `idx` read both ways (`read` and `read_append`), which must agree.
 fn read_chunk(c: &Content, idx: u64) -> Result<Vec<u8>, StorageError> {
     let mut b = vec![0; FULL];
-    c.read(idx * FULL as u64, &mut b).map(|n| b[..n].to_vec())
+    let got = c.read(idx * FULL as u64, &mut b).map(|n| b[..n].to_vec());
+    assert_eq!(appended(c, idx * FULL as u64, FULL), got);
+    got
+}
+
+/// `read_append` into a buffer whose spare capacity holds stale bytes (as a
+/// reused buffer would hold another tenant's): what it appends is exactly
+/// the result, and a failure leaves the buffer as it was.
+fn appended(c: &Content, off: u64, len: usize) -> Result<Vec<u8>, StorageError> {
+    let mut out = vec![0xA5; len + 3 * FULL];
+    out.truncate(3);
+    let r = c.read_append(off, len, &mut out);
+    match r {
+        Ok(n) => assert_eq!(out.len(), 3 + n),
+        Err(_) => assert_eq!(out, [0xA5; 3], "a failed read appends nothing"),
+    }
+    r.map(|_| out[3..].to_vec())
 }
 
 /// An org store with file "a" of three full chunks and file "b" of one.
@@ -66,6 +83,8 @@ fn any_flipped_bit_fails() {
                 t[at] ^= 1 << bit;
                 put(&r, &t);
                 assert_eq!(read_chunk(&a, 1), Err(StorageError::Integrity), "byte {at} bit {bit}");
+                // Its neighbours authenticate; the READ still fails whole.
+                assert_eq!(appended(&a, 0, 3 * FULL), Err(StorageError::Integrity), "byte {at} bit {bit}");
             }
         }
         put(&r, &orig);
@@ -76,6 +95,7 @@ fn any_flipped_bit_fails() {
         put(&r, &t);
         let mut small = [0u8; 10];
         assert_eq!(a.read(FULL as u64, &mut small), Err(StorageError::Integrity));
+        assert_eq!(appended(&a, FULL as u64 + 7, 10), Err(StorageError::Integrity));
         // So does a write that has to read-modify-write the chunk.
         assert_eq!(a.write(FULL as u64 + 5, b"x"), Err(StorageError::Integrity));
     });
