@@ -22,7 +22,7 @@ for t in "${targets[@]}"; do
     cargo +nightly fuzz run "${opts[@]}" "$t" "$scratch/$t" "corpus/$t" -- \
         -max_total_time="$secs" -timeout=1 -rss_limit_mb=2048 -print_final_stats=1 \
         >"$scratch/$t.log" 2>&1 || status=$?
-    grep -E '^#[0-9]+ +(INITED|DONE)|^stat::(number_of_executed_units|peak_rss_mb)' "$scratch/$t.log" || true
+    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$scratch/$t.log" || true
     if [ "$status" -ne 0 ]; then
         tail -n 60 "$scratch/$t.log"
         echo "fuzz target $t failed (exit $status); the input is in fuzz/artifacts/$t/"
