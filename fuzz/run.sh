@@ -23,6 +23,18 @@ scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 for t in "${targets[@]}"; do
     mkdir -p "$scratch/$t"
+    # Inputs of crashes fixed in src/, replayed in order in one process
+    # (engine_frame's are sequences: the state one input leaves matters).
+    if [ -d "regressions/$t" ]; then
+        mapfile -t inputs < <(find "regressions/$t" -type f | sort)
+        echo "replaying ${#inputs[@]} regression inputs of $t"
+        if ! cargo +nightly fuzz run "${opts[@]}" "$t" "${inputs[@]}" -- -timeout=1 -rss_limit_mb=2048 \
+            >"$scratch/$t.regressions.log" 2>&1; then
+            tail -n 60 "$scratch/$t.regressions.log"
+            echo "a regression input of $t fails again (fuzz/regressions/$t/)"
+            exit 1
+        fi
+    fi
     echo "fuzzing $t for ${secs}s"
     status=0
     cargo +nightly fuzz run "${opts[@]}" "$t" "$scratch/$t" "corpus/$t" -- \
