@@ -55,8 +55,30 @@ if ! command -v garage >/dev/null 2>&1; then
     cargo install garage --locked --quiet
 fi
 
+# The fuzz targets (fuzz/, docs/fuzzing.md) need the nightly toolchain and
+# cargo-fuzz; both are cached like Garage (rustup's toolchains, ~/.cargo/bin).
+if [ "${SMBVAULT_FUZZ_SECONDS:-30}" != 0 ]; then
+    if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+        echo "installing the nightly toolchain (for cargo-fuzz)"
+        rustup toolchain install nightly --profile minimal
+    fi
+    if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+        echo "installing cargo-fuzz (cargo install cargo-fuzz --locked; a few minutes the first time)"
+        cargo install cargo-fuzz --locked --quiet
+    fi
+fi
+
 # Lints first: a clippy warning fails CI (Cargo.toml [lints] says what we mean).
 cargo clippy --release --all-targets -- -D warnings
 
 # Release build: the end-to-end tests move hundreds of MiB through AES.
 cargo test --release --all-targets --no-fail-fast -- --test-threads="${SMBVAULT_TEST_THREADS:-2}" "$@"
+
+# Coverage-guided fuzzing, briefly: every target for SMBVAULT_FUZZ_SECONDS
+# (default 30; 0 skips) from its committed corpus. A crash, a panic or an
+# input slower than 1 s fails the run (libFuzzer exits non-zero and leaves the
+# input in fuzz/artifacts/). New inputs go to a scratch directory, so the
+# checkout stays clean. The long runs are in docs/fuzzing.md.
+if [ "${SMBVAULT_FUZZ_SECONDS:-30}" != 0 ]; then
+    ./fuzz/run.sh "${SMBVAULT_FUZZ_SECONDS:-30}"
+fi

@@ -313,6 +313,13 @@ impl Connection {
         // Request latency for the metrics endpoint (the only clock read
         // here: handlers still get `now` from the caller).
         let started = std::time::Instant::now();
+        // Only this message's SESSION_SETUP may name another session in its
+        // response: one refused before its handler ran (an unknown session)
+        // must not be answered with the id an earlier SESSION_SETUP left
+        // here, next to the signature echoed from the request (found by
+        // fuzz/engine_frame: a signed response of a live session that did
+        // not verify).
+        self.state.crypto.last_session_id = None;
         let charge = self.check_credits(&hdr, msg)?;
         // Related compound (3.3.5.2.7.2): ids come from the previous message.
         let mut related_file_id = None;
