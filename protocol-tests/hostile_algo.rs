@@ -23,7 +23,12 @@ fn server() -> TestServer {
             "logon_failure_max_delay_ms = 3000".into(),
         ],
         accounts: vec!["lockout_threshold = 3".into(), "lockout_threshold_all_sources = 50".into()],
-        extra: vec!["[locks]\nper_open = 10000\nelements_per_request = 1000\n".into()],
+        // 400 watches on one connection exercise the index; the
+        // per-connection cap itself is hostile.rs's business.
+        extra: vec![
+            "[locks]\nper_open = 10000\nelements_per_request = 1000\n".into(),
+            "[limits]\nnotify_watches_per_connection = 1024\n".into(),
+        ],
         ..Options::default()
     });
     s.add_user("DEFAULT\\victim", PASS);

@@ -104,6 +104,21 @@ fn password(c: &Console, req: &Req, l: Lang) -> Resp {
             );
         }
     };
+    // Smart lockout (engine::throttle): SMB failures from this address
+    // locked the account for this address; the console is one more door
+    // from the same place, so it stays shut too (the owner elsewhere is
+    // not affected).
+    if let Some(peer) = req.peer {
+        let on_record = || {
+            c.accounts.has_logon_failures(rec.id).unwrap_or(true) || c.accounts.is_locked(rec.id, now).unwrap_or(true)
+        };
+        if c.server.logons.locked_for(rec.id, peer.ip(), now, on_record) {
+            let kind = EventKind::ConsoleSignIn { method: "password".into() };
+            let ev = c.access_event(req, Some(rec.org_id), &rec.qualified(), kind);
+            c.audit.record(ev.result(EventResult::Denied("locked out from this address".into())));
+            return refused(req, l, 401, bad_login(l));
+        }
+    }
     let has_totp = matches!(c.accounts.totp_secret(rec.id), Ok(Some(_)));
     let must = rec.role >= Role::OrgAdmin && c.accounts.org_requires_totp(rec.org_id).unwrap_or(true);
     let stage = match (has_totp, must) {
