@@ -67,6 +67,13 @@ fn bad_login(l: Lang) -> &'static str {
     )
 }
 
+/// The account `ORG\\user` or `user@ORG` names, if it exists.
+fn named_user(c: &Console, spec: &str) -> Option<UserRecord> {
+    let (Some(org), user) = crate::accounts::names::split_qualified(spec) else { return None };
+    let org = c.accounts.find_org(org).ok()??;
+    c.accounts.find_user(org.id, user).ok()?
+}
+
 fn password(c: &Console, req: &Req, l: Lang) -> Resp {
     if !signin_csrf_ok(req) {
         return refused(
@@ -78,6 +85,21 @@ fn password(c: &Console, req: &Req, l: Lang) -> Resp {
     }
     let (name, pw) = (req.field("user").trim(), req.field("password"));
     let now = SystemTime::now();
+    // Smart lockout (engine::throttle): SMB failures from this address
+    // locked the account for this address, and the console is one more
+    // door from the same place, so it stays shut too (the owner elsewhere
+    // is not affected). Checked before the password, whose success would
+    // clear the failures that keep that lock.
+    if let (Some(peer), Some(u)) = (req.peer, named_user(c, name)) {
+        let on_record =
+            || c.accounts.has_logon_failures(u.id).unwrap_or(true) || c.accounts.is_locked(u.id, now).unwrap_or(true);
+        if c.server.logons.locked_for(u.id, peer.ip(), now, on_record) {
+            let kind = EventKind::ConsoleSignIn { method: "password".into() };
+            let ev = c.access_event(req, Some(u.org_id), &u.qualified(), kind);
+            c.audit.record(ev.result(EventResult::Denied("locked out from this address".into())));
+            return refused(req, l, 401, bad_login(l));
+        }
+    }
     let rec = match c.accounts.check_sign_in(name, pw, now) {
         Ok(Ok(rec)) => rec,
         Ok(Err(f)) => {
@@ -104,21 +126,6 @@ fn password(c: &Console, req: &Req, l: Lang) -> Resp {
             );
         }
     };
-    // Smart lockout (engine::throttle): SMB failures from this address
-    // locked the account for this address; the console is one more door
-    // from the same place, so it stays shut too (the owner elsewhere is
-    // not affected).
-    if let Some(peer) = req.peer {
-        let on_record = || {
-            c.accounts.has_logon_failures(rec.id).unwrap_or(true) || c.accounts.is_locked(rec.id, now).unwrap_or(true)
-        };
-        if c.server.logons.locked_for(rec.id, peer.ip(), now, on_record) {
-            let kind = EventKind::ConsoleSignIn { method: "password".into() };
-            let ev = c.access_event(req, Some(rec.org_id), &rec.qualified(), kind);
-            c.audit.record(ev.result(EventResult::Denied("locked out from this address".into())));
-            return refused(req, l, 401, bad_login(l));
-        }
-    }
     let has_totp = matches!(c.accounts.totp_secret(rec.id), Ok(Some(_)));
     let must = rec.role >= Role::OrgAdmin && c.accounts.org_requires_totp(rec.org_id).unwrap_or(true);
     let stage = match (has_totp, must) {
