@@ -586,3 +586,95 @@ fn stuck_reader_is_dropped() {
     eprintln!("stuck reader dropped after {:?}", t.elapsed());
     drop(session);
 }
+
+/// LOCK requests of the largest size MS-SMB2 2.2.26 allows: 65,535
+/// elements (1.5 MiB, 24 credits). With the default `[locks]` they are
+/// refused whole before anything is locked (elements_per_request 4,096);
+/// with that limit raised to the maximum, the per-open cap (10,000)
+/// refuses them, again with nothing held. Then two clients send them in a
+/// loop beside the victim's download.
+#[test]
+fn full_size_lock_requests() {
+    use smbvault::wire::header::Command;
+    use smbvault::wire::lock::{LockElement, LockRequest, flags};
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    fn request(tree_id: u32, file_id: smbvault::wire::create::FileId, base: u64) -> client::Request {
+        let locks = (0..65_535u64)
+            .map(|i| LockElement {
+                offset: base + i * 2,
+                length: 1,
+                flags: flags::EXCLUSIVE_LOCK | flags::FAIL_IMMEDIATELY,
+            })
+            .collect();
+        let req = LockRequest { lock_sequence_number: 0, lock_sequence_index: 0, file_id, locks };
+        client::Request::new(Command::LOCK, tree_id, |o| req.encode(o))
+    }
+    for (extra, what) in [(None, "default limits"), (Some("elements_per_request = 65535"), "per-open cap")] {
+        let mut s = start(&[], &[]);
+        if let Some(line) = extra {
+            // `[locks]` is its own section: restart with it appended.
+            s.stop();
+            let cfg = std::fs::read_to_string(&s.config).unwrap();
+            std::fs::write(&s.config, format!("{cfg}\n[locks]\n{line}\n")).unwrap();
+            s.spawn();
+        }
+        let cfg = client_config(&s);
+        let (first, small) = rt()
+            .block_on(async {
+                let session = client::connect(&cfg).await?;
+                let tree = session.tree_connect("share").await?;
+                let open = tree.create("locked.bin", &CreateSpec::overwrite()).await?;
+                let t = Instant::now();
+                let first = tree.connection().call(request(tree.id(), open.file_id, 0)).await?.status();
+                eprintln!("{what}: a 65,535-element LOCK answered {first:?} in {:?}", t.elapsed());
+                // Nothing was locked: a one-element lock on the first range works.
+                let one = LockRequest {
+                    lock_sequence_number: 0,
+                    lock_sequence_index: 0,
+                    file_id: open.file_id,
+                    locks: vec![LockElement {
+                        offset: 0,
+                        length: 1,
+                        flags: flags::EXCLUSIVE_LOCK | flags::FAIL_IMMEDIATELY,
+                    }],
+                };
+                let small = tree
+                    .connection()
+                    .call(client::Request::new(Command::LOCK, tree.id(), |o| one.encode(o)))
+                    .await?
+                    .status();
+                Ok::<_, Error>((first, small))
+            })
+            .expect("full-size LOCK");
+        assert_eq!(first, NtStatus::INSUFFICIENT_RESOURCES, "{what}");
+        assert_eq!(small, NtStatus::SUCCESS, "{what}: the refused request must not have locked anything");
+        if extra.is_some() {
+            continue;
+        }
+        under_attack(&s, "65,535-element LOCK requests", move |stop| {
+            rt().block_on(async move {
+                let mut tasks = Vec::new();
+                for k in 0..2u64 {
+                    let cfg = cfg.clone();
+                    let stop = stop.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let session = client::connect(&cfg).await?;
+                        let tree = session.tree_connect("share").await?;
+                        let open = tree.create(&format!("attack{k}.bin"), &CreateSpec::overwrite()).await?;
+                        let mut sent = 0u64;
+                        while !stop.load(Ordering::Relaxed) {
+                            let st = tree.connection().call(request(tree.id(), open.file_id, sent)).await?.status();
+                            assert_eq!(st, NtStatus::INSUFFICIENT_RESOURCES);
+                            sent += 1;
+                        }
+                        eprintln!("attacker {k}: {sent} full-size LOCK requests refused");
+                        Ok::<(), Error>(())
+                    }));
+                }
+                for t in tasks {
+                    t.await.unwrap().expect("locking client");
+                }
+            });
+        });
+    }
+}
