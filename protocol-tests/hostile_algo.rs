@@ -83,6 +83,17 @@ fn attack_beside_victim(
     attack_beside_victim_as(s, d, "DEFAULT\\mallory", attack, args)
 }
 
+/// The most the server's VmRSS may grow during one attack (the same bound
+/// as hostile.rs).
+const RSS_GROWTH_MAX: u64 = 160 * 1024 * 1024;
+
+/// The server's VmRSS in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("server process gone");
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).expect("VmRSS");
+    kb.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() * 1024
+}
+
 fn assert_alive(s: &TestServer, what: &str) {
     let o = s.smbclient("share", "DEFAULT\\victim", PASS, &[], "ls");
     assert!(o.status.success(), "server after {what}: {}", text(&o));
@@ -98,8 +109,8 @@ fn assert_victim(what: &str, base: f64, during: f64) {
 /// than `[locks] per_open` (10,000) locks; thousands of held locks keep
 /// each request cheap (interval tree) and never stall other files (the
 /// stream's own lock). (Python smbprotocol charges a LOCK one credit, so
-/// its requests stop at 2,700 elements = 64 KiB; the 65,535-element case
-/// is `fsa::tests::locks::a_huge_request_against_many_locks_is_cheap`.)
+/// its requests stop at 2,700 elements = 64 KiB; full 65,535-element
+/// requests are `hostile.rs`'s `full_size_lock_requests`.)
 #[test]
 fn lock_floods() {
     let s = server();
@@ -210,6 +221,21 @@ fn attack_beside_victim_as(
     attack: &str,
     args: &[&str],
 ) -> (serde_json::Value, f64) {
+    // The server's resident memory, sampled every 50 ms while the attack
+    // runs: it must not grow by more than RSS_GROWTH_MAX.
+    let pid = s.pid().expect("server pid");
+    let before = rss(pid);
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(rss(pid), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
     let mut child = spawn_attack(s, user, attack, args);
     let back = d.path().join("during.bin");
     // The victim's median throughput while the attack runs (transfers back
@@ -223,6 +249,11 @@ fn attack_beside_victim_as(
         }
         assert!(Instant::now() < deadline, "{attack} did not finish in 120 s");
     }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().unwrap();
+    let growth = peak.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(before);
+    eprintln!("{attack}: server RSS {} MiB, grew by at most {} MiB", before >> 20, growth >> 20);
+    assert!(growth < RSS_GROWTH_MAX, "{attack}: server RSS grew by {} MiB", growth >> 20);
     rates.sort_by(f64::total_cmp);
     let worst = rates[rates.len() / 2];
     let o = child.wait_with_output().unwrap();
