@@ -74,6 +74,11 @@ pub fn open(
     if !enabled(server, share) {
         return Err(not_found());
     }
+    // A time that names no generation is a missing name, whatever the
+    // disposition (smbtorture smb2.create.blob: a TWrp of no snapshot with
+    // a create disposition is OBJECT_NAME_NOT_FOUND, as on Samba).
+    let snaps = server.snapshots().ok_or_else(not_found)?;
+    let meta = snaps.open(share.org_id, &share.name, time, false).ok_or_else(not_found)?;
     match req.create_disposition {
         disp::OPEN | disp::OPEN_IF => {}
         _ => return Err(NtStatus::MEDIA_WRITE_PROTECTED.into()),
@@ -81,8 +86,6 @@ pub fn open(
     if req.create_options & opt::DELETE_ON_CLOSE != 0 {
         return Err(NtStatus::MEDIA_WRITE_PROTECTED.into());
     }
-    let snaps = server.snapshots().ok_or_else(not_found)?;
-    let meta = snaps.open(share.org_id, &share.name, time, false).ok_or_else(not_found)?;
     // What the name is in the generation (None: not there).
     let target = resolve(&meta.store, meta.root, name)?;
     let Some((node, kind)) = target else {
