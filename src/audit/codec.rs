@@ -106,18 +106,8 @@ impl<'a> Dec<'a> {
     }
 }
 
-/// `s` cut to at most `max` bytes on a character boundary. Used for the
-/// free-text clear fields so that one record stays bounded.
-pub(crate) fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+/// One rule for cutting client-chosen text (printable.rs).
+pub(crate) use crate::printable::clip;
 
 #[cfg(test)]
 mod tests {

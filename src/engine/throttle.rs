@@ -282,17 +282,8 @@ fn ended(g: &mut Inner, now: SystemTime, gap: Duration) -> Vec<Event> {
     out
 }
 
-/// `s` cut to at most `max` bytes on a character boundary.
-pub fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+/// One rule for cutting client-chosen text (printable.rs).
+pub(crate) use crate::printable::clip;
 
 #[cfg(test)]
 mod tests {

@@ -192,19 +192,23 @@ impl Content {
         StorageError::Integrity
     }
 
+    /// Reads chunk `idx`'s record into `rec`; a record cut short by the end
+    /// of its segment is an integrity error, like a bad tag.
+    fn read_record(&self, seg: &Segment, idx: u64, loc: &Loc, rec: &mut [u8]) -> Result<()> {
+        match seg.read_at(rec, loc.off) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(self.integrity(idx)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Verifies the record of chunk `idx` and decrypts `from..from+out.len()`.
     pub(super) fn read_chunk(&self, idx: u64, loc: &Loc, from: usize, out: &mut [u8]) -> Result<()> {
         let Some(seg) = &loc.seg else {
             return Err(self.integrity(idx));
         };
         with_record_buf(ChunkKeys::record_len(loc.plen as usize), |rec| {
-            match seg.read_at(rec, loc.off) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    return Err(self.integrity(idx));
-                }
-                Err(e) => return Err(e.into()),
-            }
+            self.read_record(seg, idx, loc, rec)?;
             let expect = Expect { idx, seq: loc.seq, plen: loc.plen };
             self.keys.open_into(rec, expect, from, out).map_err(|_| self.integrity(idx))
         })
@@ -219,13 +223,7 @@ impl Content {
             return Err(self.integrity(idx));
         };
         with_record_buf(ChunkKeys::record_len(loc.plen as usize), |rec| {
-            match seg.read_at(rec, loc.off) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    return Err(self.integrity(idx));
-                }
-                Err(e) => return Err(e.into()),
-            }
+            self.read_record(seg, idx, loc, rec)?;
             let expect = Expect { idx, seq: loc.seq, plen: loc.plen };
             Ok(ChunkKeys::stage_v2(rec, expect).map(|(staged, ct)| {
                 out.extend_from_slice(ct);

@@ -372,7 +372,7 @@ fn event(ctx: &Ctx<'_>, who: &Option<(crate::types::OrgId, String)>, kind: Event
         if org.0 != 0 {
             ev = ev.org(*org);
         }
-        ev = ev.user(crate::engine::throttle::clip(name, crate::engine::throttle::MAX_LOGGED_NAME));
+        ev = ev.user(crate::printable::clip(name, crate::engine::throttle::MAX_LOGGED_NAME));
     }
     ev
 }
