@@ -41,6 +41,24 @@ fn free_port() -> u16 {
 impl Garage {
     /// Starts Garage and creates an access key; panics with its log if it fails.
     pub fn start() -> Garage {
+        // Ports come from binding port 0 and letting go, so another process
+        // (a parallel test's server) can take one before Garage binds it:
+        // then Garage exits, and we try again with fresh ports. A CI run once
+        // failed `layout assign` with "connection refused" because the RPC
+        // listener was not up yet although `node id` (read from disk) worked,
+        // so we also wait until both ports accept connections.
+        let mut last_log = String::new();
+        for _ in 0..4 {
+            match Self::spawn() {
+                Ok(g) => return g.configure(),
+                Err(log) => last_log = log,
+            }
+        }
+        panic!("garage did not start: {last_log}");
+    }
+
+    /// One attempt: a daemon whose S3 and RPC ports accept connections, or its log.
+    fn spawn() -> Result<Garage, String> {
         let dir = tempfile::tempdir().unwrap();
         let (s3, rpc) = (free_port(), free_port());
         let config = dir.path().join("garage.toml");
@@ -72,6 +90,27 @@ impl Garage {
             secret: String::new(),
             child,
         };
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = g.child.try_wait() {
+                return Err(format!("garage exited ({status}): {}", g.log()));
+            }
+            let up = |port: u16| {
+                std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).is_ok()
+            };
+            if up(s3) && up(rpc) {
+                return Ok(g);
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err(format!("ports {s3}/{rpc} not listening after 60 s: {}", g.log()));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Layout and access key on a started daemon.
+    fn configure(mut self) -> Garage {
+        let g = &mut self;
         // The node id, once the daemon answers.
         let started = Instant::now();
         let id = loop {
@@ -83,7 +122,23 @@ impl Garage {
             assert!(started.elapsed() < Duration::from_secs(60), "garage did not start: {}", g.log());
             std::thread::sleep(Duration::from_millis(200));
         };
-        g.ok(&["layout", "assign", "-z", "dc1", "-c", "1G", &id]);
+        // The first RPC can still be refused for a moment after the listener
+        // is up; retry it, not the test.
+        let started = Instant::now();
+        loop {
+            let o = g.cmd(&["layout", "assign", "-z", "dc1", "-c", "1G", &id]);
+            if o.status.success() {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "garage layout assign: {}{}\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr),
+                g.log()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
         g.ok(&["layout", "apply", "--version", "1"]);
         let out = g.ok(&["key", "create", "smbvault-test"]);
         for line in out.lines() {
@@ -95,7 +150,7 @@ impl Garage {
             }
         }
         assert!(!g.key_id.is_empty() && !g.secret.is_empty(), "key create: {out}");
-        g
+        self
     }
 
     /// Runs `garage -c CONFIG ARGS`.
