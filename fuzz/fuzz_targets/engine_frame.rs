@@ -246,6 +246,14 @@ fn responses(out: Vec<Outgoing>, keys: Option<(&Decryptor, &Signer, u64)>, gone:
                 // does: no key signs them.
                 *gone |= h.session_id == sid
                     && matches!(h.status, NtStatus::USER_SESSION_DELETED | NtStatus::NETWORK_SESSION_EXPIRED);
+                // A SESSION_SETUP on the session that fails is a failed
+                // re-authentication, which ends the session too (found by
+                // this target: the next signed request's answer echoed its
+                // signature, rightly). Refusals that leave the session alone
+                // (a bind) only cost a new connection here.
+                *gone |= h.session_id == sid
+                    && h.command == Command::SESSION_SETUP
+                    && !matches!(h.status, NtStatus::SUCCESS | NtStatus::MORE_PROCESSING_REQUIRED);
                 if h.is_signed() && h.session_id == sid && !*gone {
                     signer.verify(&m).expect("a signed response does not verify with the session's key");
                 }
@@ -433,6 +441,9 @@ impl Client {
             // A successful CREATE response: FileId at body offset 64 (MS-SMB2 2.2.14).
             let Ok(h) = Header::decode(&m) else { continue };
             gone |= matches!(h.status, NtStatus::USER_SESSION_DELETED | NtStatus::NETWORK_SESSION_EXPIRED)
+                || (h.command == Command::SESSION_SETUP
+                    && h.session_id == self.session_id
+                    && !matches!(h.status, NtStatus::SUCCESS | NtStatus::MORE_PROCESSING_REQUIRED))
                 || (matches!(h.command, Command::LOGOFF | Command::TREE_DISCONNECT) && h.status == NtStatus::SUCCESS);
             if h.command == Command::CREATE && h.status == NtStatus::SUCCESS && m.len() >= HEADER_LEN + 80 {
                 let id: [u8; 16] = m[HEADER_LEN + 64..HEADER_LEN + 80].try_into().expect("16 bytes");
@@ -512,10 +523,32 @@ fn split(body: &[u8]) -> Vec<Vec<u8>> {
 
 static WORLD: Mutex<Option<World>> = Mutex::new(None);
 
+/// The inputs the current connection has had, oldest first: a failure
+/// depends on the state they left, so with `SMBVAULT_FUZZ_SEQUENCE=DIR` a
+/// panic writes them to DIR as 00000, 00001, ... (replayed in that order
+/// from `fuzz/regressions/engine_frame/`).
+static HISTORY: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+fn dump_history_on_panic() {
+    let Some(dir) = std::env::var_os("SMBVAULT_FUZZ_SEQUENCE") else { return };
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let history = HISTORY.try_lock().map(|h| h.clone()).unwrap_or_default();
+        let dir = std::path::PathBuf::from(&dir);
+        let _ = std::fs::create_dir_all(&dir);
+        for (k, input) in history.iter().enumerate() {
+            let _ = std::fs::write(dir.join(format!("{k:05}")), input);
+        }
+        eprintln!("wrote the {} inputs of this connection to {}", history.len(), dir.display());
+        previous(info);
+    }));
+}
+
 fuzz_target!(
     // Set up before libFuzzer's per-input timeout starts counting (the
     // first logon hashes the administrator's password with Argon2).
     init: {
+        dump_history_on_panic();
         let mut w = World::new();
         w.client();
         *WORLD.lock().unwrap_or_else(|e| e.into_inner()) = Some(w);
@@ -527,6 +560,10 @@ fuzz_target!(
     let now = w.tick();
     let c = w.client();
     c.inputs += 1;
+    if c.inputs == 1 {
+        HISTORY.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+    HISTORY.lock().unwrap_or_else(|e| e.into_inner()).push(data.to_vec());
     let alive = c.send(now, control, body);
     let out = if c.inputs % 64 == 0 { c.conn.tick(now) } else { Vec::new() };
     let keys = (&c.opener, &c.signer, c.session_id);
