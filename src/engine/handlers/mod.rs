@@ -26,6 +26,7 @@ pub mod query_dir;
 pub mod query_info;
 pub mod rename;
 pub mod rw;
+pub mod session_bind;
 pub mod session_setup;
 pub mod set_info;
 pub mod tree;
