@@ -174,6 +174,8 @@ pub struct ConnState {
     pub aapl: crate::engine::aapl::Negotiated,
     /// CreateGuids of durable v2 CREATEs, for replay detection.
     pub replay: crate::engine::replay::Cache,
+    /// Parked requests of channels that went (see [`Parts`]).
+    pub orphaned: HashSet<u64>,
     /// Decryption keys of this connection's sessions, shared with its reader.
     pub keys: Arc<KeyTable>,
     /// The session group this connection is a channel of.
@@ -201,6 +203,7 @@ impl ConnState {
         std::mem::swap(&mut self.retire, &mut p.retire);
         std::mem::swap(&mut self.seen_revision, &mut p.seen_revision);
         std::mem::swap(&mut self.replay, &mut p.replay);
+        std::mem::swap(&mut self.orphaned, &mut p.orphaned);
     }
 
     /// The session may be used on this connection: set up or bound here.

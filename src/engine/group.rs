@@ -38,6 +38,9 @@ pub struct Parts {
     pub seen_revision: Option<u64>,
     /// CreateGuids of durable v2 CREATEs, for replay detection.
     pub replay: crate::engine::replay::Cache,
+    /// Parked requests whose channel went: they still run (a CREATE
+    /// completes, its replay finds the open), their answers are dropped.
+    pub orphaned: std::collections::HashSet<u64>,
 }
 
 /// What the group's lock guards.
@@ -141,6 +144,7 @@ impl Group {
         dst.parts.pending.extend(p.pending);
         dst.parts.retire.extend(p.retire);
         dst.parts.replay.absorb(p.replay);
+        dst.parts.orphaned.extend(p.orphaned);
         // Both halves are re-checked at the next tick.
         dst.parts.seen_revision = None;
         dst.channels.append(&mut src.channels);

@@ -88,6 +88,9 @@ impl Connection {
         let Some(op) = self.state.pending.remove(&async_id) else {
             return Vec::new();
         };
+        if self.state.orphaned.remove(&async_id) {
+            return Vec::new();
+        }
         match final_response(&self.state, &op, async_id, status, body) {
             Ok(frame) => vec![frame],
             Err(e) => {
@@ -135,6 +138,10 @@ impl Connection {
             Err(e) => (e.status(), None),
         };
         self.server.files.with(|t| t.unpark(async_id));
+        if self.state.orphaned.remove(&async_id) {
+            // Its channel went: the CREATE ran, its answer goes nowhere.
+            return Vec::new();
+        }
         let file_id = super::created_file_id(&op.hdr, status, body.as_deref());
         let mut out = Vec::new();
         match final_response(&self.state, &op, async_id, status, body) {

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use super::Connection;
 use crate::engine::files::Notice;
 use crate::engine::group::Group;
+use crate::engine::pending::PendingKind;
 
 impl Connection {
     /// Runs `f` with the group's shared state in `self.state`; joins the
@@ -98,12 +99,22 @@ impl Connection {
     /// sessions that no other channel carries end as at a disconnect.
     fn leave(&mut self, now: SystemTime, survivor: &Arc<crate::engine::mailbox::Mailbox>) {
         let st = &mut self.state;
-        for id in std::mem::take(&mut st.pending_here) {
-            if let Some(op) = st.pending.remove(&id) {
-                crate::engine::pending::forget(&self.server, id, &op);
-            }
-        }
         let me = st.mailbox.clone();
+        let mut ids: Vec<u64> = std::mem::take(&mut st.pending_here).into_iter().collect();
+        // Orphans parked here by a channel that went before.
+        ids.extend(st.orphaned.iter().copied());
+        for id in ids {
+            let Some(op) = st.pending.remove(&id) else { continue };
+            if matches!(op.kind, PendingKind::Rerun(_)) && self.server.files.with(|t| t.repark(id, survivor.clone())) {
+                // A CREATE waiting for breaks goes on (as on Samba): a
+                // replay of it on another channel is told it is still
+                // pending, then finds the open it made.
+                st.pending.insert(id, op);
+                st.orphaned.insert(id);
+                continue;
+            }
+            crate::engine::pending::forget(&self.server, id, &op);
+        }
         let opens: Vec<crate::engine::fsa::OpenId> =
             st.opens.values().map(|o| crate::engine::files::open_id(o.file_id.persistent)).collect();
         self.server.files.with(|t| {
@@ -121,6 +132,7 @@ impl Connection {
         for n in me.take() {
             match n {
                 Notice::Break(_) | Notice::EndSession(_) => survivor.post(n),
+                Notice::Retry(id) if st.orphaned.contains(&id) => survivor.post(n),
                 // Completions of requests that arrived here, forgotten above.
                 _ => {}
             }

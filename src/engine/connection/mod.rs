@@ -101,6 +101,7 @@ impl Connection {
                 seen_revision: None,
                 aapl: crate::engine::aapl::Negotiated::default(),
                 replay: crate::engine::replay::Cache::default(),
+                orphaned: Default::default(),
                 keys: Arc::default(),
                 group: Arc::downgrade(&group),
                 channel_sessions: Default::default(),
