@@ -91,6 +91,11 @@ impl Group {
         n > 0 && n < MAX_CHANNELS
     }
 
+    /// True while the group has a channel.
+    pub fn is_live(&self) -> bool {
+        self.channel_count.load(Ordering::Relaxed) > 0
+    }
+
     /// True once the group was merged into another.
     pub fn is_merged(&self) -> bool {
         self.merged_into.lock().is_some()

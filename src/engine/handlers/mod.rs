@@ -20,6 +20,7 @@ pub mod ioctl;
 pub mod lock;
 pub mod logoff;
 pub mod negotiate;
+pub mod netif;
 pub mod oplock_break;
 pub mod pipe;
 pub mod query_dir;

@@ -52,13 +52,17 @@ pub fn bind(ctx: &mut Ctx<'_>, req: &SessionSetupRequest) -> Result<Reply> {
         tracing::info!(session = sid, status = ?status, "session bind refused");
         return Err(status.into());
     }
-    let group = target.group.upgrade().map(|g| Group::current(&g)).filter(|g| g.has_room());
-    let Some(group) = group.filter(|_| ctx.server.config.server.multichannel) else {
-        // No multichannel (3.3.5.5), or the session's group has its last
-        // channel going or already MAX_CHANNELS channels.
-        tracing::info!(session = sid, "session bind refused (multichannel off or no room)");
+    let group = target.group.upgrade().map(|g| Group::current(&g));
+    let Some(group) = group.filter(|g| g.is_live() && ctx.server.config.server.multichannel) else {
+        // No multichannel (3.3.5.5), or the session's last channel is going.
+        tracing::info!(session = sid, "session bind refused (multichannel off or session going)");
         return Err(NtStatus::REQUEST_NOT_ACCEPTED.into());
     };
+    if !group.has_room() {
+        // Windows' and Samba's limit of 32 channels per session
+        // (smbtorture `smb2.multichannel.generic.num_channels`).
+        return Err(NtStatus::INSUFFICIENT_RESOURCES.into());
+    }
     let mut b = match ctx.conn.binding.take() {
         Some(b) if b.session_id == sid => b,
         _ => Box::new(InProgress { session_id: sid, ntlm: new_ntlm(ctx), preauth: ctx.conn.crypto.preauth.clone() }),
