@@ -238,7 +238,7 @@ impl Default for ServerConfig {
             frame_timeout_secs: 120,
             send_timeout_secs: 120,
             control_socket: None,
-            multichannel: false,
+            multichannel: true,
         }
     }
 }

@@ -88,7 +88,10 @@ impl Connection {
                 inner.absorbed.clear();
                 self.close_group(now);
             }
-            Some(survivor) => self.leave(now, &survivor),
+            Some(survivor) => {
+                tracing::info!(peer = %self.peer, channels = inner.channels.len(), "channel closed; its sessions go on on the other channels");
+                self.leave(now, &survivor)
+            }
         }
         self.state.swap_parts(&mut inner.parts);
     }
