@@ -15,7 +15,6 @@ use std::sync::{Arc, Weak};
 
 use crate::crypto::{CipherId, PreauthHash, SigningAlg};
 use crate::engine::crypto_state::SessionCrypto;
-use crate::engine::group::Group;
 use crate::types::{OrgId, UserId};
 use crate::wire::NtStatus;
 use crate::wire::negotiate::Dialect;
@@ -29,8 +28,10 @@ pub struct BindTarget {
     pub crypto: Weak<SessionCrypto>,
     /// The dialect its connection negotiated.
     pub dialect: Dialect,
-    /// The session's group (where a successful bind joins).
-    pub group: Weak<Group>,
+    /// The session's group (an `engine::group::Group`, where a successful
+    /// bind joins; type-erased so that the server's table does not import
+    /// the group, which imports what imports the server).
+    pub group: Weak<dyn std::any::Any + Send + Sync>,
     /// The session's user: only the same user may bind (3.3.5.5.3).
     pub owner: (OrgId, UserId),
 }
@@ -61,7 +62,7 @@ impl Registry {
         session_id: u64,
         crypto: &Arc<SessionCrypto>,
         dialect: Dialect,
-        group: Weak<Group>,
+        group: Weak<dyn std::any::Any + Send + Sync>,
         owner: (OrgId, UserId),
     ) {
         let mut map = self.map.lock();

@@ -52,7 +52,7 @@ pub fn bind(ctx: &mut Ctx<'_>, req: &SessionSetupRequest) -> Result<Reply> {
         tracing::info!(session = sid, status = ?status, "session bind refused");
         return Err(status.into());
     }
-    let group = target.group.upgrade().map(|g| Group::current(&g));
+    let group = target.group.upgrade().and_then(|g| g.downcast::<Group>().ok()).map(|g| Group::current(&g));
     let Some(group) = group.filter(|g| g.is_live() && ctx.server.config.server.multichannel) else {
         // No multichannel (3.3.5.5), or the session's last channel is going.
         tracing::info!(session = sid, "session bind refused (multichannel off or session going)");
