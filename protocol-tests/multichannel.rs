@@ -71,7 +71,7 @@ fn bind_and_outlive_first_channel(dialect: Dialect, encrypt: bool) {
         let t2 = Tree::new(
             two.connection().clone(),
             t1.id(),
-            t1.connect_response().clone(),
+            *t1.connect_response(),
             std::sync::Arc::new(two.info().clone()),
         );
         let r = t2.read(f.file_id, 0, 64).await?;
@@ -139,7 +139,7 @@ fn session_ends_with_its_last_channel() {
         let t2 = Tree::new(
             two.connection().clone(),
             t1.id(),
-            t1.connect_response().clone(),
+            *t1.connect_response(),
             std::sync::Arc::new(two.info().clone()),
         );
         t2.write(f.file_id, 0, b"x").await?;
