@@ -72,6 +72,17 @@ impl Registry {
         map.insert(session_id, BindTarget { crypto: Arc::downgrade(crypto), dialect, group, owner });
     }
 
+    /// The sessions registered with group `from` belong to `into` now (the
+    /// two merged, `engine::group`).
+    pub fn regroup(&self, from: &Weak<dyn std::any::Any + Send + Sync>, into: &Weak<dyn std::any::Any + Send + Sync>) {
+        let mut map = self.map.lock();
+        for t in map.values_mut() {
+            if Weak::ptr_eq(&t.group, from) {
+                t.group = into.clone();
+            }
+        }
+    }
+
     /// The live session with this id, if any, and what it was registered with.
     pub fn lookup(&self, session_id: u64) -> Option<(Arc<SessionCrypto>, BindTarget)> {
         let mut map = self.map.lock();

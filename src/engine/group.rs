@@ -53,11 +53,6 @@ pub struct Inner {
     pub channels: Vec<Arc<Mailbox>>,
     /// The last channel went: nothing may join any more.
     pub closed: bool,
-    /// Groups merged into this one, kept alive: the binding registry
-    /// still names them for the sessions they brought (at most one per
-    /// channel that joined).
-    /// Cleared when the group closes (they point back at it).
-    pub absorbed: Vec<Arc<Group>>,
 }
 
 /// A session group (see the module comment).
@@ -153,8 +148,6 @@ impl Group {
         // Both halves are re-checked at the next tick.
         dst.parts.seen_revision = None;
         dst.channels.append(&mut src.channels);
-        dst.absorbed.push(from.clone());
-        dst.absorbed.append(&mut src.absorbed);
         into.channel_count.store(dst.channels.len(), Ordering::Relaxed);
         from.channel_count.store(0, Ordering::Relaxed);
         *from.merged_into.lock() = Some(into.clone());

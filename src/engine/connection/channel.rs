@@ -50,6 +50,10 @@ impl Connection {
         let from = self.current_group();
         let target = Group::current(target);
         if Group::merge(&from, &target) {
+            // The sessions `from` brought are bound into `target` from now on.
+            let (f, t): (Arc<dyn std::any::Any + Send + Sync>, Arc<dyn std::any::Any + Send + Sync>) =
+                (from.clone(), target.clone());
+            self.server.bindable.regroup(&Arc::downgrade(&f), &Arc::downgrade(&t));
             if let Some(s) = target.inner.lock().parts.sessions.get_mut(&sid) {
                 s.channels += 1;
             }
@@ -85,7 +89,6 @@ impl Connection {
         match inner.channels.first().cloned() {
             None => {
                 inner.closed = true;
-                inner.absorbed.clear();
                 self.close_group(now);
             }
             Some(survivor) => {
