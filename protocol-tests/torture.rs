@@ -84,6 +84,10 @@ fn smbtorture_quick_list() {
     for u in ["alice", "bob"] {
         s.admin(&["share", "grant", "--user", u, "hideunread", "admin"]);
     }
+    // smb2.ioctl.bug14788.NETWORK_INTERFACE connects to "noperm" (Samba's
+    // anchor has it: a share its users reach but may not write).
+    s.admin(&["share", "add", "noperm", "--org", "DEFAULT"]);
+    s.admin(&["share", "grant", "--user", "alice", "noperm", "read"]);
     let list = std::env::var("SMBVAULT_TORTURE_LIST").unwrap_or_else(|_| "torture-tests-quick.txt".into());
     // SMBVAULT_TORTURE_OUT keeps summary.tsv and the logs (for compare.sh).
     let out_dir =

@@ -219,6 +219,9 @@ pub struct ServerConfig {
     /// Local control socket of `smbvault status` and `session kick`
     /// (default `<data_dir>/control.sock`; mode 0600).
     pub control_socket: Option<PathBuf>,
+    /// Offer SMB3 multichannel (SMB2_GLOBAL_CAP_MULTI_CHANNEL): a client
+    /// may bind a session to further connections (MS-SMB2 3.3.5.5.2).
+    pub multichannel: bool,
 }
 
 impl Default for ServerConfig {
@@ -235,6 +238,7 @@ impl Default for ServerConfig {
             frame_timeout_secs: 120,
             send_timeout_secs: 120,
             control_socket: None,
+            multichannel: true,
         }
     }
 }

@@ -135,6 +135,10 @@ pub(crate) struct Security {
     pub decryptor: Option<Decryptor>,
     /// Seal every request (session or share requires it, or we asked).
     pub encrypt: AtomicBool,
+    /// A bind under way: SESSION_SETUP responses are not checked here (the
+    /// last one is signed with the channel key, which the caller derives
+    /// and checks).
+    pub binding: bool,
 }
 
 struct State {
@@ -501,10 +505,12 @@ fn dispatch(shared: &Shared, mut frame: Vec<u8>) -> Result<(), Error> {
     };
     let msgs = split_chain(&frame, base)?;
     let signer = sec.as_ref().and_then(|s| s.signer.as_ref());
+    let binding = sec.as_ref().is_some_and(|s| s.binding);
     let single = msgs.len() == 1;
     let mut out = Vec::with_capacity(msgs.len());
     for (range, header) in msgs {
-        let verdict = check_signature(signer, encrypted, &header, &frame[range.clone()]);
+        let bind_leg = binding && header.command == smbvault::wire::header::Command::SESSION_SETUP;
+        let verdict = check_signature(signer.filter(|_| !bind_leg), encrypted, &header, &frame[range.clone()]);
         out.push((range, header, verdict));
     }
     let mut frame = Some(frame);

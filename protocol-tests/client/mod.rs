@@ -30,7 +30,7 @@ pub mod transfer;
 mod tree;
 
 pub use conn::{Connection, Pending, Request, Response};
-pub use session::{Config, Session, SessionInfo, connect, negotiated, start_logon};
+pub use session::{Config, Session, SessionInfo, bind, connect, negotiated, start_logon};
 pub use smbvault::auth::initiator::Credentials;
 pub use tree::{CreateSpec, Open, Tree, read_data, written};
 

@@ -81,13 +81,26 @@ pub struct SessionInfo {
     pub session_id: u64,
     /// The server asked for encryption of the whole session.
     pub encrypt_data: bool,
+    /// The NEGOTIATE response's Capabilities.
+    pub server_capabilities: u32,
 }
 
-/// A logged-on session (one per connection).
+/// A logged-on session on one connection (a bound channel is a `Session`
+/// of its own, with the same SessionId).
 pub struct Session {
     conn: Arc<Connection>,
     info: Arc<SessionInfo>,
     host: String,
+    keys: Arc<KeyMaterial>,
+}
+
+/// What a bind needs to sign with the session's key and to seal with the
+/// session's keys on the new channel.
+struct KeyMaterial {
+    /// The logon's NTLM session key.
+    session_key: Zeroizing<[u8; 16]>,
+    /// The logon's preauth hash (3.1.1).
+    preauth: Option<PreauthHash>,
 }
 
 /// Connects, negotiates and logs on.
@@ -97,8 +110,92 @@ pub async fn connect(cfg: &Config) -> Result<Session, Error> {
         .map_err(|_| Error::Timeout)??;
     let conn = Arc::new(Connection::new(stream, cfg.timeout));
     let (neg, mut preauth) = negotiate(&conn, cfg).await?;
-    let info = session_setup(&conn, cfg, &neg, &mut preauth).await?;
-    Ok(Session { conn, info: Arc::new(info), host: cfg.host.clone() })
+    let (info, keys) = session_setup(&conn, cfg, &neg, &mut preauth).await?;
+    Ok(Session { conn, info: Arc::new(info), host: cfg.host.clone(), keys: Arc::new(keys) })
+}
+
+/// Opens a new connection and binds `session` to it (MS-SMB2 3.2.4.1.7,
+/// 3.2.5.3.1: SMB2_SESSION_FLAG_BINDING, the legs signed with the session's
+/// key, the channel's signing key from this authentication) as `cfg`'s
+/// user. Returns the session as seen on the new channel, or the server's
+/// refusal as `Error::Status`.
+pub async fn bind(cfg: &Config, session: &Session) -> Result<Session, Error> {
+    let stream = tokio::time::timeout(cfg.timeout, tokio::net::TcpStream::connect(cfg.addr))
+        .await
+        .map_err(|_| Error::Timeout)??;
+    let conn = Arc::new(Connection::new(stream, cfg.timeout));
+    let (neg, mut preauth) = negotiate(&conn, cfg).await?;
+    let info = session.info();
+    if neg.resp.dialect != info.dialect {
+        return Err(Error::Protocol("bind on another dialect"));
+    }
+    let main = session_keys(&session.keys, info.dialect, info.cipher);
+    let sid = info.session_id;
+    conn.set_session_id(sid);
+    conn.set_security(Security {
+        session_id: sid,
+        signer: Some(main.signer(info.signing)),
+        encryptor: None,
+        decryptor: None,
+        encrypt: AtomicBool::new(false),
+        binding: true,
+    });
+    let rand_in = ClientRandom { client_challenge: random(), session_key: Zeroizing::new(random()) };
+    let now = FileTime::from_system(SystemTime::now());
+    let mut ntlm = NtlmClient::new(cfg.creds.clone(), "SMBBENCH", &cfg.host, rand_in, now);
+    let smb311 = info.dialect == Dialect::SMB311;
+    let (sent, resp) = conn.call_logged(bind_request(ntlm.initial_token())).await?;
+    let resp = resp.expect(NtStatus::MORE_PROCESSING_REQUIRED)?;
+    // The interim response is signed with the session's key.
+    main.signer(info.signing).verify(resp.msg())?;
+    if smb311 {
+        preauth.update(&sent);
+        preauth.update(resp.msg());
+    }
+    let token = ntlm.respond(&SessionSetupResponse::decode(resp.msg())?.security_buffer)?;
+    let (sent, resp) = conn.call_logged(bind_request(token)).await?;
+    let resp = resp.ok()?;
+    if smb311 {
+        preauth.update(&sent);
+    }
+    let ss = SessionSetupResponse::decode(resp.msg())?;
+    ntlm.finish(&ss.security_buffer)?;
+    let key = ntlm.session_key().ok_or(Error::Auth("no session key"))?;
+    let kd = if smb311 { KeyDerivation::Smb311(&preauth) } else { KeyDerivation::Smb30 };
+    // Channel.SigningKey (3.2.5.3.1): this authentication's key, this
+    // connection's signing algorithm.
+    let channel = SessionKeys::derive(key, kd, None).signer(neg.signing);
+    check_final_signature(&resp, &channel, info.dialect)?;
+    conn.set_security(Security {
+        session_id: sid,
+        signer: Some(channel),
+        encryptor: main.decrypt.as_ref().map(|k| Encryptor::new(k, random())),
+        decryptor: main.encrypt.as_ref().map(Decryptor::new),
+        encrypt: AtomicBool::new(session.conn.encrypting()),
+        binding: false,
+    });
+    Ok(Session { conn, info: session.info.clone(), host: cfg.host.clone(), keys: session.keys.clone() })
+}
+
+/// The session's keys again, from what its logon left.
+fn session_keys(m: &KeyMaterial, dialect: Dialect, cipher: Option<CipherId>) -> SessionKeys {
+    let kd = match (dialect, &m.preauth) {
+        (Dialect::SMB311, Some(h)) => KeyDerivation::Smb311(h),
+        (d, _) if d.is_smb3() => KeyDerivation::Smb30,
+        _ => KeyDerivation::Smb2,
+    };
+    SessionKeys::derive(&m.session_key[..], kd, cipher)
+}
+
+fn bind_request(token: Vec<u8>) -> Request {
+    let req = SessionSetupRequest {
+        flags: smbvault::wire::session_setup::FLAG_BINDING,
+        security_mode: security_mode::SIGNING_ENABLED as u8,
+        capabilities: 0,
+        previous_session_id: 0,
+        security_buffer: token,
+    };
+    Request::new(Command::SESSION_SETUP, 0, |o| req.encode(o))
 }
 
 impl Session {
@@ -227,7 +324,7 @@ async fn session_setup(
     cfg: &Config,
     neg: &Negotiated,
     preauth: &mut PreauthHash,
-) -> Result<SessionInfo, Error> {
+) -> Result<(SessionInfo, KeyMaterial), Error> {
     let rand_in = ClientRandom { client_challenge: random(), session_key: Zeroizing::new(random()) };
     let now = FileTime::from_system(SystemTime::now());
     let mut ntlm = NtlmClient::new(cfg.creds.clone(), "SMBBENCH", &cfg.host, rand_in, now);
@@ -273,8 +370,10 @@ async fn session_setup(
         encryptor: keys.decrypt.as_ref().map(|k| Encryptor::new(k, random())),
         decryptor: keys.encrypt.as_ref().map(Decryptor::new),
         encrypt: AtomicBool::new(cfg.encrypt || encrypt_data),
+        binding: false,
     });
-    Ok(SessionInfo {
+    let material = KeyMaterial { session_key: Zeroizing::new(*key), preauth: smb311.then(|| preauth.clone()) };
+    let info = SessionInfo {
         dialect: neg.resp.dialect,
         cipher: neg.cipher,
         signing: neg.signing,
@@ -283,7 +382,9 @@ async fn session_setup(
         max_transact: neg.resp.max_transact_size,
         session_id,
         encrypt_data,
-    })
+        server_capabilities: neg.resp.capabilities,
+    };
+    Ok((info, material))
 }
 
 fn setup_request(token: Vec<u8>) -> Request {

@@ -42,6 +42,8 @@ pub struct TestServer {
 /// Extra config lines appended to the generated config, per section.
 #[derive(Default, Clone)]
 pub struct Options {
+    /// Lines for `[server]`.
+    pub server: Vec<String>,
     /// Lines for `[security]`.
     pub security: Vec<String>,
     /// Lines for `[accounts]`.
@@ -77,7 +79,7 @@ impl TestServer {
         let data = dir.path().join("data");
         let config = dir.path().join("smbvault.toml");
         let mut f = std::fs::File::create(&config).expect("config");
-        writeln!(f, "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n", data).unwrap();
+        writeln!(f, "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n{}\n", data, opts.server.join("\n")).unwrap();
         writeln!(f, "[security]\nlogon_failure_delay_ms = 200\n{}\n", opts.security.join("\n")).unwrap();
         writeln!(f, "[accounts]\n{}\n", opts.accounts.join("\n")).unwrap();
         writeln!(f, "[audit]\nflush_interval_ms = 200\n{}\n", opts.audit.join("\n")).unwrap();

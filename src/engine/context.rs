@@ -5,14 +5,15 @@
 //! A leaf of the engine: handlers, teardown and the connection import it;
 //! it imports none of them (the check in `protocol-tests/layering.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use crate::engine::credits::Credits;
 use crate::engine::crypto_state::ConnCrypto;
 use crate::engine::files::Mailbox;
+use crate::engine::group::{Group, Parts};
 use crate::engine::offload::{KeyTable, ProtectJob};
 use crate::engine::open::Open;
 use crate::engine::pending::PendingOp;
@@ -139,7 +140,11 @@ impl Reply {
     }
 }
 
-/// All state of one connection except the shared server.
+/// All state of one connection except the shared server. The fields of
+/// [`Parts`] (sessions, opens, pending requests, retired sessions, the
+/// accounts revision and the replay cache) belong to the connection's
+/// session group, shared by its channels (`engine::group`): they are here
+/// only while this connection runs a request ([`ConnState::swap_parts`]).
 pub struct ConnState {
     /// Negotiation results.
     pub neg: Negotiated,
@@ -169,8 +174,42 @@ pub struct ConnState {
     pub aapl: crate::engine::aapl::Negotiated,
     /// CreateGuids of durable v2 CREATEs, for replay detection.
     pub replay: crate::engine::replay::Cache,
+    /// Parked requests of channels that went (see [`Parts`]).
+    pub orphaned: HashSet<u64>,
     /// Decryption keys of this connection's sessions, shared with its reader.
     pub keys: Arc<KeyTable>,
+    /// The session group this connection is a channel of.
+    pub group: Weak<Group>,
+    /// Sessions set up or bound on this connection: the only ones of the
+    /// group its requests may name (MS-SMB2 3.3.5.2.9: a session of the
+    /// group not bound here is USER_SESSION_DELETED on this channel).
+    pub channel_sessions: HashSet<u64>,
+    /// AsyncIds of the requests that arrived here: forgotten when this
+    /// channel goes while the group lives on.
+    pub pending_here: HashSet<u64>,
+    /// A bind exchange in progress on this connection (3.3.5.5.2).
+    pub binding: Option<Box<crate::engine::binding::InProgress>>,
+    /// A bind just succeeded: join this group once the request is answered.
+    pub join: Option<(Arc<Group>, u64)>,
+}
+
+impl ConnState {
+    /// Exchanges the group's shared state with what this connection holds
+    /// of it: called in pairs around each request (see `engine::group`).
+    pub fn swap_parts(&mut self, p: &mut Parts) {
+        std::mem::swap(&mut self.sessions, &mut p.sessions);
+        std::mem::swap(&mut self.opens, &mut p.opens);
+        std::mem::swap(&mut self.pending, &mut p.pending);
+        std::mem::swap(&mut self.retire, &mut p.retire);
+        std::mem::swap(&mut self.seen_revision, &mut p.seen_revision);
+        std::mem::swap(&mut self.replay, &mut p.replay);
+        std::mem::swap(&mut self.orphaned, &mut p.orphaned);
+    }
+
+    /// The session may be used on this connection: set up or bound here.
+    pub fn on_channel(&self, session_id: u64) -> bool {
+        self.channel_sessions.contains(&session_id)
+    }
 }
 
 impl Ctx<'_> {

@@ -23,6 +23,11 @@ pub struct ConnCrypto {
     /// The keys of another connection's session that sign the refusal of a
     /// bind request naming it (`engine::binding`); for the current chain only.
     pub bind_key: Option<(u64, std::sync::Arc<SessionCrypto>)>,
+    /// Channel.SigningKey of the sessions bound to this connection
+    /// (MS-SMB2 3.3.5.5.3 for a binding): requests of those sessions here
+    /// are verified, and responses signed, with it rather than the
+    /// session's key; encryption keys stay the session's.
+    pub channel_keys: std::collections::HashMap<u64, std::sync::Arc<SessionCrypto>>,
 }
 
 /// Which preauth integrity hash a response extends.
@@ -32,6 +37,9 @@ pub enum PreauthTarget {
     Connection,
     /// Session.PreauthIntegrityHashValue (SESSION_SETUP in progress).
     Session(u64),
+    /// The hash of the bind exchange in progress on this connection
+    /// (Channel.PreauthIntegrityHashValue, 3.3.5.5.2).
+    Binding,
 }
 
 /// A valid session's keys: the signer and, for SMB 3.x with a cipher, the

@@ -171,6 +171,18 @@ impl Table {
         self.waiters.insert(token, mailbox);
     }
 
+    /// Moves a parked request to another connection's mailbox (its own
+    /// went away, `engine::group`); false if it is not parked.
+    pub fn repark(&mut self, token: u64, mailbox: Arc<Mailbox>) -> bool {
+        match self.waiters.get_mut(&token) {
+            Some(m) => {
+                *m = mailbox;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Delivers finished LOCK requests to the connections that wait for them.
     pub fn complete(&mut self, done: Vec<Completion>) {
         for c in done {

@@ -15,6 +15,7 @@ pub mod durable;
 pub mod fileops;
 pub mod files;
 pub mod fsa;
+pub mod group;
 pub mod handlers;
 pub mod limits;
 pub mod mailbox;

@@ -108,7 +108,7 @@ impl ProtectJob {
 
 /// Sets SIGNED in one message's header, then signs it. The flag is in the
 /// first byte of Flags (0x00000008), and the signature covers it.
-fn sign_message(crypto: &SessionCrypto, msg: &mut [u8]) {
+pub(crate) fn sign_message(crypto: &SessionCrypto, msg: &mut [u8]) {
     let Some(f) = msg.get_mut(header::offsets::FLAGS) else {
         return;
     };

@@ -58,6 +58,14 @@ pub enum Lookup {
 }
 
 impl Cache {
+    /// Takes in the entries of another connection's cache (the two became
+    /// channels of one session group, `engine::group`).
+    pub fn absorb(&mut self, other: Cache) {
+        self.map.extend(other.map);
+        self.eligible.extend(other.eligible);
+        self.csn.extend(other.csn);
+    }
+
     /// Looks `guid` up; `resume` is the AsyncId of a parked CREATE running
     /// again; `pending` and `open` tell whether an AsyncId is still parked
     /// and a volatile FileId still open.

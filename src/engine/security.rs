@@ -21,6 +21,10 @@ pub fn hash_response(conn: &mut ConnState, target: PreauthTarget, msg: &[u8]) {
             Some(s) => &mut s.preauth,
             None => return,
         },
+        PreauthTarget::Binding => match conn.binding.as_mut() {
+            Some(b) => &mut b.preauth,
+            None => return,
+        },
     };
     if let Some(h) = slot.as_mut() {
         h.update(msg);
@@ -39,6 +43,7 @@ pub fn decrypt_request<'a>(conn: &ConnState, frame: &'a mut [u8]) -> Result<(u64
     let crypto = conn
         .sessions
         .get(&sid)
+        .filter(|_| conn.on_channel(sid))
         .and_then(|s| s.crypto.clone())
         .filter(|c| c.decryptor().is_some())
         .ok_or(Error::Disconnect("transform for a session without keys"))?;
@@ -70,7 +75,8 @@ pub fn accept_opened<'a>(
     if conn.neg.dialect.is_none_or(|d| !d.is_smb3()) {
         return Err(Error::Disconnect("transform header before SMB 3.x"));
     }
-    let current = conn.sessions.get(&session_id).and_then(|s| s.crypto.as_ref());
+    let current =
+        conn.sessions.get(&session_id).filter(|_| conn.on_channel(session_id)).and_then(|s| s.crypto.as_ref());
     if !current.is_some_and(|c| std::sync::Arc::ptr_eq(c, crypto)) {
         return Err(Error::Disconnect("transform for a session without keys"));
     }
@@ -106,7 +112,7 @@ pub fn sign_responses(conn: &ConnState, chain: Vec<u8>, ranges: &[(usize, usize,
     let keyed = ranges
         .iter()
         .filter_map(|&(s, e, sid)| {
-            let c = conn.sessions.get(&sid).and_then(|x| x.crypto.as_ref()).or_else(|| bind_key(conn, sid))?;
+            let c = signing_key(conn, sid)?;
             Some((s..e, c.clone()))
         })
         .collect();
@@ -124,11 +130,22 @@ pub fn should_sign(conn: &ConnState, resp: &Header, status: NtStatus) -> Option<
     if status == NtStatus::PENDING && resp.is_async() {
         return None;
     }
-    match conn.sessions.get(&resp.session_id) {
-        Some(s) => s.crypto.as_ref()?,
-        None => bind_key(conn, resp.session_id)?,
-    };
+    signing_key(conn, resp.session_id)?;
     Some(resp.session_id)
+}
+
+/// The key that signs this connection's messages of session `sid`: the
+/// channel's key if the session was bound here (3.3.4.1.1: Channel.SigningKey),
+/// else the session's own, else the key of another connection's session
+/// named by a bind request.
+pub fn signing_key(conn: &ConnState, sid: u64) -> Option<&std::sync::Arc<SessionCrypto>> {
+    if let Some(c) = conn.crypto.channel_keys.get(&sid) {
+        return Some(c);
+    }
+    match conn.sessions.get(&sid) {
+        Some(s) if conn.on_channel(sid) => s.crypto.as_ref(),
+        _ => bind_key(conn, sid),
+    }
 }
 
 /// The keys of another connection's session named by a bind request.
@@ -213,11 +230,16 @@ pub fn check_request(
         // A bind names a session of another connection: the handler looks
         // it up server-wide and checks the signature with its key
         // (`engine::binding`).
-        Command::SESSION_SETUP if !conn.sessions.contains_key(&hdr.session_id) && is_bind(msg) => return Ok(()),
+        Command::SESSION_SETUP if !conn.on_channel(hdr.session_id) && is_bind(msg) => return Ok(()),
         Command::ECHO | Command::CANCEL if hdr.session_id == 0 => return Ok(()),
         _ => {}
     }
-    let session = conn.sessions.get(&hdr.session_id).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
+    // A session of the group that is not set up or bound on this channel
+    // does not exist here (3.3.5.2.9; smbtorture `smb2.session.bind2`).
+    let session = match conn.sessions.get(&hdr.session_id) {
+        Some(s) if conn.on_channel(hdr.session_id) => s,
+        _ => return Err(NtStatus::USER_SESSION_DELETED.into()),
+    };
     if encrypted.is_some_and(|sid| sid != hdr.session_id) {
         // A message of a decrypted chain names another existing session
         // than the transform header (3.3.5.2.1.1 only looks the transform's
@@ -228,7 +250,7 @@ pub fn check_request(
     if encrypted.is_none() {
         // 3.3.5.2.4, skipped for requests that decrypted (their AEAD tag
         // already proved integrity).
-        verify_signature(session, hdr, msg, server)?;
+        verify_signature(session, conn.crypto.channel_keys.get(&hdr.session_id), hdr, msg, server)?;
     }
     // 3.3.5.2.9: expired and half-authenticated sessions may still log off
     // and close (LOCK too, which we do not implement).
@@ -270,11 +292,13 @@ fn is_bind(msg: &[u8]) -> bool {
 /// must be signed whatever the signing policy.
 fn verify_signature(
     session: &crate::engine::session::Session,
+    channel_key: Option<&std::sync::Arc<SessionCrypto>>,
     hdr: &Header,
     msg: &[u8],
     _server: &Server,
 ) -> Result<(), Error> {
-    let Some(c) = &session.crypto else {
+    // A bound channel's requests are signed with Channel.SigningKey (3.3.5.2.4).
+    let Some(c) = channel_key.or(session.crypto.as_ref()) else {
         return Ok(());
     };
     if hdr.is_signed() {

@@ -42,6 +42,9 @@ pub struct Session {
     next_tree_id: u32,
     /// When the session was created.
     pub created: SystemTime,
+    /// Connections it is set up or bound on (Session.ChannelList): it
+    /// ends when the last of them goes (MS-SMB2 3.3.7.1).
+    pub channels: usize,
 }
 
 impl Session {
@@ -59,6 +62,7 @@ impl Session {
             trees: HashMap::new(),
             next_tree_id: 1,
             created: now,
+            channels: 1,
         }
     }
 

@@ -34,6 +34,7 @@ pub mod fscc;
 pub mod ioctl;
 pub mod lock;
 pub mod logoff;
+pub mod netif;
 pub mod oplock_break;
 pub mod prefix;
 pub mod query_directory;

@@ -26,6 +26,11 @@ impl Connection {
     /// async header, CreditResponse 0), break notifications for our opens,
     /// parked requests run again, and sessions retired by LOGOFF.
     pub fn poll(&mut self, now: SystemTime) -> Vec<Outgoing> {
+        self.with_group(|c| c.poll_in_group(now))
+    }
+
+    /// [`Self::poll`] with the group's state in place.
+    pub(super) fn poll_in_group(&mut self, now: SystemTime) -> Vec<Outgoing> {
         let mut out = Vec::new();
         // A rerun may post more notices (a CREATE that breaks our own
         // oplock): loop until the mailbox stays empty.
@@ -83,6 +88,9 @@ impl Connection {
         let Some(op) = self.state.pending.remove(&async_id) else {
             return Vec::new();
         };
+        if self.state.orphaned.remove(&async_id) {
+            return Vec::new();
+        }
         match final_response(&self.state, &op, async_id, status, body) {
             Ok(frame) => vec![frame],
             Err(e) => {
@@ -130,6 +138,10 @@ impl Connection {
             Err(e) => (e.status(), None),
         };
         self.server.files.with(|t| t.unpark(async_id));
+        if self.state.orphaned.remove(&async_id) {
+            // Its channel went: the CREATE ran, its answer goes nowhere.
+            return Vec::new();
+        }
         let file_id = super::created_file_id(&op.hdr, status, body.as_deref());
         let mut out = Vec::new();
         match final_response(&self.state, &op, async_id, status, body) {
@@ -156,6 +168,15 @@ impl Connection {
     /// permissions changed (also by the CLI in another process), re-check
     /// every session and tree of this connection at once.
     pub fn tick(&mut self, now: SystemTime) -> Vec<Outgoing> {
+        self.with_group(|c| c.tick_in_group(now))
+    }
+
+    fn tick_in_group(&mut self, now: SystemTime) -> Vec<Outgoing> {
+        let st = &mut self.state;
+        // Forget what ended: ids of answered requests, sessions gone.
+        st.pending_here.retain(|id| st.pending.contains_key(id));
+        st.channel_sessions.retain(|sid| st.sessions.contains_key(sid));
+        st.crypto.channel_keys.retain(|sid, _| st.sessions.contains_key(sid));
         // Break acknowledgment timers and durable handle timeouts are
         // server-wide; whichever connection ticks first runs them.
         crate::engine::teardown::tick(&self.server, now);
@@ -172,14 +193,14 @@ impl Connection {
             crate::engine::revalidate::connection(&self.server, &mut self.state, now, self.peer);
         }
         let mut v = std::mem::take(&mut self.state.extra);
-        v.extend(self.poll(now));
+        v.extend(self.poll_in_group(now));
         v
     }
 
-    /// Called when the connection ends: durable opens are kept for a
+    /// The last channel of the group ended: durable opens are kept for a
     /// reconnect (MS-SMB2 3.3.7.1), parked requests forgotten, everything
     /// else closed.
-    pub fn close(&mut self, now: SystemTime) {
+    pub(super) fn close_group(&mut self, now: SystemTime) {
         let sids: Vec<u64> = self.state.sessions.keys().copied().collect();
         self.server.files.with(|t| {
             for sid in sids {

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use crate::engine::context::{ConnState, Ctx, Negotiated, Outgoing, Reply, error_body, put_header};
 use crate::engine::credits::{self, Credits};
-use crate::engine::crypto_state::ConnCrypto;
+use crate::engine::crypto_state::{ConnCrypto, PreauthTarget};
 use crate::engine::files::{Mailbox, Notice};
 use crate::engine::handlers;
 use crate::engine::offload::{Inbound, KeyTable};
@@ -24,6 +24,7 @@ use crate::wire::header::{self, Command, Header, flags};
 use crate::wire::{HEADER_LEN, NtStatus, prefix};
 
 mod background;
+mod channel;
 mod report;
 
 pub use report::{LockReport, OpenReport, SessionReport};
@@ -45,6 +46,8 @@ pub struct Connection {
     server: Arc<Server>,
     peer: SocketAddr,
     state: ConnState,
+    /// The session group this connection is a channel of (`engine::group`).
+    group: Arc<crate::engine::group::Group>,
     /// A session has been established here at least once.
     logged_on_once: bool,
 }
@@ -78,6 +81,8 @@ struct Related {
 impl Connection {
     /// A new connection from `peer`.
     pub fn new(server: Arc<Server>, peer: SocketAddr) -> Self {
+        let mailbox = Arc::new(Mailbox::default());
+        let group = crate::engine::group::Group::new(mailbox.clone());
         Self {
             server,
             peer,
@@ -88,7 +93,7 @@ impl Connection {
                 sessions: HashMap::new(),
                 opens: HashMap::new(),
                 pending: HashMap::new(),
-                mailbox: Arc::new(Mailbox::default()),
+                mailbox,
                 extra: Vec::new(),
                 delay: None,
                 reply_tree_id: None,
@@ -96,15 +101,22 @@ impl Connection {
                 seen_revision: None,
                 aapl: crate::engine::aapl::Negotiated::default(),
                 replay: crate::engine::replay::Cache::default(),
+                orphaned: Default::default(),
                 keys: Arc::default(),
+                group: Arc::downgrade(&group),
+                channel_sessions: Default::default(),
+                pending_here: Default::default(),
+                binding: None,
+                join: None,
             },
+            group,
             logged_on_once: false,
         }
     }
 
     /// What the connection holds (see [`Holding`]).
-    pub fn holding(&self) -> Holding {
-        if !self.state.opens.is_empty() || !self.state.pending.is_empty() {
+    pub fn holding(&mut self) -> Holding {
+        if self.with_group(|c| !c.state.opens.is_empty() || !c.state.pending.is_empty()) {
             Holding::Files
         } else if self.logged_on_once {
             Holding::Logon
@@ -151,9 +163,18 @@ impl Connection {
         now: SystemTime,
         f: impl FnOnce(&mut Self) -> Result<Option<Outgoing>, Error>,
     ) -> Vec<Outgoing> {
+        self.with_group(|c| c.handle_in_group(now, f))
+    }
+
+    /// [`Self::handle`] with the group's state in place.
+    fn handle_in_group(
+        &mut self,
+        now: SystemTime,
+        f: impl FnOnce(&mut Self) -> Result<Option<Outgoing>, Error>,
+    ) -> Vec<Outgoing> {
         // Notices that arrived meanwhile come first: a session another
         // connection ended must not serve this request.
-        let early = self.poll(now);
+        let early = self.poll_in_group(now);
         let out = f(self);
         let mut v = early;
         v.append(&mut self.state.extra);
@@ -174,7 +195,7 @@ impl Connection {
         // their final responses are signed while the session still exists.
         // `poll` settles before it returns: what this request changed is
         // in the kernel before `net` sends the response.
-        v.extend(self.poll(now));
+        v.extend(self.poll_in_group(now));
         v
     }
 }
@@ -248,7 +269,17 @@ impl Connection {
                 // once over budget); a frame past 2^24 bytes cannot be sent.
                 return Err(Error::Disconnect("response chain over the 24-bit frame length"));
             }
+            let mut sign = sign;
             if let Some(target) = self.state.crypto.hash_response.take() {
+                if target == PreauthTarget::Binding
+                    && let Some(key) = sign.and_then(|sid| security::signing_key(&self.state, sid))
+                {
+                    // A bind's interim response is signed with the session's
+                    // key and the client hashes it as received, signature
+                    // and all (as Samba signs, then hashes): sign it here.
+                    crate::engine::offload::sign_message(&key.clone(), &mut out[start..]);
+                    sign = None;
+                }
                 security::hash_response(&mut self.state, target, &out[start..]);
             }
             if !is_last || start > 0 {
@@ -377,6 +408,7 @@ impl Connection {
             Ok(Reply::None) => (NtStatus::SUCCESS, None),
             Ok(Reply::Pending(id)) => {
                 async_id = Some(id);
+                self.state.pending_here.insert(id);
                 (NtStatus::PENDING, Some(error_body()))
             }
             Err(Error::Disconnect(why)) => return Err(Error::Disconnect(why)),

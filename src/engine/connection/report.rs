@@ -77,11 +77,15 @@ pub struct LockReport {
 impl Connection {
     /// The connection's established sessions; `idle` is how long ago it
     /// last received a request (the network shell knows).
-    pub fn report(&self, idle: Duration) -> Vec<SessionReport> {
+    pub fn report(&mut self, idle: Duration) -> Vec<SessionReport> {
+        self.with_group(|c| c.report_in_group(idle))
+    }
+
+    fn report_in_group(&self, idle: Duration) -> Vec<SessionReport> {
         let st = &self.state;
         let dialect = st.neg.dialect.map(dialect_name).unwrap_or_default();
         let mut out = Vec::new();
-        for s in st.sessions.values() {
+        for s in st.sessions.values().filter(|s| st.on_channel(s.id)) {
             let (Some(p), true) = (&s.principal, s.is_valid()) else { continue };
             let encrypted_trees = s.trees.values().any(|t| t.encrypt_data);
             let cipher = s.crypto.as_ref().and_then(|c| c.cipher()).map(cipher_name);
@@ -138,13 +142,13 @@ impl Connection {
     }
 
     /// True if `session_id` is one of this connection's sessions.
-    pub fn has_session(&self, session_id: u64) -> bool {
-        self.state.sessions.contains_key(&session_id)
+    pub fn has_session(&mut self, session_id: u64) -> bool {
+        self.with_group(|c| c.state.sessions.contains_key(&session_id) && c.state.on_channel(session_id))
     }
 
     /// The user of a session, for the audit event of a kick.
-    pub fn session_principal(&self, session_id: u64) -> Option<crate::engine::services::Principal> {
-        self.state.sessions.get(&session_id).and_then(|s| s.principal.clone())
+    pub fn session_principal(&mut self, session_id: u64) -> Option<crate::engine::services::Principal> {
+        self.with_group(|c| c.state.sessions.get(&session_id).and_then(|s| s.principal.clone()))
     }
 }
 

@@ -50,8 +50,7 @@ pub fn ioctl(ctx: &mut Ctx<'_>) -> Result<Reply> {
         CtlCode::DFS_GET_REFERRALS | CtlCode::DFS_GET_REFERRALS_EX => {
             return Err(NtStatus::NOT_FOUND.into());
         }
-        // No multichannel (3.3.5.15.11: IsMultiChannelCapable FALSE).
-        CtlCode::QUERY_NETWORK_INTERFACE_INFO => return Err(NtStatus::NOT_SUPPORTED.into()),
+        CtlCode::QUERY_NETWORK_INTERFACE_INFO => Output::ok(super::netif::query(ctx, req.file_id)?),
         CtlCode::PIPE_TRANSCEIVE => {
             let id = ctx.resolve_file_id(req.file_id)?;
             let (status, data) = super::pipe::transceive(ctx, id, req.input, max_out)?;

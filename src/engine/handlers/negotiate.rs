@@ -125,6 +125,10 @@ fn build_response(
     if (dialect == Dialect::SMB30 || dialect == Dialect::SMB302) && req.capabilities & caps::ENCRYPTION != 0 {
         capabilities |= caps::ENCRYPTION;
     }
+    if dialect.is_smb3() && server.config.server.multichannel {
+        // Sessions may be bound to further connections (3.3.5.5.2).
+        capabilities |= caps::MULTI_CHANNEL;
+    }
     let _ = conn;
     let max = if dialect >= Dialect::SMB21 { MAX_IO } else { 65536 };
     NegotiateResponse {

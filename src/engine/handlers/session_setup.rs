@@ -1,6 +1,6 @@
 //! SESSION_SETUP (MS-SMB2 3.3.5.5): SPNEGO/NTLMv2 against the accounts
 //! store, key derivation, the encryption policy, re-authentication
-//! (3.3.5.5.3) and the refusal of binds (3.3.5.5.2, `engine::binding`).
+//! (3.3.5.5.3); binds (3.3.5.5.2) are in `session_bind`.
 
 use std::sync::Arc;
 
@@ -8,7 +8,6 @@ use crate::audit::{Event, EventKind, EventResult};
 use crate::auth::{FailReason, NtlmServer, ServerNames, Step};
 use crate::config::EncryptionPolicy;
 use crate::crypto::{CipherId, SigningAlg};
-use crate::engine::binding::{self, Channel};
 use crate::engine::context::{Ctx, Reply, new_message};
 use crate::engine::crypto_state::{PreauthTarget, SessionCrypto};
 use crate::engine::services::{FailureOutcome, Principal};
@@ -26,7 +25,7 @@ pub fn session_setup(ctx: &mut Ctx<'_>) -> Result<Reply> {
     // The response names the request's session unless a new one is made.
     ctx.conn.crypto.last_session_id = Some(ctx.hdr.session_id);
     if req.flags & FLAG_BINDING != 0 {
-        return Err(bind(ctx).into());
+        return super::session_bind::bind(ctx, &req);
     }
     if ctx.server.live().security.encryption == EncryptionPolicy::Required && !client_can_encrypt(ctx) {
         // 3.3.5.5: Server.EncryptData with RejectUnencryptedAccess and a
@@ -126,57 +125,17 @@ pub fn session_setup(ctx: &mut Ctx<'_>) -> Result<Reply> {
     }
 }
 
-/// A bind request (SMB2_SESSION_FLAG_BINDING): always refused, with the
-/// status the named session and this connection call for.
-fn bind(ctx: &mut Ctx<'_>) -> NtStatus {
-    let sid = ctx.hdr.session_id;
-    if sid == 0 {
-        return NtStatus::INVALID_PARAMETER;
-    }
-    if ctx.conn.sessions.contains_key(&sid) {
-        // Already a channel of this session (or one being set up here).
-        return NtStatus::REQUEST_NOT_ACCEPTED;
-    }
-    let Some((crypto, session_dialect)) = ctx.server.bindable.lookup(sid) else {
-        return NtStatus::USER_SESSION_DELETED;
-    };
-    if !(ctx.hdr.is_signed() && crypto.signer().verify(ctx.msg).is_ok()) {
-        // Only a holder of the session's key learns that it exists (and
-        // what its connection negotiated), and gets an answer signed with
-        // that key: anybody else, another tenant probing session ids, is
-        // answered as for a session that does not exist, unsigned. (Samba
-        // answers an unsigned bind with INVALID_PARAMETER; every bind of
-        // smbtorture is signed with the session's key.)
-        return NtStatus::USER_SESSION_DELETED;
-    }
-    // The refusal is signed with the session's key, as the client that
-    // signed the request expects (Samba bug 14512).
-    ctx.conn.crypto.bind_key = Some((sid, crypto.clone()));
-    let dialect = ctx.conn.neg.dialect.unwrap_or(Dialect::SMB202);
-    let channel = Channel { dialect, signing: signing_alg(ctx, dialect), cipher: cipher(ctx, dialect) };
-    let status = binding::refusal(&crypto, session_dialect, &channel);
-    tracing::info!(session = sid, status = ?status, "session bind refused (no multichannel)");
-    status
-}
-
 /// A new session (SessionId 0) or the next leg of one in progress; a valid
 /// session re-authenticates in place.
 fn start_or_continue(ctx: &mut Ctx<'_>) -> Result<u64> {
     let server = ctx.server;
-    let names = ServerNames {
-        netbios_computer: server.config.server.name.clone(),
-        netbios_domain: server.config.server.name.clone(),
-        dns_computer: server.config.server.name.to_lowercase(),
-        dns_domain: String::new(),
-    };
-    let mut challenge = [0u8; 8];
-    server.fill_random(&mut challenge);
-    let ntlm = NtlmServer::new(challenge, FileTime::from_system(ctx.now), names);
+    let ntlm = new_ntlm(ctx);
     if ctx.hdr.session_id == 0 {
         let sid = server.new_session_id();
         let mut s = Session::new(sid, ntlm, ctx.now);
         s.preauth = ctx.conn.crypto.preauth.clone();
         ctx.conn.sessions.insert(sid, s);
+        ctx.conn.channel_sessions.insert(sid);
         return Ok(sid);
     }
     let s = ctx.conn.sessions.get_mut(&ctx.hdr.session_id).ok_or(Error::Status(NtStatus::USER_SESSION_DELETED))?;
@@ -189,6 +148,20 @@ fn start_or_continue(ctx: &mut Ctx<'_>) -> Result<u64> {
     Ok(s.id)
 }
 
+/// A fresh NTLM exchange with this server's names.
+pub(super) fn new_ntlm(ctx: &Ctx<'_>) -> NtlmServer {
+    let server = ctx.server;
+    let names = ServerNames {
+        netbios_computer: server.config.server.name.clone(),
+        netbios_domain: server.config.server.name.clone(),
+        dns_computer: server.config.server.name.to_lowercase(),
+        dns_domain: String::new(),
+    };
+    let mut challenge = [0u8; 8];
+    server.fill_random(&mut challenge);
+    NtlmServer::new(challenge, FileTime::from_system(ctx.now), names)
+}
+
 /// True if the connection can carry SMB3 encryption (3.3.5.5).
 fn client_can_encrypt(ctx: &Ctx<'_>) -> bool {
     match ctx.conn.neg.dialect {
@@ -199,7 +172,7 @@ fn client_can_encrypt(ctx: &Ctx<'_>) -> bool {
 }
 
 /// The cipher a session set up on this connection uses.
-fn cipher(ctx: &Ctx<'_>, dialect: Dialect) -> Option<CipherId> {
+pub(super) fn cipher(ctx: &Ctx<'_>, dialect: Dialect) -> Option<CipherId> {
     match dialect {
         Dialect::SMB311 => CipherId::from_wire(ctx.conn.crypto.cipher),
         d if d.is_smb3() && ctx.conn.neg.client_capabilities & caps::ENCRYPTION != 0 => Some(CipherId::Aes128Ccm),
@@ -208,7 +181,7 @@ fn cipher(ctx: &Ctx<'_>, dialect: Dialect) -> Option<CipherId> {
 }
 
 /// The signing algorithm a session set up on this connection uses.
-fn signing_alg(ctx: &Ctx<'_>, dialect: Dialect) -> SigningAlg {
+pub(super) fn signing_alg(ctx: &Ctx<'_>, dialect: Dialect) -> SigningAlg {
     match dialect {
         Dialect::SMB311 => ctx.conn.crypto.signing_alg.and_then(SigningAlg::from_wire).unwrap_or(SigningAlg::AesCmac),
         d if d.is_smb3() => SigningAlg::AesCmac,
@@ -242,7 +215,8 @@ fn establish(
             EncryptionPolicy::Off => false,
         };
         let crypto = Arc::new(crypto);
-        ctx.server.bindable.register(sid, &crypto, dialect);
+        let owner = (principal.org_id, principal.user_id);
+        ctx.server.bindable.register(sid, &crypto, dialect, ctx.conn.group.clone(), owner);
         if crypto.can_encrypt() {
             ctx.conn.keys.register(sid, &crypto);
         }
@@ -338,6 +312,19 @@ fn fail(
     } else {
         ctx.conn.sessions.remove(&sid);
     }
+    logon_failed(ctx, user, who, reason, status)
+}
+
+/// The accounting of a failed logon or bind: counted against the account
+/// and address, audited, answered after the configured delay with
+/// STATUS_LOGON_FAILURE (`status` if given).
+pub(super) fn logon_failed(
+    ctx: &mut Ctx<'_>,
+    user: Option<crate::types::UserId>,
+    who: Option<(crate::types::OrgId, String)>,
+    reason: &str,
+    status: Option<NtStatus>,
+) -> Result<Reply> {
     let policy = Policy::of(&ctx.server.live());
     let ip = ctx.peer.ip();
     // Smart lockout: failures count per (account, address); only those
