@@ -436,7 +436,10 @@ fn held_opens_close_when_access_changes_or_the_user_is_disabled() {
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(5) {
         last = p.cmd("open");
-        if last != "ok" {
+        // The tree can go one check before the session does (seen once in
+        // a clean-clone CI run: NETWORK_NAME_DELETED, 0xc00000c9); what
+        // must hold is that the session itself expires within the bound.
+        if last != "ok" && last != "err 0xc00000c9" {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
