@@ -267,12 +267,14 @@ pub async fn mixed(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result<Samp
             let blocks = (z.mixed_file / u64::from(z.mixed_io)).max(1);
             let mut x = 0x2545_F491_4F6C_DD1Du64 ^ (k as u64 + 1).wrapping_mul(0x9E37_79B9);
             let (mut lat, mut bytes) = (Vec::new(), 0u64);
+            let mut kinds = Vec::new();
             while Instant::now() < deadline {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
                 let off = (x % blocks) * u64::from(z.mixed_io);
                 let t0 = Instant::now();
+                kinds.push(x & (1 << 40) == 0);
                 if x & (1 << 40) == 0 {
                     let r = tree.read(fid, off, z.mixed_io).await?;
                     bytes += client::read_data(&r)?.len() as u64;
@@ -281,14 +283,36 @@ pub async fn mixed(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result<Samp
                 }
                 lat.push(t0.elapsed().as_secs_f64() * 1e3);
             }
-            Ok::<_, Error>((lat, bytes))
+            Ok::<_, Error>((lat, bytes, kinds))
         });
     }
     let (mut lat, mut bytes) = (Vec::new(), 0u64);
+    let (mut rl, mut wl) = (Vec::new(), Vec::new());
     while let Some(r) = tasks.join_next().await {
-        let (l, b) = r.map_err(|_| Error::Protocol("client task panicked"))??;
+        let (l, b, k) = r.map_err(|_| Error::Protocol("client task panicked"))??;
+        for (x, is_read) in l.iter().zip(k) {
+            if is_read { rl.push(*x) } else { wl.push(*x) }
+        }
         lat.extend(l);
         bytes += b;
+    }
+    if std::env::var_os("SMBBENCH_SPLIT").is_some() {
+        rl.sort_by(f64::total_cmp);
+        wl.sort_by(f64::total_cmp);
+        let p = crate::report::percentile;
+        eprintln!(
+            "SPLIT reads n={} p50={:.2} p90={:.2} p99={:.2} max={:.1} | writes n={} p50={:.2} p90={:.2} p99={:.2} max={:.1}",
+            rl.len(),
+            p(&rl, 0.5),
+            p(&rl, 0.9),
+            p(&rl, 0.99),
+            rl.last().copied().unwrap_or(0.0),
+            wl.len(),
+            p(&wl, 0.5),
+            p(&wl, 0.9),
+            p(&wl, 0.99),
+            wl.last().copied().unwrap_or(0.0)
+        );
     }
     let elapsed = start.elapsed();
     for (tree, fid, name) in &setup {

@@ -142,6 +142,31 @@ pub enum Inbound {
     },
 }
 
+impl Inbound {
+    /// True if every request of the frame is a WRITE without WRITE_THROUGH
+    /// (MS-SMB2 2.2.21): it never waits on an fsync by its own asking and
+    /// takes a few hundred microseconds at most, so the connection runs it
+    /// on its async worker (`net::connection`) instead of handing the
+    /// worker's queue to another thread first. An open created with
+    /// FILE_WRITE_THROUGH still syncs on each WRITE; that is its own asking
+    /// too, and rare. READs keep their thread: there the hand-off lets the
+    /// record decryption overlap the transport sealing of the previous
+    /// response (docs/benchmarks.md, "WRITEs on the async worker").
+    pub fn is_buffered_write(&self) -> bool {
+        let plain = match self {
+            Inbound::Raw(f) => f.as_slice(),
+            Inbound::Opened { frame, .. } => frame.get(TRANSFORM_HEADER_LEN..).unwrap_or_default(),
+            Inbound::Failed { .. } => return false,
+        };
+        let Some(msgs) = header::chain_messages(plain) else { return false };
+        msgs.iter().all(|m| {
+            header::command_of(m) == Some(header::Command::WRITE)
+                && crate::wire::write::WriteRequest::decode(m)
+                    .is_ok_and(|w| w.flags & crate::wire::write::flags::WRITE_THROUGH == 0)
+        })
+    }
+}
+
 /// The decryption keys of a connection's sessions, for its reader.
 /// Sessions register when their keys are derived; an entry dies with its
 /// session (a weak reference), so a frame of a session that is gone goes to
@@ -186,6 +211,51 @@ impl KeyTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One request of `command` (a WRITE of 8 bytes with `write_flags`),
+    /// padded to 8 bytes, with NextCommand set when `more` follow.
+    fn chain_part(command: header::Command, write_flags: u32, more: bool) -> Vec<u8> {
+        let mut m = Vec::new();
+        header::Header { command, ..Default::default() }.encode(&mut m);
+        if command == header::Command::WRITE {
+            let w = crate::wire::write::WriteRequest { flags: write_flags, data: b"12345678", ..Default::default() };
+            w.encode(&mut m);
+        } else {
+            m.extend_from_slice(&[0u8; 16]);
+        }
+        m.resize(m.len().next_multiple_of(8), 0);
+        if more {
+            let n = m.len() as u32;
+            header::set_next_command(&mut m, n);
+        }
+        m
+    }
+
+    #[test]
+    fn only_chains_of_buffered_writes_run_on_the_worker() {
+        use crate::wire::write::flags::WRITE_THROUGH;
+        use header::Command;
+        let w = |more| chain_part(Command::WRITE, 0, more);
+        let raw = |parts: Vec<Vec<u8>>| Inbound::Raw(parts.concat());
+        assert!(raw(vec![w(false)]).is_buffered_write());
+        assert!(raw(vec![w(true), w(true), w(false)]).is_buffered_write());
+        assert!(!raw(vec![chain_part(Command::WRITE, WRITE_THROUGH, false)]).is_buffered_write());
+        assert!(!raw(vec![w(true), chain_part(Command::WRITE, WRITE_THROUGH, false)]).is_buffered_write());
+        assert!(!raw(vec![chain_part(Command::READ, 0, false)]).is_buffered_write());
+        assert!(!raw(vec![w(true), chain_part(Command::FLUSH, 0, false)]).is_buffered_write());
+        // A NextCommand pointing past the end, a short frame, a frame that did not decrypt.
+        let mut bad = w(false);
+        header::set_next_command(&mut bad, 4096);
+        assert!(!Inbound::Raw(bad).is_buffered_write());
+        assert!(!Inbound::Raw(vec![0xfe, b'S', b'M', b'B']).is_buffered_write());
+        let failed = Inbound::Failed { session_id: 1, error: CryptoError::Integrity };
+        assert!(!failed.is_buffered_write());
+        // Decrypted: the chain starts after the transform header.
+        let mut frame = vec![0u8; TRANSFORM_HEADER_LEN];
+        frame.extend(w(false));
+        let (crypto, _) = session();
+        assert!(Inbound::Opened { session_id: SID, crypto, frame }.is_buffered_write());
+    }
     use crate::crypto::{CipherId, Encryptor, KeyDerivation, PreauthHash, SessionKeys, SigningAlg};
     use crate::wire::negotiate::Dialect;
 

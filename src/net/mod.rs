@@ -168,7 +168,14 @@ async fn connection(
                 };
                 last_request = Instant::now();
                 let Ok(_slot) = slots.acquire().await else { break Ok(()) };
-                let out = tokio::task::block_in_place(|| conn.handle_inbound(SystemTime::now(), &mut inbound));
+                // A buffered WRITE runs right here: handing the worker's
+                // queue to another thread first cost 10-15 % of a
+                // sequential write's server CPU (docs/benchmarks.md).
+                let out = if inbound.is_buffered_write() {
+                    conn.handle_inbound(SystemTime::now(), &mut inbound)
+                } else {
+                    tokio::task::block_in_place(|| conn.handle_inbound(SystemTime::now(), &mut inbound))
+                };
                 // A failed logon holds the connection for its delay: guesses
                 // sent in parallel on one connection wait in turn.
                 let hold = out.iter().find_map(|o| match o { Outgoing::Delayed(d, _) => Some(*d), _ => None });
@@ -290,18 +297,20 @@ fn keepalive(stream: &TcpStream) {
 }
 
 /// How many connections may run the engine at once, per core.
-const SLOTS_PER_CORE: usize = 2;
+const SLOTS_PER_CORE: usize = 4;
 
-/// How many connections may run the engine at once. Each request runs on a
-/// thread of its own (`block_in_place`, as storage calls block); with one
-/// thread per busy connection, 32 busy clients on 2 cores meant 32
-/// runnable threads, each preempted in turn (often while holding a storage
-/// lock everybody else then waited for) and a p99 latency five times the
-/// median. Two threads per core still cover a request waiting on the disk
-/// (a FLUSH's fsync) while another computes; the rest queue, first come
-/// first served (tokio's semaphore is fair). On the 2-core benchmark VM, 4
-/// slots gave a p99 of 9 ms, 8 gave 12.5 ms and 32 gave 17 ms at the same
-/// throughput (docs/benchmarks.md). Asynchronous work (pending requests,
+/// How many connections may run the engine at once. A request runs on a
+/// thread of its own (`block_in_place`, as storage calls block) unless it
+/// is a buffered WRITE; with one thread per busy connection, 32 busy
+/// clients on 2 cores meant 32 runnable threads, each preempted in turn
+/// (often while holding a storage lock everybody else then waited for) and
+/// a p99 latency five times the median. A few threads per core still
+/// cover requests waiting on the disk (a FLUSH's fsync) or on a lock while
+/// another computes; the rest queue, first come first served (tokio's
+/// semaphore is fair). On the 2-core benchmark VM (32 clients, 64 KiB
+/// reads and writes, 2026-12-06, docs/benchmarks.md) 4 slots gave 522-571
+/// MiB/s and 8 gave 627-668 MiB/s at the same p99 (8.4-9.2 ms); with 32
+/// the p99 rose to 13 ms. Asynchronous work (pending requests,
 /// notifications) does not take a slot.
 fn engine_slots() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

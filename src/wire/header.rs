@@ -257,6 +257,33 @@ pub fn gmac_nonce_fields(msg: &[u8]) -> Option<([u8; 8], u32, Command)> {
     Some((message_id, flags, command))
 }
 
+/// The messages of a compound chain (MS-SMB2 3.2.4.1.4, 3.3.5.2.7), each
+/// from its header to the next one's NextCommand or the end; `None` if a
+/// header is short or a NextCommand is not 8-aligned, below a header or
+/// past the end (the engine refuses such a chain when it handles it).
+pub fn chain_messages(msg: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    let mut rest = msg;
+    loop {
+        let h = rest.get(..HEADER_LEN)?;
+        let next = u32::from_le_bytes([h[20], h[21], h[22], h[23]]) as usize;
+        if next == 0 {
+            out.push(rest);
+            return Some(out);
+        }
+        if !next.is_multiple_of(8) || next < HEADER_LEN || next > rest.len() {
+            return None;
+        }
+        out.push(&rest[..next]);
+        rest = &rest[next..];
+    }
+}
+
+/// The Command of the message at the start of `msg`, if it has a header.
+pub fn command_of(msg: &[u8]) -> Option<Command> {
+    msg.get(..HEADER_LEN).map(|h| Command(u16::from_le_bytes([h[12], h[13]])))
+}
+
 /// Sets NextCommand of the message at the start of `msg` (MS-SMB2 2.2.1).
 pub fn set_next_command(msg: &mut [u8], next: u32) {
     msg[offsets::NEXT_COMMAND..offsets::NEXT_COMMAND + 4].copy_from_slice(&next.to_le_bytes());
@@ -281,6 +308,30 @@ mod tests {
         let mut back = Vec::new();
         hd.encode(&mut back);
         assert_eq!(back, h);
+    }
+
+    #[test]
+    fn splits_compound_chains_and_refuses_bad_offsets() {
+        let mut a = vec![0u8; 72];
+        a[..4].copy_from_slice(&PROTOCOL_ID);
+        a[12] = 0x08; // READ
+        a[20] = 72; // NextCommand
+        let mut b = vec![0u8; 70];
+        b[..4].copy_from_slice(&PROTOCOL_ID);
+        b[12] = 0x09; // WRITE
+        let chain = [a.clone(), b.clone()].concat();
+        let msgs = chain_messages(&chain).expect("well formed");
+        assert_eq!(msgs.len(), 2);
+        assert_eq!((msgs[0].len(), msgs[1].len()), (72, 70));
+        assert_eq!(command_of(msgs[0]), Some(Command::READ));
+        assert_eq!(command_of(msgs[1]), Some(Command::WRITE));
+        for bad in [71u8, 8, 200] {
+            let mut c = chain.clone();
+            c[20] = bad;
+            assert_eq!(chain_messages(&c), None, "NextCommand {bad}");
+        }
+        assert_eq!(chain_messages(&chain[..63]), None);
+        assert_eq!(command_of(&chain[..10]), None);
     }
 
     #[test]
