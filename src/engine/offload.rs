@@ -142,27 +142,37 @@ pub enum Inbound {
     },
 }
 
+/// The largest READ [`Inbound::runs_on_worker`] takes: one record
+/// (storage::record::CHUNK), which is opened on the calling thread anyway.
+const SMALL_READ: u32 = 64 * 1024;
+
 impl Inbound {
-    /// True if every request of the frame is a WRITE without WRITE_THROUGH
-    /// (MS-SMB2 2.2.21): it never waits on an fsync by its own asking and
-    /// takes a few hundred microseconds at most, so the connection runs it
-    /// on its async worker (`net::connection`) instead of handing the
+    /// True if every request of the frame only moves a little file data or
+    /// buffers a WRITE: WRITEs without WRITE_THROUGH (MS-SMB2 2.2.21) and
+    /// READs of at most 64 KiB (2.2.19). Such a frame never waits on an
+    /// fsync by its own asking and takes a few hundred microseconds at
+    /// most (on a page-cache miss, one disk read), so the connection runs
+    /// it on its async worker (`net::connection`) instead of handing the
     /// worker's queue to another thread first. An open created with
     /// FILE_WRITE_THROUGH still syncs on each WRITE; that is its own asking
-    /// too, and rare. READs keep their thread: there the hand-off lets the
-    /// record decryption overlap the transport sealing of the previous
-    /// response (docs/benchmarks.md, "WRITEs on the async worker").
-    pub fn is_buffered_write(&self) -> bool {
+    /// too, and rare. Larger READs keep their thread: there the hand-off
+    /// lets the decryption of their records overlap the transport sealing
+    /// of the previous response (docs/benchmarks.md, "Data requests on the
+    /// async worker").
+    pub fn runs_on_worker(&self) -> bool {
         let plain = match self {
             Inbound::Raw(f) => f.as_slice(),
             Inbound::Opened { frame, .. } => frame.get(TRANSFORM_HEADER_LEN..).unwrap_or_default(),
             Inbound::Failed { .. } => return false,
         };
         let Some(msgs) = header::chain_messages(plain) else { return false };
-        msgs.iter().all(|m| {
-            header::command_of(m) == Some(header::Command::WRITE)
-                && crate::wire::write::WriteRequest::decode(m)
-                    .is_ok_and(|w| w.flags & crate::wire::write::flags::WRITE_THROUGH == 0)
+        msgs.iter().all(|m| match header::command_of(m) {
+            Some(header::Command::WRITE) => crate::wire::write::WriteRequest::decode(m)
+                .is_ok_and(|w| w.flags & crate::wire::write::flags::WRITE_THROUGH == 0),
+            Some(header::Command::READ) => {
+                crate::wire::read::ReadRequest::decode(m).is_ok_and(|r| r.length <= SMALL_READ)
+            }
+            _ => false,
         })
     }
 }
@@ -220,6 +230,10 @@ mod tests {
         if command == header::Command::WRITE {
             let w = crate::wire::write::WriteRequest { flags: write_flags, data: b"12345678", ..Default::default() };
             w.encode(&mut m);
+        } else if command == header::Command::READ {
+            // write_flags doubles as the READ's Length here.
+            let r = crate::wire::read::ReadRequest { length: write_flags, ..Default::default() };
+            r.encode(&mut m);
         } else {
             m.extend_from_slice(&[0u8; 16]);
         }
@@ -232,29 +246,32 @@ mod tests {
     }
 
     #[test]
-    fn only_chains_of_buffered_writes_run_on_the_worker() {
+    fn only_buffered_writes_and_small_reads_run_on_the_worker() {
         use crate::wire::write::flags::WRITE_THROUGH;
         use header::Command;
         let w = |more| chain_part(Command::WRITE, 0, more);
         let raw = |parts: Vec<Vec<u8>>| Inbound::Raw(parts.concat());
-        assert!(raw(vec![w(false)]).is_buffered_write());
-        assert!(raw(vec![w(true), w(true), w(false)]).is_buffered_write());
-        assert!(!raw(vec![chain_part(Command::WRITE, WRITE_THROUGH, false)]).is_buffered_write());
-        assert!(!raw(vec![w(true), chain_part(Command::WRITE, WRITE_THROUGH, false)]).is_buffered_write());
-        assert!(!raw(vec![chain_part(Command::READ, 0, false)]).is_buffered_write());
-        assert!(!raw(vec![w(true), chain_part(Command::FLUSH, 0, false)]).is_buffered_write());
+        assert!(raw(vec![w(false)]).runs_on_worker());
+        assert!(raw(vec![w(true), w(true), w(false)]).runs_on_worker());
+        assert!(!raw(vec![chain_part(Command::WRITE, WRITE_THROUGH, false)]).runs_on_worker());
+        assert!(!raw(vec![w(true), chain_part(Command::WRITE, WRITE_THROUGH, false)]).runs_on_worker());
+        assert!(raw(vec![chain_part(Command::READ, 65536, false)]).runs_on_worker());
+        assert!(raw(vec![w(true), chain_part(Command::READ, 4096, false)]).runs_on_worker());
+        assert!(!raw(vec![chain_part(Command::READ, 65537, false)]).runs_on_worker());
+        assert!(!raw(vec![chain_part(Command::READ, 1 << 20, true), w(false)]).runs_on_worker());
+        assert!(!raw(vec![w(true), chain_part(Command::FLUSH, 0, false)]).runs_on_worker());
         // A NextCommand pointing past the end, a short frame, a frame that did not decrypt.
         let mut bad = w(false);
         header::set_next_command(&mut bad, 4096);
-        assert!(!Inbound::Raw(bad).is_buffered_write());
-        assert!(!Inbound::Raw(vec![0xfe, b'S', b'M', b'B']).is_buffered_write());
+        assert!(!Inbound::Raw(bad).runs_on_worker());
+        assert!(!Inbound::Raw(vec![0xfe, b'S', b'M', b'B']).runs_on_worker());
         let failed = Inbound::Failed { session_id: 1, error: CryptoError::Integrity };
-        assert!(!failed.is_buffered_write());
+        assert!(!failed.runs_on_worker());
         // Decrypted: the chain starts after the transform header.
         let mut frame = vec![0u8; TRANSFORM_HEADER_LEN];
         frame.extend(w(false));
         let (crypto, _) = session();
-        assert!(Inbound::Opened { session_id: SID, crypto, frame }.is_buffered_write());
+        assert!(Inbound::Opened { session_id: SID, crypto, frame }.runs_on_worker());
     }
     use crate::crypto::{CipherId, Encryptor, KeyDerivation, PreauthHash, SessionKeys, SigningAlg};
     use crate::wire::negotiate::Dialect;

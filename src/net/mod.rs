@@ -168,10 +168,11 @@ async fn connection(
                 };
                 last_request = Instant::now();
                 let Ok(_slot) = slots.acquire().await else { break Ok(()) };
-                // A buffered WRITE runs right here: handing the worker's
-                // queue to another thread first cost 10-15 % of a
-                // sequential write's server CPU (docs/benchmarks.md).
-                let out = if inbound.is_buffered_write() {
+                // Buffered WRITEs and small READs run right here: handing
+                // the worker's queue to another thread first cost 10-15 %
+                // of a sequential write's server CPU and 1 ms of p99 under
+                // 32 clients (docs/benchmarks.md).
+                let out = if inbound.runs_on_worker() {
                     conn.handle_inbound(SystemTime::now(), &mut inbound)
                 } else {
                     tokio::task::block_in_place(|| conn.handle_inbound(SystemTime::now(), &mut inbound))
@@ -301,7 +302,7 @@ const SLOTS_PER_CORE: usize = 4;
 
 /// How many connections may run the engine at once. A request runs on a
 /// thread of its own (`block_in_place`, as storage calls block) unless it
-/// is a buffered WRITE; with one thread per busy connection, 32 busy
+/// is a buffered WRITE or a small READ (`Inbound::runs_on_worker`); with one thread per busy connection, 32 busy
 /// clients on 2 cores meant 32 runnable threads, each preempted in turn
 /// (often while holding a storage lock everybody else then waited for) and
 /// a p99 latency five times the median. A few threads per core still
