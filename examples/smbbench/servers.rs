@@ -79,8 +79,12 @@ impl Smbvault {
     pub fn start(bin: &Path, dir: &Path) -> Result<Self, String> {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         let config = dir.join("smbvault.toml");
+        // Every benchmark client comes from 127.0.0.1: the per-address cap
+        // (512 by default) would refuse the memory workload's 1,000 idle
+        // connections, which Samba, without such a cap, accepts.
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nmax_connections = 8192\n\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nmax_connections = 8192\n\
+             max_connections_per_ip = 8192\n\n\
              [security]\nencryption = \"off\"\nlogon_failure_delay_ms = 200\n",
             dir.join("data")
         );
