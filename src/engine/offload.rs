@@ -147,18 +147,25 @@ pub enum Inbound {
 const SMALL_READ: u32 = 64 * 1024;
 
 impl Inbound {
-    /// True if every request of the frame only moves a little file data or
-    /// buffers a WRITE: WRITEs without WRITE_THROUGH (MS-SMB2 2.2.21) and
-    /// READs of at most 64 KiB (2.2.19). Such a frame never waits on an
-    /// fsync by its own asking and takes a few hundred microseconds at
-    /// most (on a page-cache miss, one disk read), so the connection runs
-    /// it on its async worker (`net::connection`) instead of handing the
-    /// worker's queue to another thread first. An open created with
-    /// FILE_WRITE_THROUGH still syncs on each WRITE; that is its own asking
-    /// too, and rare. Larger READs keep their thread: there the hand-off
-    /// lets the decryption of their records overlap the transport sealing
-    /// of the previous response (docs/benchmarks.md, "Data requests on the
-    /// async worker").
+    /// True if every request of the frame is one that takes a few hundred
+    /// microseconds of CPU at most and never waits on the disk or the
+    /// network by its own asking, so that the connection runs it on its
+    /// async worker (`net::connection`) instead of handing the worker's
+    /// queue to another thread first. That hand-off cost 20-30 % of the
+    /// server CPU of a small-file operation and 10-15 % of a sequential
+    /// write (docs/benchmarks.md, "Requests on the async worker").
+    ///
+    /// Kept off the worker: NEGOTIATE, SESSION_SETUP and TREE_CONNECT
+    /// (accounts database writes, a share's first root); FLUSH and WRITEs
+    /// with WRITE_THROUGH (MS-SMB2 2.2.21: an fsync); IOCTL (server-side
+    /// copies, Previous Versions listings from the remote backups); CREATEs
+    /// naming a backup generation (a TWrp context, 2.2.13.2.7, or a `@GMT-`
+    /// token: the generation may be fetched first); SET_INFO (a truncation
+    /// frees every record past the new end); READs of more than 64 KiB,
+    /// whose hand-off lets their records' decryption overlap the transport
+    /// sealing of the previous response. An open created with
+    /// FILE_WRITE_THROUGH still syncs on each WRITE, and a CLOSE that
+    /// deletes a file frees its records: both are the client's own asking.
     pub fn runs_on_worker(&self) -> bool {
         let plain = match self {
             Inbound::Raw(f) => f.as_slice(),
@@ -166,14 +173,34 @@ impl Inbound {
             Inbound::Failed { .. } => return false,
         };
         let Some(msgs) = header::chain_messages(plain) else { return false };
-        msgs.iter().all(|m| match header::command_of(m) {
-            Some(header::Command::WRITE) => crate::wire::write::WriteRequest::decode(m)
-                .is_ok_and(|w| w.flags & crate::wire::write::flags::WRITE_THROUGH == 0),
-            Some(header::Command::READ) => {
-                crate::wire::read::ReadRequest::decode(m).is_ok_and(|r| r.length <= SMALL_READ)
-            }
-            _ => false,
-        })
+        msgs.iter().all(|m| quick(m))
+    }
+}
+
+/// See [`Inbound::runs_on_worker`].
+fn quick(m: &[u8]) -> bool {
+    use crate::wire::create::CreateRequest;
+    use crate::wire::create_context as cc;
+    use header::Command;
+    match header::command_of(m) {
+        Some(Command::WRITE) => crate::wire::write::WriteRequest::decode(m)
+            .is_ok_and(|w| w.flags & crate::wire::write::flags::WRITE_THROUGH == 0),
+        Some(Command::READ) => crate::wire::read::ReadRequest::decode(m).is_ok_and(|r| r.length <= SMALL_READ),
+        Some(Command::CREATE) => CreateRequest::decode(m)
+            .is_ok_and(|c| cc::find(&c.contexts, cc::names::TWRP).is_none() && !c.name.contains("@GMT-")),
+        Some(
+            Command::CLOSE
+            | Command::QUERY_INFO
+            | Command::QUERY_DIRECTORY
+            | Command::ECHO
+            | Command::CANCEL
+            | Command::LOCK
+            | Command::CHANGE_NOTIFY
+            | Command::OPLOCK_BREAK
+            | Command::TREE_DISCONNECT
+            | Command::LOGOFF,
+        ) => true,
+        _ => false,
     }
 }
 
@@ -243,6 +270,50 @@ mod tests {
             header::set_next_command(&mut m, n);
         }
         m
+    }
+
+    /// A CREATE of `name`, with a TWrp context if `twrp`.
+    fn create(name: &str, twrp: bool, more: bool) -> Vec<u8> {
+        use crate::wire::create::CreateRequest;
+        use crate::wire::create_context as cc;
+        let mut m = Vec::new();
+        header::Header { command: header::Command::CREATE, ..Default::default() }.encode(&mut m);
+        let stamp = [0u8; 8];
+        let contexts = if twrp { vec![cc::CreateContext { name: cc::names::TWRP, data: &stamp }] } else { vec![] };
+        CreateRequest { name: name.into(), contexts, ..Default::default() }.encode(&mut m);
+        m.resize(m.len().next_multiple_of(8), 0);
+        if more {
+            let n = m.len() as u32;
+            header::set_next_command(&mut m, n);
+        }
+        m
+    }
+
+    #[test]
+    fn metadata_requests_run_on_the_worker_unless_they_may_wait() {
+        use header::Command;
+        let raw = |parts: Vec<Vec<u8>>| Inbound::Raw(parts.concat());
+        let stat = raw(vec![
+            create("dir\\a.txt", false, true),
+            chain_part(Command::QUERY_INFO, 0, true),
+            chain_part(Command::CLOSE, 0, false),
+        ]);
+        assert!(stat.runs_on_worker());
+        assert!(raw(vec![chain_part(Command::QUERY_DIRECTORY, 0, false)]).runs_on_worker());
+        // A backup generation may have to be fetched first.
+        assert!(!raw(vec![create("a.txt", true, false)]).runs_on_worker());
+        assert!(!raw(vec![create("@GMT-2026.12.01-00.00.00\\a.txt", false, false)]).runs_on_worker());
+        assert!(!raw(vec![create("a.txt", false, true), chain_part(Command::FLUSH, 0, false)]).runs_on_worker());
+        for c in [
+            Command::NEGOTIATE,
+            Command::SESSION_SETUP,
+            Command::TREE_CONNECT,
+            Command::FLUSH,
+            Command::IOCTL,
+            Command::SET_INFO,
+        ] {
+            assert!(!raw(vec![chain_part(c, 0, false)]).runs_on_worker(), "{}", c.name());
+        }
     }
 
     #[test]

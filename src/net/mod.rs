@@ -168,10 +168,10 @@ async fn connection(
                 };
                 last_request = Instant::now();
                 let Ok(_slot) = slots.acquire().await else { break Ok(()) };
-                // Buffered WRITEs and small READs run right here: handing
-                // the worker's queue to another thread first cost 10-15 %
-                // of a sequential write's server CPU and 1 ms of p99 under
-                // 32 clients (docs/benchmarks.md).
+                // Most requests run right here: handing the worker's queue
+                // to another thread first cost 20-30 % of the server CPU
+                // of a small-file operation (docs/benchmarks.md). Those
+                // that may wait on the disk or the network still do.
                 let out = if inbound.runs_on_worker() {
                     conn.handle_inbound(SystemTime::now(), &mut inbound)
                 } else {
@@ -300,12 +300,12 @@ fn keepalive(stream: &TcpStream) {
 /// How many connections may run the engine at once, per core.
 const SLOTS_PER_CORE: usize = 4;
 
-/// How many connections may run the engine at once. A request runs on a
-/// thread of its own (`block_in_place`, as storage calls block) unless it
-/// is a buffered WRITE or a small READ (`Inbound::runs_on_worker`); with one thread per busy connection, 32 busy
-/// clients on 2 cores meant 32 runnable threads, each preempted in turn
-/// (often while holding a storage lock everybody else then waited for) and
-/// a p99 latency five times the median. A few threads per core still
+/// How many connections may run the engine at once. A request that may
+/// block runs on a thread of its own (`block_in_place`; quick ones run on
+/// the worker, `Inbound::runs_on_worker`); with one thread per busy
+/// connection, 32 busy clients on 2 cores meant 32 runnable threads, each
+/// preempted in turn (often while holding a storage lock everybody else
+/// then waited for) and a p99 latency five times the median. A few threads per core still
 /// cover requests waiting on the disk (a FLUSH's fsync) or on a lock while
 /// another computes; the rest queue, first come first served (tokio's
 /// semaphore is fair). On the 2-core benchmark VM (32 clients, 64 KiB
