@@ -216,6 +216,8 @@ impl Header {
 pub mod offsets {
     /// Status (u32).
     pub const STATUS: usize = 8;
+    /// Command (u16).
+    pub const COMMAND: usize = 12;
     /// Flags (u32).
     pub const FLAGS: usize = 16;
     /// NextCommand (u32).
@@ -257,31 +259,42 @@ pub fn gmac_nonce_fields(msg: &[u8]) -> Option<([u8; 8], u32, Command)> {
     Some((message_id, flags, command))
 }
 
-/// The messages of a compound chain (MS-SMB2 3.2.4.1.4, 3.3.5.2.7), each
-/// from its header to the next one's NextCommand or the end; `None` if a
-/// header is short or a NextCommand is not 8-aligned, below a header or
-/// past the end (the engine refuses such a chain when it handles it).
+/// The length of the message at the start of `rest` (`rest_len` bytes) in
+/// a compound chain, from its NextCommand (MS-SMB2 3.3.5.2.7): all of it
+/// when NextCommand is 0; otherwise NextCommand, which must be 8-aligned,
+/// at least a header and within `rest`. `None` when it is not.
+pub fn chained_len(next_command: u32, rest_len: usize) -> Option<usize> {
+    match next_command as usize {
+        0 => Some(rest_len),
+        n if n.is_multiple_of(8) && n >= HEADER_LEN && n <= rest_len => Some(n),
+        _ => None,
+    }
+}
+
+/// The messages of a compound chain, each from its header to the next one
+/// ([`chained_len`]); `None` if a header is short or a NextCommand is bad
+/// (the engine refuses such a chain when it handles it).
 pub fn chain_messages(msg: &[u8]) -> Option<Vec<&[u8]>> {
     let mut out = Vec::new();
     let mut rest = msg;
     loop {
         let h = rest.get(..HEADER_LEN)?;
-        let next = u32::from_le_bytes([h[20], h[21], h[22], h[23]]) as usize;
+        let at = offsets::NEXT_COMMAND;
+        let next = u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        let len = chained_len(next, rest.len())?;
+        out.push(&rest[..len]);
         if next == 0 {
-            out.push(rest);
             return Some(out);
         }
-        if !next.is_multiple_of(8) || next < HEADER_LEN || next > rest.len() {
-            return None;
-        }
-        out.push(&rest[..next]);
-        rest = &rest[next..];
+        // A NextCommand that points at the end names a message that is not there.
+        rest = &rest[len..];
     }
 }
 
 /// The Command of the message at the start of `msg`, if it has a header.
 pub fn command_of(msg: &[u8]) -> Option<Command> {
-    msg.get(..HEADER_LEN).map(|h| Command(u16::from_le_bytes([h[12], h[13]])))
+    let h = msg.get(..HEADER_LEN)?;
+    Some(Command(u16::from_le_bytes([h[offsets::COMMAND], h[offsets::COMMAND + 1]])))
 }
 
 /// Sets NextCommand of the message at the start of `msg` (MS-SMB2 2.2.1).
@@ -330,6 +343,10 @@ mod tests {
             c[20] = bad;
             assert_eq!(chain_messages(&c), None, "NextCommand {bad}");
         }
+        // NextCommand pointing exactly at the end names a message that is not there.
+        assert_eq!(chain_messages(&a), None);
+        assert_eq!(chained_len(72, 72), Some(72));
+        assert_eq!((chained_len(0, 70), chained_len(64, 70), chained_len(72, 70)), (Some(70), Some(64), None));
         assert_eq!(chain_messages(&chain[..63]), None);
         assert_eq!(command_of(&chain[..10]), None);
     }

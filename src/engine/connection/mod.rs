@@ -21,7 +21,7 @@ use crate::engine::security;
 use crate::engine::server::Server;
 use crate::engine::status::Error;
 use crate::wire::header::{self, Command, Header, flags};
-use crate::wire::{HEADER_LEN, NtStatus, prefix};
+use crate::wire::{NtStatus, prefix};
 
 mod background;
 mod channel;
@@ -238,11 +238,8 @@ impl Connection {
         loop {
             let rest = buf.get(offset..).ok_or(Error::Disconnect("compound offset"))?;
             let hdr = Header::decode(rest).map_err(|_| Error::Disconnect("bad SMB2 header"))?;
-            let len = match hdr.next_command as usize {
-                0 => rest.len(),
-                n if n % 8 == 0 && n >= HEADER_LEN && n <= rest.len() => n,
-                _ => return Err(Error::Disconnect("bad NextCommand")),
-            };
+            let len = crate::wire::header::chained_len(hdr.next_command, rest.len())
+                .ok_or(Error::Disconnect("bad NextCommand"))?;
             let msg = &rest[..len];
             let is_last = hdr.next_command == 0;
             let start = out.len();
