@@ -249,101 +249,117 @@ impl KeyTable {
 mod tests {
     use super::*;
 
-    /// One request of `command` (a WRITE of 8 bytes with `write_flags`),
-    /// padded to 8 bytes, with NextCommand set when `more` follow.
-    fn chain_part(command: header::Command, write_flags: u32, more: bool) -> Vec<u8> {
-        let mut m = Vec::new();
-        header::Header { command, ..Default::default() }.encode(&mut m);
-        if command == header::Command::WRITE {
-            let w = crate::wire::write::WriteRequest { flags: write_flags, data: b"12345678", ..Default::default() };
-            w.encode(&mut m);
-        } else if command == header::Command::READ {
-            // write_flags doubles as the READ's Length here.
-            let r = crate::wire::read::ReadRequest { length: write_flags, ..Default::default() };
-            r.encode(&mut m);
-        } else {
-            m.extend_from_slice(&[0u8; 16]);
+    /// Requests smbclient sent to Samba (captures/smbclient-SMB3_11-signed.pcap,
+    /// the frames the wire tests decode).
+    macro_rules! captured {
+        ($name:literal) => {
+            include_bytes!(concat!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/", $name)).to_vec()
+        };
+    }
+
+    /// `msgs` as one compound chain: each but the last padded to 8 bytes
+    /// and pointing at the next (MS-SMB2 3.2.4.1.4).
+    fn chain(msgs: &[Vec<u8>]) -> Inbound {
+        let mut out = Vec::new();
+        for (k, m) in msgs.iter().enumerate() {
+            let mut m = m.clone();
+            if k + 1 < msgs.len() {
+                m.resize(m.len().next_multiple_of(8), 0);
+                let n = m.len() as u32;
+                header::set_next_command(&mut m, n);
+            } else {
+                header::set_next_command(&mut m, 0);
+            }
+            out.extend(m);
         }
-        m.resize(m.len().next_multiple_of(8), 0);
-        if more {
-            let n = m.len() as u32;
-            header::set_next_command(&mut m, n);
-        }
+        Inbound::Raw(out)
+    }
+
+    /// The captured WRITE with its Flags (MS-SMB2 2.2.21: body offset 44) set.
+    fn write_with_flags(flags: u32) -> Vec<u8> {
+        let mut m = captured!("40-write-req.bin");
+        m[64 + 44..64 + 48].copy_from_slice(&flags.to_le_bytes());
         m
     }
 
-    /// A CREATE of `name`, with a TWrp context if `twrp`.
-    fn create(name: &str, twrp: bool, more: bool) -> Vec<u8> {
+    /// The captured READ with its Length (MS-SMB2 2.2.19: body offset 4) set.
+    fn read_of(length: u32) -> Vec<u8> {
+        let mut m = captured!("48-read-req.bin");
+        m[64 + 4..64 + 8].copy_from_slice(&length.to_le_bytes());
+        m
+    }
+
+    /// The captured CREATE (of `d1\a.txt`) under another name, with a TWrp
+    /// context if `twrp`.
+    fn create_of(name: &str, twrp: bool) -> Vec<u8> {
         use crate::wire::create::CreateRequest;
         use crate::wire::create_context as cc;
-        let mut m = Vec::new();
-        header::Header { command: header::Command::CREATE, ..Default::default() }.encode(&mut m);
+        let raw = captured!("38-create-req.bin");
+        let mut req = CreateRequest::decode(&raw).expect("captured CREATE");
+        req.name = name.into();
         let stamp = [0u8; 8];
-        let contexts = if twrp { vec![cc::CreateContext { name: cc::names::TWRP, data: &stamp }] } else { vec![] };
-        CreateRequest { name: name.into(), contexts, ..Default::default() }.encode(&mut m);
-        m.resize(m.len().next_multiple_of(8), 0);
-        if more {
-            let n = m.len() as u32;
-            header::set_next_command(&mut m, n);
+        if twrp {
+            req.contexts.push(cc::CreateContext { name: cc::names::TWRP, data: &stamp });
         }
+        let mut m = raw[..64].to_vec();
+        req.encode(&mut m);
         m
     }
 
     #[test]
-    fn metadata_requests_run_on_the_worker_unless_they_may_wait() {
-        use header::Command;
-        let raw = |parts: Vec<Vec<u8>>| Inbound::Raw(parts.concat());
-        let stat = raw(vec![
-            create("dir\\a.txt", false, true),
-            chain_part(Command::QUERY_INFO, 0, true),
-            chain_part(Command::CLOSE, 0, false),
-        ]);
-        assert!(stat.runs_on_worker());
-        assert!(raw(vec![chain_part(Command::QUERY_DIRECTORY, 0, false)]).runs_on_worker());
-        // A backup generation may have to be fetched first.
-        assert!(!raw(vec![create("a.txt", true, false)]).runs_on_worker());
-        assert!(!raw(vec![create("@GMT-2026.12.01-00.00.00\\a.txt", false, false)]).runs_on_worker());
-        assert!(!raw(vec![create("a.txt", false, true), chain_part(Command::FLUSH, 0, false)]).runs_on_worker());
-        for c in [
-            Command::NEGOTIATE,
-            Command::SESSION_SETUP,
-            Command::TREE_CONNECT,
-            Command::FLUSH,
-            Command::IOCTL,
-            Command::SET_INFO,
-        ] {
-            assert!(!raw(vec![chain_part(c, 0, false)]).runs_on_worker(), "{}", c.name());
+    fn captured_quick_requests_run_on_the_worker() {
+        let create = captured!("38-create-req.bin");
+        let (write, read) = (captured!("40-write-req.bin"), captured!("48-read-req.bin"));
+        let (query, close) = (captured!("30-query_info-req.bin"), captured!("26-close-req.bin"));
+        for one in [&create, &write, &read, &query, &close, &captured!("22-query_directory-req.bin")] {
+            assert!(chain(std::slice::from_ref(one)).runs_on_worker());
         }
-    }
-
-    #[test]
-    fn only_buffered_writes_and_small_reads_run_on_the_worker() {
-        use crate::wire::write::flags::WRITE_THROUGH;
-        use header::Command;
-        let w = |more| chain_part(Command::WRITE, 0, more);
-        let raw = |parts: Vec<Vec<u8>>| Inbound::Raw(parts.concat());
-        assert!(raw(vec![w(false)]).runs_on_worker());
-        assert!(raw(vec![w(true), w(true), w(false)]).runs_on_worker());
-        assert!(!raw(vec![chain_part(Command::WRITE, WRITE_THROUGH, false)]).runs_on_worker());
-        assert!(!raw(vec![w(true), chain_part(Command::WRITE, WRITE_THROUGH, false)]).runs_on_worker());
-        assert!(raw(vec![chain_part(Command::READ, 65536, false)]).runs_on_worker());
-        assert!(raw(vec![w(true), chain_part(Command::READ, 4096, false)]).runs_on_worker());
-        assert!(!raw(vec![chain_part(Command::READ, 65537, false)]).runs_on_worker());
-        assert!(!raw(vec![chain_part(Command::READ, 1 << 20, true), w(false)]).runs_on_worker());
-        assert!(!raw(vec![w(true), chain_part(Command::FLUSH, 0, false)]).runs_on_worker());
-        // A NextCommand pointing past the end, a short frame, a frame that did not decrypt.
-        let mut bad = w(false);
-        header::set_next_command(&mut bad, 4096);
-        assert!(!Inbound::Raw(bad).runs_on_worker());
-        assert!(!Inbound::Raw(vec![0xfe, b'S', b'M', b'B']).runs_on_worker());
-        let failed = Inbound::Failed { session_id: 1, error: CryptoError::Integrity };
-        assert!(!failed.runs_on_worker());
+        // smbclient's stat: CREATE + QUERY_INFO + CLOSE in one chain.
+        assert!(chain(&[create.clone(), query.clone(), close.clone()]).runs_on_worker());
+        assert!(chain(&[write.clone(), write.clone(), read.clone()]).runs_on_worker());
+        assert!(chain(&[read_of(64 * 1024)]).runs_on_worker());
         // Decrypted: the chain starts after the transform header.
         let mut frame = vec![0u8; TRANSFORM_HEADER_LEN];
-        frame.extend(w(false));
+        frame.extend(&write);
         let (crypto, _) = session();
         assert!(Inbound::Opened { session_id: SID, crypto, frame }.runs_on_worker());
     }
+
+    #[test]
+    fn requests_that_may_wait_keep_their_thread() {
+        use crate::wire::write::flags::WRITE_THROUGH;
+        let write = captured!("40-write-req.bin");
+        let slow = [
+            captured!("18-tree_connect-req.bin"),
+            captured!("14-ioctl-req.bin"),
+            write_with_flags(WRITE_THROUGH),
+            read_of(64 * 1024 + 1),
+            read_of(1 << 20),
+            // A backup generation may have to be fetched first.
+            create_of("a.txt", true),
+            create_of("@GMT-2026.12.01-00.00.00\\a.txt", false),
+        ];
+        for m in &slow {
+            assert!(!chain(std::slice::from_ref(m)).runs_on_worker(), "{:?}", header::command_of(m));
+            // One such request makes the whole chain wait.
+            assert!(!chain(&[write.clone(), m.clone()]).runs_on_worker());
+        }
+        // The same CREATE re-encoded without the TWrp context is quick: the
+        // two above wait for their generation, not for the re-encoding.
+        assert!(chain(&[create_of("a.txt", false)]).runs_on_worker());
+        for c in [header::Command::FLUSH, header::Command::SET_INFO, header::Command::SESSION_SETUP] {
+            let mut m = captured!("26-close-req.bin");
+            m[header::offsets::COMMAND..header::offsets::COMMAND + 2].copy_from_slice(&c.0.to_le_bytes());
+            assert!(!chain(&[m]).runs_on_worker(), "{}", c.name());
+        }
+        // A NextCommand past the end, a short frame, a frame that did not decrypt.
+        let mut bad = write.clone();
+        header::set_next_command(&mut bad, 4096);
+        assert!(!Inbound::Raw(bad).runs_on_worker());
+        assert!(!Inbound::Raw(write[..40].to_vec()).runs_on_worker());
+        assert!(!Inbound::Failed { session_id: 1, error: CryptoError::Integrity }.runs_on_worker());
+    }
+
     use crate::crypto::{CipherId, Encryptor, KeyDerivation, PreauthHash, SessionKeys, SigningAlg};
     use crate::wire::negotiate::Dialect;
 
