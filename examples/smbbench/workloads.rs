@@ -274,8 +274,9 @@ pub async fn mixed(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result<Samp
                 x ^= x << 17;
                 let off = (x % blocks) * u64::from(z.mixed_io);
                 let t0 = Instant::now();
-                kinds.push(x & (1 << 40) == 0);
-                if x & (1 << 40) == 0 {
+                let is_read = x & (1 << 40) == 0;
+                kinds.push(is_read);
+                if is_read {
                     let r = tree.read(fid, off, z.mixed_io).await?;
                     bytes += client::read_data(&r)?.len() as u64;
                 } else {

@@ -305,9 +305,9 @@ const SLOTS_PER_CORE: usize = 4;
 /// the worker, `Inbound::runs_on_worker`); with one thread per busy
 /// connection, 32 busy clients on 2 cores meant 32 runnable threads, each
 /// preempted in turn (often while holding a storage lock everybody else
-/// then waited for) and a p99 latency five times the median. A few threads per core still
-/// cover requests waiting on the disk (a FLUSH's fsync) or on a lock while
-/// another computes; the rest queue, first come first served (tokio's
+/// then waited for) and a p99 latency five times the median. A few threads
+/// per core still cover requests waiting on the disk (a FLUSH's fsync) or
+/// on a lock while another computes; the rest queue, first come first served (tokio's
 /// semaphore is fair). On the 2-core benchmark VM (32 clients, 64 KiB
 /// reads and writes, 2026-12-06, docs/benchmarks.md) 4 slots gave 522-571
 /// MiB/s and 8 gave 627-668 MiB/s at the same p99 (8.4-9.2 ms); with 32
@@ -468,11 +468,14 @@ async fn send_vectored(
             }
             Ok(())
         };
-        tokio::time::timeout(send_timeout, round)
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped taking responses"))??;
+        tokio::time::timeout(send_timeout, round).await.map_err(|_| stuck())??;
     }
     Ok(())
+}
+
+/// The error that ends a connection whose client takes no responses.
+fn stuck() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped taking responses")
 }
 
 /// The writer's buffer, where small responses are coalesced.
@@ -492,7 +495,6 @@ async fn write_loop(
     queue: Arc<SendQueue>,
     send_timeout: Duration,
 ) -> std::io::Result<()> {
-    let stuck = || std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped taking responses");
     let mut wr = tokio::io::BufWriter::with_capacity(WRITE_BUF, wr);
     while let Some(out) = rx.recv().await {
         let size = out.size();
