@@ -115,6 +115,9 @@ impl OrgCore {
         // it; unreadable records stay where they are (reads of them report
         // Integrity) and keep it alive.
         seg.retired.store(true, Ordering::Release);
+        // A segment with nothing live moved nothing: without this the
+        // commit that deletes it would wait for the next write.
+        self.bump_op_gen();
         if done.unreadable > 0 {
             tracing::warn!(
                 segment = seg.id,

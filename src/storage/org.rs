@@ -15,7 +15,7 @@ use super::content::Content;
 use super::db::Db;
 use super::error::{Result, StorageError};
 use super::keyring::OrgKeyring;
-use super::segment::{self, Reservation, SEG_HEADER_LEN, Segment};
+use super::segment::{self, Reservation, SEG_HEADER_LEN, Segment, Spare};
 use super::walmark::{self, Mark};
 use crate::keys::Key32;
 use crate::types::OrgId;
@@ -26,6 +26,11 @@ pub type QuotaSource = Arc<dyn Fn() -> Option<u64> + Send + Sync>;
 /// The durable commit checkpoints the WAL into `meta.db` once it is this
 /// long (automatic checkpoints are off: db.rs).
 const CHECKPOINT_WAL_BYTES: u64 = 4 << 20;
+
+/// A compacted-away segment file waits this long to become the next new
+/// segment (`Segment::reuse`) before it is deleted: an organization that
+/// stopped writing does not keep a segment's worth of disk for nothing.
+pub(crate) const SPARE_TTL: Duration = Duration::from_secs(60);
 
 /// Bits of a sequence number taken by the per-open counter; the rest is
 /// the open epoch, bumped durably at every open so that sequence numbers
@@ -51,6 +56,8 @@ pub(crate) struct OrgCore {
     segs: RwLock<HashMap<i64, Arc<Segment>>>,
     active: Mutex<Arc<Segment>>,
     seg_dir: PathBuf,
+    /// At most one compacted-away segment file, kept for the next segment.
+    spare: Mutex<Option<Spare>>,
     /// `meta.db-wal`, fsynced by `commit` after it released the db lock.
     wal: PathBuf,
     /// How far the WAL is durable (written by `commit`, under `commit_lock`).
@@ -92,7 +99,7 @@ impl OrgCore {
         let newest = segs.values().max_by_key(|s| s.id).cloned();
         let active = match newest {
             Some(s) if s.end() < opts.segment_size => s,
-            _ => new_segment(&mut db, &seg_dir)?,
+            _ => new_segment(&mut db, &seg_dir, None)?,
         };
         let mut segs = segs;
         segs.insert(active.id, active.clone());
@@ -126,6 +133,7 @@ impl OrgCore {
             segs: RwLock::new(segs),
             active: Mutex::new(active),
             seg_dir,
+            spare: Mutex::new(None),
             wal,
             mark: Mutex::new(mark),
             epoch: epoch as u64,
@@ -170,6 +178,11 @@ impl OrgCore {
         Ok(v)
     }
 
+    /// Counts a change the next commit must make durable.
+    pub(super) fn bump_op_gen(&self) {
+        self.op_gen.fetch_add(1, Ordering::AcqRel);
+    }
+
     fn apply(&self, d: Deltas) {
         let segs = self.segs.read();
         for (id, delta) in d.live {
@@ -201,7 +214,8 @@ impl OrgCore {
             self.check_live()?;
             let seg = {
                 let mut db = self.db.lock();
-                let seg = db.atomic(|db| new_segment(db, &self.seg_dir))?;
+                let spare = self.spare.lock().take();
+                let seg = db.atomic(|db| new_segment(db, &self.seg_dir, spare))?;
                 self.segs.write().insert(seg.id, seg.clone());
                 self.op_gen.fetch_add(1, Ordering::AcqRel);
                 seg
@@ -219,7 +233,8 @@ impl OrgCore {
         let mut active = self.active.lock();
         if active.end() > SEG_HEADER_LEN {
             let mut db = self.db.lock();
-            let seg = db.atomic(|db| new_segment(db, &self.seg_dir))?;
+            let spare = self.spare.lock().take();
+            let seg = db.atomic(|db| new_segment(db, &self.seg_dir, spare))?;
             self.segs.write().insert(seg.id, seg.clone());
             self.op_gen.fetch_add(1, Ordering::AcqRel);
             drop(db);
@@ -402,6 +417,7 @@ impl OrgCore {
             }
         }
         persist_segments(&mut db, all.iter())?;
+        drop(all);
         for s in &retired {
             db.conn.prepare_cached("DELETE FROM segments WHERE id=?1")?.execute([s.id])?;
             db.persisted.remove(&s.id);
@@ -447,13 +463,47 @@ impl OrgCore {
         drop(mark);
         self.committed_gen.store(upto, Ordering::Release);
         *last = Instant::now();
-        // The commit that forgot these segments is durable: delete them.
-        for s in &retired {
-            if let Err(e) = s.unlink() {
-                tracing::warn!(segment = s.id, error = %e, "cannot delete compacted segment");
+        // The commit that forgot these segments is durable: delete them,
+        // or keep one for the next new segment. Only a file nobody else
+        // holds is kept: a reader that found a record there before
+        // compaction moved it still reads it from the old file (unlinked,
+        // but open), and must never meet a new record's bytes instead.
+        let mut unlinked = false;
+        for s in retired {
+            let id = s.id;
+            let r = match Arc::try_unwrap(s) {
+                Ok(seg) => {
+                    let mut spare = self.spare.lock();
+                    if spare.is_none() {
+                        *spare = Some(seg.into_spare());
+                        continue;
+                    }
+                    seg.unlink()
+                }
+                Err(s) => s.unlink(),
+            };
+            unlinked = true;
+            if let Err(e) = r {
+                tracing::warn!(segment = id, error = %e, "cannot delete compacted segment");
             }
         }
-        if !retired.is_empty() {
+        if unlinked {
+            segment::sync_dir(&self.seg_dir)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the spare segment file once it waited `ttl` unused.
+    pub fn expire_spare(&self, ttl: Duration) -> Result<()> {
+        let old = {
+            let mut spare = self.spare.lock();
+            if !spare.as_ref().is_some_and(|s| s.age() >= ttl) {
+                return Ok(());
+            }
+            spare.take()
+        };
+        if let Some(s) = old {
+            s.discard()?;
             segment::sync_dir(&self.seg_dir)?;
         }
         Ok(())
@@ -482,6 +532,12 @@ impl Drop for OrgCore {
             && let Err(e) = self.commit()
         {
             tracing::error!(org = self.org.0, error = %e, "final storage commit failed");
+        }
+        // Recovery would delete it too; a clean close leaves no such file.
+        if let Some(s) = self.spare.get_mut().take()
+            && let Err(e) = s.discard()
+        {
+            tracing::debug!(org = self.org.0, error = %e, "spare segment file not deleted");
         }
     }
 }
@@ -514,14 +570,23 @@ fn persist_segments<'a>(db: &mut Db, segs: impl Iterator<Item = &'a Arc<Segment>
     Ok(())
 }
 
-/// Creates a segment file and its row (in the open transaction).
-fn new_segment(db: &mut Db, seg_dir: &Path) -> Result<Arc<Segment>> {
+/// Creates a segment file and its row (in the open transaction), in the
+/// spare file if there is one.
+fn new_segment(db: &mut Db, seg_dir: &Path, spare: Option<Spare>) -> Result<Arc<Segment>> {
     let mut name = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut name);
     db.conn
         .prepare_cached("INSERT INTO segments(name, len, live) VALUES(?1, ?2, 0)")?
         .execute(params![name.as_slice(), SEG_HEADER_LEN as i64])?;
     let id = db.conn.last_insert_rowid();
+    if let Some(spare) = spare {
+        match Segment::reuse(spare, seg_dir, id, name) {
+            Ok(s) => return Ok(Arc::new(s)),
+            // The file is left behind under one name or the other, and
+            // recovery deletes it; a new one will do.
+            Err(e) => tracing::warn!(error = %e, "cannot reuse a compacted segment file"),
+        }
+    }
     Ok(Arc::new(Segment::create(seg_dir, id, name)?))
 }
 

@@ -263,6 +263,9 @@ impl Store {
             {
                 tracing::error!(org = core.org.0, error = %e, "background commit failed");
             }
+            if let Err(e) = core.expire_spare(super::org::SPARE_TTL) {
+                tracing::warn!(org = core.org.0, error = %e, "cannot delete the spare segment file");
+            }
             if !self.opts.background_compaction {
                 continue;
             }
