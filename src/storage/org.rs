@@ -497,7 +497,7 @@ impl OrgCore {
     pub fn expire_spare(&self, ttl: Duration) -> Result<()> {
         let old = {
             let mut spare = self.spare.lock();
-            if !spare.as_ref().is_some_and(|s| s.age() >= ttl) {
+            if spare.as_ref().is_none_or(|s| s.age() < ttl) {
                 return Ok(());
             }
             spare.take()
