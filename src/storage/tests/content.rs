@@ -208,6 +208,30 @@ fn compaction_reclaims_overwritten_chunks() {
     assert_eq!(read_all(&o.open_content(f, None, false).unwrap()), pattern(19, 256 * 1024));
 }
 
+/// A size the write-back tail grew in memory, within the same allocation
+/// and after an overwrite that changed neither, reaches the `contents` row.
+#[test]
+fn sizes_reach_the_row_around_overwrites_in_place() {
+    let d = tempfile::tempdir().unwrap();
+    let (s, o, root) = setup(d.path());
+    let f = file(&o, root, "f");
+    let c = o.open_content(f, None, false).unwrap();
+    c.write(0, &pattern(1, 65536)).unwrap();
+    c.write(65536, &pattern(2, 300)).unwrap();
+    c.flush().unwrap();
+    c.write(0, &pattern(3, 65536)).unwrap(); // whole chunk, same size and allocation
+    c.write(65836, &pattern(5, 100)).unwrap(); // the tail grows the size, not the allocation
+    c.flush().unwrap();
+    assert_eq!(o.stat(f).unwrap().size, 65936);
+    drop((c, o, s));
+    let s = open(d.path());
+    let o = s.org(OrgId(1)).unwrap();
+    let got = read_all(&o.open_content(f, None, false).unwrap());
+    assert_eq!(got.len(), 65936);
+    assert_eq!(got[..65536], pattern(3, 65536)[..]);
+    assert_eq!(got[65836..], pattern(5, 100)[..]);
+}
+
 /// Name → (inode, length) of every segment file.
 fn seg_files(dir: &std::path::Path) -> std::collections::HashMap<String, (u64, u64)> {
     use std::os::unix::fs::MetadataExt;
