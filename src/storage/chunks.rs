@@ -409,9 +409,9 @@ const BATCH_POOL: usize = 4;
 const BATCH_SMALL: usize = 2 << 20;
 /// ... and at most `BATCH_LARGE_KEPT` up to this size, the records of one
 /// 8 MiB write batch (smbclient and Windows write 8 MiB at a time): each
-/// such write used to allocate and zero-fill 8.6 MiB first, 5 % of the
-/// server CPU of an smbclient put (docs/benchmarks.md). The pool holds at
-/// most 2 × 8.6 + 2 × 2 MiB.
+/// such write used to allocate and zero-fill 8.6 MiB first, 3.4 % of the
+/// server's samples in an smbclient put (docs/benchmarks.md). The pool
+/// holds at most 2 × 8.6 + 2 × 2 MiB.
 const BATCH_LARGE: usize = (8 << 20) + ((8 << 20) / CHUNK as usize + 1) * super::record::OVERHEAD;
 const BATCH_LARGE_KEPT: usize = 2;
 

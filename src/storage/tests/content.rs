@@ -176,11 +176,7 @@ fn concurrent_writers_on_one_content() {
 #[test]
 fn compaction_reclaims_overwritten_chunks() {
     let d = tempfile::tempdir().unwrap();
-    let s = Store::open(d.path(), &master(), StoreOptions { segment_size: 1 << 20, compact_min_dead: 0, ..quiet() })
-        .unwrap();
-    s.create_org(OrgId(1)).unwrap();
-    let o = s.org(OrgId(1)).unwrap();
-    let root = o.create_root(FileTime(1)).unwrap();
+    let (s, o, root) = setup_with(d.path(), compacting());
     let c = o.open_content(file(&o, root, "f"), None, false).unwrap();
     let keep = o.open_content(file(&o, root, "keep"), None, false).unwrap();
     keep.write(0, &pattern(9, 300_000)).unwrap();
@@ -188,7 +184,7 @@ fn compaction_reclaims_overwritten_chunks() {
         c.write(0, &pattern(round, 256 * 1024)).unwrap();
     }
     o.flush().unwrap();
-    let seg_dir = d.path().join("orgs").join(format!("{:016x}", 1)).join("seg");
+    let seg_dir = seg_dir(d.path());
     let disk = |dir: &std::path::Path| -> u64 {
         std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
     };
@@ -232,6 +228,20 @@ fn sizes_reach_the_row_around_overwrites_in_place() {
     assert_eq!(got[65836..], pattern(5, 100)[..]);
 }
 
+/// 1 MiB segments, compacted however little of them is dead.
+fn compacting() -> StoreOptions {
+    StoreOptions { segment_size: 1 << 20, compact_min_dead: 0, ..quiet() }
+}
+
+/// Overwrites `c` 20 times with 256 KiB (chunk 0 last holds
+/// `pattern(19, ..)`): several segments, all but the newest dead.
+fn overwrite(o: &OrgStore, c: &crate::storage::Content) {
+    for round in 0..20u8 {
+        c.write(0, &pattern(round, 256 * 1024)).unwrap();
+    }
+    o.flush().unwrap();
+}
+
 /// Name → (inode, length) of every segment file.
 fn seg_files(dir: &std::path::Path) -> std::collections::HashMap<String, (u64, u64)> {
     use std::os::unix::fs::MetadataExt;
@@ -250,27 +260,20 @@ fn seg_files(dir: &std::path::Path) -> std::collections::HashMap<String, (u64, u
 #[test]
 fn compacted_segment_files_are_reused_and_cut_back_by_recovery() {
     let d = tempfile::tempdir().unwrap();
-    let opts = StoreOptions { segment_size: 1 << 20, compact_min_dead: 0, ..quiet() };
-    let s = Store::open(d.path(), &master(), opts.clone()).unwrap();
-    s.create_org(OrgId(1)).unwrap();
-    let o = s.org(OrgId(1)).unwrap();
-    let root = o.create_root(FileTime(1)).unwrap();
+    let (s, o, root) = setup_with(d.path(), compacting());
     let c = o.open_content(file(&o, root, "f"), None, false).unwrap();
-    for round in 0..20u8 {
-        c.write(0, &pattern(round, 256 * 1024)).unwrap();
-    }
-    o.flush().unwrap();
-    let seg_dir = d.path().join("orgs").join(format!("{:016x}", 1)).join("seg");
-    let before = seg_files(&seg_dir);
+    overwrite(&o, &c);
+    let dir = seg_dir(d.path());
+    let before = seg_files(&dir);
     s.compact_now().unwrap();
-    let compacted = seg_files(&seg_dir);
+    let compacted = seg_files(&dir);
     assert!(compacted.len() < before.len() - 1, "segments {before:?} -> {compacted:?}");
     // One new segment's worth of writes: its file is one we had.
     let g = o.open_content(file(&o, root, "g"), None, false).unwrap();
     let model = pattern(77, 1 << 20);
     g.write(0, &model).unwrap();
     o.flush().unwrap();
-    let after = seg_files(&seg_dir);
+    let after = seg_files(&dir);
     // A file we had (same inode) under a new segment's name.
     let reused =
         after.iter().any(|(n, (ino, _))| !compacted.contains_key(n) && compacted.values().any(|v| v.0 == *ino));
@@ -283,15 +286,49 @@ fn compacted_segment_files_are_reused_and_cut_back_by_recovery() {
     let crashed = tempfile::tempdir().unwrap();
     copy_tree(d.path(), crashed.path());
     drop((c, g, o, s));
-    let s = Store::open(crashed.path(), &master(), opts).unwrap();
+    let s = Store::open(crashed.path(), &master(), compacting()).unwrap();
     let o = s.org(OrgId(1)).unwrap();
     let g = o.open_content(o.lookup(root, "g").unwrap().unwrap(), None, false).unwrap();
     assert_eq!(read_all(&g), model);
     let c = o.open_content(o.lookup(root, "f").unwrap().unwrap(), None, false).unwrap();
     assert_eq!(read_all(&c), pattern(19, 256 * 1024));
-    let total: u64 =
-        seg_files(&crashed.path().join("orgs").join(format!("{:016x}", 1)).join("seg")).values().map(|v| v.1).sum();
+    let total: u64 = seg_files(&seg_dir(crashed.path())).values().map(|v| v.1).sum();
     assert!(total <= 3 << 20, "recovery left {total} bytes of segment files");
+}
+
+/// Compacted-away segments that readers still hold are deleted, not
+/// reused: a reader keeps reading the records it found there, never a new
+/// segment's bytes at the same offsets.
+#[test]
+fn a_held_segment_file_is_never_reused() {
+    let d = tempfile::tempdir().unwrap();
+    let (s, o, root) = setup_with(d.path(), compacting());
+    let c = o.open_content(file(&o, root, "f"), None, false).unwrap();
+    c.write(0, &pattern(0, 256 * 1024)).unwrap();
+    c.flush().unwrap();
+    let (path, off, plen, _) = c.debug_location(0).unwrap().unwrap();
+    let mut record = vec![0u8; crate::storage::record::ChunkKeys::record_len(plen as usize)];
+    std::fs::File::open(&path).and_then(|f| std::os::unix::fs::FileExt::read_exact_at(&f, &mut record, off)).unwrap();
+    overwrite(&o, &c);
+    // Every segment held, as by a reader between finding a record and reading it.
+    let held = o.core.segments();
+    let before = seg_files(&seg_dir(d.path()));
+    s.compact_now().unwrap();
+    assert!(!path.exists(), "the first segment was not compacted away");
+    // New segments' worth of writes, after a spare would have been kept.
+    let g = o.open_content(file(&o, root, "g"), None, false).unwrap();
+    g.write(0, &pattern(77, 2 << 20)).unwrap();
+    o.flush().unwrap();
+    let first = held.iter().find(|s| s.path() == path).unwrap();
+    let mut again = vec![0u8; record.len()];
+    first.read_at(&mut again, off).unwrap();
+    assert!(again == record, "a held segment's record changed under its reader");
+    for (name, (ino, _)) in seg_files(&seg_dir(d.path())) {
+        let was = before.iter().find(|(_, v)| v.0 == ino).map(|(n, _)| n);
+        assert!(was.is_none_or(|n| *n == name), "held file {was:?} became segment {name}");
+    }
+    assert_eq!(read_all(&c), pattern(19, 256 * 1024));
+    assert_eq!(read_all(&g), pattern(77, 2 << 20));
 }
 
 #[test]
@@ -351,7 +388,7 @@ fn small_sequential_writes_seal_each_chunk_once() {
     assert_eq!(read_all(&c), data);
     c.flush().unwrap();
     assert!(c.debug_location(2).unwrap().is_some());
-    let seg_dir = d.path().join("orgs").join(format!("{:016x}", 1)).join("seg");
+    let seg_dir = seg_dir(d.path());
     assert_eq!(super::iv::scan_ivs(&seg_dir).len(), 3, "one record per chunk");
 }
 

@@ -43,11 +43,21 @@ pub(super) fn open(dir: &Path) -> Arc<Store> {
 
 /// A store with organization 1 and a share root.
 pub(super) fn setup(dir: &Path) -> (Arc<Store>, Arc<OrgStore>, NodeId) {
-    let s = open(dir);
+    setup_with(dir, quiet())
+}
+
+/// `setup` with other store options.
+pub(super) fn setup_with(dir: &Path, opts: StoreOptions) -> (Arc<Store>, Arc<OrgStore>, NodeId) {
+    let s = Store::open(dir, &master(), opts).unwrap();
     s.create_org(OrgId(1)).unwrap();
     let o = s.org(OrgId(1)).unwrap();
     let root = o.create_root(FileTime(1)).unwrap();
     (s, o, root)
+}
+
+/// Organization 1's segment directory under the store at `dir`.
+pub(super) fn seg_dir(dir: &Path) -> std::path::PathBuf {
+    dir.join("orgs").join(format!("{:016x}", 1)).join("seg")
 }
 
 pub(super) fn file(o: &OrgStore, dir: NodeId, name: &str) -> NodeId {
