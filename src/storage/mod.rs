@@ -27,6 +27,7 @@ mod par;
 mod record;
 mod rowmac;
 mod segment;
+mod segment_rows;
 mod store;
 mod streams;
 mod walmark;

@@ -254,9 +254,9 @@ fn seg_files(dir: &std::path::Path) -> std::collections::HashMap<String, (u64, u
 }
 
 /// A compacted-away segment file becomes the next new segment (same
-/// inode, nothing freed and allocated again), at most one is kept, and
-/// the old records in it never show: reads see the new data, and a crash
-/// cuts the file back to what was committed.
+/// inode, nothing freed and allocated again), and the old records in it
+/// never show: reads see the new data, and a crash cuts the file back to
+/// what was committed.
 #[test]
 fn compacted_segment_files_are_reused_and_cut_back_by_recovery() {
     let d = tempfile::tempdir().unwrap();
