@@ -9,8 +9,10 @@ use crate::mode::Mode;
 pub enum Metric {
     SeqWriteSmbclient,
     SeqWriteSmbclientCpu,
+    SeqWriteSmbclientBusy,
     SeqReadSmbclient,
     SeqReadSmbclientCpu,
+    SeqReadSmbclientBusy,
     SeqWriteClient,
     SeqWriteClientCpu,
     SeqReadClient,
@@ -57,6 +59,14 @@ impl Metric {
             }
             Metric::SeqReadSmbclientCpu => {
                 (format!("seq read {} (smbclient get): server CPU", gib(z.seq_bytes)), "ms/MiB", false)
+            }
+            // smbclient's own CPU over the wall time: near 100 % the
+            // client, not the server, sets the pace (one thread).
+            Metric::SeqWriteSmbclientBusy => {
+                (format!("seq write {} (smbclient put): smbclient busy", gib(z.seq_bytes)), "%", true)
+            }
+            Metric::SeqReadSmbclientBusy => {
+                (format!("seq read {} (smbclient get): smbclient busy", gib(z.seq_bytes)), "%", true)
             }
             Metric::SeqWriteClientCpu => (format!("{}: server CPU", seq_client("write")), "ms/MiB", false),
             Metric::SeqReadClientCpu => (format!("{}: server CPU", seq_client("read")), "ms/MiB", false),

@@ -88,6 +88,9 @@ impl Smbvault {
              [security]\nencryption = \"off\"\nlogon_failure_delay_ms = 200\n",
             dir.join("data")
         );
+        // SMBBENCH_SMBVAULT_TOML appends sections for an A/B run of a
+        // setting, e.g. $'[storage]\ncompact_dead_ratio = 0.95\n'.
+        let text = text + &std::env::var("SMBBENCH_SMBVAULT_TOML").unwrap_or_default();
         std::fs::write(&config, text).map_err(|e| e.to_string())?;
         let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
         let mut child = Command::new(bin)

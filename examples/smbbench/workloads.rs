@@ -109,7 +109,8 @@ fn fill(pat: &[u8], offset: u64, buf: &mut [u8]) {
 pub fn seq_smbclient(t: &Target, mode: Mode, src: &Path, bytes: u64) -> Result<Samples, String> {
     // smbclient is not a descendant of the server: only the server's CPU
     // counts, including its per-connection smbd reaped after the command.
-    let run = |cmds: String| -> Result<(Duration, f64), String> {
+    let run = |cmds: String| -> Result<(Duration, f64, f64), String> {
+        let client0 = children_cpu_ms()?;
         let phase = Phase::start(t);
         let out = Command::new("smbclient")
             .arg(format!("//127.0.0.1/{}", t.share_for(mode)))
@@ -118,22 +119,46 @@ pub fn seq_smbclient(t: &Target, mode: Mode, src: &Path, bytes: u64) -> Result<S
             .args(["-c", &cmds])
             .output()
             .map_err(|e| format!("smbclient: {e}"))?;
-        let took = phase.end();
+        let (took, cpu) = phase.end();
+        let client = children_cpu_ms()? - client0;
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         if !out.status.success() || text.contains("NT_STATUS_") {
             return Err(format!("smbclient {cmds}: {text}"));
         }
-        Ok(took)
+        Ok((took, cpu, client))
     };
-    let (put, put_cpu) = run(format!("put {} seq-smbclient.bin", src.display()))?;
-    let (get, get_cpu) = run("get seq-smbclient.bin /dev/null".into())?;
+    let (put, put_cpu, put_client) = run(format!("put {} seq-smbclient.bin", src.display()))?;
+    let (get, get_cpu, get_client) = run("get seq-smbclient.bin /dev/null".into())?;
     run("del seq-smbclient.bin".into())?;
     Ok(vec![
         (Metric::SeqWriteSmbclient, mib_per_s(bytes, put)),
         (Metric::SeqWriteSmbclientCpu, ms_per_mib(put_cpu, bytes)),
+        (Metric::SeqWriteSmbclientBusy, busy(put_client, put)),
         (Metric::SeqReadSmbclient, mib_per_s(bytes, get)),
         (Metric::SeqReadSmbclientCpu, ms_per_mib(get_cpu, bytes)),
+        (Metric::SeqReadSmbclientBusy, busy(get_client, get)),
     ])
+}
+
+/// CPU time (user + system) of this process's children that have been
+/// waited for, in ms (`cutime` + `cstime` of /proc/self/stat, proc(5)):
+/// around a `Command::output()` it is that command's own CPU. The servers
+/// are waited for only when they stop, and Samba's per-connection smbd
+/// is not our child.
+fn children_cpu_ms() -> Result<f64, String> {
+    let stat = std::fs::read_to_string("/proc/self/stat").map_err(|e| format!("/proc/self/stat: {e}"))?;
+    // Fields after the command name, which may hold spaces, in parentheses.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or("/proc/self/stat: no command name")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // cutime and cstime are fields 16 and 17, the 14th and 15th after ')'.
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).ok_or("/proc/self/stat: bad cutime");
+    // USER_HZ, the unit of these fields, is 100 on every Linux ABI.
+    Ok((ticks(13)? + ticks(14)?) * 10.0)
+}
+
+/// How busy the client kept its core: its CPU time over the wall time, in %.
+fn busy(cpu_ms: f64, took: Duration) -> f64 {
+    100.0 * cpu_ms / (took.as_secs_f64() * 1000.0).max(f64::MIN_POSITIVE)
 }
 
 /// Our client: write then read `bytes` with `depth` 1 MiB requests in flight.

@@ -214,40 +214,40 @@ impl Content {
 
     fn append_locked(&self, st: &State, off: u64, n: usize, out: &mut Vec<u8>) -> Result<()> {
         enum Job<'a> {
-            Staged(super::record::Staged),
+            /// A whole chunk: its record read with the ciphertext in place.
+            Direct(&'a super::chunks::Loc),
+            /// Part of a chunk: read, verified and decrypted apart.
             Read(usize, &'a super::chunks::Loc),
         }
         let (first, last) = (off / CHUNK, (off + n as u64 - 1) / CHUNK);
         let rows = self.locate_if(&st.sz, first, last)?;
         let tail = st.tail.as_ref();
         let start = out.len();
-        // Pass 1, in order: append every piece (ciphertext to decrypt in
-        // place, tail plaintext, or zeros), noting where the work is.
+        // Zeros first: a hole, or the part of a chunk past its stored
+        // length, reads as zeros, and the rest is overwritten below. (The
+        // fill costs less than the staging copy it replaces: every record
+        // lands in place, and its read runs in parallel with the others.)
+        out.resize(start + n, 0);
         let mut jobs: Vec<(u64, usize, usize, Job<'_>)> = Vec::new();
         let mut pos = off;
         while pos < off + n as u64 {
             let (idx, from) = (pos / CHUNK, (pos % CHUNK) as usize);
             let take = (CHUNK as usize - from).min((off + n as u64 - pos) as usize);
-            let at = out.len();
+            let at = start + (pos - off) as usize;
             if let Some(t) = tail.filter(|t| t.idx == idx) {
                 let avail = t.buf.len().saturating_sub(from).min(take);
-                out.extend_from_slice(&t.buf[from..from + avail]);
+                out[at..at + avail].copy_from_slice(&t.buf[from..from + avail]);
             } else if let Some(loc) = rows.get(&idx) {
                 let avail = (loc.plen as usize).saturating_sub(from).min(take);
                 let whole = from == 0 && avail == loc.plen as usize;
-                match if whole { self.append_chunk(idx, loc, out)? } else { None } {
-                    Some(staged) => jobs.push((idx, at, avail, Job::Staged(staged))),
-                    None if avail > 0 => {
-                        out.resize(at + avail, 0);
-                        jobs.push((idx, at, avail, Job::Read(from, loc)));
-                    }
-                    None => {}
+                if avail > 0 {
+                    jobs.push((idx, at, avail, if whole { Job::Direct(loc) } else { Job::Read(from, loc) }));
                 }
             }
-            out.resize(at + take, 0);
             pos += take as u64;
         }
-        // Pass 2, spread over the cores: decrypt each piece where it lies.
+        // Each record read and decrypted where its bytes go, spread over
+        // the cores.
         let mut pieces = Vec::with_capacity(jobs.len());
         let (mut rest, mut base) = (&mut out[start..], start);
         for (idx, at, len, job) in jobs {
@@ -256,7 +256,7 @@ impl Content {
             (rest, base) = (r, at + len);
         }
         super::par::try_for_each(pieces, |(idx, piece, job)| match job {
-            Job::Staged(s) => self.open_appended(idx, &s, piece),
+            Job::Direct(loc) => self.read_direct(idx, loc, piece),
             Job::Read(from, loc) => self.read_chunk(idx, loc, from, piece),
         })
     }
