@@ -6,6 +6,7 @@
 //! the commit syncs the segments before the transaction (db.rs).
 
 use std::collections::BTreeMap;
+use std::io::IoSliceMut;
 use std::sync::Arc;
 
 use rusqlite::params;
@@ -15,7 +16,7 @@ use super::content::{Content, Sizes};
 use super::db::Db;
 use super::error::{Result, StorageError};
 use super::org::Deltas;
-use super::record::{CHUNK, ChunkKeys, Expect, OVERHEAD, Staged};
+use super::record::{CHUNK, ChunkKeys, Expect, OVERHEAD, Staged, V2_HEADER, V2_TAG};
 use super::segment::{Reservation, Segment};
 
 /// Allocation granularity reported to clients (a cluster).
@@ -235,6 +236,30 @@ impl Content {
     /// Decrypts in place a ciphertext [`Self::append_chunk`] appended.
     pub(super) fn open_appended(&self, idx: u64, staged: &Staged, buf: &mut [u8]) -> Result<()> {
         self.keys.open_staged(staged, buf).map_err(|_| self.integrity(idx))
+    }
+
+    /// Reads the record of chunk `idx` with its ciphertext landing in `out`
+    /// (which holds exactly the chunk) and decrypts it there: no staging
+    /// buffer, no copy. A record that is not whole version 2 with the header
+    /// the index expects goes through [`Self::read_chunk`], which checks it
+    /// fully. On error `out` holds nothing of the record: GCM leaves no
+    /// unauthenticated plaintext and the caller wipes the ciphertext.
+    pub(super) fn read_direct(&self, idx: u64, loc: &Loc, out: &mut [u8]) -> Result<()> {
+        let Some(seg) = &loc.seg else {
+            return Err(self.integrity(idx));
+        };
+        let (mut header, mut tag) = ([0u8; V2_HEADER], [0u8; V2_TAG]);
+        let mut parts = [IoSliceMut::new(&mut header), IoSliceMut::new(out), IoSliceMut::new(&mut tag)];
+        match seg.read_parts_at(&mut parts, loc.off) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(self.integrity(idx)),
+            Err(e) => return Err(e.into()),
+        }
+        let expect = Expect { idx, seq: loc.seq, plen: loc.plen };
+        match ChunkKeys::stage_v2_parts(&header, &tag, expect) {
+            Some(staged) => self.keys.open_staged(&staged, out).map_err(|_| self.integrity(idx)),
+            None => self.read_chunk(idx, loc, 0, out),
+        }
     }
 
     /// The whole verified plaintext of a stored chunk (for read-modify-write),

@@ -57,8 +57,8 @@ const MAC_LABEL: &[u8; 16] = b"smbvault/chunk/1";
 /// Version 2: XAES-256-GCM (AES-256-GCM under a key derived per record).
 const V2: u8 = 2;
 const ALG_XAES_GCM: u8 = 2;
-const V2_HEADER: usize = 64;
-const V2_TAG: usize = 16;
+pub const V2_HEADER: usize = 64;
+pub const V2_TAG: usize = 16;
 const NONCE: std::ops::Range<usize> = 32..56;
 const AAD_LABEL: &[u8; 16] = b"smbvault/chunk/2";
 const AAD_LEN: usize = 16 + 8 + 8 + V2_HEADER;
@@ -213,12 +213,22 @@ impl ChunkKeys {
     /// which rejects a bad one.
     pub fn stage_v2(rec: &[u8], expect: Expect) -> Option<(Staged, &[u8])> {
         let plen = expect.plen as usize;
-        if !header_ok(rec, expect) || rec[4..6] != [V2, ALG_XAES_GCM] || rec[56..64] != [0; 8] {
+        if !header_ok(rec, expect) {
             return None;
         }
-        let header: [u8; V2_HEADER] = rec[..V2_HEADER].try_into().ok()?;
-        let tag: [u8; V2_TAG] = rec[V2_HEADER + plen..].try_into().ok()?;
-        Some((Staged { header, tag }, &rec[V2_HEADER..V2_HEADER + plen]))
+        let header: &[u8; V2_HEADER] = rec[..V2_HEADER].try_into().ok()?;
+        let tag: &[u8; V2_TAG] = rec[V2_HEADER + plen..].try_into().ok()?;
+        Some((Self::stage_v2_parts(header, tag, expect)?, &rec[V2_HEADER..V2_HEADER + plen]))
+    }
+
+    /// [`Self::stage_v2`] for a record whose parts were read apart (the
+    /// ciphertext straight into a READ's response): the fields `expect`
+    /// names, and version 2 with XAES-256-GCM.
+    pub fn stage_v2_parts(header: &[u8; V2_HEADER], tag: &[u8; V2_TAG], expect: Expect) -> Option<Staged> {
+        if !fields_ok(header, expect) || header[4..6] != [V2, ALG_XAES_GCM] || header[56..64] != [0; 8] {
+            return None;
+        }
+        Some(Staged { header: *header, tag: *tag })
     }
 
     /// Decrypts in place the ciphertext of a record staged by
@@ -290,7 +300,7 @@ impl ChunkKeys {
 }
 
 /// The header and tag of a version 2 record whose ciphertext the caller
-/// holds (see [`ChunkKeys::stage_v2`]).
+/// holds (see [`ChunkKeys::stage_v2`]), checked against the index.
 pub struct Staged {
     header: [u8; V2_HEADER],
     tag: [u8; V2_TAG],
@@ -299,7 +309,12 @@ pub struct Staged {
 /// The checks common to both versions: length, magic, and the fields the
 /// index says the record must have (`expect`).
 fn header_ok(rec: &[u8], expect: Expect) -> bool {
-    if rec.len() != ChunkKeys::record_len(expect.plen as usize) || rec.len() < V2_HEADER {
+    rec.len() == ChunkKeys::record_len(expect.plen as usize) && rec.len() >= V2_HEADER && fields_ok(rec, expect)
+}
+
+/// The header fields both versions share (the first 32 bytes of `rec`).
+fn fields_ok(rec: &[u8], expect: Expect) -> bool {
+    if rec.len() < 32 {
         return false;
     }
     let be64 = |r: std::ops::Range<usize>| rec.get(r).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);

@@ -158,6 +158,26 @@ impl Segment {
         self.file.read_exact_at(buf, off)
     }
 
+    /// Reads exactly the total length of `parts` at `off`, filling them in
+    /// order (`preadv`: a record's header, its ciphertext where the caller
+    /// wants it and its tag, without a staging copy). A short file is
+    /// `UnexpectedEof`.
+    pub fn read_parts_at(&self, mut parts: &mut [io::IoSliceMut<'_>], mut off: u64) -> io::Result<()> {
+        io::IoSliceMut::advance_slices(&mut parts, 0);
+        while !parts.is_empty() {
+            match rustix::io::preadv(&self.file, parts, off) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    io::IoSliceMut::advance_slices(&mut parts, n);
+                    off += n as u64;
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// fdatasync if anything was written since the last sync. The flag is
     /// cleared before syncing so that a write finishing meanwhile is synced
     /// by the next call instead of being forgotten.

@@ -73,8 +73,8 @@ pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
         return Err(NtStatus::END_OF_FILE.into());
     }
     // Read straight into the response buffer: no intermediate copy of up to
-    // 8 MiB, and no zero-fill either: `read_append` writes every byte it
-    // appends (stored chunks are decrypted where their ciphertext lands).
+    // 8 MiB. `read_append` writes every byte it appends (stored chunks are
+    // decrypted where their ciphertext lands).
     let mut out = new_message();
     ReadResponse::encode_prefix(&mut out, 0, 0, 0);
     let n = content.read_append(req.offset, req.length as usize, &mut out)?;

@@ -14,13 +14,19 @@ fn read_all(c: &crate::storage::Content) -> Vec<u8> {
 
 /// `read_append` after a 5-byte prefix, into a buffer whose spare capacity
 /// holds stale bytes (as a reused buffer would hold another tenant's).
+/// Both ways (staged, and in place), which must agree.
 fn appended(c: &crate::storage::Content, off: u64, len: usize) -> Vec<u8> {
-    let mut out = vec![0xA5; len + 200_000];
-    out.truncate(5);
-    let n = c.read_append(off, len, &mut out).unwrap();
-    assert_eq!(out.len(), 5 + n);
-    assert_eq!(out[..5], [0xA5; 5]);
-    out.split_off(5)
+    let one = |direct| {
+        let mut out = vec![0xA5; len + 200_000];
+        out.truncate(5);
+        let n = with_read_path(direct, || c.read_append(off, len, &mut out)).unwrap();
+        assert_eq!(out.len(), 5 + n);
+        assert_eq!(out[..5], [0xA5; 5]);
+        out.split_off(5)
+    };
+    let staged = one(false);
+    assert_eq!(one(true), staged, "off {off} len {len}: the in-place read agrees with the staged one");
+    staged
 }
 
 /// READ responses are filled by `read_append` with no zero-fill first:

@@ -37,6 +37,16 @@ pub(super) fn in_both_versions(f: impl Fn()) {
     WRITE_VERSION.set(RecordVersion::Gcm);
 }
 
+/// Runs `f` with READs forced through one path: records staged and copied
+/// (`direct` false) or read in place after a zero-fill (true), whatever
+/// their size (`content::reads_direct`).
+pub(super) fn with_read_path<T>(direct: bool, f: impl FnOnce() -> T) -> T {
+    super::content::FORCE_DIRECT.with(|d| d.set(Some(direct)));
+    let r = f();
+    super::content::FORCE_DIRECT.with(|d| d.set(None));
+    r
+}
+
 pub(super) fn open(dir: &Path) -> Arc<Store> {
     Store::open(dir, &master(), quiet()).unwrap()
 }

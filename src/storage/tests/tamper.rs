@@ -45,15 +45,21 @@ fn read_chunk(c: &Content, idx: u64) -> Result<Vec<u8>, StorageError> {
 /// `read_append` into a buffer whose spare capacity holds stale bytes (as a
 /// reused buffer would hold another tenant's): what it appends is exactly
 /// the result, and a failure leaves the buffer as it was.
+/// Both ways a READ fills its buffer (staged, and in place) must agree.
 fn appended(c: &Content, off: u64, len: usize) -> Result<Vec<u8>, StorageError> {
-    let mut out = vec![0xA5; len + 3 * FULL];
-    out.truncate(3);
-    let r = c.read_append(off, len, &mut out);
-    match r {
-        Ok(n) => assert_eq!(out.len(), 3 + n),
-        Err(_) => assert_eq!(out, [0xA5; 3], "a failed read appends nothing"),
-    }
-    r.map(|_| out[3..].to_vec())
+    let one = |direct| {
+        let mut out = vec![0xA5; len + 3 * FULL];
+        out.truncate(3);
+        let r = with_read_path(direct, || c.read_append(off, len, &mut out));
+        match r {
+            Ok(n) => assert_eq!(out.len(), 3 + n),
+            Err(_) => assert_eq!(out, [0xA5; 3], "a failed read appends nothing (direct: {direct})"),
+        }
+        r.map(|_| out[3..].to_vec())
+    };
+    let staged = one(false);
+    assert_eq!(one(true), staged, "the in-place read agrees with the staged one");
+    staged
 }
 
 /// An org store with file "a" of three full chunks and file "b" of one.
