@@ -54,7 +54,7 @@ fn reads_direct(n: usize) -> bool {
 /// Reads of at least this many bytes land each record in place after a
 /// zero-fill instead of staging it (`append_locked`). Measured on the
 /// 2-core benchmark VM (docs/benchmarks.md, stop 18): smbclient get (8 MiB
-/// READs) gained 6 % in place; 1 MiB READs lost 3–4 %, so they stage.
+/// READs) gained 1–6 % in place; 1 MiB READs lost 3–4 %, so they stage.
 const DIRECT_READ: usize = 2 << 20;
 const MAX_IDX: u64 = MAX_FILE_SIZE / CHUNK;
 
