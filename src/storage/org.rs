@@ -173,7 +173,7 @@ impl OrgCore {
         let mut db = self.db.lock();
         let (v, d) = db.atomic(f)?;
         self.apply(d);
-        self.op_gen.fetch_add(1, Ordering::AcqRel);
+        self.bump_op_gen();
         drop(db);
         Ok(v)
     }
@@ -212,15 +212,7 @@ impl OrgCore {
         let mut active = self.active.lock();
         if active.end() + n > self.opts.segment_size && active.end() > SEG_HEADER_LEN {
             self.check_live()?;
-            let seg = {
-                let mut db = self.db.lock();
-                let spare = self.spare.lock().take();
-                let seg = db.atomic(|db| new_segment(db, &self.seg_dir, spare))?;
-                self.segs.write().insert(seg.id, seg.clone());
-                self.op_gen.fetch_add(1, Ordering::AcqRel);
-                seg
-            };
-            *active = seg;
+            *active = self.start_segment()?;
         }
         let off = active.reserve(n);
         Ok(Reservation { seg: active.clone(), off })
@@ -232,15 +224,20 @@ impl OrgCore {
         self.check_live()?;
         let mut active = self.active.lock();
         if active.end() > SEG_HEADER_LEN {
-            let mut db = self.db.lock();
-            let spare = self.spare.lock().take();
-            let seg = db.atomic(|db| new_segment(db, &self.seg_dir, spare))?;
-            self.segs.write().insert(seg.id, seg.clone());
-            self.op_gen.fetch_add(1, Ordering::AcqRel);
-            drop(db);
-            *active = seg;
+            *active = self.start_segment()?;
         }
         Ok(())
+    }
+
+    /// A new segment (in the spare file if there is one), known to the
+    /// store and counted for the next commit; the caller makes it active.
+    fn start_segment(&self) -> Result<Arc<Segment>> {
+        let mut db = self.db.lock();
+        let spare = self.spare.lock().take();
+        let seg = db.atomic(|db| new_segment(db, &self.seg_dir, spare))?;
+        self.segs.write().insert(seg.id, seg.clone());
+        self.bump_op_gen();
+        Ok(seg)
     }
 
     /// Id of the segment new records go to (compaction leaves it alone).
