@@ -47,6 +47,28 @@ pub(super) fn with_read_path<T>(direct: bool, f: impl FnOnce() -> T) -> T {
     r
 }
 
+/// `read_append` of `off..off + len` after a prefix, into a buffer whose
+/// spare capacity holds stale bytes (as a reused buffer would hold another
+/// tenant's), once staged and once in place, which must agree: what it
+/// appends is exactly the result, and a failure leaves the buffer as it was.
+pub(super) fn read_append_both(c: &super::Content, off: u64, len: usize) -> Result<Vec<u8>, super::StorageError> {
+    const PREFIX: usize = 5;
+    let one = |direct| {
+        let mut out = vec![0xA5; PREFIX + len + 200_000];
+        out.truncate(PREFIX);
+        let r = with_read_path(direct, || c.read_append(off, len, &mut out));
+        match r {
+            Ok(n) => assert_eq!(out.len(), PREFIX + n),
+            Err(_) => assert_eq!(out.len(), PREFIX, "a failed read appends nothing (in place: {direct})"),
+        }
+        assert_eq!(out[..PREFIX], [0xA5; PREFIX], "the prefix is left alone (in place: {direct})");
+        r.map(|_| out[PREFIX..].to_vec())
+    };
+    let staged = one(false);
+    assert_eq!(one(true), staged, "off {off} len {len}: the in-place read agrees with the staged one");
+    staged
+}
+
 pub(super) fn open(dir: &Path) -> Arc<Store> {
     Store::open(dir, &master(), quiet()).unwrap()
 }
