@@ -39,7 +39,7 @@ pub(super) fn in_both_versions(f: impl Fn()) {
 
 /// Runs `f` with READs forced through one path: records staged and copied
 /// (`direct` false) or read in place after a zero-fill (true), whatever
-/// their size (`content::reads_direct`).
+/// their size (`content/read.rs`, `reads_direct`).
 pub(super) fn with_read_path<T>(direct: bool, f: impl FnOnce() -> T) -> T {
     super::content::FORCE_DIRECT.with(|d| d.set(Some(direct)));
     let r = f();
