@@ -418,7 +418,8 @@ impl Default for AuditConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// Compact a blob when more than this fraction of it is dead records.
+    /// The most of an organization's segment bytes compaction leaves dead
+    /// (per segment once the organization is quiet; storage/compact.rs).
     pub compact_dead_ratio: f64,
     /// Seconds between background commits of unflushed metadata.
     pub commit_interval_secs: u64,

@@ -29,6 +29,7 @@ pub enum Metric {
     MixedThroughput,
     MixedP50,
     MixedP99,
+    MixedCpu,
     IdleRss,
     IdlePss,
     IdleTotalRss,
@@ -79,6 +80,7 @@ impl Metric {
             }
             Metric::MixedP50 => (format!("{} clients mixed: p50 latency", z.clients), "ms", false),
             Metric::MixedP99 => (format!("{} clients mixed: p99 latency", z.clients), "ms", false),
+            Metric::MixedCpu => (format!("{} clients mixed: server CPU", z.clients), "µs/request", false),
             Metric::IdleRss => (format!("memory per idle connection, RSS ({} conns)", z.idle), "KiB", false),
             Metric::IdlePss => (format!("memory per idle connection, PSS ({} conns)", z.idle), "KiB", false),
             Metric::IdleTotalRss => (format!("server RSS total with {} idle conns", z.idle), "MiB", false),

@@ -283,6 +283,7 @@ pub async fn mixed(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result<Samp
         transfer::write_all(&tree, f.file_id, z.mixed_file, p, |o, b| fill(&pat, o, b)).await?;
         setup.push((tree, f.file_id, name));
     }
+    let phase = Phase::start(t);
     let start = Instant::now();
     let deadline = start + z.mixed_time;
     let mut tasks = tokio::task::JoinSet::new();
@@ -341,6 +342,8 @@ pub async fn mixed(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result<Samp
         );
     }
     let elapsed = start.elapsed();
+    let (_, cpu_ms) = phase.end();
+    let requests = lat.len().max(1) as f64;
     for (tree, fid, name) in &setup {
         tree.close(*fid).await?;
         tree.delete(name).await?;
@@ -350,6 +353,7 @@ pub async fn mixed(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result<Samp
         (Metric::MixedThroughput, mib_per_s(bytes, elapsed)),
         (Metric::MixedP50, crate::report::percentile(&lat, 0.50)),
         (Metric::MixedP99, crate::report::percentile(&lat, 0.99)),
+        (Metric::MixedCpu, cpu_ms * 1000.0 / requests),
     ])
 }
 

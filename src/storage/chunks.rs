@@ -290,6 +290,7 @@ impl Content {
             .map(|p| alloc_of(p.plain.len() as u64) - old.get(&p.idx).map_or(0, |l| alloc_of(l.plen.into())))
             .sum();
         self.core.check_quota(grow)?;
+        self.core.note_write();
         // `_space` lives until the rows are published (segment.rs).
         let (placed, _space) = self.seal_and_append(puts)?;
         let new_alloc = self.core.mutate(|db| {

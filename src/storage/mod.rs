@@ -66,8 +66,14 @@ pub struct StoreOptions {
     pub commit_interval: Duration,
     /// Compact a segment when more than this fraction of it is dead.
     pub compact_dead_ratio: f64,
-    /// ... and at least this many bytes are dead.
+    /// ... and at least this many bytes are dead. While clients write to
+    /// the organization (within `compact_quiet`), a segment is compacted
+    /// only once the organization as a whole is past `compact_dead_ratio`
+    /// (compact.rs).
     pub compact_min_dead: u64,
+    /// How long an organization goes without a client write before
+    /// compaction applies `compact_dead_ratio` segment by segment again.
+    pub compact_quiet: Duration,
     /// Start a new segment file after this many bytes.
     pub segment_size: u64,
     /// Run the background thread (commit timer, compaction).
@@ -90,6 +96,7 @@ impl Default for StoreOptions {
             commit_interval: Duration::from_secs(2),
             compact_dead_ratio: 0.5,
             compact_min_dead: 4 << 20,
+            compact_quiet: Duration::from_secs(2),
             segment_size: 256 << 20,
             background: true,
             background_compaction: true,

@@ -79,6 +79,11 @@ pub(crate) struct OrgCore {
     /// Operations durably committed (survives a power loss).
     committed_gen: AtomicU64,
     shredded: AtomicBool,
+    /// When `OrgCore` was opened: the clock of `last_write_ms`.
+    born: Instant,
+    /// Milliseconds after `born` of the last client write (compaction
+    /// policy, compact.rs).
+    last_write_ms: AtomicU64,
 }
 
 impl OrgCore {
@@ -148,6 +153,8 @@ impl OrgCore {
             settled_gen: AtomicU64::new(0),
             committed_gen: AtomicU64::new(0),
             shredded: AtomicBool::new(false),
+            born: Instant::now(),
+            last_write_ms: AtomicU64::new(0),
         }))
     }
 
@@ -176,6 +183,19 @@ impl OrgCore {
         self.bump_op_gen();
         drop(db);
         Ok(v)
+    }
+
+    /// Records that a client wrote just now (compaction waits for a quiet
+    /// organization before it compacts segments below the whole
+    /// organization's dead-space bound; compact.rs).
+    pub(super) fn note_write(&self) {
+        self.last_write_ms.store(self.born.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// True if no client wrote to this organization for `quiet`.
+    pub(super) fn is_quiet(&self, quiet: Duration) -> bool {
+        let last = Duration::from_millis(self.last_write_ms.load(Ordering::Relaxed));
+        self.born.elapsed().saturating_sub(last) >= quiet
     }
 
     /// Counts a change the next commit must make durable.

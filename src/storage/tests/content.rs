@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::storage::{CHUNK_SIZE, StorageError};
+use std::time::Duration;
 
 fn read_all(c: &crate::storage::Content) -> Vec<u8> {
     let mut v = vec![0xEE; c.len() as usize + 10];
@@ -517,4 +518,45 @@ fn location_cache_survives_compaction() {
     drop(keep);
     let again = o.open_content(o.lookup(root, "keep").unwrap().unwrap(), None, false).unwrap();
     assert_eq!(read_all(&again), want);
+}
+
+/// While clients write, background compaction leaves a mostly dead
+/// segment alone as long as the organization as a whole is within
+/// `compact_dead_ratio`, and takes it once the organization is past it; an
+/// explicit compaction, and the background one once the organization is
+/// quiet, apply the ratio segment by segment.
+#[test]
+fn compaction_under_writes_waits_for_the_organization_bound() {
+    // The first segment holds five copies of churn, four of them dead;
+    // keep, live, follows in the next one: `keep` bytes of it.
+    let store = |keep_len: usize, quiet: Duration| {
+        let d = tempfile::tempdir().unwrap();
+        let (s, o, root) = setup_with(d.path(), StoreOptions { compact_quiet: quiet, ..compacting() });
+        let churn = o.open_content(file(&o, root, "churn"), None, false).unwrap();
+        let keep = o.open_content(file(&o, root, "keep"), None, false).unwrap();
+        for round in 0..5u8 {
+            churn.write(0, &pattern(round, 200_000)).unwrap();
+        }
+        keep.write(0, &pattern(9, keep_len)).unwrap();
+        o.flush().unwrap();
+        // No segment is empty: whatever is compacted had live records.
+        let active = o.core.active_id();
+        assert!(
+            o.core.segments().iter().all(|s| s.id == active || s.live.load(std::sync::atomic::Ordering::Acquire) > 0)
+        );
+        (d, s, o, churn)
+    };
+    let busy = Duration::from_secs(3600);
+    // Within the bound (4 of 4.8 MB dead would be past it).
+    let (_d, _s, o, churn) = store(3 << 20, busy);
+    assert!(!o.core.compact_step(true).unwrap(), "compacted while the organization is within its bound");
+    assert!(o.core.compact_step(false).unwrap(), "an explicit compaction left a mostly dead segment");
+    assert_eq!(read_all(&churn), pattern(4, 200_000));
+    let (_d, _s, o, churn) = store(3 << 20, Duration::ZERO);
+    assert!(o.core.compact_step(true).unwrap(), "a quiet organization kept a mostly dead segment");
+    assert_eq!(read_all(&churn), pattern(4, 200_000));
+    // Past the bound.
+    let (_d, _s, o, churn) = store(100_000, busy);
+    assert!(o.core.compact_step(true).unwrap(), "nothing compacted past the organization's bound");
+    assert_eq!(read_all(&churn), pattern(4, 200_000));
 }
