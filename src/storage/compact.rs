@@ -65,20 +65,21 @@ struct LiveRow {
 impl OrgCore {
     /// The segment compaction should empty next, if any:
     /// - a segment with nothing live, always (it only has to be deleted);
-    /// - while clients write to the organization (`quiet` false): the
-    ///   non-active segment with the largest dead fraction (at least
-    ///   `compact_min_dead` dead bytes), once the organization's segments
-    ///   together are more than `compact_dead_ratio` dead;
+    /// - while clients write to the organization (`quiet` false), once the
+    ///   organization's segments together are more than
+    ///   `compact_dead_ratio` dead: the non-active segment with the largest
+    ///   dead fraction among those past the ratio themselves;
     /// - once it is quiet: the non-active segment with the most dead bytes
-    ///   among those more than `compact_dead_ratio` dead.
+    ///   among those past the ratio.
     ///
-    /// Either way no more than `compact_dead_ratio` of the organization's
-    /// segment bytes stay dead for long (the bound of docs/storage-format.md
-    /// §9). Under writes, compaction waits for the segments it empties to be
-    /// mostly dead, so it copies less live data per byte it frees: under
-    /// uniformly random overwrites at a ratio of 0.5, a segment compacted at
-    /// 50 % dead costs one byte copied per byte written, and one picked
-    /// at the organization's bound about a quarter of that (docs/benchmarks.md).
+    /// A candidate also needs `compact_min_dead` dead bytes. Either way no
+    /// more than `compact_dead_ratio` of the organization's segment bytes
+    /// stay dead for long, beyond what the active segment holds
+    /// (docs/storage-format.md §10). Under writes, compaction waits for the
+    /// segments it empties to be mostly dead, so it copies less live data
+    /// per byte it frees: under random 64 KiB overwrites a segment compacted
+    /// at 50 % dead costs one byte copied per byte written, and one picked
+    /// at the organization's bound 0.4-0.5 (docs/benchmarks.md, stop 19).
     fn compaction_candidate(&self, quiet: bool) -> Option<Arc<Segment>> {
         let active = self.active_id();
         let ratio = self.opts.compact_dead_ratio;
@@ -106,7 +107,7 @@ impl OrgCore {
                 continue;
             } else if quiet && frac > ratio {
                 dead as f64
-            } else if !quiet && over_bound {
+            } else if !quiet && over_bound && frac > ratio {
                 frac
             } else {
                 continue;

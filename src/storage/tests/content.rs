@@ -559,4 +559,21 @@ fn compaction_under_writes_waits_for_the_organization_bound() {
     let (_d, _s, o, churn) = store(100_000, busy);
     assert!(o.core.compact_step(true).unwrap(), "nothing compacted past the organization's bound");
     assert_eq!(read_all(&churn), pattern(4, 200_000));
+
+    // Past the bound because of dead records in the active segment: a
+    // mostly live segment is not copied for them (it would be, over and
+    // over, while the writes go on).
+    let d = tempfile::tempdir().unwrap();
+    let opts = StoreOptions { segment_size: 8 << 20, compact_quiet: busy, ..compacting() };
+    let (_s, o, root) = setup_with(d.path(), opts);
+    let keep = o.open_content(file(&o, root, "keep"), None, false).unwrap();
+    let churn = o.open_content(file(&o, root, "churn"), None, false).unwrap();
+    keep.write(0, &pattern(1, 3 << 20)).unwrap();
+    keep.write(0, &pattern(2, 300_000)).unwrap(); // about 10 % of it dead
+    o.core.roll_active().unwrap();
+    for round in 0..20u8 {
+        churn.write(0, &pattern(round, 200_000)).unwrap();
+    }
+    o.flush().unwrap();
+    assert!(!o.core.compact_step(true).unwrap(), "copied a mostly live segment");
 }
