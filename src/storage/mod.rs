@@ -64,12 +64,13 @@ pub struct StoreOptions {
     /// Longest time changes wait for a background group commit (fdatasync
     /// of the segments, then the SQLite commit). `flush` commits at once.
     pub commit_interval: Duration,
-    /// Compact a segment when more than this fraction of it is dead.
-    pub compact_dead_ratio: f64,
-    /// ... and at least this many bytes are dead. While clients write to
-    /// the organization (within `compact_quiet`), a segment is compacted
-    /// only once the organization as a whole is past `compact_dead_ratio`
+    /// Compact a segment when more than this fraction of it is dead; while
+    /// clients write to the organization (within `compact_quiet`), only
+    /// once the organization's segments together are past it too
     /// (compact.rs).
+    pub compact_dead_ratio: f64,
+    /// ... and at least this many bytes are dead (a segment with nothing
+    /// live is compacted whatever its size).
     pub compact_min_dead: u64,
     /// How long an organization goes without a client write before
     /// compaction applies `compact_dead_ratio` segment by segment again.

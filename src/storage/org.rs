@@ -23,6 +23,11 @@ use crate::types::OrgId;
 /// Reads an organization's current quota in bytes (`None`: unlimited).
 pub type QuotaSource = Arc<dyn Fn() -> Option<u64> + Send + Sync>;
 
+/// `last_write_ms` of an organization no client wrote to since it was
+/// opened (it is quiet from the start: compaction after a restart works
+/// segment by segment at once).
+const NEVER_WRITTEN: u64 = u64::MAX;
+
 /// The durable commit checkpoints the WAL into `meta.db` once it is this
 /// long (automatic checkpoints are off: db.rs).
 const CHECKPOINT_WAL_BYTES: u64 = 4 << 20;
@@ -89,7 +94,7 @@ pub(crate) struct OrgCore {
     /// When `OrgCore` was opened: the clock of `last_write_ms`.
     born: Instant,
     /// Milliseconds after `born` of the last client write (compaction
-    /// policy, compact.rs).
+    /// policy, compact.rs); `NEVER_WRITTEN` until the first one.
     last_write_ms: AtomicU64,
 }
 
@@ -161,7 +166,7 @@ impl OrgCore {
             committed_gen: AtomicU64::new(0),
             shredded: AtomicBool::new(false),
             born: Instant::now(),
-            last_write_ms: AtomicU64::new(0),
+            last_write_ms: AtomicU64::new(NEVER_WRITTEN),
         }))
     }
 
@@ -206,10 +211,13 @@ impl OrgCore {
         self.last_write_ms.store(self.born.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
-    /// True if no client wrote to this organization for `quiet`.
+    /// True if no client wrote to this organization for `quiet` (or at
+    /// all since it was opened).
     pub(super) fn is_quiet(&self, quiet: Duration) -> bool {
-        let last = Duration::from_millis(self.last_write_ms.load(Ordering::Relaxed));
-        self.born.elapsed().saturating_sub(last) >= quiet
+        match self.last_write_ms.load(Ordering::Relaxed) {
+            NEVER_WRITTEN => true,
+            last => self.born.elapsed().saturating_sub(Duration::from_millis(last)) >= quiet,
+        }
     }
 
     /// Counts a change the next commit must make durable.

@@ -547,7 +547,8 @@ fn compaction_under_writes_waits_for_the_organization_bound() {
         (d, s, o, churn)
     };
     let busy = Duration::from_secs(3600);
-    // Within the bound (4 of 4.8 MB dead would be past it).
+    // The writes just made make the organization busy; within the bound
+    // (0.8 of 4.1 MB dead).
     let (_d, _s, o, churn) = store(3 << 20, busy);
     assert!(!o.core.compact_step(true).unwrap(), "compacted while the organization is within its bound");
     assert!(o.core.compact_step(false).unwrap(), "an explicit compaction left a mostly dead segment");
@@ -555,7 +556,7 @@ fn compaction_under_writes_waits_for_the_organization_bound() {
     let (_d, _s, o, churn) = store(3 << 20, Duration::ZERO);
     assert!(o.core.compact_step(true).unwrap(), "a quiet organization kept a mostly dead segment");
     assert_eq!(read_all(&churn), pattern(4, 200_000));
-    // Past the bound.
+    // Past the bound (0.8 of 1.1 MB dead).
     let (_d, _s, o, churn) = store(100_000, busy);
     assert!(o.core.compact_step(true).unwrap(), "nothing compacted past the organization's bound");
     assert_eq!(read_all(&churn), pattern(4, 200_000));
