@@ -7,6 +7,7 @@
 //! - [`wire`]: sans-IO codecs for MS-SMB2 messages and MS-FSCC structures.
 //! - [`crypto`] / [`auth`]: SMB transport crypto, SPNEGO/NTLMv2 server.
 //! - [`storage`], [`accounts`], [`audit`], [`backup`]: one concern each.
+//! - [`buffers`]: large message buffers kept for reuse (net and engine).
 #![forbid(unsafe_code)]
 // No `unwrap` in the server (tests may): an error is a status or a message,
 // never a panic. Cargo.toml's [lints] cannot scope a lint to non-test code.
@@ -17,6 +18,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod buffers;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -82,6 +82,14 @@ pub fn new_message() -> Vec<u8> {
     vec![0u8; HEADER_LEN]
 }
 
+/// [`new_message`] with room for a body of `body` bytes, in a kept buffer
+/// when it is large (a READ's data: `crate::buffers`).
+pub fn new_message_for(body: usize) -> Vec<u8> {
+    let mut m = crate::buffers::take(HEADER_LEN.saturating_add(body));
+    m.resize(HEADER_LEN, 0);
+    m
+}
+
 /// The ERROR response body (MS-SMB2 2.2.2): StructureSize 9, no error
 /// contexts, ByteCount 0, and the one byte of ErrorData the size requires.
 pub fn error_body() -> Vec<u8> {

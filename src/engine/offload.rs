@@ -147,6 +147,15 @@ pub enum Inbound {
 const SMALL_READ: u32 = 64 * 1024;
 
 impl Inbound {
+    /// The frame's buffer, for [`crate::buffers::give`] once the engine
+    /// is done with it.
+    pub fn into_frame(self) -> Option<Vec<u8>> {
+        match self {
+            Inbound::Raw(f) | Inbound::Opened { frame: f, .. } => Some(f),
+            Inbound::Failed { .. } => None,
+        }
+    }
+
     /// True if every request of the frame is one that takes a few hundred
     /// microseconds of CPU at most and never waits on the disk or the
     /// network by its own asking, so that the connection runs it on its

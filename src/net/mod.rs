@@ -180,6 +180,9 @@ async fn connection(
                 // A failed logon holds the connection for its delay: guesses
                 // sent in parallel on one connection wait in turn.
                 let hold = out.iter().find_map(|o| match o { Outgoing::Delayed(d, _) => Some(*d), _ => None });
+                if let Some(f) = inbound.into_frame() {
+                    crate::buffers::give(f);
+                }
                 if !send_all(&tx, &queue, out) {
                     break Ok(());
                 }
@@ -431,9 +434,9 @@ async fn read_frame(
         }
     };
     // Read into reserved capacity instead of a zeroed buffer: zeroing an
-    // 8 MiB WRITE first costs about as much as copying it. (Reserving
-    // touches no memory: only what arrives is resident.)
-    let mut buf = Vec::with_capacity(len);
+    // 8 MiB WRITE first costs about as much as copying it. A large frame
+    // gets a kept buffer (`buffers`), given back once the engine is done.
+    let mut buf = crate::buffers::take(len);
     let stages = [(len.min(crate::wire::HEADER_LEN), header_by, "SMB2 header"), (len, frame_by, "frame")];
     for (upto, by, what) in stages {
         match tokio::time::timeout_at(by, fill(rd, &mut buf, upto)).await {
@@ -530,6 +533,7 @@ async fn write_loop(
             send_vectored(wr.get_mut(), &mut parts, send_timeout).await?;
         }
         metrics.bytes_out.fetch_add((4 + total) as u64, Relaxed);
+        crate::buffers::give(msg.body);
         if rx.is_empty() {
             tokio::time::timeout(send_timeout, wr.flush()).await.map_err(|_| stuck())??;
         }

@@ -88,6 +88,8 @@ pub struct ReadResponse<'a> {
 impl<'a> ReadResponse<'a> {
     /// StructureSize.
     pub const STRUCTURE_SIZE: u16 = 17;
+    /// Bytes of the fixed part before the data (2.2.20).
+    pub const PREFIX_LEN: usize = 16;
 
     /// Appends the 16-byte fixed part announcing `data_len` bytes of data at
     /// `out.len() + 16` (0x50 for a lone message); the caller appends the

@@ -1,6 +1,6 @@
 //! READ (MS-SMB2 3.3.5.12), WRITE (3.3.5.13) and FLUSH (3.3.5.11).
 
-use crate::engine::context::{Ctx, Reply, new_message};
+use crate::engine::context::{Ctx, Reply, new_message, new_message_for};
 use crate::engine::fsa::OpenId;
 use crate::engine::fsa::access as fa;
 use crate::engine::open::{FileOpen, OpenKind};
@@ -74,8 +74,10 @@ pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
     }
     // Read straight into the response buffer: no intermediate copy of up to
     // 8 MiB. `read_append` writes every byte it appends (stored chunks are
-    // decrypted where their ciphertext lands).
-    let mut out = new_message();
+    // decrypted where their ciphertext lands), so a kept buffer
+    // (`crate::buffers`) shows nothing of its last message.
+    let want = req.length.min(u32::try_from(size - req.offset).unwrap_or(u32::MAX)) as usize;
+    let mut out = new_message_for(ReadResponse::PREFIX_LEN + want);
     ReadResponse::encode_prefix(&mut out, 0, 0, 0);
     let n = content.read_append(req.offset, req.length as usize, &mut out)?;
     if (n as u32) < req.minimum_count {
