@@ -36,6 +36,12 @@ const CHECKPOINT_WAL_BYTES: u64 = 4 << 20;
 /// segment (`Segment::reuse`) before it is deleted: an organization that
 /// stopped writing does not keep a segment's worth of disk for nothing.
 pub(crate) const SPARE_TTL: Duration = Duration::from_secs(60);
+/// Most compacted-away segment files an organization keeps for reuse: a
+/// large file deleted and written again (an 8 MiB-at-a-time copy of 512
+/// MiB spans three segments) reuses two of them (docs/storage-format.md
+/// §10). Each holds at most `segment_size` bytes of freed space for at
+/// most [`SPARE_TTL`].
+pub(crate) const MAX_SPARES: usize = 2;
 
 /// Bits of a sequence number taken by the per-open counter; the rest is
 /// the open epoch, bumped durably at every open so that sequence numbers
@@ -68,8 +74,9 @@ pub(crate) struct OrgCore {
     segs: RwLock<HashMap<i64, Arc<Segment>>>,
     active: Mutex<Arc<Segment>>,
     seg_dir: PathBuf,
-    /// At most one compacted-away segment file, kept for the next segment.
-    spare: Mutex<Option<Spare>>,
+    /// Compacted-away segment files kept for the next segments (at most
+    /// [`MAX_SPARES`], oldest first).
+    spare: Mutex<Vec<Spare>>,
     /// `meta.db-wal`, fsynced by `commit` after it released the db lock.
     wal: PathBuf,
     /// How far the WAL is durable (written by `commit`, under `commit_lock`).
@@ -150,7 +157,7 @@ impl OrgCore {
             segs: RwLock::new(segs),
             active: Mutex::new(active),
             seg_dir,
-            spare: Mutex::new(None),
+            spare: Mutex::new(Vec::new()),
             wal,
             mark: Mutex::new(mark),
             epoch: epoch as u64,
@@ -275,7 +282,8 @@ impl OrgCore {
     /// store and counted for the next commit; the caller makes it active.
     fn start_segment(&self) -> Result<Arc<Segment>> {
         let mut db = self.db();
-        let spare = self.spare.lock().take();
+        // The most recently kept file: the likeliest to still have its pages.
+        let spare = self.spare.lock().pop();
         let seg = db.atomic(|db| new_segment(db, &self.seg_dir, spare))?;
         self.segs.write().insert(seg.id, seg.clone());
         self.bump_op_gen();
@@ -513,8 +521,8 @@ impl OrgCore {
             let r = match Arc::try_unwrap(s) {
                 Ok(seg) => {
                     let mut spare = self.spare.lock();
-                    if spare.is_none() {
-                        *spare = Some(seg.into_spare());
+                    if spare.len() < MAX_SPARES {
+                        spare.push(seg.into_spare());
                         continue;
                     }
                     seg.unlink()
@@ -532,19 +540,21 @@ impl OrgCore {
         Ok(())
     }
 
-    /// Deletes the spare segment file once it waited `ttl` unused.
+    /// Deletes the spare segment files that waited `ttl` unused.
     pub fn expire_spare(&self, ttl: Duration) -> Result<()> {
-        let old = {
+        let old: Vec<Spare> = {
             let mut spare = self.spare.lock();
-            if spare.as_ref().is_none_or(|s| s.age() < ttl) {
-                return Ok(());
-            }
-            spare.take()
+            let (old, keep) = std::mem::take(&mut *spare).into_iter().partition(|s| s.age() >= ttl);
+            *spare = keep;
+            old
         };
-        if let Some(s) = old {
-            s.discard()?;
-            segment::sync_dir(&self.seg_dir)?;
+        if old.is_empty() {
+            return Ok(());
         }
+        for s in old {
+            s.discard()?;
+        }
+        segment::sync_dir(&self.seg_dir)?;
         Ok(())
     }
 
@@ -573,10 +583,10 @@ impl Drop for OrgCore {
             tracing::error!(org = self.org.0, error = %e, "final storage commit failed");
         }
         // Recovery would delete it too; a clean close leaves no such file.
-        if let Some(s) = self.spare.get_mut().take()
-            && let Err(e) = s.discard()
-        {
-            tracing::debug!(org = self.org.0, error = %e, "spare segment file not deleted");
+        for s in std::mem::take(self.spare.get_mut()) {
+            if let Err(e) = s.discard() {
+                tracing::debug!(org = self.org.0, error = %e, "spare segment file not deleted");
+            }
         }
     }
 }

@@ -184,6 +184,8 @@ fn compaction_reclaims_overwritten_chunks() {
     };
     let before = disk(&seg_dir);
     s.compact_now().unwrap();
+    // The files kept for reuse go once unused past their time.
+    o.core.expire_spare(std::time::Duration::ZERO).unwrap();
     let after = disk(&seg_dir);
     assert!(after < before / 3, "segments {before} -> {after} bytes");
     assert_eq!(read_all(&c), pattern(19, 256 * 1024));
@@ -288,6 +290,47 @@ fn compacted_segment_files_are_reused_and_cut_back_by_recovery() {
     assert_eq!(read_all(&c), pattern(19, 256 * 1024));
     let total: u64 = seg_files(&seg_dir(crashed.path())).values().map(|v| v.1).sum();
     assert!(total <= 3 << 20, "recovery left {total} bytes of segment files");
+}
+
+/// Up to `MAX_SPARES` compacted-away files are kept: a write of two new
+/// segments' worth goes into two files we had, and spares left unused
+/// past their time are deleted.
+#[test]
+fn two_compacted_segment_files_are_kept_and_expire_unused() {
+    use crate::storage::org::MAX_SPARES;
+    assert_eq!(MAX_SPARES, 2);
+    let d = tempfile::tempdir().unwrap();
+    let (s, o, root) = setup_with(d.path(), compacting());
+    let c = o.open_content(file(&o, root, "f"), None, false).unwrap();
+    overwrite(&o, &c);
+    let dir = seg_dir(d.path());
+    s.compact_now().unwrap();
+    let compacted = seg_files(&dir);
+    // Two files more than the segments in use: the spares.
+    assert_eq!(compacted.len(), o.core.segments().len() + MAX_SPARES, "{compacted:?}");
+    let g = o.open_content(file(&o, root, "g"), None, false).unwrap();
+    // In 256 KiB writes: a segment ends where a write would pass its size.
+    let model = pattern(91, 5 << 19);
+    for (i, piece) in model.chunks(256 << 10).enumerate() {
+        g.write((i as u64) << 18, piece).unwrap();
+    }
+    o.flush().unwrap();
+    let after = seg_files(&dir);
+    let reused: std::collections::HashSet<u64> = after
+        .iter()
+        .filter(|(n, (ino, _))| !compacted.contains_key(*n) && compacted.values().any(|v| v.0 == *ino))
+        .map(|(_, (ino, _))| *ino)
+        .collect();
+    assert_eq!(reused.len(), MAX_SPARES, "{compacted:?} -> {after:?}");
+    assert_eq!(read_all(&g), model);
+    assert_eq!(read_all(&c), pattern(19, 256 * 1024));
+    // Spares kept again, then left unused past their time: deleted.
+    overwrite(&o, &c);
+    s.compact_now().unwrap();
+    assert_eq!(seg_files(&dir).len(), o.core.segments().len() + MAX_SPARES);
+    o.core.expire_spare(std::time::Duration::ZERO).unwrap();
+    assert_eq!(seg_files(&dir).len(), o.core.segments().len());
+    assert_eq!(read_all(&g), model);
 }
 
 /// Compacted-away segments that readers still hold are deleted, not
