@@ -428,41 +428,29 @@ fn with_record_buf<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
     })
 }
 
-/// Buffers of sealed records kept for the next write (ciphertext only, so
-/// nothing to zeroize); a 1 MiB write would otherwise fault in 256 fresh pages.
-const BATCH_POOL: usize = 4;
-/// Buffers up to this size are kept freely ...
+/// Buffers up to this size are worth keeping several of ...
 const BATCH_SMALL: usize = 2 << 20;
-/// ... and at most `BATCH_LARGE_KEPT` up to this size, the records of one
-/// 8 MiB write batch (smbclient and Windows write 8 MiB at a time): each
-/// such write used to allocate and zero-fill 8.6 MiB first, 3.4 % of the
-/// server's samples in an smbclient put (docs/benchmarks.md). The pool
-/// holds at most 2 × 8.6 + 2 × 2 MiB.
+/// ... and two of this size, the records of one 8 MiB write batch
+/// (smbclient and Windows write 8 MiB at a time): each such write used to
+/// allocate and zero-fill 8.6 MiB first, 3.4 % of the server's samples in
+/// an smbclient put (docs/benchmarks.md).
 const BATCH_LARGE: usize = (8 << 20) + ((8 << 20) / CHUNK as usize + 1) * super::record::OVERHEAD;
-const BATCH_LARGE_KEPT: usize = 2;
+
+/// Buffers of sealed records kept for the next write, with their length:
+/// they only ever hold ciphertext, so the next write may see the old bytes
+/// (it overwrites them) and need not zero-fill them first; a 1 MiB write
+/// would otherwise fault in 256 fresh pages. At most 4 buffers and
+/// 2 × 8.6 + 2 × 2 MiB.
+static BATCHES: crate::buffers::Pool = crate::buffers::Pool::new(0, 4, 2 * BATCH_LARGE + 2 * BATCH_SMALL, true);
 
 /// Runs `f` on a buffer of `len` bytes from the batch pool.
 fn with_batch_buf<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
-    static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
-    let mut b = {
-        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        // One large enough if there is one: growing a small one zero-fills.
-        match pool.iter().position(|b| b.len() >= len) {
-            Some(i) => pool.swap_remove(i),
-            None => pool.pop().unwrap_or_default(),
-        }
-    };
+    let mut b = BATCHES.take(len);
     if b.len() < len {
         b.resize(len, 0);
     }
     let out = f(&mut b[..len]);
-    if b.len() <= BATCH_LARGE {
-        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        let large = pool.iter().filter(|b| b.len() > BATCH_SMALL).count();
-        if pool.len() < BATCH_POOL && (b.len() <= BATCH_SMALL || large < BATCH_LARGE_KEPT) {
-            pool.push(b);
-        }
-    }
+    BATCHES.give(b);
     out
 }
 
