@@ -30,6 +30,7 @@ pub enum Metric {
     MixedP50,
     MixedP99,
     MixedCpu,
+    MixedStalls,
     IdleRss,
     IdlePss,
     IdleTotalRss,
@@ -81,6 +82,12 @@ impl Metric {
             Metric::MixedP50 => (format!("{} clients mixed: p50 latency", z.clients), "ms", false),
             Metric::MixedP99 => (format!("{} clients mixed: p99 latency", z.clients), "ms", false),
             Metric::MixedCpu => (format!("{} clients mixed: server CPU", z.clients), "µs/request", false),
+            // Pauses in which not one of the clients' requests completed:
+            // whole-server stalls, which set the p99 (docs/benchmarks.md,
+            // stop 21). Samba has almost none.
+            Metric::MixedStalls => {
+                (format!("{} clients mixed: stalls ≥ 2 ms (no request completes)", z.clients), "per s", false)
+            }
             Metric::IdleRss => (format!("memory per idle connection, RSS ({} conns)", z.idle), "KiB", false),
             Metric::IdlePss => (format!("memory per idle connection, PSS ({} conns)", z.idle), "KiB", false),
             Metric::IdleTotalRss => (format!("server RSS total with {} idle conns", z.idle), "MiB", false),

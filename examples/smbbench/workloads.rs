@@ -294,6 +294,7 @@ pub async fn mixed(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result<Samp
             let mut x = 0x2545_F491_4F6C_DD1Du64 ^ (k as u64 + 1).wrapping_mul(0x9E37_79B9);
             let (mut lat, mut bytes) = (Vec::new(), 0u64);
             let mut kinds = Vec::new();
+            let mut starts = Vec::new();
             while Instant::now() < deadline {
                 x ^= x << 13;
                 x ^= x >> 7;
@@ -309,20 +310,31 @@ pub async fn mixed(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result<Samp
                     bytes += u64::from(tree.write(fid, off, &pat[..z.mixed_io as usize]).await?);
                 }
                 lat.push(t0.elapsed().as_secs_f64() * 1e3);
+                starts.push((t0 - start).as_secs_f64() * 1e3);
             }
-            Ok::<_, Error>((lat, bytes, kinds))
+            Ok::<_, Error>((lat, bytes, kinds, starts))
         });
     }
     let (mut lat, mut bytes) = (Vec::new(), 0u64);
     let (mut rl, mut wl) = (Vec::new(), Vec::new());
+    // Each request's start and latency (ms from the start of the timed part).
+    let mut trace = Vec::new();
     while let Some(r) = tasks.join_next().await {
-        let (l, b, k) = r.map_err(|_| Error::Protocol("client task panicked"))??;
+        let (l, b, k, s) = r.map_err(|_| Error::Protocol("client task panicked"))??;
+        trace.extend(s.iter().copied().zip(l.iter().copied()));
         for (x, is_read) in l.iter().zip(k) {
             if is_read { rl.push(*x) } else { wl.push(*x) }
         }
         lat.extend(l);
         bytes += b;
     }
+    // SMBBENCH_TRACE=file writes "start latency" per request, for looking
+    // at when the slow ones happened.
+    if let Some(path) = std::env::var_os("SMBBENCH_TRACE") {
+        let text: String = trace.iter().map(|(t0, l)| format!("{t0:.3} {l:.3}\n")).collect();
+        let _ = std::fs::write(path, text);
+    }
+    let stalls = stalls(&trace, 2.0);
     if std::env::var_os("SMBBENCH_SPLIT").is_some() {
         rl.sort_by(f64::total_cmp);
         wl.sort_by(f64::total_cmp);
@@ -354,7 +366,16 @@ pub async fn mixed(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result<Samp
         (Metric::MixedP50, crate::report::percentile(&lat, 0.50)),
         (Metric::MixedP99, crate::report::percentile(&lat, 0.99)),
         (Metric::MixedCpu, cpu_ms * 1000.0 / requests),
+        (Metric::MixedStalls, stalls as f64 / elapsed.as_secs_f64()),
     ])
+}
+
+/// How many times `min_ms` or more passed between two consecutive
+/// completions of any client's request (`trace`: start and latency, ms).
+fn stalls(trace: &[(f64, f64)], min_ms: f64) -> usize {
+    let mut done: Vec<f64> = trace.iter().map(|(t0, l)| t0 + l).collect();
+    done.sort_by(f64::total_cmp);
+    done.windows(2).filter(|w| w[1] - w[0] >= min_ms).count()
 }
 
 /// Server memory with `idle` authenticated, tree-connected, idle
