@@ -292,9 +292,7 @@ pub async fn mixed(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result<Samp
         tasks.spawn(async move {
             let blocks = (z.mixed_file / u64::from(z.mixed_io)).max(1);
             let mut x = 0x2545_F491_4F6C_DD1Du64 ^ (k as u64 + 1).wrapping_mul(0x9E37_79B9);
-            let (mut lat, mut bytes) = (Vec::new(), 0u64);
-            let mut kinds = Vec::new();
-            let mut starts = Vec::new();
+            let (mut done, mut bytes) = (Vec::new(), 0u64);
             while Instant::now() < deadline {
                 x ^= x << 13;
                 x ^= x >> 7;
@@ -302,39 +300,39 @@ pub async fn mixed(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result<Samp
                 let off = (x % blocks) * u64::from(z.mixed_io);
                 let t0 = Instant::now();
                 let is_read = x & (1 << 40) == 0;
-                kinds.push(is_read);
                 if is_read {
                     let r = tree.read(fid, off, z.mixed_io).await?;
                     bytes += client::read_data(&r)?.len() as u64;
                 } else {
                     bytes += u64::from(tree.write(fid, off, &pat[..z.mixed_io as usize]).await?);
                 }
-                lat.push(t0.elapsed().as_secs_f64() * 1e3);
-                starts.push((t0 - start).as_secs_f64() * 1e3);
+                done.push(Sample {
+                    start: (t0 - start).as_secs_f64() * 1e3,
+                    latency: t0.elapsed().as_secs_f64() * 1e3,
+                    is_read,
+                });
             }
-            Ok::<_, Error>((lat, bytes, kinds, starts))
+            Ok::<_, Error>((done, bytes))
         });
     }
-    let (mut lat, mut bytes) = (Vec::new(), 0u64);
-    let (mut rl, mut wl) = (Vec::new(), Vec::new());
-    // Each request's start and latency (ms from the start of the timed part).
-    let mut trace = Vec::new();
+    let (mut all, mut bytes) = (Vec::new(), 0u64);
     while let Some(r) = tasks.join_next().await {
-        let (l, b, k, s) = r.map_err(|_| Error::Protocol("client task panicked"))??;
-        trace.extend(s.iter().copied().zip(l.iter().copied()));
-        for (x, is_read) in l.iter().zip(k) {
-            if is_read { rl.push(*x) } else { wl.push(*x) }
-        }
-        lat.extend(l);
+        let (d, b) = r.map_err(|_| Error::Protocol("client task panicked"))??;
+        all.extend(d);
         bytes += b;
     }
     // SMBBENCH_TRACE=file writes "start latency" per request, for looking
     // at when the slow ones happened.
     if let Some(path) = std::env::var_os("SMBBENCH_TRACE") {
-        let text: String = trace.iter().map(|(t0, l)| format!("{t0:.3} {l:.3}\n")).collect();
+        let text: String = all.iter().map(|r| format!("{:.3} {:.3}\n", r.start, r.latency)).collect();
         let _ = std::fs::write(path, text);
     }
-    let stalls = stalls(&trace, 2.0);
+    let stalls = stalls(&all, 2.0);
+    let mut lat: Vec<f64> = all.iter().map(|r| r.latency).collect();
+    let (mut rl, mut wl): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+    for r in &all {
+        if r.is_read { rl.push(r.latency) } else { wl.push(r.latency) }
+    }
     if std::env::var_os("SMBBENCH_SPLIT").is_some() {
         rl.sort_by(f64::total_cmp);
         wl.sort_by(f64::total_cmp);
@@ -370,10 +368,17 @@ pub async fn mixed(t: &Target, mode: Mode, z: &Sizes, pat: &[u8]) -> Result<Samp
     ])
 }
 
+/// One request of the mixed workload (ms from the start of the timed part).
+struct Sample {
+    start: f64,
+    latency: f64,
+    is_read: bool,
+}
+
 /// How many times `min_ms` or more passed between two consecutive
-/// completions of any client's request (`trace`: start and latency, ms).
-fn stalls(trace: &[(f64, f64)], min_ms: f64) -> usize {
-    let mut done: Vec<f64> = trace.iter().map(|(t0, l)| t0 + l).collect();
+/// completions of any client's request.
+fn stalls(all: &[Sample], min_ms: f64) -> usize {
+    let mut done: Vec<f64> = all.iter().map(|r| r.start + r.latency).collect();
     done.sort_by(f64::total_cmp);
     done.windows(2).filter(|w| w[1] - w[0] >= min_ms).count()
 }
