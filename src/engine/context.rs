@@ -113,8 +113,12 @@ pub struct Ctx<'a> {
     pub now: SystemTime,
     /// The request header (after related-compound substitution).
     pub hdr: &'a Header,
-    /// The whole request message (header at offset 0).
+    /// The whole request message (header at offset 0); for a WRITE whose
+    /// data was cut off into [`Ctx::write_data`], the message up to it.
     pub msg: &'a [u8],
+    /// A WRITE's data, cut off the message (`wire::write::detachable_data`)
+    /// so that storage may seal it where it lies instead of copying it.
+    pub write_data: Option<&'a mut [u8]>,
     /// Peer address.
     pub peer: SocketAddr,
     /// The connection.

@@ -36,7 +36,7 @@ pub fn hash_response(conn: &mut ConnState, target: PreauthTarget, msg: &[u8]) {
 /// 8 MiB WRITE is neither copied nor moved. Any failure closes the
 /// connection: a tampered or replayed encrypted message is never answered.
 /// The connection's reader usually did this already ([`accept_opened`]).
-pub fn decrypt_request<'a>(conn: &ConnState, frame: &'a mut [u8]) -> Result<(u64, &'a [u8]), Error> {
+pub fn decrypt_request<'a>(conn: &ConnState, frame: &'a mut [u8]) -> Result<(u64, &'a mut [u8]), Error> {
     // Layout, OriginalMessageSize (exactly the rest of the frame) and Flags
     // are checked by `open_in_place`; a plaintext shorter than a header fails below.
     let sid = crate::wire::transform::session_id(frame).map_err(|_| Error::Disconnect("bad transform header"))?;
@@ -50,7 +50,6 @@ pub fn decrypt_request<'a>(conn: &ConnState, frame: &'a mut [u8]) -> Result<(u64
     if let Some(Err(e)) = crypto.decryptor().map(|d| d.open_in_place(frame).map(|_| ())) {
         return Err(undecryptable(sid, &e));
     }
-    let frame: &'a [u8] = frame;
     accept_opened(conn, sid, &crypto, frame).map(|plain| (sid, plain))
 }
 
@@ -70,8 +69,8 @@ pub fn accept_opened<'a>(
     conn: &ConnState,
     session_id: u64,
     crypto: &std::sync::Arc<SessionCrypto>,
-    frame: &'a [u8],
-) -> Result<&'a [u8], Error> {
+    frame: &'a mut [u8],
+) -> Result<&'a mut [u8], Error> {
     if conn.neg.dialect.is_none_or(|d| !d.is_smb3()) {
         return Err(Error::Disconnect("transform header before SMB 3.x"));
     }
@@ -80,7 +79,7 @@ pub fn accept_opened<'a>(
     if !current.is_some_and(|c| std::sync::Arc::ptr_eq(c, crypto)) {
         return Err(Error::Disconnect("transform for a session without keys"));
     }
-    let plain = frame.get(TRANSFORM_HEADER_LEN..).ok_or(Error::Disconnect("bad transform header"))?;
+    let plain = frame.get_mut(TRANSFORM_HEADER_LEN..).ok_or(Error::Disconnect("bad transform header"))?;
     check_plaintext(plain)?;
     Ok(plain)
 }

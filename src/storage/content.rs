@@ -25,12 +25,66 @@ use parking_lot::RwLock;
 use zeroize::Zeroizing;
 
 pub use super::chunks::ALLOC_UNIT;
-use super::chunks::{Put, alloc_of};
+use super::chunks::{Plain, Put, alloc_of};
 use super::error::{Result, StorageError};
 use super::org::OrgCore;
 use super::record::{CHUNK, ChunkKeys};
 
 mod read;
+/// The data of a write: borrowed, or the caller's to overwrite
+/// ([`Content::write_consuming`]).
+enum Src<'a> {
+    Shared(&'a [u8]),
+    Owned(&'a mut [u8]),
+}
+
+impl<'a> Src<'a> {
+    fn len(&self) -> usize {
+        self.bytes().len()
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Src::Shared(b) => b,
+            Src::Owned(b) => b,
+        }
+    }
+
+    /// Splits at `mid`, as `split_at(_mut)` does.
+    fn split_at(self, mid: usize) -> (Src<'a>, Src<'a>) {
+        match self {
+            Src::Shared(b) => {
+                let (x, y) = b.split_at(mid);
+                (Src::Shared(x), Src::Shared(y))
+            }
+            Src::Owned(b) => {
+                let (x, y) = b.split_at_mut(mid);
+                (Src::Owned(x), Src::Owned(y))
+            }
+        }
+    }
+
+    /// The data (file bytes from `off`) cut at chunk boundaries, as puts'
+    /// plaintexts by chunk index: owned pieces are sealed where they lie
+    /// (a piece merged with stored bytes is replaced by the merged copy).
+    fn pieces(self, mut off: u64) -> Vec<(u64, Plain<'a>)> {
+        let mut out = Vec::with_capacity(self.len() / CHUNK as usize + 2);
+        let mut rest = self;
+        while rest.len() > 0 {
+            let take = (CHUNK - off % CHUNK).min(rest.len() as u64) as usize;
+            let (piece, tail) = rest.split_at(take);
+            let plain = match piece {
+                Src::Shared(b) => Plain::Copy(b),
+                Src::Owned(b) => Plain::InPlace(b),
+            };
+            out.push((off / CHUNK, plain));
+            off += take as u64;
+            rest = tail;
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 pub(super) use read::FORCE_DIRECT;
 
@@ -150,7 +204,7 @@ impl Content {
         };
         let rows = self.locate_if(sz, t.idx, t.idx)?;
         let size = sz.size;
-        self.apply(sz, &rows, &[Put { idx: t.idx, plain: &t.buf }], &[], size)?;
+        self.apply(sz, &rows, &mut [Put { idx: t.idx, plain: t.buf[..].into() }], &[], size)?;
         *tail = None;
         self.core.unregister_tail(self.id);
         Ok(())
@@ -158,6 +212,18 @@ impl Content {
 
     /// Writes `data` at `off`, extending the size if it ends past it.
     pub fn write(&self, off: u64, data: &[u8]) -> Result<()> {
+        self.write_src(off, Src::Shared(data))
+    }
+
+    /// [`Self::write`] of data the caller no longer needs: whole chunks are
+    /// sealed where they lie, so `data` holds ciphertext afterwards
+    /// (partly; what it holds then is unspecified). The WRITE handler
+    /// passes the request's own buffer: no copy of the data is made.
+    pub fn write_consuming(&self, off: u64, data: &mut [u8]) -> Result<()> {
+        self.write_src(off, Src::Owned(data))
+    }
+
+    fn write_src(&self, off: u64, data: Src<'_>) -> Result<()> {
         let end = off.checked_add(data.len() as u64).filter(|e| *e <= MAX_FILE_SIZE);
         if end.is_none() {
             return Err(StorageError::InvalidArgument);
@@ -165,7 +231,7 @@ impl Content {
         let mut st = self.state.write();
         self.check()?;
         let (mut pos, mut rest) = (off, data);
-        while !rest.is_empty() {
+        while rest.len() > 0 {
             // Batches end on chunk boundaries so they need no extra RMW.
             let room = (WRITE_BATCH - pos % CHUNK).min(rest.len() as u64) as usize;
             let (now, later) = rest.split_at(room);
@@ -176,12 +242,12 @@ impl Content {
         Ok(())
     }
 
-    fn write_locked(&self, st: &mut State, off: u64, data: &[u8]) -> Result<()> {
+    fn write_locked(&self, st: &mut State, off: u64, data: Src<'_>) -> Result<()> {
         let end = off + data.len() as u64;
         let (first, last) = (off / CHUNK, (end - 1) / CHUNK);
         let whole = off.is_multiple_of(CHUNK) && data.len() as u64 == CHUNK;
         if first == last && !whole && self.core.opts.tail_cache {
-            return self.write_tail(st, first, (off % CHUNK) as usize, data);
+            return self.write_tail(st, first, (off % CHUNK) as usize, data.bytes());
         }
         let State { sz, tail } = st;
         let mut rows = self.locate_if(sz, first, last)?;
@@ -191,14 +257,10 @@ impl Content {
             rows.extend(self.locate_if(sz, i, i)?);
         }
         // Only the first and last chunk can be partially covered.
-        let piece = |idx: u64| {
-            let cs = idx * CHUNK;
-            let (lo, hi) = ((off.max(cs) - cs) as usize, (end.min(cs + CHUNK) - cs) as usize);
-            (lo, hi, &data[(cs + lo as u64 - off) as usize..(cs + hi as u64 - off) as usize])
-        };
         let mut merged: Vec<(u64, Zeroizing<Vec<u8>>)> = Vec::new();
         for idx in BTreeSet::from([first, last]) {
-            let (lo, hi, src) = piece(idx);
+            let cs = idx * CHUNK;
+            let (lo, hi) = ((off.max(cs) - cs) as usize, (end.min(cs + CHUNK) - cs) as usize);
             let t = tail.as_ref().filter(|t| t.idx == idx);
             let base_len = t.map_or_else(|| rows.get(&idx).map_or(0, |l| l.plen as usize), |t| t.buf.len());
             if lo == 0 && hi >= base_len {
@@ -213,20 +275,23 @@ impl Content {
                 None => self.chunk_plain(idx, rows.get(&idx))?,
             };
             buf.resize(base_len.max(hi), 0);
-            buf[lo..hi].copy_from_slice(src);
+            let at = (cs + lo as u64 - off) as usize;
+            buf[lo..hi].copy_from_slice(&data.bytes()[at..at + (hi - lo)]);
             merged.push((idx, buf));
         }
-        let mut puts: Vec<Put<'_>> = (first..=last)
-            .map(|idx| match merged.iter().find(|(i, _)| *i == idx) {
-                Some((_, b)) => Put { idx, plain: b },
-                None => Put { idx, plain: piece(idx).2 },
+        let mut puts: Vec<Put<'_>> = data
+            .pieces(off)
+            .into_iter()
+            .map(|(idx, plain)| match merged.iter().find(|(i, _)| *i == idx) {
+                Some((_, b)) => Put { idx, plain: b[..].into() },
+                None => Put { idx, plain },
             })
             .collect();
         if let Some(t) = tail.as_ref().filter(|t| Some(t.idx) == outside) {
-            puts.push(Put { idx: t.idx, plain: &t.buf });
+            puts.push(Put { idx: t.idx, plain: t.buf[..].into() });
         }
         let size = end.max(sz.size);
-        self.apply(sz, &rows, &puts, &[], size)?;
+        self.apply(sz, &rows, &mut puts, &[], size)?;
         drop(puts);
         if tail.take().is_some() {
             self.core.unregister_tail(self.id);
@@ -281,7 +346,7 @@ impl Content {
         let State { sz, tail } = &mut *st;
         self.publish_tail(sz, tail)?;
         if n >= sz.size {
-            return if n > sz.size { self.apply(sz, &Default::default(), &[], &[], n) } else { Ok(()) };
+            return if n > sz.size { self.apply(sz, &Default::default(), &mut [], &[], n) } else { Ok(()) };
         }
         let keep = n.div_ceil(CHUNK);
         let (b, cut) = (n / CHUNK, (n % CHUNK) as usize);
@@ -294,8 +359,8 @@ impl Content {
             }
             None => None,
         };
-        let puts: Vec<Put<'_>> = boundary.iter().map(|buf| Put { idx: b, plain: buf }).collect();
-        self.apply(sz, &rows, &puts, &[(keep, MAX_IDX)], n)
+        let mut puts: Vec<Put<'_>> = boundary.iter().map(|buf| Put { idx: b, plain: buf[..].into() }).collect();
+        self.apply(sz, &rows, &mut puts, &[(keep, MAX_IDX)], n)
     }
 
     /// FSCTL_SET_ZERO_DATA (MS-FSCC 2.3.85): zeros `[off, off+len)` within
@@ -332,9 +397,9 @@ impl Content {
             }
             bufs.push((idx, buf));
         }
-        let puts: Vec<Put<'_>> = bufs.iter().map(|(idx, b)| Put { idx: *idx, plain: b }).collect();
+        let mut puts: Vec<Put<'_>> = bufs.iter().map(|(idx, b)| Put { idx: *idx, plain: b[..].into() }).collect();
         let size = sz.size;
-        self.apply(sz, &rows, &puts, &dels, size)
+        self.apply(sz, &rows, &mut puts, &dels, size)
     }
 
     /// FSCTL_QUERY_ALLOCATED_RANGES (MS-FSCC 2.3.48): the parts of

@@ -159,22 +159,11 @@ impl ChunkKeys {
     /// (docs/storage-format.md §4.4).
     pub fn seal_into(&self, version: RecordVersion, idx: u64, seq: u64, plain: &[u8], out: &mut [u8]) {
         assert_eq!(out.len(), Self::record_len(plain.len()), "record buffer size");
-        let plen = u32::try_from(plain.len()).unwrap_or_else(|_| unreachable!("plen ≤ CHUNK"));
-        let (v, alg, hlen) = match version {
-            RecordVersion::CtrHmac => (V1, ALG_CTR_HMAC, V1_HEADER),
-            RecordVersion::Gcm => (V2, ALG_XAES_GCM, V2_HEADER),
-        };
-        let (header, rest) = out.split_at_mut(hlen);
-        header.fill(0);
-        header[0..4].copy_from_slice(&MAGIC);
-        header[4] = v;
-        header[5] = alg;
-        header[8..12].copy_from_slice(&plen.to_be_bytes());
-        header[16..24].copy_from_slice(&idx.to_be_bytes());
-        header[24..32].copy_from_slice(&seq.to_be_bytes());
-        let (ct, tag) = rest.split_at_mut(plain.len());
         match version {
             RecordVersion::CtrHmac => {
+                let (header, rest) = out.split_at_mut(V1_HEADER);
+                write_header(header, V1, ALG_CTR_HMAC, plain.len(), idx, seq);
+                let (ct, tag) = rest.split_at_mut(plain.len());
                 let mut iv = [0u8; 16];
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut iv);
                 header[32..48].copy_from_slice(&iv);
@@ -185,14 +174,36 @@ impl ChunkKeys {
                 tag.copy_from_slice(&self.mac(header, ct).finalize().into_bytes());
             }
             RecordVersion::Gcm => {
-                let mut nonce = [0u8; 24];
-                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
-                header[NONCE].copy_from_slice(&nonce);
+                let (header, rest) = out.split_at_mut(V2_HEADER);
+                let (ct, tag) = rest.split_at_mut(plain.len());
                 ct.copy_from_slice(plain);
-                let t = xaes_seal(self.v2_key(), &nonce, &self.aad(header), ct);
-                tag.copy_from_slice(&t);
+                let header: &mut [u8; V2_HEADER] =
+                    header.try_into().unwrap_or_else(|_| unreachable!("split at V2_HEADER"));
+                let tag: &mut [u8; V2_TAG] = tag.try_into().unwrap_or_else(|_| unreachable!("OVERHEAD - V2_HEADER"));
+                self.seal_v2_in_place(idx, seq, ct, header, tag);
             }
         }
+    }
+
+    /// Seals `data` in place as the ciphertext of a version 2 record of
+    /// chunk `idx`, filling in its `header` and `tag`: the record is
+    /// `header ‖ data ‖ tag`, laid out exactly as [`Self::seal_into`] lays
+    /// it out (which calls this). A large WRITE's data is sealed where it
+    /// arrived and written with `pwritev`, so it is never copied
+    /// (docs/benchmarks.md, stop 22). The nonce is fresh from the OS CSPRNG.
+    pub fn seal_v2_in_place(
+        &self,
+        idx: u64,
+        seq: u64,
+        data: &mut [u8],
+        header: &mut [u8; V2_HEADER],
+        tag: &mut [u8; V2_TAG],
+    ) {
+        write_header(header, V2, ALG_XAES_GCM, data.len(), idx, seq);
+        let mut nonce = [0u8; 24];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+        header[NONCE].copy_from_slice(&nonce);
+        *tag = xaes_seal(self.v2_key(), &nonce, &self.aad(header), data);
     }
 
     /// Checks `rec` against the index (`expect`) and its tag over the whole
@@ -368,6 +379,20 @@ fn gcm_key(key: &Key32, n: &[u8; 24]) -> (LessSafeKey, Nonce) {
     let mut nx = [0u8; 12];
     nx.copy_from_slice(&n[12..]);
     (LessSafeKey::new(k), Nonce::assume_unique_for_key(nx))
+}
+
+/// The fields both record versions share, over a zeroed header: magic,
+/// version, algorithm, plaintext length, chunk index, sequence number
+/// (docs/storage-format.md §4.2). The IV or nonce is the caller's.
+fn write_header(header: &mut [u8], version: u8, alg: u8, plen: usize, idx: u64, seq: u64) {
+    let plen = u32::try_from(plen).unwrap_or_else(|_| unreachable!("plen ≤ CHUNK"));
+    header.fill(0);
+    header[0..4].copy_from_slice(&MAGIC);
+    header[4] = version;
+    header[5] = alg;
+    header[8..12].copy_from_slice(&plen.to_be_bytes());
+    header[16..24].copy_from_slice(&idx.to_be_bytes());
+    header[24..32].copy_from_slice(&seq.to_be_bytes());
 }
 
 /// XAES-256-GCM seal of `buf` in place; returns the tag.

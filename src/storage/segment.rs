@@ -124,6 +124,28 @@ impl Segment {
         self.file.write_all_at(buf, off)
     }
 
+    /// Writes all of `parts`, in order, at `off` (`pwritev`: the records of
+    /// a large WRITE, each its header, the data sealed where it arrived and
+    /// its tag, without gathering them into one buffer first). At most
+    /// `IOV_MAX` (1024 on Linux) parts go to one call.
+    pub fn write_parts_at(&self, mut parts: &mut [io::IoSlice<'_>], mut off: u64) -> io::Result<()> {
+        const IOV_MAX: usize = 1024;
+        io::IoSlice::advance_slices(&mut parts, 0);
+        while !parts.is_empty() {
+            let n = parts.len().min(IOV_MAX);
+            match rustix::io::pwritev(&self.file, &parts[..n], off) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(w) => {
+                    io::IoSlice::advance_slices(&mut parts, w);
+                    off += w as u64;
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// Copies `len` bytes at `off` to `dst` at `dst_off` inside the kernel
     /// (`copy_file_range`: no trip through user space, no buffer), falling
     /// back to `pread` + `pwrite` where the kernel cannot. A source that

@@ -1,9 +1,11 @@
 //! SMB2 WRITE (MS-SMB2 2.2.21, 2.2.22). The request borrows its data.
 
+use std::ops::Range;
+
 use nom::number::complete::{le_u16, le_u32, le_u64};
 
 use super::create::FileId;
-use super::{DResult, PutLe, body, buffer, check_structure_size};
+use super::{DResult, DecodeError, PutLe, body, buffer, check_structure_size};
 
 /// Request Flags.
 pub mod flags {
@@ -36,20 +38,20 @@ impl<'a> WriteRequest<'a> {
 
     /// Decodes the request in `msg`.
     pub fn decode(msg: &'a [u8]) -> DResult<Self> {
-        check_structure_size(msg, Self::STRUCTURE_SIZE)?;
-        let (i, _) = le_u16(body(msg)?)?;
-        let (i, data_offset) = le_u16(i)?;
-        let (i, length) = le_u32(i)?;
-        let (i, offset) = le_u64(i)?;
-        let (i, file_id) = FileId::parse(i)?;
-        let (i, channel) = le_u32(i)?;
-        let (i, remaining_bytes) = le_u32(i)?;
-        let (i, info_offset) = le_u16(i)?;
-        let (i, info_length) = le_u16(i)?;
-        let (_, flags) = le_u32(i)?;
-        buffer(msg, info_offset.into(), info_length.into())?;
-        let data = buffer(msg, data_offset.into(), length)?;
-        Ok(Self { offset, file_id, channel, remaining_bytes, flags, data })
+        let (fixed, data) = Fixed::parse(msg)?;
+        Ok(fixed.with(buffer(msg, data.0, data.1)?))
+    }
+
+    /// Decodes a WRITE whose message was cut where its data starts (at
+    /// [`detachable_data`]): `head` is the message up to there, `data` the
+    /// data. Fails unless DataOffset is exactly `head.len()` and Length
+    /// exactly `data.len()`.
+    pub fn decode_detached(head: &'a [u8], data: &'a [u8]) -> DResult<Self> {
+        let (fixed, (offset, length)) = Fixed::parse(head)?;
+        if offset as usize != head.len() || length as usize != data.len() {
+            return Err(DecodeError::BadOffset);
+        }
+        Ok(fixed.with(data))
     }
 
     /// Appends the request body with the data at `out.len() + 48` (0x70).
@@ -68,6 +70,60 @@ impl<'a> WriteRequest<'a> {
             out.put_u8(0);
         }
         out.extend_from_slice(self.data);
+    }
+}
+
+/// Where the data of the WRITE request in `msg` lies, if the message can
+/// be cut there: the request is valid, its data is not empty and comes
+/// after the fixed part and after any channel info. The engine cuts such a
+/// message in two so that the handler may seal the data where it lies
+/// ([`WriteRequest::decode_detached`] decodes the two parts).
+pub fn detachable_data(msg: &[u8]) -> Option<Range<usize>> {
+    let (_, (offset, length)) = Fixed::parse(msg).ok()?;
+    let data = buffer(msg, offset, length).ok()?;
+    let r = offset as usize..offset as usize + data.len();
+    if data.is_empty() || r.start < FIXED_END {
+        return None;
+    }
+    // The channel info must lie in the head too (it usually is empty).
+    let (head, rest) = msg.split_at(r.start);
+    WriteRequest::decode_detached(head, &rest[..r.len()]).ok().map(|_| r)
+}
+
+/// The end of the fixed part of a WRITE request: header and 48 bytes.
+const FIXED_END: usize = crate::wire::HEADER_LEN + 48;
+
+/// A WRITE request's fields other than its data, and where the data is
+/// (DataOffset, Length). Parsing checks the channel info buffer lies in
+/// `msg`, not the data.
+struct Fixed {
+    offset: u64,
+    file_id: FileId,
+    channel: u32,
+    remaining_bytes: u32,
+    flags: u32,
+}
+
+impl Fixed {
+    fn parse(msg: &[u8]) -> DResult<(Self, (u32, u32))> {
+        check_structure_size(msg, WriteRequest::STRUCTURE_SIZE)?;
+        let (i, _) = le_u16(body(msg)?)?;
+        let (i, data_offset) = le_u16(i)?;
+        let (i, length) = le_u32(i)?;
+        let (i, offset) = le_u64(i)?;
+        let (i, file_id) = FileId::parse(i)?;
+        let (i, channel) = le_u32(i)?;
+        let (i, remaining_bytes) = le_u32(i)?;
+        let (i, info_offset) = le_u16(i)?;
+        let (i, info_length) = le_u16(i)?;
+        let (_, flags) = le_u32(i)?;
+        buffer(msg, info_offset.into(), info_length.into())?;
+        Ok((Self { offset, file_id, channel, remaining_bytes, flags }, (data_offset.into(), length)))
+    }
+
+    fn with(self, data: &[u8]) -> WriteRequest<'_> {
+        let Self { offset, file_id, channel, remaining_bytes, flags } = self;
+        WriteRequest { offset, file_id, channel, remaining_bytes, flags, data }
     }
 }
 
@@ -143,6 +199,31 @@ mod tests {
         assert_eq!(WriteRequest::decode(&out), Err(DecodeError::BadOffset));
     }
 
+    /// The captured 14-byte write, cut where its data starts, decodes to
+    /// the same request; a cut anywhere else is refused.
+    #[test]
+    fn captured_write_detached() {
+        let req = include_bytes!("../../protocol-tests/fixtures/smbclient-SMB3_11-signed/40-write-req.bin");
+        let whole = WriteRequest::decode(req).unwrap();
+        let r = detachable_data(req).unwrap();
+        assert_eq!(&req[r.clone()], b"hello capture\n");
+        let (head, data) = req.split_at(r.start);
+        assert_eq!(WriteRequest::decode_detached(head, &data[..r.len()]).unwrap(), whole);
+        assert!(WriteRequest::decode_detached(&req[..r.start - 1], &data[..r.len()]).is_err());
+        assert_eq!(WriteRequest::decode_detached(head, &data[..r.len() - 1]), Err(DecodeError::BadOffset));
+    }
+
+    #[test]
+    fn nothing_to_detach_without_data_or_inside_the_fixed_part() {
+        let mut out = vec![0u8; 64];
+        WriteRequest { data: b"", ..Default::default() }.encode(&mut out);
+        assert_eq!(detachable_data(&out), None);
+        let mut out = vec![0u8; 64];
+        WriteRequest { data: b"abcd", ..Default::default() }.encode(&mut out);
+        out[64 + 2] = 64 + 44; // DataOffset inside the fixed part (over Flags)
+        assert_eq!(detachable_data(&out), None);
+    }
+
     proptest! {
         #[test]
         fn round_trips(a in any::<(u64, u64, u64, u32, u32, u32)>(), data in proptest::collection::vec(any::<u8>(), 0..100), c in any::<(u32, u32)>()) {
@@ -156,6 +237,25 @@ mod tests {
             let mut out = vec![0u8; 64];
             resp.encode(&mut out);
             prop_assert_eq!(WriteResponse::decode(&out).unwrap(), resp);
+        }
+
+        /// Any message: whatever `detachable_data` offers, cutting there
+        /// decodes to what the whole message decodes to.
+        #[test]
+        fn detached_decodes_as_whole(body in proptest::collection::vec(any::<u8>(), 48..200), doff in 0u16..260, len in 0u32..200, ioff in 0u16..260, ilen in 0u16..8) {
+            let mut m = vec![0u8; 64];
+            m.extend_from_slice(&body);
+            m[64..66].copy_from_slice(&49u16.to_le_bytes());
+            m[66..68].copy_from_slice(&doff.to_le_bytes());
+            m[68..72].copy_from_slice(&len.to_le_bytes());
+            m[100..102].copy_from_slice(&ioff.to_le_bytes());
+            m[102..104].copy_from_slice(&ilen.to_le_bytes());
+            if let Some(r) = detachable_data(&m) {
+                let whole = WriteRequest::decode(&m).unwrap();
+                let (head, data) = m.split_at(r.start);
+                prop_assert_eq!(WriteRequest::decode_detached(head, &data[..r.len()]).unwrap(), whole);
+                prop_assert!(r.start >= 112 && !r.is_empty());
+            }
         }
 
         #[test]

@@ -117,6 +117,7 @@ impl Connection {
                 now,
                 hdr: &op.hdr,
                 msg: &r.msg,
+                write_data: None,
                 peer: self.peer,
                 conn: &mut self.state,
                 related_file_id: r.related_file_id,
@@ -148,14 +149,14 @@ impl Connection {
             Ok(frame) => out.push(frame),
             Err(e) => tracing::debug!(reason = ?e, "dropping a final async response"),
         }
-        if let Some((rest, encrypted)) = rest {
+        if let Some((mut rest, encrypted)) = rest {
             let prev = Related {
                 session_id: op.hdr.session_id,
                 tree_id: op.hdr.tree_id,
                 file_id,
                 create_error: (op.hdr.command == Command::CREATE && status.is_error()).then_some(status),
             };
-            match self.chain(now, &rest, encrypted, Some(prev)) {
+            match self.chain(now, &mut rest, encrypted, Some(prev)) {
                 Ok(Some(frame)) => out.push(frame),
                 Ok(None) => {}
                 Err(e) => tracing::debug!(reason = ?e, "rest of a compound failed"),

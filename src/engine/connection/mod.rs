@@ -216,7 +216,7 @@ impl Connection {
     }
 
     /// Processes a (possibly compound) SMB2 message chain (3.3.5.2.7).
-    fn messages(&mut self, now: SystemTime, buf: &[u8], encrypted: Option<u64>) -> Result<Option<Outgoing>, Error> {
+    fn messages(&mut self, now: SystemTime, buf: &mut [u8], encrypted: Option<u64>) -> Result<Option<Outgoing>, Error> {
         self.chain(now, buf, encrypted, None)
     }
 
@@ -226,7 +226,7 @@ impl Connection {
     fn chain(
         &mut self,
         now: SystemTime,
-        buf: &[u8],
+        buf: &mut [u8],
         encrypted: Option<u64>,
         mut prev: Option<Related>,
     ) -> Result<Option<Outgoing>, Error> {
@@ -236,11 +236,11 @@ impl Connection {
         let mut offset = 0usize;
         let mut encrypt_session = encrypted;
         loop {
-            let rest = buf.get(offset..).ok_or(Error::Disconnect("compound offset"))?;
+            let rest = buf.get_mut(offset..).ok_or(Error::Disconnect("compound offset"))?;
             let hdr = Header::decode(rest).map_err(|_| Error::Disconnect("bad SMB2 header"))?;
             let len = crate::wire::header::chained_len(hdr.next_command, rest.len())
                 .ok_or(Error::Disconnect("bad NextCommand"))?;
-            let msg = &rest[..len];
+            let msg = &mut rest[..len];
             let is_last = hdr.next_command == 0;
             let start = out.len();
             let fits = start + prefix::max_response_size(hdr.command, msg) + PER_RESPONSE <= COMPOUND_BUDGET;
@@ -333,7 +333,7 @@ impl Connection {
         &mut self,
         now: SystemTime,
         mut hdr: Header,
-        msg: &[u8],
+        msg: &mut [u8],
         prev: &mut Option<Related>,
         encrypted: Option<u64>,
         fits: bool,
@@ -386,11 +386,23 @@ impl Connection {
             crate::engine::limits::admit(&self.server, &self.state, &hdr, msg, related_file_id)?;
             let st = &mut self.state;
             crate::engine::replay::check_channel_sequence(&mut st.replay, st.neg.dialect, &st.opens, &hdr, file)?;
+            // Everything before the handler has read the message (signature
+            // included): a WRITE's data may now be handed over to be sealed
+            // in place.
+            let cut = if hdr.command == Command::WRITE { crate::wire::write::detachable_data(msg) } else { None };
+            let (msg, write_data) = match cut {
+                Some(r) => {
+                    let (head, rest) = msg.split_at_mut(r.start);
+                    (&*head, Some(&mut rest[..r.len()]))
+                }
+                None => (&*msg, None),
+            };
             let mut ctx = Ctx {
                 server: &self.server,
                 now,
                 hdr: &hdr,
                 msg,
+                write_data,
                 peer: self.peer,
                 conn: &mut self.state,
                 related_file_id,

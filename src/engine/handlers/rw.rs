@@ -92,20 +92,53 @@ pub fn read(ctx: &mut Ctx<'_>) -> Result<Reply> {
 
 /// WRITE.
 pub fn write(ctx: &mut Ctx<'_>) -> Result<Reply> {
-    let req = WriteRequest::decode(ctx.msg)?;
-    let id = ctx.resolve_file_id(req.file_id)?;
+    let detached = ctx.write_data.take();
+    let req = match detached.as_deref() {
+        Some(data) => WriteRequest::decode_detached(ctx.msg, data)?,
+        None => WriteRequest::decode(ctx.msg)?,
+    };
+    let args = WriteArgs { offset: req.offset, flags: req.flags, len: req.data.len() as u64 };
+    let file_id = req.file_id;
+    let data = match detached {
+        Some(d) => Payload::Owned(d),
+        None => Payload::Shared(req.data),
+    };
+    let id = ctx.resolve_file_id(file_id)?;
     let now = FileTime::from_system(ctx.now);
     let server = ctx.server;
     let open = ctx.open_mut(id)?;
     let granted = open.granted_access;
     let open_id = OpenId(open.file_id.persistent);
     let count = match &mut open.kind {
-        OpenKind::Pipe(_) => super::pipe::write(ctx, id, req.data)?,
-        OpenKind::File(f) => write_file(server, f, open_id, granted, &req, now)?,
+        OpenKind::Pipe(_) => super::pipe::write(ctx, id, data.bytes())?,
+        OpenKind::File(f) => write_file(server, f, open_id, granted, &args, data, now)?,
     };
     let mut out = new_message();
     WriteResponse { count, remaining: 0 }.encode(&mut out);
     Ok(Reply::ok(out))
+}
+
+/// A WRITE request's fields the storage path needs besides its data.
+struct WriteArgs {
+    offset: u64,
+    flags: u32,
+    len: u64,
+}
+
+/// A WRITE's data: in the message, or cut off it and ours to overwrite
+/// (storage seals it where it lies: `Content::write_consuming`).
+enum Payload<'a> {
+    Shared(&'a [u8]),
+    Owned(&'a mut [u8]),
+}
+
+impl Payload<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Payload::Shared(b) => b,
+            Payload::Owned(b) => b,
+        }
+    }
 }
 
 /// WRITE to a file or stream (MS-SMB2 3.3.5.13, MS-FSA 2.1.5.3).
@@ -114,7 +147,8 @@ fn write_file(
     f: &mut FileOpen,
     open_id: OpenId,
     granted: u32,
-    req: &WriteRequest<'_>,
+    req: &WriteArgs,
+    data: Payload<'_>,
     now: FileTime,
 ) -> Result<u32> {
     let content = f.content.clone().ok_or(Error::Status(NtStatus::INVALID_DEVICE_REQUEST))?;
@@ -123,7 +157,7 @@ fn write_file(
         return Err(NtStatus::MEDIA_WRITE_PROTECTED.into());
     }
     let mode = fa::check_write(granted)?;
-    let len = req.data.len() as u64;
+    let len = req.len;
     // Offsets are signed 64-bit, and nothing may reach past the largest
     // file NTFS allows (MS-FSA 2.1.5.3); -1 is not "append" in SMB2.
     if req.offset.checked_add(len).is_none_or(|end| end > i64::MAX as u64) {
@@ -149,11 +183,14 @@ fn write_file(
         });
     }
     if f.stream.as_deref().is_some_and(crate::engine::aapl::is_afp_info) {
-        return afp_info_write(server, f, &content, offset, req.data);
+        return afp_info_write(server, f, &content, offset, data.bytes());
     }
-    if !req.data.is_empty() {
+    if len > 0 {
         let before = content.len();
-        content.write(offset, req.data)?;
+        match data {
+            Payload::Shared(d) => content.write(offset, d)?,
+            Payload::Owned(d) => content.write_consuming(offset, d)?,
+        }
         crate::engine::times::on_write(&server.files, f, now);
         if content.len() != before {
             crate::engine::notify::modified(server, f, notify_filter::SIZE);
@@ -165,7 +202,7 @@ fn write_file(
     f.stats.bytes_written += len;
     f.stats.writes += 1;
     f.position = offset + len;
-    Ok(req.data.len() as u32)
+    Ok(len as u32)
 }
 
 /// A WRITE to a file's `AFP_AfpInfo` stream (macOS Finder info), checked
