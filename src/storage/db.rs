@@ -86,15 +86,15 @@ ALTER TABLE contents ADD COLUMN mac BLOB;
 ";
 
 /// SQLite page size of new databases. Every commit writes each page it
-/// changed to the WAL whole, and a 64 KiB WRITE changes a few rows on
-/// different pages (its chunk row, the chunk's entry in `chunks_by_seg`,
-/// its content's and segments' rows): with 1 KiB pages instead of the
-/// default 4 KiB the WAL grows a quarter as fast and checkpoints, which
-/// hold the organization's lock, come a quarter as often. Measured with 32
-/// clients of mixed 64 KiB reads and writes (docs/benchmarks.md, stop 22):
-/// whole-server stalls 6.7 a second against 8.8, p99 lower in 5 of 6
-/// pairs; small-file and sequential workloads unchanged; 512-byte pages
-/// no better.
+/// changed to the WAL whole, and a 64 KiB WRITE changes small rows on
+/// several pages (its chunk row, the chunk's entry in `chunks_by_seg`, its
+/// content's and the segments' rows). With 1 KiB pages instead of the
+/// default 4 KiB, in 32 clients' mixed 64 KiB reads and writes
+/// (docs/benchmarks.md, stop 22): a third fewer WAL checkpoints, which
+/// hold the organization's lock, and each shorter (lock holds over 1 ms:
+/// 13-20 ms per 2 s against 37-41); whole-server stalls 6.7 a second
+/// against 8.8, p99 lower in 5 of 6 pairs; small-file and sequential
+/// workloads unchanged; 512-byte pages no better.
 const PAGE_SIZE: i64 = 1024;
 
 /// The connection plus id counters. Always used under the org's db mutex.
