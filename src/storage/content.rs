@@ -215,10 +215,11 @@ impl Content {
         self.write_src(off, Src::Shared(data))
     }
 
-    /// [`Self::write`] of data the caller no longer needs: whole chunks are
-    /// sealed where they lie, so `data` holds ciphertext afterwards
-    /// (partly; what it holds then is unspecified). The WRITE handler
-    /// passes the request's own buffer: no copy of the data is made.
+    /// [`Self::write`] of data the caller no longer needs: every piece
+    /// stored as it is (not merged with stored bytes) is sealed where it
+    /// lies, so afterwards `data` holds ciphertext, partly; what it holds
+    /// is unspecified. The WRITE handler passes the request's own buffer,
+    /// so the data is not copied (docs/benchmarks.md, stop 22).
     pub fn write_consuming(&self, off: u64, data: &mut [u8]) -> Result<()> {
         self.write_src(off, Src::Owned(data))
     }
