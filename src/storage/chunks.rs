@@ -72,20 +72,54 @@ pub(super) struct Put<'a> {
     pub plain: Plain<'a>,
 }
 
-/// The plaintext of a [`Put`]: borrowed, and sealed into a record buffer;
-/// or the caller's to overwrite, and sealed where it lies (a large
-/// WRITE's data, which nothing reads after it is stored).
+/// Plaintext being written: borrowed, and sealed into a record buffer; or
+/// the caller's to overwrite, and sealed where it lies (a WRITE's own
+/// data, `Content::write_consuming`). One [`Put`]'s, or a whole write's
+/// before [`Plain::pieces`] cuts it at chunk boundaries.
 pub(super) enum Plain<'a> {
     Copy(&'a [u8]),
     InPlace(&'a mut [u8]),
 }
 
-impl Plain<'_> {
+impl<'a> Plain<'a> {
     pub fn len(&self) -> usize {
+        self.bytes().len()
+    }
+
+    pub fn bytes(&self) -> &[u8] {
         match self {
-            Plain::Copy(b) => b.len(),
-            Plain::InPlace(b) => b.len(),
+            Plain::Copy(b) => b,
+            Plain::InPlace(b) => b,
         }
+    }
+
+    /// Splits at `mid`, as `split_at(_mut)` does.
+    pub fn split_at(self, mid: usize) -> (Plain<'a>, Plain<'a>) {
+        match self {
+            Plain::Copy(b) => {
+                let (x, y) = b.split_at(mid);
+                (Plain::Copy(x), Plain::Copy(y))
+            }
+            Plain::InPlace(b) => {
+                let (x, y) = b.split_at_mut(mid);
+                (Plain::InPlace(x), Plain::InPlace(y))
+            }
+        }
+    }
+
+    /// The data (file bytes from `off`) cut at chunk boundaries, by chunk
+    /// index; pieces to overwrite stay so and are sealed where they lie.
+    pub fn pieces(self, mut off: u64) -> Vec<(u64, Plain<'a>)> {
+        let mut out = Vec::with_capacity(self.len() / CHUNK as usize + 2);
+        let mut rest = self;
+        while rest.len() > 0 {
+            let take = (CHUNK - off % CHUNK).min(rest.len() as u64) as usize;
+            let (piece, tail) = rest.split_at(take);
+            out.push((off / CHUNK, piece));
+            off += take as u64;
+            rest = tail;
+        }
+        out
     }
 }
 
@@ -385,11 +419,7 @@ impl Content {
                 }
                 let jobs = puts.iter().zip(placed.iter()).zip(recs).collect();
                 super::par::map(jobs, |((p, at), rec)| {
-                    let plain = match &p.plain {
-                        Plain::Copy(b) => b,
-                        Plain::InPlace(b) => &**b,
-                    };
-                    self.keys.seal_into(version, p.idx, at.seq, plain, rec)
+                    self.keys.seal_into(version, p.idx, at.seq, p.plain.bytes(), rec)
                 });
                 Ok(seg.write_at(buf, space.off)?)
             })?;

@@ -31,60 +31,6 @@ use super::org::OrgCore;
 use super::record::{CHUNK, ChunkKeys};
 
 mod read;
-/// The data of a write: borrowed, or the caller's to overwrite
-/// ([`Content::write_consuming`]).
-enum Src<'a> {
-    Shared(&'a [u8]),
-    Owned(&'a mut [u8]),
-}
-
-impl<'a> Src<'a> {
-    fn len(&self) -> usize {
-        self.bytes().len()
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Src::Shared(b) => b,
-            Src::Owned(b) => b,
-        }
-    }
-
-    /// Splits at `mid`, as `split_at(_mut)` does.
-    fn split_at(self, mid: usize) -> (Src<'a>, Src<'a>) {
-        match self {
-            Src::Shared(b) => {
-                let (x, y) = b.split_at(mid);
-                (Src::Shared(x), Src::Shared(y))
-            }
-            Src::Owned(b) => {
-                let (x, y) = b.split_at_mut(mid);
-                (Src::Owned(x), Src::Owned(y))
-            }
-        }
-    }
-
-    /// The data (file bytes from `off`) cut at chunk boundaries, as puts'
-    /// plaintexts by chunk index: owned pieces are sealed where they lie
-    /// (a piece merged with stored bytes is replaced by the merged copy).
-    fn pieces(self, mut off: u64) -> Vec<(u64, Plain<'a>)> {
-        let mut out = Vec::with_capacity(self.len() / CHUNK as usize + 2);
-        let mut rest = self;
-        while rest.len() > 0 {
-            let take = (CHUNK - off % CHUNK).min(rest.len() as u64) as usize;
-            let (piece, tail) = rest.split_at(take);
-            let plain = match piece {
-                Src::Shared(b) => Plain::Copy(b),
-                Src::Owned(b) => Plain::InPlace(b),
-            };
-            out.push((off / CHUNK, plain));
-            off += take as u64;
-            rest = tail;
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 pub(super) use read::FORCE_DIRECT;
 
@@ -212,7 +158,7 @@ impl Content {
 
     /// Writes `data` at `off`, extending the size if it ends past it.
     pub fn write(&self, off: u64, data: &[u8]) -> Result<()> {
-        self.write_src(off, Src::Shared(data))
+        self.write_src(off, Plain::Copy(data))
     }
 
     /// [`Self::write`] of data the caller no longer needs: every piece
@@ -221,10 +167,10 @@ impl Content {
     /// is unspecified. The WRITE handler passes the request's own buffer,
     /// so the data is not copied (docs/benchmarks.md, stop 22).
     pub fn write_consuming(&self, off: u64, data: &mut [u8]) -> Result<()> {
-        self.write_src(off, Src::Owned(data))
+        self.write_src(off, Plain::InPlace(data))
     }
 
-    fn write_src(&self, off: u64, data: Src<'_>) -> Result<()> {
+    fn write_src(&self, off: u64, data: Plain<'_>) -> Result<()> {
         let end = off.checked_add(data.len() as u64).filter(|e| *e <= MAX_FILE_SIZE);
         if end.is_none() {
             return Err(StorageError::InvalidArgument);
@@ -243,7 +189,7 @@ impl Content {
         Ok(())
     }
 
-    fn write_locked(&self, st: &mut State, off: u64, data: Src<'_>) -> Result<()> {
+    fn write_locked(&self, st: &mut State, off: u64, data: Plain<'_>) -> Result<()> {
         let end = off + data.len() as u64;
         let (first, last) = (off / CHUNK, (end - 1) / CHUNK);
         let whole = off.is_multiple_of(CHUNK) && data.len() as u64 == CHUNK;
